@@ -1,0 +1,225 @@
+/* sparse24.h: the public C API of sparse24's core library (no GPU types).
+ *
+ * sparse24 prunes neural-network weights to N:M (2:4 by default) fine-structured
+ * sparsity, stores them compressed, multiplies with them on the CPU, and reads
+ * and writes the files PyTorch users exchange (safetensors, .npy). The GPU
+ * engine lives behind sparse24_cuda.h, the training engine behind sparse24_nn.h.
+ *
+ * Conventions: every call returns enum s24_status (S24_OK == 0, negative on
+ * failure) and leaves a human-readable message in s24_last_error(); nothing in
+ * the library exits or prints. Shapes are int64_t, byte counts size_t.
+ */
+#ifndef SPARSE24_H
+#define SPARSE24_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define S24_VERSION_MAJOR 0
+#define S24_VERSION_MINOR 1
+#define S24_VERSION_PATCH 0
+#define S24_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------- status */
+/* Stable error codes: new ones are appended, never renumbered. */
+enum s24_status {
+    S24_OK = 0,
+    S24_ERR_INVALID = -1,      /* bad argument (shape, pattern, option) */
+    S24_ERR_NOMEM = -2,        /* allocation failed */
+    S24_ERR_UNSUPPORTED = -3,  /* valid request this build or device cannot do */
+    S24_ERR_IO = -4,           /* open/read/write/rename failed */
+    S24_ERR_FORMAT = -5,       /* malformed file (safetensors, npy, CIFAR, ...) */
+    S24_ERR_CUDA = -6,         /* CUDA runtime error */
+    S24_ERR_CUSPARSELT = -7,   /* cuSPARSELt error */
+    S24_ERR_CUBLAS = -8,       /* cuBLAS / cuBLASLt error */
+    S24_ERR_CUDNN = -9,        /* cuDNN error */
+    S24_ERR_NCCL = -10,        /* NCCL error */
+    S24_ERR_NO_DEVICE = -11,   /* no GPU, or library built without CUDA */
+    S24_ERR_NOT_SPARSE = -12,  /* tensor is not N:M sparse where it must be */
+    S24_ERR_INTERRUPTED = -13, /* stopped by a signal or a time budget */
+    S24_ERR_NOT_FOUND = -14,   /* named tensor / file / entry does not exist */
+};
+
+const char *s24_status_str(int status);
+/* The message of the most recent failure in this thread ("" if none). */
+const char *s24_last_error(void);
+/* Record a failure message (printf-style) and return `status`, so library
+ * code can write `return s24_error(S24_ERR_FORMAT, "%s: ...", path);`. */
+int s24_error(int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void s24_clear_error(void);
+
+/* ---------------------------------------------------------------- dtypes */
+/* The dtypes of the safetensors format, in its own naming. */
+enum s24_dtype {
+    S24_BOOL = 0, S24_U8, S24_I8, S24_I16, S24_U16, S24_F16, S24_BF16,
+    S24_I32, S24_U32, S24_F32, S24_F64, S24_I64, S24_U64,
+    S24_F8_E4M3, S24_F8_E5M2,
+    S24_DTYPE_COUNT
+};
+size_t s24_dtype_size(enum s24_dtype dt);
+const char *s24_dtype_name(enum s24_dtype dt); /* "F32", ... */
+/* Parse a safetensors dtype name; returns S24_ERR_FORMAT if unknown. */
+int s24_dtype_parse(const char *name, enum s24_dtype *out);
+/* 1 for the floating dtypes masks and GEMMs accept: F32, F16, BF16 (and F64). */
+int s24_dtype_is_float(enum s24_dtype dt);
+
+/* IEEE half and bfloat16 conversions, round to nearest even, NaN kept NaN. */
+float s24_f16_to_f32(uint16_t h);
+uint16_t s24_f32_to_f16(float f);
+float s24_bf16_to_f32(uint16_t b);
+uint16_t s24_f32_to_bf16(float f);
+/* Read element i of a float tensor of dtype dt (F32, F16, BF16, F64) as double. */
+double s24_load_float(enum s24_dtype dt, const void *p, int64_t i);
+
+/* ---------------------------------------------------------------- rng */
+/* A small, fast, seedable generator (splitmix64-seeded xoshiro256**) whose
+ * streams are identical on every platform: results depend only on the seed. */
+struct s24_rng { uint64_t s[4]; };
+void s24_rng_seed(struct s24_rng *r, uint64_t seed);
+uint64_t s24_rng_u64(struct s24_rng *r);
+double s24_rng_uniform(struct s24_rng *r);            /* [0, 1) */
+float s24_rng_uniformf(struct s24_rng *r, float lo, float hi);
+double s24_rng_normal(struct s24_rng *r);             /* N(0, 1), Box-Muller */
+uint64_t s24_rng_below(struct s24_rng *r, uint64_t n); /* [0, n), unbiased */
+
+/* ---------------------------------------------------------------- threads */
+/* Worker threads used by threaded kernels (OpenMP) and by OpenBLAS.
+ * 0 = all online cores. */
+void s24_threads_set(int n);
+int s24_threads_get(void);
+
+/* ---------------------------------------------------------------- time */
+double s24_now(void); /* monotonic seconds */
+
+/* ---------------------------------------------------------------- N:M masks
+ * A weight is viewed as a 3-D array (outer, red, inner), element (o, r, i) at
+ * offset (o*red + r)*inner + i, and grouped in runs of M consecutive r (the
+ * reduction / input-channel dimension) at fixed (o, i):
+ *   linear [OC, IC]          -> (OC, IC, 1)
+ *   conv   [OC, IC, KH, KW]  -> (OC, IC, KH*KW)   PyTorch's OIHW layout
+ *   conv   [OC, KH, KW, IC]  -> (OC*KH*KW, IC, 1) the engine's OHWI layout
+ * Both conv forms give NVIDIA ASP's grouping: its matrix view is
+ * (KH*KW*OC) x IC and groups of M run along IC. A "row" in kept-magnitude
+ * bounds is one (o, i) line along r.
+ *
+ * Tie-break (exact, documented): within a group the N elements with the
+ * largest |w| are kept; among equal magnitudes the lower index r wins. NaN
+ * counts as larger than any number. */
+struct s24_view { int64_t outer, red, inner; };
+/* View of a PyTorch-layout weight: 2-D (O, I) or 4-D OIHW. */
+int s24_view_of_shape(int ndim, const int64_t *shape, struct s24_view *out);
+
+/* mask[(o*red + r)*inner + i] = 1 keep / 0 prune. red % m must be 0. */
+int s24_mask_compute(enum s24_dtype dt, const void *w, struct s24_view v,
+                     int n, int m, uint8_t *mask);
+/* Zero the pruned elements (writes +0.0 of dt). */
+int s24_mask_apply(enum s24_dtype dt, void *w, struct s24_view v, const uint8_t *mask);
+/* S24_OK if every group has at most n non-zero elements; else
+ * S24_ERR_NOT_SPARSE with the count of offending groups in *bad (may be NULL). */
+int s24_mask_check(enum s24_dtype dt, const void *w, struct s24_view v,
+                   int n, int m, int64_t *bad);
+/* S24_OK if mask has exactly n ones per group of m. */
+int s24_mask_check_mask(const uint8_t *mask, struct s24_view v, int n, int m);
+
+/* Magnitude figures of a weight: sum |w| over everything, kept by N:M in
+ * the natural order, and the bound of keeping the largest n/m of each row. */
+struct s24_magnitude { double total, kept, row_bound; };
+int s24_magnitude(enum s24_dtype dt, const void *w, struct s24_view v,
+                  int n, int m, struct s24_magnitude *out);
+/* Pool & Yu efficacy in percent: 100*(kept_perm - kept_default)/(bound - kept_default);
+ * 0 when the gap is zero. */
+double s24_efficacy(double kept_default, double kept_permuted, double bound);
+
+/* ---------------------------------------------------------------- 2:4 compression
+ * A 2:4 matrix of rows x k (k % 4 == 0) becomes
+ *   values: rows x k/2 elements of the same dtype (kept values, in order)
+ *   meta:   rows x ceil(k/8) bytes; byte j holds groups 2j (low nibble) and
+ *           2j+1 (high nibble); a nibble is idx0 | idx1 << 2, idx0 < idx1,
+ *           the in-group positions of the two kept values.
+ * For a view with inner > 1 the (o, i) lines are compressed one by one and
+ * laid out line after line: line (o, i) is row o*inner + i. A group with fewer
+ * than two non-zero bit patterns keeps the lowest free positions so that
+ * decompression restores every byte; a group with more than two is refused. */
+struct s24_compressed {
+    enum s24_dtype dtype;
+    int64_t rows, k;   /* dense shape of the (rows x k) matrix */
+    void *values;      /* rows x k/2 */
+    uint8_t *meta;     /* rows x meta_row_bytes(k) */
+};
+size_t s24_meta_row_bytes(int64_t k);
+int s24_compress(enum s24_dtype dt, const void *w, struct s24_view v, struct s24_compressed *out);
+int s24_decompress(const struct s24_compressed *c, struct s24_view v, void *w);
+void s24_compressed_free(struct s24_compressed *c);
+size_t s24_compressed_bytes(const struct s24_compressed *c); /* values + meta */
+
+/* ---------------------------------------------------------------- CPU GEMM
+ * C (M x N, fp32, row-major) = A (M x K, 2:4, compressed rows) x B (K x N,
+ * row-major). A's dtype F32, F16 or BF16; B has A's dtype; accumulation in
+ * fp32 (the reference in fp64). */
+int s24_spmm_ref(const struct s24_compressed *A, const void *B, int64_t n, float *C);
+/* Fast path: AVX-512 / AVX2+FMA chosen at run time, threads from s24_threads_get(). */
+int s24_spmm(const struct s24_compressed *A, const void *B, int64_t n, float *C);
+/* Dense reference C = A x B in fp64 accumulate (A M x K, B K x N, fp32). */
+void s24_gemm_ref(int64_t m, int64_t n, int64_t k, const float *A, const float *B, float *C);
+/* Which SIMD path s24_spmm takes on this CPU: "avx512", "avx2", "scalar". */
+const char *s24_spmm_isa(void);
+
+/* ---------------------------------------------------------------- safetensors */
+#define S24_MAX_DIMS 8
+struct s24_st_tensor {
+    char *name;
+    enum s24_dtype dtype;
+    int ndim;
+    int64_t shape[S24_MAX_DIMS];
+    size_t nbytes;
+    void *data;        /* owned */
+};
+struct s24_st_kv { char *key, *value; };
+struct s24_st {
+    int n, cap;
+    struct s24_st_tensor *t;   /* in file (data offset) order */
+    int nmeta;
+    struct s24_st_kv *meta;    /* "__metadata__" string map, in file order */
+    char *header;              /* the raw JSON header as read (NULL if built) */
+    size_t header_len;         /* its length including any trailing spaces */
+};
+void s24_st_init(struct s24_st *st);
+int s24_st_read(const char *path, struct s24_st *out);
+/* Parse from memory (used by read and by tests). `what` names the source in errors. */
+int s24_st_parse(const uint8_t *buf, size_t len, const char *what, struct s24_st *out);
+/* Atomic: writes path.tmp.<pid> then renames. Tensors laid out in array order. */
+int s24_st_write(const char *path, const struct s24_st *st);
+void s24_st_free(struct s24_st *st);
+struct s24_st_tensor *s24_st_find(const struct s24_st *st, const char *name);
+/* Append a tensor (data copied; NULL data = zero-filled). */
+int s24_st_add(struct s24_st *st, const char *name, enum s24_dtype dt, int ndim,
+               const int64_t *shape, const void *data);
+int s24_st_meta_set(struct s24_st *st, const char *key, const char *value);
+const char *s24_st_meta_get(const struct s24_st *st, const char *key);
+int64_t s24_numel(int ndim, const int64_t *shape);
+
+/* ---------------------------------------------------------------- .npy */
+/* F32, F64, F16 and I64 (for permutations), little-endian, C order. */
+int s24_npy_read(const char *path, enum s24_dtype *dt, int *ndim,
+                 int64_t shape[S24_MAX_DIMS], void **data);
+int s24_npy_write(const char *path, enum s24_dtype dt, int ndim,
+                  const int64_t *shape, const void *data);
+
+/* ---------------------------------------------------------------- atomic files */
+/* Write a whole file atomically (temporary file in the same folder, fsync, rename). */
+int s24_write_file_atomic(const char *path, const void *data, size_t len);
+/* Read a whole file (malloc'd, caller frees). */
+int s24_read_file(const char *path, uint8_t **data, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SPARSE24_H */

@@ -1,0 +1,3 @@
+/* build probe: cuDNN */
+#include <cudnn.h>
+int main(void) { return cudnnGetVersion() == 0; }

@@ -1,0 +1,58 @@
+/* t.h: the tiny test harness every tests/test_*.c uses. Each CHECK counts;
+ * a test binary prints one line per failure (file:line and message) and, at
+ * the end, "test_x: N passed, N failed". tests/run.sh sums the binaries. */
+#ifndef S24_T_H
+#define S24_T_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparse24/sparse24.h"
+
+static int t_pass, t_fail;
+
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        if (cond) {                                                           \
+            t_pass++;                                                         \
+        } else {                                                              \
+            t_fail++;                                                         \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);  \
+            fprintf(stderr, "" __VA_ARGS__);                                  \
+            fprintf(stderr, "\n");                                            \
+        }                                                                     \
+    } while (0)
+
+/* A library call that must succeed; prints s24_last_error() when it does not. */
+#define CHECK_OK(call)                                                        \
+    do {                                                                      \
+        int t_rc_ = (call);                                                   \
+        CHECK(t_rc_ == S24_OK, "%s -> %s: %s", #call, s24_status_str(t_rc_),  \
+              s24_last_error());                                              \
+    } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                                 \
+    CHECK(fabs((double)(a) - (double)(b)) <= (tol), "%g vs %g (tol %g)",      \
+          (double)(a), (double)(b), (double)(tol))
+
+static inline int t_done(const char *name)
+{
+    printf("%s: %d passed, %d failed\n", name, t_pass, t_fail);
+    return t_fail ? 1 : 0;
+}
+
+/* A scratch folder per test binary (removed by the caller or left in /tmp). */
+static inline const char *t_tmpdir(void)
+{
+    static char dir[256];
+    if (!dir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/s24test.XXXXXX", base ? base : "/tmp");
+        if (!mkdtemp(dir)) { perror("mkdtemp"); exit(2); }
+    }
+    return dir;
+}
+
+#endif

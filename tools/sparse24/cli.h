@@ -1,0 +1,53 @@
+/* cli.h: what the sparse24 subcommands share: their entry points, exit codes
+ * and small helpers for messages. Only the CLI prints and exits; the library
+ * returns codes. */
+#ifndef S24_CLI_H
+#define S24_CLI_H
+
+#include <stdio.h>
+
+/* Exit codes (documented in README.md and every --help). */
+#define S24_EXIT_OK 0
+#define S24_EXIT_FAIL 1  /* runtime failure: bad file, I/O, GPU error ... */
+#define S24_EXIT_USAGE 2 /* bad command line */
+
+/* Subcommands: each parses its own options (getopt_long) with argv[0] the
+ * subcommand's name, and returns an exit code. */
+int cmd_info(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_compress(int argc, char **argv);
+int cmd_decompress(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_bench(int argc, char **argv);     /* dispatches bench cpu|gemm|permute */
+int cmd_permute(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+
+/* bench subcommands (bench/*.c) */
+int bench_cpu_main(int argc, char **argv);
+int bench_gemm_main(int argc, char **argv);
+int bench_permute_main(int argc, char **argv);
+
+/* Print "sparse24 <cmd>: <message>" on stderr; returns S24_EXIT_FAIL. */
+int cli_fail(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* The same for a failed library call: prints s24_last_error() (or the status name). */
+int cli_lib_fail(const char *cmd, int status);
+/* Bad usage: message plus "try 'sparse24 <cmd> --help'"; returns S24_EXIT_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Parse --threads N (N >= 1 or 0 for all cores) and apply it; -1 on bad input. */
+int cli_threads(const char *arg);
+/* The machine/library block every benchmark table is stamped with
+ * (the body of `sparse24 info`), each line prefixed with `prefix`. */
+void cli_stamp(FILE *f, const char *prefix);
+
+#endif

@@ -1,0 +1,8 @@
+/* cmd_inspect.c: PLACEHOLDER until its owner lands the real command. */
+#include "cli.h"
+
+int cmd_inspect(int argc, char **argv)
+{
+    (void)argc;
+    return cli_fail(argv[0], "not built yet");
+}

@@ -1,0 +1,94 @@
+/* main.c: the sparse24 command-line tool: dispatches to one cmd_<verb>.c per
+ * subcommand. Exit codes: 0 success, 1 runtime failure, 2 bad usage. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparse24/sparse24.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *what;
+} cmds[] = {
+    {"prune", cmd_prune, "prune a safetensors checkpoint to N:M (2:4)"},
+    {"inspect", cmd_inspect, "list the tensors of a file and which are N:M sparse"},
+    {"compress", cmd_compress, "store 2:4 tensors as values + 2-bit metadata"},
+    {"decompress", cmd_decompress, "restore the dense file byte for byte"},
+    {"permute", cmd_permute, "search channel permutations that keep more magnitude"},
+    {"train", cmd_train, "train dense, prune 2:4, retrain (CIFAR-10 or synthetic)"},
+    {"eval", cmd_eval, "test accuracy of a checkpoint"},
+    {"plot", cmd_plot, "per-epoch accuracy curves from training CSVs (SVG)"},
+    {"bench", cmd_bench, "benchmarks: bench cpu | bench gemm | bench permute"},
+    {"demo", cmd_demo, "the embedded default: no GPU, no download"},
+    {"info", cmd_info, "CPU, BLAS, GPU and library versions"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sparse24 [--version] [--help] <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        fprintf(f, "  %-11s %s\n", cmds[i].name, cmds[i].what);
+    fprintf(f, "\n'sparse24 <command> --help' describes each command.\n"
+               "exit codes: 0 success, 1 runtime failure, 2 bad usage\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return S24_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return S24_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("sparse24 %s (commit %s)\n", S24_VERSION_STRING, S24_GIT_COMMIT);
+        return S24_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "sparse24: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return S24_EXIT_USAGE;
+}
+
+int cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "sparse24 %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return S24_EXIT_FAIL;
+}
+
+int cli_lib_fail(const char *cmd, int status)
+{
+    const char *msg = s24_last_error();
+    return cli_fail(cmd, "%s", msg[0] ? msg : s24_status_str(status));
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "sparse24 %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\ntry 'sparse24 %s --help'\n", cmd);
+    return S24_EXIT_USAGE;
+}
+
+int cli_threads(const char *arg)
+{
+    char *end;
+    long n = strtol(arg, &end, 10);
+    if (*arg == 0 || *end != 0 || n < 0 || n > 1024) return -1;
+    s24_threads_set((int)n);
+    return (int)n;
+}
