@@ -1,0 +1,89 @@
+/* sparse24_nn.h: models for the training engine (CPU backend today, a GPU
+ * backend later): parameters with torchvision's names, forward, backward,
+ * loss, and checkpoints in PyTorch's layout.
+ *
+ * Layout: activations are NHWC float32 (the natural layout for cuDNN's tensor
+ * core convolutions and for conv-as-GEMM with 2:4 groups along input
+ * channels). Conv weights are held internally as OHWI, so the grouping view of
+ * a conv weight is (OC*KH*KW, IC, 1), the same groups as NVIDIA ASP's
+ * (KH*KW*OC) x IC matrix; checkpoints convert to and from PyTorch's OIHW.
+ *
+ * This header is the contract between the model code (src/nn/model*.c,
+ * ops) and the trainer (sparse24_train.h); keep it small and stable. */
+#ifndef SPARSE24_NN_H
+#define SPARSE24_NN_H
+
+#include "sparse24/sparse24.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum s24_param_kind {
+    S24_P_WEIGHT = 0,      /* conv / linear weight */
+    S24_P_BIAS,            /* conv / linear bias */
+    S24_P_BN_WEIGHT,
+    S24_P_BN_BIAS,
+    S24_B_RUNNING_MEAN,    /* buffers: saved, not trained */
+    S24_B_RUNNING_VAR,
+    S24_B_NUM_BATCHES,     /* 0-d I64 in checkpoints; held here as one float-free counter */
+};
+
+struct s24_param {
+    const char *name;      /* torchvision state_dict key, e.g. "layer1.0.conv1.weight" */
+    enum s24_param_kind kind;
+    int ndim;              /* PyTorch's ndim (4 conv, 2 linear, 1 vectors, 0 num_batches_tracked) */
+    int64_t shape[4];      /* PyTorch's shape (OIHW for conv weights) */
+    int64_t numel;
+    float *data;           /* internal layout (OHWI for conv weights); NULL for S24_B_NUM_BATCHES */
+    float *grad;           /* same layout; NULL for buffers */
+    int64_t *count;        /* S24_B_NUM_BATCHES only */
+    int is_buffer;
+    int groups;            /* conv groups (1 = dense conv, IC = depthwise); 1 otherwise */
+    /* ASP's eligibility: conv/linear weight, groups == 1, OC % 8 == 0, IC % 16 == 0 */
+    int maskable;
+    struct s24_view view;  /* grouping view of `data` along input channels */
+};
+
+typedef struct s24_model s24_model_t;
+
+/* arch: "resnet18" (CIFAR stem), "efficientnet_b0", "smallcnn".
+ * Initialisation follows torchvision's, drawn from `seed`. */
+int s24_model_create(const char *arch, int num_classes, uint64_t seed, s24_model_t **out);
+void s24_model_free(s24_model_t *m);
+const char *s24_model_arch(const s24_model_t *m);
+int s24_model_num_classes(const s24_model_t *m);
+/* Re-draw every parameter and buffer as a fresh model with this seed would have. */
+int s24_model_reinit(s24_model_t *m, uint64_t seed);
+
+int s24_model_num_params(const s24_model_t *m);
+struct s24_param *s24_model_param(s24_model_t *m, int i);
+struct s24_param *s24_model_find(s24_model_t *m, const char *name);
+
+/* x: (n, h, w, 3) NHWC; logits: (n, classes). training != 0: batch statistics
+ * (running stats updated, momentum 0.1), dropout and stochastic depth drawn
+ * from s24_model_rng(m), activations kept for backward. */
+int s24_model_forward(s24_model_t *m, const float *x, int n, int h, int w, float *logits,
+                      int training);
+/* After a training forward: accumulates d(loss)/d(param) into every grad. */
+int s24_model_backward(s24_model_t *m, const float *dlogits);
+void s24_model_zero_grad(s24_model_t *m);
+/* The generator for dropout / stochastic depth (saved with resumable state). */
+struct s24_rng *s24_model_rng(s24_model_t *m);
+
+/* Mean softmax cross-entropy over n rows; dlogits (may be NULL) gets its
+ * gradient; *correct (may be NULL) the count of argmax hits. */
+float s24_softmax_xent(const float *logits, const int *labels, int n, int classes,
+                       float *dlogits, int *correct);
+
+/* Checkpoints: F32 tensors in PyTorch's layout and names, num_batches_tracked
+ * as 0-d I64, so torchvision's model loads them (load_state_dict). */
+int s24_model_to_st(s24_model_t *m, struct s24_st *st);
+int s24_model_from_st(s24_model_t *m, const struct s24_st *st, const char *what);
+int s24_model_save(s24_model_t *m, const char *path);
+int s24_model_load(s24_model_t *m, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
