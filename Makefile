@@ -142,7 +142,7 @@ LIBA = $(BUILD)/libsparse24.a
 LIBSO = $(BUILD)/libsparse24.so
 CLI = $(BUILD)/sparse24
 
-.PHONY: all test test-gpu asan ubsan install clean summary tests
+.PHONY: all test test-gpu asan ubsan check lint install clean summary tests
 all: summary $(LIBA) $(LIBSO) $(CLI)
 
 summary:
@@ -188,6 +188,17 @@ asan:
 	$(MAKE) BUILD=build-asan USE_CUDA=0 OPT=-O1 SAN="-fsanitize=address -fno-omit-frame-pointer" test
 ubsan:
 	$(MAKE) BUILD=build-ubsan USE_CUDA=0 OPT=-O1 SAN="-fsanitize=undefined -fno-sanitize-recover=undefined" test
+
+# What CI runs (README's test command): strict build incl. CUDA sources,
+# the tests, the banned-function check, then the tests under ASan and UBSan.
+check:
+	@s=$$(date +%s); $(MAKE) WERROR=1 test && echo "--- test: $$(( $$(date +%s) - s )) s"
+	@$(MAKE) lint
+	@s=$$(date +%s); $(MAKE) WERROR=1 asan && echo "--- asan: $$(( $$(date +%s) - s )) s"
+	@s=$$(date +%s); $(MAKE) WERROR=1 ubsan && echo "--- ubsan: $$(( $$(date +%s) - s )) s"
+
+lint:
+	@sh scripts/check_banned.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include/sparse24 $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin

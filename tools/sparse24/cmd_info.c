@@ -92,8 +92,14 @@ void cli_stamp(FILE *f, const char *p)
     fprintf(f, "%sblas: none (built without OpenBLAS)\n", p);
 #endif
     s24_cuda_info(buf, sizeof buf);
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
-        fprintf(f, "%s%s\n", p, line);
+    for (char *line = buf, *nl; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (!nl) {
+            fprintf(f, "%s%s\n", p, line);
+            break;
+        }
+        fprintf(f, "%s%.*s\n", p, (int)(nl - line), line);
+    }
 }
 
 int cmd_info(int argc, char **argv)
