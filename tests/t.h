@@ -5,6 +5,7 @@
 #define S24_T_H
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,17 +14,28 @@
 
 static int t_pass, t_fail;
 
-#define CHECK(cond, ...)                                                      \
+/* CHECK(cond) or CHECK(cond, "printf format", args...): counts a pass or
+ * prints the failing condition, its place and the optional message. */
+#define CHECK(...) T_CHECK_(__VA_ARGS__, "")
+#define T_CHECK_(cond, ...)                                                   \
     do {                                                                      \
         if (cond) {                                                           \
             t_pass++;                                                         \
         } else {                                                              \
             t_fail++;                                                         \
             fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);  \
-            fprintf(stderr, "" __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                            \
+            t_msg_(__VA_ARGS__);                                              \
         }                                                                     \
     } while (0)
+
+static inline void t_msg_(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
 
 /* A library call that must succeed; prints s24_last_error() when it does not. */
 #define CHECK_OK(call)                                                        \
