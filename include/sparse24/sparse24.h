@@ -23,6 +23,9 @@ extern "C" {
 #define S24_VERSION_MINOR 1
 #define S24_VERSION_PATCH 0
 #define S24_VERSION_STRING "0.1.0"
+/* The git commit the library was built from ("unknown" outside a checkout;
+ * "-dirty" appended when the tree had uncommitted changes). */
+const char *s24_version_commit(void);
 
 /* ---------------------------------------------------------------- status */
 /* Stable error codes: new ones are appended, never renumbered. */

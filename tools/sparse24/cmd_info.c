@@ -75,7 +75,7 @@ void cli_stamp(FILE *f, const char *p)
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(f, "%ssparse24: %s (commit %s)\n", p, S24_VERSION_STRING, S24_GIT_COMMIT);
+    fprintf(f, "%ssparse24: %s (commit %s)\n", p, S24_VERSION_STRING, s24_version_commit());
     fprintf(f, "%sdate: %s\n", p, buf);
     cpu_model(buf, sizeof buf);
     fprintf(f, "%scpu: %s, %ld online cores\n", p, buf, sysconf(_SC_NPROCESSORS_ONLN));

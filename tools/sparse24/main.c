@@ -46,7 +46,7 @@ int main(int argc, char **argv)
         return S24_EXIT_OK;
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
-        printf("sparse24 %s (commit %s)\n", S24_VERSION_STRING, S24_GIT_COMMIT);
+        printf("sparse24 %s (commit %s)\n", S24_VERSION_STRING, s24_version_commit());
         return S24_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)

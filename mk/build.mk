@@ -1,0 +1,216 @@
+
+PREFIX ?= /usr/local
+BUILD ?= build
+CC ?= cc
+NVCC ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCHS ?= 80 90
+USE_OPENBLAS ?= auto
+USE_CUDA ?= auto
+USE_CUDNN ?= auto
+USE_CUSPARSELT ?= auto
+USE_NCCL ?= auto
+WERROR ?= 0
+SAN ?=
+OPT ?= -O2
+
+WARN = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+       -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+CFLAGS_BASE = -std=c11 $(OPT) -g -fPIC -fopenmp $(WARN) -Iinclude -Isrc -Itools/sparse24 -D_GNU_SOURCE $(SAN)
+LDLIBS_BASE = -fopenmp -lm -lpthread $(SAN)
+# The commit goes into one generated file, rewritten only when it changes,
+# so a new commit relinks instead of rebuilding everything.
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+COMMIT_SRC = $(BUILD)/gen/commit.c
+$(shell mkdir -p $(BUILD)/gen; printf '/* generated */\nconst char *s24_version_commit(void);\nconst char *s24_version_commit(void) { return "%s"; }\n' '$(GIT_COMMIT)' > $(COMMIT_SRC).new; cmp -s $(COMMIT_SRC).new $(COMMIT_SRC) || mv $(COMMIT_SRC).new $(COMMIT_SRC); rm -f $(COMMIT_SRC).new)
+
+# ---------------------------------------------------------------- probes
+# probe NAME,FLAGS: compile and link scripts/probe/NAME.c; 1 if it works.
+probe = $(shell $(CC) scripts/probe/$(1).c -o $(BUILD)/.probe_$(1) $(2) >/dev/null 2>&1 && echo 1 || echo 0)
+$(shell mkdir -p $(BUILD))
+# required: cJSON (safetensors headers)
+HAVE_CJSON := $(call probe,cjson,-lcjson)
+ifneq ($(HAVE_CJSON),1)
+$(error cJSON not found: run scripts/setup.sh (Debian package libcjson-dev))
+endif
+CFLAGS_BASE += -DS24_HAVE_CJSON=1
+LDLIBS_BASE += -lcjson
+
+define optional
+ifeq ($$(USE_$(1)),0)
+HAVE_$(1) := 0
+else
+HAVE_$(1) := $$(call probe,$(2),$(3))
+ifeq ($$(USE_$(1))$$(HAVE_$(1)),10)
+$$(error USE_$(1)=1 but $(1) was not found ($(4)))
+endif
+endif
+endef
+
+$(eval $(call optional,OPENBLAS,openblas,-lopenblas,Debian package libopenblas-dev))
+ifeq ($(HAVE_OPENBLAS),1)
+CFLAGS_BASE += -DS24_HAVE_OPENBLAS=1
+LDLIBS_BASE += -lopenblas
+endif
+
+CUDA_INC = -I$(CUDA_HOME)/include
+CUDA_LIBDIR = $(CUDA_HOME)/lib64
+$(eval $(call optional,CUDA,cuda,$(CUDA_INC) -L$(CUDA_LIBDIR) -lcudart -lcublasLt -lcublas,CUDA toolkit with cuBLASLt))
+ifneq ($(HAVE_CUDA),1)
+HAVE_CUDNN := 0
+HAVE_CUSPARSELT := 0
+HAVE_NCCL := 0
+else
+$(eval $(call optional,CUDNN,cudnn,$(CUDA_INC) -L$(CUDA_LIBDIR) -lcudnn,cuDNN 9))
+# cuSPARSELt: the PyPI wheel unpacked by scripts/setup.sh (.deps/cusparselt),
+# a Python site-packages copy (nvidia/cusparselt or nvidia/cu13), or the system.
+CUSPARSELT_DIR ?= $(firstword $(wildcard $(CURDIR)/.deps/cusparselt) \
+   $(patsubst %/include/cusparseLt.h,%,$(wildcard $(shell python3 -c 'import site;print(" ".join(site.getsitepackages()))' 2>/dev/null | sed 's|\([^ ]*\)|\1/nvidia/cusparselt/include/cusparseLt.h \1/nvidia/cu13/include/cusparseLt.h|g'))))
+ifneq ($(CUSPARSELT_DIR),)
+CUSPARSELT_FLAGS = -I$(CUSPARSELT_DIR)/include -L$(CUSPARSELT_DIR)/lib -Wl,-rpath,$(CUSPARSELT_DIR)/lib
+endif
+# cuSPARSELt < 0.8.1 has a C++-only header, so the probe compiles as C++.
+HAVE_CUSPARSELT_PROBE = $(shell [ "$(USE_CUSPARSELT)" = 0 ] && echo 0 || { g++ scripts/probe/cusparselt.cpp -o $(BUILD)/.probe_splt $(CUDA_INC) $(CUSPARSELT_FLAGS) -L$(CUDA_LIBDIR) -lcusparseLt -lcudart >/dev/null 2>&1 && echo 1 || echo 0; })
+HAVE_CUSPARSELT := $(HAVE_CUSPARSELT_PROBE)
+ifeq ($(USE_CUSPARSELT)$(HAVE_CUSPARSELT),10)
+$(error USE_CUSPARSELT=1 but cuSPARSELt was not found (run scripts/setup.sh or set CUSPARSELT_DIR))
+endif
+$(eval $(call optional,NCCL,nccl,$(CUDA_INC) -L$(CUDA_LIBDIR) -lnccl,NCCL))
+endif
+
+NVCCFLAGS = -O2 -g -std=c++17 -Iinclude -Isrc $(CUDA_INC) -Xcompiler -fPIC,-Wall \
+            $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a))
+ifeq ($(HAVE_CUDA),1)
+CFLAGS_BASE += -DS24_HAVE_CUDA=1 $(CUDA_INC)
+NVCCFLAGS += -DS24_HAVE_CUDA=1
+LDLIBS_BASE += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lcublasLt -lcublas -lstdc++
+endif
+ifeq ($(HAVE_CUDNN),1)
+CFLAGS_BASE += -DS24_HAVE_CUDNN=1
+NVCCFLAGS += -DS24_HAVE_CUDNN=1
+LDLIBS_BASE += -lcudnn
+endif
+ifeq ($(HAVE_CUSPARSELT),1)
+CFLAGS_BASE += -DS24_HAVE_CUSPARSELT=1
+NVCCFLAGS += -DS24_HAVE_CUSPARSELT=1 -I$(CUSPARSELT_DIR)/include
+LDLIBS_BASE += $(CUSPARSELT_FLAGS) -lcusparseLt
+endif
+ifeq ($(HAVE_NCCL),1)
+CFLAGS_BASE += -DS24_HAVE_NCCL=1
+NVCCFLAGS += -DS24_HAVE_NCCL=1
+LDLIBS_BASE += -lnccl
+endif
+CFLAGS ?=
+CFLAGS_ALL = $(CFLAGS_BASE) $(CFLAGS)
+
+# ---------------------------------------------------------------- sources
+# src/core, src/cpu, src/nn: plain C. Files ending _avx2.c / _avx512.c get
+# those instruction sets (chosen at run time by the caller).
+# src/cuda: *.cu need CUDA; cusparselt*.cu need cuSPARSELt; nocuda*.c stand in
+# without CUDA, nocusparselt*.c without cuSPARSELt; other *.c always build.
+LIB_C = $(wildcard src/core/*.c src/cpu/*.c src/nn/*.c)
+CUDA_C_ALWAYS = $(filter-out src/cuda/nocuda% src/cuda/nocusparselt%,$(wildcard src/cuda/*.c))
+ifeq ($(HAVE_CUDA),1)
+LIB_CU = $(filter-out src/cuda/cusparselt%,$(wildcard src/cuda/*.cu))
+ifeq ($(HAVE_CUSPARSELT),1)
+LIB_CU += $(wildcard src/cuda/cusparselt*.cu)
+else
+LIB_C += $(wildcard src/cuda/nocusparselt*.c)
+endif
+else
+LIB_C += $(wildcard src/cuda/nocuda*.c)
+endif
+LIB_C += $(CUDA_C_ALWAYS)
+LIB_OBJ = $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CU:%.cu=$(BUILD)/%.cu.o) $(BUILD)/gen/commit.o
+CLI_C = $(wildcard tools/sparse24/*.c bench/*.c)
+CLI_OBJ = $(CLI_C:%.c=$(BUILD)/%.o)
+TEST_C = $(wildcard tests/test_*.c)
+TEST_BIN = $(TEST_C:tests/%.c=$(BUILD)/tests/%)
+GPU_TEST_C = $(wildcard tests/gpu/test_*.c)
+GPU_TEST_BIN = $(GPU_TEST_C:tests/gpu/%.c=$(BUILD)/tests/gpu/%)
+
+ISA_avx2 = -mavx2 -mfma -mf16c
+ISA_avx512 = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
+isa_flags = $(if $(filter %_avx512.c,$(1)),$(ISA_avx512),$(if $(filter %_avx2.c,$(1)),$(ISA_avx2)))
+
+LIBA = $(BUILD)/libsparse24.a
+LIBSO = $(BUILD)/libsparse24.so
+CLI = $(BUILD)/sparse24
+
+.PHONY: all test test-gpu asan ubsan check lint install clean summary tests
+all: summary $(LIBA) $(LIBSO) $(CLI)
+
+summary:
+	@echo "sparse24 build: OpenBLAS=$(HAVE_OPENBLAS) CUDA=$(HAVE_CUDA) cuDNN=$(HAVE_CUDNN) cuSPARSELt=$(HAVE_CUSPARSELT)$(if $(filter 1,$(HAVE_CUSPARSELT)), ($(CUSPARSELT_DIR))) NCCL=$(HAVE_NCCL) -> $(BUILD)/"
+
+# Rebuild everything when the configuration changes.
+CONFIG_STAMP = $(BUILD)/config.stamp
+CONFIG_TEXT = $(CC) $(CFLAGS_ALL) | $(NVCCFLAGS) | $(LDLIBS_BASE)
+$(shell mkdir -p $(BUILD); echo '$(CONFIG_TEXT)' | cmp -s - $(CONFIG_STAMP) || echo '$(CONFIG_TEXT)' > $(CONFIG_STAMP))
+
+$(BUILD)/%.o: %.c $(CONFIG_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(call isa_flags,$<) -MMD -MP -c $< -o $@
+
+$(BUILD)/gen/commit.o: $(COMMIT_SRC)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu $(CONFIG_STAMP)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIBSO): $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDLIBS_BASE)
+
+$(CLI): $(CLI_OBJ) $(LIBA)
+	$(CC) -o $@ $(CLI_OBJ) $(LIBA) $(LDLIBS_BASE)
+
+$(BUILD)/tests/%: tests/%.c tests/t.h $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(LIBA) $(LDLIBS_BASE)
+
+tests: $(TEST_BIN) $(CLI)
+
+test: all tests
+	@S24_CLI=$(CLI) S24_FIXTURES=tests/fixtures sh tests/run.sh $(TEST_BIN)
+
+test-gpu: all $(GPU_TEST_BIN)
+	@S24_CLI=$(CLI) sh tests/run.sh $(GPU_TEST_BIN)
+
+# Sanitizer builds: CPU only, own build folder.
+asan:
+	$(MAKE) BUILD=build-asan USE_CUDA=0 OPT=-O1 SAN="-fsanitize=address -fno-omit-frame-pointer" test
+ubsan:
+	$(MAKE) BUILD=build-ubsan USE_CUDA=0 OPT=-O1 SAN="-fsanitize=undefined -fno-sanitize-recover=undefined" test
+
+# What CI runs (README's test command): strict build incl. CUDA sources,
+# the tests, the banned-function check, then the tests under ASan and UBSan.
+check:
+	@s=$$(date +%s); $(MAKE) WERROR=1 test && echo "--- test: $$(( $$(date +%s) - s )) s"
+	@$(MAKE) lint
+	@s=$$(date +%s); $(MAKE) WERROR=1 asan && echo "--- asan: $$(( $$(date +%s) - s )) s"
+	@s=$$(date +%s); $(MAKE) WERROR=1 ubsan && echo "--- ubsan: $$(( $$(date +%s) - s )) s"
+
+lint:
+	@sh scripts/check_banned.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include/sparse24 $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/sparse24/*.h $(DESTDIR)$(PREFIX)/include/sparse24/
+	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*S24_VERSION_STRING "\(.*\)"/\1/p' include/sparse24/sparse24.h)|' \
+	    -e 's|@LIBS@|$(filter -l% -L%,$(LDLIBS_BASE))|' scripts/sparse24.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sparse24.pc
+
+clean:
+	rm -rf build build-asan build-ubsan
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
