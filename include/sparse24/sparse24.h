@@ -175,6 +175,22 @@ void s24_gemm_ref(int64_t m, int64_t n, int64_t k, const float *A, const float *
 /* Which SIMD path s24_spmm takes on this CPU: "avx512", "avx2", "scalar". */
 const char *s24_spmm_isa(void);
 
+/* ---------------------------------------------------------------- CPU GEMM plans
+ * s24_spmm converts A into the kernel's internal form on every call. A plan
+ * does that once (fp32 values, B-panel offsets, blocked by register tile), so
+ * repeated products with the same A pay only for the multiply. The plan keeps
+ * no pointer into A. A plan runs one product at a time (it owns the packing
+ * buffers); use one plan per calling thread. */
+typedef struct s24_spmm_plan *s24_spmm_plan_t;
+int s24_spmm_plan_init(s24_spmm_plan_t *plan, const struct s24_compressed *A);
+/* C (A->rows x n, fp32) = A x B (A->k x n, row-major, A's dtype). */
+int s24_spmm_plan_run(s24_spmm_plan_t plan, const void *B, int64_t n, float *C);
+void s24_spmm_plan_free(s24_spmm_plan_t plan); /* NULL is fine */
+/* Force a SIMD path for plans made after the call ("avx512", "avx2",
+ * "scalar"; NULL or "auto" = best this CPU has). S24_ERR_UNSUPPORTED if the
+ * CPU lacks it. Process-wide; meant for tests and benchmarks. */
+int s24_spmm_set_isa(const char *isa);
+
 /* ---------------------------------------------------------------- safetensors */
 #define S24_MAX_DIMS 8
 struct s24_st_tensor {
@@ -198,6 +214,11 @@ void s24_st_init(struct s24_st *st);
 int s24_st_read(const char *path, struct s24_st *out);
 /* Parse from memory (used by read and by tests). `what` names the source in errors. */
 int s24_st_parse(const uint8_t *buf, size_t len, const char *what, struct s24_st *out);
+/* Parse a header alone (the JSON text, len bytes, trailing spaces included):
+ * every check of s24_st_parse except the data-section size, which the offsets
+ * define; tensors get zero-filled data and out->header keeps the text, so a
+ * caller that fills the data can write the original file back byte for byte. */
+int s24_st_parse_header(const char *json, size_t len, const char *what, struct s24_st *out);
 /* Atomic: writes path.tmp.<pid> then renames. Tensors laid out in array order. */
 int s24_st_write(const char *path, const struct s24_st *st);
 void s24_st_free(struct s24_st *st);
