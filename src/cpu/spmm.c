@@ -1,0 +1,348 @@
+/* spmm.c: the fast CPU product C = A x B with A 2:4-compressed (F32, F16 or
+ * BF16) and B dense in A's dtype, accumulating in fp32: plans, run-time ISA
+ * choice, cache blocking and OpenMP threading. The register-tile kernels live
+ * in spmm_avx512.c and spmm_avx2.c; a portable C kernel here covers the rest.
+ *
+ * How it works (docs/cpu-gemm.md has the long form): a plan turns A into, per
+ * tile of mr rows, a stream of (fp32 value, byte offset of its B row inside a
+ * packed panel). At run time B is packed (and converted to fp32) into
+ * kc x nr micro-panels; the kernel keeps an mr x nr tile of C in registers and
+ * for each kept value broadcasts it and FMAs the B row it selects. Only the
+ * kept half of A's products is computed.
+ *
+ * Not here: transposed operands, strided C, accumulation into an existing C,
+ * sparsity patterns other than 2:4 (s24_compressed holds only 2:4). */
+#include "cpu/spmm_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ---------------------------------------------------------------- ISA choice */
+
+static int isa_forced = -1; /* -1: auto */
+
+static enum s24_spmm_isa_id isa_detect(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        return S24_SPMM_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c"))
+        return S24_SPMM_AVX2;
+#endif
+    return S24_SPMM_SCALAR;
+}
+
+static enum s24_spmm_isa_id isa_current(void)
+{
+    return isa_forced >= 0 ? (enum s24_spmm_isa_id)isa_forced : isa_detect();
+}
+
+static const char *isa_name(enum s24_spmm_isa_id id)
+{
+    return id == S24_SPMM_AVX512 ? "avx512" : id == S24_SPMM_AVX2 ? "avx2" : "scalar";
+}
+
+const char *s24_spmm_isa(void) { return isa_name(isa_current()); }
+
+int s24_spmm_set_isa(const char *isa)
+{
+    if (!isa || !strcmp(isa, "auto")) {
+        isa_forced = -1;
+        return S24_OK;
+    }
+    enum s24_spmm_isa_id want;
+    if (!strcmp(isa, "avx512")) want = S24_SPMM_AVX512;
+    else if (!strcmp(isa, "avx2")) want = S24_SPMM_AVX2;
+    else if (!strcmp(isa, "scalar")) want = S24_SPMM_SCALAR;
+    else
+        return s24_error(S24_ERR_INVALID, "spmm: unknown ISA \"%s\" (avx512, avx2, scalar, auto)",
+                         isa);
+    if (want > isa_detect())
+        return s24_error(S24_ERR_UNSUPPORTED, "spmm: this CPU cannot run the %s path (best: %s)",
+                         isa, isa_name(isa_detect()));
+    isa_forced = (int)want;
+    return S24_OK;
+}
+
+/* ---------------------------------------------------------------- portable kernel */
+
+#define SCALAR_MR 4
+#define SCALAR_NR 16
+
+static void pack_scalar(enum s24_dtype dt, const void *B, int64_t ldb, int64_t kc, int64_t ncols,
+                        int nr, float *dst)
+{
+    for (int64_t j0 = 0; j0 < ncols; j0 += nr) {
+        int64_t w = ncols - j0 < nr ? ncols - j0 : nr;
+        for (int64_t p = 0; p < kc; p++) {
+            float *d = dst + p * nr;
+            for (int64_t j = 0; j < w; j++) d[j] = (float)s24_load_float(dt, B, p * ldb + j0 + j);
+            for (int64_t j = w; j < nr; j++) d[j] = 0.0f;
+        }
+        dst += kc * nr;
+    }
+}
+
+static void ukr_scalar(int64_t nkk, const struct s24_spmm_ent *ent, const float *panel, float *C,
+                       int64_t ldc, int rows, int cols, int add)
+{
+    float acc[SCALAR_MR][SCALAR_NR];
+    memset(acc, 0, sizeof acc);
+    for (int64_t kk = 0; kk < nkk; kk++, ent += SCALAR_MR) {
+        for (int r = 0; r < SCALAR_MR; r++) {
+            const float *b = (const float *)((const char *)panel + ent[r].off);
+            float a = ent[r].v;
+            for (int c = 0; c < SCALAR_NR; c++) acc[r][c] += a * b[c];
+        }
+    }
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) C[r * ldc + c] = (add ? C[r * ldc + c] : 0.0f) + acc[r][c];
+}
+
+/* ---------------------------------------------------------------- plans */
+
+static struct s24_spmm_geom geom_of(enum s24_spmm_isa_id isa)
+{
+    struct s24_spmm_geom g;
+    switch (isa) {
+    case S24_SPMM_AVX512:
+        g.mr = S24_SPMM_AVX512_MR;
+        g.nr = S24_SPMM_AVX512_NR;
+        break;
+    case S24_SPMM_AVX2:
+        g.mr = S24_SPMM_AVX2_MR;
+        g.nr = S24_SPMM_AVX2_NR;
+        break;
+    default:
+        g.mr = SCALAR_MR;
+        g.nr = SCALAR_NR;
+        break;
+    }
+    /* kc x nr x 4 bytes of packed B is the L1-resident micro-panel (16 KiB
+     * at nr = 64); kc x nc the L2-resident chunk; mc rows of plan entries
+     * (mc x kc/2 x 8 bytes) the A block reused across the chunk's panels. */
+    g.kc = 64 * 64 / g.nr;
+    g.nc = 512;
+    g.mc = (int64_t)g.mr * (120 / g.mr);
+    return g;
+}
+
+static int check_a(const struct s24_compressed *A, const char *who)
+{
+    if (!A) return s24_error(S24_ERR_INVALID, "%s: NULL matrix", who);
+    if (A->dtype != S24_F32 && A->dtype != S24_F16 && A->dtype != S24_BF16)
+        return s24_error(S24_ERR_UNSUPPORTED, "%s: dtype %s (want F32, F16 or BF16)", who,
+                         s24_dtype_name(A->dtype));
+    if (A->rows < 0 || A->k < 0 || A->k % 4 != 0)
+        return s24_error(S24_ERR_INVALID,
+                         "%s: bad shape %lld x %lld (k must be a non-negative multiple of 4)", who,
+                         (long long)A->rows, (long long)A->k);
+    /* Offsets are 32-bit and entry counts must fit size_t arithmetic. */
+    if (A->k > ((int64_t)1 << 40) || A->rows > ((int64_t)1 << 40))
+        return s24_error(S24_ERR_INVALID, "%s: shape %lld x %lld too large", who,
+                         (long long)A->rows, (long long)A->k);
+    if (A->rows > 0 && A->k > 0 && (!A->values || !A->meta))
+        return s24_error(S24_ERR_INVALID, "%s: matrix has no values or metadata", who);
+    return S24_OK;
+}
+
+int s24_spmm_plan_init(s24_spmm_plan_t *out, const struct s24_compressed *A)
+{
+    struct s24_spmm_plan *p = NULL;
+    int rc;
+    if (!out) return s24_error(S24_ERR_INVALID, "spmm_plan_init: NULL plan");
+    *out = NULL;
+    if ((rc = check_a(A, "spmm_plan_init")) != S24_OK) return rc;
+
+    p = calloc(1, sizeof *p);
+    if (!p) return s24_error(S24_ERR_NOMEM, "spmm_plan_init: plan");
+    p->m = A->rows;
+    p->k = A->k;
+    p->dtype = A->dtype;
+    p->isa = isa_current();
+    p->g = geom_of(p->isa);
+    const int mr = p->g.mr;
+    const int64_t kh = p->k / 2, kc = p->g.kc;
+    p->tiles = (p->m + mr - 1) / mr;
+    size_t nent = (size_t)p->tiles * (size_t)kh * (size_t)mr;
+    if (nent > 0) {
+        p->ent = malloc(nent * sizeof *p->ent);
+        if (!p->ent) {
+            rc = s24_error(S24_ERR_NOMEM, "spmm_plan_init: %zu entries for a %lld x %lld matrix",
+                           nent, (long long)p->m, (long long)p->k);
+            goto fail;
+        }
+    }
+    const size_t mb = (size_t)((p->k + 7) / 8); /* ceil(k/8), as s24_meta_row_bytes */
+    const uint32_t row_bytes = (uint32_t)p->g.nr * (uint32_t)sizeof(float);
+    for (int64_t t = 0; t < p->tiles; t++) {
+        struct s24_spmm_ent *e = p->ent + (size_t)t * (size_t)kh * (size_t)mr;
+        for (int r = 0; r < mr; r++) {
+            int64_t i = t * mr + r;
+            if (i >= p->m) { /* padding row: contributes nothing, never stored */
+                for (int64_t kk = 0; kk < kh; kk++) e[kk * mr + r] = (struct s24_spmm_ent){0.0f, 0};
+                continue;
+            }
+            const uint8_t *meta = A->meta + (size_t)i * mb;
+            for (int64_t g = 0; g < p->k / 4; g++) {
+                unsigned nib = (meta[g / 2] >> (4 * (g % 2))) & 0xf;
+                int i0 = (int)(nib & 3), i1 = (int)(nib >> 2);
+                if (i0 >= i1) {
+                    rc = s24_error(S24_ERR_FORMAT,
+                                   "spmm_plan_init: row %lld group %lld: bad 2:4 metadata nibble "
+                                   "0x%x (positions must be increasing)",
+                                   (long long)i, (long long)g, nib);
+                    goto fail;
+                }
+                int pos[2] = {i0, i1};
+                for (int s = 0; s < 2; s++) {
+                    int64_t kk = 2 * g + s, kcol = 4 * g + pos[s];
+                    e[kk * mr + r].v = (float)s24_load_float(A->dtype, A->values, i * kh + kk);
+                    e[kk * mr + r].off = (uint32_t)(kcol % kc) * row_bytes;
+                }
+            }
+        }
+    }
+    *out = p;
+    return S24_OK;
+fail:
+    s24_spmm_plan_free(p);
+    return rc;
+}
+
+void s24_spmm_plan_free(s24_spmm_plan_t p)
+{
+    if (!p) return;
+    free(p->ent);
+    free(p->ws);
+    free(p);
+}
+
+/* Packing buffers for `threads` threads, kept in the plan across runs so
+ * that repeated runs do not fault in fresh pages. */
+static int ensure_ws(struct s24_spmm_plan *p, int threads)
+{
+    if (p->ws && p->ws_threads >= threads) return S24_OK;
+    size_t per = (size_t)p->g.kc * (size_t)p->g.nc * sizeof(float);
+    size_t bytes = per * (size_t)threads;
+    float *ws = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!ws) return s24_error(S24_ERR_NOMEM, "spmm: %zu bytes of packing buffers", bytes);
+    free(p->ws);
+    p->ws = ws;
+    p->ws_threads = threads;
+    return S24_OK;
+}
+
+/* Split `threads` into a tm x tn grid over row tiles x column panels that
+ * minimises the largest share (ties: more column splits, since a row split
+ * makes every thread pack all of B). */
+static void thread_grid(int threads, int64_t tiles, int64_t panels, int *tm, int *tn)
+{
+    int64_t best = -1;
+    *tm = 1;
+    *tn = 1;
+    for (int cn = 1; cn <= threads; cn++) {
+        int cm = threads / cn;
+        if (cn > panels || cm < 1) continue;
+        if (cm > tiles) cm = (int)tiles;
+        int64_t share = ((panels + cn - 1) / cn) * ((tiles + cm - 1) / cm);
+        if (best < 0 || share <= best) {
+            best = share;
+            *tm = cm;
+            *tn = cn;
+        }
+    }
+}
+
+int s24_spmm_plan_run(s24_spmm_plan_t p, const void *B, int64_t n, float *C)
+{
+    int rc;
+    if (!p) return s24_error(S24_ERR_INVALID, "spmm_plan_run: NULL plan");
+    if (n < 0) return s24_error(S24_ERR_INVALID, "spmm_plan_run: n = %lld", (long long)n);
+    if (p->m == 0 || n == 0) return S24_OK;
+    if (!C) return s24_error(S24_ERR_INVALID, "spmm_plan_run: NULL C");
+    if (p->k == 0) {
+        memset(C, 0, (size_t)p->m * (size_t)n * sizeof *C);
+        return S24_OK;
+    }
+    if (!B) return s24_error(S24_ERR_INVALID, "spmm_plan_run: NULL B");
+
+    s24_spmm_pack_fn pack = pack_scalar;
+    s24_spmm_ukr_fn ukr = ukr_scalar;
+    if (p->isa == S24_SPMM_AVX512) {
+        pack = s24_spmm_pack_avx512;
+        ukr = s24_spmm_ukr_avx512;
+    } else if (p->isa == S24_SPMM_AVX2) {
+        pack = s24_spmm_pack_avx2;
+        ukr = s24_spmm_ukr_avx2;
+    }
+
+    const struct s24_spmm_geom g = p->g;
+    const int64_t m = p->m, k = p->k, kh = k / 2, tiles = p->tiles;
+    const int64_t panels = (n + g.nr - 1) / g.nr;
+    const int64_t ncp = g.nc / g.nr, mct = g.mc / g.mr;
+    const size_t esize = s24_dtype_size(p->dtype);
+
+    int threads = s24_threads_get();
+    /* Below ~1 MFLOP a second thread costs more in wake-up than it saves. */
+    if ((double)m * (double)n * (double)k < 1e6) threads = 1;
+    int tm, tn;
+    thread_grid(threads, tiles, panels, &tm, &tn);
+    threads = tm * tn;
+    if ((rc = ensure_ws(p, threads)) != S24_OK) return rc;
+
+#pragma omp parallel num_threads(threads)
+    {
+#ifdef _OPENMP
+        int tid = omp_get_thread_num();
+#else
+        int tid = 0;
+#endif
+        int ti = tid / tn, tj = tid % tn;
+        const int64_t ta = tiles * ti / tm, tb = tiles * (ti + 1) / tm;
+        const int64_t pa = panels * tj / tn, pb = panels * (tj + 1) / tn;
+        float *ws = p->ws + (size_t)tid * (size_t)g.kc * (size_t)g.nc;
+
+        for (int64_t p0 = pa; p0 < pb; p0 += ncp) {
+            const int64_t pe = p0 + ncp < pb ? p0 + ncp : pb;
+            const int64_t j0 = p0 * g.nr;
+            const int64_t ncols = (pe * g.nr < n ? pe * g.nr : n) - j0;
+            for (int64_t k0 = 0; k0 < k; k0 += g.kc) {
+                const int64_t kcb = k - k0 < g.kc ? k - k0 : g.kc;
+                pack(p->dtype, (const char *)B + ((size_t)k0 * (size_t)n + (size_t)j0) * esize, n,
+                     kcb, ncols, g.nr, ws);
+                for (int64_t t0 = ta; t0 < tb; t0 += mct) {
+                    const int64_t te = t0 + mct < tb ? t0 + mct : tb;
+                    for (int64_t q = p0; q < pe; q++) {
+                        const float *panel = ws + (q - p0) * kcb * g.nr;
+                        const int cols = (int)(n - q * g.nr < g.nr ? n - q * g.nr : g.nr);
+                        for (int64_t t = t0; t < te; t++) {
+                            const int rows = (int)(m - t * g.mr < g.mr ? m - t * g.mr : g.mr);
+                            const struct s24_spmm_ent *e =
+                                p->ent + ((size_t)t * (size_t)kh + (size_t)(k0 / 2)) * (size_t)g.mr;
+                            ukr(kcb / 2, e, panel, C + t * g.mr * n + q * g.nr, n, rows, cols,
+                                k0 > 0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return S24_OK;
+}
+
+int s24_spmm(const struct s24_compressed *A, const void *B, int64_t n, float *C)
+{
+    s24_spmm_plan_t plan = NULL;
+    int rc = s24_spmm_plan_init(&plan, A);
+    if (rc == S24_OK) rc = s24_spmm_plan_run(plan, B, n, C);
+    s24_spmm_plan_free(plan);
+    return rc;
+}

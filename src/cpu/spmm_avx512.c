@@ -1,0 +1,107 @@
+/* spmm_avx512.c: the AVX-512 register-tile kernel and B packer of the 2:4
+ * SpMM (compiled with -mavx512f/bw/vl/dq -mfma -mf16c; spmm.c calls it only
+ * when the CPU has them). A tile of 6 rows x 64 columns of C lives in 24 zmm
+ * registers; each kept value of A is broadcast once and multiplies the four
+ * zmm of the B row its offset points at (loads folded into the FMAs).
+ *
+ * Not here: blocking, threads, plan building (spmm.c), any sparsity logic:
+ * the kernel only follows the offsets the plan baked in. */
+#include "cpu/spmm_internal.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define MR S24_SPMM_AVX512_MR
+#define NR S24_SPMM_AVX512_NR
+
+#if MR != 6 || NR != 64
+#error "the unrolled kernel below is written for a 6 x 64 tile"
+#endif
+
+void s24_spmm_pack_avx512(enum s24_dtype dt, const void *B, int64_t ldb, int64_t kc,
+                          int64_t ncols, int nr, float *dst)
+{
+    for (int64_t j0 = 0; j0 < ncols; j0 += nr) {
+        const int64_t w = ncols - j0 < nr ? ncols - j0 : nr;
+        for (int64_t p = 0; p < kc; p++) {
+            float *d = dst + p * nr;
+            int64_t j = 0;
+            if (dt == S24_F32) {
+                const float *s = (const float *)B + p * ldb + j0;
+                for (; j + 16 <= w; j += 16) _mm512_store_ps(d + j, _mm512_loadu_ps(s + j));
+                if (j < w) {
+                    __mmask16 mk = (__mmask16)((1u << (w - j)) - 1);
+                    _mm512_store_ps(d + j, _mm512_maskz_loadu_ps(mk, s + j));
+                    j += 16;
+                }
+            } else {
+                const uint16_t *s = (const uint16_t *)B + p * ldb + j0;
+                const int bf = dt == S24_BF16;
+                for (; j < w; j += 16) {
+                    __mmask16 mk = w - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (w - j)) - 1);
+                    __m256i h = _mm256_maskz_loadu_epi16(mk, s + j);
+                    __m512 v = bf ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
+                                  : _mm512_cvtph_ps(h);
+                    _mm512_store_ps(d + j, v);
+                }
+            }
+            for (; j < nr; j += 16) _mm512_store_ps(d + j, _mm512_setzero_ps());
+        }
+        dst += kc * nr;
+    }
+}
+
+/* Write (or add) one row of the tile; cols < NR goes through a mask per vector. */
+static inline void store_row(float *c, int cols, int add, __m512 v0, __m512 v1, __m512 v2,
+                             __m512 v3)
+{
+    __m512 v[4] = {v0, v1, v2, v3};
+    for (int q = 0; q < 4; q++) {
+        int w = cols - 16 * q;
+        if (w <= 0) break;
+        __mmask16 mk = w >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << w) - 1);
+        __m512 x = v[q];
+        if (add) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mk, c + 16 * q));
+        _mm512_mask_storeu_ps(c + 16 * q, mk, x);
+    }
+}
+
+#define ZERO_ROW(r)                                                                                \
+    __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps(),                         \
+           c##r##2 = _mm512_setzero_ps(), c##r##3 = _mm512_setzero_ps()
+
+#define FMA_ROW(r)                                                                                 \
+    do {                                                                                           \
+        const float *b_ = (const float *)((const char *)panel + ent[r].off);                      \
+        const __m512 a_ = _mm512_set1_ps(ent[r].v);                                                \
+        c##r##0 = _mm512_fmadd_ps(a_, _mm512_load_ps(b_), c##r##0);                                \
+        c##r##1 = _mm512_fmadd_ps(a_, _mm512_load_ps(b_ + 16), c##r##1);                           \
+        c##r##2 = _mm512_fmadd_ps(a_, _mm512_load_ps(b_ + 32), c##r##2);                           \
+        c##r##3 = _mm512_fmadd_ps(a_, _mm512_load_ps(b_ + 48), c##r##3);                           \
+    } while (0)
+
+void s24_spmm_ukr_avx512(int64_t nkk, const struct s24_spmm_ent *ent, const float *panel,
+                         float *C, int64_t ldc, int rows, int cols, int add)
+{
+    ZERO_ROW(0);
+    ZERO_ROW(1);
+    ZERO_ROW(2);
+    ZERO_ROW(3);
+    ZERO_ROW(4);
+    ZERO_ROW(5);
+    for (int64_t kk = 0; kk < nkk; kk++, ent += MR) {
+        FMA_ROW(0);
+        FMA_ROW(1);
+        FMA_ROW(2);
+        FMA_ROW(3);
+        FMA_ROW(4);
+        FMA_ROW(5);
+    }
+    /* Rows past `rows` are the plan's padding; they are computed, not stored. */
+    store_row(C, cols, add, c00, c01, c02, c03);
+    if (rows > 1) store_row(C + ldc, cols, add, c10, c11, c12, c13);
+    if (rows > 2) store_row(C + 2 * ldc, cols, add, c20, c21, c22, c23);
+    if (rows > 3) store_row(C + 3 * ldc, cols, add, c30, c31, c32, c33);
+    if (rows > 4) store_row(C + 4 * ldc, cols, add, c40, c41, c42, c43);
+    if (rows > 5) store_row(C + 5 * ldc, cols, add, c50, c51, c52, c53);
+}
