@@ -5,7 +5,8 @@
  * N crossing the packed chunk), s24_spmm must match s24_spmm_ref, which must
  * match s24_gemm_ref on the decompressed matrix. Small-integer inputs make
  * every sum exact, so those runs are compared bit for bit. Also: plans, bad
- * metadata, bad shapes, K = 0. */
+ * metadata, bad shapes, K = 0. A is made dense with a random 2:4 pattern and
+ * compressed with s24_compress. */
 #include "t.h"
 
 #include <stdint.h>
@@ -38,43 +39,42 @@ static float rnd(struct s24_rng *r, int ints)
     return s24_rng_below(r, 2) ? v : -v;
 }
 
-/* Random 2:4 matrix built compressed (two random positions per group), with
- * its dense fp32 twin (values rounded through dt first). The compressed form
- * is written by hand here, independent of s24_compress, so this test checks
- * the kernels against the format as documented in sparse24.h. */
+/* Random 2:4 matrix: two random positions per group of 4 along k hold
+ * non-zero values (rounded through dt), the rest are zero; compressed with
+ * s24_compress. `dense` is its fp32 twin for the dense oracle. */
 static int mat24_make(struct mat24 *a, enum s24_dtype dt, int64_t rows, int64_t k,
                       struct s24_rng *r, int ints)
 {
-    size_t mb = (size_t)(k + 7) / 8;
-    memset(a, 0, sizeof *a);
-    a->c.dtype = dt;
-    a->c.rows = rows;
-    a->c.k = k;
-    a->c.values = malloc((size_t)(rows * k / 2) * s24_dtype_size(dt) + 1);
-    a->c.meta = calloc((size_t)rows * mb + 1, 1);
-    a->dense = calloc((size_t)(rows * k) + 1, sizeof(float));
-    if (!a->c.values || !a->c.meta || !a->dense) return -1;
     static const int pairs[6][2] = {{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}};
+    void *w = calloc((size_t)(rows * k) + 1, s24_dtype_size(dt)); /* w: (rows, k) in dt */
+    int rc = -1;
+    memset(a, 0, sizeof *a);
+    a->dense = calloc((size_t)(rows * k) + 1, sizeof(float));
+    if (!w || !a->dense) goto done;
     for (int64_t i = 0; i < rows; i++) {
         for (int64_t g = 0; g < k / 4; g++) {
             const int *pp = pairs[s24_rng_below(r, 6)];
-            a->c.meta[(size_t)i * mb + (size_t)g / 2] |=
-                (uint8_t)((pp[0] | pp[1] << 2) << (4 * (g % 2)));
             for (int s = 0; s < 2; s++) {
-                float v = rnd(r, ints);
-                put(dt, a->c.values, i * (k / 2) + 2 * g + s, v);
-                a->dense[i * k + 4 * g + pp[s]] =
-                    (float)s24_load_float(dt, a->c.values, i * (k / 2) + 2 * g + s);
+                int64_t at = i * k + 4 * g + pp[s];
+                put(dt, w, at, rnd(r, ints));
+                a->dense[at] = (float)s24_load_float(dt, w, at);
             }
         }
     }
-    return 0;
+    struct s24_view v = {rows, k, 1};
+    if (s24_compress(dt, w, v, &a->c) != S24_OK) {
+        fprintf(stderr, "s24_compress: %s\n", s24_last_error());
+        goto done;
+    }
+    rc = 0;
+done:
+    free(w);
+    return rc;
 }
 
 static void mat24_free(struct mat24 *a)
 {
-    free(a->c.values);
-    free(a->c.meta);
+    s24_compressed_free(&a->c);
     free(a->dense);
 }
 
