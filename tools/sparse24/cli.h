@@ -25,7 +25,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 
-/* bench subcommands (bench/*.c) */
+/* bench subcommands (the files in bench/) */
 int bench_cpu_main(int argc, char **argv);
 int bench_gemm_main(int argc, char **argv);
 int bench_permute_main(int argc, char **argv);

@@ -1,0 +1,145 @@
+/* st_util.c: helpers shared by the safetensors subcommands: weight
+ * eligibility (with the reason a tensor is skipped), N:M parsing, regex name
+ * filters, shape and byte formatting. Printing stays with the commands. */
+#include "st_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int st_parse_pattern(const char *s, int *n, int *m)
+{
+    char *end;
+    long a = strtol(s, &end, 10);
+    if (end == s || *end != ':') return -1;
+    const char *p = end + 1;
+    long b = strtol(p, &end, 10);
+    if (end == p || *end) return -1;
+    /* mask.c groups at most 16 elements */
+    if (b < 2 || b > 16 || a < 1 || a >= b) return -1;
+    *n = (int)a;
+    *m = (int)b;
+    return 0;
+}
+
+int st_is_weight_name(const char *name)
+{
+    size_t l = strlen(name);
+    return l >= 6 && !strcmp(name + l - 6, "weight");
+}
+
+const char *st_eligible(const struct s24_st_tensor *t, enum st_rule rule, int n, int m,
+                        struct s24_view *v, char *why, size_t why_len)
+{
+    (void)n;
+    if (!s24_dtype_is_float(t->dtype)) {
+        snprintf(why, why_len, "not floating point");
+        return why;
+    }
+    if (!st_is_weight_name(t->name)) {
+        snprintf(why, why_len, "not a weight");
+        return why;
+    }
+    if (t->ndim != 2 && t->ndim != 4) {
+        snprintf(why, why_len, "%d-D, not conv/linear", t->ndim);
+        return why;
+    }
+    for (int d = 0; d < t->ndim; d++) {
+        if (t->shape[d] == 0) {
+            snprintf(why, why_len, "empty");
+            return why;
+        }
+    }
+    if (s24_view_of_shape(t->ndim, t->shape, v) != S24_OK) {
+        snprintf(why, why_len, "no N:M view");
+        return why;
+    }
+    long long oc = (long long)t->shape[0], ic = (long long)t->shape[1];
+    if (rule == ST_RULE_ASP && oc % 8) {
+        snprintf(why, why_len, "out %lld %% 8 != 0 (asp)", oc);
+        return why;
+    }
+    if (rule == ST_RULE_ASP && ic % 16) {
+        snprintf(why, why_len, "in %lld %% 16 != 0 (asp)", ic);
+        return why;
+    }
+    if (ic % m) {
+        snprintf(why, why_len, "in %lld %% %d != 0", ic, m);
+        return why;
+    }
+    return NULL;
+}
+
+void st_fmt_shape(char *buf, size_t len, int ndim, const int64_t *shape)
+{
+    size_t o = 0;
+    o += (size_t)snprintf(buf, len, "[");
+    for (int d = 0; d < ndim && o < len; d++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%lld", d ? "," : "", (long long)shape[d]);
+    if (o < len) snprintf(buf + o, len - o, "]");
+}
+
+void st_fmt_bytes(char *buf, size_t len, double bytes)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (bytes >= 1024.0 && u < 4) {
+        bytes /= 1024.0;
+        u++;
+    }
+    if (u == 0) snprintf(buf, len, "%.0f B", bytes);
+    else snprintf(buf, len, "%.1f %s", bytes, units[u]);
+}
+
+void st_filter_init(struct st_filter *f) { memset(f, 0, sizeof *f); }
+
+int st_filter_add(struct st_filter *f, const char *cmd, const char *re, int exclude)
+{
+    int *count = exclude ? &f->nexc : &f->ninc;
+    regex_t *slot = exclude ? &f->exc[*count] : &f->inc[*count];
+    if (*count >= ST_MAX_FILTERS) {
+        cli_usage(cmd, "at most %d --%s patterns", ST_MAX_FILTERS, exclude ? "exclude" : "include");
+        return -1;
+    }
+    int rc = regcomp(slot, re, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        char msg[256];
+        regerror(rc, slot, msg, sizeof msg);
+        cli_usage(cmd, "--%s '%s': %s", exclude ? "exclude" : "include", re, msg);
+        return -1;
+    }
+    (*count)++;
+    return 0;
+}
+
+const char *st_filter_why(const struct st_filter *f, const char *name)
+{
+    for (int i = 0; i < f->nexc; i++)
+        if (regexec(&f->exc[i], name, 0, NULL, 0) == 0) return "excluded by --exclude";
+    if (f->ninc == 0) return NULL;
+    for (int i = 0; i < f->ninc; i++)
+        if (regexec(&f->inc[i], name, 0, NULL, 0) == 0) return NULL;
+    return "not matched by --include";
+}
+
+void st_filter_free(struct st_filter *f)
+{
+    for (int i = 0; i < f->ninc; i++) regfree(&f->inc[i]);
+    for (int i = 0; i < f->nexc; i++) regfree(&f->exc[i]);
+    st_filter_init(f);
+}
+
+double st_abs_sum(enum s24_dtype dt, const void *w, int64_t numel)
+{
+    double s = 0.0;
+    for (int64_t i = 0; i < numel; i++) {
+        double x = fabs(s24_load_float(dt, w, i));
+        if (x == x) s += x; /* a NaN weight would poison the percentage */
+    }
+    return s;
+}
+
+int st_progress_on(void) { return isatty(STDERR_FILENO); }
