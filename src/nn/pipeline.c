@@ -1,0 +1,491 @@
+/* pipeline.c: the two-phase 2:4 pipeline of the paper: phase 1 trains dense;
+ * masks are computed by magnitude (2:4 along input channels) for every
+ * ASP-eligible weight, optionally after channel permutations; phase 2 trains
+ * again from the masked trained weights (continue), the masked original
+ * initialisation (rewind), a masked fresh initialisation drawn with seed + 1000
+ * (reinit), or without a mask (dense, the control), with a fresh schedule and
+ * fresh momentum. After every epoch the whole state (weights, buffers,
+ * momentum, masks, generators, schedule step, CSV rows) is written atomically,
+ * so an interrupted run resumes to the same bits as an uninterrupted one.
+ *
+ * It does not parse command lines or print: cmd_train.c does that. */
+#include "sparse24/sparse24_train.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if __has_include("sparse24/sparse24_permute.h")
+#include "sparse24/sparse24_permute.h"
+#define S24_PIPELINE_PERMUTE 1
+#endif
+
+#define STATE_FORMAT "sparse24-train-state"
+#define STATE_VERSION "1"
+/* The data generator (shuffle and augmentation) is seeded from the run's
+ * seed mixed with this constant, so it differs from the model's stream. */
+#define DATA_SEED_MIX 0x5eed0da7aull
+/* reinit draws its fresh initialisation from seed + this (documented). */
+#define REINIT_SEED_OFFSET 1000
+
+static const char *const strategy_names[] = {"continue", "rewind", "reinit", "dense"};
+
+const char *s24_strategy_name(enum s24_strategy s)
+{
+    return (unsigned)s < 4 ? strategy_names[s] : "?";
+}
+
+int s24_strategy_parse(const char *name, enum s24_strategy *out)
+{
+    for (int i = 0; i < 4; i++)
+        if (name && !strcmp(name, strategy_names[i])) {
+            *out = (enum s24_strategy)i;
+            return S24_OK;
+        }
+    return s24_error(S24_ERR_INVALID, "unknown strategy '%s' (continue, rewind, reinit, dense)",
+                     name ? name : "(null)");
+}
+
+void s24_pipeline_defaults(struct s24_pipeline_cfg *c)
+{
+    memset(c, 0, sizeof *c);
+    c->arch = "smallcnn";
+    c->classes = 10;
+    c->epochs1 = 30;
+    c->epochs2 = 30;
+    c->batch = 256;
+    c->eval_batch = 500;
+    c->max_lr = 0.1;
+    c->weight_decay = 5e-4;
+    c->seed = 1;
+    c->strategy = S24_STRATEGY_CONTINUE;
+    c->aug.pad = 4;
+    c->aug.flip = 1;
+}
+
+/* ---------------------------------------------------------------- masks */
+
+static int masks_compute(s24_model_t *m, struct s24_sgd *o, int n, int mm)
+{
+    for (int i = 0; i < o->n; i++) {
+        struct s24_param *p = s24_model_param(m, i);
+        free(o->mask[i]);
+        o->mask[i] = NULL;
+        if (!p->maskable || p->is_buffer || !p->data) continue;
+        o->mask[i] = malloc((size_t)p->numel);
+        if (!o->mask[i]) return s24_error(S24_ERR_NOMEM, "%s: out of memory for its mask", p->name);
+        int rc = s24_mask_compute(S24_F32, p->data, p->view, n, mm, o->mask[i]);
+        if (rc != S24_OK) return s24_error(rc, "%s: %s", p->name, s24_last_error());
+    }
+    return S24_OK;
+}
+
+static void masks_apply(s24_model_t *m, struct s24_sgd *o)
+{
+    for (int i = 0; i < o->n; i++) {
+        if (!o->mask[i]) continue;
+        struct s24_param *p = s24_model_param(m, i);
+        for (int64_t j = 0; j < p->numel; j++)
+            if (!o->mask[i][j]) {
+                p->data[j] = 0.0f;
+                if (o->buf[i]) o->buf[i][j] = 0.0f;
+            }
+    }
+}
+
+int s24_pipeline_masks(s24_model_t *m, struct s24_sgd *o, int n, int mm)
+{
+    int rc = masks_compute(m, o, n, mm);
+    if (rc != S24_OK) return rc;
+    masks_apply(m, o);
+    return S24_OK;
+}
+
+int s24_pipeline_check(s24_model_t *m, const struct s24_sgd *o, int n, int mm)
+{
+    for (int i = 0; i < o->n; i++) {
+        if (!o->mask[i]) continue;
+        struct s24_param *p = s24_model_param(m, i);
+        int64_t bad = 0;
+        int rc = s24_mask_check(S24_F32, p->data, p->view, n, mm, &bad);
+        if (rc != S24_OK)
+            return s24_error(S24_ERR_NOT_SPARSE, "%s: %lld groups are not %d:%d sparse", p->name,
+                             (long long)bad, n, mm);
+        for (int64_t j = 0; j < p->numel; j++)
+            if (!o->mask[i][j] && (p->data[j] != 0.0f || (o->buf[i] && o->buf[i][j] != 0.0f)))
+                return s24_error(S24_ERR_NOT_SPARSE,
+                                 "%s: pruned element %lld is non-zero (weight %g, momentum %g)",
+                                 p->name, (long long)j, (double)p->data[j],
+                                 o->buf[i] ? (double)o->buf[i][j] : 0.0);
+    }
+    return S24_OK;
+}
+
+/* Internal layout (OHWI for 4-D) to PyTorch's (OIHW); 2-D and 1-D are equal. */
+static void to_torch_u8(const struct s24_param *p, const uint8_t *in, uint8_t *out)
+{
+    if (p->ndim != 4) {
+        memcpy(out, in, (size_t)p->numel);
+        return;
+    }
+    int64_t O = p->shape[0], I = p->shape[1], H = p->shape[2], W = p->shape[3];
+    for (int64_t o = 0; o < O; o++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t w = 0; w < W; w++)
+                for (int64_t i = 0; i < I; i++)
+                    out[((o * I + i) * H + h) * W + w] = in[((o * H + h) * W + w) * I + i];
+}
+
+int s24_masks_save(s24_model_t *m, const struct s24_sgd *o, const char *path)
+{
+    struct s24_st st;
+    s24_st_init(&st);
+    uint8_t *tmp = NULL;
+    int rc = S24_OK;
+    for (int i = 0; i < o->n; i++) {
+        if (!o->mask[i]) continue;
+        struct s24_param *p = s24_model_param(m, i);
+        uint8_t *t = realloc(tmp, (size_t)p->numel);
+        if (!t) { rc = s24_error(S24_ERR_NOMEM, "%s: out of memory", path); goto fail; }
+        tmp = t;
+        to_torch_u8(p, o->mask[i], tmp);
+        if ((rc = s24_st_add(&st, p->name, S24_U8, p->ndim, p->shape, tmp)) != S24_OK) goto fail;
+    }
+    if ((rc = s24_st_meta_set(&st, "format", "sparse24-masks")) != S24_OK) goto fail;
+    if ((rc = s24_st_meta_set(&st, "pattern", "2:4 along input channels (1 keep, 0 pruned)")) != S24_OK) goto fail;
+    if ((rc = s24_st_meta_set(&st, "arch", s24_model_arch(m))) != S24_OK) goto fail;
+    rc = s24_st_write(path, &st);
+fail:
+    free(tmp);
+    s24_st_free(&st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- state */
+
+struct run {
+    const struct s24_pipeline_cfg *c;
+    s24_model_t *m;
+    struct s24_sgd o;
+    struct s24_rng data_rng;
+    int phase, done;        /* phase 1 or 2, epochs completed in it (phase 3: finished) */
+    int64_t step;           /* schedule step within the phase */
+    char *csv;
+    size_t csv_len;
+    double dense_acc;
+    char config[1024];      /* the settings a resumed run must share */
+    char dir_path[4096];
+};
+
+static const char *out_path(struct run *r, const char *name)
+{
+    snprintf(r->dir_path, sizeof r->dir_path, "%s/%s", r->c->out_dir, name);
+    return r->dir_path;
+}
+
+static int state_save(struct run *r)
+{
+    struct s24_st st;
+    char num[64];
+    int rc = s24_model_to_st(r->m, &st);
+    if (rc != S24_OK) return rc;
+    for (int i = 0; i < r->o.n && rc == S24_OK; i++) {
+        struct s24_param *p = s24_model_param(r->m, i);
+        char name[300];
+        int64_t n = p->numel;
+        if (r->o.buf[i]) {
+            snprintf(name, sizeof name, "__momentum__.%s", p->name);
+            rc = s24_st_add(&st, name, S24_F32, 1, &n, r->o.buf[i]);
+        }
+        if (rc == S24_OK && r->o.mask[i]) {
+            snprintf(name, sizeof name, "__mask__.%s", p->name);
+            rc = s24_st_add(&st, name, S24_U8, 1, &n, r->o.mask[i]);
+        }
+    }
+    int64_t four = 4, clen = (int64_t)r->csv_len;
+    if (rc == S24_OK) rc = s24_st_add(&st, "__rng__.data", S24_U64, 1, &four, r->data_rng.s);
+    if (rc == S24_OK) rc = s24_st_add(&st, "__rng__.model", S24_U64, 1, &four, s24_model_rng(r->m)->s);
+    if (rc == S24_OK) rc = s24_st_add(&st, "__csv__", S24_U8, 1, &clen, r->csv);
+    if (rc == S24_OK) rc = s24_st_meta_set(&st, "format", STATE_FORMAT);
+    if (rc == S24_OK) rc = s24_st_meta_set(&st, "version", STATE_VERSION);
+    if (rc == S24_OK) rc = s24_st_meta_set(&st, "config", r->config);
+    snprintf(num, sizeof num, "%d", r->phase);
+    if (rc == S24_OK) rc = s24_st_meta_set(&st, "phase", num);
+    snprintf(num, sizeof num, "%d", r->done);
+    if (rc == S24_OK) rc = s24_st_meta_set(&st, "epochs_done", num);
+    snprintf(num, sizeof num, "%lld", (long long)r->step);
+    if (rc == S24_OK) rc = s24_st_meta_set(&st, "step", num);
+    snprintf(num, sizeof num, "%.17g", r->dense_acc);
+    if (rc == S24_OK) rc = s24_st_meta_set(&st, "dense_acc", num);
+    if (rc == S24_OK) rc = s24_st_write(out_path(r, "state.safetensors"), &st);
+    s24_st_free(&st);
+    if (rc == S24_OK) rc = s24_write_file_atomic(out_path(r, "train.csv"), r->csv, r->csv_len);
+    return rc;
+}
+
+static int meta_int(const struct s24_st *st, const char *key, const char *path, long long lo,
+                    long long hi, long long *out)
+{
+    const char *v = s24_st_meta_get(st, key);
+    char *end;
+    if (!v) return s24_error(S24_ERR_FORMAT, "%s: metadata \"%s\" missing", path, key);
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || x < lo || x > hi)
+        return s24_error(S24_ERR_FORMAT, "%s: metadata \"%s\" = \"%s\" is not in %lld..%lld", path,
+                         key, v, lo, hi);
+    *out = x;
+    return S24_OK;
+}
+
+static int state_load(struct run *r)
+{
+    const char *path = out_path(r, "state.safetensors");
+    struct s24_st st, view;
+    s24_st_init(&view);
+    int rc = s24_st_read(path, &st);
+    if (rc != S24_OK) return rc;
+    const char *f = s24_st_meta_get(&st, "format"), *v = s24_st_meta_get(&st, "version");
+    const char *cfg = s24_st_meta_get(&st, "config");
+    if (!f || strcmp(f, STATE_FORMAT) || !v || strcmp(v, STATE_VERSION)) {
+        rc = s24_error(S24_ERR_FORMAT, "%s: not a sparse24 training state (version %s)", path, STATE_VERSION);
+        goto fail;
+    }
+    if (!cfg || strcmp(cfg, r->config)) {
+        rc = s24_error(S24_ERR_INVALID,
+                       "%s: written by a run with other settings; --resume needs the same ones.\n"
+                       "  saved: %s\n  now:   %s",
+                       path, cfg ? cfg : "(none)", r->config);
+        goto fail;
+    }
+    long long phase, done, step;
+    if ((rc = meta_int(&st, "phase", path, 1, 3, &phase)) != S24_OK) goto fail;
+    if ((rc = meta_int(&st, "epochs_done", path, 0, 1000000, &done)) != S24_OK) goto fail;
+    if ((rc = meta_int(&st, "step", path, 0, (long long)1 << 50, &step)) != S24_OK) goto fail;
+    const char *da = s24_st_meta_get(&st, "dense_acc");
+    r->dense_acc = da ? strtod(da, NULL) : -1;
+    /* the model's own tensors, without ours (a shallow view, not freed) */
+    view.t = malloc(sizeof *view.t * (size_t)(st.n ? st.n : 1));
+    if (!view.t) { rc = s24_error(S24_ERR_NOMEM, "%s: out of memory", path); goto fail; }
+    for (int i = 0; i < st.n; i++)
+        if (strncmp(st.t[i].name, "__", 2)) view.t[view.n++] = st.t[i];
+    view.cap = view.n;
+    if ((rc = s24_model_from_st(r->m, &view, path)) != S24_OK) goto fail;
+    for (int i = 0; i < r->o.n; i++) {
+        struct s24_param *p = s24_model_param(r->m, i);
+        char name[300];
+        free(r->o.mask[i]);
+        r->o.mask[i] = NULL;
+        if (r->o.buf[i]) {
+            snprintf(name, sizeof name, "__momentum__.%s", p->name);
+            struct s24_st_tensor *t = s24_st_find(&st, name);
+            if (!t || t->dtype != S24_F32 || t->nbytes != sizeof(float) * (size_t)p->numel) {
+                rc = s24_error(S24_ERR_FORMAT, "%s: momentum of %s missing or of the wrong size", path, p->name);
+                goto fail;
+            }
+            memcpy(r->o.buf[i], t->data, t->nbytes);
+        }
+        snprintf(name, sizeof name, "__mask__.%s", p->name);
+        struct s24_st_tensor *t = s24_st_find(&st, name);
+        if (t) {
+            if (t->dtype != S24_U8 || t->nbytes != (size_t)p->numel || !p->maskable) {
+                rc = s24_error(S24_ERR_FORMAT, "%s: mask of %s has the wrong size or is not allowed", path, p->name);
+                goto fail;
+            }
+            if ((rc = s24_mask_check_mask(t->data, p->view, 2, 4)) != S24_OK) {
+                rc = s24_error(S24_ERR_FORMAT, "%s: mask of %s is not 2:4", path, p->name);
+                goto fail;
+            }
+            r->o.mask[i] = malloc((size_t)p->numel);
+            if (!r->o.mask[i]) { rc = s24_error(S24_ERR_NOMEM, "%s: out of memory", path); goto fail; }
+            memcpy(r->o.mask[i], t->data, (size_t)p->numel);
+        }
+    }
+    struct s24_st_tensor *rd = s24_st_find(&st, "__rng__.data"), *rm = s24_st_find(&st, "__rng__.model");
+    struct s24_st_tensor *csv = s24_st_find(&st, "__csv__");
+    if (!rd || !rm || !csv || rd->nbytes != 32 || rm->nbytes != 32 || csv->dtype != S24_U8 ||
+        csv->nbytes < strlen(s24_csv_header) ||
+        memcmp(csv->data, s24_csv_header, strlen(s24_csv_header))) {
+        rc = s24_error(S24_ERR_FORMAT, "%s: generator states or CSV rows missing or malformed", path);
+        goto fail;
+    }
+    memcpy(r->data_rng.s, rd->data, 32);
+    memcpy(s24_model_rng(r->m)->s, rm->data, 32);
+    char *c = malloc(csv->nbytes + 1);
+    if (!c) { rc = s24_error(S24_ERR_NOMEM, "%s: out of memory", path); goto fail; }
+    memcpy(c, csv->data, csv->nbytes);
+    c[csv->nbytes] = 0;
+    free(r->csv);
+    r->csv = c;
+    r->csv_len = csv->nbytes;
+    r->phase = (int)phase;
+    r->done = (int)done;
+    r->step = step;
+fail:
+    free(view.t);
+    s24_st_free(&st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- phases */
+
+static int permute_model(struct run *r)
+{
+#ifdef S24_PIPELINE_PERMUTE
+    struct s24_st st;
+    struct s24_permute_opts po;
+    int rc = s24_model_to_st(r->m, &st);
+    if (rc != S24_OK) return rc;
+    s24_permute_opts_default(&po);
+    po.seed = r->c->seed;
+    rc = s24_permute_checkpoint(&st, r->c->arch, &po, NULL);
+    if (rc == S24_OK) rc = s24_model_from_st(r->m, &st, "permuted checkpoint");
+    s24_st_free(&st);
+    if (rc == S24_OK) rc = s24_model_save(r->m, out_path(r, "phase1_permuted.safetensors"));
+    return rc;
+#else
+    return s24_error(S24_ERR_UNSUPPORTED, "--permute: channel permutations are not available in this build");
+#endif
+}
+
+/* Phase 1 is complete (or replaced by `from`): prune and set up phase 2. */
+static int phase2_begin(struct run *r)
+{
+    const struct s24_pipeline_cfg *c = r->c;
+    int rc, masked = c->strategy != S24_STRATEGY_DENSE;
+    double loss;
+    if ((rc = s24_model_save(r->m, out_path(r, "phase1.safetensors"))) != S24_OK) return rc;
+    if ((rc = s24_evaluate(r->m, c->test, c->eval_batch > 0 ? c->eval_batch : 500, &loss, &r->dense_acc)) != S24_OK)
+        return rc;
+    if (c->permute && (rc = permute_model(r)) != S24_OK) return rc;
+    /* masks come from the trained weights, whatever phase 2 starts from */
+    s24_sgd_clear_masks(&r->o);
+    if (masked && (rc = masks_compute(r->m, &r->o, 2, 4)) != S24_OK) return rc;
+    if (c->strategy == S24_STRATEGY_REWIND) {
+        /* every parameter and buffer back to the seed's initialisation */
+        if ((rc = s24_model_reinit(r->m, c->seed)) != S24_OK) return rc;
+    } else if (c->strategy == S24_STRATEGY_REINIT) {
+        if ((rc = s24_model_reinit(r->m, c->seed + REINIT_SEED_OFFSET)) != S24_OK) return rc;
+    }
+    s24_sgd_reset(&r->o);
+    masks_apply(r->m, &r->o);
+    if (masked && (rc = s24_masks_save(r->m, &r->o, out_path(r, "masks.safetensors"))) != S24_OK)
+        return rc;
+    r->phase = 2;
+    r->done = 0;
+    r->step = 0;
+    return S24_OK;
+}
+
+static int finish(struct run *r, struct s24_pipeline_result *res)
+{
+    int rc = s24_pipeline_check(r->m, &r->o, 2, 4);
+    double loss;
+    if (rc != S24_OK) return rc;
+    if ((rc = s24_model_save(r->m, out_path(r, "phase2.safetensors"))) != S24_OK) return rc;
+    rc = s24_evaluate(r->m, r->c->test, r->c->eval_batch > 0 ? r->c->eval_batch : 500, &loss,
+                      &res->sparse_acc);
+    if (rc != S24_OK) return rc;
+    r->phase = 3;
+    res->finished = 1;
+    return state_save(r);
+}
+
+static int run_epochs(struct run *r, int epochs, int *run_count, struct s24_pipeline_result *res)
+{
+    const struct s24_pipeline_cfg *c = r->c;
+    struct s24_onecycle sched;
+    int64_t spe = (c->train->n + c->batch - 1) / c->batch;
+    s24_onecycle_paper(&sched, c->max_lr, epochs, spe);
+    while (r->done < epochs) {
+        struct s24_epoch_cfg ec = {c->train, c->test, c->batch, c->eval_batch, c->aug, &sched,
+                                   r->phase, r->done + 1, epochs, c->progress, c->progress_ctx,
+                                   c->stop};
+        struct s24_epoch_stats es;
+        int rc = s24_train_epoch(r->m, &r->o, &ec, &r->data_rng, &r->step, &es);
+        if (rc == S24_ERR_INTERRUPTED)
+            return s24_error(rc, "%s; the last completed epoch is saved in %s/state.safetensors",
+                             s24_last_error(), c->out_dir);
+        if (rc != S24_OK) return rc;
+        if ((rc = s24_csv_append(&r->csv, &r->csv_len, r->phase, r->done + 1, &es)) != S24_OK) return rc;
+        r->done++;
+        if ((rc = state_save(r)) != S24_OK) return rc;
+        res->epochs_run = ++*run_count;
+        if (c->stop_after > 0 && *run_count >= c->stop_after &&
+            !(r->phase == 2 && r->done == epochs))
+            return s24_error(S24_ERR_INTERRUPTED, "stopped after %d epochs as asked (phase %d epoch %d)",
+                             *run_count, r->phase, r->done);
+        if (c->stop && *c->stop)
+            return s24_error(S24_ERR_INTERRUPTED, "interrupted after phase %d epoch %d; it is saved in %s/state.safetensors",
+                             r->phase, r->done, c->out_dir);
+    }
+    return S24_OK;
+}
+
+static int config_check(const struct s24_pipeline_cfg *c)
+{
+    if (!c->arch || !c->train || !c->test || !c->out_dir)
+        return s24_error(S24_ERR_INVALID, "pipeline: arch, data and output folder are required");
+    if (c->epochs1 < 0 || c->epochs2 < 0 || (c->epochs1 == 0 && !c->from) || c->epochs1 > 100000 ||
+        c->epochs2 > 100000)
+        return s24_error(S24_ERR_INVALID, "pipeline: epochs %d + %d (phase 1 needs at least one without a checkpoint to start from)",
+                         c->epochs1, c->epochs2);
+    if (c->batch <= 0 || c->batch > 65536 || c->eval_batch < 0)
+        return s24_error(S24_ERR_INVALID, "pipeline: batch %d", c->batch);
+    if (!(c->max_lr > 0) || !(c->weight_decay >= 0))
+        return s24_error(S24_ERR_INVALID, "pipeline: learning rate %g, weight decay %g", c->max_lr, c->weight_decay);
+    if ((unsigned)c->strategy > S24_STRATEGY_DENSE)
+        return s24_error(S24_ERR_INVALID, "pipeline: unknown strategy %d", (int)c->strategy);
+    if (c->train->h != c->test->h || c->train->w != c->test->w)
+        return s24_error(S24_ERR_INVALID, "pipeline: train images %dx%d, test images %dx%d",
+                         c->train->h, c->train->w, c->test->h, c->test->w);
+    return S24_OK;
+}
+
+int s24_pipeline_run(const struct s24_pipeline_cfg *c, struct s24_pipeline_result *res)
+{
+    struct run r;
+    int rc, run_count = 0;
+    memset(&r, 0, sizeof r);
+    res->dense_acc = res->sparse_acc = -1;
+    res->epochs_run = 0;
+    res->finished = 0;
+    if ((rc = config_check(c)) != S24_OK) return rc;
+    r.c = c;
+    r.dense_acc = -1;
+    int e1 = c->from ? 0 : c->epochs1;
+    snprintf(r.config, sizeof r.config,
+             "arch=%s classes=%d epochs1=%d epochs2=%d batch=%d lr=%.17g wd=%.17g seed=%llu "
+             "strategy=%s permute=%d from=%s aug=%d,%d train=%lldx%dx%d test=%lld",
+             c->arch, c->classes, e1, c->epochs2, c->batch, c->max_lr, c->weight_decay,
+             (unsigned long long)c->seed, s24_strategy_name(c->strategy), c->permute,
+             c->from ? c->from : "-", c->aug.pad, c->aug.flip, (long long)c->train->n,
+             c->train->h, c->train->w, (long long)c->test->n);
+    if ((rc = s24_model_create(c->arch, c->classes, c->seed, &r.m)) != S24_OK) return rc;
+    if ((rc = s24_sgd_init(&r.o, r.m, (float)c->weight_decay)) != S24_OK) goto fail;
+    s24_rng_seed(&r.data_rng, c->seed ^ DATA_SEED_MIX);
+    r.phase = 1;
+    r.csv_len = strlen(s24_csv_header);
+    r.csv = malloc(r.csv_len + 1);
+    if (!r.csv) { rc = s24_error(S24_ERR_NOMEM, "pipeline: out of memory"); goto fail; }
+    memcpy(r.csv, s24_csv_header, r.csv_len + 1);
+    if (c->resume) {
+        if ((rc = state_load(&r)) != S24_OK) goto fail;
+    } else {
+        if ((rc = s24_model_save(r.m, out_path(&r, "init.safetensors"))) != S24_OK) goto fail;
+        if (c->from && (rc = s24_model_load(r.m, c->from)) != S24_OK) goto fail;
+        if ((rc = state_save(&r)) != S24_OK) goto fail;
+    }
+    if (r.phase == 1) {
+        if ((rc = run_epochs(&r, e1, &run_count, res)) != S24_OK) goto fail;
+        if ((rc = phase2_begin(&r)) != S24_OK) goto fail;
+        if ((rc = state_save(&r)) != S24_OK) goto fail;
+    }
+    res->dense_acc = r.dense_acc;
+    if (r.phase == 2 && (rc = run_epochs(&r, c->epochs2, &run_count, res)) != S24_OK) goto fail;
+    rc = finish(&r, res);
+fail:
+    free(r.csv);
+    s24_sgd_free(&r.o);
+    s24_model_free(r.m);
+    return rc;
+}
