@@ -1,0 +1,345 @@
+/* test_cli.c: the safetensors subcommands end to end on the three PyTorch
+ * fixtures (F32, F16, BF16): prune keeps the largest magnitudes exactly as
+ * s24_mask_compute chooses and leaves every other byte alone; saved masks
+ * re-applied give the same file; compress -> decompress is byte-identical;
+ * inspect reports 2:4; bad usage exits 2; missing or malformed input exits 1
+ * naming the file and leaves no output behind. Runs the CLI from $S24_CLI. */
+#include "t.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *cli;
+static char out_path[600], err_path[600];
+
+/* Run "$S24_CLI <args>" with stdout/stderr captured; returns the exit code. */
+static int run(const char *fmt, ...)
+{
+    char args[2048], cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s", cli, args, out_path, err_path);
+    int st = system(cmd);
+    if (st == -1 || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
+}
+
+static char *slurp(const char *path)
+{
+    uint8_t *d;
+    size_t n;
+    if (s24_read_file(path, &d, &n) != S24_OK) return calloc(1, 1);
+    char *s = realloc(d, n + 1);
+    s[n] = 0;
+    return s;
+}
+
+static int contains(const char *path, const char *word)
+{
+    char *s = slurp(path);
+    int r = strstr(s, word) != NULL;
+    if (!r) fprintf(stderr, "  (%s lacks \"%s\"; it holds: %.300s)\n", path, word, s);
+    free(s);
+    return r;
+}
+
+static const char *tmp(const char *name)
+{
+    static char buf[8][600];
+    static int k;
+    char *p = buf[k++ & 7];
+    snprintf(p, 600, "%s/%s", t_tmpdir(), name);
+    return p;
+}
+
+static int exists(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+static int same_files(const char *a, const char *b)
+{
+    uint8_t *x, *y;
+    size_t nx, ny;
+    if (s24_read_file(a, &x, &nx) != S24_OK) return 0;
+    if (s24_read_file(b, &y, &ny) != S24_OK) {
+        free(x);
+        return 0;
+    }
+    int same = nx == ny && !memcmp(x, y, nx);
+    free(x);
+    free(y);
+    return same;
+}
+
+/* No "*.tmp.*" left in the scratch folder. */
+static int no_temp_files(void)
+{
+    DIR *d = opendir(t_tmpdir());
+    struct dirent *e;
+    int clean = 1;
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, ".tmp.")) clean = 0;
+    if (d) closedir(d);
+    return clean;
+}
+
+/* The pruned file against the original: only eligible weights changed, each
+ * to exactly the mask s24_mask_compute picks; names, dtypes, shapes, order,
+ * header and every other tensor byte-identical. */
+static void check_pruned(const char *orig_path, const char *pruned_path, const char *masks_path,
+                         int n, int m, const char *const *expect, int nexpect)
+{
+    struct s24_st a, b, mk;
+    s24_st_init(&mk);
+    CHECK_OK(s24_st_read(orig_path, &a));
+    CHECK_OK(s24_st_read(pruned_path, &b));
+    if (masks_path) CHECK_OK(s24_st_read(masks_path, &mk));
+    CHECK(a.n == b.n);
+    CHECK(a.header_len == b.header_len && a.header && b.header &&
+              !memcmp(a.header, b.header, a.header_len),
+          "header unchanged");
+    int npruned = 0;
+    for (int i = 0; i < a.n && i < b.n; i++) {
+        struct s24_st_tensor *x = &a.t[i], *y = &b.t[i];
+        CHECK(!strcmp(x->name, y->name) && x->dtype == y->dtype && x->ndim == y->ndim &&
+              !memcmp(x->shape, y->shape, (size_t)x->ndim * 8) && x->nbytes == y->nbytes);
+        int should = 0;
+        for (int k = 0; k < nexpect; k++) should |= !strcmp(expect[k], x->name);
+        if (!should) {
+            CHECK(!memcmp(x->data, y->data, x->nbytes), "%s must be byte-identical", x->name);
+            CHECK(!masks_path || !s24_st_find(&mk, x->name), "no mask saved for %s", x->name);
+            continue;
+        }
+        npruned++;
+        struct s24_view v;
+        CHECK_OK(s24_view_of_shape(x->ndim, x->shape, &v));
+        int64_t numel = s24_numel(x->ndim, x->shape);
+        uint8_t *mask = malloc((size_t)numel);
+        void *ref = malloc(x->nbytes);
+        memset(mask, 0xAB, (size_t)numel); /* poison */
+        memcpy(ref, x->data, x->nbytes);
+        CHECK_OK(s24_mask_compute(x->dtype, x->data, v, n, m, mask));
+        CHECK_OK(s24_mask_apply(x->dtype, ref, v, mask));
+        CHECK(!memcmp(ref, y->data, x->nbytes), "%s pruned to exactly the largest magnitudes",
+              x->name);
+        CHECK(s24_mask_check(y->dtype, y->data, v, n, m, NULL) == S24_OK, "%s is %d:%d", x->name,
+              n, m);
+        CHECK(memcmp(x->data, y->data, x->nbytes) != 0, "%s changed", x->name);
+        if (masks_path) {
+            struct s24_st_tensor *mt = s24_st_find(&mk, x->name);
+            CHECK(mt && mt->dtype == S24_U8 && mt->nbytes == (size_t)numel &&
+                      !memcmp(mt->data, mask, (size_t)numel),
+                  "saved mask of %s", x->name);
+        }
+        free(mask);
+        free(ref);
+    }
+    CHECK(npruned == nexpect, "%d pruned, expected %d", npruned, nexpect);
+    if (masks_path) CHECK(mk.n == nexpect);
+    s24_st_free(&a);
+    s24_st_free(&b);
+    s24_st_free(&mk);
+}
+
+static void test_fixture(const char *dir, const char *stem)
+{
+    char in[600];
+    snprintf(in, sizeof in, "%s/%s.safetensors", dir, stem);
+    const char *pruned = tmp("pruned.safetensors"), *masks = tmp("masks.safetensors");
+    const char *again = tmp("again.safetensors"), *comp = tmp("comp.safetensors");
+    const char *back = tmp("back.safetensors");
+    static const char *const asp[] = {"3.weight", "8.weight"};
+    static const char *const any[] = {"3.weight", "8.weight", "10.weight"};
+    static const char *const only8[] = {"8.weight"};
+
+    CHECK(run("prune %s -o %s --save-masks %s", in, pruned, masks) == 0, "%s", stem);
+    CHECK(contains(out_path, "pruned 2:4"));
+    CHECK(contains(out_path, "skipped: in 3 % 16 != 0"));
+    check_pruned(in, pruned, masks, 2, 4, asp, 2);
+
+    /* the saved masks re-applied reproduce the same file */
+    CHECK(run("prune %s -o %s --masks %s -q", in, again, masks) == 0);
+    CHECK(same_files(pruned, again), "%s: --masks gives the same file", stem);
+
+    /* pruning again changes nothing (already 2:4, same masks) */
+    CHECK(run("prune %s -o %s -q", pruned, again) == 0);
+    CHECK(same_files(pruned, again), "%s: prune is idempotent", stem);
+
+    /* inspect sees it */
+    CHECK(run("inspect %s", pruned) == 0);
+    CHECK(contains(out_path, "2:4"));
+    CHECK(contains(out_path, "2 of 3 conv/linear weights are 2:4 sparse"));
+    CHECK(contains(out_path, "format = pt"));
+
+    /* compress -> decompress restores every byte */
+    CHECK(run("compress %s -o %s", pruned, comp) == 0, "%s", stem);
+    CHECK(contains(out_path, "compressed 2 of 16 tensors"));
+    struct stat s1, s2;
+    CHECK(stat(pruned, &s1) == 0 && stat(comp, &s2) == 0 && s2.st_size < s1.st_size,
+          "compressed is smaller");
+    CHECK(run("decompress %s -o %s", comp, back) == 0, "%s", stem);
+    CHECK(same_files(pruned, back), "%s: decompress(compress(x)) == x byte for byte", stem);
+    CHECK(run("inspect %s", comp) == 0 && contains(out_path, "2 stored compressed"));
+    /* a dense file compresses to a copy that also round-trips */
+    CHECK(run("compress %s -o %s -q", in, comp) == 0);
+    CHECK(contains(out_path, "compressed 0 of 16"));
+    CHECK(run("decompress %s -o %s", comp, back) == 0 && same_files(in, back));
+
+    /* other rules and filters */
+    CHECK(run("prune %s -o %s --min-shape any -q", in, pruned) == 0);
+    check_pruned(in, pruned, NULL, 2, 4, any, 3);
+    CHECK(run("prune %s -o %s --include '^8\\.' -q", in, pruned) == 0);
+    check_pruned(in, pruned, NULL, 2, 4, only8, 1);
+    CHECK(run("prune %s -o %s --exclude '^3\\.' -q", in, pruned) == 0);
+    check_pruned(in, pruned, NULL, 2, 4, only8, 1);
+    CHECK(run("prune %s -o %s --pattern 1:4 -q", in, pruned) == 0);
+    check_pruned(in, pruned, NULL, 1, 4, asp, 2);
+    CHECK(run("inspect %s", pruned) == 0 && contains(out_path, "1:4 2:4 4:8"));
+    CHECK(no_temp_files());
+    remove(pruned);
+    remove(masks);
+    remove(again);
+    remove(comp);
+    remove(back);
+}
+
+static void test_usage(void)
+{
+    const char *cmds[4] = {"prune", "inspect", "compress", "decompress"};
+    for (int i = 0; i < 4; i++) {
+        CHECK(run("%s --help", cmds[i]) == 0 && contains(out_path, "usage: sparse24"), "%s",
+              cmds[i]);
+        CHECK(run("%s", cmds[i]) == 2, "%s without arguments", cmds[i]);
+        CHECK(run("%s --no-such-option x", cmds[i]) == 2, "%s bad option", cmds[i]);
+        CHECK(contains(err_path, "--help"));
+    }
+    const char *o = tmp("never.safetensors");
+    CHECK(run("prune in.safetensors") == 2 && contains(err_path, "-o"));
+    CHECK(run("prune in.safetensors -o %s --pattern 4:4", o) == 2 && contains(err_path, "4:4"));
+    CHECK(run("prune in.safetensors -o %s --pattern x", o) == 2);
+    CHECK(run("prune in.safetensors -o %s --min-shape odd", o) == 2);
+    CHECK(run("prune in.safetensors -o %s --include '('", o) == 2);
+    CHECK(run("prune in.safetensors -o %s --threads -3", o) == 2);
+    CHECK(run("prune a b -o %s", o) == 2);
+    CHECK(run("compress in.safetensors") == 2);
+    CHECK(run("decompress in.safetensors") == 2);
+    CHECK(!exists(o));
+}
+
+static void test_failures(const char *dir)
+{
+    const char *o = tmp("out.safetensors");
+    const char *missing = tmp("missing.safetensors");
+    const char *cmds[3] = {"prune", "compress", "decompress"};
+    for (int i = 0; i < 3; i++) {
+        CHECK(run("%s %s -o %s", cmds[i], missing, o) == 1, "%s of a missing file", cmds[i]);
+        CHECK(contains(err_path, missing));
+        CHECK(!exists(o));
+    }
+    CHECK(run("inspect %s", missing) == 1 && contains(err_path, missing));
+
+    /* a damaged fixture: truncated, then header length past the end */
+    char in[600];
+    snprintf(in, sizeof in, "%s/torch_small_f16.safetensors", dir);
+    uint8_t *d;
+    size_t n;
+    CHECK_OK(s24_read_file(in, &d, &n));
+    const char *bad = tmp("bad.safetensors");
+    CHECK_OK(s24_write_file_atomic(bad, d, n - 100));
+    for (int i = 0; i < 3; i++) {
+        CHECK(run("%s %s -o %s", cmds[i], bad, o) == 1, "%s of a truncated file", cmds[i]);
+        CHECK(contains(err_path, bad));
+        CHECK(!exists(o));
+    }
+    CHECK(run("inspect %s", bad) == 1 && contains(err_path, bad));
+    d[7] = 0x01; /* header length 2^56 */
+    CHECK_OK(s24_write_file_atomic(bad, d, n));
+    CHECK(run("prune %s -o %s", bad, o) == 1 && contains(err_path, "limit") && !exists(o));
+    d[7] = 0;
+    d[8] = '[';
+    CHECK_OK(s24_write_file_atomic(bad, d, n));
+    CHECK(run("prune %s -o %s", bad, o) == 1 && contains(err_path, bad) && !exists(o));
+    free(d);
+
+    /* decompress of a dense file, compress of a compressed file */
+    CHECK(run("decompress %s -o %s", in, o) == 1 && contains(err_path, "not a sparse24 compressed"));
+    CHECK(!exists(o));
+    const char *comp = tmp("c.safetensors");
+    CHECK(run("compress %s -o %s", in, comp) == 0);
+    CHECK(run("compress %s -o %s", comp, o) == 1 && !exists(o));
+    CHECK(run("prune %s -o %s", comp, o) == 1 && !exists(o));
+
+    /* masks that do not fit: wrong shape, not N:M, naming an unknown tensor */
+    const char *mk = tmp("m.safetensors");
+    struct s24_st st;
+    s24_st_init(&st);
+    int64_t wrong[2] = {32, 32};
+    CHECK_OK(s24_st_add(&st, "8.weight", S24_U8, 2, wrong, NULL));
+    CHECK_OK(s24_st_write(mk, &st));
+    CHECK(run("prune %s -o %s --masks %s", in, o, mk) == 1 && contains(err_path, "shape") &&
+          !exists(o));
+    s24_st_free(&st);
+    int64_t right[2] = {32, 64};
+    uint8_t ones[32 * 64];
+    memset(ones, 1, sizeof ones);
+    CHECK_OK(s24_st_add(&st, "8.weight", S24_U8, 2, right, ones));
+    CHECK_OK(s24_st_write(mk, &st));
+    CHECK(run("prune %s -o %s --masks %s", in, o, mk) == 1 && contains(err_path, "2:4") &&
+          !exists(o));
+    s24_st_free(&st);
+    CHECK_OK(s24_st_add(&st, "nope.weight", S24_U8, 2, right, ones));
+    CHECK_OK(s24_st_write(mk, &st));
+    CHECK(run("prune %s -o %s --masks %s", in, o, mk) == 1 && contains(err_path, "nope.weight") &&
+          !exists(o));
+    s24_st_free(&st);
+
+    /* a damaged compressed file: meta of the wrong shape */
+    const char *pr = tmp("p.safetensors");
+    CHECK(run("prune %s -o %s -q", in, pr) == 0 && run("compress %s -o %s -q", pr, comp) == 0);
+    CHECK_OK(s24_st_read(comp, &st));
+    struct s24_st_tensor *m8 = s24_st_find(&st, "8.weight.meta");
+    CHECK(m8 != NULL);
+    if (m8) {
+        m8->shape[1] = 4;
+        m8->nbytes /= 2;
+    }
+    CHECK_OK(s24_st_write(comp, &st));
+    s24_st_free(&st);
+    CHECK(run("decompress %s -o %s", comp, o) == 1 && contains(err_path, "8.weight.meta") &&
+          !exists(o));
+    CHECK(no_temp_files());
+    remove(bad);
+    remove(comp);
+    remove(mk);
+    remove(pr);
+}
+
+int main(void)
+{
+    cli = getenv("S24_CLI");
+    if (!cli) cli = "build/sparse24";
+    const char *dir = getenv("S24_FIXTURES");
+    if (!dir) dir = "tests/fixtures";
+    snprintf(out_path, sizeof out_path, "%s/stdout.txt", t_tmpdir());
+    snprintf(err_path, sizeof err_path, "%s/stderr.txt", t_tmpdir());
+    if (access(cli, X_OK) != 0) {
+        CHECK(0, "CLI %s not found (set S24_CLI)", cli);
+        return t_done("test_cli");
+    }
+    test_fixture(dir, "torch_small_f32");
+    test_fixture(dir, "torch_small_f16");
+    test_fixture(dir, "torch_small_bf16");
+    test_usage();
+    test_failures(dir);
+    remove(out_path);
+    remove(err_path);
+    rmdir(t_tmpdir());
+    return t_done("test_cli");
+}
