@@ -1,8 +1,462 @@
-/* bench_cpu.c: PLACEHOLDER until its owner lands the real command. */
+/* bench_cpu.c: `sparse24 bench cpu`: times the CPU 2:4 SpMM (s24_spmm plans)
+ * against OpenBLAS dense sgemm on the same shapes, threads and process, and
+ * prints/writes the table docs/results/cpu-gemm.md is made of.
+ *
+ * Per shape: a random dense A is pruned 2:4 by magnitude and compressed; the
+ * dense baseline multiplies the decompressed A (the same numbers) in fp32.
+ * Times are medians over repeats after one warm-up call, caches warm for both
+ * sides alike; the plan (one-time conversion of A) is timed on its own. The
+ * error column compares the sparse result with the dense one; OpenBLAS itself
+ * is checked on a few rows against the fp64 oracle, because some core types
+ * compute wrong results on some CPUs.
+ *
+ * Not here: GPU timings (bench_gemm.c), choosing the OpenBLAS core type
+ * (OpenBLAS reads OPENBLAS_CORETYPE when it loads; run the command again with
+ * it set, as docs/results/cpu-gemm.md shows). */
+#define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sparse24/sparse24.h"
+
+#ifdef S24_HAVE_OPENBLAS
+#include <cblas.h>
+char *openblas_get_corename(void);
+#endif
+
+#define CMD "bench cpu"
+#define MAX_SHAPES 64
+#define MAX_REPEATS 1000
+
+struct shape {
+    char name[48];
+    int64_t m, k, n;
+};
+
+struct result {
+    double plan_s, sparse_s, dense_s; /* dense_s < 0: no BLAS */
+    double max_rel_err;               /* max|Cs - Cd| / max|Cd| */
+    double blas_err;                  /* sampled rows of sgemm vs fp64 oracle (same measure) */
+};
+
+/* Layer shapes timed by default besides the squares: CIFAR-10 ResNet-18
+ * 3x3 convolutions as GEMM (M = out channels, K = in channels x 9,
+ * N = batch x H x W at batch 16) and a transformer projection at 128 tokens. */
+static const struct shape default_layers[] = {
+    {"resnet18.layer1.conv 3x3 b16", 64, 576, 16384},
+    {"resnet18.layer2.conv 3x3 b16", 128, 1152, 4096},
+    {"resnet18.layer3.conv 3x3 b16", 256, 2304, 1024},
+    {"resnet18.layer4.conv 3x3 b16", 512, 4608, 256},
+    {"linear 4096x4096 t128", 4096, 4096, 128},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sparse24 bench cpu [--sizes LIST] [--shapes FILE] [--no-layers]\n"
+            "                          [--dtype LIST] [--threads N] [--repeats R]\n"
+            "                          [--isa auto|avx512|avx2|scalar] [--out DIR]\n"
+            "Times C = A x B with A 2:4-compressed (s24_spmm) against OpenBLAS dense sgemm\n"
+            "on the decompressed A, side by side in this process, and prints median time,\n"
+            "GFLOP/s (dense-equivalent 2*M*N*K), the dense/sparse time ratio and the\n"
+            "max relative error max|Cs-Cd|/max|Cd|.\n"
+            "  --sizes LIST    square M=K=N sizes (default 256,512,1024,2048,4096; K%%4==0)\n"
+            "  --shapes FILE   more shapes, one per line: NAME M K N ('#' comments)\n"
+            "  --no-layers     skip the built-in ResNet-18 / transformer layer shapes\n"
+            "  --dtype LIST    f32,f16,bf16 (default f32); F16/BF16 B is converted while\n"
+            "                  packing; the dense baseline runs sgemm on fp32 copies\n"
+            "  --threads N     threads for both sides (default: all cores)\n"
+            "  --repeats R     timed calls per side after one warm-up (default 5; small\n"
+            "                  shapes repeat until 0.2 s per side, up to %d)\n"
+            "  --isa NAME      force the SpMM SIMD path (default auto)\n"
+            "  --out DIR       also write DIR/cpu-gemm.csv\n"
+            "The OpenBLAS core type is fixed when the library loads: run again with\n"
+            "OPENBLAS_CORETYPE=NAME to time another (the stamp shows which ran).\n"
+            "exit codes: 0 ok, 1 runtime failure, 2 bad usage\n",
+            MAX_REPEATS);
+}
+
+static int parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end || errno || v < 0) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_sizes(const char *arg, struct shape *sh, int *nsh)
+{
+    char buf[512];
+    if (strlen(arg) >= sizeof buf) return -1;
+    memcpy(buf, arg, strlen(arg) + 1); /* length checked above */
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int64_t v;
+        if (parse_i64(t, &v) < 0 || v < 4 || v > 65536 || v % 4 || *nsh >= MAX_SHAPES) return -1;
+        struct shape *s = &sh[(*nsh)++];
+        snprintf(s->name, sizeof s->name, "square %lld", (long long)v);
+        s->m = s->k = s->n = v;
+    }
+    return 0;
+}
+
+/* NAME M K N per line; the name may not contain spaces. */
+static int read_shapes(const char *path, struct shape *sh, int *nsh)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return cli_fail(CMD, "%s: %s", path, strerror(errno));
+    char line[512];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *h = strchr(line, '#');
+        if (h) *h = 0;
+        char name[48], ms[32], ks[32], ns[32], extra[8];
+        int got = sscanf(line, "%47s %31s %31s %31s %7s", name, ms, ks, ns, extra);
+        if (got <= 0) continue;
+        int64_t m, k, n;
+        if (got != 4 || parse_i64(ms, &m) || parse_i64(ks, &k) || parse_i64(ns, &n) || m < 1 ||
+            k < 4 || n < 1 || k % 4 || m > 1 << 20 || k > 1 << 20 || n > 1 << 24 ||
+            (double)m * (double)k > 4e8 || (double)k * (double)n > 4e8 ||
+            (double)m * (double)n > 4e8) {
+            rc = cli_fail(CMD, "%s:%d: want 'NAME M K N' with K a multiple of 4 and each "
+                               "operand under 4e8 elements", path, lineno);
+            break;
+        }
+        if (*nsh >= MAX_SHAPES) {
+            rc = cli_fail(CMD, "%s: more than %d shapes", path, MAX_SHAPES);
+            break;
+        }
+        struct shape *s = &sh[(*nsh)++];
+        snprintf(s->name, sizeof s->name, "%s", name);
+        s->m = m;
+        s->k = k;
+        s->n = n;
+    }
+    if (!rc && ferror(f)) rc = cli_fail(CMD, "%s: read error", path);
+    fclose(f);
+    return rc;
+}
+
+static int parse_dtypes(const char *arg, enum s24_dtype *dts, int *ndt)
+{
+    char buf[64];
+    if (strlen(arg) >= sizeof buf) return -1;
+    memcpy(buf, arg, strlen(arg) + 1); /* length checked above */
+    *ndt = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*ndt >= 3) return -1;
+        if (!strcmp(t, "f32")) dts[(*ndt)++] = S24_F32;
+        else if (!strcmp(t, "f16")) dts[(*ndt)++] = S24_F16;
+        else if (!strcmp(t, "bf16")) dts[(*ndt)++] = S24_BF16;
+        else return -1;
+    }
+    return *ndt ? 0 : -1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* Let the other side's worker threads stop spinning before timing this one:
+ * OpenBLAS and OpenMP workers busy-wait for a while after a call, and on a
+ * two-core machine that would steal a core from the next measurement. */
+static void settle(void)
+{
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static double max_abs_diff_rel(const float *x, const float *ref, size_t n)
+{
+    double md = 0, mr = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)x[i] - (double)ref[i]);
+        if (d > md || isnan(d)) md = isnan(d) ? INFINITY : d;
+        if (fabs((double)ref[i]) > mr) mr = fabs((double)ref[i]);
+    }
+    return mr > 0 ? md / mr : md;
+}
+
+static int run_shape(const struct shape *s, enum s24_dtype dt, int repeats, int progress,
+                     struct result *res)
+{
+    const int64_t m = s->m, k = s->k, n = s->n;
+    const size_t es = s24_dtype_size(dt);
+    void *w = NULL, *B = NULL;          /* w: (m, k) dense A in dt; B: (k, n) in dt */
+    float *A32 = NULL, *B32 = NULL;     /* fp32 copies for sgemm */
+    float *Cs = NULL, *Cd = NULL;       /* (m, n) sparse and dense results */
+    uint8_t *mask = NULL;               /* (m, k) */
+    struct s24_compressed c = {0};
+    s24_spmm_plan_t plan = NULL;
+    double *ts = NULL;
+    int rc = S24_EXIT_FAIL, st;
+    struct s24_rng rng;
+
+    memset(res, 0, sizeof *res);
+    res->dense_s = -1;
+    res->blas_err = -1;
+    w = malloc((size_t)(m * k) * es);
+    B = malloc((size_t)(k * n) * es);
+    A32 = malloc((size_t)(m * k) * sizeof(float));
+    B32 = malloc((size_t)(k * n) * sizeof(float));
+    Cs = malloc((size_t)(m * n) * sizeof(float));
+    Cd = malloc((size_t)(m * n) * sizeof(float));
+    mask = malloc((size_t)(m * k));
+    ts = malloc(MAX_REPEATS * sizeof *ts);
+    if (!w || !B || !A32 || !B32 || !Cs || !Cd || !mask || !ts) {
+        cli_fail(CMD, "%s: out of memory for %lld x %lld x %lld", s->name, (long long)m,
+                 (long long)k, (long long)n);
+        goto fail;
+    }
+    /* Uniform +-[0.05, 1): random, never zero, so a skipped or doubled
+     * product shows in the error column. */
+    s24_rng_seed(&rng, 0x5eed24 + (uint64_t)(m * 131 + k * 17 + n));
+    for (int64_t i = 0; i < m * k + k * n; i++) {
+        float v = s24_rng_uniformf(&rng, 0.05f, 1.0f);
+        if (s24_rng_below(&rng, 2)) v = -v;
+        void *dst = i < m * k ? w : B;
+        int64_t j = i < m * k ? i : i - m * k;
+        if (dt == S24_F32) ((float *)dst)[j] = v;
+        else ((uint16_t *)dst)[j] = dt == S24_F16 ? s24_f32_to_f16(v) : s24_f32_to_bf16(v);
+    }
+    struct s24_view v = {m, k, 1};
+    if ((st = s24_mask_compute(dt, w, v, 2, 4, mask)) != S24_OK ||
+        (st = s24_mask_apply(dt, w, v, mask)) != S24_OK ||
+        (st = s24_compress(dt, w, v, &c)) != S24_OK ||
+        (st = s24_decompress(&c, v, w)) != S24_OK) { /* the dense side gets exactly c */
+        cli_lib_fail(CMD, st);
+        goto fail;
+    }
+    for (int64_t i = 0; i < m * k; i++) A32[i] = (float)s24_load_float(dt, w, i);
+    for (int64_t i = 0; i < k * n; i++) B32[i] = (float)s24_load_float(dt, B, i);
+
+    /* sparse: plan once (timed alone), one warm-up, then the repeats */
+    double t0 = s24_now();
+    if ((st = s24_spmm_plan_init(&plan, &c)) != S24_OK) {
+        cli_lib_fail(CMD, st);
+        goto fail;
+    }
+    res->plan_s = s24_now() - t0;
+    for (int64_t i = 0; i < m * n; i++) Cs[i] = NAN;
+    if ((st = s24_spmm_plan_run(plan, B, n, Cs)) != S24_OK) {
+        cli_lib_fail(CMD, st);
+        goto fail;
+    }
+    int reps = 0;
+    double spent = 0;
+    while (reps < MAX_REPEATS && (reps < repeats || spent < 0.2)) {
+        t0 = s24_now();
+        s24_spmm_plan_run(plan, B, n, Cs); /* same plan and shape: cannot fail now */
+        ts[reps] = s24_now() - t0;
+        spent += ts[reps++];
+    }
+    res->sparse_s = median(ts, reps);
+    if (progress) fprintf(stderr, "\r  %-34s %s sparse done   ", s->name, s24_dtype_name(dt));
+
+#ifdef S24_HAVE_OPENBLAS
+    settle();
+    for (int64_t i = 0; i < m * n; i++) Cd[i] = NAN;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, A32,
+                (int)k, B32, (int)n, 0.0f, Cd, (int)n);
+    reps = 0;
+    spent = 0;
+    while (reps < MAX_REPEATS && (reps < repeats || spent < 0.2)) {
+        t0 = s24_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, A32,
+                    (int)k, B32, (int)n, 0.0f, Cd, (int)n);
+        ts[reps] = s24_now() - t0;
+        spent += ts[reps++];
+    }
+    res->dense_s = median(ts, reps);
+    settle();
+    res->max_rel_err = max_abs_diff_rel(Cs, Cd, (size_t)(m * n));
+    /* OpenBLAS itself against the fp64 oracle on up to 4 rows spread over M */
+    {
+        float ref[4096], *row = n <= 4096 ? ref : NULL;
+        double worst = 0;
+        int rows = m < 4 ? (int)m : 4;
+        if (!row) row = malloc((size_t)n * sizeof *row);
+        if (!row) {
+            cli_fail(CMD, "out of memory");
+            goto fail;
+        }
+        for (int r = 0; r < rows; r++) {
+            int64_t i = (m - 1) * r / (rows > 1 ? rows - 1 : 1);
+            s24_gemm_ref(1, n, k, A32 + i * k, B32, row);
+            double e = max_abs_diff_rel(Cd + i * n, row, (size_t)n);
+            if (e > worst || isnan(e)) worst = isnan(e) ? INFINITY : e;
+        }
+        if (row != ref) free(row);
+        res->blas_err = worst;
+    }
+#else
+    /* No BLAS: compare with the fp64 oracle instead (slow, so small shapes only). */
+    if ((double)m * n * k <= 1.1e9) {
+        s24_gemm_ref(m, n, k, A32, B32, Cd);
+        res->max_rel_err = max_abs_diff_rel(Cs, Cd, (size_t)(m * n));
+    } else {
+        res->max_rel_err = NAN;
+    }
+#endif
+    rc = S24_EXIT_OK;
+fail:
+    s24_spmm_plan_free(plan);
+    s24_compressed_free(&c);
+    free(w);
+    free(B);
+    free(A32);
+    free(B32);
+    free(Cs);
+    free(Cd);
+    free(mask);
+    free(ts);
+    return rc;
+}
+
+static const char *blas_core(void)
+{
+#ifdef S24_HAVE_OPENBLAS
+    return openblas_get_corename();
+#else
+    return "none";
+#endif
+}
 
 int bench_cpu_main(int argc, char **argv)
 {
-    (void)argc;
-    return cli_fail(argv[0], "not built yet");
+    static const struct option opts[] = {
+        {"sizes", required_argument, 0, 's'},  {"shapes", required_argument, 0, 'S'},
+        {"no-layers", no_argument, 0, 'L'},    {"dtype", required_argument, 0, 'd'},
+        {"threads", required_argument, 0, 't'}, {"repeats", required_argument, 0, 'r'},
+        {"isa", required_argument, 0, 'i'},    {"out", required_argument, 0, 'o'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    struct shape shapes[MAX_SHAPES];
+    int nsh = 0, layers = 1, sizes_given = 0, c, st;
+    const char *shapes_file = NULL, *out_dir = NULL;
+    enum s24_dtype dts[3] = {S24_F32};
+    int ndt = 1;
+    int64_t repeats = 5;
+    char *csv = NULL;
+    size_t csv_len = 0;
+    FILE *mf = NULL;
+    int rc = S24_EXIT_FAIL;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "s:S:Ld:t:r:i:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            sizes_given = 1;
+            if (parse_sizes(optarg, shapes, &nsh) < 0)
+                return cli_usage(CMD, "bad --sizes '%s' (comma list, each 4..65536, multiple of 4)",
+                                 optarg);
+            break;
+        case 'S': shapes_file = optarg; break;
+        case 'L': layers = 0; break;
+        case 'd':
+            if (parse_dtypes(optarg, dts, &ndt) < 0)
+                return cli_usage(CMD, "bad --dtype '%s' (comma list of f32, f16, bf16)", optarg);
+            break;
+        case 't':
+            if (cli_threads(optarg) < 0) return cli_usage(CMD, "bad --threads '%s'", optarg);
+            break;
+        case 'r':
+            if (parse_i64(optarg, &repeats) < 0 || repeats < 1 || repeats > MAX_REPEATS)
+                return cli_usage(CMD, "bad --repeats '%s' (1..%d)", optarg, MAX_REPEATS);
+            break;
+        case 'i':
+            if ((st = s24_spmm_set_isa(optarg)) != S24_OK) {
+                if (st == S24_ERR_INVALID) return cli_usage(CMD, "%s", s24_last_error());
+                return cli_lib_fail(CMD, st);
+            }
+            break;
+        case 'o': out_dir = optarg; break;
+        case 'h': usage(stdout); return S24_EXIT_OK;
+        default: return cli_usage(CMD, "unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    if (!sizes_given) parse_sizes("256,512,1024,2048,4096", shapes, &nsh);
+    if (layers)
+        for (size_t i = 0; i < sizeof default_layers / sizeof default_layers[0] && nsh < MAX_SHAPES; i++)
+            shapes[nsh++] = default_layers[i];
+    if (shapes_file && read_shapes(shapes_file, shapes, &nsh) != 0) return S24_EXIT_USAGE;
+    if (nsh == 0) return cli_usage(CMD, "no shapes to run");
+
+    const int progress = isatty(2);
+    cli_stamp(stdout, "# ");
+    printf("# repeats: median of >= %lld calls after 1 warm-up (>= 0.2 s per side); warm caches\n",
+           (long long)repeats);
+    printf("# GFLOP/s counts 2*M*N*K for both sides; ratio = dense time / sparse time\n");
+    printf("%-30s %-4s %6s %6s %6s %9s %9s %8s %8s %6s %8s %9s %9s\n", "shape", "dt", "M", "K",
+           "N", "sparse_ms", "dense_ms", "sp_GF/s", "de_GF/s", "ratio", "plan_ms", "max_rel",
+           "blas_err");
+    mf = open_memstream(&csv, &csv_len);
+    if (!mf) return cli_fail(CMD, "open_memstream: %s", strerror(errno));
+    fprintf(mf, "shape,dtype,M,K,N,sparse_ms,dense_ms,sparse_gflops,dense_gflops,ratio,plan_ms,"
+                "max_rel_err,blas_err,isa,threads,blas_core\n");
+    int blas_bad = 0;
+    for (int di = 0; di < ndt; di++) {
+        for (int si = 0; si < nsh; si++) {
+            const struct shape *s = &shapes[si];
+            struct result r;
+            if (run_shape(s, dts[di], (int)repeats, progress, &r) != S24_EXIT_OK) goto fail;
+            if (progress) fprintf(stderr, "\r%70s\r", "");
+            double fl = 2.0 * (double)s->m * (double)s->n * (double)s->k;
+            double sg = fl / r.sparse_s * 1e-9;
+            double dg = r.dense_s > 0 ? fl / r.dense_s * 1e-9 : NAN;
+            double ratio = r.dense_s > 0 ? r.dense_s / r.sparse_s : NAN;
+            if (r.blas_err > 1e-4) blas_bad = 1;
+            printf("%-30s %-4s %6lld %6lld %6lld %9.3f %9.3f %8.1f %8.1f %6.2f %8.2f %9.2e %9.2e\n",
+                   s->name, s24_dtype_name(dts[di]), (long long)s->m, (long long)s->k,
+                   (long long)s->n, r.sparse_s * 1e3, r.dense_s * 1e3, sg, dg, ratio,
+                   r.plan_s * 1e3, r.max_rel_err, r.blas_err);
+            fflush(stdout);
+            fprintf(mf, "%s,%s,%lld,%lld,%lld,%.4f,%.4f,%.2f,%.2f,%.3f,%.3f,%.3e,%.3e,%s,%d,%s\n",
+                    s->name, s24_dtype_name(dts[di]), (long long)s->m, (long long)s->k,
+                    (long long)s->n, r.sparse_s * 1e3, r.dense_s * 1e3, sg, dg, ratio,
+                    r.plan_s * 1e3, r.max_rel_err, r.blas_err, s24_spmm_isa(),
+                    s24_threads_get(), blas_core());
+        }
+    }
+    if (blas_bad)
+        printf("# WARNING: OpenBLAS (core %s) disagrees with the fp64 oracle (blas_err > 1e-4):\n"
+               "# its timings are not a valid baseline\n", blas_core());
+    if (fclose(mf) != 0) {
+        mf = NULL;
+        rc = cli_fail(CMD, "CSV buffer: %s", strerror(errno));
+        goto fail;
+    }
+    mf = NULL;
+    if (out_dir) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/cpu-gemm.csv", out_dir);
+        if ((st = s24_write_file_atomic(path, csv, csv_len)) != S24_OK) {
+            rc = cli_lib_fail(CMD, st);
+            goto fail;
+        }
+        printf("# wrote %s\n", path);
+    }
+    rc = S24_EXIT_OK;
+fail:
+    if (mf) fclose(mf);
+    free(csv);
+    return rc;
 }

@@ -125,11 +125,13 @@ static struct s24_spmm_geom geom_of(enum s24_spmm_isa_id isa)
         g.nr = SCALAR_NR;
         break;
     }
-    /* kc x nr x 4 bytes of packed B is the L1-resident micro-panel (16 KiB
-     * at nr = 64); kc x nc the L2-resident chunk; mc rows of plan entries
-     * (mc x kc/2 x 8 bytes) the A block reused across the chunk's panels. */
-    g.kc = 64 * 64 / g.nr;
-    g.nc = 512;
+    /* Measured on Zen 4 (docs/cpu-gemm.md): a long K block beats an
+     * L1-resident micro-panel, because every K block reloads and stores
+     * the C tile and the kernel's loads of B hit L2 at nearly the same rate.
+     * kc x nc fp32 of packed B (1 MiB at 512 x 512) stay in L2; mc rows of
+     * plan entries are reused across the chunk's panels. */
+    g.kc = g.nr >= 32 ? 512 : 256;
+    g.nc = g.nr >= 32 ? 512 : 256;
     g.mc = (int64_t)g.mr * (120 / g.mr);
     return g;
 }
@@ -182,6 +184,8 @@ int s24_spmm_plan_init(s24_spmm_plan_t *out, const struct s24_compressed *A)
     }
     const size_t mb = (size_t)((p->k + 7) / 8); /* ceil(k/8), as s24_meta_row_bytes */
     const uint32_t row_bytes = (uint32_t)p->g.nr * (uint32_t)sizeof(float);
+    int64_t bad_row = -1; /* the first row with a malformed nibble, if any */
+#pragma omp parallel for schedule(static) num_threads(s24_threads_get()) if (nent > 65536)
     for (int64_t t = 0; t < p->tiles; t++) {
         struct s24_spmm_ent *e = p->ent + (size_t)t * (size_t)kh * (size_t)mr;
         for (int r = 0; r < mr; r++) {
@@ -193,22 +197,38 @@ int s24_spmm_plan_init(s24_spmm_plan_t *out, const struct s24_compressed *A)
             const uint8_t *meta = A->meta + (size_t)i * mb;
             for (int64_t g = 0; g < p->k / 4; g++) {
                 unsigned nib = (meta[g / 2] >> (4 * (g % 2))) & 0xf;
-                int i0 = (int)(nib & 3), i1 = (int)(nib >> 2);
-                if (i0 >= i1) {
-                    rc = s24_error(S24_ERR_FORMAT,
-                                   "spmm_plan_init: row %lld group %lld: bad 2:4 metadata nibble "
-                                   "0x%x (positions must be increasing)",
-                                   (long long)i, (long long)g, nib);
-                    goto fail;
+                int pos[2] = {(int)(nib & 3), (int)(nib >> 2)};
+                if (pos[0] >= pos[1]) {
+#pragma omp critical(s24_spmm_bad)
+                    if (bad_row < 0 || i < bad_row) bad_row = i;
+                    break;
                 }
-                int pos[2] = {i0, i1};
                 for (int s = 0; s < 2; s++) {
                     int64_t kk = 2 * g + s, kcol = 4 * g + pos[s];
-                    e[kk * mr + r].v = (float)s24_load_float(A->dtype, A->values, i * kh + kk);
+                    float v;
+                    if (A->dtype == S24_F32) v = ((const float *)A->values)[i * kh + kk];
+                    else v = (float)s24_load_float(A->dtype, A->values, i * kh + kk);
+                    e[kk * mr + r].v = v;
                     e[kk * mr + r].off = (uint32_t)(kcol % kc) * row_bytes;
                 }
             }
         }
+    }
+    if (bad_row >= 0) {
+        rc = s24_error(S24_ERR_FORMAT, "spmm_plan_init: row %lld: bad 2:4 metadata",
+                       (long long)bad_row);
+        const uint8_t *meta = A->meta + (size_t)bad_row * mb;
+        for (int64_t g = 0; g < p->k / 4; g++) {
+            unsigned nib = (meta[g / 2] >> (4 * (g % 2))) & 0xf;
+            if ((nib & 3) >= (nib >> 2)) {
+                rc = s24_error(S24_ERR_FORMAT,
+                               "spmm_plan_init: row %lld group %lld: bad 2:4 metadata nibble 0x%x "
+                               "(positions must be increasing)",
+                               (long long)bad_row, (long long)g, nib);
+                break;
+            }
+        }
+        goto fail;
     }
     *out = p;
     return S24_OK;
