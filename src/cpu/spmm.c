@@ -187,31 +187,33 @@ int s24_spmm_plan_init(s24_spmm_plan_t *out, const struct s24_compressed *A)
     int64_t bad_row = -1; /* the first row with a malformed nibble, if any */
 #pragma omp parallel for schedule(static) num_threads(s24_threads_get()) if (nent > 65536)
     for (int64_t t = 0; t < p->tiles; t++) {
+        /* Entries are written in memory order (group, slot, row) so the tile
+         * streams out sequentially; gk = 4g mod kc walks the K blocks without
+         * a division per entry. */
         struct s24_spmm_ent *e = p->ent + (size_t)t * (size_t)kh * (size_t)mr;
-        for (int r = 0; r < mr; r++) {
-            int64_t i = t * mr + r;
-            if (i >= p->m) { /* padding row: contributes nothing, never stored */
-                for (int64_t kk = 0; kk < kh; kk++) e[kk * mr + r] = (struct s24_spmm_ent){0.0f, 0};
-                continue;
-            }
-            const uint8_t *meta = A->meta + (size_t)i * mb;
-            for (int64_t g = 0; g < p->k / 4; g++) {
-                unsigned nib = (meta[g / 2] >> (4 * (g % 2))) & 0xf;
+        const int rows = (int)(p->m - t * mr < mr ? p->m - t * mr : mr);
+        int64_t gk = 0;
+        for (int64_t g = 0; g < p->k / 4; g++, e += 2 * mr) {
+            for (int r = 0; r < rows; r++) {
+                const int64_t i = t * mr + r;
+                unsigned nib = (A->meta[(size_t)i * mb + (size_t)(g / 2)] >> (4 * (g % 2))) & 0xf;
                 int pos[2] = {(int)(nib & 3), (int)(nib >> 2)};
                 if (pos[0] >= pos[1]) {
 #pragma omp critical(s24_spmm_bad)
                     if (bad_row < 0 || i < bad_row) bad_row = i;
-                    break;
+                    pos[0] = 0; /* keep going with harmless offsets; init fails below */
+                    pos[1] = 1;
                 }
                 for (int s = 0; s < 2; s++) {
-                    int64_t kk = 2 * g + s, kcol = 4 * g + pos[s];
-                    float v;
-                    if (A->dtype == S24_F32) v = ((const float *)A->values)[i * kh + kk];
-                    else v = (float)s24_load_float(A->dtype, A->values, i * kh + kk);
-                    e[kk * mr + r].v = v;
-                    e[kk * mr + r].off = (uint32_t)(kcol % kc) * row_bytes;
+                    const int64_t at = i * kh + 2 * g + s;
+                    e[s * mr + r].v = A->dtype == S24_F32 ? ((const float *)A->values)[at]
+                                                          : (float)s24_load_float(A->dtype, A->values, at);
+                    e[s * mr + r].off = (uint32_t)(gk + pos[s]) * row_bytes;
                 }
             }
+            for (int r = rows; r < mr; r++) /* padding rows: contribute nothing, never stored */
+                e[r] = e[mr + r] = (struct s24_spmm_ent){0.0f, 0};
+            gk = gk + 4 == kc ? 0 : gk + 4;
         }
     }
     if (bad_row >= 0) {
