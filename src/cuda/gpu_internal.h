@@ -1,0 +1,75 @@
+/* gpu_internal.h: what the CUDA translation units of the GEMM engine share
+ * (C++ only, never installed): the context, the one check macro, and the
+ * cuBLASLt dense plan. The cuSPARSELt side is behind sparse_engine.h, which
+ * is plain C so that nocusparselt.c can stand in for it. */
+#ifndef S24_GPU_INTERNAL_H
+#define S24_GPU_INTERNAL_H
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include "sparse24/sparse24_cuda.h"
+#include "sparse_engine.h"
+
+struct s24_gpu {
+    int device;
+    cudaStream_t stream;
+    cublasLtHandle_t lt;
+    void *splt;              /* cuSPARSELt handle (sparse_engine.h), NULL if none */
+    int splt_status;         /* why splt is NULL (S24_OK when present) */
+    char splt_error[256];
+    void *flush;             /* 2x L2 bytes, read to evict L2 before a timed call */
+    size_t flush_bytes;
+    int *flush_sink;         /* never written in practice: keeps the read alive */
+    void *dense_ws;          /* cuBLASLt workspace shared by the dense plans */
+    size_t dense_ws_bytes;
+    struct s24_gpu_props props;
+};
+
+struct s24_graph {
+    cudaGraphExec_t exec;
+    cudaStream_t stream;
+};
+
+/* One status translator per library, overloaded, and one macro that records
+ * the failed call with its file and line, sets rc and jumps to `fail`. */
+int s24_gpu_status(cudaError_t e, const char *call, const char *file, int line);
+int s24_gpu_status(cublasStatus_t e, const char *call, const char *file, int line);
+#define S24_GPU_CHECK(call)                                                        \
+    do {                                                                           \
+        if ((rc = s24_gpu_status((call), #call, __FILE__, __LINE__)) != S24_OK)    \
+            goto fail;                                                             \
+    } while (0)
+/* After every kernel launch. */
+#define S24_LAUNCH_CHECK() S24_GPU_CHECK(cudaGetLastError())
+
+/* Kernels and helpers (gpu.cu). */
+int s24_gpu_prune24(s24_gpu_t *g, enum s24_dtype dt, void *w, int64_t m, int64_t k,
+                    enum s24_order order, cudaStream_t s);
+/* Number of groups with more than two non-zeros, into *bad (syncs the stream). */
+int s24_gpu_check24(s24_gpu_t *g, enum s24_dtype dt, const void *w, int64_t m, int64_t k,
+                    enum s24_order order, cudaStream_t s, long long *bad);
+int s24_gpu_flush_l2(s24_gpu_t *g, cudaStream_t s);
+/* Keep the GPU busy for about `us` microseconds (so that the host can queue
+ * work ahead of it). */
+int s24_gpu_delay(s24_gpu_t *g, double us, cudaStream_t s);
+
+/* Time `repeats` calls of fn (after `warmup`) by the engine's method (see
+ * s24_gemm_time in sparse24_cuda.h). */
+typedef int (*s24_call_fn)(void *ctx, cudaStream_t s);
+int s24_gpu_time_calls(s24_gpu_t *g, s24_call_fn fn, void *ctx, int warmup, int repeats,
+                       int flush_l2, struct s24_gemm_timing *out);
+
+/* cuBLASLt dense plan (cublaslt.cu). */
+struct s24_dn;
+int s24_dn_init(s24_gpu_t *g, const struct s24_gemm_desc *d, struct s24_dn **out);
+void s24_dn_free(struct s24_dn *p);
+int s24_dn_run(struct s24_dn *p, const void *w, const void *x, const void *c, void *dd,
+               const void *bias, cudaStream_t s);
+int s24_dn_raw(struct s24_dn *p, const void *w, const void *x, const void *c, void *dd,
+               cudaStream_t s);
+int s24_dn_tune(struct s24_dn *p, const void *w, const void *x, const void *c, void *dd,
+                cudaStream_t s);
+void s24_dn_info(const struct s24_dn *p, char *algo, size_t len, size_t *ws);
+
+#endif
