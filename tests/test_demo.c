@@ -55,7 +55,8 @@ int main(void)
     /* deterministic in the seed, whatever the thread count */
     rc = run("demo --seed 3 --threads 1", out2, sizeof out2);
     CHECK(rc == 0);
-    CHECK(after(out, "they keep ") == after(out2, "they keep "));
+    const char *k1 = strstr(out, "magnitude sum|w| ("), *k2 = strstr(out2, "magnitude sum|w| (");
+    CHECK(k1 && k2 && strncmp(k1, k2, 50) == 0, "kept magnitude differs with the thread count");
     CHECK(strstr(out2, "12552192 bytes values + metadata") != NULL);
 
     rc = run("demo --help", out, sizeof out);

@@ -313,10 +313,10 @@ static int demo_core(const char *cmd, const struct demo_opts *o, struct demo_res
                  "every mask checked (%.2f s)\n",
             res->pruned, res->tensors, s24_now() - t1);
     fprintf(out, "         %lld of %lld parameters (%.2f%%) are now 2:4; they keep %.2f%% of "
-                 "their magnitude sum|w|\n",
+                 "their magnitude sum|w| (%.6f of %.6f)\n",
             (long long)res->params24, (long long)res->params,
             100.0 * (double)res->params24 / (double)res->params,
-            100.0 * res->mag_kept / res->mag_total);
+            100.0 * res->mag_kept / res->mag_total, res->mag_kept, res->mag_total);
     fprintf(out, "compress fp16: %zu bytes dense -> %zu bytes values + metadata (%.2f%%), every "
                  "tensor restored byte for byte\n",
             res->f16_dense, res->f16_compressed,
