@@ -195,6 +195,20 @@ static double max_abs_diff_rel(const float *x, const float *ref, size_t n)
     return mr > 0 ? md / mr : md;
 }
 
+/* Other processes on a 2-core machine skew every timing: the table says how
+ * busy the machine was when it started and when it ended. */
+static void print_loadavg(const char *when)
+{
+    char buf[128] = "unknown";
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (!fgets(buf, sizeof buf, f)) snprintf(buf, sizeof buf, "unknown");
+        fclose(f);
+    }
+    buf[strcspn(buf, "\n")] = 0;
+    printf("# load average %s: %s\n", when, buf);
+}
+
 static int run_shape(const struct shape *s, enum s24_dtype dt, int repeats, int progress,
                      struct result *res)
 {
@@ -402,6 +416,7 @@ int bench_cpu_main(int argc, char **argv)
 
     const int progress = isatty(2);
     cli_stamp(stdout, "# ");
+    print_loadavg("at start");
     printf("# repeats: median of >= %lld calls after 1 warm-up (>= 0.2 s per side); warm caches\n",
            (long long)repeats);
     printf("# GFLOP/s counts 2*M*N*K for both sides; ratio = dense time / sparse time\n");
@@ -436,6 +451,7 @@ int bench_cpu_main(int argc, char **argv)
                     s24_threads_get(), blas_core());
         }
     }
+    print_loadavg("at end");
     if (blas_bad)
         printf("# WARNING: OpenBLAS (core %s) disagrees with the fp64 oracle (blas_err > 1e-4):\n"
                "# its timings are not a valid baseline\n", blas_core());
