@@ -187,12 +187,12 @@ static int run(const char *cmd, struct opts *o)
             ec = cli_fail(cmd, "%s: tensor \"%s\": %s", o->in, t->name, s24_last_error());
             goto done;
         }
-        double before = st_abs_sum(t->dtype, t->data, numel);
+        double before, after;
+        st_mag_sums(t->dtype, t->data, mask, numel, &before, &after);
         if ((rc = s24_mask_apply(t->dtype, t->data, v, mask)) != S24_OK) {
             ec = cli_fail(cmd, "%s: tensor \"%s\": %s", o->in, t->name, s24_last_error());
             goto done;
         }
-        double after = st_abs_sum(t->dtype, t->data, numel);
         if (o->save_masks &&
             (rc = s24_st_add(&masks_out, t->name, S24_U8, t->ndim, t->shape, mask)) != S24_OK) {
             ec = cli_lib_fail(cmd, rc);

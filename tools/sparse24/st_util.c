@@ -132,14 +132,33 @@ void st_filter_free(struct st_filter *f)
     st_filter_init(f);
 }
 
-double st_abs_sum(enum s24_dtype dt, const void *w, int64_t numel)
-{
-    double s = 0.0;
-    for (int64_t i = 0; i < numel; i++) {
-        double x = fabs(s24_load_float(dt, w, i));
-        if (x == x) s += x; /* a NaN weight would poison the percentage */
+/* One pass, dtype switch outside the loop, threads: this runs over every
+ * pruned weight, so it should cost less than computing the mask. */
+#define MAG_LOOP(LOAD)                                                          \
+    _Pragma("omp parallel for reduction(+ : tot, kep) schedule(static)")        \
+    for (int64_t i = 0; i < numel; i++) {                                     \
+        double x = fabs((double)(LOAD));                                      \
+        if (x != x) continue; /* a NaN weight would poison the percentage */  \
+        tot += x;                                                             \
+        if (mask[i]) kep += x;                                                \
     }
-    return s;
+
+void st_mag_sums(enum s24_dtype dt, const void *w, const uint8_t *mask, int64_t numel,
+                 double *total, double *kept)
+{
+    double tot = 0.0, kep = 0.0;
+    const float *f32 = w;
+    const double *f64 = w;
+    const uint16_t *h = w;
+    switch (dt) {
+    case S24_F32: MAG_LOOP(f32[i]) break;
+    case S24_F64: MAG_LOOP(f64[i]) break;
+    case S24_F16: MAG_LOOP(s24_f16_to_f32(h[i])) break;
+    case S24_BF16: MAG_LOOP(s24_bf16_to_f32(h[i])) break;
+    default: break;
+    }
+    *total = tot;
+    *kept = kep;
 }
 
 int st_progress_on(void) { return isatty(STDERR_FILENO); }

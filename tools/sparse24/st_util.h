@@ -41,8 +41,10 @@ int st_filter_add(struct st_filter *f, const char *cmd, const char *re, int excl
 const char *st_filter_why(const struct st_filter *f, const char *name);
 void st_filter_free(struct st_filter *f);
 
-/* Sum of |w| over a float tensor (F32, F16, BF16, F64). */
-double st_abs_sum(enum s24_dtype dt, const void *w, int64_t numel);
+/* Sums of |w| over a float tensor (F32, F16, BF16, F64): all of it, and
+ * where mask[i] != 0 (mask indexed like w). NaNs are left out. */
+void st_mag_sums(enum s24_dtype dt, const void *w, const uint8_t *mask, int64_t numel,
+                 double *total, double *kept);
 
 /* 1 when progress lines should be drawn on stderr. */
 int st_progress_on(void);
