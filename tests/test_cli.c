@@ -202,6 +202,12 @@ static void test_fixture(const char *dir, const char *stem)
     CHECK(run("prune %s -o %s --pattern 1:4 -q", in, pruned) == 0);
     check_pruned(in, pruned, NULL, 1, 4, asp, 2);
     CHECK(run("inspect %s", pruned) == 0 && contains(out_path, "1:4 2:4 4:8"));
+    /* masks saved at 1:4 carry their pattern: --masks alone reproduces the file */
+    CHECK(run("prune %s -o %s --pattern 1:4 --save-masks %s -q", in, pruned, masks) == 0);
+    CHECK(run("prune %s -o %s --masks %s -q", in, again, masks) == 0);
+    CHECK(same_files(pruned, again), "%s: 1:4 masks re-applied", stem);
+    CHECK(run("prune %s -o %s --masks %s --pattern 2:4 -q", in, again, masks) == 1 &&
+          contains(err_path, "2:4"));
     CHECK(no_temp_files());
     remove(pruned);
     remove(masks);

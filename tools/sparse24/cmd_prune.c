@@ -43,7 +43,8 @@ static void usage(FILE *f)
 "                        (1 keep, 0 pruned) per pruned weight, same name and shape\n"
 "      --masks FILE      apply these masks (as written by --save-masks, U8 or\n"
 "                        BOOL) instead of computing them; each is checked to\n"
-"                        match its weight's shape and to be exactly N:M\n"
+"                        match its weight's shape and to be exactly N:M (N:M\n"
+"                        from the file's sparse24.pattern unless --pattern)\n"
 "  -t, --threads N       worker threads (0 = all cores)\n"
 "  -q, --quiet           no per-tensor table\n"
 "  -h, --help            this text\n"
@@ -61,7 +62,7 @@ static void usage(FILE *f)
 
 struct opts {
     const char *in, *out, *save_masks, *masks;
-    int n, m, quiet;
+    int n, m, quiet, pattern_given;
     enum st_rule rule;
     struct st_filter filter;
 };
@@ -115,6 +116,12 @@ static int run(const char *cmd, struct opts *o)
     if (o->masks) {
         if ((rc = s24_st_read(o->masks, &masks_in)) != S24_OK) {
             ec = cli_lib_fail(cmd, rc);
+            goto done;
+        }
+        /* the pattern the masks were saved with, unless --pattern overrides it */
+        const char *mp = s24_st_meta_get(&masks_in, "sparse24.pattern");
+        if (mp && !o->pattern_given && st_parse_pattern(mp, &o->n, &o->m)) {
+            ec = cli_fail(cmd, "%s: sparse24.pattern \"%s\" is not N:M", o->masks, mp);
             goto done;
         }
         for (int i = 0; i < masks_in.n; i++) {
@@ -264,6 +271,7 @@ int cmd_prune(int argc, char **argv)
         switch (c) {
         case 'o': o.out = optarg; break;
         case 'p':
+            o.pattern_given = 1;
             if (st_parse_pattern(optarg, &o.n, &o.m)) {
                 ec = cli_usage(cmd, "--pattern '%s': expected N:M with 1 <= N < M <= 16", optarg);
                 goto out;
