@@ -104,7 +104,7 @@ int main(void)
 
     /* epilogues */
     s24_gemm_desc_init(&d, 64, 64, 64, S24_I8);
-    d.act = S24_ACT_RELU;
+    d.act = S24_GEMM_ACT_RELU;
     CHECK(s24_gemm_check(&d, S24_GEMM_SPARSE) == S24_ERR_UNSUPPORTED && msg_has("floating output"));
     d.out_type = S24_F16;
     CHECK_OK(s24_gemm_check(&d, S24_GEMM_SPARSE));

@@ -71,7 +71,7 @@ void s24_graph_free(s24_graph_t *gr);
 
 /* ---------------------------------------------------------------- GEMM */
 enum s24_order { S24_ORDER_ROW = 0, S24_ORDER_COL = 1 };
-enum s24_act { S24_ACT_NONE = 0, S24_ACT_RELU = 1, S24_ACT_GELU = 2 };
+enum s24_gemm_act { S24_GEMM_ACT_NONE = 0, S24_GEMM_ACT_RELU = 1, S24_GEMM_ACT_GELU = 2 };
 /* SPARSE: cuSPARSELt; DENSE: cuBLASLt on the same (pruned) weight; AUTO:
  * both, timed once at tune, the faster kept (dense where sparse loses or
  * where the shape breaks cuSPARSELt's size rules). */
@@ -84,7 +84,7 @@ struct s24_gemm_desc {
                                * BF16 for I8; F16, BF16, F32 for F8_E4M3 */
     enum s24_order w_order, x_order, d_order; /* default ROW, COL, COL: a linear
                                * layer (W [out,in], X^T and D^T [batch, features]) */
-    enum s24_act act;
+    enum s24_gemm_act act;
     int bias;                 /* 1: add bias[m] (of out_type) to every column */
     int fp16_accum;           /* F16 in: accumulate in fp16 instead of fp32 */
     float alpha, beta;        /* beta != 0 reads C */

@@ -119,8 +119,8 @@ int s24_dn_init(s24_gpu_t *g, const struct s24_gemm_desc *d, struct s24_dn **out
         S24_GPU_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &a.op, sizeof a.op));
         S24_GPU_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &b.op, sizeof b.op));
         cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
-        if (d->act == S24_ACT_RELU) epi = d->bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
-        else if (d->act == S24_ACT_GELU) epi = d->bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+        if (d->act == S24_GEMM_ACT_RELU) epi = d->bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+        else if (d->act == S24_GEMM_ACT_GELU) epi = d->bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
         else if (d->bias) epi = CUBLASLT_EPILOGUE_BIAS;
         if (epi != CUBLASLT_EPILOGUE_DEFAULT) {
             S24_GPU_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));

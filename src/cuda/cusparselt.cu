@@ -210,10 +210,10 @@ int s24_sp_init(void *h, const struct s24_gemm_desc *d, struct s24_sp **out)
         SP_CHECK(cusparseLtMatmulDescriptorInit(p->h, &p->mm, a.op, b.op, &p->ma, &p->mb, &p->mc, &p->mc, ct));
         p->have_mm = 1;
     }
-    if (d->act != S24_ACT_NONE) {
+    if (d->act != S24_GEMM_ACT_NONE) {
         int one = 1;
         SP_CHECK(cusparseLtMatmulDescSetAttribute(p->h, &p->mm,
-                                                  d->act == S24_ACT_RELU ? CUSPARSELT_MATMUL_ACTIVATION_RELU
+                                                  d->act == S24_GEMM_ACT_RELU ? CUSPARSELT_MATMUL_ACTIVATION_RELU
                                                                          : CUSPARSELT_MATMUL_ACTIVATION_GELU,
                                                   &one, sizeof one));
     }

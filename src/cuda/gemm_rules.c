@@ -23,7 +23,7 @@ void s24_gemm_desc_init(struct s24_gemm_desc *d, int64_t m, int64_t n, int64_t k
     d->w_order = S24_ORDER_ROW;
     d->x_order = S24_ORDER_COL;
     d->d_order = S24_ORDER_COL;
-    d->act = S24_ACT_NONE;
+    d->act = S24_GEMM_ACT_NONE;
     d->alpha = 1.0f;
     d->beta = 0.0f;
     d->alg_id = -1;
@@ -138,7 +138,7 @@ int s24_gemm_check(const struct s24_gemm_desc *d, enum s24_gemm_mode mode)
     if (d->out_type == S24_I32 && (d->alpha != floorf(d->alpha) || d->beta != floorf(d->beta)))
         return s24_error(S24_ERR_INVALID, "%s: int32 output scales by integers: alpha %g, beta %g",
                          what, (double)d->alpha, (double)d->beta);
-    if ((d->out_type == S24_I32 || d->out_type == S24_I8) && (d->act != S24_ACT_NONE || d->bias))
+    if ((d->out_type == S24_I32 || d->out_type == S24_I8) && (d->act != S24_GEMM_ACT_NONE || d->bias))
         return s24_error(S24_ERR_UNSUPPORTED, "%s: bias and activations need a floating output (fp16, bf16)",
                          what);
     if (d->alg_id < -1 || d->split_k < 0)
