@@ -45,6 +45,7 @@ struct result {
     double plan_s, sparse_s, dense_s; /* dense_s < 0: no BLAS */
     double max_rel_err;               /* max|Cs - Cd| / max|Cd| */
     double blas_err;                  /* sampled rows of sgemm vs fp64 oracle (same measure) */
+    int calls;                        /* timed sparse calls */
 };
 
 /* Layer shapes timed by default besides the squares: CIFAR-10 ResNet-18
@@ -62,7 +63,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: sparse24 bench cpu [--sizes LIST] [--shapes FILE] [--no-layers]\n"
-            "                          [--dtype LIST] [--threads N] [--repeats R]\n"
+            "                          [--dtype LIST] [--threads N] [--repeats R] [--rounds N]\n"
             "                          [--isa auto|avx512|avx2|scalar] [--out DIR]\n"
             "Times C = A x B with A 2:4-compressed (s24_spmm) against OpenBLAS dense sgemm\n"
             "on the decompressed A, side by side in this process, and prints median time,\n"
@@ -74,8 +75,10 @@ static void usage(FILE *f)
             "  --dtype LIST    f32,f16,bf16 (default f32); F16/BF16 B is converted while\n"
             "                  packing; the dense baseline runs sgemm on fp32 copies\n"
             "  --threads N     threads for both sides (default: all cores)\n"
-            "  --repeats R     timed calls per side after one warm-up (default 5; small\n"
-            "                  shapes repeat until 0.2 s per side, up to %d)\n"
+            "  --repeats R     timed calls per side (default 6; small shapes repeat until\n"
+            "                  0.2 s per side, up to %d); the median is reported\n"
+            "  --rounds N      alternate N blocks of sparse calls and N blocks of dense\n"
+            "                  calls, each after an untimed warm-up (default 2)\n"
             "  --isa NAME      force the SpMM SIMD path (default auto)\n"
             "  --out DIR       also write DIR/cpu-gemm.csv\n"
             "The OpenBLAS core type is fixed when the library loads: run again with\n"
@@ -209,8 +212,8 @@ static void print_loadavg(const char *when)
     printf("# load average %s: %s\n", when, buf);
 }
 
-static int run_shape(const struct shape *s, enum s24_dtype dt, int repeats, int progress,
-                     struct result *res)
+static int run_shape(const struct shape *s, enum s24_dtype dt, int repeats, int rounds,
+                     int progress, struct result *res)
 {
     const int64_t m = s->m, k = s->k, n = s->n;
     const size_t es = s24_dtype_size(dt);
@@ -220,7 +223,7 @@ static int run_shape(const struct shape *s, enum s24_dtype dt, int repeats, int 
     uint8_t *mask = NULL;               /* (m, k) */
     struct s24_compressed c = {0};
     s24_spmm_plan_t plan = NULL;
-    double *ts = NULL;
+    double *ts = NULL, *td = NULL;     /* call times, sparse and dense */
     int rc = S24_EXIT_FAIL, st;
     struct s24_rng rng;
 
@@ -235,7 +238,8 @@ static int run_shape(const struct shape *s, enum s24_dtype dt, int repeats, int 
     Cd = malloc((size_t)(m * n) * sizeof(float));
     mask = malloc((size_t)(m * k));
     ts = malloc(MAX_REPEATS * sizeof *ts);
-    if (!w || !B || !A32 || !B32 || !Cs || !Cd || !mask || !ts) {
+    td = malloc(MAX_REPEATS * sizeof *td);
+    if (!w || !B || !A32 || !B32 || !Cs || !Cd || !mask || !ts || !td) {
         cli_fail(CMD, "%s: out of memory for %lld x %lld x %lld", s->name, (long long)m,
                  (long long)k, (long long)n);
         goto fail;
@@ -262,7 +266,7 @@ static int run_shape(const struct shape *s, enum s24_dtype dt, int repeats, int 
     for (int64_t i = 0; i < m * k; i++) A32[i] = (float)s24_load_float(dt, w, i);
     for (int64_t i = 0; i < k * n; i++) B32[i] = (float)s24_load_float(dt, B, i);
 
-    /* sparse: plan once (timed alone), one warm-up, then the repeats */
+    /* sparse: plan once, timed alone */
     double t0 = s24_now();
     if ((st = s24_spmm_plan_init(&plan, &c)) != S24_OK) {
         cli_lib_fail(CMD, st);
@@ -270,36 +274,54 @@ static int run_shape(const struct shape *s, enum s24_dtype dt, int repeats, int 
     }
     res->plan_s = s24_now() - t0;
     for (int64_t i = 0; i < m * n; i++) Cs[i] = NAN;
-    if ((st = s24_spmm_plan_run(plan, B, n, Cs)) != S24_OK) {
+    if ((st = s24_spmm_plan_run(plan, B, n, Cs)) != S24_OK) { /* also checks B, n, C */
         cli_lib_fail(CMD, st);
         goto fail;
     }
-    int reps = 0;
-    double spent = 0;
-    while (reps < MAX_REPEATS && (reps < repeats || spent < 0.2)) {
-        t0 = s24_now();
-        s24_spmm_plan_run(plan, B, n, Cs); /* same plan and shape: cannot fail now */
-        ts[reps] = s24_now() - t0;
-        spent += ts[reps++];
-    }
-    res->sparse_s = median(ts, reps);
-    if (progress) fprintf(stderr, "\r  %-34s %s sparse done   ", s->name, s24_dtype_name(dt));
-
 #ifdef S24_HAVE_OPENBLAS
-    settle();
     for (int64_t i = 0; i < m * n; i++) Cd[i] = NAN;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, A32,
-                (int)k, B32, (int)n, 0.0f, Cd, (int)n);
-    reps = 0;
-    spent = 0;
-    while (reps < MAX_REPEATS && (reps < repeats || spent < 0.2)) {
-        t0 = s24_now();
+#endif
+    /* Rounds alternate a block of sparse calls and a block of dense calls, so
+     * that load from other processes falls on both sides alike; each block
+     * starts with an untimed warm-up call. */
+    int ns = 0, nd = 0, per = (repeats + rounds - 1) / rounds;
+    for (int round = 0; round < rounds; round++) {
+        double spent = 0;
+        int goal = ns + per;
+        settle();
+        s24_spmm_plan_run(plan, B, n, Cs); /* same plan and shape: cannot fail now */
+        while (ns < MAX_REPEATS && (ns < goal || spent < 0.2 / rounds)) {
+            t0 = s24_now();
+            s24_spmm_plan_run(plan, B, n, Cs);
+            ts[ns] = s24_now() - t0;
+            spent += ts[ns++];
+        }
+        if (progress)
+            fprintf(stderr, "\r  %-34s %s round %d/%d sparse   ", s->name, s24_dtype_name(dt),
+                    round + 1, rounds);
+#ifdef S24_HAVE_OPENBLAS
+        spent = 0;
+        goal = nd + per;
+        settle();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, A32,
                     (int)k, B32, (int)n, 0.0f, Cd, (int)n);
-        ts[reps] = s24_now() - t0;
-        spent += ts[reps++];
+        while (nd < MAX_REPEATS && (nd < goal || spent < 0.2 / rounds)) {
+            t0 = s24_now();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f,
+                        A32, (int)k, B32, (int)n, 0.0f, Cd, (int)n);
+            td[nd] = s24_now() - t0;
+            spent += td[nd++];
+        }
+        if (progress)
+            fprintf(stderr, "\r  %-34s %s round %d/%d dense    ", s->name, s24_dtype_name(dt),
+                    round + 1, rounds);
+#endif
     }
-    res->dense_s = median(ts, reps);
+    res->sparse_s = median(ts, ns);
+    res->calls = ns;
+
+#ifdef S24_HAVE_OPENBLAS
+    res->dense_s = median(td, nd);
     settle();
     res->max_rel_err = max_abs_diff_rel(Cs, Cd, (size_t)(m * n));
     /* OpenBLAS itself against the fp64 oracle on up to 4 rows spread over M */
@@ -342,6 +364,7 @@ fail:
     free(Cd);
     free(mask);
     free(ts);
+    free(td);
     return rc;
 }
 
@@ -357,24 +380,25 @@ static const char *blas_core(void)
 int bench_cpu_main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"sizes", required_argument, 0, 's'},  {"shapes", required_argument, 0, 'S'},
-        {"no-layers", no_argument, 0, 'L'},    {"dtype", required_argument, 0, 'd'},
+        {"sizes", required_argument, 0, 's'},   {"shapes", required_argument, 0, 'S'},
+        {"no-layers", no_argument, 0, 'L'},     {"dtype", required_argument, 0, 'd'},
         {"threads", required_argument, 0, 't'}, {"repeats", required_argument, 0, 'r'},
-        {"isa", required_argument, 0, 'i'},    {"out", required_argument, 0, 'o'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+        {"rounds", required_argument, 0, 'R'},  {"isa", required_argument, 0, 'i'},
+        {"out", required_argument, 0, 'o'},     {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     struct shape shapes[MAX_SHAPES];
     int nsh = 0, layers = 1, sizes_given = 0, c, st;
     const char *shapes_file = NULL, *out_dir = NULL;
     enum s24_dtype dts[3] = {S24_F32};
     int ndt = 1;
-    int64_t repeats = 5;
+    int64_t repeats = 6, rounds = 2;
     char *csv = NULL;
     size_t csv_len = 0;
     FILE *mf = NULL;
     int rc = S24_EXIT_FAIL;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "s:S:Ld:t:r:i:o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:S:Ld:t:r:R:i:o:h", opts, NULL)) != -1) {
         switch (c) {
         case 's':
             sizes_given = 1;
@@ -394,6 +418,10 @@ int bench_cpu_main(int argc, char **argv)
         case 'r':
             if (parse_i64(optarg, &repeats) < 0 || repeats < 1 || repeats > MAX_REPEATS)
                 return cli_usage(CMD, "bad --repeats '%s' (1..%d)", optarg, MAX_REPEATS);
+            break;
+        case 'R':
+            if (parse_i64(optarg, &rounds) < 0 || rounds < 1 || rounds > 100)
+                return cli_usage(CMD, "bad --rounds '%s' (1..100)", optarg);
             break;
         case 'i':
             if ((st = s24_spmm_set_isa(optarg)) != S24_OK) {
@@ -417,8 +445,9 @@ int bench_cpu_main(int argc, char **argv)
     const int progress = isatty(2);
     cli_stamp(stdout, "# ");
     print_loadavg("at start");
-    printf("# repeats: median of >= %lld calls after 1 warm-up (>= 0.2 s per side); warm caches\n",
-           (long long)repeats);
+    printf("# timing: median of >= %lld calls per side (>= 0.2 s), in %lld rounds alternating a\n"
+           "# sparse and a dense block, each after an untimed warm-up; warm caches\n",
+           (long long)repeats, (long long)rounds);
     printf("# GFLOP/s counts 2*M*N*K for both sides; ratio = dense time / sparse time\n");
     printf("%-30s %-4s %6s %6s %6s %9s %9s %8s %8s %6s %8s %9s %9s\n", "shape", "dt", "M", "K",
            "N", "sparse_ms", "dense_ms", "sp_GF/s", "de_GF/s", "ratio", "plan_ms", "max_rel",
@@ -432,7 +461,7 @@ int bench_cpu_main(int argc, char **argv)
         for (int si = 0; si < nsh; si++) {
             const struct shape *s = &shapes[si];
             struct result r;
-            if (run_shape(s, dts[di], (int)repeats, progress, &r) != S24_EXIT_OK) goto fail;
+            if (run_shape(s, dts[di], (int)repeats, (int)rounds, progress, &r) != S24_EXIT_OK) goto fail;
             if (progress) fprintf(stderr, "\r%70s\r", "");
             double fl = 2.0 * (double)s->m * (double)s->n * (double)s->k;
             double sg = fl / r.sparse_s * 1e-9;
