@@ -10,6 +10,7 @@
 #include "t.h"
 
 #include <stdint.h>
+#include <sys/wait.h>
 
 struct mat24 {
     struct s24_compressed c; /* compressed A */
@@ -264,6 +265,48 @@ static void check_errors(struct s24_rng *rng)
           strcmp(s24_spmm_isa(), "avx512") == 0);
 }
 
+/* `sparse24 bench cpu` end to end on a tiny shape (when the CLI is built). */
+static void check_cli(void)
+{
+    const char *cli = getenv("S24_CLI");
+    if (!cli) return;
+    char cmd[2048], path[512];
+    const char *dir = t_tmpdir();
+    snprintf(cmd, sizeof cmd, "%s bench cpu --help > /dev/null", cli);
+    CHECK(system(cmd) == 0, "bench cpu --help exits 0");
+    snprintf(cmd, sizeof cmd, "%s bench cpu --sizes 30 2> /dev/null", cli);
+    CHECK(WEXITSTATUS(system(cmd)) == 2, "K %% 4 != 0 is bad usage");
+    snprintf(cmd, sizeof cmd,
+             "%s bench cpu --sizes 64 --no-layers --dtype f32,bf16 --repeats 1 --rounds 1 "
+             "--threads 2 --out %s > %s/out.txt",
+             cli, dir, dir);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    snprintf(path, sizeof path, "%s/cpu-gemm.csv", dir);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "%s written", path);
+    if (!f) return;
+    char line[1024];
+    int lines = 0, header = 0, errs_ok = 1;
+    while (fgets(line, sizeof line, f)) {
+        if (lines++ == 0) {
+            header = strncmp(line, "shape,dtype,M,K,N,sparse_ms", 27) == 0;
+            continue;
+        }
+        /* column 12 is max_rel_err: sparse vs dense, must be tiny */
+        char *p = line;
+        for (int c = 0; c < 11 && p; c++) p = strchr(p + 1, ',');
+        errs_ok &= p != NULL && strtod(p + 1, NULL) < 1e-5;
+    }
+    fclose(f);
+    CHECK(header, "CSV header");
+    CHECK(lines == 3, "one row per dtype (%d lines)", lines);
+    CHECK(errs_ok, "max_rel_err column below 1e-5");
+    remove(path);
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    remove(path);
+    remove(dir);
+}
+
 int main(void)
 {
     struct s24_rng rng;
@@ -272,5 +315,6 @@ int main(void)
     check_plan(&rng);
     check_errors(&rng);
     s24_threads_set(0);
+    check_cli();
     return t_done("test_spmm");
 }
