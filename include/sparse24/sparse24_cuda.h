@@ -126,7 +126,8 @@ void s24_gemm_plan_free(s24_gemm_plan_t *p);
  * prune = 1 prunes it to 2:4 on the device first (largest two magnitudes of
  * each group); prune = 0 requires it to be 2:4 already (checked on the
  * device: S24_ERR_NOT_SPARSE otherwise). The plan keeps its own copy
- * (compressed for cuSPARSELt, dense for cuBLASLt); d_w may be freed after. */
+ * (compressed for cuSPARSELt, dense for cuBLASLt); d_w may be freed after.
+ * A DENSE plan given prune = 0 takes any weight, unchecked (a dense baseline). */
 int s24_gemm_plan_set_weight(s24_gemm_plan_t *p, const void *d_w, int prune);
 /* The same from host memory. */
 int s24_gemm_plan_set_weight_host(s24_gemm_plan_t *p, const void *h_w, int prune);

@@ -86,6 +86,8 @@ extern "C" int s24_gemm_plan_set_weight(s24_gemm_plan_t *p, const void *d_w, int
     if (p->sp) {
         if ((rc = s24_sp_check(p->sp, p->w, s)) != S24_OK) goto fail;
         if ((rc = s24_sp_compress(p->sp, p->w, s)) != S24_OK) goto fail;
+    } else if (p->mode == S24_GEMM_DENSE && !prune) {
+        /* a dense plan multiplies whatever it is given (the baseline's full weight) */
     } else {
         long long bad = 0;
         if ((rc = s24_gpu_check24(p->g, p->d.in_type, p->w, p->d.m, p->d.k, p->d.w_order, s, &bad)) != S24_OK)
