@@ -1,0 +1,36 @@
+#!/bin/bash
+# run_gemm.sh: one device call for the GPU GEMM engine: build, GPU tests,
+# `sparse24 bench gemm` and PyTorch's side-by-side numbers on the same shapes.
+# Run from the repository root on the GPU machine, with .debs carried (cJSON).
+#   scripts/gpu/run_gemm.sh "BENCH ARGS"   e.g. "--sizes 1024,4096 --dtype fp16 --search"
+# Everything lands in $OUT (8 files at most come back): build.log,
+# test-gpu.log, bench.log, torch.log and $OUT/bench/{gemm.csv,gemm.json,
+# gemm_variants.csv,torch.csv}. TEST=0 skips the GPU tests, TORCH=0 PyTorch.
+set -o pipefail
+OUT=${OUT:-out}
+mkdir -p "$OUT/bench" /tmp/cj
+for f in .debs/*.deb; do dpkg -x "$f" /tmp/cj; done
+export CPATH=/tmp/cj/usr/include LIBRARY_PATH=/tmp/cj/usr/lib/x86_64-linux-gnu
+export LD_LIBRARY_PATH=/tmp/cj/usr/lib/x86_64-linux-gnu:$LD_LIBRARY_PATH
+t0=$(date +%s)
+# the Makefile probes python3's site-packages; where that misses, look for the wheel's header
+if [ -z "$CUSPARSELT_DIR" ]; then
+  h=$(find /opt /usr/local /usr/lib -name cusparseLt.h -path '*nvidia*' 2>/dev/null | head -1)
+  [ -n "$h" ] && export CUSPARSELT_DIR=$(dirname "$(dirname "$h")")
+fi
+echo "CUSPARSELT_DIR=$CUSPARSELT_DIR"; ls "$CUSPARSELT_DIR"/lib* 2>/dev/null | head -5
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv;
+  make -j16 CUDA_ARCHS=90 USE_OPENBLAS=auto all build/tests/gpu/test_gemm_gpu 2>&1 | grep -E "sparse24 build|error|warning" ; } > "$OUT/build.log" 2>&1
+echo "build: $(( $(date +%s) - t0 )) s" >> "$OUT/build.log"
+cat "$OUT/build.log"
+[ -x build/sparse24 ] || { echo "build failed"; exit 1; }
+if [ "${TEST:-1}" = 1 ]; then
+  timeout 120 build/tests/gpu/test_gemm_gpu 2>&1 | tee "$OUT/test-gpu.log" | tail -60
+fi
+echo "== bench ($(( $(date +%s) - t0 )) s)"
+timeout ${BENCH_TIMEOUT:-400} build/sparse24 bench gemm --out "$OUT/bench" $1 2>&1 | tee "$OUT/bench.log"
+if [ "${TORCH:-1}" = 1 ] && [ -f "$OUT/bench/gemm.csv" ]; then
+  echo "== torch ($(( $(date +%s) - t0 )) s)"
+  PYTHONUNBUFFERED=1 timeout ${TORCH_TIMEOUT:-200} python3 bench/torch_gemm.py "$OUT/bench/gemm.csv" "$OUT/bench/torch.csv" 2>&1 | tee "$OUT/torch.log"
+fi
+echo "== done ($(( $(date +%s) - t0 )) s)"
