@@ -90,15 +90,18 @@ static void pack_scalar(enum s24_dtype dt, const void *B, int64_t ldb, int64_t k
     }
 }
 
-static void ukr_scalar(int64_t nkk, const struct s24_spmm_ent *ent, const float *panel, float *C,
+static void ukr_scalar(int64_t nkk, const uint8_t *steps, const float *panel, float *C,
                        int64_t ldc, int rows, int cols, int add)
 {
     float acc[SCALAR_MR][SCALAR_NR];
     memset(acc, 0, sizeof acc);
-    for (int64_t kk = 0; kk < nkk; kk++, ent += SCALAR_MR) {
+    const size_t step = s24_spmm_step_bytes(SCALAR_MR);
+    for (int64_t kk = 0; kk < nkk; kk++, steps += step) {
+        const float *v = (const float *)steps;
+        const uint16_t *ix = (const uint16_t *)(steps + SCALAR_MR * 4);
         for (int r = 0; r < SCALAR_MR; r++) {
-            const float *b = (const float *)((const char *)panel + ent[r].off);
-            float a = ent[r].v;
+            const float *b = panel + (size_t)ix[r] * SCALAR_NR;
+            float a = v[r];
             for (int c = 0; c < SCALAR_NR; c++) acc[r][c] += a * b[c];
         }
     }
@@ -173,27 +176,28 @@ int s24_spmm_plan_init(s24_spmm_plan_t *out, const struct s24_compressed *A)
     const int mr = p->g.mr;
     const int64_t kh = p->k / 2, kc = p->g.kc;
     p->tiles = (p->m + mr - 1) / mr;
-    size_t nent = (size_t)p->tiles * (size_t)kh * (size_t)mr;
-    if (nent > 0) {
-        p->ent = malloc(nent * sizeof *p->ent);
-        if (!p->ent) {
-            rc = s24_error(S24_ERR_NOMEM, "spmm_plan_init: %zu entries for a %lld x %lld matrix",
-                           nent, (long long)p->m, (long long)p->k);
+    p->step = s24_spmm_step_bytes(mr);
+    const size_t nsteps = (size_t)p->tiles * (size_t)kh;
+    if (nsteps > 0) {
+        p->steps = malloc(nsteps * p->step);
+        if (!p->steps) {
+            rc = s24_error(S24_ERR_NOMEM, "spmm_plan_init: %zu bytes for a %lld x %lld matrix",
+                           nsteps * p->step, (long long)p->m, (long long)p->k);
             goto fail;
         }
     }
     const size_t mb = (size_t)((p->k + 7) / 8); /* ceil(k/8), as s24_meta_row_bytes */
-    const uint32_t row_bytes = (uint32_t)p->g.nr * (uint32_t)sizeof(float);
+    const size_t step = p->step;
     int64_t bad_row = -1; /* the first row with a malformed nibble, if any */
-#pragma omp parallel for schedule(static) num_threads(s24_threads_get()) if (nent > 65536)
+#pragma omp parallel for schedule(static) num_threads(s24_threads_get()) if (nsteps > 16384)
     for (int64_t t = 0; t < p->tiles; t++) {
-        /* Entries are written in memory order (group, slot, row) so the tile
-         * streams out sequentially; gk = 4g mod kc walks the K blocks without
-         * a division per entry. */
-        struct s24_spmm_ent *e = p->ent + (size_t)t * (size_t)kh * (size_t)mr;
+        /* Steps are written in memory order so the tile streams out
+         * sequentially; gk = 4g mod kc walks the K blocks without a division
+         * per value. */
+        uint8_t *e = p->steps + (size_t)t * (size_t)kh * step;
         const int rows = (int)(p->m - t * mr < mr ? p->m - t * mr : mr);
         int64_t gk = 0;
-        for (int64_t g = 0; g < p->k / 4; g++, e += 2 * mr) {
+        for (int64_t g = 0; g < p->k / 4; g++, e += 2 * step) {
             for (int r = 0; r < rows; r++) {
                 const int64_t i = t * mr + r;
                 unsigned nib = (A->meta[(size_t)i * mb + (size_t)(g / 2)] >> (4 * (g % 2))) & 0xf;
@@ -206,13 +210,21 @@ int s24_spmm_plan_init(s24_spmm_plan_t *out, const struct s24_compressed *A)
                 }
                 for (int s = 0; s < 2; s++) {
                     const int64_t at = i * kh + 2 * g + s;
-                    e[s * mr + r].v = A->dtype == S24_F32 ? ((const float *)A->values)[at]
-                                                          : (float)s24_load_float(A->dtype, A->values, at);
-                    e[s * mr + r].off = (uint32_t)(gk + pos[s]) * row_bytes;
+                    float *v = (float *)(e + (size_t)s * step);
+                    uint16_t *ix = (uint16_t *)(e + (size_t)s * step + (size_t)mr * 4);
+                    v[r] = A->dtype == S24_F32 ? ((const float *)A->values)[at]
+                                               : (float)s24_load_float(A->dtype, A->values, at);
+                    ix[r] = (uint16_t)(gk + pos[s]);
                 }
             }
-            for (int r = rows; r < mr; r++) /* padding rows: contribute nothing, never stored */
-                e[r] = e[mr + r] = (struct s24_spmm_ent){0.0f, 0};
+            for (int s = 0; s < 2; s++) {
+                /* padding rows contribute nothing and are never stored; the
+                 * pad bytes after the indices are zeroed so the plan holds no
+                 * uninitialised memory */
+                memset(e + (size_t)s * step + (size_t)rows * 4, 0, (size_t)(mr - rows) * 4);
+                memset(e + (size_t)s * step + (size_t)mr * 4 + (size_t)rows * 2, 0,
+                       step - (size_t)mr * 4 - (size_t)rows * 2);
+            }
             gk = gk + 4 == kc ? 0 : gk + 4;
         }
     }
@@ -242,7 +254,7 @@ fail:
 void s24_spmm_plan_free(s24_spmm_plan_t p)
 {
     if (!p) return;
-    free(p->ent);
+    free(p->steps);
     free(p->ws);
     free(p);
 }
@@ -347,8 +359,8 @@ int s24_spmm_plan_run(s24_spmm_plan_t p, const void *B, int64_t n, float *C)
                         const int cols = (int)(n - q * g.nr < g.nr ? n - q * g.nr : g.nr);
                         for (int64_t t = t0; t < te; t++) {
                             const int rows = (int)(m - t * g.mr < g.mr ? m - t * g.mr : g.mr);
-                            const struct s24_spmm_ent *e =
-                                p->ent + ((size_t)t * (size_t)kh + (size_t)(k0 / 2)) * (size_t)g.mr;
+                            const uint8_t *e =
+                                p->steps + ((size_t)t * (size_t)kh + (size_t)(k0 / 2)) * p->step;
                             ukr(kcb / 2, e, panel, C + t * g.mr * n + q * g.nr, n, rows, cols,
                                 k0 > 0);
                         }

@@ -14,28 +14,35 @@
 #define NR S24_SPMM_AVX2_NR
 
 #if MR != 3 || NR != 32
-#error "the unrolled kernel below is written for a 3 x 32 tile"
+#error "the unrolled kernel below is written for a 3 x 32 tile (index << 7 = 128-byte rows)"
 #endif
 
+/* Row by row over the whole chunk with the rows ahead prefetched (see
+ * spmm_avx512.c for why). */
 void s24_spmm_pack_avx2(enum s24_dtype dt, const void *B, int64_t ldb, int64_t kc, int64_t ncols,
                         int nr, float *dst)
 {
-    for (int64_t j0 = 0; j0 < ncols; j0 += nr) {
-        const int64_t w = ncols - j0 < nr ? ncols - j0 : nr;
-        for (int64_t p = 0; p < kc; p++) {
-            float *d = dst + p * nr;
+    const size_t es = dt == S24_F32 ? 4 : 2;
+    for (int64_t p = 0; p < kc; p++) {
+        const char *row = (const char *)B + (size_t)(p * ldb) * es;
+        if (p + 4 < kc)
+            for (int64_t j = 0; j < ncols; j += (int64_t)(64 / es))
+                _mm_prefetch(row + (size_t)(4 * ldb + j) * es, _MM_HINT_T0);
+        for (int64_t j0 = 0; j0 < ncols; j0 += nr) {
+            const int64_t w = ncols - j0 < nr ? ncols - j0 : nr;
+            float *d = dst + (j0 / nr) * kc * nr + p * nr;
             int64_t j = 0;
             if (dt == S24_F32) {
-                const float *s = (const float *)B + p * ldb + j0;
+                const float *s = (const float *)row + j0;
                 for (; j + 8 <= w; j += 8) _mm256_store_ps(d + j, _mm256_loadu_ps(s + j));
                 for (; j < w; j++) d[j] = s[j];
             } else if (dt == S24_F16) {
-                const uint16_t *s = (const uint16_t *)B + p * ldb + j0;
+                const uint16_t *s = (const uint16_t *)row + j0;
                 for (; j + 8 <= w; j += 8)
                     _mm256_store_ps(d + j, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + j))));
                 for (; j < w; j++) d[j] = s24_f16_to_f32(s[j]);
             } else {
-                const uint16_t *s = (const uint16_t *)B + p * ldb + j0;
+                const uint16_t *s = (const uint16_t *)row + j0;
                 for (; j + 8 <= w; j += 8) {
                     __m256i x = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(s + j)));
                     _mm256_store_ps(d + j, _mm256_castsi256_ps(_mm256_slli_epi32(x, 16)));
@@ -44,7 +51,6 @@ void s24_spmm_pack_avx2(enum s24_dtype dt, const void *B, int64_t ldb, int64_t k
             }
             for (; j < nr; j++) d[j] = 0.0f;
         }
-        dst += kc * nr;
     }
 }
 
@@ -79,15 +85,15 @@ static inline void store_row(float *c, int cols, int add, __m256 v0, __m256 v1, 
 
 #define FMA_ROW(r)                                                                                 \
     do {                                                                                           \
-        const float *b_ = (const float *)((const char *)panel + ent[r].off);                      \
-        const __m256 a_ = _mm256_broadcast_ss(&ent[r].v);                                          \
+        const float *b_ = (const float *)((const char *)panel + ((size_t)ix[r] << 7));            \
+        const __m256 a_ = _mm256_broadcast_ss(&v[r]);                                              \
         c##r##0 = _mm256_fmadd_ps(a_, _mm256_load_ps(b_), c##r##0);                                \
         c##r##1 = _mm256_fmadd_ps(a_, _mm256_load_ps(b_ + 8), c##r##1);                            \
         c##r##2 = _mm256_fmadd_ps(a_, _mm256_load_ps(b_ + 16), c##r##2);                           \
         c##r##3 = _mm256_fmadd_ps(a_, _mm256_load_ps(b_ + 24), c##r##3);                           \
     } while (0)
 
-void s24_spmm_ukr_avx2(int64_t nkk, const struct s24_spmm_ent *ent, const float *panel, float *C,
+void s24_spmm_ukr_avx2(int64_t nkk, const uint8_t *steps, const float *panel, float *C,
                        int64_t ldc, int rows, int cols, int add)
 {
     /* The C tile is read back only after the loop; ask for it now so the
@@ -97,7 +103,10 @@ void s24_spmm_ukr_avx2(int64_t nkk, const struct s24_spmm_ent *ent, const float 
     ZERO_ROW(0);
     ZERO_ROW(1);
     ZERO_ROW(2);
-    for (int64_t kk = 0; kk < nkk; kk++, ent += MR) {
+    const size_t step = s24_spmm_step_bytes(MR);
+    for (int64_t kk = 0; kk < nkk; kk++, steps += step) {
+        const float *v = (const float *)steps;
+        const uint16_t *ix = (const uint16_t *)(steps + MR * 4);
         FMA_ROW(0);
         FMA_ROW(1);
         FMA_ROW(2);

@@ -15,19 +15,28 @@
 #define NR S24_SPMM_AVX512_NR
 
 #if MR != 6 || NR != 64
-#error "the unrolled kernel below is written for a 6 x 64 tile"
+#error "the unrolled kernel below is written for a 6 x 64 tile (index << 8 = 256-byte rows)"
 #endif
 
+/* Row by row over the whole chunk, so each B row is read as one contiguous
+ * run (the hardware prefetcher follows it) and the rows a few ahead are
+ * prefetched; panel by panel would touch kc rows a page apart per panel
+ * (measured: it made packing cost as much as the multiply at M = 64). */
 void s24_spmm_pack_avx512(enum s24_dtype dt, const void *B, int64_t ldb, int64_t kc,
                           int64_t ncols, int nr, float *dst)
 {
-    for (int64_t j0 = 0; j0 < ncols; j0 += nr) {
-        const int64_t w = ncols - j0 < nr ? ncols - j0 : nr;
-        for (int64_t p = 0; p < kc; p++) {
-            float *d = dst + p * nr;
+    const size_t es = dt == S24_F32 ? 4 : 2;
+    for (int64_t p = 0; p < kc; p++) {
+        const char *row = (const char *)B + (size_t)(p * ldb) * es;
+        if (p + 4 < kc)
+            for (int64_t j = 0; j < ncols; j += (int64_t)(64 / es))
+                _mm_prefetch(row + (size_t)(4 * ldb + j) * es, _MM_HINT_T0);
+        for (int64_t j0 = 0; j0 < ncols; j0 += nr) {
+            const int64_t w = ncols - j0 < nr ? ncols - j0 : nr;
+            float *d = dst + (j0 / nr) * kc * nr + p * nr;
             int64_t j = 0;
             if (dt == S24_F32) {
-                const float *s = (const float *)B + p * ldb + j0;
+                const float *s = (const float *)row + j0;
                 for (; j + 16 <= w; j += 16) _mm512_store_ps(d + j, _mm512_loadu_ps(s + j));
                 if (j < w) {
                     __mmask16 mk = (__mmask16)((1u << (w - j)) - 1);
@@ -35,7 +44,7 @@ void s24_spmm_pack_avx512(enum s24_dtype dt, const void *B, int64_t ldb, int64_t
                     j += 16;
                 }
             } else {
-                const uint16_t *s = (const uint16_t *)B + p * ldb + j0;
+                const uint16_t *s = (const uint16_t *)row + j0;
                 const int bf = dt == S24_BF16;
                 for (; j < w; j += 16) {
                     __mmask16 mk = w - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (w - j)) - 1);
@@ -47,7 +56,6 @@ void s24_spmm_pack_avx512(enum s24_dtype dt, const void *B, int64_t ldb, int64_t
             }
             for (; j < nr; j += 16) _mm512_store_ps(d + j, _mm512_setzero_ps());
         }
-        dst += kc * nr;
     }
 }
 
@@ -72,16 +80,16 @@ static inline void store_row(float *c, int cols, int add, __m512 v0, __m512 v1, 
 
 #define FMA_ROW(r)                                                                                 \
     do {                                                                                           \
-        const float *b_ = (const float *)((const char *)panel + ent[r].off);                      \
-        const __m512 a_ = _mm512_set1_ps(ent[r].v);                                                \
+        const float *b_ = (const float *)((const char *)panel + ((size_t)ix[r] << 8));            \
+        const __m512 a_ = _mm512_set1_ps(v[r]);                                                    \
         c##r##0 = _mm512_fmadd_ps(a_, _mm512_load_ps(b_), c##r##0);                                \
         c##r##1 = _mm512_fmadd_ps(a_, _mm512_load_ps(b_ + 16), c##r##1);                           \
         c##r##2 = _mm512_fmadd_ps(a_, _mm512_load_ps(b_ + 32), c##r##2);                           \
         c##r##3 = _mm512_fmadd_ps(a_, _mm512_load_ps(b_ + 48), c##r##3);                           \
     } while (0)
 
-void s24_spmm_ukr_avx512(int64_t nkk, const struct s24_spmm_ent *ent, const float *panel,
-                         float *C, int64_t ldc, int rows, int cols, int add)
+void s24_spmm_ukr_avx512(int64_t nkk, const uint8_t *steps, const float *panel, float *C,
+                         int64_t ldc, int rows, int cols, int add)
 {
     /* The C tile is read back only after the loop; ask for it now so the
      * tail does not stall on L2/L3 latency (measured: matters at long K). */
@@ -93,7 +101,10 @@ void s24_spmm_ukr_avx512(int64_t nkk, const struct s24_spmm_ent *ent, const floa
     ZERO_ROW(3);
     ZERO_ROW(4);
     ZERO_ROW(5);
-    for (int64_t kk = 0; kk < nkk; kk++, ent += MR) {
+    const size_t step = s24_spmm_step_bytes(MR);
+    for (int64_t kk = 0; kk < nkk; kk++, steps += step) {
+        const float *v = (const float *)steps;
+        const uint16_t *ix = (const uint16_t *)(steps + MR * 4);
         FMA_ROW(0);
         FMA_ROW(1);
         FMA_ROW(2);
