@@ -275,20 +275,26 @@ static int ensure_ws(struct s24_spmm_plan *p, int threads)
 }
 
 /* Split `threads` into a tm x tn grid over row tiles x column panels that
- * minimises the largest share (ties: more column splits, since a row split
- * makes every thread pack all of B). */
-static void thread_grid(int threads, int64_t tiles, int64_t panels, int *tm, int *tn)
+ * minimises the busiest thread's cost, in units of one tile x one panel of
+ * multiply-adds: its tiles x panels, plus streaming its part of A once per
+ * nc-column chunk it owns (~0.5 per tile and chunk), plus packing its panels
+ * of B (~2 per panel when B comes from DRAM). The A term is what makes small
+ * N split rows: with N = 128 a column split gives each thread one short chunk
+ * and the whole A to stream. */
+static void thread_grid(int threads, int64_t tiles, int64_t panels, int64_t ncp, int *tm, int *tn)
 {
-    int64_t best = -1;
+    double best = -1;
     *tm = 1;
     *tn = 1;
     for (int cn = 1; cn <= threads; cn++) {
         int cm = threads / cn;
-        if (cn > panels || cm < 1) continue;
+        if (cn > panels) break;
         if (cm > tiles) cm = (int)tiles;
-        int64_t share = ((panels + cn - 1) / cn) * ((tiles + cm - 1) / cm);
-        if (best < 0 || share <= best) {
-            best = share;
+        const double t = (double)((tiles + cm - 1) / cm), pp = (double)((panels + cn - 1) / cn);
+        const double chunks = (double)(((panels + cn - 1) / cn + ncp - 1) / ncp);
+        const double cost = t * pp + 0.5 * t * chunks + 2.0 * pp;
+        if (best < 0 || cost < best) {
+            best = cost;
             *tm = cm;
             *tn = cn;
         }
@@ -328,7 +334,7 @@ int s24_spmm_plan_run(s24_spmm_plan_t p, const void *B, int64_t n, float *C)
     /* Below ~1 MFLOP a second thread costs more in wake-up than it saves. */
     if ((double)m * (double)n * (double)k < 1e6) threads = 1;
     int tm, tn;
-    thread_grid(threads, tiles, panels, &tm, &tn);
+    thread_grid(threads, tiles, panels, ncp, &tm, &tn);
     threads = tm * tn;
     if ((rc = ensure_ws(p, threads)) != S24_OK) return rc;
 
