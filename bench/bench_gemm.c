@@ -72,7 +72,7 @@ static void usage(FILE *f)
             "  --out DIR        write DIR/gemm.csv and DIR/gemm.json (and DIR/gemm_variants.csv)\n"
             "  --repeats N      timed calls per measurement, median reported (default 50)\n"
             "  --search         cusparseLtMatmulSearch and cuBLASLt autotune once per shape\n"
-            "  --variants       also time layouts, operand order and split-k (sizes >= 4096)\n"
+            "  --variants       also time layouts, operand order and split-k (square 4096..8192)\n"
             "  --device N       GPU index (default 0)\n"
             "Sparse and dense times are medians of CUDA-event-timed calls after warm-up, with\n"
             "L2 flushed before each. Shapes that break cuSPARSELt's size rules are padded and the\n"
@@ -570,8 +570,14 @@ int bench_gemm_main(int argc, char **argv)
                    2.0 * (double)r->s.m * r->s.n * r->s.k / (r->sparse * 1e9), r->auto_choice, r->dense / r->auto_ms,
                    r->host_run, r->host_run - r->host_raw, r->rel_err, r->status[0] ? "  " : "", r->status);
             fflush(stdout);
-            if (vf && r->s.m == r->s.n && r->s.n == r->s.k && r->s.m >= 4096 && r->sparse == r->sparse)
+            if (vf && r->s.m == r->s.n && r->s.n == r->s.k && r->s.m >= 4096 && r->s.m <= 8192 &&
+                r->sparse == r->sparse)
                 bench_variants(g, r, repeats, vf);
+            /* rewrite the results after every row, so a run cut short keeps what it measured */
+            if (out) {
+                snprintf(path, sizeof path, "%s/gemm.csv", out);
+                if (write_rows(path, rows, nrows, 0)) ret = S24_EXIT_FAIL;
+            }
         }
     if (out) {
         snprintf(path, sizeof path, "%s/gemm.csv", out);

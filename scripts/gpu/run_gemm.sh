@@ -18,9 +18,18 @@ if [ -z "$CUSPARSELT_DIR" ]; then
   h=$(find /opt /usr/local /usr/lib -name cusparseLt.h -path '*nvidia*' 2>/dev/null | head -1)
   [ -n "$h" ] && export CUSPARSELT_DIR=$(dirname "$(dirname "$h")")
 fi
-echo "CUSPARSELT_DIR=$CUSPARSELT_DIR"; ls "$CUSPARSELT_DIR"/lib* 2>/dev/null | head -5
+# The wheel ships only libcusparseLt.so.0 (no unversioned .so for -lcusparseLt):
+# give the linker a folder with both names (the RPATH then points there).
+if [ -n "$CUSPARSELT_DIR" ] && [ ! -e "$CUSPARSELT_DIR/lib/libcusparseLt.so" ]; then
+  mkdir -p /tmp/splt/lib
+  ln -sfn "$CUSPARSELT_DIR/include" /tmp/splt/include
+  ln -sf "$CUSPARSELT_DIR/lib/libcusparseLt.so.0" /tmp/splt/lib/libcusparseLt.so.0
+  ln -sf "$CUSPARSELT_DIR/lib/libcusparseLt.so.0" /tmp/splt/lib/libcusparseLt.so
+  export CUSPARSELT_DIR=/tmp/splt
+fi
+echo "CUSPARSELT_DIR=$CUSPARSELT_DIR"
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv;
-  make -j16 CUDA_ARCHS=90 USE_OPENBLAS=auto all build/tests/gpu/test_gemm_gpu 2>&1 | grep -E "sparse24 build|error|warning" ; } > "$OUT/build.log" 2>&1
+  make -j16 CUDA_ARCHS=90 USE_OPENBLAS=auto USE_CUSPARSELT=1 CUSPARSELT_DIR="$CUSPARSELT_DIR" all build/tests/gpu/test_gemm_gpu 2>&1 | grep -E "sparse24 build|error|warning" ; } > "$OUT/build.log" 2>&1
 echo "build: $(( $(date +%s) - t0 )) s" >> "$OUT/build.log"
 cat "$OUT/build.log"
 [ -x build/sparse24 ] || { echo "build failed"; exit 1; }

@@ -212,10 +212,16 @@ int s24_sp_init(void *h, const struct s24_gemm_desc *d, struct s24_sp **out)
     }
     if (d->act != S24_GEMM_ACT_NONE) {
         int one = 1;
-        SP_CHECK(cusparseLtMatmulDescSetAttribute(p->h, &p->mm,
-                                                  d->act == S24_GEMM_ACT_RELU ? CUSPARSELT_MATMUL_ACTIVATION_RELU
-                                                                         : CUSPARSELT_MATMUL_ACTIVATION_GELU,
-                                                  &one, sizeof one));
+        cusparseStatus_t e = cusparseLtMatmulDescSetAttribute(
+            p->h, &p->mm, d->act == S24_GEMM_ACT_RELU ? CUSPARSELT_MATMUL_ACTIVATION_RELU : CUSPARSELT_MATMUL_ACTIVATION_GELU,
+            &one, sizeof one);
+        if (e != CUSPARSE_STATUS_SUCCESS) {
+            /* seen with 0.8.0: GELU refused for fp16/bf16; say so instead of an internal error */
+            rc = s24_error(S24_ERR_UNSUPPORTED, "sparse plan: this cuSPARSELt refuses the %s epilogue for %s->%s (%s)",
+                           d->act == S24_GEMM_ACT_RELU ? "ReLU" : "GELU", s24_gemm_dtype_name(d->in_type),
+                           s24_gemm_dtype_name(d->out_type), cusparseLtGetErrorName(e));
+            goto fail;
+        }
     }
     SP_CHECK(cusparseLtMatmulAlgSelectionInit(p->h, &p->alg, &p->mm, CUSPARSELT_MATMUL_ALG_DEFAULT));
     p->have_alg = 1;
@@ -232,7 +238,12 @@ int s24_sp_init(void *h, const struct s24_gemm_desc *d, struct s24_sp **out)
     }
     if (d->split_k > 0) {
         int sk = d->split_k;
-        SP_CHECK(cusparseLtMatmulAlgSetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_SPLIT_K, &sk, sizeof sk));
+        cusparseStatus_t e = cusparseLtMatmulAlgSetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_SPLIT_K, &sk, sizeof sk);
+        if (e != CUSPARSE_STATUS_SUCCESS) {
+            rc = s24_error(S24_ERR_UNSUPPORTED, "sparse plan: this cuSPARSELt refuses split-k %d for this problem (%s)",
+                           sk, cusparseLtGetErrorName(e));
+            goto fail;
+        }
     }
     if ((rc = plan_make(p)) != S24_OK) goto fail;
     if ((rc = ws_fit(p)) != S24_OK) goto fail;
@@ -275,6 +286,8 @@ int s24_sp_check(struct s24_sp *p, const void *d_w, void *stream)
 {
     int rc = S24_OK, valid = 1;
     cudaStream_t s = (cudaStream_t)stream;
+    /* cuSPARSELt only raises the flag, never clears it */
+    SP_CHECK(cudaMemsetAsync(p->d_valid, 0, sizeof(int), s));
     SP_CHECK(cusparseLtSpMMAPruneCheck(p->h, &p->mm, d_w, p->d_valid, s));
     SP_CHECK(cudaMemcpyAsync(&valid, p->d_valid, sizeof valid, cudaMemcpyDeviceToHost, s));
     SP_CHECK(cudaStreamSynchronize(s));
