@@ -70,6 +70,11 @@ int s24_model_backward(s24_model_t *m, const float *dlogits);
 void s24_model_zero_grad(s24_model_t *m);
 /* The generator for dropout / stochastic depth (saved with resumable state). */
 struct s24_rng *s24_model_rng(s24_model_t *m);
+/* Dropout probability before the classifier and the stochastic-depth rate
+ * (scaled per block as torchvision does); efficientnet_b0 defaults to 0.2 and
+ * 0.2, the others have neither. Setting 0, 0 makes a training forward
+ * deterministic (PyTorch checks, gradient checks). */
+int s24_model_set_drop(s24_model_t *m, float dropout, float stochastic_depth);
 
 /* Mean softmax cross-entropy over n rows; dlogits (may be NULL) gets its
  * gradient; *correct (may be NULL) the count of argmax hits. */

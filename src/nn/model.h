@@ -1,0 +1,92 @@
+/* model.h: the inside of s24_model_t, shared by model.c (registry, graph,
+ * forward/backward), model_ckpt.c (checkpoints) and the architecture files
+ * (model_smallcnn.c, model_resnet18.c, model_efficientnet.c), which build
+ * their network with the s24_g_* calls below.
+ *
+ * A model is a list of nodes run in order; each reads one or two activation
+ * slots and writes one. Every slot keeps its output for the backward (simple
+ * and predictable memory: ResNet18 at batch 256, 32x32, needs about 4 GiB).
+ * Not here: optimiser state, masks (the trainer's). */
+#ifndef S24_NN_MODEL_H
+#define S24_NN_MODEL_H
+
+#include "nn/ops.h"
+#include "sparse24/sparse24_nn.h"
+
+enum s24_node_op {
+    S24_N_CONV = 0, S24_N_BN, S24_N_ACT, S24_N_ADD, S24_N_GAP, S24_N_SCALE, S24_N_LINEAR,
+    S24_N_DROPOUT, S24_N_SDEPTH,
+};
+
+/* How a parameter is drawn by (re)initialisation. */
+enum s24_init_rule {
+    S24_INIT_KAIMING_FAN_OUT = 0, /* N(0, 2 / fan_out), fan_out = O * KH * KW */
+    S24_INIT_UNIFORM,             /* U(-bound, bound) */
+    S24_INIT_ZERO,
+    S24_INIT_ONE,
+};
+
+struct s24_node {
+    enum s24_node_op op;
+    int in, in2, out;               /* slots; in2 for add (second) and scale (the scale) */
+    int pw, pb, prm, prv, pnb;      /* parameter indices, -1 if none */
+    int64_t oc, k, stride, pad, groups;
+    enum s24_act act;
+    float eps, momentum;
+    float p;                        /* dropout probability / stochastic depth fraction */
+    float *mean, *var, *invstd;     /* BN: (C) batch statistics of the last training forward */
+    float *mask;                    /* dropout (n*c) / stochastic depth (n) */
+    size_t mask_cap;
+    int masked;                     /* the last training forward applied `mask` */
+};
+
+struct s24_slot {
+    int64_t n, h, w, c;
+    float *x, *g;
+    size_t cap, gcap; /* floats */
+};
+
+struct s24_model {
+    char arch[32];
+    int classes;
+    struct s24_param *params;
+    enum s24_init_rule *rule;
+    float *bound;
+    int np, pcap;
+    struct s24_node *nodes;
+    int nn, ncap;
+    struct s24_slot *slots;
+    int ns, scap;
+    int in_slot, out_slot;
+    int build_err;        /* first failure while building (s24_status) */
+    int can_backward;     /* the last forward was a training one */
+    float dropout, sdepth;
+    struct s24_rng rng;
+    const struct s24_nn_backend *be;
+    struct s24_nn_ws ws;
+};
+
+/* Builders: return the output slot; on failure they set m->build_err and
+ * return 0 so an architecture file reads as a plain list of layers. */
+int s24_g_input(struct s24_model *m, int64_t c);
+int s24_g_conv(struct s24_model *m, const char *name, int in, int64_t oc, int64_t k,
+               int64_t stride, int64_t pad, int64_t groups, int bias);
+int s24_g_bn(struct s24_model *m, const char *name, int in, float eps, float momentum);
+int s24_g_act(struct s24_model *m, int in, enum s24_act a);
+int s24_g_add(struct s24_model *m, int a, int b);
+int s24_g_gap(struct s24_model *m, int in);
+int s24_g_scale(struct s24_model *m, int x, int s);
+/* torch_default: nn.Linear's own init (U(+-1/sqrt(in)) for weight and bias);
+ * else EfficientNet's (weight U(+-1/sqrt(out)), bias 0). */
+int s24_g_linear(struct s24_model *m, const char *name, int in, int64_t out, int torch_default);
+int s24_g_dropout(struct s24_model *m, int in);
+/* frac: this block's share of the model's stochastic-depth rate. */
+int s24_g_sdepth(struct s24_model *m, int in, float frac);
+/* Override how one parameter is initialised (e.g. zero_init_residual). */
+void s24_g_set_init(struct s24_model *m, const char *name, enum s24_init_rule r, float bound);
+
+int s24_build_smallcnn(struct s24_model *m);
+int s24_build_resnet18(struct s24_model *m);
+int s24_build_efficientnet_b0(struct s24_model *m);
+
+#endif

@@ -1,0 +1,156 @@
+/* model_ckpt.c: model checkpoints as safetensors in PyTorch's layout: conv
+ * weights converted from the internal OHWI to OIHW, torchvision's names,
+ * num_batches_tracked as a 0-d I64, so `load_state_dict(strict=True)` takes
+ * the file as is, and torchvision checkpoints load back here.
+ * Loading validates every tensor (name, dtype, shape) before touching the
+ * model, so a bad file leaves the model unchanged. Not here: optimiser state
+ * and masks (the trainer saves those). */
+#include "nn/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* OHWI (o, kh, kw, i) <-> OIHW (o, i, kh, kw) */
+static void ohwi_to_oihw(const struct s24_param *p, const float *src, float *dst)
+{
+    int64_t O = p->shape[0], I = p->shape[1], H = p->shape[2], W = p->shape[3];
+    for (int64_t o = 0; o < O; o++)
+        for (int64_t i = 0; i < I; i++)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t w = 0; w < W; w++)
+                    dst[((o * I + i) * H + h) * W + w] = src[((o * H + h) * W + w) * I + i];
+}
+
+static int is_conv_weight(const struct s24_param *p)
+{
+    return p->kind == S24_P_WEIGHT && p->ndim == 4;
+}
+
+int s24_model_to_st(s24_model_t *m, struct s24_st *st)
+{
+    float *tmp = NULL;
+    int rc = S24_OK;
+    if (!m || !st) return s24_error(S24_ERR_INVALID, "model_to_st: bad arguments");
+    for (int i = 0; i < m->np && !rc; i++) {
+        struct s24_param *p = &m->params[i];
+        if (p->kind == S24_B_NUM_BATCHES) {
+            rc = s24_st_add(st, p->name, S24_I64, 0, p->shape, p->count);
+        } else if (is_conv_weight(p)) {
+            free(tmp);
+            tmp = malloc((size_t)p->numel * sizeof *tmp);
+            if (!tmp) {
+                rc = s24_error(S24_ERR_NOMEM, "model_to_st: %s", p->name);
+                break;
+            }
+            ohwi_to_oihw(p, p->data, tmp);
+            rc = s24_st_add(st, p->name, S24_F32, p->ndim, p->shape, tmp);
+        } else {
+            rc = s24_st_add(st, p->name, S24_F32, p->ndim, p->shape, p->data);
+        }
+    }
+    free(tmp);
+    if (!rc) rc = s24_st_meta_set(st, "format", "pt");
+    if (!rc) rc = s24_st_meta_set(st, "sparse24.arch", m->arch);
+    return rc;
+}
+
+static int check_tensor(const struct s24_param *p, const struct s24_st_tensor *t, const char *what)
+{
+    if (p->kind == S24_B_NUM_BATCHES) {
+        if (t->dtype != S24_I64 && t->dtype != S24_I32)
+            return s24_error(S24_ERR_FORMAT, "%s: tensor %s: dtype %s, expected I64", what, p->name,
+                             s24_dtype_name(t->dtype));
+        if (s24_numel(t->ndim, t->shape) != 1)
+            return s24_error(S24_ERR_FORMAT, "%s: tensor %s: expected one value", what, p->name);
+        return S24_OK;
+    }
+    if (!s24_dtype_is_float(t->dtype))
+        return s24_error(S24_ERR_FORMAT, "%s: tensor %s: dtype %s is not a float type", what,
+                         p->name, s24_dtype_name(t->dtype));
+    int same = t->ndim == p->ndim;
+    for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
+    if (!same) {
+        char a[96] = "", b[96] = "";
+        for (int d = 0; d < p->ndim; d++)
+            snprintf(a + strlen(a), sizeof a - strlen(a), "%s%lld", d ? "," : "",
+                     (long long)p->shape[d]);
+        for (int d = 0; d < t->ndim && d < S24_MAX_DIMS; d++)
+            snprintf(b + strlen(b), sizeof b - strlen(b), "%s%lld", d ? "," : "",
+                     (long long)t->shape[d]);
+        return s24_error(S24_ERR_FORMAT, "%s: tensor %s: shape [%s], the model expects [%s]", what,
+                         p->name, b, a);
+    }
+    return S24_OK;
+}
+
+int s24_model_from_st(s24_model_t *m, const struct s24_st *st, const char *what)
+{
+    int rc;
+    if (!m || !st) return s24_error(S24_ERR_INVALID, "model_from_st: bad arguments");
+    if (!what) what = "checkpoint";
+    /* validate everything first: a failed load changes nothing */
+    for (int i = 0; i < m->np; i++) {
+        const struct s24_st_tensor *t = s24_st_find(st, m->params[i].name);
+        if (!t)
+            return s24_error(S24_ERR_NOT_FOUND, "%s: missing tensor %s (a %s checkpoint?)", what,
+                             m->params[i].name, m->arch);
+        if ((rc = check_tensor(&m->params[i], t, what))) return rc;
+    }
+    for (int j = 0; j < st->n; j++)
+        if (!s24_model_find(m, st->t[j].name))
+            return s24_error(S24_ERR_FORMAT, "%s: unexpected tensor %s (not a %s parameter)", what,
+                             st->t[j].name, m->arch);
+    for (int i = 0; i < m->np; i++) {
+        struct s24_param *p = &m->params[i];
+        const struct s24_st_tensor *t = s24_st_find(st, p->name);
+        if (p->kind == S24_B_NUM_BATCHES) {
+            if (t->dtype == S24_I64) {
+                memcpy(p->count, t->data, sizeof *p->count);
+            } else {
+                int32_t v;
+                memcpy(&v, t->data, sizeof v);
+                *p->count = v;
+            }
+            continue;
+        }
+        if (is_conv_weight(p)) {
+            int64_t O = p->shape[0], I = p->shape[1], H = p->shape[2], W = p->shape[3];
+            for (int64_t o = 0; o < O; o++)
+                for (int64_t c = 0; c < I; c++)
+                    for (int64_t h = 0; h < H; h++)
+                        for (int64_t w = 0; w < W; w++)
+                            p->data[((o * H + h) * W + w) * I + c] = (float)s24_load_float(
+                                t->dtype, t->data, ((o * I + c) * H + h) * W + w);
+        } else if (t->dtype == S24_F32) {
+            memcpy(p->data, t->data, (size_t)p->numel * sizeof *p->data);
+        } else {
+            for (int64_t k = 0; k < p->numel; k++)
+                p->data[k] = (float)s24_load_float(t->dtype, t->data, k);
+        }
+    }
+    m->can_backward = 0;
+    return S24_OK;
+}
+
+int s24_model_save(s24_model_t *m, const char *path)
+{
+    struct s24_st st;
+    if (!m || !path) return s24_error(S24_ERR_INVALID, "model_save: bad arguments");
+    s24_st_init(&st);
+    int rc = s24_model_to_st(m, &st);
+    if (!rc) rc = s24_st_write(path, &st);
+    s24_st_free(&st);
+    return rc;
+}
+
+int s24_model_load(s24_model_t *m, const char *path)
+{
+    struct s24_st st;
+    if (!m || !path) return s24_error(S24_ERR_INVALID, "model_load: bad arguments");
+    s24_st_init(&st);
+    int rc = s24_st_read(path, &st);
+    if (!rc) rc = s24_model_from_st(m, &st, path);
+    s24_st_free(&st);
+    return rc;
+}

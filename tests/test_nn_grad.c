@@ -1,0 +1,468 @@
+/* test_nn_grad.c: every layer of the training engine against central finite
+ * differences (fp64 loss, small shapes, relative error budgets), and the fast
+ * CPU convolutions against the fp64 reference. The loss of an op is
+ * sum(out * R) with a fixed random R, so the analytic gradient is the op's
+ * backward with dy = R. Inputs are random and non-zero; gradient outputs are
+ * poisoned where the op must overwrite and zeroed where it accumulates. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/ops.h"
+#include "sparse24/sparse24_nn.h"
+#include "t.h"
+
+static struct s24_rng rng;
+static struct s24_nn_ws ws;
+
+static float *rnd(int64_t n, float lo, float hi)
+{
+    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
+    for (int64_t i = 0; i < n; i++) p[i] = s24_rng_uniformf(&rng, lo, hi);
+    return p;
+}
+
+/* values away from 0 (ReLU's kink) */
+static float *rnd_nz(int64_t n)
+{
+    float *p = rnd(n, 0.1f, 1.0f);
+    for (int64_t i = 0; i < n; i++)
+        if (s24_rng_u64(&rng) & 1) p[i] = -p[i];
+    return p;
+}
+
+static float *zeros(int64_t n) { return calloc((size_t)(n > 0 ? n : 1), sizeof(float)); }
+
+static double dot(const float *a, const float *b, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+static double rel_err(const float *a, const float *b, int64_t n)
+{
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return sqrt(num) / (sqrt(den) + 1e-30);
+}
+
+typedef double (*loss_fn)(void *ctx);
+
+/* ||fd - g|| / ||g|| over the elements of x (at most `maxn`, strided). */
+static double fd_check(loss_fn f, void *ctx, float *x, int64_t n, const float *g, float h)
+{
+    double num = 0, den = 0;
+    int64_t step = n > 400 ? n / 400 : 1;
+    for (int64_t i = 0; i < n; i += step) {
+        float s = x[i], xp = s + h, xm = s - h;
+        x[i] = xp;
+        double lp = f(ctx);
+        x[i] = xm;
+        double lm = f(ctx);
+        x[i] = s;
+        double fd = (lp - lm) / ((double)xp - (double)xm);
+        num += (fd - g[i]) * (fd - g[i]);
+        den += (double)g[i] * g[i];
+    }
+    return sqrt(num) / (sqrt(den) + 1e-30);
+}
+
+/* ---------------------------------------------------------------- conv */
+struct conv_ctx {
+    struct s24_conv_shape s;
+    float *x, *w, *b, *y, *r;
+};
+
+static double conv_loss(void *p)
+{
+    struct conv_ctx *c = p;
+    s24_conv2d_ref_fwd(&c->s, c->x, c->w, c->b, c->y);
+    return dot(c->y, c->r, c->s.n * c->s.oh * c->s.ow * c->s.oc);
+}
+
+static void check_conv(int64_t n, int64_t h, int64_t c, int64_t oc, int64_t k, int64_t st,
+                       int64_t pad, int64_t groups, int bias)
+{
+    struct conv_ctx cx = {{n, h, h, c, oc, k, k, st, pad, groups, 0, 0}, 0, 0, 0, 0, 0};
+    CHECK_OK(s24_conv_shape_init(&cx.s));
+    int64_t nx = n * h * h * c, nw = oc * k * k * (c / groups), ny = n * cx.s.oh * cx.s.ow * oc;
+    cx.x = rnd_nz(nx), cx.w = rnd(nw, -0.5f, 0.5f), cx.b = bias ? rnd(oc, -0.5f, 0.5f) : NULL;
+    cx.y = rnd(ny, 1e30f, 1e30f), cx.r = rnd(ny, -1.0f, 1.0f);
+    float *yf = rnd(ny, 1e30f, 1e30f); /* poisoned */
+    float *dx = zeros(nx), *dw = zeros(nw), *db = zeros(oc);
+    float *dx2 = zeros(nx), *dw2 = zeros(nw), *db2 = zeros(oc);
+    /* fast vs reference */
+    s24_conv2d_ref_fwd(&cx.s, cx.x, cx.w, cx.b, cx.y);
+    CHECK_OK(s24_cpu_conv2d_fwd(&cx.s, cx.x, cx.w, cx.b, yf, &ws));
+    double e = rel_err(yf, cx.y, ny);
+    CHECK(e < 1e-5, "conv fwd fast vs ref (n%lld c%lld oc%lld k%lld s%lld g%lld): %g", (long long)n,
+          (long long)c, (long long)oc, (long long)k, (long long)st, (long long)groups, e);
+    s24_conv2d_ref_bwd(&cx.s, cx.x, cx.w, cx.r, dx, dw, bias ? db : NULL);
+    CHECK_OK(s24_cpu_conv2d_bwd(&cx.s, cx.x, cx.w, cx.r, dx2, dw2, bias ? db2 : NULL, &ws));
+    CHECK(rel_err(dx2, dx, nx) < 1e-5, "conv dx fast vs ref: %g", rel_err(dx2, dx, nx));
+    CHECK(rel_err(dw2, dw, nw) < 1e-5, "conv dw fast vs ref: %g", rel_err(dw2, dw, nw));
+    if (bias) CHECK(rel_err(db2, db, oc) < 1e-5, "conv db fast vs ref");
+    /* accumulation: a second backward doubles the gradients */
+    CHECK_OK(s24_cpu_conv2d_bwd(&cx.s, cx.x, cx.w, cx.r, dx2, dw2, bias ? db2 : NULL, &ws));
+    for (int64_t i = 0; i < nw; i++) dw[i] *= 2;
+    CHECK(rel_err(dw2, dw, nw) < 1e-5, "conv dw accumulates");
+    for (int64_t i = 0; i < nw; i++) dw[i] *= 0.5f;
+    /* reference vs finite differences */
+    e = fd_check(conv_loss, &cx, cx.x, nx, dx, 1e-2f);
+    CHECK(e < 2e-3, "conv dx vs fd (k%lld s%lld g%lld): %g", (long long)k, (long long)st,
+          (long long)groups, e);
+    e = fd_check(conv_loss, &cx, cx.w, nw, dw, 1e-2f);
+    CHECK(e < 2e-3, "conv dw vs fd: %g", e);
+    if (bias) {
+        e = fd_check(conv_loss, &cx, cx.b, oc, db, 1e-2f);
+        CHECK(e < 2e-3, "conv db vs fd: %g", e);
+    }
+    free(cx.x), free(cx.w), free(cx.b), free(cx.y), free(cx.r), free(yf);
+    free(dx), free(dw), free(db), free(dx2), free(dw2), free(db2);
+}
+
+/* fast vs reference only, on shapes that take the threaded paths */
+static void check_conv_fast(int64_t n, int64_t h, int64_t c, int64_t oc, int64_t k, int64_t st,
+                            int64_t pad, int64_t groups)
+{
+    struct s24_conv_shape s = {n, h, h, c, oc, k, k, st, pad, groups, 0, 0};
+    CHECK_OK(s24_conv_shape_init(&s));
+    int64_t nx = n * h * h * c, nw = oc * k * k * (c / groups), ny = n * s.oh * s.ow * oc;
+    float *x = rnd_nz(nx), *w = rnd(nw, -0.5f, 0.5f), *b = rnd(oc, -1, 1), *r = rnd(ny, -1, 1);
+    float *y = rnd(ny, 1e30f, 1e30f), *yr = zeros(ny);
+    float *dx = zeros(nx), *dw = zeros(nw), *db = zeros(oc);
+    float *dxr = zeros(nx), *dwr = zeros(nw), *dbr = zeros(oc);
+    s24_conv2d_ref_fwd(&s, x, w, b, yr);
+    CHECK_OK(s24_cpu_conv2d_fwd(&s, x, w, b, y, &ws));
+    CHECK(rel_err(y, yr, ny) < 1e-5, "threaded conv fwd (c%lld oc%lld k%lld g%lld): %g",
+          (long long)c, (long long)oc, (long long)k, (long long)groups, rel_err(y, yr, ny));
+    s24_conv2d_ref_bwd(&s, x, w, r, dxr, dwr, dbr);
+    CHECK_OK(s24_cpu_conv2d_bwd(&s, x, w, r, dx, dw, db, &ws));
+    CHECK(rel_err(dx, dxr, nx) < 1e-5, "threaded conv dx: %g", rel_err(dx, dxr, nx));
+    CHECK(rel_err(dw, dwr, nw) < 1e-5, "threaded conv dw: %g", rel_err(dw, dwr, nw));
+    CHECK(rel_err(db, dbr, oc) < 1e-5, "threaded conv db: %g", rel_err(db, dbr, oc));
+    free(x), free(w), free(b), free(r), free(y), free(yr);
+    free(dx), free(dw), free(db), free(dxr), free(dwr), free(dbr);
+}
+
+/* ---------------------------------------------------------------- batch norm */
+struct bn_ctx {
+    int64_t rows, c;
+    float *x, *g, *b, *y, *r, *mean, *var, *invstd;
+};
+
+static double bn_loss(void *p)
+{
+    struct bn_ctx *c = p;
+    s24_cpu_bn_fwd_train(c->rows, c->c, c->x, c->g, c->b, 1e-5f, c->y, c->mean, c->var,
+                         c->invstd, &ws);
+    return dot(c->y, c->r, c->rows * c->c);
+}
+
+static void check_bn(void)
+{
+    struct bn_ctx b = {24, 5, 0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t n = b.rows * b.c;
+    b.x = rnd(n, -2.0f, 3.0f), b.g = rnd(b.c, 0.5f, 1.5f), b.b = rnd(b.c, -0.5f, 0.5f);
+    b.y = zeros(n), b.r = rnd(n, -1, 1), b.mean = zeros(b.c), b.var = zeros(b.c),
+    b.invstd = zeros(b.c);
+    float *dx = zeros(n), *dg = zeros(b.c), *db = zeros(b.c);
+    bn_loss(&b);
+    /* statistics against a direct fp64 computation */
+    for (int64_t j = 0; j < b.c; j++) {
+        double s = 0, ss = 0;
+        for (int64_t r = 0; r < b.rows; r++) s += b.x[r * b.c + j];
+        s /= (double)b.rows;
+        for (int64_t r = 0; r < b.rows; r++) ss += (b.x[r * b.c + j] - s) * (b.x[r * b.c + j] - s);
+        CHECK_NEAR(b.mean[j], s, 1e-5);
+        CHECK_NEAR(b.var[j], ss / (double)b.rows, 1e-5);
+    }
+    CHECK_OK(s24_cpu_bn_bwd(b.rows, b.c, b.x, b.mean, b.invstd, b.g, b.r, dx, dg, db, &ws));
+    double e = fd_check(bn_loss, &b, b.x, n, dx, 1e-2f);
+    CHECK(e < 5e-3, "bn dx vs fd: %g", e);
+    e = fd_check(bn_loss, &b, b.g, b.c, dg, 1e-2f);
+    CHECK(e < 2e-3, "bn dgamma vs fd: %g", e);
+    e = fd_check(bn_loss, &b, b.b, b.c, db, 1e-2f);
+    CHECK(e < 2e-3, "bn dbeta vs fd: %g", e);
+    /* eval mode with running stats = batch stats (biased) equals training output */
+    bn_loss(&b);
+    float *ye = rnd(n, 1e30f, 1e30f);
+    s24_cpu_bn_fwd_eval(b.rows, b.c, b.x, b.g, b.b, b.mean, b.var, 1e-5f, ye);
+    CHECK(rel_err(ye, b.y, n) < 1e-5, "bn eval with batch stats == train");
+    free(b.x), free(b.g), free(b.b), free(b.y), free(b.r), free(b.mean), free(b.var), free(b.invstd);
+    free(dx), free(dg), free(db), free(ye);
+}
+
+/* ---------------------------------------------------------------- activations */
+struct act_ctx {
+    enum s24_act a;
+    int64_t n;
+    float *x, *y, *r;
+};
+
+static double act_loss(void *p)
+{
+    struct act_ctx *c = p;
+    s24_cpu_act_fwd(c->a, c->n, c->x, c->y);
+    return dot(c->y, c->r, c->n);
+}
+
+static void check_act(enum s24_act a, const char *name)
+{
+    struct act_ctx c = {a, 200, rnd_nz(200), zeros(200), rnd(200, -1, 1)};
+    float *dx = zeros(c.n);
+    act_loss(&c);
+    s24_cpu_act_bwd(a, c.n, c.x, c.y, c.r, dx);
+    double e = fd_check(act_loss, &c, c.x, c.n, dx, 1e-3f);
+    CHECK(e < 2e-3, "%s dx vs fd: %g", name, e);
+    act_loss(&c);
+    for (int64_t i = 0; i < c.n; i++) {
+        double x = c.x[i], s = 1.0 / (1.0 + exp(-x));
+        double want = a == S24_ACT_RELU ? (x > 0 ? x : 0) : a == S24_ACT_SILU ? x * s : s;
+        CHECK(fabs(c.y[i] - want) < 1e-6, "%s(%g) = %g, want %g", name, x, c.y[i], want);
+    }
+    free(c.x), free(c.y), free(c.r), free(dx);
+}
+
+/* ---------------------------------------------------------------- small ops */
+struct small_ctx {
+    int op; /* 0 gap, 1 scale, 2 linear, 3 rowmask, 4 add */
+    int64_t n, hw, c, o;
+    float *x, *s, *w, *b, *y, *r;
+};
+
+static double small_loss(void *p)
+{
+    struct small_ctx *c = p;
+    int64_t ny = 0;
+    switch (c->op) {
+    case 0: s24_cpu_gap_fwd(c->n, c->hw, c->c, c->x, c->y), ny = c->n * c->c; break;
+    case 1: s24_cpu_scale_fwd(c->n, c->hw, c->c, c->x, c->s, c->y), ny = c->n * c->hw * c->c; break;
+    case 2: s24_cpu_linear_fwd(c->n, c->c, c->o, c->x, c->w, c->b, c->y), ny = c->n * c->o; break;
+    case 3: s24_cpu_rowmask_fwd(c->n, c->hw * c->c, c->x, c->s, c->y), ny = c->n * c->hw * c->c; break;
+    case 4: s24_cpu_add_fwd(c->n * c->hw * c->c, c->x, c->s, c->y), ny = c->n * c->hw * c->c; break;
+    }
+    return dot(c->y, c->r, ny);
+}
+
+static void check_small(void)
+{
+    struct small_ctx c = {0, 3, 5, 7, 4, 0, 0, 0, 0, 0, 0};
+    int64_t nx = c.n * c.hw * c.c;
+    c.x = rnd_nz(nx), c.s = rnd(nx, -1.5f, 1.5f), c.w = rnd(c.o * c.c, -1, 1);
+    c.b = rnd(c.o, -1, 1), c.y = zeros(nx), c.r = rnd(nx, -1, 1);
+    float *dx = zeros(nx), *ds = zeros(nx), *dw = zeros(c.o * c.c), *db = zeros(c.o);
+    double e;
+    /* gap */
+    c.op = 0;
+    s24_cpu_gap_bwd(c.n, c.hw, c.c, c.r, dx);
+    e = fd_check(small_loss, &c, c.x, nx, dx, 1e-2f);
+    CHECK(e < 1e-3, "gap dx vs fd: %g", e);
+    /* scale (SE product): x (n, hw, c), s (n, c) */
+    c.op = 1;
+    memset(dx, 0, (size_t)nx * sizeof *dx);
+    s24_cpu_scale_bwd(c.n, c.hw, c.c, c.x, c.s, c.r, dx, ds);
+    e = fd_check(small_loss, &c, c.x, nx, dx, 1e-2f);
+    CHECK(e < 1e-3, "scale dx vs fd: %g", e);
+    e = fd_check(small_loss, &c, c.s, c.n * c.c, ds, 1e-2f);
+    CHECK(e < 1e-3, "scale ds vs fd: %g", e);
+    /* linear: x (n, c) -> (n, o) */
+    c.op = 2;
+    memset(dx, 0, (size_t)nx * sizeof *dx);
+    CHECK_OK(s24_cpu_linear_bwd(c.n, c.c, c.o, c.x, c.w, c.r, dx, dw, db));
+    e = fd_check(small_loss, &c, c.x, c.n * c.c, dx, 1e-2f);
+    CHECK(e < 1e-3, "linear dx vs fd: %g", e);
+    e = fd_check(small_loss, &c, c.w, c.o * c.c, dw, 1e-2f);
+    CHECK(e < 1e-3, "linear dw vs fd: %g", e);
+    e = fd_check(small_loss, &c, c.b, c.o, db, 1e-2f);
+    CHECK(e < 1e-3, "linear db vs fd: %g", e);
+    /* row mask (dropout / stochastic depth): mask per row of hw*c */
+    c.op = 3;
+    for (int64_t i = 0; i < c.n; i++) c.s[i] = i == 1 ? 0.0f : 1.25f;
+    memset(dx, 0, (size_t)nx * sizeof *dx);
+    s24_cpu_rowmask_bwd(c.n, c.hw * c.c, c.s, c.r, dx);
+    e = fd_check(small_loss, &c, c.x, nx, dx, 1e-2f);
+    CHECK(e < 1e-3, "rowmask dx vs fd: %g", e);
+    /* residual add: both inputs get dy */
+    c.op = 4;
+    memset(dx, 0, (size_t)nx * sizeof *dx);
+    memset(ds, 0, (size_t)nx * sizeof *ds);
+    s24_cpu_acc(nx, c.r, dx);
+    s24_cpu_acc(nx, c.r, ds);
+    e = fd_check(small_loss, &c, c.x, nx, dx, 1e-2f);
+    CHECK(e < 1e-3, "add da vs fd: %g", e);
+    e = fd_check(small_loss, &c, c.s, nx, ds, 1e-2f);
+    CHECK(e < 1e-3, "add db vs fd: %g", e);
+    free(c.x), free(c.s), free(c.w), free(c.b), free(c.y), free(c.r);
+    free(dx), free(ds), free(dw), free(db);
+}
+
+/* ---------------------------------------------------------------- loss */
+struct xent_ctx {
+    float *z;
+    int *lab;
+    int n, k;
+};
+
+static double xent_loss(void *p)
+{
+    struct xent_ctx *c = p;
+    return s24_softmax_xent(c->z, c->lab, c->n, c->k, NULL, NULL);
+}
+
+static void check_xent(void)
+{
+    int lab[6] = {0, 3, 9, 2, 2, 5};
+    struct xent_ctx c = {rnd(60, -3, 3), lab, 6, 10};
+    float *d = rnd(60, 1e30f, 1e30f);
+    int correct = -1;
+    float l = s24_softmax_xent(c.z, lab, 6, 10, d, &correct);
+    double want = 0;
+    int hits = 0;
+    for (int i = 0; i < 6; i++) {
+        double se = 0;
+        int arg = 0;
+        for (int j = 0; j < 10; j++) {
+            se += exp((double)c.z[i * 10 + j]);
+            if (c.z[i * 10 + j] > c.z[i * 10 + arg]) arg = j;
+        }
+        want += log(se) - c.z[i * 10 + lab[i]];
+        hits += arg == lab[i];
+    }
+    CHECK_NEAR(l, want / 6, 1e-5);
+    CHECK(correct == hits, "correct %d, want %d", correct, hits);
+    double e = fd_check(xent_loss, &c, c.z, 60, d, 1e-2f);
+    CHECK(e < 2e-3, "xent dlogits vs fd: %g", e);
+    /* rows of the gradient sum to 0 */
+    for (int i = 0; i < 6; i++) {
+        double s = 0;
+        for (int j = 0; j < 10; j++) s += d[i * 10 + j];
+        CHECK_NEAR(s, 0.0, 1e-6);
+    }
+    /* large logits do not overflow */
+    for (int j = 0; j < 10; j++) c.z[j] = 1000.0f + (float)j;
+    l = s24_softmax_xent(c.z, lab, 1, 10, d, NULL);
+    CHECK(isfinite(l) && fabs(l - 9.4586993) < 1e-3, "shifted log-sum-exp: %g", (double)l);
+    free(c.z), free(d);
+}
+
+/* ---------------------------------------------------------------- whole model */
+struct model_ctx {
+    s24_model_t *m;
+    float *x, *logits;
+    int *lab, n, hw;
+};
+
+static double model_loss(void *p)
+{
+    struct model_ctx *c = p;
+    /* training mode (batch statistics) is what backward differentiates;
+     * running stats change but never feed a training forward */
+    if (s24_model_forward(c->m, c->x, c->n, c->hw, c->hw, c->logits, 1)) return NAN;
+    return s24_softmax_xent(c->logits, c->lab, c->n, s24_model_num_classes(c->m), NULL, NULL);
+}
+
+/* Directional check per tensor: along v = g/|g| + r/|r| (r random), the
+ * central difference of the loss must equal g.v. One direction through all
+ * elements has a signal far above fp32 rounding noise, which single elements
+ * of a deep network's gradient do not. */
+static void check_model(const char *arch, int n, int hw, double budget)
+{
+    s24_model_t *m = NULL;
+    CHECK_OK(s24_model_create(arch, 10, 7, &m));
+    if (!m) return;
+    CHECK_OK(s24_model_set_drop(m, 0, 0));
+    /* non-degenerate BN weights (resnet's zero_init_residual gives zero bn2) */
+    for (int i = 0; i < s24_model_num_params(m); i++) {
+        struct s24_param *p = s24_model_param(m, i);
+        if (p->kind == S24_P_BN_WEIGHT || p->kind == S24_P_BN_BIAS || p->kind == S24_P_BIAS)
+            for (int64_t j = 0; j < p->numel; j++)
+                p->data[j] = (p->kind == S24_P_BN_WEIGHT ? 1.0f : 0.0f) +
+                             s24_rng_uniformf(&rng, -0.3f, 0.3f);
+    }
+    int lab[8] = {1, 4, 7, 2, 9, 0, 3, 5};
+    struct model_ctx c = {m, rnd((int64_t)n * hw * hw * 3, -1, 1), zeros(n * 10), lab, n, hw};
+    float *d = zeros(n * 10);
+    CHECK_OK(s24_model_forward(m, c.x, n, hw, hw, c.logits, 1));
+    s24_softmax_xent(c.logits, lab, n, 10, d, NULL);
+    s24_model_zero_grad(m);
+    CHECK_OK(s24_model_backward(m, d));
+    int checked = 0, np = s24_model_num_params(m);
+    for (int i = 0; i < np; i++) {
+        struct s24_param *p = s24_model_param(m, i);
+        if (p->is_buffer) continue;
+        /* every trainable tensor of smallcnn; a spread of them for the big ones */
+        if (np > 40 && i % 17 && i != np - 2) continue;
+        int64_t ne = p->numel;
+        float *v = rnd(ne, -1, 1), *save = malloc((size_t)ne * sizeof *save);
+        double gn = 0, rn = 0, gv = 0;
+        for (int64_t j = 0; j < ne; j++) gn += (double)p->grad[j] * p->grad[j], rn += (double)v[j] * v[j];
+        gn = sqrt(gn) + 1e-30, rn = sqrt(rn);
+        for (int64_t j = 0; j < ne; j++) {
+            v[j] = (float)(p->grad[j] / gn + v[j] / rn);
+            gv += (double)p->grad[j] * v[j];
+        }
+        memcpy(save, p->data, (size_t)ne * sizeof *save);
+        /* step so the loss moves by about 1e-2 (curvature stays small) */
+        double h = fabs(gv) > 10 ? 1e-2 / fabs(gv) : 1e-3;
+        for (int64_t j = 0; j < ne; j++) p->data[j] = (float)(save[j] + h * v[j]);
+        double lp = model_loss(&c);
+        for (int64_t j = 0; j < ne; j++) p->data[j] = (float)(save[j] - h * v[j]);
+        double lm = model_loss(&c);
+        memcpy(p->data, save, (size_t)ne * sizeof *save);
+        /* fp32 loss noise (a few ulps of the loss) over the step is the floor */
+        double fd = (lp - lm) / (2 * h), e = fabs(fd - gv) / (fabs(gv) + 3e-5 / h);
+        CHECK(e < budget, "%s: d loss / d %s along v: fd %g, analytic %g (rel %g)", arch, p->name,
+              fd, gv, e);
+        checked++;
+        free(v), free(save);
+    }
+    CHECK(checked >= 3, "%s: %d parameters checked", arch, checked);
+    free(c.x), free(c.logits), free(d);
+    s24_model_free(m);
+}
+
+int main(void)
+{
+    s24_rng_seed(&rng, 2024);
+    s24_threads_set(2);
+    /* dense (im2col + sgemm), pointwise, strided, padded, with bias */
+    double t0 = s24_now();
+    check_conv(2, 6, 4, 8, 3, 1, 1, 1, 0);
+    check_conv(2, 7, 5, 6, 3, 2, 1, 1, 1);
+    check_conv(2, 5, 8, 4, 1, 1, 0, 1, 1);
+    check_conv(1, 6, 3, 5, 1, 2, 0, 1, 0);
+    /* depthwise (direct loop) 3x3 and 5x5, stride 1 and 2 */
+    check_conv(2, 6, 6, 6, 3, 1, 1, 6, 0);
+    check_conv(2, 7, 4, 4, 5, 2, 2, 4, 1);
+    /* general groups (reference path) */
+    check_conv(1, 5, 4, 6, 3, 1, 1, 2, 1);
+    /* big enough for the threaded paths */
+    check_conv_fast(4, 16, 16, 32, 3, 1, 1, 1);
+    check_conv_fast(3, 17, 24, 16, 3, 2, 1, 1);
+    check_conv_fast(4, 16, 32, 32, 5, 1, 2, 32);
+    check_conv_fast(4, 16, 48, 48, 3, 2, 1, 48);
+    check_conv_fast(8, 8, 64, 64, 1, 1, 0, 1);
+    printf("conv checks %.1f s\n", s24_now() - t0);
+    check_bn();
+    check_act(S24_ACT_RELU, "relu");
+    check_act(S24_ACT_SILU, "silu");
+    check_act(S24_ACT_SIGMOID, "sigmoid");
+    check_small();
+    check_xent();
+    t0 = s24_now();
+    check_model("smallcnn", 4, 8, 1e-2);
+    double t1 = s24_now();
+    /* 64x64 so the last stages' batch norms see 2x2 maps: at 1x1 with two
+     * images the loss is too curved for finite differences */
+    check_model("efficientnet_b0", 2, 64, 1e-2);
+    check_model("resnet18", 2, 16, 1e-2);
+    printf("model checks: smallcnn %.1f s, efficientnet_b0 + resnet18 %.1f s\n", t1 - t0, s24_now() - t1);
+    s24_nn_ws_free(&ws);
+    return t_done("test_nn_grad");
+}
