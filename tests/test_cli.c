@@ -274,6 +274,39 @@ static void test_failures(const char *dir)
     CHECK(run("prune %s -o %s", bad, o) == 1 && contains(err_path, bad) && !exists(o));
     free(d);
 
+    /* header damage of the same length: unknown dtype, duplicate name,
+     * non-UTF-8 name, shape/bytes mismatch, overlapping offsets */
+    static const struct { const char *from, *to, *word; } damage[] = {
+        {"\"dtype\":\"F16\"", "\"dtype\":\"F17\"", "F17"},
+        {"\"8.bias\"", "\"4.bias\"", "twice"},
+        {"\"8.bias\"", "\"\xff.bias\"", "UTF-8"},
+        {"\"shape\":[32],\"data_offsets\":[1744", "\"shape\":[33],\"data_offsets\":[1744", "bytes"},
+        {"[1744,1808]", "[1740,1804]", "overlap"},
+    };
+    for (size_t k = 0; k < sizeof damage / sizeof damage[0]; k++) {
+        CHECK_OK(s24_read_file(in, &d, &n));
+        char *h = (char *)d + 8;
+        size_t hl = 0;
+        for (int i = 7; i >= 0; i--) hl = (hl << 8) | d[i];
+        char *at = NULL;
+        for (size_t i = 0; i + strlen(damage[k].from) <= hl && !at; i++)
+            if (!memcmp(h + i, damage[k].from, strlen(damage[k].from))) at = h + i;
+        CHECK(at != NULL, "fixture header holds %s", damage[k].from);
+        if (at) memcpy(at, damage[k].to, strlen(damage[k].to));
+        CHECK_OK(s24_write_file_atomic(bad, d, n));
+        free(d);
+        for (int i = 0; i < 3; i++) {
+            CHECK(run("%s %s -o %s", cmds[i], bad, o) == 1, "%s: %s", cmds[i], damage[k].to);
+            CHECK(contains(err_path, bad) && contains(err_path, damage[k].word));
+            CHECK(!exists(o));
+        }
+        CHECK(run("inspect %s", bad) == 1 && contains(err_path, damage[k].word));
+    }
+    /* an output folder that does not exist */
+    char nodir[700];
+    snprintf(nodir, sizeof nodir, "%s/no/such/dir/out.safetensors", t_tmpdir());
+    CHECK(run("prune %s -o %s", in, nodir) == 1 && contains(err_path, nodir));
+
     /* decompress of a dense file, compress of a compressed file */
     CHECK(run("decompress %s -o %s", in, o) == 1 && contains(err_path, "not a sparse24 compressed"));
     CHECK(!exists(o));
