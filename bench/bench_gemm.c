@@ -375,7 +375,7 @@ static void bench_variants(s24_gpu_t *g, const struct row *r, int repeats, FILE 
             d.d_order = (v >> 2) & 1 ? S24_ORDER_ROW : S24_ORDER_COL;
             d.search = 1;
             if (s24_dtype_size(r->in) == 1 && d.d_order == S24_ORDER_ROW) continue;
-            snprintf(what, sizeof what, "W as %s,%s,D %s,search", d.sparse_as_b ? "B" : "A",
+            snprintf(what, sizeof what, "W as %s / %s / D %s / search", d.sparse_as_b ? "B" : "A",
                      d.use_op_t ? "op-T" : "orders", d.d_order == S24_ORDER_ROW ? "row" : "col");
         } else {
             static const int ks[4] = {1, 2, 4, 8};

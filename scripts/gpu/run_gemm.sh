@@ -34,7 +34,7 @@ echo "build: $(( $(date +%s) - t0 )) s" >> "$OUT/build.log"
 cat "$OUT/build.log"
 [ -x build/sparse24 ] || { echo "build failed"; exit 1; }
 if [ "${TEST:-1}" = 1 ]; then
-  timeout 120 build/tests/gpu/test_gemm_gpu 2>&1 | tee "$OUT/test-gpu.log" | tail -60
+  timeout ${TEST_TIMEOUT:-90} stdbuf -oL build/tests/gpu/test_gemm_gpu 2>&1 | tee "$OUT/test-gpu.log" | tail -60
 fi
 echo "== bench ($(( $(date +%s) - t0 )) s)"
 timeout ${BENCH_TIMEOUT:-400} build/sparse24 bench gemm --out "$OUT/bench" $1 2>&1 | tee "$OUT/bench.log"

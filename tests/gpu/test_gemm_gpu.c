@@ -66,6 +66,7 @@ static void run_case(const struct tcase *tc, uint64_t seed)
     uint8_t *hw = malloc(wb), *hwp = malloc(wb), *hx = malloc(xb), *hc = malloc(ob), *hd = malloc(ob);
     uint8_t *hb = malloc(s24_dtype_size(tc->out) * (size_t)tc->m);
     int rc;
+    printf("  %-34s ...\n", tc->name);
     if (tc->mode == S24_GEMM_SPARSE && !have_sparse) {
         printf("  skip %s: no cuSPARSELt\n", tc->name);
         goto out;
@@ -303,6 +304,8 @@ static void test_graph_and_timing(void)
 
 int main(void)
 {
+    /* line-buffered, so a run cut short by a timeout still shows where it was */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     int rc = s24_gpu_init(0, &G);
     if (rc != S24_OK) {
         printf("test_gemm_gpu: skipped: %s\n", s24_last_error());
@@ -314,7 +317,9 @@ int main(void)
     have_sparse = pr.cusparselt > 0;
     printf("  %s sm_%d%d, cuSPARSELt %d, cuBLASLt %d\n", pr.name, pr.cc_major, pr.cc_minor, pr.cusparselt, pr.cublaslt);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], 1000 + 17 * i);
+    printf("  refusals ...\n");
     test_refusals();
+    printf("  graph and timing ...\n");
     test_graph_and_timing();
     s24_gpu_free(G);
     return t_done("test_gemm_gpu");
