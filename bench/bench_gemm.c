@@ -334,8 +334,10 @@ static void bench_one(s24_gpu_t *g, struct row *r, int repeats, int search)
 
     /* auto: on the real (unpadded) shape; it measures once and keeps the faster */
     struct s24_gemm_desc ad = d;
-    ad.m = r->dm, ad.n = r->dn, ad.k = r->dk;
+    /* a 2:4 weight needs k in whole groups of four even on the dense path */
+    ad.m = r->dm, ad.n = r->dn, ad.k = round_up(r->dk, 4);
     ad.search = search;
+    ad.dense_tune = search; /* as the dense baseline it is compared with */
     {
         s24_gemm_plan_t *ap = NULL;
         if (plan_time(g, &ad, S24_GEMM_AUTO, &b, 1, repeats, &r->auto_ms, &ap)) {
