@@ -15,10 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if __has_include("sparse24/sparse24_permute.h")
 #include "sparse24/sparse24_permute.h"
-#define S24_PIPELINE_PERMUTE 1
-#endif
 
 #define STATE_FORMAT "sparse24-train-state"
 #define STATE_VERSION "1"
@@ -187,6 +184,7 @@ static int state_save(struct run *r)
 {
     struct s24_st st;
     char num[64];
+    s24_st_init(&st);
     int rc = s24_model_to_st(r->m, &st);
     if (rc != S24_OK) return rc;
     for (int i = 0; i < r->o.n && rc == S24_OK; i++) {
@@ -206,17 +204,17 @@ static int state_save(struct run *r)
     if (rc == S24_OK) rc = s24_st_add(&st, "__rng__.data", S24_U64, 1, &four, r->data_rng.s);
     if (rc == S24_OK) rc = s24_st_add(&st, "__rng__.model", S24_U64, 1, &four, s24_model_rng(r->m)->s);
     if (rc == S24_OK) rc = s24_st_add(&st, "__csv__", S24_U8, 1, &clen, r->csv);
-    if (rc == S24_OK) rc = s24_st_meta_set(&st, "format", STATE_FORMAT);
-    if (rc == S24_OK) rc = s24_st_meta_set(&st, "version", STATE_VERSION);
-    if (rc == S24_OK) rc = s24_st_meta_set(&st, "config", r->config);
+    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state", STATE_FORMAT);
+    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.version", STATE_VERSION);
+    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.config", r->config);
     snprintf(num, sizeof num, "%d", r->phase);
-    if (rc == S24_OK) rc = s24_st_meta_set(&st, "phase", num);
+    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.phase", num);
     snprintf(num, sizeof num, "%d", r->done);
-    if (rc == S24_OK) rc = s24_st_meta_set(&st, "epochs_done", num);
+    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.epochs_done", num);
     snprintf(num, sizeof num, "%lld", (long long)r->step);
-    if (rc == S24_OK) rc = s24_st_meta_set(&st, "step", num);
+    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.step", num);
     snprintf(num, sizeof num, "%.17g", r->dense_acc);
-    if (rc == S24_OK) rc = s24_st_meta_set(&st, "dense_acc", num);
+    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.dense_acc", num);
     if (rc == S24_OK) rc = s24_st_write(out_path(r, "state.safetensors"), &st);
     s24_st_free(&st);
     if (rc == S24_OK) rc = s24_write_file_atomic(out_path(r, "train.csv"), r->csv, r->csv_len);
@@ -244,8 +242,8 @@ static int state_load(struct run *r)
     s24_st_init(&view);
     int rc = s24_st_read(path, &st);
     if (rc != S24_OK) return rc;
-    const char *f = s24_st_meta_get(&st, "format"), *v = s24_st_meta_get(&st, "version");
-    const char *cfg = s24_st_meta_get(&st, "config");
+    const char *f = s24_st_meta_get(&st, "sparse24.state"), *v = s24_st_meta_get(&st, "sparse24.state.version");
+    const char *cfg = s24_st_meta_get(&st, "sparse24.state.config");
     if (!f || strcmp(f, STATE_FORMAT) || !v || strcmp(v, STATE_VERSION)) {
         rc = s24_error(S24_ERR_FORMAT, "%s: not a sparse24 training state (version %s)", path, STATE_VERSION);
         goto fail;
@@ -258,10 +256,10 @@ static int state_load(struct run *r)
         goto fail;
     }
     long long phase, done, step;
-    if ((rc = meta_int(&st, "phase", path, 1, 3, &phase)) != S24_OK) goto fail;
-    if ((rc = meta_int(&st, "epochs_done", path, 0, 1000000, &done)) != S24_OK) goto fail;
-    if ((rc = meta_int(&st, "step", path, 0, (long long)1 << 50, &step)) != S24_OK) goto fail;
-    const char *da = s24_st_meta_get(&st, "dense_acc");
+    if ((rc = meta_int(&st, "sparse24.state.phase", path, 1, 3, &phase)) != S24_OK) goto fail;
+    if ((rc = meta_int(&st, "sparse24.state.epochs_done", path, 0, 1000000, &done)) != S24_OK) goto fail;
+    if ((rc = meta_int(&st, "sparse24.state.step", path, 0, (long long)1 << 50, &step)) != S24_OK) goto fail;
+    const char *da = s24_st_meta_get(&st, "sparse24.state.dense_acc");
     r->dense_acc = da ? strtod(da, NULL) : -1;
     /* the model's own tensors, without ours (a shallow view, not freed) */
     view.t = malloc(sizeof *view.t * (size_t)(st.n ? st.n : 1));
@@ -330,9 +328,9 @@ fail:
 
 static int permute_model(struct run *r)
 {
-#ifdef S24_PIPELINE_PERMUTE
     struct s24_st st;
     struct s24_permute_opts po;
+    s24_st_init(&st);
     int rc = s24_model_to_st(r->m, &st);
     if (rc != S24_OK) return rc;
     s24_permute_opts_default(&po);
@@ -342,9 +340,6 @@ static int permute_model(struct run *r)
     s24_st_free(&st);
     if (rc == S24_OK) rc = s24_model_save(r->m, out_path(r, "phase1_permuted.safetensors"));
     return rc;
-#else
-    return s24_error(S24_ERR_UNSUPPORTED, "--permute: channel permutations are not available in this build");
-#endif
 }
 
 /* Phase 1 is complete (or replaced by `from`): prune and set up phase 2. */

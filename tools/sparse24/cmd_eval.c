@@ -1,8 +1,120 @@
-/* cmd_eval.c: PLACEHOLDER until its owner lands the real command. */
+/* cmd_eval.c: `sparse24 eval`: test accuracy and loss of a checkpoint (as
+ * written by `train`, or torchvision's state_dict saved as safetensors) on
+ * CIFAR-10 or the synthetic set, in evaluation mode (running statistics, no
+ * augmentation). It does not train or modify the checkpoint. */
 #include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sparse24/sparse24_train.h"
+#include "train_data.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: sparse24 eval --model M --checkpoint FILE [--data DIR|synthetic] [options]\n"
+"\n"
+"Reports the test accuracy (percent) and mean cross-entropy loss of a checkpoint\n"
+"in evaluation mode, and how many of its 2:4-eligible weights are 2:4 sparse.\n"
+"\n"
+"options:\n"
+"  --model M            resnet18 | efficientnet_b0 | smallcnn\n"
+"  --checkpoint FILE    safetensors in PyTorch's layout and torchvision's names\n"
+"  --data DIR|synthetic CIFAR-10 binary folder or the built-in synthetic set (default)\n"
+"  --batch N            evaluation batch (default 500)\n"
+"  --limit-test N       only the first N test images\n"
+"  --synthetic-size N   synthetic image side (default 32; match the training run)\n"
+"  --synthetic-test N   synthetic test images (default 2000)\n"
+"  --threads N          worker threads (0 = all cores)\n"
+"  -h, --help           this text\n"
+"\n"
+"exit codes: 0 success, 1 runtime failure, 2 bad usage\n");
+}
 
 int cmd_eval(int argc, char **argv)
 {
-    (void)argc;
-    return cli_fail(argv[0], "not built yet");
+    enum { O_MODEL = 256, O_CKPT, O_DATA, O_BATCH, O_LTEST, O_SSIZE, O_STEST, O_THREADS };
+    static const struct option lo[] = {
+        {"model", required_argument, 0, O_MODEL}, {"checkpoint", required_argument, 0, O_CKPT},
+        {"data", required_argument, 0, O_DATA},   {"batch", required_argument, 0, O_BATCH},
+        {"limit-test", required_argument, 0, O_LTEST}, {"synthetic-size", required_argument, 0, O_SSIZE},
+        {"synthetic-test", required_argument, 0, O_STEST}, {"threads", required_argument, 0, O_THREADS},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *cmd = argv[0], *arch = NULL, *ckpt = NULL;
+    struct train_data_opts d;
+    int batch = 500, ec;
+    int64_t v;
+    train_data_defaults(&d);
+    optind = 1;
+    for (;;) {
+        int opt = getopt_long(argc, argv, "h", lo, NULL);
+        if (opt == -1) break;
+        switch (opt) {
+        case 'h': usage(stdout); return S24_EXIT_OK;
+        case O_MODEL: arch = optarg; break;
+        case O_CKPT: ckpt = optarg; break;
+        case O_DATA: d.data = optarg; break;
+        case O_BATCH:
+            if ((v = train_parse_int(optarg, 1, 65536)) < 0) return cli_usage(cmd, "--batch %s: expected 1..65536", optarg);
+            batch = (int)v;
+            break;
+        case O_LTEST:
+            if ((d.limit_test = train_parse_int(optarg, 1, INT64_MAX)) < 0) return cli_usage(cmd, "--limit-test %s: expected a positive count", optarg);
+            break;
+        case O_SSIZE:
+            if ((v = train_parse_int(optarg, 8, 64)) < 0) return cli_usage(cmd, "--synthetic-size %s: expected 8..64", optarg);
+            d.synth.size = (int)v;
+            break;
+        case O_STEST:
+            if ((v = train_parse_int(optarg, 1, 1 << 24)) < 0) return cli_usage(cmd, "--synthetic-test %s: expected 1..16777216", optarg);
+            d.synth.n_test = v;
+            break;
+        case O_THREADS:
+            if (cli_threads(optarg) < 0) return cli_usage(cmd, "--threads %s: expected 0..1024", optarg);
+            break;
+        default: return cli_usage(cmd, "unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!arch) return cli_usage(cmd, "--model is required");
+    if (!ckpt) return cli_usage(cmd, "--checkpoint is required");
+    if (strcmp(arch, "resnet18") && strcmp(arch, "efficientnet_b0") && strcmp(arch, "smallcnn"))
+        return cli_usage(cmd, "--model %s: expected resnet18, efficientnet_b0 or smallcnn", arch);
+
+    s24_model_t *m = NULL;
+    struct s24_dataset test;
+    s24_dataset_init(&test);
+    int rc = s24_model_create(arch, 10, 1, &m);
+    if (rc != S24_OK) return cli_lib_fail(cmd, rc);
+    if ((rc = s24_model_load(m, ckpt)) != S24_OK) {
+        ec = cli_lib_fail(cmd, rc);
+        goto done;
+    }
+    if ((ec = train_data_load(cmd, &d, NULL, &test)) != S24_EXIT_OK) goto done;
+    double loss, acc, t0 = s24_now();
+    if ((rc = s24_evaluate(m, &test, batch, &loss, &acc)) != S24_OK) {
+        ec = cli_lib_fail(cmd, rc);
+        goto done;
+    }
+    double secs = s24_now() - t0;
+    int eligible = 0, sparse = 0;
+    for (int i = 0; i < s24_model_num_params(m); i++) {
+        struct s24_param *p = s24_model_param(m, i);
+        if (!p->maskable) continue;
+        eligible++;
+        sparse += s24_mask_check(S24_F32, p->data, p->view, 2, 4, NULL) == S24_OK;
+    }
+    printf("checkpoint: %s (%s)\n", ckpt, arch);
+    printf("data: %s, %lld test images of %dx%d\n", d.data, (long long)test.n, test.h, test.w);
+    printf("test accuracy: %.2f%%\n", acc);
+    printf("test loss: %.4f\n", loss);
+    printf("2:4 sparse weights: %d of %d eligible\n", sparse, eligible);
+    fprintf(stderr, "sparse24 eval: %.1f s, %.0f images/s\n", secs, (double)test.n / (secs + 1e-9));
+    ec = S24_EXIT_OK;
+done:
+    s24_dataset_free(&test);
+    s24_model_free(m);
+    return ec;
 }

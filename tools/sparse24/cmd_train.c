@@ -1,8 +1,298 @@
-/* cmd_train.c: PLACEHOLDER until its owner lands the real command. */
+/* cmd_train.c: `sparse24 train`: the two-phase 2:4 pipeline from the command
+ * line (dense training, 2:4 masks, retraining with a strategy), with a
+ * progress bar on a terminal, a plain line per epoch otherwise, and a clean
+ * stop on Ctrl-C or SIGTERM that `--resume` continues bit for bit.
+ *
+ * The work is s24_pipeline_run (src/nn/pipeline.c); this file parses options,
+ * loads the data, reports progress and installs the signal handlers. */
 #include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sparse24/sparse24_train.h"
+#include "train_data.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: sparse24 train --model M --data DIR|synthetic --epochs E --seed S --out DIR [options]\n"
+"\n"
+"Phase 1 trains the model dense for E epochs; then every 2:4-eligible conv and\n"
+"linear weight (ASP's rule: output channels %% 8, input channels %% 16) is\n"
+"pruned by magnitude, 2 of every 4 input channels kept; phase 2 trains again\n"
+"with the masks enforced after every step on the weights and their momentum.\n"
+"Both phases use SGD (momentum, weight decay 5e-4 on every parameter) with\n"
+"PyTorch's OneCycleLR (div_factor 1e5, pct_start 1/epochs), restarted for phase 2.\n"
+"\n"
+"options:\n"
+"  --model M            resnet18 | efficientnet_b0 | smallcnn\n"
+"  --data DIR|synthetic CIFAR-10 binary folder (data_batch_1..5.bin, test_batch.bin)\n"
+"                       or the built-in synthetic set (default)\n"
+"  --epochs E           phase 1 epochs (required unless --from)\n"
+"  --phase2-epochs E2   phase 2 epochs (default: E)\n"
+"  --strategy S         what phase 2 starts from (default continue):\n"
+"                         continue  the masked trained weights\n"
+"                         rewind    the masked original initialisation\n"
+"                         reinit    a masked fresh initialisation (seed S+1000)\n"
+"                         dense     the trained weights, no mask (control)\n"
+"  --permute            search channel permutations before masking\n"
+"  --from FILE          start from this trained dense checkpoint (skips phase 1)\n"
+"  --seed S             seed of initialisation, shuffling and augmentation (default 1)\n"
+"  --out DIR            output folder (created if missing)\n"
+"  --batch N            batch size (default 256)\n"
+"  --lr X               peak learning rate (default 0.1)\n"
+"  --wd X               weight decay (default 5e-4)\n"
+"  --threads N          worker threads (0 = all cores)\n"
+"  --resume             continue an interrupted run in --out (same options)\n"
+"  --limit-train N      use only the first N training images\n"
+"  --limit-test N       use only the first N test images\n"
+"  --no-augment         no random crop and flip\n"
+"  --synthetic-size N   synthetic image side (default 32)\n"
+"  --synthetic-train N  synthetic training images (default 10000)\n"
+"  --synthetic-test N   synthetic test images (default 2000)\n"
+"  --stop-after K       stop after K epochs of this run, as an interrupt would\n"
+"                       (for testing --resume)\n"
+"  -h, --help           this text\n"
+"\n"
+"files in --out: train.csv (phase, epoch, lr, train_loss, train_acc, test_loss,\n"
+"test_acc, seconds; accuracies in percent), init.safetensors, phase1.safetensors,\n"
+"phase1_permuted.safetensors (--permute), masks.safetensors (U8, 1 = kept),\n"
+"phase2.safetensors, state.safetensors (resumable state, rewritten after every\n"
+"epoch). Checkpoints use PyTorch's layout and torchvision's names.\n"
+"\n"
+"exit codes: 0 success, 1 runtime failure or interrupted (resumable), 2 bad usage\n");
+}
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+struct bar {
+    int tty;
+    double last;
+};
+
+static void progress(void *ctx, const struct s24_progress *p)
+{
+    struct bar *b = ctx;
+    if (p->epoch_done) {
+        if (b->tty) fprintf(stderr, "\r\033[K");
+        fprintf(stderr,
+                "phase %d epoch %d/%d: train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%, "
+                "%.0f img/s\n",
+                p->phase, p->epoch, p->epochs, p->loss, p->acc, p->test_loss, p->test_acc,
+                p->images_per_s);
+        return;
+    }
+    if (!b->tty) return;
+    double now = s24_now();
+    if (now - b->last < 0.2 && p->batch != p->batches) return;
+    b->last = now;
+    char bar[31];
+    int fill = (int)(30 * p->batch / (p->batches ? p->batches : 1));
+    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+    bar[30] = 0;
+    fprintf(stderr, "\r\033[Kphase %d epoch %d/%d [%s] %lld/%lld loss %.4f acc %.1f%% %.0f img/s",
+            p->phase, p->epoch, p->epochs, bar, (long long)p->batch, (long long)p->batches, p->loss,
+            p->acc, p->images_per_s);
+    fflush(stderr);
+}
+
+static int make_dir(const char *cmd, const char *dir)
+{
+    struct stat sb;
+    if (stat(dir, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode)) return cli_fail(cmd, "%s: exists and is not a folder", dir);
+        return S24_EXIT_OK;
+    }
+    if (mkdir(dir, 0777) != 0) return cli_fail(cmd, "%s: cannot create: %s", dir, strerror(errno));
+    return S24_EXIT_OK;
+}
+
+enum {
+    O_MODEL = 256, O_DATA, O_EPOCHS, O_EPOCHS2, O_STRATEGY, O_PERMUTE, O_FROM, O_SEED, O_OUT,
+    O_BATCH, O_LR, O_WD, O_THREADS, O_RESUME, O_LTRAIN, O_LTEST, O_NOAUG, O_SSIZE, O_STRAIN,
+    O_STEST, O_STOP,
+};
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end) return -1;
+    *out = v;
+    return 0;
+}
 
 int cmd_train(int argc, char **argv)
 {
-    (void)argc;
-    return cli_fail(argv[0], "not built yet");
+    static const struct option lo[] = {
+        {"model", required_argument, 0, O_MODEL},   {"data", required_argument, 0, O_DATA},
+        {"epochs", required_argument, 0, O_EPOCHS}, {"phase2-epochs", required_argument, 0, O_EPOCHS2},
+        {"strategy", required_argument, 0, O_STRATEGY}, {"permute", no_argument, 0, O_PERMUTE},
+        {"from", required_argument, 0, O_FROM},     {"seed", required_argument, 0, O_SEED},
+        {"out", required_argument, 0, O_OUT},       {"batch", required_argument, 0, O_BATCH},
+        {"lr", required_argument, 0, O_LR},         {"wd", required_argument, 0, O_WD},
+        {"threads", required_argument, 0, O_THREADS}, {"resume", no_argument, 0, O_RESUME},
+        {"limit-train", required_argument, 0, O_LTRAIN}, {"limit-test", required_argument, 0, O_LTEST},
+        {"no-augment", no_argument, 0, O_NOAUG},    {"synthetic-size", required_argument, 0, O_SSIZE},
+        {"synthetic-train", required_argument, 0, O_STRAIN},
+        {"synthetic-test", required_argument, 0, O_STEST},
+        {"stop-after", required_argument, 0, O_STOP}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *cmd = argv[0];
+    struct s24_pipeline_cfg c;
+    struct train_data_opts d;
+    int64_t v;
+    int epochs = -1, epochs2 = -1, ec;
+    s24_pipeline_defaults(&c);
+    train_data_defaults(&d);
+    c.arch = NULL;
+    optind = 1;
+    for (;;) {
+        int opt = getopt_long(argc, argv, "h", lo, NULL);
+        if (opt == -1) break;
+        switch (opt) {
+        case 'h': usage(stdout); return S24_EXIT_OK;
+        case O_MODEL:
+            if (strcmp(optarg, "resnet18") && strcmp(optarg, "efficientnet_b0") && strcmp(optarg, "smallcnn"))
+                return cli_usage(cmd, "--model %s: expected resnet18, efficientnet_b0 or smallcnn", optarg);
+            c.arch = optarg;
+            break;
+        case O_DATA: d.data = optarg; break;
+        case O_EPOCHS:
+            if ((v = train_parse_int(optarg, 0, 100000)) < 0) return cli_usage(cmd, "--epochs %s: expected 0..100000", optarg);
+            epochs = (int)v;
+            break;
+        case O_EPOCHS2:
+            if ((v = train_parse_int(optarg, 0, 100000)) < 0) return cli_usage(cmd, "--phase2-epochs %s: expected 0..100000", optarg);
+            epochs2 = (int)v;
+            break;
+        case O_STRATEGY:
+            if (s24_strategy_parse(optarg, &c.strategy) != S24_OK)
+                return cli_usage(cmd, "--strategy %s: expected continue, rewind, reinit or dense", optarg);
+            break;
+        case O_PERMUTE: c.permute = 1; break;
+        case O_FROM: c.from = optarg; break;
+        case O_SEED:
+            if ((v = train_parse_int(optarg, 0, INT64_MAX)) < 0) return cli_usage(cmd, "--seed %s: expected a non-negative integer", optarg);
+            c.seed = (uint64_t)v;
+            break;
+        case O_OUT: c.out_dir = optarg; break;
+        case O_BATCH:
+            if ((v = train_parse_int(optarg, 1, 65536)) < 0) return cli_usage(cmd, "--batch %s: expected 1..65536", optarg);
+            c.batch = (int)v;
+            break;
+        case O_LR:
+            if (parse_double(optarg, &c.max_lr) || !(c.max_lr > 0 && c.max_lr < 100))
+                return cli_usage(cmd, "--lr %s: expected a number in (0, 100)", optarg);
+            break;
+        case O_WD:
+            if (parse_double(optarg, &c.weight_decay) || !(c.weight_decay >= 0 && c.weight_decay < 1))
+                return cli_usage(cmd, "--wd %s: expected a number in [0, 1)", optarg);
+            break;
+        case O_THREADS:
+            if (cli_threads(optarg) < 0) return cli_usage(cmd, "--threads %s: expected 0..1024", optarg);
+            break;
+        case O_RESUME: c.resume = 1; break;
+        case O_LTRAIN:
+            if ((d.limit_train = train_parse_int(optarg, 1, INT64_MAX)) < 0) return cli_usage(cmd, "--limit-train %s: expected a positive count", optarg);
+            break;
+        case O_LTEST:
+            if ((d.limit_test = train_parse_int(optarg, 1, INT64_MAX)) < 0) return cli_usage(cmd, "--limit-test %s: expected a positive count", optarg);
+            break;
+        case O_NOAUG: c.aug.pad = 0; c.aug.flip = 0; break;
+        case O_SSIZE:
+            if ((v = train_parse_int(optarg, 8, 64)) < 0) return cli_usage(cmd, "--synthetic-size %s: expected 8..64", optarg);
+            d.synth.size = (int)v;
+            break;
+        case O_STRAIN:
+            if ((v = train_parse_int(optarg, 1, 1 << 24)) < 0) return cli_usage(cmd, "--synthetic-train %s: expected 1..16777216", optarg);
+            d.synth.n_train = v;
+            break;
+        case O_STEST:
+            if ((v = train_parse_int(optarg, 1, 1 << 24)) < 0) return cli_usage(cmd, "--synthetic-test %s: expected 1..16777216", optarg);
+            d.synth.n_test = v;
+            break;
+        case O_STOP:
+            if ((v = train_parse_int(optarg, 1, 100000)) < 0) return cli_usage(cmd, "--stop-after %s: expected a positive count", optarg);
+            c.stop_after = (int)v;
+            break;
+        default: return cli_usage(cmd, "unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!c.arch) return cli_usage(cmd, "--model is required");
+    if (!c.out_dir) return cli_usage(cmd, "--out is required");
+    if (epochs < 0 && !c.from) return cli_usage(cmd, "--epochs is required (or --from a trained checkpoint)");
+    if (epochs == 0 && !c.from) return cli_usage(cmd, "--epochs 0 needs --from a trained checkpoint");
+    c.epochs1 = epochs < 0 ? 0 : epochs;
+    c.epochs2 = epochs2 >= 0 ? epochs2 : (epochs > 0 ? epochs : 0);
+    if (c.from && epochs2 < 0 && epochs < 0) return cli_usage(cmd, "--from needs --phase2-epochs (or --epochs)");
+    if (c.from && epochs > 0 && epochs2 < 0) c.epochs2 = epochs;
+
+    if ((ec = make_dir(cmd, c.out_dir)) != S24_EXIT_OK) return ec;
+    char state[4096];
+    snprintf(state, sizeof state, "%s/state.safetensors", c.out_dir);
+    if (!c.resume && access(state, F_OK) == 0)
+        return cli_fail(cmd, "%s: a run already lives here; add --resume to continue it or choose another --out",
+                        state);
+    if (c.resume && access(state, F_OK) != 0)
+        return cli_fail(cmd, "%s: nothing to resume (no state file)", state);
+
+    struct s24_dataset train, test;
+    if ((ec = train_data_load(cmd, &d, &train, &test)) != S24_EXIT_OK) return ec;
+    c.train = &train;
+    c.test = &test;
+
+    struct bar b = {isatty(2), 0};
+    c.progress = progress;
+    c.progress_ctx = &b;
+    c.stop = &stop_flag;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    fprintf(stderr, "sparse24 train: %s on %s (%lld train, %lld test images of %dx%d), seed %llu, "
+                    "strategy %s%s, %d + %d epochs, batch %d, %d threads -> %s\n",
+            c.arch, d.data, (long long)train.n, (long long)test.n, train.h, train.w,
+            (unsigned long long)c.seed, s24_strategy_name(c.strategy), c.permute ? " + permute" : "",
+            c.from ? 0 : c.epochs1, c.epochs2, c.batch, s24_threads_get(), c.out_dir);
+    struct s24_pipeline_result res;
+    int rc = s24_pipeline_run(&c, &res);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (b.tty) fprintf(stderr, "\r\033[K");
+    if (rc == S24_ERR_INTERRUPTED) {
+        cli_fail(cmd, "%s", s24_last_error());
+        fprintf(stderr, "sparse24 train: to continue, run the same command with --resume\n");
+        ec = S24_EXIT_FAIL;
+    } else if (rc != S24_OK) {
+        ec = cli_lib_fail(cmd, rc);
+    } else {
+        if (res.dense_acc >= 0) printf("dense test accuracy: %.2f%%\n", res.dense_acc);
+        printf("%s test accuracy (%s): %.2f%%\n",
+               c.strategy == S24_STRATEGY_DENSE ? "dense retrained" : "2:4", s24_strategy_name(c.strategy),
+               res.sparse_acc);
+        printf("outputs: %s/{train.csv,phase1.safetensors,%sphase2.safetensors}\n", c.out_dir,
+               c.strategy == S24_STRATEGY_DENSE ? "" : "masks.safetensors,");
+        ec = S24_EXIT_OK;
+    }
+    s24_dataset_free(&train);
+    s24_dataset_free(&test);
+    return ec;
 }

@@ -1,0 +1,408 @@
+/* test_pipeline.c: the two-phase pipeline end to end on tiny synthetic
+ * settings: what each strategy starts phase 2 from (checked exactly with zero
+ * phase-2 epochs), masks invariant through phase 2 on weights and momentum,
+ * the masks file, checkpoint round trip, resume after a stop (by epoch count
+ * and by the interrupt flag) equal to an uninterrupted run bit for bit, a
+ * refused resume with other settings, and the train/eval/plot commands. */
+#include "t.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sparse24/sparse24_nn.h"
+#include "sparse24/sparse24_train.h"
+
+static struct s24_dataset train, test;
+
+static void base_cfg(struct s24_pipeline_cfg *c, const char *dir)
+{
+    s24_pipeline_defaults(c);
+    c->arch = "smallcnn";
+    c->train = &train;
+    c->test = &test;
+    c->epochs1 = 1;
+    c->epochs2 = 1;
+    c->batch = 32;
+    c->eval_batch = 50;
+    c->seed = 3;
+    c->aug.pad = 2;
+    c->out_dir = dir;
+}
+
+static const char *sub(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    char *b = buf[k++ % 8];
+    snprintf(b, 512, "%s/%s", t_tmpdir(), name);
+    mkdir(b, 0755);
+    return b;
+}
+
+static const char *file_in(const char *dir, const char *name)
+{
+    static char buf[8][700];
+    static int k;
+    char *b = buf[k++ % 8];
+    snprintf(b, 700, "%s/%s", dir, name);
+    return b;
+}
+
+/* 1 if two safetensors files hold the same tensors with the same bytes */
+static int same_tensors(const char *a, const char *b, const char *skip_prefix)
+{
+    struct s24_st x, y;
+    if (s24_st_read(a, &x) != S24_OK) return 0;
+    if (s24_st_read(b, &y) != S24_OK) { s24_st_free(&x); return 0; }
+    int same = x.n == y.n;
+    for (int i = 0; same && i < x.n; i++) {
+        if (skip_prefix && !strncmp(x.t[i].name, skip_prefix, strlen(skip_prefix))) continue;
+        struct s24_st_tensor *t = s24_st_find(&y, x.t[i].name);
+        same = t && t->nbytes == x.t[i].nbytes && memcmp(t->data, x.t[i].data, t->nbytes) == 0;
+        if (!same) fprintf(stderr, "  tensor %s differs between %s and %s\n", x.t[i].name, a, b);
+    }
+    s24_st_free(&x);
+    s24_st_free(&y);
+    return same;
+}
+
+/* the CSV without its last (wall-clock seconds) column */
+static char *csv_no_time(const char *path)
+{
+    uint8_t *d;
+    size_t n;
+    if (s24_read_file(path, &d, &n) != S24_OK) return NULL;
+    char *out = malloc(n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t e = i;
+        while (e < n && d[e] != '\n') e++;
+        size_t cut = e;
+        while (cut > i && d[cut - 1] != ',') cut--;
+        memcpy(out + o, d + i, cut > i ? cut - i : e - i);
+        o += cut > i ? cut - i : e - i;
+        out[o++] = '\n';
+        i = e + 1;
+    }
+    out[o] = 0;
+    free(d);
+    return out;
+}
+
+/* a model loaded from a checkpoint file (NULL on failure) */
+static s24_model_t *load(const char *path)
+{
+    s24_model_t *m = NULL;
+    if (s24_model_create("smallcnn", 10, 99, &m) != S24_OK) return NULL;
+    if (s24_model_load(m, path) != S24_OK) {
+        fprintf(stderr, "%s\n", s24_last_error());
+        s24_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* expect(phase2 start) = masked(ref) for every tensor; masks from `trained` */
+static void check_start(const char *dir, s24_model_t *ref, const char *what)
+{
+    s24_model_t *p1 = load(file_in(dir, "phase1.safetensors"));
+    s24_model_t *p2 = load(file_in(dir, "phase2.safetensors"));
+    struct s24_st masks;
+    int dense = !strcmp(what, "dense");
+    CHECK(p1 && p2, "%s", what);
+    if (!p1 || !p2) return;
+    int has_masks = s24_st_read(file_in(dir, "masks.safetensors"), &masks) == S24_OK;
+    CHECK(has_masks != dense, "%s: masks file %s", what, has_masks ? "present" : "missing");
+    int bad = 0, masked = 0;
+    for (int i = 0; i < s24_model_num_params(p2); i++) {
+        struct s24_param *a = s24_model_param(p2, i), *r = s24_model_param(ref, i);
+        struct s24_param *t = s24_model_param(p1, i);
+        if (a->kind == S24_B_NUM_BATCHES) continue;
+        uint8_t *mk = NULL;
+        if (a->maskable && !dense) {
+            mk = malloc((size_t)a->numel);
+            s24_mask_compute(S24_F32, t->data, t->view, 2, 4, mk); /* from the trained weights */
+            masked++;
+            /* the file holds PyTorch layout; check it against the weight's zeros there */
+            struct s24_st_tensor *mt = has_masks ? s24_st_find(&masks, a->name) : NULL;
+            CHECK(mt && mt->dtype == S24_U8 && (int64_t)mt->nbytes == a->numel, "%s: mask of %s", what, a->name);
+            int64_t ones = 0;
+            for (int64_t j = 0; mt && j < a->numel; j++) ones += ((uint8_t *)mt->data)[j];
+            CHECK(ones * 2 == a->numel, "%s: %s mask keeps %lld of %lld", what, a->name, (long long)ones, (long long)a->numel);
+        }
+        for (int64_t j = 0; j < a->numel; j++) {
+            float want = (mk && !mk[j]) ? 0.0f : r->data[j];
+            if (memcmp(&a->data[j], &want, sizeof want)) bad++;
+        }
+        free(mk);
+    }
+    CHECK(bad == 0, "%s: %d values differ from the expected phase-2 start", what, bad);
+    CHECK(dense || masked >= 2, "%s: only %d masked weights", what, masked);
+    if (has_masks) s24_st_free(&masks);
+    s24_model_free(p1);
+    s24_model_free(p2);
+}
+
+static void test_strategies(void)
+{
+    const char *names[] = {"continue", "rewind", "reinit", "dense"};
+    for (int s = 0; s < 4; s++) {
+        struct s24_pipeline_cfg c;
+        struct s24_pipeline_result res;
+        char dname[64];
+        snprintf(dname, sizeof dname, "start_%s", names[s]);
+        const char *dir = sub(dname);
+        base_cfg(&c, dir);
+        c.epochs2 = 0; /* phase2.safetensors is then exactly the phase-2 start */
+        CHECK_OK(s24_strategy_parse(names[s], &c.strategy));
+        CHECK_OK(s24_pipeline_run(&c, &res));
+        CHECK(res.finished && res.epochs_run == 1 && res.dense_acc >= 0 && res.sparse_acc >= 0);
+        s24_model_t *ref = NULL;
+        if (s == 0 || s == 3) ref = load(file_in(dir, "phase1.safetensors"));
+        if (s == 1) ref = load(file_in(dir, "init.safetensors"));
+        if (s == 2) s24_model_create("smallcnn", 10, c.seed + 1000, &ref);
+        CHECK(ref != NULL);
+        if (ref) check_start(dir, ref, names[s]);
+        /* the init file is the seed's model */
+        if (s == 1) {
+            s24_model_t *fresh = NULL;
+            CHECK_OK(s24_model_create("smallcnn", 10, c.seed, &fresh));
+            int bad = 0;
+            for (int i = 0; fresh && ref && i < s24_model_num_params(fresh); i++) {
+                struct s24_param *a = s24_model_param(fresh, i), *b = s24_model_param(ref, i);
+                if (a->data && memcmp(a->data, b->data, sizeof(float) * (size_t)a->numel)) bad++;
+            }
+            CHECK(bad == 0, "init.safetensors differs from a fresh model of the seed in %d tensors", bad);
+            s24_model_free(fresh);
+        }
+        s24_model_free(ref);
+    }
+}
+
+/* phase 2 for two epochs: pruned weights and momentum stay exactly zero */
+static void test_masks_invariant(void)
+{
+    const char *dir = sub("invariant");
+    struct s24_pipeline_cfg c;
+    struct s24_pipeline_result res;
+    base_cfg(&c, dir);
+    c.epochs2 = 2;
+    c.strategy = S24_STRATEGY_REWIND;
+    CHECK_OK(s24_pipeline_run(&c, &res));
+    struct s24_st st, masks;
+    CHECK_OK(s24_st_read(file_in(dir, "state.safetensors"), &st));
+    CHECK_OK(s24_st_read(file_in(dir, "masks.safetensors"), &masks));
+    s24_model_t *p2 = load(file_in(dir, "phase2.safetensors"));
+    CHECK(p2 != NULL);
+    int nmasked = 0, bad = 0, moved = 0;
+    for (int i = 0; p2 && i < s24_model_num_params(p2); i++) {
+        struct s24_param *p = s24_model_param(p2, i);
+        char name[300];
+        snprintf(name, sizeof name, "__mask__.%s", p->name);
+        struct s24_st_tensor *mk = s24_st_find(&st, name);
+        snprintf(name, sizeof name, "__momentum__.%s", p->name);
+        struct s24_st_tensor *mo = s24_st_find(&st, name);
+        CHECK(!!mk == !!p->maskable, "%s: mask in state %s", p->name, mk ? "present" : "missing");
+        CHECK(!!mo == !p->is_buffer, "%s: momentum", p->name);
+        if (!mk || !mo) continue;
+        nmasked++;
+        const uint8_t *m = mk->data;
+        const float *b = mo->data;
+        CHECK_OK(s24_mask_check_mask(m, p->view, 2, 4));
+        CHECK_OK(s24_mask_check(S24_F32, p->data, p->view, 2, 4, NULL));
+        for (int64_t j = 0; j < p->numel; j++) {
+            if (!m[j] && (p->data[j] != 0.0f || b[j] != 0.0f)) bad++;
+            if (m[j] && b[j] != 0.0f) moved++;
+        }
+        /* the public masks file: PyTorch layout, the same masks */
+        struct s24_st_tensor *pub = s24_st_find(&masks, p->name);
+        CHECK(pub && pub->ndim == p->ndim && !memcmp(pub->shape, p->shape, sizeof(int64_t) * (size_t)p->ndim));
+        if (pub && p->ndim == 4) {
+            int64_t O = p->shape[0], I = p->shape[1], H = p->shape[2], W = p->shape[3], diff = 0;
+            for (int64_t o = 0; o < O; o++)
+                for (int64_t ii = 0; ii < I; ii++)
+                    for (int64_t h = 0; h < H; h++)
+                        for (int64_t w = 0; w < W; w++)
+                            diff += ((uint8_t *)pub->data)[((o * I + ii) * H + h) * W + w] != m[((o * H + h) * W + w) * I + ii];
+            CHECK(diff == 0, "%s: masks file and state disagree in %lld places", p->name, (long long)diff);
+        }
+    }
+    CHECK(nmasked >= 2 && bad == 0 && moved > 0, "masked %d, non-zero pruned %d, live momentum %d", nmasked, bad, moved);
+    /* phase 1 weights were dense */
+    s24_model_t *p1 = load(file_in(dir, "phase1.safetensors"));
+    int dense_ok = 0;
+    for (int i = 0; p1 && i < s24_model_num_params(p1); i++) {
+        struct s24_param *p = s24_model_param(p1, i);
+        if (p->maskable && s24_mask_check(S24_F32, p->data, p->view, 2, 4, NULL) == S24_ERR_NOT_SPARSE) dense_ok++;
+    }
+    CHECK(dense_ok >= 2, "phase 1 weights are not dense");
+    s24_model_free(p1);
+    s24_model_free(p2);
+    s24_st_free(&st);
+    s24_st_free(&masks);
+}
+
+static void test_roundtrip(void)
+{
+    s24_model_t *a = NULL, *b = NULL;
+    CHECK_OK(s24_model_create("smallcnn", 10, 17, &a));
+    CHECK_OK(s24_model_create("smallcnn", 10, 18, &b));
+    const char *path = file_in(t_tmpdir(), "roundtrip.safetensors");
+    CHECK_OK(s24_model_save(a, path));
+    CHECK_OK(s24_model_load(b, path));
+    int bad = 0;
+    for (int i = 0; i < s24_model_num_params(a); i++) {
+        struct s24_param *p = s24_model_param(a, i), *q = s24_model_param(b, i);
+        if (p->data && memcmp(p->data, q->data, sizeof(float) * (size_t)p->numel)) bad++;
+        if (p->count && *p->count != *q->count) bad++;
+    }
+    CHECK(bad == 0, "%d tensors differ after save/load", bad);
+    s24_model_free(a);
+    s24_model_free(b);
+}
+
+static volatile sig_atomic_t flag;
+static int stop_epoch, stop_batch;
+
+static void stopper(void *ctx, const struct s24_progress *p)
+{
+    (void)ctx;
+    if (!p->epoch_done && p->phase == 2 && p->epoch == stop_epoch && p->batch == stop_batch) flag = 1;
+}
+
+static void test_resume(void)
+{
+    const char *full = sub("full"), *cut = sub("cut"), *sig = sub("sig");
+    struct s24_pipeline_cfg c;
+    struct s24_pipeline_result res;
+    base_cfg(&c, full);
+    c.epochs1 = 2;
+    c.epochs2 = 2;
+    c.strategy = S24_STRATEGY_REINIT;
+    CHECK_OK(s24_pipeline_run(&c, &res));
+    /* stopped after 1, then 2 more (crossing into phase 2), then the rest */
+    c.out_dir = cut;
+    c.stop_after = 1;
+    CHECK(s24_pipeline_run(&c, &res) == S24_ERR_INTERRUPTED);
+    CHECK(res.epochs_run == 1 && !res.finished);
+    c.resume = 1;
+    c.stop_after = 2;
+    CHECK(s24_pipeline_run(&c, &res) == S24_ERR_INTERRUPTED);
+    CHECK(strstr(s24_last_error(), "phase 2") != NULL, "%s", s24_last_error());
+    c.stop_after = 0;
+    CHECK_OK(s24_pipeline_run(&c, &res));
+    CHECK(res.finished && res.epochs_run == 1);
+    CHECK(same_tensors(file_in(full, "phase2.safetensors"), file_in(cut, "phase2.safetensors"), NULL));
+    CHECK(same_tensors(file_in(full, "state.safetensors"), file_in(cut, "state.safetensors"), "__csv__"));
+    char *a = csv_no_time(file_in(full, "train.csv")), *b = csv_no_time(file_in(cut, "train.csv"));
+    CHECK(a && b && !strcmp(a, b), "CSV differs:\n%s\nvs\n%s", a ? a : "", b ? b : "");
+    /* a stop in the middle of phase 2's second epoch (the signal path) */
+    base_cfg(&c, sig);
+    c.epochs1 = 2;
+    c.epochs2 = 2;
+    c.strategy = S24_STRATEGY_REINIT;
+    stop_epoch = 2;
+    stop_batch = 2;
+    c.stop = &flag;
+    c.progress = stopper;
+    CHECK(s24_pipeline_run(&c, &res) == S24_ERR_INTERRUPTED);
+    CHECK(res.epochs_run == 3, "%d epochs before the interrupt", res.epochs_run);
+    CHECK(strstr(s24_last_error(), "state.safetensors") != NULL, "%s", s24_last_error());
+    flag = 0;
+    c.progress = NULL;
+    c.resume = 1;
+    CHECK_OK(s24_pipeline_run(&c, &res));
+    CHECK(same_tensors(file_in(full, "phase2.safetensors"), file_in(sig, "phase2.safetensors"), NULL));
+    char *d = csv_no_time(file_in(sig, "train.csv"));
+    CHECK(a && d && !strcmp(a, d));
+    free(a);
+    free(b);
+    free(d);
+    /* resume with other settings is refused and names the difference */
+    c.epochs2 = 3;
+    CHECK(s24_pipeline_run(&c, &res) == S24_ERR_INVALID);
+    CHECK(strstr(s24_last_error(), "epochs2=3") != NULL, "%s", s24_last_error());
+    /* resume where there is no state */
+    base_cfg(&c, sub("empty"));
+    c.resume = 1;
+    CHECK(s24_pipeline_run(&c, &res) == S24_ERR_IO);
+    /* bad settings */
+    base_cfg(&c, sub("bad"));
+    c.batch = 0;
+    CHECK(s24_pipeline_run(&c, &res) == S24_ERR_INVALID);
+    base_cfg(&c, sub("bad"));
+    c.arch = "lenet";
+    CHECK(s24_pipeline_run(&c, &res) != S24_OK);
+}
+
+static int sh(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+static int sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void test_cli(void)
+{
+    const char *cli = getenv("S24_CLI");
+    if (!cli) {
+        printf("test_pipeline: S24_CLI not set, CLI checks skipped\n");
+        return;
+    }
+    const char *dir = sub("cli"), *tmp = t_tmpdir();
+    const char *small = "--model smallcnn --data synthetic --synthetic-size 12 --synthetic-train 96 "
+                        "--synthetic-test 40 --batch 32 --seed 5";
+    CHECK(sh("%s train --help > /dev/null", cli) == 0);
+    CHECK(sh("%s eval --help > /dev/null", cli) == 0);
+    CHECK(sh("%s plot --help > /dev/null", cli) == 0);
+    CHECK(sh("%s train --model nope --epochs 1 --out %s 2>/dev/null", cli, dir) == 2);
+    CHECK(sh("%s train --model smallcnn --epochs 1 2>/dev/null", cli) == 2);
+    CHECK(sh("%s train --model smallcnn --epochs 1 --out %s --strategy sideways 2>/dev/null", cli, dir) == 2);
+    CHECK(sh("%s train --model smallcnn --epochs 1 --out %s --data %s/nothere 2>%s/err.txt", cli, dir, tmp, tmp) == 1);
+    CHECK(sh("grep -q data_batch_1.bin %s/err.txt", tmp) == 0);
+    CHECK(sh("%s train %s --epochs 1 --phase2-epochs 1 --stop-after 1 --out %s 2>%s/err.txt", cli, small, dir, tmp) == 1);
+    CHECK(sh("grep -q resume %s/err.txt", tmp) == 0);
+    CHECK(sh("%s train %s --epochs 1 --phase2-epochs 1 --out %s 2>/dev/null", cli, small, dir) == 1); /* exists */
+    CHECK(sh("%s train %s --epochs 1 --phase2-epochs 1 --out %s --resume > %s/out.txt 2>/dev/null", cli, small, dir, tmp) == 0);
+    CHECK(sh("grep -q '2:4 test accuracy' %s/out.txt", tmp) == 0);
+    CHECK(sh("%s eval --model smallcnn --checkpoint %s/phase2.safetensors --data synthetic "
+             "--synthetic-size 12 --synthetic-test 40 > %s/eval.txt 2>/dev/null", cli, dir, tmp) == 0);
+    CHECK(sh("grep -q 'test accuracy' %s/eval.txt && grep -q '2:4 sparse weights: 2 of 2' %s/eval.txt", tmp, tmp) == 0);
+    CHECK(sh("%s eval --model smallcnn --checkpoint %s/nothere.safetensors 2>/dev/null", cli, dir) == 1);
+    CHECK(sh("%s plot %s/train.csv %s/train.csv -o %s/fig.svg --label a=*cli* > /dev/null", cli, dir, dir, tmp) == 0);
+    CHECK(sh("grep -q '<svg' %s/fig.svg && grep -q 'polyline' %s/fig.svg && grep -q '(n=2' %s/fig.svg", tmp, tmp, tmp) == 0);
+    CHECK(sh("printf 'phase,epoch,test_acc\\n1,1,x\\n' > %s/bad.csv && %s plot %s/bad.csv -o %s/bad.svg 2>/dev/null", tmp, cli, tmp, tmp) == 1);
+    CHECK(access(file_in(tmp, "bad.svg"), F_OK) != 0);
+    CHECK(sh("%s plot %s/train.csv 2>/dev/null", cli, dir) == 2);
+}
+
+int main(void)
+{
+    struct s24_synth_cfg sc;
+    s24_synth_default(&sc);
+    sc.size = 12;
+    sc.n_train = 96;
+    sc.n_test = 40;
+    s24_threads_set(2);
+    if (s24_synth_make(&sc, 1, &train) != S24_OK || s24_synth_make(&sc, 0, &test) != S24_OK) {
+        fprintf(stderr, "%s\n", s24_last_error());
+        return 1;
+    }
+    test_roundtrip();
+    test_strategies();
+    test_masks_invariant();
+    test_resume();
+    test_cli();
+    s24_dataset_free(&train);
+    s24_dataset_free(&test);
+    return t_done("test_pipeline");
+}
