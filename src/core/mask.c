@@ -114,7 +114,8 @@ static inline uint64_t mag_key(enum s24_dtype dt, const void *w, int64_t i)
 
 /* Which n of the m keys to keep, as a bit set: element j is kept when fewer
  * than n elements beat it (larger key, or equal key at a lower index). */
-static inline unsigned select_group(const uint64_t *key, int n, int m)
+static inline __attribute__((always_inline)) unsigned select_any(const uint64_t *key, int n,
+                                                                 int m)
 {
     unsigned keep = 0;
     for (int j = 0; j < m; j++) {
@@ -124,6 +125,12 @@ static inline unsigned select_group(const uint64_t *key, int n, int m)
         if (beaten < n) keep |= 1u << j;
     }
     return keep;
+}
+
+/* The same, with 2:4's M = 4 as a constant so the compiler unrolls it. */
+static inline unsigned select_group(const uint64_t *key, int n, int m)
+{
+    return m == 4 ? select_any(key, n, 4) : select_any(key, n, m);
 }
 
 int s24_mask_compute(enum s24_dtype dt, const void *w, struct s24_view v, int n, int m,
@@ -247,11 +254,28 @@ int s24_mask_check_mask(const uint8_t *mask, struct s24_view v, int n, int m)
     return S24_OK;
 }
 
-/* |w| as a double for sums; NaN sorts and sums as +inf (it counts as largest). */
-static inline double mag(enum s24_dtype dt, const void *w, int64_t i)
+/* |w| as a double from its key (no second load); NaN's key becomes +inf, so
+ * it sorts and sums as the largest value. */
+static inline double key_mag(enum s24_dtype dt, uint64_t key)
 {
-    double x = fabs(s24_load_float(dt, w, i));
-    return isnan(x) ? INFINITY : x;
+    switch (dt) {
+    case S24_F32: {
+        if (key > 0x7f800000u) return INFINITY;
+        uint32_t u = (uint32_t)key;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    case S24_F16: return key > 0x7c00 ? INFINITY : s24_f16_to_f32((uint16_t)key);
+    case S24_BF16: return key > 0x7f80 ? INFINITY : s24_bf16_to_f32((uint16_t)key);
+    case S24_F64: {
+        if (key > 0x7ff0000000000000ull) return INFINITY;
+        double d;
+        memcpy(&d, &key, 8);
+        return d;
+    }
+    default: return 0.0;
+    }
 }
 
 /* Sum of the k largest of a[0..len) (a is reordered): quickselect, then sum
@@ -314,10 +338,10 @@ int s24_magnitude(enum s24_dtype dt, const void *w, struct s24_view v, int n, in
                     for (int j = 0; j < m; j++) key[j] = mag_key(dt, w, base + j * inner);
                     unsigned keep = select_group(key, n, m);
                     for (int j = 0; j < m; j++) {
-                        double a = mag(dt, w, base + j * inner);
+                        double a = key_mag(dt, key[j]);
                         row[g * m + j] = a;
                         total += a;
-                        if (keep >> j & 1) kept += a;
+                        kept += (keep >> j & 1) ? a : 0.0; /* random: keep it branch-free */
                     }
                 }
                 bound += sum_top_k(row, red, topk);
