@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/model.h"
 #include "sparse24/sparse24_nn.h"
 #include "t.h"
 
@@ -277,8 +278,293 @@ static void check_checkpoint(const char *arch)
     s24_model_free(b);
 }
 
+/* ---------------------------------------------------------------- PyTorch fixtures */
+/* The fixture format of scripts/make_torch_fixtures.py (validated fully). */
+struct fx_entry {
+    char name[160];
+    int ndim;
+    int64_t shape[8], numel;
+    float *data;
+};
+struct fixture {
+    int n;
+    struct fx_entry e[64];
+};
+
+static uint32_t rd_u32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static int fixture_read(const char *path, struct fixture *f)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0, off = 12;
+    memset(f, 0, sizeof *f);
+    if (s24_read_file(path, &buf, &len)) return -1;
+    int ok = len >= 12 && !memcmp(buf, "S24F", 4) && rd_u32(buf + 4) == 1 && rd_u32(buf + 8) <= 64;
+    uint32_t cnt = ok ? rd_u32(buf + 8) : 0;
+    for (uint32_t i = 0; ok && i < cnt; i++) {
+        struct fx_entry *e = &f->e[i];
+        ok = off + 4 <= len;
+        uint32_t nl = ok ? rd_u32(buf + off) : 0;
+        ok = ok && nl < sizeof e->name && off + 4 + nl + 4 <= len;
+        if (!ok) break;
+        memcpy(e->name, buf + off + 4, nl);
+        off += 4 + nl;
+        e->ndim = (int)rd_u32(buf + off);
+        off += 4;
+        ok = e->ndim >= 0 && e->ndim <= 8 && off + 8 * (size_t)e->ndim <= len;
+        e->numel = 1;
+        for (int d = 0; ok && d < e->ndim; d++) {
+            memcpy(&e->shape[d], buf + off + 8 * d, 8);
+            ok = e->shape[d] >= 0 && e->shape[d] < (1 << 24);
+            e->numel *= e->shape[d];
+        }
+        off += 8 * (size_t)e->ndim;
+        ok = ok && e->numel < (1 << 24) && off + 4 * (size_t)e->numel <= len;
+        if (!ok) break;
+        e->data = malloc((size_t)(e->numel ? e->numel : 1) * sizeof(float));
+        memcpy(e->data, buf + off, 4 * (size_t)e->numel);
+        off += 4 * (size_t)e->numel;
+        f->n++;
+    }
+    ok = ok && off == len;
+    free(buf);
+    return ok ? 0 : -2;
+}
+
+static void fixture_free(struct fixture *f)
+{
+    for (int i = 0; i < f->n; i++) free(f->e[i].data);
+    f->n = 0;
+}
+
+static struct fx_entry *fx(struct fixture *f, const char *name)
+{
+    for (int i = 0; i < f->n; i++)
+        if (!strcmp(f->e[i].name, name)) return &f->e[i];
+    return NULL;
+}
+
+/* The closed-form generators of scripts/make_torch_fixtures.py: t in [-1, 1)
+ * for element i (PyTorch's layout) of tensor k (state_dict order). */
+static double gen_t(int use_hash, int64_t i, int64_t k)
+{
+    if (!use_hash) return sin(0.37 * (double)i + (double)k);
+    uint64_t z = (uint64_t)i * 0x9E3779B97F4A7C15ull + (uint64_t)(k + 1) * 0xD1B54A32D192ED03ull;
+    z ^= z >> 32;
+    z *= 0xBF58476D1CE4E5B9ull;
+    z ^= z >> 29;
+    return 2.0 * (double)(z >> 11) * (1.0 / 9007199254740992.0) - 1.0;
+}
+
+static void fill_generator(s24_model_t *m, int use_hash)
+{
+    for (int k = 0; k < s24_model_num_params(m); k++) {
+        struct s24_param *p = s24_model_param(m, k);
+        if (p->count) {
+            *p->count = k;
+            continue;
+        }
+        double s = p->kind == S24_P_WEIGHT ? 2.0 / sqrt((double)(p->numel / p->shape[0])) : 0;
+        for (int64_t i = 0; i < p->numel; i++) {
+            double t = gen_t(use_hash, i, k), v = 0;
+            switch (p->kind) {
+            case S24_P_WEIGHT: v = s * t; break;
+            case S24_P_BIAS: v = 0.1 * t; break;
+            case S24_P_BN_WEIGHT: v = 1.0 + 0.25 * t; break;
+            case S24_P_BN_BIAS:
+            case S24_B_RUNNING_MEAN: v = 0.1 * t; break;
+            case S24_B_RUNNING_VAR: v = 1.0 + 0.5 * t; break;
+            case S24_B_NUM_BATCHES: break;
+            }
+            int64_t j = i;
+            if (p->ndim == 4) { /* OIHW index -> OHWI */
+                int64_t I = p->shape[1], H = p->shape[2], W = p->shape[3];
+                int64_t w = i % W, h = (i / W) % H, c = (i / (W * H)) % I, o = i / (W * H * I);
+                j = ((o * H + h) * W + w) * I + c;
+            }
+            p->data[j] = (float)v;
+        }
+    }
+}
+
+/* NCHW -> NHWC */
+static float *to_nhwc(const struct fx_entry *e)
+{
+    int64_t N = e->shape[0], C = e->shape[1], H = e->shape[2], W = e->shape[3];
+    float *x = malloc((size_t)e->numel * sizeof *x);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t w = 0; w < W; w++)
+                    x[((n * H + h) * W + w) * C + c] = e->data[((n * C + c) * H + h) * W + w];
+    return x;
+}
+
+static double rel_l2(const float *a, const float *b, int64_t n)
+{
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d, den += (double)b[i] * b[i];
+    }
+    return sqrt(num) / (sqrt(den) + 1e-30);
+}
+
+static void check_fixture(const char *arch)
+{
+    char path[512];
+    const char *dir = getenv("S24_FIXTURES");
+    struct fixture f;
+    snprintf(path, sizeof path, "%s/torch_%s.bin", dir ? dir : "tests/fixtures", arch);
+    int rc = fixture_read(path, &f);
+    if (rc == -1) {
+        printf("%s: no fixture %s, PyTorch comparison skipped\n", arch, path);
+        return;
+    }
+    CHECK(rc == 0, "%s: malformed fixture", path);
+    s24_model_t *m = NULL;
+    CHECK_OK(s24_model_create(arch, 10, 1, &m));
+    if (!m || rc) goto done;
+    CHECK_OK(s24_model_set_drop(m, 0, 0));
+    struct fx_entry *ge = fx(&f, "meta.generator");
+    int use_hash = ge && ge->data[0] == 1.0f;
+    fill_generator(m, use_hash);
+    /* Version-1 fixtures were made with the sin generator, whose rank-2 conv
+     * filters leave ResNet18's training-mode batch norms nearly degenerate:
+     * there 1e-7 input noise moves the logits by 1% in fp32 (measured), so
+     * its training step can only be checked coarsely (layouts, signs,
+     * scales); eval mode and the other models are checked tightly. */
+    int coarse = !use_hash && !strcmp(arch, "resnet18");
+    double tol_logits = coarse ? 2e-2 : 1e-4, tol_loss = coarse ? 5e-3 : 1e-4;
+    double tol_grad = coarse ? 0.4 : 2e-3;
+    struct fx_entry *e = fx(&f, "meta.num_entries");
+    CHECK(e && e->data[0] == s24_model_num_params(m), "%s: state_dict entries %g vs %d", arch,
+          e ? e->data[0] : -1.0, s24_model_num_params(m));
+    /* batch-norm hyper-parameters as torchvision's (eps 1e-5, momentum 0.1 for all three) */
+    struct fx_entry *eps = fx(&f, "meta.bn_eps"), *mom = fx(&f, "meta.bn_momentum");
+    for (int i = 0; i < m->nn && eps && mom; i++)
+        if (m->nodes[i].op == S24_N_BN) {
+            CHECK(fabsf(m->nodes[i].eps - eps->data[0]) < 1e-12f &&
+                      fabsf(m->nodes[i].momentum - mom->data[0]) < 1e-9f,
+                  "%s: BN eps %g momentum %g, PyTorch %g %g", arch, (double)m->nodes[i].eps,
+                  (double)m->nodes[i].momentum, (double)eps->data[0], (double)mom->data[0]);
+            break;
+        }
+    struct fx_entry *xe = fx(&f, "input_eval"), *le = fx(&f, "logits_eval");
+    struct fx_entry *xt = fx(&f, "input_train"), *lt = fx(&f, "logits_train");
+    struct fx_entry *lab = fx(&f, "labels_train"), *loss = fx(&f, "loss");
+    CHECK(xe && le && xt && lt && lab && loss, "%s: fixture entries", arch);
+    if (!xe || !le || !xt || !lt || !lab || !loss) goto done;
+    /* eval forward: running statistics */
+    int n = (int)xe->shape[0];
+    float *x = to_nhwc(xe), *y = malloc((size_t)le->numel * sizeof *y);
+    for (int64_t i = 0; i < le->numel; i++) y[i] = NAN;
+    CHECK_OK(s24_model_forward(m, x, n, (int)xe->shape[2], (int)xe->shape[3], y, 0));
+    double err = rel_l2(y, le->data, le->numel);
+    printf("%s vs PyTorch: eval logits rel err %.2e\n", arch, err);
+    CHECK(err < 1e-4, "%s: eval logits rel err %g", arch, err);
+    free(x), free(y);
+    /* training forward / backward */
+    n = (int)xt->shape[0];
+    x = to_nhwc(xt);
+    y = malloc((size_t)lt->numel * sizeof *y);
+    float *d = malloc((size_t)lt->numel * sizeof *d);
+    int labels[64];
+    for (int i = 0; i < n && i < 64; i++) labels[i] = (int)lab->data[i];
+    CHECK_OK(s24_model_forward(m, x, n, (int)xt->shape[2], (int)xt->shape[3], y, 1));
+    err = rel_l2(y, lt->data, lt->numel);
+    printf("%s vs PyTorch: train logits rel err %.2e\n", arch, err);
+    CHECK(err < tol_logits, "%s: train logits rel err %g", arch, err);
+    float l = s24_softmax_xent(y, labels, n, 10, d, NULL);
+    printf("%s vs PyTorch: loss %.7f vs %.7f\n", arch, (double)l, (double)loss->data[0]);
+    CHECK(fabs(l - loss->data[0]) < tol_loss * fabs(loss->data[0]), "%s: loss %g vs %g", arch, (double)l,
+          (double)loss->data[0]);
+    s24_model_zero_grad(m);
+    CHECK_OK(s24_model_backward(m, d));
+    int grads = 0;
+    for (int i = 0; i < f.n; i++) {
+        const char *nm = f.e[i].name;
+        if (!strncmp(nm, "grad.", 5)) {
+            struct s24_param *p = s24_model_find(m, nm + 5);
+            CHECK(p && p->numel == f.e[i].numel, "%s: %s", arch, nm);
+            if (!p || p->numel != f.e[i].numel) continue;
+            float *g = malloc((size_t)p->numel * sizeof *g);
+            if (p->ndim == 4) { /* ours OHWI -> OIHW */
+                int64_t O = p->shape[0], I = p->shape[1], H = p->shape[2], W = p->shape[3];
+                for (int64_t o = 0; o < O; o++)
+                    for (int64_t c = 0; c < I; c++)
+                        for (int64_t h = 0; h < H; h++)
+                            for (int64_t w = 0; w < W; w++)
+                                g[((o * I + c) * H + h) * W + w] = p->grad[((o * H + h) * W + w) * I + c];
+            } else {
+                memcpy(g, p->grad, (size_t)p->numel * sizeof *g);
+            }
+            err = rel_l2(g, f.e[i].data, p->numel);
+            printf("%s vs PyTorch: %s rel err %.2e\n", arch, nm, err);
+            CHECK(err < tol_grad, "%s: %s rel err %g", arch, nm, err);
+            grads++;
+            free(g);
+        } else if (!strncmp(nm, "after.", 6)) {
+            struct s24_param *p = s24_model_find(m, nm + 6);
+            CHECK(p && p->numel == f.e[i].numel, "%s: %s", arch, nm);
+            if (!p || p->numel != f.e[i].numel) continue;
+            err = rel_l2(p->data, f.e[i].data, p->numel);
+            printf("%s vs PyTorch: %s rel err %.2e\n", arch, nm, err);
+            CHECK(err < 1e-5, "%s: %s rel err %g", arch, nm, err);
+        }
+    }
+    CHECK(grads >= 3, "%s: %d gradients compared", arch, grads);
+    free(x), free(y), free(d);
+done:
+    s24_model_free(m);
+    fixture_free(&f);
+}
+
+/* S24_EXPORT_DIR=DIR: write <arch>.safetensors, <arch>_input.npy (NCHW) and
+ * <arch>_logits.npy (eval mode) for scripts/check_torch_logits.py. */
+static void export_for_torch(const char *dir)
+{
+    const char *archs[3] = {"smallcnn", "resnet18", "efficientnet_b0"};
+    for (int a = 0; a < 3; a++) {
+        char path[512];
+        s24_model_t *m = NULL;
+        CHECK_OK(s24_model_create(archs[a], 10, 21, &m));
+        if (!m) continue;
+        for (int i = 0; i < s24_model_num_params(m); i++) { /* non-trivial BN state */
+            struct s24_param *p = s24_model_param(m, i);
+            if (p->count) *p->count = 5 + i;
+            else if (p->kind >= S24_P_BN_WEIGHT)
+                for (int64_t j = 0; j < p->numel; j++)
+                    p->data[j] = (p->kind == S24_B_RUNNING_VAR || p->kind == S24_P_BN_WEIGHT ? 1.0f : 0.0f) +
+                                 s24_rng_uniformf(&rng, -0.3f, 0.3f);
+        }
+        int n = 3;
+        float *x = rnd(n * 32 * 32 * 3, -2, 2), *xc = malloc(n * 32 * 32 * 3 * sizeof *xc);
+        float *y = malloc(n * 10 * sizeof *y);
+        for (int b = 0; b < n; b++)
+            for (int c = 0; c < 3; c++)
+                for (int p = 0; p < 32 * 32; p++) xc[(b * 3 + c) * 1024 + p] = x[(b * 1024 + p) * 3 + c];
+        CHECK_OK(s24_model_forward(m, x, n, 32, 32, y, 0));
+        snprintf(path, sizeof path, "%s/%s.safetensors", dir, archs[a]);
+        CHECK_OK(s24_model_save(m, path));
+        int64_t xs[4] = {n, 3, 32, 32}, ys[2] = {n, 10};
+        snprintf(path, sizeof path, "%s/%s_input.npy", dir, archs[a]);
+        CHECK_OK(s24_npy_write(path, S24_F32, 4, xs, xc));
+        snprintf(path, sizeof path, "%s/%s_logits.npy", dir, archs[a]);
+        CHECK_OK(s24_npy_write(path, S24_F32, 2, ys, y));
+        free(x), free(xc), free(y);
+        s24_model_free(m);
+    }
+}
+
 int main(void)
 {
+    /* the hash generator bit for bit as scripts/make_torch_fixtures.py computes it */
+    CHECK(gen_t(1, 0, 0) == -0.28104868614003653, "hash(0, 0)");
+    CHECK(gen_t(1, 1, 0) == 0.008700259034927438, "hash(1, 0)");
+    CHECK(gen_t(1, 12345, 7) == 0.13713363107308774, "hash(12345, 7)");
+    CHECK(gen_t(1, 2359295, 121) == -0.4340323923939653, "hash(2359295, 121)");
+    CHECK(gen_t(1, 5, 1000) == 0.9867497750990086, "hash(5, 1000)");
     s24_rng_seed(&rng, 99);
     s24_threads_set(2);
     check_names();
@@ -286,5 +572,9 @@ int main(void)
     check_checkpoint("smallcnn");
     check_checkpoint("resnet18");
     check_checkpoint("efficientnet_b0");
+    check_fixture("smallcnn");
+    check_fixture("resnet18");
+    check_fixture("efficientnet_b0");
+    if (getenv("S24_EXPORT_DIR")) export_for_torch(getenv("S24_EXPORT_DIR"));
     return t_done("test_models");
 }
