@@ -22,7 +22,7 @@ void s24_permute_top2_avx512(const float *const *p, int nsub, int64_t rpad, doub
 /* out[k*ldo + c] = sum over r < rpad of max(x[k][r], a[c*rpad + r]) for
  * k < nx <= S24_PERMUTE_MAXSUM_NX, c < ncols: every column is read once for
  * all nx rows. Same lane and block discipline as top2, own block length. */
-#define S24_PERMUTE_MAXSUM_BLOCK 2048
+#define S24_PERMUTE_MAXSUM_BLOCK 512
 #define S24_PERMUTE_MAXSUM_NX 8
 typedef void (*s24_permute_maxsum_fn)(const float *const *x, int nx, const float *a, int64_t rpad,
                                       int64_t ncols, double *out, int64_t ldo);
