@@ -163,7 +163,7 @@ static uint8_t *make_file(const char *json, size_t data_len, size_t *len)
 
 static void test_foreign_layout(void)
 {
-    const char *json = "{ \"b\": {\"shape\": [2], \"data_offsets\": [8, 16], \"dtype\": \"F32\"},\n"
+    const char *json = "\n { \"b\": {\"shape\": [2], \"data_offsets\": [8, 16], \"dtype\": \"F32\"},\n"
                        "  \"a\": {\"dtype\": \"I64\", \"shape\": [], \"data_offsets\": [0, 8]},\n"
                        "  \"__metadata__\": {\"k\": \"v\"} }  ";
     size_t len;

@@ -236,9 +236,14 @@ static int header_parse(const char *json, size_t len, const char *what, ull data
         rc = s24_error(S24_ERR_FORMAT, "%s: header is not valid UTF-8", what);
         goto fail;
     }
-    /* The Rust implementation requires the object to start the header. */
-    if (len == 0 || json[0] != '{') {
-        rc = s24_error(S24_ERR_FORMAT, "%s: header does not start with '{'", what);
+    /* JSON whitespace may precede the object (the Rust reader accepts it). */
+    size_t lead = 0;
+    while (lead < len && (json[lead] == ' ' || json[lead] == '\t' || json[lead] == '\n' ||
+                          json[lead] == '\r'))
+        lead++;
+    if (lead == len || json[lead] != '{') {
+        rc = s24_error(S24_ERR_FORMAT, "%s: header is not a JSON object (does not start with '{')",
+                       what);
         goto fail;
     }
     if (has_nul_escape(json, len)) {
