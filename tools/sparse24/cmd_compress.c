@@ -118,9 +118,11 @@ int cmd_compress(int argc, char **argv)
     if (!quiet)
         printf("%-*s  %-5s %-16s %10s %10s  %s\n", namew, "tensor", "dtype", "shape", "bytes",
                "stored", "how");
+    int progress = st_progress_on() && !quiet;
     for (int i = 0; i < st.n; i++) {
         const struct s24_st_tensor *t = &st.t[i];
         char why[96], shape[64], key[1100];
+        if (progress) fprintf(stderr, "\r[%d/%d] %-60.60s", i + 1, st.n, t->name);
         struct s24_view v;
         st_fmt_shape(shape, sizeof shape, t->ndim, t->shape);
         const char *r = dense_reason(&st, t, &v, why, sizeof why);
@@ -152,6 +154,7 @@ int cmd_compress(int argc, char **argv)
         s24_compressed_free(&comp);
         ncomp++;
     }
+    if (progress) fprintf(stderr, "\r%-72s\r", "");
     /* last, so the tensor entries stay readable at the top of the header */
     if ((rc = s24_st_meta_set(&cs, "sparse24.header", st.header ? st.header : "")) != S24_OK)
         goto lib_fail;

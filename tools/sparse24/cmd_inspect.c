@@ -98,8 +98,10 @@ int cmd_inspect(int argc, char **argv)
     if (!quiet)
         printf("%-*s  %-7s %-16s %10s  %s\n", namew, "tensor", "dtype", "shape", "bytes", "N:M");
     int nweights = 0, n24 = 0, ncompressed = 0;
+    int progress = st_progress_on() && quiet; /* the table itself shows progress */
     for (int i = 0; i < st.n; i++) {
         const struct s24_st_tensor *t = &st.t[i];
+        if (progress) fprintf(stderr, "\r[%d/%d] %-60.60s", i + 1, st.n, t->name);
         char shape[64], why[96], sp[64];
         struct s24_view v;
         st_fmt_shape(shape, sizeof shape, t->ndim, t->shape);
@@ -122,6 +124,7 @@ int cmd_inspect(int argc, char **argv)
             printf("%-*s  %-7s %-16s %10zu  %s\n", namew, t->name, s24_dtype_name(t->dtype), shape,
                    t->nbytes, sp);
     }
+    if (progress) fprintf(stderr, "\r%-72s\r", "");
     printf("%d of %d conv/linear weights are 2:4 sparse", n24, nweights);
     if (fmt) printf("; %d stored compressed", ncompressed);
     printf("\n");
