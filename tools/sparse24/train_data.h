@@ -4,6 +4,8 @@
 #ifndef S24_TRAIN_DATA_H
 #define S24_TRAIN_DATA_H
 
+#include <stdio.h>
+
 #include "sparse24/sparse24_train.h"
 
 struct train_data_opts {
@@ -18,5 +20,9 @@ int train_data_load(const char *cmd, const struct train_data_opts *o, struct s24
                     struct s24_dataset *test);
 /* Parses a non-negative integer option in [lo, hi]; -1 on bad input. */
 int64_t train_parse_int(const char *arg, int64_t lo, int64_t hi);
+
+/* The training part of `sparse24 demo` (demo_train.c), run after its core
+ * part: smallcnn dense, 2:4, retrained; prints on `out`, returns an exit code. */
+int demo_train(const char *cmd, uint64_t seed, FILE *out);
 
 #endif
