@@ -177,6 +177,8 @@ struct eng {
     int64_t *perm, *best;   /* (cols) current and best-so-far order */
     double *sval, *best_sval; /* (S) F of each stripe */
     uint8_t *touched;       /* (S) changed since the best was recorded */
+    uint8_t *used;          /* (S) changed in the current round */
+    int64_t *chg;           /* (S) the stripes changed in the current round */
     int64_t *tlist;         /* (S) */
     int64_t ntouched;
     const struct moves *mv;
@@ -257,7 +259,7 @@ static void eval_dirty(struct eng *e, int64_t nd)
 {
     /* Small jobs are not worth waking the team for. */
     int64_t work = nd * e->rpad * e->mv->nsubs;
-    int nt = work > 200000 ? e->threads : 1;
+    int nt = work > 4000000 ? e->threads : 1;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)
     for (int64_t i = 0; i < nd; i++) eval_group(e, e->dlist[i]);
     for (int64_t i = 0; i < nd; i++) e->dirty[e->dlist[i]] = 0;
@@ -268,7 +270,7 @@ static void touch(struct eng *e, int64_t s)
     if (!e->touched[s]) e->touched[s] = 1, e->tlist[e->ntouched++] = s;
 }
 
-/* Apply group gi's best move. */
+/* Apply group gi's best move; the caller re-scores the groups it touched. */
 static void apply_move(struct eng *e, int64_t gi)
 {
     const int32_t *s = e->grp + gi * e->g;
@@ -281,13 +283,8 @@ static void apply_move(struct eng *e, int64_t gi)
         for (int i = 0; i < 4 * e->g; i++)
             if (pt[j] >> i & 1) e->perm[4 * s[j] + n++] = cols[i];
         e->sval[s[j]] = e->gval[gi * 3 + j];
-    }
-    int64_t nd = 0;
-    for (int j = 0; j < e->g; j++) {
         touch(e, s[j]);
-        nd = mark_stripe(e, s[j], nd);
     }
-    eval_dirty(e, nd);
 }
 
 static double stripe_value(struct eng *e, int64_t s)
@@ -325,17 +322,45 @@ static int out_of_budget(struct limits *L)
 }
 
 /* Greedy: the best move of all groups (lowest index on ties) until none gains. */
+static int cmp_gain(const void *pa, const void *pb, void *ctx)
+{
+    const double *gain = ctx;
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    if (gain[a] != gain[b]) return gain[a] > gain[b] ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+
+/* Greedy in rounds: the improving moves of all groups, best first, each
+ * applied if it shares no stripe with one applied before in the round (the
+ * gains of disjoint groups do not interact, so each is exact); then one
+ * re-scoring of every group that holds a changed stripe. With one improving
+ * group this is plain best-first; with many it saves most of the re-scoring. */
 static void descend(struct eng *e, struct limits *L)
 {
     for (;;) {
         if (out_of_budget(L)) return;
-        int64_t bi = -1;
-        double bg = 0.0;
+        int64_t nc = 0;
         for (int64_t gi = 0; gi < e->ngroups; gi++)
-            if (e->gain[gi] > bg) bg = e->gain[gi], bi = gi;
-        if (bi < 0) return;
-        apply_move(e, bi);
-        L->moves++;
+            if (e->gain[gi] > 0) e->dlist[nc++] = gi;
+        if (!nc) return;
+        qsort_r(e->dlist, (size_t)nc, sizeof *e->dlist, cmp_gain, e->gain);
+        int64_t nch = 0;
+        for (int64_t k = 0; k < nc; k++) {
+            const int32_t *s = e->grp + e->dlist[k] * e->g;
+            int clash = 0;
+            for (int j = 0; j < e->g; j++) clash |= e->used[s[j]];
+            if (clash) continue;
+            apply_move(e, e->dlist[k]);
+            for (int j = 0; j < e->g; j++) e->used[s[j]] = 1, e->chg[nch++] = s[j];
+            L->moves++;
+            if (L->max_moves && L->moves >= L->max_moves) break;
+        }
+        int64_t nd = 0;
+        for (int64_t k = 0; k < nch; k++) {
+            nd = mark_stripe(e, e->chg[k], nd);
+            e->used[e->chg[k]] = 0;
+        }
+        eval_dirty(e, nd);
     }
 }
 
@@ -430,9 +455,11 @@ int s24_permute_engine(const float *a, int64_t rows, int64_t rpad, int64_t cols,
     e.sval = malloc((size_t)S * sizeof *e.sval);
     e.best_sval = malloc((size_t)S * sizeof *e.best_sval);
     e.touched = calloc((size_t)S, 1);
+    e.used = calloc((size_t)S, 1);
+    e.chg = malloc((size_t)S * sizeof *e.chg);
     e.tlist = malloc((size_t)S * sizeof *e.tlist);
     if (!e.grp || !e.gain || !e.gpart || !e.gval || !e.dirty || !e.dlist || !e.best || !e.sval ||
-        !e.best_sval || !e.touched || !e.tlist)
+        !e.best_sval || !e.touched || !e.used || !e.chg || !e.tlist)
         goto nomem;
     e.perm = perm;
     /* groups in colex order, so group_index() finds them */
@@ -494,6 +521,6 @@ nomem:
 out:
     free(mv);
     free(e.grp), free(e.gain), free(e.gpart), free(e.gval), free(e.dirty), free(e.dlist);
-    free(e.best), free(e.sval), free(e.best_sval), free(e.touched), free(e.tlist);
+    free(e.best), free(e.sval), free(e.best_sval), free(e.touched), free(e.used), free(e.chg), free(e.tlist);
     return rc;
 }
