@@ -138,6 +138,10 @@ int s24_gemm_plan_get_weight(s24_gemm_plan_t *p, void *d_w);
  * (when desc.search), the cuBLASLt autotune (when desc.dense_tune), and in
  * AUTO mode the timing that picks sparse or dense. */
 int s24_gemm_plan_tune(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d);
+/* Fix the bias pointer (device, m elements of out_type) before timing or
+ * capturing: cuSPARSELt reads it when its plan is made, so s24_gemm_run given
+ * a different pointer rebuilds the plan once (a sync, not capturable). */
+int s24_gemm_plan_set_bias(s24_gemm_plan_t *p, const void *d_bias);
 /* D = ... on `stream` (NULL: the context's). No allocation, no sync. */
 int s24_gemm_run(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,
                  const void *d_bias, void *stream);

@@ -331,20 +331,42 @@ fail:
     return rc;
 }
 
+/* The plan reads the bias pointer when it is made, so a new pointer rebuilds
+ * the algorithm selection (keeping the configuration found so far) and the
+ * plan; a stable pointer costs nothing per call. */
+int s24_sp_set_bias(struct s24_sp *p, const void *bias, void *stream)
+{
+    int rc = S24_OK, id = -1;
+    void *bp = (void *)bias;
+    SP_CHECK(cudaStreamSynchronize((cudaStream_t)stream));
+    if (cusparseLtMatmulAlgGetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &id, sizeof id) !=
+        CUSPARSE_STATUS_SUCCESS)
+        id = -1;
+    SP_CHECK(cusparseLtMatmulDescSetAttribute(p->h, &p->mm, CUSPARSELT_MATMUL_BIAS_POINTER, &bp, sizeof bp));
+    if (p->have_plan) {
+        cusparseLtMatmulPlanDestroy(&p->plan);
+        p->have_plan = 0;
+    }
+    if (p->have_alg) {
+        cusparseLtMatmulAlgSelectionDestroy(&p->alg);
+        p->have_alg = 0;
+    }
+    SP_CHECK(cusparseLtMatmulAlgSelectionInit(p->h, &p->alg, &p->mm, CUSPARSELT_MATMUL_ALG_DEFAULT));
+    p->have_alg = 1;
+    if (id >= 0) SP_CHECK(cusparseLtMatmulAlgSetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &id, sizeof id));
+    if ((rc = plan_make(p)) != S24_OK) goto fail;
+    if ((rc = ws_fit(p)) != S24_OK) goto fail;
+    p->bias = bias;
+fail:
+    return rc;
+}
+
 int s24_sp_run(struct s24_sp *p, const void *x, const void *c, void *dd, const void *bias, void *stream)
 {
     int rc = S24_OK;
     cudaStream_t s = (cudaStream_t)stream;
     const void *a, *b;
-    if (bias != p->bias) {
-        /* The plan reads the bias pointer when it is made: a new pointer
-         * costs one plan rebuild, a stable one nothing. */
-        void *bp = (void *)bias;
-        SP_CHECK(cusparseLtMatmulDescSetAttribute(p->h, &p->mm, CUSPARSELT_MATMUL_BIAS_POINTER, &bp, sizeof bp));
-        if ((rc = plan_make(p)) != S24_OK) goto fail;
-        if ((rc = ws_fit(p)) != S24_OK) goto fail;
-        p->bias = bias;
-    }
+    if (bias != p->bias && (rc = s24_sp_set_bias(p, bias, stream)) != S24_OK) goto fail;
     operands(p, x, &a, &b);
     SP_CHECK(cusparseLtMatmul(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : dd, dd, p->ws, &s, 1));
 fail:

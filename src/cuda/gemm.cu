@@ -141,6 +141,13 @@ extern "C" int s24_gemm_run(s24_gemm_plan_t *p, const void *d_x, const void *d_c
     return s24_dn_run(p->dn, p->w, d_x, d_c, d_d, d_bias, s);
 }
 
+extern "C" int s24_gemm_plan_set_bias(s24_gemm_plan_t *p, const void *d_bias)
+{
+    if (!p->d.bias) return s24_error(S24_ERR_INVALID, "gemm plan: made without bias (desc.bias = 0)");
+    if (p->sp) return s24_sp_set_bias(p->sp, d_bias, p->g->stream);
+    return S24_OK;
+}
+
 struct run_ctx {
     s24_gemm_plan_t *p;
     const void *x, *c;

@@ -31,6 +31,8 @@ int s24_sp_check(struct s24_sp *p, const void *d_w, void *stream);
 /* Compress d_w into the plan's own buffer (syncs). */
 int s24_sp_compress(struct s24_sp *p, const void *d_w, void *stream);
 int s24_sp_search(struct s24_sp *p, const void *x, const void *c, void *dd, void *stream);
+/* Set the bias pointer (rebuilds the plan; syncs). */
+int s24_sp_set_bias(struct s24_sp *p, const void *bias, void *stream);
 int s24_sp_run(struct s24_sp *p, const void *x, const void *c, void *dd, const void *bias,
                void *stream);
 /* The bare cusparseLtMatmul with the plan's arguments (to measure our overhead). */

@@ -145,6 +145,11 @@ static void run_case(const struct tcase *tc, uint64_t seed)
         rc = s24_gemm_plan_tune(p, dx, dc, dd);
         CHECK(rc == S24_OK, "%s: tune: %s", tc->name, s24_last_error());
     }
+    if (tc->bias) {
+        rc = s24_gemm_plan_set_bias(p, db);
+        CHECK(rc == S24_OK, "%s: set_bias: %s", tc->name, s24_last_error());
+        if (rc != S24_OK) goto out;
+    }
     /* poison: NaN for floats, a huge value for integers */
     CHECK_OK(s24_gpu_fill_bytes(G, dd, tc->out == S24_I32 ? 0x7f : 0xff, ob));
     rc = s24_gemm_run(p, dx, tc->beta != 0 ? dc : NULL, dd, tc->bias ? db : NULL, NULL);
@@ -202,14 +207,12 @@ static const struct tcase cases[] = {
     {"fp16 sparse as B",           128, 64, 256, S24_F16, S24_F16, R, C, C, 1, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
     {"fp16 sparse as B, D row",    128, 64, 256, S24_F16, S24_F16, R, C, R, 1, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
     {"fp16 sparse as B, op-T",     128, 64, 256, S24_F16, S24_F16, R, C, C, 1, 1, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
-    {"fp16 bias+relu",             128, 64, 256, S24_F16, S24_F16, R, C, C, 0, 0, 1, 1, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
     {"fp16 gelu",                  128, 64, 256, S24_F16, S24_F16, R, C, C, 0, 0, 2, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 5e-3},
     {"fp16 alpha/beta",            128, 64, 256, S24_F16, S24_F16, R, C, C, 0, 0, 0, 0, 0, 0, 0, 0.5f, 0.25f, S24_GEMM_SPARSE, 2e-3},
     {"fp16 fp16-accumulate",       128, 64, 256, S24_F16, S24_F16, R, C, C, 0, 0, 0, 0, 1, 0, 0, 1, 0, S24_GEMM_SPARSE, 1e-2},
     {"fp16 search",                512, 256, 1024, S24_F16, S24_F16, R, C, C, 0, 0, 0, 0, 0, 1, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
     {"fp16 split-k 4",             256, 128, 2048, S24_F16, S24_F16, R, C, C, 0, 0, 0, 0, 0, 0, 4, 1, 0, S24_GEMM_SPARSE, 2e-3},
     {"bf16 TN",                    256, 192, 512, S24_BF16, S24_BF16, R, C, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 1e-2},
-    {"bf16 bias+gelu",             128, 64, 256, S24_BF16, S24_BF16, R, C, C, 0, 0, 2, 1, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 1e-2},
     {"int8 -> int32",              256, 128, 512, S24_I8, S24_I32, R, C, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 0},
     {"int8 -> bf16",               256, 128, 512, S24_I8, S24_BF16, R, C, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 1e-2},
     {"int8 -> int32 search",       256, 128, 512, S24_I8, S24_I32, R, C, C, 0, 0, 0, 0, 0, 1, 0, 1, 0, S24_GEMM_SPARSE, 0},
@@ -217,11 +220,15 @@ static const struct tcase cases[] = {
     {"fp8 -> fp16",                256, 128, 512, S24_F8_E4M3, S24_F16, R, C, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 5e-3},
     {"dense fp16",                 256, 192, 512, S24_F16, S24_F16, R, C, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_DENSE, 2e-3},
     {"dense fp16 D row + tune",    128, 64, 256, S24_F16, S24_F16, C, R, R, 0, 0, 0, 0, 0, 1, 0, 1, 0, S24_GEMM_DENSE, 2e-3},
-    {"dense bf16 bias+relu",       128, 64, 256, S24_BF16, S24_BF16, R, C, C, 0, 0, 1, 1, 0, 0, 0, 1, 0, S24_GEMM_DENSE, 1e-2},
     {"dense int8 -> int32",        256, 128, 512, S24_I8, S24_I32, R, C, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_DENSE, 0},
     {"dense fp8 -> bf16",          256, 128, 512, S24_F8_E4M3, S24_BF16, R, C, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_DENSE, 1e-2},
     {"auto fp16",                  512, 256, 512, S24_F16, S24_F16, R, C, C, 0, 0, 0, 0, 0, 1, 0, 1, 0, S24_GEMM_AUTO, 2e-3},
     {"auto fp16 unaligned (dense)", 24, 100, 36, S24_F16, S24_F16, R, C, C, 0, 0, 0, 0, 0, 1, 0, 1, 0, S24_GEMM_AUTO, 2e-3},
+    {"fp16 relu",                  128, 64, 256, S24_F16, S24_F16, R, C, C, 0, 0, 1, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
+    {"fp16 bias",                  128, 64, 256, S24_F16, S24_F16, R, C, C, 0, 0, 0, 1, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
+    {"fp16 bias+relu",             128, 64, 256, S24_F16, S24_F16, R, C, C, 0, 0, 1, 1, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
+    {"bf16 bias+gelu",             128, 64, 256, S24_BF16, S24_BF16, R, C, C, 0, 0, 2, 1, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 1e-2},
+    {"dense bf16 bias+relu",       128, 64, 256, S24_BF16, S24_BF16, R, C, C, 0, 0, 1, 1, 0, 0, 0, 1, 0, S24_GEMM_DENSE, 1e-2},
 };
 
 static void test_refusals(void)
@@ -316,11 +323,12 @@ int main(void)
     CHECK_OK(s24_gpu_props(G, &pr));
     have_sparse = pr.cusparselt > 0;
     printf("  %s sm_%d%d, cuSPARSELt %d, cuBLASLt %d\n", pr.name, pr.cc_major, pr.cc_minor, pr.cusparselt, pr.cublaslt);
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], 1000 + 17 * i);
     printf("  refusals ...\n");
     test_refusals();
     printf("  graph and timing ...\n");
     test_graph_and_timing();
+    /* the bias cases come last in the table: one hung a run with cuSPARSELt 0.8.0 */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], 1000 + 17 * i);
     s24_gpu_free(G);
     return t_done("test_gemm_gpu");
 }
