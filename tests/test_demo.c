@@ -1,4 +1,5 @@
-/* test_demo.c: `sparse24 demo` end to end through the built CLI ($S24_CLI):
+/* test_demo.c: the core part of `sparse24 demo` (--no-train: the training
+ * part takes minutes and has its own tests) through the built CLI ($S24_CLI):
  * it succeeds, reports every eligible tensor pruned and restored, the fp16
  * storage at 56.25% of dense and a small GEMM error; --help and bad usage
  * give exit codes 0 and 2; the same seed prints the same figures. */
@@ -39,7 +40,7 @@ static double after(const char *text, const char *key)
 int main(void)
 {
     static char out[16384], out2[16384];
-    int rc = run("demo --seed 3 --threads 2", out, sizeof out);
+    int rc = run("demo --no-train --seed 3 --threads 2", out, sizeof out);
     CHECK(rc == 0, "demo exited %d:\n%s", rc, out);
     CHECK(strstr(out, "2:4 on 19 of 21 tensors") != NULL, "%s", out);
     CHECK(strstr(out, "every mask checked") != NULL);
@@ -53,7 +54,7 @@ int main(void)
     CHECK(after(out, "dense OpenBLAS sgemm:") > 0 || after(out, "dense naive reference (no BLAS):") > 0);
 
     /* deterministic in the seed, whatever the thread count */
-    rc = run("demo --seed 3 --threads 1", out2, sizeof out2);
+    rc = run("demo --no-train --seed 3 --threads 1", out2, sizeof out2);
     CHECK(rc == 0);
     const char *k1 = strstr(out, "magnitude sum|w| ("), *k2 = strstr(out2, "magnitude sum|w| (");
     CHECK(k1 && k2 && strncmp(k1, k2, 50) == 0, "kept magnitude differs with the thread count");

@@ -6,8 +6,9 @@
  *
  * The weights are random (Kaiming-normal), not trained: the kept-magnitude
  * share is that of Gaussian weights, and nothing here measures accuracy.
- * demo_core() does the whole pruning/GEMM part and prints as it goes, so a
- * later stage (training) can run after it without touching it.
+ * demo_core() does the whole pruning/GEMM part and prints as it goes; then
+ * demo_train() (demo_train.c) trains, prunes and retrains a small CNN, unless
+ * --no-train stops after the core part.
  */
 #include "cli.h"
 
@@ -43,6 +44,7 @@ static void usage(FILE *f)
 "\n"
 "options:\n"
 "      --seed N      weight and input seed (default 1)\n"
+"      --no-train    stop after the GEMM (seconds instead of minutes)\n"
 "  -t, --threads N   worker threads (0 = all cores, the default)\n"
 "  -h, --help        this text\n"
 "\n"
@@ -51,6 +53,7 @@ static void usage(FILE *f)
 
 struct demo_opts {
     uint64_t seed;
+    int no_train; /* core part only */
 };
 
 /* What the core part measured, for a caller that goes on (e.g. training). */
@@ -348,12 +351,13 @@ int cmd_demo(int argc, char **argv)
 {
     static const struct option lopts[] = {
         {"seed", required_argument, NULL, 's'},
+        {"no-train", no_argument, NULL, 'T'},
         {"threads", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = "demo";
-    struct demo_opts o = {1};
+    struct demo_opts o = {1, 0};
     struct demo_result res;
     int c;
     optind = 1;
@@ -368,6 +372,7 @@ int cmd_demo(int argc, char **argv)
             o.seed = s;
             break;
         }
+        case 'T': o.no_train = 1; break;
         case 't':
             if (cli_threads(optarg) < 0)
                 return cli_usage(cmd, "--threads wants a number >= 0, got '%s'", optarg);
@@ -378,5 +383,6 @@ int cmd_demo(int argc, char **argv)
     }
     if (optind < argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     int rc = demo_core(cmd, &o, &res, stdout);
-    return rc == S24_EXIT_OK ? demo_train(cmd, o.seed, stdout) : rc;
+    if (rc != S24_EXIT_OK || o.no_train) return rc;
+    return demo_train(cmd, o.seed, stdout);
 }
