@@ -32,7 +32,7 @@ def square_rows(path, key):
         v = key(r)
         if v is None:
             continue
-        out.setdefault(r["dtype"], []).append((int(r["m"]), v))
+        out.setdefault(r["dtype"], []).append((int(r.get("m") or r["name"][len("square"):]), v))
     for v in out.values():
         v.sort()
     return out
