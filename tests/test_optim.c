@@ -105,6 +105,10 @@ static void test_onecycle(void)
     CHECK(mono);
     CHECK(s24_onecycle_at(&s, 41, &lr, &mom) == S24_ERR_INVALID);
     CHECK(s24_onecycle_at(&s, -1, &lr, &mom) == S24_ERR_INVALID);
+    /* one step per epoch: a warm-up of zero steps (PyTorch divides by zero) */
+    struct s24_onecycle z;
+    s24_onecycle_paper(&z, 0.1, 5, 1);
+    CHECK(s24_onecycle_at(&z, 0, &lr, &mom) == S24_ERR_INVALID);
     /* linear annealing and no momentum cycling */
     s.anneal_linear = 1;
     s.cycle_momentum = 0;

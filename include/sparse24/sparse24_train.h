@@ -15,6 +15,7 @@
 
 #include "sparse24/sparse24.h"
 #include "sparse24/sparse24_nn.h"
+#include "sparse24/sparse24_permute.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -176,6 +177,7 @@ struct s24_pipeline_cfg {
     uint64_t seed;
     enum s24_strategy strategy;
     int permute;                 /* channel permutations before masking */
+    const struct s24_permute_opts *permute_opts; /* NULL: defaults, seeded with `seed` */
     const char *from;            /* trained dense checkpoint: skip phase 1 (or NULL) */
     struct s24_augment aug;
     const char *out_dir;         /* must exist */

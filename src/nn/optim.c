@@ -52,8 +52,13 @@ int s24_onecycle_at(const struct s24_onecycle *s, int64_t step, double *lr, doub
     double end0 = s->pct_start * (double)s->total_steps - 1.0;
     double end1 = (double)s->total_steps - 1.0;
     double sn = (double)step, pct, l, mom;
+    if (!(end0 > 0))
+        return s24_error(S24_ERR_INVALID,
+                         "OneCycle: the warm-up has no length (pct_start %g of %lld steps); "
+                         "PyTorch divides by zero here too: use more steps per epoch (a smaller batch)",
+                         s->pct_start, (long long)s->total_steps);
     if (sn <= end0) {
-        pct = sn / end0; /* start_step 0; PyTorch divides the same way (nan/inf if end0 is 0) */
+        pct = sn / end0; /* start_step 0, as PyTorch */
         l = anneal(s->anneal_linear, initial, s->max_lr, pct);
         mom = anneal(s->anneal_linear, s->max_momentum, s->base_momentum, pct);
     } else {

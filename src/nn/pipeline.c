@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sparse24/sparse24_permute.h"
 
 #define STATE_FORMAT "sparse24-train-state"
 #define STATE_VERSION "1"
@@ -450,8 +449,12 @@ static int permute_model(struct run *r, struct s24_st *before, struct s24_st *af
     int rc = s24_model_to_st(r->m, &st);
     if (rc == S24_OK) rc = s24_model_to_st(r->m, &orig);
     if (rc != S24_OK) goto fail;
-    s24_permute_opts_default(&po);
-    po.seed = r->c->seed;
+    if (r->c->permute_opts) {
+        po = *r->c->permute_opts;
+    } else {
+        s24_permute_opts_default(&po);
+        po.seed = r->c->seed;
+    }
     rc = s24_permute_checkpoint(&st, r->c->arch, &po, NULL);
     if (rc == S24_OK) rc = s24_model_from_st(r->m, &st, "permuted checkpoint");
     if (rc == S24_OK) rc = s24_model_save(r->m, out_path(r, "phase1_permuted.safetensors"));
