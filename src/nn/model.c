@@ -532,6 +532,9 @@ int s24_model_forward(s24_model_t *m, const float *x, int n, int h, int w, float
     int rc;
     if (!m || !x || !logits || n < 1 || h < 1 || w < 1)
         return s24_error(S24_ERR_INVALID, "model_forward: bad arguments (n %d, %dx%d)", n, h, w);
+    /* keeps every activation size (at most 1280 channels per pixel) far from int64 overflow */
+    if ((int64_t)n * h * w > ((int64_t)1 << 36))
+        return s24_error(S24_ERR_INVALID, "model_forward: %d images of %dx%d is too large", n, h, w);
     m->can_backward = 0;
     struct s24_slot *in = &m->slots[m->in_slot];
     if ((rc = slot_shape(m, m->in_slot, n, h, w))) return rc;

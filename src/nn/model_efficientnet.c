@@ -67,7 +67,7 @@ static int mbconv(struct s24_model *m, const char *pre, int x, int expand, int k
 
 int s24_build_efficientnet_b0(struct s24_model *m)
 {
-    char pre[32];
+    char pre[64];
     int total = 0, id = 0;
     for (int s = 0; s < 7; s++) total += stages[s][5];
     int x = s24_g_input(m, 3);

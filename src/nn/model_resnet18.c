@@ -14,7 +14,7 @@
 
 static int basic_block(struct s24_model *m, const char *pre, int x, int64_t planes, int stride)
 {
-    char n1[64], n2[64];
+    char n1[96], n2[96];
     int64_t inpl = m->slots[x].c;
     snprintf(n1, sizeof n1, "%s.conv1", pre);
     snprintf(n2, sizeof n2, "%s.bn1", pre);
@@ -39,7 +39,7 @@ static int basic_block(struct s24_model *m, const char *pre, int x, int64_t plan
 int s24_build_resnet18(struct s24_model *m)
 {
     static const int64_t planes[4] = {64, 128, 256, 512};
-    char pre[32];
+    char pre[64];
     int x = s24_g_input(m, 3);
     x = s24_g_conv(m, "conv1", x, 64, 3, 1, 1, 1, 0);
     x = s24_g_act(m, s24_g_bn(m, "bn1", x, 1e-5f, 0.1f), S24_ACT_RELU);
