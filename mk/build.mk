@@ -72,8 +72,10 @@ CUSPARSELT_DIR ?= $(firstword $(wildcard $(CURDIR)/.deps/cusparselt) \
 ifneq ($(CUSPARSELT_DIR),)
 CUSPARSELT_FLAGS = -I$(CUSPARSELT_DIR)/include -L$(CUSPARSELT_DIR)/lib -Wl,-rpath,$(CUSPARSELT_DIR)/lib
 endif
+# The wheel ships only libcusparseLt.so.0 (no unversioned name for -lcusparseLt).
+CUSPARSELT_LIB = $(if $(wildcard $(CUSPARSELT_DIR)/lib/libcusparseLt.so),-lcusparseLt,$(if $(wildcard $(CUSPARSELT_DIR)/lib/libcusparseLt.so.0),-l:libcusparseLt.so.0,-lcusparseLt))
 # cuSPARSELt < 0.8.1 has a C++-only header, so the probe compiles as C++.
-HAVE_CUSPARSELT_PROBE = $(shell [ "$(USE_CUSPARSELT)" = 0 ] && echo 0 || { g++ scripts/probe/cusparselt.cpp -o $(BUILD)/.probe_splt $(CUDA_INC) $(CUSPARSELT_FLAGS) -L$(CUDA_LIBDIR) -lcusparseLt -lcudart >/dev/null 2>&1 && echo 1 || echo 0; })
+HAVE_CUSPARSELT_PROBE = $(shell [ "$(USE_CUSPARSELT)" = 0 ] && echo 0 || { g++ scripts/probe/cusparselt.cpp -o $(BUILD)/.probe_splt $(CUDA_INC) $(CUSPARSELT_FLAGS) -L$(CUDA_LIBDIR) $(CUSPARSELT_LIB) -lcudart >/dev/null 2>&1 && echo 1 || echo 0; })
 HAVE_CUSPARSELT := $(HAVE_CUSPARSELT_PROBE)
 ifeq ($(USE_CUSPARSELT)$(HAVE_CUSPARSELT),10)
 $(error USE_CUSPARSELT=1 but cuSPARSELt was not found (run scripts/setup.sh or set CUSPARSELT_DIR))
@@ -96,7 +98,7 @@ endif
 ifeq ($(HAVE_CUSPARSELT),1)
 CFLAGS_BASE += -DS24_HAVE_CUSPARSELT=1
 NVCCFLAGS += -DS24_HAVE_CUSPARSELT=1 -I$(CUSPARSELT_DIR)/include
-LDLIBS_BASE += $(CUSPARSELT_FLAGS) -lcusparseLt
+LDLIBS_BASE += $(CUSPARSELT_FLAGS) $(CUSPARSELT_LIB)
 endif
 ifeq ($(HAVE_NCCL),1)
 CFLAGS_BASE += -DS24_HAVE_NCCL=1
