@@ -72,9 +72,15 @@ static void usage(FILE *f)
 
 static volatile sig_atomic_t stop_flag;
 
+/* First signal: stop after the running batch, cleanly and resumably. A
+ * second one: the default action (the last completed epoch is still saved). */
 static void on_signal(int sig)
 {
-    (void)sig;
+    if (stop_flag) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
     stop_flag = 1;
 }
 
