@@ -558,13 +558,16 @@ static void export_for_torch(const char *dir)
     }
 }
 
-/* S24_ENGINE_BENCH=ITERS: images/s of a training step's forward + backward
- * (loss included, no optimiser) for smallcnn and resnet18 at batch 64, 128
- * and 256 on 32x32 inputs, after one warm-up step; prints the peak RSS. */
+/* S24_ENGINE_BENCH=ITERS [S24_ENGINE_THREADS=N]: images/s of a training
+ * step's forward + backward (loss included, no optimiser) for smallcnn and
+ * resnet18 at batch 64, 128 and 256 on 32x32 inputs, after one warm-up step;
+ * prints the load average before and after, and the peak RSS. */
 static void engine_bench(int iters)
 {
     const char *archs[2] = {"smallcnn", "resnet18"};
     const int batches[3] = {64, 128, 256};
+    double la[3];
+    if (getloadavg(la, 3) == 3) printf("load average before: %.2f\n", la[0]);
     printf("arch,batch,threads,fwd_s,bwd_s,images_per_s\n");
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < 3; b++) {
@@ -595,6 +598,7 @@ static void engine_bench(int iters)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak RSS %.2f GiB\n", (double)ru.ru_maxrss / (1024.0 * 1024.0));
+    if (getloadavg(la, 3) == 3) printf("load average after: %.2f\n", la[0]);
 }
 
 int main(void)
@@ -608,6 +612,7 @@ int main(void)
     s24_rng_seed(&rng, 99);
     s24_threads_set(2);
     if (getenv("S24_ENGINE_BENCH")) {
+        if (getenv("S24_ENGINE_THREADS")) s24_threads_set(atoi(getenv("S24_ENGINE_THREADS")));
         engine_bench(atoi(getenv("S24_ENGINE_BENCH")) > 0 ? atoi(getenv("S24_ENGINE_BENCH")) : 3);
         return t_done("test_models");
     }

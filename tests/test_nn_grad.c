@@ -126,7 +126,8 @@ static void check_conv(int64_t n, int64_t h, int64_t c, int64_t oc, int64_t k, i
     free(dx), free(dw), free(db), free(dx2), free(dw2), free(db2);
 }
 
-/* fast vs reference only, on shapes that take the threaded paths */
+/* fast vs reference only, on shapes that take the threaded paths, through
+ * each backend's op table */
 static void check_conv_fast(int64_t n, int64_t h, int64_t c, int64_t oc, int64_t k, int64_t st,
                             int64_t pad, int64_t groups)
 {
@@ -138,14 +139,22 @@ static void check_conv_fast(int64_t n, int64_t h, int64_t c, int64_t oc, int64_t
     float *dx = zeros(nx), *dw = zeros(nw), *db = zeros(oc);
     float *dxr = zeros(nx), *dwr = zeros(nw), *dbr = zeros(oc);
     s24_conv2d_ref_fwd(&s, x, w, b, yr);
-    CHECK_OK(s24_cpu_conv2d_fwd(&s, x, w, b, y, &ws));
-    CHECK(rel_err(y, yr, ny) < 1e-5, "threaded conv fwd (c%lld oc%lld k%lld g%lld): %g",
-          (long long)c, (long long)oc, (long long)k, (long long)groups, rel_err(y, yr, ny));
     s24_conv2d_ref_bwd(&s, x, w, r, dxr, dwr, dbr);
-    CHECK_OK(s24_cpu_conv2d_bwd(&s, x, w, r, dx, dw, db, &ws));
-    CHECK(rel_err(dx, dxr, nx) < 1e-5, "threaded conv dx: %g", rel_err(dx, dxr, nx));
-    CHECK(rel_err(dw, dwr, nw) < 1e-5, "threaded conv dw: %g", rel_err(dw, dwr, nw));
-    CHECK(rel_err(db, dbr, oc) < 1e-5, "threaded conv db: %g", rel_err(db, dbr, oc));
+    /* every backend's table against the reference (a GPU backend joins this list) */
+    const struct s24_nn_backend *backends[] = {s24_nn_cpu()};
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+        const struct s24_nn_backend *be = backends[i];
+        for (int64_t j = 0; j < ny; j++) y[j] = 1e30f;
+        memset(dx, 0, (size_t)nx * sizeof *dx), memset(dw, 0, (size_t)nw * sizeof *dw);
+        memset(db, 0, (size_t)oc * sizeof *db);
+        CHECK_OK(be->conv2d_fwd(&s, x, w, b, y, &ws));
+        CHECK(rel_err(y, yr, ny) < 1e-5, "%s conv fwd (c%lld oc%lld k%lld g%lld): %g", be->name,
+              (long long)c, (long long)oc, (long long)k, (long long)groups, rel_err(y, yr, ny));
+        CHECK_OK(be->conv2d_bwd(&s, x, w, r, dx, dw, db, &ws));
+        CHECK(rel_err(dx, dxr, nx) < 1e-5, "%s conv dx: %g", be->name, rel_err(dx, dxr, nx));
+        CHECK(rel_err(dw, dwr, nw) < 1e-5, "%s conv dw: %g", be->name, rel_err(dw, dwr, nw));
+        CHECK(rel_err(db, dbr, oc) < 1e-5, "%s conv db: %g", be->name, rel_err(db, dbr, oc));
+    }
     free(x), free(w), free(b), free(r), free(y), free(yr);
     free(dx), free(dw), free(db), free(dxr), free(dwr), free(dbr);
 }
