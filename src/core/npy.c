@@ -252,13 +252,11 @@ int s24_npy_read(const char *path, enum s24_dtype *dt, int *ndim, int64_t shape[
                        avail < nbytes ? "truncated file" : "trailing bytes");
         goto fail;
     }
-    void *out = malloc(nbytes ? nbytes : 1);
-    if (!out) {
-        rc = s24_error(S24_ERR_NOMEM, "%s: out of memory for %zu bytes", path, nbytes);
-        goto fail;
-    }
-    if (nbytes) memcpy(out, buf + hstart + hlen, nbytes);
-    free(buf);
+    /* Slide the data to the front of the file buffer instead of copying it
+     * out, so a large array needs its size in memory once, not twice. */
+    if (nbytes) memmove(buf, buf + hstart + hlen, nbytes);
+    void *out = realloc(buf, nbytes ? nbytes : 1);
+    if (!out) out = buf; /* shrinking failed: keep the larger block */
     *dt = t;
     *ndim = nd;
     for (int d = 0; d < nd; d++) shape[d] = shp[d];
