@@ -267,6 +267,20 @@ static void test_magnitude(void)
     CHECK_NEAR(s24_efficacy(10, 10, 20), 0.0, 0);
     CHECK_NEAR(s24_efficacy(10, 20, 20), 100.0, 1e-12);
 
+    /* all-equal rows (quickselect's worst case for a naive partition) and zeros */
+    {
+        struct s24_view ve = {3, 1024, 2};
+        float *e = malloc(3 * 1024 * 2 * sizeof(float));
+        for (int x = 0; x < 3 * 1024 * 2; x++) e[x] = x < 2048 ? 0.25f : 0.0f;
+        CHECK_OK(s24_magnitude(S24_F32, e, ve, 2, 4, &mg));
+        CHECK(mg.total == 512 && mg.kept == 256 && mg.row_bound == 256, "%g %g %g", mg.total,
+              mg.kept, mg.row_bound);
+        e[5] = NAN; /* NaN counts as the largest magnitude: the sums become +inf */
+        CHECK_OK(s24_magnitude(S24_F32, e, ve, 2, 4, &mg));
+        CHECK(isinf(mg.total) && isinf(mg.kept) && isinf(mg.row_bound));
+        free(e);
+    }
+
     /* random: row_bound against a sort, kept against mask_compute */
     struct s24_rng r;
     s24_rng_seed(&r, 21);
