@@ -7,6 +7,9 @@
 
 #include "sparse24/sparse24_cuda.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 static int msg_has(const char *needle) { return strstr(s24_last_error(), needle) != NULL; }
 
 int main(void)
@@ -163,5 +166,41 @@ int main(void)
     char info[2048];
     s24_cuda_info(info, sizeof info);
     CHECK(strlen(info) > 0 && strlen(info) < sizeof info);
+    /* the CLI: --help, bad usage, a bad shapes file, and no GPU here (CI) */
+    const char *cli = getenv("S24_CLI");
+    if (cli) {
+        char cmd[1024], shapes[512];
+        snprintf(cmd, sizeof cmd, "%s bench gemm --help > /dev/null", cli);
+        CHECK(system(cmd) == 0);
+        snprintf(cmd, sizeof cmd, "%s bench gemm --dtype fp9 2> /dev/null", cli);
+        int st = system(cmd);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
+        snprintf(cmd, sizeof cmd, "%s bench gemm --sizes 12,x 2> /dev/null", cli);
+        st = system(cmd);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
+        snprintf(shapes, sizeof shapes, "%s/shapes.txt", t_tmpdir());
+        FILE *f = fopen(shapes, "w");
+        if (f) {
+            fputs("# name m n k\nok 64 64 64\nbad 64 x 64\n", f);
+            fclose(f);
+        }
+        snprintf(cmd, sizeof cmd, "%s bench gemm --shapes %s 2>&1", cli, shapes);
+        FILE *pp = popen(cmd, "r");
+        char line[512] = "";
+        size_t got = pp ? fread(line, 1, sizeof line - 1, pp) : 0;
+        line[got] = 0;
+        st = pp ? pclose(pp) : -1;
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(line, "shapes.txt:3") != NULL, "%d %s", st, line);
+        if (rc != S24_OK) {
+            snprintf(cmd, sizeof cmd, "%s bench gemm --sizes 256 2>&1", cli);
+            pp = popen(cmd, "r");
+            got = pp ? fread(line, 1, sizeof line - 1, pp) : 0;
+            line[got] = 0;
+            st = pp ? pclose(pp) : -1;
+            CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(line, "no GPU") != NULL, "%d %s", st, line);
+        }
+        remove(shapes);
+        rmdir(t_tmpdir());
+    }
     return t_done("test_gemm_rules");
 }
