@@ -271,10 +271,21 @@ static void test_malformed(void)
     free(orig);
 }
 
+static void cleanup(void)
+{
+    static const char *names[] = {"rt.npy", "bad.npy", "again.npy", "good.npy", "trunc.npy",
+                                  "trunc2.npy", "extra.npy", "magic.npy", "hlen.npy", "v4.npy",
+                                  "missing.npy", "v2.npy", "v3.npy", "v3big.npy", "scalar.npy",
+                                  "src.npy", "fuzz.npy"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(tmp_path(names[i]));
+    rmdir(t_tmpdir());
+}
+
 int main(void)
 {
     test_round_trips();
     test_fixture();
     test_malformed();
+    cleanup();
     return t_done("test_npy");
 }
