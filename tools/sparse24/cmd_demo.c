@@ -5,7 +5,7 @@
  * CPU 2:4 GEMM against dense OpenBLAS on one conv-shaped product.
  *
  * The weights are random (Kaiming-normal), not trained: the kept-magnitude
- * share is that of Gaussian weights, and nothing here measures accuracy.
+ * share is that of Gaussian weights, and the core part measures no accuracy.
  * demo_core() does the whole pruning/GEMM part and prints as it goes; then
  * demo_train() (demo_train.c) trains, prunes and retrains a small CNN, unless
  * --no-train stops after the core part.
