@@ -31,42 +31,64 @@ void s24_permute_top2_avx512(const float *const *p, int nsub, int64_t rpad, doub
     }
 }
 
+/* Add the 16 lanes of v, in lane order, in double, to *out (the fixed order
+ * the portable kernel uses too). */
+static void lane_sum(__m512 v, double *out)
+{
+    float lane[16];
+    _mm512_storeu_ps(lane, v);
+    double s = 0.0;
+    for (int l = 0; l < 16; l++) s += (double)lane[l];
+    *out += s;
+}
+
 void s24_permute_maxsum_avx512(const float *const *x, int nx, const float *a, int64_t rpad,
                                int64_t ncols, double *out, int64_t ldo)
 {
-    /* Eight accumulators in registers; short batches repeat row 0 and drop
-     * the copies, so the loop is always fully unrolled. */
+    /* Eight x rows in flight; short batches repeat row 0 and drop the
+     * copies, so the loops are always fully unrolled. */
     const float *xs[8];
     for (int k = 0; k < 8; k++) xs[k] = x[k < nx ? k : 0];
     for (int k = 0; k < nx; k++)
         for (int64_t c = 0; c < ncols; c++) out[k * ldo + c] = 0.0;
     for (int64_t r0 = 0; r0 < rpad; r0 += S24_PERMUTE_MAXSUM_BLOCK) {
         int64_t r1 = r0 + S24_PERMUTE_MAXSUM_BLOCK < rpad ? r0 + S24_PERMUTE_MAXSUM_BLOCK : rpad;
-        for (int64_t c = 0; c < ncols; c++) {
+        int64_t c = 0;
+        /* two channels at a time: each x vector loaded once serves both,
+         * 16 accumulators stay in registers */
+        for (; c + 1 < ncols; c += 2) {
+            const float *a0 = a + c * rpad, *a1 = a0 + rpad;
+            __m512 acc[16];
+#pragma GCC unroll 16
+            for (int k = 0; k < 16; k++) acc[k] = _mm512_setzero_ps();
+            for (int64_t r = r0; r < r1; r += 16) {
+                __m512 v0 = _mm512_load_ps(a0 + r), v1 = _mm512_load_ps(a1 + r);
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k++) {
+                    __m512 xv = _mm512_load_ps(xs[k] + r);
+                    acc[k] = _mm512_add_ps(acc[k], _mm512_max_ps(xv, v0));
+                    acc[8 + k] = _mm512_add_ps(acc[8 + k], _mm512_max_ps(xv, v1));
+                }
+            }
+#pragma GCC unroll 8
+            for (int k = 0; k < nx; k++) {
+                lane_sum(acc[k], &out[k * ldo + c]);
+                lane_sum(acc[8 + k], &out[k * ldo + c + 1]);
+            }
+        }
+        for (; c < ncols; c++) {
             const float *ac = a + c * rpad;
-            __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0,
-                   c7 = c0;
+            __m512 acc[8];
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) acc[k] = _mm512_setzero_ps();
             for (int64_t r = r0; r < r1; r += 16) {
                 __m512 v = _mm512_load_ps(ac + r);
-                c0 = _mm512_add_ps(c0, _mm512_max_ps(_mm512_load_ps(xs[0] + r), v));
-                c1 = _mm512_add_ps(c1, _mm512_max_ps(_mm512_load_ps(xs[1] + r), v));
-                c2 = _mm512_add_ps(c2, _mm512_max_ps(_mm512_load_ps(xs[2] + r), v));
-                c3 = _mm512_add_ps(c3, _mm512_max_ps(_mm512_load_ps(xs[3] + r), v));
-                c4 = _mm512_add_ps(c4, _mm512_max_ps(_mm512_load_ps(xs[4] + r), v));
-                c5 = _mm512_add_ps(c5, _mm512_max_ps(_mm512_load_ps(xs[5] + r), v));
-                c6 = _mm512_add_ps(c6, _mm512_max_ps(_mm512_load_ps(xs[6] + r), v));
-                c7 = _mm512_add_ps(c7, _mm512_max_ps(_mm512_load_ps(xs[7] + r), v));
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k++)
+                    acc[k] = _mm512_add_ps(acc[k], _mm512_max_ps(_mm512_load_ps(xs[k] + r), v));
             }
-            float lane[8][16];
-            _mm512_storeu_ps(lane[0], c0), _mm512_storeu_ps(lane[1], c1);
-            _mm512_storeu_ps(lane[2], c2), _mm512_storeu_ps(lane[3], c3);
-            _mm512_storeu_ps(lane[4], c4), _mm512_storeu_ps(lane[5], c5);
-            _mm512_storeu_ps(lane[6], c6), _mm512_storeu_ps(lane[7], c7);
-            for (int k = 0; k < nx; k++) {
-                double s = 0.0;
-                for (int l = 0; l < 16; l++) s += (double)lane[k][l];
-                out[k * ldo + c] += s;
-            }
+#pragma GCC unroll 8
+            for (int k = 0; k < nx; k++) lane_sum(acc[k], &out[k * ldo + c]);
         }
     }
 }

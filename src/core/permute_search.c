@@ -391,16 +391,21 @@ static void revert_to_best(struct eng *e)
     eval_dirty(e, nd);
 }
 
-/* Escape: a random 3-cycle of columns over three stripes (a swap when there
- * are only two): a single move cannot undo it, so the descent explores. */
+/* Escape: a random cycle of columns over g + 1 random stripes (fewer when
+ * there are fewer): no single group move can undo it, so the descent that
+ * follows explores instead of returning at once. */
 static void kick(struct eng *e, struct s24_rng *rng)
 {
-    int64_t st[3], pos[3];
-    int n = e->S >= 3 ? 3 : 2;
-    st[0] = (int64_t)s24_rng_below(rng, (uint64_t)e->S);
-    do st[1] = (int64_t)s24_rng_below(rng, (uint64_t)e->S); while (st[1] == st[0]);
-    if (n == 3)
-        do st[2] = (int64_t)s24_rng_below(rng, (uint64_t)e->S); while (st[2] == st[0] || st[2] == st[1]);
+    int64_t st[4] = {0, 0, 0, 0}, pos[4] = {0, 0, 0, 0};
+    int n = e->S > e->g ? e->g + 1 : (int)e->S;
+    for (int k = 0; k < n; k++) {
+        int again;
+        do {
+            st[k] = (int64_t)s24_rng_below(rng, (uint64_t)e->S);
+            again = 0;
+            for (int j = 0; j < k; j++) again |= st[j] == st[k];
+        } while (again);
+    }
     for (int k = 0; k < n; k++) pos[k] = 4 * st[k] + (int64_t)s24_rng_below(rng, 4);
     int64_t first = e->perm[pos[0]];
     for (int k = 0; k + 1 < n; k++) e->perm[pos[k]] = e->perm[pos[k + 1]];

@@ -81,8 +81,9 @@ static void refresh_stripes(struct sw *e, const int64_t *list, int64_t n)
      * so each channel is read once per 8 rows */
     int64_t npos = 4 * n, nb = (npos + S24_PERMUTE_MAXSUM_NX - 1) / S24_PERMUTE_MAXSUM_NX;
     int64_t chunks = (e->cols + 63) / 64, tasks = nb * chunks;
-    /* below ~0.5 ms of work a parallel region costs more than it saves */
-    int nt = npos * e->cols * e->rpad > 4000000 ? e->threads : 1;
+    /* below a few ms of work a parallel region costs more than it saves,
+     * and much more on a machine shared with other jobs */
+    int nt = npos * e->cols * e->rpad > 30000000 ? e->threads : 1;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
     for (int64_t t = 0; t < tasks; t++) {
         int64_t b = t / chunks, c0 = t % chunks * 64, p0 = b * S24_PERMUTE_MAXSUM_NX;
