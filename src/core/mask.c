@@ -114,8 +114,12 @@ static inline uint64_t mag_key(enum s24_dtype dt, const void *w, int64_t i)
 
 /* Which n of the m keys to keep, as a bit set: element j is kept when fewer
  * than n elements beat it (larger key, or equal key at a lower index). */
-static inline __attribute__((always_inline)) unsigned select_any(const uint64_t *key, int n,
-                                                                 int m)
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+static ALWAYS_INLINE unsigned select_any(const uint64_t *key, int n, int m)
 {
     unsigned keep = 0;
     for (int j = 0; j < m; j++) {
