@@ -131,6 +131,10 @@ void s24_gemm_plan_free(s24_gemm_plan_t *p);
 int s24_gemm_plan_set_weight(s24_gemm_plan_t *p, const void *d_w, int prune);
 /* The same from host memory. */
 int s24_gemm_plan_set_weight_host(s24_gemm_plan_t *p, const void *h_w, int prune);
+/* The same from sparse24's portable compressed format (s24_compress of the
+ * (m, k, 1) view: values + 2-bit metadata), expanded on the host; dtype and
+ * shape must match the plan (F16, BF16). */
+int s24_gemm_plan_set_weight_compressed(s24_gemm_plan_t *p, const struct s24_compressed *c);
 /* Write the weight as the plan multiplies with it (dense, pruned, w_order)
  * to device memory d_w (m x k elements). */
 int s24_gemm_plan_get_weight(s24_gemm_plan_t *p, void *d_w);

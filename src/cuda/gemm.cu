@@ -120,6 +120,41 @@ fail:
     return rc;
 }
 
+extern "C" int s24_gemm_plan_set_weight_compressed(s24_gemm_plan_t *p, const struct s24_compressed *c)
+{
+    int rc;
+    uint8_t *w = NULL, *t = NULL;
+    size_t es = s24_dtype_size(p->d.in_type);
+    struct s24_view v = {p->d.m, p->d.k, 1};
+    if (!c || c->dtype != p->d.in_type || c->rows != p->d.m || c->k != p->d.k)
+        return s24_error(S24_ERR_INVALID, "gemm plan: compressed weight %s %lld x %lld does not match the plan's %s %lld x %lld",
+                         c ? s24_gemm_dtype_name(c->dtype) : "(none)", c ? (long long)c->rows : 0LL,
+                         c ? (long long)c->k : 0LL, s24_gemm_dtype_name(p->d.in_type), (long long)p->d.m,
+                         (long long)p->d.k);
+    w = (uint8_t *)malloc(p->w_bytes);
+    if (!w) return s24_error(S24_ERR_NOMEM, "gemm plan: out of memory");
+    if ((rc = s24_decompress(c, v, w)) != S24_OK) goto fail;
+    if (p->d.w_order == S24_ORDER_COL) {
+        /* the portable format is row-major along k; the plan wants W column-major */
+        t = (uint8_t *)malloc(p->w_bytes);
+        if (!t) {
+            rc = s24_error(S24_ERR_NOMEM, "gemm plan: out of memory");
+            goto fail;
+        }
+        for (int64_t i = 0; i < p->d.m; i++)
+            for (int64_t j = 0; j < p->d.k; j++)
+                memcpy(t + (size_t)(j * p->d.m + i) * es, w + (size_t)(i * p->d.k + j) * es, es);
+        free(w);
+        w = t;
+        t = NULL;
+    }
+    rc = s24_gemm_plan_set_weight_host(p, w, 0);
+fail:
+    free(w);
+    free(t);
+    return rc;
+}
+
 extern "C" int s24_gemm_plan_get_weight(s24_gemm_plan_t *p, void *d_w)
 {
     int rc = S24_OK;

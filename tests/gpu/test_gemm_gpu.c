@@ -259,6 +259,66 @@ static void test_refusals(void)
     s24_gpu_mem_free(G, dw);
 }
 
+/* A weight in sparse24's portable compressed format reaches the plan intact
+ * (W column-major here, so the host transposes), and multiplies correctly. */
+static void test_compressed(void)
+{
+    int64_t m = 128, n = 64, k = 256;
+    struct s24_gemm_desc d;
+    s24_gemm_plan_t *p = NULL;
+    struct s24_compressed c = {0};
+    struct s24_view v = {m, k, 1};
+    struct s24_rng r;
+    uint16_t *w = malloc((size_t)(m * k) * 2), *got = malloc((size_t)(m * k) * 2), *x = malloc((size_t)(k * n) * 2);
+    uint16_t *dh = malloc((size_t)(m * n) * 2);
+    uint8_t *mask = malloc((size_t)(m * k));
+    void *dw = NULL, *dx = NULL, *dd = NULL;
+    if (!have_sparse) goto out;
+    s24_rng_seed(&r, 5);
+    for (int64_t i = 0; i < m * k; i++) w[i] = s24_f32_to_f16(s24_rng_uniformf(&r, 0.05f, 1.0f) * (i % 3 ? 1 : -1));
+    for (int64_t i = 0; i < k * n; i++) x[i] = s24_f32_to_f16(s24_rng_uniformf(&r, -1.0f, 1.0f));
+    CHECK_OK(s24_mask_compute(S24_F16, w, v, 2, 4, mask));
+    CHECK_OK(s24_mask_apply(S24_F16, w, v, mask));
+    CHECK_OK(s24_compress(S24_F16, w, v, &c));
+    s24_gemm_desc_init(&d, m, n, k, S24_F16);
+    d.w_order = S24_ORDER_COL;
+    CHECK_OK(s24_gemm_plan_init(G, &d, S24_GEMM_SPARSE, &p));
+    if (!p) goto out;
+    CHECK_OK(s24_gemm_plan_set_weight_compressed(p, &c));
+    CHECK_OK(s24_gpu_alloc(G, (size_t)(m * k) * 2, &dw));
+    CHECK_OK(s24_gemm_plan_get_weight(p, dw));
+    CHECK_OK(s24_gpu_download(G, got, dw, (size_t)(m * k) * 2));
+    int64_t diff = 0;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < k; j++) diff += got[j * m + i] != w[i * k + j];
+    CHECK(diff == 0, "compressed weight: %lld elements differ", (long long)diff);
+    CHECK_OK(s24_gpu_alloc(G, (size_t)(k * n) * 2, &dx));
+    CHECK_OK(s24_gpu_alloc(G, (size_t)(m * n) * 2, &dd));
+    CHECK_OK(s24_gpu_upload(G, dx, x, (size_t)(k * n) * 2));
+    CHECK_OK(s24_gpu_fill_bytes(G, dd, 0xff, (size_t)(m * n) * 2));
+    CHECK_OK(s24_gemm_run(p, dx, NULL, dd, NULL, NULL));
+    CHECK_OK(s24_gpu_download(G, dh, dd, (size_t)(m * n) * 2));
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double acc = 0;
+            for (int64_t q = 0; q < k; q++) acc += (double)s24_f16_to_f32(w[i * k + q]) * s24_f16_to_f32(x[j * k + q]);
+            double g = s24_f16_to_f32(dh[j * m + i]);
+            num += (g - acc) * (g - acc);
+            den += acc * acc;
+        }
+    CHECK(sqrt(num / den) < 2e-3, "compressed: rel err %g", sqrt(num / den));
+    /* a mismatched compressed weight is refused */
+    c.k = k / 2;
+    CHECK(s24_gemm_plan_set_weight_compressed(p, &c) == S24_ERR_INVALID);
+    c.k = k;
+out:
+    s24_compressed_free(&c);
+    s24_gemm_plan_free(p);
+    s24_gpu_mem_free(G, dw), s24_gpu_mem_free(G, dx), s24_gpu_mem_free(G, dd);
+    free(w), free(got), free(x), free(dh), free(mask);
+}
+
 /* Many small calls captured in one graph give the same result as eager calls,
  * and the timing helpers return positive, ordered numbers. */
 static void test_graph_and_timing(void)
@@ -325,6 +385,8 @@ int main(void)
     printf("  %s sm_%d%d, cuSPARSELt %d, cuBLASLt %d\n", pr.name, pr.cc_major, pr.cc_minor, pr.cusparselt, pr.cublaslt);
     printf("  refusals ...\n");
     test_refusals();
+    printf("  compressed weight ...\n");
+    test_compressed();
     printf("  graph and timing ...\n");
     test_graph_and_timing();
     /* the bias cases come last in the table: one hung a run with cuSPARSELt 0.8.0 */
