@@ -91,9 +91,10 @@ throughput() {
   "$S24" info | sed 's/^/    /'
   echo "    load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "    OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}"
-  for spec in "smallcnn 5120" "resnet18 512"; do
+  # model, image side, batch, training images
+  for spec in "smallcnn 32 256 5120" "smallcnn 16 32 4000" "resnet18 32 256 512"; do
     set -- $spec
-    cmd="$S24 train --model $1 --data synthetic --epochs 1 --phase2-epochs 0 --limit-train $2 --limit-test 256 --batch $BATCH --threads $THREADS --seed 1 --out $tmp/$1"
+    cmd="$S24 train --model $1 --data synthetic --synthetic-size $2 --epochs 1 --phase2-epochs 0 --limit-train $4 --limit-test 256 --batch $3 --threads $THREADS --seed 1 --out $tmp/$1-$2"
     line=$($cmd 2>&1 | grep 'phase 1 epoch 1/1' || true)
     echo "    \$ $cmd"
     echo "    $line"

@@ -96,7 +96,7 @@ static void progress(void *ctx, const struct s24_progress *p)
         if (b->tty) fprintf(stderr, "\r\033[K");
         fprintf(stderr,
                 "phase %d epoch %d/%d: train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%, "
-                "%.0f img/s\n",
+                "%.1f img/s\n",
                 p->phase, p->epoch, p->epochs, p->loss, p->acc, p->test_loss, p->test_acc,
                 p->images_per_s);
         return;
