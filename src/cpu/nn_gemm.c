@@ -96,12 +96,15 @@ int s24_nn_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, c
     openblas_set_num_threads(1);
     int64_t work = m * n * k;
     if (nt > 1 && work > 64 * S24_PAR_MIN) {
+        /* a few blocks per thread, taken dynamically: on a shared machine a
+         * descheduled thread then delays one block, not half the GEMM */
         int split_m = m >= n;
-        int64_t len = split_m ? m : n, blk = (len + nt - 1) / nt;
+        int64_t len = split_m ? m : n, nb = len >= 64 * nt ? 4 * nt : nt;
+        int64_t blk = (len + nb - 1) / nb;
         if (split_m) blk = (blk + 7) / 8 * 8;
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int t = 0; t < nt; t++) {
-            int64_t lo = (int64_t)t * blk, hi = lo + blk < len ? lo + blk : len;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+        for (int64_t t = 0; t < nb; t++) {
+            int64_t lo = t * blk, hi = lo + blk < len ? lo + blk : len;
             if (lo >= hi) continue;
             if (split_m)
                 cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
