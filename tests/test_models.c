@@ -436,7 +436,9 @@ static void check_fixture(const char *arch)
      * its training step can only be checked coarsely (layouts, signs,
      * scales); eval mode and the other models are checked tightly. */
     int coarse = !use_hash && !strcmp(arch, "resnet18");
-    double tol_logits = coarse ? 2e-2 : 1e-4, tol_loss = coarse ? 5e-3 : 1e-4;
+    /* efficientnet_b0's training step moves 3e-5 under 1e-7 input noise (measured),
+     * so its summation order (OpenBLAS or the fallback GEMM) shows at ~2e-4 */
+    double tol_logits = coarse ? 2e-2 : 5e-4, tol_loss = coarse ? 5e-3 : 1e-4;
     double tol_grad = coarse ? 0.4 : 2e-3;
     struct fx_entry *e = fx(&f, "meta.num_entries");
     CHECK(e && e->data[0] == s24_model_num_params(m), "%s: state_dict entries %g vs %d", arch,
