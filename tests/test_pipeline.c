@@ -466,6 +466,27 @@ static void test_cli(void)
     CHECK(sh("printf 'phase,epoch,test_acc\\n1,1,x\\n' > %s/bad.csv && %s plot %s/bad.csv -o %s/bad.svg 2>/dev/null", tmp, cli, tmp, tmp) == 1);
     CHECK(access(file_in(tmp, "bad.svg"), F_OK) != 0);
     CHECK(sh("%s plot %s/train.csv 2>/dev/null", cli, dir) == 2);
+
+    /* a real SIGINT: clean exit 1 with a resume hint, then --resume gives the
+     * uninterrupted run's bits (if the run beat the signal, it is simply done) */
+    const char *run = "--model smallcnn --data synthetic --synthetic-size 16 --synthetic-train 1000 "
+                      "--synthetic-test 100 --batch 32 --seed 9 --epochs 2 --phase2-epochs 1 --threads 2";
+    const char *full = sub("cli_full"), *intr = sub("cli_int");
+    CHECK(sh("%s train %s --out %s 2>/dev/null >/dev/null", cli, run, full) == 0);
+    int rc = sh("%s train %s --out %s 2>%s/int.txt >/dev/null & p=$!; sleep 1; kill -INT $p; wait $p", cli,
+                run, intr, tmp);
+    CHECK(rc == 0 || (rc == 1 && sh("grep -q -- --resume %s/int.txt", tmp) == 0), "exit %d after SIGINT", rc);
+    printf("test_pipeline: SIGINT run exited %d (%s)\n", rc, rc == 1 ? "interrupted, resumed" : "finished first");
+    if (rc == 1) CHECK(sh("%s train %s --out %s --resume 2>/dev/null >/dev/null", cli, run, intr) == 0);
+    CHECK(same_tensors(file_in(full, "phase2.safetensors"), file_in(intr, "phase2.safetensors"), NULL));
+    char *a = csv_no_time(file_in(full, "train.csv")), *b = csv_no_time(file_in(intr, "train.csv"));
+    CHECK(a && b && !strcmp(a, b));
+    free(a);
+    free(b);
+    /* a state that is not one */
+    CHECK(sh("cp %s/phase2.safetensors %s/state.safetensors && %s train %s --out %s --resume 2>%s/bad.txt",
+             full, intr, cli, run, intr, tmp) == 1);
+    CHECK(sh("grep -q 'not a sparse24 training state' %s/bad.txt", tmp) == 0);
 }
 
 int main(int argc, char **argv)
