@@ -331,6 +331,9 @@ static void test_resume(void)
     c.batch = 0;
     CHECK(s24_pipeline_run(&c, &res) == S24_ERR_INVALID);
     base_cfg(&c, sub("bad"));
+    c.permute = 1; /* smallcnn: refused before any training */
+    CHECK(s24_pipeline_run(&c, &res) == S24_ERR_UNSUPPORTED && res.epochs_run == 0);
+    base_cfg(&c, sub("bad"));
     c.arch = "lenet";
     CHECK(s24_pipeline_run(&c, &res) != S24_OK);
 }

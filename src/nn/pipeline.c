@@ -572,6 +572,12 @@ static int config_check(const struct s24_pipeline_cfg *c)
         return s24_error(S24_ERR_INVALID, "pipeline: learning rate %g, weight decay %g", c->max_lr, c->weight_decay);
     if ((unsigned)c->strategy > S24_STRATEGY_DENSE)
         return s24_error(S24_ERR_INVALID, "pipeline: unknown strategy %d", (int)c->strategy);
+    /* fail before phase 1, not after it: the permutation search knows the
+     * channel spaces of these two (s24_permute_checkpoint) */
+    if (c->permute && strcmp(c->arch, "resnet18") && strcmp(c->arch, "efficientnet_b0"))
+        return s24_error(S24_ERR_UNSUPPORTED,
+                         "--permute: channel permutations are available for resnet18 and "
+                         "efficientnet_b0, not %s", c->arch);
     if (c->train->h != c->test->h || c->train->w != c->test->w)
         return s24_error(S24_ERR_INVALID, "pipeline: train images %dx%d, test images %dx%d",
                          c->train->h, c->train->w, c->test->h, c->test->w);
