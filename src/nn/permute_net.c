@@ -281,8 +281,8 @@ static int do_space(struct s24_st *st, const char *arch, const struct space *sp,
         }
     }
     if (ch % 4 || ch < 8) {
-        skip(rep, "%s (%lld channels): not a multiple of 4 stripes to re-partition", sp->name,
-             (long long)ch);
+        skip(rep, "%s (%lld channels): %s", sp->name, (long long)ch,
+             ch % 4 ? "not a multiple of 4 (no 2:4 groups)" : "one stripe of 4, nothing to re-partition");
         return S24_OK;
     }
     if (!nelig) {
