@@ -94,6 +94,7 @@ int s24_nn_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, c
      * spinning workers made small convolutions 10x slower on 2 busy cores. */
     int nt = s24_threads_get();
     openblas_set_num_threads(1);
+    int rc = S24_OK;
     int64_t work = m * n * k;
     if (nt > 1 && work > 64 * S24_PAR_MIN) {
         /* a few blocks per thread, taken dynamically: on a shared machine a
@@ -117,11 +118,14 @@ int s24_nn_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, c
                             a, (int)lda, tb ? b + lo * ldb : b + lo, (int)ldb, beta, c + lo,
                             (int)ldc);
         }
-        return S24_OK;
+    } else {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
-    return S24_OK;
+    /* leave OpenBLAS as s24_threads_set() configured it for everyone else
+     * (the demo's dense baseline, benchmarks) */
+    openblas_set_num_threads(nt);
+    return rc;
 #else
     return gemm_fallback(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
