@@ -45,29 +45,36 @@ static int64_t pair_index(int64_t s, int64_t t) /* s < t */
     return t * (t - 1) / 2 + s;
 }
 
-/* x2 rows, K and F of stripe s from its current columns. */
+static inline float fmaxf_(float a, float b) { return a > b ? a : b; }
+static inline float fminf_(float a, float b) { return a < b ? a : b; }
+
+/* x2 rows, K and F of stripe s from its current columns. Branch-free so the
+ * row loop vectorises: of three values the largest is max3 and the second
+ * largest the median, max(min(a, b), min(max(a, b), c)). */
 static void stripe_stats(struct sw *e, int64_t s)
 {
     const float *c[4];
     for (int i = 0; i < 4; i++) c[i] = e->a + e->perm[4 * s + i] * e->rpad;
+    float *x2[4];
+    for (int i = 0; i < 4; i++) x2[i] = e->x2 + (4 * s + i) * e->rpad;
     double k[4] = {0, 0, 0, 0};
-    for (int64_t r = 0; r < e->rpad; r++) {
-        float v[4] = {c[0][r], c[1][r], c[2][r], c[3][r]};
-        /* the kept pair of the full stripe */
-        float m01 = v[0] > v[1] ? v[0] : v[1], m23 = v[2] > v[3] ? v[2] : v[3];
-        float cur = m01 + m23, s01 = v[0] + v[1], s23 = v[2] + v[3];
-        if (s01 > cur) cur = s01;
-        if (s23 > cur) cur = s23;
-        for (int i = 0; i < 4; i++) {
-            float x1 = -1.0f, y2 = -1.0f;
-            for (int j = 0; j < 4; j++) {
-                if (j == i) continue;
-                if (v[j] > x1) y2 = x1, x1 = v[j];
-                else if (v[j] > y2) y2 = v[j];
+    for (int64_t r0 = 0; r0 < e->rpad; r0 += 16) {
+        /* 16 rows in float, then into the double sums in row order */
+        float d[4][16];
+        for (int l = 0; l < 16; l++) {
+            int64_t r = r0 + l;
+            float v0 = c[0][r], v1 = c[1][r], v2 = c[2][r], v3 = c[3][r];
+            float cur = fmaxf_(fmaxf_(v0, v1) + fmaxf_(v2, v3), fmaxf_(v0 + v1, v2 + v3));
+            float o[4][3] = {{v1, v2, v3}, {v0, v2, v3}, {v0, v1, v3}, {v0, v1, v2}};
+            for (int i = 0; i < 4; i++) {
+                float a = o[i][0], b = o[i][1], cc = o[i][2];
+                float hi = fmaxf_(a, b);
+                x2[i][r] = fmaxf_(fminf_(a, b), fminf_(hi, cc));
+                d[i][l] = fmaxf_(hi, cc) - cur;
             }
-            e->x2[(4 * s + i) * e->rpad + r] = y2;
-            k[i] += (double)x1 - (double)cur;
         }
+        for (int i = 0; i < 4; i++)
+            for (int l = 0; l < 16; l++) k[i] += (double)d[i][l];
     }
     for (int i = 0; i < 4; i++) e->K[4 * s + i] = k[i];
     e->top2(c, 1, e->rpad, &e->F[s]);
