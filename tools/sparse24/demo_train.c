@@ -51,7 +51,7 @@ int demo_train(const char *cmd, uint64_t seed, FILE *out)
     struct s24_rng r;
     struct s24_epoch_stats st;
     double t0 = s24_now(), dense, pruned, loss;
-    int rc, ec = S24_EXIT_FAIL, tty = isatty(fileno(stderr));
+    int rc, ec = S24_EXIT_FAIL, tty = isatty(fileno(stderr)), threads = s24_threads_get();
     s24_synth_default(&sc);
     sc.size = DEMO_SIZE;
     sc.n_train = DEMO_TRAIN;
@@ -64,6 +64,10 @@ int demo_train(const char *cmd, uint64_t seed, FILE *out)
         ec = cli_lib_fail(cmd, rc);
         goto done;
     }
+    /* One thread: smallcnn's layers at 16x16 are too small to gain from a
+     * second one, while on a busy machine OpenMP's spinning waits made the
+     * 2-thread run 20x slower (148 vs 2,971 images/s measured at load 5). */
+    s24_threads_set(1);
     s24_rng_seed(&r, seed ^ 0xdeadull);
     fprintf(out, "train    smallcnn on the synthetic set (%dx%d, %d train / %d test images, 10 classes), "
                  "SGD + OneCycle, batch %d: %d epochs dense, prune 2:4, %d epochs retraining\n",
@@ -91,6 +95,7 @@ lib_fail:
     if (tty) fputc('\n', stderr);
     ec = cli_lib_fail(cmd, rc);
 done:
+    s24_threads_set(threads);
     s24_sgd_free(&o);
     s24_model_free(m);
     s24_dataset_free(&tr);
