@@ -159,8 +159,8 @@ static double efficacy(double kd, double kp, double bound)
 
 /* The default: channel swaps with 3-cycle escapes. One escape costs about
  * as much as a few swaps, each O(rows x cols), so the count shrinks as the
- * matrix grows: 4e8 / (rows x cols), within [50, 1000], about a second on
- * one core of a 2026 server for any size. Measured against the other
+ * matrix grows: 4e8 / (rows x cols), within [50, 1000]: 0.1-3 s for
+ * conv-sized matrices on a 2-core machine. Measured against the other
  * strategies in docs/permute.md. */
 static void resolve_default(int64_t rows, int64_t cols, enum s24_permute_strategy *st,
                             int64_t *escapes)
