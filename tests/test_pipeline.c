@@ -421,6 +421,56 @@ static void test_rewind_permute(void)
     s24_dataset_free(&te);
 }
 
+/* EfficientNet-B0 draws dropout and stochastic depth from the model's
+ * generator: its state must survive a resume too. */
+static void test_resume_dropout(void)
+{
+    struct s24_synth_cfg sc;
+    struct s24_dataset tr, te;
+    s24_synth_default(&sc);
+    sc.size = 8;
+    sc.n_train = 16;
+    sc.n_test = 8;
+    CHECK_OK(s24_synth_make(&sc, 1, &tr));
+    CHECK_OK(s24_synth_make(&sc, 0, &te));
+    const char *full = sub("effnet_full"), *cut = sub("effnet_cut");
+    struct s24_pipeline_cfg c;
+    struct s24_pipeline_result res;
+    s24_pipeline_defaults(&c);
+    c.arch = "efficientnet_b0";
+    c.train = &tr;
+    c.test = &te;
+    c.epochs1 = 2;
+    c.epochs2 = 1;
+    c.batch = 8;
+    c.seed = 4;
+    c.strategy = S24_STRATEGY_CONTINUE;
+    c.out_dir = full;
+    CHECK_OK(s24_pipeline_run(&c, &res));
+    c.out_dir = cut;
+    c.stop_after = 1;
+    CHECK(s24_pipeline_run(&c, &res) == S24_ERR_INTERRUPTED);
+    c.stop_after = 0;
+    c.resume = 1;
+    CHECK_OK(s24_pipeline_run(&c, &res));
+    CHECK(same_tensors(file_in(full, "phase2.safetensors"), file_in(cut, "phase2.safetensors"), NULL));
+    /* and the masks hold on a model with depthwise and SE convs */
+    s24_model_t *m = NULL;
+    CHECK_OK(s24_model_create("efficientnet_b0", 10, 1, &m));
+    int masked = 0, bad = 0;
+    if (m && s24_model_load(m, file_in(cut, "phase2.safetensors")) == S24_OK)
+        for (int i = 0; i < s24_model_num_params(m); i++) {
+            struct s24_param *p = s24_model_param(m, i);
+            if (!p->maskable) continue;
+            masked++;
+            bad += s24_mask_check(S24_F32, p->data, p->view, 2, 4, NULL) != S24_OK;
+        }
+    CHECK(masked > 10 && bad == 0, "%d masked weights, %d not 2:4", masked, bad);
+    s24_model_free(m);
+    s24_dataset_free(&tr);
+    s24_dataset_free(&te);
+}
+
 static int sh(const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 1, 2)))
@@ -514,6 +564,7 @@ int main(int argc, char **argv)
     test_masks_invariant();
     test_resume();
     test_rewind_permute();
+    test_resume_dropout();
     test_cli();
     s24_dataset_free(&train);
     s24_dataset_free(&test);
