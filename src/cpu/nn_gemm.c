@@ -96,7 +96,7 @@ int s24_nn_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, c
     openblas_set_num_threads(1);
     int rc = S24_OK;
     int64_t work = m * n * k;
-    if (nt > 1 && work > 64 * S24_PAR_MIN) {
+    if (nt > 1 && work > ((int64_t)1 << 21)) {
         /* a few blocks per thread, taken dynamically: on a shared machine a
          * descheduled thread then delays one block, not half the GEMM */
         int split_m = m >= n;
