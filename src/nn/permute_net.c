@@ -254,8 +254,8 @@ static int do_space(struct s24_st *st, const char *arch, const struct space *sp,
 {
     struct s24_st_tensor *t0 = s24_st_find(st, sp->m[0].name);
     if (!t0)
-        return s24_error(S24_ERR_NOT_FOUND, "not a %s checkpoint: tensor '%s' is missing", arch,
-                         sp->m[0].name);
+        return s24_error(S24_ERR_NOT_FOUND, "tensor '%s' is missing (not a %s checkpoint?)",
+                         sp->m[0].name, arch);
     if (t0->ndim < 1) return s24_error(S24_ERR_FORMAT, "tensor '%s' is 0-D", sp->m[0].name);
     int64_t ch = t0->shape[sp->m[0].dim];
     int64_t rows = 0;
@@ -265,8 +265,8 @@ static int do_space(struct s24_st *st, const char *arch, const struct space *sp,
         const struct member *m = &sp->m[i];
         struct s24_st_tensor *t = s24_st_find(st, m->name);
         if (!t)
-            return s24_error(S24_ERR_NOT_FOUND, "not a %s checkpoint: tensor '%s' is missing", arch,
-                             m->name);
+            return s24_error(S24_ERR_NOT_FOUND, "tensor '%s' is missing (not a %s checkpoint?)",
+                             m->name, arch);
         if (t->ndim <= m->dim || t->shape[m->dim] != ch)
             return s24_error(S24_ERR_FORMAT,
                              "%s: tensor '%s' should have %lld channels in dimension %d (space %s)",

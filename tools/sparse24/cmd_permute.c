@@ -65,6 +65,14 @@ static void print_row(const char *name, const struct s24_permute_result *r)
            (long long)r->moves, (long long)r->escapes, s24_permute_stop_name(r->stop));
 }
 
+/* The library's message without its "permute: " prefix (the line already
+ * starts with "sparse24 permute: FILE:"). */
+static const char *lib_msg(void)
+{
+    const char *m = s24_last_error();
+    return strncmp(m, "permute: ", 9) ? m : m + 9;
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
@@ -79,7 +87,7 @@ static int search_weight(const char *name, enum s24_dtype dt, const void *data, 
     int64_t rows, cols, *perm = NULL;
     struct s24_permute_result res;
     int rc = s24_permute_matrix(dt, data, ndim, shape, &m, &rows, &cols);
-    if (rc) return cli_fail(CMD, "%s: %s", name, s24_last_error());
+    if (rc) return cli_fail(CMD, "%s: %s", name, lib_msg());
     perm = malloc((size_t)cols * sizeof *perm);
     if (!perm) {
         free(m);
@@ -87,7 +95,7 @@ static int search_weight(const char *name, enum s24_dtype dt, const void *data, 
     }
     rc = s24_permute_search(S24_F64, m, rows, cols, o, perm, &res);
     if (rc) {
-        int ec = cli_fail(CMD, "%s: %s", name, s24_last_error());
+        int ec = cli_fail(CMD, "%s: %s", name, lib_msg());
         free(m), free(perm);
         return ec;
     }
