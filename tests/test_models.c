@@ -560,43 +560,55 @@ static void export_for_torch(const char *dir)
     }
 }
 
-/* S24_ENGINE_BENCH=ITERS [S24_ENGINE_THREADS=N]: images/s of a training
- * step's forward + backward (loss included, no optimiser) for smallcnn and
- * resnet18 at batch 64, 128 and 256 on 32x32 inputs, after one warm-up step;
- * prints the load average before and after, and the peak RSS. */
+/* S24_ENGINE_BENCH=ITERS [S24_ENGINE_THREADS=N] [S24_ENGINE_CASES=arch:batch:size,...]:
+ * images/s of a training step's forward + backward (loss included, no
+ * optimiser), after one warm-up step; by default smallcnn and resnet18 at
+ * batch 64, 128 and 256 on 32x32. Prints the load average before and after,
+ * and the peak RSS. */
 static void engine_bench(int iters)
 {
-    const char *archs[2] = {"smallcnn", "resnet18"};
-    const int batches[3] = {64, 128, 256};
+    const char *cases = getenv("S24_ENGINE_CASES");
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s",
+             cases ? cases
+                   : "smallcnn:64:32,smallcnn:128:32,smallcnn:256:32,resnet18:64:32,"
+                     "resnet18:128:32,resnet18:256:32");
     double la[3];
     if (getloadavg(la, 3) == 3) printf("load average before: %.2f\n", la[0]);
-    printf("arch,batch,threads,fwd_s,bwd_s,images_per_s\n");
-    for (int a = 0; a < 2; a++)
-        for (int b = 0; b < 3; b++) {
-            int n = batches[b];
-            s24_model_t *m = NULL;
-            if (s24_model_create(archs[a], 10, 1, &m)) continue;
-            float *x = rnd((int64_t)n * 32 * 32 * 3, -1, 1), *y = malloc((size_t)n * 10 * sizeof *y);
-            float *d = malloc((size_t)n * 10 * sizeof *d);
-            int *lab = malloc((size_t)n * sizeof *lab);
-            for (int i = 0; i < n; i++) lab[i] = i % 10;
-            double tf = 0, tb = 0;
-            for (int it = 0; it <= iters; it++) {
-                double t0 = s24_now();
-                CHECK_OK(s24_model_forward(m, x, n, 32, 32, y, 1));
-                double t1 = s24_now();
-                s24_softmax_xent(y, lab, n, 10, d, NULL);
-                s24_model_zero_grad(m);
-                CHECK_OK(s24_model_backward(m, d));
-                double t2 = s24_now();
-                if (it) tf += t1 - t0, tb += t2 - t1;
-            }
-            printf("%s,%d,%d,%.4f,%.4f,%.1f\n", archs[a], n, s24_threads_get(), tf / iters,
-                   tb / iters, n * iters / (tf + tb));
-            fflush(stdout);
-            free(x), free(y), free(d), free(lab);
-            s24_model_free(m);
+    printf("arch,batch,size,threads,fwd_s,bwd_s,images_per_s\n");
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char arch[64];
+        int n = 0, hw = 0;
+        if (sscanf(tok, "%63[^:]:%d:%d", arch, &n, &hw) != 3 || n < 1 || hw < 1) {
+            printf("bad case '%s' (arch:batch:size)\n", tok);
+            continue;
         }
+        s24_model_t *m = NULL;
+        if (s24_model_create(arch, 10, 1, &m)) {
+            printf("%s: %s\n", arch, s24_last_error());
+            continue;
+        }
+        float *x = rnd((int64_t)n * hw * hw * 3, -1, 1), *y = malloc((size_t)n * 10 * sizeof *y);
+        float *d = malloc((size_t)n * 10 * sizeof *d);
+        int *lab = malloc((size_t)n * sizeof *lab);
+        for (int i = 0; i < n; i++) lab[i] = i % 10;
+        double tf = 0, tb = 0;
+        for (int it = 0; it <= iters; it++) {
+            double t0 = s24_now();
+            CHECK_OK(s24_model_forward(m, x, n, hw, hw, y, 1));
+            double t1 = s24_now();
+            s24_softmax_xent(y, lab, n, 10, d, NULL);
+            s24_model_zero_grad(m);
+            CHECK_OK(s24_model_backward(m, d));
+            double t2 = s24_now();
+            if (it) tf += t1 - t0, tb += t2 - t1;
+        }
+        printf("%s,%d,%d,%d,%.4f,%.4f,%.1f\n", arch, n, hw, s24_threads_get(), tf / iters,
+               tb / iters, n * iters / (tf + tb));
+        fflush(stdout);
+        free(x), free(y), free(d), free(lab);
+        s24_model_free(m);
+    }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak RSS %.2f GiB\n", (double)ru.ru_maxrss / (1024.0 * 1024.0));
