@@ -514,6 +514,13 @@ static void test_cli(void)
              "--synthetic-size 12 --synthetic-test 40 > %s/eval.txt 2>/dev/null", cli, dir, tmp) == 0);
     CHECK(sh("grep -q 'test accuracy' %s/eval.txt && grep -q '2:4 sparse weights: 2 of 2' %s/eval.txt", tmp, tmp) == 0);
     CHECK(sh("%s eval --model smallcnn --checkpoint %s/nothere.safetensors 2>/dev/null", cli, dir) == 1);
+    /* --from: phase 1 skipped, the CSV holds phase-2 rows only */
+    const char *from = sub("cli_from");
+    CHECK(sh("%s train %s --from %s/phase1.safetensors --phase2-epochs 1 --strategy rewind --out %s "
+             ">/dev/null 2>&1", cli, small, dir, from) == 0);
+    CHECK(sh("test $(grep -c '^2,' %s/train.csv) = 1 && test $(grep -c '^1,' %s/train.csv) = 0", from, from) == 0);
+    CHECK(sh("%s train %s --from %s/nothere.safetensors --phase2-epochs 1 --out %s/x 2>/dev/null", cli,
+             small, dir, from) == 1);
     CHECK(sh("%s plot %s/train.csv %s/train.csv -o %s/fig.svg --label a=*cli* > /dev/null", cli, dir, dir, tmp) == 0);
     CHECK(sh("grep -q '<svg' %s/fig.svg && grep -q 'polyline' %s/fig.svg && grep -q '(n=2' %s/fig.svg", tmp, tmp, tmp) == 0);
     CHECK(sh("printf 'phase,epoch,test_acc\\n1,1,x\\n' > %s/bad.csv && %s plot %s/bad.csv -o %s/bad.svg 2>/dev/null", tmp, cli, tmp, tmp) == 1);
@@ -522,8 +529,8 @@ static void test_cli(void)
 
     /* a real SIGINT: clean exit 1 with a resume hint, then --resume gives the
      * uninterrupted run's bits (if the run beat the signal, it is simply done) */
-    const char *run = "--model smallcnn --data synthetic --synthetic-size 16 --synthetic-train 1000 "
-                      "--synthetic-test 100 --batch 32 --seed 9 --epochs 2 --phase2-epochs 1 --threads 2";
+    const char *run = "--model smallcnn --data synthetic --synthetic-size 16 --synthetic-train 3000 "
+                      "--synthetic-test 100 --batch 32 --seed 9 --epochs 2 --phase2-epochs 1 --threads 1";
     const char *full = sub("cli_full"), *intr = sub("cli_int");
     CHECK(sh("%s train %s --out %s 2>/dev/null >/dev/null", cli, run, full) == 0);
     int rc = sh("%s train %s --out %s 2>%s/int.txt >/dev/null & p=$!; sleep 1; kill -INT $p; wait $p", cli,
