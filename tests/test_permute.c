@@ -393,6 +393,42 @@ static void test_cli(void)
         CHECK(kp >= kd && bound >= kp && eff > 0, "%g %g %g %g", kd, kp, bound, eff);
         free(data);
     }
+    /* a conv weight of a safetensors file, viewed as ASP's (KH*KW*OC) x IC */
+    {
+        int64_t shape4[4] = {16, 32, 3, 3};
+        float *cw = malloc(16 * 32 * 9 * sizeof *cw);
+        struct s24_rng g;
+        s24_rng_seed(&g, 21);
+        for (int i = 0; i < 16 * 32 * 9; i++) cw[i] = (float)s24_rng_normal(&g) * (i % 11 == 0 ? 3.0f : 1.0f);
+        struct s24_st st;
+        s24_st_init(&st);
+        CHECK_OK(s24_st_add(&st, "features.conv.weight", S24_F32, 4, shape4, cw));
+        char stp[512];
+        snprintf(stp, sizeof stp, "%s/w.safetensors", t_tmpdir());
+        CHECK_OK(s24_st_write(stp, &st));
+        s24_st_free(&st);
+        snprintf(cmd, sizeof cmd, "%s permute %s --tensor features.conv.weight -o %s --escapes 20 2>&1", cli,
+                 stp, out);
+        f = popen(cmd, "r");
+        kp = -1;
+        while (f && fgets(line, sizeof line, f)) {
+            double a, b, cc, d;
+            if (sscanf(line, "%*s %*d %*d %*s %lf %lf %lf %lf", &a, &b, &cc, &d) == 4) kp = b;
+        }
+        CHECK(f && pclose(f) == 0);
+        double *mat = NULL;
+        int64_t mr, mc;
+        CHECK_OK(s24_permute_matrix(S24_F32, cw, 4, shape4, &mat, &mr, &mc));
+        void *pd = NULL;
+        CHECK_OK(s24_npy_read(out, &dt, &nd, sh, &pd));
+        if (pd && mat) {
+            CHECK(nd == 1 && sh[0] == 32 && is_bijection(pd, 32));
+            double k = kept_sorted(mat, mr, mc, pd);
+            CHECK(fabs(k - kp) <= 1e-6 * k + 1e-6, "conv: applied %.6f vs reported %.6f", k, kp);
+        }
+        free(pd), free(mat), free(cw);
+        remove(stp);
+    }
     /* usage and runtime errors get their exit codes */
     snprintf(cmd, sizeof cmd, "%s permute --help >/dev/null 2>&1", cli);
     CHECK(WEXITSTATUS(system(cmd)) == 0);
