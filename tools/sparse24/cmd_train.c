@@ -67,6 +67,11 @@ static void usage(FILE *f)
 "phase2.safetensors, state.safetensors (resumable state, rewritten after every\n"
 "epoch). Checkpoints use PyTorch's layout and torchvision's names.\n"
 "\n"
+"Ctrl-C stops after the running batch (the last completed epoch is kept; a\n"
+"second Ctrl-C stops at once); rerun with --resume to continue bit for bit.\n"
+"On a busy machine, small models train much faster with --threads 1 or with\n"
+"OMP_WAIT_POLICY=passive in the environment (docs/training.md).\n"
+"\n"
 "exit codes: 0 success, 1 runtime failure or interrupted (resumable), 2 bad usage\n");
 }
 
