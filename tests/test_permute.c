@@ -210,6 +210,32 @@ static void test_properties(void)
     s24_threads_set(0);
 }
 
+/* Big enough that both engines split their scoring over threads: the
+ * result must not depend on the thread count. */
+static void test_threads_large(void)
+{
+    int64_t rows = 512, cols = 256;
+    double *w = rand_matrix(rows, cols, 99, 1);
+    int64_t *p1 = malloc((size_t)cols * sizeof *p1), *p2 = malloc((size_t)cols * sizeof *p2);
+    for (int st = S24_PERMUTE_SWAP; st <= S24_PERMUTE_STRIPES8; st++) {
+        struct s24_permute_opts o;
+        struct s24_permute_result r1, r2;
+        s24_permute_opts_default(&o);
+        o.strategy = (enum s24_permute_strategy)st;
+        o.escapes = 3;
+        s24_threads_set(1);
+        CHECK_OK(s24_permute_search(S24_F64, w, rows, cols, &o, p1, &r1));
+        s24_threads_set(2);
+        CHECK_OK(s24_permute_search(S24_F64, w, rows, cols, &o, p2, &r2));
+        CHECK(!memcmp(p1, p2, (size_t)cols * sizeof *p1), "%s: threads change the result",
+              s24_permute_strategy_name(o.strategy));
+        CHECK(r1.kept_permuted == r2.kept_permuted && r1.moves == r2.moves);
+        CHECK(is_bijection(p1, cols) && r1.kept_permuted > r1.kept_default);
+    }
+    s24_threads_set(0);
+    free(p1), free(p2), free(w);
+}
+
 static void test_gains_are_real(void)
 {
     /* a matrix built to gain: the natural order groups the big columns together */
@@ -448,6 +474,7 @@ int main(void)
     test_exact_figures();
     test_properties();
     test_gains_are_real();
+    test_threads_large();
     test_limits();
     test_bad_input();
     test_tensor_helpers();
