@@ -439,7 +439,7 @@ int s24_permute_engine(const float *a, int64_t rows, int64_t rpad, int64_t cols,
         return S24_OK;
     }
     int64_t ng = g == 2 ? choose2(S) : choose3(S);
-    if (ng > (int64_t)1 << 26)
+    if (ng > (int64_t)1 << 22)
         return s24_error(S24_ERR_UNSUPPORTED,
                          "permute: %lld columns make %lld groups of %d stripes, too many; "
                          "use a smaller group (stripes8 or swap)",
