@@ -53,6 +53,10 @@ struct s24_permute_opts {
     int64_t escapes;
     int64_t max_moves;      /* limit on improving moves applied; 0 = none */
     double time_budget;     /* seconds; 0 = none. Stops early, result still valid */
+    /* s24_permute_checkpoint calls this (when set) before searching each
+     * channel space: index i of n, and the space's name. */
+    void (*progress)(void *ctx, int i, int n, const char *space);
+    void *progress_ctx;
 };
 /* Defaults: strategy DEFAULT, seed 1, escapes -1, no move or time limit. */
 void s24_permute_opts_default(struct s24_permute_opts *o);

@@ -371,7 +371,10 @@ int s24_permute_checkpoint(struct s24_st *st, const char *arch, const struct s24
         goto out;
     }
     skip(rep, "%s input: the image (RGB) channels are fixed by the data", input_conv);
-    for (int i = 0; i < net.n && rc == S24_OK; i++) rc = do_space(st, arch, &net.s[i], o, rep);
+    for (int i = 0; i < net.n && rc == S24_OK; i++) {
+        if (o && o->progress) o->progress(o->progress_ctx, i, net.n, net.s[i].name);
+        rc = do_space(st, arch, &net.s[i], o, rep);
+    }
     if (!strcmp(arch, "efficientnet_b0"))
         skip(rep, "depthwise convs (features.*.block.*): groups = channels, not 2:4 targets; "
                   "permuted with their channel space");

@@ -148,16 +148,25 @@ static int run_tensor(const char *in, const char *tensor, const struct s24_permu
     return ec;
 }
 
-static int run_model(const char *arch, const char *in, const struct s24_permute_opts *o,
+static void show_progress(void *ctx, int i, int n, const char *space)
+{
+    (void)ctx;
+    fprintf(stderr, "\rsparse24 permute: channel space %d/%d %-40s", i + 1, n, space);
+    if (i + 1 == n) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static int run_model(const char *arch, const char *in, const struct s24_permute_opts *oin,
                      const char *out)
 {
+    struct s24_permute_opts opts = *oin, *o = &opts;
+    if (isatty(2)) opts.progress = show_progress;
     struct s24_st st;
     struct s24_permute_report rep;
     memset(&rep, 0, sizeof rep);
     s24_st_init(&st);
     int rc = s24_st_read(in, &st);
     if (rc) return cli_lib_fail(CMD, rc);
-    if (isatty(2)) fprintf(stderr, "sparse24 permute: searching the channel spaces of %s ...\n", in);
     rc = s24_permute_checkpoint(&st, arch, o, &rep);
     if (rc) {
         int ec = cli_fail(CMD, "%s: %s", in, s24_last_error());
