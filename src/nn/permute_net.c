@@ -273,8 +273,9 @@ static int do_space(struct s24_st *st, const char *arch, const struct space *sp,
                              arch, m->name, (long long)ch, m->dim, sp->name);
         if (!m->reader) continue;
         nread++;
-        if (strlen(readers) + strlen(m->name) + 3 < sizeof readers)
-            strcat(strcat(readers, readers[0] ? ", " : ""), m->name);
+        size_t used = strlen(readers);
+        if (used + strlen(m->name) + 3 < sizeof readers)
+            snprintf(readers + used, sizeof readers - used, "%s%s", used ? ", " : "", m->name);
         if (eligible(t, ch)) {
             nelig++;
             rows += t->shape[0] * (t->ndim == 4 ? t->shape[2] * t->shape[3] : 1);
