@@ -210,7 +210,7 @@ install: all
 	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*S24_VERSION_STRING "\(.*\)"/\1/p' include/sparse24/sparse24.h)|' \
-	    -e 's|@LIBS@|$(filter -l% -L%,$(LDLIBS_BASE))|' scripts/sparse24.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sparse24.pc
+	    -e 's|@LIBS@|$(filter -l% -L% -Wl% -fopenmp,$(LDLIBS_BASE))|' scripts/sparse24.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sparse24.pc
 
 clean:
 	rm -rf build build-asan build-ubsan
