@@ -443,8 +443,11 @@ int bench_cpu_main(int argc, char **argv)
     if (layers)
         for (size_t i = 0; i < sizeof default_layers / sizeof default_layers[0] && nsh < MAX_SHAPES; i++)
             shapes[nsh++] = default_layers[i];
-    if (shapes_file && read_shapes(shapes_file, shapes, &nsh) != 0) return S24_EXIT_USAGE;
+    if (shapes_file && (st = read_shapes(shapes_file, shapes, &nsh)) != 0) return st;
     if (nsh == 0) return cli_usage(CMD, "no shapes to run");
+    /* Fail before minutes of timing, not after. */
+    if (out_dir && access(out_dir, W_OK) != 0)
+        return cli_fail(CMD, "--out %s: %s", out_dir, strerror(errno));
 
     const int progress = isatty(2);
     cli_stamp(stdout, "# ");
