@@ -287,7 +287,10 @@ int bench_permute_main(int argc, char **argv)
             ec = cli_fail(CMD, "out of memory");
             goto done;
         }
-        double def_eff = -1, def_sec = 0;
+        double def_eff = -1, def_sec = 0, def_reach = -1;
+        double ae = 0, as = 0;
+        const char *acfg = "";
+        int has_apex = apex_best(m[i].name, &ae, &as, &acfg);
         for (int k = 0; k < ncfg; k++) {
             if (m[i].cols > cfgs[k].max_cols) continue;
             /* the 2048-column matrix: the goal is stripes8 and the default */
@@ -299,6 +302,8 @@ int bench_permute_main(int argc, char **argv)
             o.escapes = cfgs[k].escapes;
             o.seed = seed;
             o.time_budget = budget;
+            /* time when this very run first got as good as Apex's best */
+            if (has_apex) o.target_efficacy = ae;
             int rc = s24_permute_search(S24_F64, m[i].w, m[i].rows, m[i].cols, &o, perm, &r);
             if (rc) {
                 ec = cli_fail(CMD, "%s: %s", m[i].name, s24_last_error());
@@ -318,7 +323,8 @@ int bench_permute_main(int argc, char **argv)
                    (long long)m[i].rows, (long long)m[i].cols, sname, esc, r.kept_default, r.kept_permuted,
                    r.row_bound, r.efficacy, r.seconds, (long long)r.moves, s24_permute_stop_name(r.stop));
             fflush(stdout);
-            if (cfgs[k].st == S24_PERMUTE_DEFAULT) def_eff = r.efficacy, def_sec = r.seconds;
+            if (cfgs[k].st == S24_PERMUTE_DEFAULT)
+                def_eff = r.efficacy, def_sec = r.seconds, def_reach = r.seconds_to_target;
             if (csv)
                 fprintf(csv, "%s,%lld,%lld,%s,%s,%llu,%d,%.6f,%.6f,%.6f,%.4f,%.6f,%lld,%lld,%s\n",
                         m[i].name, (long long)m[i].rows, (long long)m[i].cols, sname, esc,
@@ -330,9 +336,7 @@ int bench_permute_main(int argc, char **argv)
                         (long long)m[i].rows, (long long)m[i].cols, sname, esc, r.efficacy, r.seconds,
                         (long long)r.moves, s24_permute_stop_name(r.stop));
         }
-        double ae, as;
-        const char *acfg;
-        if (!quick && apex_best(m[i].name, &ae, &as, &acfg)) {
+        if (!quick && has_apex) {
             /* time to Apex's best: the fewest swap escapes from a ladder */
             static const int64_t ladder[] = {0, 10, 20, 30, 50, 100, 200, 300, 500, 1000, 2000};
             for (size_t k = 0; k < sizeof ladder / sizeof *ladder; k++) {
@@ -361,13 +365,22 @@ int bench_permute_main(int argc, char **argv)
                 break;
             }
         }
-        if (def_eff >= 0 && apex_best(m[i].name, &ae, &as, &acfg)) {
-            int ok = def_eff >= ae && def_sec <= as;
-            printf("#   vs Apex best on H100 (%s): %.1f%% in %.3f s; default here: %.2f%% in %.3f s -> %s\n",
-                   acfg, ae, as, def_eff, def_sec, ok ? "goal met" : "goal NOT met");
+        if (def_eff >= 0 && has_apex) {
+            /* The goal: the default run gets at least as good as Apex's best
+             * in no more time than Apex took. def_reach is when that run
+             * first got there (it then goes on improving until def_sec). */
+            int ok = def_eff >= ae && def_reach >= 0 && def_reach <= as;
+            char reach[48];
+            if (def_reach >= 0) snprintf(reach, sizeof reach, "%.4f s", def_reach);
+            else snprintf(reach, sizeof reach, "never");
+            printf("#   vs Apex best on H100 (%s): %.1f%% in %.3f s; default here reached it after %s, "
+                   "finished at %.2f%% in %.3f s -> %s\n",
+                   acfg, ae, as, reach, def_eff, def_sec, ok ? "goal met" : "goal NOT met");
             if (md)
-                fprintf(md, "| %s | **Apex H100 best (%s)** | | %.1f | %.3f | | default %s |\n", m[i].name,
-                        acfg, ae, as, ok ? "meets it" : "does NOT meet it");
+                fprintf(md, "| %s | **Apex H100 best (%s)** | | %.1f | %.3f | | default reached it after %s "
+                            "(finished at %.2f%% in %.3f s): %s |\n",
+                        m[i].name, acfg, ae, as, reach, def_eff, def_sec,
+                        ok ? "meets it" : "does NOT meet it");
         }
         free(perm);
     }

@@ -289,6 +289,34 @@ static void test_limits(void)
     free(perm), free(w);
 }
 
+/* opts.target_efficacy only times the run: same permutation with or without
+ * it; reached (with a time inside the run) when the final efficacy is at
+ * least the target, -1 when the target is above what the run found. */
+static void test_target(void)
+{
+    int64_t rows = 128, cols = 64;
+    double *w = rand_matrix(rows, cols, 5, 1);
+    int64_t *p1 = malloc((size_t)cols * sizeof *p1), *p2 = malloc((size_t)cols * sizeof *p2);
+    for (int st = S24_PERMUTE_SWAP; st <= S24_PERMUTE_STRIPES8; st++) {
+        struct s24_permute_opts o;
+        struct s24_permute_result r1, r2, r3;
+        s24_permute_opts_default(&o);
+        o.strategy = (enum s24_permute_strategy)st;
+        o.escapes = 50;
+        CHECK_OK(s24_permute_search(S24_F64, w, rows, cols, &o, p1, &r1));
+        CHECK(r1.seconds_to_target == -1.0, "no target set: %g", r1.seconds_to_target);
+        o.target_efficacy = r1.efficacy * 0.5;
+        CHECK_OK(s24_permute_search(S24_F64, w, rows, cols, &o, p2, &r2));
+        CHECK(memcmp(p1, p2, (size_t)cols * sizeof *p1) == 0, "a target must not change the search");
+        CHECK(r2.seconds_to_target >= 0 && r2.seconds_to_target <= r2.seconds + 1e-9,
+              "reached at %g of %g s", r2.seconds_to_target, r2.seconds);
+        o.target_efficacy = r1.efficacy + 1.0;
+        CHECK_OK(s24_permute_search(S24_F64, w, rows, cols, &o, p2, &r3));
+        CHECK(r3.seconds_to_target == -1.0, "target above the result: %g", r3.seconds_to_target);
+    }
+    free(p1), free(p2), free(w);
+}
+
 static void test_bad_input(void)
 {
     double w[4 * 6];
@@ -476,6 +504,7 @@ int main(void)
     test_gains_are_real();
     test_threads_large();
     test_limits();
+    test_target();
     test_bad_input();
     test_tensor_helpers();
     test_kernels_agree();

@@ -57,6 +57,11 @@ struct s24_permute_opts {
      * channel space: index i of n, and the space's name. */
     void (*progress)(void *ctx, int i, int n, const char *space);
     void *progress_ctx;
+    /* Efficacy in percent to time (0 = none): the search records when its
+     * best order first reaches it in res->seconds_to_target. It changes
+     * nothing in the search; it answers "how long did this run need to get
+     * as good as X" (e.g. another tool's result) without a second run. */
+    double target_efficacy;
 };
 /* Defaults: strategy DEFAULT, seed 1, escapes -1, no move or time limit. */
 void s24_permute_opts_default(struct s24_permute_opts *o);
@@ -73,6 +78,10 @@ struct s24_permute_result {
     double seconds;         /* wall time of the search */
     int64_t moves;          /* improving moves applied (including those later undone) */
     int64_t escapes;        /* escapes tried */
+    /* seconds from the start until the best order first reached
+     * opts.target_efficacy (approximate to float rounding); -1 if it never
+     * did or no target was set */
+    double seconds_to_target;
 };
 
 /* Search a column permutation of the rows x cols matrix w (row-major; dtype

@@ -218,17 +218,26 @@ int s24_permute_search(enum s24_dtype dt, const void *w, int64_t rows, int64_t c
             a[c * rpad + r] = (float)fabs(v);
         }
     res->total = total;
+    double kd, kp, bound;
+    if ((rc = s24_permute_kept(dt, w, rows, cols, NULL, &kd, &bound))) {
+        free(a);
+        return rc;
+    }
+    struct s24_permute_track tr = {0.0, t0};
+    res->seconds_to_target = -1.0;
+    if (o->target_efficacy > 0) {
+        tr.target = kd + o->target_efficacy / 100.0 * (bound - kd);
+        s24_permute_track(&tr, kd, res); /* a target of 0 gap is met at once */
+    }
     if (run.strategy == S24_PERMUTE_SWAP) {
-        rc = s24_permute_swap_engine(a, rows, rpad, cols, &run, perm, res);
+        rc = s24_permute_swap_engine(a, rows, rpad, cols, &run, &tr, perm, res);
     } else if (run.strategy != S24_PERMUTE_IDENTITY) {
-        rc = s24_permute_engine(a, rows, rpad, cols, run.strategy, &run, perm, res);
+        rc = s24_permute_engine(a, rows, rpad, cols, run.strategy, &run, &tr, perm, res);
     } else {
         res->stop = S24_PERMUTE_STOP_CONVERGED;
     }
     free(a);
     if (rc) return rc;
-    double kd, kp, bound;
-    if ((rc = s24_permute_kept(dt, w, rows, cols, NULL, &kd, &bound))) return rc;
     if ((rc = s24_permute_kept(dt, w, rows, cols, perm, &kp, NULL))) return rc;
     /* The search scores in float; should rounding ever make its answer worse
      * than the natural order in exact arithmetic, keep the natural order. */

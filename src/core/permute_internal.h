@@ -33,16 +33,30 @@ void s24_permute_maxsum_avx512(const float *const *x, int nx, const float *a, in
 s24_permute_top2_fn s24_permute_pick_top2(void);
 s24_permute_maxsum_fn s24_permute_pick_maxsum(void);
 
+/* Time-to-target bookkeeping (opts.target_efficacy): the engines call
+ * s24_permute_track() whenever their best objective improves. target is in
+ * the engines' unit (kept magnitude); <= 0 means none. */
+struct s24_permute_track {
+    double target, t0;
+};
+static inline void s24_permute_track(const struct s24_permute_track *tr, double best,
+                                     struct s24_permute_result *res)
+{
+    if (tr->target > 0 && res->seconds_to_target < 0 && best >= tr->target)
+        res->seconds_to_target = s24_now() - tr->t0;
+}
+
 /* The channel-swap engine (permute_swap.c), same contract as the engine below;
  * it starts from the order in perm. */
 int s24_permute_swap_engine(const float *a, int64_t rows, int64_t rpad, int64_t cols,
-                            const struct s24_permute_opts *o, int64_t *perm,
-                            struct s24_permute_result *res);
+                            const struct s24_permute_opts *o, const struct s24_permute_track *tr,
+                            int64_t *perm, struct s24_permute_result *res);
 
 /* The stripe-group engine (permute_search.c). a: (cols, rpad) column-major
  * magnitudes as float, zero padded. perm: in = start order, out = result. */
 int s24_permute_engine(const float *a, int64_t rows, int64_t rpad, int64_t cols,
                        enum s24_permute_strategy strategy, const struct s24_permute_opts *o,
-                       int64_t *perm, struct s24_permute_result *res);
+                       const struct s24_permute_track *tr, int64_t *perm,
+                       struct s24_permute_result *res);
 
 #endif

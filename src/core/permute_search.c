@@ -421,7 +421,8 @@ static void kick(struct eng *e, struct s24_rng *rng)
 
 int s24_permute_engine(const float *a, int64_t rows, int64_t rpad, int64_t cols,
                        enum s24_permute_strategy strategy, const struct s24_permute_opts *o,
-                       int64_t *perm, struct s24_permute_result *res)
+                       const struct s24_permute_track *tr, int64_t *perm,
+                       struct s24_permute_result *res)
 {
     int rc = S24_OK;
     struct eng e;
@@ -491,6 +492,7 @@ int s24_permute_engine(const float *a, int64_t rows, int64_t rpad, int64_t cols,
     descend(&e, &L);
     double best_obj = objective(&e);
     record_best(&e);
+    s24_permute_track(tr, best_obj, res);
     struct s24_rng rng;
     s24_rng_seed(&rng, o->seed);
     int64_t esc = o->escapes < 0 ? 0 : o->escapes, tried = 0;
@@ -504,6 +506,7 @@ int s24_permute_engine(const float *a, int64_t rows, int64_t rpad, int64_t cols,
         if (obj > best_obj + 1e-12 * fabs(best_obj)) {
             best_obj = obj;
             record_best(&e);
+            s24_permute_track(tr, best_obj, res);
         } else {
             revert_to_best(&e);
         }

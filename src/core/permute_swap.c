@@ -258,8 +258,8 @@ static void kick(struct sw *e, struct s24_rng *rng)
 }
 
 int s24_permute_swap_engine(const float *a, int64_t rows, int64_t rpad, int64_t cols,
-                            const struct s24_permute_opts *o, int64_t *perm,
-                            struct s24_permute_result *res)
+                            const struct s24_permute_opts *o, const struct s24_permute_track *tr,
+                            int64_t *perm, struct s24_permute_result *res)
 {
     (void)rows;
     int rc = S24_OK;
@@ -309,6 +309,7 @@ int s24_permute_swap_engine(const float *a, int64_t rows, int64_t rpad, int64_t 
         for (int64_t s = 0; s < t; s++) pair_eval(&e, s, t);
     descend(&e, &L);
     double best_obj = objective(&e);
+    s24_permute_track(tr, best_obj, res);
     for (int64_t s = 0; s < S; s++) touch(&e, s); /* save everything once */
     sync_touched(&e, 1);
 
@@ -322,7 +323,10 @@ int s24_permute_swap_engine(const float *a, int64_t rows, int64_t rpad, int64_t 
         double obj = objective(&e);
         /* Strict: an equal result is the same worth in a different order. */
         sync_touched(&e, obj > best_obj + 1e-12 * fabs(best_obj));
-        if (obj > best_obj + 1e-12 * fabs(best_obj)) best_obj = obj;
+        if (obj > best_obj + 1e-12 * fabs(best_obj)) {
+            best_obj = obj;
+            s24_permute_track(tr, best_obj, res);
+        }
     }
     if (!L.stopped && esc > 0) L.stop = S24_PERMUTE_STOP_ESCAPES;
     memcpy(perm, e.best, (size_t)cols * sizeof *perm);
