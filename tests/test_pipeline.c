@@ -503,6 +503,8 @@ static void test_cli(void)
     CHECK(sh("%s train --model nope --epochs 1 --out %s 2>/dev/null", cli, dir) == 2);
     CHECK(sh("%s train --model smallcnn --epochs 1 2>/dev/null", cli) == 2);
     CHECK(sh("%s train --model smallcnn --epochs 1 --out %s --strategy sideways 2>/dev/null", cli, dir) == 2);
+    CHECK(sh("%s train --model smallcnn --epochs 1 --out %s --permute-budget 1 2>/dev/null", cli, dir) == 2);
+    CHECK(sh("%s train --model smallcnn --epochs 1 --out %s --permute --permute-budget x 2>/dev/null", cli, dir) == 2);
     CHECK(sh("%s train --model smallcnn --epochs 1 --out %s --data %s/nothere 2>%s/err.txt", cli, dir, tmp, tmp) == 1);
     CHECK(sh("grep -q data_batch_1.bin %s/err.txt", tmp) == 0);
     CHECK(sh("%s train %s --epochs 1 --phase2-epochs 1 --stop-after 1 --out %s 2>%s/err.txt", cli, small, dir, tmp) == 1);

@@ -43,6 +43,7 @@ static void usage(FILE *f)
 "                         reinit    a masked fresh initialisation (seed S+1000)\n"
 "                         dense     the trained weights, no mask (control)\n"
 "  --permute            search channel permutations before masking\n"
+"  --permute-budget SEC wall-time cap of the search per channel space (default: none)\n"
 "  --from FILE          start from this trained dense checkpoint (skips phase 1)\n"
 "  --seed S             seed of initialisation, shuffling and augmentation (default 1)\n"
 "  --out DIR            output folder (created if missing)\n"
@@ -134,7 +135,7 @@ static int make_dir(const char *cmd, const char *dir)
 enum {
     O_MODEL = 256, O_DATA, O_EPOCHS, O_EPOCHS2, O_STRATEGY, O_PERMUTE, O_FROM, O_SEED, O_OUT,
     O_BATCH, O_LR, O_WD, O_THREADS, O_RESUME, O_LTRAIN, O_LTEST, O_NOAUG, O_SSIZE, O_STRAIN,
-    O_STEST, O_STOP,
+    O_STEST, O_STOP, O_PBUDGET,
 };
 
 static int parse_double(const char *s, double *out)
@@ -161,9 +162,11 @@ int cmd_train(int argc, char **argv)
         {"synthetic-train", required_argument, 0, O_STRAIN},
         {"synthetic-test", required_argument, 0, O_STEST},
         {"stop-after", required_argument, 0, O_STOP}, {"help", no_argument, 0, 'h'},
+        {"permute-budget", required_argument, 0, O_PBUDGET},
         {0, 0, 0, 0}};
     const char *cmd = argv[0];
     struct s24_pipeline_cfg c;
+    struct s24_permute_opts popts;
     struct train_data_opts d;
     int64_t v;
     int epochs = -1, epochs2 = -1, ec;
@@ -195,6 +198,13 @@ int cmd_train(int argc, char **argv)
                 return cli_usage(cmd, "--strategy %s: expected continue, rewind, reinit or dense", optarg);
             break;
         case O_PERMUTE: c.permute = 1; break;
+        case O_PBUDGET:
+            /* options of the search, seeded like the default the pipeline uses */
+            s24_permute_opts_default(&popts);
+            if (parse_double(optarg, &popts.time_budget) || !(popts.time_budget > 0 && popts.time_budget < 1e6))
+                return cli_usage(cmd, "--permute-budget %s: expected seconds > 0", optarg);
+            c.permute_opts = &popts;
+            break;
         case O_FROM: c.from = optarg; break;
         case O_SEED:
             if ((v = train_parse_int(optarg, 0, INT64_MAX)) < 0) return cli_usage(cmd, "--seed %s: expected a non-negative integer", optarg);
@@ -246,6 +256,8 @@ int cmd_train(int argc, char **argv)
     if (optind < argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (!c.arch) return cli_usage(cmd, "--model is required");
     if (!c.out_dir) return cli_usage(cmd, "--out is required");
+    if (c.permute_opts && !c.permute) return cli_usage(cmd, "--permute-budget needs --permute");
+    if (c.permute_opts) popts.seed = c.seed;
     if (epochs < 0 && !c.from) return cli_usage(cmd, "--epochs is required (or --from a trained checkpoint)");
     if (epochs == 0 && !c.from) return cli_usage(cmd, "--epochs 0 needs --from a trained checkpoint");
     c.epochs1 = epochs < 0 ? 0 : epochs;
