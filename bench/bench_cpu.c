@@ -88,16 +88,6 @@ static void usage(FILE *f)
             MAX_REPEATS);
 }
 
-static int parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end || errno || v < 0) return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_sizes(const char *arg, struct shape *sh, int *nsh)
 {
     char buf[512];
@@ -105,7 +95,7 @@ static int parse_sizes(const char *arg, struct shape *sh, int *nsh)
     memcpy(buf, arg, strlen(arg) + 1); /* length checked above */
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         int64_t v;
-        if (parse_i64(t, &v) < 0 || v < 4 || v > 65536 || v % 4 || *nsh >= MAX_SHAPES) return -1;
+        if (cli_parse_i64(t, 0, INT64_MAX, &v) < 0 || v < 4 || v > 65536 || v % 4 || *nsh >= MAX_SHAPES) return -1;
         struct shape *s = &sh[(*nsh)++];
         snprintf(s->name, sizeof s->name, "square %lld", (long long)v);
         s->m = s->k = s->n = v;
@@ -128,7 +118,7 @@ static int read_shapes(const char *path, struct shape *sh, int *nsh)
         int got = sscanf(line, "%47s %31s %31s %31s %7s", name, ms, ks, ns, extra);
         if (got <= 0) continue;
         int64_t m, k, n;
-        if (got != 4 || parse_i64(ms, &m) || parse_i64(ks, &k) || parse_i64(ns, &n) || m < 1 ||
+        if (got != 4 || cli_parse_i64(ms, 0, INT64_MAX, &m) || cli_parse_i64(ks, 0, INT64_MAX, &k) || cli_parse_i64(ns, 0, INT64_MAX, &n) || m < 1 ||
             k < 4 || n < 1 || k % 4 || m > 1 << 20 || k > 1 << 20 || n > 1 << 24 ||
             (double)m * (double)k > 4e8 || (double)k * (double)n > 4e8 ||
             (double)m * (double)n > 4e8) {
@@ -420,11 +410,11 @@ int bench_cpu_main(int argc, char **argv)
             if (cli_threads(optarg) < 0) return cli_usage(CMD, "bad --threads '%s'", optarg);
             break;
         case 'r':
-            if (parse_i64(optarg, &repeats) < 0 || repeats < 1 || repeats > MAX_REPEATS)
+            if (cli_parse_i64(optarg, 0, INT64_MAX, &repeats) < 0 || repeats < 1 || repeats > MAX_REPEATS)
                 return cli_usage(CMD, "bad --repeats '%s' (1..%d)", optarg, MAX_REPEATS);
             break;
         case 'R':
-            if (parse_i64(optarg, &rounds) < 0 || rounds < 1 || rounds > 100)
+            if (cli_parse_i64(optarg, 0, INT64_MAX, &rounds) < 0 || rounds < 1 || rounds > 100)
                 return cli_usage(CMD, "bad --rounds '%s' (1..100)", optarg);
             break;
         case 'i':

@@ -80,16 +80,6 @@ static void usage(FILE *f)
             "exit codes: 0 success, 1 runtime failure (no GPU, CUDA error), 2 bad usage\n");
 }
 
-static int parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v <= 0 || v > (1LL << 31) - 1) return -1;
-    *out = v;
-    return 0;
-}
-
 static int add_sizes(const char *list, struct shape *sh, int *n)
 {
     char buf[1024];
@@ -98,7 +88,7 @@ static int add_sizes(const char *list, struct shape *sh, int *n)
     char *save = NULL;
     for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         int64_t v;
-        if (parse_i64(t, &v) || *n >= MAX_SHAPES) return -1;
+        if (cli_parse_i64(t, 1, INT32_MAX, &v) || *n >= MAX_SHAPES) return -1;
         snprintf(sh[*n].name, sizeof sh[*n].name, "square%lld", (long long)v);
         sh[*n].m = sh[*n].n = sh[*n].k = v;
         (*n)++;
@@ -124,7 +114,7 @@ static int add_shapes_file(const char *path, struct shape *sh, int *n)
         int c = sscanf(line, "%63s %31s %31s %31s %7s", name, ms, ns, ks, extra);
         if (c <= 0) continue;
         struct shape s;
-        if (c != 4 || parse_i64(ms, &s.m) || parse_i64(ns, &s.n) || parse_i64(ks, &s.k)) {
+        if (c != 4 || cli_parse_i64(ms, 1, INT32_MAX, &s.m) || cli_parse_i64(ns, 1, INT32_MAX, &s.n) || cli_parse_i64(ks, 1, INT32_MAX, &s.k)) {
             fclose(f);
             return cli_fail(CMD, "%s:%d: expected 'name m n k' with positive integers", path, ln);
         }
@@ -485,7 +475,7 @@ int bench_gemm_main(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'r': {
             int64_t v;
-            if (parse_i64(optarg, &v) || v > 100000) return cli_usage(CMD, "bad --repeats '%s'", optarg);
+            if (cli_parse_i64(optarg, 1, INT32_MAX, &v) || v > 100000) return cli_usage(CMD, "bad --repeats '%s'", optarg);
             repeats = (int)v;
             break;
         }
@@ -494,7 +484,7 @@ int bench_gemm_main(int argc, char **argv)
         case 'D': {
             int64_t v;
             if (!strcmp(optarg, "0")) v = 0;
-            else if (parse_i64(optarg, &v) || v > 64) return cli_usage(CMD, "bad --device '%s'", optarg);
+            else if (cli_parse_i64(optarg, 1, INT32_MAX, &v) || v > 64) return cli_usage(CMD, "bad --device '%s'", optarg);
             device = (int)v;
             break;
         }

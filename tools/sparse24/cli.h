@@ -4,6 +4,7 @@
 #ifndef S24_CLI_H
 #define S24_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 /* Exit codes (documented in README.md and every --help). */
@@ -44,6 +45,11 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* Parse a whole decimal integer in [lo, hi] (no trailing characters, no
+ * overflow); 0 on success, -1 otherwise. Every option parser uses it. */
+int cli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
+/* Parse a whole floating-point number; 0 on success, -1 otherwise. */
+int cli_parse_double(const char *s, double *out);
 /* Parse --threads N (N >= 1 or 0 for all cores) and apply it; -1 on bad input. */
 int cli_threads(const char *arg);
 /* The machine/library block every benchmark table is stamped with

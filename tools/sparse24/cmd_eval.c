@@ -57,18 +57,18 @@ int cmd_eval(int argc, char **argv)
         case O_CKPT: ckpt = optarg; break;
         case O_DATA: d.data = optarg; break;
         case O_BATCH:
-            if ((v = train_parse_int(optarg, 1, 65536)) < 0) return cli_usage(cmd, "--batch %s: expected 1..65536", optarg);
+            if (cli_parse_i64(optarg, 1, 65536, &v)) return cli_usage(cmd, "--batch %s: expected 1..65536", optarg);
             batch = (int)v;
             break;
         case O_LTEST:
-            if ((d.limit_test = train_parse_int(optarg, 1, INT64_MAX)) < 0) return cli_usage(cmd, "--limit-test %s: expected a positive count", optarg);
+            if (cli_parse_i64(optarg, 1, INT64_MAX, &d.limit_test)) return cli_usage(cmd, "--limit-test %s: expected a positive count", optarg);
             break;
         case O_SSIZE:
-            if ((v = train_parse_int(optarg, 8, 64)) < 0) return cli_usage(cmd, "--synthetic-size %s: expected 8..64", optarg);
+            if (cli_parse_i64(optarg, 8, 64, &v)) return cli_usage(cmd, "--synthetic-size %s: expected 8..64", optarg);
             d.synth.size = (int)v;
             break;
         case O_STEST:
-            if ((v = train_parse_int(optarg, 1, 1 << 24)) < 0) return cli_usage(cmd, "--synthetic-test %s: expected 1..16777216", optarg);
+            if (cli_parse_i64(optarg, 1, 1 << 24, &v)) return cli_usage(cmd, "--synthetic-test %s: expected 1..16777216", optarg);
             d.synth.n_test = v;
             break;
         case O_THREADS:

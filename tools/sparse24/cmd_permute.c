@@ -196,15 +196,6 @@ static int run_model(const char *arch, const char *in, const struct s24_permute_
     return S24_EXIT_OK;
 }
 
-static int parse_i64(const char *s, int64_t min, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v < min) return -1;
-    *out = v;
-    return 0;
-}
-
 int cmd_permute(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -238,10 +229,10 @@ int cmd_permute(int argc, char **argv)
             break;
         }
         case 'e':
-            if (parse_i64(optarg, 0, &o.escapes)) return cli_usage(CMD, "bad --escapes '%s'", optarg);
+            if (cli_parse_i64(optarg, 0, INT64_MAX, &o.escapes)) return cli_usage(CMD, "bad --escapes '%s'", optarg);
             break;
         case 'm':
-            if (parse_i64(optarg, 0, &o.max_moves)) return cli_usage(CMD, "bad --max-moves '%s'", optarg);
+            if (cli_parse_i64(optarg, 0, INT64_MAX, &o.max_moves)) return cli_usage(CMD, "bad --max-moves '%s'", optarg);
             break;
         case 'b':
             o.time_budget = strtod(optarg, &end);

@@ -138,15 +138,6 @@ enum {
     O_STEST, O_STOP, O_PBUDGET,
 };
 
-static int parse_double(const char *s, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end) return -1;
-    *out = v;
-    return 0;
-}
-
 int cmd_train(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -186,11 +177,11 @@ int cmd_train(int argc, char **argv)
             break;
         case O_DATA: d.data = optarg; break;
         case O_EPOCHS:
-            if ((v = train_parse_int(optarg, 0, 100000)) < 0) return cli_usage(cmd, "--epochs %s: expected 0..100000", optarg);
+            if (cli_parse_i64(optarg, 0, 100000, &v)) return cli_usage(cmd, "--epochs %s: expected 0..100000", optarg);
             epochs = (int)v;
             break;
         case O_EPOCHS2:
-            if ((v = train_parse_int(optarg, 0, 100000)) < 0) return cli_usage(cmd, "--phase2-epochs %s: expected 0..100000", optarg);
+            if (cli_parse_i64(optarg, 0, 100000, &v)) return cli_usage(cmd, "--phase2-epochs %s: expected 0..100000", optarg);
             epochs2 = (int)v;
             break;
         case O_STRATEGY:
@@ -201,26 +192,26 @@ int cmd_train(int argc, char **argv)
         case O_PBUDGET:
             /* options of the search, seeded like the default the pipeline uses */
             s24_permute_opts_default(&popts);
-            if (parse_double(optarg, &popts.time_budget) || !(popts.time_budget > 0 && popts.time_budget < 1e6))
+            if (cli_parse_double(optarg, &popts.time_budget) || !(popts.time_budget > 0 && popts.time_budget < 1e6))
                 return cli_usage(cmd, "--permute-budget %s: expected seconds > 0", optarg);
             c.permute_opts = &popts;
             break;
         case O_FROM: c.from = optarg; break;
         case O_SEED:
-            if ((v = train_parse_int(optarg, 0, INT64_MAX)) < 0) return cli_usage(cmd, "--seed %s: expected a non-negative integer", optarg);
+            if (cli_parse_i64(optarg, 0, INT64_MAX, &v)) return cli_usage(cmd, "--seed %s: expected a non-negative integer", optarg);
             c.seed = (uint64_t)v;
             break;
         case O_OUT: c.out_dir = optarg; break;
         case O_BATCH:
-            if ((v = train_parse_int(optarg, 1, 65536)) < 0) return cli_usage(cmd, "--batch %s: expected 1..65536", optarg);
+            if (cli_parse_i64(optarg, 1, 65536, &v)) return cli_usage(cmd, "--batch %s: expected 1..65536", optarg);
             c.batch = (int)v;
             break;
         case O_LR:
-            if (parse_double(optarg, &c.max_lr) || !(c.max_lr > 0 && c.max_lr < 100))
+            if (cli_parse_double(optarg, &c.max_lr) || !(c.max_lr > 0 && c.max_lr < 100))
                 return cli_usage(cmd, "--lr %s: expected a number in (0, 100)", optarg);
             break;
         case O_WD:
-            if (parse_double(optarg, &c.weight_decay) || !(c.weight_decay >= 0 && c.weight_decay < 1))
+            if (cli_parse_double(optarg, &c.weight_decay) || !(c.weight_decay >= 0 && c.weight_decay < 1))
                 return cli_usage(cmd, "--wd %s: expected a number in [0, 1)", optarg);
             break;
         case O_THREADS:
@@ -228,26 +219,26 @@ int cmd_train(int argc, char **argv)
             break;
         case O_RESUME: c.resume = 1; break;
         case O_LTRAIN:
-            if ((d.limit_train = train_parse_int(optarg, 1, INT64_MAX)) < 0) return cli_usage(cmd, "--limit-train %s: expected a positive count", optarg);
+            if (cli_parse_i64(optarg, 1, INT64_MAX, &d.limit_train)) return cli_usage(cmd, "--limit-train %s: expected a positive count", optarg);
             break;
         case O_LTEST:
-            if ((d.limit_test = train_parse_int(optarg, 1, INT64_MAX)) < 0) return cli_usage(cmd, "--limit-test %s: expected a positive count", optarg);
+            if (cli_parse_i64(optarg, 1, INT64_MAX, &d.limit_test)) return cli_usage(cmd, "--limit-test %s: expected a positive count", optarg);
             break;
         case O_NOAUG: c.aug.pad = 0; c.aug.flip = 0; break;
         case O_SSIZE:
-            if ((v = train_parse_int(optarg, 8, 64)) < 0) return cli_usage(cmd, "--synthetic-size %s: expected 8..64", optarg);
+            if (cli_parse_i64(optarg, 8, 64, &v)) return cli_usage(cmd, "--synthetic-size %s: expected 8..64", optarg);
             d.synth.size = (int)v;
             break;
         case O_STRAIN:
-            if ((v = train_parse_int(optarg, 1, 1 << 24)) < 0) return cli_usage(cmd, "--synthetic-train %s: expected 1..16777216", optarg);
+            if (cli_parse_i64(optarg, 1, 1 << 24, &v)) return cli_usage(cmd, "--synthetic-train %s: expected 1..16777216", optarg);
             d.synth.n_train = v;
             break;
         case O_STEST:
-            if ((v = train_parse_int(optarg, 1, 1 << 24)) < 0) return cli_usage(cmd, "--synthetic-test %s: expected 1..16777216", optarg);
+            if (cli_parse_i64(optarg, 1, 1 << 24, &v)) return cli_usage(cmd, "--synthetic-test %s: expected 1..16777216", optarg);
             d.synth.n_test = v;
             break;
         case O_STOP:
-            if ((v = train_parse_int(optarg, 1, 100000)) < 0) return cli_usage(cmd, "--stop-after %s: expected a positive count", optarg);
+            if (cli_parse_i64(optarg, 1, 100000, &v)) return cli_usage(cmd, "--stop-after %s: expected a positive count", optarg);
             c.stop_after = (int)v;
             break;
         default: return cli_usage(cmd, "unknown option");

@@ -14,14 +14,6 @@ void train_data_defaults(struct train_data_opts *o)
     s24_synth_default(&o->synth);
 }
 
-int64_t train_parse_int(const char *arg, int64_t lo, int64_t hi)
-{
-    char *end;
-    long long v = strtoll(arg, &end, 10);
-    if (!*arg || *end || v < lo || v > hi) return -1;
-    return v;
-}
-
 int train_data_load(const char *cmd, const struct train_data_opts *o, struct s24_dataset *train,
                     struct s24_dataset *test)
 {

@@ -18,8 +18,6 @@ void train_data_defaults(struct train_data_opts *o);
  * an exit code on failure. */
 int train_data_load(const char *cmd, const struct train_data_opts *o, struct s24_dataset *train,
                     struct s24_dataset *test);
-/* Parses a non-negative integer option in [lo, hi]; -1 on bad input. */
-int64_t train_parse_int(const char *arg, int64_t lo, int64_t hi);
 
 /* The training part of `sparse24 demo` (demo_train.c), run after its core
  * part: smallcnn dense, 2:4, retrained; prints on `out`, returns an exit code. */
