@@ -45,12 +45,6 @@ static void usage(FILE *f)
 "exit codes: 0 success, 1 runtime failure (bad file), 2 bad usage\n");
 }
 
-static long long file_size(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
-}
-
 /* Why t stays dense, or NULL if it can be compressed (fills *v). */
 static const char *dense_reason(const struct s24_st *in, const struct s24_st_tensor *t,
                                 struct s24_view *v, char *why, size_t len)
@@ -159,7 +153,7 @@ int cmd_compress(int argc, char **argv)
     if ((rc = s24_st_meta_set(&cs, "sparse24.header", st.header ? st.header : "")) != S24_OK)
         goto lib_fail;
     if ((rc = s24_st_write(out, &cs)) != S24_OK) goto lib_fail;
-    long long a = file_size(in), b = file_size(out);
+    long long a = st_file_size(in), b = st_file_size(out);
     printf("compressed %d of %d tensors: %s %lld bytes -> %s %lld bytes (%.1f%%)\n", ncomp, st.n,
            in, a, out, b, a > 0 ? 100.0 * (double)b / (double)a : 0.0);
     ec = S24_EXIT_OK;

@@ -33,12 +33,6 @@ static void usage(FILE *f)
 "exit codes: 0 success, 1 runtime failure (not a compressed file, damaged), 2 bad usage\n");
 }
 
-static long long file_size(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
-}
-
 static int same_layout(const struct s24_st_tensor *a, const struct s24_st_tensor *b)
 {
     return a->dtype == b->dtype && a->ndim == b->ndim && a->nbytes == b->nbytes &&
@@ -174,7 +168,7 @@ int cmd_decompress(int argc, char **argv)
         ec = cli_lib_fail(cmd, rc);
         goto done;
     }
-    long long a = file_size(in), b = file_size(out);
+    long long a = st_file_size(in), b = st_file_size(out);
     printf("decompressed %d tensors: %s %lld bytes -> %s %lld bytes\n", ncomp, in, a, out, b);
     ec = S24_EXIT_OK;
 done:

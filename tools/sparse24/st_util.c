@@ -3,6 +3,8 @@
  * filters, shape and byte formatting. Printing stays with the commands. */
 #include "st_util.h"
 
+#include <sys/stat.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,3 +164,9 @@ void st_mag_sums(enum s24_dtype dt, const void *w, const uint8_t *mask, int64_t 
 }
 
 int st_progress_on(void) { return isatty(STDERR_FILENO); }
+
+long long st_file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}

@@ -25,6 +25,8 @@ const char *st_eligible(const struct s24_st_tensor *t, enum st_rule rule, int n,
                         struct s24_view *v, char *why, size_t why_len);
 /* "[64,32,3,3]" ("[]" for 0-d). */
 void st_fmt_shape(char *buf, size_t len, int ndim, const int64_t *shape);
+/* Size of a file in bytes, -1 if it cannot be read. */
+long long st_file_size(const char *path);
 /* Bytes in human units, e.g. "87.5 KiB". */
 void st_fmt_bytes(char *buf, size_t len, double bytes);
 
