@@ -73,8 +73,9 @@ void s24_graph_free(s24_graph_t *gr);
 enum s24_order { S24_ORDER_ROW = 0, S24_ORDER_COL = 1 };
 enum s24_gemm_act { S24_GEMM_ACT_NONE = 0, S24_GEMM_ACT_RELU = 1, S24_GEMM_ACT_GELU = 2 };
 /* SPARSE: cuSPARSELt; DENSE: cuBLASLt on the same (pruned) weight; AUTO:
- * both, timed once at tune, the faster kept (dense where sparse loses or
- * where the shape breaks cuSPARSELt's size rules). */
+ * both, timed once at tune in one interleaved batch; sparse is kept only
+ * where it was at least 2% faster, dense otherwise (a tie is noise on small
+ * shapes) and where the shape breaks cuSPARSELt's size rules. */
 enum s24_gemm_mode { S24_GEMM_SPARSE = 0, S24_GEMM_DENSE = 1, S24_GEMM_AUTO = 2 };
 
 struct s24_gemm_desc {
@@ -173,6 +174,12 @@ struct s24_gemm_timing {
 };
 int s24_gemm_time(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,
                   int warmup, int repeats, int flush_l2, struct s24_gemm_timing *out);
+/* Two plans of one GPU context on the same inputs (and output buffer, so
+ * their shapes must agree), their calls alternating in one held batch so
+ * that clock drift hits both alike: out[0] for a, out[1] for b. This is how
+ * the benchmark compares AUTO with the dense baseline. */
+int s24_gemm_time_pair(s24_gemm_plan_t *a, s24_gemm_plan_t *b, const void *d_x, const void *d_c, void *d_d,
+                       int warmup, int repeats, int flush_l2, struct s24_gemm_timing out[2]);
 /* Host time per call (microseconds, median of batches of `calls`): of
  * s24_gemm_run, and of the bare library call it wraps with the same plan. */
 int s24_gemm_host_cost(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,

@@ -183,18 +183,29 @@ extern "C" int s24_gemm_plan_set_bias(s24_gemm_plan_t *p, const void *d_bias)
     return S24_OK;
 }
 
+/* AUTO keeps sparse only when it measured at least this much faster than
+ * dense: below that the two are a tie within the timing's noise on the 5-10
+ * us shapes, and a tie goes to dense, whose time the caller already knows. */
+#define S24_AUTO_MARGIN 0.02
+
 struct run_ctx {
     s24_gemm_plan_t *p;
     const void *x, *c;
     void *dd;
-    int raw;
+    int raw;   /* the bare library call, for the host-cost comparison */
+    int force; /* 0: the plan's choice; 1 + S24_GEMM_SPARSE / DENSE: that half */
 };
 static int run_call(void *ctx, cudaStream_t s)
 {
     struct run_ctx *r = (struct run_ctx *)ctx;
+    enum s24_gemm_mode m = r->force ? (enum s24_gemm_mode)(r->force - 1) : r->p->chosen;
     if (r->raw) {
-        if (r->p->chosen == S24_GEMM_SPARSE) return s24_sp_raw(r->p->sp, r->x, r->c, r->dd, s);
+        if (m == S24_GEMM_SPARSE) return s24_sp_raw(r->p->sp, r->x, r->c, r->dd, s);
         return s24_dn_raw(r->p->dn, r->p->w, r->x, r->c, r->dd, s);
+    }
+    if (r->force) {
+        if (m == S24_GEMM_SPARSE) return s24_sp_run(r->p->sp, r->x, r->c, r->dd, NULL, s);
+        return s24_dn_run(r->p->dn, r->p->w, r->x, r->c, r->dd, NULL, s);
     }
     return s24_gemm_run(r->p, r->x, r->c, r->dd, NULL, s);
 }
@@ -208,16 +219,18 @@ extern "C" int s24_gemm_plan_tune(s24_gemm_plan_t *p, const void *d_x, const voi
     if (p->sp && p->d.search && (rc = s24_sp_search(p->sp, d_x, d_c, d_d, s)) != S24_OK) goto fail;
     if (p->dn && p->d.dense_tune && (rc = s24_dn_tune(p->dn, p->w, d_x, d_c, d_d, s)) != S24_OK) goto fail;
     if (p->mode == S24_GEMM_AUTO) {
-        struct s24_gemm_timing ts, td;
-        struct run_ctx r = {p, d_x, d_c, d_d, 0};
+        struct s24_gemm_timing t[2];
+        struct run_ctx rd = {p, d_x, d_c, d_d, 0, 1 + S24_GEMM_DENSE};
+        struct run_ctx rs = {p, d_x, d_c, d_d, 0, 1 + S24_GEMM_SPARSE};
+        s24_call_fn fn[2] = {run_call, run_call};
+        void *ctx[2] = {&rd, &rs};
         p->chosen = S24_GEMM_DENSE;
-        if ((rc = s24_gpu_time_calls(p->g, run_call, &r, 3, 21, 1, &td)) != S24_OK) goto fail;
-        p->auto_dense_ms = td.median_ms;
+        /* both halves in one interleaved batch, so drift cannot pick the winner */
+        if ((rc = s24_gpu_time_interleaved(p->g, p->sp ? 2 : 1, fn, ctx, 3, 31, 1, t)) != S24_OK) goto fail;
+        p->auto_dense_ms = t[0].median_ms;
         if (p->sp) {
-            p->chosen = S24_GEMM_SPARSE;
-            if ((rc = s24_gpu_time_calls(p->g, run_call, &r, 3, 21, 1, &ts)) != S24_OK) goto fail;
-            p->auto_sparse_ms = ts.median_ms;
-            if (ts.median_ms > td.median_ms) p->chosen = S24_GEMM_DENSE;
+            p->auto_sparse_ms = t[1].median_ms;
+            if (t[1].median_ms < t[0].median_ms * (1.0 - S24_AUTO_MARGIN)) p->chosen = S24_GEMM_SPARSE;
         }
     }
 fail:
@@ -244,10 +257,22 @@ extern "C" int s24_gemm_plan_info(const s24_gemm_plan_t *p, struct s24_gemm_plan
 extern "C" int s24_gemm_time(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d, int warmup,
                              int repeats, int flush_l2, struct s24_gemm_timing *out)
 {
-    struct run_ctx r = {p, d_x, d_c, d_d, 0};
+    struct run_ctx r = {p, d_x, d_c, d_d, 0, 0};
     if (!p->have_weight) return s24_error(S24_ERR_INVALID, "gemm time: no weight set");
     if (p->d.bias) return s24_error(S24_ERR_UNSUPPORTED, "gemm time: time a plan without bias");
     return s24_gpu_time_calls(p->g, run_call, &r, warmup, repeats, flush_l2, out);
+}
+
+extern "C" int s24_gemm_time_pair(s24_gemm_plan_t *a, s24_gemm_plan_t *b, const void *d_x, const void *d_c,
+                                  void *d_d, int warmup, int repeats, int flush_l2, struct s24_gemm_timing out[2])
+{
+    if (a->g != b->g) return s24_error(S24_ERR_INVALID, "gemm time pair: the plans belong to different GPU contexts");
+    if (!a->have_weight || !b->have_weight) return s24_error(S24_ERR_INVALID, "gemm time pair: no weight set");
+    if (a->d.bias || b->d.bias) return s24_error(S24_ERR_UNSUPPORTED, "gemm time pair: time plans without bias");
+    struct run_ctx ra = {a, d_x, d_c, d_d, 0, 0}, rb = {b, d_x, d_c, d_d, 0, 0};
+    s24_call_fn fn[2] = {run_call, run_call};
+    void *ctx[2] = {&ra, &rb};
+    return s24_gpu_time_interleaved(a->g, 2, fn, ctx, warmup, repeats, flush_l2, out);
 }
 
 static double wall_us(void)
@@ -276,13 +301,13 @@ extern "C" int s24_gemm_host_cost(s24_gemm_plan_t *p, const void *d_x, const voi
     /* warm both paths (first calls load kernels) */
     for (int i = 0; i < 3; i++) {
         if ((rc = s24_gemm_run(p, d_x, d_c, d_d, NULL, s)) != S24_OK) goto fail;
-        struct run_ctx r = {p, d_x, d_c, d_d, 1};
+        struct run_ctx r = {p, d_x, d_c, d_d, 1, 0};
         if ((rc = run_call(&r, s)) != S24_OK) goto fail;
     }
     S24_GPU_CHECK(cudaStreamSynchronize(s));
     for (int b = 0; b < BATCHES; b++) {
         for (int raw = 0; raw < 2; raw++) {
-            struct run_ctx r = {p, d_x, d_c, d_d, raw};
+            struct run_ctx r = {p, d_x, d_c, d_d, raw, 0};
             /* the GPU sleeps while the host enqueues, so the queue never
              * drains into the measurement and never fills up */
             if ((rc = s24_gpu_delay(p->g, 100.0 * calls + 500.0, s)) != S24_OK) goto fail;

@@ -427,55 +427,69 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int s24_gpu_time_calls(s24_gpu_t *g, s24_call_fn fn, void *ctx, int warmup, int repeats, int flush_l2,
-                       struct s24_gemm_timing *out)
+int s24_gpu_time_interleaved(s24_gpu_t *g, int n, const s24_call_fn *fn, void *const *ctx, int warmup, int repeats,
+                             int flush_l2, struct s24_gemm_timing *out)
 {
-    int rc = S24_OK, made = 0;
+    int rc = S24_OK, made = 0, total = n * repeats;
     cudaStream_t s = g->stream;
     cudaEvent_t *ev = NULL;
     double *ms = NULL;
-    if (repeats < 1) return s24_error(S24_ERR_INVALID, "timing: repeats must be >= 1");
-    ev = (cudaEvent_t *)calloc((size_t)repeats * 2, sizeof *ev);
-    ms = (double *)calloc((size_t)repeats, sizeof *ms);
+    if (repeats < 1 || n < 1) return s24_error(S24_ERR_INVALID, "timing: repeats and calls must be >= 1");
+    ev = (cudaEvent_t *)calloc((size_t)total * 2, sizeof *ev);
+    ms = (double *)calloc((size_t)total, sizeof *ms);
     if (!ev || !ms) {
         rc = s24_error(S24_ERR_NOMEM, "timing: out of memory");
         goto fail;
     }
-    for (; made < 2 * repeats; made++) S24_GPU_CHECK(cudaEventCreate(&ev[made]));
-    for (int i = 0; i < warmup; i++) {
-        if (flush_l2 && (rc = s24_gpu_flush_l2(g, s)) != S24_OK) goto fail;
-        if ((rc = fn(ctx, s)) != S24_OK) goto fail;
-    }
+    for (; made < 2 * total; made++) S24_GPU_CHECK(cudaEventCreate(&ev[made]));
+    for (int i = 0; i < warmup; i++)
+        for (int j = 0; j < n; j++) {
+            if (flush_l2 && (rc = s24_gpu_flush_l2(g, s)) != S24_OK) goto fail;
+            if ((rc = fn[j](ctx[j], s)) != S24_OK) goto fail;
+        }
     S24_GPU_CHECK(cudaStreamSynchronize(s));
     /* hold the GPU while the host queues every call, so each event pair
-     * brackets device work only; ~40 us of host time per repeat is ample */
+     * brackets device work only; ~40 us of host time per call is ample */
     {
-        double hold = 200.0 + 40.0 * repeats;
+        double hold = 200.0 + 40.0 * total;
         if ((rc = s24_gpu_delay(g, hold < 50000 ? hold : 50000, s)) != S24_OK) goto fail;
     }
-    for (int i = 0; i < repeats; i++) {
-        if (flush_l2 && (rc = s24_gpu_flush_l2(g, s)) != S24_OK) goto fail;
-        S24_GPU_CHECK(cudaEventRecord(ev[2 * i], s));
-        if ((rc = fn(ctx, s)) != S24_OK) goto fail;
-        S24_GPU_CHECK(cudaEventRecord(ev[2 * i + 1], s));
-    }
+    /* round robin: call j of repeat i sits between the same neighbours as
+     * every other call, so clock and thermal drift hit all n alike */
+    for (int i = 0; i < repeats; i++)
+        for (int j = 0; j < n; j++) {
+            cudaEvent_t *e = &ev[2 * ((size_t)j * repeats + i)];
+            if (flush_l2 && (rc = s24_gpu_flush_l2(g, s)) != S24_OK) goto fail;
+            S24_GPU_CHECK(cudaEventRecord(e[0], s));
+            if ((rc = fn[j](ctx[j], s)) != S24_OK) goto fail;
+            S24_GPU_CHECK(cudaEventRecord(e[1], s));
+        }
     S24_GPU_CHECK(cudaStreamSynchronize(s));
-    for (int i = 0; i < repeats; i++) {
+    for (int i = 0; i < total; i++) {
         float t = 0;
         S24_GPU_CHECK(cudaEventElapsedTime(&t, ev[2 * i], ev[2 * i + 1]));
         ms[i] = t;
     }
-    qsort(ms, (size_t)repeats, sizeof *ms, cmp_double);
-    out->repeats = repeats;
-    out->min_ms = ms[0];
-    out->max_ms = ms[repeats - 1];
-    out->median_ms = repeats % 2 ? ms[repeats / 2] : 0.5 * (ms[repeats / 2 - 1] + ms[repeats / 2]);
+    for (int j = 0; j < n; j++) {
+        double *m = ms + (size_t)j * repeats;
+        qsort(m, (size_t)repeats, sizeof *m, cmp_double);
+        out[j].repeats = repeats;
+        out[j].min_ms = m[0];
+        out[j].max_ms = m[repeats - 1];
+        out[j].median_ms = repeats % 2 ? m[repeats / 2] : 0.5 * (m[repeats / 2 - 1] + m[repeats / 2]);
+    }
 fail:
     if (rc != S24_OK) cudaStreamSynchronize(s);
     for (int i = 0; i < made; i++) cudaEventDestroy(ev[i]);
     free(ev);
     free(ms);
     return rc;
+}
+
+int s24_gpu_time_calls(s24_gpu_t *g, s24_call_fn fn, void *ctx, int warmup, int repeats, int flush_l2,
+                       struct s24_gemm_timing *out)
+{
+    return s24_gpu_time_interleaved(g, 1, &fn, &ctx, warmup, repeats, flush_l2, out);
 }
 
 /* ---------------------------------------------------------------- graphs */

@@ -357,6 +357,18 @@ static void test_graph_and_timing(void)
     struct s24_gemm_timing tm;
     CHECK_OK(s24_gemm_time(p, dx, NULL, dd, 3, 21, 1, &tm));
     CHECK(tm.median_ms > 0 && tm.min_ms <= tm.median_ms && tm.median_ms <= tm.max_ms && tm.repeats == 21);
+    /* interleaved pair: a dense plan of the same weight against the sparse one */
+    {
+        s24_gemm_plan_t *q = NULL;
+        struct s24_gemm_timing pt[2];
+        CHECK_OK(s24_gemm_plan_init(G, &d, S24_GEMM_DENSE, &q));
+        CHECK_OK(s24_gemm_plan_set_weight(q, dw, 1));
+        CHECK_OK(s24_gemm_time_pair(q, p, dx, NULL, dd, 2, 15, 1, pt));
+        CHECK(pt[0].repeats == 15 && pt[1].repeats == 15 && pt[0].median_ms > 0 && pt[1].median_ms > 0);
+        CHECK(pt[0].min_ms <= pt[0].median_ms && pt[1].median_ms <= pt[1].max_ms);
+        printf("  pair 512x256x512 fp16: dense %.4f ms, sparse %.4f ms\n", pt[0].median_ms, pt[1].median_ms);
+        s24_gemm_plan_free(q);
+    }
     double run_us = 0, raw_us = 0, gus = 0, eus = 0;
     CHECK_OK(s24_gemm_host_cost(p, dx, NULL, dd, 50, &run_us, &raw_us));
     CHECK(run_us > 0 && raw_us > 0);
