@@ -190,6 +190,24 @@ int s24_gemm_host_cost(s24_gemm_plan_t *p, const void *d_x, const void *d_c, voi
 int s24_gemm_graph_time(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,
                         int calls, int repeats, double *graph_us, double *eager_us);
 
+/* ---------------------------------------------------------------- own kernel
+ * sparse24's own 2:4 GEMM on the sparse tensor cores' warp-level instruction
+ * (mma.sp, sm_80 and later): fp16 in, fp32 accumulate, fp16 out, in the
+ * engine's default layout (W m x k row-major, 2:4 along k; X k x n and D
+ * m x n column-major). It is a second, independent implementation to study
+ * and to check the library against, not the fast path: cuSPARSELt is faster.
+ * Shape rules are checked at init (S24_ERR_UNSUPPORTED names the rule). */
+typedef struct s24_own_plan s24_own_plan_t;
+int s24_own_plan_init(s24_gpu_t *g, int64_t m, int64_t n, int64_t k, s24_own_plan_t **out);
+/* W on the device, already 2:4 along k (checked: S24_ERR_NOT_SPARSE);
+ * compressed into the kernel's value + metadata layout, kept in the plan. */
+int s24_own_plan_set_weight(s24_own_plan_t *p, const void *d_w);
+int s24_own_run(s24_own_plan_t *p, const void *d_x, void *d_d, void *stream);
+/* The engine's timing method (see s24_gemm_time) applied to s24_own_run. */
+int s24_own_time(s24_own_plan_t *p, const void *d_x, void *d_d, int warmup, int repeats, int flush_l2,
+                 struct s24_gemm_timing *out);
+void s24_own_plan_free(s24_own_plan_t *p);
+
 #ifdef __cplusplus
 }
 #endif
