@@ -72,7 +72,8 @@ static void usage(FILE *f)
             "  --out DIR        write DIR/gemm.csv and DIR/gemm.json (and DIR/gemm_variants.csv)\n"
             "  --repeats N      timed calls per measurement, median reported (default 50)\n"
             "  --search         cusparseLtMatmulSearch and cuBLASLt autotune once per shape\n"
-            "  --variants       also time layouts, operand order and split-k (square 4096..8192)\n"
+            "  --variants       also time layouts, operand order, split-k and fp16 accumulate\n"
+            "                   (square 4096..8192)\n"
             "  --device N       GPU index (default 0)\n"
             "Sparse and dense times are medians of CUDA-event-timed calls after warm-up, with\n"
             "L2 flushed before each. Shapes that break cuSPARSELt's size rules are padded and the\n"
@@ -142,6 +143,7 @@ struct row {
     int alg, alg_max, split_k;
     char auto_choice[8];
     double auto_ms, auto_dense_ms; /* AUTO and the baseline, timed interleaved */
+    double pair_dense_ms, pair_sparse_ms; /* the two kept plans, timed interleaved */
     double host_run, host_raw, graph_us, eager_us;
     double rel_err;
     char status[160];
@@ -322,6 +324,18 @@ static void bench_one(s24_gpu_t *g, struct row *r, int repeats, int search)
         if (s24_gemm_run(sp, b.x, NULL, b.d, NULL, NULL) || s24_gpu_sync(g) ||
             sample_error(g, sp, &sd, b.wp, b.x, b.d, &r->rel_err))
             note(r, "check");
+        /* the same two plans again in one interleaved batch: the separate
+         * batches above see the clocks of their own moment (the dense 8192^3
+         * time moved 1.45-1.67 ms between runs), this pair sees the same */
+        if (dp) {
+            struct s24_gemm_timing pt[2];
+            if (s24_gemm_time_pair(dp, sp, b.x, NULL, b.d, 5, repeats < 51 ? 51 : repeats, 1, pt) == S24_OK) {
+                r->pair_dense_ms = pt[0].median_ms;
+                r->pair_sparse_ms = pt[1].median_ms;
+            } else {
+                note(r, "pair");
+            }
+        }
         /* host cost and graphs where the GPU time is small enough to bother */
         if ((double)r->pm * r->pn * r->pk <= 4096.0 * 4096 * 4096) {
             if (s24_gemm_host_cost(sp, b.x, NULL, b.d, 50, &r->host_run, &r->host_raw)) note(r, "host cost");
@@ -374,9 +388,10 @@ static void bench_variants(s24_gpu_t *g, const struct row *r, int repeats, FILE 
         s24_gpu_fill_random(g, r->in, b.w, r->pm * r->pk, 5, 1.0f) ||
         s24_gpu_fill_random(g, r->in, b.x, r->pk * r->pn, 6, 1.0f))
         goto out;
-    for (int v = 0; v < 12; v++) {
+    for (int v = 0; v < 13; v++) {
         struct s24_gemm_desc d;
         char what[96];
+        double base = r->dense;
         s24_gemm_desc_init(&d, r->pm, r->pn, r->pk, r->in);
         d.out_type = r->out;
         if (v < 8) {
@@ -388,17 +403,29 @@ static void bench_variants(s24_gpu_t *g, const struct row *r, int repeats, FILE 
             if (s24_dtype_size(r->in) == 1 && d.d_order == S24_ORDER_ROW) continue;
             snprintf(what, sizeof what, "W as %s / %s / D %s / search", d.sparse_as_b ? "B" : "A",
                      d.use_op_t ? "op-T" : "orders", d.d_order == S24_ORDER_ROW ? "row" : "col");
-        } else {
+        } else if (v < 12) {
             static const int ks[4] = {1, 2, 4, 8};
             d.split_k = ks[v - 8];
             snprintf(what, sizeof what, "split-k %d (default alg)", d.split_k);
+        } else {
+            /* fp16 accumulate, held against cuBLASLt with fp16 accumulate too */
+            struct s24_gemm_desc dd;
+            if (r->in != S24_F16) continue;
+            d.fp16_accum = 1;
+            d.search = 1;
+            dd = d;
+            dd.search = 0;
+            dd.dense_tune = 1;
+            base = NAN;
+            plan_time(g, &dd, S24_GEMM_DENSE, &b, 0, repeats, &base, NULL);
+            snprintf(what, sizeof what, "fp16 accumulate / search (dense fp16-acc %.4f ms)", base);
         }
         double ms = NAN;
         int rc = plan_time(g, &d, S24_GEMM_SPARSE, &b, 1, repeats, &ms, NULL);
         fprintf(vf, "%s,%lld,%lld,%lld,%s,%s,%.5f,%.3f,%s\n", r->s.name, (long long)r->pm, (long long)r->pn,
-                (long long)r->pk, s24_gemm_dtype_name(r->in), what, ms, r->dense / ms,
+                (long long)r->pk, s24_gemm_dtype_name(r->in), what, ms, base / ms,
                 rc == S24_OK ? "ok" : s24_status_str(rc));
-        printf("#   variant %-36s %9.4f ms  %.3fx%s\n", what, ms, r->dense / ms, rc == S24_OK ? "" : "  (failed)");
+        printf("#   variant %-36s %9.4f ms  %.3fx%s\n", what, ms, base / ms, rc == S24_OK ? "" : "  (failed)");
         fflush(vf);
         fflush(stdout);
         s24_clear_error();
@@ -410,18 +437,19 @@ out:
 static const char *csv_head =
     "name,m,n,k,dtype,out,pad_m,pad_n,pad_k,dense_heur_ms,dense_tuned_ms,dense_ms,sparse_default_ms,"
     "sparse_search_ms,sparse_ms,alg_id,alg_max,split_k,speedup,dense_tflops,sparse_tflops,auto_choice,auto_ms,"
-    "auto_speedup,auto_dense_ms,host_run_us,host_raw_us,host_overhead_us,graph_us_per_call,eager_us_per_call,rel_err,status\n";
+    "auto_speedup,auto_dense_ms,pair_dense_ms,pair_sparse_ms,pair_speedup,host_run_us,host_raw_us,host_overhead_us,graph_us_per_call,eager_us_per_call,rel_err,status\n";
 
 static void csv_row(FILE *f, const struct row *r)
 {
     double fl = 2.0 * (double)r->s.m * (double)r->s.n * (double)r->s.k;
     fprintf(f, "%s,%lld,%lld,%lld,%s,%s,%lld,%lld,%lld,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%d,%d,%d,%.4f,%.2f,%.2f,%s,%.5f,"
-               "%.4f,%.5f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g,%s\n",
+               "%.4f,%.5f,%.5f,%.5f,%.4f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g,%s\n",
             r->s.name, (long long)r->s.m, (long long)r->s.n, (long long)r->s.k, s24_gemm_dtype_name(r->in),
             s24_gemm_dtype_name(r->out), (long long)r->pm, (long long)r->pn, (long long)r->pk, r->dense_heur,
             r->dense_tuned, r->dense, r->sp_default, r->sp_search, r->sparse, r->alg, r->alg_max, r->split_k,
             r->dense / r->sparse, fl / (r->dense * 1e9), fl / (r->sparse * 1e9), r->auto_choice, r->auto_ms,
-            r->auto_dense_ms / r->auto_ms, r->auto_dense_ms, r->host_run, r->host_raw, r->host_run - r->host_raw,
+            r->auto_dense_ms / r->auto_ms, r->auto_dense_ms, r->pair_dense_ms, r->pair_sparse_ms,
+            r->pair_dense_ms / r->pair_sparse_ms, r->host_run, r->host_raw, r->host_run - r->host_raw,
             r->graph_us, r->eager_us,
             r->rel_err, r->status[0] ? r->status : "ok");
 }
@@ -433,13 +461,13 @@ static void json_row(FILE *f, const struct row *r, int first)
             "%s  {\"name\": \"%s\", \"m\": %lld, \"n\": %lld, \"k\": %lld, \"dtype\": \"%s\", \"out\": \"%s\", "
             "\"pad\": [%lld, %lld, %lld], \"dense_ms\": %.5f, \"dense_heur_ms\": %.5f, \"dense_tuned_ms\": %.5f, "
             "\"sparse_ms\": %.5f, \"sparse_default_ms\": %.5f, \"sparse_search_ms\": %.5f, \"alg_id\": %d, "
-            "\"split_k\": %d, \"speedup\": %.4f, \"auto_choice\": \"%s\", \"auto_ms\": %.5f, \"auto_dense_ms\": %.5f, \"host_run_us\": %.3f, "
+            "\"split_k\": %d, \"speedup\": %.4f, \"auto_choice\": \"%s\", \"auto_ms\": %.5f, \"auto_dense_ms\": %.5f, \"pair_dense_ms\": %.5f, \"pair_sparse_ms\": %.5f, \"host_run_us\": %.3f, "
             "\"host_raw_us\": %.3f, \"graph_us_per_call\": %.3f, \"eager_us_per_call\": %.3f, \"rel_err\": %.3g, "
             "\"status\": \"%s\"}",
             first ? "" : ",\n", r->s.name, (long long)r->s.m, (long long)r->s.n, (long long)r->s.k,
             s24_gemm_dtype_name(r->in), s24_gemm_dtype_name(r->out), (long long)r->pm, (long long)r->pn,
             (long long)r->pk, JN(r->dense), JN(r->dense_heur), JN(r->dense_tuned), JN(r->sparse), JN(r->sp_default),
-            JN(r->sp_search), r->alg, r->split_k, JN(r->dense / r->sparse), r->auto_choice, JN(r->auto_ms), JN(r->auto_dense_ms),
+            JN(r->sp_search), r->alg, r->split_k, JN(r->dense / r->sparse), r->auto_choice, JN(r->auto_ms), JN(r->auto_dense_ms), JN(r->pair_dense_ms), JN(r->pair_sparse_ms),
             JN(r->host_run), JN(r->host_raw), JN(r->graph_us), JN(r->eager_us), JN(r->rel_err),
             r->status[0] ? r->status : "ok");
 #undef JN
@@ -544,8 +572,8 @@ int bench_gemm_main(int argc, char **argv)
            search ? ", cusparseLtMatmulSearch + cuBLASLt autotune" : "");
     printf("# command:");
     for (int i = 0; i < argc; i++) printf(" %s", argv[i]);
-    printf("\n%-16s %6s %6s %6s %-5s %10s %10s %7s %7s %7s %-6s %7s %8s %8s %9s\n", "# shape", "m", "n", "k", "dtype",
-           "dense_ms", "sparse_ms", "speedup", "dTF/s", "sTF/s", "auto", "auto_x", "host_us", "ovh_us", "rel_err");
+    printf("\n%-16s %6s %6s %6s %-5s %10s %10s %7s %7s %7s %7s %-6s %7s %8s %8s %9s\n", "# shape", "m", "n", "k", "dtype",
+           "dense_ms", "sparse_ms", "speedup", "pair_x", "dTF/s", "sTF/s", "auto", "auto_x", "host_us", "ovh_us", "rel_err");
     fflush(stdout);
     rows = calloc((size_t)nsh * (size_t)ndt, sizeof *rows);
     if (!rows) {
@@ -569,15 +597,16 @@ int bench_gemm_main(int argc, char **argv)
             r->s = sh[si];
             r->in = dts[di];
             r->dense_heur = r->dense_tuned = r->sp_default = r->sp_search = r->auto_ms = r->auto_dense_ms = NAN;
+            r->pair_dense_ms = r->pair_sparse_ms = NAN;
             r->host_run = r->host_raw = r->graph_us = r->eager_us = r->rel_err = NAN;
             r->alg = r->alg_max = r->split_k = -1;
             snprintf(r->auto_choice, sizeof r->auto_choice, "-");
             if (tty) fprintf(stderr, "\r[%d/%d] %s %s ...", nrows, nsh * ndt, r->s.name, s24_gemm_dtype_name(r->in));
             bench_one(g, r, repeats, search);
             if (tty) fprintf(stderr, "\r%60s\r", "");
-            printf("%-16s %6lld %6lld %6lld %-5s %10.4f %10.4f %7.3f %7.1f %7.1f %-6s %7.3f %8.2f %8.2f %9.2g%s%s\n",
+            printf("%-16s %6lld %6lld %6lld %-5s %10.4f %10.4f %7.3f %7.3f %7.1f %7.1f %-6s %7.3f %8.2f %8.2f %9.2g%s%s\n",
                    r->s.name, (long long)r->s.m, (long long)r->s.n, (long long)r->s.k, s24_gemm_dtype_name(r->in),
-                   r->dense, r->sparse, r->dense / r->sparse,
+                   r->dense, r->sparse, r->dense / r->sparse, r->pair_dense_ms / r->pair_sparse_ms,
                    2.0 * (double)r->s.m * r->s.n * r->s.k / (r->dense * 1e9),
                    2.0 * (double)r->s.m * r->s.n * r->s.k / (r->sparse * 1e9), r->auto_choice, r->auto_dense_ms / r->auto_ms,
                    r->host_run, r->host_run - r->host_raw, r->rel_err, r->status[0] ? "  " : "", r->status);
