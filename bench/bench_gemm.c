@@ -144,6 +144,7 @@ struct row {
     char auto_choice[8];
     double auto_ms, auto_dense_ms; /* AUTO and the baseline, timed interleaved */
     double pair_dense_ms, pair_sparse_ms; /* the two kept plans, timed interleaved */
+    char dense_algo[64], auto_algo[64];   /* cuBLASLt picks of the baseline and of AUTO */
     double host_run, host_raw, graph_us, eager_us;
     double rel_err;
     char status[160];
@@ -298,6 +299,11 @@ static void bench_one(s24_gpu_t *g, struct row *r, int repeats, int search)
         }
     }
     r->dense = fmin_nan(r->dense_heur, r->dense_tuned);
+    if (dp) {
+        struct s24_gemm_plan_info info;
+        s24_gemm_plan_info(dp, &info);
+        snprintf(r->dense_algo, sizeof r->dense_algo, "%s", info.dense_algo);
+    }
 
     /* sparse: default algorithm, then searched, on the (padded) shape */
     struct s24_gemm_desc sd = d;
@@ -360,6 +366,7 @@ static void bench_one(s24_gpu_t *g, struct row *r, int repeats, int search)
             struct s24_gemm_plan_info info;
             s24_gemm_plan_info(ap, &info);
             snprintf(r->auto_choice, sizeof r->auto_choice, "%s", s24_gemm_mode_name(info.chosen));
+            snprintf(r->auto_algo, sizeof r->auto_algo, "%s", info.dense_algo);
             /* AUTO's speedup: against the baseline in one interleaved batch,
              * so both see the same clocks (separate batches drift by 5% here) */
             if (dp && s24_gemm_time_pair(dp, ap, b.x, NULL, b.d, 5, repeats < 51 ? 51 : repeats, 1, pt) == S24_OK) {
@@ -437,19 +444,20 @@ out:
 static const char *csv_head =
     "name,m,n,k,dtype,out,pad_m,pad_n,pad_k,dense_heur_ms,dense_tuned_ms,dense_ms,sparse_default_ms,"
     "sparse_search_ms,sparse_ms,alg_id,alg_max,split_k,speedup,dense_tflops,sparse_tflops,auto_choice,auto_ms,"
-    "auto_speedup,auto_dense_ms,pair_dense_ms,pair_sparse_ms,pair_speedup,host_run_us,host_raw_us,host_overhead_us,graph_us_per_call,eager_us_per_call,rel_err,status\n";
+    "auto_speedup,auto_dense_ms,pair_dense_ms,pair_sparse_ms,pair_speedup,dense_algo,auto_dense_algo,host_run_us,host_raw_us,host_overhead_us,graph_us_per_call,eager_us_per_call,rel_err,status\n";
 
 static void csv_row(FILE *f, const struct row *r)
 {
     double fl = 2.0 * (double)r->s.m * (double)r->s.n * (double)r->s.k;
     fprintf(f, "%s,%lld,%lld,%lld,%s,%s,%lld,%lld,%lld,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%d,%d,%d,%.4f,%.2f,%.2f,%s,%.5f,"
-               "%.4f,%.5f,%.5f,%.5f,%.4f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g,%s\n",
+               "%.4f,%.5f,%.5f,%.5f,%.4f,%s,%s,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g,%s\n",
             r->s.name, (long long)r->s.m, (long long)r->s.n, (long long)r->s.k, s24_gemm_dtype_name(r->in),
             s24_gemm_dtype_name(r->out), (long long)r->pm, (long long)r->pn, (long long)r->pk, r->dense_heur,
             r->dense_tuned, r->dense, r->sp_default, r->sp_search, r->sparse, r->alg, r->alg_max, r->split_k,
             r->dense / r->sparse, fl / (r->dense * 1e9), fl / (r->sparse * 1e9), r->auto_choice, r->auto_ms,
             r->auto_dense_ms / r->auto_ms, r->auto_dense_ms, r->pair_dense_ms, r->pair_sparse_ms,
-            r->pair_dense_ms / r->pair_sparse_ms, r->host_run, r->host_raw, r->host_run - r->host_raw,
+            r->pair_dense_ms / r->pair_sparse_ms, r->dense_algo[0] ? r->dense_algo : "-",
+            r->auto_algo[0] ? r->auto_algo : "-", r->host_run, r->host_raw, r->host_run - r->host_raw,
             r->graph_us, r->eager_us,
             r->rel_err, r->status[0] ? r->status : "ok");
 }
