@@ -367,6 +367,10 @@ static void test_graph_and_timing(void)
         CHECK(pt[0].repeats == 15 && pt[1].repeats == 15 && pt[0].median_ms > 0 && pt[1].median_ms > 0);
         CHECK(pt[0].min_ms <= pt[0].median_ms && pt[1].median_ms <= pt[1].max_ms);
         printf("  pair 512x256x512 fp16: dense %.4f ms, sparse %.4f ms\n", pt[0].median_ms, pt[1].median_ms);
+        /* one plan twice: what the interleaving itself does to the second slot */
+        CHECK_OK(s24_gemm_time_pair(q, q, dx, NULL, dd, 2, 51, 1, pt));
+        CHECK(pt[0].median_ms > 0 && pt[1].median_ms > 0);
+        printf("  pair of one dense plan: slot 0 %.4f ms, slot 1 %.4f ms\n", pt[0].median_ms, pt[1].median_ms);
         s24_gemm_plan_free(q);
     }
     double run_us = 0, raw_us = 0, gus = 0, eus = 0;
