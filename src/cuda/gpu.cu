@@ -454,10 +454,13 @@ int s24_gpu_time_interleaved(s24_gpu_t *g, int n, const s24_call_fn *fn, void *c
         double hold = 200.0 + 40.0 * total;
         if ((rc = s24_gpu_delay(g, hold < 50000 ? hold : 50000, s)) != S24_OK) goto fail;
     }
-    /* round robin: call j of repeat i sits between the same neighbours as
-     * every other call, so clock and thermal drift hit all n alike */
+    /* round robin, so clock and thermal drift hit all n alike, and the
+     * starting slot rotates each repeat: measured on the H100, one plan
+     * paired with itself read 9% slower in the second slot when the order
+     * was fixed (0.0071 vs 0.0065 ms at 512x256x512) */
     for (int i = 0; i < repeats; i++)
-        for (int j = 0; j < n; j++) {
+        for (int jj = 0; jj < n; jj++) {
+            int j = (jj + i) % n;
             cudaEvent_t *e = &ev[2 * ((size_t)j * repeats + i)];
             if (flush_l2 && (rc = s24_gpu_flush_l2(g, s)) != S24_OK) goto fail;
             S24_GPU_CHECK(cudaEventRecord(e[0], s));

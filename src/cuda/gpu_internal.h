@@ -59,8 +59,9 @@ int s24_gpu_delay(s24_gpu_t *g, double us, cudaStream_t s);
 typedef int (*s24_call_fn)(void *ctx, cudaStream_t s);
 int s24_gpu_time_calls(s24_gpu_t *g, s24_call_fn fn, void *ctx, int warmup, int repeats,
                        int flush_l2, struct s24_gemm_timing *out);
-/* The same for n callables, their calls alternating (fn[0], fn[1], ...,
- * fn[0], ...) in one held batch: out[j] is fn[j]'s timing. For comparing
+/* The same for n callables, their calls alternating in one held batch
+ * (fn[0], fn[1], ..., then fn[1], fn[2], ..., fn[0]: each takes every
+ * position in turn): out[j] is fn[j]'s timing. For comparing
  * two ways of doing the same work under the same conditions. */
 int s24_gpu_time_interleaved(s24_gpu_t *g, int n, const s24_call_fn *fn, void *const *ctx, int warmup,
                              int repeats, int flush_l2, struct s24_gemm_timing *out);
