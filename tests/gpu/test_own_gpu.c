@@ -238,8 +238,9 @@ int main(void)
     printf("  %s sm_%d%d, cuSPARSELt %d\n", pr.name, pr.cc_major, pr.cc_minor, pr.cusparselt);
     printf("  refusals ...\n");
     test_refusals();
-    static const int64_t shapes[][3] = {{128, 128, 64},   {256, 384, 128}, {384, 128, 192},
-                                        {1024, 512, 2048}, {512, 1024, 320}};
+    /* the last two span several groups of block rows, the last one partial */
+    static const int64_t shapes[][3] = {{128, 128, 64},    {256, 384, 128}, {384, 128, 192}, {1024, 512, 2048},
+                                        {512, 1024, 320}, {1280, 256, 128}, {2304, 384, 64}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         run_shape(shapes[i][0], shapes[i][1], shapes[i][2], 100 + 7 * i);
     printf("  timing ...\n");
