@@ -145,6 +145,8 @@ struct row {
     double auto_ms, auto_dense_ms; /* AUTO and the baseline, timed interleaved */
     double pair_dense_ms, pair_sparse_ms; /* the two kept plans, timed interleaved */
     char dense_algo[64], auto_algo[64];   /* cuBLASLt picks of the baseline and of AUTO */
+    double self_ratio; /* the baseline paired with itself: the pair method's noise */
+    double own_ms;     /* sparse24's own mma.sp kernel (fp16, where its tiles fit) */
     double host_run, host_raw, graph_us, eager_us;
     double rel_err;
     char status[160];
@@ -248,6 +250,24 @@ static void note(struct row *r, const char *what)
     snprintf(r->status, sizeof r->status, "%s: %.120s", what, e[0] ? e : "failed");
     for (char *c = r->status; *c; c++)
         if (*c == ',' || *c == '\n' || *c == '"') *c = ';';
+}
+
+/* sparse24's own kernel on the (pruned) weight, where its tile rules allow
+ * the unpadded shape; other shapes keep own_ms NaN (not padded: it is a
+ * study kernel, not a path the engine picks). */
+static void own_time(s24_gpu_t *g, struct row *r, struct bufs *b, int repeats)
+{
+    s24_own_plan_t *op = NULL;
+    struct s24_gemm_timing t;
+    if (s24_own_plan_init(g, r->s.m, r->s.n, r->s.k, &op) != S24_OK) {
+        s24_clear_error();
+        return;
+    }
+    if (s24_own_plan_set_weight(op, b->wp) == S24_OK && s24_own_time(op, b->x, b->d, 5, repeats, 1, &t) == S24_OK)
+        r->own_ms = t.median_ms;
+    else
+        note(r, "own kernel");
+    s24_own_plan_free(op);
 }
 
 static void bench_one(s24_gpu_t *g, struct row *r, int repeats, int search)
@@ -378,6 +398,17 @@ static void bench_one(s24_gpu_t *g, struct row *r, int repeats, int search)
         }
         s24_gemm_plan_free(ap);
     }
+    /* the baseline against itself, timed as AUTO was: how far from 1.00 a
+     * ratio of two identical kernels reads at this shape */
+    if (dp) {
+        struct s24_gemm_timing pt[2];
+        if (s24_gemm_time_pair(dp, dp, b.x, NULL, b.d, 5, repeats < 51 ? 51 : repeats, 1, pt) == S24_OK)
+            r->self_ratio = pt[0].median_ms / pt[1].median_ms;
+        else
+            note(r, "self pair");
+    }
+    /* b.wp holds the pruned weight the sparse plan used, unpadded where m and k were whole */
+    if (r->in == S24_F16 && sp && r->pm == r->s.m && r->pk == r->s.k) own_time(g, r, &b, repeats);
 out:
     s24_gemm_plan_free(sp);
     s24_gemm_plan_free(dp);
@@ -444,19 +475,20 @@ out:
 static const char *csv_head =
     "name,m,n,k,dtype,out,pad_m,pad_n,pad_k,dense_heur_ms,dense_tuned_ms,dense_ms,sparse_default_ms,"
     "sparse_search_ms,sparse_ms,alg_id,alg_max,split_k,speedup,dense_tflops,sparse_tflops,auto_choice,auto_ms,"
-    "auto_speedup,auto_dense_ms,pair_dense_ms,pair_sparse_ms,pair_speedup,dense_algo,auto_dense_algo,host_run_us,host_raw_us,host_overhead_us,graph_us_per_call,eager_us_per_call,rel_err,status\n";
+    "auto_speedup,auto_dense_ms,pair_dense_ms,pair_sparse_ms,pair_speedup,self_pair_ratio,own_ms,own_speedup,dense_algo,auto_dense_algo,host_run_us,host_raw_us,host_overhead_us,graph_us_per_call,eager_us_per_call,rel_err,status\n";
 
 static void csv_row(FILE *f, const struct row *r)
 {
     double fl = 2.0 * (double)r->s.m * (double)r->s.n * (double)r->s.k;
     fprintf(f, "%s,%lld,%lld,%lld,%s,%s,%lld,%lld,%lld,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%d,%d,%d,%.4f,%.2f,%.2f,%s,%.5f,"
-               "%.4f,%.5f,%.5f,%.5f,%.4f,%s,%s,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g,%s\n",
+               "%.4f,%.5f,%.5f,%.5f,%.4f,%.4f,%.5f,%.4f,%s,%s,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g,%s\n",
             r->s.name, (long long)r->s.m, (long long)r->s.n, (long long)r->s.k, s24_gemm_dtype_name(r->in),
             s24_gemm_dtype_name(r->out), (long long)r->pm, (long long)r->pn, (long long)r->pk, r->dense_heur,
             r->dense_tuned, r->dense, r->sp_default, r->sp_search, r->sparse, r->alg, r->alg_max, r->split_k,
             r->dense / r->sparse, fl / (r->dense * 1e9), fl / (r->sparse * 1e9), r->auto_choice, r->auto_ms,
             r->auto_dense_ms / r->auto_ms, r->auto_dense_ms, r->pair_dense_ms, r->pair_sparse_ms,
-            r->pair_dense_ms / r->pair_sparse_ms, r->dense_algo[0] ? r->dense_algo : "-",
+            r->pair_dense_ms / r->pair_sparse_ms, r->self_ratio, r->own_ms, r->dense / r->own_ms,
+            r->dense_algo[0] ? r->dense_algo : "-",
             r->auto_algo[0] ? r->auto_algo : "-", r->host_run, r->host_raw, r->host_run - r->host_raw,
             r->graph_us, r->eager_us,
             r->rel_err, r->status[0] ? r->status : "ok");
@@ -469,13 +501,13 @@ static void json_row(FILE *f, const struct row *r, int first)
             "%s  {\"name\": \"%s\", \"m\": %lld, \"n\": %lld, \"k\": %lld, \"dtype\": \"%s\", \"out\": \"%s\", "
             "\"pad\": [%lld, %lld, %lld], \"dense_ms\": %.5f, \"dense_heur_ms\": %.5f, \"dense_tuned_ms\": %.5f, "
             "\"sparse_ms\": %.5f, \"sparse_default_ms\": %.5f, \"sparse_search_ms\": %.5f, \"alg_id\": %d, "
-            "\"split_k\": %d, \"speedup\": %.4f, \"auto_choice\": \"%s\", \"auto_ms\": %.5f, \"auto_dense_ms\": %.5f, \"pair_dense_ms\": %.5f, \"pair_sparse_ms\": %.5f, \"host_run_us\": %.3f, "
+            "\"split_k\": %d, \"speedup\": %.4f, \"auto_choice\": \"%s\", \"auto_ms\": %.5f, \"auto_dense_ms\": %.5f, \"pair_dense_ms\": %.5f, \"pair_sparse_ms\": %.5f, \"self_pair_ratio\": %.4f, \"own_ms\": %.5f, \"host_run_us\": %.3f, "
             "\"host_raw_us\": %.3f, \"graph_us_per_call\": %.3f, \"eager_us_per_call\": %.3f, \"rel_err\": %.3g, "
             "\"status\": \"%s\"}",
             first ? "" : ",\n", r->s.name, (long long)r->s.m, (long long)r->s.n, (long long)r->s.k,
             s24_gemm_dtype_name(r->in), s24_gemm_dtype_name(r->out), (long long)r->pm, (long long)r->pn,
             (long long)r->pk, JN(r->dense), JN(r->dense_heur), JN(r->dense_tuned), JN(r->sparse), JN(r->sp_default),
-            JN(r->sp_search), r->alg, r->split_k, JN(r->dense / r->sparse), r->auto_choice, JN(r->auto_ms), JN(r->auto_dense_ms), JN(r->pair_dense_ms), JN(r->pair_sparse_ms),
+            JN(r->sp_search), r->alg, r->split_k, JN(r->dense / r->sparse), r->auto_choice, JN(r->auto_ms), JN(r->auto_dense_ms), JN(r->pair_dense_ms), JN(r->pair_sparse_ms), JN(r->self_ratio), JN(r->own_ms),
             JN(r->host_run), JN(r->host_raw), JN(r->graph_us), JN(r->eager_us), JN(r->rel_err),
             r->status[0] ? r->status : "ok");
 #undef JN
@@ -605,7 +637,7 @@ int bench_gemm_main(int argc, char **argv)
             r->s = sh[si];
             r->in = dts[di];
             r->dense_heur = r->dense_tuned = r->sp_default = r->sp_search = r->auto_ms = r->auto_dense_ms = NAN;
-            r->pair_dense_ms = r->pair_sparse_ms = NAN;
+            r->pair_dense_ms = r->pair_sparse_ms = r->self_ratio = r->own_ms = NAN;
             r->host_run = r->host_raw = r->graph_us = r->eager_us = r->rel_err = NAN;
             r->alg = r->alg_max = r->split_k = -1;
             snprintf(r->auto_choice, sizeof r->auto_choice, "-");
