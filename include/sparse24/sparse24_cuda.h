@@ -155,6 +155,8 @@ struct s24_gemm_plan_info {
     enum s24_gemm_mode mode;   /* as asked */
     enum s24_gemm_mode chosen; /* SPARSE or DENSE (AUTO: after tune) */
     int alg_id, alg_max, split_k; /* cuSPARSELt's configuration (-1 if none) */
+    int search_rejected;          /* 1: the searched configuration's output disagreed
+                                   * with the default's, so the default was kept */
     size_t workspace_bytes;    /* of the path in use */
     size_t weight_bytes;       /* compressed (sparse) or dense copy */
     double auto_sparse_ms, auto_dense_ms; /* AUTO's measurements (0 if none) */

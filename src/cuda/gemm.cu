@@ -216,7 +216,7 @@ extern "C" int s24_gemm_plan_tune(s24_gemm_plan_t *p, const void *d_x, const voi
     cudaStream_t s = p->g->stream;
     if (!p->have_weight) return s24_error(S24_ERR_INVALID, "gemm tune: no weight set");
     if (p->d.bias) return s24_error(S24_ERR_UNSUPPORTED, "gemm tune: tune a plan without bias");
-    if (p->sp && p->d.search && (rc = s24_sp_search(p->sp, d_x, d_c, d_d, s)) != S24_OK) goto fail;
+    if (p->sp && p->d.search && (rc = s24_sp_search(p->sp, p->w, d_x, d_c, d_d, s)) != S24_OK) goto fail;
     if (p->dn && p->d.dense_tune && (rc = s24_dn_tune(p->dn, p->w, d_x, d_c, d_d, s)) != S24_OK) goto fail;
     if (p->mode == S24_GEMM_AUTO) {
         struct s24_gemm_timing t[2];
@@ -246,7 +246,10 @@ extern "C" int s24_gemm_plan_info(const s24_gemm_plan_t *p, struct s24_gemm_plan
     out->auto_sparse_ms = p->auto_sparse_ms;
     out->auto_dense_ms = p->auto_dense_ms;
     size_t dws = 0, sws = 0, comp = 0;
-    if (p->sp) s24_sp_get_info(p->sp, &out->alg_id, &out->alg_max, &out->split_k, &sws, &comp);
+    if (p->sp) {
+        s24_sp_get_info(p->sp, &out->alg_id, &out->alg_max, &out->split_k, &sws, &comp);
+        out->search_rejected = s24_sp_search_rejected(p->sp);
+    }
     if (p->dn) s24_dn_info(p->dn, out->dense_algo, sizeof out->dense_algo, &dws);
     out->workspace_bytes = p->chosen == S24_GEMM_SPARSE ? sws : dws;
     out->weight_bytes = p->chosen == S24_GEMM_SPARSE ? comp : p->w_bytes;

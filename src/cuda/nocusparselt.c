@@ -43,10 +43,15 @@ int s24_sp_compress(struct s24_sp *p, const void *d_w, void *stream)
     (void)p, (void)d_w, (void)stream;
     return missing();
 }
-int s24_sp_search(struct s24_sp *p, const void *x, const void *c, void *dd, void *stream)
+int s24_sp_search(struct s24_sp *p, const void *d_w, const void *x, const void *c, void *dd, void *stream)
 {
-    (void)p, (void)x, (void)c, (void)dd, (void)stream;
+    (void)p, (void)d_w, (void)x, (void)c, (void)dd, (void)stream;
     return missing();
+}
+int s24_sp_search_rejected(const struct s24_sp *p)
+{
+    (void)p;
+    return 0;
 }
 int s24_sp_run(struct s24_sp *p, const void *x, const void *c, void *dd, const void *bias, void *stream)
 {

@@ -30,7 +30,11 @@ int s24_sp_prune(struct s24_sp *p, const void *d_in, void *d_out, void *stream);
 int s24_sp_check(struct s24_sp *p, const void *d_w, void *stream);
 /* Compress d_w into the plan's own buffer (syncs). */
 int s24_sp_compress(struct s24_sp *p, const void *d_w, void *stream);
-int s24_sp_search(struct s24_sp *p, const void *x, const void *c, void *dd, void *stream);
+/* Search once (cusparseLtMatmulSearch), compress d_w (the dense pruned W)
+ * again for the chosen configuration, and keep it only if its output agrees
+ * with the default configuration's (else the default stays). */
+int s24_sp_search(struct s24_sp *p, const void *d_w, const void *x, const void *c, void *dd, void *stream);
+int s24_sp_search_rejected(const struct s24_sp *p);
 /* Set the bias pointer (rebuilds the plan; syncs). */
 int s24_sp_set_bias(struct s24_sp *p, const void *bias, void *stream);
 int s24_sp_run(struct s24_sp *p, const void *x, const void *c, void *dd, const void *bias,

@@ -182,8 +182,9 @@ static void run_case(const struct tcase *tc, uint64_t seed)
           rel, tc->tol, maxerr, (long long)nan);
     struct s24_gemm_plan_info info;
     CHECK_OK(s24_gemm_plan_info(p, &info));
-    printf("  %-34s rel %.2e  path %s alg %d/%d split-k %d dense %s\n", tc->name, rel,
-           s24_gemm_mode_name(info.chosen), info.alg_id, info.alg_max, info.split_k, info.dense_algo);
+    printf("  %-34s rel %.2e  path %s alg %d/%d%s split-k %d dense %s\n", tc->name, rel,
+           s24_gemm_mode_name(info.chosen), info.alg_id, info.alg_max,
+           info.search_rejected ? " (search rejected)" : "", info.split_k, info.dense_algo);
 out:
     s24_gemm_plan_free(p);
     s24_gpu_mem_free(G, dw);
@@ -385,6 +386,92 @@ static void test_graph_and_timing(void)
     s24_gpu_mem_free(G, dw), s24_gpu_mem_free(G, dx), s24_gpu_mem_free(G, dd);
 }
 
+/* Every cuSPARSELt configuration of one fp16 shape against the default
+ * configuration's output: a configuration that runs but disagrees is what
+ * the search's check (s24_sp_search) exists to catch, so it is listed. Then
+ * a searched plan, which must agree whatever the search picked. */
+static void test_every_config(void)
+{
+    const int64_t m = 512, n = 256, k = 1024;
+    struct s24_gemm_desc d;
+    s24_gemm_plan_t *p = NULL;
+    void *dw = NULL, *dx = NULL, *dd = NULL;
+    struct s24_gemm_plan_info info;
+    size_t ob = s24_gemm_bytes(S24_F16, m, n);
+    uint16_t *ref = malloc(ob), *got = malloc(ob);
+    int wrong = 0, refused = 0, ran = 0;
+    if (!have_sparse || !ref || !got) goto out;
+    CHECK_OK(s24_gpu_alloc(G, s24_gemm_bytes(S24_F16, m, k), &dw));
+    CHECK_OK(s24_gpu_alloc(G, s24_gemm_bytes(S24_F16, k, n), &dx));
+    CHECK_OK(s24_gpu_alloc(G, ob, &dd));
+    CHECK_OK(s24_gpu_fill_random(G, S24_F16, dw, m * k, 31, 1.0f));
+    CHECK_OK(s24_gpu_fill_random(G, S24_F16, dx, k * n, 32, 1.0f));
+    s24_gemm_desc_init(&d, m, n, k, S24_F16);
+    CHECK_OK(s24_gemm_plan_init(G, &d, S24_GEMM_SPARSE, &p));
+    if (!p) goto out;
+    CHECK_OK(s24_gemm_plan_set_weight(p, dw, 1));
+    CHECK_OK(s24_gemm_run(p, dx, NULL, dd, NULL, NULL));
+    CHECK_OK(s24_gpu_sync(G));
+    CHECK_OK(s24_gpu_download(G, ref, dd, ob));
+    CHECK_OK(s24_gemm_plan_info(p, &info));
+    s24_gemm_plan_free(p);
+    p = NULL;
+    printf("  every configuration of fp16 %lldx%lldx%lld (0..%d):", (long long)m, (long long)n, (long long)k,
+           info.alg_max);
+    for (int id = 0; id <= info.alg_max; id++) {
+        d.alg_id = id;
+        if (s24_gemm_plan_init(G, &d, S24_GEMM_SPARSE, &p) != S24_OK || s24_gemm_plan_set_weight(p, dw, 1) != S24_OK ||
+            s24_gpu_fill_bytes(G, dd, 0xff, ob) != S24_OK || s24_gemm_run(p, dx, NULL, dd, NULL, NULL) != S24_OK ||
+            s24_gpu_sync(G) != S24_OK) {
+            refused++;
+            s24_clear_error();
+        } else {
+            double num = 0, den = 0;
+            CHECK_OK(s24_gpu_download(G, got, dd, ob));
+            for (int64_t i = 0; i < m * n; i++) {
+                double a = s24_f16_to_f32(got[i]), b = s24_f16_to_f32(ref[i]);
+                num += (a - b) * (a - b);
+                den += b * b;
+            }
+            ran++;
+            if (!(num <= 1e-4 * den)) {
+                wrong++;
+                printf(" #%d wrong (rel %.2g)", id, sqrt(num / den));
+            }
+        }
+        s24_gemm_plan_free(p);
+        p = NULL;
+    }
+    printf("\n  %d ran, %d refused, %d disagree with the default\n", ran, refused, wrong);
+    CHECK(ran > 0);
+    /* the searched plan agrees with the default whatever it picked */
+    d.alg_id = -1;
+    d.search = 1;
+    CHECK_OK(s24_gemm_plan_init(G, &d, S24_GEMM_SPARSE, &p));
+    if (p) {
+        double num = 0, den = 0;
+        CHECK_OK(s24_gemm_plan_set_weight(p, dw, 1));
+        CHECK_OK(s24_gemm_plan_tune(p, dx, NULL, dd));
+        CHECK_OK(s24_gpu_fill_bytes(G, dd, 0xff, ob));
+        CHECK_OK(s24_gemm_run(p, dx, NULL, dd, NULL, NULL));
+        CHECK_OK(s24_gpu_sync(G));
+        CHECK_OK(s24_gpu_download(G, got, dd, ob));
+        for (int64_t i = 0; i < m * n; i++) {
+            double a = s24_f16_to_f32(got[i]), b = s24_f16_to_f32(ref[i]);
+            num += (a - b) * (a - b);
+            den += b * b;
+        }
+        CHECK_OK(s24_gemm_plan_info(p, &info));
+        CHECK(num <= 1e-4 * den, "searched plan (alg %d%s) disagrees with the default: rel %.3g", info.alg_id,
+              info.search_rejected ? ", search rejected" : "", sqrt(num / den));
+        printf("  searched: alg %d%s\n", info.alg_id, info.search_rejected ? " (search rejected, default kept)" : "");
+    }
+out:
+    s24_gemm_plan_free(p);
+    free(ref), free(got);
+    s24_gpu_mem_free(G, dw), s24_gpu_mem_free(G, dx), s24_gpu_mem_free(G, dd);
+}
+
 int main(void)
 {
     /* line-buffered, so a run cut short by a timeout still shows where it was */
@@ -403,6 +490,8 @@ int main(void)
     test_refusals();
     printf("  compressed weight ...\n");
     test_compressed();
+    printf("  every configuration ...\n");
+    test_every_config();
     printf("  graph and timing ...\n");
     test_graph_and_timing();
     /* the bias cases come last in the table: one hung a run with cuSPARSELt 0.8.0 */
