@@ -42,7 +42,7 @@ if [ -n "$CUSPARSELT_DIR" ] && [ ! -e "$CUSPARSELT_DIR/lib/libcusparseLt.so" ]; 
 fi
 echo "CUSPARSELT_DIR=$CUSPARSELT_DIR"
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv;
-  make -j16 CUDA_ARCHS=90 ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} USE_OPENBLAS=auto USE_CUSPARSELT=1 CUSPARSELT_DIR="$CUSPARSELT_DIR" all build/tests/gpu/test_gemm_gpu 2>&1 | grep -E "sparse24 build|error|warning" ; } > "$OUT/build.log" 2>&1
+  make -j16 CUDA_ARCHS=90 ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} USE_OPENBLAS=auto USE_CUSPARSELT=1 CUSPARSELT_DIR="$CUSPARSELT_DIR" all build/tests/gpu/test_gemm_gpu build/tests/gpu/test_own_gpu 2>&1 | grep -E "sparse24 build|error|warning" ; } > "$OUT/build.log" 2>&1
 echo "build: $(( $(date +%s) - t0 )) s" >> "$OUT/build.log"
 cat "$OUT/build.log"
 [ -x build/sparse24 ] || { echo "build failed"; exit 1; }
