@@ -2,7 +2,8 @@
 """plot_gemm.py: the paper's Figure 2 for sparse24: 2:4 sparse over dense
 speedup against the square size, one line per dtype (solid: sparse24's
 cuSPARSELt plans; dashed: PyTorch's torch._cslt_sparse_mm on the same
-shapes, when a torch CSV is given), from `sparse24 bench gemm` CSVs.
+shapes, when a torch CSV is given; dotted: sparse24's own mma.sp kernel,
+fp16, where the CSV has it), from `sparse24 bench gemm` CSVs.
 Writes a self-contained SVG; standard library only. It does not measure.
 
 usage: plot_gemm.py GEMM_CSV [TORCH_CSV] -o OUT.svg [--title TEXT]
@@ -46,9 +47,11 @@ def main():
     ap.add_argument("--title", default="2:4 sparse / dense GEMM speedup (H100)")
     a = ap.parse_args()
     ours = square_rows(a.gemm_csv, lambda r: num(r["speedup"]))
+    # sparse24's own mma.sp kernel (fp16 only; columns absent in older CSVs)
+    own = square_rows(a.gemm_csv, lambda r: num(r.get("own_speedup")))
     theirs = square_rows(a.torch_csv, lambda r: num(r["torch_speedup"])) if a.torch_csv else {}
     sizes = sorted({s for d in list(ours.values()) + list(theirs.values()) for s, _ in d})
-    vals = [v for d in list(ours.values()) + list(theirs.values()) for _, v in d]
+    vals = [v for d in list(ours.values()) + list(theirs.values()) + list(own.values()) for _, v in d]
     if not sizes:
         raise SystemExit("plot_gemm.py: no square shapes in " + a.gemm_csv)
     W, H, L, R, T, B = 720, 440, 70, 150, 40, 60
@@ -77,7 +80,8 @@ def main():
     o.append(f'<text x="18" y="{(T + H - B) / 2}" transform="rotate(-90 18 {(T + H - B) / 2})" '
              'text-anchor="middle">dense time / sparse time</text>')
     ly = T + 10
-    for label, data, dash in (("sparse24", ours, ""), ("PyTorch", theirs, ' stroke-dasharray="6,4"')):
+    for label, data, dash in (("sparse24", ours, ""), ("PyTorch", theirs, ' stroke-dasharray="6,4"'),
+                              ("own mma.sp", own, ' stroke-dasharray="2,3"')):
         for dt in ("fp16", "bf16", "int8", "fp8"):
             pts = data.get(dt)
             if not pts:
