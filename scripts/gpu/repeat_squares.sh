@@ -7,6 +7,8 @@
 OUT=${OUT:-out}
 RUNS=${RUNS:-3}
 mkdir -p "$OUT" /tmp/rep
+# run_gemm.sh unpacks cJSON here; later runs of the binary need it too
+export LD_LIBRARY_PATH=/tmp/cj/usr/lib/x86_64-linux-gnu:$LD_LIBRARY_PATH
 TEST=0 TORCH=0 OUT=/tmp/rep/run1 scripts/gpu/run_gemm.sh "--sizes 4096,8192,16384 --dtype fp16,bf16,int8,fp8 --search" \
   > /tmp/rep/run1.log 2>&1
 for i in $(seq 2 "$RUNS"); do
