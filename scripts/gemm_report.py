@@ -5,6 +5,7 @@ the full per-shape table and the counts the goals are judged on. It does
 not measure; every number comes from the CSVs.
 
 usage: gemm_report.py GEMM_CSV TORCH_CSV [--summary]
+       gemm_report.py --spread GEMM_CSV... (square rows over several runs)
 """
 import argparse
 import csv
@@ -89,12 +90,48 @@ def summary(rows):
                   f"own {f(num(r.get('own_ms')), '.4f')} ms")
 
 
+def spread(paths):
+    """Per square shape and dtype: the speedup of every run, min-median-max."""
+    runs = [list(csv.DictReader(open(p))) for p in paths]
+    keys = []
+    for r in runs[0]:
+        if r["name"].startswith("square"):
+            keys.append((r["name"], r["dtype"]))
+    print("| shape | dtype | speedup per run | median (min-max) | paired per run | paired median |")
+    print("|---|---|---|---|---|---|")
+    for name, dt in keys:
+        xs, ps = [], []
+        for rows in runs:
+            for r in rows:
+                if r["name"] == name and r["dtype"] == dt:
+                    if num(r["speedup"]):
+                        xs.append(num(r["speedup"]))
+                    if num(r.get("pair_speedup")):
+                        ps.append(num(r["pair_speedup"]))
+        if not xs:
+            continue
+        med = sorted(xs)[len(xs) // 2] if len(xs) % 2 else sum(sorted(xs)[len(xs) // 2 - 1:len(xs) // 2 + 1]) / 2
+        pmed = (sorted(ps)[len(ps) // 2] if len(ps) % 2 else sum(sorted(ps)[len(ps) // 2 - 1:len(ps) // 2 + 1]) / 2) \
+            if ps else None
+        size = name[len("square"):]
+        print(f"| {size}^3 | {dt} | {' / '.join(f'{x:.2f}' for x in xs)} | {med:.2f}x ({min(xs):.2f}-{max(xs):.2f}) | "
+              f"{' / '.join(f'{x:.2f}' for x in ps)} | {f(pmed, '.2f')}x |")
+
+
 def main():
     ap = argparse.ArgumentParser(description="tables for docs/results/gemm-h100.md")
     ap.add_argument("gemm_csv")
     ap.add_argument("torch_csv", nargs="?")
     ap.add_argument("--summary", action="store_true", help="the counts instead of the table")
+    ap.add_argument("--spread", nargs="*", metavar="MORE_CSV",
+                    help="square rows of GEMM_CSV and these runs side by side")
     a = ap.parse_args()
+    if a.spread is not None:
+        try:
+            spread([a.gemm_csv] + ([a.torch_csv] if a.torch_csv else []) + a.spread)
+        except (OSError, KeyError) as e:
+            raise SystemExit(f"gemm_report.py: {e}")
+        return
     try:
         rows = load(a.gemm_csv, a.torch_csv)
     except (OSError, KeyError) as e:
