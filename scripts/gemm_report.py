@@ -9,15 +9,8 @@ usage: gemm_report.py GEMM_CSV TORCH_CSV [--summary]
 """
 import argparse
 import csv
-import math
 
-
-def num(s):
-    try:
-        v = float(s)
-        return v if math.isfinite(v) else None
-    except (TypeError, ValueError):
-        return None
+from plot_gemm import num  # same NaN-aware parse as the figure
 
 
 def f(v, fmt):

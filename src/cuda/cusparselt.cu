@@ -46,12 +46,12 @@ struct s24_sp {
     cusparseLtMatmulPlan_t plan;
     int have_ma, have_mb, have_mc, have_mm, have_alg, have_plan;
     int sparse_is_a;
-    void *ws;         /* workspace, ws_bytes */
-    size_t ws_bytes;
-    void *comp;       /* the compressed weight, comp_bytes */
-    size_t comp_bytes;
+    void *ws;         /* workspace: ws_bytes used of ws_cap */
+    size_t ws_bytes, ws_cap;
+    void *comp;       /* the compressed weight: comp_bytes used of comp_cap */
+    size_t comp_bytes, comp_cap;
     void *comp_buf;   /* scratch of the compression */
-    size_t comp_buf_bytes;
+    size_t comp_buf_bytes, comp_buf_cap;
     int *d_valid;     /* prune-check result on the device */
     int search_rejected; /* the searched configuration disagreed with the default's output */
     const void *bias; /* the bias pointer the plan was made with */
@@ -184,20 +184,32 @@ fail:
     return rc;
 }
 
+/* Make *buf hold at least need + slack bytes (capacity in *cap), zeroed
+ * when it is made; a buffer already large enough is kept. */
+static int grow(void **buf, size_t *cap, size_t need, size_t slack)
+{
+    int rc = S24_OK;
+    if (*buf && need + slack <= *cap) return S24_OK;
+    if (*buf) {
+        SP_CHECK(cudaDeviceSynchronize());
+        SP_CHECK(cudaFree(*buf));
+        *buf = NULL;
+        *cap = 0;
+    }
+    SP_CHECK(cudaMalloc(buf, need + slack ? need + slack : 1));
+    SP_CHECK(cudaMemset(*buf, 0, need + slack ? need + slack : 1));
+    *cap = need + slack;
+fail:
+    return rc;
+}
+
 static int ws_fit(struct s24_sp *p)
 {
     int rc = S24_OK;
     size_t need = 0;
     SP_CHECK(cusparseLtMatmulGetWorkspace(p->h, &p->plan, &need));
-    if (need > p->ws_bytes) {
-        if (p->ws) {
-            SP_CHECK(cudaDeviceSynchronize());
-            SP_CHECK(cudaFree(p->ws));
-            p->ws = NULL;
-        }
-        SP_CHECK(cudaMalloc(&p->ws, need));
-        p->ws_bytes = need;
-    }
+    if (need && (rc = grow(&p->ws, &p->ws_cap, need, 0)) != S24_OK) goto fail;
+    p->ws_bytes = need;
 fail:
     return rc;
 }
@@ -214,25 +226,10 @@ static int comp_fit(struct s24_sp *p)
     int rc = S24_OK;
     size_t need = 0, buf = 0;
     SP_CHECK(cusparseLtSpMMACompressedSize(p->h, &p->plan, &need, &buf));
-    if (!p->comp || need > p->comp_bytes) {
-        if (p->comp) {
-            SP_CHECK(cudaDeviceSynchronize());
-            SP_CHECK(cudaFree(p->comp));
-            p->comp = NULL;
-        }
-        SP_CHECK(cudaMalloc(&p->comp, need + COMP_SLACK));
-        SP_CHECK(cudaMemset(p->comp, 0, need + COMP_SLACK));
-    }
+    if ((rc = grow(&p->comp, &p->comp_cap, need, COMP_SLACK)) != S24_OK) goto fail;
     p->comp_bytes = need;
-    if (buf > p->comp_buf_bytes || (buf && !p->comp_buf)) {
-        if (p->comp_buf) {
-            SP_CHECK(cudaDeviceSynchronize());
-            SP_CHECK(cudaFree(p->comp_buf));
-            p->comp_buf = NULL;
-        }
-        SP_CHECK(cudaMalloc(&p->comp_buf, buf));
-        p->comp_buf_bytes = buf;
-    }
+    if (buf && (rc = grow(&p->comp_buf, &p->comp_buf_cap, buf, 0)) != S24_OK) goto fail;
+    p->comp_buf_bytes = buf;
 fail:
     return rc;
 }
