@@ -21,8 +21,9 @@
 #define OWN_BK 64
 #define OWN_THREADS 256
 /* Pipeline depth and blocks per SM asked of the register allocator: two
- * blocks of 3 x 25 KiB with <= 128 registers a thread beat one block of 4
- * stages with 158 (H100: 520 against 385 TFLOP/s at 4096^3). */
+ * blocks of 3 x 25 KiB with <= 128 registers a thread instead of one block
+ * of 4 stages with 158 registers, which was slower on the H100 in tuning
+ * runs not kept (docs/results/gemm-h100.md has the recorded speed). */
 #ifndef OWN_STAGES
 #define OWN_STAGES 3
 #endif
@@ -31,7 +32,7 @@
 #endif
 /* Blocks run in groups of OWN_GROUP_M block rows, n fastest within a
  * group, so that the blocks resident at one time share W and X rows in L2
- * (at 8192^3 on H100 a few per cent over plain m-fastest order; noisy). */
+ * (a few per cent in unrecorded tuning runs at 8192^3; noisy). */
 #ifndef OWN_GROUP_M
 #define OWN_GROUP_M 16
 #endif
