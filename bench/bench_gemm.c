@@ -161,25 +161,6 @@ static double fmin_nan(double a, double b)
 
 /* fp64 reference of 64 sampled outputs of the default (TN) layout:
  * W row i and X column j are contiguous, D (i, j) is at j*m + i. */
-static double load_el(enum s24_dtype dt, const void *p, int64_t i)
-{
-    switch (dt) {
-    case S24_F16: return s24_f16_to_f32(((const uint16_t *)p)[i]);
-    case S24_BF16: return s24_bf16_to_f32(((const uint16_t *)p)[i]);
-    case S24_I8: return ((const int8_t *)p)[i];
-    case S24_I32: return ((const int32_t *)p)[i];
-    case S24_F32: return ((const float *)p)[i];
-    case S24_F8_E4M3: {
-        uint8_t b = ((const uint8_t *)p)[i];
-        int e = (b >> 3) & 15, m = b & 7;
-        double v = e == 0 ? ldexp(m / 8.0, -6) : ldexp(1.0 + m / 8.0, e - 7);
-        if (e == 15 && m == 7) return NAN;
-        return b & 0x80 ? -v : v;
-    }
-    default: return NAN;
-    }
-}
-
 static int sample_error(s24_gpu_t *g, s24_gemm_plan_t *p, const struct s24_gemm_desc *d, void *dwp,
                         const void *dx, const void *dd, double *rel)
 {
@@ -202,8 +183,9 @@ static int sample_error(s24_gpu_t *g, s24_gemm_plan_t *p, const struct s24_gemm_
             (rc = s24_gpu_download(g, outv, (const char *)dd + (size_t)(j * d->m + i) * os, os)))
             goto out;
         double acc = 0;
-        for (int64_t q = 0; q < d->k; q++) acc += load_el(d->in_type, wr, q) * load_el(d->in_type, xc, q);
-        double got = load_el(d->out_type, outv, 0);
+        for (int64_t q = 0; q < d->k; q++)
+            acc += s24_load_number(d->in_type, wr, q) * s24_load_number(d->in_type, xc, q);
+        double got = s24_load_number(d->out_type, outv, 0);
         num += (got - acc) * (got - acc);
         den += acc * acc;
     }

@@ -9,6 +9,7 @@ usage: gemm_report.py GEMM_CSV TORCH_CSV [--summary]
 """
 import argparse
 import csv
+import statistics
 
 from plot_gemm import num  # same NaN-aware parse as the figure
 
@@ -103,9 +104,8 @@ def spread(paths):
                         ps.append(num(r["pair_speedup"]))
         if not xs:
             continue
-        med = sorted(xs)[len(xs) // 2] if len(xs) % 2 else sum(sorted(xs)[len(xs) // 2 - 1:len(xs) // 2 + 1]) / 2
-        pmed = (sorted(ps)[len(ps) // 2] if len(ps) % 2 else sum(sorted(ps)[len(ps) // 2 - 1:len(ps) // 2 + 1]) / 2) \
-            if ps else None
+        med = statistics.median(xs)
+        pmed = statistics.median(ps) if ps else None
         size = name[len("square"):]
         print(f"| {size}^3 | {dt} | {' / '.join(f'{x:.2f}' for x in xs)} | {med:.2f}x ({min(xs):.2f}-{max(xs):.2f}) | "
               f"{' / '.join(f'{x:.2f}' for x in ps)} | {f(pmed, '.2f')}x |")

@@ -3,6 +3,8 @@
  * determinism and ranges, status strings, atomic file writes. */
 #include "t.h"
 
+#include <math.h>
+
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -76,6 +78,30 @@ static void test_dtype(void)
     CHECK(s24_dtype_size(S24_F8_E4M3) == 1 && s24_dtype_size(S24_I64) == 8);
     int64_t shape[3] = {2, 3, 4};
     CHECK(s24_numel(3, shape) == 24 && s24_numel(0, shape) == 1);
+    /* s24_load_number: integers, floats and every e4m3 code exactly */
+    int8_t i8[2] = {-128, 127};
+    uint16_t u16[1] = {65535};
+    int64_t i64[1] = {-(int64_t)1 << 40};
+    uint16_t h[1] = {0xc000};
+    CHECK(s24_load_number(S24_I8, i8, 0) == -128.0 && s24_load_number(S24_I8, i8, 1) == 127.0);
+    CHECK(s24_load_number(S24_U16, u16, 0) == 65535.0);
+    CHECK(s24_load_number(S24_I64, i64, 0) == -1099511627776.0);
+    CHECK(s24_load_number(S24_F16, h, 0) == -2.0);
+    CHECK(isnan(s24_load_number(S24_BOOL, i8, 0)));
+    int nan8 = 0;
+    for (int b = 0; b < 256; b++) {
+        uint8_t c = (uint8_t)b;
+        double v = s24_load_number(S24_F8_E4M3, &c, 0);
+        int e = (b >> 3) & 15, m = b & 7;
+        /* value = (-1)^s * 2^(e-7) * (1 + m/8), subnormals 2^-6 * m/8 */
+        double want = e ? (1.0 + m / 8.0) * pow(2.0, e - 7) : m / 8.0 * pow(2.0, -6);
+        if (b & 0x80) want = -want;
+        if (isnan(v)) nan8++;
+        else CHECK(v == want, "e4m3 0x%02x: %g, want %g", b, v, want);
+    }
+    CHECK(nan8 == 2, "e4m3 has two NaN codes (0x7f, 0xff), got %d", nan8);
+    uint8_t mx = 0x7e;
+    CHECK(s24_load_number(S24_F8_E4M3, &mx, 0) == 448.0);
 }
 
 static void test_rng(void)

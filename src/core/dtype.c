@@ -3,6 +3,7 @@
  * exact for every finite input, so masks computed on fp16 data are exact. */
 #include "sparse24/sparse24.h"
 
+#include <math.h>
 #include <string.h>
 
 static const struct { const char *name; size_t size; } dtypes[S24_DTYPE_COUNT] = {
@@ -97,6 +98,36 @@ double s24_load_float(enum s24_dtype dt, const void *p, int64_t i)
     case S24_F16: return s24_f16_to_f32(((const uint16_t *)p)[i]);
     case S24_BF16: return s24_bf16_to_f32(((const uint16_t *)p)[i]);
     default: return 0.0;
+    }
+}
+
+/* e4m3 (no infinities): bias 7, subnormals at e == 0, S.1111.111 is NaN */
+static double f8_e4m3(uint8_t b)
+{
+    int e = (b >> 3) & 15, m = b & 7;
+    double v;
+    if (e == 15 && m == 7) return NAN;
+    v = e == 0 ? ldexp(m / 8.0, -6) : ldexp(1.0 + m / 8.0, e - 7);
+    return b & 0x80 ? -v : v;
+}
+
+double s24_load_number(enum s24_dtype dt, const void *p, int64_t i)
+{
+    switch (dt) {
+    case S24_U8: return ((const uint8_t *)p)[i];
+    case S24_I8: return ((const int8_t *)p)[i];
+    case S24_I16: return ((const int16_t *)p)[i];
+    case S24_U16: return ((const uint16_t *)p)[i];
+    case S24_I32: return ((const int32_t *)p)[i];
+    case S24_U32: return ((const uint32_t *)p)[i];
+    case S24_I64: return (double)((const int64_t *)p)[i];
+    case S24_U64: return (double)((const uint64_t *)p)[i];
+    case S24_F8_E4M3: return f8_e4m3(((const uint8_t *)p)[i]);
+    case S24_F32:
+    case S24_F64:
+    case S24_F16:
+    case S24_BF16: return s24_load_float(dt, p, i);
+    default: return NAN;
     }
 }
 

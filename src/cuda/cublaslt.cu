@@ -228,17 +228,8 @@ int s24_dn_tune(struct s24_dn *p, const void *w, const void *x, const void *c, v
         ctx[n] = &t[n];
         fn[n++] = tune_call;
     }
-    if (n > 1 && s24_gpu_time_interleaved(p->g, n, fn, ctx, 2, 21, 1, tm) == S24_OK) {
-        for (int j = 1; j < n; j++)
-            if (tm[j].median_ms < tm[best].median_ms) best = j;
-        /* under 50 us the candidates sit within a few per cent of each
-         * other, inside a median of 21's noise: time them again, longer */
-        if (tm[best].median_ms < 0.05 && s24_gpu_time_interleaved(p->g, n, fn, ctx, 2, 101, 1, tm) == S24_OK) {
-            best = 0;
-            for (int j = 1; j < n; j++)
-                if (tm[j].median_ms < tm[best].median_ms) best = j;
-        }
-    }
+    /* on a failure best stays 0, the heuristic's own pick */
+    if (n > 1) s24_gpu_time_settled(p->g, n, fn, ctx, 2, 21, 101, tm, &best);
     s24_clear_error();
     p->chosen = n ? t[best].cand : 0;
     p->tuned = 1;

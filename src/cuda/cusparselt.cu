@@ -189,16 +189,17 @@ fail:
 static int grow(void **buf, size_t *cap, size_t need, size_t slack)
 {
     int rc = S24_OK;
-    if (*buf && need + slack <= *cap) return S24_OK;
+    size_t bytes = need + slack ? need + slack : 1;
+    if (*buf && bytes <= *cap) return S24_OK;
     if (*buf) {
         SP_CHECK(cudaDeviceSynchronize());
         SP_CHECK(cudaFree(*buf));
         *buf = NULL;
         *cap = 0;
     }
-    SP_CHECK(cudaMalloc(buf, need + slack ? need + slack : 1));
-    SP_CHECK(cudaMemset(*buf, 0, need + slack ? need + slack : 1));
-    *cap = need + slack;
+    SP_CHECK(cudaMalloc(buf, bytes));
+    SP_CHECK(cudaMemset(*buf, 0, bytes));
+    *cap = bytes;
 fail:
     return rc;
 }
@@ -366,24 +367,12 @@ static void operands(struct s24_sp *p, const void *x, const void **a, const void
     *b = p->sparse_is_a ? x : p->comp;
 }
 
-static double out_el(enum s24_dtype t, const void *base, size_t i)
-{
-    switch (t) {
-    case S24_F16: return s24_f16_to_f32(((const uint16_t *)base)[i]);
-    case S24_BF16: return s24_bf16_to_f32(((const uint16_t *)base)[i]);
-    case S24_F32: return ((const float *)base)[i];
-    case S24_I32: return ((const int32_t *)base)[i];
-    case S24_I8: return ((const int8_t *)base)[i];
-    default: return 0;
-    }
-}
-
 /* ||a - b|| / ||b|| over the first `count` outputs (host copies). */
 static double out_diff(enum s24_dtype t, const void *a, const void *b, size_t count)
 {
     double num = 0, den = 0;
     for (size_t i = 0; i < count; i++) {
-        double x = out_el(t, a, i), y = out_el(t, b, i);
+        double x = s24_load_number(t, a, (int64_t)i), y = s24_load_number(t, b, (int64_t)i);
         num += (x - y) * (x - y);
         den += y * y;
     }
@@ -409,8 +398,7 @@ int s24_sp_search(struct s24_sp *p, const void *d_w, const void *x, const void *
     SP_CHECK(cusparseLtMatmulSearch(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : dd, dd, p->ws, &s, 1));
     SP_CHECK(cudaStreamSynchronize(s));
     /* the chosen configuration may need a larger workspace and its own compression */
-    if ((rc = ws_fit(p)) != S24_OK || (rc = comp_fit(p)) != S24_OK) goto fail;
-    SP_CHECK(cusparseLtSpMMACompress(p->h, &p->plan, d_w, p->comp, p->comp_buf, s));
+    if ((rc = ws_fit(p)) != S24_OK || (rc = s24_sp_compress(p, d_w, stream)) != S24_OK) goto fail;
     operands(p, x, &a, &b);
     SP_CHECK(cusparseLtMatmul(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : dd, dd, p->ws, &s, 1));
     h_ref = malloc(count * es);
@@ -427,10 +415,8 @@ int s24_sp_search(struct s24_sp *p, const void *d_w, const void *x, const void *
     if (out_diff(p->d.out_type, h_got, h_ref, count) > 2e-2) {
         p->search_rejected = 1;
         if ((rc = alg_make(p)) != S24_OK || (rc = plan_make(p)) != S24_OK || (rc = ws_fit(p)) != S24_OK ||
-            (rc = comp_fit(p)) != S24_OK)
+            (rc = s24_sp_compress(p, d_w, stream)) != S24_OK)
             goto fail;
-        SP_CHECK(cusparseLtSpMMACompress(p->h, &p->plan, d_w, p->comp, p->comp_buf, s));
-        SP_CHECK(cudaStreamSynchronize(s));
     }
 fail:
     if (ref) {

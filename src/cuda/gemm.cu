@@ -226,12 +226,7 @@ extern "C" int s24_gemm_plan_tune(s24_gemm_plan_t *p, const void *d_x, const voi
         void *ctx[2] = {&rd, &rs};
         p->chosen = S24_GEMM_DENSE;
         /* both halves in one interleaved batch, so drift cannot pick the winner */
-        if ((rc = s24_gpu_time_interleaved(p->g, p->sp ? 2 : 1, fn, ctx, 3, 31, 1, t)) != S24_OK) goto fail;
-        /* under 50 us a median of 31 moves by a few per cent; 201 calls
-         * there cost a few milliseconds and settle the choice */
-        if (t[0].median_ms < 0.05 &&
-            (rc = s24_gpu_time_interleaved(p->g, p->sp ? 2 : 1, fn, ctx, 3, 201, 1, t)) != S24_OK)
-            goto fail;
+        if ((rc = s24_gpu_time_settled(p->g, p->sp ? 2 : 1, fn, ctx, 3, 31, 201, t, NULL)) != S24_OK) goto fail;
         p->auto_dense_ms = t[0].median_ms;
         if (p->sp) {
             p->auto_sparse_ms = t[1].median_ms;

@@ -15,28 +15,6 @@
 static s24_gpu_t *G;
 static int have_sparse;
 
-static double fp8_e4m3(uint8_t b)
-{
-    int s = b >> 7, e = (b >> 3) & 15, m = b & 7;
-    double v;
-    if (e == 15 && m == 7) return NAN;
-    v = e == 0 ? ldexp(m / 8.0, -6) : ldexp(1.0 + m / 8.0, e - 7);
-    return s ? -v : v;
-}
-
-static double load(enum s24_dtype dt, const void *p, int64_t i)
-{
-    switch (dt) {
-    case S24_F16: return s24_f16_to_f32(((const uint16_t *)p)[i]);
-    case S24_BF16: return s24_bf16_to_f32(((const uint16_t *)p)[i]);
-    case S24_F32: return ((const float *)p)[i];
-    case S24_I8: return ((const int8_t *)p)[i];
-    case S24_I32: return ((const int32_t *)p)[i];
-    case S24_F8_E4M3: return fp8_e4m3(((const uint8_t *)p)[i]);
-    default: return NAN;
-    }
-}
-
 /* element (r, c) of a rows x cols matrix in order o */
 static int64_t at(enum s24_order o, int64_t r, int64_t c, int64_t rows, int64_t cols)
 {
@@ -125,7 +103,7 @@ static void run_case(const struct tcase *tc, uint64_t seed)
             double kept_min = INFINITY, drop_max = 0;
             for (int t = 0; t < 4; t++) {
                 int64_t e = at(tc->wo, i, g + t, tc->m, tc->k);
-                double a = load(tc->in, hw, e), b = load(tc->in, hwp, e);
+                double a = s24_load_number(tc->in, hw, e), b = s24_load_number(tc->in, hwp, e);
                 if (b != 0) {
                     nz++;
                     if (b != a) changed++;
@@ -163,15 +141,15 @@ static void run_case(const struct tcase *tc, uint64_t seed)
         for (int64_t j = 0; j < tc->n; j++) {
             double acc = 0;
             for (int64_t q = 0; q < tc->k; q++)
-                acc += load(tc->in, hwp, at(tc->wo, i, q, tc->m, tc->k)) *
-                       load(tc->in, hx, at(tc->xo, q, j, tc->k, tc->n));
+                acc += s24_load_number(tc->in, hwp, at(tc->wo, i, q, tc->m, tc->k)) *
+                       s24_load_number(tc->in, hx, at(tc->xo, q, j, tc->k, tc->n));
             double ref = tc->alpha * acc;
             int64_t e = at(tc->dor, i, j, tc->m, tc->n);
-            if (tc->beta != 0) ref += tc->beta * load(tc->out, hc, e);
-            if (tc->bias) ref += load(tc->out, hb, i);
+            if (tc->beta != 0) ref += tc->beta * s24_load_number(tc->out, hc, e);
+            if (tc->bias) ref += s24_load_number(tc->out, hb, i);
             if (tc->act == S24_GEMM_ACT_RELU) ref = ref > 0 ? ref : 0;
             if (tc->act == S24_GEMM_ACT_GELU) ref = gelu(ref);
-            double got = load(tc->out, hd, e);
+            double got = s24_load_number(tc->out, hd, e);
             if (got != got) nan++;
             num += (got - ref) * (got - ref);
             den += ref * ref;
@@ -386,6 +364,18 @@ static void test_graph_and_timing(void)
     s24_gpu_mem_free(G, dw), s24_gpu_mem_free(G, dx), s24_gpu_mem_free(G, dd);
 }
 
+/* ||a - b|| / ||b|| of two fp16 outputs */
+static double f16_rel(const uint16_t *a, const uint16_t *b, int64_t count)
+{
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < count; i++) {
+        double x = s24_f16_to_f32(a[i]), y = s24_f16_to_f32(b[i]);
+        num += (x - y) * (x - y);
+        den += y * y;
+    }
+    return sqrt(num / den);
+}
+
 /* Every cuSPARSELt configuration of one fp16 shape against the default
  * configuration's output: a configuration that runs but disagrees is what
  * the search's check (s24_sp_search) exists to catch, so it is listed. Then
@@ -426,17 +416,12 @@ static void test_every_config(void)
             refused++;
             s24_clear_error();
         } else {
-            double num = 0, den = 0;
             CHECK_OK(s24_gpu_download(G, got, dd, ob));
-            for (int64_t i = 0; i < m * n; i++) {
-                double a = s24_f16_to_f32(got[i]), b = s24_f16_to_f32(ref[i]);
-                num += (a - b) * (a - b);
-                den += b * b;
-            }
+            double rel = f16_rel(got, ref, m * n);
             ran++;
-            if (!(num <= 1e-4 * den)) {
+            if (!(rel <= 1e-2)) {
                 wrong++;
-                printf(" #%d wrong (rel %.2g)", id, sqrt(num / den));
+                printf(" #%d wrong (rel %.2g)", id, rel);
             }
         }
         s24_gemm_plan_free(p);
@@ -449,21 +434,16 @@ static void test_every_config(void)
     d.search = 1;
     CHECK_OK(s24_gemm_plan_init(G, &d, S24_GEMM_SPARSE, &p));
     if (p) {
-        double num = 0, den = 0;
         CHECK_OK(s24_gemm_plan_set_weight(p, dw, 1));
         CHECK_OK(s24_gemm_plan_tune(p, dx, NULL, dd));
         CHECK_OK(s24_gpu_fill_bytes(G, dd, 0xff, ob));
         CHECK_OK(s24_gemm_run(p, dx, NULL, dd, NULL, NULL));
         CHECK_OK(s24_gpu_sync(G));
         CHECK_OK(s24_gpu_download(G, got, dd, ob));
-        for (int64_t i = 0; i < m * n; i++) {
-            double a = s24_f16_to_f32(got[i]), b = s24_f16_to_f32(ref[i]);
-            num += (a - b) * (a - b);
-            den += b * b;
-        }
+        double rel = f16_rel(got, ref, m * n);
         CHECK_OK(s24_gemm_plan_info(p, &info));
-        CHECK(num <= 1e-4 * den, "searched plan (alg %d%s) disagrees with the default: rel %.3g", info.alg_id,
-              info.search_rejected ? ", search rejected" : "", sqrt(num / den));
+        CHECK(rel <= 1e-2, "searched plan (alg %d%s) disagrees with the default: rel %.3g", info.alg_id,
+              info.search_rejected ? ", search rejected" : "", rel);
         printf("  searched: alg %d%s\n", info.alg_id, info.search_rejected ? " (search rejected, default kept)" : "");
     }
 out:
