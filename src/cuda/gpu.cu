@@ -490,7 +490,7 @@ fail:
 }
 
 int s24_gpu_time_settled(s24_gpu_t *g, int n, const s24_call_fn *fn, void *const *ctx, int warmup, int repeats,
-                         int short_repeats, struct s24_gemm_timing *out, int *fastest)
+                         int long_repeats, struct s24_gemm_timing *out, int *fastest)
 {
     int rc, best = 0;
     if ((rc = s24_gpu_time_interleaved(g, n, fn, ctx, warmup, repeats, 1, out)) != S24_OK) return rc;
@@ -499,7 +499,7 @@ int s24_gpu_time_settled(s24_gpu_t *g, int n, const s24_call_fn *fn, void *const
     /* under 50 us a short median moves by a few per cent, as much as the
      * candidates differ; time them again, longer (a few ms at that size) */
     if (out[best].median_ms < 0.05) {
-        if ((rc = s24_gpu_time_interleaved(g, n, fn, ctx, warmup, short_repeats, 1, out)) != S24_OK) return rc;
+        if ((rc = s24_gpu_time_interleaved(g, n, fn, ctx, warmup, long_repeats, 1, out)) != S24_OK) return rc;
         best = 0;
         for (int j = 1; j < n; j++)
             if (out[j].median_ms < out[best].median_ms) best = j;
