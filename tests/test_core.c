@@ -81,7 +81,7 @@ static void test_dtype(void)
     /* s24_load_number: integers, floats and every e4m3 code exactly */
     int8_t i8[2] = {-128, 127};
     uint16_t u16[1] = {65535};
-    int64_t i64[1] = {-(int64_t)1 << 40};
+    int64_t i64[1] = {-((int64_t)1 << 40)};
     uint16_t h[1] = {0xc000};
     CHECK(s24_load_number(S24_I8, i8, 0) == -128.0 && s24_load_number(S24_I8, i8, 1) == 127.0);
     CHECK(s24_load_number(S24_U16, u16, 0) == 65535.0);
