@@ -35,7 +35,7 @@ static int64_t count_params(s24_model_t *m, int trainable)
 static void check_names(void)
 {
     s24_model_t *m = NULL;
-    CHECK_OK(s24_model_create("resnet18", 10, 1, &m));
+    CHECK_OK(s24_model_create("resnet18", 10, 1, NULL, &m));
     if (m) {
         /* torchvision resnet18 (CIFAR stem 3x3): 11,173,962 parameters, 102 state_dict entries */
         CHECK(count_params(m, 1) == 11173962, "resnet18 params %lld", (long long)count_params(m, 1));
@@ -72,7 +72,7 @@ static void check_names(void)
         s24_model_free(m);
     }
     m = NULL;
-    CHECK_OK(s24_model_create("efficientnet_b0", 10, 1, &m));
+    CHECK_OK(s24_model_create("efficientnet_b0", 10, 1, NULL, &m));
     if (m) {
         /* torchvision efficientnet_b0(num_classes=10): 4,020,358 parameters */
         CHECK(count_params(m, 1) == 4020358, "efficientnet_b0 params %lld", (long long)count_params(m, 1));
@@ -96,7 +96,7 @@ static void check_names(void)
         s24_model_free(m);
     }
     m = NULL;
-    CHECK_OK(s24_model_create("smallcnn", 10, 1, &m));
+    CHECK_OK(s24_model_create("smallcnn", 10, 1, NULL, &m));
     if (m) {
         int maskable = 0;
         for (int i = 0; i < s24_model_num_params(m); i++) maskable += s24_model_param(m, i)->maskable;
@@ -105,9 +105,9 @@ static void check_names(void)
         s24_model_free(m);
     }
     m = (s24_model_t *)1;
-    CHECK(s24_model_create("vgg16", 10, 1, &m) == S24_ERR_INVALID && m == NULL, "unknown arch");
+    CHECK(s24_model_create("vgg16", 10, 1, NULL, &m) == S24_ERR_INVALID && m == NULL, "unknown arch");
     CHECK(strstr(s24_last_error(), "vgg16") != NULL, "error names the arch");
-    CHECK(s24_model_create("resnet18", 0, 1, &m) == S24_ERR_INVALID, "0 classes");
+    CHECK(s24_model_create("resnet18", 0, 1, NULL, &m) == S24_ERR_INVALID, "0 classes");
 }
 
 static int same_params(s24_model_t *a, s24_model_t *b)
@@ -125,8 +125,8 @@ static int same_params(s24_model_t *a, s24_model_t *b)
 static void check_train_eval(void)
 {
     s24_model_t *m = NULL, *m2 = NULL;
-    CHECK_OK(s24_model_create("smallcnn", 10, 5, &m));
-    CHECK_OK(s24_model_create("smallcnn", 10, 5, &m2));
+    CHECK_OK(s24_model_create("smallcnn", 10, 5, NULL, &m));
+    CHECK_OK(s24_model_create("smallcnn", 10, 5, NULL, &m2));
     if (!m || !m2) return;
     CHECK(same_params(m, m2), "same seed, same init");
     CHECK_OK(s24_model_reinit(m2, 6));
@@ -188,7 +188,7 @@ static void check_train_eval(void)
     }
     /* efficientnet: dropout/stochastic depth draw from the model rng; same rng -> same output */
     s24_model_t *e = NULL;
-    CHECK_OK(s24_model_create("efficientnet_b0", 10, 3, &e));
+    CHECK_OK(s24_model_create("efficientnet_b0", 10, 3, NULL, &e));
     if (e) {
         struct s24_rng save = *s24_model_rng(e);
         float *z1 = rnd(n * 10, 0, 1), *z2 = rnd(n * 10, 0, 1), *z3 = rnd(n * 10, 0, 1);
@@ -212,8 +212,8 @@ static void check_checkpoint(const char *arch)
     char path[512];
     s24_model_t *a = NULL, *b = NULL;
     snprintf(path, sizeof path, "%s/%s.safetensors", t_tmpdir(), arch);
-    CHECK_OK(s24_model_create(arch, 10, 11, &a));
-    CHECK_OK(s24_model_create(arch, 10, 12, &b));
+    CHECK_OK(s24_model_create(arch, 10, 11, NULL, &a));
+    CHECK_OK(s24_model_create(arch, 10, 12, NULL, &b));
     if (!a || !b) return;
     /* make buffers non-trivial */
     for (int i = 0; i < s24_model_num_params(a); i++) {
@@ -253,9 +253,9 @@ static void check_checkpoint(const char *arch)
     }
     /* a checkpoint with a wrong shape or a missing tensor is refused, model untouched */
     s24_model_t *c = NULL;
-    CHECK_OK(s24_model_create(arch, 10, 13, &c));
+    CHECK_OK(s24_model_create(arch, 10, 13, NULL, &c));
     s24_model_t *c0 = NULL;
-    CHECK_OK(s24_model_create(arch, 10, 13, &c0));
+    CHECK_OK(s24_model_create(arch, 10, 13, NULL, &c0));
     struct s24_st_tensor *t = &st.t[st.n - 2];
     t->shape[0] += 1;
     CHECK(s24_model_from_st(c, &st, "bad.safetensors") == S24_ERR_FORMAT, "wrong shape refused");
@@ -267,7 +267,7 @@ static void check_checkpoint(const char *arch)
     st.t[0].name = nm;
     CHECK(same_params(c, c0), "failed loads leave the model");
     s24_model_t *other = NULL;
-    CHECK_OK(s24_model_create(strcmp(arch, "smallcnn") ? "smallcnn" : "resnet18", 10, 1, &other));
+    CHECK_OK(s24_model_create(strcmp(arch, "smallcnn") ? "smallcnn" : "resnet18", 10, 1, NULL, &other));
     CHECK(s24_model_load(other, path) != S24_OK, "other architecture refused");
     CHECK(s24_model_load(b, "/nonexistent/x.safetensors") != S24_OK, "missing file");
     s24_model_free(other);
@@ -424,7 +424,7 @@ static void check_fixture(const char *arch)
     }
     CHECK(rc == 0, "%s: malformed fixture", path);
     s24_model_t *m = NULL;
-    CHECK_OK(s24_model_create(arch, 10, 1, &m));
+    CHECK_OK(s24_model_create(arch, 10, 1, NULL, &m));
     if (!m || rc) goto done;
     CHECK_OK(s24_model_set_drop(m, 0, 0));
     struct fx_entry *ge = fx(&f, "meta.generator");
@@ -531,7 +531,7 @@ static void export_for_torch(const char *dir)
     for (int a = 0; a < 3; a++) {
         char path[512];
         s24_model_t *m = NULL;
-        CHECK_OK(s24_model_create(archs[a], 10, 21, &m));
+        CHECK_OK(s24_model_create(archs[a], 10, 21, NULL, &m));
         if (!m) continue;
         for (int i = 0; i < s24_model_num_params(m); i++) { /* non-trivial BN state */
             struct s24_param *p = s24_model_param(m, i);
@@ -584,7 +584,7 @@ static void engine_bench(int iters)
             continue;
         }
         s24_model_t *m = NULL;
-        if (s24_model_create(arch, 10, 1, &m)) {
+        if (s24_model_create(arch, 10, 1, NULL, &m)) {
             printf("%s: %s\n", arch, s24_last_error());
             continue;
         }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/ops.h"
+#include "cpu/cpu_nn.h"
 #include "sparse24/sparse24_nn.h"
 #include "t.h"
 
@@ -140,21 +140,27 @@ static void check_conv_fast(int64_t n, int64_t h, int64_t c, int64_t oc, int64_t
     float *dxr = zeros(nx), *dwr = zeros(nw), *dbr = zeros(oc);
     s24_conv2d_ref_fwd(&s, x, w, b, yr);
     s24_conv2d_ref_bwd(&s, x, w, r, dxr, dwr, dbr);
-    /* every backend's table against the reference (a GPU backend joins this list) */
-    const struct s24_nn_backend *backends[] = {s24_nn_cpu()};
-    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
-        const struct s24_nn_backend *be = backends[i];
+    /* the CPU backend's table against the reference (the GPU backend is
+     * checked against the CPU one in tests/gpu/test_nn_conv_gpu.c) */
+    s24_backend_t *cpu = NULL;
+    CHECK_OK(s24_backend_create(S24_DEVICE_CPU, 0, &cpu));
+    struct s24_backend *backends[] = {cpu};
+    for (size_t i = 0; cpu && i < sizeof backends / sizeof backends[0]; i++) {
+        struct s24_backend *be = backends[i];
+        void *state = NULL;
         for (int64_t j = 0; j < ny; j++) y[j] = 1e30f;
         memset(dx, 0, (size_t)nx * sizeof *dx), memset(dw, 0, (size_t)nw * sizeof *dw);
         memset(db, 0, (size_t)oc * sizeof *db);
-        CHECK_OK(be->conv2d_fwd(&s, x, w, b, y, &ws));
+        CHECK_OK(be->ops->conv2d_fwd(be, &state, &s, x, w, b, y));
         CHECK(rel_err(y, yr, ny) < 1e-5, "%s conv fwd (c%lld oc%lld k%lld g%lld): %g", be->name,
               (long long)c, (long long)oc, (long long)k, (long long)groups, rel_err(y, yr, ny));
-        CHECK_OK(be->conv2d_bwd(&s, x, w, r, dx, dw, db, &ws));
+        CHECK_OK(be->ops->conv2d_bwd(be, &state, &s, x, w, r, dx, dw, db));
+        if (state) be->ops->state_free(be, state);
         CHECK(rel_err(dx, dxr, nx) < 1e-5, "%s conv dx: %g", be->name, rel_err(dx, dxr, nx));
         CHECK(rel_err(dw, dwr, nw) < 1e-5, "%s conv dw: %g", be->name, rel_err(dw, dwr, nw));
         CHECK(rel_err(db, dbr, oc) < 1e-5, "%s conv db: %g", be->name, rel_err(db, dbr, oc));
     }
+    s24_backend_free(cpu);
     free(x), free(w), free(b), free(r), free(y), free(yr);
     free(dx), free(dw), free(db), free(dxr), free(dwr), free(dbr);
 }
@@ -422,7 +428,7 @@ static double model_loss(void *p)
 static void check_model(const char *arch, int n, int hw, double budget)
 {
     s24_model_t *m = NULL;
-    CHECK_OK(s24_model_create(arch, 10, 7, &m));
+    CHECK_OK(s24_model_create(arch, 10, 7, NULL, &m));
     if (!m) return;
     CHECK_OK(s24_model_set_drop(m, 0, 0));
     /* non-degenerate BN weights (resnet's zero_init_residual gives zero bn2) */

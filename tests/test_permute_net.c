@@ -48,7 +48,7 @@ static double rel_err(const float *a, const float *b, int64_t n)
 static void check_model(const char *arch, int size)
 {
     s24_model_t *m = NULL;
-    CHECK_OK(s24_model_create(arch, 10, 3, &m));
+    CHECK_OK(s24_model_create(arch, 10, 3, NULL, &m));
     if (!m) return;
     struct s24_st st, orig;
     s24_st_init(&st);

@@ -93,7 +93,7 @@ static char *csv_no_time(const char *path)
 static s24_model_t *load(const char *path)
 {
     s24_model_t *m = NULL;
-    if (s24_model_create("smallcnn", 10, 99, &m) != S24_OK) return NULL;
+    if (s24_model_create("smallcnn", 10, 99, NULL, &m) != S24_OK) return NULL;
     if (s24_model_load(m, path) != S24_OK) {
         fprintf(stderr, "%s\n", s24_last_error());
         s24_model_free(m);
@@ -160,13 +160,13 @@ static void test_strategies(void)
         s24_model_t *ref = NULL;
         if (s == 0 || s == 3) ref = load(file_in(dir, "phase1.safetensors"));
         if (s == 1) ref = load(file_in(dir, "init.safetensors"));
-        if (s == 2) s24_model_create("smallcnn", 10, c.seed + 1000, &ref);
+        if (s == 2) s24_model_create("smallcnn", 10, c.seed + 1000, NULL, &ref);
         CHECK(ref != NULL);
         if (ref) check_start(dir, ref, names[s]);
         /* the init file is the seed's model */
         if (s == 1) {
             s24_model_t *fresh = NULL;
-            CHECK_OK(s24_model_create("smallcnn", 10, c.seed, &fresh));
+            CHECK_OK(s24_model_create("smallcnn", 10, c.seed, NULL, &fresh));
             int bad = 0;
             for (int i = 0; fresh && ref && i < s24_model_num_params(fresh); i++) {
                 struct s24_param *a = s24_model_param(fresh, i), *b = s24_model_param(ref, i);
@@ -245,8 +245,8 @@ static void test_masks_invariant(void)
 static void test_roundtrip(void)
 {
     s24_model_t *a = NULL, *b = NULL;
-    CHECK_OK(s24_model_create("smallcnn", 10, 17, &a));
-    CHECK_OK(s24_model_create("smallcnn", 10, 18, &b));
+    CHECK_OK(s24_model_create("smallcnn", 10, 17, NULL, &a));
+    CHECK_OK(s24_model_create("smallcnn", 10, 18, NULL, &b));
     const char *path = file_in(t_tmpdir(), "roundtrip.safetensors");
     CHECK_OK(s24_model_save(a, path));
     CHECK_OK(s24_model_load(b, path));
@@ -456,7 +456,7 @@ static void test_resume_dropout(void)
     CHECK(same_tensors(file_in(full, "phase2.safetensors"), file_in(cut, "phase2.safetensors"), NULL));
     /* and the masks hold on a model with depthwise and SE convs */
     s24_model_t *m = NULL;
-    CHECK_OK(s24_model_create("efficientnet_b0", 10, 1, &m));
+    CHECK_OK(s24_model_create("efficientnet_b0", 10, 1, NULL, &m));
     int masked = 0, bad = 0;
     if (m && s24_model_load(m, file_in(cut, "phase2.safetensors")) == S24_OK)
         for (int i = 0; i < s24_model_num_params(m); i++) {

@@ -15,7 +15,7 @@ static void test_sgd_masks(void)
     s24_model_t *m = NULL;
     struct s24_sgd o;
     struct s24_rng r;
-    CHECK_OK(s24_model_create("smallcnn", 10, 4, &m));
+    CHECK_OK(s24_model_create("smallcnn", 10, 4, NULL, &m));
     if (!m) return;
     CHECK_OK(s24_sgd_init(&o, m, 5e-4f));
     s24_rng_seed(&r, 8);
@@ -123,7 +123,7 @@ static void test_learns(void)
     CHECK_OK(s24_synth_make(&sc, 0, &te));
     s24_model_t *m = NULL;
     struct s24_sgd o;
-    CHECK_OK(s24_model_create("smallcnn", 10, 1, &m));
+    CHECK_OK(s24_model_create("smallcnn", 10, 1, NULL, &m));
     if (!m) return;
     CHECK_OK(s24_sgd_init(&o, m, 5e-4f));
     struct s24_rng r;
@@ -131,7 +131,7 @@ static void test_learns(void)
     const int E = 12, B = 32;
     struct s24_onecycle sched;
     s24_onecycle_paper(&sched, 0.1, E, (tr.n + B - 1) / B);
-    struct s24_epoch_cfg ec = {&tr, &te, B, 500, {0, 0}, &sched, 1, 0, E, NULL, NULL, NULL};
+    struct s24_epoch_cfg ec = {&tr, &te, B, 500, {0, 0}, &sched, 1, 0, E, NULL, NULL, NULL, NULL, NULL};
     struct s24_epoch_stats st = {0};
     int64_t step = 0;
     double t0 = s24_now();
@@ -143,7 +143,7 @@ static void test_learns(void)
         struct s24_sgd o2;
         struct s24_rng r2 = r;
         int64_t step2 = 0;
-        CHECK_OK(s24_model_create("smallcnn", 10, 1, &m2));
+        CHECK_OK(s24_model_create("smallcnn", 10, 1, NULL, &m2));
         CHECK_OK(s24_sgd_init(&o2, m2, 5e-4f));
         CHECK(s24_train_epoch(m2, &o2, &ec, &r2, &step2, &st) == S24_ERR_INTERRUPTED);
         CHECK(step2 == 2, "%lld steps before the stop", (long long)step2);

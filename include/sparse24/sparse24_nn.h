@@ -1,6 +1,6 @@
-/* sparse24_nn.h: models for the training engine (CPU backend today, a GPU
- * backend later): parameters with torchvision's names, forward, backward,
- * loss, and checkpoints in PyTorch's layout.
+/* sparse24_nn.h: models for the training engine: backends (the CPU, a CUDA
+ * GPU), the architecture registry, parameters with torchvision's names,
+ * forward, backward, loss, and checkpoints in PyTorch's layout.
  *
  * Layout: activations are NHWC float32 (the natural layout for cuDNN's tensor
  * core convolutions and for conv-as-GEMM with 2:4 groups along input
@@ -35,8 +35,12 @@ struct s24_param {
     int ndim;              /* PyTorch's ndim (4 conv, 2 linear, 1 vectors, 0 num_batches_tracked) */
     int64_t shape[4];      /* PyTorch's shape (OIHW for conv weights) */
     int64_t numel;
-    float *data;           /* internal layout (OHWI for conv weights); NULL for S24_B_NUM_BATCHES */
+    /* Host copies, internal layout (OHWI for conv weights). On the CPU
+     * backend they are the tensors themselves; on a GPU they are mirrors:
+     * s24_model_to_host refreshes them, s24_model_to_backend sends edits. */
+    float *data;           /* NULL for S24_B_NUM_BATCHES */
     float *grad;           /* same layout; NULL for buffers */
+    float *bdata, *bgrad;  /* the backend's tensors (== data, grad on the CPU) */
     int64_t *count;        /* S24_B_NUM_BATCHES only */
     int is_buffer;
     int groups;            /* conv groups (1 = dense conv, IC = depthwise); 1 otherwise */
@@ -47,9 +51,52 @@ struct s24_param {
 
 typedef struct s24_model s24_model_t;
 
-/* arch: "resnet18" (CIFAR stem), "efficientnet_b0", "smallcnn".
- * Initialisation follows torchvision's, drawn from `seed`. */
-int s24_model_create(const char *arch, int num_classes, uint64_t seed, s24_model_t **out);
+/* ---------------------------------------------------------------- backends */
+/* Where a model's tensors live and its ops run. A backend owns a context
+ * (for CUDA: the device, a stream, cuDNN / cuBLASLt handles) and the memory
+ * allocated through it; several models may share one (not from several
+ * threads at once). */
+enum s24_device { S24_DEVICE_CPU = 0, S24_DEVICE_CUDA = 1 };
+typedef struct s24_backend s24_backend_t;
+/* index: the GPU ordinal (ignored for the CPU). S24_ERR_NO_DEVICE when
+ * CUDA was not built in or no GPU is present. */
+int s24_backend_create(enum s24_device dev, int index, s24_backend_t **out);
+void s24_backend_free(s24_backend_t *be);
+const char *s24_backend_name(const s24_backend_t *be);
+enum s24_device s24_backend_device(const s24_backend_t *be);
+/* Bytes allocated through the backend now, and their high-water mark. */
+size_t s24_backend_bytes(const s24_backend_t *be, size_t *peak);
+void s24_backend_reset_peak(s24_backend_t *be);
+/* Waits for the work queued on the backend. */
+int s24_backend_sync(s24_backend_t *be);
+/* "cpu" / "cuda" (case-sensitive) into *out; S24_ERR_INVALID otherwise. */
+int s24_device_parse(const char *name, enum s24_device *out);
+const char *s24_device_name(enum s24_device dev);
+
+/* ---------------------------------------------------------------- registry */
+/* The architectures the engine builds, one table that the model, the
+ * pipeline, the permutation code and the CLI all read. */
+struct s24_arch_info {
+    const char *name;        /* "resnet18" */
+    const char *summary;     /* one line for --help */
+    int permutable;          /* s24_permute_checkpoint knows its channel spaces */
+    float dropout, sdepth;   /* defaults of s24_model_set_drop */
+};
+int s24_arch_count(void);
+const struct s24_arch_info *s24_arch_at(int i);
+/* NULL when unknown (s24_last_error then names the known ones). */
+const struct s24_arch_info *s24_arch_find(const char *name);
+/* "resnet18, efficientnet_b0, smallcnn" (for messages). */
+const char *s24_arch_list(void);
+
+/* ---------------------------------------------------------------- models */
+/* arch: a registry name ("resnet18" (CIFAR stem), "efficientnet_b0",
+ * "smallcnn"). Initialisation follows torchvision's, drawn from `seed`.
+ * be: the backend the model lives on, not owned (NULL: a CPU backend owned
+ * by the model). */
+int s24_model_create(const char *arch, int num_classes, uint64_t seed, s24_backend_t *be,
+                     s24_model_t **out);
+s24_backend_t *s24_model_backend(const s24_model_t *m);
 void s24_model_free(s24_model_t *m);
 const char *s24_model_arch(const s24_model_t *m);
 int s24_model_num_classes(const s24_model_t *m);
@@ -60,13 +107,30 @@ int s24_model_num_params(const s24_model_t *m);
 struct s24_param *s24_model_param(s24_model_t *m, int i);
 struct s24_param *s24_model_find(s24_model_t *m, const char *name);
 
-/* x: (n, h, w, 3) NHWC; logits: (n, classes). training != 0: batch statistics
+/* Host mirrors and backend tensors: after code edits p->data (loading,
+ * masking, permuting), s24_model_to_backend sends it; before code reads
+ * p->data or p->grad after training, s24_model_to_host fetches them. Both
+ * are no-ops on the CPU. The model's own calls (create, reinit, load,
+ * from_st, to_st, save) do this themselves. */
+int s24_model_to_backend(s24_model_t *m);
+int s24_model_to_host(s24_model_t *m);
+
+/* x: (n, h, w, 3) NHWC; logits: (n, classes), host memory. training != 0: batch statistics
  * (running stats updated, momentum 0.1), dropout and stochastic depth drawn
  * from s24_model_rng(m), activations kept for backward. */
 int s24_model_forward(s24_model_t *m, const float *x, int n, int h, int w, float *logits,
                       int training);
-/* After a training forward: accumulates d(loss)/d(param) into every grad. */
+/* After a training forward: accumulates d(loss)/d(param) into every grad
+ * (host dlogits; on a GPU the gradients stay there until s24_model_to_host). */
 int s24_model_backward(s24_model_t *m, const float *dlogits);
+/* The same on backend memory, for the trainer: x (n, h, w, 3) and the
+ * logits stay on the backend (s24_model_logits). */
+int s24_model_forward_be(s24_model_t *m, const float *x, int n, int h, int w, int training);
+const float *s24_model_logits(const s24_model_t *m);
+/* After a training forward: softmax cross-entropy against labels (n int32,
+ * backend memory), acc[0] += loss sum, acc[1] += hits (backend memory, may
+ * be NULL), then the backward from its gradient. */
+int s24_model_loss_backward(s24_model_t *m, const int32_t *labels, double *acc);
 void s24_model_zero_grad(s24_model_t *m);
 /* The generator for dropout / stochastic depth (saved with resumable state). */
 struct s24_rng *s24_model_rng(s24_model_t *m);

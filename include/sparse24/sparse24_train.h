@@ -67,6 +67,11 @@ struct s24_augment {
  * r may be NULL when aug is NULL or all-zero. */
 int s24_batch_fill(const struct s24_dataset *d, const int64_t *idx, int n,
                    const struct s24_augment *aug, struct s24_rng *r, float *x, int *labels);
+/* The random draws of s24_batch_fill without building the batch:
+ * draws (n, 4) = image index, crop row offset, crop column offset (each in
+ * 0..2*pad), flip; per image in order, so any backend builds the same batch. */
+int s24_batch_draw(const struct s24_dataset *d, const int64_t *idx, int n,
+                   const struct s24_augment *aug, struct s24_rng *r, int32_t *draws);
 /* Fisher-Yates shuffle of idx[0..n) with r. */
 void s24_shuffle(int64_t *idx, int64_t n, struct s24_rng *r);
 
@@ -96,21 +101,43 @@ void s24_onecycle_paper(struct s24_onecycle *s, double max_lr, int epochs,
 int s24_onecycle_at(const struct s24_onecycle *s, int64_t step, double *lr, double *momentum);
 
 /* ---------------------------------------------------------------- trainer */
-/* Momentum buffers and 2:4 masks for every trainable parameter of a model. */
+/* Momentum buffers and 2:4 masks for every trainable parameter of a model,
+ * on the model's backend. buf and mask are the host copies (what the
+ * pipeline edits and saves); bbuf and bmask the backend's (aliases on the
+ * CPU). After editing the host copies call s24_sgd_to_backend; before
+ * reading them after training, s24_sgd_to_host. */
 struct s24_sgd {
     int n;               /* = s24_model_num_params */
     float **buf;         /* buf[i]: numel of param i (NULL for buffers) */
     uint8_t **mask;      /* mask[i]: numel, internal layout; NULL = unmasked */
     int64_t *numel;      /* numel[i] of param i */
     float weight_decay;
+    s24_backend_t *be;   /* the model's */
+    float **bbuf;        /* the backend's momentum buffers */
+    uint8_t **bmask;     /* the backend's masks */
+    float *hyper;        /* {lr, momentum} of the step, backend memory */
 };
 int s24_sgd_init(struct s24_sgd *o, s24_model_t *m, float weight_decay);
 void s24_sgd_free(struct s24_sgd *o);
-void s24_sgd_reset(struct s24_sgd *o);        /* zero every momentum buffer */
-void s24_sgd_clear_masks(struct s24_sgd *o);
+void s24_sgd_reset(struct s24_sgd *o);        /* zero every momentum buffer (host and backend) */
+void s24_sgd_clear_masks(struct s24_sgd *o);  /* host and backend */
+int s24_sgd_to_backend(struct s24_sgd *o);
+int s24_sgd_to_host(struct s24_sgd *o);
 /* One step on every parameter: mask the gradient, update, then mask the
  * weight and its momentum buffer (so pruned entries stay exactly zero). */
 int s24_sgd_step(struct s24_sgd *o, s24_model_t *m, float lr, float momentum);
+
+/* A data set resident in a backend's memory, uploaded once (on the CPU the
+ * host arrays themselves). */
+struct s24_resident {
+    s24_backend_t *be;
+    const struct s24_dataset *d;
+    uint8_t *images;     /* (n, h, w, 3) */
+    uint8_t *labels;     /* (n) */
+    int owned;           /* allocated on the backend (not the host arrays) */
+};
+int s24_resident_init(struct s24_resident *r, s24_backend_t *be, const struct s24_dataset *d);
+void s24_resident_free(struct s24_resident *r);
 
 struct s24_progress {
     int phase;           /* 1 or 2 */
@@ -133,6 +160,9 @@ struct s24_epoch_stats {
 /* Evaluation mode (running statistics), no augmentation, batches of `batch`. */
 int s24_evaluate(s24_model_t *m, const struct s24_dataset *d, int batch, double *loss,
                  double *acc);
+/* The same on a resident data set (on the model's backend). */
+int s24_evaluate_resident(s24_model_t *m, const struct s24_resident *r, int batch, double *loss,
+                          double *acc);
 
 /* One epoch over `train`: shuffle with r, augment with r, SGD with the
  * schedule from *step on (advanced by the steps taken). stop (may be NULL) is
@@ -147,6 +177,9 @@ struct s24_epoch_cfg {
     s24_progress_fn progress;
     void *progress_ctx;
     volatile sig_atomic_t *stop;
+    /* the data sets resident on the model's backend (NULL: uploaded for
+     * this call; keep them across epochs to upload once) */
+    const struct s24_resident *train_res, *test_res;
 };
 int s24_train_epoch(s24_model_t *m, struct s24_sgd *o, const struct s24_epoch_cfg *c,
                     struct s24_rng *r, int64_t *step, struct s24_epoch_stats *st);
@@ -168,7 +201,9 @@ const char *s24_strategy_name(enum s24_strategy s);
 int s24_strategy_parse(const char *name, enum s24_strategy *out);
 
 struct s24_pipeline_cfg {
-    const char *arch;            /* "resnet18", "efficientnet_b0", "smallcnn" */
+    const char *arch;            /* a registry name (s24_arch_find) */
+    enum s24_device device;      /* where to train (S24_DEVICE_CPU by default) */
+    int gpu;                     /* GPU ordinal for S24_DEVICE_CUDA */
     int classes;
     const struct s24_dataset *train, *test;
     int epochs1, epochs2;        /* phase 1 and phase 2 epochs (phase 1 ignored with `from`) */

@@ -3,7 +3,7 @@
  * squeeze-excitation's channel scale, linear (through sgemm), and the row
  * masks of dropout and stochastic depth. The masks are drawn by the model
  * (it owns the generator); these kernels only apply them. */
-#include "nn/ops.h"
+#include "cpu/cpu_nn.h"
 
 #include <math.h>
 

@@ -1,8 +1,7 @@
 /* nn_gemm.c: the engine's single-precision GEMM entry (OpenBLAS when the
  * build found it, else a plain threaded fallback so the engine still runs on
- * a machine without it), the scratch workspace, and the CPU backend's
- * function table. Not a tuned GEMM: the fallback exists for correctness. */
-#include "nn/ops.h"
+ * a machine without it). Not a tuned GEMM: the fallback exists for correctness. */
+#include "cpu/cpu_nn.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,26 +14,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-float *s24_nn_ws_get(struct s24_nn_ws *ws, size_t n)
-{
-    if (n == 0) n = 1;
-    if (n > ws->cap) {
-        float *p = malloc(n * sizeof *p);
-        if (!p) return NULL;
-        free(ws->p);
-        ws->p = p;
-        ws->cap = n;
-    }
-    return ws->p;
-}
-
-void s24_nn_ws_free(struct s24_nn_ws *ws)
-{
-    free(ws->p);
-    ws->p = NULL;
-    ws->cap = 0;
-}
 
 #ifndef S24_HAVE_OPENBLAS
 /* C (m x n) = alpha op(A) op(B) + beta C with op(B) packed row-major (k x n)
@@ -130,26 +109,3 @@ int s24_nn_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, c
     return gemm_fallback(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
 }
-
-static const struct s24_nn_backend cpu_backend = {
-    .name = "cpu",
-    .conv2d_fwd = s24_cpu_conv2d_fwd,
-    .conv2d_bwd = s24_cpu_conv2d_bwd,
-    .bn_fwd_train = s24_cpu_bn_fwd_train,
-    .bn_fwd_eval = s24_cpu_bn_fwd_eval,
-    .bn_bwd = s24_cpu_bn_bwd,
-    .act_fwd = s24_cpu_act_fwd,
-    .act_bwd = s24_cpu_act_bwd,
-    .add_fwd = s24_cpu_add_fwd,
-    .acc = s24_cpu_acc,
-    .gap_fwd = s24_cpu_gap_fwd,
-    .gap_bwd = s24_cpu_gap_bwd,
-    .scale_fwd = s24_cpu_scale_fwd,
-    .scale_bwd = s24_cpu_scale_bwd,
-    .linear_fwd = s24_cpu_linear_fwd,
-    .linear_bwd = s24_cpu_linear_bwd,
-    .rowmask_fwd = s24_cpu_rowmask_fwd,
-    .rowmask_bwd = s24_cpu_rowmask_bwd,
-};
-
-const struct s24_nn_backend *s24_nn_cpu(void) { return &cpu_backend; }

@@ -4,7 +4,7 @@
  * activations with a big mean do not lose the variance to cancellation.
  * Not here: the running-statistics update (the model does it, since it owns
  * momentum and num_batches_tracked). */
-#include "nn/ops.h"
+#include "cpu/cpu_nn.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,10 +1,13 @@
-/* model.c: the engine's model object: the parameter registry (torchvision's
+/* model.c: the engine's model object: the parameter list (torchvision's
  * names and shapes, internal OHWI data), the graph builders used by the
- * architecture files, initialisation, and forward / backward over the node
- * list through a backend's op table (the CPU one today).
- * Not here: checkpoints (model_ckpt.c), the architectures themselves
- * (model_<arch>.c), losses (src/cpu/nn_loss.c), optimiser and masks (trainer). */
+ * architecture files, initialisation, and creation on a backend from the
+ * architecture registry (src/nn/arch.c).
+ * Not here: running the graph and the backend's copies of the tensors
+ * (model_run.c), checkpoints (model_ckpt.c), the architectures themselves
+ * (model_<arch>.c), optimiser and masks (src/nn/train.c). */
 #include "nn/model.h"
+
+#include "nn/arch.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -161,9 +164,6 @@ int s24_g_bn(struct s24_model *m, const char *name, int in, float eps, float mom
     if (!nd) return 0;
     int out = nd->out, idx[5];
     nd->eps = eps, nd->momentum = momentum;
-    nd->mean = calloc((size_t)(3 * c), sizeof *nd->mean);
-    if (!nd->mean) return fail_build(m, S24_ERR_NOMEM);
-    nd->var = nd->mean + c, nd->invstd = nd->mean + 2 * c;
     for (int i = 0; i < 5; i++) {
         if (name2(buf, sizeof buf, name, leaf[i]))
             return fail_build(m, s24_error(S24_ERR_INVALID, "model: name %s too long", name));
@@ -292,55 +292,49 @@ int s24_model_reinit(s24_model_t *m, uint64_t seed)
     /* dropout / stochastic-depth stream: a separate stream of the same seed */
     s24_rng_seed(&m->rng, seed ^ 0xd409c0de5eed2024ull);
     m->can_backward = 0;
-    return S24_OK;
+    return s24_model_to_backend(m);
 }
 
 void s24_model_free(s24_model_t *m)
 {
     if (!m) return;
+    s24_model_unplace(m);
     for (int i = 0; i < m->np; i++) {
         free((char *)m->params[i].name);
         free(m->params[i].data);
         free(m->params[i].grad);
         free(m->params[i].count);
     }
-    for (int i = 0; i < m->nn; i++) {
-        free(m->nodes[i].mean);
-        free(m->nodes[i].mask);
-    }
-    for (int i = 0; i < m->ns; i++) {
-        free(m->slots[i].x);
-        free(m->slots[i].g);
-    }
     free(m->params), free(m->rule), free(m->bound), free(m->nodes), free(m->slots);
-    s24_nn_ws_free(&m->ws);
+    free(m->hkeys);
+    if (m->own_be) s24_backend_free(m->be);
     free(m);
 }
 
-int s24_model_create(const char *arch, int num_classes, uint64_t seed, s24_model_t **out)
+int s24_model_create(const char *arch, int num_classes, uint64_t seed, s24_backend_t *be,
+                     s24_model_t **out)
 {
     struct s24_model *m = NULL;
     int rc;
     if (!out) return s24_error(S24_ERR_INVALID, "model_create: no output");
     *out = NULL;
     if (!arch) return s24_error(S24_ERR_INVALID, "model_create: no architecture");
+    const struct s24_arch *a = s24_arch_get(arch);
+    if (!a) return s24_error(S24_ERR_INVALID, "model_create: %s", s24_last_error());
     if (num_classes < 1 || num_classes > 100000)
         return s24_error(S24_ERR_INVALID, "model_create: %d classes", num_classes);
     m = calloc(1, sizeof *m);
     if (!m) return s24_error(S24_ERR_NOMEM, "model_create: %s", arch);
     snprintf(m->arch, sizeof m->arch, "%s", arch);
     m->classes = num_classes;
-    m->be = s24_nn_cpu();
-    if (!strcmp(arch, "smallcnn"))
-        rc = s24_build_smallcnn(m);
-    else if (!strcmp(arch, "resnet18"))
-        rc = s24_build_resnet18(m);
-    else if (!strcmp(arch, "efficientnet_b0"))
-        rc = s24_build_efficientnet_b0(m);
-    else
-        rc = s24_error(S24_ERR_INVALID,
-                       "model_create: unknown architecture '%s' (resnet18, efficientnet_b0, smallcnn)",
-                       arch);
+    m->dropout = a->info.dropout;
+    m->sdepth = a->info.sdepth;
+    if (!be) {
+        if ((rc = s24_backend_create(S24_DEVICE_CPU, 0, &be)) != S24_OK) goto fail;
+        m->own_be = 1;
+    }
+    m->be = be;
+    rc = a->build(m);
     if (!rc && m->build_err) rc = m->build_err;
     if (rc == S24_ERR_NOMEM) s24_error(rc, "model_create: %s: out of memory", arch);
     if (rc) goto fail;
@@ -350,6 +344,7 @@ int s24_model_create(const char *arch, int num_classes, uint64_t seed, s24_model
                        (long long)m->slots[m->out_slot].c, num_classes);
         goto fail;
     }
+    if ((rc = s24_model_place(m)) != S24_OK) goto fail;
     rc = s24_model_reinit(m, seed);
     if (rc) goto fail;
     *out = m;
@@ -358,6 +353,8 @@ fail:
     s24_model_free(m);
     return rc;
 }
+
+s24_backend_t *s24_model_backend(const s24_model_t *m) { return m ? m->be : NULL; }
 
 const char *s24_model_arch(const s24_model_t *m) { return m ? m->arch : ""; }
 int s24_model_num_classes(const s24_model_t *m) { return m ? m->classes : 0; }
@@ -389,240 +386,3 @@ int s24_model_set_drop(s24_model_t *m, float dropout, float stochastic_depth)
     return S24_OK;
 }
 
-void s24_model_zero_grad(s24_model_t *m)
-{
-    if (!m) return;
-    for (int i = 0; i < m->np; i++)
-        if (m->params[i].grad)
-            memset(m->params[i].grad, 0, (size_t)m->params[i].numel * sizeof(float));
-}
-
-/* ---------------------------------------------------------------- forward */
-static int slot_shape(struct s24_model *m, int s, int64_t n, int64_t h, int64_t w)
-{
-    struct s24_slot *sl = &m->slots[s];
-    size_t need = (size_t)(n * h * w * sl->c);
-    sl->n = n, sl->h = h, sl->w = w;
-    if (need > sl->cap) {
-        float *p = malloc(need * sizeof *p);
-        if (!p) return s24_error(S24_ERR_NOMEM, "model %s: activations (%zu floats)", m->arch, need);
-        free(sl->x);
-        sl->x = p;
-        sl->cap = need;
-    }
-    return S24_OK;
-}
-
-static int64_t slot_numel(const struct s24_slot *s) { return s->n * s->h * s->w * s->c; }
-
-static int conv_shape(const struct s24_model *m, const struct s24_node *nd,
-                      struct s24_conv_shape *cs)
-{
-    const struct s24_slot *in = &m->slots[nd->in];
-    memset(cs, 0, sizeof *cs);
-    cs->n = in->n, cs->h = in->h, cs->w = in->w, cs->c = in->c;
-    cs->oc = nd->oc, cs->kh = cs->kw = nd->k, cs->stride = nd->stride, cs->pad = nd->pad;
-    cs->groups = nd->groups;
-    return s24_conv_shape_init(cs);
-}
-
-static int draw_mask(struct s24_model *m, struct s24_node *nd, int64_t rows, float p)
-{
-    if ((size_t)rows > nd->mask_cap) {
-        float *q = realloc(nd->mask, (size_t)rows * sizeof *q);
-        if (!q) return s24_error(S24_ERR_NOMEM, "model %s: dropout mask", m->arch);
-        nd->mask = q;
-        nd->mask_cap = (size_t)rows;
-    }
-    /* keep with probability 1-p, scaled by 1/(1-p) (PyTorch: survival 0 -> all 0) */
-    float keep = 1.0f - p, scale = keep > 0.0f ? 1.0f / keep : 0.0f;
-    for (int64_t r = 0; r < rows; r++)
-        nd->mask[r] = s24_rng_uniform(&m->rng) < (double)keep ? scale : 0.0f;
-    return S24_OK;
-}
-
-static int run_node(struct s24_model *m, struct s24_node *nd, int training)
-{
-    const struct s24_nn_backend *be = m->be;
-    struct s24_slot *in = &m->slots[nd->in], *out = &m->slots[nd->out];
-    int rc = S24_OK;
-    switch (nd->op) {
-    case S24_N_CONV: {
-        struct s24_conv_shape cs;
-        if ((rc = conv_shape(m, nd, &cs))) return rc;
-        if ((rc = slot_shape(m, nd->out, cs.n, cs.oh, cs.ow))) return rc;
-        return be->conv2d_fwd(&cs, in->x, m->params[nd->pw].data,
-                              nd->pb >= 0 ? m->params[nd->pb].data : NULL, out->x, &m->ws);
-    }
-    case S24_N_BN: {
-        int64_t rows = in->n * in->h * in->w, c = in->c;
-        struct s24_param *g = &m->params[nd->pw], *b = &m->params[nd->pb];
-        struct s24_param *rm = &m->params[nd->prm], *rv = &m->params[nd->prv];
-        if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
-        if (!training) {
-            be->bn_fwd_eval(rows, c, in->x, g->data, b->data, rm->data, rv->data, nd->eps, out->x);
-            return S24_OK;
-        }
-        if (rows < 2)
-            return s24_error(S24_ERR_INVALID,
-                             "model %s: %s: batch norm in training needs more than one value per channel",
-                             m->arch, g->name);
-        rc = be->bn_fwd_train(rows, c, in->x, g->data, b->data, nd->eps, out->x, nd->mean,
-                              nd->var, nd->invstd, &m->ws);
-        if (rc) return rc;
-        /* PyTorch's update: the running variance takes the unbiased estimate */
-        float mom = nd->momentum, unb = (float)((double)rows / (double)(rows - 1));
-        for (int64_t j = 0; j < c; j++) {
-            rm->data[j] = (1.0f - mom) * rm->data[j] + mom * nd->mean[j];
-            rv->data[j] = (1.0f - mom) * rv->data[j] + mom * nd->var[j] * unb;
-        }
-        (*m->params[nd->pnb].count)++;
-        return S24_OK;
-    }
-    case S24_N_ACT:
-        if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
-        be->act_fwd(nd->act, slot_numel(in), in->x, out->x);
-        return S24_OK;
-    case S24_N_ADD: {
-        struct s24_slot *b = &m->slots[nd->in2];
-        if (b->n != in->n || b->h != in->h || b->w != in->w)
-            return s24_error(S24_ERR_INVALID, "model %s: residual add of mismatched shapes", m->arch);
-        if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
-        be->add_fwd(slot_numel(in), in->x, b->x, out->x);
-        return S24_OK;
-    }
-    case S24_N_GAP:
-        if ((rc = slot_shape(m, nd->out, in->n, 1, 1))) return rc;
-        be->gap_fwd(in->n, in->h * in->w, in->c, in->x, out->x);
-        return S24_OK;
-    case S24_N_SCALE: {
-        struct s24_slot *s = &m->slots[nd->in2];
-        if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
-        be->scale_fwd(in->n, in->h * in->w, in->c, in->x, s->x, out->x);
-        return S24_OK;
-    }
-    case S24_N_LINEAR:
-        if (in->h * in->w != 1)
-            return s24_error(S24_ERR_INVALID, "model %s: linear layer on a %lldx%lld map", m->arch,
-                             (long long)in->h, (long long)in->w);
-        if ((rc = slot_shape(m, nd->out, in->n, 1, 1))) return rc;
-        return be->linear_fwd(in->n, in->c, nd->oc, in->x, m->params[nd->pw].data,
-                              m->params[nd->pb].data, out->x);
-    case S24_N_DROPOUT:
-    case S24_N_SDEPTH: {
-        float p = nd->op == S24_N_DROPOUT ? m->dropout : m->sdepth * nd->p;
-        int64_t rows = nd->op == S24_N_DROPOUT ? slot_numel(in) : in->n;
-        if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
-        nd->masked = training && p > 0.0f;
-        if (!nd->masked) {
-            memcpy(out->x, in->x, (size_t)slot_numel(in) * sizeof *out->x);
-            return S24_OK;
-        }
-        if ((rc = draw_mask(m, nd, rows, p))) return rc;
-        be->rowmask_fwd(rows, slot_numel(in) / rows, in->x, nd->mask, out->x);
-        return S24_OK;
-    }
-    }
-    return s24_error(S24_ERR_INVALID, "model: unknown node");
-}
-
-int s24_model_forward(s24_model_t *m, const float *x, int n, int h, int w, float *logits,
-                      int training)
-{
-    int rc;
-    if (!m || !x || !logits || n < 1 || h < 1 || w < 1)
-        return s24_error(S24_ERR_INVALID, "model_forward: bad arguments (n %d, %dx%d)", n, h, w);
-    /* keeps every activation size (at most 1280 channels per pixel) far from int64 overflow */
-    if ((int64_t)n * h * w > ((int64_t)1 << 36))
-        return s24_error(S24_ERR_INVALID, "model_forward: %d images of %dx%d is too large", n, h, w);
-    m->can_backward = 0;
-    struct s24_slot *in = &m->slots[m->in_slot];
-    if ((rc = slot_shape(m, m->in_slot, n, h, w))) return rc;
-    memcpy(in->x, x, (size_t)slot_numel(in) * sizeof *in->x);
-    for (int i = 0; i < m->nn; i++)
-        if ((rc = run_node(m, &m->nodes[i], training))) return rc;
-    struct s24_slot *o = &m->slots[m->out_slot];
-    memcpy(logits, o->x, (size_t)n * (size_t)m->classes * sizeof *logits);
-    m->can_backward = training != 0;
-    return S24_OK;
-}
-
-/* ---------------------------------------------------------------- backward */
-static int back_node(struct s24_model *m, struct s24_node *nd)
-{
-    const struct s24_nn_backend *be = m->be;
-    struct s24_slot *in = &m->slots[nd->in], *out = &m->slots[nd->out];
-    float *dx = nd->in == m->in_slot ? NULL : in->g; /* no gradient for the images */
-    int64_t ne = slot_numel(in);
-    switch (nd->op) {
-    case S24_N_CONV: {
-        struct s24_conv_shape cs;
-        int rc = conv_shape(m, nd, &cs);
-        if (rc) return rc;
-        struct s24_param *w = &m->params[nd->pw];
-        return be->conv2d_bwd(&cs, in->x, w->data, out->g, dx, w->grad,
-                              nd->pb >= 0 ? m->params[nd->pb].grad : NULL, &m->ws);
-    }
-    case S24_N_BN: {
-        struct s24_param *g = &m->params[nd->pw], *b = &m->params[nd->pb];
-        return be->bn_bwd(in->n * in->h * in->w, in->c, in->x, nd->mean, nd->invstd, g->data,
-                          out->g, dx, g->grad, b->grad, &m->ws);
-    }
-    case S24_N_ACT:
-        if (dx) be->act_bwd(nd->act, ne, in->x, out->x, out->g, dx);
-        return S24_OK;
-    case S24_N_ADD:
-        if (dx) be->acc(ne, out->g, dx);
-        if (nd->in2 != m->in_slot) be->acc(ne, out->g, m->slots[nd->in2].g);
-        return S24_OK;
-    case S24_N_GAP:
-        if (dx) be->gap_bwd(in->n, in->h * in->w, in->c, out->g, dx);
-        return S24_OK;
-    case S24_N_SCALE: {
-        struct s24_slot *s = &m->slots[nd->in2];
-        be->scale_bwd(in->n, in->h * in->w, in->c, in->x, s->x, out->g, dx ? dx : NULL, s->g);
-        return S24_OK;
-    }
-    case S24_N_LINEAR: {
-        struct s24_param *w = &m->params[nd->pw], *b = &m->params[nd->pb];
-        return be->linear_bwd(in->n, in->c, nd->oc, in->x, w->data, out->g, dx, w->grad, b->grad);
-    }
-    case S24_N_DROPOUT:
-    case S24_N_SDEPTH:
-        if (!dx) return S24_OK;
-        if (!nd->masked) {
-            be->acc(ne, out->g, dx);
-        } else {
-            int64_t rows = nd->op == S24_N_DROPOUT ? ne : in->n;
-            be->rowmask_bwd(rows, ne / rows, nd->mask, out->g, dx);
-        }
-        return S24_OK;
-    }
-    return s24_error(S24_ERR_INVALID, "model: unknown node");
-}
-
-int s24_model_backward(s24_model_t *m, const float *dlogits)
-{
-    int rc;
-    if (!m || !dlogits) return s24_error(S24_ERR_INVALID, "model_backward: bad arguments");
-    if (!m->can_backward)
-        return s24_error(S24_ERR_INVALID, "model_backward: %s: no training forward to go back through",
-                         m->arch);
-    for (int i = 0; i < m->ns; i++) {
-        struct s24_slot *s = &m->slots[i];
-        if (i == m->in_slot) continue;
-        if (s->gcap < s->cap) {
-            float *g = malloc(s->cap * sizeof *g);
-            if (!g) return s24_error(S24_ERR_NOMEM, "model %s: gradients (%zu floats)", m->arch, s->cap);
-            free(s->g);
-            s->g = g;
-            s->gcap = s->cap;
-        }
-        memset(s->g, 0, (size_t)slot_numel(s) * sizeof *s->g);
-    }
-    struct s24_slot *o = &m->slots[m->out_slot];
-    memcpy(o->g, dlogits, (size_t)slot_numel(o) * sizeof *o->g);
-    for (int i = m->nn - 1; i >= 0; i--)
-        if ((rc = back_node(m, &m->nodes[i]))) return rc;
-    return S24_OK;
-}

@@ -1,11 +1,14 @@
-/* model.h: the inside of s24_model_t, shared by model.c (registry, graph,
- * forward/backward), model_ckpt.c (checkpoints) and the architecture files
+/* model.h: the inside of s24_model_t, shared by model.c (parameters, graph
+ * builders, creation), model_run.c (the backend's tensors, forward and
+ * backward), model_ckpt.c (checkpoints) and the architecture files
  * (model_smallcnn.c, model_resnet18.c, model_efficientnet.c), which build
  * their network with the s24_g_* calls below.
  *
  * A model is a list of nodes run in order; each reads one or two activation
  * slots and writes one. Every slot keeps its output for the backward (simple
  * and predictable memory: ResNet18 at batch 256, 32x32, needs about 4 GiB).
+ * Slots, node state and the parameters' backend copies live in the
+ * backend's memory; the parameters' host copies in host memory.
  * Not here: optimiser state, masks (the trainer's). */
 #ifndef S24_NN_MODEL_H
 #define S24_NN_MODEL_H
@@ -34,16 +37,17 @@ struct s24_node {
     enum s24_act act;
     float eps, momentum;
     float p;                        /* dropout probability / stochastic depth fraction */
-    float *mean, *var, *invstd;     /* BN: (C) batch statistics of the last training forward */
-    float *mask;                    /* dropout (n*c) / stochastic depth (n) */
-    size_t mask_cap;
+    float *mean, *invstd;           /* BN: (C) batch statistics of the last training forward (backend) */
+    float *mask;                    /* dropout (n*c) / stochastic depth (n) (backend) */
+    size_t mask_cap;                /* bytes */
     int masked;                     /* the last training forward applied `mask` */
+    void *state;                    /* the backend's per-node state (conv algorithms) */
 };
 
 struct s24_slot {
     int64_t n, h, w, c;
-    float *x, *g;
-    size_t cap, gcap; /* floats */
+    float *x, *g;     /* backend memory: (n, h, w, c) output and its gradient */
+    size_t cap, gcap; /* bytes */
 };
 
 struct s24_model {
@@ -62,9 +66,17 @@ struct s24_model {
     int can_backward;     /* the last forward was a training one */
     float dropout, sdepth;
     struct s24_rng rng;
-    const struct s24_nn_backend *be;
-    struct s24_nn_ws ws;
+    struct s24_backend *be;
+    int own_be;           /* created by s24_model_create (be was NULL) */
+    int placed;           /* backend tensors allocated (s24_model_place) */
+    uint64_t *keys;       /* (nn) dropout keys of the step, backend memory */
+    uint64_t *hkeys;      /* (nn) their host copy */
 };
+
+/* The backend's tensors: parameters (aliases of the host copies on the
+ * CPU), batch-norm statistics, dropout keys (model_run.c). */
+int s24_model_place(struct s24_model *m);
+void s24_model_unplace(struct s24_model *m);
 
 /* Builders: return the output slot; on failure they set m->build_err and
  * return 0 so an architecture file reads as a plain list of layers. */
@@ -84,9 +96,5 @@ int s24_g_dropout(struct s24_model *m, int in);
 int s24_g_sdepth(struct s24_model *m, int in, float frac);
 /* Override how one parameter is initialised (e.g. zero_init_residual). */
 void s24_g_set_init(struct s24_model *m, const char *name, enum s24_init_rule r, float bound);
-
-int s24_build_smallcnn(struct s24_model *m);
-int s24_build_resnet18(struct s24_model *m);
-int s24_build_efficientnet_b0(struct s24_model *m);
 
 #endif

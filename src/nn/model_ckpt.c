@@ -32,6 +32,7 @@ int s24_model_to_st(s24_model_t *m, struct s24_st *st)
     float *tmp = NULL;
     int rc = S24_OK;
     if (!m || !st) return s24_error(S24_ERR_INVALID, "model_to_st: bad arguments");
+    if ((rc = s24_model_to_host(m)) != S24_OK) return rc;
     for (int i = 0; i < m->np && !rc; i++) {
         struct s24_param *p = &m->params[i];
         if (p->kind == S24_B_NUM_BATCHES) {
@@ -130,7 +131,7 @@ int s24_model_from_st(s24_model_t *m, const struct s24_st *st, const char *what)
         }
     }
     m->can_backward = 0;
-    return S24_OK;
+    return s24_model_to_backend(m);
 }
 
 int s24_model_save(s24_model_t *m, const char *path)

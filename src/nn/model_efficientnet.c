@@ -12,6 +12,7 @@
  * Init as torchvision's: convs kaiming normal fan_out, conv biases (SE) 0,
  * BN 1/0, classifier U(+-1/sqrt(classes)) with bias 0. */
 #include "nn/model.h"
+#include "nn/arch.h"
 
 #include <stdio.h>
 
@@ -84,7 +85,5 @@ int s24_build_efficientnet_b0(struct s24_model *m)
     x = s24_g_gap(m, x);
     x = s24_g_dropout(m, x);
     s24_g_linear(m, "classifier.1", x, m->classes, 0);
-    m->dropout = 0.2f;
-    m->sdepth = 0.2f;
     return m->build_err;
 }

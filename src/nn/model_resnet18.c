@@ -9,6 +9,7 @@
  * (a conv1 replaced after construction in user code would keep nn.Conv2d's
  * default init instead; documented in docs/engine.md). */
 #include "nn/model.h"
+#include "nn/arch.h"
 
 #include <stdio.h>
 

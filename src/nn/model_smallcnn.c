@@ -7,6 +7,7 @@
  * Initialisation as torchvision's ResNet: kaiming normal (fan_out) convs,
  * BN 1/0, nn.Linear's default. */
 #include "nn/model.h"
+#include "nn/arch.h"
 
 int s24_build_smallcnn(struct s24_model *m)
 {

@@ -1,35 +1,50 @@
-/* ops.h: the training engine's operators, declared once. Each op has a CPU
- * implementation (src/cpu/nn_*.c) reached through one function table,
- * struct s24_nn_backend, so a GPU backend can slot in with its own table and
- * be tested op by op against the CPU one. The naive references
- * (s24_conv2d_ref_*) are the oracle for the fast convolutions.
+/* ops.h: the training engine's backend contract. A backend (struct
+ * s24_backend) is one ops table plus its context: the CPU one (src/cpu) and
+ * the CUDA one (src/cuda/nn_*.cu) implement the same table, and the model,
+ * the trainer and the data path call nothing else, so a training step never
+ * touches host memory on a GPU backend.
+ *
+ * Every pointer an op takes is *backend memory* (host memory for the CPU,
+ * device memory for CUDA), allocated through the backend's memory hooks. Ops
+ * are ordered on the backend's stream; only `download` and `sync` wait.
+ * Scalars that change per step (learning rate, momentum, dropout keys, batch
+ * indices) are read from backend memory, so a captured CUDA graph replays a
+ * whole step with new values.
  *
  * Layout: activations NHWC float32, conv weights OHWI (OC, KH, KW, IC/groups).
  * Every backward *accumulates* into its gradient outputs (dx, dw, db ...):
  * a tensor read by two ops (residual branches) receives both contributions,
  * and parameter gradients add up across calls until zeroed.
  *
+ * Per-node state: ops that need it (convolutions: cuDNN descriptors and
+ * algorithms; later the sparse inference plans) get a `void **state` slot
+ * owned by the node; the backend fills it on first use and frees it through
+ * `state_free`.
+ *
  * Not here: the graph, parameters and their names (src/nn/model*.c), the
- * optimiser (trainer). */
+ * optimiser state and the epoch loop (src/nn/train.c). */
 #ifndef S24_NN_OPS_H
 #define S24_NN_OPS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sparse24/sparse24_nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Below this many elements of work a CPU kernel runs on one thread: an
  * OpenMP fork/join costs more than it saves, and far more on a loaded machine. */
 #define S24_PAR_MIN ((int64_t)1 << 15)
 
-/* Scratch memory an op may grow (im2col columns, per-thread partial sums).
- * Owned by the caller (one per model), freed with s24_nn_ws_free. */
+/* Scratch memory an op may grow (im2col columns, per-thread partial sums,
+ * cuDNN workspace), in backend memory. One per backend. */
 struct s24_nn_ws {
-    float *p;
-    size_t cap; /* floats */
+    void *p;
+    size_t cap; /* bytes */
 };
-/* Returns a buffer of at least n floats (contents undefined) or NULL. */
-float *s24_nn_ws_get(struct s24_nn_ws *ws, size_t n);
-void s24_nn_ws_free(struct s24_nn_ws *ws);
 
 /* One 2-D convolution: input (n, h, w, c) NHWC, weight (oc, kh, kw, c/groups),
  * output (n, oh, ow, oc). */
@@ -43,101 +58,164 @@ int s24_conv_shape_init(struct s24_conv_shape *s);
 
 enum s24_act { S24_ACT_RELU = 0, S24_ACT_SILU, S24_ACT_SIGMOID };
 
-struct s24_nn_backend {
-    const char *name;
-    /* y = conv(x, w) + b (b may be NULL). */
-    int (*conv2d_fwd)(const struct s24_conv_shape *s, const float *x, const float *w,
-                      const float *b, float *y, struct s24_nn_ws *ws);
-    /* dx += ..., dw += ..., db += ... (dx, db may be NULL). */
-    int (*conv2d_bwd)(const struct s24_conv_shape *s, const float *x, const float *w,
-                      const float *dy, float *dx, float *dw, float *db, struct s24_nn_ws *ws);
-    /* Batch norm over `rows` rows of `c` channels (rows = n*h*w). Training:
-     * batch statistics; mean, var (biased) and invstd (C each) returned for the
-     * running-stat update and the backward. */
-    int (*bn_fwd_train)(int64_t rows, int64_t c, const float *x, const float *gamma,
-                        const float *beta, float eps, float *y, float *mean, float *var,
-                        float *invstd, struct s24_nn_ws *ws);
-    void (*bn_fwd_eval)(int64_t rows, int64_t c, const float *x, const float *gamma,
-                        const float *beta, const float *rmean, const float *rvar, float eps,
-                        float *y);
-    int (*bn_bwd)(int64_t rows, int64_t c, const float *x, const float *mean,
-                  const float *invstd, const float *gamma, const float *dy, float *dx,
-                  float *dgamma, float *dbeta, struct s24_nn_ws *ws);
-    void (*act_fwd)(enum s24_act a, int64_t n, const float *x, float *y);
-    /* Uses x and y (the forward's input and output). */
-    void (*act_bwd)(enum s24_act a, int64_t n, const float *x, const float *y, const float *dy,
-                    float *dx);
-    void (*add_fwd)(int64_t n, const float *a, const float *b, float *y);
-    /* dx += dy (the backward of add, for each input). */
-    void (*acc)(int64_t n, const float *dy, float *dx);
-    /* Global average pool: x (n, hw, c) -> y (n, c). */
-    void (*gap_fwd)(int64_t n, int64_t hw, int64_t c, const float *x, float *y);
-    void (*gap_bwd)(int64_t n, int64_t hw, int64_t c, const float *dy, float *dx);
-    /* Channel scale (squeeze-excitation's product): y[n,p,c] = x[n,p,c] * s[n,c]. */
-    void (*scale_fwd)(int64_t n, int64_t hw, int64_t c, const float *x, const float *s,
-                      float *y);
-    void (*scale_bwd)(int64_t n, int64_t hw, int64_t c, const float *x, const float *s,
-                      const float *dy, float *dx, float *ds);
-    /* y (n, out) = x (n, in) W^T + b; W (out, in). */
-    int (*linear_fwd)(int64_t n, int64_t in, int64_t out, const float *x, const float *w,
-                      const float *b, float *y);
-    int (*linear_bwd)(int64_t n, int64_t in, int64_t out, const float *x, const float *w,
-                      const float *dy, float *dx, float *dw, float *db);
-    /* Dropout and stochastic depth: y[r, j] = x[r, j] * mask[r] over rows of
-     * `inner` elements (dropout: inner 1; stochastic depth: inner = h*w*c). */
-    void (*rowmask_fwd)(int64_t rows, int64_t inner, const float *x, const float *mask,
-                        float *y);
-    void (*rowmask_bwd)(int64_t rows, int64_t inner, const float *mask, const float *dy,
-                        float *dx);
+/* The augmentation of one batch from a resident data set: crop offsets and
+ * flips are drawn on the host in a fixed order (s24_batch_draw), so both
+ * backends build bit-identical batches from the same generator. */
+struct s24_batch_args {
+    const uint8_t *images;  /* (n_images, h, w, 3) HWC bytes, backend memory */
+    const uint8_t *labels;  /* (n_images) */
+    int64_t n_images;
+    int h, w, pad;
+    int n;                  /* images in the batch */
+    const int32_t *draws;   /* (n, 4): image index, dy, dx, flip (dy, dx in 0..2*pad) */
+    float *x;               /* out: (n, h, w, 3) NHWC, normalised */
+    int32_t *y;             /* out: (n) labels */
 };
 
-/* The CPU backend (OpenBLAS sgemm when built with it, OpenMP threads). */
-const struct s24_nn_backend *s24_nn_cpu(void);
+struct s24_backend;
+
+struct s24_be_ops {
+    /* ---- memory: backend memory, sizes in bytes */
+    int (*alloc)(struct s24_backend *be, size_t bytes, void **out);
+    void (*free)(struct s24_backend *be, void *p);
+    /* host -> backend; the host buffer may be reused as soon as it returns */
+    int (*upload)(struct s24_backend *be, void *dst, const void *src, size_t bytes);
+    /* backend -> host; waits for the work queued before it */
+    int (*download)(struct s24_backend *be, void *dst, const void *src, size_t bytes);
+    int (*zero)(struct s24_backend *be, void *p, size_t bytes);
+    int (*copy)(struct s24_backend *be, void *dst, const void *src, size_t bytes);
+    int (*sync)(struct s24_backend *be);
+    void (*state_free)(struct s24_backend *be, void *state);
+    void (*destroy)(struct s24_backend *be); /* the context (not `be` itself) */
+
+    /* ---- layers. y = conv(x, w) + b (b may be NULL). */
+    int (*conv2d_fwd)(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
+                      const float *x, const float *w, const float *b, float *y);
+    /* dx += ..., dw += ..., db += ... (dx, db may be NULL). */
+    int (*conv2d_bwd)(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
+                      const float *x, const float *w, const float *dy, float *dx, float *dw,
+                      float *db);
+    /* Batch norm over `rows` rows of `c` channels (rows = n*h*w), batch
+     * statistics: mean and invstd (C each) kept for the backward, and the
+     * running statistics updated as PyTorch does (rmean, rvar may be NULL):
+     * r = (1 - momentum) r + momentum batch, the variance unbiased (rows/(rows-1)). */
+    int (*bn_fwd_train)(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                        const float *gamma, const float *beta, float eps, float momentum,
+                        float *y, float *mean, float *invstd, float *rmean, float *rvar);
+    int (*bn_fwd_eval)(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                       const float *gamma, const float *beta, const float *rmean,
+                       const float *rvar, float eps, float *y);
+    int (*bn_bwd)(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                  const float *mean, const float *invstd, const float *gamma, const float *dy,
+                  float *dx, float *dgamma, float *dbeta);
+    int (*act_fwd)(struct s24_backend *be, enum s24_act a, int64_t n, const float *x, float *y);
+    /* Uses x and y (the forward's input and output). */
+    int (*act_bwd)(struct s24_backend *be, enum s24_act a, int64_t n, const float *x,
+                   const float *y, const float *dy, float *dx);
+    int (*add_fwd)(struct s24_backend *be, int64_t n, const float *a, const float *b, float *y);
+    /* dx += dy (the backward of add, for each input). */
+    int (*acc)(struct s24_backend *be, int64_t n, const float *dy, float *dx);
+    /* Global average pool: x (n, hw, c) -> y (n, c). */
+    int (*gap_fwd)(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *x,
+                   float *y);
+    int (*gap_bwd)(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *dy,
+                   float *dx);
+    /* Channel scale (squeeze-excitation's product): y[n,p,c] = x[n,p,c] * s[n,c]. */
+    int (*scale_fwd)(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *x,
+                     const float *s, float *y);
+    /* dx may be NULL. */
+    int (*scale_bwd)(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *x,
+                     const float *s, const float *dy, float *dx, float *ds);
+    /* y (n, out) = x (n, in) W^T + b; W (out, in). */
+    int (*linear_fwd)(struct s24_backend *be, int64_t n, int64_t in, int64_t out, const float *x,
+                      const float *w, const float *b, float *y);
+    /* dx may be NULL. */
+    int (*linear_bwd)(struct s24_backend *be, int64_t n, int64_t in, int64_t out, const float *x,
+                      const float *w, const float *dy, float *dx, float *dw, float *db);
+    /* Dropout and stochastic depth: y[r, j] = x[r, j] * mask[r] over rows of
+     * `inner` elements (dropout: inner 1; stochastic depth: inner = h*w*c). */
+    int (*rowmask_fwd)(struct s24_backend *be, int64_t rows, int64_t inner, const float *x,
+                       const float *mask, float *y);
+    int (*rowmask_bwd)(struct s24_backend *be, int64_t rows, int64_t inner, const float *mask,
+                       const float *dy, float *dx);
+    /* mask[r] = 1/(1-p) if s24_keep_draw(*key, r) < 1-p, else 0 (p = 1: all 0).
+     * *key is backend memory (one u64 the model writes per step). */
+    int (*rowmask_draw)(struct s24_backend *be, int64_t rows, float p, const uint64_t *key,
+                        float *mask);
+
+    /* ---- the training step's other work */
+    /* Softmax cross-entropy over n rows: dlogits (may be NULL) = the gradient
+     * of the *mean* loss; acc[0] += the loss summed over rows, acc[1] += argmax
+     * hits (acc: two doubles, backend memory, may be NULL). */
+    int (*xent)(struct s24_backend *be, int n, int classes, const float *logits,
+                const int32_t *labels, float *dlogits, double *acc);
+    /* Masked SGD on one tensor, PyTorch's arithmetic (s24_sgd_update), with
+     * hyper = {lr, momentum} read from backend memory; mask (may be NULL):
+     * pruned gradients are dropped, and weight and momentum set to zero after
+     * the update. */
+    int (*sgd)(struct s24_backend *be, int64_t n, float *p, float *g, float *buf,
+               const uint8_t *mask, const float *hyper, float wd);
+    /* One batch: crop, flip, normalise (s24_batch_args). */
+    int (*batch)(struct s24_backend *be, const struct s24_batch_args *a);
+};
+
+struct s24_backend {
+    const struct s24_be_ops *ops;
+    enum s24_device device;
+    int index;              /* GPU ordinal (0 for the CPU) */
+    char name[128];         /* "cpu", "cuda:0 (NVIDIA H200)" */
+    void *ctx;              /* the backend's own context (stream, library handles) */
+    struct s24_nn_ws ws;
+    size_t live, peak;      /* bytes allocated through s24_be_alloc, and their high-water mark */
+};
+
+/* Memory through the hooks, with the high-water mark kept (s24_be_free
+ * needs the size the buffer was allocated with). NULL p / 0 bytes are fine. */
+int s24_be_alloc(struct s24_backend *be, size_t bytes, void **out);
+void s24_be_free(struct s24_backend *be, void *p, size_t bytes);
+/* Grow-only buffer: *p (of *cap bytes) made at least `bytes` (contents lost). */
+int s24_be_grow(struct s24_backend *be, void **p, size_t *cap, size_t bytes);
+/* The backend's scratch, at least `bytes` (contents undefined), or NULL. */
+void *s24_be_ws(struct s24_backend *be, size_t bytes);
+
+#ifdef __CUDACC__
+#define S24_HD __host__ __device__
+#else
+#define S24_HD
+#endif
+
+/* The keep test of dropout and stochastic depth, the same on every backend
+ * (and callable from CUDA kernels): a uniform draw in [0, 1) from (key, row)
+ * by a counter-based hash, so no generator state lives on the device. */
+static inline S24_HD float s24_keep_draw(uint64_t key, uint64_t row)
+{
+    uint64_t z = key + (row + 1) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (1.0f / 16777216.0f); /* 24 bits: exact in float */
+}
+
+/* Backend constructors (s24_backend_create calls them): fill be->ops, ctx,
+ * name. The CUDA one fails with S24_ERR_NO_DEVICE when built without CUDA
+ * or when there is no GPU. */
+int s24_cpu_backend_init(struct s24_backend *be);
+int s24_cuda_backend_init(struct s24_backend *be, int device);
 
 /* Row-major C = alpha op(A) op(B) + beta C, op(X) = X or X^T (ta/tb != 0):
- * OpenBLAS when present, else a blocked, threaded fallback. */
+ * OpenBLAS when present, else a blocked, threaded fallback. Host memory. */
 int s24_nn_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
-/* Naive references (any groups, fp64 accumulation, no threads): the oracle
- * for the fast convolutions. Same accumulate semantics as the backend. */
+/* ---- naive references (host memory, fp64 accumulation, no threads): the
+ * oracle for the fast convolutions and the CPU kernels. Same accumulate
+ * semantics as the backend ops. */
 void s24_conv2d_ref_fwd(const struct s24_conv_shape *s, const float *x, const float *w,
                         const float *b, float *y);
 void s24_conv2d_ref_bwd(const struct s24_conv_shape *s, const float *x, const float *w,
                         const float *dy, float *dx, float *dw, float *db);
 
-/* CPU kernels behind s24_nn_cpu() (exposed for tests and benchmarks). */
-int s24_cpu_conv2d_fwd(const struct s24_conv_shape *s, const float *x, const float *w,
-                       const float *b, float *y, struct s24_nn_ws *ws);
-int s24_cpu_conv2d_bwd(const struct s24_conv_shape *s, const float *x, const float *w,
-                       const float *dy, float *dx, float *dw, float *db, struct s24_nn_ws *ws);
-int s24_cpu_bn_fwd_train(int64_t rows, int64_t c, const float *x, const float *gamma,
-                         const float *beta, float eps, float *y, float *mean, float *var,
-                         float *invstd, struct s24_nn_ws *ws);
-void s24_cpu_bn_fwd_eval(int64_t rows, int64_t c, const float *x, const float *gamma,
-                         const float *beta, const float *rmean, const float *rvar, float eps,
-                         float *y);
-int s24_cpu_bn_bwd(int64_t rows, int64_t c, const float *x, const float *mean,
-                   const float *invstd, const float *gamma, const float *dy, float *dx,
-                   float *dgamma, float *dbeta, struct s24_nn_ws *ws);
-void s24_cpu_act_fwd(enum s24_act a, int64_t n, const float *x, float *y);
-void s24_cpu_act_bwd(enum s24_act a, int64_t n, const float *x, const float *y,
-                     const float *dy, float *dx);
-void s24_cpu_add_fwd(int64_t n, const float *a, const float *b, float *y);
-void s24_cpu_acc(int64_t n, const float *dy, float *dx);
-void s24_cpu_gap_fwd(int64_t n, int64_t hw, int64_t c, const float *x, float *y);
-void s24_cpu_gap_bwd(int64_t n, int64_t hw, int64_t c, const float *dy, float *dx);
-void s24_cpu_scale_fwd(int64_t n, int64_t hw, int64_t c, const float *x, const float *s,
-                       float *y);
-void s24_cpu_scale_bwd(int64_t n, int64_t hw, int64_t c, const float *x, const float *s,
-                       const float *dy, float *dx, float *ds);
-int s24_cpu_linear_fwd(int64_t n, int64_t in, int64_t out, const float *x, const float *w,
-                       const float *b, float *y);
-int s24_cpu_linear_bwd(int64_t n, int64_t in, int64_t out, const float *x, const float *w,
-                       const float *dy, float *dx, float *dw, float *db);
-void s24_cpu_rowmask_fwd(int64_t rows, int64_t inner, const float *x, const float *mask,
-                         float *y);
-void s24_cpu_rowmask_bwd(int64_t rows, int64_t inner, const float *mask, const float *dy,
-                         float *dx);
-
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -91,14 +91,21 @@ static void masks_apply(s24_model_t *m, struct s24_sgd *o)
 
 int s24_pipeline_masks(s24_model_t *m, struct s24_sgd *o, int n, int mm)
 {
-    int rc = masks_compute(m, o, n, mm);
+    int rc = s24_model_to_host(m);
+    if (rc == S24_OK) rc = s24_sgd_to_host(o);
+    if (rc == S24_OK) rc = masks_compute(m, o, n, mm);
     if (rc != S24_OK) return rc;
     masks_apply(m, o);
-    return S24_OK;
+    rc = s24_model_to_backend(m);
+    return rc == S24_OK ? s24_sgd_to_backend(o) : rc;
 }
 
 int s24_pipeline_check(s24_model_t *m, const struct s24_sgd *o, int n, int mm)
 {
+    /* the host copies are what is checked: fetch them (the momentum too) */
+    int rc0 = s24_model_to_host(m);
+    if (rc0 == S24_OK) rc0 = s24_sgd_to_host((struct s24_sgd *)o);
+    if (rc0 != S24_OK) return rc0;
     for (int i = 0; i < o->n; i++) {
         if (!o->mask[i]) continue;
         struct s24_param *p = s24_model_param(m, i);
@@ -161,6 +168,8 @@ fail:
 
 struct run {
     const struct s24_pipeline_cfg *c;
+    s24_backend_t *be;
+    struct s24_resident train, test;
     s24_model_t *m;
     struct s24_sgd o;
     struct s24_rng data_rng;
@@ -184,7 +193,8 @@ static int state_save(struct run *r)
     struct s24_st st;
     char num[64];
     s24_st_init(&st);
-    int rc = s24_model_to_st(r->m, &st);
+    int rc = s24_sgd_to_host(&r->o);
+    if (rc == S24_OK) rc = s24_model_to_st(r->m, &st);
     if (rc != S24_OK) return rc;
     for (int i = 0; i < r->o.n && rc == S24_OK; i++) {
         struct s24_param *p = s24_model_param(r->m, i);
@@ -317,6 +327,7 @@ static int state_load(struct run *r)
     r->phase = (int)phase;
     r->done = (int)done;
     r->step = step;
+    rc = s24_sgd_to_backend(&r->o);
 fail:
     free(view.t);
     s24_st_free(&st);
@@ -476,7 +487,8 @@ static int phase2_begin(struct run *r)
     int rc, masked = c->strategy != S24_STRATEGY_DENSE;
     double loss;
     if ((rc = s24_model_save(r->m, out_path(r, "phase1.safetensors"))) != S24_OK) return rc;
-    if ((rc = s24_evaluate(r->m, c->test, c->eval_batch > 0 ? c->eval_batch : 500, &loss, &r->dense_acc)) != S24_OK)
+    if ((rc = s24_evaluate_resident(r->m, &r->test, c->eval_batch > 0 ? c->eval_batch : 500, &loss,
+                                    &r->dense_acc)) != S24_OK)
         return rc;
     int rewind_perm = c->permute && c->strategy == S24_STRATEGY_REWIND;
     struct s24_st before, after, init;
@@ -501,6 +513,8 @@ static int phase2_begin(struct run *r)
     }
     s24_sgd_reset(&r->o);
     masks_apply(r->m, &r->o);
+    if ((rc = s24_model_to_backend(r->m)) != S24_OK || (rc = s24_sgd_to_backend(&r->o)) != S24_OK)
+        goto fail;
     if (masked && (rc = s24_masks_save(r->m, &r->o, out_path(r, "masks.safetensors"))) != S24_OK)
         goto fail;
     r->phase = 2;
@@ -519,8 +533,8 @@ static int finish(struct run *r, struct s24_pipeline_result *res)
     double loss;
     if (rc != S24_OK) return rc;
     if ((rc = s24_model_save(r->m, out_path(r, "phase2.safetensors"))) != S24_OK) return rc;
-    rc = s24_evaluate(r->m, r->c->test, r->c->eval_batch > 0 ? r->c->eval_batch : 500, &loss,
-                      &res->sparse_acc);
+    rc = s24_evaluate_resident(r->m, &r->test, r->c->eval_batch > 0 ? r->c->eval_batch : 500,
+                               &loss, &res->sparse_acc);
     if (rc != S24_OK) return rc;
     r->phase = 3;
     res->finished = 1;
@@ -536,7 +550,7 @@ static int run_epochs(struct run *r, int epochs, int *run_count, struct s24_pipe
     while (r->done < epochs) {
         struct s24_epoch_cfg ec = {c->train, c->test, c->batch, c->eval_batch, c->aug, &sched,
                                    r->phase, r->done + 1, epochs, c->progress, c->progress_ctx,
-                                   c->stop};
+                                   c->stop, &r->train, &r->test};
         struct s24_epoch_stats es;
         int rc = s24_train_epoch(r->m, &r->o, &ec, &r->data_rng, &r->step, &es);
         if (rc == S24_ERR_INTERRUPTED)
@@ -574,10 +588,17 @@ static int config_check(const struct s24_pipeline_cfg *c)
         return s24_error(S24_ERR_INVALID, "pipeline: unknown strategy %d", (int)c->strategy);
     /* fail before phase 1, not after it: the permutation search knows the
      * channel spaces of these two (s24_permute_checkpoint) */
-    if (c->permute && strcmp(c->arch, "resnet18") && strcmp(c->arch, "efficientnet_b0"))
+    const struct s24_arch_info *ai = s24_arch_find(c->arch);
+    if (!ai) return s24_error(S24_ERR_INVALID, "pipeline: %s", s24_last_error());
+    if (c->permute && !ai->permutable) {
+        char list[256] = "";
+        for (int i = 0; i < s24_arch_count(); i++)
+            if (s24_arch_at(i)->permutable)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "",
+                         s24_arch_at(i)->name);
         return s24_error(S24_ERR_UNSUPPORTED,
-                         "--permute: channel permutations are available for resnet18 and "
-                         "efficientnet_b0, not %s", c->arch);
+                         "--permute: channel permutations are available for %s, not %s", list, c->arch);
+    }
     if (c->train->h != c->test->h || c->train->w != c->test->w)
         return s24_error(S24_ERR_INVALID, "pipeline: train images %dx%d, test images %dx%d",
                          c->train->h, c->train->w, c->test->h, c->test->w);
@@ -603,8 +624,11 @@ int s24_pipeline_run(const struct s24_pipeline_cfg *c, struct s24_pipeline_resul
              (unsigned long long)c->seed, s24_strategy_name(c->strategy), c->permute,
              c->from ? c->from : "-", c->aug.pad, c->aug.flip, (long long)c->train->n,
              c->train->h, c->train->w, (long long)c->test->n);
-    if ((rc = s24_model_create(c->arch, c->classes, c->seed, &r.m)) != S24_OK) return rc;
+    if ((rc = s24_backend_create(c->device, c->gpu, &r.be)) != S24_OK) return rc;
+    if ((rc = s24_model_create(c->arch, c->classes, c->seed, r.be, &r.m)) != S24_OK) goto fail;
     if ((rc = s24_sgd_init(&r.o, r.m, (float)c->weight_decay)) != S24_OK) goto fail;
+    if ((rc = s24_resident_init(&r.train, r.be, c->train)) != S24_OK) goto fail;
+    if ((rc = s24_resident_init(&r.test, r.be, c->test)) != S24_OK) goto fail;
     s24_rng_seed(&r.data_rng, c->seed ^ DATA_SEED_MIX);
     r.phase = 1;
     r.csv_len = strlen(s24_csv_header);
@@ -628,7 +652,10 @@ int s24_pipeline_run(const struct s24_pipeline_cfg *c, struct s24_pipeline_resul
     rc = finish(&r, res);
 fail:
     free(r.csv);
-    s24_sgd_free(&r.o);
+    if (r.m) s24_sgd_free(&r.o);
+    s24_resident_free(&r.train);
+    s24_resident_free(&r.test);
     s24_model_free(r.m);
+    s24_backend_free(r.be);
     return rc;
 }

@@ -5,114 +5,275 @@
  * never prints; progress goes to the caller's callback. */
 #include "sparse24/sparse24_train.h"
 
+#include "nn/ops.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* ---------------------------------------------------------------- optimiser */
+static int on_host(const struct s24_sgd *o) { return s24_backend_device(o->be) == S24_DEVICE_CPU; }
+
 int s24_sgd_init(struct s24_sgd *o, s24_model_t *m, float weight_decay)
 {
     memset(o, 0, sizeof *o);
-    int n = s24_model_num_params(m);
-    o->buf = calloc((size_t)(n > 0 ? n : 1), sizeof *o->buf);
-    o->mask = calloc((size_t)(n > 0 ? n : 1), sizeof *o->mask);
-    o->numel = calloc((size_t)(n > 0 ? n : 1), sizeof *o->numel);
+    int n = s24_model_num_params(m), rc;
+    size_t k = (size_t)(n > 0 ? n : 1);
+    o->be = s24_model_backend(m);
+    o->buf = calloc(k, sizeof *o->buf);
+    o->mask = calloc(k, sizeof *o->mask);
+    o->bbuf = calloc(k, sizeof *o->bbuf);
+    o->bmask = calloc(k, sizeof *o->bmask);
+    o->numel = calloc(k, sizeof *o->numel);
     o->n = n;
     o->weight_decay = weight_decay;
-    if (!o->buf || !o->mask || !o->numel) goto nomem;
+    if (!o->buf || !o->mask || !o->bbuf || !o->bmask || !o->numel) goto nomem;
+    if ((rc = s24_be_alloc(o->be, 2 * sizeof(float), (void **)&o->hyper)) != S24_OK) goto fail;
     for (int i = 0; i < n; i++) {
         struct s24_param *p = s24_model_param(m, i);
         o->numel[i] = p->numel;
         if (p->is_buffer || !p->data || !p->grad) continue;
         o->buf[i] = calloc((size_t)p->numel, sizeof(float));
         if (!o->buf[i]) goto nomem;
+        if (on_host(o)) {
+            o->bbuf[i] = o->buf[i];
+            continue;
+        }
+        size_t bytes = sizeof(float) * (size_t)p->numel;
+        if ((rc = s24_be_alloc(o->be, bytes, (void **)&o->bbuf[i])) != S24_OK) goto fail;
+        if ((rc = o->be->ops->zero(o->be, o->bbuf[i], bytes)) != S24_OK) goto fail;
     }
     return S24_OK;
 nomem:
+    rc = s24_error(S24_ERR_NOMEM, "optimiser: out of memory for momentum buffers");
+fail:
     s24_sgd_free(o);
-    return s24_error(S24_ERR_NOMEM, "optimiser: out of memory for momentum buffers");
+    return rc;
+}
+
+/* The backend's mask of parameter i (not the host copy). */
+static void bmask_drop(struct s24_sgd *o, int i)
+{
+    if (!on_host(o)) s24_be_free(o->be, o->bmask[i], (size_t)o->numel[i]);
+    o->bmask[i] = NULL;
 }
 
 void s24_sgd_free(struct s24_sgd *o)
 {
     for (int i = 0; i < o->n; i++) {
+        if (o->bmask) bmask_drop(o, i);
+        if (o->bbuf && !on_host(o)) s24_be_free(o->be, o->bbuf[i], sizeof(float) * (size_t)o->numel[i]);
         if (o->buf) free(o->buf[i]);
         if (o->mask) free(o->mask[i]);
     }
+    if (o->be) s24_be_free(o->be, o->hyper, 2 * sizeof(float));
     free(o->buf);
     free(o->mask);
+    free(o->bbuf);
+    free(o->bmask);
     free(o->numel);
     memset(o, 0, sizeof *o);
 }
 
 void s24_sgd_reset(struct s24_sgd *o)
 {
-    for (int i = 0; i < o->n; i++)
-        if (o->buf[i]) memset(o->buf[i], 0, sizeof(float) * (size_t)o->numel[i]);
+    for (int i = 0; i < o->n; i++) {
+        if (!o->buf[i]) continue;
+        memset(o->buf[i], 0, sizeof(float) * (size_t)o->numel[i]);
+        if (!on_host(o)) o->be->ops->zero(o->be, o->bbuf[i], sizeof(float) * (size_t)o->numel[i]);
+    }
 }
 
 void s24_sgd_clear_masks(struct s24_sgd *o)
 {
     for (int i = 0; i < o->n; i++) {
+        bmask_drop(o, i);
         free(o->mask[i]);
         o->mask[i] = NULL;
     }
 }
 
-int s24_sgd_step(struct s24_sgd *o, s24_model_t *m, float lr, float momentum)
+int s24_sgd_to_backend(struct s24_sgd *o)
 {
-    if (o->n != s24_model_num_params(m))
-        return s24_error(S24_ERR_INVALID, "optimiser: built for %d parameters, model has %d", o->n,
-                         s24_model_num_params(m));
-    const float wd = o->weight_decay;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(s24_threads_get())
     for (int i = 0; i < o->n; i++) {
-        struct s24_param *p = s24_model_param(m, i);
-        if (!o->buf[i]) continue;
-        const uint8_t *mk = o->mask[i];
-        if (mk) /* as ASP: pruned gradients never reach the update */
-            for (int64_t j = 0; j < p->numel; j++)
-                if (!mk[j]) p->grad[j] = 0.0f;
-        s24_sgd_update(p->data, p->grad, o->buf[i], p->numel, lr, momentum, wd);
-        if (mk)
-            for (int64_t j = 0; j < p->numel; j++)
-                if (!mk[j]) p->data[j] = o->buf[i][j] = 0.0f;
+        if (on_host(o)) { /* the host copies are the tensors */
+            o->bmask[i] = o->mask[i];
+            continue;
+        }
+        int rc = S24_OK;
+        size_t n = (size_t)o->numel[i];
+        if (o->buf[i]) rc = o->be->ops->upload(o->be, o->bbuf[i], o->buf[i], sizeof(float) * n);
+        if (rc == S24_OK && !o->mask[i]) bmask_drop(o, i);
+        if (rc == S24_OK && o->mask[i] && !o->bmask[i])
+            rc = s24_be_alloc(o->be, n, (void **)&o->bmask[i]);
+        if (rc == S24_OK && o->mask[i]) rc = o->be->ops->upload(o->be, o->bmask[i], o->mask[i], n);
+        if (rc != S24_OK) return rc;
     }
     return S24_OK;
 }
 
-int s24_evaluate(s24_model_t *m, const struct s24_dataset *d, int batch, double *loss, double *acc)
+int s24_sgd_to_host(struct s24_sgd *o)
 {
-    int rc = S24_OK, classes = s24_model_num_classes(m);
+    if (on_host(o)) return S24_OK;
+    for (int i = 0; i < o->n; i++) {
+        if (!o->buf[i]) continue;
+        int rc = o->be->ops->download(o->be, o->buf[i], o->bbuf[i], sizeof(float) * (size_t)o->numel[i]);
+        if (rc != S24_OK) return rc;
+    }
+    return S24_OK;
+}
+
+int s24_sgd_step(struct s24_sgd *o, s24_model_t *m, float lr, float momentum)
+{
+    if (o->n != s24_model_num_params(m) || o->be != s24_model_backend(m))
+        return s24_error(S24_ERR_INVALID, "optimiser: built for another model (%d parameters, model has %d)",
+                         o->n, s24_model_num_params(m));
+    const float hyper[2] = {lr, momentum};
+    int rc = o->be->ops->upload(o->be, o->hyper, hyper, sizeof hyper);
+    for (int i = 0; i < o->n && rc == S24_OK; i++) {
+        struct s24_param *p = s24_model_param(m, i);
+        if (!o->bbuf[i]) continue;
+        rc = o->be->ops->sgd(o->be, p->numel, p->bdata, p->bgrad, o->bbuf[i], o->bmask[i], o->hyper,
+                             o->weight_decay);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- data */
+int s24_resident_init(struct s24_resident *r, s24_backend_t *be, const struct s24_dataset *d)
+{
+    memset(r, 0, sizeof *r);
+    r->be = be;
+    r->d = d;
+    if (s24_backend_device(be) == S24_DEVICE_CPU) {
+        r->images = d->images, r->labels = d->labels;
+        return S24_OK;
+    }
+    size_t ib = (size_t)d->n * (size_t)d->h * (size_t)d->w * 3, lb = (size_t)d->n;
+    int rc = s24_be_alloc(be, ib, (void **)&r->images);
+    if (rc == S24_OK) rc = s24_be_alloc(be, lb, (void **)&r->labels);
+    r->owned = 1;
+    if (rc == S24_OK) rc = be->ops->upload(be, r->images, d->images, ib);
+    if (rc == S24_OK) rc = be->ops->upload(be, r->labels, d->labels, lb);
+    if (rc != S24_OK) s24_resident_free(r);
+    return rc;
+}
+
+void s24_resident_free(struct s24_resident *r)
+{
+    if (r->owned) {
+        s24_be_free(r->be, r->images, (size_t)r->d->n * (size_t)r->d->h * (size_t)r->d->w * 3);
+        s24_be_free(r->be, r->labels, (size_t)r->d->n);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+/* Per-batch buffers on the backend, and the host staging of the draws. */
+struct stepbuf {
+    struct s24_backend *be;
+    int batch;
+    int32_t *hdraws;      /* (batch, 4) host */
+    int32_t *draws;       /* (batch, 4) backend */
+    float *x;             /* (batch, h, w, 3) backend */
+    int32_t *y;           /* (batch) backend */
+    double *acc;          /* (2) backend: loss sum, hits */
+    size_t xbytes;
+};
+
+static void stepbuf_free(struct stepbuf *b)
+{
+    if (!b->be) return;
+    free(b->hdraws);
+    s24_be_free(b->be, b->draws, sizeof(int32_t) * 4 * (size_t)b->batch);
+    s24_be_free(b->be, b->x, b->xbytes);
+    s24_be_free(b->be, b->y, sizeof(int32_t) * (size_t)b->batch);
+    s24_be_free(b->be, b->acc, 2 * sizeof(double));
+    memset(b, 0, sizeof *b);
+}
+
+static int stepbuf_init(struct stepbuf *b, struct s24_backend *be, int batch, int h, int w)
+{
+    memset(b, 0, sizeof *b);
+    b->be = be;
+    b->batch = batch;
+    b->xbytes = sizeof(float) * (size_t)batch * (size_t)h * (size_t)w * 3;
+    b->hdraws = malloc(sizeof(int32_t) * 4 * (size_t)batch);
+    int rc = b->hdraws ? S24_OK : s24_error(S24_ERR_NOMEM, "train: out of memory");
+    if (rc == S24_OK) rc = s24_be_alloc(be, sizeof(int32_t) * 4 * (size_t)batch, (void **)&b->draws);
+    if (rc == S24_OK) rc = s24_be_alloc(be, b->xbytes, (void **)&b->x);
+    if (rc == S24_OK) rc = s24_be_alloc(be, sizeof(int32_t) * (size_t)batch, (void **)&b->y);
+    if (rc == S24_OK) rc = s24_be_alloc(be, 2 * sizeof(double), (void **)&b->acc);
+    if (rc == S24_OK) rc = be->ops->zero(be, b->acc, 2 * sizeof(double));
+    if (rc != S24_OK) stepbuf_free(b);
+    return rc;
+}
+
+/* Draws of images idx[0..nb) sent to the backend, and the batch built there. */
+static int stepbuf_batch(struct stepbuf *b, const struct s24_resident *res, const int64_t *idx,
+                         int nb, const struct s24_augment *aug, struct s24_rng *r)
+{
+    const struct s24_dataset *d = res->d;
+    int rc = s24_batch_draw(d, idx, nb, aug, r, b->hdraws);
+    if (rc == S24_OK) rc = b->be->ops->upload(b->be, b->draws, b->hdraws, sizeof(int32_t) * 4 * (size_t)nb);
+    if (rc != S24_OK) return rc;
+    struct s24_batch_args a = {res->images, res->labels, d->n, d->h, d->w, aug ? aug->pad : 0,
+                               nb, b->draws, b->x, b->y};
+    return b->be->ops->batch(b->be, &a);
+}
+
+/* ---------------------------------------------------------------- evaluation */
+int s24_evaluate_resident(s24_model_t *m, const struct s24_resident *res, int batch, double *loss,
+                          double *acc)
+{
+    const struct s24_dataset *d = res->d;
+    int classes = s24_model_num_classes(m);
     if (batch <= 0 || d->n <= 0) return s24_error(S24_ERR_INVALID, "evaluate: batch %d, %lld images", batch, (long long)d->n);
     if (d->classes > classes)
         return s24_error(S24_ERR_INVALID, "evaluate: data has %d classes, model %d", d->classes, classes);
-    size_t img = (size_t)d->h * (size_t)d->w * 3;
-    float *x = malloc(sizeof(float) * img * (size_t)batch);        /* x: (batch, h, w, 3) */
-    float *logits = malloc(sizeof(float) * (size_t)classes * (size_t)batch); /* (batch, classes) */
-    int *labels = malloc(sizeof(int) * (size_t)batch);
+    if (res->be != s24_model_backend(m))
+        return s24_error(S24_ERR_INVALID, "evaluate: the data set is resident on another backend");
+    struct stepbuf b;
     int64_t *idx = malloc(sizeof(int64_t) * (size_t)batch);
-    double sum = 0;
-    int64_t hits = 0;
-    if (!x || !logits || !labels || !idx) { rc = s24_error(S24_ERR_NOMEM, "evaluate: out of memory"); goto fail; }
-    for (int64_t at = 0; at < d->n; at += batch) {
-        int nb = (int)(d->n - at < batch ? d->n - at : batch), correct = 0;
-        for (int b = 0; b < nb; b++) idx[b] = at + b;
-        if ((rc = s24_batch_fill(d, idx, nb, NULL, NULL, x, labels)) != S24_OK) goto fail;
-        if ((rc = s24_model_forward(m, x, nb, d->h, d->w, logits, 0)) != S24_OK) goto fail;
-        float l = s24_softmax_xent(logits, labels, nb, classes, NULL, &correct);
-        sum += (double)l * nb;
-        hits += correct;
+    int rc = idx ? stepbuf_init(&b, s24_model_backend(m), batch, d->h, d->w)
+                 : s24_error(S24_ERR_NOMEM, "evaluate: out of memory");
+    if (rc != S24_OK) {
+        free(idx);
+        return rc;
     }
-    *loss = sum / (double)d->n;
-    *acc = 100.0 * (double)hits / (double)d->n;
-fail:
-    free(x);
-    free(logits);
-    free(labels);
+    for (int64_t at = 0; at < d->n && rc == S24_OK; at += batch) {
+        int nb = (int)(d->n - at < batch ? d->n - at : batch);
+        for (int k = 0; k < nb; k++) idx[k] = at + k;
+        rc = stepbuf_batch(&b, res, idx, nb, NULL, NULL);
+        if (rc == S24_OK) rc = s24_model_forward_be(m, b.x, nb, d->h, d->w, 0);
+        if (rc == S24_OK)
+            rc = b.be->ops->xent(b.be, nb, classes, s24_model_logits(m), b.y, NULL, b.acc);
+    }
+    double sums[2];
+    if (rc == S24_OK) rc = b.be->ops->download(b.be, sums, b.acc, sizeof sums);
+    if (rc == S24_OK) {
+        *loss = sums[0] / (double)d->n;
+        *acc = 100.0 * sums[1] / (double)d->n;
+    }
+    stepbuf_free(&b);
     free(idx);
     return rc;
 }
+
+int s24_evaluate(s24_model_t *m, const struct s24_dataset *d, int batch, double *loss, double *acc)
+{
+    struct s24_resident res;
+    int rc = s24_resident_init(&res, s24_model_backend(m), d);
+    if (rc != S24_OK) return rc;
+    rc = s24_evaluate_resident(m, &res, batch, loss, acc);
+    s24_resident_free(&res);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- epoch */
+/* How often the running loss comes back from a GPU (each read waits for
+ * the queue to drain); the CPU reads it every step. */
+#define READ_EVERY_GPU 25
 
 int s24_train_epoch(s24_model_t *m, struct s24_sgd *o, const struct s24_epoch_cfg *c,
                     struct s24_rng *r, int64_t *step, struct s24_epoch_stats *st)
@@ -123,16 +284,27 @@ int s24_train_epoch(s24_model_t *m, struct s24_sgd *o, const struct s24_epoch_cf
         return s24_error(S24_ERR_INVALID, "train: batch %d, %lld images", batch, (long long)d->n);
     if (d->classes > classes)
         return s24_error(S24_ERR_INVALID, "train: data has %d classes, model %d", d->classes, classes);
-    size_t img = (size_t)d->h * (size_t)d->w * 3;
+    struct s24_backend *be = s24_model_backend(m);
+    struct s24_resident own_train, own_test;
+    const struct s24_resident *tr = c->train_res, *te = c->test_res;
+    int made_train = 0, made_test = 0;
+    struct stepbuf b;
+    memset(&b, 0, sizeof b);
     int64_t n = d->n, batches = (n + batch - 1) / batch;
-    int64_t *order = malloc(sizeof(int64_t) * (size_t)n);          /* order: (n) */
-    float *x = malloc(sizeof(float) * img * (size_t)batch);        /* x: (batch, h, w, 3) */
-    float *logits = malloc(sizeof(float) * (size_t)classes * (size_t)batch); /* (batch, classes) */
-    float *dlogits = malloc(sizeof(float) * (size_t)classes * (size_t)batch);
-    int *labels = malloc(sizeof(int) * (size_t)batch);
-    double t0 = s24_now(), sum = 0, lr = 0, mom = 0;
-    int64_t hits = 0, seen = 0;
-    if (!order || !x || !logits || !dlogits || !labels) { rc = s24_error(S24_ERR_NOMEM, "train: out of memory"); goto fail; }
+    int64_t *order = malloc(sizeof(int64_t) * (size_t)n); /* order: (n) */
+    double t0 = s24_now(), lr = 0, mom = 0, sums[2] = {0, 0};
+    int64_t seen = 0;
+    int every = be->device == S24_DEVICE_CPU ? 1 : READ_EVERY_GPU;
+    if (!order) return s24_error(S24_ERR_NOMEM, "train: out of memory");
+    if (!tr) {
+        if ((rc = s24_resident_init(&own_train, be, d)) != S24_OK) goto fail;
+        tr = &own_train, made_train = 1;
+    }
+    if (c->test && !te) {
+        if ((rc = s24_resident_init(&own_test, be, c->test)) != S24_OK) goto fail;
+        te = &own_test, made_test = 1;
+    }
+    if ((rc = stepbuf_init(&b, be, batch, d->h, d->w)) != S24_OK) goto fail;
     for (int64_t i = 0; i < n; i++) order[i] = i;
     /* a fresh permutation each epoch, as PyTorch's shuffling DataLoader */
     s24_shuffle(order, n, r);
@@ -142,36 +314,36 @@ int s24_train_epoch(s24_model_t *m, struct s24_sgd *o, const struct s24_epoch_cf
                            c->phase, c->epoch, (long long)bi, (long long)batches);
             goto fail;
         }
-        int nb = (int)(n - bi * batch < batch ? n - bi * batch : batch), correct = 0;
-        if ((rc = s24_batch_fill(d, order + bi * batch, nb, &c->aug, r, x, labels)) != S24_OK) goto fail;
+        int nb = (int)(n - bi * batch < batch ? n - bi * batch : batch);
+        if ((rc = stepbuf_batch(&b, tr, order + bi * batch, nb, &c->aug, r)) != S24_OK) goto fail;
         s24_model_zero_grad(m);
-        if ((rc = s24_model_forward(m, x, nb, d->h, d->w, logits, 1)) != S24_OK) goto fail;
-        float l = s24_softmax_xent(logits, labels, nb, classes, dlogits, &correct);
-        if (!isfinite(l)) {
-            rc = s24_error(S24_ERR_INVALID, "training diverged: loss %g in phase %d epoch %d batch %lld",
-                           (double)l, c->phase, c->epoch, (long long)bi);
-            goto fail;
-        }
-        if ((rc = s24_model_backward(m, dlogits)) != S24_OK) goto fail;
+        if ((rc = s24_model_forward_be(m, b.x, nb, d->h, d->w, 1)) != S24_OK) goto fail;
+        if ((rc = s24_model_loss_backward(m, b.y, b.acc)) != S24_OK) goto fail;
         if ((rc = s24_onecycle_at(c->sched, *step, &lr, &mom)) != S24_OK) goto fail;
         if ((rc = s24_sgd_step(o, m, (float)lr, (float)mom)) != S24_OK) goto fail;
         ++*step;
-        sum += (double)l * nb;
-        hits += correct;
         seen += nb;
+        if ((bi + 1) % every && bi + 1 != batches) continue;
+        if ((rc = be->ops->download(be, sums, b.acc, sizeof sums)) != S24_OK) goto fail;
+        if (!isfinite(sums[0])) {
+            rc = s24_error(S24_ERR_INVALID, "training diverged: loss %g in phase %d epoch %d by batch %lld",
+                           sums[0], c->phase, c->epoch, (long long)bi);
+            goto fail;
+        }
         if (c->progress) {
             struct s24_progress p = {c->phase, c->epoch, c->epochs, bi + 1, batches,
-                                     sum / (double)seen, 100.0 * (double)hits / (double)seen,
+                                     sums[0] / (double)seen, 100.0 * sums[1] / (double)seen,
                                      (double)seen / (s24_now() - t0 + 1e-9), 0, 0, 0};
             c->progress(c->progress_ctx, &p);
         }
     }
     double train_s = s24_now() - t0;
     st->lr = lr;
-    st->train_loss = sum / (double)n;
-    st->train_acc = 100.0 * (double)hits / (double)n;
-    if (c->test) {
-        rc = s24_evaluate(m, c->test, c->eval_batch > 0 ? c->eval_batch : 500, &st->test_loss, &st->test_acc);
+    st->train_loss = sums[0] / (double)n;
+    st->train_acc = 100.0 * sums[1] / (double)n;
+    if (te) {
+        rc = s24_evaluate_resident(m, te, c->eval_batch > 0 ? c->eval_batch : 500, &st->test_loss,
+                                   &st->test_acc);
         if (rc != S24_OK) goto fail;
     } else {
         st->test_loss = st->test_acc = NAN;
@@ -184,11 +356,10 @@ int s24_train_epoch(s24_model_t *m, struct s24_sgd *o, const struct s24_epoch_cf
         c->progress(c->progress_ctx, &p);
     }
 fail:
+    stepbuf_free(&b);
+    if (made_train) s24_resident_free(&own_train);
+    if (made_test) s24_resident_free(&own_test);
     free(order);
-    free(x);
-    free(logits);
-    free(dlogits);
-    free(labels);
     return rc;
 }
 

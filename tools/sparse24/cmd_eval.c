@@ -86,7 +86,7 @@ int cmd_eval(int argc, char **argv)
     s24_model_t *m = NULL;
     struct s24_dataset test;
     s24_dataset_init(&test);
-    int rc = s24_model_create(arch, 10, 1, &m);
+    int rc = s24_model_create(arch, 10, 1, NULL, &m);
     if (rc != S24_OK) return cli_lib_fail(cmd, rc);
     if ((rc = s24_model_load(m, ckpt)) != S24_OK) {
         ec = cli_lib_fail(cmd, rc);

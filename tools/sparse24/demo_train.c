@@ -59,7 +59,7 @@ int demo_train(const char *cmd, uint64_t seed, FILE *out)
     s24_dataset_init(&tr);
     s24_dataset_init(&te);
     if ((rc = s24_synth_make(&sc, 1, &tr)) != S24_OK || (rc = s24_synth_make(&sc, 0, &te)) != S24_OK ||
-        (rc = s24_model_create("smallcnn", 10, seed, &m)) != S24_OK ||
+        (rc = s24_model_create("smallcnn", 10, seed, NULL, &m)) != S24_OK ||
         (rc = s24_sgd_init(&o, m, 5e-4f)) != S24_OK) {
         ec = cli_lib_fail(cmd, rc);
         goto done;
@@ -74,7 +74,7 @@ int demo_train(const char *cmd, uint64_t seed, FILE *out)
             DEMO_SIZE, DEMO_SIZE, DEMO_TRAIN, DEMO_TEST, DEMO_BATCH, DEMO_EPOCHS1, DEMO_EPOCHS2);
     fflush(out);
     struct s24_epoch_cfg c = {&tr, &te, DEMO_BATCH, 500, {0, 0}, NULL, 1, 0, 0,
-                              tty ? demo_progress : NULL, NULL, NULL};
+                              tty ? demo_progress : NULL, NULL, NULL, NULL, NULL};
     if ((rc = train_phase(m, &o, &c, &r, DEMO_EPOCHS1, &st)) != S24_OK) goto lib_fail;
     dense = st.test_acc;
     /* phase 2 as `train --strategy continue`: masked trained weights, fresh schedule and momentum */

@@ -1,4 +1,4 @@
-/* nn_loss.c: mean softmax cross-entropy over a batch of logits, its gradient
+/* loss.c: the reference mean softmax cross-entropy over a batch of logits, its gradient
  * and the count of correct argmax predictions. Log-sum-exp is shifted by the
  * row maximum and summed in fp64. A label out of range makes the loss NaN
  * (the caller validated labels; NaN makes a slip visible, never a crash). */

@@ -1,0 +1,291 @@
+/* backend_cpu.c: the CPU backend: host memory behind the memory hooks
+ * (upload and download are copies, nothing is asynchronous) and the ops
+ * table over the kernels of src/cpu/nn_*.c. Its tensors are the host
+ * tensors themselves, so the model's host mirrors alias them. */
+#include "cpu/cpu_nn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparse24/sparse24_train.h"
+
+/* The CPU backend's own state: a second scratch for the batch-norm
+ * variances, apart from be->ws, which the kernels use for partial sums. */
+struct cpu_ctx {
+    float *var;
+    size_t var_cap; /* floats */
+};
+
+float *s24_nn_ws_get(struct s24_nn_ws *ws, size_t n)
+{
+    size_t bytes = (n ? n : 1) * sizeof(float);
+    if (bytes > ws->cap) {
+        void *p = malloc(bytes);
+        if (!p) return NULL;
+        free(ws->p);
+        ws->p = p;
+        ws->cap = bytes;
+    }
+    return ws->p;
+}
+
+void s24_nn_ws_free(struct s24_nn_ws *ws)
+{
+    free(ws->p);
+    ws->p = NULL;
+    ws->cap = 0;
+}
+
+/* ---------------------------------------------------------------- memory */
+static int cpu_alloc(struct s24_backend *be, size_t bytes, void **out)
+{
+    (void)be;
+    *out = malloc(bytes);
+    return *out ? S24_OK : s24_error(S24_ERR_NOMEM, "cpu: out of memory (%zu bytes)", bytes);
+}
+static void cpu_free(struct s24_backend *be, void *p) { (void)be, free(p); }
+static int cpu_copy(struct s24_backend *be, void *dst, const void *src, size_t bytes)
+{
+    (void)be;
+    if (bytes && dst != src) memmove(dst, src, bytes);
+    return S24_OK;
+}
+static int cpu_zero(struct s24_backend *be, void *p, size_t bytes)
+{
+    (void)be;
+    if (bytes) memset(p, 0, bytes);
+    return S24_OK;
+}
+static int cpu_sync(struct s24_backend *be) { (void)be; return S24_OK; }
+static void cpu_state_free(struct s24_backend *be, void *state) { (void)be, free(state); }
+static void cpu_destroy(struct s24_backend *be)
+{
+    struct cpu_ctx *c = be->ctx;
+    if (c) free(c->var);
+    free(c);
+    be->ctx = NULL;
+}
+
+/* ---------------------------------------------------------------- layers */
+static int conv_fwd(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
+                    const float *x, const float *w, const float *b, float *y)
+{
+    (void)state;
+    return s24_cpu_conv2d_fwd(s, x, w, b, y, &be->ws);
+}
+static int conv_bwd(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
+                    const float *x, const float *w, const float *dy, float *dx, float *dw,
+                    float *db)
+{
+    (void)state;
+    return s24_cpu_conv2d_bwd(s, x, w, dy, dx, dw, db, &be->ws);
+}
+static int bn_train(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                    const float *gamma, const float *beta, float eps, float momentum, float *y,
+                    float *mean, float *invstd, float *rmean, float *rvar)
+{
+    struct cpu_ctx *cc = be->ctx;
+    if ((size_t)c > cc->var_cap) {
+        float *v = realloc(cc->var, (size_t)c * sizeof *v);
+        if (!v) return s24_error(S24_ERR_NOMEM, "batch norm: variances");
+        cc->var = v;
+        cc->var_cap = (size_t)c;
+    }
+    int rc = s24_cpu_bn_fwd_train(rows, c, x, gamma, beta, eps, y, mean, cc->var, invstd, &be->ws);
+    if (rc != S24_OK || !rmean || !rvar) return rc;
+    /* PyTorch's update: the running variance takes the unbiased estimate */
+    float unb = (float)((double)rows / (double)(rows > 1 ? rows - 1 : 1));
+    for (int64_t j = 0; j < c; j++) {
+        rmean[j] = (1.0f - momentum) * rmean[j] + momentum * mean[j];
+        rvar[j] = (1.0f - momentum) * rvar[j] + momentum * cc->var[j] * unb;
+    }
+    return S24_OK;
+}
+static int bn_eval(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                   const float *gamma, const float *beta, const float *rmean, const float *rvar,
+                   float eps, float *y)
+{
+    (void)be;
+    s24_cpu_bn_fwd_eval(rows, c, x, gamma, beta, rmean, rvar, eps, y);
+    return S24_OK;
+}
+static int bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                  const float *mean, const float *invstd, const float *gamma, const float *dy,
+                  float *dx, float *dgamma, float *dbeta)
+{
+    return s24_cpu_bn_bwd(rows, c, x, mean, invstd, gamma, dy, dx, dgamma, dbeta, &be->ws);
+}
+static int act_fwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x, float *y)
+{
+    (void)be;
+    s24_cpu_act_fwd(a, n, x, y);
+    return S24_OK;
+}
+static int act_bwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x,
+                   const float *y, const float *dy, float *dx)
+{
+    (void)be;
+    s24_cpu_act_bwd(a, n, x, y, dy, dx);
+    return S24_OK;
+}
+static int add_fwd(struct s24_backend *be, int64_t n, const float *a, const float *b, float *y)
+{
+    (void)be;
+    s24_cpu_add_fwd(n, a, b, y);
+    return S24_OK;
+}
+static int acc(struct s24_backend *be, int64_t n, const float *dy, float *dx)
+{
+    (void)be;
+    s24_cpu_acc(n, dy, dx);
+    return S24_OK;
+}
+static int gap_fwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *x,
+                   float *y)
+{
+    (void)be;
+    s24_cpu_gap_fwd(n, hw, c, x, y);
+    return S24_OK;
+}
+static int gap_bwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *dy,
+                   float *dx)
+{
+    (void)be;
+    s24_cpu_gap_bwd(n, hw, c, dy, dx);
+    return S24_OK;
+}
+static int scale_fwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *x,
+                     const float *s, float *y)
+{
+    (void)be;
+    s24_cpu_scale_fwd(n, hw, c, x, s, y);
+    return S24_OK;
+}
+static int scale_bwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *x,
+                     const float *s, const float *dy, float *dx, float *ds)
+{
+    (void)be;
+    s24_cpu_scale_bwd(n, hw, c, x, s, dy, dx, ds);
+    return S24_OK;
+}
+static int linear_fwd(struct s24_backend *be, int64_t n, int64_t in, int64_t out, const float *x,
+                      const float *w, const float *b, float *y)
+{
+    (void)be;
+    return s24_cpu_linear_fwd(n, in, out, x, w, b, y);
+}
+static int linear_bwd(struct s24_backend *be, int64_t n, int64_t in, int64_t out, const float *x,
+                      const float *w, const float *dy, float *dx, float *dw, float *db)
+{
+    (void)be;
+    return s24_cpu_linear_bwd(n, in, out, x, w, dy, dx, dw, db);
+}
+static int rowmask_fwd(struct s24_backend *be, int64_t rows, int64_t inner, const float *x,
+                       const float *mask, float *y)
+{
+    (void)be;
+    s24_cpu_rowmask_fwd(rows, inner, x, mask, y);
+    return S24_OK;
+}
+static int rowmask_bwd(struct s24_backend *be, int64_t rows, int64_t inner, const float *mask,
+                       const float *dy, float *dx)
+{
+    (void)be;
+    s24_cpu_rowmask_bwd(rows, inner, mask, dy, dx);
+    return S24_OK;
+}
+static int rowmask_draw(struct s24_backend *be, int64_t rows, float p, const uint64_t *key,
+                        float *mask)
+{
+    (void)be;
+    /* keep with probability 1-p, scaled by 1/(1-p) (PyTorch: survival 0 -> all 0) */
+    float keep = 1.0f - p, scale = keep > 0.0f ? 1.0f / keep : 0.0f;
+    for (int64_t r = 0; r < rows; r++)
+        mask[r] = s24_keep_draw(*key, (uint64_t)r) < keep ? scale : 0.0f;
+    return S24_OK;
+}
+
+/* ---------------------------------------------------------------- step */
+static int xent(struct s24_backend *be, int n, int classes, const float *logits,
+                const int32_t *labels, float *dlogits, double *accum)
+{
+    (void)be;
+    int hits = 0;
+    float l = s24_softmax_xent(logits, (const int *)labels, n, classes, dlogits, &hits);
+    if (accum) {
+        accum[0] += (double)l * n;
+        accum[1] += hits;
+    }
+    return S24_OK;
+}
+static int sgd(struct s24_backend *be, int64_t n, float *p, float *g, float *buf,
+               const uint8_t *mask, const float *hyper, float wd)
+{
+    (void)be;
+    const float lr = hyper[0], mu = hyper[1];
+    const int64_t chunk = 1 << 16;
+    /* chunks of one tensor in parallel: element-wise, so the bits do not
+     * depend on the thread count */
+#pragma omp parallel for schedule(static) num_threads(s24_threads_get()) if (n > 4 * chunk)
+    for (int64_t lo = 0; lo < n; lo += chunk) {
+        int64_t len = n - lo < chunk ? n - lo : chunk;
+        if (mask) /* as ASP: pruned gradients never reach the update */
+            for (int64_t j = lo; j < lo + len; j++)
+                if (!mask[j]) g[j] = 0.0f;
+        s24_sgd_update(p + lo, g + lo, buf + lo, len, lr, mu, wd);
+        if (mask)
+            for (int64_t j = lo; j < lo + len; j++)
+                if (!mask[j]) p[j] = buf[j] = 0.0f;
+    }
+    return S24_OK;
+}
+static int batch(struct s24_backend *be, const struct s24_batch_args *a)
+{
+    (void)be;
+    s24_cpu_batch(a);
+    return S24_OK;
+}
+
+static const struct s24_be_ops cpu_ops = {
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .zero = cpu_zero,
+    .copy = cpu_copy,
+    .sync = cpu_sync,
+    .state_free = cpu_state_free,
+    .destroy = cpu_destroy,
+    .conv2d_fwd = conv_fwd,
+    .conv2d_bwd = conv_bwd,
+    .bn_fwd_train = bn_train,
+    .bn_fwd_eval = bn_eval,
+    .bn_bwd = bn_bwd,
+    .act_fwd = act_fwd,
+    .act_bwd = act_bwd,
+    .add_fwd = add_fwd,
+    .acc = acc,
+    .gap_fwd = gap_fwd,
+    .gap_bwd = gap_bwd,
+    .scale_fwd = scale_fwd,
+    .scale_bwd = scale_bwd,
+    .linear_fwd = linear_fwd,
+    .linear_bwd = linear_bwd,
+    .rowmask_fwd = rowmask_fwd,
+    .rowmask_bwd = rowmask_bwd,
+    .rowmask_draw = rowmask_draw,
+    .xent = xent,
+    .sgd = sgd,
+    .batch = batch,
+};
+
+int s24_cpu_backend_init(struct s24_backend *be)
+{
+    be->ctx = calloc(1, sizeof(struct cpu_ctx));
+    if (!be->ctx) return s24_error(S24_ERR_NOMEM, "cpu backend: out of memory");
+    be->ops = &cpu_ops;
+    be->device = S24_DEVICE_CPU;
+    snprintf(be->name, sizeof be->name, "cpu (%d threads)", s24_threads_get());
+    return S24_OK;
+}

@@ -1,0 +1,50 @@
+/* cpu_nn.h: the CPU backend's kernels (host memory, OpenMP threads,
+ * OpenBLAS sgemm when built with it), reached through the ops table that
+ * backend_cpu.c builds, and exposed here for the tests and benchmarks that
+ * call them directly. */
+#ifndef S24_CPU_NN_H
+#define S24_CPU_NN_H
+
+#include "nn/ops.h"
+
+/* Host scratch: a buffer of at least n floats (contents undefined) or NULL. */
+float *s24_nn_ws_get(struct s24_nn_ws *ws, size_t n);
+void s24_nn_ws_free(struct s24_nn_ws *ws);
+
+int s24_cpu_conv2d_fwd(const struct s24_conv_shape *s, const float *x, const float *w,
+                       const float *b, float *y, struct s24_nn_ws *ws);
+int s24_cpu_conv2d_bwd(const struct s24_conv_shape *s, const float *x, const float *w,
+                       const float *dy, float *dx, float *dw, float *db, struct s24_nn_ws *ws);
+/* mean, var (biased) and invstd (C each) of the batch. */
+int s24_cpu_bn_fwd_train(int64_t rows, int64_t c, const float *x, const float *gamma,
+                         const float *beta, float eps, float *y, float *mean, float *var,
+                         float *invstd, struct s24_nn_ws *ws);
+void s24_cpu_bn_fwd_eval(int64_t rows, int64_t c, const float *x, const float *gamma,
+                         const float *beta, const float *rmean, const float *rvar, float eps,
+                         float *y);
+int s24_cpu_bn_bwd(int64_t rows, int64_t c, const float *x, const float *mean,
+                   const float *invstd, const float *gamma, const float *dy, float *dx,
+                   float *dgamma, float *dbeta, struct s24_nn_ws *ws);
+void s24_cpu_act_fwd(enum s24_act a, int64_t n, const float *x, float *y);
+void s24_cpu_act_bwd(enum s24_act a, int64_t n, const float *x, const float *y,
+                     const float *dy, float *dx);
+void s24_cpu_add_fwd(int64_t n, const float *a, const float *b, float *y);
+void s24_cpu_acc(int64_t n, const float *dy, float *dx);
+void s24_cpu_gap_fwd(int64_t n, int64_t hw, int64_t c, const float *x, float *y);
+void s24_cpu_gap_bwd(int64_t n, int64_t hw, int64_t c, const float *dy, float *dx);
+void s24_cpu_scale_fwd(int64_t n, int64_t hw, int64_t c, const float *x, const float *s,
+                       float *y);
+void s24_cpu_scale_bwd(int64_t n, int64_t hw, int64_t c, const float *x, const float *s,
+                       const float *dy, float *dx, float *ds);
+int s24_cpu_linear_fwd(int64_t n, int64_t in, int64_t out, const float *x, const float *w,
+                       const float *b, float *y);
+int s24_cpu_linear_bwd(int64_t n, int64_t in, int64_t out, const float *x, const float *w,
+                       const float *dy, float *dx, float *dw, float *db);
+void s24_cpu_rowmask_fwd(int64_t rows, int64_t inner, const float *x, const float *mask,
+                         float *y);
+void s24_cpu_rowmask_bwd(int64_t rows, int64_t inner, const float *mask, const float *dy,
+                         float *dx);
+/* The augmentation of s24_batch_args on host memory. */
+void s24_cpu_batch(const struct s24_batch_args *a);
+
+#endif

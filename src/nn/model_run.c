@@ -1,0 +1,368 @@
+/* model_run.c: a model's life on its backend: the backend's copies of the
+ * parameters (aliases of the host copies on the CPU), the activation slots,
+ * the batch-norm statistics and dropout keys, and forward, loss and backward
+ * over the node list through the ops table. Between two steps nothing here
+ * touches host memory on a GPU except the dropout keys (one small upload per
+ * training forward) and the host-API wrappers' inputs and outputs.
+ * Not here: building the graph (model.c), the optimiser (train.c). */
+#include "nn/model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int on_host(const struct s24_model *m) { return m->be->device == S24_DEVICE_CPU; }
+
+/* ---------------------------------------------------------------- placement */
+int s24_model_place(struct s24_model *m)
+{
+    struct s24_backend *be = m->be;
+    int rc;
+    m->hkeys = calloc((size_t)m->nn, sizeof *m->hkeys);
+    if (!m->hkeys) return s24_error(S24_ERR_NOMEM, "model %s: keys", m->arch);
+    if ((rc = s24_be_alloc(be, sizeof(uint64_t) * (size_t)m->nn, (void **)&m->keys))) return rc;
+    m->placed = 1;
+    for (int i = 0; i < m->np; i++) {
+        struct s24_param *p = &m->params[i];
+        if (!p->data) continue;
+        if (on_host(m)) {
+            p->bdata = p->data, p->bgrad = p->grad;
+            continue;
+        }
+        size_t bytes = sizeof(float) * (size_t)p->numel;
+        if ((rc = s24_be_alloc(be, bytes, (void **)&p->bdata))) return rc;
+        if (p->grad && (rc = s24_be_alloc(be, bytes, (void **)&p->bgrad))) return rc;
+        if (p->bgrad && (rc = be->ops->zero(be, p->bgrad, bytes))) return rc;
+    }
+    for (int i = 0; i < m->nn; i++) {
+        struct s24_node *nd = &m->nodes[i];
+        if (nd->op != S24_N_BN) continue;
+        size_t bytes = sizeof(float) * (size_t)m->slots[nd->in].c;
+        if ((rc = s24_be_alloc(be, 2 * bytes, (void **)&nd->mean))) return rc;
+        nd->invstd = nd->mean + m->slots[nd->in].c;
+    }
+    return S24_OK;
+}
+
+void s24_model_unplace(struct s24_model *m)
+{
+    struct s24_backend *be = m->be;
+    if (!be || !m->placed) return;
+    for (int i = 0; i < m->np; i++) {
+        struct s24_param *p = &m->params[i];
+        size_t bytes = sizeof(float) * (size_t)p->numel;
+        if (!on_host(m)) {
+            s24_be_free(be, p->bdata, bytes);
+            s24_be_free(be, p->bgrad, bytes);
+        }
+        p->bdata = p->bgrad = NULL;
+    }
+    for (int i = 0; i < m->nn; i++) {
+        struct s24_node *nd = &m->nodes[i];
+        if (nd->mean) s24_be_free(be, nd->mean, 2 * sizeof(float) * (size_t)m->slots[nd->in].c);
+        s24_be_free(be, nd->mask, nd->mask_cap);
+        if (nd->state) be->ops->state_free(be, nd->state);
+        nd->mean = nd->invstd = nd->mask = NULL;
+        nd->state = NULL;
+    }
+    for (int i = 0; i < m->ns; i++) {
+        s24_be_free(be, m->slots[i].x, m->slots[i].cap);
+        s24_be_free(be, m->slots[i].g, m->slots[i].gcap);
+        m->slots[i].x = m->slots[i].g = NULL;
+        m->slots[i].cap = m->slots[i].gcap = 0;
+    }
+    s24_be_free(be, m->keys, sizeof(uint64_t) * (size_t)m->nn);
+    m->keys = NULL;
+    m->placed = 0;
+}
+
+int s24_model_to_backend(s24_model_t *m)
+{
+    if (!m) return s24_error(S24_ERR_INVALID, "model_to_backend: no model");
+    if (on_host(m)) return S24_OK;
+    for (int i = 0; i < m->np; i++) {
+        struct s24_param *p = &m->params[i];
+        if (!p->data) continue;
+        int rc = m->be->ops->upload(m->be, p->bdata, p->data, sizeof(float) * (size_t)p->numel);
+        if (rc != S24_OK) return rc;
+    }
+    return S24_OK;
+}
+
+int s24_model_to_host(s24_model_t *m)
+{
+    if (!m) return s24_error(S24_ERR_INVALID, "model_to_host: no model");
+    if (on_host(m)) return S24_OK;
+    for (int i = 0; i < m->np; i++) {
+        struct s24_param *p = &m->params[i];
+        size_t bytes = sizeof(float) * (size_t)p->numel;
+        int rc = S24_OK;
+        if (p->data) rc = m->be->ops->download(m->be, p->data, p->bdata, bytes);
+        if (rc == S24_OK && p->grad) rc = m->be->ops->download(m->be, p->grad, p->bgrad, bytes);
+        if (rc != S24_OK) return rc;
+    }
+    return S24_OK;
+}
+
+void s24_model_zero_grad(s24_model_t *m)
+{
+    if (!m) return;
+    for (int i = 0; i < m->np; i++)
+        if (m->params[i].bgrad)
+            m->be->ops->zero(m->be, m->params[i].bgrad, (size_t)m->params[i].numel * sizeof(float));
+}
+
+/* ---------------------------------------------------------------- forward */
+static int slot_shape(struct s24_model *m, int s, int64_t n, int64_t h, int64_t w)
+{
+    struct s24_slot *sl = &m->slots[s];
+    sl->n = n, sl->h = h, sl->w = w;
+    int rc = s24_be_grow(m->be, (void **)&sl->x, &sl->cap, sizeof(float) * (size_t)(n * h * w * sl->c));
+    if (rc == S24_ERR_NOMEM)
+        return s24_error(rc, "model %s: out of memory for activations (%lld x %lld x %lld x %lld)",
+                         m->arch, (long long)n, (long long)h, (long long)w, (long long)sl->c);
+    return rc;
+}
+
+static int64_t slot_numel(const struct s24_slot *s) { return s->n * s->h * s->w * s->c; }
+
+static int conv_shape(const struct s24_model *m, const struct s24_node *nd,
+                      struct s24_conv_shape *cs)
+{
+    const struct s24_slot *in = &m->slots[nd->in];
+    memset(cs, 0, sizeof *cs);
+    cs->n = in->n, cs->h = in->h, cs->w = in->w, cs->c = in->c;
+    cs->oc = nd->oc, cs->kh = cs->kw = nd->k, cs->stride = nd->stride, cs->pad = nd->pad;
+    cs->groups = nd->groups;
+    return s24_conv_shape_init(cs);
+}
+
+static float drop_p(const struct s24_model *m, const struct s24_node *nd)
+{
+    return nd->op == S24_N_DROPOUT ? m->dropout : m->sdepth * nd->p;
+}
+
+static int run_node(struct s24_model *m, int i, int training)
+{
+    struct s24_node *nd = &m->nodes[i];
+    struct s24_backend *be = m->be;
+    const struct s24_be_ops *op = be->ops;
+    struct s24_slot *in = &m->slots[nd->in], *out = &m->slots[nd->out];
+    int rc = S24_OK;
+    switch (nd->op) {
+    case S24_N_CONV: {
+        struct s24_conv_shape cs;
+        if ((rc = conv_shape(m, nd, &cs))) return rc;
+        if ((rc = slot_shape(m, nd->out, cs.n, cs.oh, cs.ow))) return rc;
+        return op->conv2d_fwd(be, &nd->state, &cs, in->x, m->params[nd->pw].bdata,
+                              nd->pb >= 0 ? m->params[nd->pb].bdata : NULL, out->x);
+    }
+    case S24_N_BN: {
+        int64_t rows = in->n * in->h * in->w, c = in->c;
+        struct s24_param *g = &m->params[nd->pw], *b = &m->params[nd->pb];
+        struct s24_param *rm = &m->params[nd->prm], *rv = &m->params[nd->prv];
+        if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
+        if (!training)
+            return op->bn_fwd_eval(be, rows, c, in->x, g->bdata, b->bdata, rm->bdata, rv->bdata,
+                                   nd->eps, out->x);
+        if (rows < 2)
+            return s24_error(S24_ERR_INVALID,
+                             "model %s: %s: batch norm in training needs more than one value per channel",
+                             m->arch, g->name);
+        rc = op->bn_fwd_train(be, rows, c, in->x, g->bdata, b->bdata, nd->eps, nd->momentum,
+                              out->x, nd->mean, nd->invstd, rm->bdata, rv->bdata);
+        if (rc) return rc;
+        (*m->params[nd->pnb].count)++;
+        return S24_OK;
+    }
+    case S24_N_ACT:
+        if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
+        return op->act_fwd(be, nd->act, slot_numel(in), in->x, out->x);
+    case S24_N_ADD: {
+        struct s24_slot *b = &m->slots[nd->in2];
+        if (b->n != in->n || b->h != in->h || b->w != in->w)
+            return s24_error(S24_ERR_INVALID, "model %s: residual add of mismatched shapes", m->arch);
+        if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
+        return op->add_fwd(be, slot_numel(in), in->x, b->x, out->x);
+    }
+    case S24_N_GAP:
+        if ((rc = slot_shape(m, nd->out, in->n, 1, 1))) return rc;
+        return op->gap_fwd(be, in->n, in->h * in->w, in->c, in->x, out->x);
+    case S24_N_SCALE: {
+        struct s24_slot *s = &m->slots[nd->in2];
+        if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
+        return op->scale_fwd(be, in->n, in->h * in->w, in->c, in->x, s->x, out->x);
+    }
+    case S24_N_LINEAR:
+        if (in->h * in->w != 1)
+            return s24_error(S24_ERR_INVALID, "model %s: linear layer on a %lldx%lld map", m->arch,
+                             (long long)in->h, (long long)in->w);
+        if ((rc = slot_shape(m, nd->out, in->n, 1, 1))) return rc;
+        return op->linear_fwd(be, in->n, in->c, nd->oc, in->x, m->params[nd->pw].bdata,
+                              m->params[nd->pb].bdata, out->x);
+    case S24_N_DROPOUT:
+    case S24_N_SDEPTH: {
+        float p = drop_p(m, nd);
+        int64_t rows = nd->op == S24_N_DROPOUT ? slot_numel(in) : in->n;
+        if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
+        if (!nd->masked)
+            return op->copy(be, out->x, in->x, (size_t)slot_numel(in) * sizeof *out->x);
+        if ((rc = s24_be_grow(be, (void **)&nd->mask, &nd->mask_cap, sizeof(float) * (size_t)rows)))
+            return rc;
+        if ((rc = op->rowmask_draw(be, rows, p, m->keys + i, nd->mask))) return rc;
+        return op->rowmask_fwd(be, rows, slot_numel(in) / rows, in->x, nd->mask, out->x);
+    }
+    }
+    return s24_error(S24_ERR_INVALID, "model: unknown node");
+}
+
+int s24_model_forward_be(s24_model_t *m, const float *x, int n, int h, int w, int training)
+{
+    int rc;
+    if (!m || !x || n < 1 || h < 1 || w < 1)
+        return s24_error(S24_ERR_INVALID, "model_forward: bad arguments (n %d, %dx%d)", n, h, w);
+    /* keeps every activation size (at most 1280 channels per pixel) far from int64 overflow */
+    if ((int64_t)n * h * w > ((int64_t)1 << 36))
+        return s24_error(S24_ERR_INVALID, "model_forward: %d images of %dx%d is too large", n, h, w);
+    m->can_backward = 0;
+    struct s24_slot *in = &m->slots[m->in_slot];
+    if ((rc = slot_shape(m, m->in_slot, n, h, w))) return rc;
+    if (x != in->x &&
+        (rc = m->be->ops->copy(m->be, in->x, x, (size_t)slot_numel(in) * sizeof *in->x)))
+        return rc;
+    /* this step's dropout keys, drawn in node order from the model's
+     * generator and sent in one upload (kernels read them from the backend) */
+    int any = 0;
+    for (int i = 0; i < m->nn; i++) {
+        struct s24_node *nd = &m->nodes[i];
+        nd->masked = 0;
+        if (nd->op != S24_N_DROPOUT && nd->op != S24_N_SDEPTH) continue;
+        nd->masked = training && drop_p(m, nd) > 0.0f;
+        if (nd->masked) m->hkeys[i] = s24_rng_u64(&m->rng), any = 1;
+    }
+    if (any && (rc = m->be->ops->upload(m->be, m->keys, m->hkeys, sizeof(uint64_t) * (size_t)m->nn)))
+        return rc;
+    for (int i = 0; i < m->nn; i++)
+        if ((rc = run_node(m, i, training))) return rc;
+    m->can_backward = training != 0;
+    return S24_OK;
+}
+
+const float *s24_model_logits(const s24_model_t *m) { return m ? m->slots[m->out_slot].x : NULL; }
+
+int s24_model_forward(s24_model_t *m, const float *x, int n, int h, int w, float *logits,
+                      int training)
+{
+    int rc;
+    if (!m || !x || !logits || n < 1 || h < 1 || w < 1)
+        return s24_error(S24_ERR_INVALID, "model_forward: bad arguments (n %d, %dx%d)", n, h, w);
+    if ((int64_t)n * h * w > ((int64_t)1 << 36))
+        return s24_error(S24_ERR_INVALID, "model_forward: %d images of %dx%d is too large", n, h, w);
+    struct s24_slot *in = &m->slots[m->in_slot];
+    if ((rc = slot_shape(m, m->in_slot, n, h, w))) return rc;
+    if ((rc = m->be->ops->upload(m->be, in->x, x, (size_t)slot_numel(in) * sizeof *in->x))) return rc;
+    if ((rc = s24_model_forward_be(m, in->x, n, h, w, training))) return rc;
+    return m->be->ops->download(m->be, logits, m->slots[m->out_slot].x,
+                                (size_t)n * (size_t)m->classes * sizeof *logits);
+}
+
+/* ---------------------------------------------------------------- backward */
+static int back_node(struct s24_model *m, struct s24_node *nd)
+{
+    struct s24_backend *be = m->be;
+    const struct s24_be_ops *op = be->ops;
+    struct s24_slot *in = &m->slots[nd->in], *out = &m->slots[nd->out];
+    float *dx = nd->in == m->in_slot ? NULL : in->g; /* no gradient for the images */
+    int64_t ne = slot_numel(in);
+    int rc = S24_OK;
+    switch (nd->op) {
+    case S24_N_CONV: {
+        struct s24_conv_shape cs;
+        if ((rc = conv_shape(m, nd, &cs))) return rc;
+        struct s24_param *w = &m->params[nd->pw];
+        return op->conv2d_bwd(be, &nd->state, &cs, in->x, w->bdata, out->g, dx, w->bgrad,
+                              nd->pb >= 0 ? m->params[nd->pb].bgrad : NULL);
+    }
+    case S24_N_BN: {
+        struct s24_param *g = &m->params[nd->pw], *b = &m->params[nd->pb];
+        return op->bn_bwd(be, in->n * in->h * in->w, in->c, in->x, nd->mean, nd->invstd, g->bdata,
+                          out->g, dx, g->bgrad, b->bgrad);
+    }
+    case S24_N_ACT:
+        return dx ? op->act_bwd(be, nd->act, ne, in->x, out->x, out->g, dx) : S24_OK;
+    case S24_N_ADD:
+        if (dx && (rc = op->acc(be, ne, out->g, dx))) return rc;
+        if (nd->in2 != m->in_slot) rc = op->acc(be, ne, out->g, m->slots[nd->in2].g);
+        return rc;
+    case S24_N_GAP:
+        return dx ? op->gap_bwd(be, in->n, in->h * in->w, in->c, out->g, dx) : S24_OK;
+    case S24_N_SCALE: {
+        struct s24_slot *s = &m->slots[nd->in2];
+        return op->scale_bwd(be, in->n, in->h * in->w, in->c, in->x, s->x, out->g, dx, s->g);
+    }
+    case S24_N_LINEAR: {
+        struct s24_param *w = &m->params[nd->pw], *b = &m->params[nd->pb];
+        return op->linear_bwd(be, in->n, in->c, nd->oc, in->x, w->bdata, out->g, dx, w->bgrad,
+                              b->bgrad);
+    }
+    case S24_N_DROPOUT:
+    case S24_N_SDEPTH:
+        if (!dx) return S24_OK;
+        if (!nd->masked) return op->acc(be, ne, out->g, dx);
+        int64_t rows = nd->op == S24_N_DROPOUT ? ne : in->n;
+        return op->rowmask_bwd(be, rows, ne / rows, nd->mask, out->g, dx);
+    }
+    return s24_error(S24_ERR_INVALID, "model: unknown node");
+}
+
+/* Gradient slots sized like their outputs and zeroed (backward accumulates). */
+static int grads_ready(struct s24_model *m)
+{
+    for (int i = 0; i < m->ns; i++) {
+        struct s24_slot *s = &m->slots[i];
+        if (i == m->in_slot) continue;
+        int rc = s24_be_grow(m->be, (void **)&s->g, &s->gcap, s->cap);
+        if (rc == S24_ERR_NOMEM)
+            return s24_error(rc, "model %s: out of memory for gradients (%zu bytes)", m->arch, s->cap);
+        if (rc == S24_OK) rc = m->be->ops->zero(m->be, s->g, (size_t)slot_numel(s) * sizeof(float));
+        if (rc) return rc;
+    }
+    return S24_OK;
+}
+
+static int run_backward(struct s24_model *m)
+{
+    for (int i = m->nn - 1; i >= 0; i--) {
+        int rc = back_node(m, &m->nodes[i]);
+        if (rc) return rc;
+    }
+    return S24_OK;
+}
+
+static int check_backward(const struct s24_model *m)
+{
+    if (!m->can_backward)
+        return s24_error(S24_ERR_INVALID, "model_backward: %s: no training forward to go back through",
+                         m->arch);
+    return S24_OK;
+}
+
+int s24_model_backward(s24_model_t *m, const float *dlogits)
+{
+    int rc;
+    if (!m || !dlogits) return s24_error(S24_ERR_INVALID, "model_backward: bad arguments");
+    if ((rc = check_backward(m)) || (rc = grads_ready(m))) return rc;
+    struct s24_slot *o = &m->slots[m->out_slot];
+    if ((rc = m->be->ops->upload(m->be, o->g, dlogits, (size_t)slot_numel(o) * sizeof *o->g)))
+        return rc;
+    return run_backward(m);
+}
+
+int s24_model_loss_backward(s24_model_t *m, const int32_t *labels, double *acc)
+{
+    int rc;
+    if (!m || !labels) return s24_error(S24_ERR_INVALID, "model_loss_backward: bad arguments");
+    if ((rc = check_backward(m)) || (rc = grads_ready(m))) return rc;
+    struct s24_slot *o = &m->slots[m->out_slot];
+    if ((rc = m->be->ops->xent(m->be, (int)o->n, m->classes, o->x, labels, o->g, acc))) return rc;
+    return run_backward(m);
+}
