@@ -114,6 +114,11 @@ int s24_permute_tensor_dim(void *data, enum s24_dtype dt, int ndim, const int64_
                            int dim, const int64_t *perm);
 
 /* ---------------------------------------------------------------- networks */
+/* A tensor a channel space indexes, and along which dimension. */
+struct s24_permute_member {
+    char name[96];
+    int dim;
+};
 /* One searched channel space of a network. */
 struct s24_permute_space {
     char name[96];          /* e.g. "layer1 stream", "layer2.0.conv1 -> conv2" */
@@ -121,6 +126,9 @@ struct s24_permute_space {
     int n_readers;          /* layers whose input channels it is (rows concatenated) */
     struct s24_permute_result res;
     int identity;           /* 1 if the search kept the natural order */
+    int64_t *perm;          /* (channels): index j of the result is channel perm[j] */
+    int n_members;
+    struct s24_permute_member *members; /* every tensor the permutation moved */
 };
 struct s24_permute_report {
     int n;                  /* spaces searched */
@@ -139,6 +147,10 @@ void s24_permute_report_free(struct s24_permute_report *r);
  * consumer. rep may be NULL. */
 int s24_permute_checkpoint(struct s24_st *st, const char *arch, const struct s24_permute_opts *o,
                            struct s24_permute_report *rep);
+/* Move another checkpoint of the same network (say its initialisation) by
+ * the permutations a report holds: every member of every non-identity space.
+ * Checked first; a refused call changes nothing. */
+int s24_permute_apply(struct s24_st *st, const struct s24_permute_report *rep);
 
 #ifdef __cplusplus
 }

@@ -10,12 +10,14 @@
 static const struct s24_arch archs[] = {
     {{"resnet18", "ResNet18, CIFAR variant (3x3 stem, no max-pool), 11.2M parameters", 1, 0.0f,
       0.0f},
-     s24_build_resnet18},
+     s24_build_resnet18, s24_pnet_resnet18, "conv1", NULL},
     {{"efficientnet_b0", "EfficientNet-B0 (torchvision), dropout 0.2, stochastic depth 0.2", 1,
       0.2f, 0.2f},
-     s24_build_efficientnet_b0},
+     s24_build_efficientnet_b0, s24_pnet_efficientnet_b0, "features.0.0",
+     "depthwise convs (features.*.block.*): groups = channels, not 2:4 targets; permuted with "
+     "their channel space"},
     {{"smallcnn", "three convs and a linear layer, 24k parameters (tests, demo)", 0, 0.0f, 0.0f},
-     s24_build_smallcnn},
+     s24_build_smallcnn, NULL, NULL, NULL},
 };
 #define N_ARCHS ((int)(sizeof archs / sizeof archs[0]))
 

@@ -19,6 +19,8 @@
  */
 #include "sparse24/sparse24_permute.h"
 
+#include "nn/arch.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,18 +38,18 @@ struct space {
     int n;
     struct member m[MAX_MEMBERS];
 };
-struct net {
+struct s24_pnet {
     int n, cap, err;
     struct space *s;
 };
 
-static int sp_new(struct net *net, const char *fmt, ...)
+static int sp_new(struct s24_pnet *net, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
 
-static int sp_new(struct net *net, const char *fmt, ...)
+static int sp_new(struct s24_pnet *net, const char *fmt, ...)
 {
     if (net->n == net->cap) {
         int cap = net->cap ? 2 * net->cap : 32;
@@ -67,13 +69,13 @@ static int sp_new(struct net *net, const char *fmt, ...)
     return net->n++;
 }
 
-static void sp_add(struct net *net, int sp, int dim, int reader, const char *fmt, ...)
+static void sp_add(struct s24_pnet *net, int sp, int dim, int reader, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 5, 6)))
 #endif
     ;
 
-static void sp_add(struct net *net, int sp, int dim, int reader, const char *fmt, ...)
+static void sp_add(struct s24_pnet *net, int sp, int dim, int reader, const char *fmt, ...)
 {
     if (net->err) return;
     struct space *s = &net->s[sp];
@@ -90,14 +92,14 @@ static void sp_add(struct net *net, int sp, int dim, int reader, const char *fmt
 }
 
 /* BatchNorm's four per-channel vectors (num_batches_tracked is a scalar). */
-static void sp_add_bn(struct net *net, int sp, const char *pre)
+static void sp_add_bn(struct s24_pnet *net, int sp, const char *pre)
 {
     static const char *const f[4] = {"weight", "bias", "running_mean", "running_var"};
     for (int i = 0; i < 4; i++) sp_add(net, sp, 0, 0, "%s.%s", pre, f[i]);
 }
 
 /* A conv or linear producing into sp: weight dim 0 and, when present, bias. */
-static void sp_add_out(struct net *net, int sp, const struct s24_st *st, const char *pre)
+static void sp_add_out(struct s24_pnet *net, int sp, const struct s24_st *st, const char *pre)
 {
     char b[128];
     sp_add(net, sp, 0, 0, "%s.weight", pre);
@@ -122,7 +124,7 @@ static int has(const struct s24_st *st, const char *fmt, ...)
 }
 
 /* torchvision ResNet18 (CIFAR stem: conv1 3x3, no max-pool; names unchanged). */
-static void build_resnet18(struct net *net, const struct s24_st *st)
+void s24_pnet_resnet18(struct s24_pnet *net, const struct s24_st *st)
 {
     int cur = sp_new(net, "conv1+layer1.out");
     sp_add_out(net, cur, st, "conv1");
@@ -160,7 +162,7 @@ static void build_resnet18(struct net *net, const struct s24_st *st)
 /* torchvision efficientnet_b0: features.0 stem, features.1-7 MBConv stages,
  * features.8 head, classifier.1 linear. Blocks are discovered by name; a
  * block keeps its input space as output (residual) when in == out channels. */
-static void build_efficientnet_b0(struct net *net, const struct s24_st *st)
+void s24_pnet_efficientnet_b0(struct s24_pnet *net, const struct s24_st *st)
 {
     int cur = sp_new(net, "features.0.out");
     sp_add_out(net, cur, st, "features.0.0");
@@ -243,6 +245,10 @@ static void skip(struct s24_permute_report *rep, const char *fmt, ...)
 void s24_permute_report_free(struct s24_permute_report *r)
 {
     if (!r) return;
+    for (int i = 0; i < r->n; i++) {
+        free(r->spaces[i].perm);
+        free(r->spaces[i].members);
+    }
     free(r->spaces);
     r->spaces = NULL;
     r->n = 0;
@@ -332,12 +338,23 @@ static int do_space(struct s24_st *st, const char *arch, const struct space *sp,
         }
     if (rc) goto out;
     if (rep) {
+        /* the vectors and where they went, so another checkpoint of the same
+         * network (its initialisation, for rewind) can be moved the same way */
+        rec.members = malloc(sizeof *rec.members * (size_t)sp->n);
         struct s24_permute_space *ns = realloc(rep->spaces, (size_t)(rep->n + 1) * sizeof *ns);
-        if (!ns) {
+        if (ns) rep->spaces = ns;
+        if (!ns || !rec.members) {
+            free(rec.members);
             rc = s24_error(S24_ERR_NOMEM, "out of memory");
             goto out;
         }
-        rep->spaces = ns;
+        rec.n_members = sp->n;
+        for (int i = 0; i < sp->n; i++) {
+            snprintf(rec.members[i].name, sizeof rec.members[i].name, "%s", sp->m[i].name);
+            rec.members[i].dim = sp->m[i].dim;
+        }
+        rec.perm = perm;
+        perm = NULL;
         rep->spaces[rep->n++] = rec;
     }
 out:
@@ -354,18 +371,12 @@ int s24_permute_checkpoint(struct s24_st *st, const char *arch, const struct s24
     if (rep) memset(rep, 0, sizeof *rep);
     else rep = &local;
     if (!st || !arch) return s24_error(S24_ERR_INVALID, "permute: NULL checkpoint or architecture");
-    struct net net = {0};
-    const char *input_conv;
-    if (!strcmp(arch, "resnet18")) {
-        build_resnet18(&net, st);
-        input_conv = "conv1";
-    } else if (!strcmp(arch, "efficientnet_b0")) {
-        build_efficientnet_b0(&net, st);
-        input_conv = "features.0.0";
-    } else {
-        return s24_error(S24_ERR_UNSUPPORTED,
-                         "permute: unknown architecture '%s' (resnet18, efficientnet_b0)", arch);
-    }
+    struct s24_pnet net = {0};
+    const struct s24_arch *a = s24_arch_get(arch);
+    if (!a || !a->permute_describe)
+        return s24_error(S24_ERR_UNSUPPORTED, "permute: no channel-space description for '%s'", arch);
+    a->permute_describe(&net, st);
+    const char *input_conv = a->permute_input;
     int rc = S24_OK;
     if (net.err) {
         rc = s24_error(S24_ERR_NOMEM, "permute: out of memory describing %s", arch);
@@ -376,12 +387,36 @@ int s24_permute_checkpoint(struct s24_st *st, const char *arch, const struct s24
         if (o && o->progress) o->progress(o->progress_ctx, i, net.n, net.s[i].name);
         rc = do_space(st, arch, &net.s[i], o, rep);
     }
-    if (!strcmp(arch, "efficientnet_b0"))
-        skip(rep, "depthwise convs (features.*.block.*): groups = channels, not 2:4 targets; "
-                  "permuted with their channel space");
+    if (a->permute_note) skip(rep, "%s", a->permute_note);
 out:
     free(net.s);
     if (rc) s24_permute_report_free(rep);
     s24_permute_report_free(&local);
     return rc;
+}
+
+int s24_permute_apply(struct s24_st *st, const struct s24_permute_report *rep)
+{
+    if (!st || !rep) return s24_error(S24_ERR_INVALID, "permute_apply: bad arguments");
+    /* check every member first: a refused call changes nothing */
+    for (int i = 0; i < rep->n; i++) {
+        const struct s24_permute_space *sp = &rep->spaces[i];
+        for (int j = 0; sp->perm && !sp->identity && j < sp->n_members; j++) {
+            const struct s24_st_tensor *t = s24_st_find(st, sp->members[j].name);
+            int d = sp->members[j].dim;
+            if (!t || d >= t->ndim || t->shape[d] != sp->channels)
+                return s24_error(S24_ERR_INVALID, "permute_apply: %s: missing or not %lld channels in dim %d",
+                                 sp->members[j].name, (long long)sp->channels, d);
+        }
+    }
+    for (int i = 0; i < rep->n; i++) {
+        const struct s24_permute_space *sp = &rep->spaces[i];
+        for (int j = 0; sp->perm && !sp->identity && j < sp->n_members; j++) {
+            struct s24_st_tensor *t = s24_st_find(st, sp->members[j].name);
+            int rc = s24_permute_tensor_dim(t->data, t->dtype, t->ndim, t->shape, sp->members[j].dim,
+                                            sp->perm);
+            if (rc != S24_OK) return rc;
+        }
+    }
+    return S24_OK;
 }

@@ -334,131 +334,16 @@ fail:
     return rc;
 }
 
-/* ---------------------------------------------------------------- phases */
-
 /* ---------------------------------------------------------------- permutations */
 
-static uint64_t mix64(uint64_t z)
+/* Permute the trained model's channels; rep (may be NULL) gets the
+ * permutation vectors, for moving the initialisation the same way. */
+static int permute_model(struct run *r, struct s24_permute_report *rep)
 {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t bits_at(const struct s24_st_tensor *t, int64_t i)
-{
-    uint32_t b;
-    memcpy(&b, (const uint8_t *)t->data + 4 * i, 4);
-    return b;
-}
-
-/* p[j]: the unused index i with sig_b[i] == sig_a[j] (first one wins ties). */
-static int match(const uint64_t *sig_a, const uint64_t *sig_b, int64_t n, int64_t *p, uint8_t *used)
-{
-    memset(used, 0, (size_t)n);
-    for (int64_t j = 0; j < n; j++) {
-        int64_t i = 0;
-        while (i < n && (used[i] || sig_b[i] != sig_a[j])) i++;
-        if (i == n) return -1;
-        used[i] = 1;
-        p[j] = i;
-    }
-    return 0;
-}
-
-/* `after` is `before` with its dims 0 and 1 permuted (s24_permute_checkpoint
- * moves channels only): recover those permutations by exact matching and
- * apply them to `target` (same shape). The permutation search returns no
- * permutations, only the permuted checkpoint, so rewinding with --permute
- * rebuilds them here; exact whenever the trained rows / columns differ. */
-static int perm_transfer_one(const struct s24_st_tensor *b, const struct s24_st_tensor *a,
-                             struct s24_st_tensor *t)
-{
-    int64_t A = b->ndim >= 1 ? b->shape[0] : 1, B = b->ndim >= 2 ? b->shape[1] : 1, R = 1;
-    for (int d = 2; d < b->ndim; d++) R *= b->shape[d];
-    int64_t n = A * B * R;
-    int rc = S24_OK;
-    uint64_t *sa = malloc(sizeof(uint64_t) * (size_t)(A > B ? A : B));
-    uint64_t *sb = malloc(sizeof(uint64_t) * (size_t)(A > B ? A : B));
-    int64_t *p = malloc(sizeof(int64_t) * (size_t)A), *q = malloc(sizeof(int64_t) * (size_t)B);
-    uint8_t *used = malloc((size_t)(A > B ? A : B));
-    float *out = malloc(sizeof(float) * (size_t)n);
-    if (!sa || !sb || !p || !q || !used || !out) { rc = s24_error(S24_ERR_NOMEM, "%s: out of memory", b->name); goto fail; }
-    /* rows: order-free within a row across dim 1, position-bound within the rest */
-    for (int64_t i = 0; i < A; i++) {
-        sa[i] = sb[i] = 0;
-        for (int64_t k = 0; k < B; k++)
-            for (int64_t x = 0; x < R; x++) {
-                int64_t e = (i * B + k) * R + x;
-                sa[i] += mix64(bits_at(a, e) ^ mix64((uint64_t)x + 1));
-                sb[i] += mix64(bits_at(b, e) ^ mix64((uint64_t)x + 1));
-            }
-    }
-    if (match(sa, sb, A, p, used)) goto nomatch;
-    /* columns, rows aligned by p */
-    for (int64_t k = 0; k < B; k++) {
-        sa[k] = sb[k] = 0;
-        for (int64_t j = 0; j < A; j++)
-            for (int64_t x = 0; x < R; x++) {
-                uint64_t pos = mix64((uint64_t)(j * R + x) + 7);
-                sa[k] += mix64(bits_at(a, (j * B + k) * R + x) ^ pos);
-                sb[k] += mix64(bits_at(b, (p[j] * B + k) * R + x) ^ pos);
-            }
-    }
-    if (match(sa, sb, B, q, used)) goto nomatch;
-    /* verify on `before`, then move `target` the same way */
-    for (int64_t j = 0; j < A; j++)
-        for (int64_t k = 0; k < B; k++)
-            if (memcmp((const float *)b->data + (p[j] * B + q[k]) * R,
-                       (const float *)a->data + (j * B + k) * R, sizeof(float) * (size_t)R))
-                goto nomatch;
-    for (int64_t j = 0; j < A; j++)
-        for (int64_t k = 0; k < B; k++)
-            memcpy(out + (j * B + k) * R, (const float *)t->data + (p[j] * B + q[k]) * R,
-                   sizeof(float) * (size_t)R);
-    memcpy(t->data, out, sizeof(float) * (size_t)n);
-    goto fail;
-nomatch:
-    rc = s24_error(S24_ERR_INVALID, "%s: the permuted tensor is not a channel permutation of the trained one",
-                   b->name);
-fail:
-    free(sa);
-    free(sb);
-    free(p);
-    free(q);
-    free(used);
-    free(out);
-    return rc;
-}
-
-static int perm_transfer(const struct s24_st *before, const struct s24_st *after, struct s24_st *target)
-{
-    for (int i = 0; i < after->n; i++) {
-        const struct s24_st_tensor *a = &after->t[i];
-        const struct s24_st_tensor *b = s24_st_find(before, a->name);
-        struct s24_st_tensor *t = s24_st_find(target, a->name);
-        if (!b || !t || b->nbytes != a->nbytes || t->nbytes != a->nbytes || a->dtype != b->dtype)
-            return s24_error(S24_ERR_INVALID, "%s: missing or resized by the permutation", a->name);
-        if (!memcmp(a->data, b->data, a->nbytes) || a->ndim == 0) continue;
-        if (a->dtype != S24_F32)
-            return s24_error(S24_ERR_UNSUPPORTED, "%s: permuted tensor of dtype %s", a->name,
-                             s24_dtype_name(a->dtype));
-        int rc = perm_transfer_one(b, a, t);
-        if (rc != S24_OK) return rc;
-    }
-    return S24_OK;
-}
-
-/* Permute the trained model's channels; with `moved` (may be NULL) the
- * checkpoints before and after, for perm_transfer. */
-static int permute_model(struct run *r, struct s24_st *before, struct s24_st *after)
-{
-    struct s24_st st, orig;
+    struct s24_st st;
     struct s24_permute_opts po;
     s24_st_init(&st);
-    s24_st_init(&orig);
     int rc = s24_model_to_st(r->m, &st);
-    if (rc == S24_OK) rc = s24_model_to_st(r->m, &orig);
     if (rc != S24_OK) goto fail;
     if (r->c->permute_opts) {
         po = *r->c->permute_opts;
@@ -466,17 +351,11 @@ static int permute_model(struct run *r, struct s24_st *before, struct s24_st *af
         s24_permute_opts_default(&po);
         po.seed = r->c->seed;
     }
-    rc = s24_permute_checkpoint(&st, r->c->arch, &po, NULL);
+    rc = s24_permute_checkpoint(&st, r->c->arch, &po, rep);
     if (rc == S24_OK) rc = s24_model_from_st(r->m, &st, "permuted checkpoint");
     if (rc == S24_OK) rc = s24_model_save(r->m, out_path(r, "phase1_permuted.safetensors"));
-    if (rc == S24_OK && before) {
-        *before = orig;
-        *after = st;
-        return S24_OK;
-    }
 fail:
     s24_st_free(&st);
-    s24_st_free(&orig);
     return rc;
 }
 
@@ -491,11 +370,11 @@ static int phase2_begin(struct run *r)
                                     &r->dense_acc)) != S24_OK)
         return rc;
     int rewind_perm = c->permute && c->strategy == S24_STRATEGY_REWIND;
-    struct s24_st before, after, init;
-    s24_st_init(&before);
-    s24_st_init(&after);
+    struct s24_st init;
+    struct s24_permute_report rep;
+    memset(&rep, 0, sizeof rep);
     s24_st_init(&init);
-    if (c->permute && (rc = permute_model(r, rewind_perm ? &before : NULL, &after)) != S24_OK) return rc;
+    if (c->permute && (rc = permute_model(r, &rep)) != S24_OK) return rc;
     /* masks come from the trained weights, whatever phase 2 starts from */
     s24_sgd_clear_masks(&r->o);
     if (masked && (rc = masks_compute(r->m, &r->o, 2, 4)) != S24_OK) goto fail;
@@ -505,7 +384,7 @@ static int phase2_begin(struct run *r)
         if ((rc = s24_model_reinit(r->m, c->seed)) != S24_OK) goto fail;
         if (rewind_perm) {
             if ((rc = s24_model_to_st(r->m, &init)) != S24_OK) goto fail;
-            if ((rc = perm_transfer(&before, &after, &init)) != S24_OK) goto fail;
+            if ((rc = s24_permute_apply(&init, &rep)) != S24_OK) goto fail;
             if ((rc = s24_model_from_st(r->m, &init, "permuted initialisation")) != S24_OK) goto fail;
         }
     } else if (c->strategy == S24_STRATEGY_REINIT) {
@@ -521,8 +400,7 @@ static int phase2_begin(struct run *r)
     r->done = 0;
     r->step = 0;
 fail:
-    s24_st_free(&before);
-    s24_st_free(&after);
+    s24_permute_report_free(&rep);
     s24_st_free(&init);
     return rc;
 }

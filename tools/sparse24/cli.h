@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "sparse24/sparse24_nn.h"
+
 /* Exit codes (documented in README.md and every --help). */
 #define S24_EXIT_OK 0
 #define S24_EXIT_FAIL 1  /* runtime failure: bad file, I/O, GPU error ... */
@@ -52,6 +54,11 @@ int cli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
 int cli_parse_double(const char *s, double *out);
 /* Parse --threads N (N >= 1 or 0 for all cores) and apply it; -1 on bad input. */
 int cli_threads(const char *arg);
+/* --device: "cpu", "cuda" or "auto" (CUDA if built in and a GPU answers);
+ * -1 if none of these. */
+int cli_device(const char *arg, enum s24_device *dev);
+/* The registry's architectures as "a | b | c" (for --help and messages). */
+const char *cli_model_list(void);
 /* The machine/library block every benchmark table is stamped with
  * (the body of `sparse24 info`), each line prefixed with `prefix`. */
 void cli_stamp(FILE *f, const char *prefix);

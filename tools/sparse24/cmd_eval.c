@@ -20,7 +20,7 @@ static void usage(FILE *f)
 "in evaluation mode, and how many of its 2:4-eligible weights are 2:4 sparse.\n"
 "\n"
 "options:\n"
-"  --model M            resnet18 | efficientnet_b0 | smallcnn\n"
+"  --model M            %s\n"
 "  --checkpoint FILE    safetensors in PyTorch's layout and torchvision's names\n"
 "  --data DIR|synthetic CIFAR-10 binary folder or the built-in synthetic set (default)\n"
 "  --batch N            evaluation batch (default 500)\n"
@@ -28,23 +28,29 @@ static void usage(FILE *f)
 "  --synthetic-size N   synthetic image side (default 32; match the training run)\n"
 "  --synthetic-test N   synthetic test images (default 2000)\n"
 "  --threads N          worker threads (0 = all cores)\n"
+"  --device D           cpu | cuda | auto (default auto: cuda when present)\n"
+"  --gpu N              GPU ordinal for --device cuda (default 0)\n"
 "  -h, --help           this text\n"
 "\n"
-"exit codes: 0 success, 1 runtime failure, 2 bad usage\n");
+"exit codes: 0 success, 1 runtime failure, 2 bad usage\n",
+            cli_model_list());
 }
 
 int cmd_eval(int argc, char **argv)
 {
-    enum { O_MODEL = 256, O_CKPT, O_DATA, O_BATCH, O_LTEST, O_SSIZE, O_STEST, O_THREADS };
+    enum { O_MODEL = 256, O_CKPT, O_DATA, O_BATCH, O_LTEST, O_SSIZE, O_STEST, O_THREADS, O_DEVICE,
+           O_GPU };
     static const struct option lo[] = {
         {"model", required_argument, 0, O_MODEL}, {"checkpoint", required_argument, 0, O_CKPT},
         {"data", required_argument, 0, O_DATA},   {"batch", required_argument, 0, O_BATCH},
         {"limit-test", required_argument, 0, O_LTEST}, {"synthetic-size", required_argument, 0, O_SSIZE},
         {"synthetic-test", required_argument, 0, O_STEST}, {"threads", required_argument, 0, O_THREADS},
+        {"device", required_argument, 0, O_DEVICE}, {"gpu", required_argument, 0, O_GPU},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = argv[0], *arch = NULL, *ckpt = NULL;
     struct train_data_opts d;
-    int batch = 500, ec;
+    int batch = 500, ec, gpu = 0;
+    const char *device = "auto";
     int64_t v;
     train_data_defaults(&d);
     optind = 1;
@@ -74,20 +80,31 @@ int cmd_eval(int argc, char **argv)
         case O_THREADS:
             if (cli_threads(optarg) < 0) return cli_usage(cmd, "--threads %s: expected 0..1024", optarg);
             break;
+        case O_DEVICE: device = optarg; break;
+        case O_GPU:
+            if (cli_parse_i64(optarg, 0, 1023, &v)) return cli_usage(cmd, "--gpu %s: expected 0..1023", optarg);
+            gpu = (int)v;
+            break;
         default: return cli_usage(cmd, "unknown option");
         }
     }
     if (optind < argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (!arch) return cli_usage(cmd, "--model is required");
     if (!ckpt) return cli_usage(cmd, "--checkpoint is required");
-    if (strcmp(arch, "resnet18") && strcmp(arch, "efficientnet_b0") && strcmp(arch, "smallcnn"))
-        return cli_usage(cmd, "--model %s: expected resnet18, efficientnet_b0 or smallcnn", arch);
+    if (!s24_arch_find(arch)) return cli_usage(cmd, "--model %s: expected %s", arch, cli_model_list());
+    enum s24_device dev;
+    if (cli_device(device, &dev)) return cli_usage(cmd, "--device %s: expected cpu, cuda or auto", device);
 
     s24_model_t *m = NULL;
+    s24_backend_t *be = NULL;
     struct s24_dataset test;
     s24_dataset_init(&test);
-    int rc = s24_model_create(arch, 10, 1, NULL, &m);
-    if (rc != S24_OK) return cli_lib_fail(cmd, rc);
+    int rc = s24_backend_create(dev, gpu, &be);
+    if (rc == S24_OK) rc = s24_model_create(arch, 10, 1, be, &m);
+    if (rc != S24_OK) {
+        s24_backend_free(be);
+        return cli_lib_fail(cmd, rc);
+    }
     if ((rc = s24_model_load(m, ckpt)) != S24_OK) {
         ec = cli_lib_fail(cmd, rc);
         goto done;
@@ -116,5 +133,6 @@ int cmd_eval(int argc, char **argv)
 done:
     s24_dataset_free(&test);
     s24_model_free(m);
+    s24_backend_free(be);
     return ec;
 }

@@ -252,8 +252,10 @@ int cmd_permute(int argc, char **argv)
     if (!out) return cli_usage(CMD, "missing -o OUTPUT");
     if (model) {
         if (tensor) return cli_usage(CMD, "--tensor and --model exclude each other");
-        if (strcmp(model, "resnet18") && strcmp(model, "efficientnet_b0"))
-            return cli_usage(CMD, "unknown --model '%s' (resnet18, efficientnet_b0)", model);
+        const struct s24_arch_info *ai = s24_arch_find(model);
+        if (!ai || !ai->permutable)
+            return cli_usage(CMD, "--model '%s': no channel-permutation description (the registry's "
+                                  "permutable architectures: resnet18, efficientnet_b0)", model);
         return run_model(model, in, &o, out);
     }
     if (ends_with(in, ".safetensors")) {

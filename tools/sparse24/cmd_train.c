@@ -32,7 +32,7 @@ static void usage(FILE *f)
 "PyTorch's OneCycleLR (div_factor 1e5, pct_start 1/epochs), restarted for phase 2.\n"
 "\n"
 "options:\n"
-"  --model M            resnet18 | efficientnet_b0 | smallcnn\n"
+"  --model M            %s\n"
 "  --data DIR|synthetic CIFAR-10 binary folder (data_batch_1..5.bin, test_batch.bin)\n"
 "                       or the built-in synthetic set (default)\n"
 "  --epochs E           phase 1 epochs (required unless --from)\n"
@@ -51,6 +51,11 @@ static void usage(FILE *f)
 "  --lr X               peak learning rate (default 0.1)\n"
 "  --wd X               weight decay (default 5e-4)\n"
 "  --threads N          worker threads (0 = all cores)\n"
+"  --device D           cpu | cuda | auto (default auto: cuda when this build has\n"
+"                       CUDA and a GPU is present, else cpu)\n"
+"  --gpu N              GPU ordinal for --device cuda (default 0)\n"
+"  --deterministic      GPU: only deterministic cuDNN algorithms, so two runs\n"
+"                       with the same seed give identical weights\n"
 "  --resume             continue an interrupted run in --out (same options)\n"
 "  --limit-train N      use only the first N training images\n"
 "  --limit-test N       use only the first N test images\n"
@@ -73,7 +78,8 @@ static void usage(FILE *f)
 "On a busy machine, small models train much faster with --threads 1 or with\n"
 "OMP_WAIT_POLICY=passive in the environment (docs/training.md).\n"
 "\n"
-"exit codes: 0 success, 1 runtime failure or interrupted (resumable), 2 bad usage\n");
+"exit codes: 0 success, 1 runtime failure or interrupted (resumable), 2 bad usage\n",
+            cli_model_list());
 }
 
 static volatile sig_atomic_t stop_flag;
@@ -93,18 +99,38 @@ static void on_signal(int sig)
 struct bar {
     int tty;
     double last;
+    double t0;          /* start of this run */
+    int e1, e2;         /* epochs of the two phases */
+    int done0;          /* epochs already done when this run started (-1: not known yet) */
 };
+
+/* "1h02m" / "3m05s" / "12s" */
+static void fmt_eta(double s, char *buf, size_t n)
+{
+    long t = s > 0 && s < 1e8 ? (long)(s + 0.5) : 0;
+    if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, t % 3600 / 60);
+    else if (t >= 60) snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+    else snprintf(buf, n, "%lds", t);
+}
 
 static void progress(void *ctx, const struct s24_progress *p)
 {
     struct bar *b = ctx;
+    /* epochs of the whole run: phase 1's, then phase 2's */
+    int before = p->phase == 1 ? p->epoch - 1 : b->e1 + p->epoch - 1, total = b->e1 + b->e2;
+    if (b->done0 < 0) b->done0 = before;
+    double frac = (double)p->batch / (double)(p->batches ? p->batches : 1);
+    double run_epochs = before - b->done0 + (p->epoch_done ? 1.0 : frac);
+    double eta = run_epochs > 0 ? (s24_now() - b->t0) / run_epochs * (total - before - (p->epoch_done ? 1.0 : frac)) : 0;
+    char etas[32];
+    fmt_eta(eta, etas, sizeof etas);
     if (p->epoch_done) {
         if (b->tty) fprintf(stderr, "\r\033[K");
         fprintf(stderr,
                 "phase %d epoch %d/%d: train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%, "
-                "%.1f img/s\n",
+                "%.1f img/s, ETA %s\n",
                 p->phase, p->epoch, p->epochs, p->loss, p->acc, p->test_loss, p->test_acc,
-                p->images_per_s);
+                p->images_per_s, etas);
         return;
     }
     if (!b->tty) return;
@@ -115,9 +141,9 @@ static void progress(void *ctx, const struct s24_progress *p)
     int fill = (int)(30 * p->batch / (p->batches ? p->batches : 1));
     for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
     bar[30] = 0;
-    fprintf(stderr, "\r\033[Kphase %d epoch %d/%d [%s] %lld/%lld loss %.4f acc %.1f%% %.0f img/s",
+    fprintf(stderr, "\r\033[Kphase %d epoch %d/%d [%s] %lld/%lld loss %.4f acc %.1f%% %.0f img/s ETA %s",
             p->phase, p->epoch, p->epochs, bar, (long long)p->batch, (long long)p->batches, p->loss,
-            p->acc, p->images_per_s);
+            p->acc, p->images_per_s, etas);
     fflush(stderr);
 }
 
@@ -135,7 +161,7 @@ static int make_dir(const char *cmd, const char *dir)
 enum {
     O_MODEL = 256, O_DATA, O_EPOCHS, O_EPOCHS2, O_STRATEGY, O_PERMUTE, O_FROM, O_SEED, O_OUT,
     O_BATCH, O_LR, O_WD, O_THREADS, O_RESUME, O_LTRAIN, O_LTEST, O_NOAUG, O_SSIZE, O_STRAIN,
-    O_STEST, O_STOP, O_PBUDGET,
+    O_STEST, O_STOP, O_PBUDGET, O_DEVICE, O_GPU, O_DETERMINISTIC,
 };
 
 int cmd_train(int argc, char **argv)
@@ -154,13 +180,15 @@ int cmd_train(int argc, char **argv)
         {"synthetic-test", required_argument, 0, O_STEST},
         {"stop-after", required_argument, 0, O_STOP}, {"help", no_argument, 0, 'h'},
         {"permute-budget", required_argument, 0, O_PBUDGET},
+        {"device", required_argument, 0, O_DEVICE}, {"gpu", required_argument, 0, O_GPU},
+        {"deterministic", no_argument, 0, O_DETERMINISTIC},
         {0, 0, 0, 0}};
     const char *cmd = argv[0];
     struct s24_pipeline_cfg c;
     struct s24_permute_opts popts;
     struct train_data_opts d;
     int64_t v;
-    int epochs = -1, epochs2 = -1, ec;
+    int epochs = -1, epochs2 = -1, ec, dev_auto = 1;
     s24_pipeline_defaults(&c);
     train_data_defaults(&d);
     c.arch = NULL;
@@ -171,10 +199,18 @@ int cmd_train(int argc, char **argv)
         switch (opt) {
         case 'h': usage(stdout); return S24_EXIT_OK;
         case O_MODEL:
-            if (strcmp(optarg, "resnet18") && strcmp(optarg, "efficientnet_b0") && strcmp(optarg, "smallcnn"))
-                return cli_usage(cmd, "--model %s: expected resnet18, efficientnet_b0 or smallcnn", optarg);
+            if (!s24_arch_find(optarg)) return cli_usage(cmd, "--model %s: expected %s", optarg, cli_model_list());
             c.arch = optarg;
             break;
+        case O_DEVICE:
+            if (cli_device(optarg, &c.device)) return cli_usage(cmd, "--device %s: expected cpu, cuda or auto", optarg);
+            dev_auto = 0;
+            break;
+        case O_GPU:
+            if (cli_parse_i64(optarg, 0, 1023, &v)) return cli_usage(cmd, "--gpu %s: expected 0..1023", optarg);
+            c.gpu = (int)v;
+            break;
+        case O_DETERMINISTIC: setenv("S24_DETERMINISTIC", "1", 1); break;
         case O_DATA: d.data = optarg; break;
         case O_EPOCHS:
             if (cli_parse_i64(optarg, 0, 100000, &v)) return cli_usage(cmd, "--epochs %s: expected 0..100000", optarg);
@@ -270,7 +306,14 @@ int cmd_train(int argc, char **argv)
     c.train = &train;
     c.test = &test;
 
-    struct bar b = {isatty(2), 0};
+    if (dev_auto) cli_device("auto", &c.device);
+    if (c.device == S24_DEVICE_CUDA) { /* say so now, not after loading the data */
+        s24_backend_t *probe = NULL;
+        int prc = s24_backend_create(S24_DEVICE_CUDA, c.gpu, &probe);
+        s24_backend_free(probe);
+        if (prc != S24_OK) return cli_lib_fail(cmd, prc);
+    }
+    struct bar b = {isatty(2), 0, s24_now(), c.from ? 0 : c.epochs1, c.epochs2, -1};
     c.progress = progress;
     c.progress_ctx = &b;
     c.stop = &stop_flag;
@@ -282,10 +325,11 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGTERM, &sa, &old_term);
 
     fprintf(stderr, "sparse24 train: %s on %s (%lld train, %lld test images of %dx%d), seed %llu, "
-                    "strategy %s%s, %d + %d epochs, batch %d, %d threads -> %s\n",
+                    "strategy %s%s, %d + %d epochs, batch %d, %s -> %s\n",
             c.arch, d.data, (long long)train.n, (long long)test.n, train.h, train.w,
             (unsigned long long)c.seed, s24_strategy_name(c.strategy), c.permute ? " + permute" : "",
-            c.from ? 0 : c.epochs1, c.epochs2, c.batch, s24_threads_get(), c.out_dir);
+            c.from ? 0 : c.epochs1, c.epochs2, c.batch,
+            c.device == S24_DEVICE_CUDA ? "GPU" : "CPU", c.out_dir);
     struct s24_pipeline_result res;
     int rc = s24_pipeline_run(&c, &res);
     sigaction(SIGINT, &old_int, NULL);

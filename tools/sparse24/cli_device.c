@@ -1,0 +1,31 @@
+/* cli_device.c: what `train`, `eval` and `bench train` share about where a
+ * model runs: --device cpu|cuda|auto and the architecture list for --help,
+ * both read from the library (backends, registry), never spelled out here. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "sparse24/sparse24_nn.h"
+
+int cli_device(const char *arg, enum s24_device *dev)
+{
+    if (!strcmp(arg, "auto")) {
+        /* CUDA when this build has it and a GPU answers */
+        s24_backend_t *be = NULL;
+        *dev = s24_backend_create(S24_DEVICE_CUDA, 0, &be) == S24_OK ? S24_DEVICE_CUDA : S24_DEVICE_CPU;
+        s24_backend_free(be);
+        return 0;
+    }
+    return s24_device_parse(arg, dev) == S24_OK ? 0 : -1;
+}
+
+const char *cli_model_list(void)
+{
+    static char buf[256];
+    buf[0] = 0;
+    for (int i = 0; i < s24_arch_count(); i++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? " | " : "",
+                 s24_arch_at(i)->name);
+    return buf;
+}
