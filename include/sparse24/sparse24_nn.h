@@ -131,6 +131,18 @@ const float *s24_model_logits(const s24_model_t *m);
  * backend memory), acc[0] += loss sum, acc[1] += hits (backend memory, may
  * be NULL), then the backward from its gradient. */
 int s24_model_loss_backward(s24_model_t *m, const int32_t *labels, double *acc);
+
+/* Where a training step's time goes: one forward + loss + backward on
+ * backend memory (x, labels as for s24_model_forward_be), with a backend
+ * timestamp around every node; ms[2*i] is node i's forward, ms[2*i+1] its
+ * backward (the loss counts with the last node's backward). ms: 2 *
+ * s24_model_num_nodes doubles. The timestamps serialise nothing, but each
+ * read waits, so profile a step apart from timed ones. */
+int s24_model_num_nodes(const s24_model_t *m);
+/* "conv", "bn", "act", "add", "gap", "scale", "linear", "dropout", "sdepth" */
+const char *s24_model_node_kind(const s24_model_t *m, int i);
+int s24_model_profile(s24_model_t *m, const float *x, const int32_t *labels, int n, int h, int w,
+                      double *ms);
 void s24_model_zero_grad(s24_model_t *m);
 /* The generator for dropout / stochastic depth (saved with resumable state). */
 struct s24_rng *s24_model_rng(s24_model_t *m);

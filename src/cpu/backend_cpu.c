@@ -15,6 +15,7 @@
 struct cpu_ctx {
     float *var;
     size_t var_cap; /* floats */
+    double marks[S24_MARKS]; /* host clock, seconds */
 };
 
 float *s24_nn_ws_get(struct s24_nn_ws *ws, size_t n)
@@ -247,6 +248,22 @@ static int batch(struct s24_backend *be, const struct s24_batch_args *a)
     return S24_OK;
 }
 
+static int mark(struct s24_backend *be, int k)
+{
+    struct cpu_ctx *c = be->ctx;
+    if (k < 0 || k >= S24_MARKS) return s24_error(S24_ERR_INVALID, "mark %d out of range", k);
+    c->marks[k] = s24_now();
+    return S24_OK;
+}
+static int mark_ms(struct s24_backend *be, int a, int b, double *ms)
+{
+    struct cpu_ctx *c = be->ctx;
+    if (a < 0 || b < 0 || a >= S24_MARKS || b >= S24_MARKS)
+        return s24_error(S24_ERR_INVALID, "marks %d, %d out of range", a, b);
+    *ms = 1e3 * (c->marks[b] - c->marks[a]);
+    return S24_OK;
+}
+
 static const struct s24_be_ops cpu_ops = {
     .alloc = cpu_alloc,
     .free = cpu_free,
@@ -278,6 +295,8 @@ static const struct s24_be_ops cpu_ops = {
     .xent = xent,
     .sgd = sgd,
     .batch = batch,
+    .mark = mark,
+    .mark_ms = mark_ms,
 };
 
 int s24_cpu_backend_init(struct s24_backend *be)

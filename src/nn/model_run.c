@@ -366,3 +366,49 @@ int s24_model_loss_backward(s24_model_t *m, const int32_t *labels, double *acc)
     if ((rc = m->be->ops->xent(m->be, (int)o->n, m->classes, o->x, labels, o->g, acc))) return rc;
     return run_backward(m);
 }
+
+/* ---------------------------------------------------------------- profile */
+int s24_model_num_nodes(const s24_model_t *m) { return m ? m->nn : 0; }
+
+const char *s24_model_node_kind(const s24_model_t *m, int i)
+{
+    static const char *const kinds[] = {"conv", "bn", "act", "add", "gap", "scale", "linear",
+                                        "dropout", "sdepth"};
+    if (!m || i < 0 || i >= m->nn) return "?";
+    return (unsigned)m->nodes[i].op < sizeof kinds / sizeof kinds[0] ? kinds[m->nodes[i].op] : "?";
+}
+
+int s24_model_profile(s24_model_t *m, const float *x, const int32_t *labels, int n, int h, int w,
+                      double *ms)
+{
+    if (!m || !x || !labels || !ms) return s24_error(S24_ERR_INVALID, "model_profile: bad arguments");
+    if (2 * m->nn + 2 > S24_MARKS)
+        return s24_error(S24_ERR_UNSUPPORTED, "model_profile: %d nodes is too many", m->nn);
+    const struct s24_be_ops *op = m->be->ops;
+    struct s24_slot *in = &m->slots[m->in_slot];
+    int rc = slot_shape(m, m->in_slot, n, h, w);
+    if (rc == S24_OK) rc = op->copy(m->be, in->x, x, (size_t)slot_numel(in) * sizeof *in->x);
+    for (int i = 0; i < m->nn; i++) m->nodes[i].masked = 0; /* no dropout draws here */
+    /* marks: 0..nn forward boundaries, nn+1.. backward boundaries */
+    for (int i = 0; i < m->nn && rc == S24_OK; i++) {
+        rc = op->mark(m->be, i);
+        if (rc == S24_OK) rc = run_node(m, i, 1);
+    }
+    if (rc == S24_OK) rc = op->mark(m->be, m->nn);
+    m->can_backward = rc == S24_OK;
+    struct s24_slot *o = &m->slots[m->out_slot];
+    if (rc == S24_OK) rc = grads_ready(m);
+    if (rc == S24_OK) rc = op->mark(m->be, m->nn + 1);
+    if (rc == S24_OK) rc = op->xent(m->be, (int)o->n, m->classes, o->x, labels, o->g, NULL);
+    /* backward of node i between marks nn+1+(nn-i) and nn+2+(nn-i) */
+    for (int i = m->nn - 1; i >= 0 && rc == S24_OK; i--) {
+        rc = back_node(m, &m->nodes[i]);
+        if (rc == S24_OK) rc = op->mark(m->be, m->nn + 2 + (m->nn - 1 - i));
+    }
+    for (int i = 0; i < m->nn && rc == S24_OK; i++) {
+        rc = op->mark_ms(m->be, i, i + 1, &ms[2 * i]);
+        int a = m->nn + 1 + (m->nn - 1 - i);
+        if (rc == S24_OK) rc = op->mark_ms(m->be, a, a + 1, &ms[2 * i + 1]);
+    }
+    return rc;
+}

@@ -157,7 +157,14 @@ struct s24_be_ops {
                const uint8_t *mask, const float *hyper, float wd);
     /* One batch: crop, flip, normalise (s24_batch_args). */
     int (*batch)(struct s24_backend *be, const struct s24_batch_args *a);
+
+    /* ---- profiling: a timestamp `k` (0 <= k < S24_MARKS) recorded in
+     * stream order, and the milliseconds between two of them (waits). */
+    int (*mark)(struct s24_backend *be, int k);
+    int (*mark_ms)(struct s24_backend *be, int a, int b, double *ms);
 };
+
+#define S24_MARKS 4096
 
 struct s24_backend {
     const struct s24_be_ops *ops;

@@ -1,6 +1,6 @@
 /* cmd_bench.c: `sparse24 bench <what>`: routes to the benchmark programs in
  * bench/ (cpu: CPU sparse vs OpenBLAS GEMM; gemm: GPU cuSPARSELt vs cuBLASLt;
- * permute: channel-permutation search). */
+ * permute: channel-permutation search; train: a training step). */
 #include "cli.h"
 
 #include <string.h>
@@ -9,15 +9,17 @@ int cmd_bench(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         FILE *f = argc < 2 ? stderr : stdout;
-        fprintf(f, "usage: sparse24 bench {cpu|gemm|permute} [options]\n"
+        fprintf(f, "usage: sparse24 bench {cpu|gemm|permute|train} [options]\n"
                    "  cpu      2:4 sparse GEMM vs OpenBLAS sgemm on the CPU\n"
                    "  gemm     cuSPARSELt 2:4 vs cuBLASLt dense on the GPU\n"
                    "  permute  channel-permutation search strategies\n"
+                   "  train    a whole training step per model (GPU or CPU)\n"
                    "'sparse24 bench <what> --help' for options.\n");
         return argc < 2 ? S24_EXIT_USAGE : S24_EXIT_OK;
     }
     if (!strcmp(argv[1], "cpu")) return bench_cpu_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "gemm")) return bench_gemm_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "permute")) return bench_permute_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "train")) return bench_train_main(argc - 1, argv + 1);
     return cli_usage("bench", "unknown benchmark '%s'", argv[1]);
 }

@@ -1,0 +1,276 @@
+/* bench_train.c: `sparse24 bench train`: the time of one whole training step
+ * (batch already on the backend, forward, loss, backward, masked SGD) of the
+ * engine's models on a backend, with images/s and the backend allocator's
+ * high-water mark, as rows of the CSV the PyTorch script
+ * (bench/torch_train_step.py) writes beside it in the same device call; and a
+ * per-op table (where the time goes) from one profiled step.
+ *
+ * Method: random data drawn once on the host and uploaded (never zeros);
+ * `warmup` steps first (cuDNN's algorithm search, allocations); then
+ * `repeats` groups of `group` back-to-back steps, each group timed between
+ * two backend syncs on the host clock, so the step time is the median over
+ * groups of group time / group (the queue between syncs stays full as in
+ * training). Not here: data augmentation or evaluation (`train` measures
+ * epochs end to end). */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/ops.h"
+#include "sparse24/sparse24_train.h"
+
+#define CMD "bench train"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: sparse24 bench train [--models a,b] [--batch N] [--device D] [options]\n"
+"\n"
+"Times a whole training step (forward, loss, backward, SGD with momentum and\n"
+"weight decay) per model on random data already on the backend, and prints\n"
+"step time, images/s and the peak memory the backend allocated (parameters,\n"
+"gradients, momentum, activations and scratch).\n"
+"\n"
+"options:\n"
+"  --models LIST     comma-separated registry names (default resnet18,efficientnet_b0)\n"
+"  --batch N         images per step (default 256)\n"
+"  --size N          image side (default 32)\n"
+"  --warmup N        untimed steps first (default 15)\n"
+"  --group N         steps per timed group (default 5)\n"
+"  --repeats N       timed groups; the median is reported (default 20)\n"
+"  --device D        cpu | cuda | auto (default auto)\n"
+"  --gpu N           GPU ordinal (default 0)\n"
+"  --csv FILE        append rows model,engine,precision,step_ms,img_s,peak_mb\n"
+"                    (header written when the file is new)\n"
+"  --ops FILE        the per-op table of one profiled step as CSV\n"
+"                    (model,kind,count,fwd_ms,bwd_ms,total_ms,share)\n"
+"  --threads N       worker threads for the CPU (0 = all cores)\n"
+"  -h, --help        this text\n"
+"\n"
+"exit codes: 0 success, 1 runtime failure, 2 bad usage\n");
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct bench {
+    int batch, size, warmup, group, repeats;
+    FILE *csv, *ops;
+    s24_backend_t *be;
+};
+
+static int one_step(s24_model_t *m, struct s24_sgd *o, const float *x, const int32_t *y,
+                    int batch, int size, double *acc)
+{
+    int rc;
+    s24_model_zero_grad(m);
+    if ((rc = s24_model_forward_be(m, x, batch, size, size, 1)) != S24_OK) return rc;
+    if ((rc = s24_model_loss_backward(m, y, acc)) != S24_OK) return rc;
+    /* a fixed point of the paper's schedule: its values do not change the cost */
+    return s24_sgd_step(o, m, 0.05f, 0.9f);
+}
+
+/* Per-op table: times summed by node kind. */
+static int profile(const struct bench *b, s24_model_t *m, const char *arch, const float *x,
+                   const int32_t *y)
+{
+    int nn = s24_model_num_nodes(m), rc;
+    double *ms = calloc((size_t)(2 * nn), sizeof *ms);
+    if (!ms) return s24_error(S24_ERR_NOMEM, "out of memory");
+    if ((rc = s24_model_profile(m, x, y, b->batch, b->size, b->size, ms)) != S24_OK) {
+        free(ms);
+        return rc;
+    }
+    static const char *const kinds[] = {"conv", "bn", "act", "add", "gap", "scale", "linear",
+                                        "dropout", "sdepth"};
+    double total = 0;
+    for (int i = 0; i < 2 * nn; i++) total += ms[i];
+    printf("%s: profiled step, %d nodes, %.3f ms in nodes (loss counted with the last backward)\n",
+           arch, nn, total);
+    printf("  %-8s %5s %10s %10s %10s %6s\n", "kind", "count", "fwd_ms", "bwd_ms", "total_ms", "share");
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        double f = 0, bw = 0;
+        int count = 0;
+        for (int i = 0; i < nn; i++)
+            if (!strcmp(s24_model_node_kind(m, i), kinds[k])) f += ms[2 * i], bw += ms[2 * i + 1], count++;
+        if (!count) continue;
+        printf("  %-8s %5d %10.3f %10.3f %10.3f %5.1f%%\n", kinds[k], count, f, bw, f + bw,
+               100 * (f + bw) / (total > 0 ? total : 1));
+        if (b->ops)
+            fprintf(b->ops, "%s,%s,%d,%.4f,%.4f,%.4f,%.4f\n", arch, kinds[k], count, f, bw, f + bw,
+                    (f + bw) / (total > 0 ? total : 1));
+    }
+    free(ms);
+    return S24_OK;
+}
+
+static int run_model(const struct bench *b, const char *arch)
+{
+    s24_model_t *m = NULL;
+    struct s24_sgd o;
+    memset(&o, 0, sizeof o);
+    float *hx = NULL, *x = NULL;
+    int32_t *hy = NULL, *y = NULL;
+    double *acc = NULL, *t = NULL;
+    size_t xb = sizeof(float) * (size_t)b->batch * (size_t)b->size * (size_t)b->size * 3;
+    size_t yb = sizeof(int32_t) * (size_t)b->batch;
+    struct s24_backend *be = b->be;
+    s24_backend_reset_peak(be);
+    int rc = s24_model_create(arch, 10, 1, be, &m);
+    if (rc == S24_OK) rc = s24_sgd_init(&o, m, 5e-4f);
+    hx = malloc(xb), hy = malloc(yb), t = malloc(sizeof(double) * (size_t)b->repeats);
+    if (rc == S24_OK && (!hx || !hy || !t)) rc = s24_error(S24_ERR_NOMEM, "out of memory");
+    if (rc == S24_OK) rc = s24_be_alloc(be, xb, (void **)&x);
+    if (rc == S24_OK) rc = s24_be_alloc(be, yb, (void **)&y);
+    if (rc == S24_OK) rc = s24_be_alloc(be, 2 * sizeof(double), (void **)&acc);
+    if (rc != S24_OK) goto done;
+    struct s24_rng r;
+    s24_rng_seed(&r, 7);
+    for (size_t i = 0; i < xb / sizeof(float); i++) hx[i] = (float)s24_rng_normal(&r);
+    for (int i = 0; i < b->batch; i++) hy[i] = (int32_t)s24_rng_below(&r, 10);
+    if ((rc = be->ops->upload(be, x, hx, xb)) || (rc = be->ops->upload(be, y, hy, yb)) ||
+        (rc = be->ops->zero(be, acc, 2 * sizeof(double))))
+        goto done;
+    for (int i = 0; i < b->warmup && rc == S24_OK; i++) rc = one_step(m, &o, x, y, b->batch, b->size, acc);
+    if (rc == S24_OK) rc = s24_backend_sync(be);
+    for (int k = 0; k < b->repeats && rc == S24_OK; k++) {
+        double t0 = s24_now();
+        for (int i = 0; i < b->group && rc == S24_OK; i++) rc = one_step(m, &o, x, y, b->batch, b->size, acc);
+        if (rc == S24_OK) rc = s24_backend_sync(be);
+        t[k] = (s24_now() - t0) / b->group;
+    }
+    if (rc != S24_OK) goto done;
+    double sums[2];
+    if ((rc = be->ops->download(be, sums, acc, sizeof sums)) != S24_OK) goto done;
+    if (sums[0] != sums[0]) {
+        rc = s24_error(S24_ERR_INVALID, "%s: the loss went NaN while timing", arch);
+        goto done;
+    }
+    qsort(t, (size_t)b->repeats, sizeof *t, cmp_double);
+    double med = t[b->repeats / 2] * 1e3, lo = t[0] * 1e3, hi = t[b->repeats - 1] * 1e3;
+    size_t peak = 0;
+    s24_backend_bytes(be, &peak);
+    /* fp32 storage; on the GPU TF32 tensor-core math unless S24_TF32=0, as
+     * PyTorch's fp32 mode with allow_tf32 (the baseline's setting) */
+    const char *prec = "fp32";
+    printf("%s: step %.3f ms (min %.3f, max %.3f over %d groups of %d), %.0f img/s, peak %.1f MiB\n",
+           arch, med, lo, hi, b->repeats, b->group, b->batch / med * 1e3, (double)peak / 1048576.0);
+    if (b->csv)
+        fprintf(b->csv, "%s,sparse24,%s,%.4f,%.1f,%.1f\n", arch, prec, med, b->batch / med * 1e3,
+                (double)peak / 1048576.0);
+    rc = profile(b, m, arch, x, y);
+done:
+    if (x) s24_be_free(be, x, xb);
+    if (y) s24_be_free(be, y, yb);
+    if (acc) s24_be_free(be, acc, 2 * sizeof(double));
+    if (m) s24_sgd_free(&o);
+    s24_model_free(m);
+    free(hx), free(hy), free(t);
+    return rc;
+}
+
+static FILE *open_csv(const char *path, const char *header)
+{
+    FILE *f = fopen(path, "a+");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    if (ftell(f) == 0) fputs(header, f);
+    return f;
+}
+
+int bench_train_main(int argc, char **argv)
+{
+    enum { O_MODELS = 256, O_BATCH, O_SIZE, O_WARMUP, O_GROUP, O_REPEATS, O_DEVICE, O_GPU, O_CSV,
+           O_OPS, O_THREADS };
+    static const struct option lo[] = {
+        {"models", required_argument, 0, O_MODELS}, {"batch", required_argument, 0, O_BATCH},
+        {"size", required_argument, 0, O_SIZE},     {"warmup", required_argument, 0, O_WARMUP},
+        {"group", required_argument, 0, O_GROUP},   {"repeats", required_argument, 0, O_REPEATS},
+        {"device", required_argument, 0, O_DEVICE}, {"gpu", required_argument, 0, O_GPU},
+        {"csv", required_argument, 0, O_CSV},       {"ops", required_argument, 0, O_OPS},
+        {"threads", required_argument, 0, O_THREADS}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    struct bench b = {256, 32, 15, 5, 20, NULL, NULL, NULL};
+    const char *models = "resnet18,efficientnet_b0", *device = "auto", *csv = NULL, *ops = NULL;
+    int gpu = 0, ec = S24_EXIT_OK;
+    int64_t v;
+    optind = 1;
+    for (;;) {
+        int opt = getopt_long(argc, argv, "h", lo, NULL);
+        if (opt == -1) break;
+        switch (opt) {
+        case 'h': usage(stdout); return S24_EXIT_OK;
+        case O_MODELS: models = optarg; break;
+        case O_BATCH:
+            if (cli_parse_i64(optarg, 2, 65536, &v)) return cli_usage(CMD, "--batch %s: expected 2..65536", optarg);
+            b.batch = (int)v;
+            break;
+        case O_SIZE:
+            if (cli_parse_i64(optarg, 8, 512, &v)) return cli_usage(CMD, "--size %s: expected 8..512", optarg);
+            b.size = (int)v;
+            break;
+        case O_WARMUP:
+            if (cli_parse_i64(optarg, 0, 100000, &v)) return cli_usage(CMD, "--warmup %s: expected 0..100000", optarg);
+            b.warmup = (int)v;
+            break;
+        case O_GROUP:
+            if (cli_parse_i64(optarg, 1, 10000, &v)) return cli_usage(CMD, "--group %s: expected 1..10000", optarg);
+            b.group = (int)v;
+            break;
+        case O_REPEATS:
+            if (cli_parse_i64(optarg, 1, 100000, &v)) return cli_usage(CMD, "--repeats %s: expected 1..100000", optarg);
+            b.repeats = (int)v;
+            break;
+        case O_DEVICE: device = optarg; break;
+        case O_GPU:
+            if (cli_parse_i64(optarg, 0, 1023, &v)) return cli_usage(CMD, "--gpu %s: expected 0..1023", optarg);
+            gpu = (int)v;
+            break;
+        case O_CSV: csv = optarg; break;
+        case O_OPS: ops = optarg; break;
+        case O_THREADS:
+            if (cli_threads(optarg) < 0) return cli_usage(CMD, "--threads %s: expected 0..1024", optarg);
+            break;
+        default: return cli_usage(CMD, "unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    enum s24_device dev;
+    if (cli_device(device, &dev)) return cli_usage(CMD, "--device %s: expected cpu, cuda or auto", device);
+    char list[1024];
+    snprintf(list, sizeof list, "%s", models);
+    for (char *s = NULL, *tok = strtok_r(list, ",", &s); tok; tok = strtok_r(NULL, ",", &s))
+        if (!s24_arch_find(tok)) return cli_usage(CMD, "--models: '%s': expected %s", tok, cli_model_list());
+    int rc = s24_backend_create(dev, gpu, &b.be);
+    if (rc != S24_OK) return cli_lib_fail(CMD, rc);
+    if (csv && !(b.csv = open_csv(csv, "model,engine,precision,step_ms,img_s,peak_mb\n"))) {
+        ec = cli_fail(CMD, "%s: cannot open for appending", csv);
+        goto done;
+    }
+    if (ops && !(b.ops = open_csv(ops, "model,kind,count,fwd_ms,bwd_ms,total_ms,share\n"))) {
+        ec = cli_fail(CMD, "%s: cannot open for appending", ops);
+        goto done;
+    }
+    cli_stamp(stdout, "# ");
+    printf("# backend: %s; batch %d, %dx%d, warm-up %d, median of %d groups of %d steps\n",
+           s24_backend_name(b.be), b.batch, b.size, b.size, b.warmup, b.repeats, b.group);
+    snprintf(list, sizeof list, "%s", models);
+    for (char *s = NULL, *tok = strtok_r(list, ",", &s); tok; tok = strtok_r(NULL, ",", &s)) {
+        if ((rc = run_model(&b, tok)) != S24_OK) {
+            ec = cli_lib_fail(CMD, rc);
+            break;
+        }
+        fflush(stdout);
+    }
+done:
+    if (b.csv && fclose(b.csv) && ec == S24_EXIT_OK) ec = cli_fail(CMD, "%s: write failed", csv);
+    if (b.ops && fclose(b.ops) && ec == S24_EXIT_OK) ec = cli_fail(CMD, "%s: write failed", ops);
+    s24_backend_free(b.be);
+    return ec;
+}

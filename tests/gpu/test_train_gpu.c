@@ -1,0 +1,221 @@
+/* test_train_gpu.c: whole training steps of every registry model on the
+ * CUDA backend against the same steps on the CPU backend (needs a GPU;
+ * `make test-gpu`): the same seed and data, dropout and stochastic depth on
+ * (their masks come from the same keys on both), one forward + loss +
+ * backward + masked SGD step with 2:4 masks on the eligible weights, then an
+ * evaluation forward. Compared: training logits, loss and hits, every
+ * parameter gradient, the weights, momentum and running statistics after the
+ * step, and the evaluation logits; in strict fp32 (S24_TF32=0, tight
+ * budgets) and with TF32 (looser ones). Then --deterministic: two GPU runs of
+ * three steps give bit-identical weights. Without a GPU it reports the skip
+ * and passes. */
+#include "t.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "nn/ops.h"
+#include "sparse24/sparse24_train.h"
+
+struct run {
+    s24_backend_t *be;
+    s24_model_t *m;
+    struct s24_sgd o;
+    float *x;          /* backend (n, hw, hw, 3) */
+    int32_t *y;        /* backend (n) */
+    double *acc;       /* backend (2) */
+    float *logits;     /* host (n, 10): training forward */
+    float *eval;       /* host (n, 10): evaluation forward after the step */
+    double sums[2];
+    size_t xb, yb;     /* bytes of x and y */
+};
+
+static double rel(const float *a, const float *b, int64_t n)
+{
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        if (a[i] != a[i]) return 1e30; /* NaN never passes */
+        num += d * d, den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* One step of `arch` on backend `be` with the same inputs everywhere. */
+static int run_steps(struct run *r, s24_backend_t *be, const char *arch, int n, int hw,
+                     const float *hx, const int32_t *hy, int steps)
+{
+    memset(r, 0, sizeof *r);
+    r->be = be;
+    size_t xb = sizeof(float) * (size_t)n * hw * hw * 3;
+    r->xb = xb, r->yb = sizeof(int32_t) * (size_t)n;
+    int rc = s24_model_create(arch, 10, 3, be, &r->m);
+    if (rc == S24_OK) rc = s24_sgd_init(&r->o, r->m, 5e-4f);
+    /* 2:4 masks on every eligible weight, as phase 2 trains */
+    if (rc == S24_OK) rc = s24_pipeline_masks(r->m, &r->o, 2, 4);
+    if (rc == S24_OK) rc = s24_be_alloc(be, xb, (void **)&r->x);
+    if (rc == S24_OK) rc = s24_be_alloc(be, sizeof(int32_t) * (size_t)n, (void **)&r->y);
+    if (rc == S24_OK) rc = s24_be_alloc(be, 2 * sizeof(double), (void **)&r->acc);
+    if (rc != S24_OK) return rc;
+    r->logits = malloc(sizeof(float) * 10 * (size_t)n);
+    r->eval = malloc(sizeof(float) * 10 * (size_t)n);
+    if ((rc = be->ops->upload(be, r->x, hx, xb)) || (rc = be->ops->upload(be, r->y, hy, sizeof(int32_t) * (size_t)n)) ||
+        (rc = be->ops->zero(be, r->acc, 2 * sizeof(double))))
+        return rc;
+    for (int s = 0; s < steps && rc == S24_OK; s++) {
+        s24_model_zero_grad(r->m);
+        rc = s24_model_forward_be(r->m, r->x, n, hw, hw, 1);
+        if (rc == S24_OK && s == 0)
+            rc = be->ops->download(be, r->logits, s24_model_logits(r->m), sizeof(float) * 10 * (size_t)n);
+        if (rc == S24_OK) rc = s24_model_loss_backward(r->m, r->y, r->acc);
+        if (rc == S24_OK && s == 0) rc = s24_model_to_host(r->m); /* the gradients of step 1 */
+        if (rc == S24_OK) rc = s24_sgd_step(&r->o, r->m, 0.1f, 0.9f);
+    }
+    if (rc == S24_OK) rc = be->ops->download(be, r->sums, r->acc, sizeof r->sums);
+    if (rc == S24_OK) rc = s24_model_forward_be(r->m, r->x, n, hw, hw, 0);
+    if (rc == S24_OK)
+        rc = be->ops->download(be, r->eval, s24_model_logits(r->m), sizeof(float) * 10 * (size_t)n);
+    return rc;
+}
+
+static void run_free(struct run *r)
+{
+    if (!r->be) return;
+    s24_be_free(r->be, r->acc, 2 * sizeof(double));
+    s24_be_free(r->be, r->y, r->yb);
+    s24_be_free(r->be, r->x, r->xb);
+    if (r->m) s24_sgd_free(&r->o);
+    s24_model_free(r->m);
+    free(r->logits), free(r->eval);
+    memset(r, 0, sizeof *r);
+}
+
+/* Gradients are compared before the step; weights, momentum and running
+ * stats after it. */
+static void compare(const char *arch, const char *mode, struct run *c, struct run *g, int n,
+                    double tl, double tg, double tw)
+{
+    double e = rel(g->logits, c->logits, 10 * (int64_t)n);
+    CHECK(e < tl, "%s %s: training logits %g", arch, mode, e);
+    CHECK(fabs(g->sums[0] - c->sums[0]) <= tl * fabs(c->sums[0]) + 1e-6, "%s %s: loss %g vs %g",
+          arch, mode, g->sums[0], c->sums[0]);
+    double worst_g = 0, worst_w = 0;
+    const char *wg = "", *ww = "";
+    for (int i = 0; i < s24_model_num_params(c->m); i++) {
+        struct s24_param *pc = s24_model_param(c->m, i), *pg = s24_model_param(g->m, i);
+        if (!pc->grad) continue;
+        double eg = rel(pg->grad, pc->grad, pc->numel);
+        if (eg > worst_g) worst_g = eg, wg = pc->name;
+    }
+    CHECK(worst_g < tg, "%s %s: worst gradient %s %g", arch, mode, wg, worst_g);
+    CHECK_OK(s24_model_to_host(c->m));
+    CHECK_OK(s24_model_to_host(g->m));
+    CHECK_OK(s24_sgd_to_host(&c->o));
+    CHECK_OK(s24_sgd_to_host(&g->o));
+    for (int i = 0; i < s24_model_num_params(c->m); i++) {
+        struct s24_param *pc = s24_model_param(c->m, i), *pg = s24_model_param(g->m, i);
+        if (!pc->data) continue;
+        double ew = rel(pg->data, pc->data, pc->numel);
+        if (ew > worst_w) worst_w = ew, ww = pc->name;
+        if (c->o.buf[i]) {
+            double eb = rel(g->o.buf[i], c->o.buf[i], pc->numel);
+            CHECK(eb < tg, "%s %s: momentum of %s %g", arch, mode, pc->name, eb);
+        }
+        if (c->o.mask[i]) { /* pruned weights exactly zero on the GPU too */
+            int64_t bad = 0;
+            for (int64_t j = 0; j < pc->numel; j++) bad += !c->o.mask[i][j] && (pg->data[j] != 0.0f || g->o.buf[i][j] != 0.0f);
+            CHECK(bad == 0, "%s %s: %s has %lld pruned entries non-zero", arch, mode, pc->name, (long long)bad);
+        }
+    }
+    CHECK(worst_w < tw, "%s %s: worst weight / buffer after the step %s %g", arch, mode, ww, worst_w);
+    e = rel(g->eval, c->eval, 10 * (int64_t)n);
+    CHECK(e < 10 * tl, "%s %s: evaluation logits after the step %g", arch, mode, e);
+}
+
+static void check_arch(s24_backend_t *cpu, const char *arch, int n, int hw)
+{
+    struct s24_rng r;
+    s24_rng_seed(&r, 11);
+    int64_t nx = (int64_t)n * hw * hw * 3;
+    float *hx = malloc(sizeof(float) * (size_t)nx);
+    int32_t *hy = malloc(sizeof(int32_t) * (size_t)n);
+    for (int64_t i = 0; i < nx; i++) hx[i] = (float)s24_rng_normal(&r);
+    for (int i = 0; i < n; i++) hy[i] = (int32_t)s24_rng_below(&r, 10);
+    struct run c, g;
+    CHECK_OK(run_steps(&c, cpu, arch, n, hw, hx, hy, 1));
+    static const char *const modes[2] = {"fp32", "tf32"};
+    for (int k = 0; k < 2; k++) {
+        setenv("S24_TF32", k ? "1" : "0", 1);
+        s24_backend_t *gpu = NULL;
+        CHECK_OK(s24_backend_create(S24_DEVICE_CUDA, 0, &gpu));
+        if (!gpu) break;
+        int rc = run_steps(&g, gpu, arch, n, hw, hx, hy, 1);
+        CHECK_OK(rc);
+        /* strict fp32 differs from the CPU by summation order only; TF32 by
+         * 10-bit mantissas in every conv and GEMM */
+        if (rc == S24_OK) {
+            if (k == 0) compare(arch, modes[k], &c, &g, n, 1e-4, 2e-3, 1e-4);
+            else compare(arch, modes[k], &c, &g, n, 3e-2, 1e-1, 3e-3);
+        }
+        run_free(&g);
+        s24_backend_free(gpu);
+    }
+    run_free(&c);
+    free(hx), free(hy);
+}
+
+/* Two GPU runs with S24_DETERMINISTIC=1 give the same bits. */
+static void check_deterministic(const char *arch, int n, int hw)
+{
+    setenv("S24_DETERMINISTIC", "1", 1);
+    setenv("S24_TF32", "1", 1);
+    struct s24_rng r;
+    s24_rng_seed(&r, 5);
+    int64_t nx = (int64_t)n * hw * hw * 3;
+    float *hx = malloc(sizeof(float) * (size_t)nx);
+    int32_t *hy = malloc(sizeof(int32_t) * (size_t)n);
+    for (int64_t i = 0; i < nx; i++) hx[i] = (float)s24_rng_normal(&r);
+    for (int i = 0; i < n; i++) hy[i] = (int32_t)s24_rng_below(&r, 10);
+    struct run a, b;
+    s24_backend_t *g1 = NULL, *g2 = NULL;
+    CHECK_OK(s24_backend_create(S24_DEVICE_CUDA, 0, &g1));
+    CHECK_OK(s24_backend_create(S24_DEVICE_CUDA, 0, &g2));
+    if (g1 && g2) {
+        CHECK_OK(run_steps(&a, g1, arch, n, hw, hx, hy, 3));
+        CHECK_OK(run_steps(&b, g2, arch, n, hw, hx, hy, 3));
+        CHECK_OK(s24_model_to_host(a.m));
+        CHECK_OK(s24_model_to_host(b.m));
+        int64_t diff = 0;
+        for (int i = 0; i < s24_model_num_params(a.m); i++) {
+            struct s24_param *pa = s24_model_param(a.m, i), *pb = s24_model_param(b.m, i);
+            if (pa->data) diff += memcmp(pa->data, pb->data, sizeof(float) * (size_t)pa->numel) != 0;
+        }
+        CHECK(diff == 0, "%s: %lld tensors differ between two deterministic runs", arch, (long long)diff);
+        run_free(&a);
+        run_free(&b);
+    }
+    s24_backend_free(g1);
+    s24_backend_free(g2);
+    unsetenv("S24_DETERMINISTIC");
+    free(hx), free(hy);
+}
+
+int main(void)
+{
+    s24_backend_t *probe = NULL, *cpu = NULL;
+    int rc = s24_backend_create(S24_DEVICE_CUDA, 0, &probe);
+    if (rc != S24_OK) {
+        printf("test_train_gpu: skipped (%s)\n", s24_last_error());
+        return t_done("test_train_gpu");
+    }
+    printf("test_train_gpu: %s\n", s24_backend_name(probe));
+    s24_backend_free(probe);
+    CHECK_OK(s24_backend_create(S24_DEVICE_CPU, 0, &cpu));
+    check_arch(cpu, "smallcnn", 16, 32);
+    check_arch(cpu, "resnet18", 8, 32);
+    check_arch(cpu, "efficientnet_b0", 8, 32);
+    check_deterministic("resnet18", 16, 32);
+    check_deterministic("efficientnet_b0", 16, 32);
+    s24_backend_free(cpu);
+    return t_done("test_train_gpu");
+}
