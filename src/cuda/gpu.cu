@@ -41,6 +41,24 @@ int s24_gpu_status(cublasStatus_t e, const char *call, const char *file, int lin
                      cublasGetStatusName(e));
 }
 
+#ifdef S24_HAVE_CUDNN
+int s24_gpu_status(cudnnStatus_t e, const char *call, const char *file, int line)
+{
+    if (e == CUDNN_STATUS_SUCCESS) return S24_OK;
+    /* cuDNN 9 splits each category into specific codes (3000..3999: not supported) */
+    int code = CUDNN_STATUS_CATEGORY(e) == CUDNN_STATUS_NOT_SUPPORTED ? S24_ERR_UNSUPPORTED
+               : e == CUDNN_STATUS_ALLOC_FAILED ||
+                       e == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED
+                   ? S24_ERR_NOMEM
+                   : S24_ERR_CUDNN;
+    char detail[256] = "";
+    cudnnGetLastErrorString(detail, sizeof detail);
+    /* the thread's last cuDNN message: usually this failure's detail */
+    return s24_error(code, "%s:%d: %s: %s%s%s%s", file, line, call, cudnnGetErrorString(e),
+                     detail[0] ? " (last cuDNN message: " : "", detail, detail[0] ? ")" : "");
+}
+#endif
+
 /* ---------------------------------------------------------------- info */
 extern "C" void s24_cuda_info(char *buf, size_t len)
 {

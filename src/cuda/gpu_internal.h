@@ -7,6 +7,9 @@
 
 #include <cublasLt.h>
 #include <cuda_runtime.h>
+#ifdef S24_HAVE_CUDNN
+#include <cudnn.h>
+#endif
 
 #include "sparse24/sparse24_cuda.h"
 #include "sparse_engine.h"
@@ -35,6 +38,9 @@ struct s24_graph {
  * the failed call with its file and line, sets rc and jumps to `fail`. */
 int s24_gpu_status(cudaError_t e, const char *call, const char *file, int line);
 int s24_gpu_status(cublasStatus_t e, const char *call, const char *file, int line);
+#ifdef S24_HAVE_CUDNN
+int s24_gpu_status(cudnnStatus_t e, const char *call, const char *file, int line);
+#endif
 #define S24_GPU_CHECK(call)                                                        \
     do {                                                                           \
         if ((rc = s24_gpu_status((call), #call, __FILE__, __LINE__)) != S24_OK)    \

@@ -1,11 +1,12 @@
-/* nocuda_nn.c: the CUDA training backend's constructor in a build without
- * CUDA: `--device cuda` then fails with a message that says why. */
+/* nocuda_nn.c: stands in for the CUDA training backend when sparse24 is
+ * built without CUDA, so s24_backend_create(S24_DEVICE_CUDA, ...) exists and
+ * reports why there is no GPU. No ops table: nothing can be created. */
 #include "nn/ops.h"
 
 int s24_cuda_backend_init(struct s24_backend *be, int device)
 {
-    (void)be, (void)device;
-    return s24_error(S24_ERR_NO_DEVICE,
-                     "this sparse24 was built without CUDA: no GPU training (rebuild with the CUDA "
-                     "toolkit and cuDNN present, USE_CUDA=1)");
+    (void)be;
+    return s24_error(S24_ERR_NO_DEVICE, "cuda:%d: no GPU backend: sparse24 was built without "
+                     "CUDA (rebuild where nvcc and cuBLASLt are found, or with USE_CUDA=1)",
+                     device);
 }

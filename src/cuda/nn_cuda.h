@@ -1,0 +1,99 @@
+/* nn_cuda.h: what the CUDA training backend's translation units share (C++
+ * only, never installed): its context (be->ctx) and the ops each file
+ * implements, with the signatures of struct s24_be_ops (src/nn/ops.h).
+ *
+ *   nn_backend.cu  context, memory hooks, per-node state, the ops table
+ *   nn_conv.cu     convolutions through cuDNN (NHWC, algorithms found once
+ *                  per shape, kept in the node's state), own depthwise kernels
+ *   nn_linear.cu   linear layers through cuBLASLt
+ *   nn_elem.cu     activations, add, accumulate, pooling, SE scale, row masks
+ *   nn_norm.cu     batch norm (statistics, running-stat update, apply, backward)
+ *   nn_step.cu     loss, masked SGD, the batch augmentation kernel
+ *
+ * Every launch is followed by S24_LAUNCH_CHECK (gpu_internal.h). */
+#ifndef S24_NN_CUDA_H
+#define S24_NN_CUDA_H
+
+#include <cuda_runtime.h>
+
+#include "cuda/gpu_internal.h"
+#include "nn/ops.h"
+
+struct s24_cuda_nn {
+    int device;
+    cudaStream_t stream;
+    void *dnn;            /* cudnnHandle_t (void * so files without cuDNN compile) */
+    cublasLtHandle_t lt;
+    int tf32;             /* 1: TF32 tensor-core math for fp32 convs and GEMMs (PyTorch's
+                           * allow_tf32 mode); 0: strict fp32 (tests). S24_TF32=0 turns it off. */
+    int deterministic;    /* 1: only deterministic cuDNN algorithms */
+    void *lt_ws;          /* cuBLASLt workspace */
+    size_t lt_ws_bytes;
+};
+
+static inline struct s24_cuda_nn *s24_cu(struct s24_backend *be)
+{
+    return (struct s24_cuda_nn *)be->ctx;
+}
+
+/* Launch geometry for a flat loop over n elements. */
+static inline unsigned s24_cu_blocks(int64_t n, int threads)
+{
+    int64_t b = (n + threads - 1) / threads;
+    return (unsigned)(b < 1 ? 1 : b > 65535 * 4 ? 65535 * 4 : b);
+}
+
+/* nn_conv.cu */
+int s24_cu_conv2d_fwd(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
+                      const float *x, const float *w, const float *b, float *y);
+int s24_cu_conv2d_bwd(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
+                      const float *x, const float *w, const float *dy, float *dx, float *dw,
+                      float *db);
+void s24_cu_conv_state_free(void *state);
+
+/* nn_linear.cu */
+int s24_cu_linear_fwd(struct s24_backend *be, int64_t n, int64_t in, int64_t out, const float *x,
+                      const float *w, const float *b, float *y);
+int s24_cu_linear_bwd(struct s24_backend *be, int64_t n, int64_t in, int64_t out, const float *x,
+                      const float *w, const float *dy, float *dx, float *dw, float *db);
+
+/* nn_norm.cu */
+int s24_cu_bn_fwd_train(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                        const float *gamma, const float *beta, float eps, float momentum,
+                        float *y, float *mean, float *invstd, float *rmean, float *rvar);
+int s24_cu_bn_fwd_eval(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                       const float *gamma, const float *beta, const float *rmean,
+                       const float *rvar, float eps, float *y);
+int s24_cu_bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                  const float *mean, const float *invstd, const float *gamma, const float *dy,
+                  float *dx, float *dgamma, float *dbeta);
+
+/* nn_elem.cu */
+int s24_cu_act_fwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x, float *y);
+int s24_cu_act_bwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x,
+                   const float *y, const float *dy, float *dx);
+int s24_cu_add_fwd(struct s24_backend *be, int64_t n, const float *a, const float *b, float *y);
+int s24_cu_acc(struct s24_backend *be, int64_t n, const float *dy, float *dx);
+int s24_cu_gap_fwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *x,
+                   float *y);
+int s24_cu_gap_bwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *dy,
+                   float *dx);
+int s24_cu_scale_fwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *x,
+                     const float *s, float *y);
+int s24_cu_scale_bwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *x,
+                     const float *s, const float *dy, float *dx, float *ds);
+int s24_cu_rowmask_fwd(struct s24_backend *be, int64_t rows, int64_t inner, const float *x,
+                       const float *mask, float *y);
+int s24_cu_rowmask_bwd(struct s24_backend *be, int64_t rows, int64_t inner, const float *mask,
+                       const float *dy, float *dx);
+int s24_cu_rowmask_draw(struct s24_backend *be, int64_t rows, float p, const uint64_t *key,
+                        float *mask);
+
+/* nn_step.cu */
+int s24_cu_xent(struct s24_backend *be, int n, int classes, const float *logits,
+                const int32_t *labels, float *dlogits, double *acc);
+int s24_cu_sgd(struct s24_backend *be, int64_t n, float *p, float *g, float *buf,
+               const uint8_t *mask, const float *hyper, float wd);
+int s24_cu_batch(struct s24_backend *be, const struct s24_batch_args *a);
+
+#endif

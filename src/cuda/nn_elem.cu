@@ -1,0 +1,413 @@
+/* nn_elem.cu: the CUDA backend's element-wise and small ops: ReLU, SiLU,
+ * sigmoid, residual add, gradient accumulation, global average pooling,
+ * squeeze-excitation's channel scale, and the row masks of dropout and
+ * stochastic depth (applied, and drawn from the counter hash s24_keep_draw).
+ *
+ * The arithmetic is src/cpu/nn_elem.c's: where the CPU rounds a product and
+ * a sum separately, the kernels say so with __fmul_rn / __fadd_rn, so nvcc
+ * cannot fuse them and those results match the CPU bit for bit (only the
+ * activations differ, by expf's last bits). Reductions run in fp64, in a
+ * fixed order in one block (no atomics), so they repeat bit for bit.
+ *
+ * Not here: linear layers (nn_linear.cu), vector loads (these ops are a
+ * small share of a step), any host synchronisation. */
+#include <stdint.h>
+
+#include "cuda/nn_cuda.h"
+
+#define S24_EL_TPB 256      /* threads per block of the flat kernels */
+#define S24_EL_TPB_MAX 1024 /* the most a per-(image, channel) block has */
+
+/* ---------------------------------------------------------------- geometry */
+/* The per-(image, channel) kernels (pooling, SE scale): a block covers `ct`
+ * channels of one image with `rt` lanes over its positions. With c <= 128 a
+ * block spans whole rows (one contiguous, coalesced stretch of memory),
+ * otherwise 32 channels (one 128-byte segment per row). An image of many
+ * positions gets 1024 threads: one block per (image, tile) must still fill
+ * the GPU when the batch is the only parallelism. */
+struct s24_el_tile {
+    int ct, rt, tpb;
+    unsigned tiles; /* channel tiles: ceil(c / ct) */
+};
+
+static struct s24_el_tile s24_el_tile_for(int64_t hw, int64_t c)
+{
+    struct s24_el_tile t;
+    t.ct = c <= 128 ? (int)c : 32;
+    t.tpb = hw * t.ct >= 4096 ? S24_EL_TPB_MAX : S24_EL_TPB;
+    t.rt = t.tpb / t.ct;
+    t.tiles = (unsigned)((c + t.ct - 1) / t.ct);
+    return t;
+}
+
+/* red (rt, ct): adds the rt lanes of each channel into lane 0, pairing lanes
+ * in a fixed order (so the sum repeats bit for bit). Every thread calls it. */
+static __device__ __forceinline__ void s24_el_fold(double *red, int ct, int rt)
+{
+    int t = threadIdx.x, lane = t / ct, j = t % ct;
+    for (int s = 1; s < rt; s *= 2) {
+        __syncthreads();
+        if (lane < rt && lane % (2 * s) == 0 && lane + s < rt)
+            red[lane * ct + j] += red[(lane + s) * ct + j];
+    }
+    __syncthreads();
+}
+
+/* Grids over (image, channel tile): images on x (up to 2^31 - 1), tiles on y. */
+static int s24_el_tile_ok(const char *op, int64_t n, int64_t hw, int64_t c)
+{
+    if (n < 0 || hw < 1 || c < 1 || n > INT32_MAX || (c + 31) / 32 > 65535)
+        return s24_error(S24_ERR_INVALID, "%s: bad shape n %lld, hw %lld, c %lld", op, (long long)n,
+                         (long long)hw, (long long)c);
+    return S24_OK;
+}
+
+/* ---------------------------------------------------------------- activations */
+static __device__ __forceinline__ float s24_el_sigmoid(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
+
+/* x, y (n), y may be x. */
+template <int A> static __global__ void s24_el_act_fwd_k(int64_t n, const float *x, float *y)
+{
+    int64_t step = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
+        float v = x[i];
+        if (A == S24_ACT_RELU)
+            y[i] = v > 0.0f ? v : 0.0f;
+        else if (A == S24_ACT_SILU)
+            y[i] = __fmul_rn(v, s24_el_sigmoid(v));
+        else
+            y[i] = s24_el_sigmoid(v);
+    }
+}
+
+/* x, y, dy, dx: (n). dx += the gradient. */
+template <int A>
+static __global__ void s24_el_act_bwd_k(int64_t n, const float *__restrict__ x,
+                                        const float *__restrict__ y, const float *__restrict__ dy,
+                                        float *__restrict__ dx)
+{
+    int64_t step = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
+        if (A == S24_ACT_RELU) {
+            if (x[i] > 0.0f) dx[i] = __fadd_rn(dx[i], dy[i]);
+        } else if (A == S24_ACT_SILU) {
+            /* the CPU's dy * s * (1 + x (1 - s)): SiLU's derivative from x alone */
+            float v = x[i], s = s24_el_sigmoid(v);
+            float inner = __fadd_rn(1.0f, __fmul_rn(v, __fsub_rn(1.0f, s)));
+            dx[i] = __fadd_rn(dx[i], __fmul_rn(__fmul_rn(dy[i], s), inner));
+        } else {
+            float v = y[i];
+            dx[i] = __fadd_rn(dx[i], __fmul_rn(__fmul_rn(dy[i], v), __fsub_rn(1.0f, v)));
+        }
+    }
+}
+
+int s24_cu_act_fwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x, float *y)
+{
+    int rc = S24_OK;
+    cudaStream_t st = s24_cu(be)->stream;
+    unsigned nb = s24_cu_blocks(n, S24_EL_TPB);
+    if (n < 0 || (n > 0 && (!x || !y)))
+        return s24_error(S24_ERR_INVALID, "act_fwd: bad size %lld or buffer", (long long)n);
+    if (n == 0) return S24_OK;
+    switch (a) {
+    case S24_ACT_RELU:
+        s24_el_act_fwd_k<S24_ACT_RELU><<<nb, S24_EL_TPB, 0, st>>>(n, x, y);
+        break;
+    case S24_ACT_SILU:
+        s24_el_act_fwd_k<S24_ACT_SILU><<<nb, S24_EL_TPB, 0, st>>>(n, x, y);
+        break;
+    case S24_ACT_SIGMOID:
+        s24_el_act_fwd_k<S24_ACT_SIGMOID><<<nb, S24_EL_TPB, 0, st>>>(n, x, y);
+        break;
+    default:
+        return s24_error(S24_ERR_INVALID, "act_fwd: unknown activation %d", (int)a);
+    }
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_cu_act_bwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x,
+                   const float *y, const float *dy, float *dx)
+{
+    int rc = S24_OK;
+    cudaStream_t st = s24_cu(be)->stream;
+    unsigned nb = s24_cu_blocks(n, S24_EL_TPB);
+    if (n < 0 || (n > 0 && (!dy || !dx || (a == S24_ACT_SIGMOID ? !y : !x))))
+        return s24_error(S24_ERR_INVALID, "act_bwd: bad size %lld or buffer", (long long)n);
+    if (n == 0) return S24_OK;
+    switch (a) {
+    case S24_ACT_RELU:
+        s24_el_act_bwd_k<S24_ACT_RELU><<<nb, S24_EL_TPB, 0, st>>>(n, x, y, dy, dx);
+        break;
+    case S24_ACT_SILU:
+        s24_el_act_bwd_k<S24_ACT_SILU><<<nb, S24_EL_TPB, 0, st>>>(n, x, y, dy, dx);
+        break;
+    case S24_ACT_SIGMOID:
+        s24_el_act_bwd_k<S24_ACT_SIGMOID><<<nb, S24_EL_TPB, 0, st>>>(n, x, y, dy, dx);
+        break;
+    default:
+        return s24_error(S24_ERR_INVALID, "act_bwd: unknown activation %d", (int)a);
+    }
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+/* ---------------------------------------------------------------- add, accumulate */
+/* y = a + b, or (a == y) y += b: the one kernel serves add_fwd and acc. */
+static __global__ void s24_el_add_k(int64_t n, const float *a, const float *b, float *y)
+{
+    int64_t step = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step)
+        y[i] = __fadd_rn(a[i], b[i]);
+}
+
+int s24_cu_add_fwd(struct s24_backend *be, int64_t n, const float *a, const float *b, float *y)
+{
+    int rc = S24_OK;
+    if (n < 0 || (n > 0 && (!a || !b || !y)))
+        return s24_error(S24_ERR_INVALID, "add_fwd: bad size %lld or buffer", (long long)n);
+    if (n == 0) return S24_OK;
+    s24_el_add_k<<<s24_cu_blocks(n, S24_EL_TPB), S24_EL_TPB, 0, s24_cu(be)->stream>>>(n, a, b, y);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_cu_acc(struct s24_backend *be, int64_t n, const float *dy, float *dx)
+{
+    int rc = S24_OK;
+    if (n < 0 || (n > 0 && (!dy || !dx)))
+        return s24_error(S24_ERR_INVALID, "acc: bad size %lld or buffer", (long long)n);
+    if (n == 0) return S24_OK;
+    s24_el_add_k<<<s24_cu_blocks(n, S24_EL_TPB), S24_EL_TPB, 0, s24_cu(be)->stream>>>(n, dx, dy,
+                                                                                      dx);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+/* ---------------------------------------------------------------- pooling */
+/* x (n, hw, c) -> y (n, c): fp64 sums as the CPU. */
+static __global__ void __launch_bounds__(S24_EL_TPB_MAX)
+    s24_el_gap_fwd_k(int64_t hw, int64_t c, int ct, int rt, const float *__restrict__ x,
+                     float *__restrict__ y)
+{
+    __shared__ double red[S24_EL_TPB_MAX];
+    int t = threadIdx.x, lane = t / ct;
+    int64_t i = blockIdx.x, j = (int64_t)blockIdx.y * ct + t % ct;
+    double acc = 0;
+    if (lane < rt && j < c)
+        for (int64_t p = lane; p < hw; p += rt)
+            acc += x[(i * hw + p) * c + j];
+    red[t] = acc;
+    s24_el_fold(red, ct, rt);
+    if (t < ct && j < c) y[i * c + j] = (float)(red[t] / (double)hw);
+}
+
+/* dy (n, c) -> dx (n, hw, c) += dy / hw, the CPU's dy * (1/hw) rounding. */
+static __global__ void __launch_bounds__(S24_EL_TPB_MAX)
+    s24_el_gap_bwd_k(int64_t hw, int64_t c, int ct, int rt, float inv, const float *__restrict__ dy,
+                     float *__restrict__ dx)
+{
+    int t = threadIdx.x, lane = t / ct;
+    int64_t i = blockIdx.x, j = (int64_t)blockIdx.y * ct + t % ct;
+    if (lane >= rt || j >= c) return;
+    float g = __fmul_rn(dy[i * c + j], inv);
+    for (int64_t p = lane; p < hw; p += rt) {
+        int64_t o = (i * hw + p) * c + j;
+        dx[o] = __fadd_rn(dx[o], g);
+    }
+}
+
+int s24_cu_gap_fwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *x,
+                   float *y)
+{
+    int rc = s24_el_tile_ok("gap_fwd", n, hw, c);
+    struct s24_el_tile t = s24_el_tile_for(hw, c);
+    if (rc != S24_OK) return rc;
+    if (n > 0 && (!x || !y)) return s24_error(S24_ERR_INVALID, "gap_fwd: no buffer");
+    if (n == 0) return S24_OK;
+    s24_el_gap_fwd_k<<<dim3((unsigned)n, t.tiles), t.tpb, 0, s24_cu(be)->stream>>>(hw, c, t.ct,
+                                                                                   t.rt, x, y);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_cu_gap_bwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *dy,
+                   float *dx)
+{
+    int rc = s24_el_tile_ok("gap_bwd", n, hw, c);
+    struct s24_el_tile t = s24_el_tile_for(hw, c);
+    float inv = 1.0f / (float)hw;
+    if (rc != S24_OK) return rc;
+    if (n > 0 && (!dy || !dx)) return s24_error(S24_ERR_INVALID, "gap_bwd: no buffer");
+    if (n == 0) return S24_OK;
+    s24_el_gap_bwd_k<<<dim3((unsigned)n, t.tiles), t.tpb, 0, s24_cu(be)->stream>>>(
+        hw, c, t.ct, t.rt, inv, dy, dx);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+/* ---------------------------------------------------------------- SE scale */
+/* x, y (n, hw, c), y may be x; s (n, c): y = x * s. */
+static __global__ void __launch_bounds__(S24_EL_TPB_MAX)
+    s24_el_scale_fwd_k(int64_t hw, int64_t c, int ct, int rt, const float *x,
+                       const float *__restrict__ s, float *y)
+{
+    int t = threadIdx.x, lane = t / ct;
+    int64_t i = blockIdx.x, j = (int64_t)blockIdx.y * ct + t % ct;
+    if (lane >= rt || j >= c) return;
+    float k = s[i * c + j];
+    for (int64_t p = lane; p < hw; p += rt) {
+        int64_t o = (i * hw + p) * c + j;
+        y[o] = __fmul_rn(x[o], k);
+    }
+}
+
+/* ds (n, c) += sum_p dy x (fp64); dx (n, hw, c) += dy s when given, in the
+ * same pass over dy. */
+static __global__ void __launch_bounds__(S24_EL_TPB_MAX)
+    s24_el_scale_bwd_k(int64_t hw, int64_t c, int ct, int rt, const float *__restrict__ x,
+                       const float *__restrict__ s, const float *__restrict__ dy,
+                       float *__restrict__ dx, float *__restrict__ ds)
+{
+    __shared__ double red[S24_EL_TPB_MAX];
+    int t = threadIdx.x, lane = t / ct;
+    int64_t i = blockIdx.x, j = (int64_t)blockIdx.y * ct + t % ct;
+    double acc = 0;
+    if (lane < rt && j < c) {
+        float k = s[i * c + j];
+        for (int64_t p = lane; p < hw; p += rt) {
+            int64_t o = (i * hw + p) * c + j;
+            float g = dy[o];
+            acc += (double)g * x[o];
+            if (dx) dx[o] = __fadd_rn(dx[o], __fmul_rn(g, k));
+        }
+    }
+    red[t] = acc;
+    s24_el_fold(red, ct, rt);
+    if (t < ct && j < c) ds[i * c + j] = __fadd_rn(ds[i * c + j], (float)red[t]);
+}
+
+int s24_cu_scale_fwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *x,
+                     const float *s, float *y)
+{
+    int rc = s24_el_tile_ok("scale_fwd", n, hw, c);
+    struct s24_el_tile t = s24_el_tile_for(hw, c);
+    if (rc != S24_OK) return rc;
+    if (n > 0 && (!x || !s || !y)) return s24_error(S24_ERR_INVALID, "scale_fwd: no buffer");
+    if (n == 0) return S24_OK;
+    s24_el_scale_fwd_k<<<dim3((unsigned)n, t.tiles), t.tpb, 0, s24_cu(be)->stream>>>(hw, c, t.ct,
+                                                                                     t.rt, x, s, y);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_cu_scale_bwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *x,
+                     const float *s, const float *dy, float *dx, float *ds)
+{
+    int rc = s24_el_tile_ok("scale_bwd", n, hw, c);
+    struct s24_el_tile t = s24_el_tile_for(hw, c);
+    if (rc != S24_OK) return rc;
+    if (n > 0 && (!x || !s || !dy || !ds))
+        return s24_error(S24_ERR_INVALID, "scale_bwd: no buffer");
+    if (n == 0) return S24_OK;
+    s24_el_scale_bwd_k<<<dim3((unsigned)n, t.tiles), t.tpb, 0, s24_cu(be)->stream>>>(
+        hw, c, t.ct, t.rt, x, s, dy, dx, ds);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+/* ---------------------------------------------------------------- row masks */
+/* x, y (rows, inner), y may be x; mask (rows): y = x * mask[row]; with ACC
+ * y += x * mask[row] (the backward, x being dy). */
+template <int ACC>
+static __global__ void s24_el_rowmask_k(int64_t total, int64_t inner, const float *x,
+                                        const float *__restrict__ mask, float *y)
+{
+    int64_t step = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += step) {
+        float v = __fmul_rn(x[i], mask[inner == 1 ? i : i / inner]);
+        y[i] = ACC ? __fadd_rn(y[i], v) : v;
+    }
+}
+
+/* mask (rows): one thread a row; keep and scale come from the host's float
+ * arithmetic, the same expression as the CPU's, so the masks agree bit for bit. */
+static __global__ void s24_el_rowmask_draw_k(int64_t rows, float keep, float scale,
+                                             const uint64_t *__restrict__ key,
+                                             float *__restrict__ mask)
+{
+    uint64_t k = *key;
+    int64_t step = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += step)
+        mask[r] = s24_keep_draw(k, (uint64_t)r) < keep ? scale : 0.0f;
+}
+
+static int s24_el_rowmask_ok(const char *op, int64_t rows, int64_t inner)
+{
+    if (rows < 0 || inner < 1 || (rows > 0 && inner > INT64_MAX / rows))
+        return s24_error(S24_ERR_INVALID, "%s: bad shape rows %lld, inner %lld", op,
+                         (long long)rows, (long long)inner);
+    return S24_OK;
+}
+
+int s24_cu_rowmask_fwd(struct s24_backend *be, int64_t rows, int64_t inner, const float *x,
+                       const float *mask, float *y)
+{
+    int rc = s24_el_rowmask_ok("rowmask_fwd", rows, inner);
+    int64_t total = rows * inner;
+    if (rc != S24_OK) return rc;
+    if (total > 0 && (!x || !mask || !y))
+        return s24_error(S24_ERR_INVALID, "rowmask_fwd: no buffer");
+    if (total == 0) return S24_OK;
+    s24_el_rowmask_k<0><<<s24_cu_blocks(total, S24_EL_TPB), S24_EL_TPB, 0, s24_cu(be)->stream>>>(
+        total, inner, x, mask, y);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_cu_rowmask_bwd(struct s24_backend *be, int64_t rows, int64_t inner, const float *mask,
+                       const float *dy, float *dx)
+{
+    int rc = s24_el_rowmask_ok("rowmask_bwd", rows, inner);
+    int64_t total = rows * inner;
+    if (rc != S24_OK) return rc;
+    if (total > 0 && (!dy || !mask || !dx))
+        return s24_error(S24_ERR_INVALID, "rowmask_bwd: no buffer");
+    if (total == 0) return S24_OK;
+    s24_el_rowmask_k<1><<<s24_cu_blocks(total, S24_EL_TPB), S24_EL_TPB, 0, s24_cu(be)->stream>>>(
+        total, inner, dy, mask, dx);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_cu_rowmask_draw(struct s24_backend *be, int64_t rows, float p, const uint64_t *key,
+                        float *mask)
+{
+    int rc = S24_OK;
+    /* keep with probability 1-p, scaled by 1/(1-p); PyTorch's survival 0 gives all 0 */
+    float keep = 1.0f - p, scale = keep > 0.0f ? 1.0f / keep : 0.0f;
+    if (rows < 0 || !(p >= 0.0f && p <= 1.0f))
+        return s24_error(S24_ERR_INVALID, "rowmask_draw: rows %lld, p %g", (long long)rows,
+                         (double)p);
+    if (rows > 0 && (!key || !mask)) return s24_error(S24_ERR_INVALID, "rowmask_draw: no buffer");
+    if (rows == 0) return S24_OK;
+    s24_el_rowmask_draw_k<<<s24_cu_blocks(rows, S24_EL_TPB), S24_EL_TPB, 0, s24_cu(be)->stream>>>(
+        rows, keep, scale, key, mask);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
