@@ -47,6 +47,7 @@ static void usage(FILE *f)
 "                    (header written when the file is new)\n"
 "  --ops FILE        the per-op table of one profiled step as CSV\n"
 "                    (model,kind,count,fwd_ms,bwd_ms,total_ms,share)\n"
+"  --nodes           also print the profiled step node by node\n"
 "  --threads N       worker threads for the CPU (0 = all cores)\n"
 "  -h, --help        this text\n"
 "\n"
@@ -60,7 +61,7 @@ static int cmp_double(const void *a, const void *b)
 }
 
 struct bench {
-    int batch, size, warmup, group, repeats;
+    int batch, size, warmup, group, repeats, nodes;
     FILE *csv, *ops;
     s24_backend_t *be;
 };
@@ -91,6 +92,10 @@ static int profile(const struct bench *b, s24_model_t *m, const char *arch, cons
                                         "dropout", "sdepth"};
     double total = 0;
     for (int i = 0; i < 2 * nn; i++) total += ms[i];
+    if (b->nodes)
+        for (int i = 0; i < nn; i++)
+            printf("  node %3d %-8s fwd %8.4f ms bwd %8.4f ms\n", i, s24_model_node_kind(m, i), ms[2 * i],
+                   ms[2 * i + 1]);
     printf("%s: profiled step, %d nodes, %.3f ms in nodes (loss counted with the last backward)\n",
            arch, nn, total);
     printf("  %-8s %5s %10s %10s %10s %6s\n", "kind", "count", "fwd_ms", "bwd_ms", "total_ms", "share");
@@ -187,16 +192,17 @@ static FILE *open_csv(const char *path, const char *header)
 int bench_train_main(int argc, char **argv)
 {
     enum { O_MODELS = 256, O_BATCH, O_SIZE, O_WARMUP, O_GROUP, O_REPEATS, O_DEVICE, O_GPU, O_CSV,
-           O_OPS, O_THREADS };
+           O_OPS, O_THREADS, O_NODES };
     static const struct option lo[] = {
         {"models", required_argument, 0, O_MODELS}, {"batch", required_argument, 0, O_BATCH},
         {"size", required_argument, 0, O_SIZE},     {"warmup", required_argument, 0, O_WARMUP},
         {"group", required_argument, 0, O_GROUP},   {"repeats", required_argument, 0, O_REPEATS},
         {"device", required_argument, 0, O_DEVICE}, {"gpu", required_argument, 0, O_GPU},
         {"csv", required_argument, 0, O_CSV},       {"ops", required_argument, 0, O_OPS},
-        {"threads", required_argument, 0, O_THREADS}, {"help", no_argument, 0, 'h'},
+        {"threads", required_argument, 0, O_THREADS}, {"nodes", no_argument, 0, O_NODES},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    struct bench b = {256, 32, 15, 5, 20, NULL, NULL, NULL};
+    struct bench b = {256, 32, 15, 5, 20, 0, NULL, NULL, NULL};
     const char *models = "resnet18,efficientnet_b0", *device = "auto", *csv = NULL, *ops = NULL;
     int gpu = 0, ec = S24_EXIT_OK;
     int64_t v;
@@ -234,6 +240,7 @@ int bench_train_main(int argc, char **argv)
             break;
         case O_CSV: csv = optarg; break;
         case O_OPS: ops = optarg; break;
+        case O_NODES: b.nodes = 1; break;
         case O_THREADS:
             if (cli_threads(optarg) < 0) return cli_usage(CMD, "--threads %s: expected 0..1024", optarg);
             break;
