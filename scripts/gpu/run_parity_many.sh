@@ -6,8 +6,9 @@
 # time of two. Wall times in these CSVs are therefore not speeds.
 #   scripts/gpu/run_parity_many.sh MODEL "1 42 98" EPOCHS
 # Carry .debs and .carry/data. Output in $OUT (8 files at most come back):
-# s24_MODEL_sSEED.csv and torch_MODEL_sSEED.csv per seed, logs.tar.gz,
-# versions.txt. DEADLINE (default 560 s) stops every run cleanly before the
+# s24_MODEL_sSEED.csv and torch_MODEL_sSEED.csv per seed and logs_MODEL.tar.gz
+# (the logs and versions.txt). ENGINES="s24 torch" (default) picks the sides,
+# so two models can share a call (two invocations at once). DEADLINE (default 560 s) stops every run cleanly before the
 # device tool's limit: sparse24 by SIGTERM (its CSV keeps the completed
 # epochs), PyTorch by --max-seconds. TORCH_ARGS / S24_ARGS add options.
 set -o pipefail
@@ -15,7 +16,9 @@ MODEL=$1 SEEDS=$2 EPOCHS=$3
 [ -n "$MODEL" ] && [ -n "$SEEDS" ] && [ -n "$EPOCHS" ] || { echo "usage: $0 MODEL \"SEEDS\" EPOCHS" >&2; exit 2; }
 OUT=${OUT:-out}
 DEADLINE=${DEADLINE:-560}
-mkdir -p "$OUT" /tmp/logs
+ENGINES=${ENGINES:-"s24 torch"}
+L=/tmp/logs_$MODEL
+mkdir -p "$OUT" $L
 t0=$(date +%s)
 . scripts/gpu/env.sh
 {
@@ -23,29 +26,31 @@ t0=$(date +%s)
   echo "run_parity_many: $MODEL seeds $SEEDS, $EPOCHS epochs, commit ${GIT_COMMIT:-unknown}"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
   python3 -c 'import torch, torchvision; print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")' 2>&1
-} > "$OUT/versions.txt"
+} > $L/versions.txt
 if [ ! -f /tmp/cifar/test_batch.bin ]; then
-  python3 .carry/data/jpeg2bin.py .carry/data/cifar10-jpeg.tar.xz /tmp/cifar > /tmp/logs/data.log 2>&1 || { cat /tmp/logs/data.log; exit 1; }
+  python3 .carry/data/jpeg2bin.py .carry/data/cifar10-jpeg.tar.xz /tmp/cifar > $L/data.log 2>&1 || { cat $L/data.log; exit 1; }
 fi
-make -j16 CUDA_ARCHS=90 USE_CUSPARSELT=0 ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} > /tmp/logs/build.log 2>&1 || { tail -20 /tmp/logs/build.log; exit 1; }
-build/sparse24 info >> "$OUT/versions.txt" 2>&1
+make -j16 CUDA_ARCHS=90 USE_CUSPARSELT=0 ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} > $L/build.log 2>&1 || { tail -20 $L/build.log; exit 1; }
+build/sparse24 info >> $L/versions.txt 2>&1
 echo "ready after $(( $(date +%s) - t0 )) s"
 lim=$(( DEADLINE - ($(date +%s) - t0) - 15 ))
 for s in $SEEDS; do
-  rm -rf /tmp/runs/s$s
+  case " $ENGINES " in *" s24 "*)
+  rm -rf /tmp/runs/$MODEL/s$s
   timeout -s TERM -k 10 $lim build/sparse24 train --device cuda --model "$MODEL" --data /tmp/cifar \
-    --epochs "$EPOCHS" --phase2-epochs 0 --strategy dense --seed "$s" --out /tmp/runs/s$s $S24_ARGS \
-    > /tmp/logs/s24_${MODEL}_s$s.log 2>&1 &
+    --epochs "$EPOCHS" --phase2-epochs 0 --strategy dense --seed "$s" --out /tmp/runs/$MODEL/s$s $S24_ARGS \
+    > $L/s24_${MODEL}_s$s.log 2>&1 & ;; esac
+  case " $ENGINES " in *" torch "*)
   PYTHONUNBUFFERED=1 timeout -k 10 $(( lim + 5 )) python3 bench/torch_train_parity.py --model "$MODEL" \
     --data /tmp/cifar --epochs "$EPOCHS" --seed "$s" --csv "$OUT/torch_${MODEL}_s$s.csv" \
-    --max-seconds $(( lim - 5 )) $TORCH_ARGS > /tmp/logs/torch_${MODEL}_s$s.log 2>&1 &
+    --max-seconds $(( lim - 5 )) $TORCH_ARGS > $L/torch_${MODEL}_s$s.log 2>&1 & ;; esac
 done
 wait
 for s in $SEEDS; do
-  cp /tmp/runs/s$s/train.csv "$OUT/s24_${MODEL}_s$s.csv" 2>/dev/null
+  cp /tmp/runs/$MODEL/s$s/train.csv "$OUT/s24_${MODEL}_s$s.csv" 2>/dev/null
   echo "== seed $s: sparse24 $(tail -n 1 "$OUT/s24_${MODEL}_s$s.csv" 2>/dev/null)"
   echo "   torch    $(tail -n 1 "$OUT/torch_${MODEL}_s$s.csv" 2>/dev/null)"
-  tail -n 2 /tmp/logs/s24_${MODEL}_s$s.log
+  tail -n 2 $L/s24_${MODEL}_s$s.log 2>/dev/null
 done
-tar czf "$OUT/logs.tar.gz" -C /tmp logs
+tar czf "$OUT/logs_$MODEL.tar.gz" -C /tmp logs_$MODEL
 echo "== done ($(( $(date +%s) - t0 )) s)"

@@ -147,14 +147,25 @@ static void progress(void *ctx, const struct s24_progress *p)
     fflush(stderr);
 }
 
+/* The output folder and any missing parents (as `mkdir -p`). */
 static int make_dir(const char *cmd, const char *dir)
 {
+    char path[4096];
     struct stat sb;
-    if (stat(dir, &sb) == 0) {
-        if (!S_ISDIR(sb.st_mode)) return cli_fail(cmd, "%s: exists and is not a folder", dir);
-        return S24_EXIT_OK;
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return cli_fail(cmd, "%s: path too long", dir);
+    for (char *p = path + 1;; p++) {
+        int end = *p == 0;
+        if (*p != '/' && !end) continue;
+        *p = 0;
+        if (stat(path, &sb) == 0) {
+            if (!S_ISDIR(sb.st_mode)) return cli_fail(cmd, "%s: exists and is not a folder", path);
+        } else if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+            return cli_fail(cmd, "%s: cannot create: %s", path, strerror(errno));
+        }
+        if (end) break;
+        *p = '/';
     }
-    if (mkdir(dir, 0777) != 0) return cli_fail(cmd, "%s: cannot create: %s", dir, strerror(errno));
     return S24_EXIT_OK;
 }
 
