@@ -47,7 +47,16 @@ struct s24_node {
 struct s24_slot {
     int64_t n, h, w, c;
     float *x, *g;     /* backend memory: (n, h, w, c) output and its gradient */
-    size_t cap, gcap; /* bytes */
+    size_t cap;       /* bytes of x */
+    int gbuf;         /* the gradient pool buffer g is borrowed from, -1 if none */
+};
+
+/* Gradient buffers are borrowed for a slot's lifetime in the backward only:
+ * from the backward of its last reader to that of its producer. */
+struct s24_gbuf {
+    float *p;
+    size_t cap;       /* bytes */
+    int busy;
 };
 
 struct s24_model {
@@ -71,6 +80,8 @@ struct s24_model {
     int placed;           /* backend tensors allocated (s24_model_place) */
     uint64_t *keys;       /* (nn) dropout keys of the step, backend memory */
     uint64_t *hkeys;      /* (nn) their host copy */
+    struct s24_gbuf *gpool;
+    int ngpool, gpcap;
 };
 
 /* The backend's tensors: parameters (aliases of the host copies on the

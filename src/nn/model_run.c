@@ -21,6 +21,7 @@ int s24_model_place(struct s24_model *m)
     if (!m->hkeys) return s24_error(S24_ERR_NOMEM, "model %s: keys", m->arch);
     if ((rc = s24_be_alloc(be, sizeof(uint64_t) * (size_t)m->nn, (void **)&m->keys))) return rc;
     m->placed = 1;
+    for (int i = 0; i < m->ns; i++) m->slots[i].gbuf = -1;
     for (int i = 0; i < m->np; i++) {
         struct s24_param *p = &m->params[i];
         if (!p->data) continue;
@@ -66,10 +67,14 @@ void s24_model_unplace(struct s24_model *m)
     }
     for (int i = 0; i < m->ns; i++) {
         s24_be_free(be, m->slots[i].x, m->slots[i].cap);
-        s24_be_free(be, m->slots[i].g, m->slots[i].gcap);
         m->slots[i].x = m->slots[i].g = NULL;
-        m->slots[i].cap = m->slots[i].gcap = 0;
+        m->slots[i].cap = 0;
+        m->slots[i].gbuf = -1;
     }
+    for (int i = 0; i < m->ngpool; i++) s24_be_free(be, m->gpool[i].p, m->gpool[i].cap);
+    free(m->gpool);
+    m->gpool = NULL;
+    m->ngpool = m->gpcap = 0;
     s24_be_free(be, m->keys, sizeof(uint64_t) * (size_t)m->nn);
     m->keys = NULL;
     m->placed = 0;
@@ -314,25 +319,74 @@ static int back_node(struct s24_model *m, struct s24_node *nd)
     return s24_error(S24_ERR_INVALID, "model: unknown node");
 }
 
-/* Gradient slots sized like their outputs and zeroed (backward accumulates). */
+/* ---- gradient buffers: borrowed by liveness, so the backward holds only
+ * the gradients between a slot's last reader and its producer (a few
+ * activations' worth) rather than one per slot. The same order every step
+ * gives every slot the same buffer every step. */
+
+/* Slot s gets a zeroed gradient (backward accumulates into it). */
+static int grad_acquire(struct s24_model *m, int s)
+{
+    struct s24_slot *sl = &m->slots[s];
+    if (s == m->in_slot || sl->g) return S24_OK;
+    size_t need = sizeof(float) * (size_t)slot_numel(sl);
+    int best = -1;
+    for (int i = 0; i < m->ngpool; i++) /* smallest free buffer that fits */
+        if (!m->gpool[i].busy && m->gpool[i].cap >= need &&
+            (best < 0 || m->gpool[i].cap < m->gpool[best].cap))
+            best = i;
+    if (best < 0) {
+        if (m->ngpool == m->gpcap) {
+            int cap = m->gpcap ? 2 * m->gpcap : 16;
+            struct s24_gbuf *q = realloc(m->gpool, (size_t)cap * sizeof *q);
+            if (!q) return s24_error(S24_ERR_NOMEM, "model %s: gradient pool", m->arch);
+            m->gpool = q, m->gpcap = cap;
+        }
+        struct s24_gbuf *b = &m->gpool[m->ngpool];
+        memset(b, 0, sizeof *b);
+        int rc = s24_be_alloc(m->be, need, (void **)&b->p);
+        if (rc == S24_ERR_NOMEM)
+            return s24_error(rc, "model %s: out of memory for gradients (%zu bytes)", m->arch, need);
+        if (rc) return rc;
+        b->cap = need;
+        best = m->ngpool++;
+    }
+    m->gpool[best].busy = 1;
+    sl->g = m->gpool[best].p;
+    sl->gbuf = best;
+    return m->be->ops->zero(m->be, sl->g, need);
+}
+
+static void grad_release(struct s24_model *m, int s)
+{
+    struct s24_slot *sl = &m->slots[s];
+    if (sl->gbuf >= 0) m->gpool[sl->gbuf].busy = 0;
+    sl->g = NULL;
+    sl->gbuf = -1;
+}
+
+/* Before a backward: every gradient returned, the output's taken. */
 static int grads_ready(struct s24_model *m)
 {
-    for (int i = 0; i < m->ns; i++) {
-        struct s24_slot *s = &m->slots[i];
-        if (i == m->in_slot) continue;
-        int rc = s24_be_grow(m->be, (void **)&s->g, &s->gcap, s->cap);
-        if (rc == S24_ERR_NOMEM)
-            return s24_error(rc, "model %s: out of memory for gradients (%zu bytes)", m->arch, s->cap);
-        if (rc == S24_OK) rc = m->be->ops->zero(m->be, s->g, (size_t)slot_numel(s) * sizeof(float));
-        if (rc) return rc;
-    }
-    return S24_OK;
+    for (int i = 0; i < m->ns; i++) grad_release(m, i);
+    return grad_acquire(m, m->out_slot);
+}
+
+/* Node nd's backward with its inputs' gradients borrowed first and its
+ * output's returned after (nd is that slot's only producer). */
+static int back_node_live(struct s24_model *m, struct s24_node *nd)
+{
+    int rc = grad_acquire(m, nd->in);
+    if (rc == S24_OK && nd->in2 >= 0) rc = grad_acquire(m, nd->in2);
+    if (rc == S24_OK) rc = back_node(m, nd);
+    if (rc == S24_OK) grad_release(m, nd->out);
+    return rc;
 }
 
 static int run_backward(struct s24_model *m)
 {
     for (int i = m->nn - 1; i >= 0; i--) {
-        int rc = back_node(m, &m->nodes[i]);
+        int rc = back_node_live(m, &m->nodes[i]);
         if (rc) return rc;
     }
     return S24_OK;
@@ -402,7 +456,7 @@ int s24_model_profile(s24_model_t *m, const float *x, const int32_t *labels, int
     if (rc == S24_OK) rc = op->xent(m->be, (int)o->n, m->classes, o->x, labels, o->g, NULL);
     /* backward of node i between marks nn+1+(nn-i) and nn+2+(nn-i) */
     for (int i = m->nn - 1; i >= 0 && rc == S24_OK; i--) {
-        rc = back_node(m, &m->nodes[i]);
+        rc = back_node_live(m, &m->nodes[i]);
         if (rc == S24_OK) rc = op->mark(m->be, m->nn + 2 + (m->nn - 1 - i));
     }
     for (int i = 0; i < m->nn && rc == S24_OK; i++) {
