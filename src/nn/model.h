@@ -49,6 +49,7 @@ struct s24_slot {
     float *x, *g;     /* backend memory: (n, h, w, c) output and its gradient */
     size_t cap;       /* bytes of x */
     int gbuf;         /* the gradient pool buffer g is borrowed from, -1 if none */
+    int alias;        /* the slot whose x this one shares (an in-place ReLU), -1 if none */
 };
 
 /* Gradient buffers are borrowed for a slot's lifetime in the backward only:

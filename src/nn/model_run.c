@@ -13,6 +13,42 @@
 static int on_host(const struct s24_model *m) { return m->be->device == S24_DEVICE_CPU; }
 
 /* ---------------------------------------------------------------- placement */
+/* In-place nodes: a ReLU or a residual add writes over its input when that
+ * input has no other reader and its producer does not need its own output
+ * in the backward (conv, batch norm, add, linear, dropout and stochastic
+ * depth keep only their inputs or masks). ReLU's backward then reads
+ * relu(x) > 0, which is x > 0, and an add's backward reads nothing, so
+ * nothing changes but the memory (three of seven activations per ResNet
+ * block, one per EfficientNet residual). Chains alias through. */
+static int inplace_ok(const struct s24_model *m, int s)
+{
+    if (s == m->in_slot || s == m->out_slot) return 0;
+    int readers = 0, prod = -1;
+    for (int j = 0; j < m->nn; j++) {
+        readers += (m->nodes[j].in == s) + (m->nodes[j].in2 == s);
+        if (m->nodes[j].out == s) prod = j;
+    }
+    if (readers != 1 || prod < 0) return 0;
+    switch (m->nodes[prod].op) {
+    case S24_N_CONV: case S24_N_BN: case S24_N_ADD: case S24_N_LINEAR: case S24_N_DROPOUT:
+    case S24_N_SDEPTH: return 1;
+    default: return 0;
+    }
+}
+
+static void plan_inplace(struct s24_model *m)
+{
+    for (int i = 0; i < m->nn; i++) {
+        struct s24_node *nd = &m->nodes[i];
+        if (nd->op == S24_N_ACT && nd->act == S24_ACT_RELU && inplace_ok(m, nd->in))
+            m->slots[nd->out].alias = nd->in;
+        else if (nd->op == S24_N_ADD && inplace_ok(m, nd->in))
+            m->slots[nd->out].alias = nd->in;
+        else if (nd->op == S24_N_ADD && inplace_ok(m, nd->in2))
+            m->slots[nd->out].alias = nd->in2;
+    }
+}
+
 int s24_model_place(struct s24_model *m)
 {
     struct s24_backend *be = m->be;
@@ -21,7 +57,8 @@ int s24_model_place(struct s24_model *m)
     if (!m->hkeys) return s24_error(S24_ERR_NOMEM, "model %s: keys", m->arch);
     if ((rc = s24_be_alloc(be, sizeof(uint64_t) * (size_t)m->nn, (void **)&m->keys))) return rc;
     m->placed = 1;
-    for (int i = 0; i < m->ns; i++) m->slots[i].gbuf = -1;
+    for (int i = 0; i < m->ns; i++) m->slots[i].gbuf = -1, m->slots[i].alias = -1;
+    plan_inplace(m);
     for (int i = 0; i < m->np; i++) {
         struct s24_param *p = &m->params[i];
         if (!p->data) continue;
@@ -66,7 +103,7 @@ void s24_model_unplace(struct s24_model *m)
         nd->state = NULL;
     }
     for (int i = 0; i < m->ns; i++) {
-        s24_be_free(be, m->slots[i].x, m->slots[i].cap);
+        if (m->slots[i].alias < 0) s24_be_free(be, m->slots[i].x, m->slots[i].cap);
         m->slots[i].x = m->slots[i].g = NULL;
         m->slots[i].cap = 0;
         m->slots[i].gbuf = -1;
@@ -121,6 +158,10 @@ static int slot_shape(struct s24_model *m, int s, int64_t n, int64_t h, int64_t 
 {
     struct s24_slot *sl = &m->slots[s];
     sl->n = n, sl->h = h, sl->w = w;
+    if (sl->alias >= 0) { /* the shared buffer, sized by its owner just before */
+        sl->x = m->slots[sl->alias].x;
+        return S24_OK;
+    }
     int rc = s24_be_grow(m->be, (void **)&sl->x, &sl->cap, sizeof(float) * (size_t)(n * h * w * sl->c));
     if (rc == S24_ERR_NOMEM)
         return s24_error(rc, "model %s: out of memory for activations (%lld x %lld x %lld x %lld)",
