@@ -266,6 +266,25 @@ static void check_checkpoint(const char *arch)
     CHECK(s24_model_from_st(c, &st, "bad.safetensors") == S24_ERR_NOT_FOUND, "missing refused");
     st.t[0].name = nm;
     CHECK(same_params(c, c0), "failed loads leave the model");
+    /* num_batches_tracked in another dtype, as PyTorch's load_state_dict takes it */
+    for (int i = 0; i < st.n; i++) {
+        struct s24_st_tensor *nb = &st.t[i];
+        if (!strstr(nb->name, "num_batches_tracked")) continue;
+        void *keep = nb->data;
+        enum s24_dtype kd = nb->dtype;
+        size_t kb = nb->nbytes;
+        float seven = 7.0f, half = 2.5f;
+        nb->dtype = S24_F32, nb->data = &seven, nb->nbytes = sizeof seven;
+        CHECK_OK(s24_model_from_st(c, &st, "f32-count.safetensors"));
+        struct s24_param *pc = s24_model_find(c, nb->name);
+        CHECK(pc && *pc->count == 7, "F32 num_batches_tracked read as %lld", pc ? (long long)*pc->count : -1LL);
+        nb->data = &half;
+        CHECK(s24_model_from_st(c, &st, "half-count.safetensors") == S24_ERR_FORMAT &&
+                  strstr(s24_last_error(), "not a count"),
+              "a fractional count refused: %s", s24_last_error());
+        nb->dtype = kd, nb->data = keep, nb->nbytes = kb;
+        break;
+    }
     s24_model_t *other = NULL;
     CHECK_OK(s24_model_create(strcmp(arch, "smallcnn") ? "smallcnn" : "resnet18", 10, 1, NULL, &other));
     CHECK(s24_model_load(other, path) != S24_OK, "other architecture refused");

@@ -7,6 +7,7 @@
  * and masks (the trainer saves those). */
 #include "nn/model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,11 +60,17 @@ int s24_model_to_st(s24_model_t *m, struct s24_st *st)
 static int check_tensor(const struct s24_param *p, const struct s24_st_tensor *t, const char *what)
 {
     if (p->kind == S24_B_NUM_BATCHES) {
-        if (t->dtype != S24_I64 && t->dtype != S24_I32)
-            return s24_error(S24_ERR_FORMAT, "%s: tensor %s: dtype %s, expected I64", what, p->name,
-                             s24_dtype_name(t->dtype));
+        /* PyTorch's load_state_dict takes any numeric dtype here (it copies
+         * into the int64 buffer), so any integer or float dtype is taken
+         * when the value is a non-negative integer */
         if (s24_numel(t->ndim, t->shape) != 1)
             return s24_error(S24_ERR_FORMAT, "%s: tensor %s: expected one value", what, p->name);
+        if (t->dtype == S24_I64) return S24_OK;
+        double v = s24_load_number(t->dtype, t->data, 0);
+        if (!(v >= 0 && v < 9007199254740992.0) || v != floor(v))
+            return s24_error(S24_ERR_FORMAT,
+                             "%s: tensor %s: dtype %s value %g is not a count (a non-negative integer)",
+                             what, p->name, s24_dtype_name(t->dtype), v);
         return S24_OK;
     }
     if (!s24_dtype_is_float(t->dtype))
@@ -106,13 +113,8 @@ int s24_model_from_st(s24_model_t *m, const struct s24_st *st, const char *what)
         struct s24_param *p = &m->params[i];
         const struct s24_st_tensor *t = s24_st_find(st, p->name);
         if (p->kind == S24_B_NUM_BATCHES) {
-            if (t->dtype == S24_I64) {
-                memcpy(p->count, t->data, sizeof *p->count);
-            } else {
-                int32_t v;
-                memcpy(&v, t->data, sizeof v);
-                *p->count = v;
-            }
+            if (t->dtype == S24_I64) memcpy(p->count, t->data, sizeof *p->count);
+            else *p->count = (int64_t)s24_load_number(t->dtype, t->data, 0);
             continue;
         }
         if (is_conv_weight(p)) {
