@@ -25,6 +25,7 @@
 #include "sparse24/sparse24_permute.h"
 
 #define CMD "bench permute"
+#define DEFAULT_DATA "../shared/data/permute"
 
 /* ---------------------------------------------------------------- MT19937 */
 struct mt {
@@ -132,9 +133,11 @@ static void usage(FILE *f)
             "                              [--seed S] [--time-budget SEC]\n"
             "Channel-permutation search per strategy on uniform random matrices (128x64,\n"
             "256x256, 512x512, 2048x2048; NumPy seed 1) and the trained ResNet18 matrices\n"
-            "of DIR (default ../shared/data/permute), next to NVIDIA Apex's H100 results.\n"
+            "of DIR (default ../shared/data/permute when it exists; skipped otherwise),\n"
+            "next to NVIDIA Apex's H100 results.\n"
             "  --out DIR          also write DIR/permute-cpu.csv and DIR/permute-cpu.md\n"
-            "  --quick            fewer matrices and strategies (a minute, not many)\n"
+            "  --quick            fewer matrices and strategies (well under two minutes on\n"
+            "                     two cores; needs no data)\n"
             "  --data DIR         folder of resnet18_*.npy and random_128x64_seed1.npy\n"
             "  --threads N        worker threads (default: all cores)\n"
             "  --seed S           search seed (default 1)\n"
@@ -201,7 +204,7 @@ int bench_permute_main(int argc, char **argv)
         {"seed", required_argument, 0, 's'},    {"time-budget", required_argument, 0, 'b'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
-    const char *out = NULL, *data = "../shared/data/permute";
+    const char *out = NULL, *data = NULL; /* NULL: the default folder, if it is there */
     int quick = 0;
     uint64_t seed = 1;
     double budget = 120.0;
@@ -251,7 +254,17 @@ int bench_permute_main(int argc, char **argv)
             goto done;
         }
     }
-    if ((ec = load_data(data, m, &n, quick))) goto done;
+    /* the trained ResNet18 anchors are optional: asked for with --data, or
+     * read from the default folder when it exists (a source checkout next
+     * to shared/); the random matrices are generated here */
+    struct stat dsb;
+    if (data) {
+        if ((ec = load_data(data, m, &n, quick))) goto done;
+    } else if (stat(DEFAULT_DATA, &dsb) == 0 && S_ISDIR(dsb.st_mode)) {
+        if ((ec = load_data(DEFAULT_DATA, m, &n, quick))) goto done;
+    } else {
+        printf("# trained ResNet18 matrices: not found at %s, skipped (pass --data DIR)\n", DEFAULT_DATA);
+    }
     if (out) {
         char p[1024];
         mkdir(out, 0777);
