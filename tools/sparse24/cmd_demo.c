@@ -25,6 +25,37 @@
 
 #ifdef S24_HAVE_OPENBLAS
 #include <cblas.h>
+char *openblas_get_corename(void);
+
+/* Debian's OpenBLAS sometimes picks a kernel far older than the CPU (seen:
+ * Prescott on an AVX-512 Xeon), which makes the dense side slow and the 2:4
+ * ratio look better than it is. The demo names the core, and says so when
+ * the core cannot use the vector units this CPU has. */
+static void blas_core_note(FILE *out)
+{
+    const char *core = openblas_get_corename();
+    static const char *const wide[] = {"skylakex", "cooperlake", "sapphirerapids", "zen",
+                                       "haswell", "icelake", "cascadelake"};
+    int vec = 0;
+    char low[64];
+    size_t k = 0;
+    for (; core && core[k] && k < sizeof low - 1; k++)
+        low[k] = (char)(core[k] >= 'A' && core[k] <= 'Z' ? core[k] + 32 : core[k]);
+    low[k] = 0;
+    for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++) vec |= strstr(low, wide[i]) != NULL;
+    int avx2 = __builtin_cpu_supports("avx2"), avx512 = __builtin_cpu_supports("avx512f");
+    fprintf(out, "         OpenBLAS core: %s (OPENBLAS_CORETYPE %s)\n", core ? core : "?",
+            getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "unset");
+    if (!vec && (avx2 || avx512))
+        fprintf(out, "         note: this core does not use the CPU's %s units, so the dense time "
+                     "and the ratio below are indicative only;\n"
+                     "         `sparse24 bench cpu` measures against the fastest correct core "
+                     "type (or set OPENBLAS_CORETYPE=%s)\n",
+                avx512 ? "AVX-512" : "AVX2", avx512 ? "SkylakeX" : "Haswell");
+    else
+        fprintf(out, "         (one shape, indicative; `sparse24 bench cpu` compares core types "
+                     "and shapes)\n");
+}
 #endif
 
 static void usage(FILE *f)
@@ -203,6 +234,7 @@ static int demo_gemm(const char *cmd, const struct demo_layer *L, const float *w
 #ifdef S24_HAVE_OPENBLAS
     fprintf(out, "         %-36s %8.3f ms  %6.1f GFLOP/s\n", "dense OpenBLAS sgemm:",
             1e3 * res->t_dense, flop / res->t_dense * 1e-9);
+    blas_core_note(out);
 #else
     fprintf(out, "         %-36s %8.3f ms  %6.1f GFLOP/s\n", "dense naive reference (no BLAS):",
             1e3 * res->t_dense, flop / res->t_dense * 1e-9);
