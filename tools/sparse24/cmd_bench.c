@@ -14,7 +14,9 @@ int cmd_bench(int argc, char **argv)
                    "  gemm     cuSPARSELt 2:4 vs cuBLASLt dense on the GPU\n"
                    "  permute  channel-permutation search strategies\n"
                    "  train    a whole training step per model (GPU or CPU)\n"
-                   "'sparse24 bench <what> --help' for options.\n");
+                   "'sparse24 bench <what> --help' for options.\n"
+                   "\n"
+                   "exit codes: 0 success, 1 runtime failure, 2 bad usage\n");
         return argc < 2 ? S24_EXIT_USAGE : S24_EXIT_OK;
     }
     if (!strcmp(argv[1], "cpu")) return bench_cpu_main(argc - 1, argv + 1);

@@ -117,7 +117,9 @@ int cmd_info(int argc, char **argv)
             printf("usage: sparse24 info [--threads N]\n"
                    "Prints the CPU (model, instruction sets), thread count, BLAS and its core\n"
                    "type, and where present the GPU driver, CUDA, cuBLASLt, cuSPARSELt, cuDNN\n"
-                   "and NCCL versions and the GPUs. Benchmarks stamp their tables with it.\n");
+                   "and NCCL versions and the GPUs. Benchmarks stamp their tables with it.\n"
+                   "\n"
+                   "exit codes: 0 success, 1 runtime failure, 2 bad usage\n");
             return S24_EXIT_OK;
         default: return cli_usage("info", "unknown option");
         }

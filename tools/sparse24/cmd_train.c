@@ -22,7 +22,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-"usage: sparse24 train --model M --data DIR|synthetic --epochs E --seed S --out DIR [options]\n"
+"usage: sparse24 train --model M --epochs E --out DIR [--data DIR|synthetic] [--seed S] [options]\n"
 "\n"
 "Phase 1 trains the model dense for E epochs; then every 2:4-eligible conv and\n"
 "linear weight (ASP's rule: output channels %% 8, input channels %% 16) is\n"
