@@ -3,7 +3,9 @@
  * phase-2 epochs), masks invariant through phase 2 on weights and momentum,
  * the masks file, checkpoint round trip, resume after a stop (by epoch count
  * and by the interrupt flag) equal to an uninterrupted run bit for bit, a
- * refused resume with other settings, and the train/eval/plot commands. */
+ * refused resume with other settings, the evaluation right after pruning
+ * (the CSV's phase-2 epoch-0 row, written once also across a resume) and
+ * prune_report.csv, and the train/eval/plot commands. */
 #include "t.h"
 
 #include <sys/stat.h>
@@ -102,6 +104,103 @@ static s24_model_t *load(const char *path)
     return m;
 }
 
+/* The "2,0,..." rows of a train.csv (the pruned network before retraining):
+ * their number; *acc gets the first one's test_acc. Such a row must read
+ * lr 0 and NaN train figures; a malformed one counts as -100. */
+static int epoch0_rows(const char *path, double *acc)
+{
+    uint8_t *d;
+    size_t n;
+    int count = 0;
+    if (s24_read_file(path, &d, &n) != S24_OK) return -100;
+    char *text = realloc(d, n + 1);
+    text[n] = 0;
+    for (char *line = text; line && *line;) {
+        char *next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        if (!strncmp(line, "2,0,", 4)) {
+            double loss = -1, a = -1;
+            int k = 0;
+            if (sscanf(line, "2,0,0,nan,nan,%lf,%lf,%*f%n", &loss, &a, &k) < 2 || line[k] ||
+                !(loss > 0) || !(a >= 0 && a <= 100))
+                count -= 100;
+            if (count == 0) *acc = a;
+            count++;
+        }
+        line = next;
+    }
+    free(text);
+    return count;
+}
+
+/* Maskable weights of a fresh model of arch (what the pipeline masks). */
+static int maskable_count(const char *arch)
+{
+    s24_model_t *m = NULL;
+    int k = 0;
+    if (s24_model_create(arch, 10, 1, NULL, &m) != S24_OK) return -1;
+    for (int i = 0; i < s24_model_num_params(m); i++) k += s24_model_param(m, i)->maskable;
+    s24_model_free(m);
+    return k;
+}
+
+/* Split a line at its commas in place (fields may be empty); the field count. */
+static int split_fields(char *line, char **f, int max)
+{
+    int k = 0;
+    for (char *p = line; k < max; p++) {
+        if (p == line || p[-1] == 0) f[k++] = p;
+        char *c = strchr(p, ',');
+        if (!c) break;
+        *c = 0;
+        p = c;
+    }
+    return k;
+}
+
+/* prune_report.csv: the header, one row per masked weight with 0.5 <= kept
+ * <= bound <= 1 (permuted: kept <= kept_permuted <= bound; else empty), and
+ * a last row "all" whose numel is the sum. Returns the weight rows, -1 if bad. */
+static int check_report(const char *path, int permuted)
+{
+    uint8_t *d;
+    size_t n;
+    int rows = 0, bad = 0, all = 0;
+    long long numel_sum = 0;
+    static const char head[] =
+        "tensor,numel,magnitude,kept_fraction,kept_fraction_permuted,bound_fraction\n";
+    if (s24_read_file(path, &d, &n) != S24_OK) return -1;
+    char *text = realloc(d, n + 1);
+    text[n] = 0;
+    if (strncmp(text, head, strlen(head))) bad++;
+    for (char *line = text + strlen(head); !bad && *line;) {
+        char *next = strchr(line, '\n'), *f[7];
+        if (!next) { bad++; break; }
+        *next++ = 0;
+        if (split_fields(line, f, 7) != 6) { bad++; break; }
+        long long numel = atoll(f[1]);
+        double mag = atof(f[2]), kept = atof(f[3]), bound = atof(f[5]);
+        if (!(numel > 0 && mag > 0 && kept >= 0.5 && kept <= bound + 1e-9 && bound <= 1)) bad++;
+        if (permuted) {
+            double kp = atof(f[4]);
+            if (!f[4][0] || kp < kept - 1e-6 || kp > bound + 1e-6) bad++;
+        } else if (f[4][0]) {
+            bad++;
+        }
+        if (!strcmp(f[0], "all")) {
+            all++;
+            if (numel != numel_sum || *next) bad++;
+        } else {
+            rows++;
+            numel_sum += numel;
+        }
+        if (bad) fprintf(stderr, "  %s: bad row of %s\n", path, f[0]);
+        line = next;
+    }
+    free(text);
+    return bad || all != 1 ? -1 : rows;
+}
+
 /* expect(phase2 start) = masked(ref) for every tensor; masks from `trained` */
 static void check_start(const char *dir, s24_model_t *ref, const char *what)
 {
@@ -157,6 +256,20 @@ static void test_strategies(void)
         CHECK_OK(s24_strategy_parse(names[s], &c.strategy));
         CHECK_OK(s24_pipeline_run(&c, &res));
         CHECK(res.finished && res.epochs_run == 1 && res.dense_acc >= 0 && res.sparse_acc >= 0);
+        /* right after pruning: one epoch-0 row, the network phase2.safetensors
+         * holds (no phase-2 epochs), and the kept magnitude of every masked weight */
+        double acc0 = -1;
+        int rows0 = epoch0_rows(file_in(dir, "train.csv"), &acc0);
+        if (s == 3) {
+            CHECK(rows0 == 0, "dense: %d epoch-0 rows", rows0);
+            CHECK(access(file_in(dir, "prune_report.csv"), F_OK) != 0, "dense: prune_report.csv");
+        } else {
+            CHECK(rows0 == 1, "%s: %d epoch-0 rows", names[s], rows0);
+            CHECK_NEAR(acc0, res.sparse_acc, 5e-5);
+            int nrep = check_report(file_in(dir, "prune_report.csv"), 0);
+            CHECK(nrep == maskable_count("smallcnn") && nrep >= 2, "%s: %d report rows", names[s],
+                  nrep);
+        }
         s24_model_t *ref = NULL;
         if (s == 0 || s == 3) ref = load(file_in(dir, "phase1.safetensors"));
         if (s == 1) ref = load(file_in(dir, "init.safetensors"));
@@ -296,6 +409,9 @@ static void test_resume(void)
     CHECK(same_tensors(file_in(full, "state.safetensors"), file_in(cut, "state.safetensors"), "__csv__"));
     char *a = csv_no_time(file_in(full, "train.csv")), *b = csv_no_time(file_in(cut, "train.csv"));
     CHECK(a && b && !strcmp(a, b), "CSV differs:\n%s\nvs\n%s", a ? a : "", b ? b : "");
+    double acc0;
+    CHECK(epoch0_rows(file_in(full, "train.csv"), &acc0) == 1);
+    CHECK(epoch0_rows(file_in(cut, "train.csv"), &acc0) == 1);
     /* a stop in the middle of phase 2's second epoch (the signal path) */
     base_cfg(&c, sig);
     c.epochs1 = 2;
@@ -315,6 +431,7 @@ static void test_resume(void)
     CHECK(same_tensors(file_in(full, "phase2.safetensors"), file_in(sig, "phase2.safetensors"), NULL));
     char *d = csv_no_time(file_in(sig, "train.csv"));
     CHECK(a && d && !strcmp(a, d));
+    CHECK(epoch0_rows(file_in(sig, "train.csv"), &acc0) == 1);
     free(a);
     free(b);
     free(d);
@@ -336,6 +453,43 @@ static void test_resume(void)
     base_cfg(&c, sub("bad"));
     c.arch = "lenet";
     CHECK(s24_pipeline_run(&c, &res) != S24_OK);
+}
+
+/* A stop right at the phase boundary (after phase 1's last epoch, before
+ * the masks): the resumed run prunes, evaluates and writes the epoch-0 row
+ * then, once, and ends with the uninterrupted run's bits. */
+static void test_resume_boundary(void)
+{
+    const char *full = sub("bnd_full"), *cut = sub("bnd_cut");
+    struct s24_pipeline_cfg c;
+    struct s24_pipeline_result res;
+    double acc_full = -1, acc_cut = -2;
+    base_cfg(&c, full);
+    c.epochs1 = 2;
+    c.epochs2 = 1;
+    CHECK_OK(s24_pipeline_run(&c, &res));
+    c.out_dir = cut;
+    c.stop_after = 2;
+    CHECK(s24_pipeline_run(&c, &res) == S24_ERR_INTERRUPTED);
+    CHECK(epoch0_rows(file_in(cut, "train.csv"), &acc_cut) == 0, "no epoch-0 row before the masks");
+    CHECK(access(file_in(cut, "prune_report.csv"), F_OK) != 0);
+    c.stop_after = 0;
+    c.resume = 1;
+    CHECK_OK(s24_pipeline_run(&c, &res));
+    CHECK(epoch0_rows(file_in(full, "train.csv"), &acc_full) == 1);
+    CHECK(epoch0_rows(file_in(cut, "train.csv"), &acc_cut) == 1);
+    CHECK(acc_full == acc_cut, "%g vs %g", acc_full, acc_cut);
+    CHECK(same_tensors(file_in(full, "state.safetensors"), file_in(cut, "state.safetensors"),
+                       "__csv__"));
+    char *a = csv_no_time(file_in(full, "train.csv")), *b = csv_no_time(file_in(cut, "train.csv"));
+    CHECK(a && b && !strcmp(a, b), "CSV differs:\n%s\nvs\n%s", a ? a : "", b ? b : "");
+    free(a);
+    free(b);
+    char *r1 = csv_no_time(file_in(full, "prune_report.csv"));
+    char *r2 = csv_no_time(file_in(cut, "prune_report.csv"));
+    CHECK(r1 && r2 && !strcmp(r1, r2), "prune reports differ");
+    free(r1);
+    free(r2);
 }
 
 static int cmp_float(const void *a, const void *b)
@@ -384,6 +538,10 @@ static void test_rewind_permute(void)
     CHECK_OK(s24_st_read(file_in(dir, "phase2.safetensors"), &p2));
     CHECK_OK(s24_st_read(file_in(dir, "masks.safetensors"), &masks));
     CHECK(access(file_in(dir, "phase1_permuted.safetensors"), F_OK) == 0);
+    double acc0;
+    CHECK(epoch0_rows(file_in(dir, "train.csv"), &acc0) == 1);
+    int nrep = check_report(file_in(dir, "prune_report.csv"), 1);
+    CHECK(nrep == maskable_count("resnet18"), "%d report rows", nrep);
     int moved = 0, bad = 0, nmask = 0;
     for (int i = 0; i < p2.n; i++) {
         struct s24_st_tensor *a = &p2.t[i], *b = s24_st_find(&init, a->name);
@@ -520,7 +678,10 @@ static void test_cli(void)
     const char *from = sub("cli_from");
     CHECK(sh("%s train %s --from %s/phase1.safetensors --phase2-epochs 1 --strategy rewind --out %s "
              ">/dev/null 2>&1", cli, small, dir, from) == 0);
-    CHECK(sh("test $(grep -c '^2,' %s/train.csv) = 1 && test $(grep -c '^1,' %s/train.csv) = 0", from, from) == 0);
+    CHECK(sh("test $(grep -c '^2,[1-9]' %s/train.csv) = 1 && "
+             "test $(grep -c '^1,' %s/train.csv) = 0", from, from) == 0);
+    CHECK(sh("test $(grep -c '^2,0,0,nan,nan,' %s/train.csv) = 1 && test -f %s/prune_report.csv",
+             from, from) == 0);
     CHECK(sh("%s train %s --from %s/nothere.safetensors --phase2-epochs 1 --out %s/x 2>/dev/null", cli,
              small, dir, from) == 1);
     CHECK(sh("%s plot %s/train.csv %s/train.csv -o %s/fig.svg --label a=*cli* > /dev/null", cli, dir, dir, tmp) == 0);
@@ -572,6 +733,7 @@ int main(int argc, char **argv)
     test_strategies();
     test_masks_invariant();
     test_resume();
+    test_resume_boundary();
     test_rewind_permute();
     test_resume_dropout();
     test_cli();

@@ -232,7 +232,10 @@ struct s24_pipeline_result {
 /* Runs (or resumes) the whole pipeline. Files in out_dir: train.csv,
  * init.safetensors, phase1.safetensors, masks.safetensors (U8, PyTorch layout),
  * phase2.safetensors, state.safetensors (resumable state, rewritten atomically
- * after each epoch). S24_ERR_INTERRUPTED when stopped by `stop` or `stop_after`. */
+ * after each epoch). With masks, train.csv has a row (phase 2, epoch 0, lr 0,
+ * NaN train figures) for the pruned network before any retraining, and
+ * prune_report.csv the magnitude 2:4 keeps per layer (before and after the
+ * permutation). S24_ERR_INTERRUPTED when stopped by `stop` or `stop_after`. */
 int s24_pipeline_run(const struct s24_pipeline_cfg *c, struct s24_pipeline_result *res);
 
 /* Masks of every maskable parameter by magnitude (n:m along input channels),

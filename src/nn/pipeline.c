@@ -7,10 +7,15 @@
  * fresh momentum. After every epoch the whole state (weights, buffers,
  * momentum, masks, generators, schedule step, CSV rows) is written atomically,
  * so an interrupted run resumes to the same bits as an uninterrupted one.
+ * Right after the masks are applied, the pruned network is evaluated once
+ * (CSV row phase 2, epoch 0) and the magnitude 2:4 keeps per layer, before
+ * and after the permutation, goes to prune_report.csv: the paper's "right
+ * after pruning" figures, before any retraining.
  *
  * It does not parse command lines or print: cmd_train.c does that. */
 #include "sparse24/sparse24_train.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,6 +364,117 @@ fail:
     return rc;
 }
 
+/* ---------------------------------------------------------------- right after pruning */
+
+/* What 2:4 keeps of each maskable weight: in the natural channel order and
+ * after the permutation (NaN without one). */
+struct prune_mag {
+    double total, kept, bound, kept_perm;
+};
+
+/* Magnitudes of the host weights into mg[i].total/kept/bound (perm == 0) or
+ * mg[i].kept_perm (perm == 1), for every maskable parameter. */
+static int prune_magnitudes(s24_model_t *m, struct prune_mag *mg, int perm)
+{
+    for (int i = 0; i < s24_model_num_params(m); i++) {
+        struct s24_param *p = s24_model_param(m, i);
+        struct s24_magnitude x;
+        if (!p->maskable || p->is_buffer || !p->data) continue;
+        int rc = s24_magnitude(S24_F32, p->data, p->view, 2, 4, &x);
+        if (rc != S24_OK) return s24_error(rc, "%s: %s", p->name, s24_last_error());
+        if (perm) {
+            mg[i].kept_perm = x.kept;
+        } else {
+            mg[i].total = x.total;
+            mg[i].kept = x.kept;
+            mg[i].bound = x.row_bound;
+            mg[i].kept_perm = NAN;
+        }
+    }
+    return S24_OK;
+}
+
+/* A growing CSV text; oom set once an allocation failed. */
+struct sb_csv {
+    char *p;
+    size_t len;
+    int oom;
+};
+
+static void csv_put(struct sb_csv *b, const char *s)
+{
+    size_t k = strlen(s);
+    char *np = b->oom ? NULL : realloc(b->p, b->len + k + 1);
+    if (!np) {
+        b->oom = 1;
+        return;
+    }
+    memcpy(np + b->len, s, k + 1);
+    b->p = np;
+    b->len += k;
+}
+
+/* ",0.123456" or "," when part is NaN (not measured) */
+static void fraction(struct sb_csv *b, double part, double whole)
+{
+    char num[64];
+    if (isnan(part)) snprintf(num, sizeof num, ",");
+    else snprintf(num, sizeof num, ",%.6f", whole > 0 ? part / whole : 0.0);
+    csv_put(b, num);
+}
+
+/* One row: name,numel,magnitude,kept,kept_permuted,bound (fractions of the magnitude). */
+static void report_row(struct sb_csv *b, const char *name, int64_t numel, const struct prune_mag *x)
+{
+    char line[400];
+    snprintf(line, sizeof line, "%s,%lld,%.9g", name, (long long)numel, x->total);
+    csv_put(b, line);
+    fraction(b, x->kept, x->total);
+    fraction(b, x->kept_perm, x->total);
+    fraction(b, x->bound, x->total);
+    csv_put(b, "\n");
+}
+
+/* out_dir/prune_report.csv: one row per masked weight (in the model's
+ * order), then "all", the sums over them. Magnitudes are of the trained
+ * weights the masks are chosen from, whatever phase 2 starts from. */
+static int prune_report_write(struct run *r, const struct prune_mag *mg)
+{
+    struct sb_csv b = {NULL, 0, 0};
+    struct prune_mag all = {0, 0, 0, r->c->permute ? 0.0 : NAN};
+    int64_t numel = 0;
+    csv_put(&b, "tensor,numel,magnitude,kept_fraction,kept_fraction_permuted,bound_fraction\n");
+    for (int i = 0; i < r->o.n; i++) {
+        if (!r->o.mask[i]) continue;
+        report_row(&b, s24_model_param(r->m, i)->name, r->o.numel[i], &mg[i]);
+        all.total += mg[i].total;
+        all.kept += mg[i].kept;
+        all.bound += mg[i].bound;
+        all.kept_perm += mg[i].kept_perm;
+        numel += r->o.numel[i];
+    }
+    report_row(&b, "all", numel, &all);
+    int rc = b.oom ? s24_error(S24_ERR_NOMEM, "prune_report.csv: out of memory")
+                   : s24_write_file_atomic(out_path(r, "prune_report.csv"), b.p, b.len);
+    free(b.p);
+    return rc;
+}
+
+/* The pruned network phase 2 starts from, evaluated before any step: row
+ * (2, 0) of the CSV, lr 0 and no train figures (NaN). phase2_begin runs once
+ * per run (its result is in the state saved right after it), so the row is
+ * written once, also across --resume. */
+static int prune_evaluate(struct run *r)
+{
+    struct s24_epoch_stats es = {.lr = 0, .train_loss = NAN, .train_acc = NAN};
+    double t0 = s24_now();
+    int rc = s24_evaluate_resident(r->m, &r->test, r->c->eval_batch > 0 ? r->c->eval_batch : 500,
+                                   &es.test_loss, &es.test_acc);
+    if (rc != S24_OK) return rc;
+    es.seconds = s24_now() - t0;
+    return s24_csv_append(&r->csv, &r->csv_len, 2, 0, &es);
+}
+
 /* Phase 1 is complete (or replaced by `from`): prune and set up phase 2. */
 static int phase2_begin(struct run *r)
 {
@@ -372,9 +488,14 @@ static int phase2_begin(struct run *r)
     int rewind_perm = c->permute && c->strategy == S24_STRATEGY_REWIND;
     struct s24_st init;
     struct s24_permute_report rep;
+    struct prune_mag *mg = calloc((size_t)r->o.n + 1, sizeof *mg);
     memset(&rep, 0, sizeof rep);
     s24_st_init(&init);
-    if (c->permute && (rc = permute_model(r, &rep)) != S24_OK) return rc;
+    if (!mg) return s24_error(S24_ERR_NOMEM, "pipeline: out of memory");
+    /* the host copy is the trained model here (phase1.safetensors was just written from it) */
+    if (masked && (rc = prune_magnitudes(r->m, mg, 0)) != S24_OK) goto fail;
+    if (c->permute && (rc = permute_model(r, &rep)) != S24_OK) goto fail;
+    if (masked && c->permute && (rc = prune_magnitudes(r->m, mg, 1)) != S24_OK) goto fail;
     /* masks come from the trained weights, whatever phase 2 starts from */
     s24_sgd_clear_masks(&r->o);
     if (masked && (rc = masks_compute(r->m, &r->o, 2, 4)) != S24_OK) goto fail;
@@ -396,10 +517,13 @@ static int phase2_begin(struct run *r)
         goto fail;
     if (masked && (rc = s24_masks_save(r->m, &r->o, out_path(r, "masks.safetensors"))) != S24_OK)
         goto fail;
+    if (masked && (rc = prune_evaluate(r)) != S24_OK) goto fail;
+    if (masked && (rc = prune_report_write(r, mg)) != S24_OK) goto fail;
     r->phase = 2;
     r->done = 0;
     r->step = 0;
 fail:
+    free(mg);
     s24_permute_report_free(&rep);
     s24_st_free(&init);
     return rc;
