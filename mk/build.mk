@@ -6,6 +6,7 @@ NVCC ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_ARCHS ?= 80 90
 USE_OPENBLAS ?= auto
+USE_DNNL ?= auto
 USE_CUDA ?= auto
 USE_CUDNN ?= auto
 USE_CUSPARSELT ?= auto
@@ -54,6 +55,14 @@ $(eval $(call optional,OPENBLAS,openblas,-lopenblas,Debian package libopenblas-d
 ifeq ($(HAVE_OPENBLAS),1)
 CFLAGS_BASE += -DS24_HAVE_OPENBLAS=1
 LDLIBS_BASE += -lopenblas
+endif
+
+# oneDNN (C API 2.x) for the CPU backend's dense convolutions; without it the
+# im2col + sgemm path of src/cpu/nn_conv.c does them.
+$(eval $(call optional,DNNL,dnnl,-ldnnl,Debian package libdnnl-dev with the oneDNN 2.x API))
+ifeq ($(HAVE_DNNL),1)
+CFLAGS_BASE += -DS24_HAVE_DNNL=1
+LDLIBS_BASE += -ldnnl
 endif
 
 CUDA_INC = -I$(CUDA_HOME)/include
@@ -146,7 +155,7 @@ CLI = $(BUILD)/sparse24
 all: summary $(LIBA) $(LIBSO) $(CLI)
 
 summary:
-	@echo "sparse24 build: OpenBLAS=$(HAVE_OPENBLAS) CUDA=$(HAVE_CUDA) cuDNN=$(HAVE_CUDNN) cuSPARSELt=$(HAVE_CUSPARSELT)$(if $(filter 1,$(HAVE_CUSPARSELT)), ($(CUSPARSELT_DIR))) NCCL=$(HAVE_NCCL) -> $(BUILD)/"
+	@echo "sparse24 build: OpenBLAS=$(HAVE_OPENBLAS) oneDNN=$(HAVE_DNNL) CUDA=$(HAVE_CUDA) cuDNN=$(HAVE_CUDNN) cuSPARSELt=$(HAVE_CUSPARSELT)$(if $(filter 1,$(HAVE_CUSPARSELT)), ($(CUSPARSELT_DIR))) NCCL=$(HAVE_NCCL) -> $(BUILD)/"
 
 # Rebuild everything when the configuration changes.
 CONFIG_STAMP = $(BUILD)/config.stamp

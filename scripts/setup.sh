@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # sparse24 set-up: installs what the build needs on a fresh Debian 12 machine.
-# Debian packages: compiler, OpenBLAS, cJSON, pkg-config. Python (PyPI): the
-# cuSPARSELt wheel, unpacked under .deps/ so the sparse GPU path compiles and
-# links even on a machine without a GPU. Safe to run again.
+# Debian packages: compiler, OpenBLAS, oneDNN (the CPU convolutions), cJSON,
+# pkg-config. Python (PyPI): the cuSPARSELt wheel, unpacked under .deps/ so
+# the sparse GPU path compiles and links even on a machine without a GPU.
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
-pkgs="build-essential pkg-config libopenblas-dev libcjson-dev python3-numpy"
+pkgs="build-essential pkg-config libopenblas-dev libdnnl-dev libcjson-dev python3-numpy"
 missing=""
 for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
