@@ -178,11 +178,11 @@ static int check_report(const char *path, int permuted)
         if (!next) { bad++; break; }
         *next++ = 0;
         if (split_fields(line, f, 7) != 6) { bad++; break; }
-        long long numel = atoll(f[1]);
-        double mag = atof(f[2]), kept = atof(f[3]), bound = atof(f[5]);
+        long long numel = strtoll(f[1], NULL, 10);
+        double mag = strtod(f[2], NULL), kept = strtod(f[3], NULL), bound = strtod(f[5], NULL);
         if (!(numel > 0 && mag > 0 && kept >= 0.5 && kept <= bound + 1e-9 && bound <= 1)) bad++;
         if (permuted) {
-            double kp = atof(f[4]);
+            double kp = strtod(f[4], NULL);
             if (!f[4][0] || kp < kept - 1e-6 || kp > bound + 1e-6) bad++;
         } else if (f[4][0]) {
             bad++;

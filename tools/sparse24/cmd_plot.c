@@ -1,8 +1,17 @@
-/* cmd_plot.c: `sparse24 plot`: per-epoch test accuracy curves from the CSVs
- * that `train` writes, the mean over the runs of each group (seeds) with a
- * min-max or standard-deviation band, like the paper's Figures 3 and 4, as an
- * SVG file written by plain C. It does not draw PNG or other columns than
- * test accuracy (train accuracy with --column train_acc). */
+/* cmd_plot.c: `sparse24 plot`: per-epoch curves from the CSVs that `train`
+ * writes, the mean over the runs of each group (seeds) with a min-max or
+ * standard-deviation band, like the paper's Figures 3 and 4, as an SVG file
+ * written by plain C.
+ *
+ * Rows are placed by their (phase, epoch) columns, not their order: phase 1 at
+ * its epochs, phase 2 after the longest phase 1 among all the files, so the
+ * phase-2-only CSVs of `train --from` runs line up after the phase-1 CSV they
+ * started from. Phase 2's epoch 0 (the pruned network before retraining)
+ * shares the x of phase 1's last epoch, so the drop shows as a vertical step.
+ * Groups whose phase-1 points are identical (strategies sharing one phase 1)
+ * get that part drawn once, in grey, instead of one colour hiding the others.
+ *
+ * It does not draw PNG, several columns at once, or error bars. */
 #include "cli.h"
 
 #include <fnmatch.h>
@@ -22,8 +31,12 @@ static void usage(FILE *f)
 "\n"
 "Draws one curve per group of training CSVs (as written by 'sparse24 train'):\n"
 "the mean test accuracy at each epoch over the group's files (e.g. seeds), with\n"
-"a band from the smallest to the largest run. Epochs of phase 2 follow those of\n"
-"phase 1 on the x axis; a dashed line marks where phase 2 starts.\n"
+"a band from the smallest to the largest run. Epochs of phase 2 follow the\n"
+"longest phase 1 among the files on the x axis (a dashed line marks the\n"
+"boundary), so phase-2 CSVs of 'train --from' runs follow the phase-1 CSV;\n"
+"phase 2's epoch 0 (the pruned network, before retraining) is drawn on the\n"
+"boundary, with a circle. Groups with identical phase-1 points draw them once,\n"
+"in grey. Empty or nan values are left out.\n"
 "\n"
 "options:\n"
 "  -o, --output FILE    the SVG to write (atomically; required)\n"
@@ -33,7 +46,8 @@ static void usage(FILE *f)
 "  --band minmax|std|none  band drawn around each mean (default minmax)\n"
 "  --column NAME        the CSV column to draw (default test_acc)\n"
 "  --title TEXT         title above the plot\n"
-"  --ymin Y, --ymax Y   y range (default: from the data)\n"
+"  --ymin Y, --ymax Y   y range (default: from the data, rounded to a tick;\n"
+"                       --ymin must be below --ymax)\n"
 "  -h, --help           this text\n"
 "\n"
 "exit codes: 0 success, 1 runtime failure (unreadable or malformed CSV), 2 bad usage\n");
@@ -86,82 +100,102 @@ static void sb_text(struct sb *b, const char *s)
 /* ---------------------------------------------------------------- data */
 #define MAX_GROUPS 32
 #define MAX_POINTS 100000
+/* Legend names longer than this keep their start and end around "...". */
+#define MAX_LEGEND_NAME 120
 
-struct group {
-    const char *name;
-    const char *glob;   /* NULL for a file's own group */
-    int files;
-    int npts;           /* longest run seen */
-    double *sum, *sumsq, *lo, *hi;
-    int *count;
+struct row {
+    int phase, epoch;   /* phase 1 or 2; epoch 0 is phase 2's pruned start */
+    double y;           /* NaN: no value in this row */
 };
 
 struct csv {
     int n;
-    double *y;
-    int *phase;
+    struct row *r;
 };
+
+/* One field as a value: *y is NaN for an empty field or "nan"; -1 if it is
+ * something else than a finite number. */
+static int field_value(const char *f, double *y)
+{
+    char *e;
+    const char *end = f + strcspn(f, ",\r");
+    if (end == f) { *y = NAN; return 0; }
+    double x = strtod(f, &e);
+    if (e != end) return -1;
+    if (isnan(x)) { *y = NAN; return 0; }
+    if (!isfinite(x)) return -1;
+    *y = x;
+    return 0;
+}
 
 static int csv_read(const char *cmd, const char *path, const char *column, struct csv *out)
 {
     uint8_t *buf = NULL;
     size_t len;
     out->n = 0;
-    out->y = NULL;
-    out->phase = NULL;
+    out->r = NULL;
     int rc = s24_read_file(path, &buf, &len);
     if (rc != S24_OK) return cli_lib_fail(cmd, rc);
     char *text = realloc(buf, len + 1);
     if (!text) { free(buf); return cli_fail(cmd, "%s: out of memory", path); }
     text[len] = 0;
-    int ec = S24_EXIT_FAIL, col = -1, pcol = -1, ncols = 0, line = 1;
-    out->n = 0;
-    out->y = NULL;
-    out->phase = NULL;
-    char *save = text, *nl = strchr(save, '\n');
+    int ec = S24_EXIT_FAIL, col = -1, pcol = -1, ecol = -1, ncols = 0, line = 1;
+    int per_phase[3] = {0, 0, 0}; /* rows so far, for a CSV without an epoch column */
+    char *nl = strchr(text, '\n');
     if (!nl) { cli_fail(cmd, "%s: no header line", path); goto done; }
     *nl = 0;
     /* header: find the columns by name */
-    for (char *f = save;; ncols++) {
+    for (char *f = text;; ncols++) {
         char *comma = strchr(f, ',');
         size_t fl = comma ? (size_t)(comma - f) : strlen(f);
         if (fl && f[fl - 1] == '\r') fl--;
         if (fl == strlen(column) && !strncmp(f, column, fl)) col = ncols;
         if (fl == 5 && !strncmp(f, "phase", 5)) pcol = ncols;
+        if (fl == 5 && !strncmp(f, "epoch", 5)) ecol = ncols;
         if (!comma) { ncols++; break; }
         f = comma + 1;
     }
     if (col < 0) { cli_fail(cmd, "%s: no column \"%s\" in the header", path, column); goto done; }
     size_t cap = 64;
-    out->y = malloc(cap * sizeof *out->y);
-    out->phase = malloc(cap * sizeof *out->phase);
-    if (!out->y || !out->phase) { cli_fail(cmd, "%s: out of memory", path); goto done; }
+    out->r = malloc(cap * sizeof *out->r);
+    if (!out->r) { cli_fail(cmd, "%s: out of memory", path); goto done; }
     for (char *row = nl + 1; *row; line++) {
         char *end = strchr(row, '\n');
         if (end) *end = 0;
         if (*row && *row != '\r') {
             if ((size_t)out->n == cap) {
                 cap *= 2;
-                double *ny = realloc(out->y, cap * sizeof *ny);
-                if (ny) out->y = ny;
-                int *np = realloc(out->phase, cap * sizeof *np);
-                if (np) out->phase = np;
-                if (!ny || !np) { cli_fail(cmd, "%s: out of memory", path); goto done; }
+                struct row *nr = realloc(out->r, cap * sizeof *nr);
+                if (!nr) { cli_fail(cmd, "%s: out of memory", path); goto done; }
+                out->r = nr;
             }
             if (out->n >= MAX_POINTS) { cli_fail(cmd, "%s: more than %d rows", path, MAX_POINTS); goto done; }
+            struct row r = {1, -1, NAN};
+            double x;
             int k = 0;
-            double val = NAN, ph = 1;
             for (char *f = row;; k++) {
-                char *e;
-                double x = strtod(f, &e);
-                if (e == f || (*e != ',' && *e != 0 && *e != '\r') || !isfinite(x)) {
-                    if (k == col || k == pcol) {
+                if (k == col || k == pcol || k == ecol) {
+                    if (field_value(f, &x) != 0 || (k != col && isnan(x))) {
                         cli_fail(cmd, "%s:%d: field %d is not a number", path, line + 1, k + 1);
                         goto done;
                     }
+                    if (k == col) r.y = x;
+                    if (k == pcol) {
+                        if (x != 1 && x != 2) {
+                            cli_fail(cmd, "%s:%d: phase %g: expected 1 or 2", path, line + 1, x);
+                            goto done;
+                        }
+                        r.phase = (int)x;
+                    }
+                    if (k == ecol) {
+                        if (x != floor(x) || x < 0 || x >= MAX_POINTS) {
+                            cli_fail(cmd, "%s:%d: epoch %g: expected 0..%d", path, line + 1, x,
+                                     MAX_POINTS - 1);
+                            goto done;
+                        }
+                        r.epoch = (int)x;
+                    }
                 }
-                if (k == col) val = x;
-                if (k == pcol) ph = x;
                 char *comma = strchr(f, ',');
                 if (!comma) break;
                 f = comma + 1;
@@ -170,9 +204,9 @@ static int csv_read(const char *cmd, const char *path, const char *column, struc
                 cli_fail(cmd, "%s:%d: %d fields, the header has %d", path, line + 1, k + 1, ncols);
                 goto done;
             }
-            out->y[out->n] = val;
-            out->phase[out->n] = (int)ph;
-            out->n++;
+            per_phase[r.phase]++;
+            if (ecol < 0) r.epoch = per_phase[r.phase];
+            out->r[out->n++] = r;
         }
         if (!end) break;
         row = end + 1;
@@ -181,48 +215,79 @@ static int csv_read(const char *cmd, const char *path, const char *column, struc
     ec = S24_EXIT_OK;
 done:
     if (ec != S24_EXIT_OK) {
-        free(out->y);
-        free(out->phase);
-        out->y = NULL;
-        out->phase = NULL;
+        free(out->r);
+        out->r = NULL;
+        out->n = 0;
     }
     free(text);
     return ec;
 }
 
-static int group_add(struct group *g, const struct csv *c)
+/* The x axis is made of slots: phase 1's epoch e is slot e, phase 2's epoch
+ * e is slot p1 + 1 + e (p1: the longest phase 1), so phase 2's epoch 0 has a
+ * slot of its own but the x of phase 1's last epoch. */
+struct axis {
+    int p1;      /* the longest phase 1 among the files (0: none) */
+    int nslots;
+};
+
+static int slot_of(const struct axis *ax, const struct row *r)
 {
-    if (c->n > g->npts) {
-        size_t n = (size_t)c->n;
-        double *s = realloc(g->sum, n * sizeof *s);
-        if (s) g->sum = s;
-        double *q = realloc(g->sumsq, n * sizeof *q);
-        if (q) g->sumsq = q;
-        double *l = realloc(g->lo, n * sizeof *l);
-        if (l) g->lo = l;
-        double *h = realloc(g->hi, n * sizeof *h);
-        if (h) g->hi = h;
-        int *k = realloc(g->count, n * sizeof *k);
-        if (k) g->count = k;
-        if (!s || !q || !l || !h || !k) return -1;
-        for (int i = g->npts; i < c->n; i++) {
-            g->sum[i] = g->sumsq[i] = 0;
-            g->lo[i] = INFINITY;
-            g->hi[i] = -INFINITY;
-            g->count[i] = 0;
-        }
-        g->npts = c->n;
+    return r->phase == 1 ? r->epoch : ax->p1 + 1 + r->epoch;
+}
+
+static double x_of(const struct axis *ax, int slot)
+{
+    return slot <= ax->p1 ? slot : slot - 1;
+}
+
+struct group {
+    const char *name;
+    const char *glob;   /* NULL for a file's own group */
+    int files;
+    double *sum, *sumsq, *lo, *hi;  /* per slot */
+    int *count;                     /* per slot; 0: no point */
+    int leader;         /* the first group with the same phase-1 points (itself if none) */
+    int shared;         /* groups drawing their phase 1 through this leader (1: not shared) */
+};
+
+static int group_alloc(struct group *g, int nslots)
+{
+    size_t n = (size_t)nslots;
+    g->sum = calloc(n, sizeof *g->sum);
+    g->sumsq = calloc(n, sizeof *g->sumsq);
+    g->lo = malloc(n * sizeof *g->lo);
+    g->hi = malloc(n * sizeof *g->hi);
+    g->count = calloc(n, sizeof *g->count);
+    if (!g->sum || !g->sumsq || !g->lo || !g->hi || !g->count) return -1;
+    for (size_t i = 0; i < n; i++) {
+        g->lo[i] = INFINITY;
+        g->hi[i] = -INFINITY;
     }
+    return 0;
+}
+
+static void group_add(struct group *g, const struct axis *ax, const struct csv *c)
+{
     for (int i = 0; i < c->n; i++) {
-        double y = c->y[i];
-        g->sum[i] += y;
-        g->sumsq[i] += y * y;
-        g->lo[i] = fmin(g->lo[i], y);
-        g->hi[i] = fmax(g->hi[i], y);
-        g->count[i]++;
+        double y = c->r[i].y;
+        int s = slot_of(ax, &c->r[i]);
+        if (isnan(y)) continue;
+        g->sum[s] += y;
+        g->sumsq[s] += y * y;
+        g->lo[s] = fmin(g->lo[s], y);
+        g->hi[s] = fmax(g->hi[s], y);
+        g->count[s]++;
     }
     g->files++;
-    return 0;
+}
+
+/* The last slot with a point, or -1. */
+static int last_slot(const struct group *g, const struct axis *ax)
+{
+    for (int s = ax->nslots - 1; s >= 0; s--)
+        if (g->count[s]) return s;
+    return -1;
 }
 
 /* a round tick step giving about `want` ticks over span */
@@ -250,94 +315,242 @@ static void band_at(const struct group *g, int i, enum band band, double *lo, do
     }
 }
 
-static int render(struct sb *b, struct group *gs, int ng, enum band band, const char *title,
-                  const char *column, double ymin, double ymax, int phase2_at)
+static int close_to(double a, double b)
+{
+    return fabs(a - b) <= 1e-9 * (1 + fabs(a) + fabs(b));
+}
+
+/* 1 if a and b have points at the same phase-1 slots with the same mean and band. */
+static int same_phase1(const struct group *a, const struct group *b, const struct axis *ax,
+                       enum band band)
+{
+    int any = 0;
+    for (int s = 0; s <= ax->p1; s++) {
+        if (!a->count[s] != !b->count[s]) return 0;
+        if (!a->count[s]) continue;
+        double la, ha, lb, hb;
+        band_at(a, s, band, &la, &ha);
+        band_at(b, s, band, &lb, &hb);
+        if (!close_to(a->sum[s] / a->count[s], b->sum[s] / b->count[s]) || !close_to(la, lb) ||
+            !close_to(ha, hb))
+            return 0;
+        any = 1;
+    }
+    return any;
+}
+
+/* Legend name: the group's, shortened around "..." past MAX_LEGEND_NAME. */
+static void legend_name(const char *name, char *out, size_t n)
+{
+    size_t len = strlen(name), keep = MAX_LEGEND_NAME / 2 - 2;
+    if (len <= MAX_LEGEND_NAME || n < MAX_LEGEND_NAME + 1)
+        snprintf(out, n, "%s", name);
+    else
+        snprintf(out, n, "%.*s...%s", (int)keep, name, name + len - keep);
+}
+
+struct plot {
+    const struct axis *ax;
+    enum band band;
+    double W, H, L, T, pw, ph, x0, x1, ymin, ymax;
+};
+
+static double px(const struct plot *p, double x)
+{
+    return p->L + (x - p->x0) / (p->x1 - p->x0) * p->pw;
+}
+
+static double py(const struct plot *p, double y)
+{
+    double c = fmin(fmax(y, p->ymin), p->ymax);
+    return p->T + (1 - (c - p->ymin) / (p->ymax - p->ymin)) * p->ph;
+}
+
+/* The mean curve and its band over the slots [from, to] of g. */
+static void draw_curve(struct sb *b, const struct plot *p, const struct group *g, int from, int to,
+                       const char *col, const char *dash)
+{
+    int n = 0;
+    for (int s = from; s <= to; s++) n += g->count[s] > 0;
+    if (!n) return;
+    if (p->band != BAND_NONE && g->files > 1) {
+        int first = 1;
+        sb_printf(b, "<path fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\" d=\"", col);
+        for (int s = from; s <= to; s++) {
+            double lo, hi;
+            if (!g->count[s]) continue;
+            band_at(g, s, p->band, &lo, &hi);
+            sb_printf(b, "%s%.2f,%.2f", first ? "M" : " L", px(p, x_of(p->ax, s)), py(p, hi));
+            first = 0;
+        }
+        for (int s = to; s >= from; s--) {
+            double lo, hi;
+            if (!g->count[s]) continue;
+            band_at(g, s, p->band, &lo, &hi);
+            sb_printf(b, " L%.2f,%.2f", px(p, x_of(p->ax, s)), py(p, lo));
+        }
+        sb_printf(b, " Z\"/>\n");
+    }
+    sb_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\"%s%s%s points=\"", col,
+              dash ? " stroke-dasharray=\"" : "", dash ? dash : "", dash ? "\"" : "");
+    int first = 1;
+    for (int s = from; s <= to; s++) {
+        if (!g->count[s]) continue;
+        sb_printf(b, "%s%.2f,%.2f", first ? "" : " ", px(p, x_of(p->ax, s)),
+                  py(p, g->sum[s] / g->count[s]));
+        first = 0;
+    }
+    sb_printf(b, "\"/>\n");
+}
+
+static void legend_entry(struct sb *b, const struct plot *p, int k, const char *col,
+                         const char *text)
+{
+    double ly = p->T + 10 + 20 * k, lx = p->L + p->pw + 12;
+    sb_printf(b, "<line x1=\"%g\" y1=\"%.1f\" x2=\"%g\" y2=\"%.1f\" stroke=\"%s\" "
+                 "stroke-width=\"3\"/>\n", lx, ly, lx + 22, ly, col);
+    sb_printf(b, "<text x=\"%g\" y=\"%.1f\">", lx + 28, ly + 4);
+    sb_text(b, text);
+    sb_printf(b, "</text>\n");
+}
+
+/* The legend's text of group g (or of the shared phase 1 it leads). */
+static void legend_text(const struct group *g, const struct axis *ax, int shared_phase1, char *out,
+                        size_t n)
+{
+    char name[MAX_LEGEND_NAME + 8];
+    if (shared_phase1) {
+        snprintf(out, n, "phase 1, shared by %d groups", g->shared);
+        return;
+    }
+    int s = last_slot(g, ax);
+    legend_name(g->name, name, sizeof name);
+    snprintf(out, n, "%s (n=%d, last %.2f)", name, g->files,
+             s >= 0 ? g->sum[s] / g->count[s] : 0.0);
+}
+
+/* Approximate width of text at font-size 12 (sans-serif averages ~6.5 px a character). */
+static double text_width(const char *s)
+{
+    return 7.0 * (double)strlen(s);
+}
+
+static int render(struct sb *b, struct group *gs, int ng, const struct axis *ax, enum band band,
+                  const char *title, const char *column, double ymin, double ymax)
 {
     static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
-    const double W = 860, H = 520, L = 70, R = 210, T = 50, B = 60;
-    const double pw = W - L - R, ph = H - T - B;
-    int xmax = 1;
-    double dlo = INFINITY, dhi = -INFINITY;
+    static const char *greys[] = {"#444444", "#888888", "#aaaaaa"};
+    char text[MAX_LEGEND_NAME + 64];
+    struct plot p = {.ax = ax, .band = band, .L = 70, .T = 50, .pw = 580, .ph = 410,
+                     .ymin = ymin, .ymax = ymax};
+    const double B = 60;
+    int entries = 0, any2 = 0;
+    double legend_w = 190, dlo = INFINITY, dhi = -INFINITY, xlo = INFINITY, xhi = -INFINITY;
     for (int k = 0; k < ng; k++) {
-        if (gs[k].npts > xmax) xmax = gs[k].npts;
-        for (int i = 0; i < gs[k].npts; i++) {
+        for (int s = 0; s < ax->nslots; s++) {
             double lo, hi;
-            band_at(&gs[k], i, band, &lo, &hi);
+            if (!gs[k].count[s]) continue;
+            band_at(&gs[k], s, band, &lo, &hi);
             dlo = fmin(dlo, lo);
             dhi = fmax(dhi, hi);
+            xlo = fmin(xlo, x_of(ax, s));
+            xhi = fmax(xhi, x_of(ax, s));
+            any2 |= s > ax->p1;
+        }
+        for (int shared = 0; shared < 2; shared++) {
+            if (shared && !(gs[k].leader == k && gs[k].shared > 1)) continue;
+            legend_text(&gs[k], ax, shared, text, sizeof text);
+            legend_w = fmax(legend_w, 40 + text_width(text));
+            entries++;
         }
     }
-    if (isnan(ymin)) ymin = floor(dlo / 5) * 5;
-    if (isnan(ymax)) ymax = ceil(dhi / 5) * 5;
-    if (ymax <= ymin) ymax = ymin + 1;
-    double x0 = 1, x1 = xmax > 1 ? xmax : 2;
-#define PX(x) (L + ((x) - x0) / (x1 - x0) * pw)
-#define PY(y) (T + (1 - ((fmin(fmax((y), ymin), ymax)) - ymin) / (ymax - ymin)) * ph)
+    if (!isfinite(dlo)) dlo = dhi = 0; /* no values at all: an empty frame */
+    if (!isfinite(xlo)) xlo = 1, xhi = 2;
+    /* y range: what was asked, else the data rounded out to a tick step */
+    double span = dhi - dlo;
+    if (!(span > 0)) span = dhi != 0 ? fabs(dhi) * 0.1 : 1;
+    double step = nice_step(span, 6);
+    if (isnan(p.ymin)) p.ymin = floor(dlo / step + 1e-9) * step;
+    if (isnan(p.ymax)) p.ymax = ceil(dhi / step - 1e-9) * step;
+    if (p.ymax <= p.ymin) { /* one bound given beyond the data, or all values equal */
+        if (isnan(ymax)) p.ymax = p.ymin + step;
+        else p.ymin = p.ymax - step;
+    }
+    p.x0 = fmin(xlo, 1);
+    p.x1 = xhi > p.x0 ? xhi : p.x0 + 1;
+    p.W = p.L + p.pw + 20 + legend_w;
+    p.H = fmax(p.T + p.ph + B, p.T + 20 * entries + 30);
+    p.ph = p.H - p.T - B;
     sb_printf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                  "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
                  "viewBox=\"0 0 %g %g\" font-family=\"sans-serif\" font-size=\"12\">\n"
-                 "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H, W, H);
+                 "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", p.W, p.H, p.W, p.H);
     if (title) {
-        sb_printf(b, "<text x=\"%g\" y=\"28\" text-anchor=\"middle\" font-size=\"16\">", L + pw / 2);
+        sb_printf(b, "<text x=\"%g\" y=\"28\" text-anchor=\"middle\" font-size=\"16\">",
+                  p.L + p.pw / 2);
         sb_text(b, title);
         sb_printf(b, "</text>\n");
     }
-    /* grid and ticks */
-    double ys = nice_step(ymax - ymin, 6);
-    for (double y = ceil(ymin / ys) * ys; y <= ymax + 1e-9; y += ys) {
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", L, PY(y), L + pw, PY(y));
-        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", L - 6, PY(y) + 4, y);
+    /* grid and ticks, at integer multiples of the step (no drift in the labels) */
+    double ys = nice_step(p.ymax - p.ymin, 6);
+    for (double i = ceil(p.ymin / ys - 1e-9); i * ys <= p.ymax + 1e-9 * ys; i++) {
+        double y = i * ys;
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n",
+                  p.L, py(&p, y), p.L + p.pw, py(&p, y));
+        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", p.L - 6,
+                  py(&p, y) + 4, y);
     }
-    double xs = nice_step(x1 - x0, 8);
+    double xs = nice_step(p.x1 - p.x0, 8);
     if (xs < 1) xs = 1;
-    for (double x = xs; x <= x1 + 1e-9; x += xs) {
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", PX(x), T, PX(x), T + ph);
-        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", PX(x), T + ph + 18, x);
+    for (double i = ceil(p.x0 / xs); i * xs <= p.x1 + 1e-9; i++) {
+        double x = i * xs;
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n",
+                  px(&p, x), p.T, px(&p, x), p.T + p.ph);
+        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", px(&p, x),
+                  p.T + p.ph + 18, x);
     }
-    sb_printf(b, "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" stroke=\"black\"/>\n", L, T, pw, ph);
-    sb_printf(b, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">epoch</text>\n", L + pw / 2, H - 18);
-    sb_printf(b, "<text transform=\"translate(20,%g) rotate(-90)\" text-anchor=\"middle\">", T + ph / 2);
+    sb_printf(b, "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" "
+                 "stroke=\"black\"/>\n", p.L, p.T, p.pw, p.ph);
+    sb_printf(b, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">epoch</text>\n", p.L + p.pw / 2,
+              p.H - 18);
+    sb_printf(b, "<text transform=\"translate(20,%g) rotate(-90)\" text-anchor=\"middle\">",
+              p.T + p.ph / 2);
     sb_text(b, !strcmp(column, "test_acc") ? "test accuracy (%)" : column);
     sb_printf(b, "</text>\n");
-    if (phase2_at > 1) {
-        double x = PX(phase2_at - 0.5);
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%g\" x2=\"%.1f\" y2=\"%g\" stroke=\"#555\" stroke-dasharray=\"5,4\"/>\n"
+    if (ax->p1 >= 1 && any2) {
+        double x = px(&p, ax->p1);
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%g\" x2=\"%.1f\" y2=\"%g\" stroke=\"#555\" "
+                     "stroke-dasharray=\"5,4\"/>\n"
                      "<text x=\"%.1f\" y=\"%g\" fill=\"#555\">phase 2</text>\n",
-                  x, T, x, T + ph, x + 4, T + 14);
+                  x, p.T, x, p.T + p.ph, x + 4, p.T + 14);
     }
+    int entry = 0, nshared = 0;
     for (int k = 0; k < ng; k++) {
         const struct group *g = &gs[k];
         const char *col = colors[k % 10];
-        if (band != BAND_NONE && g->files > 1) {
-            sb_printf(b, "<path fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\" d=\"", col);
-            for (int i = 0; i < g->npts; i++) {
-                double lo, hi;
-                band_at(g, i, band, &lo, &hi);
-                sb_printf(b, "%s%.2f,%.2f", i ? " L" : "M", PX(i + 1), PY(hi));
+        int from = 0;
+        if (gs[g->leader].shared > 1) {
+            /* phase 1 drawn once by the leader; each member from phase 1's last epoch on */
+            if (g->leader == k) {
+                const char *grey = greys[nshared % 3];
+                draw_curve(b, &p, g, 0, ax->p1, grey, nshared >= 3 ? "6,3" : NULL);
+                legend_text(g, ax, 1, text, sizeof text);
+                legend_entry(b, &p, entry++, grey, text);
+                nshared++;
             }
-            for (int i = g->npts - 1; i >= 0; i--) {
-                double lo, hi;
-                band_at(g, i, band, &lo, &hi);
-                sb_printf(b, " L%.2f,%.2f", PX(i + 1), PY(lo));
-            }
-            sb_printf(b, " Z\"/>\n");
+            from = ax->p1;
         }
-        sb_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\" points=\"", col);
-        for (int i = 0; i < g->npts; i++)
-            sb_printf(b, "%s%.2f,%.2f", i ? " " : "", PX(i + 1), PY(g->sum[i] / g->count[i]));
-        sb_printf(b, "\"/>\n");
-        double ly = T + 10 + 20 * k;
-        sb_printf(b, "<line x1=\"%g\" y1=\"%.1f\" x2=\"%g\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>\n",
-                  L + pw + 12, ly, L + pw + 34, ly, col);
-        sb_printf(b, "<text x=\"%g\" y=\"%.1f\">", L + pw + 40, ly + 4);
-        sb_text(b, g->name);
-        sb_printf(b, " (n=%d, last %.2f)</text>\n", g->files,
-                  g->npts ? g->sum[g->npts - 1] / g->count[g->npts - 1] : 0.0);
+        draw_curve(b, &p, g, from, ax->nslots - 1, col, NULL);
+        int s0 = ax->p1 + 1; /* phase 2's epoch 0: right after pruning */
+        if (s0 < ax->nslots && g->count[s0])
+            sb_printf(b, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\" fill=\"white\" stroke=\"%s\" "
+                         "stroke-width=\"1.8\"/>\n",
+                      px(&p, x_of(ax, s0)), py(&p, g->sum[s0] / g->count[s0]), col);
+        legend_text(g, ax, 0, text, sizeof text);
+        legend_entry(b, &p, entry++, col, text);
     }
     sb_printf(b, "</svg>\n");
-#undef PX
-#undef PY
     return b->oom ? -1 : 0;
 }
 
@@ -352,9 +565,12 @@ int cmd_plot(int argc, char **argv)
     const char *cmd = argv[0], *out = NULL, *title = NULL, *column = "test_acc";
     struct group gs[MAX_GROUPS];
     char *labels[MAX_GROUPS];
-    int ng = 0, nlabels = 0, ec = S24_EXIT_FAIL;
+    struct csv *csvs = NULL;
+    int *group_of = NULL;
+    int ng = 0, nlabels = 0, ncsv = 0, ec = S24_EXIT_FAIL;
     enum band band = BAND_MINMAX;
     double ymin = NAN, ymax = NAN;
+    struct axis ax = {0, 0};
     memset(gs, 0, sizeof gs);
     optind = 1;
     for (;;) {
@@ -398,32 +614,54 @@ int cmd_plot(int argc, char **argv)
     }
     if (!out) { ec = cli_usage(cmd, "-o FIG.svg is required"); goto done; }
     if (optind >= argc) { ec = cli_usage(cmd, "no CSV files given"); goto done; }
-    int phase2_at = 0;
-    for (int a = optind; a < argc; a++) {
-        struct csv c = {0, NULL, NULL};
-        if ((ec = csv_read(cmd, argv[a], column, &c)) != S24_EXIT_OK) goto done;
+    if (!isnan(ymin) && !isnan(ymax) && !(ymin < ymax)) {
+        ec = cli_usage(cmd, "--ymin %g must be below --ymax %g", ymin, ymax);
+        goto done;
+    }
+    /* read every file first: where phase 2 starts depends on all of them */
+    csvs = calloc((size_t)(argc - optind), sizeof *csvs);
+    group_of = calloc((size_t)(argc - optind), sizeof *group_of);
+    if (!csvs || !group_of) { ec = cli_fail(cmd, "out of memory"); goto done; }
+    for (int a = optind; a < argc; a++, ncsv++) {
+        struct csv *c = &csvs[ncsv];
+        if ((ec = csv_read(cmd, argv[a], column, c)) != S24_EXIT_OK) goto done;
         ec = S24_EXIT_FAIL;
         int k = 0;
         while (k < nlabels && fnmatch(gs[k].glob, argv[a], 0) != 0) k++;
         if (k == nlabels) {
             for (k = nlabels; k < ng && strcmp(gs[k].name, argv[a]); k++) {}
             if (k == ng) {
-                if (ng == MAX_GROUPS) { free(c.y); free(c.phase); ec = cli_fail(cmd, "more than %d groups", MAX_GROUPS); goto done; }
+                if (ng == MAX_GROUPS) { ec = cli_fail(cmd, "more than %d groups", MAX_GROUPS); goto done; }
                 gs[ng++].name = argv[a];
             }
         }
-        if (!phase2_at)
-            for (int i = 1; i < c.n; i++)
-                if (c.phase[i] != c.phase[i - 1]) { phase2_at = i + 1; break; }
-        int bad = group_add(&gs[k], &c);
-        free(c.y);
-        free(c.phase);
-        if (bad) { ec = cli_fail(cmd, "out of memory"); goto done; }
+        group_of[ncsv] = k;
+        for (int i = 0; i < c->n; i++)
+            if (c->r[i].phase == 1 && c->r[i].epoch > ax.p1) ax.p1 = c->r[i].epoch;
     }
+    for (int i = 0; i < ncsv; i++)
+        for (int j = 0; j < csvs[i].n; j++) {
+            int s = slot_of(&ax, &csvs[i].r[j]);
+            if (s + 1 > ax.nslots) ax.nslots = s + 1;
+        }
+    for (int k = 0; k < ng; k++)
+        if (group_alloc(&gs[k], ax.nslots) != 0) { ec = cli_fail(cmd, "out of memory"); goto done; }
+    for (int i = 0; i < ncsv; i++) group_add(&gs[group_of[i]], &ax, &csvs[i]);
     for (int k = 0; k < nlabels; k++)
         if (gs[k].files == 0) { ec = cli_fail(cmd, "--label %s=%s matched no file", gs[k].name, gs[k].glob); goto done; }
+    /* groups with the same phase 1 (e.g. strategies after one dense run) */
+    for (int k = 0; k < ng; k++) {
+        gs[k].leader = k;
+        gs[k].shared = 1;
+        for (int j = 0; j < k; j++)
+            if (gs[j].leader == j && same_phase1(&gs[j], &gs[k], &ax, band)) {
+                gs[k].leader = j;
+                gs[j].shared++;
+                break;
+            }
+    }
     struct sb b = {0};
-    if (render(&b, gs, ng, band, title, column, ymin, ymax, phase2_at) != 0) {
+    if (render(&b, gs, ng, &ax, band, title, column, ymin, ymax) != 0) {
         free(b.p);
         ec = cli_fail(cmd, "out of memory");
         goto done;
@@ -431,10 +669,20 @@ int cmd_plot(int argc, char **argv)
     int rc = s24_write_file_atomic(out, b.p, b.len);
     free(b.p);
     if (rc != S24_OK) { ec = cli_lib_fail(cmd, rc); goto done; }
-    for (int k = 0; k < ng; k++)
-        printf("%-24s %d file%s, %d epochs, last %s %.2f\n", gs[k].name, gs[k].files,
-               gs[k].files == 1 ? "" : "s", gs[k].npts, column,
-               gs[k].sum[gs[k].npts - 1] / gs[k].count[gs[k].npts - 1]);
+    for (int k = 0; k < ng; k++) {
+        const struct group *g = &gs[k];
+        int s = last_slot(g, &ax), n1 = 0, n2 = 0, s0 = ax.p1 + 1;
+        for (int t = 0; t < ax.nslots; t++)
+            if (g->count[t] && t != s0) {
+                if (t <= ax.p1) n1++;
+                else n2++;
+            }
+        printf("%-24s %d file%s, %d + %d epochs, last %s %.2f", g->name, g->files,
+               g->files == 1 ? "" : "s", n1, n2, column, s >= 0 ? g->sum[s] / g->count[s] : 0.0);
+        if (s0 < ax.nslots && g->count[s0])
+            printf(", after pruning %.2f", g->sum[s0] / g->count[s0]);
+        printf("%s\n", gs[g->leader].shared > 1 ? " (phase 1 shared)" : "");
+    }
     printf("wrote %s\n", out);
     ec = S24_EXIT_OK;
 done:
@@ -445,6 +693,9 @@ done:
         free(gs[k].hi);
         free(gs[k].count);
     }
+    for (int i = 0; csvs && i < argc - optind; i++) free(csvs[i].r);
+    free(csvs);
+    free(group_of);
     for (int k = 0; k < nlabels; k++) free(labels[k]);
     return ec;
 }
