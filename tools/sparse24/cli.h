@@ -26,6 +26,7 @@ int cmd_bench(int argc, char **argv);     /* dispatches bench cpu|gemm|permute *
 int cmd_permute(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_infer(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 
 /* bench subcommands (the files in bench/) */
@@ -48,6 +49,13 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* Check an -o target before the work starts (s24_outfile_check with these
+ * flags): S24_EXIT_OK, or the message printed and S24_EXIT_FAIL. */
+int cli_output_check(const char *cmd, const char *out, unsigned flags);
+/* Refuse an output that is the input file (same inode, links followed):
+ * S24_EXIT_OK if they differ, else the message (with "add --in-place" when the
+ * command has that option) and S24_EXIT_FAIL. */
+int cli_output_not_input(const char *cmd, const char *out, const char *in, int has_in_place);
 /* Parse a whole decimal integer in [lo, hi] (no trailing characters, no
  * overflow); 0 on success, -1 otherwise. Every option parser uses it. */
 int cli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);

@@ -1,0 +1,317 @@
+/* infer.c: the inference plan of a model on the CPU: each conv (or linear)
+ * followed by a batch norm that nothing else reads gets the norm folded into
+ * its weights and bias (w' = w * gamma / sqrt(var + eps), b' = (b - mean) *
+ * that scale + beta); every layer whose folded weight is 2:4 along its input
+ * channels runs as C (OC x P) = W (OC x K, compressed) x cols (K x P) through
+ * the 2:4 CPU GEMM (s24_spmm_plan), with the columns gathered from the NHWC
+ * input per chunk of images and the product written back to NHWC with the
+ * bias; the other layers run dense (the CPU backend's conv, or its other
+ * ops, in evaluation mode). Folding is exact up to rounding, so the logits
+ * match the model's evaluation forward (tests/test_infer.c).
+ * Not here: the GPU (cuSPARSELt) path, int8, activation fusion beyond the
+ * bias. */
+#include "sparse24/sparse24_infer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu_nn.h"
+#include "nn/model.h"
+
+/* Column buffer budget per chunk (floats): 16M = 64 MiB, as the dense conv. */
+#define COLS_BUDGET ((int64_t)1 << 24)
+
+enum step_kind { STEP_GEMM = 0, STEP_NODE };
+
+struct step {
+    enum step_kind kind;
+    int node;            /* the model node (for STEP_GEMM: the conv or linear) */
+    int out;             /* slot written (the folded norm's output when folded) */
+    int layer;           /* index in the report (STEP_GEMM) */
+    float *w, *b;        /* STEP_GEMM: folded weight (OHWI / (out, in)) and bias (OC) */
+    s24_spmm_plan_t plan;/* the 2:4 path, NULL when dense */
+};
+
+struct s24_infer {
+    struct s24_model *m;
+    struct step *st;
+    int ns;
+    struct s24_infer_layer *layers;
+    int nl;
+    float **x;           /* per model slot: (n, h, w, c) host buffers */
+    int64_t *xn, *xh, *xw;
+    size_t *cap;         /* floats */
+    float *cols, *prod;  /* (K, Pc) gathered columns, (OC, Pc) product */
+    size_t cols_cap, prod_cap;
+    struct s24_nn_ws ws;
+};
+
+static int grow(float **p, size_t *cap, size_t n)
+{
+    if (n <= *cap && *p) return S24_OK;
+    float *q = realloc(*p, (n ? n : 1) * sizeof *q);
+    if (!q) return s24_error(S24_ERR_NOMEM, "infer: out of memory (%zu floats)", n);
+    *p = q, *cap = n;
+    return S24_OK;
+}
+
+/* The only reader of slot s, or -1 when none or several. */
+static int sole_reader(const struct s24_model *m, int s)
+{
+    int r = -1, n = 0;
+    for (int j = 0; j < m->nn; j++)
+        if (m->nodes[j].in == s || m->nodes[j].in2 == s) r = j, n++;
+    return n == 1 ? r : -1;
+}
+
+/* Fold norm node `bn` into the GEMM of step t (weights rows = output channels). */
+static void fold_bn(const struct s24_model *m, const struct s24_node *bn, struct step *t,
+                    int64_t oc, int64_t row)
+{
+    const float *g = m->params[bn->pw].data, *be = m->params[bn->pb].data;
+    const float *mu = m->params[bn->prm].data, *var = m->params[bn->prv].data;
+    for (int64_t o = 0; o < oc; o++) {
+        double sc = (double)g[o] / sqrt((double)var[o] + (double)bn->eps);
+        for (int64_t k = 0; k < row; k++) t->w[o * row + k] = (float)(t->w[o * row + k] * sc);
+        t->b[o] = (float)(((double)t->b[o] - mu[o]) * sc + be[o]);
+    }
+}
+
+static int add_gemm(struct s24_infer *p, int i, int sparse, int *skip_next)
+{
+    struct s24_model *m = p->m;
+    const struct s24_node *nd = &m->nodes[i];
+    const struct s24_param *w = &m->params[nd->pw];
+    struct step *t = &p->st[p->ns];
+    struct s24_infer_layer *L = &p->layers[p->nl];
+    memset(t, 0, sizeof *t);
+    memset(L, 0, sizeof *L);
+    t->kind = STEP_GEMM, t->node = i, t->out = nd->out, t->layer = p->nl;
+    int64_t oc = nd->op == S24_N_CONV ? nd->oc : nd->oc, row = w->numel / oc;
+    t->w = malloc(sizeof(float) * (size_t)w->numel);
+    t->b = calloc((size_t)oc, sizeof(float));
+    if (!t->w || !t->b) return s24_error(S24_ERR_NOMEM, "infer: out of memory");
+    memcpy(t->w, w->data, sizeof(float) * (size_t)w->numel);
+    if (nd->pb >= 0) memcpy(t->b, m->params[nd->pb].data, sizeof(float) * (size_t)oc);
+    int j = sole_reader(m, nd->out);
+    if (nd->op == S24_N_CONV && j == i + 1 && m->nodes[j].op == S24_N_BN) {
+        fold_bn(m, &m->nodes[j], t, oc, row);
+        t->out = m->nodes[j].out;
+        L->folded_bn = 1;
+        *skip_next = 1;
+    }
+    snprintf(L->name, sizeof L->name, "%s", w->name);
+    L->m = oc, L->k = row;
+    L->why_dense = "";
+    struct s24_view v = {oc, row, 1};
+    if (!sparse) L->why_dense = "dense plan asked for";
+    else if (nd->groups != 1) L->why_dense = "grouped or depthwise";
+    else if (row % 4) L->why_dense = "input channels not a multiple of 4";
+    else if (s24_mask_check(S24_F32, t->w, v, 2, 4, NULL) != S24_OK) L->why_dense = "not 2:4";
+    if (!*L->why_dense) {
+        struct s24_compressed c;
+        int rc = s24_compress(S24_F32, t->w, v, &c);
+        if (rc == S24_OK) rc = s24_spmm_plan_init(&t->plan, &c);
+        s24_compressed_free(&c);
+        if (rc != S24_OK) return rc;
+        L->sparse = 1;
+    }
+    p->ns++, p->nl++;
+    return S24_OK;
+}
+
+int s24_infer_create(s24_model_t *m, int sparse, s24_infer_t **out)
+{
+    if (!m || !out) return s24_error(S24_ERR_INVALID, "infer_create: bad arguments");
+    *out = NULL;
+    if (s24_backend_device(m->be) != S24_DEVICE_CPU)
+        return s24_error(S24_ERR_UNSUPPORTED, "infer: the plan runs on the CPU backend only (so far)");
+    struct s24_infer *p = calloc(1, sizeof *p);
+    if (!p) return s24_error(S24_ERR_NOMEM, "infer: out of memory");
+    p->m = m;
+    p->st = calloc((size_t)m->nn, sizeof *p->st);
+    p->layers = calloc((size_t)m->nn, sizeof *p->layers);
+    p->x = calloc((size_t)m->ns, sizeof *p->x);
+    p->cap = calloc((size_t)m->ns, sizeof *p->cap);
+    p->xn = calloc((size_t)m->ns, sizeof *p->xn);
+    p->xh = calloc((size_t)m->ns, sizeof *p->xh);
+    p->xw = calloc((size_t)m->ns, sizeof *p->xw);
+    int rc = p->st && p->layers && p->x && p->cap && p->xn && p->xh && p->xw
+                 ? S24_OK : s24_error(S24_ERR_NOMEM, "infer: out of memory");
+    for (int i = 0; i < m->nn && rc == S24_OK; i++) {
+        const struct s24_node *nd = &m->nodes[i];
+        int skip = 0;
+        if (nd->op == S24_N_CONV || nd->op == S24_N_LINEAR) {
+            rc = add_gemm(p, i, sparse, &skip);
+        } else {
+            struct step *t = &p->st[p->ns++];
+            memset(t, 0, sizeof *t);
+            t->kind = STEP_NODE, t->node = i, t->out = nd->out, t->layer = -1;
+        }
+        i += skip;
+    }
+    if (rc != S24_OK) {
+        s24_infer_free(p);
+        return rc;
+    }
+    *out = p;
+    return S24_OK;
+}
+
+void s24_infer_free(s24_infer_t *p)
+{
+    if (!p) return;
+    for (int i = 0; i < p->ns; i++) {
+        free(p->st[i].w), free(p->st[i].b);
+        s24_spmm_plan_free(p->st[i].plan);
+    }
+    for (int i = 0; p->x && i < p->m->ns; i++) free(p->x[i]);
+    free(p->x), free(p->cap), free(p->xn), free(p->xh), free(p->xw);
+    free(p->st), free(p->layers), free(p->cols), free(p->prod);
+    s24_nn_ws_free(&p->ws);
+    free(p);
+}
+
+int s24_infer_num_layers(const s24_infer_t *p) { return p ? p->nl : 0; }
+
+const struct s24_infer_layer *s24_infer_layer_at(const s24_infer_t *p, int i)
+{
+    return p && i >= 0 && i < p->nl ? &p->layers[i] : NULL;
+}
+
+/* ---------------------------------------------------------------- run */
+static int slot(struct s24_infer *p, int s, int64_t n, int64_t h, int64_t w)
+{
+    p->xn[s] = n, p->xh[s] = h, p->xw[s] = w;
+    return grow(&p->x[s], &p->cap[s], (size_t)(n * h * w * p->m->slots[s].c));
+}
+
+/* The 2:4 conv: cols (K, Pc) gathered per chunk of images, product (OC, Pc)
+ * back to NHWC with the bias. K runs (kh, kw, c) as the OHWI weight's rows. */
+static int sparse_conv(struct s24_infer *p, const struct step *t, const struct s24_conv_shape *s,
+                       const float *x, float *y)
+{
+    int64_t K = s->kh * s->kw * s->c, P = s->oh * s->ow, oc = s->oc;
+    int64_t nb = COLS_BUDGET / (K * P > 0 ? K * P : 1);
+    if (nb < 1) nb = 1;
+    if (nb > s->n) nb = s->n;
+    int rc = grow(&p->cols, &p->cols_cap, (size_t)(K * nb * P));
+    if (rc == S24_OK) rc = grow(&p->prod, &p->prod_cap, (size_t)(oc * nb * P));
+    if (rc != S24_OK) return rc;
+    for (int64_t n0 = 0; n0 < s->n; n0 += nb) {
+        int64_t cnt = s->n - n0 < nb ? s->n - n0 : nb, Pc = cnt * P;
+        float *cols = p->cols, *prod = p->prod;
+#pragma omp parallel for schedule(static) num_threads(s24_threads_get()) if (K * Pc > S24_PAR_MIN)
+        for (int64_t k = 0; k < K; k++) {
+            int64_t kh = k / (s->kw * s->c), kw = k / s->c % s->kw, c = k % s->c;
+            float *row = cols + k * Pc;
+            for (int64_t q = 0; q < Pc; q++) {
+                int64_t n = n0 + q / P, r = q % P, oh = r / s->ow, ow = r % s->ow;
+                int64_t ih = oh * s->stride - s->pad + kh, iw = ow * s->stride - s->pad + kw;
+                row[q] = ih < 0 || ih >= s->h || iw < 0 || iw >= s->w
+                             ? 0.0f : x[((n * s->h + ih) * s->w + iw) * s->c + c];
+            }
+        }
+        if ((rc = s24_spmm_plan_run(t->plan, cols, Pc, prod)) != S24_OK) return rc;
+        float *yy = y + n0 * P * oc;
+#pragma omp parallel for schedule(static) num_threads(s24_threads_get()) if (oc * Pc > S24_PAR_MIN)
+        for (int64_t q = 0; q < Pc; q++)
+            for (int64_t o = 0; o < oc; o++) yy[q * oc + o] = prod[o * Pc + q] + t->b[o];
+    }
+    return S24_OK;
+}
+
+static int run_gemm(struct s24_infer *p, const struct step *t)
+{
+    struct s24_model *m = p->m;
+    const struct s24_node *nd = &m->nodes[t->node];
+    int in = nd->in, rc;
+    struct s24_infer_layer *L = &p->layers[t->layer];
+    if (nd->op == S24_N_LINEAR) {
+        int64_t n = p->xn[in], ic = m->slots[in].c, oc = nd->oc;
+        if (p->xh[in] * p->xw[in] != 1)
+            return s24_error(S24_ERR_INVALID, "infer: linear layer on a spatial map");
+        if ((rc = slot(p, t->out, n, 1, 1))) return rc;
+        L->n = n;
+        if (!t->plan) return s24_cpu_linear_fwd(n, ic, oc, p->x[in], t->w, t->b, p->x[t->out]);
+        /* (ic, n) columns, (oc, n) product */
+        if ((rc = grow(&p->cols, &p->cols_cap, (size_t)(ic * n))) ||
+            (rc = grow(&p->prod, &p->prod_cap, (size_t)(oc * n))))
+            return rc;
+        for (int64_t k = 0; k < ic; k++)
+            for (int64_t q = 0; q < n; q++) p->cols[k * n + q] = p->x[in][q * ic + k];
+        if ((rc = s24_spmm_plan_run(t->plan, p->cols, n, p->prod))) return rc;
+        for (int64_t q = 0; q < n; q++)
+            for (int64_t o = 0; o < oc; o++) p->x[t->out][q * oc + o] = p->prod[o * n + q] + t->b[o];
+        return S24_OK;
+    }
+    struct s24_conv_shape cs = {p->xn[in], p->xh[in], p->xw[in], m->slots[in].c, nd->oc, nd->k,
+                                nd->k, nd->stride, nd->pad, nd->groups, 0, 0};
+    if ((rc = s24_conv_shape_init(&cs)) || (rc = slot(p, t->out, cs.n, cs.oh, cs.ow))) return rc;
+    L->n = cs.n * cs.oh * cs.ow;
+    if (t->plan) return sparse_conv(p, t, &cs, p->x[in], p->x[t->out]);
+    return s24_cpu_conv2d_fwd(&cs, p->x[in], t->w, t->b, p->x[t->out], &p->ws);
+}
+
+/* Any other node, in evaluation mode, on the CPU kernels. */
+static int run_node(struct s24_infer *p, const struct step *t)
+{
+    struct s24_model *m = p->m;
+    const struct s24_node *nd = &m->nodes[t->node];
+    int in = nd->in, rc;
+    int64_t n = p->xn[in], h = p->xh[in], w = p->xw[in], c = m->slots[in].c, e = n * h * w * c;
+    const float *x = p->x[in];
+    switch (nd->op) {
+    case S24_N_BN:
+        if ((rc = slot(p, t->out, n, h, w))) return rc;
+        s24_cpu_bn_fwd_eval(n * h * w, c, x, m->params[nd->pw].data, m->params[nd->pb].data,
+                            m->params[nd->prm].data, m->params[nd->prv].data, nd->eps, p->x[t->out]);
+        return S24_OK;
+    case S24_N_ACT:
+        if ((rc = slot(p, t->out, n, h, w))) return rc;
+        s24_cpu_act_fwd(nd->act, e, x, p->x[t->out]);
+        return S24_OK;
+    case S24_N_ADD:
+        if (p->xn[nd->in2] != n || p->xh[nd->in2] != h || p->xw[nd->in2] != w)
+            return s24_error(S24_ERR_INVALID, "infer: residual add of mismatched shapes");
+        if ((rc = slot(p, t->out, n, h, w))) return rc;
+        s24_cpu_add_fwd(e, x, p->x[nd->in2], p->x[t->out]);
+        return S24_OK;
+    case S24_N_GAP:
+        if ((rc = slot(p, t->out, n, 1, 1))) return rc;
+        s24_cpu_gap_fwd(n, h * w, c, x, p->x[t->out]);
+        return S24_OK;
+    case S24_N_SCALE:
+        if ((rc = slot(p, t->out, n, h, w))) return rc;
+        s24_cpu_scale_fwd(n, h * w, c, x, p->x[nd->in2], p->x[t->out]);
+        return S24_OK;
+    case S24_N_DROPOUT:
+    case S24_N_SDEPTH: /* evaluation: the identity */
+        if ((rc = slot(p, t->out, n, h, w))) return rc;
+        memcpy(p->x[t->out], x, sizeof(float) * (size_t)e);
+        return S24_OK;
+    default:
+        return s24_error(S24_ERR_INVALID, "infer: unexpected node %d", (int)nd->op);
+    }
+}
+
+int s24_infer_run(s24_infer_t *p, const float *x, int n, int h, int w, float *logits)
+{
+    if (!p || !x || !logits || n < 1 || h < 1 || w < 1)
+        return s24_error(S24_ERR_INVALID, "infer_run: bad arguments (n %d, %dx%d)", n, h, w);
+    struct s24_model *m = p->m;
+    int rc = slot(p, m->in_slot, n, h, w);
+    if (rc) return rc;
+    memcpy(p->x[m->in_slot], x, sizeof(float) * (size_t)n * (size_t)h * (size_t)w * 3);
+    for (int i = 0; i < p->ns; i++) {
+        const struct step *t = &p->st[i];
+        double t0 = s24_now();
+        rc = t->kind == STEP_GEMM ? run_gemm(p, t) : run_node(p, t);
+        if (rc) return rc;
+        if (t->kind == STEP_GEMM) p->layers[t->layer].ms = 1e3 * (s24_now() - t0);
+    }
+    memcpy(logits, p->x[m->out_slot], sizeof(float) * (size_t)n * (size_t)m->classes);
+    return S24_OK;
+}

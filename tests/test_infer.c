@@ -1,0 +1,89 @@
+/* test_infer.c: the inference plan (batch norms folded, 2:4 layers through
+ * the 2:4 CPU GEMM) against the model's own evaluation forward, for every
+ * registry model pruned 2:4 with non-trivial running statistics; the dense
+ * plan likewise; the per-layer report (every 2:4-masked layer sparse, the
+ * others dense with a reason); and refusals. */
+#include "t.h"
+
+#include "sparse24/sparse24_infer.h"
+#include "sparse24/sparse24_train.h"
+
+static double rel(const float *a, const float *b, int64_t n)
+{
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (a[i] != a[i]) return 1e30;
+        double d = (double)a[i] - b[i];
+        num += d * d, den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static void check_arch(const char *arch, int n, int hw)
+{
+    s24_model_t *m = NULL;
+    struct s24_sgd o;
+    CHECK_OK(s24_model_create(arch, 10, 5, NULL, &m));
+    if (!m) return;
+    CHECK_OK(s24_sgd_init(&o, m, 0));
+    struct s24_rng r;
+    s24_rng_seed(&r, 9);
+    /* running statistics and affine parameters away from their 0/1 init */
+    for (int i = 0; i < s24_model_num_params(m); i++) {
+        struct s24_param *p = s24_model_param(m, i);
+        if (!p->data) continue;
+        for (int64_t j = 0; j < p->numel; j++) {
+            if (p->kind == S24_B_RUNNING_VAR) p->data[j] = s24_rng_uniformf(&r, 0.5f, 2.0f);
+            else if (p->kind == S24_B_RUNNING_MEAN || p->kind == S24_P_BN_BIAS) p->data[j] = s24_rng_uniformf(&r, -0.2f, 0.2f);
+            else if (p->kind == S24_P_BN_WEIGHT) p->data[j] = s24_rng_uniformf(&r, 0.5f, 1.5f);
+        }
+    }
+    CHECK_OK(s24_pipeline_masks(m, &o, 2, 4));
+    int64_t nx = (int64_t)n * hw * hw * 3;
+    float *x = malloc(sizeof(float) * (size_t)nx), *ref = malloc(sizeof(float) * 10 * (size_t)n);
+    float *ys = malloc(sizeof(float) * 10 * (size_t)n), *yd = malloc(sizeof(float) * 10 * (size_t)n);
+    for (int64_t i = 0; i < nx; i++) x[i] = (float)s24_rng_normal(&r);
+    CHECK_OK(s24_model_forward(m, x, n, hw, hw, ref, 0));
+    s24_infer_t *ps = NULL, *pd = NULL;
+    CHECK_OK(s24_infer_create(m, 1, &ps));
+    CHECK_OK(s24_infer_create(m, 0, &pd));
+    for (int i = 0; i < 10 * n; i++) ys[i] = yd[i] = NAN;
+    CHECK_OK(s24_infer_run(ps, x, n, hw, hw, ys));
+    CHECK_OK(s24_infer_run(pd, x, n, hw, hw, yd));
+    /* folding changes the rounding only; the 2:4 GEMM sums in another order */
+    CHECK(rel(ys, ref, 10 * n) < 1e-4, "%s: 2:4 plan vs model %g", arch, rel(ys, ref, 10 * n));
+    CHECK(rel(yd, ref, 10 * n) < 1e-4, "%s: dense plan vs model %g", arch, rel(yd, ref, 10 * n));
+    /* every masked layer sparse, every other dense and saying why */
+    int masked = 0, sparse = 0, bad = 0;
+    for (int i = 0; i < s24_model_num_params(m); i++) masked += o.mask[i] != NULL;
+    for (int i = 0; i < s24_infer_num_layers(ps); i++) {
+        const struct s24_infer_layer *L = s24_infer_layer_at(ps, i);
+        sparse += L->sparse;
+        bad += !L->sparse && !*L->why_dense;
+    }
+    CHECK(sparse == masked && bad == 0, "%s: %d sparse layers for %d masked, %d without a reason",
+          arch, sparse, masked, bad);
+    for (int i = 0; i < s24_infer_num_layers(pd); i++) CHECK(!s24_infer_layer_at(pd, i)->sparse);
+    /* a second batch size through the same plan */
+    if (n > 1) {
+        CHECK_OK(s24_model_forward(m, x, n - 1, hw, hw, ref, 0));
+        CHECK_OK(s24_infer_run(ps, x, n - 1, hw, hw, ys));
+        CHECK(rel(ys, ref, 10 * (n - 1)) < 1e-4, "%s: smaller batch %g", arch, rel(ys, ref, 10 * (n - 1)));
+    }
+    CHECK(s24_infer_run(ps, NULL, n, hw, hw, ys) == S24_ERR_INVALID);
+    s24_infer_free(ps);
+    s24_infer_free(pd);
+    s24_sgd_free(&o);
+    s24_model_free(m);
+    free(x), free(ref), free(ys), free(yd);
+}
+
+int main(void)
+{
+    s24_threads_set(2);
+    check_arch("smallcnn", 4, 16);
+    check_arch("resnet18", 3, 16);
+    check_arch("efficientnet_b0", 2, 32);
+    CHECK(s24_infer_create(NULL, 1, NULL) == S24_ERR_INVALID);
+    return t_done("test_infer");
+}

@@ -1,0 +1,201 @@
+/* cmd_infer.c: `sparse24 infer`: a checkpoint run through the inference
+ * plan (batch norms folded, 2:4 layers on the 2:4 CPU GEMM, the rest dense):
+ * test accuracy, images/s of the 2:4 plan and of the same plan all dense
+ * (timed alternately, medians), and the per-layer report of which path each
+ * layer took and how long it ran. It never changes the checkpoint. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparse24/sparse24_infer.h"
+#include "sparse24/sparse24_train.h"
+#include "train_data.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: sparse24 infer --model M --checkpoint FILE [--data DIR|synthetic] [options]\n"
+"\n"
+"Runs the checkpoint in evaluation mode through the inference plan: every batch\n"
+"norm folded into the conv before it, every conv and linear layer whose weight\n"
+"is 2:4 along its input channels through the 2:4 sparse GEMM, the rest dense.\n"
+"Prints the test accuracy, images/s of the 2:4 plan against the same plan run\n"
+"all dense (alternating batches, medians), and a line per layer.\n"
+"\n"
+"options:\n"
+"  --model M            %s\n"
+"  --checkpoint FILE    safetensors in PyTorch's layout and torchvision's names\n"
+"  --data DIR|synthetic CIFAR-10 binary folder or the built-in synthetic set (default)\n"
+"  --batch N            images per run (default 64)\n"
+"  --limit-test N       only the first N test images\n"
+"  --repeats N          timed runs of each plan on the first batch (default 5)\n"
+"  --synthetic-size N   synthetic image side (default 32; match the training run)\n"
+"  --synthetic-test N   synthetic test images (default 2000)\n"
+"  --device cpu         the plan's device (only the CPU so far)\n"
+"  --threads N          worker threads (0 = all cores)\n"
+"  -h, --help           this text\n"
+"\n"
+"exit codes: 0 success, 1 runtime failure, 2 bad usage\n",
+            cli_model_list());
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Accuracy of plan p over the test set, in batches of `batch`. */
+static int accuracy(s24_infer_t *p, const struct s24_dataset *d, int batch, double *acc)
+{
+    size_t img = (size_t)d->h * (size_t)d->w * 3;
+    float *x = malloc(sizeof(float) * img * (size_t)batch), *y = malloc(sizeof(float) * 10 * (size_t)batch);
+    int *lab = malloc(sizeof(int) * (size_t)batch);
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)batch), hits = 0;
+    int rc = x && y && lab && idx ? S24_OK : s24_error(S24_ERR_NOMEM, "infer: out of memory");
+    for (int64_t at = 0; at < d->n && rc == S24_OK; at += batch) {
+        int nb = (int)(d->n - at < batch ? d->n - at : batch), correct = 0;
+        for (int b = 0; b < nb; b++) idx[b] = at + b;
+        rc = s24_batch_fill(d, idx, nb, NULL, NULL, x, lab);
+        if (rc == S24_OK) rc = s24_infer_run(p, x, nb, d->h, d->w, y);
+        if (rc == S24_OK) s24_softmax_xent(y, lab, nb, 10, NULL, &correct);
+        hits += correct;
+    }
+    *acc = 100.0 * (double)hits / (double)(d->n > 0 ? d->n : 1);
+    free(x), free(y), free(lab), free(idx);
+    return rc;
+}
+
+int cmd_infer(int argc, char **argv)
+{
+    enum { O_MODEL = 256, O_CKPT, O_DATA, O_BATCH, O_LTEST, O_REPEATS, O_DEVICE, O_THREADS,
+           O_SSIZE, O_STEST };
+    static const struct option lo[] = {
+        {"model", required_argument, 0, O_MODEL}, {"checkpoint", required_argument, 0, O_CKPT},
+        {"data", required_argument, 0, O_DATA},   {"batch", required_argument, 0, O_BATCH},
+        {"limit-test", required_argument, 0, O_LTEST}, {"repeats", required_argument, 0, O_REPEATS},
+        {"device", required_argument, 0, O_DEVICE}, {"threads", required_argument, 0, O_THREADS},
+        {"synthetic-size", required_argument, 0, O_SSIZE},
+        {"synthetic-test", required_argument, 0, O_STEST},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *cmd = argv[0], *arch = NULL, *ckpt = NULL;
+    struct train_data_opts d;
+    int batch = 64, repeats = 5, ec = S24_EXIT_OK;
+    int64_t v;
+    train_data_defaults(&d);
+    optind = 1;
+    for (;;) {
+        int opt = getopt_long(argc, argv, "h", lo, NULL);
+        if (opt == -1) break;
+        switch (opt) {
+        case 'h': usage(stdout); return S24_EXIT_OK;
+        case O_MODEL: arch = optarg; break;
+        case O_CKPT: ckpt = optarg; break;
+        case O_DATA: d.data = optarg; break;
+        case O_BATCH:
+            if (cli_parse_i64(optarg, 1, 65536, &v)) return cli_usage(cmd, "--batch %s: expected 1..65536", optarg);
+            batch = (int)v;
+            break;
+        case O_LTEST:
+            if (cli_parse_i64(optarg, 1, INT64_MAX, &d.limit_test)) return cli_usage(cmd, "--limit-test %s: expected a positive count", optarg);
+            break;
+        case O_REPEATS:
+            if (cli_parse_i64(optarg, 1, 10000, &v)) return cli_usage(cmd, "--repeats %s: expected 1..10000", optarg);
+            repeats = (int)v;
+            break;
+        case O_DEVICE:
+            if (strcmp(optarg, "cpu")) return cli_usage(cmd, "--device %s: the inference plan runs on the CPU only so far", optarg);
+            break;
+        case O_THREADS:
+            if (cli_threads(optarg) < 0) return cli_usage(cmd, "--threads %s: expected 0..1024", optarg);
+            break;
+        case O_SSIZE:
+            if (cli_parse_i64(optarg, 8, 64, &v)) return cli_usage(cmd, "--synthetic-size %s: expected 8..64", optarg);
+            d.synth.size = (int)v;
+            break;
+        case O_STEST:
+            if (cli_parse_i64(optarg, 1, 1 << 24, &v)) return cli_usage(cmd, "--synthetic-test %s: expected 1..16777216", optarg);
+            d.synth.n_test = v;
+            break;
+        default: return cli_usage(cmd, "unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!arch) return cli_usage(cmd, "--model is required");
+    if (!ckpt) return cli_usage(cmd, "--checkpoint is required");
+    if (!s24_arch_find(arch)) return cli_usage(cmd, "--model %s: expected %s", arch, cli_model_list());
+
+    s24_model_t *m = NULL;
+    s24_infer_t *ps = NULL, *pd = NULL;
+    struct s24_dataset test;
+    s24_dataset_init(&test);
+    float *x = NULL, *y = NULL;
+    double *ts = NULL, *td = NULL;
+    int rc = s24_model_create(arch, 10, 1, NULL, &m);
+    if (rc == S24_OK) rc = s24_model_load(m, ckpt);
+    if (rc == S24_OK) rc = s24_infer_create(m, 1, &ps);
+    if (rc == S24_OK) rc = s24_infer_create(m, 0, &pd);
+    if (rc != S24_OK) {
+        ec = cli_lib_fail(cmd, rc);
+        goto done;
+    }
+    if ((ec = train_data_load(cmd, &d, NULL, &test)) != S24_EXIT_OK) goto done;
+    double acc_s, acc_d;
+    if ((rc = accuracy(ps, &test, batch, &acc_s)) || (rc = accuracy(pd, &test, batch, &acc_d))) {
+        ec = cli_lib_fail(cmd, rc);
+        goto done;
+    }
+    /* timing: the first batch, the two plans alternating so load changes hit both */
+    int nb = (int)(test.n < batch ? test.n : batch);
+    size_t img = (size_t)test.h * (size_t)test.w * 3;
+    x = malloc(sizeof(float) * img * (size_t)nb), y = malloc(sizeof(float) * 10 * (size_t)nb);
+    ts = malloc(sizeof(double) * (size_t)repeats), td = malloc(sizeof(double) * (size_t)repeats);
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)nb);
+    int *lab = malloc(sizeof(int) * (size_t)nb);
+    rc = x && y && ts && td && idx && lab ? S24_OK : s24_error(S24_ERR_NOMEM, "out of memory");
+    for (int b = 0; b < nb && rc == S24_OK; b++) idx[b] = b;
+    if (rc == S24_OK) rc = s24_batch_fill(&test, idx, nb, NULL, NULL, x, lab);
+    free(idx), free(lab);
+    if (rc == S24_OK) rc = s24_infer_run(ps, x, nb, test.h, test.w, y); /* warm-up */
+    if (rc == S24_OK) rc = s24_infer_run(pd, x, nb, test.h, test.w, y);
+    for (int k = 0; k < repeats && rc == S24_OK; k++) {
+        double t0 = s24_now();
+        rc = s24_infer_run(ps, x, nb, test.h, test.w, y);
+        double t1 = s24_now();
+        if (rc == S24_OK) rc = s24_infer_run(pd, x, nb, test.h, test.w, y);
+        ts[k] = t1 - t0, td[k] = s24_now() - t1;
+    }
+    if (rc != S24_OK) {
+        ec = cli_lib_fail(cmd, rc);
+        goto done;
+    }
+    qsort(ts, (size_t)repeats, sizeof *ts, cmp_double);
+    qsort(td, (size_t)repeats, sizeof *td, cmp_double);
+    double ms = ts[repeats / 2] * 1e3, md = td[repeats / 2] * 1e3;
+    int sparse = 0, n = s24_infer_num_layers(ps);
+    for (int i = 0; i < n; i++) sparse += s24_infer_layer_at(ps, i)->sparse;
+    printf("checkpoint: %s (%s), %lld test images of %dx%d\n", ckpt, arch, (long long)test.n, test.h, test.w);
+    printf("test accuracy: 2:4 plan %.2f%%, dense plan %.2f%%\n", acc_s, acc_d);
+    printf("layers: %d of %d through the 2:4 GEMM\n", sparse, n);
+    printf("batch %d, %d threads, median of %d: 2:4 plan %.2f ms (%.1f img/s), dense plan %.2f ms "
+           "(%.1f img/s), speedup %.2fx\n",
+           nb, s24_threads_get(), repeats, ms, nb / ms * 1e3, md, nb / md * 1e3, md / ms);
+    /* the last timed runs' per-layer times */
+    printf("%-40s %-6s %6s %9s %6s %9s %9s  %s\n", "layer", "path", "M", "N", "K", "2:4 ms", "dense ms", "why dense");
+    for (int i = 0; i < n; i++) {
+        const struct s24_infer_layer *L = s24_infer_layer_at(ps, i), *D = s24_infer_layer_at(pd, i);
+        printf("%-40s %-6s %6lld %9lld %6lld %9.3f %9.3f  %s%s\n", L->name, L->sparse ? "2:4" : "dense",
+               (long long)L->m, (long long)L->n, (long long)L->k, L->ms, D->ms, L->why_dense,
+               L->folded_bn ? (*L->why_dense ? "; bn folded" : "bn folded") : "");
+    }
+done:
+    free(x), free(y), free(ts), free(td);
+    s24_infer_free(ps);
+    s24_infer_free(pd);
+    s24_model_free(m);
+    s24_dataset_free(&test);
+    return ec;
+}
