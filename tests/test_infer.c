@@ -35,7 +35,8 @@ static void check_arch(const char *arch, int n, int hw)
         for (int64_t j = 0; j < p->numel; j++) {
             if (p->kind == S24_B_RUNNING_VAR) p->data[j] = s24_rng_uniformf(&r, 0.5f, 2.0f);
             else if (p->kind == S24_B_RUNNING_MEAN || p->kind == S24_P_BN_BIAS) p->data[j] = s24_rng_uniformf(&r, -0.2f, 0.2f);
-            else if (p->kind == S24_P_BN_WEIGHT) p->data[j] = s24_rng_uniformf(&r, 0.5f, 1.5f);
+            /* negative and zero gammas too (zero_init_residual leaves zeros) */
+            else if (p->kind == S24_P_BN_WEIGHT) p->data[j] = j % 7 == 3 ? 0.0f : s24_rng_uniformf(&r, -1.5f, 1.5f);
         }
     }
     CHECK_OK(s24_pipeline_masks(m, &o, 2, 4));

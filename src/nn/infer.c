@@ -74,7 +74,12 @@ static void fold_bn(const struct s24_model *m, const struct s24_node *bn, struct
     const float *mu = m->params[bn->prm].data, *var = m->params[bn->prv].data;
     for (int64_t o = 0; o < oc; o++) {
         double sc = (double)g[o] / sqrt((double)var[o] + (double)bn->eps);
-        for (int64_t k = 0; k < row; k++) t->w[o * row + k] = (float)(t->w[o * row + k] * sc);
+        /* +0.0 for zero products: a negative or zero gamma would otherwise
+         * turn pruned zeros into -0.0, which compression counts as values */
+        for (int64_t k = 0; k < row; k++) {
+            float v = (float)(t->w[o * row + k] * sc);
+            t->w[o * row + k] = v == 0.0f ? 0.0f : v;
+        }
         t->b[o] = (float)(((double)t->b[o] - mu[o]) * sc + be[o]);
     }
 }
