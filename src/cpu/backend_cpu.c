@@ -11,10 +11,13 @@
 #include "sparse24/sparse24_train.h"
 
 /* The CPU backend's own state: a second scratch for the batch-norm
- * variances, apart from be->ws, which the kernels use for partial sums. */
+ * variances, apart from be->ws, which the kernels use for partial sums, and
+ * oneDNN's engine and stream (NULL without oneDNN: every conv then takes
+ * nn_conv.c's path). */
 struct cpu_ctx {
     float *var;
     size_t var_cap; /* floats */
+    struct s24_dnnl *dnnl;
     double marks[S24_MARKS]; /* host clock, seconds */
 };
 
@@ -59,27 +62,46 @@ static int cpu_zero(struct s24_backend *be, void *p, size_t bytes)
     return S24_OK;
 }
 static int cpu_sync(struct s24_backend *be) { (void)be; return S24_OK; }
-static void cpu_state_free(struct s24_backend *be, void *state) { (void)be, free(state); }
+/* Only convolutions keep state on the CPU: oneDNN's plans (a plain block
+ * without oneDNN, which s24_dnnl_conv_free also frees). */
+static void cpu_state_free(struct s24_backend *be, void *state)
+{
+    (void)be;
+    s24_dnnl_conv_free(state);
+}
 static void cpu_destroy(struct s24_backend *be)
 {
     struct cpu_ctx *c = be->ctx;
-    if (c) free(c->var);
+    if (c) {
+        free(c->var);
+        s24_dnnl_free(c->dnnl);
+    }
     free(c);
     be->ctx = NULL;
 }
 
 /* ---------------------------------------------------------------- layers */
+/* Dense convs through oneDNN when the build has it; grouped ones, and any
+ * shape oneDNN refuses (it says so before writing), through nn_conv.c. */
 static int conv_fwd(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
                     const float *x, const float *w, const float *b, float *y)
 {
-    (void)state;
+    struct cpu_ctx *c = be->ctx;
+    if (c->dnnl && s->groups == 1) {
+        int rc = s24_dnnl_conv2d_fwd(c->dnnl, state, s, x, w, b, y, &be->ws);
+        if (rc != S24_ERR_UNSUPPORTED) return rc;
+    }
     return s24_cpu_conv2d_fwd(s, x, w, b, y, &be->ws);
 }
 static int conv_bwd(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
                     const float *x, const float *w, const float *dy, float *dx, float *dw,
                     float *db)
 {
-    (void)state;
+    struct cpu_ctx *c = be->ctx;
+    if (c->dnnl && s->groups == 1) {
+        int rc = s24_dnnl_conv2d_bwd(c->dnnl, state, s, x, w, dy, dx, dw, db, &be->ws);
+        if (rc != S24_ERR_UNSUPPORTED) return rc;
+    }
     return s24_cpu_conv2d_bwd(s, x, w, dy, dx, dw, db, &be->ws);
 }
 static int bn_train(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
@@ -301,10 +323,19 @@ static const struct s24_be_ops cpu_ops = {
 
 int s24_cpu_backend_init(struct s24_backend *be)
 {
-    be->ctx = calloc(1, sizeof(struct cpu_ctx));
-    if (!be->ctx) return s24_error(S24_ERR_NOMEM, "cpu backend: out of memory");
+    struct cpu_ctx *c = calloc(1, sizeof *c);
+    if (!c) return s24_error(S24_ERR_NOMEM, "cpu backend: out of memory");
+    be->ctx = c;
     be->ops = &cpu_ops;
     be->device = S24_DEVICE_CPU;
-    snprintf(be->name, sizeof be->name, "cpu (%d threads)", s24_threads_get());
+#ifdef S24_HAVE_DNNL
+    /* a oneDNN that cannot start leaves the convs to nn_conv.c */
+    if (s24_dnnl_init(&c->dnnl) != S24_OK) c->dnnl = NULL;
+#endif
+    if (c->dnnl)
+        snprintf(be->name, sizeof be->name, "cpu (%d threads, %s convs)", s24_threads_get(),
+                 s24_dnnl_version());
+    else
+        snprintf(be->name, sizeof be->name, "cpu (%d threads)", s24_threads_get());
     return S24_OK;
 }

@@ -1,7 +1,7 @@
 /* cpu_nn.h: the CPU backend's kernels (host memory, OpenMP threads,
- * OpenBLAS sgemm when built with it), reached through the ops table that
- * backend_cpu.c builds, and exposed here for the tests and benchmarks that
- * call them directly. */
+ * OpenBLAS sgemm and oneDNN convolutions when built with them), reached
+ * through the ops table that backend_cpu.c builds, and exposed here for the
+ * tests and benchmarks that call them directly. */
 #ifndef S24_CPU_NN_H
 #define S24_CPU_NN_H
 
@@ -15,6 +15,24 @@ int s24_cpu_conv2d_fwd(const struct s24_conv_shape *s, const float *x, const flo
                        const float *b, float *y, struct s24_nn_ws *ws);
 int s24_cpu_conv2d_bwd(const struct s24_conv_shape *s, const float *x, const float *w,
                        const float *dy, float *dx, float *dw, float *db, struct s24_nn_ws *ws);
+/* Dense convolutions (groups 1) through oneDNN (nn_dnnl.c): one context per
+ * backend (engine, stream), the primitives of each shape in the node's
+ * `state` (freed by s24_dnnl_conv_free). Same contract as the ops: y is
+ * written, dx, dw, db accumulate. S24_ERR_UNSUPPORTED (built without oneDNN,
+ * groups > 1, a shape oneDNN refuses) comes before anything is written, so
+ * the caller may run s24_cpu_conv2d_* instead; other errors are failures. */
+struct s24_dnnl;
+int s24_dnnl_init(struct s24_dnnl **out);
+void s24_dnnl_free(struct s24_dnnl *d);
+/* "oneDNN 2.6.3", or NULL when built without it. */
+const char *s24_dnnl_version(void);
+void s24_dnnl_conv_free(void *state);
+int s24_dnnl_conv2d_fwd(struct s24_dnnl *d, void **state, const struct s24_conv_shape *s,
+                        const float *x, const float *w, const float *b, float *y,
+                        struct s24_nn_ws *ws);
+int s24_dnnl_conv2d_bwd(struct s24_dnnl *d, void **state, const struct s24_conv_shape *s,
+                        const float *x, const float *w, const float *dy, float *dx, float *dw,
+                        float *db, struct s24_nn_ws *ws);
 /* mean, var (biased) and invstd (C each) of the batch. */
 int s24_cpu_bn_fwd_train(int64_t rows, int64_t c, const float *x, const float *gamma,
                          const float *beta, float eps, float *y, float *mean, float *var,
