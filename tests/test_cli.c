@@ -466,6 +466,10 @@ static void test_plot(void)
     CHECK(run("plot %s -o %s --ymin 80 --ymax 20", a, svg) == 2 && contains(err_path, "--ymin"));
     CHECK(run("plot %s -o %s --ymin 5 --ymax 5", a, svg) == 2);
     CHECK(run("plot %s -o %s --ymin 20 --ymax 80", a, svg) == 0);
+    CHECK(run("plot %s -o %s --ymin 0", a, svg) == 0);
+    s = slurp(svg);
+    CHECK(strstr(s, ">0</text>") && !strstr(s, ">-0</text>"), "a tick labelled -0");
+    free(s);
     snprintf(text, sizeof text, "%s3,1,0.1,2.0,30.0,1.9,35.0,1.0\n", head);
     CHECK(run("plot %s -o %s", put("bad.csv", text), svg) == 1 && contains(err_path, "phase"));
     CHECK(no_temp_files());

@@ -495,7 +495,7 @@ static int render(struct sb *b, struct group *gs, int ng, const struct axis *ax,
     /* grid and ticks, at integer multiples of the step (no drift in the labels) */
     double ys = nice_step(p.ymax - p.ymin, 6);
     for (double i = ceil(p.ymin / ys - 1e-9); i * ys <= p.ymax + 1e-9 * ys; i++) {
-        double y = i * ys;
+        double y = i * ys + 0.0; /* + 0.0: no "-0" label */
         sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n",
                   p.L, py(&p, y), p.L + p.pw, py(&p, y));
         sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", p.L - 6,
@@ -504,7 +504,7 @@ static int render(struct sb *b, struct group *gs, int ng, const struct axis *ax,
     double xs = nice_step(p.x1 - p.x0, 8);
     if (xs < 1) xs = 1;
     for (double i = ceil(p.x0 / xs); i * xs <= p.x1 + 1e-9; i++) {
-        double x = i * xs;
+        double x = i * xs + 0.0;
         sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n",
                   px(&p, x), p.T, px(&p, x), p.T + p.ph);
         sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", px(&p, x),
