@@ -223,7 +223,8 @@ int s24_st_parse(const uint8_t *buf, size_t len, const char *what, struct s24_st
  * define; tensors get zero-filled data and out->header keeps the text, so a
  * caller that fills the data can write the original file back byte for byte. */
 int s24_st_parse_header(const char *json, size_t len, const char *what, struct s24_st *out);
-/* Atomic: writes path.tmp.<pid> then renames. Tensors laid out in array order. */
+/* Written through s24_outfile_open (atomic; see "output files"). Tensors laid
+ * out in array order. */
 int s24_st_write(const char *path, const struct s24_st *st);
 void s24_st_free(struct s24_st *st);
 struct s24_st_tensor *s24_st_find(const struct s24_st *st, const char *name);
@@ -241,8 +242,60 @@ int s24_npy_read(const char *path, enum s24_dtype *dt, int *ndim,
 int s24_npy_write(const char *path, enum s24_dtype dt, int ndim,
                   const int64_t *shape, const void *data);
 
-/* ---------------------------------------------------------------- atomic files */
-/* Write a whole file atomically (temporary file in the same folder, fsync, rename). */
+/* ---------------------------------------------------------------- output files
+ * Every file sparse24 writes goes through these calls. A target that is a
+ * regular file or does not exist is written to a temporary file in its folder,
+ * fsync'd and renamed over it (then the folder is fsync'd), so a reader sees
+ * the old file or the new one, never a part of one. A symbolic link is
+ * followed: the file it names is replaced, the link stays. /dev/null is
+ * written through. With S24_OUTFILE_STREAM, "-", /dev/stdout, /dev/fd/1 and
+ * /proc/self/fd/1 write straight to standard output; without it they are
+ * refused, and so is any other existing target that is not a regular file
+ * (device, FIFO, socket, folder): nothing is created or replaced.
+ *
+ * The temporary file is unnamed where Linux allows it (O_TMPFILE), so even a
+ * SIGKILL leaves nothing behind; elsewhere it is PATH.tmp.<pid>, removed on
+ * every error path, by s24_outfile_cleanup() from a signal handler, and, if a
+ * SIGKILL left it, by the next successful write of PATH. Errors name the file
+ * and say whether the old file was kept ("x: write failed: No space left on
+ * device; nothing was written").
+ *
+ * Fault injection for tests: the environment variable S24_FAULT (read once)
+ * or s24_outfile_fault_set() takes "OP:N:ERR[,OP:N:ERR...]": the Nth call
+ * (counted from the first in the process; "*" = every call) of OP fails with
+ * ERR. OP: open (creating the temporary file), tmpfile (trying an unnamed
+ * one: a fault makes the layer use PATH.tmp.<pid>), write (one per
+ * s24_outfile_write), fsync, rename. ERR: ENOSPC, EIO, EACCES, EPERM, EROFS,
+ * EDQUOT, EFBIG, EXDEV, EOPNOTSUPP, or SIGINT, SIGTERM, SIGKILL: the call
+ * raises that signal instead (it goes on if a handler returns). A malformed
+ * S24_FAULT makes every open fail with S24_ERR_INVALID. */
+typedef struct s24_outfile *s24_outfile_t;
+#define S24_OUTFILE_STREAM 1u /* this output may go to standard output ("-") */
+/* Check that path could be opened with these flags, creating nothing (to
+ * fail before long work). */
+int s24_outfile_check(const char *path, unsigned flags);
+int s24_outfile_open(s24_outfile_t *f, const char *path, unsigned flags);
+/* Write all len bytes (retrying short writes). After a failure the file can
+ * only be aborted. */
+int s24_outfile_write(s24_outfile_t f, const void *data, size_t len);
+/* fsync, rename into place, fsync the folder; on failure the temporary file is
+ * removed and the target left as it was. Frees f either way. */
+int s24_outfile_commit(s24_outfile_t f);
+/* Remove the temporary file and free f (NULL is fine). */
+void s24_outfile_abort(s24_outfile_t f);
+/* 1 if path is one of the names of standard output listed above. */
+int s24_outfile_is_stdout(const char *path);
+/* 1 if a and b exist and are the same file (same device and inode, symbolic
+ * links followed): for refusing an output that would replace an input. */
+int s24_outfile_same(const char *a, const char *b);
+/* Unlink every named temporary file now open. Async-signal-safe: for the
+ * program's SIGINT/SIGTERM handler (the library installs none). */
+void s24_outfile_cleanup(void);
+/* Replace the fault specification (NULL or "" for none) and restart the call
+ * counts; S24_ERR_INVALID if malformed. For tests; not thread-safe. */
+int s24_outfile_fault_set(const char *spec);
+
+/* Write a whole file through the calls above (no streaming). */
 int s24_write_file_atomic(const char *path, const void *data, size_t len);
 /* Read a whole file (malloc'd, caller frees). */
 int s24_read_file(const char *path, uint8_t **data, size_t *len);

@@ -1,6 +1,6 @@
-/* file.c: whole-file reads and atomic writes. Every file the library writes
- * goes through s24_write_file_atomic (or the same temp-then-rename scheme), so
- * an error or a kill never leaves a half-written output behind. */
+/* file.c: whole-file reads, and whole-file writes through the output-file
+ * layer (outfile.c: temporary file, fsync, rename), so an error or a kill
+ * never leaves a half-written output behind. */
 #define _POSIX_C_SOURCE 200809L
 #include "sparse24/sparse24.h"
 
@@ -8,32 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 int s24_write_file_atomic(const char *path, const void *data, size_t len)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp) return s24_error(S24_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int e = errno;
-        free(tmp);
-        return s24_error(S24_ERR_IO, "%s: cannot create: %s", path, strerror(e));
+    s24_outfile_t f;
+    int rc = s24_outfile_open(&f, path, 0);
+    if (rc != S24_OK) return rc;
+    if ((rc = s24_outfile_write(f, data, len)) != S24_OK) {
+        s24_outfile_abort(f);
+        return rc;
     }
-    int ok = (len == 0 || fwrite(data, 1, len, f) == len);
-    ok = (fflush(f) == 0) && ok;
-    ok = (fsync(fileno(f)) == 0) && ok;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        free(tmp);
-        return s24_error(S24_ERR_IO, "%s: write failed: %s", path, strerror(e));
-    }
-    free(tmp);
-    return S24_OK;
+    return s24_outfile_commit(f);
 }
 
 int s24_read_file(const char *path, uint8_t **data, size_t *len)

@@ -766,8 +766,7 @@ int s24_st_write(const char *path, const struct s24_st *st)
 {
     int rc = S24_OK;
     struct sbuf b = {0};
-    char *tmp = NULL;
-    FILE *f = NULL;
+    s24_outfile_t f = NULL;
     if ((rc = st_validate(path, st)) != S24_OK) return rc;
     const char *hdr;
     size_t hlen;
@@ -787,41 +786,19 @@ int s24_st_write(const char *path, const struct s24_st *st)
                        hlen, ST_MAX_HEADER);
         goto fail;
     }
-    size_t plen = strlen(path);
-    tmp = malloc(plen + 32);
-    if (!tmp) {
-        rc = s24_error(S24_ERR_NOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    f = fopen(tmp, "wb");
-    if (!f) {
-        rc = s24_error(S24_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        goto fail;
-    }
+    if ((rc = s24_outfile_open(&f, path, 0)) != S24_OK) goto fail;
     uint8_t p8[8];
     for (int i = 0; i < 8; i++) p8[i] = (uint8_t)((ull)hlen >> (8 * i));
-    int ok = fwrite(p8, 1, 8, f) == 8 && fwrite(hdr, 1, hlen, f) == hlen;
-    for (int i = 0; ok && i < st->n; i++)
-        ok = st->t[i].nbytes == 0 || fwrite(st->t[i].data, 1, st->t[i].nbytes, f) == st->t[i].nbytes;
-    ok = (fflush(f) == 0) && ok;
-    ok = (fsync(fileno(f)) == 0) && ok;
-    ok = (fclose(f) == 0) && ok;
+    if ((rc = s24_outfile_write(f, p8, 8)) != S24_OK) goto fail;
+    if ((rc = s24_outfile_write(f, hdr, hlen)) != S24_OK) goto fail;
+    for (int i = 0; i < st->n; i++) {
+        const struct s24_st_tensor *t = &st->t[i];
+        if (t->nbytes && (rc = s24_outfile_write(f, t->data, t->nbytes)) != S24_OK) goto fail;
+    }
+    rc = s24_outfile_commit(f);
     f = NULL;
-    if (!ok || rename(tmp, path) != 0) {
-        rc = s24_error(S24_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        remove(tmp);
-        goto fail;
-    }
-    free(tmp);
-    free(b.p);
-    return S24_OK;
 fail:
-    if (f) {
-        fclose(f);
-        remove(tmp);
-    }
-    free(tmp);
+    s24_outfile_abort(f);
     free(b.p);
     return rc;
 }
