@@ -712,6 +712,73 @@ static void test_cli(void)
     CHECK(sh("grep -q 'not a sparse24 training state' %s/bad.txt", tmp) == 0);
 }
 
+/* The grid's scripts (docs/experiments.md) on the CPU with smallcnn and tiny
+ * sizes: scripts/gpu/exp_group.sh runs phase 1 and four phase-2 runs from its
+ * checkpoint and packs them; a second call reuses phase 1 and the finished
+ * runs; scripts/exp.sh records them in runs.csv and summary.csv and plans the
+ * rest. Needs bash, tar and python3 (skipped without them). */
+static void test_exp_scripts(const char *cli)
+{
+    if (access("scripts/gpu/exp_group.sh", X_OK) != 0 ||
+        sh("command -v python3 tar bash >/dev/null") != 0) {
+        printf("test_pipeline: exp_group.sh, python3, tar or bash missing: grid scripts skipped\n");
+        return;
+    }
+    const char *d = sub("exp");
+    char env[2048];
+    snprintf(env, sizeof env,
+             "env EXP_DEVICE=cpu EXP_DATA=synthetic EXP_EPOCHS1=2 EXP_EPOCHS2=1 EXP_EPOCHS_SHORT=1 "
+             "EXP_MODEL_ARGS='--synthetic-size 12 --synthetic-train 96 --synthetic-test 40 "
+             "--batch 32' EXP_THREADS=1 S24=%s EXP_DIR=%s/runs RESULTS=%s/res MODELS=smallcnn "
+             "SEEDS=7 GIT_COMMIT=t1",
+             cli, d, d);
+    const char *grp = "scripts/gpu/exp_group.sh smallcnn 7";
+    CHECK(sh("%s scripts/gpu/exp_group.sh nomodel 1 2>/dev/null", env) == 2);
+    CHECK(sh("%s EXP_PART=3/2 %s 2>/dev/null", env, grp) == 2);
+    CHECK(sh("%s EXP_RUNS=sideways %s 2>/dev/null", env, grp) == 2);
+    CHECK(sh("%s scripts/exp.sh init > /dev/null", env) == 0);
+    CHECK(sh("test $(grep -c '^smallcnn,7,' %s/res/runs.csv) = 8 && "
+             "test $(grep -c ',pending,' %s/res/runs.csv) = 8", d, d) == 0);
+    /* EXP_PART 1/2 of four runs: continue and reinit */
+    CHECK(sh("%s OUT=%s/out1 EXP_RUNS='continue rewind reinit dense_control' EXP_PART=1/2 %s "
+             "> %s/call1.txt 2>&1", env, d, grp, d) == 0);
+    CHECK(sh("grep -q 'phase 1: done 2 (fresh)' %s/call1.txt && "
+             "ls %s/out1/exp_smallcnn_s7_*.tar.gz %s/out1/summary_smallcnn_s7_*.txt > /dev/null",
+             d, d, d) == 0);
+    CHECK(sh("t=$(ls %s/out1/exp_smallcnn_s7_*.tar.gz) && "
+             "tar tzf $t | grep -q 'smallcnn_s7/continue/prune_report.csv' && "
+             "! tar tzf $t | grep -q -e safetensors -e rewind", d) == 0);
+    /* the second call reuses phase 1 and the done run, trains the others */
+    CHECK(sh("%s OUT=%s/out2 EXP_RUNS='continue rewind dense_control continue_10' %s "
+             "> %s/call2.txt 2>&1", env, d, grp, d) == 0);
+    CHECK(sh("grep -q 'phase 1: done 2 (reused)' %s/call2.txt", d) == 0);
+    CHECK(sh("grep -q '^smallcnn,7,continue,1,done,1,,reused,' %s/runs/smallcnn_s7/manifest.csv",
+             d) == 0);
+    CHECK(sh("%s scripts/exp.sh ingest %s/out1 %s/out2 > %s/ingest.txt 2>&1", env, d, d, d) == 0);
+    CHECK(sh("grep -q 'kept the earlier done run' %s/ingest.txt", d) == 0);
+    /* runs.csv: six done with the command that ran, two pending */
+    CHECK(sh("test $(grep -c ',done,t1,' %s/res/runs.csv) = 6 && "
+             "test $(grep -c ',pending,' %s/res/runs.csv) = 2", d, d) == 0);
+    CHECK(sh("grep '^smallcnn,7,rewind,' %s/res/runs.csv | "
+             "grep -q -- '--strategy rewind --out %s/runs/smallcnn_s7/rewind'", d, d) == 0);
+    /* summary.csv: the epoch-0 accuracy where a mask was applied, empty where not */
+    CHECK(sh("head -n 1 %s/res/summary.csv | "
+             "grep -qx 'model,strategy,seed,epochs,acc_after_prune,final_acc,best_acc' && "
+             "test $(grep -c '^smallcnn,' %s/res/summary.csv) = 6", d, d) == 0);
+    CHECK(sh("grep -q '^smallcnn,dense_phase1,7,2,,' %s/res/summary.csv && "
+             "grep -q '^smallcnn,dense_control,7,1,,' %s/res/summary.csv && "
+             "grep -Eq '^smallcnn,continue,7,1,[0-9.]+,[0-9.]+,[0-9.]+$' %s/res/summary.csv",
+             d, d, d) == 0);
+    CHECK(sh("test -f %s/res/smallcnn_s7/continue/train.csv && "
+             "test -f %s/res/smallcnn_s7/continue/prune_report.csv", d, d) == 0);
+    /* the plan names what is left */
+    CHECK(sh("%s scripts/exp.sh plan 2>/dev/null | "
+             "grep -q \"EXP_RUNS='continue_perm rewind_perm' %s\"", env, grp) == 0);
+    /* a call without the time to train stops cleanly and says so */
+    CHECK(sh("%s OUT=%s/out3 DEADLINE=10 EXP_DIR=%s/runs3 %s > /dev/null 2>&1", env, d, d, grp) == 1);
+    CHECK(sh("grep -q ',dense_phase1,2,pending,' %s/runs3/smallcnn_s7/manifest.csv", d) == 0);
+}
+
 int main(int argc, char **argv)
 {
     /* passive OpenMP waiting on the shared 2-core machine (see test_train.c) */
@@ -737,6 +804,7 @@ int main(int argc, char **argv)
     test_rewind_permute();
     test_resume_dropout();
     test_cli();
+    if (getenv("S24_CLI")) test_exp_scripts(getenv("S24_CLI"));
     s24_dataset_free(&train);
     s24_dataset_free(&test);
     return t_done("test_pipeline");
