@@ -657,12 +657,21 @@ int bench_gemm_main(int argc, char **argv)
         snprintf(path, sizeof path, "%s/gemm.json", out);
         if (write_rows(path, rows, nrows, 1)) ret = S24_EXIT_FAIL;
         if (vf) {
+            /* the .partial file is the progress log a run cut short keeps; the
+             * finished table goes through the atomic writer like every output */
             char fin[4096];
-            fclose(vf);
+            uint8_t *buf = NULL;
+            size_t len = 0;
+            int bad = fclose(vf) != 0;
             vf = NULL;
             snprintf(path, sizeof path, "%s/gemm_variants.csv.partial", out);
             snprintf(fin, sizeof fin, "%s/gemm_variants.csv", out);
-            if (rename(path, fin)) ret = cli_fail(CMD, "%s: cannot rename: %s", fin, strerror(errno));
+            if (bad) rc = s24_error(S24_ERR_IO, "%s: write failed", path);
+            else if ((rc = s24_read_file(path, &buf, &len)) == S24_OK)
+                rc = s24_write_file_atomic(fin, buf, len);
+            free(buf);
+            if (rc != S24_OK) ret = cli_lib_fail(CMD, rc);
+            else remove(path);
         }
         if (ret == S24_EXIT_OK) fprintf(stderr, "wrote %s/gemm.csv and %s/gemm.json\n", out, out);
     }

@@ -235,7 +235,11 @@ int bench_permute_main(int argc, char **argv)
 
     struct mat m[8];
     int n = 0, ec = S24_EXIT_OK;
+    /* the result files are built in memory and written whole at the end
+     * (s24_write_file_atomic): a run that fails or is stopped leaves none */
     FILE *csv = NULL, *md = NULL;
+    char *csv_buf = NULL, *md_buf = NULL;
+    size_t csv_len = 0, md_len = 0;
     static const int64_t rnd[][2] = {{128, 64}, {256, 256}, {512, 512}, {2048, 2048}};
     printf("# sparse24 bench permute%s, seed %llu, %d threads, per-search cap %.0f s\n",
            quick ? " --quick" : "", (unsigned long long)seed, s24_threads_get(), budget);
@@ -269,11 +273,13 @@ int bench_permute_main(int argc, char **argv)
         char p[1024];
         mkdir(out, 0777);
         snprintf(p, sizeof p, "%s/permute-cpu.csv", out);
-        csv = fopen(p, "w");
+        if ((ec = cli_output_check(CMD, p, 0)) != S24_EXIT_OK) goto done;
         snprintf(p, sizeof p, "%s/permute-cpu.md", out);
-        md = fopen(p, "w");
+        if ((ec = cli_output_check(CMD, p, 0)) != S24_EXIT_OK) goto done;
+        csv = open_memstream(&csv_buf, &csv_len);
+        md = open_memstream(&md_buf, &md_len);
         if (!csv || !md) {
-            ec = cli_fail(CMD, "%s: cannot write the results", out);
+            ec = cli_fail(CMD, "out of memory");
             goto done;
         }
         fprintf(csv, "matrix,rows,cols,strategy,escapes,seed,threads,kept_default,kept_permuted,"
@@ -397,9 +403,27 @@ int bench_permute_main(int argc, char **argv)
         }
         free(perm);
     }
+    if (csv && md) {
+        char p[1024];
+        int rc = fclose(csv);
+        rc |= fclose(md);
+        csv = md = NULL;
+        if (rc) {
+            ec = cli_fail(CMD, "out of memory");
+            goto done;
+        }
+        snprintf(p, sizeof p, "%s/permute-cpu.csv", out);
+        if ((rc = s24_write_file_atomic(p, csv_buf, csv_len)) == S24_OK) {
+            snprintf(p, sizeof p, "%s/permute-cpu.md", out);
+            rc = s24_write_file_atomic(p, md_buf, md_len);
+        }
+        if (rc != S24_OK) ec = cli_lib_fail(CMD, rc);
+    }
 done:
     if (csv) fclose(csv);
     if (md) fclose(md);
+    free(csv_buf);
+    free(md_buf);
     for (int i = 0; i < n; i++) free(m[i].w);
     return ec;
 }

@@ -25,6 +25,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "usage: sparse24 compress IN.safetensors -o OUT.safetensors [options]\n"
+"       sparse24 compress FILE.safetensors --in-place [options]\n"
 "\n"
 "Stores each 2:4 sparse weight (a floating-point 2-D or 4-D tensor named\n"
 "*weight whose input channels are a multiple of 4 and that has at most 2\n"
@@ -38,7 +39,9 @@ static void usage(FILE *f)
 "input byte for byte. Prints the bytes before and after.\n"
 "\n"
 "options:\n"
-"  -o, --output FILE  the compressed file (written atomically; required)\n"
+"  -o, --output FILE  the compressed file (written atomically; required unless\n"
+"                     --in-place; never the input without it)\n"
+"      --in-place     replace the input with the compressed file (atomically)\n"
 "  -q, --quiet        no per-tensor table\n"
 "  -h, --help         this text\n"
 "\n"
@@ -72,23 +75,30 @@ int cmd_compress(int argc, char **argv)
 {
     static const struct option lo[] = {{"output", required_argument, 0, 'o'},
                                        {"quiet", no_argument, 0, 'q'},
+                                       {"in-place", no_argument, 0, 'P'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
     const char *cmd = argv[0], *out = NULL;
-    int c, quiet = 0, rc, ec = S24_EXIT_FAIL;
+    int c, quiet = 0, in_place = 0, rc, ec = S24_EXIT_FAIL;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'q': quiet = 1; break;
+        case 'P': in_place = 1; break;
         case 'h': usage(stdout); return S24_EXIT_OK;
         default: return cli_usage(cmd, "bad option");
         }
     }
     if (optind != argc - 1)
         return cli_usage(cmd, optind >= argc ? "missing IN.safetensors" : "one input file expected");
-    if (!out) return cli_usage(cmd, "missing -o OUT.safetensors");
     const char *in = argv[optind];
+    if (!out && in_place) out = in;
+    if (!out) return cli_usage(cmd, "missing -o OUT.safetensors (or --in-place)");
+    if ((ec = cli_output_check(cmd, out, 0)) != S24_EXIT_OK ||
+        (!in_place && (ec = cli_output_not_input(cmd, out, in, 1)) != S24_EXIT_OK))
+        return ec;
+    ec = S24_EXIT_FAIL;
 
     struct s24_st st, cs;
     struct s24_compressed comp = {0};
@@ -152,8 +162,9 @@ int cmd_compress(int argc, char **argv)
     /* last, so the tensor entries stay readable at the top of the header */
     if ((rc = s24_st_meta_set(&cs, "sparse24.header", st.header ? st.header : "")) != S24_OK)
         goto lib_fail;
+    long long a = st_file_size(in); /* before: with --in-place the write replaces it */
     if ((rc = s24_st_write(out, &cs)) != S24_OK) goto lib_fail;
-    long long a = st_file_size(in), b = st_file_size(out);
+    long long b = st_file_size(out);
     printf("compressed %d of %d tensors: %s %lld bytes -> %s %lld bytes (%.1f%%)\n", ncomp, st.n,
            in, a, out, b, a > 0 ? 100.0 * (double)b / (double)a : 0.0);
     ec = S24_EXIT_OK;

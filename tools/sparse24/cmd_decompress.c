@@ -22,12 +22,15 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "usage: sparse24 decompress IN.safetensors -o OUT.safetensors\n"
+"       sparse24 decompress FILE.safetensors --in-place\n"
 "\n"
 "Restores the dense file that 'sparse24 compress' compressed, byte for byte\n"
 "(format 2:4-v1). Prints the bytes before and after.\n"
 "\n"
 "options:\n"
-"  -o, --output FILE  the dense file (written atomically; required)\n"
+"  -o, --output FILE  the dense file (written atomically; required unless\n"
+"                     --in-place; never the input without it)\n"
+"      --in-place     replace the input with the dense file (atomically)\n"
 "  -h, --help         this text\n"
 "\n"
 "exit codes: 0 success, 1 runtime failure (not a compressed file, damaged), 2 bad usage\n");
@@ -78,22 +81,29 @@ static int expand(const char *cmd, const char *path, struct s24_st *in, char *us
 int cmd_decompress(int argc, char **argv)
 {
     static const struct option lo[] = {{"output", required_argument, 0, 'o'},
+                                       {"in-place", no_argument, 0, 'P'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
     const char *cmd = argv[0], *out = NULL;
-    int c, rc, ec = S24_EXIT_FAIL;
+    int c, rc, in_place = 0, ec = S24_EXIT_FAIL;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
+        case 'P': in_place = 1; break;
         case 'h': usage(stdout); return S24_EXIT_OK;
         default: return cli_usage(cmd, "bad option");
         }
     }
     if (optind != argc - 1)
         return cli_usage(cmd, optind >= argc ? "missing IN.safetensors" : "one input file expected");
-    if (!out) return cli_usage(cmd, "missing -o OUT.safetensors");
     const char *in = argv[optind];
+    if (!out && in_place) out = in;
+    if (!out) return cli_usage(cmd, "missing -o OUT.safetensors (or --in-place)");
+    if ((ec = cli_output_check(cmd, out, 0)) != S24_EXIT_OK ||
+        (!in_place && (ec = cli_output_not_input(cmd, out, in, 1)) != S24_EXIT_OK))
+        return ec;
+    ec = S24_EXIT_FAIL;
 
     struct s24_st st, dense;
     char *used = NULL;
@@ -164,11 +174,12 @@ int cmd_decompress(int argc, char **argv)
             goto done;
         }
     }
+    long long a = st_file_size(in); /* before: with --in-place the write replaces it */
     if ((rc = s24_st_write(out, &dense)) != S24_OK) {
         ec = cli_lib_fail(cmd, rc);
         goto done;
     }
-    long long a = st_file_size(in), b = st_file_size(out);
+    long long b = st_file_size(out);
     printf("decompressed %d tensors: %s %lld bytes -> %s %lld bytes\n", ncomp, in, a, out, b);
     ec = S24_EXIT_OK;
 done:

@@ -21,6 +21,7 @@ static void usage(FILE *f)
             "usage: sparse24 permute IN.npy -o PERM.npy [options]\n"
             "       sparse24 permute IN.safetensors --tensor NAME -o PERM.npy [options]\n"
             "       sparse24 permute --model ARCH CKPT.safetensors -o OUT.safetensors [options]\n"
+            "       sparse24 permute --model ARCH CKPT.safetensors --in-place [options]\n"
             "\n"
             "Search a permutation of the input channels (columns) that lets 2:4 pruning keep\n"
             "more weight magnitude (Pool & Yu, NeurIPS 2021). A matrix is rows = output\n"
@@ -31,7 +32,9 @@ static void usage(FILE *f)
             "the network computes the same function, and written to OUT.safetensors.\n"
             "\n"
             "options:\n"
-            "  -o, --output PATH       where to write PERM.npy or OUT.safetensors (required)\n"
+            "  -o, --output PATH       where to write PERM.npy or OUT.safetensors (written\n"
+            "                          atomically; required unless --in-place; never the input)\n"
+            "      --in-place          with --model: replace CKPT with the permuted checkpoint\n"
             "      --tensor NAME       the tensor of a .safetensors input to search\n"
             "      --model ARCH        resnet18 | efficientnet_b0: permute a checkpoint\n"
             "  -s, --strategy NAME     default | swap | stripes8 | stripes12 | identity\n"
@@ -204,17 +207,18 @@ int cmd_permute(int argc, char **argv)
         {"seed", required_argument, 0, 'S'},       {"escapes", required_argument, 0, 'e'},
         {"max-moves", required_argument, 0, 'm'},  {"time-budget", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'},    {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"in-place", no_argument, 0, 'P'},         {0, 0, 0, 0},
     };
     const char *out = NULL, *tensor = NULL, *model = NULL;
     struct s24_permute_opts o;
     s24_permute_opts_default(&o);
     optind = 1;
-    int c;
+    int c, in_place = 0;
     while ((c = getopt_long(argc, argv, "o:s:t:h", longopts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'o': out = optarg; break;
+        case 'P': in_place = 1; break;
         case 'T': tensor = optarg; break;
         case 'M': model = optarg; break;
         case 's':
@@ -249,7 +253,14 @@ int cmd_permute(int argc, char **argv)
     if (optind != argc - 1)
         return cli_usage(CMD, optind >= argc ? "missing input file" : "one input file expected");
     const char *in = argv[optind];
+    if (in_place && !model)
+        return cli_usage(CMD, "--in-place needs --model (a permutation never replaces its matrix)");
+    if (!out && in_place) out = in;
     if (!out) return cli_usage(CMD, "missing -o OUTPUT");
+    int ec;
+    if ((ec = cli_output_check(CMD, out, 0)) != S24_EXIT_OK ||
+        (!in_place && (ec = cli_output_not_input(CMD, out, in, model != NULL)) != S24_EXIT_OK))
+        return ec;
     if (model) {
         if (tensor) return cli_usage(CMD, "--tensor and --model exclude each other");
         const struct s24_arch_info *ai = s24_arch_find(model);

@@ -39,7 +39,8 @@ static void usage(FILE *f)
 "in grey. Empty or nan values are left out.\n"
 "\n"
 "options:\n"
-"  -o, --output FILE    the SVG to write (atomically; required)\n"
+"  -o, --output FILE    the SVG to write (atomically; required); '-' or\n"
+"                       /dev/stdout writes it to standard output\n"
 "  --label NAME=GLOB    files whose path matches the shell pattern GLOB form the\n"
 "                       group NAME (repeatable, in legend order); a file matching\n"
 "                       no --label is a group of its own, named by its path\n"
@@ -618,6 +619,10 @@ int cmd_plot(int argc, char **argv)
         ec = cli_usage(cmd, "--ymin %g must be below --ymax %g", ymin, ymax);
         goto done;
     }
+    if ((ec = cli_output_check(cmd, out, S24_OUTFILE_STREAM)) != S24_EXIT_OK) goto done;
+    for (int a = optind; a < argc; a++)
+        if ((ec = cli_output_not_input(cmd, out, argv[a], 0)) != S24_EXIT_OK) goto done;
+    ec = S24_EXIT_FAIL;
     /* read every file first: where phase 2 starts depends on all of them */
     csvs = calloc((size_t)(argc - optind), sizeof *csvs);
     group_of = calloc((size_t)(argc - optind), sizeof *group_of);
@@ -666,9 +671,14 @@ int cmd_plot(int argc, char **argv)
         ec = cli_fail(cmd, "out of memory");
         goto done;
     }
-    int rc = s24_write_file_atomic(out, b.p, b.len);
+    s24_outfile_t of;
+    int rc = s24_outfile_open(&of, out, S24_OUTFILE_STREAM);
+    if (rc == S24_OK && (rc = s24_outfile_write(of, b.p, b.len)) != S24_OK) s24_outfile_abort(of);
+    else if (rc == S24_OK) rc = s24_outfile_commit(of);
     free(b.p);
     if (rc != S24_OK) { ec = cli_lib_fail(cmd, rc); goto done; }
+    /* the SVG may be on standard output: then the summary goes to stderr */
+    FILE *info = s24_outfile_is_stdout(out) ? stderr : stdout;
     for (int k = 0; k < ng; k++) {
         const struct group *g = &gs[k];
         int s = last_slot(g, &ax), n1 = 0, n2 = 0, s0 = ax.p1 + 1;
@@ -677,13 +687,13 @@ int cmd_plot(int argc, char **argv)
                 if (t <= ax.p1) n1++;
                 else n2++;
             }
-        printf("%-24s %d file%s, %d + %d epochs, last %s %.2f", g->name, g->files,
-               g->files == 1 ? "" : "s", n1, n2, column, s >= 0 ? g->sum[s] / g->count[s] : 0.0);
+        fprintf(info, "%-24s %d file%s, %d + %d epochs, last %s %.2f", g->name, g->files,
+                g->files == 1 ? "" : "s", n1, n2, column, s >= 0 ? g->sum[s] / g->count[s] : 0.0);
         if (s0 < ax.nslots && g->count[s0])
-            printf(", after pruning %.2f", g->sum[s0] / g->count[s0]);
-        printf("%s\n", gs[g->leader].shared > 1 ? " (phase 1 shared)" : "");
+            fprintf(info, ", after pruning %.2f", g->sum[s0] / g->count[s0]);
+        fprintf(info, "%s\n", gs[g->leader].shared > 1 ? " (phase 1 shared)" : "");
     }
-    printf("wrote %s\n", out);
+    fprintf(info, "wrote %s\n", s24_outfile_is_stdout(out) ? "the SVG to standard output" : out);
     ec = S24_EXIT_OK;
 done:
     for (int k = 0; k < ng; k++) {

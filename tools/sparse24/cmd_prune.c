@@ -20,6 +20,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "usage: sparse24 prune IN.safetensors -o OUT.safetensors [options]\n"
+"       sparse24 prune FILE.safetensors --in-place [options]\n"
 "\n"
 "Prunes every eligible weight to N:M along input channels, keeping the N\n"
 "largest |w| of each group of M (ties: the lower index wins). Pruned weights\n"
@@ -28,7 +29,9 @@ static void usage(FILE *f)
 "load_state_dict takes the result unchanged.\n"
 "\n"
 "options:\n"
-"  -o, --output FILE     the pruned checkpoint (written atomically; required)\n"
+"  -o, --output FILE     the pruned checkpoint (written atomically; required\n"
+"                        unless --in-place; never the input without it)\n"
+"      --in-place        replace the input with the pruned file (atomically)\n"
 "  -p, --pattern N:M     sparsity pattern (default 2:4; M <= 16)\n"
 "      --min-shape RULE  which weights are eligible (default asp):\n"
 "                          asp: 2-D linear [out, in] or 4-D conv [out, in, kh, kw]\n"
@@ -62,7 +65,7 @@ static void usage(FILE *f)
 
 struct opts {
     const char *in, *out, *save_masks, *masks;
-    int n, m, quiet, pattern_given;
+    int n, m, quiet, pattern_given, in_place;
     enum st_rule rule;
     struct st_filter filter;
 };
@@ -261,7 +264,8 @@ int cmd_prune(int argc, char **argv)
         {"include", required_argument, 0, 'I'}, {"exclude", required_argument, 0, 'E'},
         {"min-shape", required_argument, 0, 'S'}, {"save-masks", required_argument, 0, 'W'},
         {"masks", required_argument, 0, 'M'}, {"threads", required_argument, 0, 't'},
-        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"quiet", no_argument, 0, 'q'}, {"in-place", no_argument, 0, 'P'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = argv[0];
     struct opts o = {.n = 2, .m = 4, .rule = ST_RULE_ASP};
     int c, ec;
@@ -301,6 +305,7 @@ int cmd_prune(int argc, char **argv)
             }
             break;
         case 'q': o.quiet = 1; break;
+        case 'P': o.in_place = 1; break;
         case 'h':
             usage(stdout);
             ec = S24_EXIT_OK;
@@ -313,14 +318,23 @@ int cmd_prune(int argc, char **argv)
         goto out;
     }
     o.in = argv[optind];
+    if (!o.out && o.in_place) o.out = o.in;
     if (!o.out) {
-        ec = cli_usage(cmd, "missing -o OUT.safetensors");
+        ec = cli_usage(cmd, "missing -o OUT.safetensors (or --in-place)");
         goto out;
     }
-    if (o.save_masks && (!strcmp(o.save_masks, o.out) || !strcmp(o.save_masks, o.in))) {
+    if (o.save_masks && (!strcmp(o.save_masks, o.out) || !strcmp(o.save_masks, o.in) ||
+                         s24_outfile_same(o.save_masks, o.out) ||
+                         s24_outfile_same(o.save_masks, o.in))) {
         ec = cli_usage(cmd, "--save-masks must name a file other than the input and output");
         goto out;
     }
+    /* before the work: a target that cannot be written, or the input lost */
+    if ((ec = cli_output_check(cmd, o.out, 0)) != S24_EXIT_OK ||
+        (o.save_masks && (ec = cli_output_check(cmd, o.save_masks, 0)) != S24_EXIT_OK) ||
+        (!o.in_place && (ec = cli_output_not_input(cmd, o.out, o.in, 1)) != S24_EXIT_OK) ||
+        (o.masks && (ec = cli_output_not_input(cmd, o.out, o.masks, 0)) != S24_EXIT_OK))
+        goto out;
     ec = run(cmd, &o);
 out:
     st_filter_free(&o.filter);

@@ -89,6 +89,7 @@ static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig)
 {
     if (stop_flag) {
+        s24_outfile_cleanup(); /* a checkpoint being written: no temporary file left */
         signal(sig, SIG_DFL);
         raise(sig);
         return;

@@ -1,8 +1,12 @@
 /* main.c: the sparse24 command-line tool: dispatches to one cmd_<verb>.c per
- * subcommand. Exit codes: 0 success, 1 runtime failure, 2 bad usage. */
+ * subcommand. Exit codes: 0 success, 1 runtime failure, 2 bad usage. It also
+ * owns what every command shares about output: the SIGINT/SIGTERM/SIGHUP
+ * handler that removes a half-written temporary file, the check that standard
+ * output was written whole, and the checks of an -o target. */
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +41,40 @@ static void usage(FILE *f)
                "exit codes: 0 success, 1 runtime failure, 2 bad usage\n");
 }
 
+/* Remove the temporary file of a write in progress, then die of the signal
+ * as if there were no handler (the shell sees the same status). */
+static void on_fatal_signal(int sig)
+{
+    s24_outfile_cleanup();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void install_signal_cleanup(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction sa, old;
+        /* a signal ignored by whoever started us (nohup, `cmd &`) stays ignored */
+        if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN) continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_fatal_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+/* Standard output must have been written whole: `inspect x > /dev/full` is a
+ * failure like any other (exit 1), not a silent success. */
+static int stdout_done(const char *cmd, int ec)
+{
+    int flushed = fflush(stdout) == 0, e = errno;
+    if (flushed && !ferror(stdout)) return ec;
+    fprintf(stderr, "sparse24%s%s: standard output: write failed%s%s\n", cmd ? " " : "",
+            cmd ? cmd : "", flushed ? "" : ": ", flushed ? "" : strerror(e));
+    return ec == S24_EXIT_OK ? S24_EXIT_FAIL : ec;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -45,17 +83,35 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
-        return S24_EXIT_OK;
+        return stdout_done(NULL, S24_EXIT_OK);
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
         printf("sparse24 %s (commit %s)\n", S24_VERSION_STRING, s24_version_commit());
-        return S24_EXIT_OK;
+        return stdout_done(NULL, S24_EXIT_OK);
     }
+    install_signal_cleanup();
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], cmds[i].name))
+            return stdout_done(cmds[i].name, cmds[i].fn(argc - 1, argv + 1));
     fprintf(stderr, "sparse24: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return S24_EXIT_USAGE;
+}
+
+int cli_output_check(const char *cmd, const char *out, unsigned flags)
+{
+    int rc = s24_outfile_check(out, flags);
+    return rc == S24_OK ? S24_EXIT_OK : cli_lib_fail(cmd, rc);
+}
+
+int cli_output_not_input(const char *cmd, const char *out, const char *in, int has_in_place)
+{
+    if (!s24_outfile_same(out, in)) return S24_EXIT_OK;
+    if (!strcmp(out, in))
+        return cli_fail(cmd, "%s: the output is the input; %s", out,
+                        has_in_place ? "add --in-place to replace it" : "choose another output");
+    return cli_fail(cmd, "%s: the output is the input %s (the same file); %s", out, in,
+                    has_in_place ? "add --in-place to replace it" : "choose another output");
 }
 
 int cli_fail(const char *cmd, const char *fmt, ...)
