@@ -31,8 +31,10 @@
 #   EXP_GPU_LIST  GPU ordinals: phase 1 on the first, phase-2 run i on the (i mod n)-th
 #                 [all that nvidia-smi lists]; two groups can share a call on a
 #                 machine of several GPUs with disjoint lists (make and the data
-#                 conversion take a lock, so the second waits and finds them done)
+#                 conversion take a lock with flock, so the second waits and finds
+#                 them done)
 #   EXP_THREADS   --threads of each phase-2 run                    [cores / runs, at least 2]
+#   EXP_DETERMINISTIC2=1  phase 2 with --deterministic too (phase 1 always has it)
 #   EXP_DIR       where the runs live                              [build/exp]
 #   EXP_DRY=1     print the manifest (the commands) and exit, running nothing
 #   S24           the CLI [build/sparse24]; BUILD=0 skips make (default on the CPU)
@@ -80,7 +82,11 @@ G="$MODEL"_s"$SEED"
 GD=$EXP_DIR/$G
 P1=$GD/dense_phase1
 [ "$EXP_DATA" = synthetic ] && DATA=synthetic || DATA=$EXP_DATA
-COMMON="--device $EXP_DEVICE --deterministic --model $MODEL --data $DATA --seed $SEED"
+COMMON="--device $EXP_DEVICE --model $MODEL --data $DATA --seed $SEED"
+# phase 1 must give the same bits in every call (the masks come from it);
+# phase 2 need not, and may then take cuDNN's fastest algorithms
+DET2=""
+[ "${EXP_DETERMINISTIC2:-0}" = 1 ] && DET2=" --deterministic"
 
 # strategy -> "epochs|train options"
 spec() {
@@ -99,10 +105,11 @@ spec() {
 cmd_of() {
   local c sp
   if [ "$1" = dense_phase1 ]; then
-    c="$S24 train $COMMON --epochs $E1 --phase2-epochs 0 --strategy dense --out $P1 $EXP_MODEL_ARGS"
+    c="$S24 train $COMMON --deterministic --epochs $E1 --phase2-epochs 0 --strategy dense --out $P1"
+    c="$c $EXP_MODEL_ARGS"
   else
     sp=$(spec "$1")
-    c="$S24 train $COMMON --from $P1/phase1.safetensors --epochs 0 --phase2-epochs ${sp%%|*}"
+    c="$S24 train $COMMON$DET2 --from $P1/phase1.safetensors --epochs 0 --phase2-epochs ${sp%%|*}"
     c="$c ${sp#*|} --out $GD/$1 $EXP_MODEL_ARGS"
   fi
   echo "$c" | tr -s ' ' | sed 's/ $//'
@@ -137,7 +144,10 @@ fi
   [ "$EXP_DEVICE" = cuda ] &&
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
 } > "$GD/versions.txt"
-LOCK=/tmp/exp_group.lock # one data conversion and one make at a time
+# one data conversion and one make at a time (two groups in one call); without
+# flock on the image, a single group needs no lock
+LOCKED=""
+command -v flock >/dev/null && LOCKED="flock /tmp/exp_group.lock"
 if [ "$DATA" != synthetic ] && [ ! -f "$DATA/test_batch.bin" ]; then
   stamp "data"
   if [ ! -f .carry/data/cifar10-jpeg.tar.xz ] || [ ! -f .carry/data/jpeg2bin.py ]; then
@@ -146,9 +156,9 @@ if [ "$DATA" != synthetic ] && [ ! -f "$DATA/test_batch.bin" ]; then
     exit 1
   fi
   # into a temporary folder, renamed when complete: a half-written one is never used
-  flock "$LOCK" sh -c '[ -f "$1/test_batch.bin" ] || { rm -rf "$1.tmp" &&
+  $LOCKED sh -c '[ -f "$1/test_batch.bin" ] || { rm -rf "$1.tmp" &&
     python3 .carry/data/jpeg2bin.py .carry/data/cifar10-jpeg.tar.xz "$1.tmp" &&
-    mv "$1.tmp" "$1"; }' sh "$DATA" > "$GD/data.log" 2>&1 || { tail -n 5 "$GD/data.log"; exit 1; }
+    rm -rf "$1" && mv "$1.tmp" "$1"; }' sh "$DATA" > "$GD/data.log" 2>&1 || { tail -n 5 "$GD/data.log"; exit 1; }
 fi
 if [ "$DATA" != synthetic ]; then
   echo "data: $DATA, test_batch.bin sha256 $(sha256sum "$DATA/test_batch.bin" | cut -d' ' -f1)" \
@@ -156,7 +166,7 @@ if [ "$DATA" != synthetic ]; then
 fi
 if [ "$BUILD" != 0 ]; then
   stamp "build"
-  flock "$LOCK" make -j"$(nproc)" CUDA_ARCHS=90 USE_CUSPARSELT=0 \
+  $LOCKED make -j"$(nproc)" CUDA_ARCHS=90 USE_CUSPARSELT=0 \
     ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} > "$GD/build.log" 2>&1 ||
     { tail -n 20 "$GD/build.log"; exit 1; }
 fi
