@@ -1,13 +1,18 @@
 /* test_spmm.c: the CPU 2:4 SpMM against its oracles. For every SIMD path
- * this CPU has (scalar, avx2, avx512), every dtype (F32, F16, BF16), 1 and 2
- * threads and a table of shapes chosen to hit every edge of the blocking
- * (M = 1, N below / between / above the vector width, K crossing the K block,
- * N crossing the packed chunk), s24_spmm must match s24_spmm_ref, which must
- * match s24_gemm_ref on the decompressed matrix. Small-integer inputs make
- * every sum exact, so those runs are compared bit for bit. Also: plans, bad
- * metadata, bad shapes, K = 0. A is made dense with a random 2:4 pattern and
- * compressed with s24_compress. */
+ * this CPU has (scalar, avx2, avx512), both kernel forms of the SIMD paths
+ * (PANEL; SUB with the sub-block the L1 size gives and with 16 rows, so that
+ * small K crosses many sub-blocks and ends on a short one), every dtype (F32,
+ * F16, BF16), 1 and 2 threads and a table of shapes chosen to hit every edge
+ * of the blocking (M = 1, M and N not multiples of the tile, N below /
+ * between / above the vector width, K crossing the K block, N crossing the
+ * packed chunk), s24_spmm must match s24_spmm_ref, which must match
+ * s24_gemm_ref on the decompressed matrix. Outputs are poisoned with NaN
+ * first. Small-integer inputs make every sum exact, so those runs are
+ * compared bit for bit. Also: plans, bad metadata, bad shapes, K = 0. A is
+ * made dense with a random 2:4 pattern and compressed with s24_compress. */
 #include "t.h"
+
+#include "cpu/spmm_internal.h"
 
 #include <stdint.h>
 #include <sys/wait.h>
@@ -119,7 +124,21 @@ static double budget(enum s24_dtype dt)
 static const struct { int64_t m, k, n; } shapes[] = {
     {1, 4, 1},     {1, 8, 17},     {3, 4, 64},     {7, 12, 5},     {6, 64, 64},
     {5, 128, 33},  {13, 132, 65},  {12, 68, 200},  {64, 256, 128}, {1, 300, 96},
-    {121, 132, 9}, {37, 260, 530}, {130, 516, 70}, {2, 36, 1100},
+    {121, 132, 9}, {37, 260, 530}, {130, 516, 70}, {2, 36, 1100}, {19, 36, 77},
+    {125, 388, 129},
+};
+
+/* Kernel forms of the SIMD paths: auto (what a plan picks), each form with
+ * the sub-block from the L1 size, and SUB with 16-row sub-blocks. */
+static const struct {
+    const char *name;
+    enum s24_spmm_form form;
+    int64_t ks;
+} forms[] = {
+    {"auto", S24_SPMM_FORM_AUTO, 0},
+    {"panel", S24_SPMM_FORM_PANEL, 0},
+    {"sub", S24_SPMM_FORM_SUB, 0},
+    {"sub16", S24_SPMM_FORM_SUB, 16},
 };
 
 static void check_paths(struct s24_rng *rng)
@@ -154,26 +173,34 @@ static void check_paths(struct s24_rng *rng)
                 CHECK(rel_err(Cr, Cd, mn) <= 1e-7, "ref vs dense ref %g", rel_err(Cr, Cd, mn));
                 for (size_t ii = 0; ii < 3; ii++) {
                     if (s24_spmm_set_isa(isas[ii]) != S24_OK) continue; /* CPU lacks it */
-                    for (int th = 1; th <= 2; th++) {
-                        s24_threads_set(th);
-                        poison(Cs, mn);
-                        CHECK_OK(s24_spmm(&a.c, B, n, Cs));
-                        size_t nans = count_nan(Cs, mn);
-                        double e = rel_err(Cs, Cr, mn);
-                        CHECK(nans == 0, "%s %s %lldx%lldx%lld th %d: %zu NaN", isas[ii],
-                              s24_dtype_name(dt), (long long)m, (long long)k, (long long)n, th,
-                              nans);
-                        if (ints) {
-                            CHECK(memcmp(Cs, Cr, mn * sizeof(float)) == 0,
-                                  "%s %s %lldx%lldx%lld th %d: integer inputs not exact (err %g)",
-                                  isas[ii], s24_dtype_name(dt), (long long)m, (long long)k,
-                                  (long long)n, th, e);
-                        } else {
-                            CHECK(e <= budget(dt), "%s %s %lldx%lldx%lld th %d: rel err %g > %g",
-                                  isas[ii], s24_dtype_name(dt), (long long)m, (long long)k,
-                                  (long long)n, th, e, budget(dt));
+                    /* the scalar path has the PANEL form only */
+                    const size_t nforms = ii == 0 ? 1 : sizeof forms / sizeof forms[0];
+                    for (size_t fi = 0; fi < nforms; fi++) {
+                        s24_spmm_force_form(forms[fi].form, forms[fi].ks);
+                        for (int th = 1; th <= 2; th++) {
+                            s24_threads_set(th);
+                            poison(Cs, mn);
+                            CHECK_OK(s24_spmm(&a.c, B, n, Cs));
+                            size_t nans = count_nan(Cs, mn);
+                            double e = rel_err(Cs, Cr, mn);
+                            CHECK(nans == 0, "%s/%s %s %lldx%lldx%lld th %d: %zu NaN", isas[ii],
+                                  forms[fi].name, s24_dtype_name(dt), (long long)m, (long long)k,
+                                  (long long)n, th, nans);
+                            if (ints) {
+                                CHECK(memcmp(Cs, Cr, mn * sizeof(float)) == 0,
+                                      "%s/%s %s %lldx%lldx%lld th %d: integer inputs not exact "
+                                      "(err %g)",
+                                      isas[ii], forms[fi].name, s24_dtype_name(dt), (long long)m,
+                                      (long long)k, (long long)n, th, e);
+                            } else {
+                                CHECK(e <= budget(dt),
+                                      "%s/%s %s %lldx%lldx%lld th %d: rel err %g > %g", isas[ii],
+                                      forms[fi].name, s24_dtype_name(dt), (long long)m,
+                                      (long long)k, (long long)n, th, e, budget(dt));
+                            }
                         }
                     }
+                    s24_spmm_force_form(S24_SPMM_FORM_AUTO, 0);
                 }
                 CHECK_OK(s24_spmm_set_isa(NULL));
             next:
@@ -194,7 +221,8 @@ static void check_plan(struct s24_rng *rng)
     const int64_t m = 50, k = 200, n = 77;
     struct mat24 a;
     float *B = malloc((size_t)(k * n) * sizeof(float));
-    float *C1 = malloc((size_t)(m * n) * sizeof(float)), *C2 = malloc((size_t)(m * n) * sizeof(float));
+    float *C1 = malloc((size_t)(m * n) * sizeof(float));
+    float *C2 = malloc((size_t)(m * n) * sizeof(float));
     s24_spmm_plan_t plan = NULL;
     int ok = mat24_make(&a, S24_F32, m, k, rng, 0) == 0 && B && C1 && C2;
     CHECK(ok, "allocation");

@@ -4,11 +4,16 @@
  * in spmm_avx512.c and spmm_avx2.c; a portable C kernel here covers the rest.
  *
  * How it works (docs/cpu-gemm.md has the long form): a plan turns A into, per
- * tile of mr rows, a stream of (fp32 value, byte offset of its B row inside a
+ * tile of mr rows, a stream of (fp32 value, reference to its B row inside a
  * packed panel). At run time B is packed (and converted to fp32) into
  * kc x nr micro-panels; the kernel keeps an mr x nr tile of C in registers and
- * for each kept value broadcasts it and FMAs the B row it selects. Only the
- * kept half of A's products is computed.
+ * for each kept value broadcasts it and FMAs the B row it selects: the
+ * "gather" of 2:4 is a choice of row address, done by the load ports. Only
+ * the kept half of A's products is computed. The SIMD paths cut each K block
+ * into L1-sized sub-blocks that every tile of a row block passes over in
+ * turn, so those selected rows come from L1 (the SUB form in
+ * spmm_internal.h); the PANEL form (whole K block per tile, B rows from L2)
+ * stays for the portable kernel and for blocks of a single tile.
  *
  * Not here: transposed operands, strided C, accumulation into an existing C,
  * sparsity patterns other than 2:4 (s24_compressed holds only 2:4). */
@@ -16,6 +21,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -111,6 +117,25 @@ static void ukr_scalar(int64_t nkk, const uint8_t *steps, const float *panel, fl
 
 /* ---------------------------------------------------------------- plans */
 
+static enum s24_spmm_form form_forced = S24_SPMM_FORM_AUTO;
+static int64_t ks_forced;
+
+void s24_spmm_force_form(enum s24_spmm_form form, int64_t ks)
+{
+    form_forced = form;
+    ks_forced = ks;
+}
+
+/* L1 data cache of this CPU in bytes (32 KiB when the C library cannot say). */
+static long l1d_bytes(void)
+{
+    long b = 0;
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+    b = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+#endif
+    return b >= 8192 ? b : 32768;
+}
+
 static struct s24_spmm_geom geom_of(enum s24_spmm_isa_id isa)
 {
     struct s24_spmm_geom g;
@@ -128,15 +153,41 @@ static struct s24_spmm_geom geom_of(enum s24_spmm_isa_id isa)
         g.nr = SCALAR_NR;
         break;
     }
-    /* Measured on Zen 4 (docs/cpu-gemm.md): a long K block beats an
-     * L1-resident micro-panel, because every K block reloads and stores
-     * the C tile and the kernel's loads of B hit L2 at nearly the same rate.
-     * kc x nc fp32 of packed B (1 MiB at 512 x 512) stay in L2; mc rows of
-     * plan entries are reused across the chunk's panels. */
+    /* kc x nc fp32 of packed B (1 MiB at 512 x 512) stay in L2; mc rows of
+     * plan entries are reused across the chunk's panels. A long K block
+     * keeps C traffic to memory low: C is read and written once per K
+     * block. (Measured on Zen 4, docs/cpu-gemm.md: with the PANEL form, K
+     * blocks short enough for an L1-resident panel lost, kc = 64 ran at
+     * half the speed of kc = 512, because they make exactly that traffic.) */
     g.kc = g.nr >= 32 ? 512 : 256;
     g.nc = g.nr >= 32 ? 512 : 256;
     g.mc = (int64_t)g.mr * (120 / g.mr);
+    /* SUB: the largest power-of-two sub-block whose sub-panel fills at most
+     * two thirds of L1, leaving room for the plan stream and the C tiles
+     * passing through (measured on a 48 KiB L1, AVX-512, one thread:
+     * 128 rows = 32 KiB beat 64, 96 and 160 rows by 2-5 %: shorter ones
+     * load and store the C tile more often, longer ones spill the
+     * sub-panel). Byte offsets are uint16: at most 64 KiB. */
+    const long l1 = l1d_bytes();
+    g.ks = 4;
+    while (g.ks * 2 <= g.kc && (g.ks * 2) * g.nr * 4 <= l1 * 2 / 3 &&
+           (g.ks * 2) * g.nr * 4 <= 65536)
+        g.ks *= 2;
+    if (ks_forced > 0 && ks_forced % 4 == 0 && g.kc % ks_forced == 0 &&
+        ks_forced * g.nr * 4 <= 65536)
+        g.ks = ks_forced;
     return g;
+}
+
+/* Where step kk (a kept-value slot, 0 <= kk < k/2) of tile t lives. */
+static size_t step_index(const struct s24_spmm_plan *p, int64_t t, int64_t kk)
+{
+    const int64_t kh = p->k / 2;
+    if (p->form != S24_SPMM_FORM_SUB) return (size_t)t * (size_t)kh + (size_t)kk;
+    const int64_t ks2 = p->g.ks / 2, kb = kk / ks2;
+    const int64_t width = kh - kb * ks2 < ks2 ? kh - kb * ks2 : ks2; /* the last may be short */
+    return (size_t)(kb * ks2) * (size_t)p->tiles + (size_t)t * (size_t)width +
+           (size_t)(kk - kb * ks2);
 }
 
 static int check_a(const struct s24_compressed *A, const char *who)
@@ -173,6 +224,11 @@ int s24_spmm_plan_init(s24_spmm_plan_t *out, const struct s24_compressed *A)
     p->dtype = A->dtype;
     p->isa = isa_current();
     p->g = geom_of(p->isa);
+    /* SUB pays off when tiles share a sub-panel; a single tile of rows reads
+     * each B row once either way and SUB would only add C traffic. */
+    p->form = p->isa != S24_SPMM_SCALAR && p->m > p->g.mr ? S24_SPMM_FORM_SUB
+                                                           : S24_SPMM_FORM_PANEL;
+    if (form_forced != S24_SPMM_FORM_AUTO && p->isa != S24_SPMM_SCALAR) p->form = form_forced;
     const int mr = p->g.mr;
     const int64_t kh = p->k / 2, kc = p->g.kc;
     p->tiles = (p->m + mr - 1) / mr;
@@ -191,13 +247,14 @@ int s24_spmm_plan_init(s24_spmm_plan_t *out, const struct s24_compressed *A)
     int64_t bad_row = -1; /* the first row with a malformed nibble, if any */
 #pragma omp parallel for schedule(static) num_threads(s24_threads_get()) if (nsteps > 16384)
     for (int64_t t = 0; t < p->tiles; t++) {
-        /* Steps are written in memory order so the tile streams out
-         * sequentially; gk = 4g mod kc walks the K blocks without a division
-         * per value. */
-        uint8_t *e = p->steps + (size_t)t * (size_t)kh * step;
+        /* gk = 4g mod kc (PANEL) or mod ks (SUB) walks the blocks without a
+         * division per value; both slots of a group share a (sub-)block. */
+        const int sub = p->form == S24_SPMM_FORM_SUB;
+        const int64_t wrap = sub ? p->g.ks : kc;
         const int rows = (int)(p->m - t * mr < mr ? p->m - t * mr : mr);
         int64_t gk = 0;
-        for (int64_t g = 0; g < p->k / 4; g++, e += 2 * step) {
+        for (int64_t g = 0; g < p->k / 4; g++) {
+            uint8_t *e = p->steps + step_index(p, t, 2 * g) * step;
             for (int r = 0; r < rows; r++) {
                 const int64_t i = t * mr + r;
                 unsigned nib = (A->meta[(size_t)i * mb + (size_t)(g / 2)] >> (4 * (g % 2))) & 0xf;
@@ -214,7 +271,7 @@ int s24_spmm_plan_init(s24_spmm_plan_t *out, const struct s24_compressed *A)
                     uint16_t *ix = (uint16_t *)(e + (size_t)s * step + (size_t)mr * 4);
                     v[r] = A->dtype == S24_F32 ? ((const float *)A->values)[at]
                                                : (float)s24_load_float(A->dtype, A->values, at);
-                    ix[r] = (uint16_t)(gk + pos[s]);
+                    ix[r] = (uint16_t)(sub ? (gk + pos[s]) * p->g.nr * 4 : gk + pos[s]);
                 }
             }
             for (int s = 0; s < 2; s++) {
@@ -225,7 +282,7 @@ int s24_spmm_plan_init(s24_spmm_plan_t *out, const struct s24_compressed *A)
                 memset(e + (size_t)s * step + (size_t)mr * 4 + (size_t)rows * 2, 0,
                        step - (size_t)mr * 4 - (size_t)rows * 2);
             }
-            gk = gk + 4 == kc ? 0 : gk + 4;
+            gk = gk + 4 == wrap ? 0 : gk + 4;
         }
     }
     if (bad_row >= 0) {
@@ -264,12 +321,16 @@ void s24_spmm_plan_free(s24_spmm_plan_t p)
 static int ensure_ws(struct s24_spmm_plan *p, int threads)
 {
     if (p->ws && p->ws_threads >= threads) return S24_OK;
-    size_t per = (size_t)p->g.kc * (size_t)p->g.nc * sizeof(float);
+    /* packed B, then (SUB) the C tiles of one row block between sub-blocks */
+    size_t per = ((size_t)p->g.kc * (size_t)p->g.nc + (size_t)p->g.mc * (size_t)p->g.nr) *
+                 sizeof(float);
+    per = (per + 63) / 64 * 64;
     size_t bytes = per * (size_t)threads;
     float *ws = aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (!ws) return s24_error(S24_ERR_NOMEM, "spmm: %zu bytes of packing buffers", bytes);
     free(p->ws);
     p->ws = ws;
+    p->ws_per = per / sizeof(float);
     p->ws_threads = threads;
     return S24_OK;
 }
@@ -316,16 +377,20 @@ int s24_spmm_plan_run(s24_spmm_plan_t p, const void *B, int64_t n, float *C)
 
     s24_spmm_pack_fn pack = pack_scalar;
     s24_spmm_ukr_fn ukr = ukr_scalar;
+    s24_spmm_sub_fn sub = NULL; /* the scalar path has only the PANEL form */
     if (p->isa == S24_SPMM_AVX512) {
         pack = s24_spmm_pack_avx512;
         ukr = s24_spmm_ukr_avx512;
+        sub = s24_spmm_sub_avx512;
     } else if (p->isa == S24_SPMM_AVX2) {
         pack = s24_spmm_pack_avx2;
         ukr = s24_spmm_ukr_avx2;
+        sub = s24_spmm_sub_avx2;
     }
+    if (p->form != S24_SPMM_FORM_SUB) sub = NULL;
 
     const struct s24_spmm_geom g = p->g;
-    const int64_t m = p->m, k = p->k, kh = k / 2, tiles = p->tiles;
+    const int64_t m = p->m, k = p->k, tiles = p->tiles;
     const int64_t panels = (n + g.nr - 1) / g.nr;
     const int64_t ncp = g.nc / g.nr, mct = g.mc / g.mr;
     const size_t esize = s24_dtype_size(p->dtype);
@@ -348,7 +413,8 @@ int s24_spmm_plan_run(s24_spmm_plan_t p, const void *B, int64_t n, float *C)
         int ti = tid / tn, tj = tid % tn;
         const int64_t ta = tiles * ti / tm, tb = tiles * (ti + 1) / tm;
         const int64_t pa = panels * tj / tn, pb = panels * (tj + 1) / tn;
-        float *ws = p->ws + (size_t)tid * (size_t)g.kc * (size_t)g.nc;
+        float *ws = p->ws + (size_t)tid * p->ws_per;
+        float *cbuf = ws + (size_t)g.kc * (size_t)g.nc; /* cbuf: (mc / mr) tiles of mr x nr */
 
         for (int64_t p0 = pa; p0 < pb; p0 += ncp) {
             const int64_t pe = p0 + ncp < pb ? p0 + ncp : pb;
@@ -363,12 +429,32 @@ int s24_spmm_plan_run(s24_spmm_plan_t p, const void *B, int64_t n, float *C)
                     for (int64_t q = p0; q < pe; q++) {
                         const float *panel = ws + (q - p0) * kcb * g.nr;
                         const int cols = (int)(n - q * g.nr < g.nr ? n - q * g.nr : g.nr);
-                        for (int64_t t = t0; t < te; t++) {
-                            const int rows = (int)(m - t * g.mr < g.mr ? m - t * g.mr : g.mr);
-                            const uint8_t *e =
-                                p->steps + ((size_t)t * (size_t)kh + (size_t)(k0 / 2)) * p->step;
-                            ukr(kcb / 2, e, panel, C + t * g.mr * n + q * g.nr, n, rows, cols,
-                                k0 > 0);
+                        if (!sub) {
+                            for (int64_t t = t0; t < te; t++) {
+                                const int rows = (int)(m - t * g.mr < g.mr ? m - t * g.mr : g.mr);
+                                const uint8_t *e = p->steps + step_index(p, t, k0 / 2) * p->step;
+                                ukr(kcb / 2, e, panel, C + t * g.mr * n + q * g.nr, n, rows, cols,
+                                    k0 > 0);
+                            }
+                            continue;
+                        }
+                        /* SUB: every tile of the block passes over one
+                         * sub-panel before the next; between sub-blocks the
+                         * tile waits in cbuf (contiguous, so unlike C's rows
+                         * it does not pile onto a few L1 sets). */
+                        for (int64_t s0 = 0; s0 < kcb; s0 += g.ks) {
+                            const int64_t ksb = kcb - s0 < g.ks ? kcb - s0 : g.ks;
+                            const int first = s0 == 0, last = s0 + ksb == kcb;
+                            for (int64_t t = t0; t < te; t++) {
+                                const int rows = (int)(m - t * g.mr < g.mr ? m - t * g.mr : g.mr);
+                                const uint8_t *e =
+                                    p->steps + step_index(p, t, (k0 + s0) / 2) * p->step;
+                                float *ct = C + t * g.mr * n + q * g.nr;
+                                float *bt = cbuf + (t - t0) * g.mr * g.nr;
+                                const float *in = first ? (k0 > 0 ? ct : NULL) : bt;
+                                sub(ksb / 2, e, panel + s0 * g.nr, in, first ? n : g.nr,
+                                    last ? ct : bt, last ? n : g.nr, rows, cols);
+                            }
                         }
                     }
                 }

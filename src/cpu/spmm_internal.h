@@ -1,6 +1,7 @@
 /* spmm_internal.h: what the 2:4 SpMM dispatcher (spmm.c) shares with its
- * SIMD micro-kernels (spmm_avx2.c, spmm_avx512.c): the plan layout and the
- * kernel entry points. Not a public header; nothing here is stable. */
+ * SIMD micro-kernels (spmm_avx2.c, spmm_avx512.c) and with its test: the
+ * plan layout, the two kernel forms and their entry points. Not a public
+ * header; nothing here is stable. */
 #ifndef S24_SPMM_INTERNAL_H
 #define S24_SPMM_INTERNAL_H
 
@@ -11,14 +12,29 @@
 
 enum s24_spmm_isa_id { S24_SPMM_SCALAR = 0, S24_SPMM_AVX2 = 1, S24_SPMM_AVX512 = 2 };
 
+/* Two kernel forms share the plan format and differ in loop order:
+ *
+ * PANEL: one call per tile walks a whole K block of a packed micro-panel
+ * (kc x nr floats, from L2) with the C tile in registers. Every FMA loads
+ * its B row from L2. Used by the portable kernel, and by the SIMD paths when
+ * a block has too few tiles to share a sub-panel.
+ *
+ * SUB: the K block is cut into sub-blocks of ks rows (ks x nr floats fit in
+ * L1); all tiles of a row block pass over one sub-panel before the next, so
+ * the B rows every FMA selects come from L1. The C tile goes through memory
+ * between sub-blocks (a small contiguous per-thread buffer, not C itself,
+ * whose row stride maps a tile onto a few L1 sets). */
+enum s24_spmm_form { S24_SPMM_FORM_AUTO = 0, S24_SPMM_FORM_PANEL = 1, S24_SPMM_FORM_SUB = 2 };
+
 /* The plan stores A as a stream of steps, one per kept-value slot kk of a
- * tile of mr rows: mr fp32 values, then mr uint16 indices (k mod kc: the row
- * of the packed B micro-panel of k's K block the value multiplies), padded to
- * 4 bytes. The kernel turns an index into a byte offset with one shift
- * (micro-panel rows are nr * 4 bytes, a power of two), so the inner loop is
- * one load, one broadcast and nr/16 FMAs per kept value; 6 bytes per kept
- * value (instead of 8 for value + 32-bit offset) keeps the A stream small,
- * which matters when N is small and the product is memory-bound. */
+ * tile of mr rows: mr fp32 values, then mr uint16 B-row references, padded
+ * to 4 bytes. PANEL: the reference is k mod kc, the row of the K block's
+ * micro-panel (the kernel shifts it by log2(nr * 4)). SUB: it is the byte
+ * offset (k mod ks) * nr * 4 inside the sub-panel, so the kernel adds it to
+ * the panel pointer and loads with base + displacement (an indexed memory
+ * operand on each FMA measured 20-30 % slower on an AVX-512 Xeon).
+ * 6 bytes per kept value keep the A stream small, which matters when N is
+ * small and the product is memory-bound. */
 static inline size_t s24_spmm_step_bytes(int mr)
 {
     return (size_t)mr * 4 + ((size_t)mr * 2 + 3) / 4 * 4;
@@ -27,20 +43,26 @@ static inline size_t s24_spmm_step_bytes(int mr)
 /* Kernel geometry per ISA: mr rows x nr columns of C live in registers. */
 struct s24_spmm_geom {
     int mr, nr;
-    int64_t kc; /* K block: kc x nr floats of packed B stay in L1 */
-    int64_t nc; /* N chunk packed at once (multiple of nr): kc x nc floats in L2 */
-    int64_t mc; /* rows of A per L2 block (multiple of mr) */
+    int64_t kc; /* K block: packed at once, kc x nc floats stay in L2 */
+    int64_t nc; /* N chunk packed at once (multiple of nr) */
+    int64_t mc; /* rows of A per block (multiple of mr) */
+    int64_t ks; /* SUB: K sub-block (divides kc, multiple of 4); ks x nr floats stay in L1 */
 };
 
 struct s24_spmm_plan {
     int64_t m, k;
     enum s24_dtype dtype; /* dtype B must have (A's) */
     enum s24_spmm_isa_id isa;
+    enum s24_spmm_form form; /* PANEL or SUB, fixed at plan time */
     struct s24_spmm_geom g;
-    int64_t tiles;              /* ceil(m / mr) */
-    size_t step;                /* s24_spmm_step_bytes(mr) */
-    uint8_t *steps;             /* steps: (tiles, k/2) steps; rows past m: value 0, index 0 */
-    float *ws;                  /* ws: (ws_threads, kc * nc) packed B, 64-byte aligned */
+    int64_t tiles; /* ceil(m / mr) */
+    size_t step;   /* s24_spmm_step_bytes(mr) */
+    /* steps: PANEL: (tiles, k/2) steps, tile-major. SUB: per K sub-block of
+     * ks rows, (tiles, ks/2) steps, so a pass over consecutive tiles reads
+     * one sequential stream. Rows past m: value 0, reference 0. */
+    uint8_t *steps;
+    float *ws; /* ws: per thread, kc * nc packed B, then mc * nr of C (SUB), 64-byte aligned */
+    size_t ws_per;
     int ws_threads;
 };
 
@@ -49,24 +71,41 @@ struct s24_spmm_plan {
  * micro-panels of kc x nr fp32, zero-padding the last one. */
 typedef void (*s24_spmm_pack_fn)(enum s24_dtype dt, const void *B, int64_t ldb, int64_t kc,
                                  int64_t ncols, int nr, float *dst);
-/* C tile (rows <= mr, cols <= nr; ldc floats per row) = (add ? C : 0) +
- * sum over nkk steps (kept values per row) of value x panel row. */
+/* PANEL kernel: C tile (rows <= mr, cols <= nr; ldc floats per row) =
+ * (add ? C : 0) + sum over nkk steps (kept values per row) of value x panel
+ * row. */
 typedef void (*s24_spmm_ukr_fn)(int64_t nkk, const uint8_t *steps, const float *panel, float *C,
                                 int64_t ldc, int rows, int cols, int add);
+/* SUB kernel: out tile (rows x cols, ldo floats per row) = (in ? in tile
+ * (ldi) : 0) + sum over nkk steps of value x sub-panel row at the step's byte
+ * offset. The products are summed in registers and `in` added once at the
+ * end, so a long K is summed in blocks of ks/2 terms. in may equal out. */
+typedef void (*s24_spmm_sub_fn)(int64_t nkk, const uint8_t *steps, const float *panel,
+                                const float *in, int64_t ldi, float *out, int64_t ldo, int rows,
+                                int cols);
 
 void s24_spmm_pack_avx2(enum s24_dtype dt, const void *B, int64_t ldb, int64_t kc, int64_t ncols,
                         int nr, float *dst);
 void s24_spmm_ukr_avx2(int64_t nkk, const uint8_t *steps, const float *panel, float *C,
                        int64_t ldc, int rows, int cols, int add);
+void s24_spmm_sub_avx2(int64_t nkk, const uint8_t *steps, const float *panel, const float *in,
+                       int64_t ldi, float *out, int64_t ldo, int rows, int cols);
 void s24_spmm_pack_avx512(enum s24_dtype dt, const void *B, int64_t ldb, int64_t kc,
                           int64_t ncols, int nr, float *dst);
 void s24_spmm_ukr_avx512(int64_t nkk, const uint8_t *steps, const float *panel, float *C,
                          int64_t ldc, int rows, int cols, int add);
+void s24_spmm_sub_avx512(int64_t nkk, const uint8_t *steps, const float *panel, const float *in,
+                         int64_t ldi, float *out, int64_t ldo, int rows, int cols);
 
 /* Register tiles of the SIMD kernels (the dispatcher sizes the plan by them). */
 #define S24_SPMM_AVX512_MR 6
 #define S24_SPMM_AVX512_NR 64 /* row of a micro-panel: 256 bytes = 1 << 8 */
 #define S24_SPMM_AVX2_MR 3
 #define S24_SPMM_AVX2_NR 32   /* 128 bytes = 1 << 7 */
+
+/* Tests only: plans made after the call use this form (AUTO: the rule in
+ * spmm.c) and, for SUB, ks rows per sub-block (0: from the L1 size; else a
+ * multiple of 4 that divides kc). Process-wide, like s24_spmm_set_isa. */
+void s24_spmm_force_form(enum s24_spmm_form form, int64_t ks);
 
 #endif
