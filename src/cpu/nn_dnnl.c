@@ -5,13 +5,15 @@
  * state (a few shapes per node: the training batch, the last partial batch,
  * the eval batch); the engine, the stream and the attributes once per backend.
  *
- * Activations stay NHWC (a reorder of every activation would cost what it
- * saves). Weights are small, so each primitive gets them in the layout it
- * prefers ("any"): reordered from OHWI per call (they change every step), and
- * the weight gradient reordered back with a sum post-op, which is the
- * contract's dw +=. oneDNN's backward-data cannot accumulate, so dx goes
- * through scratch and is added; db likewise. Winograd is not used (direct
- * algorithm only): it would not hold the 1e-5 budget against the reference.
+ * Activations stay NHWC, the engine's layout (a blocked one would mean a
+ * reorder of every activation into and out of each conv). Weights are small,
+ * so each primitive gets them in the layout it prefers ("any"): reordered
+ * from OHWI per call (they change every step), and the weight gradient
+ * reordered back with a sum post-op, which is the contract's dw +=. oneDNN
+ * 2.6 refuses a sum post-op on both backward convolutions (unimplemented),
+ * so dx goes through scratch and is added; db likewise. Direct algorithm
+ * only: Winograd trades accuracy for speed, and the engine holds its
+ * convolutions to 1e-5 of the reference.
  *
  * Not here: grouped and depthwise convolutions, other dtypes (nn_conv.c has
  * them), oneDNN 3's API (the build probe refuses it; nn_conv.c's im2col path
@@ -251,6 +253,17 @@ static int plan_dir(struct s24_dnnl *d, struct dnnl_plan *p, int dir)
     } else {
         if ((rc = conv_desc(p, dir, &cd)) != S24_OK) goto fail;
         DN_MAKE(dnnl_primitive_desc_create(&pd, &cd, d->attr, d->eng, p->fwd_pd));
+    }
+    /* oneDNN's reference convolution (what it offers where it has no kernel
+     * for the CPU or shape) is far slower than the im2col path: refuse it.
+     * Plain OHWI weights get only that one here (2.6, AVX-512 machine),
+     * hence "any" and the reorders. */
+    const char *impl = NULL;
+    DN_MAKE(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
+    if (!impl || !strncmp(impl, "ref", 3)) {
+        rc = s24_error(S24_ERR_UNSUPPORTED, "oneDNN: only its reference convolution (%s) for "
+                       "direction %d", impl ? impl : "?", dir);
+        goto fail;
     }
     const dnnl_memory_desc_t *wk = dnnl_primitive_desc_query_md(
         pd, dir == DIR_BWD_W ? dnnl_query_diff_weights_md : dnnl_query_weights_md, 0);
