@@ -121,9 +121,9 @@ void s24_spmm_ukr_avx2(int64_t nkk, const uint8_t *steps, const float *panel, fl
 /* ---------------------------------------------------------------- SUB kernel */
 
 /* Byte-offset reference, kept in a register (see spmm_avx512.c). */
-#define FMA_ROW_B(r)                                                                               \
+#define FMA_ROW_B(r, off)                                                                          \
     do {                                                                                           \
-        const float *b_ = (const float *)((const char *)panel + ix[r]);                           \
+        const float *b_ = (const float *)((const char *)panel + (off));                           \
         __asm__("" : "+r"(b_));                                                                    \
         const __m256 a_ = _mm256_broadcast_ss(&v[r]);                                              \
         c##r##0 = _mm256_fmadd_ps(a_, _mm256_load_ps(b_), c##r##0);                                \
@@ -169,11 +169,13 @@ void s24_spmm_sub_avx2(int64_t nkk, const uint8_t *steps, const float *panel, co
     ZERO_ROW(2);
     const size_t step = s24_spmm_step_bytes(MR);
     for (int64_t kk = 0; kk < nkk; kk++, steps += step) {
+        /* the three offsets in one load (see spmm_avx512.c) */
         const float *v = (const float *)steps;
-        const uint16_t *ix = (const uint16_t *)(steps + MR * 4);
-        FMA_ROW_B(0);
-        FMA_ROW_B(1);
-        FMA_ROW_B(2);
+        uint64_t o;
+        memcpy(&o, steps + MR * 4, sizeof o);
+        FMA_ROW_B(0, (uint16_t)o);
+        FMA_ROW_B(1, (uint16_t)(o >> 16));
+        FMA_ROW_B(2, (uint16_t)(o >> 32));
     }
     out_row(in, out, cols, c00, c01, c02, c03);
     if (rows > 1) out_row(in ? in + ldi : NULL, out + ldo, cols, c10, c11, c12, c13);
