@@ -424,6 +424,9 @@ static void test_resume(void)
     CHECK(s24_pipeline_run(&c, &res) == S24_ERR_INTERRUPTED);
     CHECK(res.epochs_run == 3, "%d epochs before the interrupt", res.epochs_run);
     CHECK(strstr(s24_last_error(), "state.safetensors") != NULL, "%s", s24_last_error());
+    /* the reason is kept in front of the message (not formatted into itself) */
+    CHECK(strstr(s24_last_error(), "interrupted in phase 2 epoch 2") != NULL, "%s",
+          s24_last_error());
     flag = 0;
     c.progress = NULL;
     c.resume = 1;

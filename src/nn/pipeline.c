@@ -29,6 +29,16 @@
 /* reinit draws its fresh initialisation from seed + this (documented). */
 #define REINIT_SEED_OFFSET 1000
 
+/* A copy of s24_last_error(), to format a new message around it: s24_error
+ * formats into the very buffer s24_last_error() returns, and a buffer
+ * formatted into itself comes out empty. Per thread, like the message. */
+static const char *last_error_copy(void)
+{
+    static _Thread_local char why[1024];
+    snprintf(why, sizeof why, "%s", s24_last_error());
+    return why;
+}
+
 static const char *const strategy_names[] = {"continue", "rewind", "reinit", "dense"};
 
 const char *s24_strategy_name(enum s24_strategy s)
@@ -76,7 +86,7 @@ static int masks_compute(s24_model_t *m, struct s24_sgd *o, int n, int mm)
         o->mask[i] = malloc((size_t)p->numel);
         if (!o->mask[i]) return s24_error(S24_ERR_NOMEM, "%s: out of memory for its mask", p->name);
         int rc = s24_mask_compute(S24_F32, p->data, p->view, n, mm, o->mask[i]);
-        if (rc != S24_OK) return s24_error(rc, "%s: %s", p->name, s24_last_error());
+        if (rc != S24_OK) return s24_error(rc, "%s: %s", p->name, last_error_copy());
     }
     return S24_OK;
 }
@@ -381,7 +391,7 @@ static int prune_magnitudes(s24_model_t *m, struct prune_mag *mg, int perm)
         struct s24_magnitude x;
         if (!p->maskable || p->is_buffer || !p->data) continue;
         int rc = s24_magnitude(S24_F32, p->data, p->view, 2, 4, &x);
-        if (rc != S24_OK) return s24_error(rc, "%s: %s", p->name, s24_last_error());
+        if (rc != S24_OK) return s24_error(rc, "%s: %s", p->name, last_error_copy());
         if (perm) {
             mg[i].kept_perm = x.kept;
         } else {
@@ -557,7 +567,7 @@ static int run_epochs(struct run *r, int epochs, int *run_count, struct s24_pipe
         int rc = s24_train_epoch(r->m, &r->o, &ec, &r->data_rng, &r->step, &es);
         if (rc == S24_ERR_INTERRUPTED)
             return s24_error(rc, "%s; the last completed epoch is saved in %s/state.safetensors",
-                             s24_last_error(), c->out_dir);
+                             last_error_copy(), c->out_dir);
         if (rc != S24_OK) return rc;
         if ((rc = s24_csv_append(&r->csv, &r->csv_len, r->phase, r->done + 1, &es)) != S24_OK) return rc;
         r->done++;
@@ -591,7 +601,7 @@ static int config_check(const struct s24_pipeline_cfg *c)
     /* fail before phase 1, not after it: the permutation search knows the
      * channel spaces of these two (s24_permute_checkpoint) */
     const struct s24_arch_info *ai = s24_arch_find(c->arch);
-    if (!ai) return s24_error(S24_ERR_INVALID, "pipeline: %s", s24_last_error());
+    if (!ai) return s24_error(S24_ERR_INVALID, "pipeline: %s", last_error_copy());
     if (c->permute && !ai->permutable) {
         char list[256] = "";
         for (int i = 0; i < s24_arch_count(); i++)
