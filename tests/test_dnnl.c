@@ -294,13 +294,14 @@ int main(void)
     check_ref(1, 7, 7, 24, 40, 1, 2, 0, 0); /* 1x1 stride 2, odd size */
     check_ref(3, 5, 5, 17, 33, 3, 1, 0, 1); /* no padding */
     printf("  reference shapes %.1f s\n", s24_now() - t0);
-    /* ResNet18's layers at 32x32 (CIFAR), batch 32 */
+    /* ResNet18's layers at 32x32 (CIFAR), batch 32; one EfficientNet-B0 1x1 */
     check_im2col(32, 32, 3, 64, 3, 1, 1);
     check_im2col(32, 32, 64, 64, 3, 1, 1);
     check_im2col(32, 32, 64, 128, 3, 2, 1);
     check_im2col(32, 32, 64, 128, 1, 2, 0);
     check_im2col(32, 8, 256, 512, 3, 2, 1);
     check_im2col(32, 4, 512, 512, 3, 1, 1);
+    check_im2col(32, 16, 96, 24, 1, 1, 0); /* EfficientNet-B0's 1x1 project (a GEMM) */
     check_cache();
     if (refused) printf("  %d cases refused by oneDNN (only its reference kernel here)\n", refused);
 #else

@@ -4,6 +4,7 @@
  * backward-weights primitives are made once per shape and kept in the node's
  * state (a few shapes per node: the training batch, the last partial batch,
  * the eval batch); the engine, the stream and the attributes once per backend.
+ * 1x1 stride-1 convs are plain GEMMs through oneDNN's sgemm instead.
  *
  * Activations stay NHWC, the engine's layout (a blocked one would mean a
  * reorder of every activation into and out of each conv). Weights are small,
@@ -161,6 +162,14 @@ const char *s24_dnnl_version(void)
     return buf;
 }
 
+/* Threads for a conv: one under S24_PAR_MIN multiply-adds, as the engine's
+ * small ops. */
+static int conv_threads(const struct s24_conv_shape *s)
+{
+    int64_t macs = s->n * s->oh * s->ow * s->oc * s->kh * s->kw * s->c;
+    return macs < S24_PAR_MIN ? 1 : s24_threads_get();
+}
+
 /* ---------------------------------------------------------------- plans */
 static void plan_clear(struct dnnl_plan *p)
 {
@@ -309,8 +318,7 @@ static int plan_get(struct s24_dnnl *d, void **state, const struct s24_conv_shap
 {
     struct s24_dnnl_conv *st = *state;
     struct dnnl_plan *p = NULL;
-    int64_t macs = s->n * s->oh * s->ow * s->oc * s->kh * s->kw * s->c;
-    int nt = macs < S24_PAR_MIN ? 1 : s24_threads_get(), rc = S24_OK, found = 0;
+    int nt = conv_threads(s), rc = S24_OK, found = 0;
     if (!st) {
         st = calloc(1, sizeof *st);
         if (!st) return s24_error(S24_ERR_NOMEM, "oneDNN conv: out of memory for the node's state");
@@ -414,6 +422,61 @@ static char *ws_block(struct s24_nn_ws *ws, size_t bytes)
     return p ? p + ((64 - ((uintptr_t)p & 63)) & 63) : NULL;
 }
 
+/* ---------------------------------------------------------------- 1x1 */
+/* A 1x1 stride-1 unpadded conv is one GEMM each way on the NHWC data, and
+ * oneDNN's sgemm accumulates in place (beta 1: no scratch, no reorder). On
+ * EfficientNet-B0's 1x1 shapes it beat the primitive path below (its
+ * reorders and scratch included; batch 64, 2 threads, the AVX-512 machine):
+ * forward 1.0-4.2x, backward-data plus backward-weights 1.05-4.8x faster,
+ * the primitives' 1x1 backward-weights being the slow part. No plan needed. */
+static int is_pointwise(const struct s24_conv_shape *s)
+{
+    return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
+}
+
+static int sgemm(int nt, char ta, char tb, int64_t m, int64_t n, int64_t k, const float *a,
+                 int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    int rc = S24_OK, prev = threads_enter(nt);
+    DN_RUN(dnnl_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc));
+fail:
+    threads_leave(prev, nt);
+    return rc;
+}
+
+/* y = x W^T + b: x (P, c), W (oc, c), y (P, oc), P = n*h*w */
+static int pointwise_fwd(const struct s24_conv_shape *s, const float *x, const float *w,
+                         const float *b, float *y)
+{
+    int64_t P = s->n * s->h * s->w, oc = s->oc;
+    int nt = conv_threads(s);
+    int rc = sgemm(nt, 'N', 'T', P, oc, s->c, x, s->c, w, s->c, 0.0f, y, oc);
+    if (rc != S24_OK || !b) return rc;
+#pragma omp parallel for num_threads(nt) schedule(static) if (P * oc > S24_PAR_MIN)
+    for (int64_t r = 0; r < P; r++)
+        for (int64_t o = 0; o < oc; o++) y[r * oc + o] += b[o];
+    return S24_OK;
+}
+
+/* dW += dy^T x, dx += dy W, db[o] += sum over rows of dy (fp64 per channel) */
+static int pointwise_bwd(const struct s24_conv_shape *s, const float *x, const float *w,
+                         const float *dy, float *dx, float *dw, float *db)
+{
+    int64_t P = s->n * s->h * s->w, oc = s->oc, c = s->c;
+    int nt = conv_threads(s);
+    int rc = sgemm(nt, 'T', 'N', oc, c, P, dy, oc, x, c, 1.0f, dw, c);
+    if (rc == S24_OK && dx) rc = sgemm(nt, 'N', 'N', P, c, oc, dy, oc, w, c, 1.0f, dx, c);
+    if (rc != S24_OK || !db) return rc;
+#pragma omp parallel for num_threads(nt) schedule(static) if (P * oc > S24_PAR_MIN)
+    for (int64_t o = 0; o < oc; o++) {
+        double acc = 0;
+        for (int64_t r = 0; r < P; r++) acc += dy[r * oc + o];
+        db[o] += (float)acc;
+    }
+    return S24_OK;
+}
+
+/* ---------------------------------------------------------------- entry */
 int s24_dnnl_conv2d_fwd(struct s24_dnnl *d, void **state, const struct s24_conv_shape *s,
                         const float *x, const float *w, const float *b, float *y,
                         struct s24_nn_ws *ws)
@@ -423,6 +486,7 @@ int s24_dnnl_conv2d_fwd(struct s24_dnnl *d, void **state, const struct s24_conv_
     int rc;
     if (s->groups != 1)
         return s24_error(S24_ERR_UNSUPPORTED, "oneDNN conv: groups %lld", (long long)s->groups);
+    if (is_pointwise(s)) return pointwise_fwd(s, x, w, b, y);
     if ((rc = plan_get(d, state, s, b != NULL, 1 << DIR_FWD, &p)) != S24_OK) return rc;
     /* scratch: the reordered weights, then the scratchpad */
     size_t wkb = up64(p->wk_bytes[DIR_FWD]);
@@ -451,6 +515,7 @@ int s24_dnnl_conv2d_bwd(struct s24_dnnl *d, void **state, const struct s24_conv_
     int rc;
     if (s->groups != 1)
         return s24_error(S24_ERR_UNSUPPORTED, "oneDNN conv: groups %lld", (long long)s->groups);
+    if (is_pointwise(s)) return pointwise_bwd(s, x, w, dy, dx, dw, db);
     int dirs = (1 << DIR_BWD_W) | (dx ? 1 << DIR_BWD_DATA : 0);
     /* every primitive is made before anything is written, so a shape oneDNN
      * refuses can still go to the fallback */
