@@ -17,6 +17,8 @@
 struct cpu_ctx {
     float *var;
     size_t var_cap; /* floats */
+    float *act;     /* a fused activation's backward: bn(x), then its gradient */
+    size_t act_cap; /* bytes */
     struct s24_dnnl *dnnl;
     double marks[S24_MARKS]; /* host clock, seconds */
 };
@@ -74,6 +76,7 @@ static void cpu_destroy(struct s24_backend *be)
     struct cpu_ctx *c = be->ctx;
     if (c) {
         free(c->var);
+        free(c->act);
         s24_dnnl_free(c->dnnl);
     }
     free(c);
@@ -105,8 +108,9 @@ static int conv_bwd(struct s24_backend *be, void **state, const struct s24_conv_
     return s24_cpu_conv2d_bwd(s, x, w, dy, dx, dw, db, &be->ws);
 }
 static int bn_train(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
-                    const float *gamma, const float *beta, float eps, float momentum, float *y,
-                    float *mean, float *invstd, float *rmean, float *rvar)
+                    const float *gamma, const float *beta, float eps, float momentum,
+                    enum s24_act act, float *y, float *mean, float *invstd, float *rmean,
+                    float *rvar)
 {
     struct cpu_ctx *cc = be->ctx;
     if ((size_t)c > cc->var_cap) {
@@ -116,7 +120,10 @@ static int bn_train(struct s24_backend *be, int64_t rows, int64_t c, const float
         cc->var_cap = (size_t)c;
     }
     int rc = s24_cpu_bn_fwd_train(rows, c, x, gamma, beta, eps, y, mean, cc->var, invstd, &be->ws);
-    if (rc != S24_OK || !rmean || !rvar) return rc;
+    if (rc != S24_OK) return rc;
+    /* the CPU fuses nothing: act over y in place is act_fwd's result exactly */
+    if (act != S24_ACT_NONE) s24_cpu_act_fwd(act, rows * c, y, y);
+    if (!rmean || !rvar) return S24_OK;
     /* PyTorch's update: the running variance takes the unbiased estimate */
     float unb = (float)((double)rows / (double)(rows > 1 ? rows - 1 : 1));
     for (int64_t j = 0; j < c; j++) {
@@ -127,17 +134,44 @@ static int bn_train(struct s24_backend *be, int64_t rows, int64_t c, const float
 }
 static int bn_eval(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
                    const float *gamma, const float *beta, const float *rmean, const float *rvar,
-                   float eps, float *y)
+                   float eps, enum s24_act act, float *y)
 {
     (void)be;
     s24_cpu_bn_fwd_eval(rows, c, x, gamma, beta, rmean, rvar, eps, y);
+    if (act != S24_ACT_NONE) s24_cpu_act_fwd(act, rows * c, y, y);
     return S24_OK;
 }
-static int bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
-                  const float *mean, const float *invstd, const float *gamma, const float *dy,
-                  float *dx, float *dgamma, float *dbeta)
+/* bn(x) again, the expression of s24_cpu_bn_fwd_train's output, so the
+ * activation's gradient sees the very values its forward saw. */
+static void bn_recompute(int64_t rows, int64_t c, const float *x, const float *mean,
+                         const float *invstd, const float *gamma, const float *beta, float *z)
 {
-    return s24_cpu_bn_bwd(rows, c, x, mean, invstd, gamma, dy, dx, dgamma, dbeta, &be->ws);
+    int nt = s24_threads_get();
+#pragma omp parallel for num_threads(nt) schedule(static) if (rows * c > S24_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < c; j++)
+            z[r * c + j] = (x[r * c + j] - mean[j]) * invstd[j] * gamma[j] + beta[j];
+}
+static int bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                  const float *mean, const float *invstd, const float *gamma, const float *beta,
+                  enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta)
+{
+    struct cpu_ctx *cc = be->ctx;
+    if (act == S24_ACT_NONE)
+        return s24_cpu_bn_bwd(rows, c, x, mean, invstd, gamma, dy, dx, dgamma, dbeta, &be->ws);
+    if (!beta) return s24_error(S24_ERR_INVALID, "bn_bwd: a fused activation needs beta");
+    size_t n = (size_t)(rows * c), bytes = 2 * n * sizeof(float);
+    if (bytes > cc->act_cap) {
+        free(cc->act);
+        cc->act = malloc(bytes);
+        cc->act_cap = cc->act ? bytes : 0;
+        if (!cc->act) return s24_error(S24_ERR_NOMEM, "bn_bwd: %zu bytes for the activation", bytes);
+    }
+    float *z = cc->act, *g = cc->act + n;
+    bn_recompute(rows, c, x, mean, invstd, gamma, beta, z);
+    memset(g, 0, n * sizeof *g);
+    s24_cpu_act_bwd(act, (int64_t)n, z, z, dy, g);
+    return s24_cpu_bn_bwd(rows, c, x, mean, invstd, gamma, g, dx, dgamma, dbeta, &be->ws);
 }
 static int act_fwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x, float *y)
 {
@@ -152,10 +186,12 @@ static int act_bwd(struct s24_backend *be, enum s24_act a, int64_t n, const floa
     s24_cpu_act_bwd(a, n, x, y, dy, dx);
     return S24_OK;
 }
-static int add_fwd(struct s24_backend *be, int64_t n, const float *a, const float *b, float *y)
+static int add_fwd(struct s24_backend *be, int64_t n, const float *a, const float *b,
+                   enum s24_act act, float *y)
 {
     (void)be;
     s24_cpu_add_fwd(n, a, b, y);
+    if (act != S24_ACT_NONE) s24_cpu_act_fwd(act, n, y, y);
     return S24_OK;
 }
 static int acc(struct s24_backend *be, int64_t n, const float *dy, float *dx)

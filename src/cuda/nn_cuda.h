@@ -43,6 +43,32 @@ static inline unsigned s24_cu_blocks(int64_t n, int threads)
     return (unsigned)(b < 1 ? 1 : b > 65535 * 4 ? 65535 * 4 : b);
 }
 
+/* The activations' arithmetic, shared by nn_elem.cu's kernels and the ones
+ * that fuse an activation (nn_norm.cu), so a fused result is the separate
+ * op's bit for bit. A is an enum s24_act (not NONE). */
+static __device__ __forceinline__ float s24_cu_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+template <int A> static __device__ __forceinline__ float s24_cu_act(float v)
+{
+    if (A == S24_ACT_RELU) return v > 0.0f ? v : 0.0f;
+    if (A == S24_ACT_SILU) return __fmul_rn(v, s24_cu_sigmoid(v));
+    return s24_cu_sigmoid(v);
+}
+
+/* The gradient through act at input x (output y) for output gradient dy;
+ * ReLU gives 0 where x <= 0 (the separate op adds nothing there). */
+template <int A> static __device__ __forceinline__ float s24_cu_act_grad(float x, float y, float dy)
+{
+    if (A == S24_ACT_RELU) return x > 0.0f ? dy : 0.0f;
+    if (A == S24_ACT_SILU) {
+        /* the CPU's dy * s * (1 + x (1 - s)): SiLU's derivative from x alone */
+        float s = s24_cu_sigmoid(x);
+        float inner = __fadd_rn(1.0f, __fmul_rn(x, __fsub_rn(1.0f, s)));
+        return __fmul_rn(__fmul_rn(dy, s), inner);
+    }
+    return __fmul_rn(__fmul_rn(dy, y), __fsub_rn(1.0f, y));
+}
+
 /* nn_conv.cu */
 int s24_cu_conv2d_fwd(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
                       const float *x, const float *w, const float *b, float *y);
@@ -60,19 +86,21 @@ int s24_cu_linear_bwd(struct s24_backend *be, int64_t n, int64_t in, int64_t out
 /* nn_norm.cu */
 int s24_cu_bn_fwd_train(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
                         const float *gamma, const float *beta, float eps, float momentum,
-                        float *y, float *mean, float *invstd, float *rmean, float *rvar);
+                        enum s24_act act, float *y, float *mean, float *invstd, float *rmean,
+                        float *rvar);
 int s24_cu_bn_fwd_eval(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
                        const float *gamma, const float *beta, const float *rmean,
-                       const float *rvar, float eps, float *y);
+                       const float *rvar, float eps, enum s24_act act, float *y);
 int s24_cu_bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
-                  const float *mean, const float *invstd, const float *gamma, const float *dy,
-                  float *dx, float *dgamma, float *dbeta);
+                  const float *mean, const float *invstd, const float *gamma, const float *beta,
+                  enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta);
 
 /* nn_elem.cu */
 int s24_cu_act_fwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x, float *y);
 int s24_cu_act_bwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x,
                    const float *y, const float *dy, float *dx);
-int s24_cu_add_fwd(struct s24_backend *be, int64_t n, const float *a, const float *b, float *y);
+int s24_cu_add_fwd(struct s24_backend *be, int64_t n, const float *a, const float *b,
+                   enum s24_act act, float *y);
 int s24_cu_acc(struct s24_backend *be, int64_t n, const float *dy, float *dx);
 int s24_cu_gap_fwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *x,
                    float *y);

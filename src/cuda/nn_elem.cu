@@ -63,27 +63,16 @@ static int s24_el_tile_ok(const char *op, int64_t n, int64_t hw, int64_t c)
 }
 
 /* ---------------------------------------------------------------- activations */
-static __device__ __forceinline__ float s24_el_sigmoid(float x)
-{
-    return 1.0f / (1.0f + expf(-x));
-}
-
 /* x, y (n), y may be x. */
 template <int A> static __global__ void s24_el_act_fwd_k(int64_t n, const float *x, float *y)
 {
     int64_t step = (int64_t)gridDim.x * blockDim.x;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
-        float v = x[i];
-        if (A == S24_ACT_RELU)
-            y[i] = v > 0.0f ? v : 0.0f;
-        else if (A == S24_ACT_SILU)
-            y[i] = __fmul_rn(v, s24_el_sigmoid(v));
-        else
-            y[i] = s24_el_sigmoid(v);
-    }
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step)
+        y[i] = s24_cu_act<A>(x[i]);
 }
 
-/* x, y, dy, dx: (n). dx += the gradient. */
+/* x, y, dy, dx: (n). dx += the gradient (ReLU: only where x > 0, so a zero
+ * there stays what it was). */
 template <int A>
 static __global__ void s24_el_act_bwd_k(int64_t n, const float *__restrict__ x,
                                         const float *__restrict__ y, const float *__restrict__ dy,
@@ -93,14 +82,9 @@ static __global__ void s24_el_act_bwd_k(int64_t n, const float *__restrict__ x,
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
         if (A == S24_ACT_RELU) {
             if (x[i] > 0.0f) dx[i] = __fadd_rn(dx[i], dy[i]);
-        } else if (A == S24_ACT_SILU) {
-            /* the CPU's dy * s * (1 + x (1 - s)): SiLU's derivative from x alone */
-            float v = x[i], s = s24_el_sigmoid(v);
-            float inner = __fadd_rn(1.0f, __fmul_rn(v, __fsub_rn(1.0f, s)));
-            dx[i] = __fadd_rn(dx[i], __fmul_rn(__fmul_rn(dy[i], s), inner));
         } else {
-            float v = y[i];
-            dx[i] = __fadd_rn(dx[i], __fmul_rn(__fmul_rn(dy[i], v), __fsub_rn(1.0f, v)));
+            float v = A == S24_ACT_SIGMOID ? 0.0f : x[i], w = A == S24_ACT_SIGMOID ? y[i] : 0.0f;
+            dx[i] = __fadd_rn(dx[i], s24_cu_act_grad<A>(v, w, dy[i]));
         }
     }
 }
@@ -159,21 +143,31 @@ fail:
 }
 
 /* ---------------------------------------------------------------- add, accumulate */
-/* y = a + b, or (a == y) y += b: the one kernel serves add_fwd and acc. */
-static __global__ void s24_el_add_k(int64_t n, const float *a, const float *b, float *y)
+/* y = act(a + b), or (a == y) y += b: the one kernel serves add_fwd and acc. */
+template <int A> static __global__ void s24_el_add_k(int64_t n, const float *a, const float *b, float *y)
 {
     int64_t step = (int64_t)gridDim.x * blockDim.x;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step)
-        y[i] = __fadd_rn(a[i], b[i]);
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
+        float v = __fadd_rn(a[i], b[i]);
+        y[i] = A == S24_ACT_NONE ? v : s24_cu_act<A>(v);
+    }
 }
 
-int s24_cu_add_fwd(struct s24_backend *be, int64_t n, const float *a, const float *b, float *y)
+int s24_cu_add_fwd(struct s24_backend *be, int64_t n, const float *a, const float *b,
+                   enum s24_act act, float *y)
 {
     int rc = S24_OK;
+    cudaStream_t st = s24_cu(be)->stream;
+    unsigned nb = s24_cu_blocks(n, S24_EL_TPB);
     if (n < 0 || (n > 0 && (!a || !b || !y)))
         return s24_error(S24_ERR_INVALID, "add_fwd: bad size %lld or buffer", (long long)n);
+    if (act != S24_ACT_NONE && act != S24_ACT_RELU)
+        return s24_error(S24_ERR_INVALID, "add_fwd: activation %d cannot be fused", (int)act);
     if (n == 0) return S24_OK;
-    s24_el_add_k<<<s24_cu_blocks(n, S24_EL_TPB), S24_EL_TPB, 0, s24_cu(be)->stream>>>(n, a, b, y);
+    if (act == S24_ACT_RELU)
+        s24_el_add_k<S24_ACT_RELU><<<nb, S24_EL_TPB, 0, st>>>(n, a, b, y);
+    else
+        s24_el_add_k<S24_ACT_NONE><<<nb, S24_EL_TPB, 0, st>>>(n, a, b, y);
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -185,8 +179,8 @@ int s24_cu_acc(struct s24_backend *be, int64_t n, const float *dy, float *dx)
     if (n < 0 || (n > 0 && (!dy || !dx)))
         return s24_error(S24_ERR_INVALID, "acc: bad size %lld or buffer", (long long)n);
     if (n == 0) return S24_OK;
-    s24_el_add_k<<<s24_cu_blocks(n, S24_EL_TPB), S24_EL_TPB, 0, s24_cu(be)->stream>>>(n, dx, dy,
-                                                                                      dx);
+    s24_el_add_k<S24_ACT_NONE><<<s24_cu_blocks(n, S24_EL_TPB), S24_EL_TPB, 0, s24_cu(be)->stream>>>(
+        n, dx, dy, dx);
     S24_LAUNCH_CHECK();
 fail:
     return rc;

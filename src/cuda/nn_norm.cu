@@ -11,8 +11,14 @@
  * CPU's, one rounding at a time (__fmul_rn, __fadd_rn): with equal
  * statistics, y and dx equal the CPU's bit for bit.
  *
- * Not here: fused BN + activation, fp16 inputs, atomics (they would make the
- * sums depend on the order blocks finish in). */
+ * A ReLU or SiLU after the norm is fused (template A): the apply kernel
+ * writes act(bn(x)), and the backward kernels recompute bn(x) from x with
+ * the apply kernel's rounding and take the activation's gradient first, so
+ * the pre-activation never goes to memory and the results are the separate
+ * ops' bit for bit.
+ *
+ * Not here: fp16 inputs, atomics (they would make the sums depend on the
+ * order blocks finish in). */
 #include <math.h>
 #include <stdint.h>
 
@@ -60,11 +66,28 @@ static int s24_bn_shape_ok(const char *op, int64_t rows, int64_t c)
 /* part (chunks, 2, c) doubles, one chunk a blockIdx.y. STATS: sum (x - k) and
  * sum (x - k)^2 with k = x[0, j]; else (the backward) sum dy and
  * sum dy (x - mean) invstd, the CPU's product order. */
-template <int STATS>
+/* bn(x) as the apply kernel rounds it. */
+static __device__ __forceinline__ float s24_bn_z(float x, float m, float is, float g, float b)
+{
+    return __fadd_rn(__fmul_rn(__fmul_rn(__fsub_rn(x, m), is), g), b);
+}
+
+/* The gradient of bn's output: dy itself, or through the fused activation. */
+template <int A>
+static __device__ __forceinline__ float s24_bn_dz(float x, float m, float is, float g, float b,
+                                                  float dy)
+{
+    if (A == S24_ACT_NONE) return dy;
+    return s24_cu_act_grad<A>(s24_bn_z(x, m, is, g, b), 0.0f, dy);
+}
+
+template <int STATS, int A>
 static __global__ void s24_bn_partial_k(int64_t rows, int64_t c, int ct, int rt, int64_t rpc,
                                         const float *__restrict__ x, const float *__restrict__ dy,
                                         const float *__restrict__ mean,
-                                        const float *__restrict__ invstd, double *__restrict__ part)
+                                        const float *__restrict__ invstd,
+                                        const float *__restrict__ gamma,
+                                        const float *__restrict__ beta, double *__restrict__ part)
 {
     __shared__ double r1[S24_BN_TPB], r2[S24_BN_TPB];
     int t = threadIdx.x, lane = t / ct;
@@ -81,12 +104,15 @@ static __global__ void s24_bn_partial_k(int64_t rows, int64_t c, int ct, int rt,
                 s2 += v * v;
             }
         } else {
-            double m = mean[j], is = invstd[j];
+            float mf = mean[j], isf = invstd[j];
+            float gm = A == S24_ACT_NONE ? 0.0f : gamma[j], bt = A == S24_ACT_NONE ? 0.0f : beta[j];
+            double m = mf, is = isf;
 #pragma unroll 4
             for (int64_t r = r0 + lane; r < r1e; r += rt) {
-                double g = dy[r * c + j];
+                float xv = x[r * c + j];
+                double g = s24_bn_dz<A>(xv, mf, isf, gm, bt, dy[r * c + j]);
                 s1 += g;
-                s2 += g * ((double)x[r * c + j] - m) * is;
+                s2 += g * ((double)xv - m) * is;
             }
         }
     }
@@ -159,8 +185,9 @@ static __global__ void __launch_bounds__(S24_BN_FIN *S24_BN_FIN)
     }
 }
 
-/* x, y (rows, c), y may be x: y = (x - mean) invstd gamma + beta; with rvar
+/* x, y (rows, c), y may be x: y = act((x - mean) invstd gamma + beta); with rvar
  * given, the eval mode: invstd from the running variance, as the CPU has it. */
+template <int A>
 static __global__ void s24_bn_apply_k(int64_t rows, int64_t c, int ct, int rt, int64_t rpc,
                                       const float *x, const float *__restrict__ mean,
                                       const float *__restrict__ invstd,
@@ -177,13 +204,38 @@ static __global__ void s24_bn_apply_k(int64_t rows, int64_t c, int ct, int rt, i
 #pragma unroll 4
     for (int64_t r = r0 + lane; r < r1e; r += rt) {
         int64_t o = r * c + j;
-        y[o] = __fadd_rn(__fmul_rn(__fmul_rn(__fsub_rn(x[o], m), is), g), b);
+        float z = s24_bn_z(x[o], m, is, g, b);
+        y[o] = A == S24_ACT_NONE ? z : s24_cu_act<A>(z);
     }
 }
 
+static int s24_bn_act_ok(const char *op, enum s24_act act)
+{
+    if (act == S24_ACT_NONE || act == S24_ACT_RELU || act == S24_ACT_SILU) return S24_OK;
+    return s24_error(S24_ERR_INVALID, "%s: activation %d cannot be fused", op, (int)act);
+}
+
+static void s24_bn_apply(cudaStream_t st, const struct s24_bn_geom *g, enum s24_act act,
+                         int64_t rows, int64_t c, const float *x, const float *mean,
+                         const float *invstd, const float *rvar, float eps, const float *gamma,
+                         const float *beta, float *y)
+{
+    dim3 grid(g->tiles, g->chunks);
+    if (act == S24_ACT_RELU)
+        s24_bn_apply_k<S24_ACT_RELU><<<grid, S24_BN_TPB, 0, st>>>(
+            rows, c, g->ct, g->rt, g->rpc, x, mean, invstd, rvar, eps, gamma, beta, y);
+    else if (act == S24_ACT_SILU)
+        s24_bn_apply_k<S24_ACT_SILU><<<grid, S24_BN_TPB, 0, st>>>(
+            rows, c, g->ct, g->rt, g->rpc, x, mean, invstd, rvar, eps, gamma, beta, y);
+    else
+        s24_bn_apply_k<S24_ACT_NONE><<<grid, S24_BN_TPB, 0, st>>>(
+            rows, c, g->ct, g->rt, g->rpc, x, mean, invstd, rvar, eps, gamma, beta, y);
+}
+
 int s24_cu_bn_fwd_train(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
-                        const float *gamma, const float *beta, float eps, float momentum, float *y,
-                        float *mean, float *invstd, float *rmean, float *rvar)
+                        const float *gamma, const float *beta, float eps, float momentum,
+                        enum s24_act act, float *y, float *mean, float *invstd, float *rmean,
+                        float *rvar)
 {
     int rc = s24_bn_shape_ok("bn_fwd_train", rows, c);
     cudaStream_t st = s24_cu(be)->stream;
@@ -191,20 +243,19 @@ int s24_cu_bn_fwd_train(struct s24_backend *be, int64_t rows, int64_t c, const f
     /* as the CPU backend: one row gives a factor of 1 */
     float unb = (float)((double)rows / (double)(rows > 1 ? rows - 1 : 1));
     double *part = NULL; /* (chunks, 2, c) */
-    if (rc != S24_OK) return rc;
+    if (rc != S24_OK || (rc = s24_bn_act_ok("bn_fwd_train", act)) != S24_OK) return rc;
     if (!x || !gamma || !beta || !y || !mean || !invstd)
         return s24_error(S24_ERR_INVALID, "bn_fwd_train: no buffer");
     part = (double *)s24_be_ws(be, sizeof(double) * 2 * (size_t)c * g.chunks);
     if (!part) return s24_error(S24_ERR_NOMEM, "bn_fwd_train: scratch for partial sums");
-    s24_bn_partial_k<1><<<dim3(g.tiles, g.chunks), S24_BN_TPB, 0, st>>>(rows, c, g.ct, g.rt, g.rpc,
-                                                                        x, NULL, NULL, NULL, part);
+    s24_bn_partial_k<1, S24_ACT_NONE><<<dim3(g.tiles, g.chunks), S24_BN_TPB, 0, st>>>(
+        rows, c, g.ct, g.rt, g.rpc, x, NULL, NULL, NULL, NULL, NULL, part);
     S24_LAUNCH_CHECK();
     s24_bn_finish_fwd_k<<<(unsigned)((c + S24_BN_FIN - 1) / S24_BN_FIN),
                           dim3(S24_BN_FIN, S24_BN_FIN), 0, st>>>(
         rows, c, g.chunks, part, x, eps, momentum, unb, mean, invstd, rmean, rvar);
     S24_LAUNCH_CHECK();
-    s24_bn_apply_k<<<dim3(g.tiles, g.chunks), S24_BN_TPB, 0, st>>>(
-        rows, c, g.ct, g.rt, g.rpc, x, mean, invstd, NULL, eps, gamma, beta, y);
+    s24_bn_apply(st, &g, act, rows, c, x, mean, invstd, NULL, eps, gamma, beta, y);
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -212,15 +263,14 @@ fail:
 
 int s24_cu_bn_fwd_eval(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
                        const float *gamma, const float *beta, const float *rmean, const float *rvar,
-                       float eps, float *y)
+                       float eps, enum s24_act act, float *y)
 {
     int rc = s24_bn_shape_ok("bn_fwd_eval", rows, c);
     struct s24_bn_geom g = s24_bn_geom_for(rows, c);
-    if (rc != S24_OK) return rc;
+    if (rc != S24_OK || (rc = s24_bn_act_ok("bn_fwd_eval", act)) != S24_OK) return rc;
     if (!x || !gamma || !beta || !rmean || !rvar || !y)
         return s24_error(S24_ERR_INVALID, "bn_fwd_eval: no buffer");
-    s24_bn_apply_k<<<dim3(g.tiles, g.chunks), S24_BN_TPB, 0, s24_cu(be)->stream>>>(
-        rows, c, g.ct, g.rt, g.rpc, x, rmean, NULL, rvar, eps, gamma, beta, y);
+    s24_bn_apply(s24_cu(be)->stream, &g, act, rows, c, x, rmean, NULL, rvar, eps, gamma, beta, y);
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -243,30 +293,68 @@ static __global__ void __launch_bounds__(S24_BN_FIN *S24_BN_FIN)
     m12[c + j] = (float)(s2 / (double)rows);
 }
 
-/* dx (rows, c) += gamma invstd (dy - m1 - xhat m2), the CPU's rounding order. */
+/* dx (rows, c) += gamma invstd (dz - m1 - xhat m2), the CPU's rounding order
+ * (dz: s24_bn_dz). */
+template <int A>
 static __global__ void s24_bn_dx_k(int64_t rows, int64_t c, int ct, int rt, int64_t rpc,
                                    const float *__restrict__ x, const float *__restrict__ mean,
                                    const float *__restrict__ invstd,
-                                   const float *__restrict__ gamma, const float *__restrict__ dy,
-                                   const float *__restrict__ m12, float *__restrict__ dx)
+                                   const float *__restrict__ gamma, const float *__restrict__ beta,
+                                   const float *__restrict__ dy, const float *__restrict__ m12,
+                                   float *__restrict__ dx)
 {
     int t = threadIdx.x, lane = t / ct;
     int64_t j = (int64_t)blockIdx.x * ct + t % ct;
     int64_t r0 = (int64_t)blockIdx.y * rpc, r1e = r0 + rpc < rows ? r0 + rpc : rows;
     if (lane >= rt || j >= c) return;
     float m = mean[j], is = invstd[j], gi = __fmul_rn(gamma[j], is), m1 = m12[j], m2 = m12[c + j];
+    float gm = gamma[j], bt = A == S24_ACT_NONE ? 0.0f : beta[j];
 #pragma unroll 4
     for (int64_t r = r0 + lane; r < r1e; r += rt) {
         int64_t o = r * c + j;
-        float xh = __fmul_rn(__fsub_rn(x[o], m), is);
-        float u = __fsub_rn(__fsub_rn(dy[o], m1), __fmul_rn(xh, m2));
+        float xv = x[o];
+        float xh = __fmul_rn(__fsub_rn(xv, m), is);
+        float u = __fsub_rn(__fsub_rn(s24_bn_dz<A>(xv, m, is, gm, bt, dy[o]), m1), __fmul_rn(xh, m2));
         dx[o] = __fadd_rn(dx[o], __fmul_rn(gi, u));
     }
 }
 
+/* The backward's two tile kernels for one activation. */
+template <int A>
+static void s24_bn_bwd_launch(cudaStream_t st, const struct s24_bn_geom *g, int dx_pass,
+                              int64_t rows, int64_t c, const float *x, const float *mean,
+                              const float *invstd, const float *gamma, const float *beta,
+                              const float *dy, const float *m12, float *dx, double *part)
+{
+    dim3 grid(g->tiles, g->chunks);
+    if (!dx_pass)
+        s24_bn_partial_k<0, A><<<grid, S24_BN_TPB, 0, st>>>(rows, c, g->ct, g->rt, g->rpc, x, dy,
+                                                            mean, invstd, gamma, beta, part);
+    else
+        s24_bn_dx_k<A><<<grid, S24_BN_TPB, 0, st>>>(rows, c, g->ct, g->rt, g->rpc, x, mean,
+                                                    invstd, gamma, beta, dy, m12, dx);
+}
+
+static void s24_bn_bwd_pass(cudaStream_t st, const struct s24_bn_geom *g, enum s24_act act,
+                            int dx_pass, int64_t rows, int64_t c, const float *x,
+                            const float *mean, const float *invstd, const float *gamma,
+                            const float *beta, const float *dy, const float *m12, float *dx,
+                            double *part)
+{
+    if (act == S24_ACT_RELU)
+        s24_bn_bwd_launch<S24_ACT_RELU>(st, g, dx_pass, rows, c, x, mean, invstd, gamma, beta, dy,
+                                        m12, dx, part);
+    else if (act == S24_ACT_SILU)
+        s24_bn_bwd_launch<S24_ACT_SILU>(st, g, dx_pass, rows, c, x, mean, invstd, gamma, beta, dy,
+                                        m12, dx, part);
+    else
+        s24_bn_bwd_launch<S24_ACT_NONE>(st, g, dx_pass, rows, c, x, mean, invstd, gamma, beta, dy,
+                                        m12, dx, part);
+}
+
 int s24_cu_bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
-                  const float *mean, const float *invstd, const float *gamma, const float *dy,
-                  float *dx, float *dgamma, float *dbeta)
+                  const float *mean, const float *invstd, const float *gamma, const float *beta,
+                  enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta)
 {
     int rc = s24_bn_shape_ok("bn_bwd", rows, c);
     cudaStream_t st = s24_cu(be)->stream;
@@ -275,23 +363,22 @@ int s24_cu_bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *
     char *ws = NULL;
     double *part = NULL; /* (chunks, 2, c) */
     float *m12 = NULL;   /* (2, c): mean dy, mean dy xhat */
-    if (rc != S24_OK) return rc;
-    if (!x || !mean || !invstd || !gamma || !dy || !dgamma || !dbeta)
+    if (rc != S24_OK || (rc = s24_bn_act_ok("bn_bwd", act)) != S24_OK) return rc;
+    if (!x || !mean || !invstd || !gamma || !dy || !dgamma || !dbeta ||
+        (act != S24_ACT_NONE && !beta))
         return s24_error(S24_ERR_INVALID, "bn_bwd: no buffer");
     ws = (char *)s24_be_ws(be, pbytes + sizeof(float) * 2 * (size_t)c);
     if (!ws) return s24_error(S24_ERR_NOMEM, "bn_bwd: scratch for partial sums");
     part = (double *)(void *)ws;
     m12 = (float *)(void *)(ws + pbytes);
-    s24_bn_partial_k<0><<<dim3(g.tiles, g.chunks), S24_BN_TPB, 0, st>>>(rows, c, g.ct, g.rt, g.rpc,
-                                                                        x, dy, mean, invstd, part);
+    s24_bn_bwd_pass(st, &g, act, 0, rows, c, x, mean, invstd, gamma, beta, dy, NULL, NULL, part);
     S24_LAUNCH_CHECK();
     s24_bn_finish_bwd_k<<<(unsigned)((c + S24_BN_FIN - 1) / S24_BN_FIN),
                           dim3(S24_BN_FIN, S24_BN_FIN), 0, st>>>(rows, c, g.chunks, part, dgamma,
                                                                  dbeta, m12);
     S24_LAUNCH_CHECK();
     if (dx) {
-        s24_bn_dx_k<<<dim3(g.tiles, g.chunks), S24_BN_TPB, 0, st>>>(
-            rows, c, g.ct, g.rt, g.rpc, x, mean, invstd, gamma, dy, m12, dx);
+        s24_bn_bwd_pass(st, &g, act, 1, rows, c, x, mean, invstd, gamma, beta, dy, m12, dx, NULL);
         S24_LAUNCH_CHECK();
     }
 fail:

@@ -42,6 +42,10 @@ struct s24_node {
     size_t mask_cap;                /* bytes */
     int masked;                     /* the last training forward applied `mask` */
     void *state;                    /* the backend's per-node state (conv algorithms) */
+    /* Fusion (planned at placement, model_run.c): on a BN or add, the
+     * activation node right after it runs inside it and this node writes
+     * that node's output slot; on the activation, it is skipped. */
+    int fuse;
 };
 
 struct s24_slot {

@@ -13,24 +13,60 @@
 static int on_host(const struct s24_model *m) { return m->be->device == S24_DEVICE_CPU; }
 
 /* ---------------------------------------------------------------- placement */
+static int readers(const struct s24_model *m, int s)
+{
+    int r = 0;
+    for (int j = 0; j < m->nn; j++) r += (m->nodes[j].in == s) + (m->nodes[j].in2 == s);
+    return r;
+}
+
+/* The slot node i writes: the fused activation's when it has one. */
+static int node_out(const struct s24_model *m, int i)
+{
+    const struct s24_node *nd = &m->nodes[i];
+    return nd->fuse && nd->op != S24_N_ACT ? m->nodes[i + 1].out : nd->out;
+}
+
+/* Fusion: a batch norm followed by its only reader, a ReLU or SiLU, runs
+ * both in one pass (the backward recomputes the pre-activation from the BN
+ * input, so it is never stored); a residual add followed by its only reader,
+ * a ReLU, too (its backward reads the add's output). The results are those
+ * of the separate nodes (tests/test_fuse.c); S24_FUSE=0 turns it off, to
+ * measure it. */
+static void plan_fuse(struct s24_model *m)
+{
+    const char *e = getenv("S24_FUSE");
+    int on = !(e && !strcmp(e, "0"));
+    for (int i = 0; i < m->nn; i++) m->nodes[i].fuse = 0;
+    for (int i = 0; on && i + 1 < m->nn; i++) {
+        struct s24_node *nd = &m->nodes[i], *a = &m->nodes[i + 1];
+        if (nd->fuse || a->op != S24_N_ACT || a->in != nd->out || nd->out == m->out_slot ||
+            readers(m, nd->out) != 1)
+            continue;
+        if ((nd->op == S24_N_BN && (a->act == S24_ACT_RELU || a->act == S24_ACT_SILU)) ||
+            (nd->op == S24_N_ADD && a->act == S24_ACT_RELU))
+            nd->fuse = a->fuse = 1;
+    }
+}
+
 /* In-place nodes: a ReLU or a residual add writes over its input when that
  * input has no other reader and its producer does not need its own output
  * in the backward (conv, batch norm, add, linear, dropout and stochastic
- * depth keep only their inputs or masks). ReLU's backward then reads
+ * depth keep only their inputs or masks; an add with a fused ReLU needs its
+ * output, so it is not one of them). ReLU's backward then reads
  * relu(x) > 0, which is x > 0, and an add's backward reads nothing, so
  * nothing changes but the memory (three of seven activations per ResNet
  * block, one per EfficientNet residual). Chains alias through. */
 static int inplace_ok(const struct s24_model *m, int s)
 {
-    if (s == m->in_slot || s == m->out_slot) return 0;
-    int readers = 0, prod = -1;
-    for (int j = 0; j < m->nn; j++) {
-        readers += (m->nodes[j].in == s) + (m->nodes[j].in2 == s);
-        if (m->nodes[j].out == s) prod = j;
-    }
-    if (readers != 1 || prod < 0) return 0;
+    if (s == m->in_slot || s == m->out_slot || readers(m, s) != 1) return 0;
+    int prod = -1;
+    for (int j = 0; j < m->nn; j++)
+        if (node_out(m, j) == s && !(m->nodes[j].op == S24_N_ACT && m->nodes[j].fuse)) prod = j;
+    if (prod < 0) return 0;
     switch (m->nodes[prod].op) {
-    case S24_N_CONV: case S24_N_BN: case S24_N_ADD: case S24_N_LINEAR: case S24_N_DROPOUT:
+    case S24_N_ADD: return !m->nodes[prod].fuse;
+    case S24_N_CONV: case S24_N_BN: case S24_N_LINEAR: case S24_N_DROPOUT:
     case S24_N_SDEPTH: return 1;
     default: return 0;
     }
@@ -40,12 +76,14 @@ static void plan_inplace(struct s24_model *m)
 {
     for (int i = 0; i < m->nn; i++) {
         struct s24_node *nd = &m->nodes[i];
+        int out = node_out(m, i);
+        if (nd->op == S24_N_ACT && nd->fuse) continue;
         if (nd->op == S24_N_ACT && nd->act == S24_ACT_RELU && inplace_ok(m, nd->in))
-            m->slots[nd->out].alias = nd->in;
+            m->slots[out].alias = nd->in;
         else if (nd->op == S24_N_ADD && inplace_ok(m, nd->in))
-            m->slots[nd->out].alias = nd->in;
+            m->slots[out].alias = nd->in;
         else if (nd->op == S24_N_ADD && inplace_ok(m, nd->in2))
-            m->slots[nd->out].alias = nd->in2;
+            m->slots[out].alias = nd->in2;
     }
 }
 
@@ -58,6 +96,7 @@ int s24_model_place(struct s24_model *m)
     if ((rc = s24_be_alloc(be, sizeof(uint64_t) * (size_t)m->nn, (void **)&m->keys))) return rc;
     m->placed = 1;
     for (int i = 0; i < m->ns; i++) m->slots[i].gbuf = -1, m->slots[i].alias = -1;
+    plan_fuse(m);
     plan_inplace(m);
     for (int i = 0; i < m->np; i++) {
         struct s24_param *p = &m->params[i];
@@ -192,7 +231,10 @@ static int run_node(struct s24_model *m, int i, int training)
     struct s24_node *nd = &m->nodes[i];
     struct s24_backend *be = m->be;
     const struct s24_be_ops *op = be->ops;
-    struct s24_slot *in = &m->slots[nd->in], *out = &m->slots[nd->out];
+    int oslot = node_out(m, i);
+    struct s24_slot *in = &m->slots[nd->in], *out = &m->slots[oslot];
+    /* the activation fused into this node, or none */
+    enum s24_act act = nd->fuse && nd->op != S24_N_ACT ? m->nodes[i + 1].act : S24_ACT_NONE;
     int rc = S24_OK;
     switch (nd->op) {
     case S24_N_CONV: {
@@ -206,29 +248,30 @@ static int run_node(struct s24_model *m, int i, int training)
         int64_t rows = in->n * in->h * in->w, c = in->c;
         struct s24_param *g = &m->params[nd->pw], *b = &m->params[nd->pb];
         struct s24_param *rm = &m->params[nd->prm], *rv = &m->params[nd->prv];
-        if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
+        if ((rc = slot_shape(m, oslot, in->n, in->h, in->w))) return rc;
         if (!training)
             return op->bn_fwd_eval(be, rows, c, in->x, g->bdata, b->bdata, rm->bdata, rv->bdata,
-                                   nd->eps, out->x);
+                                   nd->eps, act, out->x);
         if (rows < 2)
             return s24_error(S24_ERR_INVALID,
                              "model %s: %s: batch norm in training needs more than one value per channel",
                              m->arch, g->name);
-        rc = op->bn_fwd_train(be, rows, c, in->x, g->bdata, b->bdata, nd->eps, nd->momentum,
+        rc = op->bn_fwd_train(be, rows, c, in->x, g->bdata, b->bdata, nd->eps, nd->momentum, act,
                               out->x, nd->mean, nd->invstd, rm->bdata, rv->bdata);
         if (rc) return rc;
         (*m->params[nd->pnb].count)++;
         return S24_OK;
     }
     case S24_N_ACT:
+        if (nd->fuse) return S24_OK; /* ran inside the node before */
         if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
         return op->act_fwd(be, nd->act, slot_numel(in), in->x, out->x);
     case S24_N_ADD: {
         struct s24_slot *b = &m->slots[nd->in2];
         if (b->n != in->n || b->h != in->h || b->w != in->w)
             return s24_error(S24_ERR_INVALID, "model %s: residual add of mismatched shapes", m->arch);
-        if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
-        return op->add_fwd(be, slot_numel(in), in->x, b->x, out->x);
+        if ((rc = slot_shape(m, oslot, in->n, in->h, in->w))) return rc;
+        return op->add_fwd(be, slot_numel(in), in->x, b->x, act, out->x);
     }
     case S24_N_GAP:
         if ((rc = slot_shape(m, nd->out, in->n, 1, 1))) return rc;
@@ -312,11 +355,13 @@ int s24_model_forward(s24_model_t *m, const float *x, int n, int h, int w, float
 }
 
 /* ---------------------------------------------------------------- backward */
-static int back_node(struct s24_model *m, struct s24_node *nd)
+static int back_node(struct s24_model *m, int i)
 {
+    struct s24_node *nd = &m->nodes[i];
     struct s24_backend *be = m->be;
     const struct s24_be_ops *op = be->ops;
-    struct s24_slot *in = &m->slots[nd->in], *out = &m->slots[nd->out];
+    struct s24_slot *in = &m->slots[nd->in], *out = &m->slots[node_out(m, i)];
+    enum s24_act act = nd->fuse && nd->op != S24_N_ACT ? m->nodes[i + 1].act : S24_ACT_NONE;
     float *dx = nd->in == m->in_slot ? NULL : in->g; /* no gradient for the images */
     int64_t ne = slot_numel(in);
     int rc = S24_OK;
@@ -331,14 +376,20 @@ static int back_node(struct s24_model *m, struct s24_node *nd)
     case S24_N_BN: {
         struct s24_param *g = &m->params[nd->pw], *b = &m->params[nd->pb];
         return op->bn_bwd(be, in->n * in->h * in->w, in->c, in->x, nd->mean, nd->invstd, g->bdata,
-                          out->g, dx, g->bgrad, b->bgrad);
+                          b->bdata, act, out->g, dx, g->bgrad, b->bgrad);
     }
     case S24_N_ACT:
+        if (nd->fuse) return S24_OK; /* the node before takes its gradient */
         return dx ? op->act_bwd(be, nd->act, ne, in->x, out->x, out->g, dx) : S24_OK;
-    case S24_N_ADD:
+    case S24_N_ADD: {
+        float *d2 = nd->in2 != m->in_slot ? m->slots[nd->in2].g : NULL;
+        if (act == S24_ACT_RELU) { /* the ReLU's gradient to each input, from the output */
+            if (dx && (rc = op->act_bwd(be, act, ne, out->x, out->x, out->g, dx))) return rc;
+            return d2 ? op->act_bwd(be, act, ne, out->x, out->x, out->g, d2) : S24_OK;
+        }
         if (dx && (rc = op->acc(be, ne, out->g, dx))) return rc;
-        if (nd->in2 != m->in_slot) rc = op->acc(be, ne, out->g, m->slots[nd->in2].g);
-        return rc;
+        return d2 ? op->acc(be, ne, out->g, d2) : S24_OK;
+    }
     case S24_N_GAP:
         return dx ? op->gap_bwd(be, in->n, in->h * in->w, in->c, out->g, dx) : S24_OK;
     case S24_N_SCALE: {
@@ -415,19 +466,21 @@ static int grads_ready(struct s24_model *m)
 
 /* Node nd's backward with its inputs' gradients borrowed first and its
  * output's returned after (nd is that slot's only producer). */
-static int back_node_live(struct s24_model *m, struct s24_node *nd)
+static int back_node_live(struct s24_model *m, int i)
 {
+    struct s24_node *nd = &m->nodes[i];
+    if (nd->op == S24_N_ACT && nd->fuse) return S24_OK; /* its slots are the node before's */
     int rc = grad_acquire(m, nd->in);
     if (rc == S24_OK && nd->in2 >= 0) rc = grad_acquire(m, nd->in2);
-    if (rc == S24_OK) rc = back_node(m, nd);
-    if (rc == S24_OK) grad_release(m, nd->out);
+    if (rc == S24_OK) rc = back_node(m, i);
+    if (rc == S24_OK) grad_release(m, node_out(m, i));
     return rc;
 }
 
 static int run_backward(struct s24_model *m)
 {
     for (int i = m->nn - 1; i >= 0; i--) {
-        int rc = back_node_live(m, &m->nodes[i]);
+        int rc = back_node_live(m, i);
         if (rc) return rc;
     }
     return S24_OK;
@@ -497,7 +550,7 @@ int s24_model_profile(s24_model_t *m, const float *x, const int32_t *labels, int
     if (rc == S24_OK) rc = op->xent(m->be, (int)o->n, m->classes, o->x, labels, o->g, NULL);
     /* backward of node i between marks nn+1+(nn-i) and nn+2+(nn-i) */
     for (int i = m->nn - 1; i >= 0 && rc == S24_OK; i--) {
-        rc = back_node_live(m, &m->nodes[i]);
+        rc = back_node_live(m, i);
         if (rc == S24_OK) rc = op->mark(m->be, m->nn + 2 + (m->nn - 1 - i));
     }
     for (int i = 0; i < m->nn && rc == S24_OK; i++) {

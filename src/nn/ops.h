@@ -56,7 +56,8 @@ struct s24_conv_shape {
 /* Validates the shape (groups divide c and oc, kernel fits) and sets oh, ow. */
 int s24_conv_shape_init(struct s24_conv_shape *s);
 
-enum s24_act { S24_ACT_RELU = 0, S24_ACT_SILU, S24_ACT_SIGMOID };
+/* S24_ACT_NONE: no activation (the fused ops below take one or none). */
+enum s24_act { S24_ACT_NONE = -1, S24_ACT_RELU = 0, S24_ACT_SILU, S24_ACT_SIGMOID };
 
 /* The augmentation of one batch from a resident data set: crop offsets and
  * flips are drawn on the host in a fixed order (s24_batch_draw), so both
@@ -98,21 +99,30 @@ struct s24_be_ops {
     /* Batch norm over `rows` rows of `c` channels (rows = n*h*w), batch
      * statistics: mean and invstd (C each) kept for the backward, and the
      * running statistics updated as PyTorch does (rmean, rvar may be NULL):
-     * r = (1 - momentum) r + momentum batch, the variance unbiased (rows/(rows-1)). */
+     * r = (1 - momentum) r + momentum batch, the variance unbiased (rows/(rows-1)).
+     * `act` (S24_ACT_NONE, RELU or SILU) is applied to the output in the same
+     * pass: y = act(bn(x)), bit for bit act_fwd on bn's output. The backward
+     * then recomputes bn(x) from x (so the pre-activation is never stored)
+     * and takes act's gradient first; it needs beta only for that. */
     int (*bn_fwd_train)(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
                         const float *gamma, const float *beta, float eps, float momentum,
-                        float *y, float *mean, float *invstd, float *rmean, float *rvar);
+                        enum s24_act act, float *y, float *mean, float *invstd, float *rmean,
+                        float *rvar);
     int (*bn_fwd_eval)(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
                        const float *gamma, const float *beta, const float *rmean,
-                       const float *rvar, float eps, float *y);
+                       const float *rvar, float eps, enum s24_act act, float *y);
+    /* dy: the gradient of act(bn(x)); dx (may be NULL) += ..., dgamma, dbeta += ... */
     int (*bn_bwd)(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
-                  const float *mean, const float *invstd, const float *gamma, const float *dy,
-                  float *dx, float *dgamma, float *dbeta);
+                  const float *mean, const float *invstd, const float *gamma, const float *beta,
+                  enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta);
     int (*act_fwd)(struct s24_backend *be, enum s24_act a, int64_t n, const float *x, float *y);
     /* Uses x and y (the forward's input and output). */
     int (*act_bwd)(struct s24_backend *be, enum s24_act a, int64_t n, const float *x,
                    const float *y, const float *dy, float *dx);
-    int (*add_fwd)(struct s24_backend *be, int64_t n, const float *a, const float *b, float *y);
+    /* y = act(a + b), act S24_ACT_NONE or RELU; y may be a or b. The backward
+     * of a fused ReLU is act_bwd(RELU) with the output as x (y > 0 iff a + b > 0). */
+    int (*add_fwd)(struct s24_backend *be, int64_t n, const float *a, const float *b,
+                   enum s24_act act, float *y);
     /* dx += dy (the backward of add, for each input). */
     int (*acc)(struct s24_backend *be, int64_t n, const float *dy, float *dx);
     /* Global average pool: x (n, hw, c) -> y (n, c). */

@@ -144,8 +144,12 @@ static void test_act_add(int64_t n)
     fill(b.hc, (size_t)n, -3.0f, 3.0f);
     pair_put(&b, b.hc);
     pair_poison(&y);
-    CHECK_OK(C->ops->add_fwd(C, n, x.c, b.c, y.c));
-    CHECK_OK(G->ops->add_fwd(G, n, x.g, b.g, y.g));
+    CHECK_OK(C->ops->add_fwd(C, n, x.c, b.c, S24_ACT_RELU, y.c));
+    CHECK_OK(G->ops->add_fwd(G, n, x.g, b.g, S24_ACT_RELU, y.g));
+    expect_same(&y, "add + relu");
+    pair_poison(&y);
+    CHECK_OK(C->ops->add_fwd(C, n, x.c, b.c, S24_ACT_NONE, y.c));
+    CHECK_OK(G->ops->add_fwd(G, n, x.g, b.g, S24_ACT_NONE, y.g));
     expect_same(&y, "add");
     pair_sync_from_cpu(&dx); /* the sigmoid's gradient: equal start values */
     CHECK_OK(C->ops->acc(C, n, b.c, dx.c));
@@ -246,15 +250,16 @@ out:
 /* ---------------------------------------------------------------- batch norm */
 /* x (rows, c) uniform in off +- sc: a large off against a small sc is the
  * case where a one-pass variance without care cancels away. */
-static void test_bn(int64_t rows, int64_t c, float off, float sc)
+static void test_bn_act(int64_t rows, int64_t c, float off, float sc, enum s24_act act)
 {
+    static const char *names[] = {"none", "relu", "silu"};
     enum { X, Y, GM, BT, MEAN, ISTD, RM, RV, DY, DX, DG, DB, NP };
     struct pair t[NP];
     size_t big = sizeof(float) * (size_t)(rows * c), ch = sizeof(float) * (size_t)c;
     const float eps = 1e-5f, mom = 0.1f;
     memset(t, 0, sizeof t);
-    snprintf(where, sizeof where, "bn rows %lld c %lld mean %g", (long long)rows, (long long)c,
-             (double)off);
+    snprintf(where, sizeof where, "bn rows %lld c %lld mean %g act %s", (long long)rows,
+             (long long)c, (double)off, names[act + 1]);
     for (int i = 0; i < NP; i++)
         if (!pair_new(&t[i], i == X || i == Y || i == DY || i == DX ? big : ch)) goto out;
     fill(t[X].hc, big / 4, off - sc, off + sc);
@@ -265,9 +270,9 @@ static void test_bn(int64_t rows, int64_t c, float off, float sc)
     pair_put(&t[X], t[X].hc), pair_put(&t[GM], t[GM].hc), pair_put(&t[BT], t[BT].hc);
     pair_put(&t[RM], t[RM].hc), pair_put(&t[RV], t[RV].hc);
     pair_poison(&t[Y]), pair_poison(&t[MEAN]), pair_poison(&t[ISTD]);
-    CHECK_OK(C->ops->bn_fwd_train(C, rows, c, t[X].c, t[GM].c, t[BT].c, eps, mom, t[Y].c, t[MEAN].c,
+    CHECK_OK(C->ops->bn_fwd_train(C, rows, c, t[X].c, t[GM].c, t[BT].c, eps, mom, act, t[Y].c, t[MEAN].c,
                                   t[ISTD].c, t[RM].c, t[RV].c));
-    CHECK_OK(G->ops->bn_fwd_train(G, rows, c, t[X].g, t[GM].g, t[BT].g, eps, mom, t[Y].g, t[MEAN].g,
+    CHECK_OK(G->ops->bn_fwd_train(G, rows, c, t[X].g, t[GM].g, t[BT].g, eps, mom, act, t[Y].g, t[MEAN].g,
                                   t[ISTD].g, t[RM].g, t[RV].g));
     expect_close(&t[Y], 1e-5, "train y");
     expect_close(&t[MEAN], 1e-6, "mean");
@@ -277,9 +282,9 @@ static void test_bn(int64_t rows, int64_t c, float off, float sc)
 
     /* without running statistics: the same outputs */
     pair_poison(&t[Y]), pair_poison(&t[MEAN]), pair_poison(&t[ISTD]);
-    CHECK_OK(C->ops->bn_fwd_train(C, rows, c, t[X].c, t[GM].c, t[BT].c, eps, mom, t[Y].c, t[MEAN].c,
+    CHECK_OK(C->ops->bn_fwd_train(C, rows, c, t[X].c, t[GM].c, t[BT].c, eps, mom, act, t[Y].c, t[MEAN].c,
                                   t[ISTD].c, NULL, NULL));
-    CHECK_OK(G->ops->bn_fwd_train(G, rows, c, t[X].g, t[GM].g, t[BT].g, eps, mom, t[Y].g, t[MEAN].g,
+    CHECK_OK(G->ops->bn_fwd_train(G, rows, c, t[X].g, t[GM].g, t[BT].g, eps, mom, act, t[Y].g, t[MEAN].g,
                                   t[ISTD].g, NULL, NULL));
     expect_close(&t[Y], 1e-5, "train y, no running stats");
     expect_close(&t[MEAN], 1e-6, "mean, no running stats");
@@ -289,9 +294,9 @@ static void test_bn(int64_t rows, int64_t c, float off, float sc)
     pair_sync_from_cpu(&t[RM]), pair_sync_from_cpu(&t[RV]);
     pair_poison(&t[Y]);
     CHECK_OK(
-        C->ops->bn_fwd_eval(C, rows, c, t[X].c, t[GM].c, t[BT].c, t[RM].c, t[RV].c, eps, t[Y].c));
+        C->ops->bn_fwd_eval(C, rows, c, t[X].c, t[GM].c, t[BT].c, t[RM].c, t[RV].c, eps, act, t[Y].c));
     CHECK_OK(
-        G->ops->bn_fwd_eval(G, rows, c, t[X].g, t[GM].g, t[BT].g, t[RM].g, t[RV].g, eps, t[Y].g));
+        G->ops->bn_fwd_eval(G, rows, c, t[X].g, t[GM].g, t[BT].g, t[RM].g, t[RV].g, eps, act, t[Y].g));
     expect_close(&t[Y], 1e-6, "eval y");
 
     /* backward from the CPU's saved statistics into non-zero gradients */
@@ -302,23 +307,32 @@ static void test_bn(int64_t rows, int64_t c, float off, float sc)
     fill(t[DB].hc, (size_t)c, -1.0f, 1.0f);
     pair_put(&t[DY], t[DY].hc), pair_put(&t[DX], t[DX].hc);
     pair_put(&t[DG], t[DG].hc), pair_put(&t[DB], t[DB].hc);
-    CHECK_OK(C->ops->bn_bwd(C, rows, c, t[X].c, t[MEAN].c, t[ISTD].c, t[GM].c, t[DY].c, t[DX].c,
+    CHECK_OK(C->ops->bn_bwd(C, rows, c, t[X].c, t[MEAN].c, t[ISTD].c, t[GM].c, t[BT].c, act, t[DY].c, t[DX].c,
                             t[DG].c, t[DB].c));
-    CHECK_OK(G->ops->bn_bwd(G, rows, c, t[X].g, t[MEAN].g, t[ISTD].g, t[GM].g, t[DY].g, t[DX].g,
+    CHECK_OK(G->ops->bn_bwd(G, rows, c, t[X].g, t[MEAN].g, t[ISTD].g, t[GM].g, t[BT].g, act, t[DY].g, t[DX].g,
                             t[DG].g, t[DB].g));
     expect_close(&t[DX], 1e-5, "bwd dx (accumulated)");
     expect_close(&t[DG], 1e-5, "bwd dgamma (accumulated)");
     expect_close(&t[DB], 1e-5, "bwd dbeta (accumulated)");
     pair_sync_from_cpu(&t[DG]), pair_sync_from_cpu(&t[DB]);
-    CHECK_OK(C->ops->bn_bwd(C, rows, c, t[X].c, t[MEAN].c, t[ISTD].c, t[GM].c, t[DY].c, NULL,
+    CHECK_OK(C->ops->bn_bwd(C, rows, c, t[X].c, t[MEAN].c, t[ISTD].c, t[GM].c, t[BT].c, act, t[DY].c, NULL,
                             t[DG].c, t[DB].c));
-    CHECK_OK(G->ops->bn_bwd(G, rows, c, t[X].g, t[MEAN].g, t[ISTD].g, t[GM].g, t[DY].g, NULL,
+    CHECK_OK(G->ops->bn_bwd(G, rows, c, t[X].g, t[MEAN].g, t[ISTD].g, t[GM].g, t[BT].g, act, t[DY].g, NULL,
                             t[DG].g, t[DB].g));
     expect_close(&t[DG], 1e-5, "bwd dgamma without dx");
     expect_close(&t[DB], 1e-5, "bwd dbeta without dx");
 out:
     for (int i = 0; i < NP; i++)
         pair_free(&t[i]);
+}
+
+/* Batch norm alone and with each activation fused into it (the backward
+ * recomputes bn(x) from the CPU's statistics, so ReLU's mask agrees). */
+static void test_bn(int64_t rows, int64_t c, float off, float sc)
+{
+    test_bn_act(rows, c, off, sc, S24_ACT_NONE);
+    test_bn_act(rows, c, off, sc, S24_ACT_RELU);
+    test_bn_act(rows, c, off, sc, S24_ACT_SILU);
 }
 
 /* ---------------------------------------------------------------- loss */
