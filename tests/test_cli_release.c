@@ -1,0 +1,179 @@
+/* test_cli_release.c: what a new user of PyTorch and Hugging Face checkpoints
+ * hits first, end to end through the CLI ($S24_CLI), on files made here:
+ * prune leaves embeddings and output heads dense by default (with the reason
+ * in its table) and prunes them with --include-embeddings; compress packs a
+ * tensor pruned in PyTorch (w * mask, so -0.0 in pruned places) and says why
+ * when it packs nothing; every command's --help ends with the exit codes;
+ * every --threads takes the same values with the same message. */
+#include "t.h"
+
+#include <stdarg.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *cli;
+static char out_path[600], err_path[600];
+
+static int run(const char *fmt, ...)
+{
+    char args[2048], cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s </dev/null", cli, args, out_path, err_path);
+    int st = system(cmd);
+    if (st == -1 || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
+}
+
+static char *slurp(const char *path)
+{
+    uint8_t *d;
+    size_t n;
+    if (s24_read_file(path, &d, &n) != S24_OK) return calloc(1, 1);
+    char *s = realloc(d, n + 1);
+    s[n] = 0;
+    return s;
+}
+
+/* The line of `path` that names `tensor` (as the first word), or "". */
+static void line_of(const char *path, const char *tensor, char *buf, size_t len)
+{
+    char *s = slurp(path), *p = s;
+    size_t tl = strlen(tensor);
+    buf[0] = 0;
+    while (p && *p) {
+        char *nl = strchr(p, '\n');
+        if (!strncmp(p, tensor, tl) && p[tl] == ' ') {
+            size_t l = nl ? (size_t)(nl - p) : strlen(p);
+            if (l >= len) l = len - 1;
+            memcpy(buf, p, l);
+            buf[l] = 0;
+            break;
+        }
+        p = nl ? nl + 1 : NULL;
+    }
+    free(s);
+}
+
+static int has(const char *path, const char *word)
+{
+    char *s = slurp(path);
+    int r = strstr(s, word) != NULL;
+    if (!r) fprintf(stderr, "  (%s lacks \"%s\"; it holds: %.400s)\n", path, word, s);
+    free(s);
+    return r;
+}
+
+static const char *tmp(const char *name)
+{
+    static char buf[8][600];
+    static int k;
+    char *p = buf[k++ & 7];
+    snprintf(p, 600, "%s/%s", t_tmpdir(), name);
+    return p;
+}
+
+/* Random F32 values in +-[0.1, 1.1), none zero, half of them negative. */
+static void fill(float *w, int64_t n, uint64_t seed)
+{
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (int64_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        float u = (float)((s >> 40) & 0xFFFF) / 65536.0f;
+        w[i] = (s >> 63 ? -1.0f : 1.0f) * (0.1f + u);
+    }
+}
+
+static void add(struct s24_st *st, const char *name, int64_t r, int64_t c, uint64_t seed)
+{
+    int64_t shape[2] = {r, c};
+    float *w = malloc((size_t)(r * c) * sizeof *w);
+    fill(w, r * c, seed);
+    CHECK_OK(s24_st_add(st, name, S24_F32, 2, shape, w));
+    free(w);
+}
+
+/* A Hugging Face-style decoder: vocabulary 64, hidden 32. */
+static const struct {
+    const char *name;
+    int64_t r, c;
+    int pruned_by_default;
+    const char *why;
+} hf[] = {
+    {"model.embed_tokens.weight", 64, 32, 0, "embedding (lookup table)"},
+    {"model.layers.0.self_attn.q_proj.weight", 32, 32, 1, NULL},
+    {"model.layers.0.mlp.up_proj.weight", 64, 32, 1, NULL}, /* vocab-shaped, but named */
+    {"lm_head.weight", 64, 32, 0, "lm_head (output head)"},
+    {"transformer.wte.weight", 48, 32, 0, "embedding (lookup table)"},
+    {"transformer.wpe.weight", 16, 32, 0, "embedding (lookup table)"},
+    {"bert.embeddings.word_embeddings.weight", 40, 16, 0, "embedding (lookup table)"},
+    {"bert.embeddings.position_embeddings.weight", 16, 16, 0, "embedding (lookup table)"},
+    {"encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", 32, 16, 0,
+     "embedding (lookup table)"},
+    {"output.weight", 64, 32, 0, "output head (vocab shape)"}, /* llama's untied head */
+    {"encoder.layer.0.attention.key.weight", 16, 16, 1, NULL}, /* shaped like wpe: pruned */
+};
+#define NHF ((int)(sizeof hf / sizeof hf[0]))
+
+static void test_embeddings(void)
+{
+    struct s24_st st, p;
+    s24_st_init(&st);
+    for (int i = 0; i < NHF; i++) add(&st, hf[i].name, hf[i].r, hf[i].c, (uint64_t)i + 1);
+    const char *in = tmp("hf.safetensors"), *out = tmp("hf_pruned.safetensors");
+    CHECK_OK(s24_st_write(in, &st));
+
+    CHECK(run("prune %s -o %s --min-shape any", in, out) == 0);
+    CHECK_OK(s24_st_read(out, &p));
+    int want = 0;
+    for (int i = 0; i < NHF; i++) {
+        char line[512];
+        const struct s24_st_tensor *a = s24_st_find(&st, hf[i].name), *b = s24_st_find(&p, hf[i].name);
+        CHECK(a && b);
+        if (!a || !b) continue;
+        int same = !memcmp(a->data, b->data, a->nbytes);
+        line_of(out_path, hf[i].name, line, sizeof line);
+        want += hf[i].pruned_by_default;
+        if (hf[i].pruned_by_default) {
+            CHECK(!same && strstr(line, "pruned 2:4"), "%s should be pruned: %s", hf[i].name, line);
+        } else {
+            CHECK(same, "%s should stay dense", hf[i].name);
+            CHECK(strstr(line, "skipped") && strstr(line, hf[i].why), "%s: reason \"%s\" in: %s",
+                  hf[i].name, hf[i].why, line);
+        }
+    }
+    char expect[64];
+    snprintf(expect, sizeof expect, "pruned %d of %d tensors", want, NHF);
+    CHECK(has(out_path, expect));
+    /* embeddings are lookups: not in the conv/linear multiply-add total
+     * (q 1024 + up 2048 + lm_head 2048 + output 2048 + key 256) */
+    CHECK(has(out_path, "multiply-adds now 2:4: 3328 of 7424"));
+    s24_st_free(&p);
+
+    CHECK(run("prune %s -o %s --min-shape any --include-embeddings", in, out) == 0);
+    snprintf(expect, sizeof expect, "pruned %d of %d tensors", NHF, NHF);
+    CHECK(has(out_path, expect));
+    CHECK(run("prune --help") == 0 && has(out_path, "--include-embeddings"));
+    s24_st_free(&st);
+    remove(in);
+    remove(out);
+}
+
+int main(void)
+{
+    cli = getenv("S24_CLI");
+    if (!cli) cli = "build/sparse24";
+    snprintf(out_path, sizeof out_path, "%s/stdout.txt", t_tmpdir());
+    snprintf(err_path, sizeof err_path, "%s/stderr.txt", t_tmpdir());
+    if (access(cli, X_OK) != 0) {
+        CHECK(0, "CLI %s not found (set S24_CLI)", cli);
+        return t_done("test_cli_release");
+    }
+    test_embeddings();
+    remove(out_path);
+    remove(err_path);
+    rmdir(t_tmpdir());
+    return t_done("test_cli_release");
+}
