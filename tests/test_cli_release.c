@@ -7,6 +7,7 @@
  * every --threads takes the same values with the same message. */
 #include "t.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -161,6 +162,81 @@ static void test_embeddings(void)
     remove(out);
 }
 
+/* Prune "PyTorch-style": w * mask, keeping the two largest |w| of each 4,
+ * so a pruned negative weight becomes -0.0. Returns how many -0.0. */
+static int torch_prune(float *w, int64_t n)
+{
+    int neg = 0;
+    for (int64_t g = 0; g + 4 <= n; g += 4) {
+        int a = 0, b = 1;
+        for (int j = 0; j < 4; j++) {
+            float x = fabsf(w[g + j]);
+            if (x > fabsf(w[g + a])) {
+                b = a;
+                a = j;
+            } else if (j != a && (b == a || x > fabsf(w[g + b]))) {
+                b = j;
+            }
+        }
+        for (int j = 0; j < 4; j++) {
+            float keep = j == a || j == b ? 1.0f : 0.0f;
+            w[g + j] *= keep;
+            neg += keep == 0.0f && signbit(w[g + j]);
+        }
+    }
+    return neg;
+}
+
+static void test_negative_zero(void)
+{
+    struct s24_st st, back;
+    s24_st_init(&st);
+    int64_t shape[2] = {16, 32};
+    float w[16 * 32], dense[16 * 32];
+    fill(w, 16 * 32, 99);
+    int neg = torch_prune(w, 16 * 32);
+    CHECK(neg > 0, "the fixture has -0.0 (%d)", neg);
+    CHECK_OK(s24_st_add(&st, "fc.weight", S24_F32, 2, shape, w));
+    fill(dense, 16 * 32, 7);
+    CHECK_OK(s24_st_add(&st, "fc2.weight", S24_F32, 2, shape, dense));
+    const char *in = tmp("torch24.safetensors"), *c = tmp("torch24.s24"), *d = tmp("back.safetensors");
+    CHECK_OK(s24_st_write(in, &st));
+
+    CHECK(run("inspect %s", in) == 0 && has(out_path, "1 of 2 conv/linear weights are 2:4"));
+    CHECK(run("compress %s -o %s", in, c) == 0);
+    CHECK(has(out_path, "compressed 1 of 2 tensors"));
+    char line[512], expect[64];
+    line_of(out_path, "fc.weight", line, sizeof line);
+    snprintf(expect, sizeof expect, "(%d -0.0 as +0.0)", neg);
+    CHECK(strstr(line, "2:4 values + meta") && strstr(line, expect), "%s in: %s", expect, line);
+    /* back to dense: equal as numbers, every zero +0.0; the dense one untouched */
+    CHECK(run("decompress %s -o %s", c, d) == 0);
+    s24_st_init(&back);
+    CHECK_OK(s24_st_read(d, &back));
+    const struct s24_st_tensor *t = s24_st_find(&back, "fc.weight"), *t2 = s24_st_find(&back, "fc2.weight");
+    CHECK(t && t2);
+    if (t && t2) {
+        const float *x = t->data;
+        int ok = 1;
+        for (int i = 0; i < 16 * 32; i++) ok &= x[i] == w[i] && !(x[i] == 0.0f && signbit(x[i]));
+        CHECK(ok, "decompressed fc.weight equals the input, zeros +0.0");
+        CHECK(!memcmp(t2->data, dense, sizeof dense));
+    }
+    s24_st_free(&back);
+
+    /* a file with nothing to pack says so */
+    s24_st_free(&st);
+    s24_st_init(&st);
+    CHECK_OK(s24_st_add(&st, "fc2.weight", S24_F32, 2, shape, dense));
+    CHECK_OK(s24_st_write(in, &st));
+    CHECK(run("compress %s -o %s -q", in, c) == 0);
+    CHECK(has(err_path, "compressed nothing") && has(err_path, "sparse24 prune"));
+    s24_st_free(&st);
+    remove(in);
+    remove(c);
+    remove(d);
+}
+
 int main(void)
 {
     cli = getenv("S24_CLI");
@@ -172,6 +248,7 @@ int main(void)
         return t_done("test_cli_release");
     }
     test_embeddings();
+    test_negative_zero();
     remove(out_path);
     remove(err_path);
     rmdir(t_tmpdir());
