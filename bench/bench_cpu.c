@@ -75,7 +75,8 @@ static void usage(FILE *f)
             "  --no-layers     skip the built-in ResNet-18 / transformer layer shapes\n"
             "  --dtype LIST    f32,f16,bf16 (default f32); F16/BF16 B is converted while\n"
             "                  packing; the dense baseline runs sgemm on fp32 copies\n"
-            "  --threads N     threads for both sides (default: all cores)\n"
+            "  --threads N     " CLI_THREADS_HELP ",\n"
+            "                  for both sides\n"
             "  --repeats R     timed calls per side (default 6; small shapes repeat until\n"
             "                  0.2 s per side, up to %d); the median is reported\n"
             "  --rounds N      alternate N blocks of sparse calls and N blocks of dense\n"
@@ -84,7 +85,7 @@ static void usage(FILE *f)
             "  --out DIR       also write DIR/cpu-gemm.csv\n"
             "The OpenBLAS core type is fixed when the library loads: run again with\n"
             "OPENBLAS_CORETYPE=NAME to time another (the stamp shows which ran).\n"
-            "exit codes: 0 ok, 1 runtime failure, 2 bad usage\n",
+            "exit codes: 0 success, 1 runtime failure, 2 bad usage\n",
             MAX_REPEATS);
 }
 
@@ -407,7 +408,7 @@ int bench_cpu_main(int argc, char **argv)
                 return cli_usage(CMD, "bad --dtype '%s' (comma list of f32, f16, bf16)", optarg);
             break;
         case 't':
-            if (cli_threads(optarg) < 0) return cli_usage(CMD, "bad --threads '%s'", optarg);
+            if (cli_threads(CMD, optarg)) return S24_EXIT_USAGE;
             break;
         case 'r':
             if (cli_parse_i64(optarg, 0, INT64_MAX, &repeats) < 0 || repeats < 1 || repeats > MAX_REPEATS)

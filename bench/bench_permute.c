@@ -139,7 +139,7 @@ static void usage(FILE *f)
             "  --quick            fewer matrices and strategies (well under two minutes on\n"
             "                     two cores; needs no data)\n"
             "  --data DIR         folder of resnet18_*.npy and random_128x64_seed1.npy\n"
-            "  --threads N        worker threads (default: all cores)\n"
+            "  --threads N        " CLI_THREADS_HELP "\n"
             "  --seed S           search seed (default 1)\n"
             "  --time-budget SEC  cap per search (default 120); a capped run says so\n"
             "exit codes: 0 success, 1 runtime failure, 2 bad usage\n");
@@ -217,7 +217,7 @@ int bench_permute_main(int argc, char **argv)
         case 'q': quick = 1; break;
         case 'd': data = optarg; break;
         case 't':
-            if (cli_threads(optarg) < 0) return cli_usage(CMD, "bad --threads '%s'", optarg);
+            if (cli_threads(CMD, optarg)) return S24_EXIT_USAGE;
             break;
         case 's':
             seed = strtoull(optarg, &end, 10);

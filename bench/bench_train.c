@@ -48,7 +48,7 @@ static void usage(FILE *f)
 "  --ops FILE        the per-op table of one profiled step as CSV\n"
 "                    (model,kind,count,fwd_ms,bwd_ms,total_ms,share)\n"
 "  --nodes           also print the profiled step node by node\n"
-"  --threads N       worker threads for the CPU (0 = all cores)\n"
+"  --threads N       " CLI_THREADS_HELP "\n"
 "  -h, --help        this text\n"
 "\n"
 "exit codes: 0 success, 1 runtime failure, 2 bad usage\n");
@@ -242,7 +242,7 @@ int bench_train_main(int argc, char **argv)
         case O_OPS: ops = optarg; break;
         case O_NODES: b.nodes = 1; break;
         case O_THREADS:
-            if (cli_threads(optarg) < 0) return cli_usage(CMD, "--threads %s: expected 0..1024", optarg);
+            if (cli_threads(CMD, optarg)) return S24_EXIT_USAGE;
             break;
         default: return cli_usage(CMD, "unknown option");
         }

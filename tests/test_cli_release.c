@@ -237,6 +237,65 @@ static void test_negative_zero(void)
     remove(d);
 }
 
+/* The commands `sparse24 --help` lists, plus the bench subcommands. */
+static int commands(char names[][32], int cap)
+{
+    int n = 0;
+    static const char *const bench[] = {"bench cpu", "bench gemm", "bench permute", "bench train"};
+    CHECK(run("--help") == 0);
+    char *s = slurp(out_path), *p = strstr(s, "commands:\n");
+    for (p = p ? strchr(p, '\n') + 1 : NULL; p && p[0] == ' ' && p[1] == ' ' && n < cap;) {
+        sscanf(p, "%31s", names[n++]);
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    free(s);
+    CHECK(n >= 12, "sparse24 --help lists %d commands", n);
+    for (size_t i = 0; i < sizeof bench / sizeof bench[0] && n < cap; i++)
+        snprintf(names[n++], 32, "%s", bench[i]);
+    return n;
+}
+
+/* Every --help: exit 0, on stdout, and its last line gives the exit codes. */
+static void test_help_exit_codes(void)
+{
+    char names[40][32];
+    int n = commands(names, 40);
+    for (int i = 0; i < n; i++) {
+        CHECK(run("%s --help", names[i]) == 0, "%s --help exits 0", names[i]);
+        char *s = slurp(out_path);
+        size_t l = strlen(s);
+        while (l && (s[l - 1] == '\n' || s[l - 1] == ' ')) s[--l] = 0;
+        char *last = strrchr(s, '\n');
+        last = last ? last + 1 : s;
+        CHECK(!strncmp(last, "exit codes: 0 success, 1 runtime failure", 40) &&
+                  strstr(last, "2 bad usage"),
+              "%s --help ends with the exit codes, not: %s", names[i], last);
+        free(s);
+    }
+}
+
+/* One parser, one message: every command that takes --threads. */
+static void test_threads_option(void)
+{
+    static const char *const cmds[] = {"prune", "permute", "train", "eval", "infer", "demo",
+                                       "info", "bench cpu", "bench permute", "bench train"};
+    static const char *const bad[] = {"999999", "-3", "2x", ""};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        CHECK(run("%s --help", cmds[i]) == 0 && has(out_path, "--threads N") &&
+                  has(out_path, "0..1024 (0 = all cores, the default)"),
+              "%s --help describes --threads the common way", cmds[i]);
+        for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+            CHECK(run("%s --threads '%s'", cmds[i], bad[b]) == 2, "%s --threads '%s' exits 2",
+                  cmds[i], bad[b]);
+            CHECK(has(err_path, "--threads '") &&
+                      has(err_path, "': expected a whole number from 0 (all cores) to 1024"),
+                  "%s: the common message", cmds[i]);
+        }
+    }
+    CHECK(run("info --threads 1") == 0);
+}
+
 int main(void)
 {
     cli = getenv("S24_CLI");
@@ -249,6 +308,8 @@ int main(void)
     }
     test_embeddings();
     test_negative_zero();
+    test_help_exit_codes();
+    test_threads_option();
     remove(out_path);
     remove(err_path);
     rmdir(t_tmpdir());

@@ -61,8 +61,12 @@ int cli_output_not_input(const char *cmd, const char *out, const char *in, int h
 int cli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
 /* Parse a whole floating-point number; 0 on success, -1 otherwise. */
 int cli_parse_double(const char *s, double *out);
-/* Parse --threads N (N >= 1 or 0 for all cores) and apply it; -1 on bad input. */
-int cli_threads(const char *arg);
+/* --threads N for every command: N in 0..1024 (0 = all cores, the default),
+ * applied with s24_threads_set. 0 on success; on bad input prints the one
+ * message all commands share and returns S24_EXIT_USAGE. */
+int cli_threads(const char *cmd, const char *arg);
+/* The --threads line of every --help, after the option column. */
+#define CLI_THREADS_HELP "worker threads, 0..1024 (0 = all cores, the default)"
 /* --device: "cpu", "cuda" or "auto" (CUDA if built in and a GPU answers);
  * -1 if none of these. */
 int cli_device(const char *arg, enum s24_device *dev);

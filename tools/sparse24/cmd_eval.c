@@ -27,7 +27,7 @@ static void usage(FILE *f)
 "  --limit-test N       only the first N test images\n"
 "  --synthetic-size N   synthetic image side (default 32; match the training run)\n"
 "  --synthetic-test N   synthetic test images (default 2000)\n"
-"  --threads N          worker threads (0 = all cores)\n"
+"  --threads N          " CLI_THREADS_HELP "\n"
 "  --device D           cpu | cuda | auto (default auto: cuda when present)\n"
 "  --gpu N              GPU ordinal for --device cuda (default 0)\n"
 "  -h, --help           this text\n"
@@ -78,7 +78,7 @@ int cmd_eval(int argc, char **argv)
             d.synth.n_test = v;
             break;
         case O_THREADS:
-            if (cli_threads(optarg) < 0) return cli_usage(cmd, "--threads %s: expected 0..1024", optarg);
+            if (cli_threads(cmd, optarg)) return S24_EXIT_USAGE;
             break;
         case O_DEVICE: device = optarg; break;
         case O_GPU:

@@ -45,7 +45,7 @@ static void usage(FILE *f)
             "                          stripes8 and stripes12)\n"
             "      --max-moves N       stop after N improving moves (default: no limit)\n"
             "      --time-budget SEC   stop a search after SEC seconds (per matrix with --model)\n"
-            "  -t, --threads N         worker threads (default: all cores)\n"
+            "  -t, --threads N         " CLI_THREADS_HELP "\n"
             "  -h, --help              this text\n"
             "\n"
             "Output: one line per matrix: rows, cols, strategy, kept magnitude by 2:4 in the\n"
@@ -244,7 +244,7 @@ int cmd_permute(int argc, char **argv)
                 return cli_usage(CMD, "bad --time-budget '%s' (seconds > 0)", optarg);
             break;
         case 't':
-            if (cli_threads(optarg) < 0) return cli_usage(CMD, "bad --threads '%s'", optarg);
+            if (cli_threads(CMD, optarg)) return S24_EXIT_USAGE;
             break;
         case 'h': usage(stdout); return S24_EXIT_OK;
         default: return cli_usage(CMD, "unknown option");

@@ -52,7 +52,7 @@ static void usage(FILE *f)
 "                        BOOL) instead of computing them; each is checked to\n"
 "                        match its weight's shape and to be exactly N:M (N:M\n"
 "                        from the file's sparse24.pattern unless --pattern)\n"
-"  -t, --threads N       worker threads (0 = all cores)\n"
+"  -t, --threads N       " CLI_THREADS_HELP "\n"
 "  -q, --quiet           no per-tensor table\n"
 "  -h, --help            this text\n"
 "\n"
@@ -316,10 +316,7 @@ int cmd_prune(int argc, char **argv)
         case 'W': o.save_masks = optarg; break;
         case 'M': o.masks = optarg; break;
         case 't':
-            if (cli_threads(optarg) < 0) {
-                ec = cli_usage(cmd, "--threads '%s': expected a count >= 0", optarg);
-                goto out;
-            }
+            if ((ec = cli_threads(cmd, optarg)) != S24_EXIT_OK) goto out;
             break;
         case 'q': o.quiet = 1; break;
         case 'P': o.in_place = 1; break;
