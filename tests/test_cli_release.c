@@ -4,13 +4,17 @@
  * in its table) and prunes them with --include-embeddings; compress packs a
  * tensor pruned in PyTorch (w * mask, so -0.0 in pruned places) and says why
  * when it packs nothing; every command's --help ends with the exit codes;
- * every --threads takes the same values with the same message. */
+ * every --threads takes the same values with the same message; the progress
+ * line (eval, permute --model, bench) stays off stdout and out of files
+ * unless --progress. */
 #include "t.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "sparse24/sparse24_nn.h"
 
 static const char *cli;
 static char out_path[600], err_path[600];
@@ -56,6 +60,14 @@ static void line_of(const char *path, const char *tensor, char *buf, size_t len)
         p = nl ? nl + 1 : NULL;
     }
     free(s);
+}
+
+/* slurp, remembered so that a CHECK can use it inline (freed on the next call) */
+static const char *slurp_keep(const char *path)
+{
+    static char *last;
+    free(last);
+    return last = slurp(path);
 }
 
 static int has(const char *path, const char *word)
@@ -296,6 +308,53 @@ static void test_threads_option(void)
     CHECK(run("info --threads 1") == 0);
 }
 
+/* A freshly initialised checkpoint of arch (what train would start from). */
+static int fresh_checkpoint(const char *arch, const char *path)
+{
+    s24_backend_t *be = NULL;
+    s24_model_t *m = NULL;
+    int rc = s24_backend_create(S24_DEVICE_CPU, 0, &be);
+    if (rc == S24_OK) rc = s24_model_create(arch, 10, 3, be, &m);
+    if (rc == S24_OK) rc = s24_model_save(m, path);
+    s24_model_free(m);
+    s24_backend_free(be);
+    return rc;
+}
+
+/* The progress line: off when stderr is a file, on with --progress, never
+ * on stdout, and eval's figures the same either way (it evaluates in slices
+ * then). */
+static void test_progress(void)
+{
+    const char *ck = tmp("smallcnn.safetensors"), *rn = tmp("resnet18.safetensors"),
+               *po = tmp("resnet18_perm.safetensors");
+    CHECK_OK(fresh_checkpoint("smallcnn", ck));
+    const char *ev = "eval --model smallcnn --checkpoint %s --data synthetic --synthetic-size 12 "
+                     "--synthetic-test 200 --batch 8 --threads 1%s";
+    CHECK(run(ev, ck, "") == 0);
+    char *plain = slurp(out_path), *plain_err = slurp(err_path);
+    CHECK(strstr(plain, "test accuracy") && !strstr(plain_err, "ETA"), "no progress line: %s",
+          plain_err);
+    CHECK(run(ev, ck, " --progress") == 0);
+    char *prog = slurp(out_path);
+    CHECK(!strcmp(plain, prog), "eval prints the same with --progress:\n%s---\n%s", plain, prog);
+    CHECK(has(err_path, "sparse24 eval: ") && has(err_path, "images, ") && has(err_path, "ETA "));
+    free(plain), free(plain_err), free(prog);
+
+    CHECK_OK(fresh_checkpoint("resnet18", rn));
+    CHECK(run("permute --model resnet18 %s -o %s --strategy identity", rn, po) == 0);
+    CHECK(has(out_path, "total: ") && !strstr(slurp_keep(err_path), "ETA"));
+    CHECK(run("permute --model resnet18 %s -o %s --strategy identity --progress", rn, po) == 0);
+    CHECK(has(err_path, "sparse24 permute: ") && has(err_path, "channel space 1/") &&
+          has(err_path, "ETA "));
+    CHECK(run("bench cpu --sizes 64 --no-layers --repeats 1 --rounds 1 --progress") == 0);
+    CHECK(has(err_path, "sparse24 bench cpu: ") && has(err_path, "ETA "));
+    CHECK(run("bench train --models smallcnn --device cpu --batch 2 --size 8 --warmup 1 --group 1 "
+              "--repeats 1 --progress") == 0);
+    CHECK(has(err_path, "sparse24 bench train: ") && has(err_path, "ETA "));
+    remove(ck), remove(rn), remove(po);
+}
+
 int main(void)
 {
     cli = getenv("S24_CLI");
@@ -310,6 +369,7 @@ int main(void)
     test_negative_zero();
     test_help_exit_codes();
     test_threads_option();
+    test_progress();
     remove(out_path);
     remove(err_path);
     rmdir(t_tmpdir());
