@@ -65,7 +65,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: sparse24 bench cpu [--sizes LIST] [--shapes FILE] [--no-layers]\n"
             "                          [--dtype LIST] [--threads N] [--repeats R] [--rounds N]\n"
-            "                          [--isa auto|avx512|avx2|scalar] [--out DIR]\n"
+            "                          [--isa auto|avx512|avx2|scalar] [--out DIR] [--progress]\n"
             "Times C = A x B with A 2:4-compressed (s24_spmm) against OpenBLAS dense sgemm\n"
             "on the decompressed A, side by side in this process, and prints median time,\n"
             "GFLOP/s (dense-equivalent 2*M*N*K), the dense/sparse time ratio and the\n"
@@ -75,16 +75,19 @@ static void usage(FILE *f)
             "  --no-layers     skip the built-in ResNet-18 / transformer layer shapes\n"
             "  --dtype LIST    f32,f16,bf16 (default f32); F16/BF16 B is converted while\n"
             "                  packing; the dense baseline runs sgemm on fp32 copies\n"
-            "  --threads N     threads for both sides (default: all cores)\n"
+            "  --threads N     " CLI_THREADS_HELP ",\n"
+            "                  for both sides\n"
             "  --repeats R     timed calls per side (default 6; small shapes repeat until\n"
             "                  0.2 s per side, up to %d); the median is reported\n"
             "  --rounds N      alternate N blocks of sparse calls and N blocks of dense\n"
             "                  calls, each after an untimed warm-up (default 2)\n"
             "  --isa NAME      force the SpMM SIMD path (default auto)\n"
             "  --out DIR       also write DIR/cpu-gemm.csv\n"
+            "  --progress      " CLI_PROGRESS_HELP "\n"
+            "                  (on a terminal it is always drawn)\n"
             "The OpenBLAS core type is fixed when the library loads: run again with\n"
             "OPENBLAS_CORETYPE=NAME to time another (the stamp shows which ran).\n"
-            "exit codes: 0 ok, 1 runtime failure, 2 bad usage\n",
+            "exit codes: 0 success, 1 runtime failure, 2 bad usage\n",
             MAX_REPEATS);
 }
 
@@ -205,7 +208,7 @@ static void print_loadavg(const char *when)
 }
 
 static int run_shape(const struct shape *s, enum s24_dtype dt, int repeats, int rounds,
-                     int progress, struct result *res)
+                     struct cli_progress *pr, double at, double total, struct result *res)
 {
     const int64_t m = s->m, k = s->k, n = s->n;
     const size_t es = s24_dtype_size(dt);
@@ -288,9 +291,8 @@ static int run_shape(const struct shape *s, enum s24_dtype dt, int repeats, int 
             ts[ns] = s24_now() - t0;
             spent += ts[ns++];
         }
-        if (progress)
-            fprintf(stderr, "\r  %-34s %s round %d/%d sparse   ", s->name, s24_dtype_name(dt),
-                    round + 1, rounds);
+        cli_progress_step(pr, at + (round + 0.5) / rounds, total, "%s %s round %d/%d sparse",
+                          s->name, s24_dtype_name(dt), round + 1, rounds);
 #ifdef S24_HAVE_OPENBLAS
         spent = 0;
         goal = nd + per;
@@ -304,9 +306,8 @@ static int run_shape(const struct shape *s, enum s24_dtype dt, int repeats, int 
             td[nd] = s24_now() - t0;
             spent += td[nd++];
         }
-        if (progress)
-            fprintf(stderr, "\r  %-34s %s round %d/%d dense    ", s->name, s24_dtype_name(dt),
-                    round + 1, rounds);
+        cli_progress_step(pr, at + (round + 1.0) / rounds, total, "%s %s round %d/%d dense",
+                          s->name, s24_dtype_name(dt), round + 1, rounds);
 #endif
     }
     res->sparse_s = median(ts, ns);
@@ -379,9 +380,9 @@ int bench_cpu_main(int argc, char **argv)
         {"threads", required_argument, 0, 't'}, {"repeats", required_argument, 0, 'r'},
         {"rounds", required_argument, 0, 'R'},  {"isa", required_argument, 0, 'i'},
         {"out", required_argument, 0, 'o'},     {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"progress", no_argument, 0, 'G'},      {0, 0, 0, 0}};
     struct shape shapes[MAX_SHAPES];
-    int nsh = 0, layers = 1, sizes_given = 0, c, st;
+    int nsh = 0, layers = 1, sizes_given = 0, c, st, force_progress = 0;
     const char *shapes_file = NULL, *out_dir = NULL;
     enum s24_dtype dts[3] = {S24_F32};
     int ndt = 1;
@@ -407,7 +408,7 @@ int bench_cpu_main(int argc, char **argv)
                 return cli_usage(CMD, "bad --dtype '%s' (comma list of f32, f16, bf16)", optarg);
             break;
         case 't':
-            if (cli_threads(optarg) < 0) return cli_usage(CMD, "bad --threads '%s'", optarg);
+            if (cli_threads(CMD, optarg)) return S24_EXIT_USAGE;
             break;
         case 'r':
             if (cli_parse_i64(optarg, 0, INT64_MAX, &repeats) < 0 || repeats < 1 || repeats > MAX_REPEATS)
@@ -424,6 +425,7 @@ int bench_cpu_main(int argc, char **argv)
             }
             break;
         case 'o': out_dir = optarg; break;
+        case 'G': force_progress = 1; break;
         case 'h': usage(stdout); return S24_EXIT_OK;
         default: return cli_usage(CMD, "unknown option");
         }
@@ -439,7 +441,8 @@ int bench_cpu_main(int argc, char **argv)
     if (out_dir && access(out_dir, W_OK) != 0)
         return cli_fail(CMD, "--out %s: %s", out_dir, strerror(errno));
 
-    const int progress = isatty(2);
+    struct cli_progress pr;
+    cli_progress_begin(&pr, CMD, force_progress);
     cli_stamp(stdout, "# ");
     print_loadavg("at start");
     printf("# timing: median of >= %lld calls per side (>= 0.2 s), in %lld rounds alternating a\n"
@@ -459,8 +462,13 @@ int bench_cpu_main(int argc, char **argv)
         for (int si = 0; si < nsh; si++) {
             const struct shape *s = &shapes[si];
             struct result r;
-            if (run_shape(s, dts[di], (int)repeats, (int)rounds, progress, &r) != S24_EXIT_OK) goto fail;
-            if (progress) fprintf(stderr, "\r%70s\r", "");
+            cli_progress_step(&pr, di * nsh + si, ndt * nsh, "%s %s", s->name, s24_dtype_name(dts[di]));
+            if (run_shape(s, dts[di], (int)repeats, (int)rounds, &pr, di * nsh + si, ndt * nsh,
+                          &r) != S24_EXIT_OK) {
+                cli_progress_end(&pr);
+                goto fail;
+            }
+            cli_progress_end(&pr);
             double fl = 2.0 * (double)s->m * (double)s->n * (double)s->k;
             double sg = fl / r.sparse_s * 1e-9;
             double dg = r.dense_s > 0 ? fl / r.dense_s * 1e-9 : NAN;

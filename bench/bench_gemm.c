@@ -64,6 +64,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: sparse24 bench gemm [--dtype fp16,bf16,int8,fp8] [--sizes LIST] [--shapes FILE|builtin]\n"
             "                           [--out DIR] [--repeats N] [--search] [--variants] [--device N]\n"
+            "                           [--progress]\n"
             "  --dtype LIST     input dtypes (default fp16,bf16); int8 gives int32, fp8 (e4m3) bf16\n"
             "  --sizes LIST     square sizes m=n=k (default 256,512,1024,2048,4096,8192,16384;\n"
             "                   'none' for no square sizes)\n"
@@ -75,6 +76,8 @@ static void usage(FILE *f)
             "  --variants       also time layouts, operand order, split-k and fp16 accumulate\n"
             "                   (square 4096..8192)\n"
             "  --device N       GPU index (default 0)\n"
+            "  --progress       " CLI_PROGRESS_HELP "\n"
+            "                   (on a terminal it is always drawn)\n"
             "Sparse and dense times are medians of CUDA-event-timed calls after warm-up, with\n"
             "L2 flushed before each. Shapes that break cuSPARSELt's size rules are padded and the\n"
             "padded GEMM's time counts. Needs a GPU: exits 1 without one.\n"
@@ -532,9 +535,9 @@ int bench_gemm_main(int argc, char **argv)
         {"shapes", required_argument, 0, 'S'}, {"out", required_argument, 0, 'o'},
         {"repeats", required_argument, 0, 'r'}, {"search", no_argument, 0, 'x'},
         {"variants", no_argument, 0, 'v'}, {"device", required_argument, 0, 'D'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"progress", no_argument, 0, 'G'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *dtypes = "fp16,bf16", *sizes = "256,512,1024,2048,4096,8192,16384", *shapes = NULL, *out = NULL;
-    int repeats = 50, search = 0, variants = 0, device = 0, c, ret = S24_EXIT_OK;
+    int repeats = 50, search = 0, variants = 0, device = 0, c, ret = S24_EXIT_OK, force_progress = 0;
     static struct shape sh[MAX_SHAPES];
     int nsh = 0;
     enum s24_dtype dts[8];
@@ -559,6 +562,7 @@ int bench_gemm_main(int argc, char **argv)
             break;
         }
         case 'x': search = 1; break;
+        case 'G': force_progress = 1; break;
         case 'v': variants = 1; break;
         case 'D': {
             int64_t v;
@@ -620,7 +624,8 @@ int bench_gemm_main(int argc, char **argv)
         }
         fprintf(vf, "name,m,n,k,dtype,variant,sparse_ms,speedup_vs_dense,status\n");
     }
-    int tty = isatty(2);
+    struct cli_progress prog;
+    cli_progress_begin(&prog, CMD, force_progress);
     for (int di = 0; di < ndt; di++)
         for (int si = 0; si < nsh; si++) {
             struct row *r = &rows[nrows++];
@@ -632,9 +637,10 @@ int bench_gemm_main(int argc, char **argv)
             r->host_run = r->host_raw = r->graph_us = r->eager_us = r->rel_err = NAN;
             r->alg = r->alg_max = r->split_k = -1;
             snprintf(r->auto_choice, sizeof r->auto_choice, "-");
-            if (tty) fprintf(stderr, "\r[%d/%d] %s %s ...", nrows, nsh * ndt, r->s.name, s24_gemm_dtype_name(r->in));
+            cli_progress_step(&prog, nrows - 1, nsh * ndt, "[%d/%d] %s %s", nrows, nsh * ndt, r->s.name,
+                              s24_gemm_dtype_name(r->in));
             bench_one(g, r, repeats, search);
-            if (tty) fprintf(stderr, "\r%60s\r", "");
+            cli_progress_end(&prog);
             printf("%-16s %6lld %6lld %6lld %-5s %10.4f %10.4f %7.3f %7.3f %7.1f %7.1f %-6s %7.3f %8.2f %8.2f %9.2g%s%s\n",
                    r->s.name, (long long)r->s.m, (long long)r->s.n, (long long)r->s.k, s24_gemm_dtype_name(r->in),
                    r->dense, r->sparse, r->dense / r->sparse, r->pair_dense_ms / r->pair_sparse_ms,

@@ -130,7 +130,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: sparse24 bench permute [--out DIR] [--quick] [--data DIR] [--threads N]\n"
-            "                              [--seed S] [--time-budget SEC]\n"
+            "                              [--seed S] [--time-budget SEC] [--progress]\n"
             "Channel-permutation search per strategy on uniform random matrices (128x64,\n"
             "256x256, 512x512, 2048x2048; NumPy seed 1) and the trained ResNet18 matrices\n"
             "of DIR (default ../shared/data/permute when it exists; skipped otherwise),\n"
@@ -139,9 +139,11 @@ static void usage(FILE *f)
             "  --quick            fewer matrices and strategies (well under two minutes on\n"
             "                     two cores; needs no data)\n"
             "  --data DIR         folder of resnet18_*.npy and random_128x64_seed1.npy\n"
-            "  --threads N        worker threads (default: all cores)\n"
+            "  --threads N        " CLI_THREADS_HELP "\n"
             "  --seed S           search seed (default 1)\n"
             "  --time-budget SEC  cap per search (default 120); a capped run says so\n"
+            "  --progress         " CLI_PROGRESS_HELP "\n"
+            "                     (on a terminal it is always drawn)\n"
             "exit codes: 0 success, 1 runtime failure, 2 bad usage\n");
 }
 
@@ -202,10 +204,11 @@ int bench_permute_main(int argc, char **argv)
         {"out", required_argument, 0, 'o'},     {"quick", no_argument, 0, 'q'},
         {"data", required_argument, 0, 'd'},    {"threads", required_argument, 0, 't'},
         {"seed", required_argument, 0, 's'},    {"time-budget", required_argument, 0, 'b'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+        {"help", no_argument, 0, 'h'},          {"progress", no_argument, 0, 'G'},
+        {0, 0, 0, 0},
     };
     const char *out = NULL, *data = NULL; /* NULL: the default folder, if it is there */
-    int quick = 0;
+    int quick = 0, force_progress = 0;
     uint64_t seed = 1;
     double budget = 120.0;
     optind = 1;
@@ -215,9 +218,10 @@ int bench_permute_main(int argc, char **argv)
         switch (c) {
         case 'o': out = optarg; break;
         case 'q': quick = 1; break;
+        case 'G': force_progress = 1; break;
         case 'd': data = optarg; break;
         case 't':
-            if (cli_threads(optarg) < 0) return cli_usage(CMD, "bad --threads '%s'", optarg);
+            if (cli_threads(CMD, optarg)) return S24_EXIT_USAGE;
             break;
         case 's':
             seed = strtoull(optarg, &end, 10);
@@ -298,6 +302,8 @@ int bench_permute_main(int argc, char **argv)
     printf("%-26s %6s %5s %-9s %7s %15s %15s %15s %8s %9s %6s %s\n", "matrix", "rows", "cols",
            "strategy", "escapes", "kept_default", "kept_permuted", "bound_50pct", "effic_%", "time_s",
            "moves", "stop");
+    struct cli_progress pr;
+    cli_progress_begin(&pr, CMD, force_progress);
     const struct cfg *cfgs = quick ? quick_cfgs : full_cfgs;
     int ncfg = quick ? (int)(sizeof quick_cfgs / sizeof *quick_cfgs) : (int)(sizeof full_cfgs / sizeof *full_cfgs);
     for (int i = 0; i < n; i++) {
@@ -323,7 +329,10 @@ int bench_permute_main(int argc, char **argv)
             o.time_budget = budget;
             /* time when this very run first got as good as Apex's best */
             if (has_apex) o.target_efficacy = ae;
+            cli_progress_step(&pr, i * ncfg + k, n * ncfg, "%s %s", m[i].name,
+                              s24_permute_strategy_name(o.strategy));
             int rc = s24_permute_search(S24_F64, m[i].w, m[i].rows, m[i].cols, &o, perm, &r);
+            cli_progress_end(&pr);
             if (rc) {
                 ec = cli_fail(CMD, "%s: %s", m[i].name, s24_last_error());
                 free(perm);

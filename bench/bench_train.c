@@ -48,7 +48,9 @@ static void usage(FILE *f)
 "  --ops FILE        the per-op table of one profiled step as CSV\n"
 "                    (model,kind,count,fwd_ms,bwd_ms,total_ms,share)\n"
 "  --nodes           also print the profiled step node by node\n"
-"  --threads N       worker threads for the CPU (0 = all cores)\n"
+"  --threads N       " CLI_THREADS_HELP "\n"
+"  --progress        " CLI_PROGRESS_HELP "\n"
+"                    (on a terminal it is always drawn)\n"
 "  -h, --help        this text\n"
 "\n"
 "exit codes: 0 success, 1 runtime failure, 2 bad usage\n");
@@ -64,6 +66,8 @@ struct bench {
     int batch, size, warmup, group, repeats, nodes;
     FILE *csv, *ops;
     s24_backend_t *be;
+    struct cli_progress *pr; /* steps of all models: warm-up + timed */
+    int model_i, nmodels;
 };
 
 static int one_step(s24_model_t *m, struct s24_sgd *o, const float *x, const int32_t *y,
@@ -142,14 +146,22 @@ static int run_model(const struct bench *b, const char *arch)
     if ((rc = be->ops->upload(be, x, hx, xb)) || (rc = be->ops->upload(be, y, hy, yb)) ||
         (rc = be->ops->zero(be, acc, 2 * sizeof(double))))
         goto done;
-    for (int i = 0; i < b->warmup && rc == S24_OK; i++) rc = one_step(m, &o, x, y, b->batch, b->size, acc);
+    const double per = b->warmup + (double)b->repeats * b->group, at = b->model_i * per;
+    for (int i = 0; i < b->warmup && rc == S24_OK; i++) {
+        cli_progress_step(b->pr, at + i, b->nmodels * per, "%s warm-up %d/%d", arch, i + 1, b->warmup);
+        rc = one_step(m, &o, x, y, b->batch, b->size, acc);
+    }
     if (rc == S24_OK) rc = s24_backend_sync(be);
     for (int k = 0; k < b->repeats && rc == S24_OK; k++) {
+        /* drawn between groups, outside the timed region */
+        cli_progress_step(b->pr, at + b->warmup + (double)k * b->group, b->nmodels * per,
+                          "%s group %d/%d", arch, k + 1, b->repeats);
         double t0 = s24_now();
         for (int i = 0; i < b->group && rc == S24_OK; i++) rc = one_step(m, &o, x, y, b->batch, b->size, acc);
         if (rc == S24_OK) rc = s24_backend_sync(be);
         t[k] = (s24_now() - t0) / b->group;
     }
+    cli_progress_end(b->pr);
     if (rc != S24_OK) goto done;
     double sums[2];
     if ((rc = be->ops->download(be, sums, acc, sizeof sums)) != S24_OK) goto done;
@@ -192,7 +204,7 @@ static FILE *open_csv(const char *path, const char *header)
 int bench_train_main(int argc, char **argv)
 {
     enum { O_MODELS = 256, O_BATCH, O_SIZE, O_WARMUP, O_GROUP, O_REPEATS, O_DEVICE, O_GPU, O_CSV,
-           O_OPS, O_THREADS, O_NODES };
+           O_OPS, O_THREADS, O_NODES, O_PROGRESS };
     static const struct option lo[] = {
         {"models", required_argument, 0, O_MODELS}, {"batch", required_argument, 0, O_BATCH},
         {"size", required_argument, 0, O_SIZE},     {"warmup", required_argument, 0, O_WARMUP},
@@ -200,11 +212,12 @@ int bench_train_main(int argc, char **argv)
         {"device", required_argument, 0, O_DEVICE}, {"gpu", required_argument, 0, O_GPU},
         {"csv", required_argument, 0, O_CSV},       {"ops", required_argument, 0, O_OPS},
         {"threads", required_argument, 0, O_THREADS}, {"nodes", no_argument, 0, O_NODES},
+        {"progress", no_argument, 0, O_PROGRESS},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    struct bench b = {256, 32, 15, 5, 20, 0, NULL, NULL, NULL};
+    struct bench b = {256, 32, 15, 5, 20, 0, NULL, NULL, NULL, NULL, 0, 0};
     const char *models = "resnet18,efficientnet_b0", *device = "auto", *csv = NULL, *ops = NULL;
-    int gpu = 0, ec = S24_EXIT_OK;
+    int gpu = 0, ec = S24_EXIT_OK, force_progress = 0;
     int64_t v;
     optind = 1;
     for (;;) {
@@ -241,8 +254,9 @@ int bench_train_main(int argc, char **argv)
         case O_CSV: csv = optarg; break;
         case O_OPS: ops = optarg; break;
         case O_NODES: b.nodes = 1; break;
+        case O_PROGRESS: force_progress = 1; break;
         case O_THREADS:
-            if (cli_threads(optarg) < 0) return cli_usage(CMD, "--threads %s: expected 0..1024", optarg);
+            if (cli_threads(CMD, optarg)) return S24_EXIT_USAGE;
             break;
         default: return cli_usage(CMD, "unknown option");
         }
@@ -252,8 +266,13 @@ int bench_train_main(int argc, char **argv)
     if (cli_device(device, &dev)) return cli_usage(CMD, "--device %s: expected cpu, cuda or auto", device);
     char list[1024];
     snprintf(list, sizeof list, "%s", models);
-    for (char *s = NULL, *tok = strtok_r(list, ",", &s); tok; tok = strtok_r(NULL, ",", &s))
+    for (char *s = NULL, *tok = strtok_r(list, ",", &s); tok; tok = strtok_r(NULL, ",", &s)) {
         if (!s24_arch_find(tok)) return cli_usage(CMD, "--models: '%s': expected %s", tok, cli_model_list());
+        b.nmodels++;
+    }
+    struct cli_progress pr;
+    cli_progress_begin(&pr, CMD, force_progress);
+    b.pr = &pr;
     int rc = s24_backend_create(dev, gpu, &b.be);
     if (rc != S24_OK) return cli_lib_fail(CMD, rc);
     if (csv && !(b.csv = open_csv(csv, "model,engine,precision,step_ms,img_s,peak_mb\n"))) {
@@ -273,6 +292,7 @@ int bench_train_main(int argc, char **argv)
             ec = cli_lib_fail(CMD, rc);
             break;
         }
+        b.model_i++;
         fflush(stdout);
     }
 done:

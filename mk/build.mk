@@ -212,16 +212,30 @@ check:
 lint:
 	@sh scripts/check_banned.sh
 
+# The installed pkg-config files name no folder of the source tree (its .deps/
+# included): an install must keep working when the clone is moved or deleted.
+# A GPU build still links cuSPARSELt from .deps/ with an RPATH there (the link
+# lines above); run-time loading of the GPU libraries will end that, and
+# until then `make install` says so.
+comma := ,
+SRC_TREE = $(CURDIR) $(realpath $(CURDIR)/.deps)
+in_tree = $(filter $(addsuffix /%,$(SRC_TREE)),$(patsubst -L%,%,$(patsubst -Wl$(comma)-rpath$(comma)%,%,$(1))))
+PC_LIBS = $(foreach w,$(filter -l% -L% -Wl% -fopenmp,$(LDLIBS_BASE)),$(if $(call in_tree,$(w)),,$(w)))
+PC_VERSION = $(shell sed -n 's/.*S24_VERSION_STRING "\(.*\)"/\1/p' include/sparse24/sparse24.h)
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(PC_VERSION)|' -e 's|@LIBS@|$(PC_LIBS)|'
+TREE_LINKS = $(strip $(foreach w,$(LDLIBS_BASE),$(call in_tree,$(w))))
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include/sparse24 $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/sparse24/*.h $(DESTDIR)$(PREFIX)/include/sparse24/
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*S24_VERSION_STRING "\(.*\)"/\1/p' include/sparse24/sparse24.h)|' \
-	    -e 's|@LIBS@|$(filter -l% -L% -Wl% -fopenmp,$(LDLIBS_BASE))|' scripts/sparse24.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sparse24.pc
+	$(PC_SED) scripts/sparse24.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sparse24.pc
+	$(PC_SED) scripts/sparse24-static.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sparse24-static.pc
+	$(if $(TREE_LINKS),@echo "warning: this build links libraries from the source tree ($(sort $(TREE_LINKS))): the installed sparse24 and libsparse24.so keep an RPATH there and need them at run time; a build with USE_CUSPARSELT=0 (or cuSPARSELt installed outside the tree, CUSPARSELT_DIR=...) stands alone" >&2)
 
 clean:
-	rm -rf build build-asan build-ubsan
+	rm -rf build build-asan build-ubsan build-install
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -61,8 +61,33 @@ int cli_output_not_input(const char *cmd, const char *out, const char *in, int h
 int cli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
 /* Parse a whole floating-point number; 0 on success, -1 otherwise. */
 int cli_parse_double(const char *s, double *out);
-/* Parse --threads N (N >= 1 or 0 for all cores) and apply it; -1 on bad input. */
-int cli_threads(const char *arg);
+/* --threads N for every command: N in 0..1024 (0 = all cores, the default),
+ * applied with s24_threads_set. 0 on success; on bad input prints the one
+ * message all commands share and returns S24_EXIT_USAGE. */
+int cli_threads(const char *cmd, const char *arg);
+/* The --threads line of every --help, after the option column. */
+#define CLI_THREADS_HELP "worker threads, 0..1024 (0 = all cores, the default)"
+/* The progress line of the longer commands (cli_progress.c): on a terminal,
+ * or when forced by the command's --progress; stderr only. */
+struct cli_progress {
+    const char *cmd;
+    int on, tty, drawn;
+    double t0, last;
+};
+void cli_progress_begin(struct cli_progress *p, const char *cmd, int forced);
+/* "sparse24 <cmd>: 42% <what>, 1m02s elapsed, ETA 1m25s"; done/total in any
+ * unit; rate-limited, so it can be called for every item. */
+void cli_progress_step(struct cli_progress *p, double done, double total, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+/* Erase the line (on a terminal); call before printing results. */
+void cli_progress_end(struct cli_progress *p);
+/* "1h02m" / "3m05s" / "12s" */
+void cli_fmt_eta(double s, char *buf, size_t n);
+/* The --progress line of every --help that has it. */
+#define CLI_PROGRESS_HELP "a progress line with an ETA on stderr even when it is not a terminal"
 /* --device: "cpu", "cuda" or "auto" (CUDA if built in and a GPU answers);
  * -1 if none of these. */
 int cli_device(const char *arg, enum s24_device *dev);

@@ -6,7 +6,10 @@
  * dtype and shape, and the original header text.
  *
  * It does not prune: a weight that is not already 2:4 stays dense (run
- * `sparse24 prune` first). The compressed file is for storage and for the
+ * `sparse24 prune` first). A weight that is 2:4 numerically but holds -0.0
+ * where it was pruned (PyTorch's w * mask) is packed with those zeros made
+ * +0.0, and the table says how many: the byte-exact compressor could not
+ * store a third non-zero pattern in a group otherwise. The compressed file is for storage and for the
  * sparse engines; PyTorch cannot load it as a state dict.
  */
 #include "cli.h"
@@ -38,6 +41,12 @@ static void usage(FILE *f)
 "sparse24.header = the input's header, so 'sparse24 decompress' restores the\n"
 "input byte for byte. Prints the bytes before and after.\n"
 "\n"
+"A weight pruned by multiplying with a mask (PyTorch's w * mask) holds -0.0\n"
+"where a negative value was pruned. Such a weight is 2:4 by value, and is\n"
+"compressed with its -0.0 stored as +0.0 (the table counts them; decompress\n"
+"then gives +0.0 there, equal as numbers). When nothing is compressed, a note\n"
+"on stderr says why.\n"
+"\n"
 "options:\n"
 "  -o, --output FILE  the compressed file (written atomically; required unless\n"
 "                     --in-place; never the input without it)\n"
@@ -46,6 +55,25 @@ static void usage(FILE *f)
 "  -h, --help         this text\n"
 "\n"
 "exit codes: 0 success, 1 runtime failure (bad file), 2 bad usage\n");
+}
+
+/* Make every -0.0 of a float tensor +0.0 (the sign bit alone set is -0.0 in
+ * every IEEE-style format: F64, F32, F16, BF16, F8); returns how many. */
+static int64_t clear_negative_zeros(struct s24_st_tensor *t)
+{
+    size_t es = s24_dtype_size(t->dtype);
+    int64_t n = 0;
+    unsigned char *b = t->data;
+    for (size_t off = 0; es && off + es <= t->nbytes; off += es) {
+        /* little-endian: the sign bit is the top bit of the last byte */
+        int neg0 = b[off + es - 1] == 0x80;
+        for (size_t j = 0; neg0 && j + 1 < es; j++) neg0 = b[off + j] == 0;
+        if (neg0) {
+            b[off + es - 1] = 0;
+            n++;
+        }
+    }
+    return n;
 }
 
 /* Why t stays dense, or NULL if it can be compressed (fills *v). */
@@ -114,7 +142,9 @@ int cmd_compress(int argc, char **argv)
     }
     if ((rc = s24_st_meta_set(&cs, "sparse24.format", S24_COMPRESS_FORMAT)) != S24_OK) goto lib_fail;
 
-    int namew = 6, ncomp = 0;
+    int namew = 6, ncomp = 0, nstuck = 0; /* nstuck: could be packed, stayed dense */
+    int64_t negzeros = 0;
+    char first_dense[256] = "";
     for (int i = 0; i < st.n; i++) {
         int l = (int)strlen(st.t[i].name);
         if (l > namew) namew = l < 48 ? l : 48;
@@ -124,18 +154,24 @@ int cmd_compress(int argc, char **argv)
                "stored", "how");
     int progress = st_progress_on() && !quiet;
     for (int i = 0; i < st.n; i++) {
-        const struct s24_st_tensor *t = &st.t[i];
-        char why[96], shape[64], key[1100];
+        struct s24_st_tensor *t = &st.t[i];
+        char why[96], shape[64], key[1100], how[64] = "";
+        int64_t nz = 0;
         if (progress) fprintf(stderr, "\r[%d/%d] %-60.60s", i + 1, st.n, t->name);
         struct s24_view v;
         st_fmt_shape(shape, sizeof shape, t->ndim, t->shape);
         const char *r = dense_reason(&st, t, &v, why, sizeof why);
-        if (!r && s24_compress(t->dtype, t->data, v, &comp) != S24_OK) {
+        int candidate = !r || !strncmp(r, "name clash", 10);
+        if (!r && s24_compress(t->dtype, t->data, v, &comp) != S24_OK &&
+            (!s24_dtype_is_float(t->dtype) || (nz = clear_negative_zeros(t)) == 0 ||
+             s24_compress(t->dtype, t->data, v, &comp) != S24_OK)) {
             /* e.g. a -0.0 beside two kept values: three non-zero bit patterns */
             snprintf(why, sizeof why, "not compressible: %.60s", s24_last_error());
             r = why;
         }
         if (r) {
+            if (candidate && !nstuck++)
+                snprintf(first_dense, sizeof first_dense, "%.150s: %.90s", t->name, r);
             if ((rc = s24_st_add(&cs, t->name, t->dtype, t->ndim, t->shape, t->data)) != S24_OK)
                 goto lib_fail;
             if (!quiet)
@@ -152,9 +188,11 @@ int cmd_compress(int argc, char **argv)
         snprintf(info, sizeof info, "%s %s", s24_dtype_name(t->dtype), shape);
         snprintf(key, sizeof key, "sparse24.tensor.%s", t->name);
         if ((rc = s24_st_meta_set(&cs, key, info)) != S24_OK) goto lib_fail;
+        if (nz) snprintf(how, sizeof how, " (%lld -0.0 as +0.0)", (long long)nz);
+        negzeros += nz;
         if (!quiet)
-            printf("%-*s  %-5s %-16s %10zu %10zu  2:4 values + meta\n", namew, t->name,
-                   s24_dtype_name(t->dtype), shape, t->nbytes, s24_compressed_bytes(&comp));
+            printf("%-*s  %-5s %-16s %10zu %10zu  2:4 values + meta%s\n", namew, t->name,
+                   s24_dtype_name(t->dtype), shape, t->nbytes, s24_compressed_bytes(&comp), how);
         s24_compressed_free(&comp);
         ncomp++;
     }
@@ -167,6 +205,16 @@ int cmd_compress(int argc, char **argv)
     long long b = st_file_size(out);
     printf("compressed %d of %d tensors: %s %lld bytes -> %s %lld bytes (%.1f%%)\n", ncomp, st.n,
            in, a, out, b, a > 0 ? 100.0 * (double)b / (double)a : 0.0);
+    if (negzeros)
+        printf("stored %lld -0.0 of pruned places as +0.0 (decompress gives +0.0 there)\n",
+               (long long)negzeros);
+    /* never a silent no-op: say why nothing was packed */
+    if (!ncomp && first_dense[0])
+        fprintf(stderr, "sparse24 %s: note: compressed nothing of %s; %d weights could be "
+                "but stay dense, the first: %s\n", cmd, in, nstuck, first_dense);
+    else if (!ncomp)
+        fprintf(stderr, "sparse24 %s: note: compressed nothing: no conv/linear weight of %s is "
+                "2:4 (run 'sparse24 prune' first)\n", cmd, in);
     ec = S24_EXIT_OK;
     goto done;
 lib_fail:

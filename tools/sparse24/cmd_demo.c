@@ -76,7 +76,7 @@ static void usage(FILE *f)
 "options:\n"
 "      --seed N      weight and input seed (default 1)\n"
 "      --no-train    stop after the GEMM (seconds instead of minutes)\n"
-"  -t, --threads N   worker threads (0 = all cores, the default)\n"
+"  -t, --threads N   " CLI_THREADS_HELP "\n"
 "  -h, --help        this text\n"
 "\n"
 "exit codes: 0 success, 1 runtime failure (a check failed), 2 bad usage\n");
@@ -406,8 +406,7 @@ int cmd_demo(int argc, char **argv)
         }
         case 'T': o.no_train = 1; break;
         case 't':
-            if (cli_threads(optarg) < 0)
-                return cli_usage(cmd, "--threads wants a number >= 0, got '%s'", optarg);
+            if (cli_threads(cmd, optarg)) return S24_EXIT_USAGE;
             break;
         case 'h': usage(stdout); return S24_EXIT_OK;
         default: return cli_usage(cmd, "unknown option");

@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,29 +28,61 @@ static void usage(FILE *f)
 "  --limit-test N       only the first N test images\n"
 "  --synthetic-size N   synthetic image side (default 32; match the training run)\n"
 "  --synthetic-test N   synthetic test images (default 2000)\n"
-"  --threads N          worker threads (0 = all cores)\n"
+"  --threads N          " CLI_THREADS_HELP "\n"
 "  --device D           cpu | cuda | auto (default auto: cuda when present)\n"
 "  --gpu N              GPU ordinal for --device cuda (default 0)\n"
+"  --progress           " CLI_PROGRESS_HELP "\n"
+"                       (on a terminal it is always drawn)\n"
 "  -h, --help           this text\n"
 "\n"
 "exit codes: 0 success, 1 runtime failure, 2 bad usage\n",
             cli_model_list());
 }
 
+/* s24_evaluate, in about 20 slices of whole batches when a progress line is
+ * drawn: the same batches, so the same correct count; the loss is the
+ * image-weighted mean of the slices' means. */
+static int evaluate(s24_model_t *m, const struct s24_dataset *d, int batch, struct cli_progress *pr,
+                    double *loss, double *acc)
+{
+    if (!pr->on) return s24_evaluate(m, d, batch, loss, acc);
+    int64_t per = (d->n / 20 + batch - 1) / batch * batch, px = (int64_t)d->h * d->w * 3;
+    if (per < batch) per = batch;
+    double lsum = 0, correct = 0;
+    int rc = S24_OK;
+    for (int64_t at = 0; at < d->n && rc == S24_OK; at += per) {
+        struct s24_dataset part = *d; /* a view: no copy, never freed */
+        part.n = d->n - at < per ? d->n - at : per;
+        part.images = d->images + at * px;
+        part.labels = d->labels + at;
+        cli_progress_step(pr, (double)at, (double)d->n, "%lld/%lld images", (long long)at,
+                          (long long)d->n);
+        double l, a;
+        rc = s24_evaluate(m, &part, batch, &l, &a);
+        lsum += l * (double)part.n;
+        correct += (double)llround(a / 100.0 * (double)part.n); /* a whole count */
+    }
+    cli_progress_end(pr);
+    if (rc != S24_OK) return rc;
+    *loss = lsum / (double)d->n;
+    *acc = 100.0 * correct / (double)d->n;
+    return S24_OK;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_CKPT, O_DATA, O_BATCH, O_LTEST, O_SSIZE, O_STEST, O_THREADS, O_DEVICE,
-           O_GPU };
+           O_GPU, O_PROGRESS };
     static const struct option lo[] = {
         {"model", required_argument, 0, O_MODEL}, {"checkpoint", required_argument, 0, O_CKPT},
         {"data", required_argument, 0, O_DATA},   {"batch", required_argument, 0, O_BATCH},
         {"limit-test", required_argument, 0, O_LTEST}, {"synthetic-size", required_argument, 0, O_SSIZE},
         {"synthetic-test", required_argument, 0, O_STEST}, {"threads", required_argument, 0, O_THREADS},
         {"device", required_argument, 0, O_DEVICE}, {"gpu", required_argument, 0, O_GPU},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"progress", no_argument, 0, O_PROGRESS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = argv[0], *arch = NULL, *ckpt = NULL;
     struct train_data_opts d;
-    int batch = 500, ec, gpu = 0;
+    int batch = 500, ec, gpu = 0, force_progress = 0;
     const char *device = "auto";
     int64_t v;
     train_data_defaults(&d);
@@ -78,9 +111,10 @@ int cmd_eval(int argc, char **argv)
             d.synth.n_test = v;
             break;
         case O_THREADS:
-            if (cli_threads(optarg) < 0) return cli_usage(cmd, "--threads %s: expected 0..1024", optarg);
+            if (cli_threads(cmd, optarg)) return S24_EXIT_USAGE;
             break;
         case O_DEVICE: device = optarg; break;
+        case O_PROGRESS: force_progress = 1; break;
         case O_GPU:
             if (cli_parse_i64(optarg, 0, 1023, &v)) return cli_usage(cmd, "--gpu %s: expected 0..1023", optarg);
             gpu = (int)v;
@@ -111,7 +145,9 @@ int cmd_eval(int argc, char **argv)
     }
     if ((ec = train_data_load(cmd, &d, NULL, &test)) != S24_EXIT_OK) goto done;
     double loss, acc, t0 = s24_now();
-    if ((rc = s24_evaluate(m, &test, batch, &loss, &acc)) != S24_OK) {
+    struct cli_progress pr;
+    cli_progress_begin(&pr, cmd, force_progress);
+    if ((rc = evaluate(m, &test, batch, &pr, &loss, &acc)) != S24_OK) {
         ec = cli_lib_fail(cmd, rc);
         goto done;
     }

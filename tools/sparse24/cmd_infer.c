@@ -35,7 +35,7 @@ static void usage(FILE *f)
 "  --synthetic-size N   synthetic image side (default 32; match the training run)\n"
 "  --synthetic-test N   synthetic test images (default 2000)\n"
 "  --device cpu         the plan's device (only the CPU so far)\n"
-"  --threads N          worker threads (0 = all cores)\n"
+"  --threads N          " CLI_THREADS_HELP "\n"
 "  -h, --help           this text\n"
 "\n"
 "exit codes: 0 success, 1 runtime failure, 2 bad usage\n",
@@ -110,7 +110,7 @@ int cmd_infer(int argc, char **argv)
             if (strcmp(optarg, "cpu")) return cli_usage(cmd, "--device %s: the inference plan runs on the CPU only so far", optarg);
             break;
         case O_THREADS:
-            if (cli_threads(optarg) < 0) return cli_usage(cmd, "--threads %s: expected 0..1024", optarg);
+            if (cli_threads(cmd, optarg)) return S24_EXIT_USAGE;
             break;
         case O_SSIZE:
             if (cli_parse_i64(optarg, 8, 64, &v)) return cli_usage(cmd, "--synthetic-size %s: expected 8..64", optarg);

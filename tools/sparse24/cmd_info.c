@@ -111,13 +111,17 @@ int cmd_info(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
         switch (c) {
         case 't':
-            if (cli_threads(optarg) < 0) return cli_usage("info", "bad --threads '%s'", optarg);
+            if (cli_threads("info", optarg)) return S24_EXIT_USAGE;
             break;
         case 'h':
             printf("usage: sparse24 info [--threads N]\n"
                    "Prints the CPU (model, instruction sets), thread count, BLAS and its core\n"
                    "type, and where present the GPU driver, CUDA, cuBLASLt, cuSPARSELt, cuDNN\n"
                    "and NCCL versions and the GPUs. Benchmarks stamp their tables with it.\n"
+                   "\n"
+                   "options:\n"
+                   "  -t, --threads N  " CLI_THREADS_HELP "\n"
+                   "  -h, --help       this text\n"
                    "\n"
                    "exit codes: 0 success, 1 runtime failure, 2 bad usage\n");
             return S24_EXIT_OK;

@@ -45,7 +45,9 @@ static void usage(FILE *f)
             "                          stripes8 and stripes12)\n"
             "      --max-moves N       stop after N improving moves (default: no limit)\n"
             "      --time-budget SEC   stop a search after SEC seconds (per matrix with --model)\n"
-            "  -t, --threads N         worker threads (default: all cores)\n"
+            "  -t, --threads N         " CLI_THREADS_HELP "\n"
+            "      --progress          with --model: " CLI_PROGRESS_HELP "\n"
+            "                          (on a terminal it is always drawn)\n"
             "  -h, --help              this text\n"
             "\n"
             "Output: one line per matrix: rows, cols, strategy, kept magnitude by 2:4 in the\n"
@@ -153,19 +155,22 @@ static int run_tensor(const char *in, const char *tensor, const struct s24_permu
     return ec;
 }
 
+/* Called as the search of channel space i of n starts. */
 static void show_progress(void *ctx, int i, int n, const char *space)
 {
-    (void)ctx;
-    fprintf(stderr, "\rsparse24 permute: channel space %d/%d %-40s", i + 1, n, space);
-    if (i + 1 == n) fputc('\n', stderr);
-    fflush(stderr);
+    cli_progress_step(ctx, i, n, "channel space %d/%d %.40s", i + 1, n, space);
 }
 
 static int run_model(const char *arch, const char *in, const struct s24_permute_opts *oin,
-                     const char *out)
+                     const char *out, int force_progress)
 {
     struct s24_permute_opts opts = *oin, *o = &opts;
-    if (isatty(2)) opts.progress = show_progress;
+    struct cli_progress pr;
+    cli_progress_begin(&pr, CMD, force_progress);
+    if (pr.on) {
+        opts.progress = show_progress;
+        opts.progress_ctx = &pr;
+    }
     struct s24_st st;
     struct s24_permute_report rep;
     memset(&rep, 0, sizeof rep);
@@ -173,6 +178,7 @@ static int run_model(const char *arch, const char *in, const struct s24_permute_
     int rc = s24_st_read(in, &st);
     if (rc) return cli_lib_fail(CMD, rc);
     rc = s24_permute_checkpoint(&st, arch, o, &rep);
+    cli_progress_end(&pr);
     if (rc) {
         int ec = cli_fail(CMD, "%s: %s", in, s24_last_error());
         s24_st_free(&st);
@@ -207,18 +213,20 @@ int cmd_permute(int argc, char **argv)
         {"seed", required_argument, 0, 'S'},       {"escapes", required_argument, 0, 'e'},
         {"max-moves", required_argument, 0, 'm'},  {"time-budget", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'},    {"help", no_argument, 0, 'h'},
-        {"in-place", no_argument, 0, 'P'},         {0, 0, 0, 0},
+        {"in-place", no_argument, 0, 'P'},         {"progress", no_argument, 0, 'G'},
+        {0, 0, 0, 0},
     };
     const char *out = NULL, *tensor = NULL, *model = NULL;
     struct s24_permute_opts o;
     s24_permute_opts_default(&o);
     optind = 1;
-    int c, in_place = 0;
+    int c, in_place = 0, force_progress = 0;
     while ((c = getopt_long(argc, argv, "o:s:t:h", longopts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'o': out = optarg; break;
         case 'P': in_place = 1; break;
+        case 'G': force_progress = 1; break;
         case 'T': tensor = optarg; break;
         case 'M': model = optarg; break;
         case 's':
@@ -244,7 +252,7 @@ int cmd_permute(int argc, char **argv)
                 return cli_usage(CMD, "bad --time-budget '%s' (seconds > 0)", optarg);
             break;
         case 't':
-            if (cli_threads(optarg) < 0) return cli_usage(CMD, "bad --threads '%s'", optarg);
+            if (cli_threads(CMD, optarg)) return S24_EXIT_USAGE;
             break;
         case 'h': usage(stdout); return S24_EXIT_OK;
         default: return cli_usage(CMD, "unknown option");
@@ -267,7 +275,7 @@ int cmd_permute(int argc, char **argv)
         if (!ai || !ai->permutable)
             return cli_usage(CMD, "--model '%s': no channel-permutation description (the registry's "
                                   "permutable architectures: resnet18, efficientnet_b0)", model);
-        return run_model(model, in, &o, out);
+        return run_model(model, in, &o, out, force_progress);
     }
     if (ends_with(in, ".safetensors")) {
         if (!tensor) return cli_usage(CMD, "%s: a safetensors input needs --tensor NAME (or --model)", in);

@@ -39,6 +39,10 @@ static void usage(FILE *f)
 "                               in %% M == 0 (what Sparse Tensor Cores and\n"
 "                               NVIDIA ASP accept)\n"
 "                          any: the same without the out/in %% 8/16 rules\n"
+"      --include-embeddings\n"
+"                        prune lookup tables too: embeddings and the output\n"
+"                        head (lm_head, or a weight shaped like the vocabulary\n"
+"                        table), which are skipped by default\n"
 "      --include REGEX   prune only names matching this POSIX extended regex\n"
 "                        (repeatable: any may match)\n"
 "      --exclude REGEX   never prune names matching this regex (repeatable)\n"
@@ -48,9 +52,17 @@ static void usage(FILE *f)
 "                        BOOL) instead of computing them; each is checked to\n"
 "                        match its weight's shape and to be exactly N:M (N:M\n"
 "                        from the file's sparse24.pattern unless --pattern)\n"
-"  -t, --threads N       worker threads (0 = all cores)\n"
+"  -t, --threads N       " CLI_THREADS_HELP "\n"
 "  -q, --quiet           no per-tensor table\n"
 "  -h, --help            this text\n"
+"\n"
+"Lookup tables are left dense by default (an embedding is indexed, not\n"
+"multiplied, so 2:4 gains nothing there): names with a dotted component that\n"
+"contains \"embed\" (embed_tokens, word_embeddings, position_embeddings ...),\n"
+"or is wte, wpe, emb, *_emb or relative_attention_bias, or shared.weight;\n"
+"output heads: a component lm_head, or a 2-D weight outside the numbered\n"
+"blocks (no all-digit component, as in layers.3) with the same shape as the\n"
+"largest embedding, when that has more rows than columns.\n"
 "\n"
 "The table lists each tensor: shape, dtype, pruned or skipped and why, and\n"
 "the share of its magnitude sum(|w|) that pruning kept. The totals give the\n"
@@ -65,7 +77,7 @@ static void usage(FILE *f)
 
 struct opts {
     const char *in, *out, *save_masks, *masks;
-    int n, m, quiet, pattern_given, in_place;
+    int n, m, quiet, pattern_given, in_place, include_tables;
     enum st_rule rule;
     struct st_filter filter;
 };
@@ -150,6 +162,7 @@ static int run(const char *cmd, struct opts *o)
 
     double par_all = 0, par_nm = 0, mac_all = 0, mac_nm = 0, mag_all = 0, mag_kept = 0;
     int npruned = 0;
+    const struct s24_st_tensor *vocab = st_vocab_table(&st);
     int progress = st_progress_on() && !o->quiet;
     for (int i = 0; i < st.n; i++) {
         struct s24_st_tensor *t = &st.t[i];
@@ -157,11 +170,13 @@ static int run(const char *cmd, struct opts *o)
         char why[96], shape[64], action[128];
         const char *skip;
         struct s24_view v;
+        /* an embedding is a lookup: no multiply-adds, pruned or not */
+        enum st_table table = st_table_of(t, vocab);
+        int macs = s24_dtype_is_float(t->dtype) && st_is_weight_name(t->name) &&
+                   (t->ndim == 2 || t->ndim == 4) && table != ST_TABLE_EMBEDDING;
         st_fmt_shape(shape, sizeof shape, t->ndim, t->shape);
         if (s24_dtype_is_float(t->dtype)) par_all += (double)numel;
-        if (s24_dtype_is_float(t->dtype) && st_is_weight_name(t->name) &&
-            (t->ndim == 2 || t->ndim == 4))
-            mac_all += (double)numel;
+        if (macs) mac_all += (double)numel;
         if (progress) fprintf(stderr, "\r[%d/%d] %-60.60s", i + 1, st.n, t->name);
 
         const struct s24_st_tensor *mt = o->masks ? s24_st_find(&masks_in, t->name) : NULL;
@@ -175,6 +190,7 @@ static int run(const char *cmd, struct opts *o)
             }
         } else {
             skip = st_eligible(t, o->rule, o->n, o->m, &v, why, sizeof why);
+            if (!skip && !o->include_tables) skip = st_table_why(table);
         }
         if (!skip) skip = st_filter_why(&o->filter, t->name);
         if (skip) {
@@ -210,7 +226,7 @@ static int run(const char *cmd, struct opts *o)
         }
         npruned++;
         par_nm += (double)numel;
-        mac_nm += (double)numel;
+        if (macs) mac_nm += (double)numel;
         mag_all += before;
         mag_kept += after;
         if (!o->quiet) {
@@ -265,7 +281,8 @@ int cmd_prune(int argc, char **argv)
         {"min-shape", required_argument, 0, 'S'}, {"save-masks", required_argument, 0, 'W'},
         {"masks", required_argument, 0, 'M'}, {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'}, {"in-place", no_argument, 0, 'P'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"include-embeddings", no_argument, 0, 'B'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *cmd = argv[0];
     struct opts o = {.n = 2, .m = 4, .rule = ST_RULE_ASP};
     int c, ec;
@@ -299,13 +316,11 @@ int cmd_prune(int argc, char **argv)
         case 'W': o.save_masks = optarg; break;
         case 'M': o.masks = optarg; break;
         case 't':
-            if (cli_threads(optarg) < 0) {
-                ec = cli_usage(cmd, "--threads '%s': expected a count >= 0", optarg);
-                goto out;
-            }
+            if ((ec = cli_threads(cmd, optarg)) != S24_EXIT_OK) goto out;
             break;
         case 'q': o.quiet = 1; break;
         case 'P': o.in_place = 1; break;
+        case 'B': o.include_tables = 1; break;
         case 'h':
             usage(stdout);
             ec = S24_EXIT_OK;

@@ -50,7 +50,7 @@ static void usage(FILE *f)
 "  --batch N            batch size (default 256)\n"
 "  --lr X               peak learning rate (default 0.1)\n"
 "  --wd X               weight decay (default 5e-4)\n"
-"  --threads N          worker threads (0 = all cores)\n"
+"  --threads N          " CLI_THREADS_HELP "\n"
 "  --device D           cpu | cuda | auto (default auto: cuda when this build has\n"
 "                       CUDA and a GPU is present, else cpu)\n"
 "  --gpu N              GPU ordinal for --device cuda (default 0)\n"
@@ -263,7 +263,7 @@ int cmd_train(int argc, char **argv)
                 return cli_usage(cmd, "--wd %s: expected a number in [0, 1)", optarg);
             break;
         case O_THREADS:
-            if (cli_threads(optarg) < 0) return cli_usage(cmd, "--threads %s: expected 0..1024", optarg);
+            if (cli_threads(cmd, optarg)) return S24_EXIT_USAGE;
             break;
         case O_RESUME: c.resume = 1; break;
         case O_LTRAIN:

@@ -162,11 +162,12 @@ int cli_parse_double(const char *s, double *out)
     return 0;
 }
 
-int cli_threads(const char *arg)
+int cli_threads(const char *cmd, const char *arg)
 {
-    char *end;
-    long n = strtol(arg, &end, 10);
-    if (*arg == 0 || *end != 0 || n < 0 || n > 1024) return -1;
+    int64_t n;
+    if (cli_parse_i64(arg, 0, 1024, &n))
+        return cli_usage(cmd, "--threads '%s': expected a whole number from 0 (all cores) to 1024",
+                         arg);
     s24_threads_set((int)n);
-    return (int)n;
+    return 0;
 }

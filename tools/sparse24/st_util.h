@@ -48,6 +48,23 @@ void st_filter_free(struct st_filter *f);
 void st_mag_sums(enum s24_dtype dt, const void *w, const uint8_t *mask, int64_t numel,
                  double *total, double *kept);
 
+/* Lookup tables (st_lookup.c), which prune leaves dense unless
+ * --include-embeddings: an embedding by name (a dotted component containing
+ * "embed", or wte, wpe, emb, *_emb, relative_attention_bias; or the top-level
+ * shared.weight), an output head by name (a component lm_head) or by shape (a
+ * 2-D *weight shaped exactly like the vocabulary table, outside the numbered
+ * blocks such as layers.3). */
+enum st_table { ST_TABLE_NONE, ST_TABLE_EMBEDDING, ST_TABLE_HEAD, ST_TABLE_TIED_HEAD };
+/* What the name alone says. */
+enum st_table st_table_by_name(const char *name);
+/* The embedding with the most rows, if it has more rows than columns (a
+ * vocabulary x hidden table); NULL if there is none. */
+const struct s24_st_tensor *st_vocab_table(const struct s24_st *st);
+/* What t is, given the file's vocabulary table (may be NULL). */
+enum st_table st_table_of(const struct s24_st_tensor *t, const struct s24_st_tensor *vocab);
+/* The skip reason prune prints ("embedding (lookup table)", ...); NULL for NONE. */
+const char *st_table_why(enum st_table k);
+
 /* 1 when progress lines should be drawn on stderr. */
 int st_progress_on(void);
 

@@ -1,0 +1,74 @@
+#!/bin/sh
+# install_test.sh: `make install` gives a tree that stands alone. Builds the
+# CPU configuration in its own folder, installs it under a temporary PREFIX
+# and checks that nothing installed points into the source tree (RUNPATH,
+# RPATH and resolved libraries of the binaries, the pkg-config files), then
+# from outside the tree with a bare environment runs the installed CLI
+# (--version, a tiny prune) and builds and runs the README's C example
+# against the installed pkg-config files, shared and static. Moves nothing:
+# .deps/ is shared with other checkouts, and the CPU build needs none of it.
+# Usage: sh tests/install_test.sh  (BUILD, default build-install; extra make
+# variables in S24_INSTALL_MAKEFLAGS, default USE_CUDA=0).
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-build-install}
+flags=${S24_INSTALL_MAKEFLAGS:-USE_CUDA=0}
+work=$(mktemp -d /tmp/s24-install.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+prefix=$work/prefix
+fail=0
+bad() { echo "install_test: FAIL: $*"; fail=1; }
+
+# shellcheck disable=SC2086
+make -C "$root" --no-print-directory BUILD="$build" $flags WERROR=1 -j2 install \
+    PREFIX="$prefix" >"$work/make.log" 2>&1 || { tail -n 30 "$work/make.log"; exit 1; }
+
+# the source tree, and where its .deps link points
+tree="$root"
+[ -e "$root/.deps" ] && tree="$tree $(cd "$root/.deps" && pwd -P)"
+names_tree() { # FILE TEXT: TEXT names a folder of the tree?
+    for t in $tree; do case "$2" in *"$t"*) bad "$1 names $t: $2"; return 0 ;; esac; done
+    return 0
+}
+for f in "$prefix/bin/sparse24" "$prefix/lib/libsparse24.so"; do
+    [ -x "$f" ] || { bad "$f not installed"; continue; }
+    paths=$(readelf -d "$f" | grep -E 'R(UN)?PATH' || true)
+    [ -z "$paths" ] || names_tree "$f (readelf -d)" "$paths"
+    names_tree "$f (ldd)" "$(ldd "$f" | grep -v 'not found' || true)"
+    ! ldd "$f" | grep -q 'not found' || bad "$f: $(ldd "$f" | grep 'not found')"
+done
+for f in "$prefix"/lib/pkgconfig/*.pc; do names_tree "$f" "$(cat "$f")"; done
+[ -f "$prefix/lib/libsparse24.a" ] || bad "libsparse24.a not installed"
+
+# run from elsewhere, with nothing of the build's environment
+cd "$work"
+cp "$root/tests/fixtures/torch_small_f32.safetensors" in.safetensors
+run() { env -i PATH=/usr/bin:/bin HOME="$work" PKG_CONFIG_PATH="$prefix/lib/pkgconfig" "$@"; }
+run "$prefix/bin/sparse24" --version | grep -q '^sparse24 ' || bad "sparse24 --version"
+run "$prefix/bin/sparse24" prune in.safetensors -o out.safetensors -q >prune.txt 2>&1 ||
+    bad "installed prune: $(cat prune.txt)"
+grep -q '^pruned 2 of 16 tensors to 2:4' prune.txt || bad "prune said: $(cat prune.txt)"
+
+# the README's C example, exactly as the README shows it
+awk '/^```c$/ {on = 1; next} /^```$/ {on = 0} on' "$root/README.md" >example.c
+[ -s example.c ] || bad "no C example in README.md"
+line=$(grep -E '^    cc example\.c ' "$root/README.md" | head -n 1 | sed 's/^    //')
+[ -n "$line" ] || bad "no 'cc example.c' line in README.md"
+run sh -c "$line -o example" >cc.txt 2>&1 || bad "README's build line '$line': $(cat cc.txt)"
+run ./example >ex.txt 2>&1 || bad "example: $(cat ex.txt)"
+grep -q '^compressed 17408 bytes (dense 32768)' ex.txt || bad "example printed: $(cat ex.txt)"
+
+# static: the archive, no libsparse24.so needed
+static=$(grep -E '^    cc example\.c .*sparse24-static' "$root/README.md" | head -n 1 | sed 's/^    //')
+[ -n "$static" ] || bad "no static build line (sparse24-static) in README.md"
+run sh -c "$static -o example_static" >cc.txt 2>&1 || bad "'$static': $(cat cc.txt)"
+! readelf -d example_static | grep -q 'libsparse24' || bad "example_static needs libsparse24.so"
+run ./example_static | grep -q '^compressed 17408 bytes' || bad "example_static did not run"
+# --static on the shared package lists the same libraries the archive needs
+want=$(run pkg-config --libs sparse24-static | tr ' ' '\n' | grep -v 'libsparse24\.a' | sort -u)
+have=$(run pkg-config --static --libs sparse24 | tr ' ' '\n' | sort -u)
+missing=$(printf '%s\n' "$want" | grep -vxF "$have" || true)
+[ -z "$missing" ] || bad "pkg-config --static --libs sparse24 lacks: $missing"
+
+[ $fail = 0 ] && echo "install_test: the installed tree stands alone ($prefix)"
+exit $fail
