@@ -42,7 +42,10 @@ void s24_cpu_act_bwd(enum s24_act a, int64_t n, const float *x, const float *y,
     switch (a) {
     case S24_ACT_RELU:
 #pragma omp parallel for simd num_threads(nt) schedule(static) if (parallel : n > S24_PAR_MIN)
-        for (int64_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dx[i] + dy[i] : dx[i];
+        for (int64_t i = 0; i < n; i++) {
+            float g = dy[i], keep = x[i] > 0.0f ? g : -0.0f; /* a + -0 == a, -0 too */
+            dx[i] += keep;
+        }
         break;
     case S24_ACT_SILU:
 #pragma omp parallel for num_threads(nt) schedule(static) if (n > S24_PAR_MIN)
