@@ -2,7 +2,12 @@
  * sigmoid, residual add, gradient accumulation, global average pooling,
  * squeeze-excitation's channel scale, linear (through sgemm), and the row
  * masks of dropout and stochastic depth. The masks are drawn by the model
- * (it owns the generator); these kernels only apply them. */
+ * (it owns the generator); these kernels only apply them.
+ * ReLU is written as a select, and the passes over whole tensors are
+ * `parallel for simd`: written as an if on the sign, gcc made ReLU a scalar
+ * loop with a branch that mispredicts on half the elements (22 % of a
+ * ResNet18 eval forward in perf); the select vectorises and gives the same
+ * values, bit for bit. */
 #include "cpu/cpu_nn.h"
 
 #include <math.h>
@@ -20,7 +25,7 @@ void s24_cpu_act_fwd(enum s24_act a, int64_t n, const float *x, float *y)
         if (y != x) memmove(y, x, (size_t)n * sizeof *y);
         break;
     case S24_ACT_RELU:
-#pragma omp parallel for num_threads(nt) schedule(static) if (n > S24_PAR_MIN)
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (parallel : n > S24_PAR_MIN)
         for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         break;
     case S24_ACT_SILU:
@@ -43,9 +48,11 @@ void s24_cpu_act_bwd(enum s24_act a, int64_t n, const float *x, const float *y,
         s24_cpu_acc(n, dy, dx);
         break;
     case S24_ACT_RELU:
-#pragma omp parallel for num_threads(nt) schedule(static) if (n > S24_PAR_MIN)
-        for (int64_t i = 0; i < n; i++)
-            if (x[i] > 0.0f) dx[i] += dy[i];
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (parallel : n > S24_PAR_MIN)
+        for (int64_t i = 0; i < n; i++) {
+            float g = dy[i], keep = x[i] > 0.0f ? g : -0.0f; /* a + -0 == a, -0 too */
+            dx[i] += keep;
+        }
         break;
     case S24_ACT_SILU:
 #pragma omp parallel for num_threads(nt) schedule(static) if (n > S24_PAR_MIN)
@@ -64,14 +71,14 @@ void s24_cpu_act_bwd(enum s24_act a, int64_t n, const float *x, const float *y,
 void s24_cpu_add_fwd(int64_t n, const float *a, const float *b, float *y)
 {
     int nt = s24_threads_get();
-#pragma omp parallel for num_threads(nt) schedule(static) if (n > S24_PAR_MIN)
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (parallel : n > S24_PAR_MIN)
     for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
 void s24_cpu_acc(int64_t n, const float *dy, float *dx)
 {
     int nt = s24_threads_get();
-#pragma omp parallel for num_threads(nt) schedule(static) if (n > S24_PAR_MIN)
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (parallel : n > S24_PAR_MIN)
     for (int64_t i = 0; i < n; i++) dx[i] += dy[i];
 }
 

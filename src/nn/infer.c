@@ -5,8 +5,9 @@
  * channels runs as C (OC x P) = W (OC x K, compressed) x cols (K x P) through
  * the 2:4 CPU GEMM (s24_spmm_plan), with the columns gathered from the NHWC
  * input per chunk of images and the product written back to NHWC with the
- * bias; the other layers run dense (the CPU backend's conv, or its other
- * ops, in evaluation mode). Folding is exact up to rounding, so the logits
+ * bias; the other layers run dense (oneDNN's conv when the build has it, as
+ * the CPU backend does, else nn_conv.c's; the backend's other ops, in
+ * evaluation mode). Folding is exact up to rounding, so the logits
  * match the model's evaluation forward (tests/test_infer.c).
  * Not here: the GPU (cuSPARSELt) path, int8, activation fusion beyond the
  * bias. */
@@ -22,6 +23,9 @@
 
 /* Column buffer budget per chunk (floats): 16M = 64 MiB, as the dense conv. */
 #define COLS_BUDGET ((int64_t)1 << 24)
+/* Output positions per block of the column gather: 16 floats, a cache line
+ * of each column row. */
+#define GATHER_Q 16
 
 enum step_kind { STEP_GEMM = 0, STEP_NODE };
 
@@ -32,6 +36,7 @@ struct step {
     int layer;           /* index in the report (STEP_GEMM) */
     float *w, *b;        /* STEP_GEMM: folded weight (OHWI / (out, in)) and bias (OC) */
     s24_spmm_plan_t plan;/* the 2:4 path, NULL when dense */
+    void *dstate;        /* dense conv: oneDNN's primitives for its shapes */
 };
 
 struct s24_infer {
@@ -46,6 +51,7 @@ struct s24_infer {
     float *cols, *prod;  /* (K, Pc) gathered columns, (OC, Pc) product */
     size_t cols_cap, prod_cap;
     struct s24_nn_ws ws;
+    struct s24_dnnl *dnnl; /* NULL without oneDNN: dense convs through nn_conv.c */
 };
 
 static int grow(float **p, size_t *cap, size_t n)
@@ -145,6 +151,10 @@ int s24_infer_create(s24_model_t *m, int sparse, s24_infer_t **out)
     p->xw = calloc((size_t)m->ns, sizeof *p->xw);
     int rc = p->st && p->layers && p->x && p->cap && p->xn && p->xh && p->xw
                  ? S24_OK : s24_error(S24_ERR_NOMEM, "infer: out of memory");
+#ifdef S24_HAVE_DNNL
+    /* a oneDNN that cannot start leaves the dense convs to nn_conv.c */
+    if (s24_dnnl_init(&p->dnnl) != S24_OK) p->dnnl = NULL;
+#endif
     for (int i = 0; i < m->nn && rc == S24_OK; i++) {
         const struct s24_node *nd = &m->nodes[i];
         int skip = 0;
@@ -171,7 +181,9 @@ void s24_infer_free(s24_infer_t *p)
     for (int i = 0; i < p->ns; i++) {
         free(p->st[i].w), free(p->st[i].b);
         s24_spmm_plan_free(p->st[i].plan);
+        s24_dnnl_conv_free(p->st[i].dstate);
     }
+    s24_dnnl_free(p->dnnl);
     for (int i = 0; p->x && i < p->m->ns; i++) free(p->x[i]);
     free(p->x), free(p->cap), free(p->xn), free(p->xh), free(p->xw);
     free(p->st), free(p->layers), free(p->cols), free(p->prod);
@@ -208,17 +220,45 @@ static int sparse_conv(struct s24_infer *p, const struct step *t, const struct s
     for (int64_t n0 = 0; n0 < s->n; n0 += nb) {
         int64_t cnt = s->n - n0 < nb ? s->n - n0 : nb, Pc = cnt * P;
         float *cols = p->cols, *prod = p->prod;
-#pragma omp parallel for schedule(static) num_threads(s24_threads_get()) if (K * Pc > S24_PAR_MIN)
-        for (int64_t k = 0; k < K; k++) {
-            int64_t kh = k / (s->kw * s->c), kw = k / s->c % s->kw, c = k % s->c;
-            float *row = cols + k * Pc;
-            for (int64_t q = 0; q < Pc; q++) {
-                int64_t n = n0 + q / P, r = q % P, oh = r / s->ow, ow = r % s->ow;
-                int64_t ih = oh * s->stride - s->pad + kh, iw = ow * s->stride - s->pad + kw;
-                row[q] = ih < 0 || ih >= s->h || iw < 0 || iw >= s->w
-                             ? 0.0f : x[((n * s->h + ih) * s->w + iw) * s->c + c];
+        /* by blocks of GATHER_Q positions: the block's input vectors (c
+         * contiguous floats per kernel tap) are copied into a (GATHER_Q, K)
+         * tile, which then goes down the column rows a full cache line per
+         * row. Gathering a row of K at a time (a pass over the whole input
+         * per row, four divisions per element), or writing the rows element
+         * by element (Pc floats apart, often a multiple of 4 KiB, so every
+         * row lands in one L1 set), took most of a 2:4 layer's time. */
+        int bad = 0;
+#pragma omp parallel num_threads(s24_threads_get()) if (K * Pc > S24_PAR_MIN)
+        {
+            float *tile = malloc(sizeof(float) * (size_t)(GATHER_Q * K)); /* (GATHER_Q, K) */
+            if (!tile) {
+#pragma omp atomic write
+                bad = 1;
             }
+#pragma omp for schedule(static)
+            for (int64_t q0 = 0; q0 < Pc; q0 += GATHER_Q) {
+                if (!tile) continue;
+                int64_t nq = Pc - q0 < GATHER_Q ? Pc - q0 : GATHER_Q;
+                for (int64_t j = 0; j < nq; j++) {
+                    int64_t q = q0 + j, n = n0 + q / P, r = q % P, oh = r / s->ow, ow = r % s->ow;
+                    for (int64_t kh = 0; kh < s->kh; kh++)
+                        for (int64_t kw = 0; kw < s->kw; kw++) {
+                            int64_t ih = oh * s->stride - s->pad + kh;
+                            int64_t iw = ow * s->stride - s->pad + kw;
+                            float *dst = tile + j * K + (kh * s->kw + kw) * s->c;
+                            if (ih < 0 || ih >= s->h || iw < 0 || iw >= s->w)
+                                memset(dst, 0, sizeof(float) * (size_t)s->c);
+                            else
+                                memcpy(dst, x + ((n * s->h + ih) * s->w + iw) * s->c,
+                                       sizeof(float) * (size_t)s->c);
+                        }
+                }
+                for (int64_t k = 0; k < K; k++)
+                    for (int64_t j = 0; j < nq; j++) cols[k * Pc + q0 + j] = tile[j * K + k];
+            }
+            free(tile);
         }
+        if (bad) return s24_error(S24_ERR_NOMEM, "infer: out of memory for the column tiles");
         if ((rc = s24_spmm_plan_run(t->plan, cols, Pc, prod)) != S24_OK) return rc;
         float *yy = y + n0 * P * oc;
 #pragma omp parallel for schedule(static) num_threads(s24_threads_get()) if (oc * Pc > S24_PAR_MIN)
@@ -228,7 +268,7 @@ static int sparse_conv(struct s24_infer *p, const struct step *t, const struct s
     return S24_OK;
 }
 
-static int run_gemm(struct s24_infer *p, const struct step *t)
+static int run_gemm(struct s24_infer *p, struct step *t)
 {
     struct s24_model *m = p->m;
     const struct s24_node *nd = &m->nodes[t->node];
@@ -257,6 +297,11 @@ static int run_gemm(struct s24_infer *p, const struct step *t)
     if ((rc = s24_conv_shape_init(&cs)) || (rc = slot(p, t->out, cs.n, cs.oh, cs.ow))) return rc;
     L->n = cs.n * cs.oh * cs.ow;
     if (t->plan) return sparse_conv(p, t, &cs, p->x[in], p->x[t->out]);
+    if (p->dnnl && cs.groups == 1) {
+        rc = s24_dnnl_conv2d_fwd(p->dnnl, &t->dstate, &cs, p->x[in], t->w, t->b, p->x[t->out],
+                                 &p->ws);
+        if (rc != S24_ERR_UNSUPPORTED) return rc;
+    }
     return s24_cpu_conv2d_fwd(&cs, p->x[in], t->w, t->b, p->x[t->out], &p->ws);
 }
 
@@ -311,7 +356,7 @@ int s24_infer_run(s24_infer_t *p, const float *x, int n, int h, int w, float *lo
     if (rc) return rc;
     memcpy(p->x[m->in_slot], x, sizeof(float) * (size_t)n * (size_t)h * (size_t)w * 3);
     for (int i = 0; i < p->ns; i++) {
-        const struct step *t = &p->st[i];
+        struct step *t = &p->st[i];
         double t0 = s24_now();
         rc = t->kind == STEP_GEMM ? run_gemm(p, t) : run_node(p, t);
         if (rc) return rc;
