@@ -1,7 +1,10 @@
 /* test_cli_input.c: inputs the CLI must refuse by their content. Weights
  * holding NaN or infinity: prune refuses them naming the file and tensor,
  * exits 1 and writes nothing (as permute does), and --allow-nonfinite prunes
- * anyway. Runs the CLI from $S24_CLI. */
+ * anyway. Files that are not safetensors (a .npy, a ZIP, a pickle, JSON,
+ * random bytes), whatever their name: prune, inspect and compress say what
+ * the file is, or why it is not safetensors, and write nothing. Runs the CLI
+ * from $S24_CLI. */
 #include "t.h"
 
 #include <stdarg.h>
@@ -110,6 +113,52 @@ static void test_nonfinite(void)
     remove(in);
 }
 
+/* The file's name says safetensors; its content decides. */
+static void test_not_safetensors(void)
+{
+    const char *f = tmp("looks.safetensors"), *o = tmp("out.safetensors");
+    float a[6] = {1, 2, 3, 4, 5, 6};
+    int64_t shape[2] = {2, 3};
+    static const char *const cmds[] = {"prune %s -o %s", "compress %s -o %s", "inspect %s"};
+
+    CHECK_OK(s24_npy_write(f, S24_F32, 2, shape, a));
+    for (int i = 0; i < 3; i++) {
+        CHECK(run(cmds[i], f, o) == 1 && contains(err_path, f) &&
+              contains(err_path, "is a NumPy .npy file, not safetensors") && !exists(o),
+              "%s of a .npy", cmds[i]);
+    }
+    static const struct { const char *bytes; size_t n; const char *word; } kinds[] = {
+        {"PK\x03\x04\x14\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00", 16, "ZIP archive"},
+        {"\x80\x02}q\x00(X\x06\x00\x00\x00conv.wq\x01", 18, "pickle"},
+        {"{\"conv.weight\": [1, 2, 3]}\n", 27, "JSON"},
+        {"\x89HDF\r\n\x1a\n\x00\x00\x00\x00\x00\x08\x08\x00", 16, "HDF5"},
+        {"abc", 3, "too short"},
+        /* a small header length, then no '{' */
+        {"\x04\x00\x00\x00\x00\x00\x00\x00xxxx", 12, "does not start with '{'"},
+    };
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        CHECK_OK(s24_write_file_atomic(f, kinds[k].bytes, kinds[k].n));
+        CHECK(run("prune %s -o %s", f, o) == 1 && contains(err_path, f) &&
+              contains(err_path, kinds[k].word) && !exists(o), "%s", kinds[k].word);
+    }
+    /* random bytes: said not to be safetensors, with the reason */
+    uint8_t rnd[4096];
+    struct s24_rng r;
+    s24_rng_seed(&r, 13);
+    for (int seed = 0; seed < 4; seed++) {
+        for (size_t i = 0; i < sizeof rnd; i++) rnd[i] = (uint8_t)s24_rng_u64(&r);
+        CHECK_OK(s24_write_file_atomic(f, rnd, sizeof rnd));
+        CHECK(run("inspect %s", f) == 1 && contains(err_path, "not a safetensors file") &&
+              contains(err_path, "header length"), "random bytes %d", seed);
+    }
+    /* the same from memory, as the fuzz target sees it */
+    struct s24_st st;
+    CHECK(s24_st_parse((const uint8_t *)"\x93NUMPY\x01\x00v\x00{'descr'", 18, "buf", &st) ==
+          S24_ERR_FORMAT);
+    CHECK(strstr(s24_last_error(), "buf is a NumPy .npy file"), "%s", s24_last_error());
+    remove(f);
+}
+
 int main(void)
 {
     cli = getenv("S24_CLI");
@@ -121,6 +170,7 @@ int main(void)
         return t_done("test_cli_input");
     }
     test_nonfinite();
+    test_not_safetensors();
     remove(out_path);
     remove(err_path);
     rmdir(t_tmpdir());
