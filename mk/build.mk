@@ -202,12 +202,14 @@ ubsan:
 	$(MAKE) BUILD=build-ubsan USE_CUDA=0 OPT=-O1 SAN="-fsanitize=undefined -fno-sanitize-recover=undefined" test
 
 # What CI runs (README's test command): strict build incl. CUDA sources,
-# the tests, the banned-function check, then the tests under ASan and UBSan.
+# the tests, the banned-function check, the tests under ASan and UBSan, then
+# the fuzz targets briefly from their seed corpora (mk/fuzz.mk).
 check:
 	@s=$$(date +%s); $(MAKE) WERROR=1 test && echo "--- test: $$(( $$(date +%s) - s )) s"
 	@$(MAKE) lint
 	@s=$$(date +%s); $(MAKE) WERROR=1 asan && echo "--- asan: $$(( $$(date +%s) - s )) s"
 	@s=$$(date +%s); $(MAKE) WERROR=1 ubsan && echo "--- ubsan: $$(( $$(date +%s) - s )) s"
+	@s=$$(date +%s); $(MAKE) fuzz-smoke && echo "--- fuzz-smoke: $$(( $$(date +%s) - s )) s"
 
 lint:
 	@sh scripts/check_banned.sh
@@ -222,6 +224,7 @@ install: all
 	    -e 's|@LIBS@|$(filter -l% -L% -Wl% -fopenmp,$(LDLIBS_BASE))|' scripts/sparse24.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sparse24.pc
 
 clean:
-	rm -rf build build-asan build-ubsan
+	rm -rf build build-asan build-ubsan build-fuzz
 
+include mk/fuzz.mk
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -48,6 +48,12 @@ void st_filter_free(struct st_filter *f);
 void st_mag_sums(enum s24_dtype dt, const void *w, const uint8_t *mask, int64_t numel,
                  double *total, double *kept);
 
+/* decompress's reader: check the compressed file st (read from `in`) and
+ * rebuild the dense checkpoint into dense; *ncomp counts the tensors
+ * expanded. S24_EXIT_OK, or the message printed and S24_EXIT_FAIL. */
+int st_decompress(const char *cmd, const char *in, struct s24_st *st, struct s24_st *dense,
+                  int *ncomp);
+
 /* 1 when progress lines should be drawn on stderr. */
 int st_progress_on(void);
 
