@@ -53,8 +53,10 @@ def main():
         [("a.weight", "F16", [2, 4], b"\x00\x3c" * 8), ("a.bias", "BF16", [2], b"\x80\x3f" * 2)],
         {"format": "pt", "sparse24.pattern": "2:4"}))
     put("safetensors", "empty", safetensors([]))
-    put("safetensors", "zero_size", safetensors([("z", "F32", [0, 4], b""), ("s", "I64", [], b"\x01" * 8)]))
-    put("safetensors", "u8_bool", safetensors([("m", "U8", [4], b"\x01\x00\x01\x00"), ("b", "BOOL", [2], b"\x01\x00")]))
+    put("safetensors", "zero_size",
+        safetensors([("z", "F32", [0, 4], b""), ("s", "I64", [], b"\x01" * 8)]))
+    put("safetensors", "u8_bool",
+        safetensors([("m", "U8", [4], b"\x01\x00\x01\x00"), ("b", "BOOL", [2], b"\x01\x00")]))
     put("safetensors", "npy_magic", b"\x93NUMPY\x01\x00v\x00{'descr'")
 
     put("npy", "f32_2x3", npy("<f4", [2, 3], f32([1, 2, 3, 4, 5, 6])))

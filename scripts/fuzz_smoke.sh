@@ -21,5 +21,6 @@ for t in safetensors npy cifar decompress cli_values; do
         ls "$scratch"/crash-* "$scratch"/leak-* "$scratch"/timeout-* 2>/dev/null || true
         exit 1
     fi
-    echo "fuzz-smoke: fuzz_$t: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$scratch/$t.log"), $(( $(date +%s) - s )) s"
+    done_line=$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$scratch/$t.log")
+    echo "fuzz-smoke: fuzz_$t: $done_line, $(( $(date +%s) - s )) s"
 done

@@ -11,9 +11,10 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
-# clang + compiler-rt + libomp: the libFuzzer targets (make fuzz-smoke); valgrind:
-# scripts/valgrind_cli.sh
-pkgs="build-essential pkg-config libopenblas-dev libdnnl-dev libcjson-dev python3-numpy clang libclang-rt-14-dev libomp-dev valgrind"
+pkgs="build-essential pkg-config libopenblas-dev libdnnl-dev libcjson-dev python3-numpy"
+# clang + compiler-rt + libomp: the libFuzzer targets (make fuzz-smoke);
+# valgrind: scripts/valgrind_cli.sh
+pkgs="$pkgs clang libclang-rt-14-dev libomp-dev valgrind"
 missing=""
 for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
