@@ -1,6 +1,8 @@
 # sparse24 build. `make` builds libsparse24 (static + shared) and the CLI;
 # `make test` runs the CPU tests; `make test-gpu` the GPU tests (on a GPU);
 # `make asan` / `make ubsan` run the tests under sanitizers (no CUDA);
+# `make fuzz-smoke` builds and briefly runs the libFuzzer targets (clang);
+# `make valgrind-cli` runs the CLI on tiny inputs under valgrind;
 # `make check` is what CI runs; `make install PREFIX=...`.
 # Optional parts: USE_OPENBLAS, USE_CUDA, USE_CUDNN, USE_CUSPARSELT, USE_NCCL,
 # each auto (probe by compiling and linking a stub), 0 (off) or 1 (required).

@@ -151,7 +151,7 @@ LIBA = $(BUILD)/libsparse24.a
 LIBSO = $(BUILD)/libsparse24.so
 CLI = $(BUILD)/sparse24
 
-.PHONY: all test test-gpu asan ubsan check lint install clean summary tests
+.PHONY: all test test-gpu asan ubsan check lint install clean summary tests valgrind-cli
 all: summary $(LIBA) $(LIBSO) $(CLI)
 
 summary:
@@ -201,13 +201,22 @@ asan:
 ubsan:
 	$(MAKE) BUILD=build-ubsan USE_CUDA=0 OPT=-O1 SAN="-fsanitize=undefined -fno-sanitize-recover=undefined" test
 
+# The CLI under valgrind (scripts/valgrind_cli.sh): an uninstrumented CPU
+# build of its own, since ASan and valgrind do not mix.
+valgrind-cli:
+	$(MAKE) BUILD=build-valgrind USE_CUDA=0 OPT=-O1 WERROR=1 all
+	@sh scripts/valgrind_cli.sh build-valgrind/sparse24
 # What CI runs (README's test command): strict build incl. CUDA sources,
-# the tests, the banned-function check, then the tests under ASan and UBSan.
+# the tests, the banned-function check, the tests under ASan and UBSan, then
+# the fuzz targets briefly from their seed corpora (mk/fuzz.mk), then the CLI
+# on tiny inputs under valgrind.
 check:
 	@s=$$(date +%s); $(MAKE) WERROR=1 test && echo "--- test: $$(( $$(date +%s) - s )) s"
 	@$(MAKE) lint
 	@s=$$(date +%s); $(MAKE) WERROR=1 asan && echo "--- asan: $$(( $$(date +%s) - s )) s"
 	@s=$$(date +%s); $(MAKE) WERROR=1 ubsan && echo "--- ubsan: $$(( $$(date +%s) - s )) s"
+	@s=$$(date +%s); $(MAKE) fuzz-smoke && echo "--- fuzz-smoke: $$(( $$(date +%s) - s )) s"
+	@s=$$(date +%s); $(MAKE) valgrind-cli && echo "--- valgrind-cli: $$(( $$(date +%s) - s )) s"
 
 lint:
 	@sh scripts/check_banned.sh
@@ -236,6 +245,7 @@ install: all
 	$(if $(TREE_LINKS),@echo "warning: this build links libraries from the source tree ($(sort $(TREE_LINKS))): the installed sparse24 and libsparse24.so keep an RPATH there and need them at run time; a build with USE_CUSPARSELT=0 (or cuSPARSELt installed outside the tree, CUSPARSELT_DIR=...) stands alone" >&2)
 
 clean:
-	rm -rf build build-asan build-ubsan build-install
+	rm -rf build build-asan build-ubsan build-install build-fuzz build-valgrind
 
+include mk/fuzz.mk
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

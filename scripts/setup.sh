@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # sparse24 set-up: installs what the build needs on a fresh Debian 12 machine.
 # Debian packages: compiler, OpenBLAS, oneDNN (the CPU convolutions), cJSON,
-# pkg-config. Python (PyPI): the cuSPARSELt wheel, unpacked under .deps/ so
-# the sparse GPU path compiles and links even on a machine without a GPU.
+# pkg-config, clang and valgrind (fuzzing and memory checks in `make check`).
+# Python (PyPI): the cuSPARSELt wheel, unpacked under .deps/ so the sparse GPU path
+# compiles and links even on a machine without a GPU.
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,9 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 pkgs="build-essential pkg-config libopenblas-dev libdnnl-dev libcjson-dev python3-numpy"
+# clang + compiler-rt + libomp: the libFuzzer targets (make fuzz-smoke);
+# valgrind: scripts/valgrind_cli.sh
+pkgs="$pkgs clang libclang-rt-14-dev libomp-dev valgrind"
 missing=""
 for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

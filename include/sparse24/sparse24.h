@@ -81,6 +81,10 @@ float s24_bf16_to_f32(uint16_t b);
 uint16_t s24_f32_to_bf16(float f);
 /* Read element i of a float tensor of dtype dt (F32, F16, BF16, F64) as double. */
 double s24_load_float(enum s24_dtype dt, const void *p, int64_t i);
+/* Index of the first NaN or infinity among the n elements of a float tensor
+ * (F32, F16, BF16, F64), -1 if all are finite or dt is not a float. The one
+ * check that permute and prune share before they rank weights by |w|. */
+int64_t s24_find_nonfinite(enum s24_dtype dt, const void *p, int64_t n);
 /* Element i of a tensor of any numeric dtype as double: the floats above,
  * the integers, F8_E4M3 (its one NaN code gives NaN); NaN for BOOL and
  * F8_E5M2. For checking GEMM outputs of every dtype against a reference. */

@@ -101,6 +101,14 @@ double s24_load_float(enum s24_dtype dt, const void *p, int64_t i)
     }
 }
 
+int64_t s24_find_nonfinite(enum s24_dtype dt, const void *p, int64_t n)
+{
+    if (!s24_dtype_is_float(dt)) return -1;
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(s24_load_float(dt, p, i))) return i;
+    return -1;
+}
+
 /* e4m3 (no infinities): bias 7, subnormals at e == 0, S.1111.111 is NaN */
 static double f8_e4m3(uint8_t b)
 {

@@ -196,6 +196,12 @@ int s24_permute_search(enum s24_dtype dt, const void *w, int64_t rows, int64_t c
     res->strategy = run.strategy;
     res->rows = rows, res->cols = cols;
     for (int64_t j = 0; j < cols; j++) perm[j] = j;
+    int64_t bad = s24_find_nonfinite(dt, w, rows * cols);
+    if (bad >= 0)
+        return s24_error(S24_ERR_INVALID,
+                         "permute: element (%lld, %lld) is %s; the search needs finite weights",
+                         (long long)(bad / cols), (long long)(bad % cols),
+                         isnan(s24_load_float(dt, w, bad)) ? "NaN" : "infinite");
 
     /* (cols, rpad) column-major float magnitudes, zero padded to a multiple of 16 rows */
     int64_t rpad = (rows + 15) / 16 * 16;
@@ -208,12 +214,6 @@ int s24_permute_search(enum s24_dtype dt, const void *w, int64_t rows, int64_t c
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < cols; c++) {
             double v = s24_load_float(dt, w, r * cols + c);
-            if (!isfinite(v)) {
-                free(a);
-                return s24_error(S24_ERR_INVALID,
-                                 "permute: element (%lld, %lld) is %s; the search needs finite weights",
-                                 (long long)r, (long long)c, isnan(v) ? "NaN" : "infinite");
-            }
             total += fabs(v);
             a[c * rpad + r] = (float)fabs(v);
         }

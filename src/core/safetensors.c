@@ -381,23 +381,60 @@ fail:
     return rc;
 }
 
-/* The 8-byte prefix: header length, checked against the limit and the buffer. */
-static int prefix_check(const uint8_t *p8, ull total, const char *what, ull *hlen)
+/* What a file that is not safetensors looks like it is, from its first bytes
+ * (p, n of them), or NULL. Asked only once the prefix has failed, so a real
+ * safetensors file whose length bytes happen to spell a magic is never
+ * misnamed. Users hand over whatever their framework saved; naming it beats
+ * a header length of 379676406402707. */
+static const char *sniff(const uint8_t *p, size_t n)
 {
+    static const struct { const char *magic; size_t len; const char *what; } known[] = {
+        {"\x93NUMPY", 6, "a NumPy .npy file"},
+        {"PK\x03\x04", 4, "a ZIP archive (a PyTorch .pt/.pth or NumPy .npz file is one)"},
+        {"\x89HDF\r\n\x1a\n", 8, "an HDF5 file (Keras .h5?)"},
+        {"GGUF", 4, "a GGUF file"},
+        {"\x1f\x8b", 2, "a gzip file"},
+        {"\x7f" "ELF", 4, "an ELF executable"},
+    };
+    for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+        if (n >= known[k].len && !memcmp(p, known[k].magic, known[k].len)) return known[k].what;
+    /* protocol 2 to 5 pickles open with PROTO <n>: torch.save before 1.6 */
+    if (n >= 2 && p[0] == 0x80 && p[1] >= 2 && p[1] <= 5)
+        return "a Python pickle (a legacy PyTorch .pt/.pth file?)";
+    if (n >= 1 && (p[0] == '{' || p[0] == '['))
+        return "a JSON or text file (safetensors starts with an 8-byte header length)";
+    return NULL;
+}
+
+/* The prefix: header length (the first 8 of the n bytes at p), checked
+ * against the limit and the file size, and the header's first byte. */
+static int prefix_check(const uint8_t *p, size_t n, ull total, const char *what, ull *hlen)
+{
+    const char *kind = total < 8 ? NULL : sniff(p, n);
+    ull len = 0;
+    for (int i = 7; i >= 0 && total >= 8; i--) len = (len << 8) | p[i];
+    int bad = total < 8 || len > ST_MAX_HEADER || len > total - 8;
+    /* JSON may lead with whitespace; anything else before '{' is not a header */
+    if (!bad && len > 0 && n > 8)
+        bad = !strchr("{ \t\r\n", p[8]) || p[8] == 0;
+    if (!bad) {
+        *hlen = len;
+        return S24_OK;
+    }
+    if (kind) return s24_error(S24_ERR_FORMAT, "%s is %s, not safetensors", what, kind);
     if (total < 8)
         return s24_error(S24_ERR_FORMAT, "%s: %llu bytes, too short for a safetensors file "
                          "(needs an 8-byte header length)", what, total);
-    ull n = 0;
-    for (int i = 7; i >= 0; i--) n = (n << 8) | p8[i];
-    if (n > ST_MAX_HEADER)
-        return s24_error(S24_ERR_FORMAT, "%s: header length %llu exceeds the %llu-byte limit",
-                         what, n, ST_MAX_HEADER);
-    if (n > total - 8)
+    if (len > ST_MAX_HEADER)
+        return s24_error(S24_ERR_FORMAT, "%s: not a safetensors file: its first 8 bytes give a "
+                         "header length of %llu, past the %llu-byte limit", what, len,
+                         ST_MAX_HEADER);
+    if (len > total - 8)
         return s24_error(S24_ERR_FORMAT,
-                         "%s: header length %llu runs past the end of the file (%llu bytes)",
-                         what, n, total);
-    *hlen = n;
-    return S24_OK;
+                         "%s: not a safetensors file (or a truncated one): header length %llu "
+                         "runs past the end of the file (%llu bytes)", what, len, total);
+    return s24_error(S24_ERR_FORMAT, "%s: not a safetensors file: the header does not start "
+                     "with '{' (byte 8 is 0x%02x)", what, p[8]);
 }
 
 int s24_st_parse(const uint8_t *buf, size_t len, const char *what, struct s24_st *out)
@@ -408,7 +445,7 @@ int s24_st_parse(const uint8_t *buf, size_t len, const char *what, struct s24_st
     s24_st_init(out);
     if (!what) what = "safetensors";
     if (!buf && len) return s24_error(S24_ERR_INVALID, "%s: NULL buffer", what);
-    if ((rc = prefix_check(buf, len, what, &hlen)) != S24_OK) return rc;
+    if ((rc = prefix_check(buf, len < 16 ? len : 16, len, what, &hlen)) != S24_OK) return rc;
     const uint8_t *data = buf + 8 + hlen;
     rc = header_parse((const char *)buf + 8, (size_t)hlen, what, (ull)len - 8 - hlen, out, &begins);
     if (rc != S24_OK) return rc;
@@ -465,13 +502,14 @@ int s24_st_read(const char *path, struct s24_st *out)
         goto fail;
     }
     ull total = (ull)sb.st_size;
-    uint8_t p8[8] = {0};
+    uint8_t head[16] = {0};
+    size_t nhead = total < sizeof head ? (size_t)total : sizeof head;
     ull hlen;
-    if (total >= 8 && fread(p8, 1, 8, f) != 8) {
+    if (fread(head, 1, nhead, f) != nhead || fseek(f, 8, SEEK_SET) != 0) {
         rc = s24_error(S24_ERR_IO, "%s: read failed", path);
         goto fail;
     }
-    if ((rc = prefix_check(p8, total, path, &hlen)) != S24_OK) goto fail;
+    if ((rc = prefix_check(head, nhead, total, path, &hlen)) != S24_OK) goto fail;
     hdr = malloc(hlen + 1);
     if (!hdr) {
         rc = s24_error(S24_ERR_NOMEM, "%s: out of memory for a %llu-byte header", path, hlen);

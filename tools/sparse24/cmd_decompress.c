@@ -78,6 +78,84 @@ static int expand(const char *cmd, const char *path, struct s24_st *in, char *us
     return S24_EXIT_OK;
 }
 
+/* Declared in st_util.h; apart from the command so fuzz/fuzz_decompress.c
+ * runs it on bytes in memory. dense: the caller frees it. */
+int st_decompress(const char *cmd, const char *in, struct s24_st *st, struct s24_st *dense,
+                  int *ncomp)
+{
+    int rc, ec = S24_EXIT_FAIL;
+    char *used = NULL;
+    *ncomp = 0;
+    const char *fmt = s24_st_meta_get(st, "sparse24.format");
+    const char *hdr = s24_st_meta_get(st, "sparse24.header");
+    if (!fmt) {
+        ec = cli_fail(cmd, "%s: not a sparse24 compressed file (no sparse24.format metadata)", in);
+        goto done;
+    }
+    if (strcmp(fmt, "2:4-v1")) {
+        ec = cli_fail(cmd, "%s: sparse24.format \"%s\" is not supported (this build reads 2:4-v1)",
+                      in, fmt);
+        goto done;
+    }
+    if (!hdr) {
+        ec = cli_fail(cmd, "%s: sparse24.header metadata missing", in);
+        goto done;
+    }
+    char what[600];
+    snprintf(what, sizeof what, "%s: sparse24.header", in);
+    if ((rc = s24_st_parse_header(hdr, strlen(hdr), what, dense)) != S24_OK) {
+        ec = cli_lib_fail(cmd, rc);
+        goto done;
+    }
+    used = calloc((size_t)st->n + 1, 1);
+    if (!used) {
+        ec = cli_fail(cmd, "%s: out of memory", in);
+        goto done;
+    }
+    for (int i = 0; i < dense->n; i++) {
+        struct s24_st_tensor *d = &dense->t[i];
+        char key[1100];
+        snprintf(key, sizeof key, "sparse24.tensor.%s", d->name);
+        const char *info = s24_st_meta_get(st, key);
+        if (info) {
+            if ((ec = expand(cmd, in, st, used, d, info)) != S24_EXIT_OK) goto done;
+            ec = S24_EXIT_FAIL;
+            (*ncomp)++;
+            continue;
+        }
+        struct s24_st_tensor *t = s24_st_find(st, d->name);
+        if (!t) {
+            ec = cli_fail(cmd, "%s: tensor \"%s\" of the original header is missing", in, d->name);
+            goto done;
+        }
+        if (!same_layout(t, d)) {
+            ec = cli_fail(cmd, "%s: tensor \"%s\" differs in dtype or shape from the original header",
+                          in, d->name);
+            goto done;
+        }
+        if (t->nbytes) memcpy(d->data, t->data, t->nbytes);
+        used[t - st->t] = 1;
+    }
+    for (int i = 0; i < st->n; i++) {
+        if (!used[i]) {
+            ec = cli_fail(cmd, "%s: tensor \"%s\" belongs to no tensor of the original header", in,
+                          st->t[i].name);
+            goto done;
+        }
+    }
+    for (int i = 0; i < st->nmeta; i++) {
+        const char *k = st->meta[i].key;
+        if (!strncmp(k, "sparse24.tensor.", 16) && !s24_st_find(dense, k + 16)) {
+            ec = cli_fail(cmd, "%s: metadata \"%s\" names no tensor of the original header", in, k);
+            goto done;
+        }
+    }
+    ec = S24_EXIT_OK;
+done:
+    free(used);
+    return ec;
+}
+
 int cmd_decompress(int argc, char **argv)
 {
     static const struct option lo[] = {{"output", required_argument, 0, 'o'},
@@ -106,74 +184,11 @@ int cmd_decompress(int argc, char **argv)
     ec = S24_EXIT_FAIL;
 
     struct s24_st st, dense;
-    char *used = NULL;
     s24_st_init(&dense);
     if ((rc = s24_st_read(in, &st)) != S24_OK) return cli_lib_fail(cmd, rc);
-    const char *fmt = s24_st_meta_get(&st, "sparse24.format");
-    const char *hdr = s24_st_meta_get(&st, "sparse24.header");
-    if (!fmt) {
-        ec = cli_fail(cmd, "%s: not a sparse24 compressed file (no sparse24.format metadata)", in);
-        goto done;
-    }
-    if (strcmp(fmt, "2:4-v1")) {
-        ec = cli_fail(cmd, "%s: sparse24.format \"%s\" is not supported (this build reads 2:4-v1)",
-                      in, fmt);
-        goto done;
-    }
-    if (!hdr) {
-        ec = cli_fail(cmd, "%s: sparse24.header metadata missing", in);
-        goto done;
-    }
-    char what[600];
-    snprintf(what, sizeof what, "%s: sparse24.header", in);
-    if ((rc = s24_st_parse_header(hdr, strlen(hdr), what, &dense)) != S24_OK) {
-        ec = cli_lib_fail(cmd, rc);
-        goto done;
-    }
-    used = calloc((size_t)st.n + 1, 1);
-    if (!used) {
-        ec = cli_fail(cmd, "%s: out of memory", in);
-        goto done;
-    }
     int ncomp = 0;
-    for (int i = 0; i < dense.n; i++) {
-        struct s24_st_tensor *d = &dense.t[i];
-        char key[1100];
-        snprintf(key, sizeof key, "sparse24.tensor.%s", d->name);
-        const char *info = s24_st_meta_get(&st, key);
-        if (info) {
-            if ((ec = expand(cmd, in, &st, used, d, info)) != S24_EXIT_OK) goto done;
-            ec = S24_EXIT_FAIL;
-            ncomp++;
-            continue;
-        }
-        struct s24_st_tensor *t = s24_st_find(&st, d->name);
-        if (!t) {
-            ec = cli_fail(cmd, "%s: tensor \"%s\" of the original header is missing", in, d->name);
-            goto done;
-        }
-        if (!same_layout(t, d)) {
-            ec = cli_fail(cmd, "%s: tensor \"%s\" differs in dtype or shape from the original header",
-                          in, d->name);
-            goto done;
-        }
-        if (t->nbytes) memcpy(d->data, t->data, t->nbytes);
-        used[t - st.t] = 1;
-    }
-    for (int i = 0; i < st.n; i++) {
-        if (!used[i]) {
-            ec = cli_fail(cmd, "%s: tensor \"%s\" belongs to no tensor of the original header", in,
-                          st.t[i].name);
-            goto done;
-        }
-    }
-    for (int i = 0; i < st.nmeta; i++) {
-        const char *k = st.meta[i].key;
-        if (!strncmp(k, "sparse24.tensor.", 16) && !s24_st_find(&dense, k + 16)) {
-            ec = cli_fail(cmd, "%s: metadata \"%s\" names no tensor of the original header", in, k);
-            goto done;
-        }
-    }
+    if ((ec = st_decompress(cmd, in, &st, &dense, &ncomp)) != S24_EXIT_OK) goto done;
+    ec = S24_EXIT_FAIL;
     long long a = st_file_size(in); /* before: with --in-place the write replaces it */
     if ((rc = s24_st_write(out, &dense)) != S24_OK) {
         ec = cli_lib_fail(cmd, rc);
@@ -183,7 +198,6 @@ int cmd_decompress(int argc, char **argv)
     printf("decompressed %d tensors: %s %lld bytes -> %s %lld bytes\n", ncomp, in, a, out, b);
     ec = S24_EXIT_OK;
 done:
-    free(used);
     s24_st_free(&st);
     s24_st_free(&dense);
     return ec;

@@ -9,6 +9,7 @@
 #include "cli.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,9 @@ static void usage(FILE *f)
 "  -o, --output FILE     the pruned checkpoint (written atomically; required\n"
 "                        unless --in-place; never the input without it)\n"
 "      --in-place        replace the input with the pruned file (atomically)\n"
+"      --allow-nonfinite prune weights holding NaN or infinity anyway (NaN ranks\n"
+"                        above every number, so it is kept); without it such a\n"
+"                        weight is an error and nothing is written\n"
 "  -p, --pattern N:M     sparsity pattern (default 2:4; M <= 16)\n"
 "      --min-shape RULE  which weights are eligible (default asp):\n"
 "                          asp: 2-D linear [out, in] or 4-D conv [out, in, kh, kw]\n"
@@ -77,7 +81,7 @@ static void usage(FILE *f)
 
 struct opts {
     const char *in, *out, *save_masks, *masks;
-    int n, m, quiet, pattern_given, in_place, include_tables;
+    int n, m, quiet, pattern_given, in_place, include_tables, allow_nonfinite;
     enum st_rule rule;
     struct st_filter filter;
 };
@@ -199,6 +203,17 @@ static int run(const char *cmd, struct opts *o)
                        s24_dtype_name(t->dtype), skip, "-");
             continue;
         }
+        /* magnitude ranking of NaN/Inf is arbitrary; refuse as permute does */
+        int64_t bad = o->allow_nonfinite ? -1 : s24_find_nonfinite(t->dtype, t->data, numel);
+        if (bad >= 0) {
+            if (progress) fprintf(stderr, "\r%-72s\r", "");
+            ec = cli_fail(cmd,
+                          "%s: tensor \"%s\": element %lld of %lld is %s; pruning by |w| needs "
+                          "finite weights (--allow-nonfinite prunes anyway); nothing written",
+                          o->in, t->name, (long long)bad, (long long)numel,
+                          isnan(s24_load_float(t->dtype, t->data, bad)) ? "NaN" : "infinite");
+            goto done;
+        }
         free(mask);
         mask = malloc((size_t)numel);
         if (!mask) {
@@ -281,8 +296,8 @@ int cmd_prune(int argc, char **argv)
         {"min-shape", required_argument, 0, 'S'}, {"save-masks", required_argument, 0, 'W'},
         {"masks", required_argument, 0, 'M'}, {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'}, {"in-place", no_argument, 0, 'P'},
-        {"include-embeddings", no_argument, 0, 'B'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"include-embeddings", no_argument, 0, 'B'}, {"allow-nonfinite", no_argument, 0, 'F'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = argv[0];
     struct opts o = {.n = 2, .m = 4, .rule = ST_RULE_ASP};
     int c, ec;
@@ -321,6 +336,7 @@ int cmd_prune(int argc, char **argv)
         case 'q': o.quiet = 1; break;
         case 'P': o.in_place = 1; break;
         case 'B': o.include_tables = 1; break;
+        case 'F': o.allow_nonfinite = 1; break;
         case 'h':
             usage(stdout);
             ec = S24_EXIT_OK;

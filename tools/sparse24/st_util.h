@@ -65,6 +65,12 @@ enum st_table st_table_of(const struct s24_st_tensor *t, const struct s24_st_ten
 /* The skip reason prune prints ("embedding (lookup table)", ...); NULL for NONE. */
 const char *st_table_why(enum st_table k);
 
+/* decompress's reader: check the compressed file st (read from `in`) and
+ * rebuild the dense checkpoint into dense; *ncomp counts the tensors
+ * expanded. S24_EXIT_OK, or the message printed and S24_EXIT_FAIL. */
+int st_decompress(const char *cmd, const char *in, struct s24_st *st, struct s24_st *dense,
+                  int *ncomp);
+
 /* 1 when progress lines should be drawn on stderr. */
 int st_progress_on(void);
 
