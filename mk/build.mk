@@ -21,7 +21,7 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 CFLAGS_BASE = -std=c11 $(OPT) -g -fPIC -fopenmp $(WARN) -Iinclude -Isrc -Itools/sparse24 -D_GNU_SOURCE $(SAN)
-LDLIBS_BASE = -fopenmp -lm -lpthread $(SAN)
+LDLIBS_BASE = -fopenmp -lm -lpthread -ldl $(SAN)
 # The commit goes into one generated file, rewritten only when it changes,
 # so a new commit relinks instead of rebuilding everything.
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
@@ -100,20 +100,28 @@ NVCCFLAGS += -DS24_HAVE_CUDA=1
 LDLIBS_BASE += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lcublasLt -lcublas -lstdc++
 endif
 ifeq ($(HAVE_CUDNN),1)
+# cuDNN and cuSPARSELt are found by the probes at build time (headers and a
+# test link) but not linked: src/cuda/dl*.c open them at run time, so that
+# a binary built with them starts where they are absent.
 CFLAGS_BASE += -DS24_HAVE_CUDNN=1
 NVCCFLAGS += -DS24_HAVE_CUDNN=1
-LDLIBS_BASE += -lcudnn
 endif
 ifeq ($(HAVE_CUSPARSELT),1)
 CFLAGS_BASE += -DS24_HAVE_CUSPARSELT=1
 NVCCFLAGS += -DS24_HAVE_CUSPARSELT=1 -I$(CUSPARSELT_DIR)/include
-LDLIBS_BASE += $(CUSPARSELT_FLAGS) $(CUSPARSELT_LIB)
 endif
 ifeq ($(HAVE_NCCL),1)
 CFLAGS_BASE += -DS24_HAVE_NCCL=1
 NVCCFLAGS += -DS24_HAVE_NCCL=1
 LDLIBS_BASE += -lnccl
 endif
+# Where a binary run from $(BUILD) itself may find cuSPARSELt when the loader
+# path has none (src/cuda/dl.c): a string, not an RPATH, and ignored by any
+# copy that runs from elsewhere, so an installed sparse24 never reaches into
+# the tree (.deps/ included).
+PATHS_SRC = $(BUILD)/gen/build_paths.c
+SPLT_FALLBACK = $(if $(filter 1,$(HAVE_CUSPARSELT)),$(CUSPARSELT_DIR)/lib/libcusparseLt.so.0)
+$(shell printf '/* generated */\nconst char *s24_build_root(void);\nconst char *s24_build_root(void) { return "%s"; }\nconst char *s24_build_cusparselt(void);\nconst char *s24_build_cusparselt(void) { return "%s"; }\n' '$(abspath $(BUILD))' '$(SPLT_FALLBACK)' > $(PATHS_SRC).new; cmp -s $(PATHS_SRC).new $(PATHS_SRC) || mv $(PATHS_SRC).new $(PATHS_SRC); rm -f $(PATHS_SRC).new)
 CFLAGS ?=
 CFLAGS_ALL = $(CFLAGS_BASE) $(CFLAGS)
 
@@ -135,7 +143,8 @@ else
 LIB_C += $(wildcard src/cuda/nocuda*.c)
 endif
 LIB_C += $(CUDA_C_ALWAYS)
-LIB_OBJ = $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CU:%.cu=$(BUILD)/%.cu.o) $(BUILD)/gen/commit.o
+LIB_OBJ = $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CU:%.cu=$(BUILD)/%.cu.o) $(BUILD)/gen/commit.o \
+          $(BUILD)/gen/build_paths.o
 CLI_C = $(wildcard tools/sparse24/*.c bench/*.c)
 CLI_OBJ = $(CLI_C:%.c=$(BUILD)/%.o)
 TEST_C = $(wildcard tests/test_*.c)
@@ -167,6 +176,9 @@ $(BUILD)/%.o: %.c $(CONFIG_STAMP)
 	$(CC) $(CFLAGS_ALL) $(call isa_flags,$<) -MMD -MP -c $< -o $@
 
 $(BUILD)/gen/commit.o: $(COMMIT_SRC)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/gen/build_paths.o: $(PATHS_SRC)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/%.cu.o: %.cu $(CONFIG_STAMP)
@@ -223,9 +235,8 @@ lint:
 
 # The installed pkg-config files name no folder of the source tree (its .deps/
 # included): an install must keep working when the clone is moved or deleted.
-# A GPU build still links cuSPARSELt from .deps/ with an RPATH there (the link
-# lines above); run-time loading of the GPU libraries will end that, and
-# until then `make install` says so.
+# cuDNN and cuSPARSELt are opened at run time (src/cuda/dl.c), so no link line
+# names the tree; the warning below stays as a guard against one that does.
 comma := ,
 SRC_TREE = $(CURDIR) $(realpath $(CURDIR)/.deps)
 in_tree = $(filter $(addsuffix /%,$(SRC_TREE)),$(patsubst -L%,%,$(patsubst -Wl$(comma)-rpath$(comma)%,%,$(1))))

@@ -5,8 +5,12 @@
 # RPATH and resolved libraries of the binaries, the pkg-config files), then
 # from outside the tree with a bare environment runs the installed CLI
 # (--version, a tiny prune) and builds and runs the README's C example
-# against the installed pkg-config files, shared and static. Moves nothing:
-# .deps/ is shared with other checkouts, and the CPU build needs none of it.
+# against the installed pkg-config files, shared and static. A GPU build
+# (S24_INSTALL_MAKEFLAGS=USE_CUDA=auto) must link neither cuDNN nor
+# cuSPARSELt, and its installed `sparse24 info` must start and name each
+# library it cannot open: run from outside the build folder, it does not see
+# the build's .deps/ copy, which stands in for a .deps/ moved away. Moves
+# nothing: .deps/ is shared with other checkouts.
 # Usage: sh tests/install_test.sh  (BUILD, default build-install; extra make
 # variables in S24_INSTALL_MAKEFLAGS, default USE_CUDA=0).
 set -eu
@@ -37,6 +41,10 @@ for f in "$prefix/bin/sparse24" "$prefix/lib/libsparse24.so"; do
     names_tree "$f (ldd)" "$(ldd "$f" | grep -v 'not found' || true)"
     ! ldd "$f" | grep -q 'not found' || bad "$f: $(ldd "$f" | grep 'not found')"
 done
+for f in "$prefix/bin/sparse24" "$prefix/lib/libsparse24.so"; do
+    ! ldd "$f" | grep -Eq 'libcudnn|libcusparseLt' ||
+        bad "$f links a library it must open at run time: $(ldd "$f" | grep -E 'libcudnn|libcusparseLt')"
+done
 for f in "$prefix"/lib/pkgconfig/*.pc; do names_tree "$f" "$(cat "$f")"; done
 [ -f "$prefix/lib/libsparse24.a" ] || bad "libsparse24.a not installed"
 
@@ -48,6 +56,37 @@ run "$prefix/bin/sparse24" --version | grep -q '^sparse24 ' || bad "sparse24 --v
 run "$prefix/bin/sparse24" prune in.safetensors -o out.safetensors -q >prune.txt 2>&1 ||
     bad "installed prune: $(cat prune.txt)"
 grep -q '^pruned 2 of 16 tensors to 2:4' prune.txt || bad "prune said: $(cat prune.txt)"
+
+# a GPU build: the libraries opened at run time, and said missing when they are
+run "$prefix/bin/sparse24" info >info.txt 2>&1 || bad "installed info: $(cat info.txt)"
+if grep -q '^cusparselt: ' info.txt; then
+    # from outside the build folder: no .deps/ fallback, so unless the
+    # system has cuSPARSELt on the loader path it is reported missing
+    if ! ldconfig -p 2>/dev/null | grep -q 'libcusparseLt\.so\.0'; then
+        grep -q '^cusparselt: not loaded: cuSPARSELt (libcusparseLt.so.0)' info.txt ||
+            bad "info without cuSPARSELt said: $(grep cusparselt info.txt)"
+    fi
+    splt=$(find -L "$root/.deps" -name 'libcusparseLt.so.0' 2>/dev/null | head -n 1)
+    if [ -n "$splt" ]; then # pointed at a copy, it loads
+        run S24_CUSPARSELT_LIB="$splt" "$prefix/bin/sparse24" info >info2.txt 2>&1 ||
+            bad "info with S24_CUSPARSELT_LIB: $(cat info2.txt)"
+        grep -q '^cusparselt: [0-9.]* loaded from ' info2.txt ||
+            bad "S24_CUSPARSELT_LIB=$splt: $(grep cusparselt info2.txt)"
+    fi
+fi
+if grep -Eq '^(cusparselt|cudnn): ' info.txt; then
+    away="S24_CUSPARSELT_LIB=/nonexistent/libcusparseLt.so.0 S24_CUDNN_LIB=/nonexistent/libcudnn.so.9"
+    # shellcheck disable=SC2086
+    run $away "$prefix/bin/sparse24" info >info3.txt 2>&1 ||
+        bad "info, libraries away: $(cat info3.txt)"
+    for l in 'cusparselt: not loaded: cuSPARSELt (libcusparseLt.so.0)' \
+             'cudnn: not loaded: cuDNN (libcudnn.so.9)'; do
+        ! grep -q "^${l%%:*}: " info.txt || grep -qF "$l" info3.txt ||
+            bad "info with ${l%%:*} away lacks '$l': $(cat info3.txt)"
+    done
+    # shellcheck disable=SC2086
+    run $away "$prefix/bin/sparse24" --version | grep -q '^sparse24 ' || bad "--version, libraries away"
+fi
 
 # the README's C example, exactly as the README shows it
 awk '/^```c$/ {on = 1; next} /^```$/ {on = 0} on' "$root/README.md" >example.c

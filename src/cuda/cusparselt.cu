@@ -7,6 +7,8 @@
  * versions before 0.8.1 ship a C++-only header, hence a .cu file. */
 #include <cusparseLt.h>
 
+#include "dl_cusparselt.h" /* its calls through the run-time table */
+
 #include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
@@ -61,11 +63,13 @@ struct s24_sp {
 int s24_sp_handle_create(void **out, int *version)
 {
     int rc = S24_OK;
-    cusparseLtHandle_t *h = (cusparseLtHandle_t *)calloc(1, sizeof *h);
+    cusparseLtHandle_t *h;
     *out = NULL;
+    *version = 0;
+    if ((rc = s24_dl_cusparselt_load("2:4 sparse GEMMs on the GPU")) != S24_OK) return rc;
+    h = (cusparseLtHandle_t *)calloc(1, sizeof *h);
     if (!h) return s24_error(S24_ERR_NOMEM, "cuSPARSELt handle: out of memory");
     SP_CHECK(cusparseLtInit(h));
-    *version = 0;
     if (cusparseLtGetVersion(h, version) != CUSPARSE_STATUS_SUCCESS) *version = 0;
     *out = h;
     return S24_OK;
@@ -84,11 +88,17 @@ void s24_sp_handle_destroy(void *h)
 void s24_sp_info(char *buf, size_t len)
 {
     int ma = -1, mi = -1, pa = -1;
+    if (s24_dl_cusparselt_load(NULL) != S24_OK) {
+        snprintf(buf, len, "cusparselt: not loaded: %s\n", s24_last_error());
+        s24_clear_error();
+        return;
+    }
     cusparseLtGetProperty(MAJOR_VERSION, &ma);
     cusparseLtGetProperty(MINOR_VERSION, &mi);
     cusparseLtGetProperty(PATCH_LEVEL, &pa);
-    snprintf(buf, len, "cusparselt: %d.%d.%d loaded (built against header %d.%d.%d)\n", ma, mi, pa,
-             CUSPARSELT_VER_MAJOR, CUSPARSELT_VER_MINOR, CUSPARSELT_VER_PATCH);
+    snprintf(buf, len, "cusparselt: %d.%d.%d loaded from %s (built against header %d.%d.%d)\n", ma,
+             mi, pa, s24_dl_cusparselt_path(), CUSPARSELT_VER_MAJOR, CUSPARSELT_VER_MINOR,
+             CUSPARSELT_VER_PATCH);
 }
 
 static cudaDataType cuda_type(enum s24_dtype dt)

@@ -12,9 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef S24_HAVE_CUDNN
-#include <cudnn.h>
-#endif
 #ifdef S24_HAVE_NCCL
 #include <nccl.h>
 #endif
@@ -80,8 +77,14 @@ extern "C" void s24_cuda_info(char *buf, size_t len)
         o += strlen(buf + o);
     }
 #ifdef S24_HAVE_CUDNN
-    size_t cv = cudnnGetVersion();
-    PUT("cudnn: %zu.%zu.%zu\n", cv / 10000, cv % 10000 / 100, cv % 100);
+    if (s24_dl_cudnn_load(NULL) == S24_OK) {
+        size_t cv = cudnnGetVersion();
+        PUT("cudnn: %zu.%zu.%zu loaded from %s\n", cv / 10000, cv % 10000 / 100, cv % 100,
+            s24_dl_cudnn_path());
+    } else {
+        PUT("cudnn: not loaded: %s\n", s24_last_error());
+        s24_clear_error();
+    }
 #else
     PUT("cudnn: not built\n");
 #endif

@@ -8,7 +8,7 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 #ifdef S24_HAVE_CUDNN
-#include <cudnn.h>
+#include "dl_cudnn.h" /* <cudnn.h>, its calls through the run-time table */
 #endif
 
 #include "sparse24/sparse24_cuda.h"
@@ -20,7 +20,7 @@ struct s24_gpu {
     cublasLtHandle_t lt;
     void *splt;              /* cuSPARSELt handle (sparse_engine.h), NULL if none */
     int splt_status;         /* why splt is NULL (S24_OK when present) */
-    char splt_error[256];
+    char splt_error[1024];
     void *flush;             /* 2x L2 bytes, read to evict L2 before a timed call */
     size_t flush_bytes;
     int *flush_sink;         /* never written in practice: keeps the read alive */

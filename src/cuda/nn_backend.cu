@@ -260,7 +260,9 @@ extern "C" int s24_cuda_backend_init(struct s24_backend *be, int device)
     S24_GPU_CHECK(cudaGetDeviceProperties(&pr, device));
     S24_GPU_CHECK(cudaStreamCreateWithFlags(&cx->stream, cudaStreamNonBlocking));
 #ifdef S24_HAVE_CUDNN
-    {
+    /* cuDNN is opened at run time (dl_cudnn.c): without it the backend still
+     * runs everything but cuDNN's convolutions, which then say it is missing */
+    if (s24_dl_cudnn_path()) {
         cudnnHandle_t h = NULL;
         S24_GPU_CHECK(cudnnCreate(&h));
         cx->dnn = h;

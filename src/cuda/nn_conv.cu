@@ -11,6 +11,7 @@
  * first call at a shape searches (cudnnFind allocates and synchronises) and
  * may grow the scratch, so it must not run inside CUDA graph capture. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -341,6 +342,18 @@ struct s24_cu_conv_state {
 
 #define DNN_CHECK(call) S24_GPU_CHECK(call)
 
+/* The backend made no cuDNN handle where cuDNN could not be opened (it is
+ * loaded at run time, dl_cudnn.c): say so for this conv, naming the library. */
+static int dnn_missing(const struct s24_conv_shape *s)
+{
+    char need[200];
+    snprintf(need, sizeof need, "conv2d %lld -> %lld k %lldx%lld groups %lld on the GPU (only "
+             "depthwise 3x3 / 5x5 convs run without it)", (long long)s->c, (long long)s->oc,
+             (long long)s->kh, (long long)s->kw, (long long)s->groups);
+    int rc = s24_dl_cudnn_load(need);
+    return rc != S24_OK ? rc : s24_error(S24_ERR_CUDNN, "cuda backend: no cuDNN handle");
+}
+
 static void conv_plan_clear(struct conv_plan *p)
 {
     if (p->xd) cudnnDestroyTensorDescriptor(p->xd);
@@ -549,6 +562,7 @@ static int dnn_fwd(struct s24_backend *be, void **state, const struct s24_conv_s
     cudnnHandle_t h = (cudnnHandle_t)s24_cu(be)->dnn;
     struct conv_plan *p;
     const float one = 1.0f, zero = 0.0f;
+    if (!h) return dnn_missing(s);
     if ((rc = conv_plan_get(be, state, s, &p)) != S24_OK) return rc;
     rc = conv_run(be, p, DIR_FWD, [&](int algo, void *ws, size_t wsb) {
         return cudnnConvolutionForward(h, &one, p->xd, x, p->wd, w, p->cd[DIR_FWD],
@@ -568,6 +582,7 @@ static int dnn_bwd(struct s24_backend *be, void **state, const struct s24_conv_s
     cudnnHandle_t h = (cudnnHandle_t)s24_cu(be)->dnn;
     struct conv_plan *p;
     const float one = 1.0f;
+    if (!h) return dnn_missing(s);
     if ((rc = conv_plan_get(be, state, s, &p)) != S24_OK) return rc;
     rc = conv_run(be, p, DIR_BWD_FILTER, [&](int algo, void *ws, size_t wsb) {
         return cudnnConvolutionBackwardFilter(h, &one, p->xd, x, p->yd, dy, p->cd[DIR_BWD_FILTER],

@@ -2,6 +2,7 @@
  * so every public GPU call exists and reports that no GPU path was built.
  * The host-side rules (gemm_rules.c) are built in every configuration. */
 #include "sparse24/sparse24_cuda.h"
+#include "dl.h"
 
 #include <stdio.h>
 
@@ -10,6 +11,14 @@ static int nogpu(void)
     return s24_error(S24_ERR_NO_DEVICE, "no GPU: sparse24 was built without CUDA (rebuild where nvcc "
                                         "and cuBLASLt are found, or with USE_CUDA=1)");
 }
+
+/* the GPU libraries' loaders (dl.h): none in this build */
+int s24_dl_cusparselt_load(const char *need)
+{
+    (void)need;
+    return nogpu();
+}
+const char *s24_dl_cusparselt_path(void) { return NULL; }
 
 void s24_cuda_info(char *buf, size_t len)
 {

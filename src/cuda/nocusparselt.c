@@ -2,6 +2,7 @@
  * cuSPARSELt was not: the context, dense plans and AUTO mode still work, and
  * every sparse request says that cuSPARSELt is missing. */
 #include "sparse_engine.h"
+#include "dl.h"
 
 #include <stdio.h>
 
@@ -19,6 +20,13 @@ int s24_sp_handle_create(void **h, int *version)
     return missing();
 }
 void s24_sp_handle_destroy(void *h) { (void)h; }
+/* the loader's entry points (dl.h), for the tests and for symmetry with cuDNN */
+int s24_dl_cusparselt_load(const char *need)
+{
+    (void)need;
+    return missing();
+}
+const char *s24_dl_cusparselt_path(void) { return NULL; }
 void s24_sp_info(char *buf, size_t len) { snprintf(buf, len, "cusparselt: not built\n"); }
 int s24_sp_init(void *h, const struct s24_gemm_desc *d, struct s24_sp **out)
 {
