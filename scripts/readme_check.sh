@@ -7,6 +7,11 @@
 # synthetic set). Commands that run for minutes get sizing options appended,
 # listed below; the rest run unchanged. It does not check their output
 # beyond the exit status: the tests do that.
+# README_SET=device runs the other ones instead, on a GPU machine with the
+# data (scripts/gpu/run_readme.sh): those needing a GPU or CIFAR-10, as
+# written, with `cifar10/` a link to README_DATA (a converted CIFAR-10
+# folder), each command's output kept in README_LOGS (one file per command);
+# README_ONLY (an extended regular expression) keeps the matching commands.
 # Usage: sh scripts/readme_check.sh [path/to/sparse24]   (default build/sparse24)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,8 +41,16 @@ awk '/^## Command line/ {on = 1; next} /^## / {on = 0} on && /^    sparse24 /' "
 grep -q 'build/sparse24 demo' "$root/README.md" && echo "sparse24 demo" >>commands.txt
 [ -s commands.txt ] || { echo "readme_check: no commands found in README.md"; exit 1; }
 
-ran=0 skipped=0 failed=0
+set_=${README_SET:-ci}
+if [ "$set_" = device ]; then
+    [ -d "${README_DATA:-}" ] || { echo "readme_check: README_DATA must name a CIFAR-10 folder"; exit 1; }
+    ln -s "$README_DATA" cifar10
+    logs=${README_LOGS:-$work/logs}
+    mkdir -p "$logs"
+fi
+ran=0 skipped=0 failed=0 n=0
 while IFS= read -r cmd; do
+    n=$((n + 1))
     extra="" skip=""
     case "$cmd" in
     *cifar10/*) skip="needs the CIFAR-10 data" ;;
@@ -50,6 +63,14 @@ while IFS= read -r cmd; do
         extra="--device cpu --models smallcnn --batch 8 --size 16 --warmup 1 --group 1 --repeats 1" ;;
     "sparse24 bench permute") extra="--quick" ;;
     esac
+    if [ -n "${README_ONLY:-}" ] && ! printf '%s\n' "$cmd" | grep -Eq "$README_ONLY"; then
+        echo "skip (not in README_ONLY): $cmd"
+        skipped=$((skipped + 1))
+        continue
+    fi
+    if [ "$set_" = device ]; then # the complement, unchanged
+        [ -n "$skip" ] && skip="" extra="" || skip="runs in CI"
+    fi
     if [ -n "$skip" ]; then
         echo "skip ($skip): $cmd"
         skipped=$((skipped + 1))
@@ -57,13 +78,15 @@ while IFS= read -r cmd; do
     fi
     s=$(date +%s)
     if sh -c "$cmd $extra" >out.txt 2>&1 </dev/null; then
+        [ "$set_" = device ] && { echo "\$ $cmd"; cat out.txt; } >"$logs/cmd$n.log"
         echo "ok   ($(( $(date +%s) - s )) s): $cmd${extra:+  [+ $extra]}"
     else
         echo "FAIL: $cmd${extra:+  [+ $extra]}"
         tail -n 15 out.txt | sed 's/^/   | /'
+        [ "$set_" = device ] && { echo "\$ $cmd"; cat out.txt; } >"$logs/cmd$n.log"
         failed=$((failed + 1))
     fi
     ran=$((ran + 1))
 done <commands.txt
-echo "readme_check: $ran run, $skipped skipped (GPU or CIFAR-10), $failed failed"
+echo "readme_check ($set_): $ran run, $skipped skipped, $failed failed"
 [ $failed = 0 ]
