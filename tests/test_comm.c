@@ -14,7 +14,7 @@
  *     exactly once and divided by N, a bucket launched as its last gradient
  *     is reported; with thread ranks the average is the rank-order sum
  *     times 1/N, identical on every rank.
- * Not shown here: NCCL (no GPU in CI), speed. The training equivalence is
+ * Not shown here: NCCL beyond refusing a CPU backend (no GPU in CI), speed. The training equivalence is
  * in test_comm_dp.c. */
 #include "t.h"
 
@@ -63,6 +63,13 @@ static void test_one(void)
     CHECK(s24_comm_allreduce(c, x, -1) == S24_ERR_INVALID);
     CHECK(s24_comm_allreduce(c, NULL, 3) == S24_ERR_INVALID);
     s24_comm_free(c);
+    /* NCCL wants a CUDA backend; without NCCL it is not built: either way
+     * unsupported here, and the C names link in both builds */
+    struct s24_comm_id id;
+    memset(&id, 0, sizeof id);
+    c = NULL;
+    CHECK(s24_comm_nccl_init(be, 0, 2, &id, 1.0, &c) == S24_ERR_UNSUPPORTED && !c, "%s",
+          s24_last_error());
     s24_backend_free(be);
 }
 

@@ -31,6 +31,10 @@
 #include "comm/comm.h"
 #include "sparse24/sparse24_nn.h"
 
+#ifdef __cplusplus
+extern "C" { /* C names, also for C++ (CUDA) files */
+#endif
+
 /* PyTorch DDP's default bucket_cap_mb is 25. */
 #define S24_BUCKET_BYTES ((size_t)25 << 20)
 
@@ -78,4 +82,7 @@ int s24_buckets_finish(struct s24_buckets *b);
  * backward that does not report its gradients. */
 int s24_buckets_average(struct s24_buckets *b);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -25,6 +25,10 @@
 
 #include "nn/ops.h"
 
+#ifdef __cplusplus
+extern "C" { /* comm_nccl.cu is C++: keep the C names */
+#endif
+
 struct s24_comm;
 
 struct s24_comm_ops {
@@ -103,4 +107,7 @@ int s24_comm_nccl_id(struct s24_comm_id *id);
 int s24_comm_nccl_init(struct s24_backend *be, int rank, int size, const struct s24_comm_id *id,
                        double deadline_s, struct s24_comm **out);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -167,9 +167,9 @@ int s24_comm_nccl_init(struct s24_backend *be, int rank, int size, const struct 
     if (!be || !id || !out || size < 1 || rank < 0 || rank >= size || !(deadline_s > 0))
         return s24_error(S24_ERR_INVALID, "comm_nccl_init: rank %d of %d, deadline %g s", rank,
                          size, deadline_s);
+    *out = NULL;
     if (be->device != S24_DEVICE_CUDA)
         return s24_error(S24_ERR_UNSUPPORTED, "comm_nccl_init: %s is not a CUDA backend", be->name);
-    *out = NULL;
     /* NVLink multicast stays off whatever the environment says (issue 12). */
     setenv("NCCL_NVLS_ENABLE", "0", 1);
     struct s24_comm *c = (struct s24_comm *)calloc(1, sizeof *c);

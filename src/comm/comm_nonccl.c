@@ -10,6 +10,7 @@ int s24_comm_nccl_id(struct s24_comm_id *id)
 int s24_comm_nccl_init(struct s24_backend *be, int rank, int size, const struct s24_comm_id *id,
                        double deadline_s, struct s24_comm **out)
 {
+    if (out) *out = NULL;
     return s24_error(S24_ERR_UNSUPPORTED,
                      "NCCL: this build has no NCCL (USE_NCCL, needs CUDA): rank %d of %d", rank,
                      size);
