@@ -154,7 +154,7 @@ static int dp_rank(struct s24_comm_group *g, int rank, void *arg)
     struct s24_buckets b;
     memset(&o, 0, sizeof o);
     memset(&b, 0, sizeof b);
-    s24_threads_set(1);
+    /* one kernel thread: main's s24_threads_set(1) is global (not per thread) */
     int rc = s24_backend_create(S24_DEVICE_CPU, 0, &be);
     if (rc == S24_OK) rc = s24_model_create("smallcnn", 10, SEED, be, &m);
     if (rc == S24_OK) rc = s24_comm_thread_init(g, rank, be, &c);

@@ -13,7 +13,7 @@
 
 static int has_grad(const struct s24_param *p) { return !p->is_buffer && p->bgrad && p->numel > 0; }
 
-static int plan(struct s24_buckets *b)
+static void plan(struct s24_buckets *b)
 {
     int cur = -1;
     size_t bytes = 0;
@@ -39,7 +39,6 @@ static int plan(struct s24_buckets *b)
         b->total += p->numel;
     }
     b->nb = cur + 1;
-    return S24_OK;
 }
 
 int s24_buckets_init(struct s24_buckets *b, s24_model_t *m, struct s24_comm *comm,
