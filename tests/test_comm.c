@@ -14,8 +14,8 @@
  *     exactly once and divided by N, a bucket launched as its last gradient
  *     is reported; with thread ranks the average is the rank-order sum
  *     times 1/N, identical on every rank.
- * Not shown here: NCCL beyond refusing a CPU backend (no GPU in CI), speed. The training equivalence is
- * in test_comm_dp.c. */
+ * Not shown here: NCCL beyond refusing a CPU backend (no GPU in CI), speed. The training
+ * equivalence is in test_comm_dp.c. */
 #include "t.h"
 
 #include <stdatomic.h>
@@ -54,7 +54,8 @@ static void test_one(void)
     if (!c) return;
     CHECK(c->rank == 0 && c->size == 1);
     float x[7], y[7];
-    for (int i = 0; i < 7; i++) x[i] = y[i] = val(0, i);
+    for (int i = 0; i < 7; i++)
+        x[i] = y[i] = val(0, i);
     CHECK_OK(s24_comm_allreduce(c, x, 7));
     CHECK_OK(s24_comm_broadcast(c, x, 7));
     CHECK_OK(s24_comm_barrier(c));
@@ -80,19 +81,20 @@ struct job {
     enum mode mode;
     int size;
     int64_t len;
-    int bad_rank;            /* the failing rank of the failure modes */
-    double late_s;           /* how late M_LATE's rank arrives */
-    atomic_int counter;      /* barrier */
-    int wrong[8];            /* per rank: elements differing from the expectation */
-    int status[8];           /* per rank: the collective's result */
-    double waited[8];        /* per rank: seconds in the collective */
+    int bad_rank;       /* the failing rank of the failure modes */
+    double late_s;      /* how late M_LATE's rank arrives */
+    atomic_int counter; /* barrier */
+    int wrong[8];       /* per rank: elements differing from the expectation */
+    int status[8];      /* per rank: the collective's result */
+    double waited[8];   /* per rank: seconds in the collective */
 };
 
 /* The expected all-reduce of element i: the float sum in rank order. */
 static float want_sum(int size, int64_t i)
 {
     float s = val(0, i);
-    for (int r = 1; r < size; r++) s += val(r, i);
+    for (int r = 1; r < size; r++)
+        s += val(r, i);
     return s;
 }
 
@@ -105,7 +107,8 @@ static int rank_main(struct s24_comm_group *g, int rank, void *arg)
     int rc = buf ? s24_backend_create(S24_DEVICE_CPU, 0, &be) : S24_ERR_NOMEM;
     if (rc == S24_OK) rc = s24_comm_thread_init(g, rank, be, &c);
     if (rc != S24_OK) goto out;
-    for (int64_t i = 0; i < j->len; i++) buf[i] = val(rank, i);
+    for (int64_t i = 0; i < j->len; i++)
+        buf[i] = val(rank, i);
     int fails = rank == j->bad_rank;
     double t0 = s24_now();
     switch (j->mode) {
@@ -118,7 +121,8 @@ static int rank_main(struct s24_comm_group *g, int rank, void *arg)
         break;
     case M_BCAST:
         rc = s24_comm_broadcast(c, buf, j->len);
-        for (int64_t i = 0; i < j->len && rc == S24_OK; i++) j->wrong[rank] += buf[i] != val(0, i);
+        for (int64_t i = 0; i < j->len && rc == S24_OK; i++)
+            j->wrong[rank] += buf[i] != val(0, i);
         break;
     case M_BARRIER:
         for (int k = 0; k < 20 && rc == S24_OK; k++) {
@@ -199,7 +203,8 @@ static void test_collectives(void)
     int differ = 0;
     for (int64_t i = 0; i < 4099; i++) {
         float rev = val(3, i);
-        for (int r = 2; r >= 0; r--) rev += val(r, i);
+        for (int r = 2; r >= 0; r--)
+            rev += val(r, i);
         differ += rev != want_sum(4, i);
     }
     CHECK(differ > 0, "the test values do not tell summation orders apart");
@@ -211,7 +216,8 @@ static void test_failures(void)
     /* a rank that aborts: the others fail at once, not at the 5 s deadline */
     struct job *j = job_new(M_ABORT, 3, 100, 1);
     int rc = s24_comm_threads_run(3, 5.0, rank_main, j, res);
-    CHECK(rc == S24_ERR_IO, "run returned %s (the failing rank's cause expected)", s24_status_str(rc));
+    CHECK(rc == S24_ERR_IO, "run returned %s (the failing rank's cause expected)",
+          s24_status_str(rc));
     CHECK(strstr(s24_last_error(), "disk full") != NULL, "%s", s24_last_error());
     for (int r = 0; r < 3; r += 2) {
         CHECK(j->status[r] == S24_ERR_COMM, "rank %d: %s", r, s24_status_str(j->status[r]));
@@ -235,7 +241,8 @@ static void test_failures(void)
     j->late_s = 0.8;
     rc = s24_comm_threads_run(3, 0.2, rank_main, j, res);
     CHECK(rc == S24_ERR_COMM, "run returned %s", s24_status_str(rc));
-    for (int r = 0; r < 3; r++) CHECK(j->status[r] == S24_ERR_COMM, "rank %d", r);
+    for (int r = 0; r < 3; r++)
+        CHECK(j->status[r] == S24_ERR_COMM, "rank %d", r);
     for (int r = 0; r < 2; r++)
         CHECK(j->waited[r] >= 0.19 && j->waited[r] < 0.75, "rank %d gave up after %.3f s", r,
               j->waited[r]);
@@ -246,8 +253,8 @@ static void test_failures(void)
     j = job_new(M_LENGTH, 2, 10, 1);
     rc = s24_comm_threads_run(2, 5.0, rank_main, j, NULL);
     CHECK(rc == S24_ERR_INVALID && j->status[0] == S24_ERR_INVALID &&
-          j->status[1] == S24_ERR_INVALID, "%s / %s", s24_status_str(j->status[0]),
-          s24_status_str(j->status[1]));
+              j->status[1] == S24_ERR_INVALID,
+          "%s / %s", s24_status_str(j->status[0]), s24_status_str(j->status[1]));
     free(j);
     /* a group that failed answers at once */
     struct s24_comm_group *g = NULL;
@@ -295,7 +302,8 @@ static void test_bucket_plan(void)
         for (int k = 0; k < b.nb; k++) {
             struct s24_bucket *bk = &b.b[k];
             size_t bytes = 0;
-            while (next >= 0 && !grad_bytes(m, next)) next--;
+            while (next >= 0 && !grad_bytes(m, next))
+                next--;
             CHECK(bk->hi == next, "B=%zu bucket %d starts at %d, not %d", B, k, bk->hi, next);
             CHECK(bk->offset == off);
             for (int i = bk->hi; i >= bk->lo; i--) {
@@ -314,7 +322,8 @@ static void test_bucket_plan(void)
             rule += !(bytes <= B || bk->count == 1);
             /* maximal: the next gradient would not have fitted */
             int j = bk->lo - 1;
-            while (j >= 0 && !grad_bytes(m, j)) j--;
+            while (j >= 0 && !grad_bytes(m, j))
+                j--;
             if (j >= 0) rule += bytes + grad_bytes(m, j) <= B;
         }
         CHECK(seen == ngrad && off == elems && b.total == elems,
@@ -342,10 +351,14 @@ static int spy_reduce(struct s24_comm *c, float *buf, int64_t n)
     struct spy *s = c->ctx;
     if (s->calls < 64) s->n[s->calls] = n;
     s->calls++;
-    for (int64_t i = 0; i < n; i++) buf[i] *= 3.0f;
+    for (int64_t i = 0; i < n; i++)
+        buf[i] *= 3.0f;
     return S24_OK;
 }
-static int spy_sync(struct s24_comm *c) { return S24_OK; }
+static int spy_sync(struct s24_comm *c)
+{
+    return S24_OK;
+}
 static void spy_abort(struct s24_comm *c, int status, const char *why) {}
 static void spy_free(struct s24_comm *c) {}
 static const struct s24_comm_ops spy_ops = {spy_reduce, spy_reduce, spy_sync,
@@ -363,7 +376,8 @@ static void test_bucket_spy(void)
     CHECK_OK(s24_buckets_init(&b, m, &c, 4096));
     for (int i = 0; i < np; i++) {
         struct s24_param *p = s24_model_param(m, i);
-        for (int64_t e = 0; grad_bytes(m, i) && e < p->numel; e++) p->grad[e] = val(i, e);
+        for (int64_t e = 0; grad_bytes(m, i) && e < p->numel; e++)
+            p->grad[e] = val(i, e);
     }
     /* reported one by one, last first: bucket k goes when its lowest index does */
     CHECK_OK(s24_buckets_begin(&b));
@@ -371,7 +385,8 @@ static void test_bucket_spy(void)
     for (int i = np - 1; i >= 0; i--) {
         CHECK_OK(s24_buckets_ready(&b, i));
         int done = 0;
-        for (int k = 0; k < b.nb; k++) done += b.b[k].lo >= i;
+        for (int k = 0; k < b.nb; k++)
+            done += b.b[k].lo >= i;
         early += s.calls != done;
     }
     CHECK(early == 0, "%d reports launched the wrong number of buckets", early);
@@ -438,7 +453,8 @@ static int avg_rank(struct s24_comm_group *g, int rank, void *arg)
         struct s24_param *p = s24_model_param(m, i);
         for (int64_t e = 0; grad_bytes(m, i) && e < p->numel; e++) {
             float s = val(i, e);
-            for (int r = 1; r < j->size; r++) s += val(r * 1000 + i, e);
+            for (int r = 1; r < j->size; r++)
+                s += val(r * 1000 + i, e);
             float want = j->size == 1 ? s : s * inv;
             j->bad[rank] += memcmp(&p->grad[e], &want, sizeof want) != 0;
         }
@@ -460,8 +476,10 @@ static void test_bucket_threads(void)
         j.size = size;
         CHECK_OK(s24_comm_threads_run(size, 10.0, avg_rank, &j, NULL));
         for (int r = 0; r < size; r++)
-            CHECK(j.bad[r] == 0 && j.nb[r] > 1, "N=%d rank %d: %lld elements off the average "
-                  "(%d buckets)", size, r, (long long)j.bad[r], j.nb[r]);
+            CHECK(j.bad[r] == 0 && j.nb[r] > 1,
+                  "N=%d rank %d: %lld elements off the average "
+                  "(%d buckets)",
+                  size, r, (long long)j.bad[r], j.nb[r]);
     }
 }
 

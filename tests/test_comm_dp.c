@@ -36,8 +36,8 @@
 #include "sparse24/sparse24_train.h"
 
 #define STEPS 5
-#define HALF 8              /* images per rank per step */
-#define HW 8                /* 8x8 images: smallcnn ends at 2x2 before pooling */
+#define HALF 8 /* images per rank per step */
+#define HW 8   /* 8x8 images: smallcnn ends at 2x2 before pooling */
 #define IMG (HW * HW * 3)
 #define SEED 7
 #define LR 0.05f
@@ -51,7 +51,7 @@ struct data {
 
 /* Trained parameters of a model, concatenated (for the comparisons). */
 struct weights {
-    int n;                 /* tensors */
+    int n; /* tensors */
     int64_t len[64];
     float *w[64];
 };
@@ -71,7 +71,8 @@ static void weights_take(struct weights *out, s24_model_t *m)
 
 static void weights_free(struct weights *w)
 {
-    for (int i = 0; i < w->n; i++) free(w->w[i]);
+    for (int i = 0; i < w->n; i++)
+        free(w->w[i]);
     memset(w, 0, sizeof *w);
 }
 
@@ -127,7 +128,8 @@ static int run_single(const struct data *d, int n, int micro, struct weights *ou
         }
         for (int i = 0; micro && i < s24_model_num_params(m); i++) {
             struct s24_param *p = s24_model_param(m, i); /* CPU: grad is the backend's */
-            for (int64_t e = 0; p->grad && e < p->numel; e++) p->grad[e] *= 0.5f;
+            for (int64_t e = 0; p->grad && e < p->numel; e++)
+                p->grad[e] *= 0.5f;
         }
         if (rc == S24_OK) rc = s24_sgd_step(&o, m, LR, MOM);
     }
@@ -140,7 +142,7 @@ done:
 
 struct dp_job {
     const struct data *d;
-    int same_half;            /* both ranks take the first half */
+    int same_half; /* both ranks take the first half */
     struct weights out[2];
 };
 
@@ -219,7 +221,8 @@ static void test_dp(struct data *d)
     double d3 = rel_diff(&split.out[0], &whole);
     printf("N=2 vs micro-batched N=1: %.3g; same halves vs [A;A]: %.3g; "
            "local BN vs whole batch: %.3g; least moved tensor: %.3g "
-           "(max over tensors of ||w2-w1||/||w1||)\n", d1, d2, d3, moved);
+           "(max over tensors of ||w2-w1||/||w1||)\n",
+           d1, d2, d3, moved);
     CHECK(d1 < 1e-5, "case 1: N=2 vs N=1 with micro-batches: %g", d1);
     CHECK(d2 < 1e-5, "case 2: N=2 on A, A vs N=1 on [A; A]: %g", d2);
     CHECK(d3 > 1e-5, "case 3: local BN should differ from whole-batch BN (%g)", d3);
@@ -246,8 +249,10 @@ int main(void)
     struct s24_rng r;
     s24_rng_seed(&r, 11);
     for (int s = 0; s < STEPS; s++) {
-        for (int i = 0; i < 2 * HALF * IMG; i++) d->x[s][i] = (float)s24_rng_normal(&r);
-        for (int i = 0; i < 2 * HALF; i++) d->y[s][i] = (int32_t)s24_rng_below(&r, 10);
+        for (int i = 0; i < 2 * HALF * IMG; i++)
+            d->x[s][i] = (float)s24_rng_normal(&r);
+        for (int i = 0; i < 2 * HALF; i++)
+            d->y[s][i] = (int32_t)s24_rng_below(&r, 10);
     }
     test_dp(d);
     free(d);

@@ -11,7 +11,10 @@
  * many rows so that a GPU runs one block per row instead of one in all. */
 #define S24_BUCKET_ROWS 256
 
-static int has_grad(const struct s24_param *p) { return !p->is_buffer && p->bgrad && p->numel > 0; }
+static int has_grad(const struct s24_param *p)
+{
+    return !p->is_buffer && p->bgrad && p->numel > 0;
+}
 
 static void plan(struct s24_buckets *b)
 {
@@ -47,8 +50,10 @@ int s24_buckets_init(struct s24_buckets *b, s24_model_t *m, struct s24_comm *com
     memset(b, 0, sizeof *b);
     if (!m || !comm) return s24_error(S24_ERR_INVALID, "buckets: no model or communicator");
     if (comm->be != s24_model_backend(m))
-        return s24_error(S24_ERR_INVALID, "buckets: the communicator is on another backend (%s) "
-                         "than the model (%s)", comm->be ? comm->be->name : "none",
+        return s24_error(S24_ERR_INVALID,
+                         "buckets: the communicator is on another backend (%s) "
+                         "than the model (%s)",
+                         comm->be ? comm->be->name : "none",
                          s24_backend_name(s24_model_backend(m)));
     b->m = m;
     b->comm = comm;
@@ -68,7 +73,8 @@ int s24_buckets_init(struct s24_buckets *b, s24_model_t *m, struct s24_comm *com
     plan(b);
     if (comm->size > 1) {
         float inv[S24_BUCKET_ROWS];
-        for (int r = 0; r < S24_BUCKET_ROWS; r++) inv[r] = 1.0f / (float)comm->size;
+        for (int r = 0; r < S24_BUCKET_ROWS; r++)
+            inv[r] = 1.0f / (float)comm->size;
         rc = s24_be_alloc(b->be, sizeof(float) * (size_t)b->total, (void **)&b->flat);
         if (rc == S24_OK) rc = s24_be_alloc(b->be, sizeof inv, (void **)&b->inv);
         if (rc == S24_OK) rc = b->be->ops->upload(b->be, b->inv, inv, sizeof inv);
@@ -110,7 +116,8 @@ static int scale(struct s24_buckets *b, float *x, int64_t n)
     int64_t per = n / S24_BUCKET_ROWS, body = per * S24_BUCKET_ROWS;
     int rc = S24_OK;
     if (per > 0) rc = o->scale_fwd(b->be, S24_BUCKET_ROWS, per, 1, x, b->inv, x);
-    if (rc == S24_OK && n > body) rc = o->scale_fwd(b->be, 1, n - body, 1, x + body, b->inv, x + body);
+    if (rc == S24_OK && n > body)
+        rc = o->scale_fwd(b->be, 1, n - body, 1, x + body, b->inv, x + body);
     return rc;
 }
 
@@ -126,14 +133,16 @@ static int launch(struct s24_buckets *b, int k)
     if (b->comm->size == 1) return S24_OK;
     for (int i = bk->hi; i >= bk->lo && rc == S24_OK; i--) {
         struct s24_param *p = s24_model_param(b->m, i);
-        if (b->of[i] == k) rc = o->copy(b->be, b->flat + b->at[i], p->bgrad, sizeof(float) * (size_t)p->numel);
+        if (b->of[i] == k)
+            rc = o->copy(b->be, b->flat + b->at[i], p->bgrad, sizeof(float) * (size_t)p->numel);
     }
     if (rc != S24_OK) goto local;
     if ((rc = s24_comm_allreduce(b->comm, seg, bk->numel)) != S24_OK) return rc;
     if ((rc = scale(b, seg, bk->numel)) != S24_OK) goto local;
     for (int i = bk->hi; i >= bk->lo && rc == S24_OK; i--) {
         struct s24_param *p = s24_model_param(b->m, i);
-        if (b->of[i] == k) rc = o->copy(b->be, p->bgrad, b->flat + b->at[i], sizeof(float) * (size_t)p->numel);
+        if (b->of[i] == k)
+            rc = o->copy(b->be, p->bgrad, b->flat + b->at[i], sizeof(float) * (size_t)p->numel);
     }
     if (rc == S24_OK) return S24_OK;
 local:
@@ -165,6 +174,7 @@ int s24_buckets_finish(struct s24_buckets *b)
 int s24_buckets_average(struct s24_buckets *b)
 {
     int rc = s24_buckets_begin(b);
-    for (int i = b->np - 1; i >= 0 && rc == S24_OK; i--) rc = s24_buckets_ready(b, i);
+    for (int i = b->np - 1; i >= 0 && rc == S24_OK; i--)
+        rc = s24_buckets_ready(b, i);
     return rc != S24_OK ? rc : s24_buckets_finish(b);
 }

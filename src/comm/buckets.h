@@ -39,29 +39,29 @@ extern "C" { /* C names, also for C++ (CUDA) files */
 #define S24_BUCKET_BYTES ((size_t)25 << 20)
 
 struct s24_bucket {
-    int hi, lo;         /* it holds the gradients of parameters hi, hi-1, ..., lo (those with one) */
-    int64_t offset;     /* its first element in the flat buffer */
-    int64_t numel;      /* its elements (floats) */
-    int count;          /* gradients in it */
-    int left;           /* of those, not yet ready this step */
-    int launched;       /* reduced (queued) this step */
+    int hi, lo;     /* it holds the gradients of parameters hi, hi-1, ..., lo (those with one) */
+    int64_t offset; /* its first element in the flat buffer */
+    int64_t numel;  /* its elements (floats) */
+    int count;      /* gradients in it */
+    int left;       /* of those, not yet ready this step */
+    int launched;   /* reduced (queued) this step */
 };
 
 struct s24_buckets {
     s24_model_t *m;
     struct s24_comm *comm;
     struct s24_backend *be;
-    size_t cap;              /* B, bytes */
-    int np;                  /* the model's parameters (buffers included) */
+    size_t cap; /* B, bytes */
+    int np;     /* the model's parameters (buffers included) */
     int nb;
-    struct s24_bucket *b;    /* (nb) in launch order: b[0] holds the last parameters */
-    int *of;                 /* (np) the bucket of parameter i, -1 if it has no gradient */
-    int64_t *at;             /* (np) its first element in the flat buffer */
-    unsigned char *ready;    /* (np) reported ready this step */
-    int64_t total;           /* gradient elements over all buckets */
-    float *flat;             /* (total) backend memory: every bucket side by side, so several
-                              * can be in flight at once */
-    float *inv;              /* (S24_BUCKET_ROWS) 1/N, backend memory: the scale op's factors */
+    struct s24_bucket *b; /* (nb) in launch order: b[0] holds the last parameters */
+    int *of;              /* (np) the bucket of parameter i, -1 if it has no gradient */
+    int64_t *at;          /* (np) its first element in the flat buffer */
+    unsigned char *ready; /* (np) reported ready this step */
+    int64_t total;        /* gradient elements over all buckets */
+    float *flat;          /* (total) backend memory: every bucket side by side, so several
+                           * can be in flight at once */
+    float *inv;           /* (S24_BUCKET_ROWS) 1/N, backend memory: the scale op's factors */
 };
 
 /* bucket_bytes 0: S24_BUCKET_BYTES. The model and comm must outlive b and

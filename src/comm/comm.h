@@ -48,11 +48,11 @@ struct s24_comm_ops {
 
 struct s24_comm {
     const struct s24_comm_ops *ops;
-    const char *kind;      /* "one", "threads", "nccl" */
+    const char *kind; /* "one", "threads", "nccl" */
     int rank, size;
     struct s24_backend *be;
-    double deadline_s;     /* the longest one call waits for the other ranks */
-    void *ctx;             /* the implementation's */
+    double deadline_s; /* the longest one call waits for the other ranks */
+    void *ctx;         /* the implementation's */
 };
 
 /* What a collective may wait by default (seconds); a GPU step of ResNet18 at

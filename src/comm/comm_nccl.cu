@@ -23,7 +23,7 @@ static_assert(sizeof(ncclUniqueId) == sizeof(struct s24_comm_id), "NCCL id size"
 struct nccl_ctx {
     ncclComm_t comm;
     cudaStream_t stream;
-    float *one;     /* (1) device scratch for the barrier's all-reduce */
+    float *one; /* (1) device scratch for the barrier's all-reduce */
     int aborted;
 };
 
@@ -33,9 +33,9 @@ static int nccl_fail(ncclResult_t r, const char *call, const char *file, int lin
     return s24_error(S24_ERR_NCCL, "%s failed at %s:%d: %s (%s)", call, file, line,
                      ncclGetErrorString(r), ncclGetLastError(NULL));
 }
-#define NCCL_CHECK(call)                                                                     \
-    do {                                                                                     \
-        if ((rc = nccl_fail((call), #call, __FILE__, __LINE__)) != S24_OK) goto fail;        \
+#define NCCL_CHECK(call)                                                                           \
+    do {                                                                                           \
+        if ((rc = nccl_fail((call), #call, __FILE__, __LINE__)) != S24_OK) goto fail;              \
     } while (0)
 
 static void pause_ms(void)
@@ -67,7 +67,8 @@ static int poll_done(struct s24_comm *c, int stream, const char *what)
 {
     struct nccl_ctx *x = (struct nccl_ctx *)c->ctx;
     double until = s24_now() + c->deadline_s;
-    if (x->aborted) return s24_error(S24_ERR_COMM, "rank %d, %s: communicator aborted", c->rank, what);
+    if (x->aborted)
+        return s24_error(S24_ERR_COMM, "rank %d, %s: communicator aborted", c->rank, what);
     for (;;) {
         ncclResult_t a = ncclSuccess;
         ncclResult_t r = ncclCommGetAsyncError(x->comm, &a);
@@ -87,9 +88,10 @@ static int poll_done(struct s24_comm *c, int stream, const char *what)
         }
         if (s24_now() > until) {
             drop(x);
-            return s24_error(S24_ERR_COMM, "rank %d of %d, %s: not done within %.3g s (a rank "
-                             "failed or stopped); communicator aborted", c->rank, c->size, what,
-                             c->deadline_s);
+            return s24_error(S24_ERR_COMM,
+                             "rank %d of %d, %s: not done within %.3g s (a rank "
+                             "failed or stopped); communicator aborted",
+                             c->rank, c->size, what, c->deadline_s);
         }
         pause_ms();
     }
@@ -121,7 +123,10 @@ fail:
     return rc;
 }
 
-static int nccl_wait(struct s24_comm *c) { return poll_done(c, 1, "wait"); }
+static int nccl_wait(struct s24_comm *c)
+{
+    return poll_done(c, 1, "wait");
+}
 
 static int nccl_barrier(struct s24_comm *c)
 {
@@ -138,8 +143,10 @@ static void nccl_free(struct s24_comm *c)
             /* finalize flushes what is queued; with a peer gone it times out
              * and poll_done aborts (which frees the communicator) */
             ncclResult_t r = ncclCommFinalize(x->comm);
-            if (r != ncclSuccess && r != ncclInProgress) ncclCommAbort(x->comm);
-            else if (poll_done(c, 0, "ncclCommFinalize") == S24_OK) ncclCommDestroy(x->comm);
+            if (r != ncclSuccess && r != ncclInProgress)
+                ncclCommAbort(x->comm);
+            else if (poll_done(c, 0, "ncclCommFinalize") == S24_OK)
+                ncclCommDestroy(x->comm);
         }
         s24_be_free(c->be, x->one, sizeof(float));
         free(x);

@@ -6,18 +6,27 @@
 
 #include <stdlib.h>
 
-static int one_noop(struct s24_comm *c, float *buf, int64_t n) { return S24_OK; }
-static int one_sync(struct s24_comm *c) { return S24_OK; }
+static int one_noop(struct s24_comm *c, float *buf, int64_t n)
+{
+    return S24_OK;
+}
+static int one_sync(struct s24_comm *c)
+{
+    return S24_OK;
+}
 
 static void one_abort(struct s24_comm *c, int status, const char *why)
 {
     s24_error(status, "rank 0 of 1 aborted: %s", why);
 }
 
-static void one_free(struct s24_comm *c) { free(c); }
+static void one_free(struct s24_comm *c)
+{
+    free(c);
+}
 
-static const struct s24_comm_ops one_ops = {one_noop, one_noop, one_sync, one_sync,
-                                            one_abort, one_free};
+static const struct s24_comm_ops one_ops = {one_noop, one_noop,  one_sync,
+                                            one_sync, one_abort, one_free};
 
 int s24_comm_one_init(struct s24_backend *be, struct s24_comm **out)
 {

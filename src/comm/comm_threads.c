@@ -27,13 +27,13 @@ struct s24_comm_group {
     double deadline_s;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int arrived;          /* ranks at the current meeting */
-    unsigned gen;         /* meetings completed */
-    int failed;           /* the first failure's status (S24_OK while none) */
-    char why[320];        /* and what it was */
-    int *attached;        /* (size) rank r has a comm */
-    float **ptr;          /* (size) the buffer each rank posted for the collective under way */
-    int64_t *n;           /* (size) its length in floats */
+    int arrived;   /* ranks at the current meeting */
+    unsigned gen;  /* meetings completed */
+    int failed;    /* the first failure's status (S24_OK while none) */
+    char why[320]; /* and what it was */
+    int *attached; /* (size) rank r has a comm */
+    float **ptr;   /* (size) the buffer each rank posted for the collective under way */
+    int64_t *n;    /* (size) its length in floats */
 };
 
 /* The group fails once; the first cause is kept. Called with mu held. */
@@ -119,8 +119,10 @@ static int thr_allreduce(struct s24_comm *c, float *buf, int64_t n)
     int64_t lo = n * c->rank / g->size, hi = n * (c->rank + 1) / g->size;
     for (int64_t i = lo; i < hi; i++) {
         float s = g->ptr[0][i];
-        for (int r = 1; r < g->size; r++) s += g->ptr[r][i];
-        for (int r = 0; r < g->size; r++) g->ptr[r][i] = s;
+        for (int r = 1; r < g->size; r++)
+            s += g->ptr[r][i];
+        for (int r = 0; r < g->size; r++)
+            g->ptr[r][i] = s;
     }
     return meet(c, "all-reduce", 0, NULL, 0);
 }
@@ -135,10 +137,16 @@ static int thr_broadcast(struct s24_comm *c, float *buf, int64_t n)
     return meet(c, "broadcast", 0, NULL, 0);
 }
 
-static int thr_barrier(struct s24_comm *c) { return meet(c, "barrier", 0, NULL, 0); }
+static int thr_barrier(struct s24_comm *c)
+{
+    return meet(c, "barrier", 0, NULL, 0);
+}
 
 /* Collectives here finish before they return. */
-static int thr_wait(struct s24_comm *c) { return S24_OK; }
+static int thr_wait(struct s24_comm *c)
+{
+    return S24_OK;
+}
 
 static void thr_abort(struct s24_comm *c, int status, const char *why)
 {
@@ -213,7 +221,8 @@ int s24_comm_thread_init(struct s24_comm_group *g, int rank, struct s24_backend 
     if (be->device != S24_DEVICE_CPU)
         return s24_error(S24_ERR_UNSUPPORTED,
                          "comm_thread_init: thread ranks reduce host memory: %s is not a CPU "
-                         "backend (GPUs use NCCL)", be->name);
+                         "backend (GPUs use NCCL)",
+                         be->name);
     struct s24_comm *c = calloc(1, sizeof *c);
     if (!c) return s24_error(S24_ERR_NOMEM, "comm_thread_init: out of memory");
     pthread_mutex_lock(&g->mu);
@@ -283,7 +292,8 @@ int s24_comm_threads_run(int size, double deadline_s, s24_rank_main rank_main, v
         fail_locked(g, S24_ERR_NOMEM, "could not start the thread of rank %d", started);
         pthread_mutex_unlock(&g->mu);
     }
-    for (int r = 0; r < started; r++) pthread_join(tid[r], NULL);
+    for (int r = 0; r < started; r++)
+        pthread_join(tid[r], NULL);
     for (int r = 0; res && r < size; r++)
         res[r] = r < started ? t[r].res : (struct s24_rank_result){S24_ERR_NOMEM, "not started"};
     if (g->failed) rc = s24_error(g->failed, "%s", g->why);

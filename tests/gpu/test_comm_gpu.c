@@ -22,7 +22,8 @@ static void test_one_rank(s24_backend_t *be, const struct s24_comm_id *id)
     if (!c) return;
     enum { N = 1001 };
     float h[N], back[N], *d = NULL;
-    for (int i = 0; i < N; i++) h[i] = (float)i * 0.37f - 50.0f;
+    for (int i = 0; i < N; i++)
+        h[i] = (float)i * 0.37f - 50.0f;
     CHECK_OK(s24_be_alloc(be, sizeof h, (void **)&d));
     CHECK_OK(be->ops->upload(be, d, h, sizeof h));
     CHECK_OK(s24_comm_allreduce(c, d, N));
