@@ -41,7 +41,8 @@ struct s24_comm_ops {
     /* Returns when this rank's queued collectives are done. */
     int (*wait)(struct s24_comm *c);
     /* This rank gives up (status, message): the others' collectives fail
-     * with S24_ERR_COMM instead of waiting for it. Idempotent. */
+     * with S24_ERR_COMM instead of waiting for it (thread ranks at once,
+     * NCCL ranks at their deadline: NCCL does not tell peers). Idempotent. */
     void (*abort)(struct s24_comm *c, int status, const char *why);
     void (*free)(struct s24_comm *c); /* the implementation's part and c itself */
 };
