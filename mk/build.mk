@@ -142,6 +142,10 @@ endif
 else
 LIB_C += $(wildcard src/cuda/nocuda*.c)
 endif
+# src/comm: plain C, but comm_nccl.cu needs NCCL; comm_nonccl.c stands in without it.
+LIB_C += $(filter-out src/comm/comm_nonccl.c,$(wildcard src/comm/*.c))
+LIB_C += $(if $(filter 1,$(HAVE_NCCL)),,src/comm/comm_nonccl.c)
+LIB_CU += $(if $(filter 1,$(HAVE_NCCL)),src/comm/comm_nccl.cu)
 LIB_C += $(CUDA_C_ALWAYS)
 LIB_OBJ = $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CU:%.cu=$(BUILD)/%.cu.o) $(BUILD)/gen/commit.o \
           $(BUILD)/gen/build_paths.o

@@ -45,6 +45,7 @@ enum s24_status {
     S24_ERR_NOT_SPARSE = -12,  /* tensor is not N:M sparse where it must be */
     S24_ERR_INTERRUPTED = -13, /* stopped by a signal or a time budget */
     S24_ERR_NOT_FOUND = -14,   /* named tensor / file / entry does not exist */
+    S24_ERR_COMM = -15,        /* a collective failed: another rank failed or missed the deadline */
 };
 
 const char *s24_status_str(int status);

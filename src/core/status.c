@@ -25,6 +25,7 @@ const char *s24_status_str(int status)
     case S24_ERR_NOT_SPARSE: return "not N:M sparse";
     case S24_ERR_INTERRUPTED: return "interrupted";
     case S24_ERR_NOT_FOUND: return "not found";
+    case S24_ERR_COMM: return "collective failed";
     default: return "unknown error";
     }
 }

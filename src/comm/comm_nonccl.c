@@ -1,0 +1,17 @@
+/* comm_nonccl.c: stands in for comm_nccl.cu in builds without NCCL (or
+ * without CUDA), so callers link and get a clear error instead. */
+#include "comm/comm.h"
+
+int s24_comm_nccl_id(struct s24_comm_id *id)
+{
+    return s24_error(S24_ERR_UNSUPPORTED, "NCCL: this build has no NCCL (USE_NCCL, needs CUDA)");
+}
+
+int s24_comm_nccl_init(struct s24_backend *be, int rank, int size, const struct s24_comm_id *id,
+                       double deadline_s, struct s24_comm **out)
+{
+    if (out) *out = NULL;
+    return s24_error(S24_ERR_UNSUPPORTED,
+                     "NCCL: this build has no NCCL (USE_NCCL, needs CUDA): rank %d of %d", rank,
+                     size);
+}
