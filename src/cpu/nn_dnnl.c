@@ -22,6 +22,7 @@
  * stubs that say so. */
 #include "cpu/cpu_nn.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,12 +155,21 @@ void s24_dnnl_free(struct s24_dnnl *d)
     free(d);
 }
 
+/* Written once (pthread_once): CPU backends may be created from several
+ * threads at once (thread ranks, src/comm), and all read this text. */
+static char dnnl_version_buf[64];
+static void dnnl_version_init(void)
+{
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(dnnl_version_buf, sizeof dnnl_version_buf, "oneDNN %d.%d.%d", v->major, v->minor,
+             v->patch);
+}
+
 const char *s24_dnnl_version(void)
 {
-    static char buf[64];
-    const dnnl_version_t *v = dnnl_version();
-    snprintf(buf, sizeof buf, "oneDNN %d.%d.%d", v->major, v->minor, v->patch);
-    return buf;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, dnnl_version_init);
+    return dnnl_version_buf;
 }
 
 /* Threads for a conv: one under S24_PAR_MIN multiply-adds, as the engine's
