@@ -4,7 +4,7 @@
  * that scale + beta); every layer whose folded weight is 2:4 along its input
  * channels runs as C (OC x P) = W (OC x K, compressed) x cols (K x P) through
  * the 2:4 CPU GEMM (s24_spmm_plan), with the columns gathered from the NHWC
- * input per chunk of images and the product written back to NHWC with the
+ * input per chunk of positions and the product written back to NHWC with the
  * bias; the other layers run dense (oneDNN's conv when the build has it, as
  * the CPU backend does, else nn_conv.c's; the backend's other ops, in
  * evaluation mode). Folding is exact up to rounding, so the logits
@@ -30,8 +30,12 @@
 #include "cpu/cpu_nn.h"
 #include "nn/model.h"
 
-/* Column buffer budget per chunk (floats): 16M = 64 MiB, as the dense conv. */
-#define COLS_BUDGET ((int64_t)1 << 24)
+/* Column buffer budget per chunk (floats): 1M = 4 MiB, the two cores' L2 on
+ * the machine measured, so the 2:4 GEMM packs the columns from cache right
+ * after they were gathered. Chunks of whole images up to 64 MiB (as the dense
+ * conv takes) went through DRAM twice: ResNet18's 2:4 plan ran at 0.33-0.50x
+ * the dense plan, with 1M floats 0.69-0.77x (docs/results/cpu-engine.md). */
+#define COLS_BUDGET ((int64_t)1 << 20)
 /* Output positions per block of the column gather: 16 floats, a cache line
  * of each column row. */
 #define GATHER_Q 16
@@ -227,20 +231,23 @@ static int slot(struct s24_infer *p, int s, int64_t n, int64_t h, int64_t w)
     return grow(&p->x[s], &p->cap[s], (size_t)(n * h * w * p->m->slots[s].c));
 }
 
-/* The 2:4 conv: cols (K, Pc) gathered per chunk of images, product (OC, Pc)
- * back to NHWC with the bias. K runs (kh, kw, c) as the OHWI weight's rows. */
+/* The 2:4 conv: cols (K, Pc) gathered per chunk of Pc output positions,
+ * product (OC, Pc) back to NHWC with the bias. K runs (kh, kw, c) as the OHWI weight's rows. */
 static int sparse_conv(struct s24_infer *p, const struct step *t, const struct s24_conv_shape *s,
                        const float *x, float *y)
 {
-    int64_t K = s->kh * s->kw * s->c, P = s->oh * s->ow, oc = s->oc;
-    int64_t nb = COLS_BUDGET / (K * P > 0 ? K * P : 1);
-    if (nb < 1) nb = 1;
-    if (nb > s->n) nb = s->n;
-    int rc = grow(&p->cols, &p->cols_cap, (size_t)(K * nb * P));
-    if (rc == S24_OK) rc = grow(&p->prod, &p->prod_cap, (size_t)(oc * nb * P));
+    int64_t K = s->kh * s->kw * s->c, P = s->oh * s->ow, oc = s->oc, NP = s->n * P;
+    /* pb positions (across images: NHWC keeps them contiguous) per chunk, a
+     * multiple of 64 so that only the last chunk ends in a part panel */
+    int64_t pb = COLS_BUDGET / (K > 0 ? K : 1);
+    pb = pb / 64 * 64;
+    if (pb < 64) pb = 64;
+    if (pb > NP) pb = NP;
+    int rc = grow(&p->cols, &p->cols_cap, (size_t)(K * pb));
+    if (rc == S24_OK) rc = grow(&p->prod, &p->prod_cap, (size_t)(oc * pb));
     if (rc != S24_OK) return rc;
-    for (int64_t n0 = 0; n0 < s->n; n0 += nb) {
-        int64_t cnt = s->n - n0 < nb ? s->n - n0 : nb, Pc = cnt * P;
+    for (int64_t g0 = 0; g0 < NP; g0 += pb) {
+        int64_t Pc = NP - g0 < pb ? NP - g0 : pb;
         float *cols = p->cols, *prod = p->prod;
         /* by blocks of GATHER_Q positions: the block's input vectors (c
          * contiguous floats per kernel tap) are copied into a (GATHER_Q, K)
@@ -262,7 +269,7 @@ static int sparse_conv(struct s24_infer *p, const struct step *t, const struct s
                 if (!tile) continue;
                 int64_t nq = Pc - q0 < GATHER_Q ? Pc - q0 : GATHER_Q;
                 for (int64_t j = 0; j < nq; j++) {
-                    int64_t q = q0 + j, n = n0 + q / P, r = q % P, oh = r / s->ow, ow = r % s->ow;
+                    int64_t q = g0 + q0 + j, n = q / P, r = q % P, oh = r / s->ow, ow = r % s->ow;
                     for (int64_t kh = 0; kh < s->kh; kh++)
                         for (int64_t kw = 0; kw < s->kw; kw++) {
                             int64_t ih = oh * s->stride - s->pad + kh;
@@ -282,7 +289,7 @@ static int sparse_conv(struct s24_infer *p, const struct step *t, const struct s
         }
         if (bad) return s24_error(S24_ERR_NOMEM, "infer: out of memory for the column tiles");
         if ((rc = s24_spmm_plan_run(t->plan, cols, Pc, prod)) != S24_OK) return rc;
-        float *yy = y + n0 * P * oc;
+        float *yy = y + g0 * oc;
 #pragma omp parallel for schedule(static) num_threads(s24_threads_get()) if (oc * Pc > S24_PAR_MIN)
         for (int64_t q = 0; q < Pc; q++)
             for (int64_t o = 0; o < oc; o++) yy[q * oc + o] = prod[o * Pc + q] + t->b[o];
