@@ -11,8 +11,8 @@
  * match the model's evaluation forward (tests/test_infer.c).
  * Which path a 2:4 layer takes is asked for (all 2:4, all dense) or, in
  * AUTO, measured: at the first run each eligible layer runs both ways on its
- * real input (a warm-up each, then MEASURE_REPS pairs, dense and 2:4
- * alternating so a change of load hits both) and keeps the faster median.
+ * real input (a warm-up each, then at least MEASURE_MIN pairs, dense and
+ * 2:4 alternating so a change of load hits both) and keeps the faster median.
  * On the CPU the 2:4 path pays for a column matrix K/C times the input's
  * size and a transpose back, which can cost more than the halved GEMM saves
  * (docs/results/cpu-engine.md), so a plan that is 2:4 wherever it can be is
@@ -39,8 +39,13 @@
 /* Output positions per block of the column gather: 16 floats, a cache line
  * of each column row. */
 #define GATHER_Q 16
-/* AUTO: timed pairs per layer after the warm-up pair; the median decides. */
-#define MEASURE_REPS 3
+/* AUTO: timed pairs per layer after the warm-up pair, at least MEASURE_MIN
+ * and more, up to MEASURE_MAX, until both paths have run MEASURE_SECONDS in
+ * all: a layer of 0.1 ms timed three times on a loaded machine is mostly
+ * noise. The medians decide. */
+#define MEASURE_MIN 3
+#define MEASURE_MAX 15
+#define MEASURE_SECONDS 0.02
 
 enum step_kind { STEP_GEMM = 0, STEP_NODE };
 
@@ -348,27 +353,30 @@ static int cmp_double(const void *a, const void *b)
 static int measure(struct s24_infer *p, struct step *t)
 {
     struct s24_infer_layer *L = &p->layers[t->layer];
-    double td[MEASURE_REPS], ts[MEASURE_REPS];
+    double tp[2][MEASURE_MAX], total = 0; /* [0] dense, [1] 2:4 */
     /* the warm-up pair: oneDNN's primitives for this shape, buffers grown */
-    int rc = run_gemm(p, t, 0);
+    int rc = run_gemm(p, t, 0), r = 0;
     if (rc == S24_OK) rc = run_gemm(p, t, 1);
-    for (int r = 0; r < MEASURE_REPS && rc == S24_OK; r++) {
-        double t0 = s24_now();
-        rc = run_gemm(p, t, 0);
-        double t1 = s24_now();
-        if (rc == S24_OK) rc = run_gemm(p, t, 1);
-        td[r] = t1 - t0, ts[r] = s24_now() - t1;
-    }
+    for (; rc == S24_OK && r < MEASURE_MAX && (r < MEASURE_MIN || total < MEASURE_SECONDS); r++)
+        for (int h = 0; h < 2 && rc == S24_OK; h++) {
+            int sp = h ^ (r & 1); /* which goes first alternates too */
+            double t0 = s24_now();
+            rc = run_gemm(p, t, sp);
+            tp[sp][r] = s24_now() - t0;
+            total += tp[sp][r];
+        }
     if (rc != S24_OK) return rc;
-    qsort(td, MEASURE_REPS, sizeof *td, cmp_double);
-    qsort(ts, MEASURE_REPS, sizeof *ts, cmp_double);
-    L->dense_ms = 1e3 * td[MEASURE_REPS / 2], L->sparse_ms = 1e3 * ts[MEASURE_REPS / 2];
+    qsort(tp[0], (size_t)r, sizeof(double), cmp_double);
+    qsort(tp[1], (size_t)r, sizeof(double), cmp_double);
+    L->dense_ms = 1e3 * tp[0][r / 2], L->sparse_ms = 1e3 * tp[1][r / 2];
     /* a tie stays dense: the 2:4 path holds more memory for no gain */
     t->use_sparse = L->sparse = L->sparse_ms < L->dense_ms;
-    snprintf(L->why, sizeof L->why, "measured: dense %.3f ms, 2:4 %.3f ms", L->dense_ms,
-             L->sparse_ms);
+    snprintf(L->why, sizeof L->why, "measured: dense %.3f ms, 2:4 %.3f ms (median of %d)",
+             L->dense_ms, L->sparse_ms, r);
     L->ms = L->sparse ? L->sparse_ms : L->dense_ms;
-    return L->sparse ? S24_OK : run_gemm(p, t, 0);
+    /* leave the chosen path's output (the last pair ended with the other one
+     * half of the time) */
+    return run_gemm(p, t, L->sparse);
 }
 
 /* Any other node, in evaluation mode, on the CPU kernels. */
