@@ -3,7 +3,9 @@
  * s24_mask_compute chooses and leaves every other byte alone; saved masks
  * re-applied give the same file; compress -> decompress is byte-identical;
  * inspect reports 2:4; bad usage exits 2; missing or malformed input exits 1
- * naming the file and leaves no output behind. Runs the CLI from $S24_CLI. */
+ * naming the file and leaves no output behind; infer's three paths on a
+ * 2:4-pruned smallcnn (forced 2:4, forced dense, auto with its measured
+ * reasons) and its --path refusal. Runs the CLI from $S24_CLI. */
 #include "t.h"
 
 #include <dirent.h>
@@ -479,6 +481,46 @@ static void test_plot(void)
     rmdir(tmp("results-of-a-rather-long-experiment-name"));
 }
 
+/* Removes dir and the plain files in it. */
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char p[1200];
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            remove(p);
+        }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void test_infer(void)
+{
+    const char *ck = tmp("infer-ck");
+    /* a few steps, then pruned 2:4 with no phase 2: phase2.safetensors is 2:4 */
+    CHECK(run("train --model smallcnn --epochs 2 --phase2-epochs 0 --limit-train 64 --batch 32 "
+              "--limit-test 8 --out %s", ck) == 0);
+    char pruned[700];
+    snprintf(pruned, sizeof pruned, "%s/phase2.safetensors", ck);
+    const char *common = "--model smallcnn --limit-test 8 --batch 4 --repeats 1 --threads 2";
+    CHECK(run("infer %s --checkpoint %s --path sparse", common, pruned) == 0 &&
+          contains(out_path, "2 of 4 through the 2:4 GEMM (2 are 2:4)") &&
+          contains(out_path, "2:4 asked for"));
+    CHECK(run("infer %s --checkpoint %s --path dense", common, pruned) == 0 &&
+          contains(out_path, "0 of 4 through the 2:4 GEMM (2 are 2:4)") &&
+          contains(out_path, "dense asked for"));
+    /* auto's choice depends on the machine; its report must give the times */
+    CHECK(run("infer %s --checkpoint %s", common, pruned) == 0 &&
+          contains(out_path, "auto plan") && contains(out_path, "measured: dense ") &&
+          contains(out_path, "(2 are 2:4)"));
+    CHECK(run("infer %s --checkpoint %s --path bogus", common, pruned) == 2 &&
+          contains(err_path, "--path bogus"));
+    remove_dir(ck);
+}
+
 int main(void)
 {
     cli = getenv("S24_CLI");
@@ -497,6 +539,7 @@ int main(void)
     test_usage();
     test_failures(dir);
     test_plot();
+    test_infer();
     remove(out_path);
     remove(err_path);
     rmdir(t_tmpdir());

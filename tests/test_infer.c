@@ -1,8 +1,10 @@
 /* test_infer.c: the inference plan (batch norms folded, 2:4 layers through
  * the 2:4 CPU GEMM) against the model's own evaluation forward, for every
- * registry model pruned 2:4 with non-trivial running statistics; the dense
- * plan likewise; the per-layer report (every 2:4-masked layer sparse, the
- * others dense with a reason); and refusals. */
+ * registry model pruned 2:4 with non-trivial running statistics, in its
+ * three paths: forced 2:4 (every 2:4-masked layer sparse, the others dense
+ * with a reason), forced dense, and auto (each 2:4 layer's choice one of the
+ * two, the faster of its two measured medians, the report saying so); and
+ * refusals. */
 #include "t.h"
 
 #include "sparse24/sparse24_infer.h"
@@ -45,35 +47,74 @@ static void check_arch(const char *arch, int n, int hw)
     float *ys = malloc(sizeof(float) * 10 * (size_t)n), *yd = malloc(sizeof(float) * 10 * (size_t)n);
     for (int64_t i = 0; i < nx; i++) x[i] = (float)s24_rng_normal(&r);
     CHECK_OK(s24_model_forward(m, x, n, hw, hw, ref, 0));
-    s24_infer_t *ps = NULL, *pd = NULL;
-    CHECK_OK(s24_infer_create(m, 1, &ps));
-    CHECK_OK(s24_infer_create(m, 0, &pd));
-    for (int i = 0; i < 10 * n; i++) ys[i] = yd[i] = NAN;
+    s24_infer_t *ps = NULL, *pd = NULL, *pa = NULL;
+    CHECK_OK(s24_infer_create(m, S24_INFER_SPARSE, &ps));
+    CHECK_OK(s24_infer_create(m, S24_INFER_DENSE, &pd));
+    CHECK_OK(s24_infer_create(m, S24_INFER_AUTO, &pa));
+    float *ya = malloc(sizeof(float) * 10 * (size_t)n);
+    for (int i = 0; i < 10 * n; i++) ys[i] = yd[i] = ya[i] = NAN;
     CHECK_OK(s24_infer_run(ps, x, n, hw, hw, ys));
     CHECK_OK(s24_infer_run(pd, x, n, hw, hw, yd));
+    CHECK_OK(s24_infer_run(pa, x, n, hw, hw, ya)); /* measures, then keeps */
     /* folding changes the rounding only; the 2:4 GEMM sums in another order */
     CHECK(rel(ys, ref, 10 * n) < 1e-4, "%s: 2:4 plan vs model %g", arch, rel(ys, ref, 10 * n));
     CHECK(rel(yd, ref, 10 * n) < 1e-4, "%s: dense plan vs model %g", arch, rel(yd, ref, 10 * n));
-    /* every masked layer sparse, every other dense and saying why */
+    CHECK(rel(ya, ref, 10 * n) < 1e-4, "%s: auto plan vs model %g", arch, rel(ya, ref, 10 * n));
+    CHECK(rel(ya, yd, 10 * n) < 1e-4, "%s: auto plan vs dense plan %g", arch, rel(ya, yd, 10 * n));
+    /* forced 2:4: every masked layer sparse, every other dense and saying why */
     int masked = 0, sparse = 0, bad = 0;
     for (int i = 0; i < s24_model_num_params(m); i++) masked += o.mask[i] != NULL;
     for (int i = 0; i < s24_infer_num_layers(ps); i++) {
         const struct s24_infer_layer *L = s24_infer_layer_at(ps, i);
         sparse += L->sparse;
-        bad += !L->sparse && !*L->why_dense;
+        bad += !*L->why || L->sparse != L->eligible;
     }
     CHECK(sparse == masked && bad == 0, "%s: %d sparse layers for %d masked, %d without a reason",
           arch, sparse, masked, bad);
-    for (int i = 0; i < s24_infer_num_layers(pd); i++) CHECK(!s24_infer_layer_at(pd, i)->sparse);
+    for (int i = 0; i < s24_infer_num_layers(pd); i++) {
+        const struct s24_infer_layer *L = s24_infer_layer_at(pd, i);
+        CHECK(!L->sparse && *L->why, "%s: dense plan layer %s: sparse %d, why '%s'", arch,
+              L->name, L->sparse, L->why);
+    }
+    /* auto: the eligible layers are the masked ones, each measured both ways
+     * and on the faster path, the report giving both times; the rest dense */
+    int eligible = 0, measured = 0, wrong = 0;
+    CHECK(s24_infer_num_layers(pa) == s24_infer_num_layers(ps));
+    for (int i = 0; i < s24_infer_num_layers(pa); i++) {
+        const struct s24_infer_layer *L = s24_infer_layer_at(pa, i);
+        eligible += L->eligible;
+        if (!L->eligible) {
+            wrong += L->sparse || !*L->why;
+            continue;
+        }
+        measured += L->dense_ms > 0 && L->sparse_ms > 0 && !strncmp(L->why, "measured: dense ", 16);
+        wrong += L->sparse != (L->sparse_ms < L->dense_ms);
+    }
+    CHECK(eligible == masked && measured == masked && wrong == 0,
+          "%s: auto: %d eligible, %d measured for %d masked, %d on the wrong path", arch,
+          eligible, measured, masked, wrong);
+    /* a second run keeps the choice and gives the same logits */
+    float *y2 = malloc(sizeof(float) * 10 * (size_t)n);
+    int before[256] = {0}, same = 1, nl = s24_infer_num_layers(pa);
+    for (int i = 0; i < nl && i < 256; i++) before[i] = s24_infer_layer_at(pa, i)->sparse;
+    CHECK_OK(s24_infer_run(pa, x, n, hw, hw, y2));
+    for (int i = 0; i < nl && i < 256; i++) same &= before[i] == s24_infer_layer_at(pa, i)->sparse;
+    CHECK(same && rel(y2, ya, 10 * n) < 1e-6, "%s: auto's second run changed (%g)", arch,
+          rel(y2, ya, 10 * n));
+    free(y2), free(ya);
     /* a second batch size through the same plan */
     if (n > 1) {
         CHECK_OK(s24_model_forward(m, x, n - 1, hw, hw, ref, 0));
         CHECK_OK(s24_infer_run(ps, x, n - 1, hw, hw, ys));
         CHECK(rel(ys, ref, 10 * (n - 1)) < 1e-4, "%s: smaller batch %g", arch, rel(ys, ref, 10 * (n - 1)));
+        CHECK_OK(s24_infer_run(pa, x, n - 1, hw, hw, ys));
+        CHECK(rel(ys, ref, 10 * (n - 1)) < 1e-4, "%s: auto, smaller batch %g", arch,
+              rel(ys, ref, 10 * (n - 1)));
     }
     CHECK(s24_infer_run(ps, NULL, n, hw, hw, ys) == S24_ERR_INVALID);
     s24_infer_free(ps);
     s24_infer_free(pd);
+    s24_infer_free(pa);
     s24_sgd_free(&o);
     s24_model_free(m);
     free(x), free(ref), free(ys), free(yd);
@@ -83,8 +124,18 @@ int main(void)
 {
     s24_threads_set(2);
     check_arch("smallcnn", 4, 16);
-    check_arch("resnet18", 3, 16);
+    /* 5 images of 32x32: layer1's columns (K 576, 5120 positions) take three
+     * chunks of the 2:4 path, the last one partial, the first two ending
+     * inside an image */
+    check_arch("resnet18", 5, 32);
     check_arch("efficientnet_b0", 2, 32);
     CHECK(s24_infer_create(NULL, 1, NULL) == S24_ERR_INVALID);
+    {
+        s24_model_t *m = NULL;
+        s24_infer_t *p = NULL;
+        CHECK_OK(s24_model_create("smallcnn", 10, 5, NULL, &m));
+        CHECK(s24_infer_create(m, 3, &p) == S24_ERR_INVALID && !p);
+        s24_model_free(m);
+    }
     return t_done("test_infer");
 }

@@ -4,11 +4,20 @@
  * that scale + beta); every layer whose folded weight is 2:4 along its input
  * channels runs as C (OC x P) = W (OC x K, compressed) x cols (K x P) through
  * the 2:4 CPU GEMM (s24_spmm_plan), with the columns gathered from the NHWC
- * input per chunk of images and the product written back to NHWC with the
+ * input per chunk of positions and the product written back to NHWC with the
  * bias; the other layers run dense (oneDNN's conv when the build has it, as
  * the CPU backend does, else nn_conv.c's; the backend's other ops, in
  * evaluation mode). Folding is exact up to rounding, so the logits
  * match the model's evaluation forward (tests/test_infer.c).
+ * Which path a 2:4 layer takes is asked for (all 2:4, all dense) or, in
+ * AUTO, measured: at the first run each eligible layer runs both ways on its
+ * real input (a warm-up each, then at least MEASURE_MIN pairs, dense and
+ * 2:4 alternating so a change of load hits both) and keeps the faster median.
+ * On the CPU the 2:4 path pays for a column matrix K/C times the input's
+ * size and a transpose back, which can cost more than the halved GEMM saves
+ * (docs/results/cpu-engine.md), so a plan that is 2:4 wherever it can be is
+ * not the fastest one; the measurement makes the plan never much slower than
+ * its dense twin.
  * Not here: the GPU (cuSPARSELt) path, int8, activation fusion beyond the
  * bias. */
 #include "sparse24/sparse24_infer.h"
@@ -21,11 +30,22 @@
 #include "cpu/cpu_nn.h"
 #include "nn/model.h"
 
-/* Column buffer budget per chunk (floats): 16M = 64 MiB, as the dense conv. */
-#define COLS_BUDGET ((int64_t)1 << 24)
+/* Column buffer budget per chunk (floats): 1M = 4 MiB, the two cores' L2 on
+ * the machine measured, so the 2:4 GEMM packs the columns from cache right
+ * after they were gathered. Chunks of whole images up to 64 MiB (as the dense
+ * conv takes) went through DRAM twice: ResNet18's 2:4 plan ran at 0.33-0.50x
+ * the dense plan, with 1M floats 0.69-0.77x (docs/results/cpu-engine.md). */
+#define COLS_BUDGET ((int64_t)1 << 20)
 /* Output positions per block of the column gather: 16 floats, a cache line
  * of each column row. */
 #define GATHER_Q 16
+/* AUTO: timed pairs per layer after the warm-up pair, at least MEASURE_MIN
+ * and more, up to MEASURE_MAX, until both paths have run MEASURE_SECONDS in
+ * all: a layer of 0.1 ms timed three times on a loaded machine is mostly
+ * noise. The medians decide. */
+#define MEASURE_MIN 3
+#define MEASURE_MAX 15
+#define MEASURE_SECONDS 0.02
 
 enum step_kind { STEP_GEMM = 0, STEP_NODE };
 
@@ -35,12 +55,15 @@ struct step {
     int out;             /* slot written (the folded norm's output when folded) */
     int layer;           /* index in the report (STEP_GEMM) */
     float *w, *b;        /* STEP_GEMM: folded weight (OHWI / (out, in)) and bias (OC) */
-    s24_spmm_plan_t plan;/* the 2:4 path, NULL when dense */
+    s24_spmm_plan_t plan;/* the 2:4 path, NULL when the layer is not eligible or the plan dense */
+    int use_sparse;      /* run through plan (else the dense path, which every GEMM step keeps) */
     void *dstate;        /* dense conv: oneDNN's primitives for its shapes */
 };
 
 struct s24_infer {
     struct s24_model *m;
+    enum s24_infer_path path;
+    int decided;         /* AUTO: the layers' paths have been measured */
     struct step *st;
     int ns;
     struct s24_infer_layer *layers;
@@ -90,7 +113,7 @@ static void fold_bn(const struct s24_model *m, const struct s24_node *bn, struct
     }
 }
 
-static int add_gemm(struct s24_infer *p, int i, int sparse, int *skip_next)
+static int add_gemm(struct s24_infer *p, int i, int *skip_next)
 {
     struct s24_model *m = p->m;
     const struct s24_node *nd = &m->nodes[i];
@@ -115,33 +138,41 @@ static int add_gemm(struct s24_infer *p, int i, int sparse, int *skip_next)
     }
     snprintf(L->name, sizeof L->name, "%s", w->name);
     L->m = oc, L->k = row;
-    L->why_dense = "";
     struct s24_view v = {oc, row, 1};
-    if (!sparse) L->why_dense = "dense plan asked for";
-    else if (nd->groups != 1) L->why_dense = "grouped or depthwise";
-    else if (row % 4) L->why_dense = "input channels not a multiple of 4";
-    else if (s24_mask_check(S24_F32, t->w, v, 2, 4, NULL) != S24_OK) L->why_dense = "not 2:4";
-    if (!*L->why_dense) {
+    const char *why = "";
+    if (nd->groups != 1) why = "grouped or depthwise";
+    else if (row % 4) why = "input channels not a multiple of 4";
+    else if (s24_mask_check(S24_F32, t->w, v, 2, 4, NULL) != S24_OK) why = "not 2:4";
+    L->eligible = !*why;
+    if (L->eligible)
+        why = p->path == S24_INFER_DENSE  ? "dense asked for"
+              : p->path == S24_INFER_AUTO ? "2:4 until measured"
+                                          : "2:4 asked for";
+    snprintf(L->why, sizeof L->why, "%s", why);
+    if (L->eligible && p->path != S24_INFER_DENSE) {
         struct s24_compressed c;
         int rc = s24_compress(S24_F32, t->w, v, &c);
         if (rc == S24_OK) rc = s24_spmm_plan_init(&t->plan, &c);
         s24_compressed_free(&c);
         if (rc != S24_OK) return rc;
-        L->sparse = 1;
+        t->use_sparse = L->sparse = 1;
     }
     p->ns++, p->nl++;
     return S24_OK;
 }
 
-int s24_infer_create(s24_model_t *m, int sparse, s24_infer_t **out)
+int s24_infer_create(s24_model_t *m, int path, s24_infer_t **out)
 {
     if (!m || !out) return s24_error(S24_ERR_INVALID, "infer_create: bad arguments");
+    if (path != S24_INFER_DENSE && path != S24_INFER_SPARSE && path != S24_INFER_AUTO)
+        return s24_error(S24_ERR_INVALID, "infer_create: unknown path %d", path);
     *out = NULL;
     if (s24_backend_device(m->be) != S24_DEVICE_CPU)
         return s24_error(S24_ERR_UNSUPPORTED, "infer: the plan runs on the CPU backend only (so far)");
     struct s24_infer *p = calloc(1, sizeof *p);
     if (!p) return s24_error(S24_ERR_NOMEM, "infer: out of memory");
     p->m = m;
+    p->path = (enum s24_infer_path)path;
     p->st = calloc((size_t)m->nn, sizeof *p->st);
     p->layers = calloc((size_t)m->nn, sizeof *p->layers);
     p->x = calloc((size_t)m->ns, sizeof *p->x);
@@ -159,7 +190,7 @@ int s24_infer_create(s24_model_t *m, int sparse, s24_infer_t **out)
         const struct s24_node *nd = &m->nodes[i];
         int skip = 0;
         if (nd->op == S24_N_CONV || nd->op == S24_N_LINEAR) {
-            rc = add_gemm(p, i, sparse, &skip);
+            rc = add_gemm(p, i, &skip);
         } else {
             struct step *t = &p->st[p->ns++];
             memset(t, 0, sizeof *t);
@@ -205,20 +236,23 @@ static int slot(struct s24_infer *p, int s, int64_t n, int64_t h, int64_t w)
     return grow(&p->x[s], &p->cap[s], (size_t)(n * h * w * p->m->slots[s].c));
 }
 
-/* The 2:4 conv: cols (K, Pc) gathered per chunk of images, product (OC, Pc)
- * back to NHWC with the bias. K runs (kh, kw, c) as the OHWI weight's rows. */
+/* The 2:4 conv: cols (K, Pc) gathered per chunk of Pc output positions,
+ * product (OC, Pc) back to NHWC with the bias. K runs (kh, kw, c) as the OHWI weight's rows. */
 static int sparse_conv(struct s24_infer *p, const struct step *t, const struct s24_conv_shape *s,
                        const float *x, float *y)
 {
-    int64_t K = s->kh * s->kw * s->c, P = s->oh * s->ow, oc = s->oc;
-    int64_t nb = COLS_BUDGET / (K * P > 0 ? K * P : 1);
-    if (nb < 1) nb = 1;
-    if (nb > s->n) nb = s->n;
-    int rc = grow(&p->cols, &p->cols_cap, (size_t)(K * nb * P));
-    if (rc == S24_OK) rc = grow(&p->prod, &p->prod_cap, (size_t)(oc * nb * P));
+    int64_t K = s->kh * s->kw * s->c, P = s->oh * s->ow, oc = s->oc, NP = s->n * P;
+    /* pb positions (across images: NHWC keeps them contiguous) per chunk, a
+     * multiple of 64 so that only the last chunk ends in a part panel */
+    int64_t pb = COLS_BUDGET / (K > 0 ? K : 1);
+    pb = pb / 64 * 64;
+    if (pb < 64) pb = 64;
+    if (pb > NP) pb = NP;
+    int rc = grow(&p->cols, &p->cols_cap, (size_t)(K * pb));
+    if (rc == S24_OK) rc = grow(&p->prod, &p->prod_cap, (size_t)(oc * pb));
     if (rc != S24_OK) return rc;
-    for (int64_t n0 = 0; n0 < s->n; n0 += nb) {
-        int64_t cnt = s->n - n0 < nb ? s->n - n0 : nb, Pc = cnt * P;
+    for (int64_t g0 = 0; g0 < NP; g0 += pb) {
+        int64_t Pc = NP - g0 < pb ? NP - g0 : pb;
         float *cols = p->cols, *prod = p->prod;
         /* by blocks of GATHER_Q positions: the block's input vectors (c
          * contiguous floats per kernel tap) are copied into a (GATHER_Q, K)
@@ -240,7 +274,7 @@ static int sparse_conv(struct s24_infer *p, const struct step *t, const struct s
                 if (!tile) continue;
                 int64_t nq = Pc - q0 < GATHER_Q ? Pc - q0 : GATHER_Q;
                 for (int64_t j = 0; j < nq; j++) {
-                    int64_t q = q0 + j, n = n0 + q / P, r = q % P, oh = r / s->ow, ow = r % s->ow;
+                    int64_t q = g0 + q0 + j, n = q / P, r = q % P, oh = r / s->ow, ow = r % s->ow;
                     for (int64_t kh = 0; kh < s->kh; kh++)
                         for (int64_t kw = 0; kw < s->kw; kw++) {
                             int64_t ih = oh * s->stride - s->pad + kh;
@@ -260,7 +294,7 @@ static int sparse_conv(struct s24_infer *p, const struct step *t, const struct s
         }
         if (bad) return s24_error(S24_ERR_NOMEM, "infer: out of memory for the column tiles");
         if ((rc = s24_spmm_plan_run(t->plan, cols, Pc, prod)) != S24_OK) return rc;
-        float *yy = y + n0 * P * oc;
+        float *yy = y + g0 * oc;
 #pragma omp parallel for schedule(static) num_threads(s24_threads_get()) if (oc * Pc > S24_PAR_MIN)
         for (int64_t q = 0; q < Pc; q++)
             for (int64_t o = 0; o < oc; o++) yy[q * oc + o] = prod[o * Pc + q] + t->b[o];
@@ -268,7 +302,8 @@ static int sparse_conv(struct s24_infer *p, const struct step *t, const struct s
     return S24_OK;
 }
 
-static int run_gemm(struct s24_infer *p, struct step *t)
+/* Step t's layer, through the 2:4 plan when `sparse` (t->plan set), else dense. */
+static int run_gemm(struct s24_infer *p, struct step *t, int sparse)
 {
     struct s24_model *m = p->m;
     const struct s24_node *nd = &m->nodes[t->node];
@@ -280,7 +315,7 @@ static int run_gemm(struct s24_infer *p, struct step *t)
             return s24_error(S24_ERR_INVALID, "infer: linear layer on a spatial map");
         if ((rc = slot(p, t->out, n, 1, 1))) return rc;
         L->n = n;
-        if (!t->plan) return s24_cpu_linear_fwd(n, ic, oc, p->x[in], t->w, t->b, p->x[t->out]);
+        if (!sparse) return s24_cpu_linear_fwd(n, ic, oc, p->x[in], t->w, t->b, p->x[t->out]);
         /* (ic, n) columns, (oc, n) product */
         if ((rc = grow(&p->cols, &p->cols_cap, (size_t)(ic * n))) ||
             (rc = grow(&p->prod, &p->prod_cap, (size_t)(oc * n))))
@@ -296,13 +331,52 @@ static int run_gemm(struct s24_infer *p, struct step *t)
                                 nd->k, nd->stride, nd->pad, nd->groups, 0, 0};
     if ((rc = s24_conv_shape_init(&cs)) || (rc = slot(p, t->out, cs.n, cs.oh, cs.ow))) return rc;
     L->n = cs.n * cs.oh * cs.ow;
-    if (t->plan) return sparse_conv(p, t, &cs, p->x[in], p->x[t->out]);
+    if (sparse) return sparse_conv(p, t, &cs, p->x[in], p->x[t->out]);
     if (p->dnnl && cs.groups == 1) {
         rc = s24_dnnl_conv2d_fwd(p->dnnl, &t->dstate, &cs, p->x[in], t->w, t->b, p->x[t->out],
                                  &p->ws);
         if (rc != S24_ERR_UNSUPPORTED) return rc;
     }
     return s24_cpu_conv2d_fwd(&cs, p->x[in], t->w, t->b, p->x[t->out], &p->ws);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* AUTO: time step t's layer both ways on its input now in place and keep
+ * the faster; the output left behind is the chosen path's. Each run reads
+ * only the input slot and rewrites the whole output slot, so repeats are
+ * harmless. */
+static int measure(struct s24_infer *p, struct step *t)
+{
+    struct s24_infer_layer *L = &p->layers[t->layer];
+    double tp[2][MEASURE_MAX], total = 0; /* [0] dense, [1] 2:4 */
+    /* the warm-up pair: oneDNN's primitives for this shape, buffers grown */
+    int rc = run_gemm(p, t, 0), r = 0;
+    if (rc == S24_OK) rc = run_gemm(p, t, 1);
+    for (; rc == S24_OK && r < MEASURE_MAX && (r < MEASURE_MIN || total < MEASURE_SECONDS); r++)
+        for (int h = 0; h < 2 && rc == S24_OK; h++) {
+            int sp = h ^ (r & 1); /* which goes first alternates too */
+            double t0 = s24_now();
+            rc = run_gemm(p, t, sp);
+            tp[sp][r] = s24_now() - t0;
+            total += tp[sp][r];
+        }
+    if (rc != S24_OK) return rc;
+    qsort(tp[0], (size_t)r, sizeof(double), cmp_double);
+    qsort(tp[1], (size_t)r, sizeof(double), cmp_double);
+    L->dense_ms = 1e3 * tp[0][r / 2], L->sparse_ms = 1e3 * tp[1][r / 2];
+    /* a tie stays dense: the 2:4 path holds more memory for no gain */
+    t->use_sparse = L->sparse = L->sparse_ms < L->dense_ms;
+    snprintf(L->why, sizeof L->why, "measured: dense %.3f ms, 2:4 %.3f ms (median of %d)",
+             L->dense_ms, L->sparse_ms, r);
+    L->ms = L->sparse ? L->sparse_ms : L->dense_ms;
+    /* leave the chosen path's output (the last pair ended with the other one
+     * half of the time) */
+    return run_gemm(p, t, L->sparse);
 }
 
 /* Any other node, in evaluation mode, on the CPU kernels. */
@@ -355,13 +429,19 @@ int s24_infer_run(s24_infer_t *p, const float *x, int n, int h, int w, float *lo
     int rc = slot(p, m->in_slot, n, h, w);
     if (rc) return rc;
     memcpy(p->x[m->in_slot], x, sizeof(float) * (size_t)n * (size_t)h * (size_t)w * 3);
+    int measuring = p->path == S24_INFER_AUTO && !p->decided;
     for (int i = 0; i < p->ns; i++) {
         struct step *t = &p->st[i];
+        if (t->kind == STEP_GEMM && measuring && t->plan) {
+            if ((rc = measure(p, t))) return rc;
+            continue;
+        }
         double t0 = s24_now();
-        rc = t->kind == STEP_GEMM ? run_gemm(p, t) : run_node(p, t);
+        rc = t->kind == STEP_GEMM ? run_gemm(p, t, t->use_sparse) : run_node(p, t);
         if (rc) return rc;
         if (t->kind == STEP_GEMM) p->layers[t->layer].ms = 1e3 * (s24_now() - t0);
     }
+    if (measuring) p->decided = 1;
     memcpy(logits, p->x[m->out_slot], sizeof(float) * (size_t)n * (size_t)m->classes);
     return S24_OK;
 }
