@@ -6,56 +6,12 @@
  * the file is, or why it is not safetensors, and write nothing. Runs the CLI
  * from $S24_CLI. */
 #include "t.h"
+#include "t_cli.h"
 
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static const char *cli;
-static char out_path[600], err_path[600];
-
-/* Run "$S24_CLI <args>" with stdout/stderr captured; returns the exit code. */
-static int run(const char *fmt, ...)
-{
-    char args[2048], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s", cli, args, out_path, err_path);
-    int st = system(cmd);
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
-}
-
-static int contains(const char *path, const char *word)
-{
-    uint8_t *d;
-    size_t n;
-    if (s24_read_file(path, &d, &n) != S24_OK) return 0;
-    char *s = realloc(d, n + 1);
-    s[n] = 0;
-    int r = strstr(s, word) != NULL;
-    if (!r) fprintf(stderr, "  (%s lacks \"%s\"; it holds: %.300s)\n", path, word, s);
-    free(s);
-    return r;
-}
-
-static const char *tmp(const char *name)
-{
-    static char buf[8][600];
-    static int k;
-    char *p = buf[k++ & 7];
-    snprintf(p, 600, "%s/%s", t_tmpdir(), name);
-    return p;
-}
-
-static int exists(const char *p)
-{
-    struct stat sb;
-    return stat(p, &sb) == 0;
-}
 
 /* A checkpoint with an eligible F32 conv weight, an eligible BF16 linear
  * weight and an F32 bias; poison puts NaN in the conv weight (1), +inf in
@@ -161,10 +117,7 @@ static void test_not_safetensors(void)
 
 int main(void)
 {
-    cli = getenv("S24_CLI");
-    if (!cli) cli = "build/sparse24";
-    snprintf(out_path, sizeof out_path, "%s/stdout.txt", t_tmpdir());
-    snprintf(err_path, sizeof err_path, "%s/stderr.txt", t_tmpdir());
+    t_cli_init();
     if (access(cli, X_OK) != 0) {
         CHECK(0, "CLI %s not found (set S24_CLI)", cli);
         return t_done("test_cli_input");

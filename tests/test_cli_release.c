@@ -8,6 +8,7 @@
  * line (eval, permute --model, bench) stays off stdout and out of files
  * unless --progress. */
 #include "t.h"
+#include "t_cli.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -15,32 +16,6 @@
 #include <unistd.h>
 
 #include "sparse24/sparse24_nn.h"
-
-static const char *cli;
-static char out_path[600], err_path[600];
-
-static int run(const char *fmt, ...)
-{
-    char args[2048], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s </dev/null", cli, args, out_path, err_path);
-    int st = system(cmd);
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
-}
-
-static char *slurp(const char *path)
-{
-    uint8_t *d;
-    size_t n;
-    if (s24_read_file(path, &d, &n) != S24_OK) return calloc(1, 1);
-    char *s = realloc(d, n + 1);
-    s[n] = 0;
-    return s;
-}
 
 /* The line of `path` that names `tensor` (as the first word), or "". */
 static void line_of(const char *path, const char *tensor, char *buf, size_t len)
@@ -68,24 +43,6 @@ static const char *slurp_keep(const char *path)
     static char *last;
     free(last);
     return last = slurp(path);
-}
-
-static int has(const char *path, const char *word)
-{
-    char *s = slurp(path);
-    int r = strstr(s, word) != NULL;
-    if (!r) fprintf(stderr, "  (%s lacks \"%s\"; it holds: %.400s)\n", path, word, s);
-    free(s);
-    return r;
-}
-
-static const char *tmp(const char *name)
-{
-    static char buf[8][600];
-    static int k;
-    char *p = buf[k++ & 7];
-    snprintf(p, 600, "%s/%s", t_tmpdir(), name);
-    return p;
 }
 
 /* Random F32 values in +-[0.1, 1.1), none zero, half of them negative. */
@@ -159,16 +116,16 @@ static void test_embeddings(void)
     }
     char expect[64];
     snprintf(expect, sizeof expect, "pruned %d of %d tensors", want, NHF);
-    CHECK(has(out_path, expect));
+    CHECK(contains(out_path, expect));
     /* embeddings are lookups: not in the conv/linear multiply-add total
      * (q 1024 + up 2048 + lm_head 2048 + output 2048 + key 256) */
-    CHECK(has(out_path, "multiply-adds now 2:4: 3328 of 7424"));
+    CHECK(contains(out_path, "multiply-adds now 2:4: 3328 of 7424"));
     s24_st_free(&p);
 
     CHECK(run("prune %s -o %s --min-shape any --include-embeddings", in, out) == 0);
     snprintf(expect, sizeof expect, "pruned %d of %d tensors", NHF, NHF);
-    CHECK(has(out_path, expect));
-    CHECK(run("prune --help") == 0 && has(out_path, "--include-embeddings"));
+    CHECK(contains(out_path, expect));
+    CHECK(run("prune --help") == 0 && contains(out_path, "--include-embeddings"));
     s24_st_free(&st);
     remove(in);
     remove(out);
@@ -214,9 +171,9 @@ static void test_negative_zero(void)
     const char *in = tmp("torch24.safetensors"), *c = tmp("torch24.s24"), *d = tmp("back.safetensors");
     CHECK_OK(s24_st_write(in, &st));
 
-    CHECK(run("inspect %s", in) == 0 && has(out_path, "1 of 2 conv/linear weights are 2:4"));
+    CHECK(run("inspect %s", in) == 0 && contains(out_path, "1 of 2 conv/linear weights are 2:4"));
     CHECK(run("compress %s -o %s", in, c) == 0);
-    CHECK(has(out_path, "compressed 1 of 2 tensors"));
+    CHECK(contains(out_path, "compressed 1 of 2 tensors"));
     char line[512], expect[64];
     line_of(out_path, "fc.weight", line, sizeof line);
     snprintf(expect, sizeof expect, "(%d -0.0 as +0.0)", neg);
@@ -242,7 +199,7 @@ static void test_negative_zero(void)
     CHECK_OK(s24_st_add(&st, "fc2.weight", S24_F32, 2, shape, dense));
     CHECK_OK(s24_st_write(in, &st));
     CHECK(run("compress %s -o %s -q", in, c) == 0);
-    CHECK(has(err_path, "compressed nothing") && has(err_path, "sparse24 prune"));
+    CHECK(contains(err_path, "compressed nothing") && contains(err_path, "sparse24 prune"));
     s24_st_free(&st);
     remove(in);
     remove(c);
@@ -294,14 +251,14 @@ static void test_threads_option(void)
                                        "info", "bench cpu", "bench permute", "bench train"};
     static const char *const bad[] = {"999999", "-3", "2x", ""};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-        CHECK(run("%s --help", cmds[i]) == 0 && has(out_path, "--threads N") &&
-                  has(out_path, "0..1024 (0 = all cores, the default)"),
+        CHECK(run("%s --help", cmds[i]) == 0 && contains(out_path, "--threads N") &&
+                  contains(out_path, "0..1024 (0 = all cores, the default)"),
               "%s --help describes --threads the common way", cmds[i]);
         for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
             CHECK(run("%s --threads '%s'", cmds[i], bad[b]) == 2, "%s --threads '%s' exits 2",
                   cmds[i], bad[b]);
-            CHECK(has(err_path, "--threads '") &&
-                      has(err_path, "': expected a whole number from 0 (all cores) to 1024"),
+            CHECK(contains(err_path, "--threads '") &&
+                      contains(err_path, "': expected a whole number from 0 (all cores) to 1024"),
                   "%s: the common message", cmds[i]);
         }
     }
@@ -338,29 +295,26 @@ static void test_progress(void)
     CHECK(run(ev, ck, " --progress") == 0);
     char *prog = slurp(out_path);
     CHECK(!strcmp(plain, prog), "eval prints the same with --progress:\n%s---\n%s", plain, prog);
-    CHECK(has(err_path, "sparse24 eval: ") && has(err_path, "images, ") && has(err_path, "ETA "));
+    CHECK(contains(err_path, "sparse24 eval: ") && contains(err_path, "images, ") && contains(err_path, "ETA "));
     free(plain), free(plain_err), free(prog);
 
     CHECK_OK(fresh_checkpoint("resnet18", rn));
     CHECK(run("permute --model resnet18 %s -o %s --strategy identity", rn, po) == 0);
-    CHECK(has(out_path, "total: ") && !strstr(slurp_keep(err_path), "ETA"));
+    CHECK(contains(out_path, "total: ") && !strstr(slurp_keep(err_path), "ETA"));
     CHECK(run("permute --model resnet18 %s -o %s --strategy identity --progress", rn, po) == 0);
-    CHECK(has(err_path, "sparse24 permute: ") && has(err_path, "channel space 1/") &&
-          has(err_path, "ETA "));
+    CHECK(contains(err_path, "sparse24 permute: ") && contains(err_path, "channel space 1/") &&
+          contains(err_path, "ETA "));
     CHECK(run("bench cpu --sizes 64 --no-layers --repeats 1 --rounds 1 --progress") == 0);
-    CHECK(has(err_path, "sparse24 bench cpu: ") && has(err_path, "ETA "));
+    CHECK(contains(err_path, "sparse24 bench cpu: ") && contains(err_path, "ETA "));
     CHECK(run("bench train --models smallcnn --device cpu --batch 2 --size 8 --warmup 1 --group 1 "
               "--repeats 1 --progress") == 0);
-    CHECK(has(err_path, "sparse24 bench train: ") && has(err_path, "ETA "));
+    CHECK(contains(err_path, "sparse24 bench train: ") && contains(err_path, "ETA "));
     remove(ck), remove(rn), remove(po);
 }
 
 int main(void)
 {
-    cli = getenv("S24_CLI");
-    if (!cli) cli = "build/sparse24";
-    snprintf(out_path, sizeof out_path, "%s/stdout.txt", t_tmpdir());
-    snprintf(err_path, sizeof err_path, "%s/stderr.txt", t_tmpdir());
+    t_cli_init();
     if (access(cli, X_OK) != 0) {
         CHECK(0, "CLI %s not found (set S24_CLI)", cli);
         return t_done("test_cli_release");
