@@ -22,7 +22,7 @@
 #                 (each call's manifest.csv, versions.txt, timeline.txt, phase1.sha256)
 # Environment: RESULTS, MODELS [resnet18 efficientnet_b0], SEEDS [1 42 98],
 #   GPUS (GPUs of the machine asked for, default 1), CAP1_<model> / CAP2_<model> (phase-2
-#   epochs per GPU the first / a later call of a group is planned to hold; estimates,
+#   epochs per GPU the first / a later call of a group is planned to hold; from measured rates,
 #   see docs/experiments.md), FRESH=1 (plan every call as on a fresh machine).
 set -eo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -123,17 +123,19 @@ plan() {
   python3 - "$RUNS_CSV" "$commit" "$kind" "$GPUS" <<'PY'
 import csv, os, sys, collections
 path, commit, kind, gpus = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-# ESTIMATES (docs/experiments.md), per model: seconds of phase 1 alone, seconds
-# per phase-2 epoch of one run while several share a GPU, and the phase-2
-# epochs a call holds per GPU: the first call of a group on a fresh machine
-# (setup and phase 1 first), a later one on the machine still warm from it.
-est = {"resnet18": (110, 2.25, 100, 220), "efficientnet_b0": (120, 1.5, 150, 300)}
+# Per model, measured on one H200 (2026-12-01, commit 993b517, the calls'
+# timeline.txt; docs/experiments.md): seconds of phase 1 alone, seconds per
+# phase-2 epoch of one run while 3-4 share the GPU, and the phase-2 epochs a
+# call is planned to hold: the first call of a group (setup and phase 1
+# first), a later one on the machine still warm from it; both leave ~15 %
+# of the 580 s deadline spare.
+est = {"resnet18": (90, 2.3, 150, 220), "efficientnet_b0": (115, 2.1, 140, 230)}
 for m in est:
     p1, ep, c1, c2 = est[m]
     c1 = int(os.environ.get(f"CAP1_{m}", c1))
     c2 = int(os.environ.get(f"CAP2_{m}", c2))
     est[m] = (p1, ep, c1, c2)
-setup = 180  # estimate: env, CIFAR conversion and the CUDA build on a fresh machine
+setup = 60  # env, CIFAR conversion (~15 s) and the CUDA build (~12 s on 16 cores), measured; plus slack
 fresh = os.environ.get("FRESH", "0") == "1"  # plan every call as on a fresh machine
 rows = list(csv.DictReader(open(path, newline="")))
 groups = collections.OrderedDict()
@@ -168,7 +170,7 @@ for (m, s), rs in groups.items():
         t = (setup + p1 if first else 0) + ch["load"] * ep / gpus
         how = "setup + phase 1" if first else "phase 1 reused (machine still warm)"
         print(f"#   call {i + 1}/{len(chunks)}: {how} + {' '.join(ch['runs'])}: "
-              f"about {t:.0f} s (estimate)")
+              f"about {t:.0f} s (from measured rates)")
         print(f'run(kind="{kind}", timeout_s=600, carry=[".debs", ".carry/data"],')
         print(f'    command="GIT_COMMIT={commit} EXP_RUNS=\'{" ".join(ch["runs"])}\' '
               f'scripts/gpu/exp_group.sh {m} {s}")')
