@@ -203,7 +203,14 @@ int s24_strategy_parse(const char *name, enum s24_strategy *out);
 struct s24_pipeline_cfg {
     const char *arch;            /* a registry name (s24_arch_find) */
     enum s24_device device;      /* where to train (S24_DEVICE_CPU by default) */
-    int gpu;                     /* GPU ordinal for S24_DEVICE_CUDA */
+    int gpu;                     /* GPU ordinal for S24_DEVICE_CUDA (rank 0's with ranks) */
+    int ranks;                   /* data-parallel ranks, one thread each (0 or 1: one rank,
+                                  * the single-device run). CUDA: rank r on GPU gpu + r, NCCL;
+                                  * CPU: thread ranks with their own CPU backends and
+                                  * threads/ranks kernel threads each (for testing the
+                                  * data-parallel path). The batch and the training images
+                                  * must divide by it; BN is local to each rank; rank 0 alone
+                                  * writes files, evaluates and reports progress. */
     int classes;
     const struct s24_dataset *train, *test;
     int epochs1, epochs2;        /* phase 1 and phase 2 epochs (phase 1 ignored with `from`) */

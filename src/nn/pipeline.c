@@ -12,8 +12,24 @@
  * and after the permutation, goes to prune_report.csv: the paper's "right
  * after pruning" figures, before any retraining.
  *
+ *
+ * Data parallel (cfg.ranks > 1): one thread per rank (s24_comm_threads_run),
+ * each with its own backend, model replica (same seed) and communicator
+ * (thread ranks on the CPU, NCCL on GPUs), running the same pipeline on its
+ * slice of every batch. Rank 0 alone writes files, evaluates and reports
+ * progress. Every rank resumes from the same state file; rank 0's weights,
+ * buffers, momentum and masks are then broadcast (also after the pruning,
+ * which every rank computes from identical weights: the broadcast makes
+ * rank 0's result the one even where a time-capped permutation search
+ * could stop at a different point on another rank). One rank goes through
+ * the same code with the one-rank communicator: today's results, bit for bit.
+ *
  * It does not parse command lines or print: cmd_train.c does that. */
 #include "sparse24/sparse24_train.h"
+
+#include "comm/buckets.h"
+#include "comm/comm.h"
+#include "nn/dp.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -28,6 +44,13 @@
 #define DATA_SEED_MIX 0x5eed0da7aull
 /* reinit draws its fresh initialisation from seed + this (documented). */
 #define REINIT_SEED_OFFSET 1000
+/* How long a rank waits for the others at a collective. Thread ranks hear
+ * of a failed rank at once, so theirs only ends a true hang, and must
+ * outlast rank 0 evaluating the test set on the CPU while the others wait;
+ * NCCL ranks end a peer's failure only by it, and rank 0's evaluations on
+ * a GPU take seconds. */
+#define RANK_DEADLINE_CPU_S 3600.0
+#define RANK_DEADLINE_GPU_S 600.0
 
 /* A copy of s24_last_error(), to format a new message around it: s24_error
  * formats into the very buffer s24_last_error() returns, and a buffer
@@ -184,6 +207,9 @@ fail:
 struct run {
     const struct s24_pipeline_cfg *c;
     s24_backend_t *be;
+    struct s24_comm *comm;  /* this rank's (one rank: the one-rank communicator) */
+    struct s24_buckets bk;  /* gradient averaging over the ranks */
+    int rank;               /* only rank 0 writes files and evaluates */
     struct s24_resident train, test;
     s24_model_t *m;
     struct s24_sgd o;
@@ -207,6 +233,7 @@ static int state_save(struct run *r)
 {
     struct s24_st st;
     char num[64];
+    if (r->rank != 0) return S24_OK;
     s24_st_init(&st);
     int rc = s24_sgd_to_host(&r->o);
     if (rc == S24_OK) rc = s24_model_to_st(r->m, &st);
@@ -368,7 +395,8 @@ static int permute_model(struct run *r, struct s24_permute_report *rep)
     }
     rc = s24_permute_checkpoint(&st, r->c->arch, &po, rep);
     if (rc == S24_OK) rc = s24_model_from_st(r->m, &st, "permuted checkpoint");
-    if (rc == S24_OK) rc = s24_model_save(r->m, out_path(r, "phase1_permuted.safetensors"));
+    if (rc == S24_OK && r->rank == 0)
+        rc = s24_model_save(r->m, out_path(r, "phase1_permuted.safetensors"));
 fail:
     s24_st_free(&st);
     return rc;
@@ -478,6 +506,7 @@ static int prune_evaluate(struct run *r)
 {
     struct s24_epoch_stats es = {.lr = 0, .train_loss = NAN, .train_acc = NAN};
     double t0 = s24_now();
+    if (r->rank != 0) return S24_OK;
     int rc = s24_evaluate_resident(r->m, &r->test, r->c->eval_batch > 0 ? r->c->eval_batch : 500,
                                    &es.test_loss, &es.test_acc);
     if (rc != S24_OK) return rc;
@@ -491,10 +520,12 @@ static int phase2_begin(struct run *r)
     const struct s24_pipeline_cfg *c = r->c;
     int rc, masked = c->strategy != S24_STRATEGY_DENSE;
     double loss;
-    if ((rc = s24_model_save(r->m, out_path(r, "phase1.safetensors"))) != S24_OK) return rc;
-    if ((rc = s24_evaluate_resident(r->m, &r->test, c->eval_batch > 0 ? c->eval_batch : 500, &loss,
-                                    &r->dense_acc)) != S24_OK)
-        return rc;
+    if (r->rank == 0) {
+        if ((rc = s24_model_save(r->m, out_path(r, "phase1.safetensors"))) != S24_OK) return rc;
+        rc = s24_evaluate_resident(r->m, &r->test, c->eval_batch > 0 ? c->eval_batch : 500, &loss,
+                                   &r->dense_acc);
+        if (rc != S24_OK) return rc;
+    }
     int rewind_perm = c->permute && c->strategy == S24_STRATEGY_REWIND;
     struct s24_st init;
     struct s24_permute_report rep;
@@ -525,10 +556,13 @@ static int phase2_begin(struct run *r)
     masks_apply(r->m, &r->o);
     if ((rc = s24_model_to_backend(r->m)) != S24_OK || (rc = s24_sgd_to_backend(&r->o)) != S24_OK)
         goto fail;
-    if (masked && (rc = s24_masks_save(r->m, &r->o, out_path(r, "masks.safetensors"))) != S24_OK)
+    /* rank 0's pruned model and masks on every rank, before anything is written */
+    if ((rc = s24_dp_sync(r->comm, r->m, &r->o)) != S24_OK) goto fail;
+    if (masked && r->rank == 0 &&
+        (rc = s24_masks_save(r->m, &r->o, out_path(r, "masks.safetensors"))) != S24_OK)
         goto fail;
     if (masked && (rc = prune_evaluate(r)) != S24_OK) goto fail;
-    if (masked && (rc = prune_report_write(r, mg)) != S24_OK) goto fail;
+    if (masked && r->rank == 0 && (rc = prune_report_write(r, mg)) != S24_OK) goto fail;
     r->phase = 2;
     r->done = 0;
     r->step = 0;
@@ -544,13 +578,25 @@ static int finish(struct run *r, struct s24_pipeline_result *res)
     int rc = s24_pipeline_check(r->m, &r->o, 2, 4);
     double loss;
     if (rc != S24_OK) return rc;
-    if ((rc = s24_model_save(r->m, out_path(r, "phase2.safetensors"))) != S24_OK) return rc;
-    rc = s24_evaluate_resident(r->m, &r->test, r->c->eval_batch > 0 ? r->c->eval_batch : 500,
-                               &loss, &res->sparse_acc);
-    if (rc != S24_OK) return rc;
+    if (r->rank == 0) {
+        if ((rc = s24_model_save(r->m, out_path(r, "phase2.safetensors"))) != S24_OK) return rc;
+        rc = s24_evaluate_resident(r->m, &r->test, r->c->eval_batch > 0 ? r->c->eval_batch : 500,
+                                   &loss, &res->sparse_acc);
+        if (rc != S24_OK) return rc;
+    }
     r->phase = 3;
     res->finished = 1;
     return state_save(r);
+}
+
+/* The stop flag, agreed on by every rank (a signal's flag may be seen by
+ * one thread and not yet by another). */
+static int stop_agreed(struct run *r, int *stop)
+{
+    double v = r->c->stop && *r->c->stop ? 1.0 : 0.0;
+    int rc = s24_dp_sum(r->comm, &v, 1);
+    *stop = v > 0;
+    return rc;
 }
 
 static int run_epochs(struct run *r, int epochs, int *run_count, struct s24_pipeline_result *res)
@@ -564,7 +610,8 @@ static int run_epochs(struct run *r, int epochs, int *run_count, struct s24_pipe
                                    r->phase, r->done + 1, epochs, c->progress, c->progress_ctx,
                                    c->stop, &r->train, &r->test};
         struct s24_epoch_stats es;
-        int rc = s24_train_epoch(r->m, &r->o, &ec, &r->data_rng, &r->step, &es);
+        int rc = s24_train_epoch_ranks(r->m, &r->o, &ec, r->comm, &r->bk, &r->data_rng, &r->step,
+                                       &es);
         if (rc == S24_ERR_INTERRUPTED)
             return s24_error(rc, "%s; the last completed epoch is saved in %s/state.safetensors",
                              last_error_copy(), c->out_dir);
@@ -577,7 +624,9 @@ static int run_epochs(struct run *r, int epochs, int *run_count, struct s24_pipe
             !(r->phase == 2 && r->done == epochs))
             return s24_error(S24_ERR_INTERRUPTED, "stopped after %d epochs as asked (phase %d epoch %d)",
                              *run_count, r->phase, r->done);
-        if (c->stop && *c->stop)
+        int stop = 0;
+        if ((rc = stop_agreed(r, &stop)) != S24_OK) return rc;
+        if (stop)
             return s24_error(S24_ERR_INTERRUPTED, "interrupted after phase %d epoch %d; it is saved in %s/state.safetensors",
                              r->phase, r->done, c->out_dir);
     }
@@ -614,10 +663,21 @@ static int config_check(const struct s24_pipeline_cfg *c)
     if (c->train->h != c->test->h || c->train->w != c->test->w)
         return s24_error(S24_ERR_INVALID, "pipeline: train images %dx%d, test images %dx%d",
                          c->train->h, c->train->w, c->test->h, c->test->w);
+    if (c->ranks < 0 || c->ranks > 1024)
+        return s24_error(S24_ERR_INVALID, "pipeline: %d ranks (1..1024)", c->ranks);
+    /* every batch, the last one included, splits into equal slices: each
+     * rank's mean loss then weighs its images as the global mean does */
+    if (c->ranks > 1 && (c->batch % c->ranks || c->train->n % c->ranks))
+        return s24_error(S24_ERR_INVALID,
+                         "pipeline: %d ranks need the batch (%d) and the training images (%lld) "
+                         "divisible by %d",
+                         c->ranks, c->batch, (long long)c->train->n, c->ranks);
     return S24_OK;
 }
 
-int s24_pipeline_run(const struct s24_pipeline_cfg *c, struct s24_pipeline_result *res)
+/* The whole pipeline on one rank, on its backend with its communicator. */
+static int run_rank(const struct s24_pipeline_cfg *c, s24_backend_t *be, struct s24_comm *comm,
+                    struct s24_pipeline_result *res)
 {
     struct run r;
     int rc, run_count = 0;
@@ -625,20 +685,26 @@ int s24_pipeline_run(const struct s24_pipeline_cfg *c, struct s24_pipeline_resul
     res->dense_acc = res->sparse_acc = -1;
     res->epochs_run = 0;
     res->finished = 0;
-    if ((rc = config_check(c)) != S24_OK) return rc;
     r.c = c;
+    r.be = be;
+    r.comm = comm;
+    r.rank = comm->rank;
     r.dense_acc = -1;
     int e1 = c->from ? 0 : c->epochs1;
-    snprintf(r.config, sizeof r.config,
+    int k = snprintf(r.config, sizeof r.config,
              "arch=%s classes=%d epochs1=%d epochs2=%d batch=%d lr=%.17g wd=%.17g seed=%llu "
              "strategy=%s permute=%d from=%s aug=%d,%d train=%lldx%dx%d test=%lld",
              c->arch, c->classes, e1, c->epochs2, c->batch, c->max_lr, c->weight_decay,
              (unsigned long long)c->seed, s24_strategy_name(c->strategy), c->permute,
              c->from ? c->from : "-", c->aug.pad, c->aug.flip, (long long)c->train->n,
              c->train->h, c->train->w, (long long)c->test->n);
-    if ((rc = s24_backend_create(c->device, c->gpu, &r.be)) != S24_OK) return rc;
+    /* a resume continues with the same ranks (local BN depends on them);
+     * one rank writes what it always wrote, so older states still resume */
+    if (comm->size > 1 && k > 0 && (size_t)k < sizeof r.config)
+        snprintf(r.config + k, sizeof r.config - (size_t)k, " ranks=%d", comm->size);
     if ((rc = s24_model_create(c->arch, c->classes, c->seed, r.be, &r.m)) != S24_OK) goto fail;
     if ((rc = s24_sgd_init(&r.o, r.m, (float)c->weight_decay)) != S24_OK) goto fail;
+    if ((rc = s24_buckets_init(&r.bk, r.m, comm, 0)) != S24_OK) goto fail;
     if ((rc = s24_resident_init(&r.train, r.be, c->train)) != S24_OK) goto fail;
     if ((rc = s24_resident_init(&r.test, r.be, c->test)) != S24_OK) goto fail;
     s24_rng_seed(&r.data_rng, c->seed ^ DATA_SEED_MIX);
@@ -650,10 +716,13 @@ int s24_pipeline_run(const struct s24_pipeline_cfg *c, struct s24_pipeline_resul
     if (c->resume) {
         if ((rc = state_load(&r)) != S24_OK) goto fail;
     } else {
-        if ((rc = s24_model_save(r.m, out_path(&r, "init.safetensors"))) != S24_OK) goto fail;
+        if (r.rank == 0 && (rc = s24_model_save(r.m, out_path(&r, "init.safetensors"))) != S24_OK)
+            goto fail;
         if (c->from && (rc = s24_model_load(r.m, c->from)) != S24_OK) goto fail;
-        if ((rc = state_save(&r)) != S24_OK) goto fail;
     }
+    /* every rank starts from rank 0's state (built or loaded the same way anyway) */
+    if ((rc = s24_dp_sync(comm, r.m, &r.o)) != S24_OK) goto fail;
+    if (!c->resume && (rc = state_save(&r)) != S24_OK) goto fail;
     if (r.phase == 1) {
         if ((rc = run_epochs(&r, e1, &run_count, res)) != S24_OK) goto fail;
         if ((rc = phase2_begin(&r)) != S24_OK) goto fail;
@@ -664,10 +733,84 @@ int s24_pipeline_run(const struct s24_pipeline_cfg *c, struct s24_pipeline_resul
     rc = finish(&r, res);
 fail:
     free(r.csv);
+    s24_buckets_free(&r.bk);
     if (r.m) s24_sgd_free(&r.o);
     s24_resident_free(&r.train);
     s24_resident_free(&r.test);
     s24_model_free(r.m);
-    s24_backend_free(r.be);
+    return rc;
+}
+
+/* What the rank threads share: the configuration, the NCCL id rank 0's
+ * side made before they started, and rank 0's result. */
+struct ranks_job {
+    const struct s24_pipeline_cfg *c;
+    struct s24_comm_id id;
+    double deadline_s;
+    struct s24_pipeline_result res;
+};
+
+static int rank_main(struct s24_comm_group *g, int rank, void *arg)
+{
+    struct ranks_job *j = arg;
+    struct s24_pipeline_cfg c = *j->c;
+    struct s24_pipeline_result mine;
+    s24_backend_t *be = NULL;
+    struct s24_comm *comm = NULL;
+    if (rank != 0) c.progress = NULL; /* one report per step, rank 0's */
+    int cuda = c.device == S24_DEVICE_CUDA;
+    int rc = s24_backend_create(c.device, cuda ? c.gpu + rank : 0, &be);
+    if (rc == S24_OK)
+        rc = cuda ? s24_comm_nccl_init(be, rank, j->c->ranks, &j->id, j->deadline_s, &comm)
+                  : s24_comm_thread_init(g, rank, be, &comm);
+    if (rc == S24_OK) rc = run_rank(&c, be, comm, rank == 0 ? &j->res : &mine);
+    if (rc != S24_OK && rc != S24_ERR_INTERRUPTED && comm)
+        s24_comm_abort(comm, rc, s24_last_error());
+    s24_comm_free(comm);
+    s24_backend_free(be);
+    return rc;
+}
+
+static int run_ranks(const struct s24_pipeline_cfg *c, struct s24_pipeline_result *res)
+{
+    struct ranks_job j;
+    int cuda = c->device == S24_DEVICE_CUDA, threads = s24_threads_get(), rc = S24_OK;
+    memset(&j, 0, sizeof j);
+    j.c = c;
+    j.deadline_s = cuda ? RANK_DEADLINE_GPU_S : RANK_DEADLINE_CPU_S;
+    j.res.dense_acc = j.res.sparse_acc = -1;
+    /* the id of rank 0's communicator, made here for it: the ranks are
+     * threads of this process, so it reaches them in memory */
+    if (cuda && (rc = s24_comm_nccl_id(&j.id)) != S24_OK)
+        return s24_error(rc, "--gpus %d: %s", c->ranks, last_error_copy());
+    struct s24_rank_result *rr = calloc((size_t)c->ranks, sizeof *rr);
+    if (!rr) return s24_error(S24_ERR_NOMEM, "pipeline: out of memory");
+    /* CPU ranks share the cores: threads/ranks kernel threads each (the
+     * knob is global; it is restored after) */
+    if (!cuda) s24_threads_set(threads / c->ranks > 0 ? threads / c->ranks : 1);
+    rc = s24_comm_threads_run(c->ranks, j.deadline_s, rank_main, &j, rr);
+    if (!cuda) s24_threads_set(threads);
+    /* rank 0's own words when it is the cause (a stop, a write that
+     * failed), else the launcher's, which names the rank that failed first */
+    if (rc != S24_OK && rr[0].status == rc) rc = s24_error(rc, "%s", rr[0].msg);
+    *res = j.res;
+    free(rr);
+    return rc;
+}
+
+int s24_pipeline_run(const struct s24_pipeline_cfg *c, struct s24_pipeline_result *res)
+{
+    s24_backend_t *be = NULL;
+    struct s24_comm *comm = NULL;
+    res->dense_acc = res->sparse_acc = -1;
+    res->epochs_run = 0;
+    res->finished = 0;
+    int rc = config_check(c);
+    if (rc != S24_OK) return rc;
+    if (c->ranks > 1) return run_ranks(c, res);
+    if ((rc = s24_backend_create(c->device, c->gpu, &be)) != S24_OK) return rc;
+    if ((rc = s24_comm_one_init(be, &comm)) == S24_OK) rc = run_rank(c, be, comm, res);
+    s24_comm_free(comm);
+    s24_backend_free(be);
     return rc;
 }

@@ -2,9 +2,14 @@
  * one training epoch (shuffle, augment, forward, loss, backward, SGD step with
  * the schedule, masks re-applied), evaluation, and the per-epoch CSV row. It
  * knows nothing about phases, strategies or files: pipeline.c drives it. It
- * never prints; progress goes to the caller's callback. */
+ * never prints; progress goes to the caller's callback. With a communicator
+ * of N ranks (s24_train_epoch_ranks) each rank trains on its slice of every
+ * global batch and the gradients are averaged before the step; with none
+ * (or one rank) it is the single-rank loop, unchanged. */
 #include "sparse24/sparse24_train.h"
 
+#include "comm/buckets.h"
+#include "nn/dp.h"
 #include "nn/ops.h"
 
 #include <math.h>
@@ -169,14 +174,15 @@ void s24_resident_free(struct s24_resident *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Per-batch buffers on the backend, and the host staging of the draws. */
+/* Per-batch buffers on the backend, and the host staging of the draws:
+ * the draws of the whole (global) batch, the images of this rank's rows. */
 struct stepbuf {
     struct s24_backend *be;
-    int batch;
+    int batch, rows;      /* global batch; rows of it built here (= batch with one rank) */
     int32_t *hdraws;      /* (batch, 4) host */
-    int32_t *draws;       /* (batch, 4) backend */
-    float *x;             /* (batch, h, w, 3) backend */
-    int32_t *y;           /* (batch) backend */
+    int32_t *draws;       /* (rows, 4) backend */
+    float *x;             /* (rows, h, w, 3) backend */
+    int32_t *y;           /* (rows) backend */
     double *acc;          /* (2) backend: loss sum, hits */
     size_t xbytes;
 };
@@ -185,40 +191,46 @@ static void stepbuf_free(struct stepbuf *b)
 {
     if (!b->be) return;
     free(b->hdraws);
-    s24_be_free(b->be, b->draws, sizeof(int32_t) * 4 * (size_t)b->batch);
+    s24_be_free(b->be, b->draws, sizeof(int32_t) * 4 * (size_t)b->rows);
     s24_be_free(b->be, b->x, b->xbytes);
-    s24_be_free(b->be, b->y, sizeof(int32_t) * (size_t)b->batch);
+    s24_be_free(b->be, b->y, sizeof(int32_t) * (size_t)b->rows);
     s24_be_free(b->be, b->acc, 2 * sizeof(double));
     memset(b, 0, sizeof *b);
 }
 
-static int stepbuf_init(struct stepbuf *b, struct s24_backend *be, int batch, int h, int w)
+static int stepbuf_init(struct stepbuf *b, struct s24_backend *be, int batch, int rows, int h,
+                        int w)
 {
     memset(b, 0, sizeof *b);
     b->be = be;
     b->batch = batch;
-    b->xbytes = sizeof(float) * (size_t)batch * (size_t)h * (size_t)w * 3;
+    b->rows = rows;
+    b->xbytes = sizeof(float) * (size_t)rows * (size_t)h * (size_t)w * 3;
     b->hdraws = malloc(sizeof(int32_t) * 4 * (size_t)batch);
     int rc = b->hdraws ? S24_OK : s24_error(S24_ERR_NOMEM, "train: out of memory");
-    if (rc == S24_OK) rc = s24_be_alloc(be, sizeof(int32_t) * 4 * (size_t)batch, (void **)&b->draws);
+    if (rc == S24_OK) rc = s24_be_alloc(be, sizeof(int32_t) * 4 * (size_t)rows, (void **)&b->draws);
     if (rc == S24_OK) rc = s24_be_alloc(be, b->xbytes, (void **)&b->x);
-    if (rc == S24_OK) rc = s24_be_alloc(be, sizeof(int32_t) * (size_t)batch, (void **)&b->y);
+    if (rc == S24_OK) rc = s24_be_alloc(be, sizeof(int32_t) * (size_t)rows, (void **)&b->y);
     if (rc == S24_OK) rc = s24_be_alloc(be, 2 * sizeof(double), (void **)&b->acc);
     if (rc == S24_OK) rc = be->ops->zero(be, b->acc, 2 * sizeof(double));
     if (rc != S24_OK) stepbuf_free(b);
     return rc;
 }
 
-/* Draws of images idx[0..nb) sent to the backend, and the batch built there. */
+/* Draws of images idx[0..nb) (all of them, so that r advances the same on
+ * every rank), rows [lo, hi) of them sent to the backend and built there. */
 static int stepbuf_batch(struct stepbuf *b, const struct s24_resident *res, const int64_t *idx,
-                         int nb, const struct s24_augment *aug, struct s24_rng *r)
+                         int nb, int lo, int hi, const struct s24_augment *aug, struct s24_rng *r)
 {
     const struct s24_dataset *d = res->d;
+    int rows = hi - lo;
     int rc = s24_batch_draw(d, idx, nb, aug, r, b->hdraws);
-    if (rc == S24_OK) rc = b->be->ops->upload(b->be, b->draws, b->hdraws, sizeof(int32_t) * 4 * (size_t)nb);
+    if (rc == S24_OK)
+        rc = b->be->ops->upload(b->be, b->draws, b->hdraws + 4 * (size_t)lo,
+                                sizeof(int32_t) * 4 * (size_t)rows);
     if (rc != S24_OK) return rc;
     struct s24_batch_args a = {res->images, res->labels, d->n, d->h, d->w, aug ? aug->pad : 0,
-                               nb, b->draws, b->x, b->y};
+                               rows, b->draws, b->x, b->y};
     return b->be->ops->batch(b->be, &a);
 }
 
@@ -235,7 +247,7 @@ int s24_evaluate_resident(s24_model_t *m, const struct s24_resident *res, int ba
         return s24_error(S24_ERR_INVALID, "evaluate: the data set is resident on another backend");
     struct stepbuf b;
     int64_t *idx = malloc(sizeof(int64_t) * (size_t)batch);
-    int rc = idx ? stepbuf_init(&b, s24_model_backend(m), batch, d->h, d->w)
+    int rc = idx ? stepbuf_init(&b, s24_model_backend(m), batch, batch, d->h, d->w)
                  : s24_error(S24_ERR_NOMEM, "evaluate: out of memory");
     if (rc != S24_OK) {
         free(idx);
@@ -244,7 +256,7 @@ int s24_evaluate_resident(s24_model_t *m, const struct s24_resident *res, int ba
     for (int64_t at = 0; at < d->n && rc == S24_OK; at += batch) {
         int nb = (int)(d->n - at < batch ? d->n - at : batch);
         for (int k = 0; k < nb; k++) idx[k] = at + k;
-        rc = stepbuf_batch(&b, res, idx, nb, NULL, NULL);
+        rc = stepbuf_batch(&b, res, idx, nb, 0, nb, NULL, NULL);
         if (rc == S24_OK) rc = s24_model_forward_be(m, b.x, nb, d->h, d->w, 0);
         if (rc == S24_OK)
             rc = b.be->ops->xent(b.be, nb, classes, s24_model_logits(m), b.y, NULL, b.acc);
@@ -278,6 +290,13 @@ int s24_evaluate(s24_model_t *m, const struct s24_dataset *d, int batch, double 
 int s24_train_epoch(s24_model_t *m, struct s24_sgd *o, const struct s24_epoch_cfg *c,
                     struct s24_rng *r, int64_t *step, struct s24_epoch_stats *st)
 {
+    return s24_train_epoch_ranks(m, o, c, NULL, NULL, r, step, st);
+}
+
+int s24_train_epoch_ranks(s24_model_t *m, struct s24_sgd *o, const struct s24_epoch_cfg *c,
+                          struct s24_comm *comm, struct s24_buckets *buckets, struct s24_rng *r,
+                          int64_t *step, struct s24_epoch_stats *st)
+{
     const struct s24_dataset *d = c->train;
     int rc = S24_OK, classes = s24_model_num_classes(m), batch = c->batch;
     if (batch <= 0 || d->n <= 0)
@@ -285,6 +304,13 @@ int s24_train_epoch(s24_model_t *m, struct s24_sgd *o, const struct s24_epoch_cf
     if (d->classes > classes)
         return s24_error(S24_ERR_INVALID, "train: data has %d classes, model %d", d->classes, classes);
     struct s24_backend *be = s24_model_backend(m);
+    /* data parallel: N ranks, this one builds rows [lo, hi) of each batch */
+    int ranks = comm ? comm->size : 1, rank = comm ? comm->rank : 0;
+    if (ranks > 1 && (!buckets || batch % ranks || d->n % ranks))
+        return s24_error(S24_ERR_INVALID,
+                         "train: %d ranks need gradient buckets, and the batch (%d) and the "
+                         "training images (%lld) divisible by the ranks",
+                         ranks, batch, (long long)d->n);
     struct s24_resident own_train, own_test;
     const struct s24_resident *tr = c->train_res, *te = c->test_res;
     int made_train = 0, made_test = 0;
@@ -300,31 +326,51 @@ int s24_train_epoch(s24_model_t *m, struct s24_sgd *o, const struct s24_epoch_cf
         if ((rc = s24_resident_init(&own_train, be, d)) != S24_OK) goto fail;
         tr = &own_train, made_train = 1;
     }
-    if (c->test && !te) {
+    if (rank != 0) te = NULL; /* rank 0 alone evaluates (its BN statistics are the ones saved) */
+    if (c->test && !te && rank == 0) {
         if ((rc = s24_resident_init(&own_test, be, c->test)) != S24_OK) goto fail;
         te = &own_test, made_test = 1;
     }
-    if ((rc = stepbuf_init(&b, be, batch, d->h, d->w)) != S24_OK) goto fail;
+    if ((rc = stepbuf_init(&b, be, batch, batch / ranks, d->h, d->w)) != S24_OK) goto fail;
     for (int64_t i = 0; i < n; i++) order[i] = i;
     /* a fresh permutation each epoch, as PyTorch's shuffling DataLoader */
     s24_shuffle(order, n, r);
     for (int64_t bi = 0; bi < batches; bi++) {
-        if (c->stop && *c->stop) {
+        /* with ranks the flag is agreed on where the sums are read (below):
+         * each thread may see a signal's flag at a different batch */
+        if (ranks == 1 && c->stop && *c->stop) {
             rc = s24_error(S24_ERR_INTERRUPTED, "interrupted in phase %d epoch %d at batch %lld of %lld",
                            c->phase, c->epoch, (long long)bi, (long long)batches);
             goto fail;
         }
         int nb = (int)(n - bi * batch < batch ? n - bi * batch : batch);
-        if ((rc = stepbuf_batch(&b, tr, order + bi * batch, nb, &c->aug, r)) != S24_OK) goto fail;
+        int lo = nb / ranks * rank, hi = lo + nb / ranks;
+        if ((rc = stepbuf_batch(&b, tr, order + bi * batch, nb, lo, hi, &c->aug, r)) != S24_OK)
+            goto fail;
         s24_model_zero_grad(m);
-        if ((rc = s24_model_forward_be(m, b.x, nb, d->h, d->w, 1)) != S24_OK) goto fail;
+        if ((rc = s24_model_forward_be(m, b.x, hi - lo, d->h, d->w, 1)) != S24_OK) goto fail;
         if ((rc = s24_model_loss_backward(m, b.y, b.acc)) != S24_OK) goto fail;
+        /* each rank's gradient is of its mean loss over its rows: their
+         * average is the gradient of the global batch's mean loss */
+        if (ranks > 1 && (rc = s24_buckets_average(buckets)) != S24_OK) goto fail;
         if ((rc = s24_onecycle_at(c->sched, *step, &lr, &mom)) != S24_OK) goto fail;
         if ((rc = s24_sgd_step(o, m, (float)lr, (float)mom)) != S24_OK) goto fail;
         ++*step;
         seen += nb;
         if ((bi + 1) % every && bi + 1 != batches) continue;
         if ((rc = be->ops->download(be, sums, b.acc, sizeof sums)) != S24_OK) goto fail;
+        if (ranks > 1) { /* the global sums, and whether any rank was asked to stop */
+            double v[3] = {sums[0], sums[1], c->stop && *c->stop ? 1.0 : 0.0};
+            if ((rc = s24_dp_sum(comm, v, 3)) != S24_OK) goto fail;
+            sums[0] = v[0];
+            sums[1] = v[1];
+            if (v[2] > 0 && bi + 1 < batches) {
+                rc = s24_error(S24_ERR_INTERRUPTED,
+                               "interrupted in phase %d epoch %d at batch %lld of %lld",
+                               c->phase, c->epoch, (long long)bi + 1, (long long)batches);
+                goto fail;
+            }
+        }
         if (!isfinite(sums[0])) {
             rc = s24_error(S24_ERR_INVALID, "training diverged: loss %g in phase %d epoch %d by batch %lld",
                            sums[0], c->phase, c->epoch, (long long)bi);

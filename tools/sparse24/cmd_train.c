@@ -4,7 +4,9 @@
  * stop on Ctrl-C or SIGTERM that `--resume` continues bit for bit.
  *
  * The work is s24_pipeline_run (src/nn/pipeline.c); this file parses options,
- * loads the data, reports progress and installs the signal handlers. */
+ * loads the data, reports progress and installs the signal handlers. It
+ * checks the data-parallel options (--gpus, --ranks) against the batch, the
+ * data and the GPUs present before any work starts. */
 #include "cli.h"
 
 #include <errno.h>
@@ -54,6 +56,13 @@ static void usage(FILE *f)
 "  --device D           cpu | cuda | auto (default auto: cuda when this build has\n"
 "                       CUDA and a GPU is present, else cpu)\n"
 "  --gpu N              GPU ordinal for --device cuda (default 0)\n"
+"  --gpus N             data parallel on N GPUs (gpu .. gpu+N-1, NCCL), one thread\n"
+"                       each with 1/N of every batch; gradients averaged every step;\n"
+"                       batch norm local to each GPU (not yet synchronised); the\n"
+"                       batch and the training images must divide by N\n"
+"  --ranks N            the same on the CPU with N thread ranks (each with its own\n"
+"                       CPU backend and threads/N worker threads): for testing the\n"
+"                       data-parallel path, not for speed\n"
 "  --deterministic      GPU: only deterministic cuDNN algorithms, so two runs\n"
 "                       with the same seed give identical weights\n"
 "  --resume             continue an interrupted run in --out (same options)\n"
@@ -148,6 +157,15 @@ static void progress(void *ctx, const struct s24_progress *p)
     fflush(stderr);
 }
 
+/* " x 4 ranks" for the start line ("" for one). */
+static const char *rank_note(int ranks)
+{
+    static char buf[32];
+    if (ranks <= 1) return "";
+    snprintf(buf, sizeof buf, " x %d ranks (local BN)", ranks);
+    return buf;
+}
+
 /* The output folder and any missing parents (as `mkdir -p`). */
 static int make_dir(const char *cmd, const char *dir)
 {
@@ -173,8 +191,40 @@ static int make_dir(const char *cmd, const char *dir)
 enum {
     O_MODEL = 256, O_DATA, O_EPOCHS, O_EPOCHS2, O_STRATEGY, O_PERMUTE, O_FROM, O_SEED, O_OUT,
     O_BATCH, O_LR, O_WD, O_THREADS, O_RESUME, O_LTRAIN, O_LTEST, O_NOAUG, O_SSIZE, O_STRAIN,
-    O_STEST, O_STOP, O_PBUDGET, O_DEVICE, O_GPU, O_DETERMINISTIC,
+    O_STEST, O_STOP, O_PBUDGET, O_DEVICE, O_GPU, O_DETERMINISTIC, O_GPUS, O_RANKS,
 };
+
+/* --gpus N / --ranks N against the device, the batch and the GPUs present,
+ * before the data is loaded. gpus and ranks: the option given (0: not). */
+static int ranks_check(const char *cmd, struct s24_pipeline_cfg *c, int gpus, int ranks,
+                       int dev_auto)
+{
+    if (gpus && ranks) return cli_usage(cmd, "--gpus and --ranks: give one of them");
+    if (!gpus && !ranks) return S24_EXIT_OK;
+    const char *opt = gpus ? "--gpus" : "--ranks";
+    int n = gpus ? gpus : ranks;
+    enum s24_device want = gpus ? S24_DEVICE_CUDA : S24_DEVICE_CPU;
+    if (!dev_auto && c->device != want)
+        return cli_usage(cmd, "%s runs on %s: drop --device %s (%s)", opt,
+                         gpus ? "GPUs" : "the CPU", s24_device_name(c->device),
+                         gpus ? "--ranks N is the CPU's" : "--gpus N is the GPUs'");
+    if (c->batch % n)
+        return cli_usage(cmd, "--batch %d is not divisible by %s %d: every rank takes an equal "
+                              "share of each batch",
+                         c->batch, opt, n);
+    c->device = want;
+    c->ranks = n;
+    if (!gpus) return S24_EXIT_OK;
+    /* the highest ordinal asked for answers, or the message says how many there are */
+    s24_backend_t *probe = NULL;
+    int prc = s24_backend_create(S24_DEVICE_CUDA, c->gpu + n - 1, &probe);
+    s24_backend_free(probe);
+    if (prc != S24_OK)
+        return cli_usage(cmd, "--gpus %d needs GPUs %d..%d: %s (--ranks N runs thread ranks on "
+                              "the CPU)",
+                         n, c->gpu, c->gpu + n - 1, s24_last_error());
+    return S24_EXIT_OK;
+}
 
 int cmd_train(int argc, char **argv)
 {
@@ -194,13 +244,14 @@ int cmd_train(int argc, char **argv)
         {"permute-budget", required_argument, 0, O_PBUDGET},
         {"device", required_argument, 0, O_DEVICE}, {"gpu", required_argument, 0, O_GPU},
         {"deterministic", no_argument, 0, O_DETERMINISTIC},
+        {"gpus", required_argument, 0, O_GPUS},     {"ranks", required_argument, 0, O_RANKS},
         {0, 0, 0, 0}};
     const char *cmd = argv[0];
     struct s24_pipeline_cfg c;
     struct s24_permute_opts popts;
     struct train_data_opts d;
     int64_t v;
-    int epochs = -1, epochs2 = -1, ec, dev_auto = 1;
+    int epochs = -1, epochs2 = -1, ec, dev_auto = 1, gpus = 0, ranks = 0;
     s24_pipeline_defaults(&c);
     train_data_defaults(&d);
     c.arch = NULL;
@@ -223,6 +274,13 @@ int cmd_train(int argc, char **argv)
             c.gpu = (int)v;
             break;
         case O_DETERMINISTIC: setenv("S24_DETERMINISTIC", "1", 1); break;
+        case O_GPUS:
+        case O_RANKS:
+            if (cli_parse_i64(optarg, 1, 1024, &v))
+                return cli_usage(cmd, "%s %s: expected a number of ranks, 1..1024",
+                                 opt == O_GPUS ? "--gpus" : "--ranks", optarg);
+            *(opt == O_GPUS ? &gpus : &ranks) = (int)v;
+            break;
         case O_DATA: d.data = optarg; break;
         case O_EPOCHS:
             if (cli_parse_i64(optarg, 0, 100000, &v)) return cli_usage(cmd, "--epochs %s: expected 0..100000", optarg);
@@ -304,6 +362,7 @@ int cmd_train(int argc, char **argv)
     if (c.from && epochs2 < 0 && epochs < 0) return cli_usage(cmd, "--from needs --phase2-epochs (or --epochs)");
     if (c.from && epochs > 0 && epochs2 < 0) c.epochs2 = epochs;
 
+    if ((ec = ranks_check(cmd, &c, gpus, ranks, dev_auto)) != S24_EXIT_OK) return ec;
     if ((ec = make_dir(cmd, c.out_dir)) != S24_EXIT_OK) return ec;
     char state[4096];
     snprintf(state, sizeof state, "%s/state.safetensors", c.out_dir);
@@ -317,9 +376,17 @@ int cmd_train(int argc, char **argv)
     if ((ec = train_data_load(cmd, &d, &train, &test)) != S24_EXIT_OK) return ec;
     c.train = &train;
     c.test = &test;
+    if (c.ranks > 1 && train.n % c.ranks) {
+        ec = cli_usage(cmd, "%s %d: the %lld training images are not divisible by %d (every "
+                            "batch, the last one too, is split evenly; see --limit-train)",
+                       gpus ? "--gpus" : "--ranks", c.ranks, (long long)train.n, c.ranks);
+        s24_dataset_free(&train);
+        s24_dataset_free(&test);
+        return ec;
+    }
 
-    if (dev_auto) cli_device("auto", &c.device);
-    if (c.device == S24_DEVICE_CUDA) { /* say so now, not after loading the data */
+    if (dev_auto && !c.ranks) cli_device("auto", &c.device);
+    if (c.device == S24_DEVICE_CUDA && !gpus) { /* say so now, not after loading the data */
         s24_backend_t *probe = NULL;
         int prc = s24_backend_create(S24_DEVICE_CUDA, c.gpu, &probe);
         s24_backend_free(probe);
@@ -337,11 +404,11 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGTERM, &sa, &old_term);
 
     fprintf(stderr, "sparse24 train: %s on %s (%lld train, %lld test images of %dx%d), seed %llu, "
-                    "strategy %s%s, %d + %d epochs, batch %d, %s -> %s\n",
+                    "strategy %s%s, %d + %d epochs, batch %d, %s%s -> %s\n",
             c.arch, d.data, (long long)train.n, (long long)test.n, train.h, train.w,
             (unsigned long long)c.seed, s24_strategy_name(c.strategy), c.permute ? " + permute" : "",
             c.from ? 0 : c.epochs1, c.epochs2, c.batch,
-            c.device == S24_DEVICE_CUDA ? "GPU" : "CPU", c.out_dir);
+            c.device == S24_DEVICE_CUDA ? "GPU" : "CPU", rank_note(c.ranks), c.out_dir);
     struct s24_pipeline_result res;
     int rc = s24_pipeline_run(&c, &res);
     sigaction(SIGINT, &old_int, NULL);
