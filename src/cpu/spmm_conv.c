@@ -30,6 +30,8 @@ struct conv_src {
     const float *zeros; /* c zeros: the source of padded taps and columns past n */
     int64_t q0;         /* first output position of the product */
     int64_t npos;       /* positions in the product (columns of B) */
+    /* the 16-column transpose of the plan's ISA, NULL: the portable loop */
+    void (*gather16)(const float *const src[16], int64_t len, float *d, int64_t ldd);
 };
 
 static void pack_conv(const void *ctx, int64_t k0, int64_t kc, int64_t j0, int64_t ncols, int nr,
@@ -64,8 +66,13 @@ static void pack_conv(const void *ctx, int64_t k0, int64_t kc, int64_t j0, int64
                                  : cs->zeros;
                 }
                 float *d = panel + (k - k0) * nr + jg;
-                for (int64_t c = c0; c < c1; c++, d += nr)
-                    for (int j = 0; j < COLS_AT_ONCE; j++) d[j] = src[j][c];
+                if (cs->gather16) {
+                    for (int j = 0; j < COLS_AT_ONCE; j++) src[j] += c0;
+                    cs->gather16(src, c1 - c0, d, nr);
+                } else {
+                    for (int64_t c = c0; c < c1; c++, d += nr)
+                        for (int j = 0; j < COLS_AT_ONCE; j++) d[j] = src[j][c];
+                }
                 k += c1 - c0;
             }
         }
@@ -94,7 +101,8 @@ int s24_spmm_conv_run(s24_spmm_plan_t p, const struct s24_conv_shape *s, const f
     if (!x || !C) return s24_error(S24_ERR_INVALID, "spmm_conv_run: NULL input or output");
     float *zeros = calloc((size_t)s->c, sizeof *zeros);
     if (!zeros) return s24_error(S24_ERR_NOMEM, "spmm_conv_run: %lld floats", (long long)s->c);
-    const struct conv_src cs = {s, x, zeros, q0, n};
+    const struct conv_src cs = {s, x, zeros, q0, n,
+                                p->isa == S24_SPMM_AVX512 ? s24_spmm_gather16_avx512 : NULL};
     int rc = s24_spmm_plan_run_src(p, pack_conv, &cs, n, C);
     free(zeros);
     return rc;

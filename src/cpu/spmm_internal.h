@@ -96,6 +96,10 @@ void s24_spmm_ukr_avx512(int64_t nkk, const uint8_t *steps, const float *panel, 
 void s24_spmm_sub_avx512(int64_t nkk, const uint8_t *steps, const float *panel, const float *in,
                          int64_t ldi, float *out, int64_t ldo, int rows, int cols);
 
+/* The conv packer's 16-column transpose: d[c * ldd + j] = src[j][c] for
+ * c < len, j < 16 (spmm_conv.c). */
+void s24_spmm_gather16_avx512(const float *const src[16], int64_t len, float *d, int64_t ldd);
+
 /* Register tiles of the SIMD kernels (the dispatcher sizes the plan by them). */
 #define S24_SPMM_AVX512_MR 6
 #define S24_SPMM_AVX512_NR 64 /* row of a micro-panel: 256 bytes = 1 << 8 */
