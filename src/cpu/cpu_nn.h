@@ -7,6 +7,14 @@
 
 #include "nn/ops.h"
 
+/* The 2:4 conv without a column matrix (spmm_conv.c): C (OC, n), row-major,
+ * = W x columns [q0, q0 + n) of the implicit im2col matrix of x (NHWC), whose
+ * rows run (kh, kw, c) as the OHWI weight's and whose columns are the output
+ * positions (n, oh, ow) in order. The plan holds the weight (OC x KH*KW*C,
+ * F32); s is initialised (oh, ow set), groups 1. No bias. */
+int s24_spmm_conv_run(s24_spmm_plan_t plan, const struct s24_conv_shape *s, const float *x,
+                      int64_t q0, int64_t n, float *C);
+
 /* Host scratch: a buffer of at least n floats (contents undefined) or NULL. */
 float *s24_nn_ws_get(struct s24_nn_ws *ws, size_t n);
 void s24_nn_ws_free(struct s24_nn_ws *ws);

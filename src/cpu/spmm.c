@@ -362,9 +362,33 @@ static void thread_grid(int threads, int64_t tiles, int64_t panels, int64_t ncp,
     }
 }
 
+/* The dense source: B (k x n, row-major, the plan's dtype) through the
+ * ISA's packer. */
+struct dense_src {
+    s24_spmm_pack_fn pack;
+    enum s24_dtype dt;
+    const char *B;
+    int64_t n;
+    size_t esize;
+};
+
+static void pack_dense(const void *ctx, int64_t k0, int64_t kc, int64_t j0, int64_t ncols, int nr,
+                       float *dst)
+{
+    const struct dense_src *d = ctx;
+    d->pack(d->dt, d->B + ((size_t)k0 * (size_t)d->n + (size_t)j0) * d->esize, d->n, kc, ncols,
+            nr, dst);
+}
+
+s24_spmm_pack_fn s24_spmm_isa_pack(const struct s24_spmm_plan *p)
+{
+    return p->isa == S24_SPMM_AVX512 ? s24_spmm_pack_avx512
+           : p->isa == S24_SPMM_AVX2 ? s24_spmm_pack_avx2
+                                     : pack_scalar;
+}
+
 int s24_spmm_plan_run(s24_spmm_plan_t p, const void *B, int64_t n, float *C)
 {
-    int rc;
     if (!p) return s24_error(S24_ERR_INVALID, "spmm_plan_run: NULL plan");
     if (n < 0) return s24_error(S24_ERR_INVALID, "spmm_plan_run: n = %lld", (long long)n);
     if (p->m == 0 || n == 0) return S24_OK;
@@ -374,16 +398,20 @@ int s24_spmm_plan_run(s24_spmm_plan_t p, const void *B, int64_t n, float *C)
         return S24_OK;
     }
     if (!B) return s24_error(S24_ERR_INVALID, "spmm_plan_run: NULL B");
+    const struct dense_src d = {s24_spmm_isa_pack(p), p->dtype, B, n, s24_dtype_size(p->dtype)};
+    return s24_spmm_plan_run_src(p, pack_dense, &d, n, C);
+}
 
-    s24_spmm_pack_fn pack = pack_scalar;
+int s24_spmm_plan_run_src(struct s24_spmm_plan *p, s24_spmm_src_fn pack, const void *ctx,
+                          int64_t n, float *C)
+{
+    int rc;
     s24_spmm_ukr_fn ukr = ukr_scalar;
     s24_spmm_sub_fn sub = NULL; /* the scalar path has only the PANEL form */
     if (p->isa == S24_SPMM_AVX512) {
-        pack = s24_spmm_pack_avx512;
         ukr = s24_spmm_ukr_avx512;
         sub = s24_spmm_sub_avx512;
     } else if (p->isa == S24_SPMM_AVX2) {
-        pack = s24_spmm_pack_avx2;
         ukr = s24_spmm_ukr_avx2;
         sub = s24_spmm_sub_avx2;
     }
@@ -393,7 +421,6 @@ int s24_spmm_plan_run(s24_spmm_plan_t p, const void *B, int64_t n, float *C)
     const int64_t m = p->m, k = p->k, tiles = p->tiles;
     const int64_t panels = (n + g.nr - 1) / g.nr;
     const int64_t ncp = g.nc / g.nr, mct = g.mc / g.mr;
-    const size_t esize = s24_dtype_size(p->dtype);
 
     int threads = s24_threads_get();
     /* Below ~1 MFLOP a second thread costs more in wake-up than it saves. */
@@ -422,8 +449,7 @@ int s24_spmm_plan_run(s24_spmm_plan_t p, const void *B, int64_t n, float *C)
             const int64_t ncols = (pe * g.nr < n ? pe * g.nr : n) - j0;
             for (int64_t k0 = 0; k0 < k; k0 += g.kc) {
                 const int64_t kcb = k - k0 < g.kc ? k - k0 : g.kc;
-                pack(p->dtype, (const char *)B + ((size_t)k0 * (size_t)n + (size_t)j0) * esize, n,
-                     kcb, ncols, g.nr, ws);
+                pack(ctx, k0, kcb, j0, ncols, g.nr, ws);
                 for (int64_t t0 = ta; t0 < tb; t0 += mct) {
                     const int64_t te = t0 + mct < tb ? t0 + mct : tb;
                     for (int64_t q = p0; q < pe; q++) {

@@ -224,3 +224,45 @@ void s24_spmm_sub_avx512(int64_t nkk, const uint8_t *steps, const float *panel, 
     OUT_ROW(5);
 #undef OUT_ROW
 }
+
+/* The conv packer's transpose (spmm_conv.c): d[c * ldd + j] = src[j][c] for
+ * c < len, j < 16: 16 input vectors of one tap become len rows of 16
+ * columns of a micro-panel. By 16 x 16 blocks in registers (unpack 32 and
+ * 64 bits, then two 128-bit lane shuffles), the last block's loads masked;
+ * a scalar copy did one store per element, an eighth of the packer's time
+ * was store-port bound. */
+void s24_spmm_gather16_avx512(const float *const src[16], int64_t len, float *d, int64_t ldd)
+{
+    for (int64_t c = 0; c < len; c += 16) {
+        const int64_t w = len - c < 16 ? len - c : 16;
+        const __mmask16 mk = w == 16 ? (__mmask16)0xffff : (__mmask16)((1u << w) - 1);
+        __m512 r[16], t[16], u[16];
+        for (int j = 0; j < 16; j++) r[j] = _mm512_maskz_loadu_ps(mk, src[j] + c);
+        for (int j = 0; j < 16; j += 2) {
+            t[j] = _mm512_unpacklo_ps(r[j], r[j + 1]);     /* per lane: a0 b0 a1 b1 */
+            t[j + 1] = _mm512_unpackhi_ps(r[j], r[j + 1]); /* a2 b2 a3 b3 */
+        }
+        for (int q = 0; q < 16; q += 4) {
+            /* u[q + e], lane l: rows q..q+3 at channel 4l + e */
+            const __m512d t0 = _mm512_castps_pd(t[q]), t1 = _mm512_castps_pd(t[q + 1]);
+            const __m512d t2 = _mm512_castps_pd(t[q + 2]), t3 = _mm512_castps_pd(t[q + 3]);
+            u[q] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+            u[q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+            u[q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+            u[q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+        }
+        for (int e = 0; e < 4; e++) {
+            /* channels e, 4 + e, 8 + e, 12 + e: lane l of u[e], u[4+e], u[8+e], u[12+e] */
+            const __m512 v0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x88);
+            const __m512 v1 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0x88);
+            const __m512 w0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xdd);
+            const __m512 w1 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0xdd);
+            const __m512 o[4] = {_mm512_shuffle_f32x4(v0, v1, 0x88),
+                                 _mm512_shuffle_f32x4(w0, w1, 0x88),
+                                 _mm512_shuffle_f32x4(v0, v1, 0xdd),
+                                 _mm512_shuffle_f32x4(w0, w1, 0xdd)};
+            for (int h = 0; h < 4; h++)
+                if (4 * h + e < w) _mm512_storeu_ps(d + (c + 4 * h + e) * ldd, o[h]);
+        }
+    }
+}

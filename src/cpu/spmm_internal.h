@@ -96,11 +96,29 @@ void s24_spmm_ukr_avx512(int64_t nkk, const uint8_t *steps, const float *panel, 
 void s24_spmm_sub_avx512(int64_t nkk, const uint8_t *steps, const float *panel, const float *in,
                          int64_t ldi, float *out, int64_t ldo, int rows, int cols);
 
+/* The conv packer's 16-column transpose: d[c * ldd + j] = src[j][c] for
+ * c < len, j < 16 (spmm_conv.c). */
+void s24_spmm_gather16_avx512(const float *const src[16], int64_t len, float *d, int64_t ldd);
+
 /* Register tiles of the SIMD kernels (the dispatcher sizes the plan by them). */
 #define S24_SPMM_AVX512_MR 6
 #define S24_SPMM_AVX512_NR 64 /* row of a micro-panel: 256 bytes = 1 << 8 */
 #define S24_SPMM_AVX2_MR 3
 #define S24_SPMM_AVX2_NR 32   /* 128 bytes = 1 << 7 */
+
+/* A source of B for s24_spmm_plan_run_src: pack rows [k0, k0 + kc) x
+ * columns [j0, j0 + ncols) of a B (k x n) that need not exist as a matrix
+ * into ceil(ncols/nr) micro-panels of kc x nr fp32 at dst, zero-padding the
+ * last one. Called from several threads at once, each with its own dst. */
+typedef void (*s24_spmm_src_fn)(const void *ctx, int64_t k0, int64_t kc, int64_t j0,
+                                int64_t ncols, int nr, float *dst);
+/* C (m x n) = A x B with B given by its packer: the blocking, threading and
+ * kernels of s24_spmm_plan_run, which is this with the dense packer. The
+ * caller has checked n > 0, m > 0, k > 0 and C. */
+int s24_spmm_plan_run_src(struct s24_spmm_plan *p, s24_spmm_src_fn pack, const void *ctx,
+                          int64_t n, float *C);
+/* The packer of the plan's ISA (dense rows of B). */
+s24_spmm_pack_fn s24_spmm_isa_pack(const struct s24_spmm_plan *p);
 
 /* Tests only: plans made after the call use this form (AUTO: the rule in
  * spmm.c) and, for SUB, ks rows per sub-block (0: from the L1 size; else a

@@ -3,9 +3,9 @@
  * its weights and bias (w' = w * gamma / sqrt(var + eps), b' = (b - mean) *
  * that scale + beta); every layer whose folded weight is 2:4 along its input
  * channels runs as C (OC x P) = W (OC x K, compressed) x cols (K x P) through
- * the 2:4 CPU GEMM (s24_spmm_plan), with the columns gathered from the NHWC
- * input per chunk of positions and the product written back to NHWC with the
- * bias; the other layers run dense (oneDNN's conv when the build has it, as
+ * the 2:4 CPU GEMM (s24_spmm_plan), its B packed straight from the NHWC
+ * input (s24_spmm_conv_run: the column matrix is never written) per chunk of
+ * positions and the product written back to NHWC with the bias; the other layers run dense (oneDNN's conv when the build has it, as
  * the CPU backend does, else nn_conv.c's; the backend's other ops, in
  * evaluation mode). Folding is exact up to rounding, so the logits
  * match the model's evaluation forward (tests/test_infer.c).
@@ -13,9 +13,9 @@
  * AUTO, measured: at the first run each eligible layer runs both ways on its
  * real input (a warm-up each, then at least MEASURE_MIN pairs, dense and
  * 2:4 alternating so a change of load hits both) and keeps the faster median.
- * On the CPU the 2:4 path pays for a column matrix K/C times the input's
- * size and a transpose back, which can cost more than the halved GEMM saves
- * (docs/results/cpu-engine.md), so a plan that is 2:4 wherever it can be is
+ * On the CPU the 2:4 path pays for packing its B from the input (K/C reads
+ * of each input vector) and a transpose back, which can cost more than the
+ * halved GEMM saves (docs/results/cpu-engine.md), so a plan that is 2:4 wherever it can be is
  * not the fastest one; the measurement makes the plan never much slower than
  * its dense twin.
  * Not here: the GPU (cuSPARSELt) path, int8, activation fusion beyond the
@@ -30,15 +30,13 @@
 #include "cpu/cpu_nn.h"
 #include "nn/model.h"
 
-/* Column buffer budget per chunk (floats): 1M = 4 MiB, the two cores' L2 on
- * the machine measured, so the 2:4 GEMM packs the columns from cache right
- * after they were gathered. Chunks of whole images up to 64 MiB (as the dense
- * conv takes) went through DRAM twice: ResNet18's 2:4 plan ran at 0.33-0.50x
- * the dense plan, with 1M floats 0.69-0.77x (docs/results/cpu-engine.md). */
-#define COLS_BUDGET ((int64_t)1 << 20)
-/* Output positions per block of the column gather: 16 floats, a cache line
- * of each column row. */
-#define GATHER_Q 16
+/* Product budget per chunk of a 2:4 conv (floats): 1M = 4 MiB, the two
+ * cores' L2 on the machine measured, so the transpose back to NHWC reads the
+ * product from cache. (The column matrix this used to bound is gone:
+ * chunks of whole images up to 64 MiB had put ResNet18's 2:4 plan at
+ * 0.33-0.50x the dense plan, 1M floats at 0.69-0.77x,
+ * docs/results/cpu-engine.md.) */
+#define PROD_BUDGET ((int64_t)1 << 20)
 /* AUTO: timed pairs per layer after the warm-up pair, at least MEASURE_MIN
  * and more, up to MEASURE_MAX, until both paths have run MEASURE_SECONDS in
  * all: a layer of 0.1 ms timed three times on a loaded machine is mostly
@@ -236,64 +234,26 @@ static int slot(struct s24_infer *p, int s, int64_t n, int64_t h, int64_t w)
     return grow(&p->x[s], &p->cap[s], (size_t)(n * h * w * p->m->slots[s].c));
 }
 
-/* The 2:4 conv: cols (K, Pc) gathered per chunk of Pc output positions,
- * product (OC, Pc) back to NHWC with the bias. K runs (kh, kw, c) as the OHWI weight's rows. */
+/* The 2:4 conv: the product (OC, Pc) per chunk of Pc output positions, its
+ * B packed straight from the NHWC input (s24_spmm_conv_run: no column
+ * matrix), then written back to NHWC with the bias. The chunk keeps the
+ * product within PROD_BUDGET so the transpose reads it from cache. */
 static int sparse_conv(struct s24_infer *p, const struct step *t, const struct s24_conv_shape *s,
                        const float *x, float *y)
 {
-    int64_t K = s->kh * s->kw * s->c, P = s->oh * s->ow, oc = s->oc, NP = s->n * P;
+    int64_t oc = s->oc, NP = s->n * s->oh * s->ow;
     /* pb positions (across images: NHWC keeps them contiguous) per chunk, a
      * multiple of 64 so that only the last chunk ends in a part panel */
-    int64_t pb = COLS_BUDGET / (K > 0 ? K : 1);
+    int64_t pb = PROD_BUDGET / (oc > 0 ? oc : 1);
     pb = pb / 64 * 64;
     if (pb < 64) pb = 64;
     if (pb > NP) pb = NP;
-    int rc = grow(&p->cols, &p->cols_cap, (size_t)(K * pb));
-    if (rc == S24_OK) rc = grow(&p->prod, &p->prod_cap, (size_t)(oc * pb));
+    int rc = grow(&p->prod, &p->prod_cap, (size_t)(oc * pb));
     if (rc != S24_OK) return rc;
     for (int64_t g0 = 0; g0 < NP; g0 += pb) {
         int64_t Pc = NP - g0 < pb ? NP - g0 : pb;
-        float *cols = p->cols, *prod = p->prod;
-        /* by blocks of GATHER_Q positions: the block's input vectors (c
-         * contiguous floats per kernel tap) are copied into a (GATHER_Q, K)
-         * tile, which then goes down the column rows a full cache line per
-         * row. Gathering a row of K at a time (a pass over the whole input
-         * per row, four divisions per element), or writing the rows element
-         * by element (Pc floats apart, often a multiple of 4 KiB, so every
-         * row lands in one L1 set), took most of a 2:4 layer's time. */
-        int bad = 0;
-#pragma omp parallel num_threads(s24_threads_get()) if (K * Pc > S24_PAR_MIN)
-        {
-            float *tile = malloc(sizeof(float) * (size_t)(GATHER_Q * K)); /* (GATHER_Q, K) */
-            if (!tile) {
-#pragma omp atomic write
-                bad = 1;
-            }
-#pragma omp for schedule(static)
-            for (int64_t q0 = 0; q0 < Pc; q0 += GATHER_Q) {
-                if (!tile) continue;
-                int64_t nq = Pc - q0 < GATHER_Q ? Pc - q0 : GATHER_Q;
-                for (int64_t j = 0; j < nq; j++) {
-                    int64_t q = g0 + q0 + j, n = q / P, r = q % P, oh = r / s->ow, ow = r % s->ow;
-                    for (int64_t kh = 0; kh < s->kh; kh++)
-                        for (int64_t kw = 0; kw < s->kw; kw++) {
-                            int64_t ih = oh * s->stride - s->pad + kh;
-                            int64_t iw = ow * s->stride - s->pad + kw;
-                            float *dst = tile + j * K + (kh * s->kw + kw) * s->c;
-                            if (ih < 0 || ih >= s->h || iw < 0 || iw >= s->w)
-                                memset(dst, 0, sizeof(float) * (size_t)s->c);
-                            else
-                                memcpy(dst, x + ((n * s->h + ih) * s->w + iw) * s->c,
-                                       sizeof(float) * (size_t)s->c);
-                        }
-                }
-                for (int64_t k = 0; k < K; k++)
-                    for (int64_t j = 0; j < nq; j++) cols[k * Pc + q0 + j] = tile[j * K + k];
-            }
-            free(tile);
-        }
-        if (bad) return s24_error(S24_ERR_NOMEM, "infer: out of memory for the column tiles");
-        if ((rc = s24_spmm_plan_run(t->plan, cols, Pc, prod)) != S24_OK) return rc;
+        float *prod = p->prod;
+        if ((rc = s24_spmm_conv_run(t->plan, s, x, g0, Pc, prod)) != S24_OK) return rc;
         float *yy = y + g0 * oc;
 #pragma omp parallel for schedule(static) num_threads(s24_threads_get()) if (oc * Pc > S24_PAR_MIN)
         for (int64_t q = 0; q < Pc; q++)
