@@ -34,6 +34,7 @@
 #include "comm/comm.h"
 #include "sparse24/sparse24_nn.h"
 #include "sparse24/sparse24_train.h"
+#include "t_weights.h"
 
 #define STEPS 5
 #define HALF 8 /* images per rank per step */
@@ -48,66 +49,6 @@ struct data {
     float x[STEPS][2 * HALF * IMG]; /* (steps, 2*HALF, HW, HW, 3) NHWC */
     int32_t y[STEPS][2 * HALF];
 };
-
-/* Trained parameters of a model, concatenated (for the comparisons). */
-struct weights {
-    int n; /* tensors */
-    int64_t len[64];
-    float *w[64];
-};
-
-static void weights_take(struct weights *out, s24_model_t *m)
-{
-    memset(out, 0, sizeof *out);
-    for (int i = 0; i < s24_model_num_params(m) && out->n < 64; i++) {
-        struct s24_param *p = s24_model_param(m, i);
-        if (p->is_buffer) continue;
-        out->len[out->n] = p->numel;
-        out->w[out->n] = malloc(sizeof(float) * (size_t)p->numel);
-        memcpy(out->w[out->n], p->data, sizeof(float) * (size_t)p->numel);
-        out->n++;
-    }
-}
-
-static void weights_free(struct weights *w)
-{
-    for (int i = 0; i < w->n; i++)
-        free(w->w[i]);
-    memset(w, 0, sizeof *w);
-}
-
-/* Over tensors t of ||a_t - ref_t|| / ||ref_t||: the largest, and the
- * smallest in *least (may be NULL). */
-static double rel_diff2(const struct weights *a, const struct weights *ref, double *least)
-{
-    double worst = 0, best = INFINITY;
-    for (int t = 0; t < ref->n && t < a->n; t++) {
-        double d = 0, r = 0;
-        for (int64_t i = 0; i < ref->len[t]; i++) {
-            double e = (double)a->w[t][i] - ref->w[t][i];
-            d += e * e;
-            r += (double)ref->w[t][i] * ref->w[t][i];
-        }
-        double q = sqrt(d) / (sqrt(r) + 1e-30);
-        worst = fmax(worst, q);
-        best = fmin(best, q);
-    }
-    if (least) *least = best;
-    return a->n == ref->n ? worst : INFINITY;
-}
-
-static double rel_diff(const struct weights *a, const struct weights *ref)
-{
-    return rel_diff2(a, ref, NULL);
-}
-
-static int same_bits(const struct weights *a, const struct weights *b)
-{
-    if (a->n != b->n) return 0;
-    for (int t = 0; t < a->n; t++)
-        if (memcmp(a->w[t], b->w[t], sizeof(float) * (size_t)a->len[t])) return 0;
-    return 1;
-}
 
 /* One rank, no communicator. micro: the batch of `n` images as two
  * micro-batches of n/2, their gradients summed by the backward and halved

@@ -38,6 +38,7 @@
 #include "nn/dp.h"
 #include "sparse24/sparse24_nn.h"
 #include "sparse24/sparse24_train.h"
+#include "t_weights.h"
 
 #define HW 8
 #define NTRAIN 64
@@ -46,62 +47,10 @@
 #define SEED 5
 #define LR 0.05
 #define WD 5e-4f
-#define MAXT 64
 
 static struct s24_dataset train, test;
 
 /* ---------------------------------------------------------------- part 1 */
-struct weights {
-    int n;
-    int64_t len[MAXT];
-    float *w[MAXT];
-};
-
-static void weights_take(struct weights *out, s24_model_t *m)
-{
-    memset(out, 0, sizeof *out);
-    for (int i = 0; i < s24_model_num_params(m) && out->n < MAXT; i++) {
-        struct s24_param *p = s24_model_param(m, i);
-        if (p->is_buffer) continue;
-        out->len[out->n] = p->numel;
-        out->w[out->n] = malloc(sizeof(float) * (size_t)p->numel);
-        memcpy(out->w[out->n], p->data, sizeof(float) * (size_t)p->numel);
-        out->n++;
-    }
-}
-
-static void weights_free(struct weights *w)
-{
-    for (int i = 0; i < w->n; i++)
-        free(w->w[i]);
-    memset(w, 0, sizeof *w);
-}
-
-/* The largest over tensors of ||a - ref|| / ||ref||. */
-static double rel_diff(const struct weights *a, const struct weights *ref)
-{
-    double worst = 0;
-    if (a->n != ref->n || a->n == 0) return INFINITY;
-    for (int t = 0; t < ref->n; t++) {
-        double d = 0, r = 0;
-        for (int64_t i = 0; i < ref->len[t]; i++) {
-            double e = (double)a->w[t][i] - ref->w[t][i];
-            d += e * e;
-            r += (double)ref->w[t][i] * ref->w[t][i];
-        }
-        worst = fmax(worst, sqrt(d) / (sqrt(r) + 1e-30));
-    }
-    return worst;
-}
-
-static int same_bits(const struct weights *a, const struct weights *b)
-{
-    if (a->n != b->n) return 0;
-    for (int t = 0; t < a->n; t++)
-        if (memcmp(a->w[t], b->w[t], sizeof(float) * (size_t)a->len[t])) return 0;
-    return 1;
-}
-
 static const struct s24_augment aug = {1, 1};
 
 static void epoch_cfg(struct s24_epoch_cfg *ec, const struct s24_onecycle *sched)
