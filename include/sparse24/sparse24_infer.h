@@ -40,6 +40,8 @@ struct s24_infer_layer {
     double dense_ms, sparse_ms; /* AUTO: the medians it was chosen by (0 when not measured) */
     char why[112];          /* why it took its path, e.g. "not 2:4", "2:4 asked for",
                              * "measured: dense 1.23 ms, 2:4 1.80 ms" */
+    char engine[64];        /* GPU: what its last run ran on ("cuSPARSELt, bias+ReLU fused",
+                             * "cuDNN fused bias+ReLU", "own direct conv (...)"); "" on the CPU */
 };
 
 /* How a plan is made (s24_infer_opts_init: AUTO, the device's dtype). */

@@ -376,15 +376,18 @@ static int make_sp(struct s24_infer_cu *p, struct cstep *t, int64_t np, const ch
     t->sp_act = d.act != S24_GEMM_ACT_NONE;
     /* s24_sp_init zeroes its buffers with cudaMemset on the legacy stream,
      * which does not order with the plan's non-blocking stream */
-    if (cudaDeviceSynchronize() != cudaSuccess) {
-        rc = s24_gpu_status(cudaGetLastError(), "cudaDeviceSynchronize", __FILE__, __LINE__);
+    if ((rc = s24_gpu_status(cudaDeviceSynchronize(), "cudaDeviceSynchronize", __FILE__,
+                             __LINE__)) != S24_OK)
         return layer_err(rc, name, "cuSPARSELt plan");
-    }
     if ((rc = s24_sp_check(t->sp, t->w, p->s)) != S24_OK)
         return layer_err(rc, name, "the folded 16-bit weight as cuSPARSELt reads it");
     if ((rc = s24_sp_compress(t->sp, t->w, p->s)) != S24_OK ||
         (rc = s24_sp_set_bias(t->sp, t->b16, p->s)) != S24_OK)
         return layer_err(rc, name, "compressing the weight");
+    /* the bias rebuilds the plan, whose workspace may again be zeroed off-stream */
+    if ((rc = s24_gpu_status(cudaDeviceSynchronize(), "cudaDeviceSynchronize", __FILE__,
+                             __LINE__)) != S24_OK)
+        return layer_err(rc, name, "cuSPARSELt plan");
     t->sp_n = np;
     return S24_OK;
 }
@@ -437,9 +440,16 @@ static int run_gemm(struct s24_infer_cu *p, struct cstep *t, int sparse)
     if ((rc = s24_conv_shape_init(&cs)) != S24_OK) return layer_err(rc, L->name, "shape");
     if ((rc = slot(p, t->out, cs.n, cs.oh, cs.ow)) != S24_OK) return layer_err(rc, L->name, "output");
     L->n = cs.n * cs.oh * cs.ow;
-    if (sparse) return sparse_gemm(p, t, &cs, L->name);
-    return s24_icu_dnn_run(&t->dnn, p->dnn, p->dt, L->name, &cs, p->buf[in], t->w, t->b16,
-                           t->b32, t->act, p->buf[t->out], &p->ws, p->s, t->note, sizeof t->note);
+    if (sparse) {
+        rc = sparse_gemm(p, t, &cs, L->name);
+        snprintf(L->engine, sizeof L->engine, "cuSPARSELt, bias%s fused",
+                 t->sp_act ? "+ReLU" : t->act == S24_ACT_NONE ? "" : " (act own pass)");
+        return rc;
+    }
+    rc = s24_icu_dnn_run(&t->dnn, p->dnn, p->dt, L->name, &cs, p->buf[in], t->w, t->b16, t->b32,
+                         t->act, p->buf[t->out], &p->ws, p->s, t->note, sizeof t->note);
+    snprintf(L->engine, sizeof L->engine, "%s", t->note);
+    return rc;
 }
 
 /* Any other step. */
