@@ -54,6 +54,7 @@ struct cstep {
     int can_sparse;         /* eligible, a cuSPARSELt handle, and a path other than DENSE */
     int use_sparse;
     cudaEvent_t ev[2];      /* profiling: around the step */
+    int timed;              /* ev recorded in this run */
     char note[64];          /* what the dense path ran (infer_dense.cu's note) */
 };
 
@@ -498,8 +499,15 @@ static int measure(struct s24_infer_cu *p, struct cstep *t)
     double tp[2][MEASURE_PAIRS]; /* [0] dense, [1] 2:4 */
     int rc = S24_OK;
     for (int r = 0; r < MEASURE_WARM && rc == S24_OK; r++) {
-        rc = run_gemm(p, t, 0);
-        if (rc == S24_OK) rc = run_gemm(p, t, 1);
+        if ((rc = run_gemm(p, t, 0)) != S24_OK) return rc;
+        if ((rc = run_gemm(p, t, 1)) != S24_OK) {
+            /* a 2:4 path cuSPARSELt cannot run here is a reason for dense in
+             * AUTO, not a failure of the plan (the forced 2:4 path fails) */
+            snprintf(L->why, sizeof L->why, "2:4 failed, dense: %.90s", s24_last_error());
+            s24_clear_error();
+            t->can_sparse = t->use_sparse = L->sparse = 0;
+            return run_gemm(p, t, 0);
+        }
     }
     for (int r = 0; r < MEASURE_PAIRS && rc == S24_OK; r++)
         for (int h = 0; h < 2 && rc == S24_OK; h++) {
@@ -557,6 +565,7 @@ int s24_infer_cu_run(struct s24_infer_cu *p, const float *x, int n, int h, int w
             }
             continue;
         }
+        t->timed = 0;
         if (measuring && t->can_sparse) {
             if ((rc = measure(p, t)) != S24_OK) goto fail;
             continue;
@@ -564,6 +573,7 @@ int s24_infer_cu_run(struct s24_infer_cu *p, const float *x, int n, int h, int w
         if (p->profile) S24_GPU_CHECK(cudaEventRecord(t->ev[0], p->s));
         if ((rc = run_gemm(p, t, t->use_sparse)) != S24_OK) goto fail;
         if (p->profile) S24_GPU_CHECK(cudaEventRecord(t->ev[1], p->s));
+        t->timed = p->profile;
     }
     if (p->sn[out] != n || p->sh[out] * p->sw[out] != 1 || m->slots[out].c != m->classes) {
         rc = s24_error(S24_ERR_INVALID, "infer (cuda): the output slot is not (n, classes)");
@@ -579,7 +589,7 @@ int s24_infer_cu_run(struct s24_infer_cu *p, const float *x, int n, int h, int w
         for (int i = 0; i < p->ns; i++) {
             struct cstep *t = &p->st[i];
             float ms = 0.0f;
-            if (t->kind != CS_GEMM || (measuring && t->can_sparse)) continue;
+            if (t->kind != CS_GEMM || !t->timed) continue;
             S24_GPU_CHECK(cudaEventElapsedTime(&ms, t->ev[0], t->ev[1]));
             p->layers[t->layer].ms = ms;
         }
