@@ -20,7 +20,7 @@ if [ -z "$CUSPARSELT_DIR" ] && [ -f .carry/cusparselt/lib/libcusparseLt.so.0.xz 
   export CUSPARSELT_DIR=/tmp/ltc
 fi
 if [ -z "$CUSPARSELT_DIR" ]; then
-  h=$(find / -name cusparseLt.h -path '*nvidia*' -not -path '/proc/*' 2>/dev/null | head -1)
+  h=$(find /opt /usr/local /usr/lib -name cusparseLt.h -path '*nvidia*' 2>/dev/null | head -1)
   [ -n "$h" ] && export CUSPARSELT_DIR=$(dirname "$(dirname "$h")")
 fi
 echo "CUSPARSELT_DIR=$CUSPARSELT_DIR"
