@@ -468,6 +468,11 @@ static void test_infer(void)
           contains(out_path, "(2 are 2:4)"));
     CHECK(run("infer %s --checkpoint %s --path bogus", common, pruned) == 2 &&
           contains(err_path, "--path bogus"));
+    /* 16-bit types are the GPU plan's; int8 is not there yet */
+    CHECK(run("infer %s --checkpoint %s --dtype fp16", common, pruned) == 2 &&
+          contains(err_path, "CPU plan runs fp32 only"));
+    CHECK(run("infer %s --checkpoint %s --dtype int8", common, pruned) == 2 &&
+          contains(err_path, "not implemented yet"));
     remove_dir(ck);
 }
 

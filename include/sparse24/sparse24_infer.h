@@ -3,8 +3,12 @@
  * linear layer run through the 2:4 sparse GEMM and the rest dense, and a
  * per-layer report of which path each layer took, why, and how long it ran.
  * The path of each 2:4 layer is forced (all 2:4, all dense) or chosen by
- * timing both on the layer's real input at the first run. The CPU today (the 2:4 CPU kernel); the GPU path (cuSPARSELt) stands on
- * the same plan. It never trains and never changes the model. */
+ * timing both on the layer's real input at the first run. Two plans stand
+ * behind the one API, picked by the model's backend: the CPU's (fp32, the
+ * 2:4 CPU kernel, src/nn/infer.c) and the GPU's (fp16 or bf16 NHWC, cuDNN
+ * for dense layers, cuSPARSELt for 2:4 ones, src/cuda/infer_cuda.cu); both
+ * fold the norms with the same code. int8 is not here yet (issue 11). It
+ * never trains and never changes the model. */
 #ifndef SPARSE24_INFER_H
 #define SPARSE24_INFER_H
 
@@ -31,19 +35,47 @@ struct s24_infer_layer {
     int eligible;           /* 1: its folded weight is 2:4 (the 2:4 path exists) */
     int folded_bn;          /* a batch norm was folded into it */
     int64_t m, n, k;        /* its GEMM: m output channels, n positions, k reduction */
-    double ms;              /* time of its last run (including the layout work around it) */
+    double ms;              /* time of its last run (including the layout work around it;
+                             * on the GPU only while profiling, s24_infer_set_profile) */
     double dense_ms, sparse_ms; /* AUTO: the medians it was chosen by (0 when not measured) */
     char why[112];          /* why it took its path, e.g. "not 2:4", "2:4 asked for",
                              * "measured: dense 1.23 ms, 2:4 1.80 ms" */
+    char engine[64];        /* GPU: what its last run ran on ("cuSPARSELt, bias+ReLU fused",
+                             * "cuDNN fused bias+ReLU", "own direct conv (...)"); "" on the CPU */
 };
 
-/* A plan for `m` (on the CPU backend); path: enum s24_infer_path. A layer is
- * eligible for the 2:4 path when its folded weight is 2:4 (groups 1, input
- * channels a multiple of 4, every group of four with at most two non-zeros).
+/* How a plan is made (s24_infer_opts_init: AUTO, the device's dtype). */
+struct s24_infer_opts {
+    int path;  /* enum s24_infer_path */
+    int dtype; /* enum s24_dtype of weights and activations: S24_F32 on the CPU (its
+                * only one); S24_F16 or S24_BF16 on a GPU (fp32 accumulation either
+                * way); 0 (as zeroed): the device's default, F32 on the CPU, F16 on
+                * a GPU. int8 is refused (not implemented yet). */
+};
+void s24_infer_opts_init(struct s24_infer_opts *o);
+
+/* A plan for `m` on the model's backend (CPU or CUDA). A layer is eligible
+ * for the 2:4 path when its folded weight is 2:4 (groups 1, input channels
+ * a multiple of 4, every group of four with at most two non-zeros) and, on
+ * the GPU, its shape meets cuSPARSELt's size rules (output channels and
+ * reduction multiples of 16). A layer that is not eligible runs dense on
+ * every path, S24_INFER_SPARSE included, and its `why` says what it lacks
+ * ("not 2:4", ...): a forced 2:4 plan never fails over a dense layer.
  * AUTO decides at the first s24_infer_run, at that run's shape, and keeps
- * the decision for later runs (that first run takes several times longer). */
+ * the decision for later runs (that first run takes several times longer).
+ * The plan reads the model's host copies of the parameters (p->data): for
+ * a model trained on the GPU, s24_model_to_host first. The model must
+ * outlive the plan. */
+int s24_infer_create2(s24_model_t *m, const struct s24_infer_opts *o, s24_infer_t **out);
+/* The same with the device's default dtype. */
 int s24_infer_create(s24_model_t *m, int path, s24_infer_t **out);
-/* x: (n, h, w, 3) NHWC; logits: (n, classes). Evaluation semantics. */
+/* Per-layer times (s24_infer_layer.ms) of later runs: the CPU plan always
+ * takes them (a clock read per layer); the GPU plan only when this is on,
+ * since it records CUDA events around every layer and reads them at the
+ * end of each run. Off by default on the GPU. */
+void s24_infer_set_profile(s24_infer_t *p, int on);
+/* x: (n, h, w, 3) NHWC; logits: (n, classes); both fp32 host memory, on
+ * either device (the GPU plan converts on the device). Evaluation semantics. */
 int s24_infer_run(s24_infer_t *p, const float *x, int n, int h, int w, float *logits);
 int s24_infer_num_layers(const s24_infer_t *p);
 const struct s24_infer_layer *s24_infer_layer_at(const s24_infer_t *p, int i);

@@ -25,7 +25,9 @@
     X(cudnnConvolutionBackwardData) X(cudnnGetConvolutionBackwardFilterAlgorithm_v7)             \
     X(cudnnFindConvolutionBackwardFilterAlgorithm)                                               \
     X(cudnnGetConvolutionBackwardFilterWorkspaceSize) X(cudnnConvolutionBackwardFilter)          \
-    X(cudnnAddTensor)
+    X(cudnnAddTensor) X(cudnnConvolutionBiasActivationForward)                                   \
+    X(cudnnCreateActivationDescriptor) X(cudnnSetActivationDescriptor)                           \
+    X(cudnnDestroyActivationDescriptor)
 
 #ifdef __cplusplus
 extern "C" {
@@ -78,6 +80,11 @@ extern struct s24_cudnn_fns s24_cudnn_fns;
     s24_cudnn_fns.cudnnGetConvolutionBackwardFilterWorkspaceSize
 #define cudnnConvolutionBackwardFilter s24_cudnn_fns.cudnnConvolutionBackwardFilter
 #define cudnnAddTensor s24_cudnn_fns.cudnnAddTensor
+#define cudnnConvolutionBiasActivationForward                                                    \
+    s24_cudnn_fns.cudnnConvolutionBiasActivationForward
+#define cudnnCreateActivationDescriptor s24_cudnn_fns.cudnnCreateActivationDescriptor
+#define cudnnSetActivationDescriptor s24_cudnn_fns.cudnnSetActivationDescriptor
+#define cudnnDestroyActivationDescriptor s24_cudnn_fns.cudnnDestroyActivationDescriptor
 #endif
 
 #endif

@@ -18,8 +18,10 @@
  * halved GEMM saves (docs/results/cpu-engine.md), so a plan that is 2:4 wherever it can be is
  * not the fastest one; the measurement makes the plan never much slower than
  * its dense twin.
- * Not here: the GPU (cuSPARSELt) path, int8, activation fusion beyond the
- * bias. */
+ * The folding itself is infer_fold.c's, shared with the GPU plan
+ * (src/cuda/infer_cuda.cu), which s24_infer_create2 hands a model on a CUDA
+ * backend to and every other call here forwards to.
+ * Not here: int8, activation fusion beyond the bias. */
 #include "sparse24/sparse24_infer.h"
 
 #include <math.h>
@@ -28,6 +30,7 @@
 #include <string.h>
 
 #include "cpu/cpu_nn.h"
+#include "nn/infer_internal.h"
 #include "nn/model.h"
 
 /* Product budget per chunk of a 2:4 conv (floats): 1M = 4 MiB, the two
@@ -73,6 +76,7 @@ struct s24_infer {
     size_t cols_cap, prod_cap;
     struct s24_nn_ws ws;
     struct s24_dnnl *dnnl; /* NULL without oneDNN: dense convs through nn_conv.c */
+    struct s24_infer_cu *cu; /* the model is on a GPU: everything forwards to this plan */
 };
 
 static int grow(float **p, size_t *cap, size_t n)
@@ -84,92 +88,88 @@ static int grow(float **p, size_t *cap, size_t n)
     return S24_OK;
 }
 
-/* The only reader of slot s, or -1 when none or several. */
-static int sole_reader(const struct s24_model *m, int s)
-{
-    int r = -1, n = 0;
-    for (int j = 0; j < m->nn; j++)
-        if (m->nodes[j].in == s || m->nodes[j].in2 == s) r = j, n++;
-    return n == 1 ? r : -1;
-}
-
-/* Fold norm node `bn` into the GEMM of step t (weights rows = output channels). */
-static void fold_bn(const struct s24_model *m, const struct s24_node *bn, struct step *t,
-                    int64_t oc, int64_t row)
-{
-    const float *g = m->params[bn->pw].data, *be = m->params[bn->pb].data;
-    const float *mu = m->params[bn->prm].data, *var = m->params[bn->prv].data;
-    for (int64_t o = 0; o < oc; o++) {
-        double sc = (double)g[o] / sqrt((double)var[o] + (double)bn->eps);
-        /* +0.0 for zero products: a negative or zero gamma would otherwise
-         * turn pruned zeros into -0.0, which compression counts as values */
-        for (int64_t k = 0; k < row; k++) {
-            float v = (float)(t->w[o * row + k] * sc);
-            t->w[o * row + k] = v == 0.0f ? 0.0f : v;
-        }
-        t->b[o] = (float)(((double)t->b[o] - mu[o]) * sc + be[o]);
-    }
-}
-
 static int add_gemm(struct s24_infer *p, int i, int *skip_next)
 {
     struct s24_model *m = p->m;
-    const struct s24_node *nd = &m->nodes[i];
-    const struct s24_param *w = &m->params[nd->pw];
     struct step *t = &p->st[p->ns];
     struct s24_infer_layer *L = &p->layers[p->nl];
+    struct s24_fold f;
     memset(t, 0, sizeof *t);
     memset(L, 0, sizeof *L);
-    t->kind = STEP_GEMM, t->node = i, t->out = nd->out, t->layer = p->nl;
-    int64_t oc = nd->op == S24_N_CONV ? nd->oc : nd->oc, row = w->numel / oc;
-    t->w = malloc(sizeof(float) * (size_t)w->numel);
-    t->b = calloc((size_t)oc, sizeof(float));
-    if (!t->w || !t->b) return s24_error(S24_ERR_NOMEM, "infer: out of memory");
-    memcpy(t->w, w->data, sizeof(float) * (size_t)w->numel);
-    if (nd->pb >= 0) memcpy(t->b, m->params[nd->pb].data, sizeof(float) * (size_t)oc);
-    int j = sole_reader(m, nd->out);
-    if (nd->op == S24_N_CONV && j == i + 1 && m->nodes[j].op == S24_N_BN) {
-        fold_bn(m, &m->nodes[j], t, oc, row);
-        t->out = m->nodes[j].out;
-        L->folded_bn = 1;
-        *skip_next = 1;
-    }
-    snprintf(L->name, sizeof L->name, "%s", w->name);
-    L->m = oc, L->k = row;
-    struct s24_view v = {oc, row, 1};
-    const char *why = "";
-    if (nd->groups != 1) why = "grouped or depthwise";
-    else if (row % 4) why = "input channels not a multiple of 4";
-    else if (s24_mask_check(S24_F32, t->w, v, 2, 4, NULL) != S24_OK) why = "not 2:4";
-    L->eligible = !*why;
+    int rc = s24_fold_layer(m, i, &f);
+    if (rc != S24_OK) return rc;
+    t->kind = STEP_GEMM, t->node = i, t->out = f.out, t->layer = p->nl;
+    t->w = f.w, t->b = f.b; /* the step owns them now, and s24_infer_free frees it */
+    p->ns++, p->nl++;
+    L->folded_bn = f.bn >= 0;
+    *skip_next = f.bn >= 0;
+    snprintf(L->name, sizeof L->name, "%s", m->params[m->nodes[i].pw].name);
+    L->m = f.oc, L->k = f.row;
+    const char *why = f.why;
+    L->eligible = f.is24;
     if (L->eligible)
         why = p->path == S24_INFER_DENSE  ? "dense asked for"
               : p->path == S24_INFER_AUTO ? "2:4 until measured"
                                           : "2:4 asked for";
     snprintf(L->why, sizeof L->why, "%s", why);
     if (L->eligible && p->path != S24_INFER_DENSE) {
+        struct s24_view v = {f.oc, f.row, 1};
         struct s24_compressed c;
-        int rc = s24_compress(S24_F32, t->w, v, &c);
+        rc = s24_compress(S24_F32, t->w, v, &c);
         if (rc == S24_OK) rc = s24_spmm_plan_init(&t->plan, &c);
         s24_compressed_free(&c);
         if (rc != S24_OK) return rc;
         t->use_sparse = L->sparse = 1;
     }
-    p->ns++, p->nl++;
     return S24_OK;
+}
+
+void s24_infer_opts_init(struct s24_infer_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->path = S24_INFER_AUTO;
 }
 
 int s24_infer_create(s24_model_t *m, int path, s24_infer_t **out)
 {
-    if (!m || !out) return s24_error(S24_ERR_INVALID, "infer_create: bad arguments");
+    struct s24_infer_opts o;
+    s24_infer_opts_init(&o);
+    o.path = path;
+    return s24_infer_create2(m, &o, out);
+}
+
+int s24_infer_create2(s24_model_t *m, const struct s24_infer_opts *o, s24_infer_t **out)
+{
+    if (out) *out = NULL;
+    if (!m || !o || !out) return s24_error(S24_ERR_INVALID, "infer_create: bad arguments");
+    int path = o->path;
     if (path != S24_INFER_DENSE && path != S24_INFER_SPARSE && path != S24_INFER_AUTO)
         return s24_error(S24_ERR_INVALID, "infer_create: unknown path %d", path);
-    *out = NULL;
-    if (s24_backend_device(m->be) != S24_DEVICE_CPU)
-        return s24_error(S24_ERR_UNSUPPORTED, "infer: the plan runs on the CPU backend only (so far)");
+    int gpu = s24_backend_device(m->be) == S24_DEVICE_CUDA;
+    if (o->dtype == S24_I8)
+        return s24_error(S24_ERR_UNSUPPORTED, "infer_create: int8 inference is not implemented "
+                         "yet (fp16 or bf16 on a GPU, fp32 on the CPU)");
+    if (gpu && o->dtype && o->dtype != S24_F16 && o->dtype != S24_BF16)
+        return s24_error(S24_ERR_UNSUPPORTED, "infer_create: the GPU plan runs fp16 or bf16, "
+                         "not %s", s24_dtype_name((enum s24_dtype)o->dtype));
+    if (!gpu && o->dtype && o->dtype != S24_F32)
+        return s24_error(S24_ERR_UNSUPPORTED, "infer_create: the CPU plan runs fp32 only, not %s "
+                         "(fp16 and bf16 need the GPU plan: a model on a CUDA backend)",
+                         s24_dtype_name((enum s24_dtype)o->dtype));
     struct s24_infer *p = calloc(1, sizeof *p);
     if (!p) return s24_error(S24_ERR_NOMEM, "infer: out of memory");
     p->m = m;
+    if (gpu) {
+        struct s24_infer_opts g = *o;
+        if (!g.dtype) g.dtype = S24_F16;
+        int rc = s24_infer_cu_create(m, &g, &p->cu);
+        if (rc != S24_OK) {
+            free(p);
+            return rc;
+        }
+        *out = p;
+        return S24_OK;
+    }
     p->path = (enum s24_infer_path)path;
     p->st = calloc((size_t)m->nn, sizeof *p->st);
     p->layers = calloc((size_t)m->nn, sizeof *p->layers);
@@ -207,6 +207,11 @@ int s24_infer_create(s24_model_t *m, int path, s24_infer_t **out)
 void s24_infer_free(s24_infer_t *p)
 {
     if (!p) return;
+    if (p->cu) {
+        s24_infer_cu_free(p->cu);
+        free(p);
+        return;
+    }
     for (int i = 0; i < p->ns; i++) {
         free(p->st[i].w), free(p->st[i].b);
         s24_spmm_plan_free(p->st[i].plan);
@@ -220,11 +225,23 @@ void s24_infer_free(s24_infer_t *p)
     free(p);
 }
 
-int s24_infer_num_layers(const s24_infer_t *p) { return p ? p->nl : 0; }
+int s24_infer_num_layers(const s24_infer_t *p)
+{
+    return !p ? 0 : p->cu ? s24_infer_cu_num_layers(p->cu) : p->nl;
+}
 
 const struct s24_infer_layer *s24_infer_layer_at(const s24_infer_t *p, int i)
 {
+    if (p && p->cu) return s24_infer_cu_layer_at(p->cu, i);
     return p && i >= 0 && i < p->nl ? &p->layers[i] : NULL;
+}
+
+struct s24_infer_cu *s24_infer_cuda_of(s24_infer_t *p) { return p ? p->cu : NULL; }
+
+void s24_infer_set_profile(s24_infer_t *p, int on)
+{
+    /* the CPU plan reads the clock around every layer anyway */
+    if (p && p->cu) s24_infer_cu_set_profile(p->cu, on);
 }
 
 /* ---------------------------------------------------------------- run */
@@ -300,12 +317,6 @@ static int run_gemm(struct s24_infer *p, struct step *t, int sparse)
     return s24_cpu_conv2d_fwd(&cs, p->x[in], t->w, t->b, p->x[t->out], &p->ws);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* AUTO: time step t's layer both ways on its input now in place and keep
  * the faster; the output left behind is the chosen path's. Each run reads
  * only the input slot and rewrites the whole output slot, so repeats are
@@ -326,11 +337,10 @@ static int measure(struct s24_infer *p, struct step *t)
             total += tp[sp][r];
         }
     if (rc != S24_OK) return rc;
-    qsort(tp[0], (size_t)r, sizeof(double), cmp_double);
-    qsort(tp[1], (size_t)r, sizeof(double), cmp_double);
-    L->dense_ms = 1e3 * tp[0][r / 2], L->sparse_ms = 1e3 * tp[1][r / 2];
-    /* a tie stays dense: the 2:4 path holds more memory for no gain */
-    t->use_sparse = L->sparse = L->sparse_ms < L->dense_ms;
+    double dm, sm;
+    /* margin 0: a tie stays dense (the 2:4 path holds more memory for no gain) */
+    t->use_sparse = L->sparse = s24_infer_choose(tp[0], r, tp[1], r, 0.0, &dm, &sm);
+    L->dense_ms = 1e3 * dm, L->sparse_ms = 1e3 * sm;
     snprintf(L->why, sizeof L->why, "measured: dense %.3f ms, 2:4 %.3f ms (median of %d)",
              L->dense_ms, L->sparse_ms, r);
     L->ms = L->sparse ? L->sparse_ms : L->dense_ms;
@@ -385,6 +395,7 @@ int s24_infer_run(s24_infer_t *p, const float *x, int n, int h, int w, float *lo
 {
     if (!p || !x || !logits || n < 1 || h < 1 || w < 1)
         return s24_error(S24_ERR_INVALID, "infer_run: bad arguments (n %d, %dx%d)", n, h, w);
+    if (p->cu) return s24_infer_cu_run(p->cu, x, n, h, w, logits);
     struct s24_model *m = p->m;
     int rc = slot(p, m->in_slot, n, h, w);
     if (rc) return rc;

@@ -1,6 +1,7 @@
 /* cmd_infer.c: `sparse24 infer`: a checkpoint run through the inference
- * plan (batch norms folded, 2:4 layers on the 2:4 CPU GEMM where asked for
- * or where measured faster, the rest dense): test accuracy, images/s of the
+ * plan (batch norms folded, 2:4 layers on the 2:4 GEMM, the CPU's or
+ * cuSPARSELt on a GPU, where asked for or where measured faster, the rest
+ * dense): test accuracy, images/s of the
  * plan and of the same plan all dense (timed alternately, medians), and the
  * per-layer report of which path each layer took, why, and how long it ran.
  * It never changes the checkpoint. */
@@ -24,9 +25,12 @@ static void usage(FILE *f)
 "norm folded into the conv before it; each conv and linear layer whose weight\n"
 "is 2:4 along its input channels through the 2:4 sparse GEMM (--path sparse),\n"
 "dense (--path dense), or whichever of the two measured faster on its input at\n"
-"the first batch (--path auto); the rest dense. Prints the test accuracy,\n"
-"images/s of the plan against the same plan run all dense (alternating batches,\n"
-"medians), and a line per layer with its path and why.\n"
+"the first batch (--path auto); the rest dense. A layer that is not 2:4 runs\n"
+"dense on every path, --path sparse included, and its line says why. Prints the\n"
+"test accuracy, images/s of the plan against the same plan run all dense\n"
+"(alternating batches, medians), and a line per layer with its path, time, share\n"
+"and why. On the GPU (--device cuda) the plan runs fp16 or bf16 NHWC: dense\n"
+"layers on cuDNN, 2:4 layers on cuSPARSELt.\n"
 "\n"
 "options:\n"
 "  --model M            %s\n"
@@ -38,7 +42,8 @@ static void usage(FILE *f)
 "  --repeats N          timed runs of each plan on the first batch (default 5)\n"
 "  --synthetic-size N   synthetic image side (default 32; match the training run)\n"
 "  --synthetic-test N   synthetic test images (default 2000)\n"
-"  --device cpu         the plan's device (only the CPU so far)\n"
+"  --device D           cpu (default), cuda or auto (cuda where a GPU answers)\n"
+"  --dtype T            fp16 (the GPU's default) or bf16 on the GPU; fp32 on the CPU\n"
 "  --threads N          " CLI_THREADS_HELP "\n"
 "  -h, --help           this text\n"
 "\n"
@@ -81,7 +86,7 @@ static int accuracy(s24_infer_t *p, const struct s24_dataset *d, int batch, doub
 int cmd_infer(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_CKPT, O_DATA, O_BATCH, O_LTEST, O_REPEATS, O_DEVICE, O_THREADS,
-           O_SSIZE, O_STEST, O_PATH };
+           O_SSIZE, O_STEST, O_PATH, O_DTYPE };
     static const struct option lo[] = {
         {"model", required_argument, 0, O_MODEL}, {"checkpoint", required_argument, 0, O_CKPT},
         {"data", required_argument, 0, O_DATA},   {"batch", required_argument, 0, O_BATCH},
@@ -89,11 +94,12 @@ int cmd_infer(int argc, char **argv)
         {"device", required_argument, 0, O_DEVICE}, {"threads", required_argument, 0, O_THREADS},
         {"synthetic-size", required_argument, 0, O_SSIZE},
         {"synthetic-test", required_argument, 0, O_STEST},
-        {"path", required_argument, 0, O_PATH},
+        {"path", required_argument, 0, O_PATH}, {"dtype", required_argument, 0, O_DTYPE},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = argv[0], *arch = NULL, *ckpt = NULL;
     struct train_data_opts d;
-    int batch = 64, repeats = 5, ec = S24_EXIT_OK, path = S24_INFER_AUTO;
+    int batch = 64, repeats = 5, ec = S24_EXIT_OK, path = S24_INFER_AUTO, dtype = 0;
+    enum s24_device dev = S24_DEVICE_CPU;
     int64_t v;
     train_data_defaults(&d);
     optind = 1;
@@ -123,7 +129,14 @@ int cmd_infer(int argc, char **argv)
             else return cli_usage(cmd, "--path %s: expected auto, sparse or dense", optarg);
             break;
         case O_DEVICE:
-            if (strcmp(optarg, "cpu")) return cli_usage(cmd, "--device %s: the inference plan runs on the CPU only so far", optarg);
+            if (cli_device(optarg, &dev)) return cli_usage(cmd, "--device %s: expected cpu, cuda or auto", optarg);
+            break;
+        case O_DTYPE:
+            if (!strcmp(optarg, "fp16")) dtype = S24_F16;
+            else if (!strcmp(optarg, "bf16")) dtype = S24_BF16;
+            else if (!strcmp(optarg, "fp32")) dtype = S24_F32;
+            else if (!strcmp(optarg, "int8")) return cli_usage(cmd, "--dtype int8: not implemented yet (fp16 or bf16)");
+            else return cli_usage(cmd, "--dtype %s: expected fp16 or bf16 (GPU), fp32 (CPU)", optarg);
             break;
         case O_THREADS:
             if (cli_threads(cmd, optarg)) return S24_EXIT_USAGE;
@@ -143,17 +156,28 @@ int cmd_infer(int argc, char **argv)
     if (!arch) return cli_usage(cmd, "--model is required");
     if (!ckpt) return cli_usage(cmd, "--checkpoint is required");
     if (!s24_arch_find(arch)) return cli_usage(cmd, "--model %s: expected %s", arch, cli_model_list());
+    if (dev == S24_DEVICE_CUDA && dtype == S24_F32)
+        return cli_usage(cmd, "--dtype fp32: the GPU plan runs fp16 or bf16");
+    if (dev == S24_DEVICE_CPU && (dtype == S24_F16 || dtype == S24_BF16))
+        return cli_usage(cmd, "--dtype %s: the CPU plan runs fp32 only (use --device cuda)",
+                         dtype == S24_F16 ? "fp16" : "bf16");
 
     s24_model_t *m = NULL;
+    s24_backend_t *be = NULL;
     s24_infer_t *ps = NULL, *pd = NULL;
     struct s24_dataset test;
     s24_dataset_init(&test);
     float *x = NULL, *y = NULL;
     double *ts = NULL, *td = NULL;
-    int rc = s24_model_create(arch, 10, 1, NULL, &m);
+    struct s24_infer_opts po;
+    s24_infer_opts_init(&po);
+    po.path = path, po.dtype = dtype;
+    int rc = dev == S24_DEVICE_CUDA ? s24_backend_create(S24_DEVICE_CUDA, 0, &be) : S24_OK;
+    if (rc == S24_OK) rc = s24_model_create(arch, 10, 1, be, &m);
     if (rc == S24_OK) rc = s24_model_load(m, ckpt);
-    if (rc == S24_OK) rc = s24_infer_create(m, path, &ps);
-    if (rc == S24_OK) rc = s24_infer_create(m, S24_INFER_DENSE, &pd);
+    if (rc == S24_OK) rc = s24_infer_create2(m, &po, &ps);
+    po.path = S24_INFER_DENSE;
+    if (rc == S24_OK) rc = s24_infer_create2(m, &po, &pd);
     if (rc != S24_OK) {
         ec = cli_lib_fail(cmd, rc);
         goto done;
@@ -184,6 +208,12 @@ int cmd_infer(int argc, char **argv)
         if (rc == S24_OK) rc = s24_infer_run(pd, x, nb, test.h, test.w, y);
         ts[k] = t1 - t0, td[k] = s24_now() - t1;
     }
+    /* per-layer times: one more run of each plan with the GPU's events on
+     * (the CPU plan times its layers on every run anyway) */
+    s24_infer_set_profile(ps, 1);
+    s24_infer_set_profile(pd, 1);
+    if (rc == S24_OK) rc = s24_infer_run(ps, x, nb, test.h, test.w, y);
+    if (rc == S24_OK) rc = s24_infer_run(pd, x, nb, test.h, test.w, y);
     if (rc != S24_OK) {
         ec = cli_lib_fail(cmd, rc);
         goto done;
@@ -192,31 +222,37 @@ int cmd_infer(int argc, char **argv)
     qsort(td, (size_t)repeats, sizeof *td, cmp_double);
     double ms = ts[repeats / 2] * 1e3, md = td[repeats / 2] * 1e3;
     int sparse = 0, eligible = 0, n = s24_infer_num_layers(ps);
+    double total = 0;
     for (int i = 0; i < n; i++) {
         sparse += s24_infer_layer_at(ps, i)->sparse;
         eligible += s24_infer_layer_at(ps, i)->eligible;
+        total += s24_infer_layer_at(ps, i)->ms;
     }
     const char *pn = path_name(path);
     printf("checkpoint: %s (%s), %lld test images of %dx%d\n", ckpt, arch, (long long)test.n, test.h, test.w);
+    printf("device: %s, %s\n", be ? s24_backend_name(be) : "cpu",
+           dev == S24_DEVICE_CUDA ? (dtype == S24_BF16 ? "bf16" : "fp16") : "fp32");
     printf("test accuracy: %s plan %.2f%%, dense plan %.2f%%\n", pn, acc_s, acc_d);
     printf("layers: %d of %d through the 2:4 GEMM (%d are 2:4)\n", sparse, n, eligible);
     printf("batch %d, %d threads, median of %d: %s plan %.2f ms (%.1f img/s), dense plan %.2f ms "
            "(%.1f img/s), speedup %.2fx\n",
            nb, s24_threads_get(), repeats, pn, ms, nb / ms * 1e3, md, nb / md * 1e3, md / ms);
-    /* the last timed runs' per-layer times; "why" carries auto's measurements */
-    printf("%-40s %-6s %6s %9s %6s %9s %9s  %s\n", "layer", "path", "M", "N", "K", "plan ms",
-           "dense ms", "why");
+    /* the profiled runs' per-layer times; "why" carries auto's measurements */
+    printf("%-40s %-6s %6s %9s %6s %9s %9s %6s  %s\n", "layer", "path", "M", "N", "K", "plan ms",
+           "dense ms", "share", "why");
     for (int i = 0; i < n; i++) {
         const struct s24_infer_layer *L = s24_infer_layer_at(ps, i), *D = s24_infer_layer_at(pd, i);
-        printf("%-40s %-6s %6lld %9lld %6lld %9.3f %9.3f  %s%s\n", L->name, L->sparse ? "2:4" : "dense",
-               (long long)L->m, (long long)L->n, (long long)L->k, L->ms, D->ms, L->why,
-               L->folded_bn ? "; bn folded" : "");
+        printf("%-40s %-6s %6lld %9lld %6lld %9.3f %9.3f %5.1f%%  %s%s%s%s\n", L->name,
+               L->sparse ? "2:4" : "dense", (long long)L->m, (long long)L->n, (long long)L->k,
+               L->ms, D->ms, total > 0 ? 100 * L->ms / total : 0.0, L->why,
+               L->folded_bn ? "; bn folded" : "", *L->engine ? "; " : "", L->engine);
     }
 done:
     free(x), free(y), free(ts), free(td);
     s24_infer_free(ps);
     s24_infer_free(pd);
     s24_model_free(m);
+    s24_backend_free(be);
     s24_dataset_free(&test);
     return ec;
 }

@@ -1,0 +1,52 @@
+#!/bin/bash
+# run_infer_tests.sh: one device call for the GPU inference plan (issue 11):
+# build with CUDA, cuDNN and cuSPARSELt, run tests/gpu/test_infer_gpu, then
+# `sparse24 infer --device cuda` end to end on a briefly trained, 2:4-pruned
+# smallcnn (both dtypes, the three paths). Run from the repository root on
+# the GPU machine with .debs carried (cJSON); cuSPARSELt from .carry (as
+# run_gemm.sh unpacks it) when carried, else the image's Python wheel.
+#   GIT_COMMIT=<id> scripts/gpu/run_infer_tests.sh
+# Output in $OUT: build.log, test-infer-gpu.log, cli-infer.log.
+set -o pipefail
+OUT=${OUT:-out}
+mkdir -p "$OUT"
+t0=$(date +%s)
+. scripts/gpu/env.sh
+if [ -z "$CUSPARSELT_DIR" ] && [ -f .carry/cusparselt/lib/libcusparseLt.so.0.xz ]; then
+  mkdir -p /tmp/ltc/lib
+  cp -r .carry/cusparselt/include /tmp/ltc/
+  xz -dc .carry/cusparselt/lib/libcusparseLt.so.0.xz > /tmp/ltc/lib/libcusparseLt.so.0
+  ln -sf libcusparseLt.so.0 /tmp/ltc/lib/libcusparseLt.so
+  export CUSPARSELT_DIR=/tmp/ltc
+fi
+if [ -z "$CUSPARSELT_DIR" ]; then
+  h=$(find /opt /usr/local /usr/lib -name cusparseLt.h -path '*nvidia*' 2>/dev/null | head -1)
+  [ -n "$h" ] && export CUSPARSELT_DIR=$(dirname "$(dirname "$h")")
+fi
+echo "CUSPARSELT_DIR=$CUSPARSELT_DIR"
+make -j16 WERROR=1 CUDA_ARCHS=90 USE_CUDA=1 USE_CUDNN=1 USE_CUSPARSELT=1 \
+  ${CUSPARSELT_DIR:+CUSPARSELT_DIR=$CUSPARSELT_DIR} ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} \
+  all build/tests/gpu/test_infer_gpu > "$OUT/build.log" 2>&1
+rc=$?
+grep -E "sparse24 build|error|warning" "$OUT/build.log" | head -40
+echo "build: rc $rc, $(( $(date +%s) - t0 )) s"
+[ $rc = 0 ] || exit 1
+build/sparse24 info | tee "$OUT/info.txt"
+echo "== test_infer_gpu ($(( $(date +%s) - t0 )) s)"
+timeout ${TEST_TIMEOUT:-300} stdbuf -oL build/tests/gpu/test_infer_gpu 2>&1 | tee "$OUT/test-infer-gpu.log" | tail -80
+echo "== cli ($(( $(date +%s) - t0 )) s)"
+{
+  ck=/tmp/s24-infer-ck
+  rm -rf "$ck"
+  build/sparse24 train --model smallcnn --device cuda --epochs 2 --phase2-epochs 0 \
+    --limit-train 256 --batch 64 --limit-test 64 --out "$ck" > /dev/null 2>&1 || echo "train failed"
+  for dt in fp16 bf16; do
+    for path in dense sparse auto; do
+      echo "-- infer --device cuda --dtype $dt --path $path"
+      timeout 120 build/sparse24 infer --model smallcnn --checkpoint "$ck/phase2.safetensors" \
+        --device cuda --dtype $dt --path $path --limit-test 512 --batch 256 --repeats 5
+      echo "rc $?"
+    done
+  done
+} 2>&1 | tee "$OUT/cli-infer.log" | tail -60
+echo "== done ($(( $(date +%s) - t0 )) s)"

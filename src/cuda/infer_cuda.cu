@@ -1,0 +1,639 @@
+/* infer_cuda.cu: the inference plan on a GPU (sparse24_infer.h; infer.c
+ * forwards here for a model on a CUDA backend). Weights and activations
+ * are fp16 or bf16, NHWC, accumulation fp32; input and logits are fp32 host
+ * arrays, converted on the device. The graph becomes a list of steps:
+ *   - a conv or linear with its batch norm folded (infer_fold.c, the CPU
+ *     plan's folding) and the activation after it fused where it is the
+ *     only reader: dense through cuDNN (infer_dense.cu), or, where the folded
+ *     weight is 2:4 and cuSPARSELt's size rules hold, as the GEMM
+ *     D (OC x P) = W (OC x K, 2:4) X (K x P) through the GEMM engine's
+ *     cuSPARSELt half (sparse_engine.h), X the NHWC activation itself for a
+ *     1x1 stride-1 conv or a linear, else an im2col buffer; bias and ReLU in
+ *     cuSPARSELt's epilogue, SiLU / sigmoid in the plan's own pass after it;
+ *   - add (+ReLU), activations, unfolded batch norms, global average
+ *     pooling and the SE scale on infer_kernels.cu; dropout and stochastic
+ *     depth (the identity in evaluation) share their input's buffer.
+ * Positions are padded to ROW_PAD rows in every buffer, so the GEMM's n
+ * meets cuSPARSELt's multiple for any batch; the padding rows only ever
+ * feed padding rows. In AUTO, each eligible layer is timed both ways at the
+ * first run (CUDA events, warm-ups, alternating pairs, medians) and the
+ * faster kept by infer_choice.c's rule with a 2 % margin.
+ * Not here: int8, CUDA graphs, buffer reuse across slots (every slot keeps
+ * its own buffer: simple, and what the per-layer test hook relies on). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/infer_cuda.h"
+#include "cuda/nn_cuda.h"
+#include "nn/infer_internal.h"
+
+#define ROW_PAD 16         /* positions per buffer rounded up to this (cuSPARSELt: n % 8) */
+#define SPARSE_MARGIN 0.02 /* AUTO keeps 2:4 only when at least 2 % faster (the GEMM engine's) */
+#define MEASURE_WARM 2     /* warm-up runs of each path (the first searches cuDNN, makes plans) */
+#define MEASURE_PAIRS 9    /* timed runs of each path, alternating */
+
+enum cstep_kind { CS_GEMM = 0, CS_AFFINE, CS_ACT, CS_ADD, CS_GAP, CS_SCALE };
+
+struct cstep {
+    enum cstep_kind kind;
+    int node, in, in2, out; /* the model node; buffer slots (after aliasing) */
+    int act;                /* the activation fused into the step, S24_ACT_NONE if none */
+    int layer;              /* CS_GEMM: its index in the report */
+    /* CS_GEMM */
+    int linear;
+    int64_t oc, k;          /* output channels; row length KH*KW*IC/groups (or in) */
+    void *w;                /* (oc, k) dt on the device: OHWI, or (out, in) */
+    void *b16;              /* (oc) dt: the folded bias, for the libraries' epilogues */
+    float *b32;             /* (oc) fp32 for the own epilogue; CS_AFFINE: scale (c), shift (c) */
+    struct s24_icu_dnn *dnn;
+    struct s24_sp *sp;      /* the 2:4 plan for sp_n positions; NULL until first used */
+    int64_t sp_n;
+    int sp_act;             /* the 2:4 plan applies the ReLU itself */
+    int can_sparse;         /* eligible, a cuSPARSELt handle, and a path other than DENSE */
+    int use_sparse;
+    cudaEvent_t ev[2];      /* profiling: around the step */
+    int timed;              /* ev recorded in this run */
+    char note[64];          /* what the dense path ran (infer_dense.cu's note) */
+};
+
+struct s24_infer_cu {
+    struct s24_model *m;
+    cudaStream_t s;
+    int device;
+    void *dnn;              /* the backend's cudnnHandle_t (bound to s), NULL without cuDNN */
+    enum s24_dtype dt;
+    size_t es;              /* bytes per element of dt */
+    enum s24_infer_path path;
+    int decided, profile;
+    void *splt;             /* cuSPARSELt handle, NULL when none */
+    int splt_tried;
+    char splt_err[160];
+    struct cstep *st;
+    int ns;
+    struct s24_infer_layer *layers;
+    int nl;
+    int *phys;              /* (model slots): the slot whose buffer holds this one */
+    void **buf;             /* (model slots) device buffers, (rows padded, c) dt */
+    size_t *cap;            /* bytes */
+    int64_t *sn, *sh, *sw;  /* the slots' current shapes */
+    struct s24_icu_buf ws, cols, xin, yout; /* cuDNN workspace, im2col, input, logits (fp32) */
+    cudaEvent_t mev[4 * MEASURE_PAIRS];
+    int have_mev;
+};
+
+static int64_t pad_rows(int64_t p) { return (p + ROW_PAD - 1) / ROW_PAD * ROW_PAD; }
+
+/* Turns the error rc of layer `name` into one that names it. */
+static int layer_err(int rc, const char *name, const char *what)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", s24_last_error());
+    return s24_error(rc, "infer (cuda): layer %s: %s: %s", name, what, msg);
+}
+
+/* fp32 host -> dt device (n elements), through the input staging buffer */
+static int upload_dt(struct s24_infer_cu *p, const float *h, int64_t n, void **out)
+{
+    int rc = S24_OK;
+    *out = NULL;
+    if ((rc = s24_icu_buf_grow(&p->xin, sizeof(float) * (size_t)n, p->s)) != S24_OK) return rc;
+    S24_GPU_CHECK(cudaMalloc(out, p->es * (size_t)n));
+    S24_GPU_CHECK(cudaMemcpyAsync(p->xin.p, h, sizeof(float) * (size_t)n, cudaMemcpyHostToDevice, p->s));
+    if ((rc = s24_icu_from_f32(p->dt, (const float *)p->xin.p, *out, n, p->s)) != S24_OK) goto fail;
+    S24_GPU_CHECK(cudaStreamSynchronize(p->s));
+fail:
+    return rc;
+}
+
+static int upload_f32(struct s24_infer_cu *p, const float *h, int64_t n, float **out)
+{
+    int rc = S24_OK;
+    *out = NULL;
+    S24_GPU_CHECK(cudaMalloc((void **)out, sizeof(float) * (size_t)n));
+    S24_GPU_CHECK(cudaMemcpyAsync(*out, h, sizeof(float) * (size_t)n, cudaMemcpyHostToDevice, p->s));
+    S24_GPU_CHECK(cudaStreamSynchronize(p->s));
+fail:
+    return rc;
+}
+
+/* The activation node right after `after` that is the only reader of slot s, or -1. */
+static int fusable_act(const struct s24_model *m, int s, int after)
+{
+    int j = s24_fold_sole_reader(m, s);
+    return j == after + 1 && m->nodes[j].op == S24_N_ACT ? j : -1;
+}
+
+/* ---------------------------------------------------------------- building */
+static int add_gemm(struct s24_infer_cu *p, int i, int *skip)
+{
+    struct s24_model *m = p->m;
+    const struct s24_node *nd = &m->nodes[i];
+    struct cstep *t = &p->st[p->ns];
+    struct s24_infer_layer *L = &p->layers[p->nl];
+    struct s24_fold f;
+    int rc = s24_fold_layer(m, i, &f);
+    if (rc != S24_OK) return rc;
+    memset(t, 0, sizeof *t);
+    memset(L, 0, sizeof *L);
+    p->ns++, p->nl++; /* from here s24_infer_cu_free frees the step */
+    t->kind = CS_GEMM, t->node = i, t->layer = p->nl - 1, t->act = S24_ACT_NONE;
+    t->in = p->phys[nd->in], t->out = f.out;
+    t->linear = nd->op == S24_N_LINEAR;
+    t->oc = f.oc, t->k = f.row;
+    int last = f.bn >= 0 ? f.bn : i, a = fusable_act(m, f.out, last);
+    if (a >= 0) t->act = m->nodes[a].act, t->out = m->nodes[a].out, last = a;
+    *skip = last - i;
+    snprintf(L->name, sizeof L->name, "%s", m->params[nd->pw].name);
+    L->m = f.oc, L->k = f.row, L->folded_bn = f.bn >= 0;
+    char why[112];
+    snprintf(why, sizeof why, "%s", f.why);
+    if (f.is24) {
+        struct s24_gemm_desc d;
+        s24_gemm_desc_init(&d, f.oc, ROW_PAD, f.row, p->dt);
+        d.bias = 1;
+        if (s24_gemm_check(&d, S24_GEMM_SPARSE) != S24_OK)
+            snprintf(why, sizeof why, "2:4, but OC %lld, K %lld are not multiples of 16 "
+                     "(cuSPARSELt)", (long long)f.oc, (long long)f.row);
+        s24_clear_error();
+    }
+    L->eligible = f.is24 && !*why;
+    if (L->eligible && p->path != S24_INFER_DENSE && !p->splt_tried) {
+        int ver = 0;
+        p->splt_tried = 1;
+        if (s24_sp_handle_create(&p->splt, &ver) != S24_OK) {
+            snprintf(p->splt_err, sizeof p->splt_err, "%s", s24_last_error());
+            s24_clear_error();
+            p->splt = NULL;
+            if (p->path == S24_INFER_SPARSE) {
+                rc = s24_error(S24_ERR_UNSUPPORTED, "infer (cuda): the 2:4 path needs "
+                               "cuSPARSELt (layer %s is 2:4): %s", L->name, p->splt_err);
+                goto done;
+            }
+        }
+    }
+    if (L->eligible) {
+        if (p->path == S24_INFER_DENSE) snprintf(why, sizeof why, "dense asked for");
+        else if (!p->splt) snprintf(why, sizeof why, "2:4, but no cuSPARSELt: dense");
+        else snprintf(why, sizeof why, p->path == S24_INFER_AUTO ? "2:4 until measured"
+                                                                  : "2:4 asked for");
+    }
+    snprintf(L->why, sizeof L->why, "%s", why);
+    t->can_sparse = L->eligible && p->path != S24_INFER_DENSE && p->splt;
+    t->use_sparse = L->sparse = t->can_sparse;
+    if ((rc = upload_dt(p, f.w, f.oc * f.row, &t->w)) != S24_OK ||
+        (rc = upload_dt(p, f.b, f.oc, &t->b16)) != S24_OK ||
+        (rc = upload_f32(p, f.b, f.oc, &t->b32)) != S24_OK)
+        rc = layer_err(rc, L->name, "uploading the folded weight");
+    if (rc == S24_OK && (cudaEventCreate(&t->ev[0]) != cudaSuccess ||
+                         cudaEventCreate(&t->ev[1]) != cudaSuccess)) {
+        cudaGetLastError();
+        rc = s24_error(S24_ERR_CUDA, "infer (cuda): layer %s: cudaEventCreate failed", L->name);
+    }
+done:
+    s24_fold_free(&f);
+    return rc;
+}
+
+/* A batch norm nothing folded: y = act(x * scale + shift), per channel. */
+static int add_affine(struct s24_infer_cu *p, int i, int *skip)
+{
+    struct s24_model *m = p->m;
+    const struct s24_node *nd = &m->nodes[i];
+    int64_t c = m->slots[nd->in].c;
+    float *h = (float *)malloc(sizeof(float) * 2 * (size_t)c);
+    if (!h) return s24_error(S24_ERR_NOMEM, "infer (cuda): out of memory");
+    const float *g = m->params[nd->pw].data, *be = m->params[nd->pb].data;
+    const float *mu = m->params[nd->prm].data, *var = m->params[nd->prv].data;
+    for (int64_t o = 0; o < c; o++) {
+        double sc = (double)g[o] / sqrt((double)var[o] + (double)nd->eps);
+        h[o] = (float)sc, h[c + o] = (float)(be[o] - mu[o] * sc);
+    }
+    struct cstep *t = &p->st[p->ns++];
+    t->kind = CS_AFFINE, t->node = i, t->in = p->phys[nd->in], t->out = nd->out, t->layer = -1;
+    t->act = S24_ACT_NONE;
+    int a = fusable_act(m, nd->out, i);
+    if (a >= 0) t->act = m->nodes[a].act, t->out = m->nodes[a].out, *skip = 1;
+    int rc = upload_f32(p, h, 2 * c, &t->b32);
+    free(h);
+    return rc;
+}
+
+void s24_infer_cu_free(struct s24_infer_cu *p)
+{
+    if (!p) return;
+    cudaSetDevice(p->device);
+    cudaStreamSynchronize(p->s);
+    for (int i = 0; p->st && i < p->ns; i++) {
+        struct cstep *t = &p->st[i];
+        if (t->w) cudaFree(t->w);
+        if (t->b16) cudaFree(t->b16);
+        if (t->b32) cudaFree(t->b32);
+        s24_icu_dnn_free(t->dnn);
+        s24_sp_free(t->sp);
+        if (t->ev[0]) cudaEventDestroy(t->ev[0]);
+        if (t->ev[1]) cudaEventDestroy(t->ev[1]);
+    }
+    for (int i = 0; p->have_mev && i < 4 * MEASURE_PAIRS; i++) cudaEventDestroy(p->mev[i]);
+    for (int i = 0; p->buf && i < p->m->ns; i++)
+        if (p->buf[i]) cudaFree(p->buf[i]);
+    s24_icu_buf_free(&p->ws), s24_icu_buf_free(&p->cols);
+    s24_icu_buf_free(&p->xin), s24_icu_buf_free(&p->yout);
+    s24_sp_handle_destroy(p->splt);
+    free(p->st), free(p->layers), free(p->phys), free(p->buf), free(p->cap);
+    free(p->sn), free(p->sh), free(p->sw);
+    free(p);
+}
+
+int s24_infer_cu_create(struct s24_model *m, const struct s24_infer_opts *o,
+                        struct s24_infer_cu **out)
+{
+    int rc = S24_OK;
+    struct s24_backend *be = s24_model_backend(m);
+    struct s24_cuda_nn *cx = s24_cu(be);
+    struct s24_infer_cu *p = (struct s24_infer_cu *)calloc(1, sizeof *p);
+    *out = NULL;
+    if (!p) return s24_error(S24_ERR_NOMEM, "infer (cuda): out of memory");
+    p->m = m, p->s = cx->stream, p->device = cx->device, p->dnn = cx->dnn;
+    p->dt = (enum s24_dtype)o->dtype, p->es = s24_dtype_size(p->dt);
+    p->path = (enum s24_infer_path)o->path;
+    p->st = (struct cstep *)calloc((size_t)m->nn, sizeof *p->st);
+    p->layers = (struct s24_infer_layer *)calloc((size_t)m->nn, sizeof *p->layers);
+    p->phys = (int *)calloc((size_t)m->ns, sizeof *p->phys);
+    p->buf = (void **)calloc((size_t)m->ns, sizeof *p->buf);
+    p->cap = (size_t *)calloc((size_t)m->ns, sizeof *p->cap);
+    p->sn = (int64_t *)calloc((size_t)m->ns, sizeof *p->sn);
+    p->sh = (int64_t *)calloc((size_t)m->ns, sizeof *p->sh);
+    p->sw = (int64_t *)calloc((size_t)m->ns, sizeof *p->sw);
+    if (!p->st || !p->layers || !p->phys || !p->buf || !p->cap || !p->sn || !p->sh || !p->sw) {
+        s24_infer_cu_free(p);
+        return s24_error(S24_ERR_NOMEM, "infer (cuda): out of memory");
+    }
+    for (int s = 0; s < m->ns; s++) p->phys[s] = s;
+    S24_GPU_CHECK(cudaSetDevice(p->device));
+    for (int i = 0; i < m->nn && rc == S24_OK; i++) {
+        const struct s24_node *nd = &m->nodes[i];
+        int skip = 0;
+        struct cstep *t = &p->st[p->ns];
+        switch (nd->op) {
+        case S24_N_CONV:
+        case S24_N_LINEAR: rc = add_gemm(p, i, &skip); break;
+        case S24_N_BN: rc = add_affine(p, i, &skip); break;
+        case S24_N_DROPOUT:
+        case S24_N_SDEPTH: p->phys[nd->out] = p->phys[nd->in]; break; /* the identity */
+        case S24_N_ACT:
+        case S24_N_ADD:
+        case S24_N_GAP:
+        case S24_N_SCALE:
+            memset(t, 0, sizeof *t);
+            p->ns++;
+            t->kind = nd->op == S24_N_ACT ? CS_ACT : nd->op == S24_N_ADD ? CS_ADD
+                      : nd->op == S24_N_GAP ? CS_GAP : CS_SCALE;
+            t->node = i, t->in = p->phys[nd->in], t->out = nd->out, t->layer = -1;
+            t->in2 = nd->in2 >= 0 ? p->phys[nd->in2] : -1;
+            t->act = nd->op == S24_N_ACT ? nd->act : S24_ACT_NONE;
+            if (nd->op == S24_N_ADD) {
+                int a = fusable_act(m, nd->out, i);
+                if (a >= 0) t->act = m->nodes[a].act, t->out = m->nodes[a].out, skip = 1;
+            }
+            break;
+        default:
+            /* a kind added to the graph (a max-pool, ...) needs its kernel here first */
+            rc = s24_error(S24_ERR_UNSUPPORTED, "infer (cuda): node %d (%s) has no GPU inference "
+                           "kernel yet", i, s24_model_node_kind(m, i));
+        }
+        i += skip;
+    }
+    if (rc == S24_OK) {
+        for (int i = 0; i < 4 * MEASURE_PAIRS && rc == S24_OK; i++) {
+            S24_GPU_CHECK(cudaEventCreate(&p->mev[i]));
+            p->have_mev = i + 1 == 4 * MEASURE_PAIRS;
+        }
+    }
+fail:
+    if (rc != S24_OK) {
+        /* events made so far: have_mev counts only a complete set */
+        s24_infer_cu_free(p);
+        return rc;
+    }
+    *out = p;
+    return S24_OK;
+}
+
+int s24_infer_cu_num_layers(const struct s24_infer_cu *p) { return p ? p->nl : 0; }
+
+const struct s24_infer_layer *s24_infer_cu_layer_at(const struct s24_infer_cu *p, int i)
+{
+    return p && i >= 0 && i < p->nl ? &p->layers[i] : NULL;
+}
+
+void s24_infer_cu_set_profile(struct s24_infer_cu *p, int on)
+{
+    if (p) p->profile = on != 0;
+}
+
+/* ---------------------------------------------------------------- running */
+/* Slot s's buffer for (n, h, w) positions of its channels, padded rows. */
+static int slot(struct s24_infer_cu *p, int s, int64_t n, int64_t h, int64_t w)
+{
+    int rc = S24_OK;
+    size_t need = (size_t)pad_rows(n * h * w) * (size_t)p->m->slots[s].c * p->es;
+    p->sn[s] = n, p->sh[s] = h, p->sw[s] = w;
+    if (need <= p->cap[s] && p->buf[s]) return S24_OK;
+    if (p->buf[s]) {
+        /* queued work may still read the old buffer */
+        S24_GPU_CHECK(cudaStreamSynchronize(p->s));
+        S24_GPU_CHECK(cudaFree(p->buf[s]));
+        p->buf[s] = NULL, p->cap[s] = 0;
+    }
+    S24_GPU_CHECK(cudaMalloc(&p->buf[s], need));
+    p->cap[s] = need;
+fail:
+    return rc;
+}
+
+/* Step t's 2:4 plan for np (padded) positions: made, checked against the
+ * weight as cuSPARSELt reads it, compressed, its bias set. A ReLU goes into
+ * cuSPARSELt's epilogue unless this version refuses it there. */
+static int make_sp(struct s24_infer_cu *p, struct cstep *t, int64_t np, const char *name)
+{
+    int rc;
+    struct s24_gemm_desc d;
+    s24_sp_free(t->sp);
+    t->sp = NULL, t->sp_n = 0;
+    s24_gemm_desc_init(&d, t->oc, np, t->k, p->dt);
+    d.bias = 1;
+    d.act = t->act == S24_ACT_RELU ? S24_GEMM_ACT_RELU : S24_GEMM_ACT_NONE;
+    if ((rc = s24_gemm_check(&d, S24_GEMM_SPARSE)) != S24_OK)
+        return layer_err(rc, name, "the 2:4 GEMM's shape");
+    rc = s24_sp_init(p->splt, &d, &t->sp);
+    if (rc != S24_OK && d.act != S24_GEMM_ACT_NONE) {
+        s24_clear_error();
+        d.act = S24_GEMM_ACT_NONE; /* the own pass applies it */
+        rc = s24_sp_init(p->splt, &d, &t->sp);
+    }
+    if (rc != S24_OK) return layer_err(rc, name, "cuSPARSELt plan");
+    t->sp_act = d.act != S24_GEMM_ACT_NONE;
+    /* s24_sp_init zeroes its buffers with cudaMemset on the legacy stream,
+     * which does not order with the plan's non-blocking stream */
+    if ((rc = s24_gpu_status(cudaDeviceSynchronize(), "cudaDeviceSynchronize", __FILE__,
+                             __LINE__)) != S24_OK)
+        return layer_err(rc, name, "cuSPARSELt plan");
+    if ((rc = s24_sp_check(t->sp, t->w, p->s)) != S24_OK)
+        return layer_err(rc, name, "the folded 16-bit weight as cuSPARSELt reads it");
+    if ((rc = s24_sp_compress(t->sp, t->w, p->s)) != S24_OK ||
+        (rc = s24_sp_set_bias(t->sp, t->b16, p->s)) != S24_OK)
+        return layer_err(rc, name, "compressing the weight");
+    /* the bias rebuilds the plan, whose workspace may again be zeroed off-stream */
+    if ((rc = s24_gpu_status(cudaDeviceSynchronize(), "cudaDeviceSynchronize", __FILE__,
+                             __LINE__)) != S24_OK)
+        return layer_err(rc, name, "cuSPARSELt plan");
+    t->sp_n = np;
+    return S24_OK;
+}
+
+/* The 2:4 path of step t at shape cs: D (oc x P') = W X, X the NHWC input
+ * itself where a position's K inputs are one contiguous row (1x1, stride
+ * 1, no padding; a linear), else gathered by im2col. */
+static int sparse_gemm(struct s24_infer_cu *p, struct cstep *t, const struct s24_conv_shape *cs,
+                       const char *name)
+{
+    int rc = S24_OK;
+    int64_t P = cs->n * cs->oh * cs->ow, np = pad_rows(P);
+    const void *x = p->buf[t->in];
+    if (!(cs->kh == 1 && cs->kw == 1 && cs->stride == 1 && cs->pad == 0)) {
+        if ((rc = s24_icu_buf_grow(&p->cols, (size_t)np * (size_t)t->k * p->es, p->s)) != S24_OK ||
+            (rc = s24_icu_im2col(p->dt, cs, x, p->cols.p, np, p->s)) != S24_OK)
+            return layer_err(rc, name, "im2col");
+        x = p->cols.p;
+    }
+    if (!t->sp || t->sp_n != np) {
+        if ((rc = make_sp(p, t, np, name)) != S24_OK) return rc;
+    }
+    if ((rc = s24_sp_run(t->sp, x, NULL, p->buf[t->out], t->b16, p->s)) != S24_OK)
+        return layer_err(rc, name, "cusparseLtMatmul");
+    if (!t->sp_act && t->act != S24_ACT_NONE &&
+        (rc = s24_icu_bias_act(p->dt, p->buf[t->out], P, t->oc, NULL, t->act, p->s)) != S24_OK)
+        return layer_err(rc, name, "activation after the 2:4 GEMM");
+    return S24_OK;
+}
+
+/* Step t's layer on its input now in place, 2:4 when `sparse`, else dense. */
+static int run_gemm(struct s24_infer_cu *p, struct cstep *t, int sparse)
+{
+    struct s24_model *m = p->m;
+    const struct s24_node *nd = &m->nodes[t->node];
+    struct s24_infer_layer *L = &p->layers[t->layer];
+    int in = t->in, rc;
+    struct s24_conv_shape cs;
+    if (t->linear) {
+        if (p->sh[in] * p->sw[in] != 1)
+            return s24_error(S24_ERR_INVALID, "infer (cuda): layer %s: a linear layer on a "
+                             "%lldx%lld map", L->name, (long long)p->sh[in], (long long)p->sw[in]);
+        struct s24_conv_shape c1 = {p->sn[in], 1, 1, m->slots[nd->in].c, t->oc, 1, 1, 1, 0, 1, 0, 0};
+        cs = c1;
+    } else {
+        struct s24_conv_shape c2 = {p->sn[in], p->sh[in], p->sw[in], m->slots[nd->in].c, t->oc,
+                                    nd->k, nd->k, nd->stride, nd->pad, nd->groups, 0, 0};
+        cs = c2;
+    }
+    if ((rc = s24_conv_shape_init(&cs)) != S24_OK) return layer_err(rc, L->name, "shape");
+    if ((rc = slot(p, t->out, cs.n, cs.oh, cs.ow)) != S24_OK) return layer_err(rc, L->name, "output");
+    L->n = cs.n * cs.oh * cs.ow;
+    if (sparse) {
+        rc = sparse_gemm(p, t, &cs, L->name);
+        snprintf(L->engine, sizeof L->engine, "cuSPARSELt, bias%s fused",
+                 t->sp_act ? "+ReLU" : t->act == S24_ACT_NONE ? "" : " (act own pass)");
+        return rc;
+    }
+    rc = s24_icu_dnn_run(&t->dnn, p->dnn, p->dt, L->name, &cs, p->buf[in], t->w, t->b16, t->b32,
+                         t->act, p->buf[t->out], &p->ws, p->s, t->note, sizeof t->note);
+    snprintf(L->engine, sizeof L->engine, "%s", t->note);
+    return rc;
+}
+
+/* Any other step. */
+static int run_node(struct s24_infer_cu *p, const struct cstep *t)
+{
+    struct s24_model *m = p->m;
+    int in = t->in, rc;
+    int64_t n = p->sn[in], h = p->sh[in], w = p->sw[in], c = m->slots[in].c, e = n * h * w * c;
+    const void *x = p->buf[in];
+    switch (t->kind) {
+    case CS_AFFINE:
+        if ((rc = slot(p, t->out, n, h, w)) != S24_OK) return rc;
+        return s24_icu_affine_act(p->dt, x, p->buf[t->out], n * h * w, c, t->b32, t->b32 + c,
+                                  t->act, p->s);
+    case CS_ACT:
+        if ((rc = slot(p, t->out, n, h, w)) != S24_OK) return rc;
+        return s24_icu_act(p->dt, x, p->buf[t->out], e, t->act, p->s);
+    case CS_ADD:
+        if (p->sn[t->in2] != n || p->sh[t->in2] != h || p->sw[t->in2] != w ||
+            m->slots[t->in2].c != c)
+            return s24_error(S24_ERR_INVALID, "infer (cuda): node %d: add of mismatched shapes",
+                             t->node);
+        if ((rc = slot(p, t->out, n, h, w)) != S24_OK) return rc;
+        return s24_icu_add_act(p->dt, x, p->buf[t->in2], p->buf[t->out], e, t->act, p->s);
+    case CS_GAP:
+        if ((rc = slot(p, t->out, n, 1, 1)) != S24_OK) return rc;
+        return s24_icu_gap(p->dt, x, p->buf[t->out], n, h * w, c, p->s);
+    case CS_SCALE:
+        if (p->sn[t->in2] != n || p->sh[t->in2] * p->sw[t->in2] != 1 || m->slots[t->in2].c != c)
+            return s24_error(S24_ERR_INVALID, "infer (cuda): node %d: SE scale of mismatched "
+                             "shapes", t->node);
+        if ((rc = slot(p, t->out, n, h, w)) != S24_OK) return rc;
+        return s24_icu_scale(p->dt, x, p->buf[t->in2], p->buf[t->out], n, h * w, c, p->s);
+    default:
+        return s24_error(S24_ERR_INVALID, "infer (cuda): step kind %d", (int)t->kind);
+    }
+}
+
+/* AUTO: step t's layer timed both ways on its input now in place, the
+ * faster kept; the output left behind is the chosen path's. Each run reads
+ * only its input slot and rewrites its whole output, so repeats are
+ * harmless. */
+static int measure(struct s24_infer_cu *p, struct cstep *t)
+{
+    struct s24_infer_layer *L = &p->layers[t->layer];
+    double tp[2][MEASURE_PAIRS]; /* [0] dense, [1] 2:4 */
+    int rc = S24_OK;
+    for (int r = 0; r < MEASURE_WARM && rc == S24_OK; r++) {
+        if ((rc = run_gemm(p, t, 0)) != S24_OK) return rc;
+        if ((rc = run_gemm(p, t, 1)) != S24_OK) {
+            /* a 2:4 path cuSPARSELt cannot run here is a reason for dense in
+             * AUTO, not a failure of the plan (the forced 2:4 path fails) */
+            snprintf(L->why, sizeof L->why, "2:4 failed, dense: %.90s", s24_last_error());
+            s24_clear_error();
+            t->can_sparse = t->use_sparse = L->sparse = 0;
+            return run_gemm(p, t, 0);
+        }
+    }
+    for (int r = 0; r < MEASURE_PAIRS && rc == S24_OK; r++)
+        for (int h = 0; h < 2 && rc == S24_OK; h++) {
+            int sp = h ^ (r & 1); /* which goes first alternates */
+            cudaEvent_t *e = &p->mev[4 * r + 2 * sp];
+            S24_GPU_CHECK(cudaEventRecord(e[0], p->s));
+            rc = run_gemm(p, t, sp);
+            S24_GPU_CHECK(cudaEventRecord(e[1], p->s));
+        }
+    if (rc != S24_OK) return rc;
+    S24_GPU_CHECK(cudaStreamSynchronize(p->s));
+    for (int r = 0; r < MEASURE_PAIRS; r++)
+        for (int sp = 0; sp < 2; sp++) {
+            float ms = 0.0f;
+            S24_GPU_CHECK(cudaEventElapsedTime(&ms, p->mev[4 * r + 2 * sp], p->mev[4 * r + 2 * sp + 1]));
+            tp[sp][r] = ms;
+        }
+    {
+        double dm, sm;
+        t->use_sparse = L->sparse = s24_infer_choose(tp[0], MEASURE_PAIRS, tp[1], MEASURE_PAIRS,
+                                                     SPARSE_MARGIN, &dm, &sm);
+        L->dense_ms = dm, L->sparse_ms = sm;
+        snprintf(L->why, sizeof L->why, "measured: dense %.4f ms, 2:4 %.4f ms (median of %d)",
+                 dm, sm, MEASURE_PAIRS);
+        L->ms = L->sparse ? sm : dm;
+    }
+    return run_gemm(p, t, L->sparse);
+fail:
+    return rc;
+}
+
+int s24_infer_cu_run(struct s24_infer_cu *p, const float *x, int n, int h, int w, float *logits)
+{
+    struct s24_model *m = p->m;
+    int rc = S24_OK, in = p->phys[m->in_slot], out = p->phys[m->out_slot];
+    int64_t nx = (int64_t)n * h * w * m->slots[m->in_slot].c, ny = (int64_t)n * m->classes;
+    int measuring = p->path == S24_INFER_AUTO && !p->decided;
+    S24_GPU_CHECK(cudaSetDevice(p->device));
+    if ((rc = slot(p, in, n, h, w)) != S24_OK ||
+        (rc = s24_icu_buf_grow(&p->xin, sizeof(float) * (size_t)nx, p->s)) != S24_OK)
+        goto fail;
+    S24_GPU_CHECK(cudaMemcpyAsync(p->xin.p, x, sizeof(float) * (size_t)nx, cudaMemcpyHostToDevice,
+                                  p->s));
+    if ((rc = s24_icu_from_f32(p->dt, (const float *)p->xin.p, p->buf[in], nx, p->s)) != S24_OK)
+        goto fail;
+    for (int i = 0; i < p->ns; i++) {
+        struct cstep *t = &p->st[i];
+        if (t->kind != CS_GEMM) {
+            if ((rc = run_node(p, t)) != S24_OK) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "%s", s24_last_error());
+                rc = s24_error(rc, "infer (cuda): node %d (%s): %s", t->node,
+                               s24_model_node_kind(m, t->node), msg);
+                goto fail;
+            }
+            continue;
+        }
+        t->timed = 0;
+        if (measuring && t->can_sparse) {
+            if ((rc = measure(p, t)) != S24_OK) goto fail;
+            continue;
+        }
+        if (p->profile) S24_GPU_CHECK(cudaEventRecord(t->ev[0], p->s));
+        if ((rc = run_gemm(p, t, t->use_sparse)) != S24_OK) goto fail;
+        if (p->profile) S24_GPU_CHECK(cudaEventRecord(t->ev[1], p->s));
+        t->timed = p->profile;
+    }
+    if (p->sn[out] != n || p->sh[out] * p->sw[out] != 1 || m->slots[out].c != m->classes) {
+        rc = s24_error(S24_ERR_INVALID, "infer (cuda): the output slot is not (n, classes)");
+        goto fail;
+    }
+    if ((rc = s24_icu_buf_grow(&p->yout, sizeof(float) * (size_t)ny, p->s)) != S24_OK ||
+        (rc = s24_icu_to_f32(p->dt, p->buf[out], (float *)p->yout.p, ny, p->s)) != S24_OK)
+        goto fail;
+    S24_GPU_CHECK(cudaMemcpyAsync(logits, p->yout.p, sizeof(float) * (size_t)ny,
+                                  cudaMemcpyDeviceToHost, p->s));
+    S24_GPU_CHECK(cudaStreamSynchronize(p->s));
+    if (p->profile)
+        for (int i = 0; i < p->ns; i++) {
+            struct cstep *t = &p->st[i];
+            float ms = 0.0f;
+            if (t->kind != CS_GEMM || !t->timed) continue;
+            S24_GPU_CHECK(cudaEventElapsedTime(&ms, t->ev[0], t->ev[1]));
+            p->layers[t->layer].ms = ms;
+        }
+    if (measuring) p->decided = 1;
+fail:
+    return rc;
+}
+
+/* ---------------------------------------------------------------- test hook */
+static double rel_diff(enum s24_dtype dt, const void *a, const void *b, int64_t n)
+{
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double x = s24_load_float(dt, a, i), y = s24_load_float(dt, b, i);
+        if (x != x || y != y) return 1e30;
+        num += (x - y) * (x - y), den += y * y;
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+int s24_infer_cu_layer_diff(struct s24_infer_cu *p, int layer, double *rel)
+{
+    int rc = S24_OK;
+    struct cstep *t = NULL;
+    void *a = NULL, *b = NULL;
+    for (int i = 0; i < p->ns; i++)
+        if (p->st[i].kind == CS_GEMM && p->st[i].layer == layer) t = &p->st[i];
+    if (!t || !t->can_sparse)
+        return s24_error(S24_ERR_INVALID, "infer (cuda): layer %d has no 2:4 path", layer);
+    int64_t cnt = p->layers[layer].n * t->oc;
+    size_t bytes = (size_t)cnt * p->es;
+    a = malloc(bytes), b = malloc(bytes);
+    if (!a || !b) {
+        rc = s24_error(S24_ERR_NOMEM, "infer (cuda): out of memory");
+        goto fail;
+    }
+    if ((rc = run_gemm(p, t, 0)) != S24_OK) goto fail;
+    S24_GPU_CHECK(cudaMemcpyAsync(a, p->buf[t->out], bytes, cudaMemcpyDeviceToHost, p->s));
+    if ((rc = run_gemm(p, t, 1)) != S24_OK) goto fail;
+    S24_GPU_CHECK(cudaMemcpyAsync(b, p->buf[t->out], bytes, cudaMemcpyDeviceToHost, p->s));
+    S24_GPU_CHECK(cudaStreamSynchronize(p->s));
+    *rel = rel_diff(p->dt, b, a, cnt);
+    rc = run_gemm(p, t, t->use_sparse); /* leave the plan's own output */
+fail:
+    free(a), free(b);
+    return rc;
+}

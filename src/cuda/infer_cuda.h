@@ -1,0 +1,79 @@
+/* infer_cuda.h: what the CUDA inference plan's files share (C++ only, never
+ * installed). All activations are NHWC in one 16-bit type (`dt`: S24_F16
+ * or S24_BF16), passed as void *; arithmetic inside every kernel is fp32.
+ *
+ *   infer_cuda.cu     the plan: steps from the model graph, buffers, the
+ *                     2:4 path (cuSPARSELt), AUTO's measurement, the report
+ *   infer_dense.cu    dense convs and linears through cuDNN (own direct
+ *                     kernel where cuDNN is missing or has no algorithm)
+ *   infer_kernels.cu  the plan's own kernels (conversion, epilogues, add,
+ *                     activations, pooling, SE scale, im2col, direct conv)
+ *
+ * Every launch is followed by S24_LAUNCH_CHECK; every library call's
+ * status becomes an error (S24_GPU_CHECK). */
+#ifndef S24_INFER_CUDA_H
+#define S24_INFER_CUDA_H
+
+#include <cuda_runtime.h>
+
+#include "cuda/gpu_internal.h"
+#include "nn/ops.h"
+
+/* ---------------------------------------------------------------- kernels */
+/* y (n) = x (n) converted; fp32 <-> dt */
+int s24_icu_from_f32(enum s24_dtype dt, const float *x, void *y, int64_t n, cudaStream_t s);
+int s24_icu_to_f32(enum s24_dtype dt, const void *x, float *y, int64_t n, cudaStream_t s);
+/* y (rows, c) = act(y + b) in place; b (c) fp32 or NULL; act an enum s24_act */
+int s24_icu_bias_act(enum s24_dtype dt, void *y, int64_t rows, int64_t c, const float *b, int act,
+                     cudaStream_t s);
+/* y (rows, c) = act(x * scale + shift): a batch norm that was not folded */
+int s24_icu_affine_act(enum s24_dtype dt, const void *x, void *y, int64_t rows, int64_t c,
+                       const float *scale, const float *shift, int act, cudaStream_t s);
+/* y (n) = act(a + b) */
+int s24_icu_add_act(enum s24_dtype dt, const void *a, const void *b, void *y, int64_t n, int act,
+                    cudaStream_t s);
+/* y (n) = act(x) */
+int s24_icu_act(enum s24_dtype dt, const void *x, void *y, int64_t n, int act, cudaStream_t s);
+/* y (n, c) = mean over hw of x (n, hw, c) */
+int s24_icu_gap(enum s24_dtype dt, const void *x, void *y, int64_t n, int64_t hw, int64_t c,
+                cudaStream_t s);
+/* y (n, hw, c) = x * sc (n, c) (squeeze-excitation) */
+int s24_icu_scale(enum s24_dtype dt, const void *x, const void *sc, void *y, int64_t n,
+                  int64_t hw, int64_t c, cudaStream_t s);
+/* cols (rows, KH*KW*C) row-major: row p = output position (n, oh, ow), its
+ * entries in (kh, kw, c) order, the order of an OHWI weight's row, so the
+ * 2:4 groups along C meet the same inputs; zeros for padding taps and for
+ * rows p >= n*oh*ow up to `rows`. groups must be 1. */
+int s24_icu_im2col(enum s24_dtype dt, const struct s24_conv_shape *cs, const void *x, void *cols,
+                   int64_t rows, cudaStream_t s);
+/* y (n, oh, ow, oc) = act(conv(x, w) + b): a plain direct convolution, one
+ * thread per output, any groups; w OHWI (oc, kh, kw, c/groups); b fp32 or
+ * NULL. The fallback where cuDNN cannot run a layer. */
+int s24_icu_conv_direct(enum s24_dtype dt, const struct s24_conv_shape *cs, const void *x,
+                        const void *w, const float *b, int act, void *y, cudaStream_t s);
+
+/* ---------------------------------------------------------------- dense */
+/* A device buffer the plan's layers share (cuDNN workspace): grown, never
+ * shrunk; growing waits for the stream (the old one may be in use). */
+struct s24_icu_buf {
+    void *p;
+    size_t bytes;
+};
+int s24_icu_buf_grow(struct s24_icu_buf *b, size_t bytes, cudaStream_t s);
+void s24_icu_buf_free(struct s24_icu_buf *b);
+
+struct s24_icu_dnn; /* one layer's cuDNN state: descriptors and algorithm for its last shape */
+/* y = act(conv(x, w) + bias) for shape cs (a linear layer is a 1x1 conv
+ * over (n, 1, 1, in)). b16: bias in dt (for cuDNN's fused bias + ReLU),
+ * b32 the same in fp32 (for the own epilogue). handle: cudnnHandle_t bound
+ * to s, or NULL (no cuDNN: the direct kernel). The first call at a shape
+ * searches cuDNN's algorithms (it allocates and synchronises); `note`
+ * (len bytes) gets what ran ("cuDNN fused bias+ReLU", "own direct conv: ...").
+ * On error the message names `layer`. */
+int s24_icu_dnn_run(struct s24_icu_dnn **st, void *handle, enum s24_dtype dt, const char *layer,
+                    const struct s24_conv_shape *cs, const void *x, const void *w,
+                    const void *b16, const float *b32, int act, void *y, struct s24_icu_buf *ws,
+                    cudaStream_t s, char *note, size_t len);
+void s24_icu_dnn_free(struct s24_icu_dnn *st);
+
+#endif

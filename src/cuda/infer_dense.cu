@@ -1,0 +1,222 @@
+/* infer_dense.cu: the CUDA inference plan's dense convolutions (and linear
+ * layers, as 1x1 convs over (n, 1, 1, in)) through cuDNN's legacy API in
+ * NHWC fp16 or bf16 with fp32 accumulation: one state per layer holding the
+ * descriptors and the algorithm cudnnFind timed fastest for the layer's
+ * last shape (searched again when the batch changes). A ReLU after the
+ * layer goes into cudnnConvolutionBiasActivationForward with the bias;
+ * cuDNN takes other activations there only with IMPLICIT_PRECOMP_GEMM, so
+ * those (SiLU, sigmoid, none) run cudnnConvolutionForward with the
+ * fastest algorithm and then the plan's own bias + activation pass. Where
+ * cuDNN refuses the fused call, the layer keeps the separate pass; where it
+ * is missing or has no algorithm for the shape, the plan's direct kernel
+ * runs the layer (slowly) and the layer's note says so.
+ * Not here: the 2:4 path (infer_cuda.cu), training convolutions (nn_conv.cu). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/infer_cuda.h"
+
+/* cudnnFind skips algorithms needing more workspace than this */
+#define DNN_WS_MAX ((size_t)256 << 20)
+
+int s24_icu_buf_grow(struct s24_icu_buf *b, size_t bytes, cudaStream_t s)
+{
+    int rc = S24_OK;
+    if (bytes <= b->bytes && b->p) return S24_OK;
+    if (b->p) {
+        S24_GPU_CHECK(cudaStreamSynchronize(s));
+        S24_GPU_CHECK(cudaFree(b->p));
+        b->p = NULL, b->bytes = 0;
+    }
+    S24_GPU_CHECK(cudaMalloc(&b->p, bytes ? bytes : 1));
+    b->bytes = bytes;
+fail:
+    return rc;
+}
+
+void s24_icu_buf_free(struct s24_icu_buf *b)
+{
+    if (b->p) cudaFree(b->p);
+    b->p = NULL, b->bytes = 0;
+}
+
+#ifdef S24_HAVE_CUDNN
+
+struct s24_icu_dnn {
+    struct s24_conv_shape key; /* the shape the descriptors are for */
+    int made;
+    int direct;    /* 1: cuDNN has no algorithm for this shape: the direct kernel */
+    int fused_off; /* 1: cuDNN refused the fused bias + ReLU: separate pass */
+    cudnnTensorDescriptor_t xd, yd, bd;
+    cudnnFilterDescriptor_t wd;
+    cudnnConvolutionDescriptor_t cd;
+    cudnnActivationDescriptor_t ad;
+    cudnnConvolutionFwdAlgo_t algo;
+    size_t ws;
+    char why[96]; /* why the direct kernel */
+};
+
+static void dnn_clear(struct s24_icu_dnn *d)
+{
+    if (d->xd) cudnnDestroyTensorDescriptor(d->xd);
+    if (d->yd) cudnnDestroyTensorDescriptor(d->yd);
+    if (d->bd) cudnnDestroyTensorDescriptor(d->bd);
+    if (d->wd) cudnnDestroyFilterDescriptor(d->wd);
+    if (d->cd) cudnnDestroyConvolutionDescriptor(d->cd);
+    if (d->ad) cudnnDestroyActivationDescriptor(d->ad);
+    int off = d->fused_off;
+    memset(d, 0, sizeof *d);
+    d->fused_off = off; /* a refusal holds for every shape */
+}
+
+void s24_icu_dnn_free(struct s24_icu_dnn *st)
+{
+    if (!st) return;
+    dnn_clear(st);
+    free(st);
+}
+
+/* Descriptors for shape cs and the fastest algorithm cudnnFind reports
+ * (timed on buffers it allocates itself); none usable: the direct kernel. */
+static int dnn_make(struct s24_icu_dnn *d, cudnnHandle_t h, enum s24_dtype dt,
+                    const struct s24_conv_shape *cs)
+{
+    int rc = S24_OK, ret = 0;
+    const cudnnTensorFormat_t f = CUDNN_TENSOR_NHWC;
+    const cudnnDataType_t t = dt == S24_F16 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16;
+    cudnnConvolutionFwdAlgoPerf_t r[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    dnn_clear(d);
+    d->key = *cs, d->made = 1;
+    S24_GPU_CHECK(cudnnCreateTensorDescriptor(&d->xd));
+    S24_GPU_CHECK(cudnnCreateTensorDescriptor(&d->yd));
+    S24_GPU_CHECK(cudnnCreateTensorDescriptor(&d->bd));
+    S24_GPU_CHECK(cudnnCreateFilterDescriptor(&d->wd));
+    S24_GPU_CHECK(cudnnCreateConvolutionDescriptor(&d->cd));
+    S24_GPU_CHECK(cudnnCreateActivationDescriptor(&d->ad));
+    S24_GPU_CHECK(cudnnSetTensor4dDescriptor(d->xd, f, t, (int)cs->n, (int)cs->c, (int)cs->h,
+                                             (int)cs->w));
+    S24_GPU_CHECK(cudnnSetTensor4dDescriptor(d->yd, f, t, (int)cs->n, (int)cs->oc, (int)cs->oh,
+                                             (int)cs->ow));
+    S24_GPU_CHECK(cudnnSetTensor4dDescriptor(d->bd, f, t, 1, (int)cs->oc, 1, 1));
+    S24_GPU_CHECK(cudnnSetFilter4dDescriptor(d->wd, t, f, (int)cs->oc, (int)(cs->c / cs->groups),
+                                             (int)cs->kh, (int)cs->kw));
+    /* compute type FLOAT: fp32 accumulation (cuDNN's "pseudo half" configs) */
+    S24_GPU_CHECK(cudnnSetConvolution2dDescriptor(d->cd, (int)cs->pad, (int)cs->pad,
+                                                  (int)cs->stride, (int)cs->stride, 1, 1,
+                                                  CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    S24_GPU_CHECK(cudnnSetConvolutionGroupCount(d->cd, (int)cs->groups));
+    S24_GPU_CHECK(cudnnSetConvolutionMathType(d->cd, CUDNN_TENSOR_OP_MATH));
+    S24_GPU_CHECK(cudnnSetActivationDescriptor(d->ad, CUDNN_ACTIVATION_RELU,
+                                               CUDNN_NOT_PROPAGATE_NAN, 0.0));
+    {
+        cudnnStatus_t e = cudnnFindConvolutionForwardAlgorithm(
+            h, d->xd, d->wd, d->cd, d->yd, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &ret, r);
+        cudaGetLastError(); /* trial allocations cuDNN could not make leave their error behind */
+        if (e != CUDNN_STATUS_SUCCESS) {
+            /* a shape or type cuDNN does not do at all: the direct kernel does it */
+            d->direct = 1;
+            snprintf(d->why, sizeof d->why, "cudnnFind: %s", cudnnGetErrorString(e));
+            return S24_OK;
+        }
+    }
+    for (int i = 0; i < ret; i++) {
+        if (r[i].status != CUDNN_STATUS_SUCCESS || r[i].memory > DNN_WS_MAX) continue;
+        size_t q = 0;
+        S24_GPU_CHECK(cudnnSetConvolutionMathType(d->cd, r[i].mathType));
+        S24_GPU_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, d->xd, d->wd, d->cd, d->yd,
+                                                              r[i].algo, &q));
+        d->algo = r[i].algo;
+        d->ws = q > r[i].memory ? q : r[i].memory;
+        return S24_OK;
+    }
+    d->direct = 1;
+    snprintf(d->why, sizeof d->why, "cuDNN has no %s algorithm for this shape",
+             dt == S24_F16 ? "fp16" : "bf16");
+fail:
+    return rc;
+}
+
+int s24_icu_dnn_run(struct s24_icu_dnn **stp, void *handle, enum s24_dtype dt, const char *layer,
+                    const struct s24_conv_shape *cs, const void *x, const void *w,
+                    const void *b16, const float *b32, int act, void *y, struct s24_icu_buf *ws,
+                    cudaStream_t s, char *note, size_t len)
+{
+    int rc = S24_OK;
+    cudnnHandle_t h = (cudnnHandle_t)handle;
+    struct s24_icu_dnn *d = *stp;
+    const float one = 1.0f, zero = 0.0f;
+    if (!h) {
+        snprintf(note, len, "own direct conv (cuDNN not loaded)");
+        return s24_icu_conv_direct(dt, cs, x, w, b32, act, y, s);
+    }
+    if (!d) {
+        d = (struct s24_icu_dnn *)calloc(1, sizeof *d);
+        if (!d) return s24_error(S24_ERR_NOMEM, "infer: layer %s: out of memory", layer);
+        *stp = d;
+    }
+    if (!d->made || memcmp(&d->key, cs, sizeof *cs)) {
+        if ((rc = dnn_make(d, h, dt, cs)) != S24_OK) goto fail;
+        if (!d->direct && (rc = s24_icu_buf_grow(ws, d->ws, s)) != S24_OK) goto fail;
+    }
+    if (d->direct) {
+        snprintf(note, len, "own direct conv (%s)", d->why);
+        return s24_icu_conv_direct(dt, cs, x, w, b32, act, y, s);
+    }
+    if (act == S24_ACT_RELU && b16 && !d->fused_off) {
+        /* y = relu(1 * conv(x) + 0 * z + bias), z = y (alpha2 = 0 reads nothing that matters) */
+        cudnnStatus_t e = cudnnConvolutionBiasActivationForward(
+            h, &one, d->xd, x, d->wd, w, d->cd, d->algo, ws->p, d->ws, &zero, d->yd, y, d->bd,
+            b16, d->ad, d->yd, y);
+        if (e == CUDNN_STATUS_SUCCESS) {
+            snprintf(note, len, "cuDNN fused bias+ReLU");
+            return S24_OK;
+        }
+        /* refused before any launch: the separate pass from now on */
+        d->fused_off = 1;
+    }
+    {
+        cudnnStatus_t e = cudnnConvolutionForward(h, &one, d->xd, x, d->wd, w, d->cd, d->algo,
+                                                  ws->p, d->ws, &zero, d->yd, y);
+        if (CUDNN_STATUS_CATEGORY(e) == CUDNN_STATUS_NOT_SUPPORTED ||
+            CUDNN_STATUS_CATEGORY(e) == CUDNN_STATUS_BAD_PARAM) {
+            /* listed by cudnnFind, then refused before any launch: the direct kernel */
+            d->direct = 1;
+            snprintf(d->why, sizeof d->why, "cudnnConvolutionForward: %s", cudnnGetErrorString(e));
+            snprintf(note, len, "own direct conv (%s)", d->why);
+            return s24_icu_conv_direct(dt, cs, x, w, b32, act, y, s);
+        }
+        S24_GPU_CHECK(e);
+    }
+    rc = s24_icu_bias_act(dt, y, cs->n * cs->oh * cs->ow, cs->oc, b32, act, s);
+    snprintf(note, len, "cuDNN%s + own bias%s", d->fused_off ? " (fused refused)" : "",
+             act == S24_ACT_NONE ? "" : "/act");
+fail:
+    if (rc != S24_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", s24_last_error());
+        return s24_error(rc, "infer: layer %s (dense, n %lld %lldx%lld c %lld -> %lld k %lld s %lld "
+                         "g %lld): %s", layer, (long long)cs->n, (long long)cs->h, (long long)cs->w,
+                         (long long)cs->c, (long long)cs->oc, (long long)cs->kh,
+                         (long long)cs->stride, (long long)cs->groups, msg);
+    }
+    return rc;
+}
+
+#else /* no cuDNN at build time: every dense layer on the direct kernel */
+
+struct s24_icu_dnn {
+    int unused;
+};
+void s24_icu_dnn_free(struct s24_icu_dnn *st) { free(st); }
+int s24_icu_dnn_run(struct s24_icu_dnn **stp, void *handle, enum s24_dtype dt, const char *layer,
+                    const struct s24_conv_shape *cs, const void *x, const void *w,
+                    const void *b16, const float *b32, int act, void *y, struct s24_icu_buf *ws,
+                    cudaStream_t s, char *note, size_t len)
+{
+    (void)stp, (void)handle, (void)layer, (void)b16, (void)ws;
+    snprintf(note, len, "own direct conv (built without cuDNN)");
+    return s24_icu_conv_direct(dt, cs, x, w, b32, act, y, s);
+}
+
+#endif

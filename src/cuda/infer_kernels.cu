@@ -1,0 +1,261 @@
+/* infer_kernels.cu: the CUDA inference plan's own kernels (infer_cuda.h):
+ * fp32 <-> 16-bit conversion, the bias + activation epilogue, the unfolded
+ * batch norm, add, activations, global average pooling, the SE scale, the
+ * im2col gather of the 2:4 path, and a direct convolution for layers cuDNN
+ * cannot run. Data are fp16 or bf16 NHWC; every kernel computes in fp32
+ * and rounds once on the store. Plain grid-stride loops: these are memory
+ * bound passes, and the layers that matter run in cuDNN or cuSPARSELt.
+ * Not here: anything that trains, any fp32 activation path. */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "cuda/infer_cuda.h"
+#include "cuda/nn_cuda.h"
+
+static __device__ __forceinline__ float ld(const __half *p, int64_t i) { return __half2float(p[i]); }
+static __device__ __forceinline__ float ld(const __nv_bfloat16 *p, int64_t i)
+{
+    return __bfloat162float(p[i]);
+}
+static __device__ __forceinline__ void st(__half *p, int64_t i, float v) { p[i] = __float2half_rn(v); }
+static __device__ __forceinline__ void st(__nv_bfloat16 *p, int64_t i, float v)
+{
+    p[i] = __float2bfloat16_rn(v);
+}
+
+/* The activation by its run-time value, with nn_cuda.h's arithmetic (the
+ * training backend's, so the two agree up to the 16-bit rounding). */
+static __device__ __forceinline__ float act_apply(int a, float v)
+{
+    switch (a) {
+    case S24_ACT_RELU: return s24_cu_act<S24_ACT_RELU>(v);
+    case S24_ACT_SILU: return s24_cu_act<S24_ACT_SILU>(v);
+    case S24_ACT_SIGMOID: return s24_cu_act<S24_ACT_SIGMOID>(v);
+    default: return v;
+    }
+}
+
+#define GRID_LOOP(i, n)                                                                        \
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                  \
+         i += (int64_t)gridDim.x * blockDim.x)
+
+/* Runs f.template operator()<T>() with T the CUDA type of dt. */
+#define DT_DISPATCH(dt, ...)                                                                   \
+    do {                                                                                       \
+        if ((dt) == S24_F16) {                                                                 \
+            using T = __half;                                                                  \
+            __VA_ARGS__;                                                                       \
+        } else {                                                                               \
+            using T = __nv_bfloat16;                                                           \
+            __VA_ARGS__;                                                                       \
+        }                                                                                      \
+    } while (0)
+
+static const int TPB = 256;
+
+template <class T> __global__ void from_f32_kernel(const float *x, T *y, int64_t n)
+{
+    GRID_LOOP(i, n) st(y, i, x[i]);
+}
+template <class T> __global__ void to_f32_kernel(const T *x, float *y, int64_t n)
+{
+    GRID_LOOP(i, n) y[i] = ld(x, i);
+}
+template <class T> __global__ void bias_act_kernel(T *y, int64_t rows, int64_t c, const float *b, int a)
+{
+    GRID_LOOP(i, rows * c) st(y, i, act_apply(a, ld(y, i) + (b ? b[i % c] : 0.0f)));
+}
+template <class T>
+__global__ void affine_act_kernel(const T *x, T *y, int64_t rows, int64_t c, const float *sc,
+                                  const float *sh, int a)
+{
+    GRID_LOOP(i, rows * c)
+    {
+        int64_t ch = i % c;
+        st(y, i, act_apply(a, fmaf(ld(x, i), sc[ch], sh[ch])));
+    }
+}
+template <class T> __global__ void add_act_kernel(const T *a, const T *b, T *y, int64_t n, int act)
+{
+    GRID_LOOP(i, n) st(y, i, act_apply(act, ld(a, i) + ld(b, i)));
+}
+template <class T> __global__ void act_kernel(const T *x, T *y, int64_t n, int a)
+{
+    GRID_LOOP(i, n) st(y, i, act_apply(a, ld(x, i)));
+}
+/* one thread per (image, channel): channel-fastest threads read NHWC rows
+ * contiguously */
+template <class T> __global__ void gap_kernel(const T *x, T *y, int64_t n, int64_t hw, int64_t c)
+{
+    GRID_LOOP(i, n * c)
+    {
+        int64_t img = i / c, ch = i % c;
+        const T *p = x + img * hw * c + ch;
+        float s = 0.0f;
+        for (int64_t q = 0; q < hw; q++) s += ld(p, q * c);
+        st(y, i, s / (float)hw);
+    }
+}
+template <class T>
+__global__ void scale_kernel(const T *x, const T *sc, T *y, int64_t n, int64_t hw, int64_t c)
+{
+    GRID_LOOP(i, n * hw * c)
+    {
+        int64_t ch = i % c, img = i / (hw * c);
+        st(y, i, ld(x, i) * ld(sc, img * c + ch));
+    }
+}
+/* one thread per column-matrix element, c fastest: reads and writes run
+ * along NHWC rows */
+template <class T>
+__global__ void im2col_kernel(struct s24_conv_shape g, const T *x, T *cols, int64_t rows)
+{
+    int64_t K = g.kh * g.kw * g.c, P = g.n * g.oh * g.ow;
+    GRID_LOOP(i, rows * K)
+    {
+        int64_t p = i / K, k = i % K;
+        float v = 0.0f;
+        if (p < P) {
+            int64_t ch = k % g.c, t = k / g.c, kw = t % g.kw, kh = t / g.kw;
+            int64_t ow = p % g.ow, r = p / g.ow, oh = r % g.oh, img = r / g.oh;
+            int64_t ih = oh * g.stride - g.pad + kh, iw = ow * g.stride - g.pad + kw;
+            if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w)
+                v = ld(x, ((img * g.h + ih) * g.w + iw) * g.c + ch);
+        }
+        st(cols, i, v);
+    }
+}
+template <class T>
+__global__ void conv_direct_kernel(struct s24_conv_shape g, const T *x, const T *w, const float *b,
+                                   int a, T *y)
+{
+    int64_t icg = g.c / g.groups, ocg = g.oc / g.groups;
+    GRID_LOOP(i, g.n * g.oh * g.ow * g.oc)
+    {
+        int64_t o = i % g.oc, p = i / g.oc;
+        int64_t ow = p % g.ow, r = p / g.ow, oh = r % g.oh, img = r / g.oh;
+        int64_t c0 = o / ocg * icg;
+        float s = b ? b[o] : 0.0f;
+        for (int64_t kh = 0; kh < g.kh; kh++) {
+            int64_t ih = oh * g.stride - g.pad + kh;
+            if (ih < 0 || ih >= g.h) continue;
+            for (int64_t kw = 0; kw < g.kw; kw++) {
+                int64_t iw = ow * g.stride - g.pad + kw;
+                if (iw < 0 || iw >= g.w) continue;
+                const T *xp = x + ((img * g.h + ih) * g.w + iw) * g.c + c0;
+                const T *wp = w + ((o * g.kh + kh) * g.kw + kw) * icg;
+                for (int64_t ci = 0; ci < icg; ci++) s = fmaf(ld(xp, ci), ld(wp, ci), s);
+            }
+        }
+        st(y, i, act_apply(a, s));
+    }
+}
+
+/* ---------------------------------------------------------------- launches */
+int s24_icu_from_f32(enum s24_dtype dt, const float *x, void *y, int64_t n, cudaStream_t s)
+{
+    int rc = S24_OK;
+    DT_DISPATCH(dt, from_f32_kernel<T><<<s24_cu_blocks(n, TPB), TPB, 0, s>>>(x, (T *)y, n));
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_icu_to_f32(enum s24_dtype dt, const void *x, float *y, int64_t n, cudaStream_t s)
+{
+    int rc = S24_OK;
+    DT_DISPATCH(dt, to_f32_kernel<T><<<s24_cu_blocks(n, TPB), TPB, 0, s>>>((const T *)x, y, n));
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_icu_bias_act(enum s24_dtype dt, void *y, int64_t rows, int64_t c, const float *b, int act,
+                     cudaStream_t s)
+{
+    int rc = S24_OK;
+    if (!b && act == S24_ACT_NONE) return S24_OK;
+    DT_DISPATCH(dt, bias_act_kernel<T><<<s24_cu_blocks(rows * c, TPB), TPB, 0, s>>>(
+                        (T *)y, rows, c, b, act));
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_icu_affine_act(enum s24_dtype dt, const void *x, void *y, int64_t rows, int64_t c,
+                       const float *scale, const float *shift, int act, cudaStream_t s)
+{
+    int rc = S24_OK;
+    DT_DISPATCH(dt, affine_act_kernel<T><<<s24_cu_blocks(rows * c, TPB), TPB, 0, s>>>(
+                        (const T *)x, (T *)y, rows, c, scale, shift, act));
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_icu_add_act(enum s24_dtype dt, const void *a, const void *b, void *y, int64_t n, int act,
+                    cudaStream_t s)
+{
+    int rc = S24_OK;
+    DT_DISPATCH(dt, add_act_kernel<T><<<s24_cu_blocks(n, TPB), TPB, 0, s>>>(
+                        (const T *)a, (const T *)b, (T *)y, n, act));
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_icu_act(enum s24_dtype dt, const void *x, void *y, int64_t n, int act, cudaStream_t s)
+{
+    int rc = S24_OK;
+    DT_DISPATCH(dt, act_kernel<T><<<s24_cu_blocks(n, TPB), TPB, 0, s>>>((const T *)x, (T *)y, n,
+                                                                          act));
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_icu_gap(enum s24_dtype dt, const void *x, void *y, int64_t n, int64_t hw, int64_t c,
+                cudaStream_t s)
+{
+    int rc = S24_OK;
+    DT_DISPATCH(dt, gap_kernel<T><<<s24_cu_blocks(n * c, TPB), TPB, 0, s>>>((const T *)x, (T *)y,
+                                                                              n, hw, c));
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_icu_scale(enum s24_dtype dt, const void *x, const void *sc, void *y, int64_t n,
+                  int64_t hw, int64_t c, cudaStream_t s)
+{
+    int rc = S24_OK;
+    DT_DISPATCH(dt, scale_kernel<T><<<s24_cu_blocks(n * hw * c, TPB), TPB, 0, s>>>(
+                        (const T *)x, (const T *)sc, (T *)y, n, hw, c));
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_icu_im2col(enum s24_dtype dt, const struct s24_conv_shape *cs, const void *x, void *cols,
+                   int64_t rows, cudaStream_t s)
+{
+    int rc = S24_OK;
+    int64_t n = rows * cs->kh * cs->kw * cs->c;
+    DT_DISPATCH(dt, im2col_kernel<T><<<s24_cu_blocks(n, TPB), TPB, 0, s>>>(*cs, (const T *)x,
+                                                                             (T *)cols, rows));
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_icu_conv_direct(enum s24_dtype dt, const struct s24_conv_shape *cs, const void *x,
+                        const void *w, const float *b, int act, void *y, cudaStream_t s)
+{
+    int rc = S24_OK;
+    int64_t n = cs->n * cs->oh * cs->ow * cs->oc;
+    DT_DISPATCH(dt, conv_direct_kernel<T><<<s24_cu_blocks(n, TPB), TPB, 0, s>>>(
+                        *cs, (const T *)x, (const T *)w, b, act, (T *)y));
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
