@@ -210,7 +210,8 @@ static void test_negative_zero(void)
 static int commands(char names[][32], int cap)
 {
     int n = 0;
-    static const char *const bench[] = {"bench cpu", "bench gemm", "bench permute", "bench train"};
+    static const char *const bench[] = {"bench cpu", "bench gemm", "bench permute", "bench train",
+                                        "bench infer"};
     CHECK(run("--help") == 0);
     char *s = slurp(out_path), *p = strstr(s, "commands:\n");
     for (p = p ? strchr(p, '\n') + 1 : NULL; p && p[0] == ' ' && p[1] == ' ' && n < cap;) {
@@ -248,7 +249,8 @@ static void test_help_exit_codes(void)
 static void test_threads_option(void)
 {
     static const char *const cmds[] = {"prune", "permute", "train", "eval", "infer", "demo",
-                                       "info", "bench cpu", "bench permute", "bench train"};
+                                       "info", "bench cpu", "bench permute", "bench train",
+                                       "bench infer"};
     static const char *const bad[] = {"999999", "-3", "2x", ""};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         CHECK(run("%s --help", cmds[i]) == 0 && contains(out_path, "--threads N") &&
@@ -309,7 +311,49 @@ static void test_progress(void)
     CHECK(run("bench train --models smallcnn --device cpu --batch 2 --size 8 --warmup 1 --group 1 "
               "--repeats 1 --progress") == 0);
     CHECK(contains(err_path, "sparse24 bench train: ") && contains(err_path, "ETA "));
+    CHECK(run("bench infer --models smallcnn --device cpu --batch 2 --size 8 --warmup 0 "
+              "--repeats 1 --paths dense --progress") == 0);
+    CHECK(contains(err_path, "sparse24 bench infer: ") && contains(err_path, "ETA "));
     remove(ck), remove(rn), remove(po);
+}
+
+/* bench infer: the CSV issue 11 names, one row per batch and path, and the
+ * per-layer table; a dtype the CPU plan lacks and an unknown path are usage
+ * errors. */
+static void test_bench_infer(void)
+{
+    const char *csv = tmp("bi.csv"), *lay = tmp("bl.csv");
+    remove(csv), remove(lay);
+    CHECK(run("bench infer --models smallcnn --device cpu --batch 2,3 --size 8 --warmup 1 "
+              "--repeats 2 --csv %s --layers %s", csv, lay) == 0);
+    char *s = slurp(csv);
+    CHECK(s && !strncmp(s, "model,resolution,batch,dtype,engine,path,ms,img_s\n", 49), "bench infer CSV header");
+    int rows = 0;
+    for (char *p = s ? strchr(s, '\n') : NULL; p && p[1]; p = strchr(p + 1, '\n')) {
+        char model[32], dt[8], eng[16], path[16];
+        int res = 0, batch = 0;
+        double ms = 0, ips = 0;
+        CHECK(sscanf(p + 1, "%31[^,],%d,%d,%7[^,],%15[^,],%15[^,],%lf,%lf", model, &res, &batch, dt,
+                     eng, path, &ms, &ips) == 8, "bench infer row %d parses", rows);
+        CHECK(!strcmp(model, "smallcnn") && res == 8 && (batch == 2 || batch == 3) &&
+              !strcmp(dt, "fp32") && !strcmp(eng, "sparse24") && ms > 0 &&
+              fabs(ips - batch / ms * 1e3) < 0.1 + 1e-3 * ips, "bench infer row %d values", rows);
+        rows++;
+    }
+    CHECK(rows == 6, "bench infer: %d rows (2 batches x 3 paths)", rows);
+    free(s);
+    /* smallcnn has 4 layers: one table per plan */
+    s = slurp(lay);
+    int lines = 0;
+    for (char *p = s; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) lines++;
+    CHECK(lines == 1 + 6 * 4, "bench infer --layers: %d lines", lines);
+    CHECK(s && strstr(s, "conv2.weight") && strstr(s, "\"not 2:4\""), "layer table names the layers and why");
+    free(s);
+    CHECK(run("bench infer --models smallcnn --device cpu --dtype fp16 --repeats 1") == 2);
+    CHECK(contains(err_path, "--dtype fp16"));
+    CHECK(run("bench infer --models smallcnn --device cpu --paths dense,fast") == 2);
+    CHECK(contains(err_path, "'fast'"));
+    remove(csv), remove(lay);
 }
 
 int main(void)
@@ -324,6 +368,7 @@ int main(void)
     test_help_exit_codes();
     test_threads_option();
     test_progress();
+    test_bench_infer();
     remove(out_path);
     remove(err_path);
     rmdir(t_tmpdir());

@@ -77,6 +77,11 @@ void s24_infer_set_profile(s24_infer_t *p, int on);
 /* x: (n, h, w, 3) NHWC; logits: (n, classes); both fp32 host memory, on
  * either device (the GPU plan converts on the device). Evaluation semantics. */
 int s24_infer_run(s24_infer_t *p, const float *x, int n, int h, int w, float *logits);
+/* The same with x and logits in the memory of the model's backend (device
+ * memory for a model on a GPU, host memory on the CPU), so a caller whose batch is already
+ * there (a benchmark, a pipeline) pays no host transfer. Returns when the
+ * logits are written. */
+int s24_infer_run_be(s24_infer_t *p, const float *x, int n, int h, int w, float *logits);
 int s24_infer_num_layers(const s24_infer_t *p);
 const struct s24_infer_layer *s24_infer_layer_at(const s24_infer_t *p, int i);
 void s24_infer_free(s24_infer_t *p);

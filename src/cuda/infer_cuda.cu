@@ -539,20 +539,23 @@ fail:
     return rc;
 }
 
-int s24_infer_cu_run(struct s24_infer_cu *p, const float *x, int n, int h, int w, float *logits)
+int s24_infer_cu_run(struct s24_infer_cu *p, const float *x, int n, int h, int w, float *logits,
+                     int on_device)
 {
     struct s24_model *m = p->m;
     int rc = S24_OK, in = p->phys[m->in_slot], out = p->phys[m->out_slot];
     int64_t nx = (int64_t)n * h * w * m->slots[m->in_slot].c, ny = (int64_t)n * m->classes;
     int measuring = p->path == S24_INFER_AUTO && !p->decided;
     S24_GPU_CHECK(cudaSetDevice(p->device));
-    if ((rc = slot(p, in, n, h, w)) != S24_OK ||
-        (rc = s24_icu_buf_grow(&p->xin, sizeof(float) * (size_t)nx, p->s)) != S24_OK)
-        goto fail;
-    S24_GPU_CHECK(cudaMemcpyAsync(p->xin.p, x, sizeof(float) * (size_t)nx, cudaMemcpyHostToDevice,
-                                  p->s));
-    if ((rc = s24_icu_from_f32(p->dt, (const float *)p->xin.p, p->buf[in], nx, p->s)) != S24_OK)
-        goto fail;
+    if ((rc = slot(p, in, n, h, w)) != S24_OK) goto fail;
+    if (!on_device) {
+        /* staged through the plan's buffer: the conversion reads device memory */
+        if ((rc = s24_icu_buf_grow(&p->xin, sizeof(float) * (size_t)nx, p->s)) != S24_OK) goto fail;
+        S24_GPU_CHECK(cudaMemcpyAsync(p->xin.p, x, sizeof(float) * (size_t)nx,
+                                      cudaMemcpyHostToDevice, p->s));
+        x = (const float *)p->xin.p;
+    }
+    if ((rc = s24_icu_from_f32(p->dt, x, p->buf[in], nx, p->s)) != S24_OK) goto fail;
     for (int i = 0; i < p->ns; i++) {
         struct cstep *t = &p->st[i];
         if (t->kind != CS_GEMM) {
@@ -579,11 +582,15 @@ int s24_infer_cu_run(struct s24_infer_cu *p, const float *x, int n, int h, int w
         rc = s24_error(S24_ERR_INVALID, "infer (cuda): the output slot is not (n, classes)");
         goto fail;
     }
-    if ((rc = s24_icu_buf_grow(&p->yout, sizeof(float) * (size_t)ny, p->s)) != S24_OK ||
-        (rc = s24_icu_to_f32(p->dt, p->buf[out], (float *)p->yout.p, ny, p->s)) != S24_OK)
-        goto fail;
-    S24_GPU_CHECK(cudaMemcpyAsync(logits, p->yout.p, sizeof(float) * (size_t)ny,
-                                  cudaMemcpyDeviceToHost, p->s));
+    if (on_device) {
+        if ((rc = s24_icu_to_f32(p->dt, p->buf[out], logits, ny, p->s)) != S24_OK) goto fail;
+    } else {
+        if ((rc = s24_icu_buf_grow(&p->yout, sizeof(float) * (size_t)ny, p->s)) != S24_OK ||
+            (rc = s24_icu_to_f32(p->dt, p->buf[out], (float *)p->yout.p, ny, p->s)) != S24_OK)
+            goto fail;
+        S24_GPU_CHECK(cudaMemcpyAsync(logits, p->yout.p, sizeof(float) * (size_t)ny,
+                                      cudaMemcpyDeviceToHost, p->s));
+    }
     S24_GPU_CHECK(cudaStreamSynchronize(p->s));
     if (p->profile)
         for (int i = 0; i < p->ns; i++) {

@@ -10,9 +10,10 @@ int s24_infer_cu_create(struct s24_model *m, const struct s24_infer_opts *o,
     *out = NULL;
     return s24_error(S24_ERR_NO_DEVICE, "infer: no GPU plan: sparse24 was built without CUDA");
 }
-int s24_infer_cu_run(struct s24_infer_cu *p, const float *x, int n, int h, int w, float *logits)
+int s24_infer_cu_run(struct s24_infer_cu *p, const float *x, int n, int h, int w, float *logits,
+                     int on_device)
 {
-    (void)p, (void)x, (void)n, (void)h, (void)w, (void)logits;
+    (void)p, (void)x, (void)n, (void)h, (void)w, (void)logits, (void)on_device;
     return s24_error(S24_ERR_NO_DEVICE, "infer: sparse24 was built without CUDA");
 }
 int s24_infer_cu_num_layers(const struct s24_infer_cu *p)

@@ -391,11 +391,21 @@ static int run_node(struct s24_infer *p, const struct step *t)
     }
 }
 
+int s24_infer_run_be(s24_infer_t *p, const float *x, int n, int h, int w, float *logits)
+{
+    if (p && p->cu) {
+        if (!x || !logits || n < 1 || h < 1 || w < 1)
+            return s24_error(S24_ERR_INVALID, "infer_run: bad arguments (n %d, %dx%d)", n, h, w);
+        return s24_infer_cu_run(p->cu, x, n, h, w, logits, 1);
+    }
+    return s24_infer_run(p, x, n, h, w, logits); /* the CPU backend's memory is the host's */
+}
+
 int s24_infer_run(s24_infer_t *p, const float *x, int n, int h, int w, float *logits)
 {
     if (!p || !x || !logits || n < 1 || h < 1 || w < 1)
         return s24_error(S24_ERR_INVALID, "infer_run: bad arguments (n %d, %dx%d)", n, h, w);
-    if (p->cu) return s24_infer_cu_run(p->cu, x, n, h, w, logits);
+    if (p->cu) return s24_infer_cu_run(p->cu, x, n, h, w, logits, 0);
     struct s24_model *m = p->m;
     int rc = slot(p, m->in_slot, n, h, w);
     if (rc) return rc;

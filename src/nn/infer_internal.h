@@ -48,7 +48,9 @@ int s24_infer_choose(double *dense_ms, int n0, double *sparse_ms, int n1, double
 struct s24_infer_cu;
 int s24_infer_cu_create(struct s24_model *m, const struct s24_infer_opts *o,
                         struct s24_infer_cu **out);
-int s24_infer_cu_run(struct s24_infer_cu *p, const float *x, int n, int h, int w, float *logits);
+/* on_device: x and logits are device memory (else host) */
+int s24_infer_cu_run(struct s24_infer_cu *p, const float *x, int n, int h, int w, float *logits,
+                     int on_device);
 int s24_infer_cu_num_layers(const struct s24_infer_cu *p);
 const struct s24_infer_layer *s24_infer_cu_layer_at(const struct s24_infer_cu *p, int i);
 void s24_infer_cu_set_profile(struct s24_infer_cu *p, int on);

@@ -34,6 +34,7 @@ int bench_cpu_main(int argc, char **argv);
 int bench_gemm_main(int argc, char **argv);
 int bench_permute_main(int argc, char **argv);
 int bench_train_main(int argc, char **argv);
+int bench_infer_main(int argc, char **argv);
 
 /* Print "sparse24 <cmd>: <message>" on stderr; returns S24_EXIT_FAIL. */
 int cli_fail(const char *cmd, const char *fmt, ...)
