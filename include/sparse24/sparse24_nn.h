@@ -139,7 +139,8 @@ int s24_model_loss_backward(s24_model_t *m, const int32_t *labels, double *acc);
  * s24_model_num_nodes doubles. The timestamps serialise nothing, but each
  * read waits, so profile a step apart from timed ones. */
 int s24_model_num_nodes(const s24_model_t *m);
-/* "conv", "bn", "act", "add", "gap", "scale", "linear", "dropout", "sdepth" */
+/* "conv", "bn", "act", "add", "gap", "scale", "linear", "dropout", "sdepth",
+ * "maxpool" */
 const char *s24_model_node_kind(const s24_model_t *m, int i);
 int s24_model_profile(s24_model_t *m, const float *x, const int32_t *labels, int n, int h, int w,
                       double *ms);
