@@ -642,7 +642,11 @@ int main(void)
      * images the loss is too curved for finite differences */
     check_model("efficientnet_b0", 2, 64, 1e-2);
     check_model("resnet18", 2, 16, 1e-2);
-    printf("model checks: smallcnn %.1f s, efficientnet_b0 + resnet18 %.1f s\n", t1 - t0, s24_now() - t1);
+    double t2 = s24_now();
+    /* 64x64: the stem and max-pool leave 16x16, as resnet18's 16x16 input */
+    check_model("resnet18_imagenet", 2, 64, 1e-2);
+    printf("model checks: smallcnn %.1f s, efficientnet_b0 + resnet18 %.1f s, resnet18_imagenet %.1f s\n",
+           t1 - t0, t2 - t1, s24_now() - t2);
     s24_nn_ws_free(&ws);
     return t_done("test_nn_grad");
 }
