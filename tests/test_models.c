@@ -134,7 +134,8 @@ static void check_resnet18_imagenet(void)
     int same = c && s24_model_num_params(c) == s24_model_num_params(m);
     for (int i = 0; same && i < s24_model_num_params(m); i++) {
         struct s24_param *a = s24_model_param(m, i), *b = s24_model_param(c, i);
-        same = !strcmp(a->name, b->name) && (!strcmp(a->name, "conv1.weight") || a->numel == b->numel);
+        same = !strcmp(a->name, b->name) &&
+               (!strcmp(a->name, "conv1.weight") || a->numel == b->numel);
     }
     CHECK(same, "resnet18_imagenet: the state_dict keys of resnet18");
     if (c) {
@@ -217,7 +218,8 @@ static void check_train_step_imagenet(void)
                 struct s24_param *p = s24_model_param(m, i);
                 if (p->is_buffer) continue;
                 int64_t nz = 0, bad = 0;
-                for (int64_t j = 0; j < p->numel; j++) nz += p->grad[j] != 0, bad += !isfinite(p->grad[j]);
+                for (int64_t j = 0; j < p->numel; j++)
+                    nz += p->grad[j] != 0, bad += !isfinite(p->grad[j]);
                 CHECK(!bad && nz > p->numel / 2, "%s: %lld of %lld non-zero, %lld non-finite",
                       p->name, (long long)nz, (long long)p->numel, (long long)bad);
             }

@@ -400,9 +400,9 @@ static void check_maxpool(int64_t n, int64_t h, int64_t w, int64_t c, int64_t k,
     memcpy(dx, d0, (size_t)nx * sizeof *dx), memcpy(dxr, d0, (size_t)nx * sizeof *dxr);
     s24_maxpool_ref_fwd(&cx.s, cx.x, yr);
     s24_cpu_maxpool_fwd(&cx.s, cx.x, cx.y);
-    CHECK(!memcmp(yr, cx.y, (size_t)ny * sizeof *yr), "maxpool fwd (n%lld %lldx%lld c%lld k%lld s%lld p%lld)",
-          (long long)n, (long long)h, (long long)w, (long long)c, (long long)k, (long long)st,
-          (long long)pad);
+    CHECK(!memcmp(yr, cx.y, (size_t)ny * sizeof *yr),
+          "maxpool fwd (n%lld %lldx%lld c%lld k%lld s%lld p%lld)", (long long)n, (long long)h,
+          (long long)w, (long long)c, (long long)k, (long long)st, (long long)pad);
     s24_maxpool_ref_bwd(&cx.s, cx.x, cx.r, dxr);
     s24_cpu_maxpool_bwd(&cx.s, cx.x, cx.r, dx);
     CHECK(rel_err(dx, dxr, nx) < 1e-6, "maxpool bwd vs ref (k%lld s%lld p%lld): %g", (long long)k,
@@ -437,7 +437,8 @@ static void check_maxpool(int64_t n, int64_t h, int64_t w, int64_t c, int64_t k,
     s24_maxpool_ref_bwd(&cx.s, cx.x, cx.r, dxr);
     s24_cpu_maxpool_bwd(&cx.s, cx.x, cx.r, dx);
     CHECK(!memcmp(yr, cx.y, (size_t)ny * sizeof *yr), "maxpool fwd with ties");
-    CHECK(!memcmp(dxr, dx, (size_t)nx * sizeof *dx), "maxpool bwd with ties: the first maximum wins");
+    CHECK(!memcmp(dxr, dx, (size_t)nx * sizeof *dx),
+          "maxpool bwd with ties: the first maximum wins");
     free(cx.x), free(cx.y), free(cx.r), free(yr), free(d0), free(dx), free(dxr);
 }
 
@@ -645,7 +646,8 @@ int main(void)
     double t2 = s24_now();
     /* 64x64: the stem and max-pool leave 16x16, as resnet18's 16x16 input */
     check_model("resnet18_imagenet", 2, 64, 1e-2);
-    printf("model checks: smallcnn %.1f s, efficientnet_b0 + resnet18 %.1f s, resnet18_imagenet %.1f s\n",
+    printf("model checks: smallcnn %.1f s, efficientnet_b0 + resnet18 %.1f s, "
+           "resnet18_imagenet %.1f s\n",
            t1 - t0, t2 - t1, s24_now() - t2);
     s24_nn_ws_free(&ws);
     return t_done("test_nn_grad");

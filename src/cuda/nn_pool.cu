@@ -47,7 +47,8 @@ static __global__ void s24_pool_fwd_k(const struct s24_pool_geom g, const float 
 {
     int64_t total = g.n * g.oh * g.ow * g.c, step = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += step) {
-        int64_t c = i % g.c, r = i / g.c, ow = r % g.ow, oh = (r / g.ow) % g.oh, n = r / (g.ow * g.oh);
+        int64_t c = i % g.c, r = i / g.c, ow = r % g.ow, oh = (r / g.ow) % g.oh;
+        int64_t n = r / (g.ow * g.oh);
         y[i] = x[(n * g.h * g.w + s24_pool_argmax(g, x, n, oh, ow, c)) * g.c + c];
     }
 }

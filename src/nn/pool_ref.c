@@ -12,7 +12,8 @@ int s24_pool_shape_init(struct s24_pool_shape *s)
 {
     if (s->n < 1 || s->h < 1 || s->w < 1 || s->c < 1 || s->k < 1 || s->stride < 1 || s->pad < 0)
         return s24_error(S24_ERR_INVALID,
-                         "maxpool: bad shape (n %lld h %lld w %lld c %lld k %lld stride %lld pad %lld)",
+                         "maxpool: bad shape (n %lld h %lld w %lld c %lld k %lld stride %lld "
+                         "pad %lld)",
                          (long long)s->n, (long long)s->h, (long long)s->w, (long long)s->c,
                          (long long)s->k, (long long)s->stride, (long long)s->pad);
     /* the kernels keep positions within an image as 32-bit integers */
@@ -59,7 +60,8 @@ void s24_maxpool_ref_fwd(const struct s24_pool_shape *s, const float *x, float *
             for (int64_t ow = 0; ow < s->ow; ow++)
                 for (int64_t c = 0; c < s->c; c++) {
                     int64_t p = ref_argmax(s, x, n, oh, ow, c);
-                    y[((n * s->oh + oh) * s->ow + ow) * s->c + c] = x[(n * s->h * s->w + p) * s->c + c];
+                    y[((n * s->oh + oh) * s->ow + ow) * s->c + c] =
+                        x[(n * s->h * s->w + p) * s->c + c];
                 }
 }
 

@@ -251,7 +251,8 @@ static void test_maxpool(int64_t n, int64_t h, int64_t w, int64_t c, int64_t k, 
     }
     struct s24_pool_shape bad = ps;
     bad.oh += 1;
-    CHECK(G->ops->maxpool_fwd(G, &bad, x.g, y.g) == S24_ERR_INVALID, "%s: bad shape refused", where);
+    CHECK(G->ops->maxpool_fwd(G, &bad, x.g, y.g) == S24_ERR_INVALID, "%s: bad shape refused",
+          where);
 out:
     pair_free(&x), pair_free(&y), pair_free(&dy), pair_free(&dx);
 }

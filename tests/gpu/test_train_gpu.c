@@ -288,7 +288,8 @@ static void check_eval_224(s24_backend_t *cpu, const char *arch)
     s24_backend_t *gpu = NULL;
     s24_model_t *mc = NULL, *mg = NULL;
     float *x = malloc(sizeof(float) * (size_t)n * hw * hw * 3);
-    float *yc = malloc(sizeof(float) * 1000 * (size_t)n), *yg = malloc(sizeof(float) * 1000 * (size_t)n);
+    float *yc = malloc(sizeof(float) * 1000 * (size_t)n);
+    float *yg = malloc(sizeof(float) * 1000 * (size_t)n);
     struct s24_rng r;
     s24_rng_seed(&r, 13);
     for (int64_t i = 0; i < (int64_t)n * hw * hw * 3; i++) x[i] = (float)s24_rng_normal(&r);
