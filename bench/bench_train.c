@@ -93,7 +93,7 @@ static int profile(const struct bench *b, s24_model_t *m, const char *arch, cons
         return rc;
     }
     static const char *const kinds[] = {"conv", "bn", "act", "add", "gap", "scale", "linear",
-                                        "dropout", "sdepth"};
+                                        "dropout", "sdepth", "maxpool"};
     double total = 0;
     for (int i = 0; i < 2 * nn; i++) total += ms[i];
     if (b->nodes)

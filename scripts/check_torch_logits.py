@@ -3,7 +3,8 @@
 checkpoint, give sparse24's logits?
 
 Loads CHECKPOINT (safetensors written by sparse24: PyTorch layout and names)
-into torchvision's resnet18 (CIFAR stem) / efficientnet_b0 / the smallcnn twin
+into torchvision's resnet18 (CIFAR stem) / resnet18 (resnet18_imagenet) /
+efficientnet_b0 / the smallcnn twin
 with load_state_dict(strict=True), runs INPUT (.npy, float32, NCHW; or NHWC
 with --nhwc) in eval mode and compares with LOGITS (.npy, float32, (N, classes))
 that sparse24 computed for the same input. Passes when
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_torch_fixtures import build  # noqa: E402  (the same model builders)
+from make_torch_fixtures import CONFIG, build  # noqa: E402  (the same model builders)
 
 DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16, "I64": np.int64,
           "I32": np.int32}
@@ -53,7 +54,7 @@ def read_safetensors(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--arch", required=True, choices=["smallcnn", "resnet18", "efficientnet_b0"])
+    ap.add_argument("--arch", required=True, choices=list(CONFIG))
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--input", required=True)
     ap.add_argument("--logits", required=True)

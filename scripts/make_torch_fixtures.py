@@ -3,8 +3,9 @@
 
 Runs where PyTorch and torchvision are installed (not in CI). For each of
 smallcnn (its PyTorch twin below), resnet18 (torchvision, CIFAR stem: conv1
-3x3 stride 1 padding 1, no max-pool) and efficientnet_b0 (torchvision), all
-with 10 classes, it
+3x3 stride 1 padding 1, no max-pool), resnet18_imagenet (torchvision's
+resnet18 as it is: 7x7 stem and max-pool) and efficientnet_b0 (torchvision),
+all with 10 classes, it
 
   1. fills every parameter and buffer from one closed-form generator (below),
   2. runs an eval-mode forward on a closed-form input (logits),
@@ -85,6 +86,8 @@ def build(arch, num_classes=10):
         m.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
         m.maxpool = nn.Identity()
         return m
+    if arch == "resnet18_imagenet":
+        return torchvision.models.resnet18(num_classes=num_classes)
     if arch == "efficientnet_b0":
         return torchvision.models.efficientnet_b0(num_classes=num_classes)
     raise ValueError(arch)
@@ -176,6 +179,9 @@ CONFIG = {
     "smallcnn": (32, ["conv1.weight", "conv2.weight", "bn2.weight", "fc.weight", "fc.bias"], "bn1"),
     "resnet18": (32, ["conv1.weight", "layer1.0.bn1.weight", "layer2.0.conv1.weight",
                       "layer2.0.downsample.0.weight", "fc.weight", "fc.bias"], "bn1"),
+    # 64x64 training input: maps 32 after the stem, 16 after the max pool
+    "resnet18_imagenet": (64, ["conv1.weight", "layer1.0.bn1.weight", "layer2.0.conv1.weight",
+                               "layer2.0.downsample.0.weight", "fc.weight", "fc.bias"], "bn1"),
     "efficientnet_b0": (64, ["features.0.0.weight", "features.1.0.block.1.fc1.weight",
                              "features.3.0.block.2.fc2.bias", "features.4.1.block.1.0.weight",
                              "features.5.0.block.0.0.weight", "features.7.0.block.3.1.weight",
@@ -229,7 +235,7 @@ def make(arch, outdir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="folder for torch_<arch>.bin")
-    ap.add_argument("--arch", action="append", help="only these (default: all three)")
+    ap.add_argument("--arch", action="append", help="only these (default: all of CONFIG)")
     ap.add_argument("--generator", choices=["hash", "sin"], default="hash")
     a = ap.parse_args()
     global GENERATOR

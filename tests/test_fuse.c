@@ -90,5 +90,7 @@ int main(void)
     check_arch("smallcnn", 4, 16, 1);
     check_arch("resnet18", 3, 16, 17);
     check_arch("efficientnet_b0", 2, 32, 30);
+    /* the stem's BN + ReLU fused feeds the max pool (maps 16, 8 ... 1 at 32x32) */
+    check_arch("resnet18_imagenet", 2, 32, 17);
     return t_done("test_fuse");
 }

@@ -4,7 +4,8 @@
  * three paths: forced 2:4 (every 2:4-masked layer sparse, the others dense
  * with a reason), forced dense, and auto (each 2:4 layer's choice one of the
  * two, the faster of its two measured medians, the report saying so); and
- * refusals. */
+ * refusals; and the ImageNet input size (224x224) through the forced 2:4
+ * plan. */
 #include "t.h"
 
 #include "sparse24/sparse24_infer.h"
@@ -120,6 +121,38 @@ static void check_arch(const char *arch, int n, int hw)
     free(x), free(ref), free(ys), free(yd);
 }
 
+/* The ImageNet input size, one image, the forced 2:4 plan only (the paths'
+ * logic is check_arch's): folding, the 7x7 stem, the max pool and every
+ * map size at 224x224 against the model's own evaluation forward. */
+static void check_224(const char *arch)
+{
+    s24_model_t *m = NULL;
+    struct s24_sgd o;
+    CHECK_OK(s24_model_create(arch, 1000, 6, NULL, &m));
+    if (!m) return;
+    CHECK_OK(s24_sgd_init(&o, m, 0));
+    CHECK_OK(s24_pipeline_masks(m, &o, 2, 4));
+    struct s24_rng r;
+    s24_rng_seed(&r, 10);
+    int64_t nx = 224 * 224 * 3;
+    float *x = malloc(sizeof(float) * (size_t)nx), *ref = malloc(sizeof(float) * 1000);
+    float *y = malloc(sizeof(float) * 1000);
+    for (int64_t i = 0; i < nx; i++) x[i] = (float)s24_rng_normal(&r);
+    for (int i = 0; i < 1000; i++) y[i] = NAN;
+    CHECK_OK(s24_model_forward(m, x, 1, 224, 224, ref, 0));
+    s24_infer_t *p = NULL;
+    CHECK_OK(s24_infer_create(m, S24_INFER_SPARSE, &p));
+    CHECK_OK(s24_infer_run(p, x, 1, 224, 224, y));
+    CHECK(rel(y, ref, 1000) < 1e-4, "%s 224x224: 2:4 plan vs model %g", arch, rel(y, ref, 1000));
+    int sparse = 0;
+    for (int i = 0; i < s24_infer_num_layers(p); i++) sparse += s24_infer_layer_at(p, i)->sparse;
+    CHECK(sparse > 10, "%s 224x224: %d sparse layers", arch, sparse);
+    s24_infer_free(p);
+    s24_sgd_free(&o);
+    s24_model_free(m);
+    free(x), free(ref), free(y);
+}
+
 int main(void)
 {
     s24_threads_set(2);
@@ -129,6 +162,11 @@ int main(void)
      * inside an image */
     check_arch("resnet18", 5, 32);
     check_arch("efficientnet_b0", 2, 32);
+    /* 32x32 (maps 16 after the stem, 8 after the max pool): the paths'
+     * logic cheaply; check_224 takes the real size */
+    check_arch("resnet18_imagenet", 2, 32);
+    check_224("resnet18_imagenet");
+    check_224("efficientnet_b0");
     CHECK(s24_infer_create(NULL, 1, NULL) == S24_ERR_INVALID);
     {
         s24_model_t *m = NULL;

@@ -356,6 +356,118 @@ static void check_small(void)
     free(dx), free(ds), free(dw), free(db);
 }
 
+/* ---------------------------------------------------------------- max pool */
+struct pool_ctx {
+    struct s24_pool_shape s;
+    float *x, *y, *r;
+};
+
+static double pool_loss(void *p)
+{
+    struct pool_ctx *c = p;
+    s24_cpu_maxpool_fwd(&c->s, c->x, c->y);
+    return dot(c->y, c->r, c->s.n * c->s.oh * c->s.ow * c->s.c);
+}
+
+/* x: distinct values 0.05 apart in random order and sign, so a finite
+ * difference of 1e-2 never changes which element wins a window */
+static float *rnd_distinct(int64_t n)
+{
+    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
+    for (int64_t i = 0; i < n; i++) p[i] = 0.05f * (float)(i + 1) - 0.025f * (float)n;
+    for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+        int64_t j = (int64_t)s24_rng_below(&rng, (uint64_t)(i + 1));
+        float t = p[i];
+        p[i] = p[j], p[j] = t;
+    }
+    return p;
+}
+
+/* The fast kernels against the reference (forward bit for bit, backward to
+ * fp32 rounding, accumulating into a non-zero dx), against finite
+ * differences, and through the CPU backend's table; then ties (small
+ * integers: many equal maxima, whose winner the rule fixes, and integer
+ * sums, so the backward must match bit for bit too). */
+static void check_maxpool(int64_t n, int64_t h, int64_t w, int64_t c, int64_t k, int64_t st,
+                          int64_t pad)
+{
+    struct pool_ctx cx = {{n, h, w, c, k, st, pad, 0, 0}, 0, 0, 0};
+    CHECK_OK(s24_pool_shape_init(&cx.s));
+    int64_t nx = n * h * w * c, ny = n * cx.s.oh * cx.s.ow * c;
+    cx.x = rnd_distinct(nx), cx.y = rnd(ny, 1e30f, 1e30f), cx.r = rnd(ny, -1.0f, 1.0f);
+    float *yr = rnd(ny, 1e30f, 1e30f), *d0 = rnd(nx, -1.0f, 1.0f);
+    float *dx = malloc((size_t)nx * sizeof *dx), *dxr = malloc((size_t)nx * sizeof *dxr);
+    memcpy(dx, d0, (size_t)nx * sizeof *dx), memcpy(dxr, d0, (size_t)nx * sizeof *dxr);
+    s24_maxpool_ref_fwd(&cx.s, cx.x, yr);
+    s24_cpu_maxpool_fwd(&cx.s, cx.x, cx.y);
+    CHECK(!memcmp(yr, cx.y, (size_t)ny * sizeof *yr),
+          "maxpool fwd (n%lld %lldx%lld c%lld k%lld s%lld p%lld)", (long long)n, (long long)h,
+          (long long)w, (long long)c, (long long)k, (long long)st, (long long)pad);
+    s24_maxpool_ref_bwd(&cx.s, cx.x, cx.r, dxr);
+    s24_cpu_maxpool_bwd(&cx.s, cx.x, cx.r, dx);
+    CHECK(rel_err(dx, dxr, nx) < 1e-6, "maxpool bwd vs ref (k%lld s%lld p%lld): %g", (long long)k,
+          (long long)st, (long long)pad, rel_err(dx, dxr, nx));
+    /* the gradient alone, against finite differences */
+    memset(dx, 0, (size_t)nx * sizeof *dx);
+    s24_cpu_maxpool_bwd(&cx.s, cx.x, cx.r, dx);
+    double e = fd_check(pool_loss, &cx, cx.x, nx, dx, 1e-2f);
+    CHECK(e < 1e-4, "maxpool dx vs fd (k%lld s%lld p%lld): %g", (long long)k, (long long)st,
+          (long long)pad, e);
+    /* through the backend's table */
+    s24_backend_t *be = NULL;
+    CHECK_OK(s24_backend_create(S24_DEVICE_CPU, 0, &be));
+    if (be) {
+        float *yb = rnd(ny, 1e30f, 1e30f), *db = malloc((size_t)nx * sizeof *db);
+        memcpy(db, d0, (size_t)nx * sizeof *db);
+        memcpy(dxr, d0, (size_t)nx * sizeof *dxr);
+        s24_cpu_maxpool_bwd(&cx.s, cx.x, cx.r, dxr);
+        CHECK_OK(be->ops->maxpool_fwd(be, &cx.s, cx.x, yb));
+        CHECK_OK(be->ops->maxpool_bwd(be, &cx.s, cx.x, cx.r, db));
+        CHECK(!memcmp(yb, yr, (size_t)ny * sizeof *yb), "%s maxpool fwd", be->name);
+        CHECK(!memcmp(db, dxr, (size_t)nx * sizeof *db), "%s maxpool bwd", be->name);
+        free(yb), free(db);
+        s24_backend_free(be);
+    }
+    /* ties */
+    for (int64_t i = 0; i < nx; i++) cx.x[i] = (float)s24_rng_below(&rng, 3), d0[i] = 0.0f;
+    for (int64_t i = 0; i < ny; i++) cx.r[i] = (float)s24_rng_below(&rng, 7) - 3.0f;
+    memset(dx, 0, (size_t)nx * sizeof *dx), memset(dxr, 0, (size_t)nx * sizeof *dxr);
+    s24_maxpool_ref_fwd(&cx.s, cx.x, yr);
+    s24_cpu_maxpool_fwd(&cx.s, cx.x, cx.y);
+    s24_maxpool_ref_bwd(&cx.s, cx.x, cx.r, dxr);
+    s24_cpu_maxpool_bwd(&cx.s, cx.x, cx.r, dx);
+    CHECK(!memcmp(yr, cx.y, (size_t)ny * sizeof *yr), "maxpool fwd with ties");
+    CHECK(!memcmp(dxr, dx, (size_t)nx * sizeof *dx),
+          "maxpool bwd with ties: the first maximum wins");
+    free(cx.x), free(cx.y), free(cx.r), free(yr), free(d0), free(dx), free(dxr);
+}
+
+/* PyTorch's rules: a NaN wins its windows; windows of padding alone, or
+ * larger than the input, are refused. */
+static void check_maxpool_edges(void)
+{
+    struct s24_pool_shape s = {1, 4, 4, 2, 3, 2, 1, 0, 0};
+    CHECK_OK(s24_pool_shape_init(&s));
+    CHECK(s.oh == 2 && s.ow == 2, "maxpool 4x4 k3 s2 p1 -> %lldx%lld", (long long)s.oh,
+          (long long)s.ow);
+    float x[32], y[8], dy[8], dx[32];
+    for (int i = 0; i < 32; i++) x[i] = (float)i, dx[i] = 0.0f;
+    for (int i = 0; i < 8; i++) dy[i] = 1.0f;
+    x[(1 * 4 + 0) * 2 + 1] = NAN; /* (1, 0), channel 1: in windows (0, 0) and (1, 0) */
+    s24_cpu_maxpool_fwd(&s, x, y);
+    s24_cpu_maxpool_bwd(&s, x, dy, dx);
+    CHECK(isnan(y[1]) && isnan(y[5]) && !isnan(y[3]) && !isnan(y[7]) && !isnan(y[0]),
+          "maxpool: a NaN wins (and only) its windows");
+    CHECK(dx[(1 * 4 + 0) * 2 + 1] == 2.0f, "maxpool: the NaN takes both windows' gradient (%g)",
+          (double)dx[(1 * 4 + 0) * 2 + 1]);
+    struct s24_pool_shape bad = {1, 4, 4, 2, 3, 2, 2, 0, 0};
+    CHECK(s24_pool_shape_init(&bad) == S24_ERR_INVALID, "maxpool: pad 2 of a 3-window refused");
+    struct s24_pool_shape big = {1, 2, 2, 2, 5, 1, 1, 0, 0};
+    CHECK(s24_pool_shape_init(&big) == S24_ERR_INVALID, "maxpool: window over the input refused");
+    struct s24_pool_shape zero = {1, 4, 4, 2, 3, 0, 1, 0, 0};
+    CHECK(s24_pool_shape_init(&zero) == S24_ERR_INVALID, "maxpool: stride 0 refused");
+}
+
 /* ---------------------------------------------------------------- loss */
 struct xent_ctx {
     float *z;
@@ -513,6 +625,16 @@ int main(void)
     check_act(S24_ACT_SILU, "silu");
     check_act(S24_ACT_SIGMOID, "sigmoid");
     check_small();
+    /* ImageNet ResNet's (k3 s2 p1) on odd and even sizes, a window with
+     * rows no window reaches (k3 s3 p0 on 8), overlapping stride-1 windows,
+     * k2 s2, channels across the backward's 64-channel passes */
+    check_maxpool(2, 9, 7, 5, 3, 2, 1);
+    check_maxpool(2, 8, 8, 3, 3, 2, 1);
+    check_maxpool(1, 8, 8, 4, 3, 3, 0);
+    check_maxpool(2, 6, 5, 3, 3, 1, 1);
+    check_maxpool(1, 6, 6, 70, 2, 2, 0);
+    check_maxpool(1, 5, 5, 2, 5, 2, 2);
+    check_maxpool_edges();
     check_xent();
     t0 = s24_now();
     check_model("smallcnn", 4, 8, 1e-2);
@@ -521,7 +643,12 @@ int main(void)
      * images the loss is too curved for finite differences */
     check_model("efficientnet_b0", 2, 64, 1e-2);
     check_model("resnet18", 2, 16, 1e-2);
-    printf("model checks: smallcnn %.1f s, efficientnet_b0 + resnet18 %.1f s\n", t1 - t0, s24_now() - t1);
+    double t2 = s24_now();
+    /* 64x64: the stem and max-pool leave 16x16, as resnet18's 16x16 input */
+    check_model("resnet18_imagenet", 2, 64, 1e-2);
+    printf("model checks: smallcnn %.1f s, efficientnet_b0 + resnet18 %.1f s, "
+           "resnet18_imagenet %.1f s\n",
+           t1 - t0, t2 - t1, s24_now() - t2);
     s24_nn_ws_free(&ws);
     return t_done("test_nn_grad");
 }

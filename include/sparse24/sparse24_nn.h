@@ -86,12 +86,13 @@ int s24_arch_count(void);
 const struct s24_arch_info *s24_arch_at(int i);
 /* NULL when unknown (s24_last_error then names the known ones). */
 const struct s24_arch_info *s24_arch_find(const char *name);
-/* "resnet18, efficientnet_b0, smallcnn" (for messages). */
+/* The registry's names, comma-separated ("resnet18, ...", for messages). */
 const char *s24_arch_list(void);
 
 /* ---------------------------------------------------------------- models */
-/* arch: a registry name ("resnet18" (CIFAR stem), "efficientnet_b0",
- * "smallcnn"). Initialisation follows torchvision's, drawn from `seed`.
+/* arch: a registry name (s24_arch_at, s24_arch_list: "resnet18" is the CIFAR
+ * stem, "resnet18_imagenet" torchvision's own). Initialisation follows
+ * torchvision's, drawn from `seed`.
  * be: the backend the model lives on, not owned (NULL: a CPU backend owned
  * by the model). */
 int s24_model_create(const char *arch, int num_classes, uint64_t seed, s24_backend_t *be,
@@ -139,7 +140,8 @@ int s24_model_loss_backward(s24_model_t *m, const int32_t *labels, double *acc);
  * s24_model_num_nodes doubles. The timestamps serialise nothing, but each
  * read waits, so profile a step apart from timed ones. */
 int s24_model_num_nodes(const s24_model_t *m);
-/* "conv", "bn", "act", "add", "gap", "scale", "linear", "dropout", "sdepth" */
+/* "conv", "bn", "act", "add", "gap", "scale", "linear", "dropout", "sdepth",
+ * "maxpool" */
 const char *s24_model_node_kind(const s24_model_t *m, int i);
 int s24_model_profile(s24_model_t *m, const float *x, const int32_t *labels, int n, int h, int w,
                       double *ms);

@@ -140,11 +140,11 @@ void s24_permute_report_free(struct s24_permute_report *r);
 
 /* Permute the channels of a checkpoint in place (torchvision state_dict
  * names, PyTorch layouts) so that 2:4 pruning keeps more magnitude while the
- * network computes the same function. arch: "resnet18" (CIFAR variant) or
- * "efficientnet_b0". Every channel space whose readers are all 2:4-eligible
- * convs or linears is searched on the row-wise concatenation of their ASP
- * matrices and applied to producers (weights, bias, BatchNorm) and every
- * consumer. rep may be NULL. */
+ * network computes the same function. arch: a registry name whose
+ * s24_arch_info.permutable is set (say "resnet18"). Every channel space
+ * whose readers are all 2:4-eligible convs or linears is searched on the
+ * row-wise concatenation of their ASP matrices and applied to producers
+ * (weights, bias, BatchNorm) and every consumer. rep may be NULL. */
 int s24_permute_checkpoint(struct s24_st *st, const char *arch, const struct s24_permute_opts *o,
                            struct s24_permute_report *rep);
 /* Move another checkpoint of the same network (say its initialisation) by

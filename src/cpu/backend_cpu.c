@@ -214,6 +214,20 @@ static int gap_bwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, con
     s24_cpu_gap_bwd(n, hw, c, dy, dx);
     return S24_OK;
 }
+static int maxpool_fwd(struct s24_backend *be, const struct s24_pool_shape *s, const float *x,
+                       float *y)
+{
+    (void)be;
+    s24_cpu_maxpool_fwd(s, x, y);
+    return S24_OK;
+}
+static int maxpool_bwd(struct s24_backend *be, const struct s24_pool_shape *s, const float *x,
+                       const float *dy, float *dx)
+{
+    (void)be;
+    s24_cpu_maxpool_bwd(s, x, dy, dx);
+    return S24_OK;
+}
 static int scale_fwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *x,
                      const float *s, float *y)
 {
@@ -343,6 +357,8 @@ static const struct s24_be_ops cpu_ops = {
     .acc = acc,
     .gap_fwd = gap_fwd,
     .gap_bwd = gap_bwd,
+    .maxpool_fwd = maxpool_fwd,
+    .maxpool_bwd = maxpool_bwd,
     .scale_fwd = scale_fwd,
     .scale_bwd = scale_bwd,
     .linear_fwd = linear_fwd,

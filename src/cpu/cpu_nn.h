@@ -58,6 +58,10 @@ void s24_cpu_add_fwd(int64_t n, const float *a, const float *b, float *y);
 void s24_cpu_acc(int64_t n, const float *dy, float *dx);
 void s24_cpu_gap_fwd(int64_t n, int64_t hw, int64_t c, const float *x, float *y);
 void s24_cpu_gap_bwd(int64_t n, int64_t hw, int64_t c, const float *dy, float *dx);
+/* Max pool (nn_pool.c): y written, dx += (s24_be_ops' maxpool_*). */
+void s24_cpu_maxpool_fwd(const struct s24_pool_shape *s, const float *x, float *y);
+void s24_cpu_maxpool_bwd(const struct s24_pool_shape *s, const float *x, const float *dy,
+                         float *dx);
 void s24_cpu_scale_fwd(int64_t n, int64_t hw, int64_t c, const float *x, const float *s,
                        float *y);
 void s24_cpu_scale_bwd(int64_t n, int64_t hw, int64_t c, const float *x, const float *s,

@@ -2,7 +2,7 @@
  * non-blocking stream, the cuDNN and cuBLASLt handles bound to it, a cuBLASLt
  * workspace), its memory hooks, the profiling marks (CUDA events) and the ops
  * table that points at the kernels of nn_conv.cu, nn_linear.cu, nn_elem.cu,
- * nn_norm.cu and nn_step.cu.
+ * nn_pool.cu, nn_norm.cu and nn_step.cu.
  * It does no accounting and keeps no scratch (s24_be_alloc / s24_be_ws in
  * src/nn/backend.c do, through these hooks), and it computes nothing. */
 #include <stdint.h>
@@ -203,6 +203,8 @@ static struct s24_be_ops cu_ops_make(void)
     o.acc = s24_cu_acc;
     o.gap_fwd = s24_cu_gap_fwd;
     o.gap_bwd = s24_cu_gap_bwd;
+    o.maxpool_fwd = s24_cu_maxpool_fwd;
+    o.maxpool_bwd = s24_cu_maxpool_bwd;
     o.scale_fwd = s24_cu_scale_fwd;
     o.scale_bwd = s24_cu_scale_bwd;
     o.linear_fwd = s24_cu_linear_fwd;
@@ -217,7 +219,7 @@ static struct s24_be_ops cu_ops_make(void)
     o.mark_ms = cu_mark_ms;
     return o;
 }
-static_assert(sizeof(struct s24_be_ops) == 32 * sizeof(void (*)(void)),
+static_assert(sizeof(struct s24_be_ops) == 34 * sizeof(void (*)(void)),
               "struct s24_be_ops changed: set every member in cu_ops_make");
 
 /* A 0/1 switch from the environment; anything else is refused rather than

@@ -6,7 +6,8 @@
  *   nn_conv.cu     convolutions through cuDNN (NHWC, algorithms found once
  *                  per shape, kept in the node's state), own depthwise kernels
  *   nn_linear.cu   linear layers through cuBLASLt
- *   nn_elem.cu     activations, add, accumulate, pooling, SE scale, row masks
+ *   nn_elem.cu     activations, add, accumulate, average pooling, SE scale, row masks
+ *   nn_pool.cu     max pooling
  *   nn_norm.cu     batch norm (statistics, running-stat update, apply, backward)
  *   nn_step.cu     loss, masked SGD, the batch augmentation kernel
  *
@@ -116,6 +117,12 @@ int s24_cu_rowmask_bwd(struct s24_backend *be, int64_t rows, int64_t inner, cons
                        const float *dy, float *dx);
 int s24_cu_rowmask_draw(struct s24_backend *be, int64_t rows, float p, const uint64_t *key,
                         float *mask);
+
+/* nn_pool.cu */
+int s24_cu_maxpool_fwd(struct s24_backend *be, const struct s24_pool_shape *s, const float *x,
+                       float *y);
+int s24_cu_maxpool_bwd(struct s24_backend *be, const struct s24_pool_shape *s, const float *x,
+                       const float *dy, float *dx);
 
 /* nn_step.cu */
 int s24_cu_xent(struct s24_backend *be, int n, int classes, const float *logits,

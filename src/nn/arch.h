@@ -20,7 +20,9 @@ const struct s24_arch *s24_arch_get(const char *name);
 
 int s24_build_smallcnn(struct s24_model *m);
 int s24_build_resnet18(struct s24_model *m);
+int s24_build_resnet18_imagenet(struct s24_model *m);
 int s24_build_efficientnet_b0(struct s24_model *m);
+/* Both resnet18 forms: the max-pool is channel-wise, so the spaces are the same. */
 void s24_pnet_resnet18(struct s24_pnet *net, const struct s24_st *st);
 void s24_pnet_efficientnet_b0(struct s24_pnet *net, const struct s24_st *st);
 

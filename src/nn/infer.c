@@ -377,6 +377,12 @@ static int run_node(struct s24_infer *p, const struct step *t)
         if ((rc = slot(p, t->out, n, 1, 1))) return rc;
         s24_cpu_gap_fwd(n, h * w, c, x, p->x[t->out]);
         return S24_OK;
+    case S24_N_MAXPOOL: {
+        struct s24_pool_shape ps = {n, h, w, c, nd->k, nd->stride, nd->pad, 0, 0};
+        if ((rc = s24_pool_shape_init(&ps)) || (rc = slot(p, t->out, n, ps.oh, ps.ow))) return rc;
+        s24_cpu_maxpool_fwd(&ps, x, p->x[t->out]);
+        return S24_OK;
+    }
     case S24_N_SCALE:
         if ((rc = slot(p, t->out, n, h, w))) return rc;
         s24_cpu_scale_fwd(n, h * w, c, x, p->x[nd->in2], p->x[t->out]);

@@ -203,6 +203,20 @@ int s24_g_gap(struct s24_model *m, int in)
     return nd ? nd->out : 0;
 }
 
+int s24_g_maxpool(struct s24_model *m, int in, int64_t k, int64_t stride, int64_t pad)
+{
+    if (m->build_err) return 0;
+    /* the rest of the shape rule (the window fits the input) waits for the input size */
+    if (k < 1 || stride < 1 || pad < 0 || 2 * pad > k)
+        return fail_build(m, s24_error(S24_ERR_INVALID,
+                                       "model: bad max pool k %lld stride %lld pad %lld",
+                                       (long long)k, (long long)stride, (long long)pad));
+    struct s24_node *nd = add_node(m, S24_N_MAXPOOL, in, m->slots[in].c);
+    if (!nd) return 0;
+    nd->k = k, nd->stride = stride, nd->pad = pad;
+    return nd->out;
+}
+
 int s24_g_scale(struct s24_model *m, int x, int s)
 {
     if (m->build_err) return 0;

@@ -18,7 +18,7 @@
 
 enum s24_node_op {
     S24_N_CONV = 0, S24_N_BN, S24_N_ACT, S24_N_ADD, S24_N_GAP, S24_N_SCALE, S24_N_LINEAR,
-    S24_N_DROPOUT, S24_N_SDEPTH,
+    S24_N_DROPOUT, S24_N_SDEPTH, S24_N_MAXPOOL,
 };
 
 /* How a parameter is drawn by (re)initialisation. */
@@ -33,7 +33,7 @@ struct s24_node {
     enum s24_node_op op;
     int in, in2, out;               /* slots; in2 for add (second) and scale (the scale) */
     int pw, pb, prm, prv, pnb;      /* parameter indices, -1 if none */
-    int64_t oc, k, stride, pad, groups;
+    int64_t oc, k, stride, pad, groups; /* conv; max pool: k, stride, pad */
     enum s24_act act;
     float eps, momentum;
     float p;                        /* dropout probability / stochastic depth fraction */
@@ -103,6 +103,8 @@ int s24_g_bn(struct s24_model *m, const char *name, int in, float eps, float mom
 int s24_g_act(struct s24_model *m, int in, enum s24_act a);
 int s24_g_add(struct s24_model *m, int a, int b);
 int s24_g_gap(struct s24_model *m, int in);
+/* k x k max pool every `stride` positions, `pad` on each side (nn.MaxPool2d). */
+int s24_g_maxpool(struct s24_model *m, int in, int64_t k, int64_t stride, int64_t pad);
 int s24_g_scale(struct s24_model *m, int x, int s);
 /* torch_default: nn.Linear's own init (U(+-1/sqrt(in)) for weight and bias);
  * else EfficientNet's (weight U(+-1/sqrt(out)), bias 0). */

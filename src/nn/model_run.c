@@ -54,8 +54,8 @@ static void plan_fuse(struct s24_model *m)
 
 /* In-place nodes: a ReLU or a residual add writes over its input when that
  * input has no other reader and its producer does not need its own output
- * in the backward (conv, batch norm, add, linear, dropout and stochastic
- * depth keep only their inputs or masks; an add with a fused ReLU needs its
+ * in the backward (conv, batch norm, add, linear, dropout, stochastic
+ * depth and max pool keep only their inputs or masks; an add with a fused ReLU needs its
  * output, so it is not one of them). ReLU's backward then reads
  * relu(x) > 0, which is x > 0, and an add's backward reads nothing, so
  * nothing changes but the memory (three of seven activations per ResNet
@@ -70,7 +70,7 @@ static int inplace_ok(const struct s24_model *m, int s)
     switch (m->nodes[prod].op) {
     case S24_N_ADD: return !m->nodes[prod].fuse;
     case S24_N_CONV: case S24_N_BN: case S24_N_LINEAR: case S24_N_DROPOUT:
-    case S24_N_SDEPTH: return 1;
+    case S24_N_SDEPTH: case S24_N_MAXPOOL: return 1;
     default: return 0;
     }
 }
@@ -224,6 +224,16 @@ static int conv_shape(const struct s24_model *m, const struct s24_node *nd,
     return s24_conv_shape_init(cs);
 }
 
+static int pool_shape(const struct s24_model *m, const struct s24_node *nd,
+                      struct s24_pool_shape *ps)
+{
+    const struct s24_slot *in = &m->slots[nd->in];
+    memset(ps, 0, sizeof *ps);
+    ps->n = in->n, ps->h = in->h, ps->w = in->w, ps->c = in->c;
+    ps->k = nd->k, ps->stride = nd->stride, ps->pad = nd->pad;
+    return s24_pool_shape_init(ps);
+}
+
 static float drop_p(const struct s24_model *m, const struct s24_node *nd)
 {
     return nd->op == S24_N_DROPOUT ? m->dropout : m->sdepth * nd->p;
@@ -279,6 +289,12 @@ static int run_node(struct s24_model *m, int i, int training)
     case S24_N_GAP:
         if ((rc = slot_shape(m, nd->out, in->n, 1, 1))) return rc;
         return op->gap_fwd(be, in->n, in->h * in->w, in->c, in->x, out->x);
+    case S24_N_MAXPOOL: {
+        struct s24_pool_shape ps;
+        if ((rc = pool_shape(m, nd, &ps))) return rc;
+        if ((rc = slot_shape(m, nd->out, ps.n, ps.oh, ps.ow))) return rc;
+        return op->maxpool_fwd(be, &ps, in->x, out->x);
+    }
     case S24_N_SCALE: {
         struct s24_slot *s = &m->slots[nd->in2];
         if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
@@ -395,6 +411,12 @@ static int back_node(struct s24_model *m, int i)
     }
     case S24_N_GAP:
         return dx ? op->gap_bwd(be, in->n, in->h * in->w, in->c, out->g, dx) : S24_OK;
+    case S24_N_MAXPOOL: {
+        struct s24_pool_shape ps;
+        if (!dx) return S24_OK;
+        if ((rc = pool_shape(m, nd, &ps))) return rc;
+        return op->maxpool_bwd(be, &ps, in->x, out->g, dx);
+    }
     case S24_N_SCALE: {
         struct s24_slot *s = &m->slots[nd->in2];
         return op->scale_bwd(be, in->n, in->h * in->w, in->c, in->x, s->x, out->g, dx, s->g);
@@ -524,7 +546,7 @@ int s24_model_num_nodes(const s24_model_t *m) { return m ? m->nn : 0; }
 const char *s24_model_node_kind(const s24_model_t *m, int i)
 {
     static const char *const kinds[] = {"conv", "bn", "act", "add", "gap", "scale", "linear",
-                                        "dropout", "sdepth"};
+                                        "dropout", "sdepth", "maxpool"};
     if (!m || i < 0 || i >= m->nn) return "?";
     return (unsigned)m->nodes[i].op < sizeof kinds / sizeof kinds[0] ? kinds[m->nodes[i].op] : "?";
 }

@@ -56,6 +56,18 @@ struct s24_conv_shape {
 /* Validates the shape (groups divide c and oc, kernel fits) and sets oh, ow. */
 int s24_conv_shape_init(struct s24_conv_shape *s);
 
+/* One max-pool layer: input (n, h, w, c) NHWC, k x k windows every `stride`
+ * positions over the input padded by `pad` on each side, output (n, oh, ow, c)
+ * (floor mode, no dilation: nn.MaxPool2d's defaults). Padding never wins:
+ * pad <= k / 2 (PyTorch's rule) keeps an input element in every window. */
+struct s24_pool_shape {
+    int64_t n, h, w, c;
+    int64_t k, stride, pad;
+    int64_t oh, ow; /* set by s24_pool_shape_init */
+};
+/* Validates the shape (h * w below 2^31 too) and sets oh, ow. */
+int s24_pool_shape_init(struct s24_pool_shape *s);
+
 /* S24_ACT_NONE: no activation (the fused ops below take one or none). */
 enum s24_act { S24_ACT_NONE = -1, S24_ACT_RELU = 0, S24_ACT_SILU, S24_ACT_SIGMOID };
 
@@ -130,6 +142,16 @@ struct s24_be_ops {
                    float *y);
     int (*gap_bwd)(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *dy,
                    float *dx);
+    /* Max pool (struct s24_pool_shape): y (n, oh, ow, c) = each window's
+     * maximum; a NaN in a window is its maximum (s24_pool_takes). */
+    int (*maxpool_fwd)(struct s24_backend *be, const struct s24_pool_shape *s, const float *x,
+                       float *y);
+    /* dx (n, h, w, c) += dy (n, oh, ow, c) at each window's maximum, found
+     * again from x (no indices are kept; the first of equal maxima in the
+     * window's row-major order takes it), each element's contributions
+     * added in output order, so every backend gives the same bits. */
+    int (*maxpool_bwd)(struct s24_backend *be, const struct s24_pool_shape *s, const float *x,
+                       const float *dy, float *dx);
     /* Channel scale (squeeze-excitation's product): y[n,p,c] = x[n,p,c] * s[n,c]. */
     int (*scale_fwd)(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *x,
                      const float *s, float *y);
@@ -213,6 +235,16 @@ static inline S24_HD float s24_keep_draw(uint64_t key, uint64_t row)
     return (float)(z >> 40) * (1.0f / 16777216.0f); /* 24 bits: exact in float */
 }
 
+/* The max-pool rule, the same on every backend (and callable from CUDA
+ * kernels): value v, met after `best` in a window's row-major order, takes
+ * over when it is larger, or when it is the window's first NaN (so a NaN
+ * propagates, as in PyTorch). Equal values keep the earlier one. */
+static inline S24_HD int s24_pool_takes(float v, float best)
+{
+    /* bitwise, not short-circuit: a select the CPU loops vectorise */
+    return (v > best) | ((v != v) & (best == best));
+}
+
 /* Backend constructors (s24_backend_create calls them): fill be->ops, ctx,
  * name. The CUDA one fails with S24_ERR_NO_DEVICE when built without CUDA
  * or when there is no GPU. */
@@ -231,6 +263,11 @@ void s24_conv2d_ref_fwd(const struct s24_conv_shape *s, const float *x, const fl
                         const float *b, float *y);
 void s24_conv2d_ref_bwd(const struct s24_conv_shape *s, const float *x, const float *w,
                         const float *dy, float *dx, float *dw, float *db);
+/* Max pool (src/nn/pool_ref.c): y written; dx += (each input's
+ * contributions summed in fp64). */
+void s24_maxpool_ref_fwd(const struct s24_pool_shape *s, const float *x, float *y);
+void s24_maxpool_ref_bwd(const struct s24_pool_shape *s, const float *x, const float *dy,
+                         float *dx);
 
 #ifdef __cplusplus
 }

@@ -123,7 +123,9 @@ static int has(const struct s24_st *st, const char *fmt, ...)
     return s24_st_find(st, n) != NULL;
 }
 
-/* torchvision ResNet18 (CIFAR stem: conv1 3x3, no max-pool; names unchanged). */
+/* torchvision ResNet18, either stem (CIFAR: conv1 3x3, no max-pool;
+ * ImageNet: conv1 7x7 and a max-pool, which is channel-wise and has no
+ * tensors, so conv1's space runs through it unchanged); names unchanged. */
 void s24_pnet_resnet18(struct s24_pnet *net, const struct s24_st *st)
 {
     int cur = sp_new(net, "conv1+layer1.out");

@@ -1,13 +1,14 @@
-/* test_nn_ops_gpu.c: the CUDA training backend's element-wise, batch-norm
- * and step ops (src/cuda/nn_elem.cu, nn_norm.cu, nn_step.cu) against the
- * CPU backend's, both reached through the ops table on the same random
- * inputs (needs a GPU; `make test-gpu`). Outputs are poisoned first (NaN
- * bytes), gradients start non-zero (every backward accumulates), shapes
- * include odd sizes, channel counts off the 32-wide tiles, C = 1280, and a
- * batch norm over 256*32*32 rows. Errors are ||gpu - cpu|| / ||cpu||; SGD,
- * the batch augmentation, the row-mask draw and the loss's hit count must
- * match bit for bit. Not here: convolutions and linear layers (their own
- * tests), timing. Without a GPU it reports the skip and passes. */
+/* test_nn_ops_gpu.c: the CUDA training backend's element-wise, max-pool,
+ * batch-norm and step ops (src/cuda/nn_elem.cu, nn_pool.cu, nn_norm.cu,
+ * nn_step.cu) against the CPU backend's, both reached through the ops table
+ * on the same random inputs (needs a GPU; `make test-gpu`). Outputs are
+ * poisoned first (NaN bytes), gradients start non-zero (every backward
+ * accumulates), shapes include odd sizes, channel counts off the 32-wide
+ * tiles, C = 1280, and a batch norm over 256*32*32 rows. Errors are
+ * ||gpu - cpu|| / ||cpu||; SGD, the batch augmentation, the row-mask draw,
+ * max pooling and the loss's hit count must match bit for bit. Not here:
+ * convolutions and linear layers (their own tests), timing. Without a GPU
+ * it reports the skip and passes. */
 #include "t.h"
 
 #include <stdint.h>
@@ -207,6 +208,53 @@ static void test_pool_scale(int64_t n, int64_t hw, int64_t c)
 out:
     pair_free(&x), pair_free(&y), pair_free(&dy), pair_free(&dx), pair_free(&s), pair_free(&ds);
     pair_free(&gy);
+}
+
+/* Max pool over x (n, h, w, c): the forward and the backward (from a
+ * non-zero dx) bit for bit, on random values and on small integers (ties:
+ * the first maximum wins on both, and the sums are exact); a shape not
+ * made by s24_pool_shape_init is refused. */
+static void test_maxpool(int64_t n, int64_t h, int64_t w, int64_t c, int64_t k, int64_t st,
+                         int64_t pad)
+{
+    struct s24_pool_shape ps = {n, h, w, c, k, st, pad, 0, 0};
+    struct pair x = {0}, y = {0}, dy = {0}, dx = {0};
+    CHECK_OK(s24_pool_shape_init(&ps));
+    size_t big = sizeof(float) * (size_t)(n * h * w * c);
+    size_t sm = sizeof(float) * (size_t)(n * ps.oh * ps.ow * c);
+    if (!pair_new(&x, big) || !pair_new(&y, sm) || !pair_new(&dy, sm) || !pair_new(&dx, big))
+        goto out;
+    for (int ties = 0; ties < 2; ties++) {
+        snprintf(where, sizeof where, "maxpool n %lld %lldx%lld c %lld k %lld s %lld p %lld%s",
+                 (long long)n, (long long)h, (long long)w, (long long)c, (long long)k,
+                 (long long)st, (long long)pad, ties ? " ties" : "");
+        float *xh = x.hc, *gh = dy.hc;
+        fill(xh, big / 4, -2.0f, 2.0f);
+        fill(gh, sm / 4, -1.0f, 1.0f);
+        if (ties) {
+            for (size_t i = 0; i < big / 4; i++) xh[i] = (float)s24_rng_below(&R, 3);
+            for (size_t i = 0; i < sm / 4; i++) gh[i] = (float)s24_rng_below(&R, 7) - 3.0f;
+        }
+        pair_put(&x, xh);
+        pair_put(&dy, gh);
+        pair_poison(&y);
+        CHECK_OK(C->ops->maxpool_fwd(C, &ps, x.c, y.c));
+        CHECK_OK(G->ops->maxpool_fwd(G, &ps, x.g, y.g));
+        expect_same(&y, "fwd");
+        fill(dx.hc, big / 4, -1.0f, 1.0f);
+        if (ties)
+            for (size_t i = 0; i < big / 4; i++) ((float *)dx.hc)[i] = (float)s24_rng_below(&R, 5);
+        pair_put(&dx, dx.hc);
+        CHECK_OK(C->ops->maxpool_bwd(C, &ps, x.c, dy.c, dx.c));
+        CHECK_OK(G->ops->maxpool_bwd(G, &ps, x.g, dy.g, dx.g));
+        expect_same(&dx, "bwd (accumulated)");
+    }
+    struct s24_pool_shape bad = ps;
+    bad.oh += 1;
+    CHECK(G->ops->maxpool_fwd(G, &bad, x.g, y.g) == S24_ERR_INVALID, "%s: bad shape refused",
+          where);
+out:
+    pair_free(&x), pair_free(&y), pair_free(&dy), pair_free(&dx);
 }
 
 /* Dropout (inner 1) and stochastic depth (inner h*w*c) masks: drawn, applied. */
@@ -506,6 +554,15 @@ int main(void)
     test_pool_scale(5, 7, 3);
     test_pool_scale(2, 1024, 16);
     test_pool_scale(3, 9, 144);
+    printf("  max pool ...\n");
+    test_maxpool(8, 112, 112, 64, 3, 2, 1); /* ImageNet ResNet's, batch 8 */
+    test_maxpool(256, 16, 16, 64, 3, 2, 1); /* its CIFAR-sized 32x32 input, batch 256 */
+    test_maxpool(3, 9, 7, 5, 3, 2, 1);
+    test_maxpool(2, 8, 8, 3, 3, 3, 0);      /* a row and a column no window reaches */
+    test_maxpool(2, 6, 5, 33, 3, 1, 1);
+    test_maxpool(1, 6, 6, 70, 2, 2, 0);
+    test_maxpool(1, 5, 5, 2, 5, 2, 2);
+    test_maxpool(1, 1, 1, 1, 1, 1, 0);
     printf("  row masks ...\n");
     test_rowmask(256 * 1280, 1);
     test_rowmask(256, 4 * 4 * 24);

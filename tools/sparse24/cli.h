@@ -94,6 +94,8 @@ void cli_fmt_eta(double s, char *buf, size_t n);
 int cli_device(const char *arg, enum s24_device *dev);
 /* The registry's architectures as "a | b | c" (for --help and messages). */
 const char *cli_model_list(void);
+/* Those with a channel-permutation description (s24_arch_info.permutable). */
+const char *cli_permutable_list(void);
 /* The machine/library block every benchmark table is stamped with
  * (the body of `sparse24 info`), each line prefixed with `prefix`. */
 void cli_stamp(FILE *f, const char *prefix);

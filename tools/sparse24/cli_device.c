@@ -20,12 +20,25 @@ int cli_device(const char *arg, enum s24_device *dev)
     return s24_device_parse(arg, dev) == S24_OK ? 0 : -1;
 }
 
+/* The registry's names joined by " | ", all or only the permutable ones. */
+static const char *arch_list(char *buf, size_t n, int permutable_only)
+{
+    buf[0] = 0;
+    for (int i = 0; i < s24_arch_count(); i++)
+        if (!permutable_only || s24_arch_at(i)->permutable)
+            snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", buf[0] ? " | " : "",
+                     s24_arch_at(i)->name);
+    return buf;
+}
+
 const char *cli_model_list(void)
 {
     static char buf[256];
-    buf[0] = 0;
-    for (int i = 0; i < s24_arch_count(); i++)
-        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? " | " : "",
-                 s24_arch_at(i)->name);
-    return buf;
+    return arch_list(buf, sizeof buf, 0);
+}
+
+const char *cli_permutable_list(void)
+{
+    static char buf[256];
+    return arch_list(buf, sizeof buf, 1);
 }

@@ -36,7 +36,7 @@ static void usage(FILE *f)
             "                          atomically; required unless --in-place; never the input)\n"
             "      --in-place          with --model: replace CKPT with the permuted checkpoint\n"
             "      --tensor NAME       the tensor of a .safetensors input to search\n"
-            "      --model ARCH        resnet18 | efficientnet_b0: permute a checkpoint\n"
+            "      --model ARCH        %s: permute a checkpoint\n"
             "  -s, --strategy NAME     default | swap | stripes8 | stripes12 | identity\n"
             "                          (default: channel swaps with escapes, see docs/permute.md)\n"
             "      --seed S            seed of the escapes (default 1); same seed, same result\n"
@@ -54,7 +54,8 @@ static void usage(FILE *f)
             "natural order and after the permutation, the bound of keeping the largest half\n"
             "of every row, efficacy = 100 x (permuted - default) / (bound - default), time,\n"
             "moves, escapes and why the search stopped.\n"
-            "exit codes: 0 success, 1 runtime failure, 2 bad usage\n");
+            "exit codes: 0 success, 1 runtime failure, 2 bad usage\n",
+            cli_permutable_list());
 }
 
 static void print_header(void)
@@ -274,7 +275,7 @@ int cmd_permute(int argc, char **argv)
         const struct s24_arch_info *ai = s24_arch_find(model);
         if (!ai || !ai->permutable)
             return cli_usage(CMD, "--model '%s': no channel-permutation description (the registry's "
-                                  "permutable architectures: resnet18, efficientnet_b0)", model);
+                                  "permutable architectures: %s)", model, cli_permutable_list());
         return run_model(model, in, &o, out, force_progress);
     }
     if (ends_with(in, ".safetensors")) {
