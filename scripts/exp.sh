@@ -9,7 +9,9 @@
 #   scripts/exp.sh plan            the device call(s) for every group with pending runs
 #   scripts/exp.sh ingest DIR|TAR...  unpack fetched exp_*.tar.gz, update runs.csv, summary.csv
 #   scripts/exp.sh summary         rebuild summary.csv from runs.csv and the run CSVs
-#   scripts/exp.sh plots           one SVG per model with `sparse24 plot` (needs build/sparse24)
+#   scripts/exp.sh plots           figures (`sparse24 plot`, needs build/sparse24 or S24) and,
+#                                  with rsvg-convert, their PNGs; the tables of DOC
+#                                  (scripts/exp_tables.py)
 #
 # Files (RESULTS, default docs/results/pruning-cifar10):
 #   runs.csv      model,seed,strategy,epochs,status,commit,command: the run list;
@@ -20,13 +22,18 @@
 #                 every done run
 #   MODEL_sSEED/STRATEGY/{train.csv,prune_report.csv,log.txt}, MODEL_sSEED/calls/TAG/
 #                 (each call's manifest.csv, versions.txt, timeline.txt, phase1.sha256)
-# Environment: RESULTS, MODELS [resnet18 efficientnet_b0], SEEDS [1 42 98],
+#   MODEL.svg, MODEL_fig3.svg, MODEL_fig4.svg (and .png): every strategy; continue,
+#                 rewind, reinit; with and without permutations (scripts/exp.sh plots)
+# Environment: RESULTS, DOC (the results doc whose generated tables plots rewrites,
+#   default docs/results/pruning-cifar10.md), PNG (auto | 1 | 0: PNG copies of the figures),
+#   S24 (the sparse24 binary), MODELS [resnet18 efficientnet_b0], SEEDS [1 42 98],
 #   GPUS (GPUs of the machine asked for, default 1), CAP1_<model> / CAP2_<model> (phase-2
 #   epochs per GPU the first / a later call of a group is planned to hold; from measured rates,
 #   see docs/experiments.md), FRESH=1 (plan every call as on a fresh machine).
 set -eo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RESULTS=${RESULTS:-$ROOT/docs/results/pruning-cifar10}
+DOC=${DOC:-$ROOT/docs/results/pruning-cifar10.md}
 MODELS=${MODELS:-"resnet18 efficientnet_b0"}
 SEEDS=${SEEDS:-"1 42 98"}
 GPUS=${GPUS:-1}
@@ -307,20 +314,66 @@ print(f"exp.sh: {out}: {len(rows)} done runs")
 PY
 }
 
-plots() {
-  local s24=${S24:-$ROOT/build/sparse24}
-  [ -x "$s24" ] || die "$s24 not found; run make first"
-  for m in $MODELS; do
-    local files labels=()
-    files=$(ls "$RESULTS"/"$m"_s*/*/train.csv 2>/dev/null || true)
-    [ -n "$files" ] || continue
-    for s in $STRATEGIES; do
-      ls "$RESULTS"/"$m"_s*/"$s"/train.csv >/dev/null 2>&1 && labels+=(--label "$s=*/$s/train.csv")
-    done
-    # shellcheck disable=SC2086
-    "$s24" plot $files -o "$RESULTS/$m.svg" --title "$m, CIFAR-10: phase 1 dense, 2:4, phase 2" \
-      "${labels[@]}"
+# Colours by strategy, the same in every figure (sparse24 plot --color).
+strategy_color() {
+  case $1 in
+    dense_phase1) echo "#444444" ;; continue) echo "#d62728" ;; rewind) echo "#2ca02c" ;;
+    reinit) echo "#ff7f0e" ;; continue_perm) echo "#1f77b4" ;; rewind_perm) echo "#9467bd" ;;
+    dense_control) echo "#8c564b" ;; continue_10) echo "#e377c2" ;; *) echo "#17becf" ;;
+  esac
+}
+
+# One figure: the train.csv of every seed of the given strategies of model $1,
+# one curve (mean, min-max band) per strategy, drawn to $2.svg, with $3 as
+# title; the zoom panel over phase 2's second half when phase 2 is long
+# enough to have one.
+figure() {
+  local m=$1 out=$2 title=$3 s files=() args=() p1 p2
+  shift 3
+  for s in "$@"; do
+    local f=("$RESULTS"/"$m"_s*/"$s"/train.csv)
+    [ -f "${f[0]}" ] || continue
+    files+=("${f[@]}")
+    args+=(--label "$s=*/$s/train.csv" --color "$s=$(strategy_color "$s")")
   done
+  [ ${#files[@]} -gt 0 ] || return 0
+  # the longest phase 1 and phase 2 among the files: where the zoom starts
+  read -r p1 p2 < <(awk -F, 'FNR > 1 { if ($1 == 1 && $2 > a) a = $2; if ($1 == 2 && $2 > b) b = $2 }
+                              END { print a + 0, b + 0 }' "${files[@]}")
+  [ "$p2" -ge 8 ] && args+=(--zoom $((p1 + p2 / 2)))
+  "$S24_BIN" plot "${files[@]}" -o "$out.svg" --title "$title" "${args[@]}" > /dev/null
+  echo "exp.sh: $out.svg (${#files[@]} CSVs)"
+  if [ "$PNG" = 1 ]; then
+    rsvg-convert "$out.svg" -o "$out.png.tmp" || die "rsvg-convert $out.svg failed"
+    mv "$out.png.tmp" "$out.png"
+    echo "exp.sh: $out.png"
+  fi
+}
+
+plots() {
+  S24_BIN=${S24:-$ROOT/build/sparse24}
+  [ -x "$S24_BIN" ] || die "$S24_BIN not found; run make first"
+  [ -f "$SUMMARY_CSV" ] || die "$SUMMARY_CSV missing (scripts/exp.sh summary)"
+  # PNG copies are optional (CI has no converter): PNG=1 requires one, PNG=0 skips them
+  case ${PNG:-auto} in
+    auto) if command -v rsvg-convert > /dev/null; then PNG=1; else PNG=0
+            echo "exp.sh: rsvg-convert not found (apt package librsvg2-bin): SVG only" >&2; fi ;;
+    1) command -v rsvg-convert > /dev/null || die "PNG=1: rsvg-convert not found (librsvg2-bin)" ;;
+    0) ;;
+    *) die "PNG=$PNG: expected auto, 0 or 1" ;;
+  esac
+  local m name what
+  for m in $MODELS; do
+    case $m in resnet18) name=ResNet18 ;; efficientnet_b0) name=EfficientNet-B0 ;; *) name=$m ;; esac
+    what="CIFAR-10, mean over seeds, min-max band"
+    # shellcheck disable=SC2086
+    figure "$m" "$RESULTS/$m" "$name, $what: every run of the grid" $STRATEGIES
+    figure "$m" "$RESULTS/${m}_fig3" "$name, $what: continue, rewind, reinit (Figure 3)" \
+      dense_phase1 continue rewind reinit
+    figure "$m" "$RESULTS/${m}_fig4" "$name, $what: channel permutations (Figure 4)" \
+      dense_phase1 continue continue_perm rewind rewind_perm
+  done
+  python3 "$ROOT/scripts/exp_tables.py" "$RESULTS" "$DOC" "$MODELS" "$STRATEGIES"
 }
 
 case "${1:-}" in
@@ -330,5 +383,5 @@ case "${1:-}" in
   ingest) shift; ingest "$@" ;;
   summary) summary ;;
   plots) plots ;;
-  *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) awk 'NR > 1 && /^set -eo/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -1,10 +1,12 @@
 /* t_cli.h: what the tests that run the sparse24 CLI share (test_cli.c,
- * test_cli_input.c, test_cli_release.c): the binary ($S24_CLI), a run with
- * stdout and stderr captured into files, and reading those files back.
- * Include after t.h. */
+ * test_cli_input.c, test_cli_plot.c, test_cli_release.c): the binary
+ * ($S24_CLI), a run with stdout and stderr captured into files, reading those
+ * files back, and the check that no temporary file was left. Include after
+ * t.h. */
 #ifndef S24_T_CLI_H
 #define S24_T_CLI_H
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -77,6 +79,18 @@ static inline int exists(const char *p)
 {
     struct stat sb;
     return stat(p, &sb) == 0;
+}
+
+/* No "*.tmp.*" left in the scratch folder. */
+static inline int no_temp_files(void)
+{
+    DIR *d = opendir(t_tmpdir());
+    struct dirent *e;
+    int clean = 1;
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, ".tmp.")) clean = 0;
+    if (d) closedir(d);
+    return clean;
 }
 
 #endif

@@ -777,6 +777,31 @@ static void test_exp_scripts(const char *cli)
     /* the plan names what is left */
     CHECK(sh("%s scripts/exp.sh plan 2>/dev/null | "
              "grep -q \"EXP_RUNS='continue_perm rewind_perm' %s\"", env, grp) == 0);
+    /* the figures and the doc's tables: SVGs drawn by the CLI (no PNG: CI
+     * has no converter), the tables written between the doc's markers only,
+     * n in each cell, summary.csv left as it was (one row per run) */
+    CHECK(sh("printf '# grid\\nprose before\\n<!-- BEGIN generated: summary -->\\nold\\n"
+             "<!-- END generated: summary -->\\nprose between\\n"
+             "<!-- BEGIN generated: after-pruning -->\\n<!-- END generated: after-pruning -->\\n"
+             "prose after\\n' > %s/doc.md && cp %s/res/summary.csv %s/summary.before",
+             d, d, d) == 0);
+    CHECK(sh("%s DOC=%s/doc.md PNG=0 scripts/exp.sh plots > %s/plots.txt 2>&1", env, d, d) == 0);
+    CHECK(sh("test -s %s/res/smallcnn.svg && test -s %s/res/smallcnn_fig3.svg && "
+             "test -s %s/res/smallcnn_fig4.svg && ! ls %s/res/*.png 2>/dev/null", d, d, d, d) == 0);
+    CHECK(sh("grep -q '^| continue | 1 | [0-9.]* (n=1) | [0-9.]* (n=1) | [0-9.]* (n=1) |$' "
+             "%s/doc.md && grep -q '^| dense_phase1 | 2 | - | ' %s/doc.md && "
+             "grep -qx 'prose between' %s/doc.md && grep -qx 'prose after' %s/doc.md && "
+             "! grep -qx old %s/doc.md && cmp -s %s/res/summary.csv %s/summary.before",
+             d, d, d, d, d, d, d) == 0);
+    /* the phase-1 curve once per figure, and a second run gives the same doc */
+    CHECK(sh("grep -c '>dense_phase1 (n=1' %s/res/smallcnn_fig3.svg | grep -qx 1 && "
+             "cp %s/doc.md %s/doc.first && %s DOC=%s/doc.md PNG=0 scripts/exp.sh plots "
+             "> /dev/null 2>&1 && cmp -s %s/doc.md %s/doc.first", d, d, d, env, d, d, d) == 0);
+    /* a doc without the markers is refused, not appended to */
+    CHECK(sh("echo '# no markers' > %s/bare.md && ! %s DOC=%s/bare.md PNG=0 scripts/exp.sh plots "
+             "> %s/bare.txt 2>&1 && grep -q 'BEGIN generated: summary' %s/bare.txt && "
+             "test \"$(cat %s/bare.md)\" = '# no markers'", d, env, d, d, d, d) == 0);
+    CHECK(sh("%s DOC=%s/doc.md PNG=maybe scripts/exp.sh plots > /dev/null 2>&1", env, d) != 0);
     /* a call without the time to train stops cleanly and says so */
     CHECK(sh("%s OUT=%s/out3 DEADLINE=10 EXP_DIR=%s/runs3 %s > /dev/null 2>&1", env, d, d, grp) == 1);
     CHECK(sh("grep -q ',dense_phase1,2,pending,' %s/runs3/smallcnn_s7/manifest.csv", d) == 0);

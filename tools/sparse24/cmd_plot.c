@@ -10,8 +10,15 @@
  * shares the x of phase 1's last epoch, so the drop shows as a vertical step.
  * Groups whose phase-1 points are identical (strategies sharing one phase 1)
  * get that part drawn once, in grey, instead of one colour hiding the others.
+ * Curves are clipped at the frame rather than pressed onto its edge, so a
+ * y range narrower than the data cuts them instead of drawing flat lines.
+ * --zoom adds a second panel over the last epochs with a y range of its own:
+ * the strategies end within a point or two of each other, which an axis that
+ * must also hold the ~10 % right after pruning cannot show.
  *
- * It does not draw PNG, several columns at once, or error bars. */
+ * Reading the CSVs, grouping them and fitting the ranges is plot_data.c's;
+ * this file lays out and writes the SVG. It does not draw PNG (scripts/exp.sh
+ * converts the SVG), several columns at once, or error bars. */
 #include "cli.h"
 
 #include <fnmatch.h>
@@ -22,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plot_data.h"
 #include "sparse24/sparse24.h"
 
 static void usage(FILE *f)
@@ -36,7 +44,7 @@ static void usage(FILE *f)
 "boundary), so phase-2 CSVs of 'train --from' runs follow the phase-1 CSV;\n"
 "phase 2's epoch 0 (the pruned network, before retraining) is drawn on the\n"
 "boundary, with a circle. Groups with identical phase-1 points draw them once,\n"
-"in grey. Empty or nan values are left out.\n"
+"in grey. Empty or nan values are left out. Curves are clipped at the frame.\n"
 "\n"
 "options:\n"
 "  -o, --output FILE    the SVG to write (atomically; required); '-' or\n"
@@ -44,11 +52,19 @@ static void usage(FILE *f)
 "  --label NAME=GLOB    files whose path matches the shell pattern GLOB form the\n"
 "                       group NAME (repeatable, in legend order); a file matching\n"
 "                       no --label is a group of its own, named by its path\n"
+"                       (the legend shows the part in which those paths differ)\n"
+"  --color NAME=#RRGGBB the colour of group NAME (repeatable; default: a palette\n"
+"                       in group order), e.g. to keep a strategy's colour the\n"
+"                       same across figures\n"
 "  --band minmax|std|none  band drawn around each mean (default minmax)\n"
 "  --column NAME        the CSV column to draw (default test_acc)\n"
 "  --title TEXT         title above the plot\n"
 "  --ymin Y, --ymax Y   y range (default: from the data, rounded to a tick;\n"
-"                       --ymin must be below --ymax)\n"
+"                       --ymin must be below --ymax, and the range must hold\n"
+"                       some point of the curves)\n"
+"  --zoom X             a second panel from x = X (an epoch of the x axis, where\n"
+"                       phase 2's epoch e is at the longest phase 1 + e) to the\n"
+"                       last epoch, its y range fitted to the curves there\n"
 "  -h, --help           this text\n"
 "\n"
 "exit codes: 0 success, 1 runtime failure (unreadable or malformed CSV), 2 bad usage\n");
@@ -98,262 +114,28 @@ static void sb_text(struct sb *b, const char *s)
     }
 }
 
-/* ---------------------------------------------------------------- data */
+/* ---------------------------------------------------------------- layout */
 #define MAX_GROUPS 32
-#define MAX_POINTS 100000
 /* Legend names longer than this keep their start and end around "...". */
 #define MAX_LEGEND_NAME 120
 
-struct row {
-    int phase, epoch;   /* phase 1 or 2; epoch 0 is phase 2's pruned start */
-    double y;           /* NaN: no value in this row */
-};
-
-struct csv {
-    int n;
-    struct row *r;
-};
-
-/* One field as a value: *y is NaN for an empty field or "nan"; -1 if it is
- * something else than a finite number. */
-static int field_value(const char *f, double *y)
+/* Legend name: the shown part of the group's name, shortened around "..."
+ * past MAX_LEGEND_NAME. */
+static void legend_name(const struct plot_group *g, char *out, size_t n)
 {
-    char *e;
-    const char *end = f + strcspn(f, ",\r");
-    if (end == f) { *y = NAN; return 0; }
-    double x = strtod(f, &e);
-    if (e != end) return -1;
-    if (isnan(x)) { *y = NAN; return 0; }
-    if (!isfinite(x)) return -1;
-    *y = x;
-    return 0;
-}
-
-static int csv_read(const char *cmd, const char *path, const char *column, struct csv *out)
-{
-    uint8_t *buf = NULL;
-    size_t len;
-    out->n = 0;
-    out->r = NULL;
-    int rc = s24_read_file(path, &buf, &len);
-    if (rc != S24_OK) return cli_lib_fail(cmd, rc);
-    char *text = realloc(buf, len + 1);
-    if (!text) { free(buf); return cli_fail(cmd, "%s: out of memory", path); }
-    text[len] = 0;
-    int ec = S24_EXIT_FAIL, col = -1, pcol = -1, ecol = -1, ncols = 0, line = 1;
-    int per_phase[3] = {0, 0, 0}; /* rows so far, for a CSV without an epoch column */
-    char *nl = strchr(text, '\n');
-    if (!nl) { cli_fail(cmd, "%s: no header line", path); goto done; }
-    *nl = 0;
-    /* header: find the columns by name */
-    for (char *f = text;; ncols++) {
-        char *comma = strchr(f, ',');
-        size_t fl = comma ? (size_t)(comma - f) : strlen(f);
-        if (fl && f[fl - 1] == '\r') fl--;
-        if (fl == strlen(column) && !strncmp(f, column, fl)) col = ncols;
-        if (fl == 5 && !strncmp(f, "phase", 5)) pcol = ncols;
-        if (fl == 5 && !strncmp(f, "epoch", 5)) ecol = ncols;
-        if (!comma) { ncols++; break; }
-        f = comma + 1;
-    }
-    if (col < 0) { cli_fail(cmd, "%s: no column \"%s\" in the header", path, column); goto done; }
-    size_t cap = 64;
-    out->r = malloc(cap * sizeof *out->r);
-    if (!out->r) { cli_fail(cmd, "%s: out of memory", path); goto done; }
-    for (char *row = nl + 1; *row; line++) {
-        char *end = strchr(row, '\n');
-        if (end) *end = 0;
-        if (*row && *row != '\r') {
-            if ((size_t)out->n == cap) {
-                cap *= 2;
-                struct row *nr = realloc(out->r, cap * sizeof *nr);
-                if (!nr) { cli_fail(cmd, "%s: out of memory", path); goto done; }
-                out->r = nr;
-            }
-            if (out->n >= MAX_POINTS) { cli_fail(cmd, "%s: more than %d rows", path, MAX_POINTS); goto done; }
-            struct row r = {1, -1, NAN};
-            double x;
-            int k = 0;
-            for (char *f = row;; k++) {
-                if (k == col || k == pcol || k == ecol) {
-                    if (field_value(f, &x) != 0 || (k != col && isnan(x))) {
-                        cli_fail(cmd, "%s:%d: field %d is not a number", path, line + 1, k + 1);
-                        goto done;
-                    }
-                    if (k == col) r.y = x;
-                    if (k == pcol) {
-                        if (x != 1 && x != 2) {
-                            cli_fail(cmd, "%s:%d: phase %g: expected 1 or 2", path, line + 1, x);
-                            goto done;
-                        }
-                        r.phase = (int)x;
-                    }
-                    if (k == ecol) {
-                        if (x != floor(x) || x < 0 || x >= MAX_POINTS) {
-                            cli_fail(cmd, "%s:%d: epoch %g: expected 0..%d", path, line + 1, x,
-                                     MAX_POINTS - 1);
-                            goto done;
-                        }
-                        r.epoch = (int)x;
-                    }
-                }
-                char *comma = strchr(f, ',');
-                if (!comma) break;
-                f = comma + 1;
-            }
-            if (k + 1 != ncols) {
-                cli_fail(cmd, "%s:%d: %d fields, the header has %d", path, line + 1, k + 1, ncols);
-                goto done;
-            }
-            per_phase[r.phase]++;
-            if (ecol < 0) r.epoch = per_phase[r.phase];
-            out->r[out->n++] = r;
-        }
-        if (!end) break;
-        row = end + 1;
-    }
-    if (out->n == 0) { cli_fail(cmd, "%s: no rows", path); goto done; }
-    ec = S24_EXIT_OK;
-done:
-    if (ec != S24_EXIT_OK) {
-        free(out->r);
-        out->r = NULL;
-        out->n = 0;
-    }
-    free(text);
-    return ec;
-}
-
-/* The x axis is made of slots: phase 1's epoch e is slot e, phase 2's epoch
- * e is slot p1 + 1 + e (p1: the longest phase 1), so phase 2's epoch 0 has a
- * slot of its own but the x of phase 1's last epoch. */
-struct axis {
-    int p1;      /* the longest phase 1 among the files (0: none) */
-    int nslots;
-};
-
-static int slot_of(const struct axis *ax, const struct row *r)
-{
-    return r->phase == 1 ? r->epoch : ax->p1 + 1 + r->epoch;
-}
-
-static double x_of(const struct axis *ax, int slot)
-{
-    return slot <= ax->p1 ? slot : slot - 1;
-}
-
-struct group {
-    const char *name;
-    const char *glob;   /* NULL for a file's own group */
-    int files;
-    double *sum, *sumsq, *lo, *hi;  /* per slot */
-    int *count;                     /* per slot; 0: no point */
-    int leader;         /* the first group with the same phase-1 points (itself if none) */
-    int shared;         /* groups drawing their phase 1 through this leader (1: not shared) */
-};
-
-static int group_alloc(struct group *g, int nslots)
-{
-    size_t n = (size_t)nslots;
-    g->sum = calloc(n, sizeof *g->sum);
-    g->sumsq = calloc(n, sizeof *g->sumsq);
-    g->lo = malloc(n * sizeof *g->lo);
-    g->hi = malloc(n * sizeof *g->hi);
-    g->count = calloc(n, sizeof *g->count);
-    if (!g->sum || !g->sumsq || !g->lo || !g->hi || !g->count) return -1;
-    for (size_t i = 0; i < n; i++) {
-        g->lo[i] = INFINITY;
-        g->hi[i] = -INFINITY;
-    }
-    return 0;
-}
-
-static void group_add(struct group *g, const struct axis *ax, const struct csv *c)
-{
-    for (int i = 0; i < c->n; i++) {
-        double y = c->r[i].y;
-        int s = slot_of(ax, &c->r[i]);
-        if (isnan(y)) continue;
-        g->sum[s] += y;
-        g->sumsq[s] += y * y;
-        g->lo[s] = fmin(g->lo[s], y);
-        g->hi[s] = fmax(g->hi[s], y);
-        g->count[s]++;
-    }
-    g->files++;
-}
-
-/* The last slot with a point, or -1. */
-static int last_slot(const struct group *g, const struct axis *ax)
-{
-    for (int s = ax->nslots - 1; s >= 0; s--)
-        if (g->count[s]) return s;
-    return -1;
-}
-
-/* a round tick step giving about `want` ticks over span */
-static double nice_step(double span, int want)
-{
-    double raw = span / want, mag = pow(10, floor(log10(raw))), f = raw / mag;
-    return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
-}
-
-enum band { BAND_MINMAX, BAND_STD, BAND_NONE };
-
-static void band_at(const struct group *g, int i, enum band band, double *lo, double *hi)
-{
-    double mean = g->sum[i] / g->count[i];
-    if (band == BAND_MINMAX) {
-        *lo = g->lo[i];
-        *hi = g->hi[i];
-    } else if (band == BAND_STD) {
-        double var = g->sumsq[i] / g->count[i] - mean * mean;
-        double sd = var > 0 ? sqrt(var) : 0;
-        *lo = mean - sd;
-        *hi = mean + sd;
-    } else {
-        *lo = *hi = mean;
-    }
-}
-
-static int close_to(double a, double b)
-{
-    return fabs(a - b) <= 1e-9 * (1 + fabs(a) + fabs(b));
-}
-
-/* 1 if a and b have points at the same phase-1 slots with the same mean and band. */
-static int same_phase1(const struct group *a, const struct group *b, const struct axis *ax,
-                       enum band band)
-{
-    int any = 0;
-    for (int s = 0; s <= ax->p1; s++) {
-        if (!a->count[s] != !b->count[s]) return 0;
-        if (!a->count[s]) continue;
-        double la, ha, lb, hb;
-        band_at(a, s, band, &la, &ha);
-        band_at(b, s, band, &lb, &hb);
-        if (!close_to(a->sum[s] / a->count[s], b->sum[s] / b->count[s]) || !close_to(la, lb) ||
-            !close_to(ha, hb))
-            return 0;
-        any = 1;
-    }
-    return any;
-}
-
-/* Legend name: the group's, shortened around "..." past MAX_LEGEND_NAME. */
-static void legend_name(const char *name, char *out, size_t n)
-{
-    size_t len = strlen(name), keep = MAX_LEGEND_NAME / 2 - 2;
+    const char *name = g->name + g->show_off;
+    size_t len = g->show_len, keep = MAX_LEGEND_NAME / 2 - 2;
     if (len <= MAX_LEGEND_NAME || n < MAX_LEGEND_NAME + 1)
-        snprintf(out, n, "%s", name);
+        snprintf(out, n, "%.*s", (int)len, name);
     else
-        snprintf(out, n, "%.*s...%s", (int)keep, name, name + len - keep);
+        snprintf(out, n, "%.*s...%.*s", (int)keep, name, (int)keep, name + len - keep);
 }
 
+/* One panel: its place in the picture and the ranges it shows. */
 struct plot {
-    const struct axis *ax;
-    enum band band;
-    double W, H, L, T, pw, ph, x0, x1, ymin, ymax;
+    const struct plot_axis *ax;
+    enum plot_band band;
+    double L, T, pw, ph, x0, x1, ymin, ymax;
 };
 
 static double px(const struct plot *p, double x)
@@ -361,34 +143,37 @@ static double px(const struct plot *p, double x)
     return p->L + (x - p->x0) / (p->x1 - p->x0) * p->pw;
 }
 
+/* Values far outside the range are held a few spans away: the frame's clip
+ * hides them either way, and the SVG keeps short numbers. */
 static double py(const struct plot *p, double y)
 {
-    double c = fmin(fmax(y, p->ymin), p->ymax);
-    return p->T + (1 - (c - p->ymin) / (p->ymax - p->ymin)) * p->ph;
+    double span = p->ymax - p->ymin;
+    double c = fmin(fmax(y, p->ymin - 10 * span), p->ymax + 10 * span);
+    return p->T + (1 - (c - p->ymin) / span) * p->ph;
 }
 
 /* The mean curve and its band over the slots [from, to] of g. */
-static void draw_curve(struct sb *b, const struct plot *p, const struct group *g, int from, int to,
-                       const char *col, const char *dash)
+static void draw_curve(struct sb *b, const struct plot *p, const struct plot_group *g, int from,
+                       int to, const char *col, const char *dash)
 {
     int n = 0;
     for (int s = from; s <= to; s++) n += g->count[s] > 0;
     if (!n) return;
-    if (p->band != BAND_NONE && g->files > 1) {
+    if (p->band != PLOT_BAND_NONE && g->files > 1) {
         int first = 1;
         sb_printf(b, "<path fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\" d=\"", col);
         for (int s = from; s <= to; s++) {
             double lo, hi;
             if (!g->count[s]) continue;
-            band_at(g, s, p->band, &lo, &hi);
-            sb_printf(b, "%s%.2f,%.2f", first ? "M" : " L", px(p, x_of(p->ax, s)), py(p, hi));
+            plot_band_at(g, s, p->band, &lo, &hi);
+            sb_printf(b, "%s%.2f,%.2f", first ? "M" : " L", px(p, plot_x_of(p->ax, s)), py(p, hi));
             first = 0;
         }
         for (int s = to; s >= from; s--) {
             double lo, hi;
             if (!g->count[s]) continue;
-            band_at(g, s, p->band, &lo, &hi);
-            sb_printf(b, " L%.2f,%.2f", px(p, x_of(p->ax, s)), py(p, lo));
+            plot_band_at(g, s, p->band, &lo, &hi);
+            sb_printf(b, " L%.2f,%.2f", px(p, plot_x_of(p->ax, s)), py(p, lo));
         }
         sb_printf(b, " Z\"/>\n");
     }
@@ -397,181 +182,272 @@ static void draw_curve(struct sb *b, const struct plot *p, const struct group *g
     int first = 1;
     for (int s = from; s <= to; s++) {
         if (!g->count[s]) continue;
-        sb_printf(b, "%s%.2f,%.2f", first ? "" : " ", px(p, x_of(p->ax, s)),
+        sb_printf(b, "%s%.2f,%.2f", first ? "" : " ", px(p, plot_x_of(p->ax, s)),
                   py(p, g->sum[s] / g->count[s]));
         first = 0;
     }
     sb_printf(b, "\"/>\n");
 }
 
-static void legend_entry(struct sb *b, const struct plot *p, int k, const char *col,
+static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                      "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+static const char *const greys[] = {"#444444", "#888888", "#aaaaaa"};
+
+static const char *group_color(const struct plot_group *gs, int k)
+{
+    return gs[k].color ? gs[k].color : palette[k % 10];
+}
+
+/* A shared phase 1's grey, dashed past the third so that each stays apart. */
+static const char *grey_of(const struct plot_group *g, const char **dash)
+{
+    *dash = g->grey >= 3 ? "6,3" : NULL;
+    return greys[g->grey % 3];
+}
+
+/* Every group's curves in panel p (the caller clips them to the frame). */
+static void draw_groups(struct sb *b, const struct plot *p, const struct plot_group *gs, int ng,
+                        int any2)
+{
+    const struct plot_axis *ax = p->ax;
+    for (int k = 0; k < ng; k++) {
+        const struct plot_group *g = &gs[k];
+        const char *col = group_color(gs, k), *dash;
+        int from = 0;
+        double end = plot_phase1_end(g, ax, any2);
+        if (!isnan(end))
+            sb_printf(b, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" "
+                         "stroke-width=\"1.2\" stroke-dasharray=\"2,3\"/>\n",
+                      px(p, ax->p1), py(p, end), px(p, p->x1), py(p, end), col);
+        if (gs[g->leader].shared > 1) {
+            /* phase 1 drawn once by the leader; each member from phase 1's last epoch on */
+            if (g->leader == k) {
+                const char *grey = grey_of(g, &dash);
+                draw_curve(b, p, g, 0, ax->p1, grey, dash);
+            }
+            from = ax->p1;
+        }
+        draw_curve(b, p, g, from, ax->nslots - 1, col, NULL);
+        int s0 = ax->p1 + 1; /* phase 2's epoch 0: right after pruning */
+        if (s0 < ax->nslots && g->count[s0])
+            sb_printf(b, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\" fill=\"white\" stroke=\"%s\" "
+                         "stroke-width=\"1.8\"/>\n",
+                      px(p, plot_x_of(ax, s0)), py(p, g->sum[s0] / g->count[s0]), col);
+    }
+}
+
+/* Grid, tick labels, frame and phase boundary of panel p, then the curves
+ * clipped to the frame (a few pixels beyond it, so a curve running along the
+ * top keeps its full stroke). id names the panel's clip path. */
+static void draw_panel(struct sb *b, const struct plot *p, const struct plot_group *gs, int ng,
+                       int any2, int id)
+{
+    const struct plot_axis *ax = p->ax;
+    /* grid and ticks, at integer multiples of the step (no drift in the labels) */
+    double ys = plot_nice_step(p->ymax - p->ymin, 6);
+    for (double i = ceil(p->ymin / ys - 1e-9); i * ys <= p->ymax + 1e-9 * ys; i++) {
+        double y = i * ys + 0.0; /* + 0.0: no "-0" label */
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n",
+                  p->L, py(p, y), p->L + p->pw, py(p, y));
+        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", p->L - 6,
+                  py(p, y) + 4, y);
+    }
+    double xs = plot_nice_step(p->x1 - p->x0, p->pw < 400 ? 5 : 8);
+    if (xs < 1) xs = 1;
+    for (double i = ceil(p->x0 / xs - 1e-9); i * xs <= p->x1 + 1e-9; i++) {
+        double x = i * xs + 0.0;
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n",
+                  px(p, x), p->T, px(p, x), p->T + p->ph);
+        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", px(p, x),
+                  p->T + p->ph + 18, x);
+    }
+    sb_printf(b, "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" "
+                 "stroke=\"black\"/>\n", p->L, p->T, p->pw, p->ph);
+    if (ax->p1 >= 1 && any2 && ax->p1 > p->x0 && ax->p1 < p->x1) {
+        double x = px(p, ax->p1);
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%g\" x2=\"%.1f\" y2=\"%g\" stroke=\"#555\" "
+                     "stroke-dasharray=\"5,4\"/>\n"
+                     "<text x=\"%.1f\" y=\"%g\" fill=\"#555\">phase 2</text>\n",
+                  x, p->T, x, p->T + p->ph, x + 4, p->T + 14);
+    }
+    const double pad = 3;
+    sb_printf(b, "<clipPath id=\"frame%d\"><rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\"/>"
+                 "</clipPath>\n<g clip-path=\"url(#frame%d)\">\n",
+              id, p->L - pad, p->T - pad, p->pw + 2 * pad, p->ph + 2 * pad, id);
+    draw_groups(b, p, gs, ng, any2);
+    sb_printf(b, "</g>\n");
+}
+
+static void legend_entry(struct sb *b, double lx, double ly, const char *col, const char *dash,
                          const char *text)
 {
-    double ly = p->T + 10 + 20 * k, lx = p->L + p->pw + 12;
     sb_printf(b, "<line x1=\"%g\" y1=\"%.1f\" x2=\"%g\" y2=\"%.1f\" stroke=\"%s\" "
-                 "stroke-width=\"3\"/>\n", lx, ly, lx + 22, ly, col);
+                 "stroke-width=\"3\"%s%s%s/>\n", lx, ly, lx + 22, ly, col,
+              dash ? " stroke-dasharray=\"" : "", dash ? dash : "", dash ? "\"" : "");
     sb_printf(b, "<text x=\"%g\" y=\"%.1f\">", lx + 28, ly + 4);
     sb_text(b, text);
     sb_printf(b, "</text>\n");
 }
 
 /* The legend's text of group g (or of the shared phase 1 it leads). */
-static void legend_text(const struct group *g, const struct axis *ax, int shared_phase1, char *out,
-                        size_t n)
+static void legend_text(const struct plot_group *g, const struct plot_axis *ax, int any2,
+                        int shared_phase1, char *out, size_t n)
 {
     char name[MAX_LEGEND_NAME + 8];
     if (shared_phase1) {
         snprintf(out, n, "phase 1, shared by %d groups", g->shared);
         return;
     }
-    int s = last_slot(g, ax);
-    legend_name(g->name, name, sizeof name);
-    snprintf(out, n, "%s (n=%d, last %.2f)", name, g->files,
-             s >= 0 ? g->sum[s] / g->count[s] : 0.0);
+    int s = plot_last_slot(g, ax);
+    legend_name(g, name, sizeof name);
+    snprintf(out, n, "%s (n=%d, last %.2f%s)", name, g->files,
+             s >= 0 ? g->sum[s] / g->count[s] : 0.0,
+             isnan(plot_phase1_end(g, ax, any2)) ? "" : " = dotted line");
 }
 
-/* Approximate width of text at font-size 12 (sans-serif averages ~6.5 px a character). */
+/* Width of text at font-size 12, on the generous side: per-character advances
+ * at or above DejaVu Sans' (the widest of the usual sans-serif fonts, the one
+ * rsvg-convert and most Linux viewers fall back to), so that the legend,
+ * which sets the picture's width, fits whatever font draws it. */
 static double text_width(const char *s)
 {
-    return 7.0 * (double)strlen(s);
+    double w = 0;
+    for (; *s; s++) {
+        int c = (unsigned char)*s;
+        if (strchr("ijl.,:;'|!", c)) w += 4.0;
+        else if (strchr("frt/()[]- ", c)) w += 5.2;
+        else if (strchr("mwMW%@", c)) w += 12.0;
+        else if (strchr("=+<>~#&", c)) w += 10.2;
+        else if (c >= 'A' && c <= 'Z') w += 9.5;
+        else if (c >= 0x80) w += 6.0; /* a byte of a UTF-8 character: two or more per glyph */
+        else w += 7.7;                /* digits, other letters, '_' */
+    }
+    return w;
 }
 
-static int render(struct sb *b, struct group *gs, int ng, const struct axis *ax, enum band band,
-                  const char *title, const char *column, double ymin, double ymax)
+/* What the picture shows, decided before it is drawn (ranges from the data
+ * or the options). */
+struct view {
+    enum plot_band band;
+    const char *title, *column;
+    double x0, x1, ymin, ymax;  /* the main panel */
+    double zoom, zmin, zmax;    /* the zoom panel from x = zoom (NaN: none) */
+    int any2;                   /* some point in phase 2 */
+};
+
+static int render(struct sb *b, struct plot_group *gs, int ng, const struct plot_axis *ax,
+                  const struct view *v)
 {
-    static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
-    static const char *greys[] = {"#444444", "#888888", "#aaaaaa"};
     char text[MAX_LEGEND_NAME + 64];
-    struct plot p = {.ax = ax, .band = band, .L = 70, .T = 50, .pw = 580, .ph = 410,
-                     .ymin = ymin, .ymax = ymax};
+    int zoom = !isnan(v->zoom);
+    struct plot p = {.ax = ax,
+                     .band = v->band,
+                     .L = 70,
+                     .T = zoom ? 62 : 50,
+                     .pw = zoom ? 540 : 580,
+                     .ph = 410,
+                     .x0 = v->x0,
+                     .x1 = v->x1,
+                     .ymin = v->ymin,
+                     .ymax = v->ymax};
+    struct plot z = p;
     const double B = 60;
-    int entries = 0, any2 = 0;
-    double legend_w = 190, dlo = INFINITY, dhi = -INFINITY, xlo = INFINITY, xhi = -INFINITY;
-    for (int k = 0; k < ng; k++) {
-        for (int s = 0; s < ax->nslots; s++) {
-            double lo, hi;
-            if (!gs[k].count[s]) continue;
-            band_at(&gs[k], s, band, &lo, &hi);
-            dlo = fmin(dlo, lo);
-            dhi = fmax(dhi, hi);
-            xlo = fmin(xlo, x_of(ax, s));
-            xhi = fmax(xhi, x_of(ax, s));
-            any2 |= s > ax->p1;
-        }
+    int entries = 0;
+    double legend_w = 190;
+    for (int k = 0; k < ng; k++)
         for (int shared = 0; shared < 2; shared++) {
             if (shared && !(gs[k].leader == k && gs[k].shared > 1)) continue;
-            legend_text(&gs[k], ax, shared, text, sizeof text);
-            legend_w = fmax(legend_w, 40 + text_width(text));
+            legend_text(&gs[k], ax, v->any2, shared, text, sizeof text);
+            legend_w = fmax(legend_w, 28 + text_width(text) + 12);
             entries++;
         }
+    double right = p.L + p.pw;
+    if (zoom) {
+        z.L = right + 64;
+        z.pw = 300;
+        z.x0 = v->zoom;
+        z.ymin = v->zmin;
+        z.ymax = v->zmax;
+        right = z.L + z.pw;
     }
-    if (!isfinite(dlo)) dlo = dhi = 0; /* no values at all: an empty frame */
-    if (!isfinite(xlo)) xlo = 1, xhi = 2;
-    /* y range: what was asked, else the data rounded out to a tick step */
-    double span = dhi - dlo;
-    if (!(span > 0)) span = dhi != 0 ? fabs(dhi) * 0.1 : 1;
-    double step = nice_step(span, 6);
-    if (isnan(p.ymin)) p.ymin = floor(dlo / step + 1e-9) * step;
-    if (isnan(p.ymax)) p.ymax = ceil(dhi / step - 1e-9) * step;
-    if (p.ymax <= p.ymin) { /* one bound given beyond the data, or all values equal */
-        if (isnan(ymax)) p.ymax = p.ymin + step;
-        else p.ymin = p.ymax - step;
-    }
-    p.x0 = fmin(xlo, 1);
-    p.x1 = xhi > p.x0 ? xhi : p.x0 + 1;
-    p.W = p.L + p.pw + 20 + legend_w;
-    p.H = fmax(p.T + p.ph + B, p.T + 20 * entries + 30);
-    p.ph = p.H - p.T - B;
+    double lx = right + 12;
+    double W = lx + legend_w;
+    double H = fmax(p.T + p.ph + B, p.T + 20 * entries + 30);
+    p.ph = z.ph = H - p.T - B;
     sb_printf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                  "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
                  "viewBox=\"0 0 %g %g\" font-family=\"sans-serif\" font-size=\"12\">\n"
-                 "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", p.W, p.H, p.W, p.H);
-    if (title) {
+                 "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H, W, H);
+    if (v->title) {
         sb_printf(b, "<text x=\"%g\" y=\"28\" text-anchor=\"middle\" font-size=\"16\">",
-                  p.L + p.pw / 2);
-        sb_text(b, title);
+                  (p.L + right) / 2);
+        sb_text(b, v->title);
         sb_printf(b, "</text>\n");
     }
-    /* grid and ticks, at integer multiples of the step (no drift in the labels) */
-    double ys = nice_step(p.ymax - p.ymin, 6);
-    for (double i = ceil(p.ymin / ys - 1e-9); i * ys <= p.ymax + 1e-9 * ys; i++) {
-        double y = i * ys + 0.0; /* + 0.0: no "-0" label */
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n",
-                  p.L, py(&p, y), p.L + p.pw, py(&p, y));
-        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", p.L - 6,
-                  py(&p, y) + 4, y);
-    }
-    double xs = nice_step(p.x1 - p.x0, 8);
-    if (xs < 1) xs = 1;
-    for (double i = ceil(p.x0 / xs); i * xs <= p.x1 + 1e-9; i++) {
-        double x = i * xs + 0.0;
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n",
-                  px(&p, x), p.T, px(&p, x), p.T + p.ph);
-        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", px(&p, x),
-                  p.T + p.ph + 18, x);
-    }
-    sb_printf(b, "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" "
-                 "stroke=\"black\"/>\n", p.L, p.T, p.pw, p.ph);
-    sb_printf(b, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">epoch</text>\n", p.L + p.pw / 2,
-              p.H - 18);
+    sb_printf(b, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">epoch</text>\n",
+              (p.L + right) / 2, H - 18);
     sb_printf(b, "<text transform=\"translate(20,%g) rotate(-90)\" text-anchor=\"middle\">",
               p.T + p.ph / 2);
-    sb_text(b, !strcmp(column, "test_acc") ? "test accuracy (%)" : column);
+    sb_text(b, !strcmp(v->column, "test_acc") ? "test accuracy (%)" : v->column);
     sb_printf(b, "</text>\n");
-    if (ax->p1 >= 1 && any2) {
-        double x = px(&p, ax->p1);
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%g\" x2=\"%.1f\" y2=\"%g\" stroke=\"#555\" "
-                     "stroke-dasharray=\"5,4\"/>\n"
-                     "<text x=\"%.1f\" y=\"%g\" fill=\"#555\">phase 2</text>\n",
-                  x, p.T, x, p.T + p.ph, x + 4, p.T + 14);
+    sb_printf(b, "<g id=\"main\">\n");
+    draw_panel(b, &p, gs, ng, v->any2, 0);
+    sb_printf(b, "</g>\n");
+    if (zoom) {
+        /* the zoomed window marked in the main panel, and drawn beside it */
+        double x = px(&p, z.x0), y = py(&p, z.ymax);
+        sb_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+                     "stroke=\"#555\" stroke-dasharray=\"3,3\"/>\n",
+                  x, y, px(&p, z.x1) - x, py(&p, z.ymin) - y);
+        sb_printf(b, "<g id=\"zoom\">\n<text x=\"%g\" y=\"%g\" text-anchor=\"middle\" "
+                     "fill=\"#555\">epochs %g-%g, y zoomed</text>\n",
+                  z.L + z.pw / 2, z.T - 8, z.x0, z.x1);
+        draw_panel(b, &z, gs, ng, v->any2, 1);
+        sb_printf(b, "</g>\n");
     }
-    int entry = 0, nshared = 0;
+    int entry = 0;
     for (int k = 0; k < ng; k++) {
-        const struct group *g = &gs[k];
-        const char *col = colors[k % 10];
-        int from = 0;
-        if (gs[g->leader].shared > 1) {
-            /* phase 1 drawn once by the leader; each member from phase 1's last epoch on */
-            if (g->leader == k) {
-                const char *grey = greys[nshared % 3];
-                draw_curve(b, &p, g, 0, ax->p1, grey, nshared >= 3 ? "6,3" : NULL);
-                legend_text(g, ax, 1, text, sizeof text);
-                legend_entry(b, &p, entry++, grey, text);
-                nshared++;
-            }
-            from = ax->p1;
+        const struct plot_group *g = &gs[k];
+        const char *dash;
+        if (g->leader == k && g->shared > 1) {
+            const char *grey = grey_of(g, &dash);
+            legend_text(g, ax, v->any2, 1, text, sizeof text);
+            legend_entry(b, lx, p.T + 10 + 20 * entry++, grey, dash, text);
         }
-        draw_curve(b, &p, g, from, ax->nslots - 1, col, NULL);
-        int s0 = ax->p1 + 1; /* phase 2's epoch 0: right after pruning */
-        if (s0 < ax->nslots && g->count[s0])
-            sb_printf(b, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\" fill=\"white\" stroke=\"%s\" "
-                         "stroke-width=\"1.8\"/>\n",
-                      px(&p, x_of(ax, s0)), py(&p, g->sum[s0] / g->count[s0]), col);
-        legend_text(g, ax, 0, text, sizeof text);
-        legend_entry(b, &p, entry++, col, text);
+        legend_text(g, ax, v->any2, 0, text, sizeof text);
+        legend_entry(b, lx, p.T + 10 + 20 * entry++, group_color(gs, k), NULL, text);
     }
     sb_printf(b, "</svg>\n");
     return b->oom ? -1 : 0;
 }
 
+/* "#rgb" or "#rrggbb" */
+static int is_color(const char *c)
+{
+    size_t n = strlen(c);
+    if (c[0] != '#' || (n != 4 && n != 7)) return 0;
+    return strspn(c + 1, "0123456789abcdefABCDEF") == n - 1;
+}
+
 int cmd_plot(int argc, char **argv)
 {
-    enum { O_LABEL = 256, O_BAND, O_COLUMN, O_TITLE, O_YMIN, O_YMAX };
+    enum { O_LABEL = 256, O_BAND, O_COLUMN, O_TITLE, O_YMIN, O_YMAX, O_COLOR, O_ZOOM };
     static const struct option lo[] = {
         {"output", required_argument, 0, 'o'}, {"label", required_argument, 0, O_LABEL},
         {"band", required_argument, 0, O_BAND}, {"column", required_argument, 0, O_COLUMN},
         {"title", required_argument, 0, O_TITLE}, {"ymin", required_argument, 0, O_YMIN},
-        {"ymax", required_argument, 0, O_YMAX}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"ymax", required_argument, 0, O_YMAX}, {"color", required_argument, 0, O_COLOR},
+        {"zoom", required_argument, 0, O_ZOOM}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = argv[0], *out = NULL, *title = NULL, *column = "test_acc";
-    struct group gs[MAX_GROUPS];
+    struct plot_group gs[MAX_GROUPS];
     char *labels[MAX_GROUPS];
-    struct csv *csvs = NULL;
+    const char *colors[MAX_GROUPS]; /* --color's NAME=COLOR, as given */
+    struct plot_csv *csvs = NULL;
     int *group_of = NULL;
-    int ng = 0, nlabels = 0, ncsv = 0, ec = S24_EXIT_FAIL;
-    enum band band = BAND_MINMAX;
-    double ymin = NAN, ymax = NAN;
-    struct axis ax = {0, 0};
+    int ng = 0, nlabels = 0, ncolors = 0, ncsv = 0, ec = S24_EXIT_FAIL;
+    enum plot_band band = PLOT_BAND_MINMAX;
+    double ymin = NAN, ymax = NAN, zoom = NAN;
+    struct plot_axis ax = {0, 0};
     memset(gs, 0, sizeof gs);
     optind = 1;
     for (;;) {
@@ -583,8 +459,14 @@ int cmd_plot(int argc, char **argv)
         case 'o': out = optarg; break;
         case O_LABEL: {
             char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg || !eq[1]) { ec = cli_usage(cmd, "--label %s: expected NAME=GLOB", optarg); goto done; }
-            if (ng == MAX_GROUPS) { ec = cli_usage(cmd, "at most %d groups", MAX_GROUPS); goto done; }
+            if (!eq || eq == optarg || !eq[1]) {
+                ec = cli_usage(cmd, "--label %s: expected NAME=GLOB", optarg);
+                goto done;
+            }
+            if (ng == MAX_GROUPS) {
+                ec = cli_usage(cmd, "at most %d groups", MAX_GROUPS);
+                goto done;
+            }
             labels[nlabels] = malloc(strlen(optarg) + 1);
             if (!labels[nlabels]) { ec = cli_fail(cmd, "out of memory"); goto done; }
             memcpy(labels[nlabels], optarg, strlen(optarg) + 1);
@@ -596,17 +478,42 @@ int cmd_plot(int argc, char **argv)
             break;
         }
         case O_BAND:
-            if (!strcmp(optarg, "minmax")) band = BAND_MINMAX;
-            else if (!strcmp(optarg, "std")) band = BAND_STD;
-            else if (!strcmp(optarg, "none")) band = BAND_NONE;
-            else { ec = cli_usage(cmd, "--band %s: expected minmax, std or none", optarg); goto done; }
+            if (!strcmp(optarg, "minmax")) band = PLOT_BAND_MINMAX;
+            else if (!strcmp(optarg, "std")) band = PLOT_BAND_STD;
+            else if (!strcmp(optarg, "none")) band = PLOT_BAND_NONE;
+            else {
+                ec = cli_usage(cmd, "--band %s: expected minmax, std or none", optarg);
+                goto done;
+            }
+            break;
+        case O_COLOR: {
+            const char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || !is_color(eq + 1)) {
+                ec = cli_usage(cmd, "--color %s: expected NAME=#RRGGBB or NAME=#RGB", optarg);
+                goto done;
+            }
+            if (ncolors == MAX_GROUPS) {
+                ec = cli_usage(cmd, "at most %d --color", MAX_GROUPS);
+                goto done;
+            }
+            colors[ncolors++] = optarg;
+            break;
+        }
+        case O_ZOOM:
+            if (cli_parse_double(optarg, &zoom) != 0 || !isfinite(zoom)) {
+                ec = cli_usage(cmd, "--zoom %s: expected an epoch (a number)", optarg);
+                goto done;
+            }
             break;
         case O_COLUMN: column = optarg; break;
         case O_TITLE: title = optarg; break;
         case O_YMIN:
         case O_YMAX: {
             double v = strtod(optarg, &end);
-            if (!*optarg || *end || !isfinite(v)) { ec = cli_usage(cmd, "%s: expected a number", optarg); goto done; }
+            if (!*optarg || *end || !isfinite(v)) {
+                ec = cli_usage(cmd, "%s: expected a number", optarg);
+                goto done;
+            }
             if (opt == O_YMIN) ymin = v; else ymax = v;
             break;
         }
@@ -628,15 +535,18 @@ int cmd_plot(int argc, char **argv)
     group_of = calloc((size_t)(argc - optind), sizeof *group_of);
     if (!csvs || !group_of) { ec = cli_fail(cmd, "out of memory"); goto done; }
     for (int a = optind; a < argc; a++, ncsv++) {
-        struct csv *c = &csvs[ncsv];
-        if ((ec = csv_read(cmd, argv[a], column, c)) != S24_EXIT_OK) goto done;
+        struct plot_csv *c = &csvs[ncsv];
+        if ((ec = plot_csv_read(cmd, argv[a], column, c)) != S24_EXIT_OK) goto done;
         ec = S24_EXIT_FAIL;
         int k = 0;
         while (k < nlabels && fnmatch(gs[k].glob, argv[a], 0) != 0) k++;
         if (k == nlabels) {
             for (k = nlabels; k < ng && strcmp(gs[k].name, argv[a]); k++) {}
             if (k == ng) {
-                if (ng == MAX_GROUPS) { ec = cli_fail(cmd, "more than %d groups", MAX_GROUPS); goto done; }
+                if (ng == MAX_GROUPS) {
+                    ec = cli_fail(cmd, "more than %d groups", MAX_GROUPS);
+                    goto done;
+                }
                 gs[ng++].name = argv[a];
             }
         }
@@ -646,27 +556,83 @@ int cmd_plot(int argc, char **argv)
     }
     for (int i = 0; i < ncsv; i++)
         for (int j = 0; j < csvs[i].n; j++) {
-            int s = slot_of(&ax, &csvs[i].r[j]);
+            int s = plot_slot_of(&ax, &csvs[i].r[j]);
             if (s + 1 > ax.nslots) ax.nslots = s + 1;
         }
     for (int k = 0; k < ng; k++)
-        if (group_alloc(&gs[k], ax.nslots) != 0) { ec = cli_fail(cmd, "out of memory"); goto done; }
-    for (int i = 0; i < ncsv; i++) group_add(&gs[group_of[i]], &ax, &csvs[i]);
+        if (plot_group_alloc(&gs[k], ax.nslots) != 0) {
+            ec = cli_fail(cmd, "out of memory");
+            goto done;
+        }
+    for (int i = 0; i < ncsv; i++) plot_group_add(&gs[group_of[i]], &ax, &csvs[i]);
     for (int k = 0; k < nlabels; k++)
-        if (gs[k].files == 0) { ec = cli_fail(cmd, "--label %s=%s matched no file", gs[k].name, gs[k].glob); goto done; }
+        if (gs[k].files == 0) {
+            ec = cli_fail(cmd, "--label %s=%s matched no file", gs[k].name, gs[k].glob);
+            goto done;
+        }
+    for (int c = 0; c < ncolors; c++) {
+        size_t len = (size_t)(strchr(colors[c], '=') - colors[c]);
+        int k = 0;
+        while (k < ng && !(strlen(gs[k].name) == len && !strncmp(gs[k].name, colors[c], len))) k++;
+        if (k == ng) {
+            ec = cli_usage(cmd, "--color %s: no group named %.*s", colors[c], (int)len, colors[c]);
+            goto done;
+        }
+        gs[k].color = colors[c] + len + 1;
+    }
+    plot_short_names(gs, ng);
     /* groups with the same phase 1 (e.g. strategies after one dense run) */
+    int nshared = 0;
     for (int k = 0; k < ng; k++) {
         gs[k].leader = k;
         gs[k].shared = 1;
         for (int j = 0; j < k; j++)
-            if (gs[j].leader == j && same_phase1(&gs[j], &gs[k], &ax, band)) {
+            if (gs[j].leader == j && plot_same_phase1(&gs[j], &gs[k], &ax, band)) {
                 gs[k].leader = j;
-                gs[j].shared++;
+                if (gs[j].shared++ == 1) gs[j].grey = nshared++;
                 break;
             }
     }
+    /* the ranges; a y range or zoom that would show nothing is refused */
+    struct view v = {.band = band, .title = title, .column = column, .zoom = zoom};
+    double dlo, dhi, xlo, xhi;
+    if (!plot_data_range(gs, ng, &ax, band, -INFINITY, &dlo, &dhi, &xlo, &xhi)) {
+        dlo = dhi = 0; /* no values at all: an empty frame */
+        xlo = 1;
+        xhi = 2;
+    }
+    plot_fit_y(dlo, dhi, ymin, ymax, &v.ymin, &v.ymax);
+    v.x0 = fmin(xlo, 1);
+    v.x1 = xhi > v.x0 ? xhi : v.x0 + 1;
+    for (int s = ax.p1 + 1; s < ax.nslots; s++)
+        for (int k = 0; k < ng; k++) v.any2 |= gs[k].count[s] > 0;
+    double mlo, mhi;
+    if ((!isnan(ymin) || !isnan(ymax)) &&
+        plot_points_within(gs, ng, &ax, v.ymin, v.ymax, &mlo, &mhi) == 0 && isfinite(mlo)) {
+        ec = cli_usage(cmd, "--ymin/--ymax: the y range %g..%g holds no point of the curves "
+                       "(%s from %.4g to %.4g): the plot would show nothing",
+                       v.ymin, v.ymax, column, mlo, mhi);
+        goto done;
+    }
+    if (!isnan(zoom)) {
+        double zx0, zx1;
+        if (!(zoom > v.x0 && zoom < v.x1) ||
+            !plot_data_range(gs, ng, &ax, band, zoom, &dlo, &dhi, &zx0, &zx1)) {
+            ec = cli_usage(cmd, "--zoom %g: expected an epoch inside the x axis (%g to %g)", zoom,
+                           v.x0, v.x1);
+            goto done;
+        }
+        for (int k = 0; k < ng; k++) { /* the dotted ends of phase 1 cross the zoom too */
+            double end = plot_phase1_end(&gs[k], &ax, v.any2);
+            if (!isnan(end)) {
+                dlo = fmin(dlo, end);
+                dhi = fmax(dhi, end);
+            }
+        }
+        plot_fit_y(dlo, dhi, NAN, NAN, &v.zmin, &v.zmax);
+    }
     struct sb b = {0};
-    if (render(&b, gs, ng, &ax, band, title, column, ymin, ymax) != 0) {
+    if (render(&b, gs, ng, &ax, &v) != 0) {
         free(b.p);
         ec = cli_fail(cmd, "out of memory");
         goto done;
@@ -680,8 +646,8 @@ int cmd_plot(int argc, char **argv)
     /* the SVG may be on standard output: then the summary goes to stderr */
     FILE *info = s24_outfile_is_stdout(out) ? stderr : stdout;
     for (int k = 0; k < ng; k++) {
-        const struct group *g = &gs[k];
-        int s = last_slot(g, &ax), n1 = 0, n2 = 0, s0 = ax.p1 + 1;
+        const struct plot_group *g = &gs[k];
+        int s = plot_last_slot(g, &ax), n1 = 0, n2 = 0, s0 = ax.p1 + 1;
         for (int t = 0; t < ax.nslots; t++)
             if (g->count[t] && t != s0) {
                 if (t <= ax.p1) n1++;
