@@ -45,7 +45,8 @@ static void usage(FILE *f)
 "  --batch LIST      batch sizes (default 1,8,32,256,1024)\n"
 "  --dtype LIST      fp16,bf16 on a GPU (default fp16); fp32 on the CPU (its only one)\n"
 "  --paths LIST      dense,sparse,auto (default all three)\n"
-"  --size N          image side (default: the architecture's input size)\n"
+"  --size N          image side (default: the architecture's own, 32 or 224);\n"
+"                    1000 classes from 224 up, else 10\n"
 "  --warmup N        untimed runs first (default 10)\n"
 "  --repeats N       timed runs; the median is reported (default 50)\n"
 "  --device D        cpu | cuda | auto (default auto)\n"
@@ -189,8 +190,13 @@ static int run_plan(struct bench *b, s24_model_t *m, const char *arch, int size,
 
 static int run_model(struct bench *b, const char *arch)
 {
-    /* the CIFAR variants at 32x32 with 10 classes; --size overrides the side */
-    int size = b->size ? b->size : 32, classes = 10, maxb = 0, rc;
+    /* each architecture at its own input size unless --size says otherwise;
+     * 10 classes at CIFAR sizes, ImageNet's 1000 from 224 (as
+     * bench/torch_infer.py builds its baselines); rows name the model by
+     * family and size, as issue 11's CSV does */
+    const struct s24_arch_info *ai = s24_arch_find(arch);
+    int size = b->size ? b->size : ai->size, classes = size >= 224 ? 1000 : 10, maxb = 0, rc;
+    const char *fam = ai->family;
     for (int i = 0; i < b->nb; i++) maxb = b->batch[i] > maxb ? b->batch[i] : maxb;
     s24_model_t *m = NULL;
     if ((rc = make_model(b, arch, classes, &m)) != S24_OK) return rc;
@@ -211,7 +217,7 @@ static int run_model(struct bench *b, const char *arch)
     for (int i = 0; i < b->nb && rc == S24_OK; i++)
         for (int d = 0; d < b->nd && rc == S24_OK; d++)
             for (int k = 0; k < b->np && rc == S24_OK; k++)
-                rc = run_plan(b, m, arch, size, b->batch[i], b->dtype[d], b->path[k], x, y, t);
+                rc = run_plan(b, m, fam, size, b->batch[i], b->dtype[d], b->path[k], x, y, t);
     cli_progress_end(b->pr);
     if (x) s24_be_free(be, x, xb);
     if (y) s24_be_free(be, y, yb);

@@ -81,6 +81,9 @@ struct s24_arch_info {
     const char *summary;     /* one line for --help */
     int permutable;          /* s24_permute_checkpoint knows its channel spaces */
     float dropout, sdepth;   /* defaults of s24_model_set_drop */
+    const char *family;      /* the network it is a variant of ("resnet18" for both stems):
+                              * results tables name the model by family and input size */
+    int size;                /* the input side it is built for (32 CIFAR, 224 ImageNet) */
 };
 int s24_arch_count(void);
 const struct s24_arch_info *s24_arch_at(int i);

@@ -5,8 +5,14 @@
 # smallcnn (both dtypes, the three paths). Run from the repository root on
 # the GPU machine with .debs carried (cJSON); cuSPARSELt from .carry (as
 # run_gemm.sh unpacks it) when carried, else the image's Python wheel.
-#   GIT_COMMIT=<id> scripts/gpu/run_infer_tests.sh
-# Output in $OUT: build.log, test-infer-gpu.log, cli-infer.log.
+#   GIT_COMMIT=<id> [OPS_TESTS=1] [BENCH_ARGS='...'] [TORCH_ARGS='...'] \
+#     scripts/gpu/run_infer_tests.sh
+# OPS_TESTS=1 also runs test_nn_ops_gpu (the training ops, max-pool among
+# them). BENCH_ARGS, when set, runs `sparse24 bench infer BENCH_ARGS` and
+# then `bench/torch_infer.py TORCH_ARGS` in the same call, both appending to
+# $OUT/infer-h200.csv (per-layer rows in $OUT/infer-layers-h200.csv).
+# Output in $OUT: build.log, info.txt, test-infer-gpu.log, test-ops-gpu.log,
+# cli-infer.log, bench-infer.log, versions.txt.
 set -o pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
@@ -26,7 +32,8 @@ fi
 echo "CUSPARSELT_DIR=$CUSPARSELT_DIR"
 make -j16 WERROR=1 CUDA_ARCHS=90 USE_CUDA=1 USE_CUDNN=1 USE_CUSPARSELT=1 \
   ${CUSPARSELT_DIR:+CUSPARSELT_DIR=$CUSPARSELT_DIR} ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} \
-  all build/tests/gpu/test_infer_gpu > "$OUT/build.log" 2>&1
+  all build/tests/gpu/test_infer_gpu ${OPS_TESTS:+build/tests/gpu/test_nn_ops_gpu} \
+  > "$OUT/build.log" 2>&1
 rc=$?
 grep -E "sparse24 build|error|warning" "$OUT/build.log" | head -40
 echo "build: rc $rc, $(( $(date +%s) - t0 )) s"
@@ -34,6 +41,11 @@ echo "build: rc $rc, $(( $(date +%s) - t0 )) s"
 build/sparse24 info | tee "$OUT/info.txt"
 echo "== test_infer_gpu ($(( $(date +%s) - t0 )) s)"
 timeout ${TEST_TIMEOUT:-300} stdbuf -oL build/tests/gpu/test_infer_gpu 2>&1 | tee "$OUT/test-infer-gpu.log" | tail -80
+if [ -n "$OPS_TESTS" ]; then
+  echo "== test_nn_ops_gpu ($(( $(date +%s) - t0 )) s)"
+  timeout ${OPS_TIMEOUT:-120} build/tests/gpu/test_nn_ops_gpu > "$OUT/test-ops-gpu.log" 2>&1
+  echo "rc $?"; grep -E "maxpool|passed|FAIL" "$OUT/test-ops-gpu.log" | tail -8
+fi
 echo "== cli ($(( $(date +%s) - t0 )) s)"
 {
   ck=/tmp/s24-infer-ck
@@ -49,4 +61,16 @@ echo "== cli ($(( $(date +%s) - t0 )) s)"
     done
   done
 } 2>&1 | tee "$OUT/cli-infer.log" | tail -60
+if [ -n "$BENCH_ARGS" ]; then
+  echo "== bench infer ($(( $(date +%s) - t0 )) s)"
+  { nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv
+    build/sparse24 info; date -u; echo "commit $GIT_COMMIT"; } > "$OUT/versions.txt" 2>&1
+  # word splitting of the argument strings is intended
+  timeout ${BENCH_TIMEOUT:-150} build/sparse24 bench infer $BENCH_ARGS --csv "$OUT/infer-h200.csv" \
+    --layers "$OUT/infer-layers-h200.csv" 2>&1 | tee "$OUT/bench-infer.log" | grep -v "^#" | tail -40
+  echo "rc ${PIPESTATUS[0]}"
+  timeout ${TORCH_TIMEOUT:-120} python3 bench/torch_infer.py --csv "$OUT/infer-h200.csv" $TORCH_ARGS \
+    2>&1 | tee -a "$OUT/bench-infer.log" | tail -20
+  echo "rc ${PIPESTATUS[0]}"
+fi
 echo "== done ($(( $(date +%s) - t0 )) s)"

@@ -11,7 +11,7 @@
  *     1x1 stride-1 conv or a linear, else an im2col buffer; bias and ReLU in
  *     cuSPARSELt's epilogue, SiLU / sigmoid in the plan's own pass after it;
  *   - add (+ReLU), activations, unfolded batch norms, global average
- *     pooling and the SE scale on infer_kernels.cu; dropout and stochastic
+ *     pooling, max pooling and the SE scale on infer_kernels.cu; dropout and stochastic
  *     depth (the identity in evaluation) share their input's buffer.
  * Positions are padded to ROW_PAD rows in every buffer, so the GEMM's n
  * meets cuSPARSELt's multiple for any batch; the padding rows only ever
@@ -34,7 +34,7 @@
 #define MEASURE_WARM 2     /* warm-up runs of each path (the first searches cuDNN, makes plans) */
 #define MEASURE_PAIRS 9    /* timed runs of each path, alternating */
 
-enum cstep_kind { CS_GEMM = 0, CS_AFFINE, CS_ACT, CS_ADD, CS_GAP, CS_SCALE };
+enum cstep_kind { CS_GEMM = 0, CS_AFFINE, CS_ACT, CS_ADD, CS_GAP, CS_SCALE, CS_MAXPOOL };
 
 struct cstep {
     enum cstep_kind kind;
@@ -286,10 +286,12 @@ int s24_infer_cu_create(struct s24_model *m, const struct s24_infer_opts *o,
         case S24_N_ADD:
         case S24_N_GAP:
         case S24_N_SCALE:
+        case S24_N_MAXPOOL:
             memset(t, 0, sizeof *t);
             p->ns++;
             t->kind = nd->op == S24_N_ACT ? CS_ACT : nd->op == S24_N_ADD ? CS_ADD
-                      : nd->op == S24_N_GAP ? CS_GAP : CS_SCALE;
+                      : nd->op == S24_N_GAP ? CS_GAP : nd->op == S24_N_MAXPOOL ? CS_MAXPOOL
+                      : CS_SCALE;
             t->node = i, t->in = p->phys[nd->in], t->out = nd->out, t->layer = -1;
             t->in2 = nd->in2 >= 0 ? p->phys[nd->in2] : -1;
             t->act = nd->op == S24_N_ACT ? nd->act : S24_ACT_NONE;
@@ -478,6 +480,13 @@ static int run_node(struct s24_infer_cu *p, const struct cstep *t)
     case CS_GAP:
         if ((rc = slot(p, t->out, n, 1, 1)) != S24_OK) return rc;
         return s24_icu_gap(p->dt, x, p->buf[t->out], n, h * w, c, p->s);
+    case CS_MAXPOOL: {
+        const struct s24_node *nd = &m->nodes[t->node];
+        struct s24_pool_shape ps = {n, h, w, c, nd->k, nd->stride, nd->pad, 0, 0};
+        if ((rc = s24_pool_shape_init(&ps)) != S24_OK || (rc = slot(p, t->out, n, ps.oh, ps.ow)) != S24_OK)
+            return rc;
+        return s24_icu_maxpool(p->dt, &ps, x, p->buf[t->out], p->s);
+    }
     case CS_SCALE:
         if (p->sn[t->in2] != n || p->sh[t->in2] * p->sw[t->in2] != 1 || m->slots[t->in2].c != c)
             return s24_error(S24_ERR_INVALID, "infer (cuda): node %d: SE scale of mismatched "

@@ -7,7 +7,8 @@
  *   infer_dense.cu    dense convs and linears through cuDNN (own direct
  *                     kernel where cuDNN is missing or has no algorithm)
  *   infer_kernels.cu  the plan's own kernels (conversion, epilogues, add,
- *                     activations, pooling, SE scale, im2col, direct conv)
+ *                     activations, average and max pooling, SE scale, im2col,
+ *                     direct conv)
  *
  * Every launch is followed by S24_LAUNCH_CHECK; every library call's
  * status becomes an error (S24_GPU_CHECK). */
@@ -37,6 +38,9 @@ int s24_icu_act(enum s24_dtype dt, const void *x, void *y, int64_t n, int act, c
 /* y (n, c) = mean over hw of x (n, hw, c) */
 int s24_icu_gap(enum s24_dtype dt, const void *x, void *y, int64_t n, int64_t hw, int64_t c,
                 cudaStream_t s);
+/* y = max pool of x (ps set by s24_pool_shape_init) */
+int s24_icu_maxpool(enum s24_dtype dt, const struct s24_pool_shape *ps, const void *x, void *y,
+                    cudaStream_t s);
 /* y (n, hw, c) = x * sc (n, c) (squeeze-excitation) */
 int s24_icu_scale(enum s24_dtype dt, const void *x, const void *sc, void *y, int64_t n,
                   int64_t hw, int64_t c, cudaStream_t s);

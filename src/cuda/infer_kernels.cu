@@ -96,6 +96,30 @@ template <class T> __global__ void gap_kernel(const T *x, T *y, int64_t n, int64
         st(y, i, s / (float)hw);
     }
 }
+/* one thread per output element, channel fastest; the first maximum of the
+ * window wins and a NaN wins its window (the training ops' rule) */
+template <class T> __global__ void maxpool_kernel(const T *x, T *y, struct s24_pool_shape ps)
+{
+    GRID_LOOP(i, ps.n * ps.oh * ps.ow * ps.c)
+    {
+        int64_t ch = i % ps.c, q = i / ps.c, ox = q % ps.ow, oy = q / ps.ow % ps.oh,
+                img = q / (ps.ow * ps.oh);
+        float best = 0.0f;
+        int have = 0;
+        for (int64_t ky = 0; ky < ps.k; ky++) {
+            int64_t iy = oy * ps.stride - ps.pad + ky;
+            if (iy < 0 || iy >= ps.h) continue;
+            for (int64_t kx = 0; kx < ps.k; kx++) {
+                int64_t ix = ox * ps.stride - ps.pad + kx;
+                if (ix < 0 || ix >= ps.w) continue;
+                float v = ld(x, ((img * ps.h + iy) * ps.w + ix) * ps.c + ch);
+                if (!have || v > best || (v != v && best == best)) best = v, have = 1;
+            }
+        }
+        st(y, i, best);
+    }
+}
+
 template <class T>
 __global__ void scale_kernel(const T *x, const T *sc, T *y, int64_t n, int64_t hw, int64_t c)
 {
@@ -220,6 +244,17 @@ int s24_icu_gap(enum s24_dtype dt, const void *x, void *y, int64_t n, int64_t hw
     int rc = S24_OK;
     DT_DISPATCH(dt, gap_kernel<T><<<s24_cu_blocks(n * c, TPB), TPB, 0, s>>>((const T *)x, (T *)y,
                                                                               n, hw, c));
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_icu_maxpool(enum s24_dtype dt, const struct s24_pool_shape *ps, const void *x, void *y,
+                    cudaStream_t s)
+{
+    int rc = S24_OK;
+    DT_DISPATCH(dt, maxpool_kernel<T><<<s24_cu_blocks(ps->n * ps->oh * ps->ow * ps->c, TPB), TPB, 0,
+                                        s>>>((const T *)x, (T *)y, *ps));
     S24_LAUNCH_CHECK();
 fail:
     return rc;

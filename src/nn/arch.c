@@ -9,23 +9,24 @@
 
 static const struct s24_arch archs[] = {
     {{"resnet18", "ResNet18, CIFAR variant (3x3 stem, no max-pool), 11.2M parameters", 1, 0.0f,
-      0.0f},
+      0.0f, "resnet18", 32},
      s24_build_resnet18, s24_pnet_resnet18, "conv1", NULL},
     {{"resnet18_imagenet",
       "ResNet18, torchvision's ImageNet form (7x7 stride-2 stem, 3x3 max-pool), 11.7M parameters "
       "at 1000 classes",
-      1, 0.0f, 0.0f},
+      1, 0.0f, 0.0f, "resnet18", 224},
      s24_build_resnet18_imagenet, s24_pnet_resnet18, "conv1", NULL},
     /* torchvision's network at any input size (no layer depends on it):
      * the CIFAR runs feed it 32x32, the ImageNet ones 224x224 */
     {{"efficientnet_b0",
       "EfficientNet-B0 (torchvision, any input size: 32x32 CIFAR, 224x224 ImageNet), dropout "
       "0.2, stochastic depth 0.2",
-      1, 0.2f, 0.2f},
+      1, 0.2f, 0.2f, "efficientnet_b0", 32},
      s24_build_efficientnet_b0, s24_pnet_efficientnet_b0, "features.0.0",
      "depthwise convs (features.*.block.*): groups = channels, not 2:4 targets; permuted with "
      "their channel space"},
-    {{"smallcnn", "three convs and a linear layer, 24k parameters (tests, demo)", 0, 0.0f, 0.0f},
+    {{"smallcnn", "three convs and a linear layer, 24k parameters (tests, demo)", 0, 0.0f, 0.0f,
+      "smallcnn", 32},
      s24_build_smallcnn, NULL, NULL, NULL},
 };
 #define N_ARCHS ((int)(sizeof archs / sizeof archs[0]))

@@ -172,6 +172,24 @@ static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, cons
     double e2 = rel(y2, ref2, 10 * n2);
     CHECK(e2 < tol, "%s %s %s: batch %d: logits rel %g", arch, dn, path_name(path), n2, e2);
     CHECK(s24_infer_run(p, NULL, n, hw, hw, y) == S24_ERR_INVALID);
+    /* input and logits already on the device: the same logits, bit for bit */
+    {
+        s24_backend_t *be = s24_model_backend(gm);
+        size_t xb = sizeof(float) * (size_t)n * hw * hw * 3, yb = sizeof(float) * 10 * (size_t)n;
+        float *dx = NULL, *dy = NULL, *y3 = malloc(yb);
+        CHECK_OK(s24_be_alloc(be, xb, (void **)&dx));
+        CHECK_OK(s24_be_alloc(be, yb, (void **)&dy));
+        if (dx && dy && y3) {
+            CHECK_OK(s24_infer_run(p, x, n, hw, hw, y));
+            CHECK_OK(be->ops->upload(be, dx, x, xb));
+            CHECK_OK(s24_infer_run_be(p, dx, n, hw, hw, dy));
+            CHECK_OK(be->ops->download(be, y3, dy, yb));
+            CHECK(!memcmp(y3, y, yb), "%s %s %s: run_be differs from run", arch, dn, path_name(path));
+        }
+        if (dx) s24_be_free(be, dx, xb);
+        if (dy) s24_be_free(be, dy, yb);
+        free(y3);
+    }
     s24_infer_free(p);
     free(y), free(y2);
 }
@@ -268,6 +286,8 @@ int main(void)
     check_arch(gpu, "smallcnn", 64, 7, 32);
     check_arch(gpu, "resnet18", 64, 7, 32);
     check_arch(gpu, "efficientnet_b0", 64, 7, 32);
+    /* the ImageNet stem and its max-pool, at 64x64 to keep the CPU reference quick */
+    check_arch(gpu, "resnet18_imagenet", 16, 3, 64);
     check_not24(gpu);
     s24_backend_free(gpu);
     return t_done("test_infer_gpu");
