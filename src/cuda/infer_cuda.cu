@@ -38,7 +38,8 @@ enum cstep_kind { CS_GEMM = 0, CS_AFFINE, CS_ACT, CS_ADD, CS_GAP, CS_SCALE, CS_M
 
 struct cstep {
     enum cstep_kind kind;
-    int node, in, in2, out; /* the model node; buffer slots (after aliasing) */
+    int node, in, in2, out; /* the model node; buffer slots (after aliasing); CS_GEMM: in2 a
+                             * residual added before the activation (the add it absorbed), -1 none */
     int act;                /* the activation fused into the step, S24_ACT_NONE if none */
     int layer;              /* CS_GEMM: its index in the report */
     /* CS_GEMM */
@@ -67,6 +68,7 @@ struct s24_infer_cu {
     size_t es;              /* bytes per element of dt */
     enum s24_infer_path path;
     int decided, profile;
+    int fuse_add;           /* residual adds absorbed into the layer before them */
     void *splt;             /* cuSPARSELt handle, NULL when none */
     int splt_tried;
     char splt_err[160];
@@ -75,6 +77,8 @@ struct s24_infer_cu {
     struct s24_infer_layer *layers;
     int nl;
     int *phys;              /* (model slots): the slot whose buffer holds this one */
+    int64_t *ch;            /* (model slots): channels per position in the buffer: the
+                             * slot's own, except the input padded to a multiple of 8 */
     void **buf;             /* (model slots) device buffers, (rows padded, c) dt */
     size_t *cap;            /* bytes */
     int64_t *sn, *sh, *sw;  /* the slots' current shapes */
@@ -139,10 +143,17 @@ static int add_gemm(struct s24_infer_cu *p, int i, int *skip)
     memset(L, 0, sizeof *L);
     p->ns++, p->nl++; /* from here s24_infer_cu_free frees the step */
     t->kind = CS_GEMM, t->node = i, t->layer = p->nl - 1, t->act = S24_ACT_NONE;
-    t->in = p->phys[nd->in], t->out = f.out;
+    t->in = p->phys[nd->in], t->out = f.out, t->in2 = -1;
     t->linear = nd->op == S24_N_LINEAR;
     t->oc = f.oc, t->k = f.row;
-    int last = f.bn >= 0 ? f.bn : i, a = fusable_act(m, f.out, last);
+    int last = f.bn >= 0 ? f.bn : i, j = s24_fold_sole_reader(m, f.out);
+    if (j == last + 1 && m->nodes[j].op == S24_N_ADD && p->fuse_add) {
+        /* a residual add right after: its other operand is computed already
+         * (the graph is in order), so the layer adds it before its activation */
+        t->in2 = p->phys[m->nodes[j].in == f.out ? m->nodes[j].in2 : m->nodes[j].in];
+        t->out = m->nodes[j].out, last = j;
+    }
+    int a = fusable_act(m, t->out, last);
     if (a >= 0) t->act = m->nodes[a].act, t->out = m->nodes[a].out, last = a;
     *skip = last - i;
     snprintf(L->name, sizeof L->name, "%s", m->params[nd->pw].name);
@@ -182,6 +193,21 @@ static int add_gemm(struct s24_infer_cu *p, int i, int *skip)
     snprintf(L->why, sizeof L->why, "%s", why);
     t->can_sparse = L->eligible && p->path != S24_INFER_DENSE && p->splt;
     t->use_sparse = L->sparse = t->can_sparse;
+    int64_t cin, cpad;
+    cin = m->slots[nd->in].c, cpad = p->ch[t->in];
+    if (!t->linear && cpad != cin) {
+        /* the padded input's extra channels meet zero weights */
+        int64_t taps = f.row / cin;
+        float *wp = (float *)calloc((size_t)(f.oc * taps * cpad), sizeof(float));
+        if (!wp) {
+            rc = s24_error(S24_ERR_NOMEM, "infer (cuda): out of memory");
+            goto done;
+        }
+        for (int64_t r = 0; r < f.oc * taps; r++)
+            memcpy(wp + r * cpad, f.w + r * cin, sizeof(float) * (size_t)cin);
+        free(f.w);
+        f.w = wp, f.row = taps * cpad, t->k = f.row;
+    }
     if ((rc = upload_dt(p, f.w, f.oc * f.row, &t->w)) != S24_OK ||
         (rc = upload_dt(p, f.b, f.oc, &t->b16)) != S24_OK ||
         (rc = upload_f32(p, f.b, f.oc, &t->b32)) != S24_OK)
@@ -241,7 +267,7 @@ void s24_infer_cu_free(struct s24_infer_cu *p)
     s24_icu_buf_free(&p->ws), s24_icu_buf_free(&p->cols);
     s24_icu_buf_free(&p->xin), s24_icu_buf_free(&p->yout);
     s24_sp_handle_destroy(p->splt);
-    free(p->st), free(p->layers), free(p->phys), free(p->buf), free(p->cap);
+    free(p->st), free(p->layers), free(p->phys), free(p->ch), free(p->buf), free(p->cap);
     free(p->sn), free(p->sh), free(p->sw);
     free(p);
 }
@@ -261,16 +287,36 @@ int s24_infer_cu_create(struct s24_model *m, const struct s24_infer_opts *o,
     p->st = (struct cstep *)calloc((size_t)m->nn, sizeof *p->st);
     p->layers = (struct s24_infer_layer *)calloc((size_t)m->nn, sizeof *p->layers);
     p->phys = (int *)calloc((size_t)m->ns, sizeof *p->phys);
+    p->ch = (int64_t *)calloc((size_t)m->ns, sizeof *p->ch);
     p->buf = (void **)calloc((size_t)m->ns, sizeof *p->buf);
     p->cap = (size_t *)calloc((size_t)m->ns, sizeof *p->cap);
     p->sn = (int64_t *)calloc((size_t)m->ns, sizeof *p->sn);
     p->sh = (int64_t *)calloc((size_t)m->ns, sizeof *p->sh);
     p->sw = (int64_t *)calloc((size_t)m->ns, sizeof *p->sw);
-    if (!p->st || !p->layers || !p->phys || !p->buf || !p->cap || !p->sn || !p->sh || !p->sw) {
+    if (!p->st || !p->layers || !p->phys || !p->ch || !p->buf || !p->cap || !p->sn || !p->sh ||
+        !p->sw) {
         s24_infer_cu_free(p);
         return s24_error(S24_ERR_NOMEM, "infer (cuda): out of memory");
     }
-    for (int s = 0; s < m->ns; s++) p->phys[s] = s;
+    for (int s = 0; s < m->ns; s++) p->phys[s] = s, p->ch[s] = m->slots[s].c;
+    {
+        /* S24_INFER_FUSE_ADD=0 keeps residual adds as steps of their own (to compare) */
+        const char *e = getenv("S24_INFER_FUSE_ADD");
+        p->fuse_add = !(e && !strcmp(e, "0"));
+    }
+    {
+        /* The input's channels (3) padded to 8 when only ungrouped convs read
+         * it: cuDNN runs a 3-channel fp16 stem on slow kernels (3.1 of the
+         * 8.0 ms of ImageNet ResNet18 at batch 256, docs/results/infer-h200.md) */
+        int64_t c = m->slots[m->in_slot].c;
+        int ok = c % 8 != 0;
+        for (int i = 0; i < m->nn && ok; i++) {
+            const struct s24_node *nd = &m->nodes[i];
+            int reads = nd->in == m->in_slot || nd->in2 == m->in_slot;
+            if (reads && !(nd->op == S24_N_CONV && nd->groups == 1 && nd->in2 != m->in_slot)) ok = 0;
+        }
+        if (ok) p->ch[m->in_slot] = (c + 7) / 8 * 8;
+    }
     S24_GPU_CHECK(cudaSetDevice(p->device));
     for (int i = 0; i < m->nn && rc == S24_OK; i++) {
         const struct s24_node *nd = &m->nodes[i];
@@ -340,7 +386,7 @@ void s24_infer_cu_set_profile(struct s24_infer_cu *p, int on)
 static int slot(struct s24_infer_cu *p, int s, int64_t n, int64_t h, int64_t w)
 {
     int rc = S24_OK;
-    size_t need = (size_t)pad_rows(n * h * w) * (size_t)p->m->slots[s].c * p->es;
+    size_t need = (size_t)pad_rows(n * h * w) * (size_t)p->ch[s] * p->es;
     p->sn[s] = n, p->sh[s] = h, p->sw[s] = w;
     if (need <= p->cap[s] && p->buf[s]) return S24_OK;
     if (p->buf[s]) {
@@ -366,7 +412,8 @@ static int make_sp(struct s24_infer_cu *p, struct cstep *t, int64_t np, const ch
     t->sp = NULL, t->sp_n = 0;
     s24_gemm_desc_init(&d, t->oc, np, t->k, p->dt);
     d.bias = 1;
-    d.act = t->act == S24_ACT_RELU ? S24_GEMM_ACT_RELU : S24_GEMM_ACT_NONE;
+    /* the ReLU in cuSPARSELt's epilogue, unless a residual is to be added before it */
+    d.act = t->act == S24_ACT_RELU && t->in2 < 0 ? S24_GEMM_ACT_RELU : S24_GEMM_ACT_NONE;
     if ((rc = s24_gemm_check(&d, S24_GEMM_SPARSE)) != S24_OK)
         return layer_err(rc, name, "the 2:4 GEMM's shape");
     rc = s24_sp_init(p->splt, &d, &t->sp);
@@ -399,7 +446,7 @@ static int make_sp(struct s24_infer_cu *p, struct cstep *t, int64_t np, const ch
  * itself where a position's K inputs are one contiguous row (1x1, stride
  * 1, no padding; a linear), else gathered by im2col. */
 static int sparse_gemm(struct s24_infer_cu *p, struct cstep *t, const struct s24_conv_shape *cs,
-                       const char *name)
+                       const void *z, const char *name)
 {
     int rc = S24_OK;
     int64_t P = cs->n * cs->oh * cs->ow, np = pad_rows(P);
@@ -415,9 +462,9 @@ static int sparse_gemm(struct s24_infer_cu *p, struct cstep *t, const struct s24
     }
     if ((rc = s24_sp_run(t->sp, x, NULL, p->buf[t->out], t->b16, p->s)) != S24_OK)
         return layer_err(rc, name, "cusparseLtMatmul");
-    if (!t->sp_act && t->act != S24_ACT_NONE &&
-        (rc = s24_icu_bias_act(p->dt, p->buf[t->out], P, t->oc, NULL, t->act, p->s)) != S24_OK)
-        return layer_err(rc, name, "activation after the 2:4 GEMM");
+    if ((z || (!t->sp_act && t->act != S24_ACT_NONE)) &&
+        (rc = s24_icu_bias_act(p->dt, p->buf[t->out], P, t->oc, NULL, z, t->act, p->s)) != S24_OK)
+        return layer_err(rc, name, "residual and activation after the 2:4 GEMM");
     return S24_OK;
 }
 
@@ -433,24 +480,33 @@ static int run_gemm(struct s24_infer_cu *p, struct cstep *t, int sparse)
         if (p->sh[in] * p->sw[in] != 1)
             return s24_error(S24_ERR_INVALID, "infer (cuda): layer %s: a linear layer on a "
                              "%lldx%lld map", L->name, (long long)p->sh[in], (long long)p->sw[in]);
-        struct s24_conv_shape c1 = {p->sn[in], 1, 1, m->slots[nd->in].c, t->oc, 1, 1, 1, 0, 1, 0, 0};
+        struct s24_conv_shape c1 = {p->sn[in], 1, 1, p->ch[in], t->oc, 1, 1, 1, 0, 1, 0, 0};
         cs = c1;
     } else {
-        struct s24_conv_shape c2 = {p->sn[in], p->sh[in], p->sw[in], m->slots[nd->in].c, t->oc,
+        struct s24_conv_shape c2 = {p->sn[in], p->sh[in], p->sw[in], p->ch[in], t->oc,
                                     nd->k, nd->k, nd->stride, nd->pad, nd->groups, 0, 0};
         cs = c2;
     }
     if ((rc = s24_conv_shape_init(&cs)) != S24_OK) return layer_err(rc, L->name, "shape");
     if ((rc = slot(p, t->out, cs.n, cs.oh, cs.ow)) != S24_OK) return layer_err(rc, L->name, "output");
     L->n = cs.n * cs.oh * cs.ow;
+    const void *z = NULL;
+    if (t->in2 >= 0) {
+        if (p->sn[t->in2] != cs.n || p->sh[t->in2] != cs.oh || p->sw[t->in2] != cs.ow ||
+            p->ch[t->in2] != cs.oc)
+            return s24_error(S24_ERR_INVALID, "infer (cuda): layer %s: the residual it adds is "
+                             "not of its output's shape", L->name);
+        z = p->buf[t->in2];
+    }
     if (sparse) {
-        rc = sparse_gemm(p, t, &cs, L->name);
-        snprintf(L->engine, sizeof L->engine, "cuSPARSELt, bias%s fused",
-                 t->sp_act ? "+ReLU" : t->act == S24_ACT_NONE ? "" : " (act own pass)");
+        rc = sparse_gemm(p, t, &cs, z, L->name);
+        snprintf(L->engine, sizeof L->engine, "cuSPARSELt, bias%s fused%s",
+                 t->sp_act ? "+ReLU" : "", z ? ", add+act own pass" : t->act != S24_ACT_NONE &&
+                 !t->sp_act ? ", act own pass" : "");
         return rc;
     }
     rc = s24_icu_dnn_run(&t->dnn, p->dnn, p->dt, L->name, &cs, p->buf[in], t->w, t->b16, t->b32,
-                         t->act, p->buf[t->out], &p->ws, p->s, t->note, sizeof t->note);
+                         z, t->act, p->buf[t->out], &p->ws, p->s, t->note, sizeof t->note);
     snprintf(L->engine, sizeof L->engine, "%s", t->note);
     return rc;
 }
@@ -460,7 +516,7 @@ static int run_node(struct s24_infer_cu *p, const struct cstep *t)
 {
     struct s24_model *m = p->m;
     int in = t->in, rc;
-    int64_t n = p->sn[in], h = p->sh[in], w = p->sw[in], c = m->slots[in].c, e = n * h * w * c;
+    int64_t n = p->sn[in], h = p->sh[in], w = p->sw[in], c = p->ch[in], e = n * h * w * c;
     const void *x = p->buf[in];
     switch (t->kind) {
     case CS_AFFINE:
@@ -472,7 +528,7 @@ static int run_node(struct s24_infer_cu *p, const struct cstep *t)
         return s24_icu_act(p->dt, x, p->buf[t->out], e, t->act, p->s);
     case CS_ADD:
         if (p->sn[t->in2] != n || p->sh[t->in2] != h || p->sw[t->in2] != w ||
-            m->slots[t->in2].c != c)
+            p->ch[t->in2] != c)
             return s24_error(S24_ERR_INVALID, "infer (cuda): node %d: add of mismatched shapes",
                              t->node);
         if ((rc = slot(p, t->out, n, h, w)) != S24_OK) return rc;
@@ -488,7 +544,7 @@ static int run_node(struct s24_infer_cu *p, const struct cstep *t)
         return s24_icu_maxpool(p->dt, &ps, x, p->buf[t->out], p->s);
     }
     case CS_SCALE:
-        if (p->sn[t->in2] != n || p->sh[t->in2] * p->sw[t->in2] != 1 || m->slots[t->in2].c != c)
+        if (p->sn[t->in2] != n || p->sh[t->in2] * p->sw[t->in2] != 1 || p->ch[t->in2] != c)
             return s24_error(S24_ERR_INVALID, "infer (cuda): node %d: SE scale of mismatched "
                              "shapes", t->node);
         if ((rc = slot(p, t->out, n, h, w)) != S24_OK) return rc;
@@ -564,7 +620,9 @@ int s24_infer_cu_run(struct s24_infer_cu *p, const float *x, int n, int h, int w
                                       cudaMemcpyHostToDevice, p->s));
         x = (const float *)p->xin.p;
     }
-    if ((rc = s24_icu_from_f32(p->dt, x, p->buf[in], nx, p->s)) != S24_OK) goto fail;
+    if ((rc = s24_icu_from_f32_pad(p->dt, x, p->buf[in], (int64_t)n * h * w,
+                                   m->slots[m->in_slot].c, p->ch[in], p->s)) != S24_OK)
+        goto fail;
     for (int i = 0; i < p->ns; i++) {
         struct cstep *t = &p->st[i];
         if (t->kind != CS_GEMM) {

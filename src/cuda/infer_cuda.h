@@ -24,9 +24,15 @@
 /* y (n) = x (n) converted; fp32 <-> dt */
 int s24_icu_from_f32(enum s24_dtype dt, const float *x, void *y, int64_t n, cudaStream_t s);
 int s24_icu_to_f32(enum s24_dtype dt, const void *x, float *y, int64_t n, cudaStream_t s);
-/* y (rows, c) = act(y + b) in place; b (c) fp32 or NULL; act an enum s24_act */
-int s24_icu_bias_act(enum s24_dtype dt, void *y, int64_t rows, int64_t c, const float *b, int act,
-                     cudaStream_t s);
+/* y (rows, cp) = x (rows, c) converted, channels c..cp-1 zero (the padded
+ * input of a stem conv: cuDNN's tensor-core kernels want channels in
+ * multiples of 8) */
+int s24_icu_from_f32_pad(enum s24_dtype dt, const float *x, void *y, int64_t rows, int64_t c,
+                         int64_t cp, cudaStream_t s);
+/* y (rows, c) = act(y + b + z) in place; b (c) fp32 or NULL; z (rows, c) dt
+ * or NULL (a residual added before the activation); act an enum s24_act */
+int s24_icu_bias_act(enum s24_dtype dt, void *y, int64_t rows, int64_t c, const float *b,
+                     const void *z, int act, cudaStream_t s);
 /* y (rows, c) = act(x * scale + shift): a batch norm that was not folded */
 int s24_icu_affine_act(enum s24_dtype dt, const void *x, void *y, int64_t rows, int64_t c,
                        const float *scale, const float *shift, int act, cudaStream_t s);
@@ -67,17 +73,18 @@ int s24_icu_buf_grow(struct s24_icu_buf *b, size_t bytes, cudaStream_t s);
 void s24_icu_buf_free(struct s24_icu_buf *b);
 
 struct s24_icu_dnn; /* one layer's cuDNN state: descriptors and algorithm for its last shape */
-/* y = act(conv(x, w) + bias) for shape cs (a linear layer is a 1x1 conv
- * over (n, 1, 1, in)). b16: bias in dt (for cuDNN's fused bias + ReLU),
- * b32 the same in fp32 (for the own epilogue). handle: cudnnHandle_t bound
+/* y = act(conv(x, w) + bias + z) for shape cs (a linear layer is a 1x1 conv
+ * over (n, 1, 1, in)); z: a residual of y's shape in dt, or NULL. b16:
+ * bias in dt (for cuDNN's fused bias (+ z) + ReLU), b32 the same in fp32
+ * (for the own epilogue). handle: cudnnHandle_t bound
  * to s, or NULL (no cuDNN: the direct kernel). The first call at a shape
  * searches cuDNN's algorithms (it allocates and synchronises); `note`
  * (len bytes) gets what ran ("cuDNN fused bias+ReLU", "own direct conv: ...").
  * On error the message names `layer`. */
 int s24_icu_dnn_run(struct s24_icu_dnn **st, void *handle, enum s24_dtype dt, const char *layer,
                     const struct s24_conv_shape *cs, const void *x, const void *w,
-                    const void *b16, const float *b32, int act, void *y, struct s24_icu_buf *ws,
-                    cudaStream_t s, char *note, size_t len);
+                    const void *b16, const float *b32, const void *z, int act, void *y,
+                    struct s24_icu_buf *ws, cudaStream_t s, char *note, size_t len);
 void s24_icu_dnn_free(struct s24_icu_dnn *st);
 
 #endif

@@ -3,7 +3,8 @@
  * NHWC fp16 or bf16 with fp32 accumulation: one state per layer holding the
  * descriptors and the algorithm cudnnFind timed fastest for the layer's
  * last shape (searched again when the batch changes). A ReLU after the
- * layer goes into cudnnConvolutionBiasActivationForward with the bias;
+ * layer goes into cudnnConvolutionBiasActivationForward with the bias, and
+ * so does a residual added right before that ReLU (its z input, alpha2 1);
  * cuDNN takes other activations there only with IMPLICIT_PRECOMP_GEMM, so
  * those (SiLU, sigmoid, none) run cudnnConvolutionForward with the
  * fastest algorithm and then the plan's own bias + activation pass. Where
@@ -39,6 +40,16 @@ void s24_icu_buf_free(struct s24_icu_buf *b)
 {
     if (b->p) cudaFree(b->p);
     b->p = NULL, b->bytes = 0;
+}
+
+/* The direct kernel, with a residual added in a second pass (the kernel
+ * itself knows bias and activation only). */
+static int direct(enum s24_dtype dt, const struct s24_conv_shape *cs, const void *x, const void *w,
+                  const float *b32, const void *z, int act, void *y, cudaStream_t s)
+{
+    if (!z) return s24_icu_conv_direct(dt, cs, x, w, b32, act, y, s);
+    int rc = s24_icu_conv_direct(dt, cs, x, w, b32, S24_ACT_NONE, y, s);
+    return rc != S24_OK ? rc : s24_icu_bias_act(dt, y, cs->n * cs->oh * cs->ow, cs->oc, NULL, z, act, s);
 }
 
 #ifdef S24_HAVE_CUDNN
@@ -139,8 +150,8 @@ fail:
 
 int s24_icu_dnn_run(struct s24_icu_dnn **stp, void *handle, enum s24_dtype dt, const char *layer,
                     const struct s24_conv_shape *cs, const void *x, const void *w,
-                    const void *b16, const float *b32, int act, void *y, struct s24_icu_buf *ws,
-                    cudaStream_t s, char *note, size_t len)
+                    const void *b16, const float *b32, const void *z, int act, void *y,
+                    struct s24_icu_buf *ws, cudaStream_t s, char *note, size_t len)
 {
     int rc = S24_OK;
     cudnnHandle_t h = (cudnnHandle_t)handle;
@@ -148,7 +159,7 @@ int s24_icu_dnn_run(struct s24_icu_dnn **stp, void *handle, enum s24_dtype dt, c
     const float one = 1.0f, zero = 0.0f;
     if (!h) {
         snprintf(note, len, "own direct conv (cuDNN not loaded)");
-        return s24_icu_conv_direct(dt, cs, x, w, b32, act, y, s);
+        return direct(dt, cs, x, w, b32, z, act, y, s);
     }
     if (!d) {
         d = (struct s24_icu_dnn *)calloc(1, sizeof *d);
@@ -161,15 +172,16 @@ int s24_icu_dnn_run(struct s24_icu_dnn **stp, void *handle, enum s24_dtype dt, c
     }
     if (d->direct) {
         snprintf(note, len, "own direct conv (%s)", d->why);
-        return s24_icu_conv_direct(dt, cs, x, w, b32, act, y, s);
+        return direct(dt, cs, x, w, b32, z, act, y, s);
     }
     if (act == S24_ACT_RELU && b16 && !d->fused_off) {
-        /* y = relu(1 * conv(x) + 0 * z + bias), z = y (alpha2 = 0 reads nothing that matters) */
+        /* y = relu(1 * conv(x) + alpha2 * z + bias): alpha2 = 1 adds the
+         * residual; without one z = y and alpha2 = 0 reads nothing that matters */
         cudnnStatus_t e = cudnnConvolutionBiasActivationForward(
-            h, &one, d->xd, x, d->wd, w, d->cd, d->algo, ws->p, d->ws, &zero, d->yd, y, d->bd,
-            b16, d->ad, d->yd, y);
+            h, &one, d->xd, x, d->wd, w, d->cd, d->algo, ws->p, d->ws, z ? &one : &zero, d->yd,
+            z ? z : y, d->bd, b16, d->ad, d->yd, y);
         if (e == CUDNN_STATUS_SUCCESS) {
-            snprintf(note, len, "cuDNN fused bias+ReLU");
+            snprintf(note, len, z ? "cuDNN fused bias+add+ReLU" : "cuDNN fused bias+ReLU");
             return S24_OK;
         }
         /* refused before any launch: the separate pass from now on */
@@ -184,13 +196,13 @@ int s24_icu_dnn_run(struct s24_icu_dnn **stp, void *handle, enum s24_dtype dt, c
             d->direct = 1;
             snprintf(d->why, sizeof d->why, "cudnnConvolutionForward: %s", cudnnGetErrorString(e));
             snprintf(note, len, "own direct conv (%s)", d->why);
-            return s24_icu_conv_direct(dt, cs, x, w, b32, act, y, s);
+            return direct(dt, cs, x, w, b32, z, act, y, s);
         }
         S24_GPU_CHECK(e);
     }
-    rc = s24_icu_bias_act(dt, y, cs->n * cs->oh * cs->ow, cs->oc, b32, act, s);
-    snprintf(note, len, "cuDNN%s + own bias%s", d->fused_off ? " (fused refused)" : "",
-             act == S24_ACT_NONE ? "" : "/act");
+    rc = s24_icu_bias_act(dt, y, cs->n * cs->oh * cs->ow, cs->oc, b32, z, act, s);
+    snprintf(note, len, "cuDNN%s + own bias%s%s", d->fused_off ? " (fused refused)" : "",
+             z ? "/add" : "", act == S24_ACT_NONE ? "" : "/act");
 fail:
     if (rc != S24_OK) {
         char msg[512];
@@ -211,12 +223,12 @@ struct s24_icu_dnn {
 void s24_icu_dnn_free(struct s24_icu_dnn *st) { free(st); }
 int s24_icu_dnn_run(struct s24_icu_dnn **stp, void *handle, enum s24_dtype dt, const char *layer,
                     const struct s24_conv_shape *cs, const void *x, const void *w,
-                    const void *b16, const float *b32, int act, void *y, struct s24_icu_buf *ws,
-                    cudaStream_t s, char *note, size_t len)
+                    const void *b16, const float *b32, const void *z, int act, void *y,
+                    struct s24_icu_buf *ws, cudaStream_t s, char *note, size_t len)
 {
     (void)stp, (void)handle, (void)layer, (void)b16, (void)ws;
     snprintf(note, len, "own direct conv (built without cuDNN)");
-    return s24_icu_conv_direct(dt, cs, x, w, b32, act, y, s);
+    return direct(dt, cs, x, w, b32, z, act, y, s);
 }
 
 #endif

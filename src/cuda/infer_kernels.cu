@@ -61,9 +61,21 @@ template <class T> __global__ void to_f32_kernel(const T *x, float *y, int64_t n
 {
     GRID_LOOP(i, n) y[i] = ld(x, i);
 }
-template <class T> __global__ void bias_act_kernel(T *y, int64_t rows, int64_t c, const float *b, int a)
+/* rows of c channels in, rows of cp >= c out, the extra channels zero */
+template <class T> __global__ void from_f32_pad_kernel(const float *x, T *y, int64_t rows, int64_t c,
+                                                       int64_t cp)
 {
-    GRID_LOOP(i, rows * c) st(y, i, act_apply(a, ld(y, i) + (b ? b[i % c] : 0.0f)));
+    GRID_LOOP(i, rows * cp)
+    {
+        int64_t r = i / cp, ch = i % cp;
+        st(y, i, ch < c ? x[r * c + ch] : 0.0f);
+    }
+}
+template <class T>
+__global__ void bias_act_kernel(T *y, int64_t rows, int64_t c, const float *b, const T *z, int a)
+{
+    GRID_LOOP(i, rows * c)
+    st(y, i, act_apply(a, ld(y, i) + (b ? b[i % c] : 0.0f) + (z ? ld(z, i) : 0.0f)));
 }
 template <class T>
 __global__ void affine_act_kernel(const T *x, T *y, int64_t rows, int64_t c, const float *sc,
@@ -194,13 +206,25 @@ fail:
     return rc;
 }
 
-int s24_icu_bias_act(enum s24_dtype dt, void *y, int64_t rows, int64_t c, const float *b, int act,
-                     cudaStream_t s)
+int s24_icu_from_f32_pad(enum s24_dtype dt, const float *x, void *y, int64_t rows, int64_t c,
+                         int64_t cp, cudaStream_t s)
 {
     int rc = S24_OK;
-    if (!b && act == S24_ACT_NONE) return S24_OK;
+    if (cp == c) return s24_icu_from_f32(dt, x, y, rows * c, s);
+    DT_DISPATCH(dt, from_f32_pad_kernel<T><<<s24_cu_blocks(rows * cp, TPB), TPB, 0, s>>>(
+                        x, (T *)y, rows, c, cp));
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_icu_bias_act(enum s24_dtype dt, void *y, int64_t rows, int64_t c, const float *b,
+                     const void *z, int act, cudaStream_t s)
+{
+    int rc = S24_OK;
+    if (!b && !z && act == S24_ACT_NONE) return S24_OK;
     DT_DISPATCH(dt, bias_act_kernel<T><<<s24_cu_blocks(rows * c, TPB), TPB, 0, s>>>(
-                        (T *)y, rows, c, b, act));
+                        (T *)y, rows, c, b, (const T *)z, act));
     S24_LAUNCH_CHECK();
 fail:
     return rc;

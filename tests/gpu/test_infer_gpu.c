@@ -148,6 +148,12 @@ static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, cons
     }
     CHECK(bad == 0, "%s %s %s: %d layers on the wrong path or without a reason", arch, dn,
           path_name(path), bad);
+    if (!strncmp(arch, "resnet18", 8) && path == S24_INFER_DENSE) {
+        /* every block's residual add (and its ReLU) went into the conv before it */
+        int fused = 0;
+        for (int i = 0; i < nl; i++) fused += strstr(s24_infer_layer_at(p, i)->engine, "add") != NULL;
+        CHECK(fused == 8, "%s %s: %d layers absorbed a residual add (8 blocks)", arch, dn, fused);
+    }
     if (path == S24_INFER_SPARSE) {
         CHECK(sparse > 0, "%s %s: no layer ran 2:4", arch, dn);
         printf("  %-16s %s 2:4  : %d of %d layers 2:4\n", arch, dn, sparse, nl);
