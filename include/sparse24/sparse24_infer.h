@@ -62,7 +62,9 @@ void s24_infer_opts_init(struct s24_infer_opts *o);
  * every path, S24_INFER_SPARSE included, and its `why` says what it lacks
  * ("not 2:4", ...): a forced 2:4 plan never fails over a dense layer.
  * AUTO decides at the first s24_infer_run, at that run's shape, and keeps
- * the decision for later runs (that first run takes several times longer).
+ * the decision for later runs (that first run takes several times longer);
+ * on the GPU it then times the whole network with its choices and all
+ * dense, and goes all dense unless the choices make the network faster.
  * The plan reads the model's host copies of the parameters (p->data): for
  * a model trained on the GPU, s24_model_to_host first. The model must
  * outlive the plan. */
