@@ -210,6 +210,25 @@ int s24_own_time(s24_own_plan_t *p, const void *d_x, void *d_d, int warmup, int 
                  struct s24_gemm_timing *out);
 void s24_own_plan_free(s24_own_plan_t *p);
 
+/* The same kernel as a 2:4 convolution, an implicit GEMM: y (n, oh, ow, oc)
+ * NHWC fp16 = act(conv(x (n, h, w, c) NHWC fp16, W) + bias + z), W OHWI
+ * (oc x kh*kw*c row-major, 2:4 along c, set by s24_own_plan_set_weight),
+ * floor-mode output size, no groups or dilation. The input is read in
+ * place, tap by tap (no im2col buffer). Needs c % 64 == 0, oc % 128 == 0
+ * and n*oh*ow % 128 == 0 (S24_ERR_UNSUPPORTED names the rule). bias:
+ * oc floats on the device or NULL; z: a residual of y's shape or NULL;
+ * relu: 1 applies max(0, .) after the residual. */
+struct s24_own_conv {
+    int64_t n, h, w, c, oc, kh, kw, stride, pad;
+};
+int s24_own_conv_init(s24_gpu_t *g, const struct s24_own_conv *cs, s24_own_plan_t **out);
+/* Without an engine context: on `device` (compute capability major
+ * cc_major), its weight compressed on `stream` (a cudaStream_t). */
+int s24_own_conv_init_at(int device, int cc_major, void *stream, const struct s24_own_conv *cs,
+                         s24_own_plan_t **out);
+int s24_own_conv_run(s24_own_plan_t *p, const void *d_x, void *d_y, const float *d_bias,
+                     const void *d_z, int relu, void *stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,12 +5,22 @@
  * fragments want, so the main kernel moves the weight with plain 16-byte
  * copies and loads each fragment with one shared-memory vector load.
  * It is a second, independent implementation to check the library against
- * and to study; it does no epilogue (alpha, beta, bias, activation), no
- * other dtype or layout, and no shapes outside its tile multiples. */
+ * and to study; as a GEMM it does no epilogue (alpha, beta, bias,
+ * activation), no other dtype or layout, and no shapes outside its tile
+ * multiples.
+ * The same kernel also runs a 2:4 convolution as an implicit GEMM
+ * (s24_own_conv_*): X's column for an output position and k tile is read
+ * straight from the NHWC input (one filter tap, 64 consecutive channels:
+ * 128 contiguous bytes, zero-filled outside the image), so no im2col buffer
+ * is written. That is the one thing cuSPARSELt cannot do (it takes a dense
+ * B), and what an explicit im2col costs made every 3x3 2:4 conv slower
+ * than dense in the first inference measurement (docs/results/infer-h200.md).
+ * The convolution's epilogue adds a bias, a residual and a ReLU. */
 #include <cuda_fp16.h>
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gpu_internal.h"
 
@@ -49,8 +59,19 @@
  * padding per column keep the fragment writes free of bank conflicts. */
 #define OWN_D_LD (OWN_BM + 8)
 
+/* A convolution's geometry as the loader needs it (NHWC input h x w x c,
+ * output positions ohw per image in rows of ow, filter taps kw wide). */
+struct own_geo {
+    int64_t h, w, c, ohw, ow;
+    int kw, stride, pad;
+};
+
 struct s24_own_plan {
     s24_gpu_t *g;
+    int device;             /* g's, or the caller's (s24_own_conv_init_at) */
+    cudaStream_t stream;    /* g's, or the caller's */
+    int conv;               /* 1: an implicit-GEMM convolution (geo) */
+    struct own_geo geo;
     int64_t m, n, k;
     /* values: m x k/2 halves, metadata: m x k/16 words; both in tile order
      * [m/BM][k/BK][per-stage block], the block laid out as described at
@@ -148,6 +169,12 @@ __device__ static inline void own_cp16(uint32_t dst, const void *src)
 {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src));
 }
+/* bytes < 16 zero-fill the rest: 0 for a tap outside the image (src is
+ * then not read, but stays a valid address) */
+__device__ static inline void own_cp16z(uint32_t dst, const void *src, int bytes)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
+}
 __device__ static inline void own_commit(void) { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ static inline void own_wait(void)
 {
@@ -205,9 +232,61 @@ __device__ static inline void own_load_stage(uint32_t st, const uint8_t *va, con
     }
 }
 
+/* The thread's X copies per stage: OWN_X_BYTES / 16 / OWN_THREADS of them,
+ * columns (tid >> 3) + 32 j, chunk tid & 7 (as own_load_stage). */
+#define OWN_XJ (OWN_X_BYTES / 16 / OWN_THREADS)
+
+/* Per thread, once per block: where its columns' output positions read
+ * from (the image's first element, the top-left tap's row and column). */
+struct own_cols {
+    int64_t base[OWN_XJ];
+    int iy[OWN_XJ], ix[OWN_XJ];
+};
+
+__device__ static inline void own_conv_cols(const struct own_geo &g, int64_t bn, int tid, struct own_cols &q)
+{
+#pragma unroll
+    for (int j = 0; j < OWN_XJ; j++) {
+        int64_t pos = bn * OWN_BN + (tid >> 3) + 32 * j, img = pos / g.ohw, r = pos % g.ohw;
+        q.base[j] = img * g.h * g.w * g.c;
+        q.iy[j] = (int)(r / g.ow) * g.stride - g.pad;
+        q.ix[j] = (int)(r % g.ow) * g.stride - g.pad;
+    }
+}
+
+/* own_load_stage for the implicit GEMM: k tile kt is one filter tap and
+ * BK consecutive channels (c % BK == 0), so each column's 128 bytes are one
+ * contiguous piece of an input position, or zeros for a tap in the padding. */
+__device__ static inline void own_load_stage_conv(uint32_t st, const uint8_t *va, const uint8_t *ve,
+                                                  const __half *x, const struct own_geo &g,
+                                                  const struct own_cols &q, int64_t kt, int tid)
+{
+    uint32_t sa = st, se = st + OWN_A_BYTES, sx = se + OWN_E_BYTES;
+#pragma unroll
+    for (int j = 0; j < OWN_A_BYTES / 16 / OWN_THREADS; j++) {
+        int c = tid + j * OWN_THREADS;
+        own_cp16(sa + c * 16, va + c * 16);
+    }
+    if (tid < OWN_E_BYTES / 16) own_cp16(se + tid * 16, ve + tid * 16);
+    int64_t k0 = kt * OWN_BK, tap = k0 / g.c, c0 = k0 - tap * g.c;
+    int kh = (int)(tap / g.kw), kw = (int)(tap - (int64_t)kh * g.kw), ch = tid & 7;
+#pragma unroll
+    for (int j = 0; j < OWN_XJ; j++) {
+        int col = (tid >> 3) + 32 * j, iy = q.iy[j] + kh, ix = q.ix[j] + kw;
+        int in = (unsigned)iy < (unsigned)g.h && (unsigned)ix < (unsigned)g.w;
+        const __half *src = in ? x + q.base[j] + ((int64_t)iy * g.w + ix) * g.c + c0 + ch * 8 : x;
+        own_cp16z(sx + col * 128 + ((ch ^ (col & 7)) << 4), src, in ? 16 : 0);
+    }
+}
+
+/* CONV: x is the NHWC input and the k tiles are gathered from it
+ * (own_load_stage_conv); the epilogue adds bias (fp32, per row of D: an
+ * output channel), then z (D's layout) and applies the ReLU when asked. */
+template <bool CONV>
 __global__ static void __launch_bounds__(OWN_THREADS, OWN_MIN_BLOCKS)
 own_spmma_kernel(const uint8_t *__restrict__ vals, const uint8_t *__restrict__ meta, const __half *__restrict__ x,
-                 __half *__restrict__ d, int64_t m, int64_t n, int64_t k)
+                 __half *__restrict__ d, int64_t m, int64_t n, int64_t k, struct own_geo geo,
+                 const float *__restrict__ bias, const __half *__restrict__ z, int relu)
 {
     extern __shared__ __align__(128) uint8_t smem[];
     int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -221,6 +300,8 @@ own_spmma_kernel(const uint8_t *__restrict__ vals, const uint8_t *__restrict__ m
     const uint8_t *ve = meta + (size_t)bm * kt_count * OWN_E_BYTES;
     const __half *xb = x + bn * OWN_BN * k;
     uint32_t s0 = (uint32_t)__cvta_generic_to_shared(smem);
+    struct own_cols q;
+    if (CONV) own_conv_cols(geo, bn, tid, q);
 
     float acc[4][4][4];
 #pragma unroll
@@ -232,9 +313,14 @@ own_spmma_kernel(const uint8_t *__restrict__ vals, const uint8_t *__restrict__ m
 
 #pragma unroll
     for (int p = 0; p < OWN_STAGES - 1; p++) {
-        if (p < kt_count)
-            own_load_stage(s0 + p * OWN_STAGE_BYTES, va + (size_t)p * OWN_A_BYTES, ve + (size_t)p * OWN_E_BYTES,
-                           xb + p * OWN_BK, k, tid);
+        if (p < kt_count) {
+            if (CONV)
+                own_load_stage_conv(s0 + p * OWN_STAGE_BYTES, va + (size_t)p * OWN_A_BYTES,
+                                    ve + (size_t)p * OWN_E_BYTES, x, geo, q, p, tid);
+            else
+                own_load_stage(s0 + p * OWN_STAGE_BYTES, va + (size_t)p * OWN_A_BYTES,
+                               ve + (size_t)p * OWN_E_BYTES, xb + p * OWN_BK, k, tid);
+        }
         own_commit();
     }
 
@@ -247,9 +333,14 @@ own_spmma_kernel(const uint8_t *__restrict__ vals, const uint8_t *__restrict__ m
         __syncthreads();
         /* refill the stage everyone finished with in the previous iteration */
         int pf = kt + OWN_STAGES - 1;
-        if (pf < kt_count)
-            own_load_stage(s0 + (pf % OWN_STAGES) * OWN_STAGE_BYTES, va + (size_t)pf * OWN_A_BYTES,
-                           ve + (size_t)pf * OWN_E_BYTES, xb + (int64_t)pf * OWN_BK, k, tid);
+        if (pf < kt_count) {
+            if (CONV)
+                own_load_stage_conv(s0 + (pf % OWN_STAGES) * OWN_STAGE_BYTES, va + (size_t)pf * OWN_A_BYTES,
+                                    ve + (size_t)pf * OWN_E_BYTES, x, geo, q, pf, tid);
+            else
+                own_load_stage(s0 + (pf % OWN_STAGES) * OWN_STAGE_BYTES, va + (size_t)pf * OWN_A_BYTES,
+                               ve + (size_t)pf * OWN_E_BYTES, xb + (int64_t)pf * OWN_BK, k, tid);
+        }
         own_commit();
 
         const uint8_t *st = smem + (kt % OWN_STAGES) * OWN_STAGE_BYTES;
@@ -288,10 +379,13 @@ own_spmma_kernel(const uint8_t *__restrict__ vals, const uint8_t *__restrict__ m
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             int row = wm * 64 + i * 16 + gid, col = wn * 32 + j * 8 + tig * 2;
-            sd[col * OWN_D_LD + row] = __float2half_rn(acc[i][j][0]);
-            sd[(col + 1) * OWN_D_LD + row] = __float2half_rn(acc[i][j][1]);
-            sd[col * OWN_D_LD + row + 8] = __float2half_rn(acc[i][j][2]);
-            sd[(col + 1) * OWN_D_LD + row + 8] = __float2half_rn(acc[i][j][3]);
+            /* the bias in fp32, before D is rounded */
+            float b0 = CONV && bias ? bias[bm * OWN_BM + row] : 0.f;
+            float b8 = CONV && bias ? bias[bm * OWN_BM + row + 8] : 0.f;
+            sd[col * OWN_D_LD + row] = __float2half_rn(acc[i][j][0] + b0);
+            sd[(col + 1) * OWN_D_LD + row] = __float2half_rn(acc[i][j][1] + b0);
+            sd[col * OWN_D_LD + row + 8] = __float2half_rn(acc[i][j][2] + b8);
+            sd[(col + 1) * OWN_D_LD + row + 8] = __float2half_rn(acc[i][j][3] + b8);
         }
     __syncthreads();
     __half *db = d + bn * OWN_BN * m + bm * OWN_BM;
@@ -299,7 +393,19 @@ own_spmma_kernel(const uint8_t *__restrict__ vals, const uint8_t *__restrict__ m
     for (int j = 0; j < OWN_BM * OWN_BN / 8 / OWN_THREADS; j++) {
         int c = tid + j * OWN_THREADS;
         int col = c / (OWN_BM / 8), ch = c % (OWN_BM / 8);
-        *(uint4 *)(db + col * m + ch * 8) = *(const uint4 *)(sd + col * OWN_D_LD + ch * 8);
+        uint4 v = *(const uint4 *)(sd + col * OWN_D_LD + ch * 8);
+        if (CONV && (z || relu)) {
+            __half *hv = (__half *)&v;
+            uint4 zv = make_uint4(0, 0, 0, 0);
+            if (z) zv = *(const uint4 *)(z + (bn * OWN_BN + col) * m + bm * OWN_BM + ch * 8);
+            const __half *hz = (const __half *)&zv;
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                float f = __half2float(hv[e]) + (z ? __half2float(hz[e]) : 0.f);
+                hv[e] = __float2half_rn(relu ? fmaxf(f, 0.f) : f);
+            }
+        }
+        *(uint4 *)(db + col * m + ch * 8) = v;
     }
 }
 
@@ -327,10 +433,11 @@ extern "C" int s24_own_plan_init(s24_gpu_t *g, int64_t m, int64_t n, int64_t k, 
                          g->props.name, g->props.cc_major, g->props.cc_minor);
     p = (s24_own_plan_t *)calloc(1, sizeof *p);
     if (!p) return s24_error(S24_ERR_NOMEM, "own kernel: out of memory");
-    p->g = g;
+    p->g = g, p->device = g->device, p->stream = g->stream;
     p->m = m, p->n = n, p->k = k;
     S24_GPU_CHECK(cudaSetDevice(g->device));
-    S24_GPU_CHECK(cudaFuncSetAttribute(own_spmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, OWN_SMEM_BYTES));
+    S24_GPU_CHECK(cudaFuncSetAttribute(own_spmma_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       OWN_SMEM_BYTES));
     S24_GPU_CHECK(cudaMalloc(&p->vals, (size_t)m * (size_t)k)); /* m x k/2 halves */
     S24_GPU_CHECK(cudaMalloc(&p->meta, (size_t)m * (size_t)k / 8)); /* 4 bits per 4 elements */
     *out = p;
@@ -348,7 +455,7 @@ extern "C" int s24_own_plan_set_weight(s24_own_plan_t *p, const void *d_w)
     int64_t items;
     int grid;
     if (!p || !d_w) return s24_error(S24_ERR_INVALID, "own kernel: NULL plan or weight");
-    s = p->g->stream;
+    s = p->stream;
     items = p->m / 2 * (p->k / 16);
     grid = (int)((items + 255) / 256 < 8192 ? (items + 255) / 256 : 8192);
     p->have_weight = 0;
@@ -376,8 +483,11 @@ static int own_launch(s24_own_plan_t *p, const void *d_x, void *d_d, cudaStream_
 {
     int rc = S24_OK;
     unsigned grid = (unsigned)(p->m / OWN_BM * (p->n / OWN_BN));
-    own_spmma_kernel<<<grid, OWN_THREADS, OWN_SMEM_BYTES, s>>>((const uint8_t *)p->vals, (const uint8_t *)p->meta,
-                                                               (const __half *)d_x, (__half *)d_d, p->m, p->n, p->k);
+    struct own_geo none;
+    memset(&none, 0, sizeof none);
+    own_spmma_kernel<false><<<grid, OWN_THREADS, OWN_SMEM_BYTES, s>>>(
+        (const uint8_t *)p->vals, (const uint8_t *)p->meta, (const __half *)d_x, (__half *)d_d, p->m, p->n, p->k,
+        none, NULL, NULL, 0);
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -386,11 +496,12 @@ fail:
 extern "C" int s24_own_run(s24_own_plan_t *p, const void *d_x, void *d_d, void *stream)
 {
     if (!p || !d_x || !d_d) return s24_error(S24_ERR_INVALID, "own kernel: NULL plan, X or D");
+    if (p->conv) return s24_error(S24_ERR_INVALID, "own kernel: a convolution plan runs through s24_own_conv_run");
     if (!p->have_weight) return s24_error(S24_ERR_INVALID, "own kernel: no weight (call s24_own_plan_set_weight)");
     /* the kernel moves X and D in 16-byte pieces */
     if (((uintptr_t)d_x | (uintptr_t)d_d) & 15)
         return s24_error(S24_ERR_INVALID, "own kernel: X and D must be 16-byte aligned");
-    return own_launch(p, d_x, d_d, stream ? (cudaStream_t)stream : p->g->stream);
+    return own_launch(p, d_x, d_d, stream ? (cudaStream_t)stream : p->stream);
 }
 
 struct own_call {
@@ -409,6 +520,7 @@ extern "C" int s24_own_time(s24_own_plan_t *p, const void *d_x, void *d_d, int w
                             struct s24_gemm_timing *out)
 {
     struct own_call c = {p, d_x, d_d};
+    if (p && !p->g) return s24_error(S24_ERR_INVALID, "own kernel: a plan without an engine context cannot be timed");
     int rc = s24_own_run(p, d_x, d_d, NULL); /* the checks, and one warm call */
     if (rc != S24_OK) return rc;
     return s24_gpu_time_calls(p->g, own_call_fn, &c, warmup, repeats, flush_l2, out);
@@ -417,8 +529,81 @@ extern "C" int s24_own_time(s24_own_plan_t *p, const void *d_x, void *d_d, int w
 extern "C" void s24_own_plan_free(s24_own_plan_t *p)
 {
     if (!p) return;
-    if (p->g && p->g->stream) cudaStreamSynchronize(p->g->stream);
+    if (p->stream) cudaStreamSynchronize(p->stream);
     cudaFree(p->vals);
     cudaFree(p->meta);
     free(p);
+}
+
+/* ---------------------------------------------------------------- convolution */
+extern "C" int s24_own_conv_init_at(int device, int cc_major, void *stream, const struct s24_own_conv *cs,
+                                    s24_own_plan_t **out)
+{
+    int rc = S24_OK;
+    s24_own_plan_t *p = NULL;
+    if (out) *out = NULL;
+    if (!cs || !out) return s24_error(S24_ERR_INVALID, "own conv: NULL shape or output");
+    if (cs->n < 1 || cs->h < 1 || cs->w < 1 || cs->c < 1 || cs->oc < 1 || cs->kh < 1 || cs->kw < 1 ||
+        cs->stride < 1 || cs->pad < 0 || cs->h > (1 << 20) || cs->w > (1 << 20) || cs->kh > 64 || cs->kw > 64 ||
+        cs->stride > 64 || cs->pad > 64 || cs->h + 2 * cs->pad < cs->kh || cs->w + 2 * cs->pad < cs->kw)
+        return s24_error(S24_ERR_INVALID, "own conv: bad shape n %lld %lldx%lld c %lld -> %lld, %lldx%lld "
+                         "stride %lld pad %lld", (long long)cs->n, (long long)cs->h, (long long)cs->w,
+                         (long long)cs->c, (long long)cs->oc, (long long)cs->kh, (long long)cs->kw,
+                         (long long)cs->stride, (long long)cs->pad);
+    int64_t oh = (cs->h + 2 * cs->pad - cs->kh) / cs->stride + 1, ow = (cs->w + 2 * cs->pad - cs->kw) / cs->stride + 1;
+    int64_t m = cs->oc, n = cs->n * oh * ow, k = cs->kh * cs->kw * cs->c;
+    /* a k tile is one tap's run of channels; whole tiles of D */
+    if (cs->c % OWN_BK || m % OWN_BM || n % OWN_BN)
+        return s24_error(S24_ERR_UNSUPPORTED, "own conv: needs input channels %% %d == 0 (%lld), output channels "
+                         "%% %d == 0 (%lld) and output positions %% %d == 0 (%lld)", OWN_BK, (long long)cs->c,
+                         OWN_BM, (long long)m, OWN_BN, (long long)n);
+    if ((m / OWN_BM) * (n / OWN_BN) > 0x7fffffff || m * k > ((int64_t)1 << 40) ||
+        cs->n * cs->h * cs->w * cs->c > ((int64_t)1 << 40))
+        return s24_error(S24_ERR_UNSUPPORTED, "own conv: m = %lld, n = %lld, k = %lld is too large", (long long)m,
+                         (long long)n, (long long)k);
+    if (cc_major < 8) return s24_error(S24_ERR_UNSUPPORTED, "own conv: mma.sp needs sm_80 or later");
+    p = (s24_own_plan_t *)calloc(1, sizeof *p);
+    if (!p) return s24_error(S24_ERR_NOMEM, "own conv: out of memory");
+    p->device = device, p->stream = (cudaStream_t)stream, p->conv = 1;
+    p->m = m, p->n = n, p->k = k;
+    p->geo.h = cs->h, p->geo.w = cs->w, p->geo.c = cs->c, p->geo.ohw = oh * ow, p->geo.ow = ow;
+    p->geo.kw = (int)cs->kw, p->geo.stride = (int)cs->stride, p->geo.pad = (int)cs->pad;
+    S24_GPU_CHECK(cudaSetDevice(device));
+    S24_GPU_CHECK(cudaFuncSetAttribute(own_spmma_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       OWN_SMEM_BYTES));
+    S24_GPU_CHECK(cudaMalloc(&p->vals, (size_t)m * (size_t)k));
+    S24_GPU_CHECK(cudaMalloc(&p->meta, (size_t)m * (size_t)k / 8));
+    *out = p;
+    return S24_OK;
+fail:
+    s24_own_plan_free(p);
+    return rc;
+}
+
+extern "C" int s24_own_conv_init(s24_gpu_t *g, const struct s24_own_conv *cs, s24_own_plan_t **out)
+{
+    if (out) *out = NULL;
+    if (!g) return s24_error(S24_ERR_INVALID, "own conv: NULL context");
+    int rc = s24_own_conv_init_at(g->device, g->props.cc_major, g->stream, cs, out);
+    if (rc == S24_OK) (*out)->g = g;
+    return rc;
+}
+
+extern "C" int s24_own_conv_run(s24_own_plan_t *p, const void *d_x, void *d_y, const float *d_bias,
+                                const void *d_z, int relu, void *stream)
+{
+    int rc = S24_OK;
+    if (!p || !d_x || !d_y) return s24_error(S24_ERR_INVALID, "own conv: NULL plan, input or output");
+    if (!p->conv) return s24_error(S24_ERR_INVALID, "own conv: a GEMM plan runs through s24_own_run");
+    if (!p->have_weight) return s24_error(S24_ERR_INVALID, "own conv: no weight (call s24_own_plan_set_weight)");
+    if (((uintptr_t)d_x | (uintptr_t)d_y | (uintptr_t)d_z) & 15)
+        return s24_error(S24_ERR_INVALID, "own conv: input, output and residual must be 16-byte aligned");
+    cudaStream_t s = stream ? (cudaStream_t)stream : p->stream;
+    unsigned grid = (unsigned)(p->m / OWN_BM * (p->n / OWN_BN));
+    own_spmma_kernel<true><<<grid, OWN_THREADS, OWN_SMEM_BYTES, s>>>(
+        (const uint8_t *)p->vals, (const uint8_t *)p->meta, (const __half *)d_x, (__half *)d_y, p->m, p->n, p->k,
+        p->geo, d_bias, (const __half *)d_z, relu);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
 }

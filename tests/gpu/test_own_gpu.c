@@ -5,11 +5,15 @@
  * s24_mask_compute with some groups thinned further to one or no non-zero
  * (the metadata must still name two distinct positions), output poisoned
  * first, square and non-square shapes; refusals of shapes off the tile, of
- * a weight that is not 2:4, and of a run without a weight.
+ * a weight that is not 2:4, and of a run without a weight. The same kernel
+ * as an implicit-GEMM 2:4 convolution: against an fp64 direct convolution
+ * (with bias, residual and ReLU) and bit for bit against the GEMM on the
+ * im2col matrix.
  * Without a GPU it reports the skip and passes. */
 #include "t.h"
 
 #include <stdint.h>
+#include <string.h>
 
 #include "sparse24/sparse24_cuda.h"
 
@@ -223,6 +227,123 @@ static void test_timing(void)
     free(w);
 }
 
+/* The implicit-GEMM convolution (s24_own_conv_*): against an fp64 direct
+ * convolution with bias, residual and ReLU, and, without the epilogue, bit
+ * for bit against the GEMM kernel on the host-built im2col matrix (the
+ * loader must put exactly those values into shared memory). */
+static void run_conv(int64_t nb, int64_t h, int64_t w, int64_t c, int64_t oc, int64_t kk, int64_t stride,
+                     int64_t pad, int epi, uint64_t seed)
+{
+    struct s24_own_conv cs = {nb, h, w, c, oc, kk, kk, stride, pad};
+    int64_t oh = (h + 2 * pad - kk) / stride + 1, ow = (w + 2 * pad - kk) / stride + 1;
+    int64_t m = oc, n = nb * oh * ow, k = kk * kk * c, nx = nb * h * w * c;
+    s24_own_plan_t *p = NULL, *g = NULL;
+    void *dw = NULL, *dx = NULL, *dy = NULL, *dz = NULL, *dcol = NULL, *dg = NULL;
+    float *db = NULL;
+    size_t yb = (size_t)(m * n) * 2;
+    uint16_t *wt = malloc((size_t)(m * k) * 2), *x = malloc((size_t)nx * 2), *y = malloc(yb), *z = malloc(yb);
+    uint16_t *col = malloc((size_t)(k * n) * 2), *gy = malloc(yb);
+    float *bias = malloc(sizeof(float) * (size_t)m);
+    double *ref = malloc(sizeof(double) * (size_t)(m * n));
+    char name[96];
+    snprintf(name, sizeof name, "conv n%lld %lldx%lld c%lld->%lld %lldx%lld/s%lld%s", (long long)nb,
+             (long long)h, (long long)w, (long long)c, (long long)oc, (long long)kk, (long long)kk,
+             (long long)stride, epi ? " +bias+z+relu" : "");
+    if (!wt || !x || !y || !z || !col || !gy || !bias || !ref) {
+        CHECK(0, "%s: out of host memory", name);
+        goto out;
+    }
+    CHECK_OK(make_weight(wt, m, k, seed));
+    struct s24_rng r;
+    s24_rng_seed(&r, seed + 3);
+    for (int64_t i = 0; i < m; i++) bias[i] = s24_rng_uniformf(&r, -0.5f, 0.5f);
+    CHECK_OK(s24_gpu_alloc(G, (size_t)(m * k) * 2, &dw));
+    CHECK_OK(s24_gpu_alloc(G, (size_t)nx * 2, &dx));
+    CHECK_OK(s24_gpu_alloc(G, yb, &dy));
+    CHECK_OK(s24_gpu_alloc(G, yb, &dz));
+    CHECK_OK(s24_gpu_alloc(G, sizeof(float) * (size_t)m, (void **)&db));
+    CHECK_OK(s24_gpu_alloc(G, (size_t)(k * n) * 2, &dcol));
+    CHECK_OK(s24_gpu_alloc(G, yb, &dg));
+    if (!dw || !dx || !dy || !dz || !db || !dcol || !dg) goto out;
+    CHECK_OK(s24_gpu_upload(G, dw, wt, (size_t)(m * k) * 2));
+    CHECK_OK(s24_gpu_upload(G, db, bias, sizeof(float) * (size_t)m));
+    CHECK_OK(s24_gpu_fill_random(G, S24_F16, dx, nx, seed + 1, 1.0f));
+    CHECK_OK(s24_gpu_fill_random(G, S24_F16, dz, m * n, seed + 2, 1.0f));
+    CHECK_OK(s24_gpu_download(G, x, dx, (size_t)nx * 2));
+    CHECK_OK(s24_gpu_download(G, z, dz, yb));
+    int rc = s24_own_conv_init(G, &cs, &p);
+    CHECK(rc == S24_OK, "%s: init: %s", name, s24_last_error());
+    if (rc != S24_OK) goto out;
+    CHECK_OK(s24_own_plan_set_weight(p, dw));
+    CHECK_OK(s24_gpu_fill_bytes(G, dy, 0xff, yb));
+    CHECK_OK(s24_own_conv_run(p, dx, dy, epi ? db : NULL, epi ? dz : NULL, epi, NULL));
+    CHECK_OK(s24_gpu_sync(G));
+    CHECK_OK(s24_gpu_download(G, y, dy, yb));
+    /* im2col on the host: column j (an output position) holds its k inputs
+     * in (kh, kw, c) order, zero for taps in the padding */
+    for (int64_t j = 0; j < n; j++) {
+        int64_t img = j / (oh * ow), oy = j / ow % oh, ox = j % ow;
+        for (int64_t ky = 0; ky < kk; ky++)
+            for (int64_t kx = 0; kx < kk; kx++) {
+                int64_t iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                int in = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                for (int64_t ci = 0; ci < c; ci++)
+                    col[j * k + (ky * kk + kx) * c + ci] = in ? x[((img * h + iy) * w + ix) * c + ci] : 0;
+            }
+    }
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t o = 0; o < m; o++) {
+            double acc = 0;
+            for (int64_t q = 0; q < k; q++) {
+                uint16_t wv = wt[o * k + q];
+                if (wv & 0x7fff) acc += (double)s24_f16_to_f32(wv) * s24_f16_to_f32(col[j * k + q]);
+            }
+            if (epi) {
+                acc += bias[o] + s24_f16_to_f32(z[j * m + o]);
+                if (acc < 0) acc = 0;
+            }
+            ref[j * m + o] = acc;
+        }
+    double maxrel;
+    int64_t nan;
+    double rel = rel_err(y, ref, m * n, &maxrel, &nan);
+    CHECK(nan == 0 && rel <= 2e-3 && maxrel <= 4e-3, "%s: rel err %.3g, max %.3g, %lld NaN/unwritten", name, rel,
+          maxrel, (long long)nan);
+    printf("  own %-44s rel err %.2e  max %.2e  NaN %lld\n", name, rel, maxrel, (long long)nan);
+    if (!epi) {
+        CHECK_OK(s24_gpu_upload(G, dcol, col, (size_t)(k * n) * 2));
+        CHECK_OK(s24_own_plan_init(G, m, n, k, &g));
+        if (g) {
+            CHECK_OK(s24_own_plan_set_weight(g, dw));
+            CHECK_OK(s24_own_run(g, dcol, dg, NULL));
+            CHECK_OK(s24_gpu_sync(G));
+            CHECK_OK(s24_gpu_download(G, gy, dg, yb));
+            CHECK(!memcmp(gy, y, yb), "%s: the implicit GEMM differs from the GEMM on im2col", name);
+        }
+    }
+out:
+    s24_own_plan_free(p);
+    s24_own_plan_free(g);
+    s24_gpu_mem_free(G, dw), s24_gpu_mem_free(G, dx), s24_gpu_mem_free(G, dy), s24_gpu_mem_free(G, dz);
+    s24_gpu_mem_free(G, db), s24_gpu_mem_free(G, dcol), s24_gpu_mem_free(G, dg);
+    free(wt), free(x), free(y), free(z), free(col), free(gy), free(bias), free(ref);
+}
+
+static void test_conv_refusals(void)
+{
+    s24_own_plan_t *p = NULL;
+    /* channels off the k tile, output channels off the block, positions off the block */
+    static const struct s24_own_conv bad[] = {{2, 16, 16, 32, 128, 3, 3, 1, 1}, {2, 16, 16, 64, 64, 3, 3, 1, 1},
+                                              {1, 10, 10, 64, 128, 3, 3, 1, 1}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(s24_own_conv_init(G, &bad[i], &p) == S24_ERR_UNSUPPORTED && !p, "conv shape %zu accepted", i);
+        s24_own_plan_free(p);
+        p = NULL;
+    }
+    struct s24_own_conv neg = {2, 16, 16, 64, 128, 3, 3, 0, 1};
+    CHECK(s24_own_conv_init(G, &neg, &p) == S24_ERR_INVALID && !p, "stride 0 accepted");
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -243,6 +364,13 @@ int main(void)
                                         {512, 1024, 320}, {1280, 256, 128}, {2304, 384, 64}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         run_shape(shapes[i][0], shapes[i][1], shapes[i][2], 100 + 7 * i);
+    printf("  convolution ...\n");
+    test_conv_refusals();
+    run_conv(2, 16, 16, 64, 128, 3, 1, 1, 0, 300);  /* 3x3, padding at every border */
+    run_conv(2, 16, 16, 64, 128, 3, 1, 1, 1, 301);  /* the same with bias, residual, ReLU */
+    run_conv(8, 16, 16, 128, 256, 3, 2, 1, 0, 302); /* stride 2 */
+    run_conv(2, 16, 16, 64, 256, 1, 1, 0, 1, 303);  /* 1x1 */
+    run_conv(4, 16, 16, 64, 128, 7, 1, 3, 1, 304);  /* a 7x7 tap grid, most taps in the padding at the border */
     printf("  timing ...\n");
     test_timing();
     s24_gpu_free(G);
