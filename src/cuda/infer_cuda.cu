@@ -54,6 +54,8 @@ struct cstep {
     struct s24_sp *sp;      /* the 2:4 plan for sp_n positions; NULL until first used */
     int64_t sp_n;
     int sp_act;             /* the 2:4 plan applies the ReLU itself */
+    struct s24_icu_own *own; /* k x k convs: the own implicit-GEMM 2:4 kernel (infer_own.cu) */
+    int own_ran;            /* the last 2:4 run was the own kernel's */
     int can_sparse;         /* eligible, a cuSPARSELt handle, and a path other than DENSE */
     int use_sparse;
     cudaEvent_t ev[2];      /* profiling: around the step */
@@ -71,6 +73,7 @@ struct s24_infer_cu {
     enum s24_infer_path path;
     int decided, profile;
     int fuse_add;           /* residual adds absorbed into the layer before them */
+    int own, cc_major;      /* the own 2:4 conv kernel wanted; the GPU's compute capability */
     void *splt;             /* cuSPARSELt handle, NULL when none */
     int splt_tried;
     char splt_err[160];
@@ -260,6 +263,7 @@ void s24_infer_cu_free(struct s24_infer_cu *p)
         if (t->b32) cudaFree(t->b32);
         s24_icu_dnn_free(t->dnn);
         s24_sp_free(t->sp);
+        s24_icu_own_free(t->own);
         if (t->ev[0]) cudaEventDestroy(t->ev[0]);
         if (t->ev[1]) cudaEventDestroy(t->ev[1]);
     }
@@ -305,6 +309,9 @@ int s24_infer_cu_create(struct s24_model *m, const struct s24_infer_opts *o,
         /* S24_INFER_FUSE_ADD=0 keeps residual adds as steps of their own (to compare) */
         const char *e = getenv("S24_INFER_FUSE_ADD");
         p->fuse_add = !(e && !strcmp(e, "0"));
+        int cc = 0;
+        S24_GPU_CHECK(cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, p->device));
+        p->cc_major = cc, p->own = s24_icu_own_wanted() && cc >= 8;
     }
     {
         /* The input's channels (3) padded to 8 when only ungrouped convs read
@@ -453,7 +460,20 @@ static int sparse_gemm(struct s24_infer_cu *p, struct cstep *t, const struct s24
     int rc = S24_OK;
     int64_t P = cs->n * cs->oh * cs->ow, np = pad_rows(P);
     const void *x = p->buf[t->in];
-    if (!(cs->kh == 1 && cs->kw == 1 && cs->stride == 1 && cs->pad == 0)) {
+    int direct = cs->kh == 1 && cs->kw == 1 && cs->stride == 1 && cs->pad == 0;
+    t->own_ran = 0;
+    if (!direct && !t->linear && p->own) {
+        /* k x k or strided: the own implicit GEMM where it takes the shape */
+        int ran = 0;
+        if ((rc = s24_icu_own_run(&t->own, p->device, p->cc_major, p->dt, name, cs, x, t->w, t->b32, z,
+                                  t->act, p->buf[t->out], p->s, &ran)) != S24_OK)
+            return rc;
+        if (ran) {
+            t->own_ran = 1;
+            return S24_OK;
+        }
+    }
+    if (!direct) {
         if ((rc = s24_icu_buf_grow(&p->cols, (size_t)np * (size_t)t->k * p->es, p->s)) != S24_OK ||
             (rc = s24_icu_im2col(p->dt, cs, x, p->cols.p, np, p->s)) != S24_OK)
             return layer_err(rc, name, "im2col");
@@ -502,9 +522,13 @@ static int run_gemm(struct s24_infer_cu *p, struct cstep *t, int sparse)
     }
     if (sparse) {
         rc = sparse_gemm(p, t, &cs, z, L->name);
-        snprintf(L->engine, sizeof L->engine, "cuSPARSELt, bias%s fused%s",
-                 t->sp_act ? "+ReLU" : "", z ? ", add+act own pass" : t->act != S24_ACT_NONE &&
-                 !t->sp_act ? ", act own pass" : "");
+        if (t->own_ran)
+            snprintf(L->engine, sizeof L->engine, "own implicit 2:4 conv, bias%s%s fused",
+                     z ? "+add" : "", t->act == S24_ACT_RELU ? "+ReLU" : "");
+        else
+            snprintf(L->engine, sizeof L->engine, "cuSPARSELt, bias%s fused%s",
+                     t->sp_act ? "+ReLU" : "", z ? ", add+act own pass" : t->act != S24_ACT_NONE &&
+                     !t->sp_act ? ", act own pass" : "");
         return rc;
     }
     rc = s24_icu_dnn_run(&t->dnn, p->dnn, p->dt, L->name, &cs, p->buf[in], t->w, t->b16, t->b32,

@@ -6,6 +6,7 @@
  *                     2:4 path (cuSPARSELt), AUTO's measurement, the report
  *   infer_dense.cu    dense convs and linears through cuDNN (own direct
  *                     kernel where cuDNN is missing or has no algorithm)
+ *   infer_own.cu      the 2:4 path of k x k convs on the own implicit-GEMM kernel
  *   infer_kernels.cu  the plan's own kernels (conversion, epilogues, add,
  *                     activations, average and max pooling, SE scale, im2col,
  *                     direct conv)
@@ -86,5 +87,18 @@ int s24_icu_dnn_run(struct s24_icu_dnn **st, void *handle, enum s24_dtype dt, co
                     const void *b16, const float *b32, const void *z, int act, void *y,
                     struct s24_icu_buf *ws, cudaStream_t s, char *note, size_t len);
 void s24_icu_dnn_free(struct s24_icu_dnn *st);
+
+/* ---------------------------------------------------------------- own 2:4 conv */
+struct s24_icu_own; /* one layer's own implicit-GEMM 2:4 conv plan (infer_own.cu) */
+/* 0 when S24_INFER_OWN=0 */
+int s24_icu_own_wanted(void);
+/* y = act(conv(x, w) + bias + z) on the own kernel when it takes the layer
+ * (fp16, groups 1, its tile rules at this shape): *ran = 1; else *ran = 0
+ * and nothing ran (the caller's route). The first call at a shape makes the
+ * plan and compresses w (it synchronises s). */
+int s24_icu_own_run(struct s24_icu_own **st, int device, int cc_major, enum s24_dtype dt, const char *layer,
+                    const struct s24_conv_shape *cs, const void *x, const void *w, const float *b32,
+                    const void *z, int act, void *y, cudaStream_t s, int *ran);
+void s24_icu_own_free(struct s24_icu_own *st);
 
 #endif

@@ -156,6 +156,13 @@ static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, cons
         for (int i = 0; i < nl; i++) fused += strstr(s24_infer_layer_at(p, i)->engine, "add") != NULL;
         CHECK(fused == 8, "%s %s: %d layers absorbed a residual add (8 blocks)", arch, dn, fused);
     }
+    if (path == S24_INFER_SPARSE && dt == S24_F16 && !strcmp(arch, "resnet18")) {
+        /* layer2-4's 3x3 convs fit the own implicit-GEMM kernel's tiles */
+        int own = 0;
+        for (int i = 0; i < nl; i++) own += strstr(s24_infer_layer_at(p, i)->engine, "own implicit") != NULL;
+        CHECK(own >= 10, "%s %s: %d layers on the own implicit 2:4 conv", arch, dn, own);
+        printf("  %-16s %s 2:4  : %d layers on the own implicit 2:4 conv\n", arch, dn, own);
+    }
     if (path == S24_INFER_SPARSE) {
         CHECK(sparse > 0, "%s %s: no layer ran 2:4", arch, dn);
         printf("  %-16s %s 2:4  : %d of %d layers 2:4\n", arch, dn, sparse, nl);
