@@ -8,7 +8,8 @@
 #   GIT_COMMIT=<id> [OPS_TESTS=1] [BENCH_ARGS='...'] [TORCH_ARGS='...'] \
 #     scripts/gpu/run_infer_tests.sh
 # OPS_TESTS=1 also runs test_nn_ops_gpu (the training ops, max-pool among
-# them). BENCH_ARGS, when set, runs `sparse24 bench infer BENCH_ARGS` and
+# them); OWN_TESTS=1 test_own_gpu (the own mma.sp GEMM and implicit-GEMM
+# 2:4 convolution). BENCH_ARGS, when set, runs `sparse24 bench infer BENCH_ARGS` and
 # then `bench/torch_infer.py TORCH_ARGS` in the same call, both appending to
 # $OUT/infer-h200.csv (per-layer rows in $OUT/infer-layers-h200.csv).
 # Output in $OUT: build.log, info.txt, test-infer-gpu.log, test-ops-gpu.log,
@@ -33,6 +34,7 @@ echo "CUSPARSELT_DIR=$CUSPARSELT_DIR"
 make -j16 WERROR=1 CUDA_ARCHS=90 USE_CUDA=1 USE_CUDNN=1 USE_CUSPARSELT=1 \
   ${CUSPARSELT_DIR:+CUSPARSELT_DIR=$CUSPARSELT_DIR} ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} \
   all build/tests/gpu/test_infer_gpu ${OPS_TESTS:+build/tests/gpu/test_nn_ops_gpu} \
+  ${OWN_TESTS:+build/tests/gpu/test_own_gpu} \
   > "$OUT/build.log" 2>&1
 rc=$?
 grep -E "sparse24 build|error|warning" "$OUT/build.log" | head -40
@@ -41,6 +43,11 @@ echo "build: rc $rc, $(( $(date +%s) - t0 )) s"
 build/sparse24 info | tee "$OUT/info.txt"
 echo "== test_infer_gpu ($(( $(date +%s) - t0 )) s)"
 timeout ${TEST_TIMEOUT:-300} stdbuf -oL build/tests/gpu/test_infer_gpu 2>&1 | tee "$OUT/test-infer-gpu.log" | tail -80
+if [ -n "$OWN_TESTS" ]; then
+  echo "== test_own_gpu ($(( $(date +%s) - t0 )) s)"
+  timeout ${OWN_TIMEOUT:-120} build/tests/gpu/test_own_gpu > "$OUT/test-own-gpu.log" 2>&1
+  echo "rc $?"; grep -E "conv|passed|FAIL" "$OUT/test-own-gpu.log" | tail -12
+fi
 if [ -n "$OPS_TESTS" ]; then
   echo "== test_nn_ops_gpu ($(( $(date +%s) - t0 )) s)"
   timeout ${OPS_TIMEOUT:-120} build/tests/gpu/test_nn_ops_gpu > "$OUT/test-ops-gpu.log" 2>&1
