@@ -86,12 +86,6 @@ static const char *dtype_name(int dt)
     return dt == S24_F16 ? "fp16" : dt == S24_BF16 ? "bf16" : "fp32";
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Random norms, then the pipeline's 2:4 magnitude masks applied in place. */
 static int make_model(const struct bench *b, const char *arch, int classes, s24_model_t **out)
 {
@@ -166,7 +160,7 @@ static int run_plan(struct bench *b, s24_model_t *m, const char *arch, int size,
         t[i] = (s24_now() - t0) * 1e3;
     }
     if (rc == S24_OK) {
-        qsort(t, (size_t)b->repeats, sizeof *t, cmp_double);
+        cli_sort_doubles(t, b->repeats);
         double med = t[b->repeats / 2];
         int sp = 0, nl = s24_infer_num_layers(p), el = 0;
         for (int i = 0; i < nl; i++) sp += s24_infer_layer_at(p, i)->sparse, el += s24_infer_layer_at(p, i)->eligible;
@@ -224,15 +218,6 @@ static int run_model(struct bench *b, const char *arch)
     s24_model_free(m);
     free(hx), free(t);
     return rc;
-}
-
-static FILE *open_csv(const char *path, const char *header)
-{
-    FILE *f = fopen(path, "a+");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    if (ftell(f) == 0) fputs(header, f);
-    return f;
 }
 
 /* "a,b,c" into up to MAX_LIST tokens, each checked by `one`; 0 on success. */
@@ -372,11 +357,11 @@ int bench_infer_main(int argc, char **argv)
     cli_progress_begin(&pr, CMD, force_progress);
     b.pr = &pr;
     b.total = (double)nmodels * b.nb * b.nd * b.np;
-    if (csv && !(b.csv = open_csv(csv, "model,resolution,batch,dtype,engine,path,ms,img_s\n"))) {
+    if (csv && !(b.csv = cli_open_csv(csv, "model,resolution,batch,dtype,engine,path,ms,img_s\n"))) {
         ec = cli_fail(CMD, "%s: cannot open for appending", csv);
         goto done;
     }
-    if (layers && !(b.layers = open_csv(layers, "model,resolution,batch,dtype,path,layer,m,n,k,"
+    if (layers && !(b.layers = cli_open_csv(layers, "model,resolution,batch,dtype,path,layer,m,n,k,"
                                                 "eligible,sparse,ms,dense_ms,sparse_ms,share,engine,why\n"))) {
         ec = cli_fail(CMD, "%s: cannot open for appending", layers);
         goto done;

@@ -56,12 +56,6 @@ static void usage(FILE *f)
 "exit codes: 0 success, 1 runtime failure, 2 bad usage\n");
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 struct bench {
     int batch, size, warmup, group, repeats, nodes;
     FILE *csv, *ops;
@@ -169,7 +163,7 @@ static int run_model(const struct bench *b, const char *arch)
         rc = s24_error(S24_ERR_INVALID, "%s: the loss went NaN while timing", arch);
         goto done;
     }
-    qsort(t, (size_t)b->repeats, sizeof *t, cmp_double);
+    cli_sort_doubles(t, b->repeats);
     double med = t[b->repeats / 2] * 1e3, lo = t[0] * 1e3, hi = t[b->repeats - 1] * 1e3;
     size_t peak = 0;
     s24_backend_bytes(be, &peak);
@@ -190,15 +184,6 @@ done:
     s24_model_free(m);
     free(hx), free(hy), free(t);
     return rc;
-}
-
-static FILE *open_csv(const char *path, const char *header)
-{
-    FILE *f = fopen(path, "a+");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    if (ftell(f) == 0) fputs(header, f);
-    return f;
 }
 
 int bench_train_main(int argc, char **argv)
@@ -275,11 +260,11 @@ int bench_train_main(int argc, char **argv)
     b.pr = &pr;
     int rc = s24_backend_create(dev, gpu, &b.be);
     if (rc != S24_OK) return cli_lib_fail(CMD, rc);
-    if (csv && !(b.csv = open_csv(csv, "model,engine,precision,step_ms,img_s,peak_mb\n"))) {
+    if (csv && !(b.csv = cli_open_csv(csv, "model,engine,precision,step_ms,img_s,peak_mb\n"))) {
         ec = cli_fail(CMD, "%s: cannot open for appending", csv);
         goto done;
     }
-    if (ops && !(b.ops = open_csv(ops, "model,kind,count,fwd_ms,bwd_ms,total_ms,share\n"))) {
+    if (ops && !(b.ops = cli_open_csv(ops, "model,kind,count,fwd_ms,bwd_ms,total_ms,share\n"))) {
         ec = cli_fail(CMD, "%s: cannot open for appending", ops);
         goto done;
     }

@@ -210,6 +210,19 @@ __device__ static inline void own_mma(float (&d)[4], const uint4 &a, const uint3
 #endif
 }
 
+/* The weight's part of a stage: values and metadata, already contiguous
+ * per (block row, k tile). */
+__device__ static inline void own_load_weight(uint32_t st, const uint8_t *va, const uint8_t *ve, int tid)
+{
+    uint32_t sa = st, se = st + OWN_A_BYTES;
+#pragma unroll
+    for (int j = 0; j < OWN_A_BYTES / 16 / OWN_THREADS; j++) {
+        int c = tid + j * OWN_THREADS;
+        own_cp16(sa + c * 16, va + c * 16);
+    }
+    if (tid < OWN_E_BYTES / 16) own_cp16(se + tid * 16, ve + tid * 16);
+}
+
 /* Queue one stage's copies: the weight's values and metadata are already
  * contiguous per (block row, k tile); X's BN columns of BK halves go to
  * rows of 128 bytes whose 16-byte chunks are XOR-swizzled by the row, so
@@ -217,13 +230,8 @@ __device__ static inline void own_mma(float (&d)[4], const uint4 &a, const uint3
 __device__ static inline void own_load_stage(uint32_t st, const uint8_t *va, const uint8_t *ve, const __half *x,
                                              int64_t k, int tid)
 {
-    uint32_t sa = st, se = st + OWN_A_BYTES, sx = se + OWN_E_BYTES;
-#pragma unroll
-    for (int j = 0; j < OWN_A_BYTES / 16 / OWN_THREADS; j++) {
-        int c = tid + j * OWN_THREADS;
-        own_cp16(sa + c * 16, va + c * 16);
-    }
-    if (tid < OWN_E_BYTES / 16) own_cp16(se + tid * 16, ve + tid * 16);
+    uint32_t sx = st + OWN_A_BYTES + OWN_E_BYTES;
+    own_load_weight(st, va, ve, tid);
 #pragma unroll
     for (int j = 0; j < OWN_X_BYTES / 16 / OWN_THREADS; j++) {
         int c = tid + j * OWN_THREADS;
@@ -261,13 +269,8 @@ __device__ static inline void own_load_stage_conv(uint32_t st, const uint8_t *va
                                                   const __half *x, const struct own_geo &g,
                                                   const struct own_cols &q, int64_t kt, int tid)
 {
-    uint32_t sa = st, se = st + OWN_A_BYTES, sx = se + OWN_E_BYTES;
-#pragma unroll
-    for (int j = 0; j < OWN_A_BYTES / 16 / OWN_THREADS; j++) {
-        int c = tid + j * OWN_THREADS;
-        own_cp16(sa + c * 16, va + c * 16);
-    }
-    if (tid < OWN_E_BYTES / 16) own_cp16(se + tid * 16, ve + tid * 16);
+    uint32_t sx = st + OWN_A_BYTES + OWN_E_BYTES;
+    own_load_weight(st, va, ve, tid);
     int64_t k0 = kt * OWN_BK, tap = k0 / g.c, c0 = k0 - tap * g.c;
     int kh = (int)(tap / g.kw), kw = (int)(tap - (int64_t)kh * g.kw), ch = tid & 7;
 #pragma unroll

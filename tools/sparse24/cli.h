@@ -99,5 +99,10 @@ const char *cli_permutable_list(void);
 /* The machine/library block every benchmark table is stamped with
  * (the body of `sparse24 info`), each line prefixed with `prefix`. */
 void cli_stamp(FILE *f, const char *prefix);
+/* Ascending, in place (for medians of timings; cli_bench.c). */
+void cli_sort_doubles(double *v, int n);
+/* path opened for appending, `header` written when the file is empty; NULL
+ * when it cannot be opened. */
+FILE *cli_open_csv(const char *path, const char *header);
 
 #endif

@@ -121,12 +121,6 @@ static const struct demo_layer {
 #define GEMM_N 1024   /* batch 16 x 8 x 8 output positions */
 #define REPS 7
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Seeded Kaiming-normal weights, one stream per layer so the values do not
  * depend on the thread count. */
 static void fill_layer(float *w, int64_t n, int64_t fan_in, uint64_t seed, int idx)
@@ -139,7 +133,7 @@ static void fill_layer(float *w, int64_t n, int64_t fan_in, uint64_t seed, int i
 
 static double median(double *t, int n)
 {
-    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    cli_sort_doubles(t, n);
     return t[n / 2];
 }
 

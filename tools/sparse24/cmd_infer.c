@@ -56,12 +56,6 @@ static const char *path_name(int path)
     return path == S24_INFER_AUTO ? "auto" : path == S24_INFER_SPARSE ? "2:4" : "dense";
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Accuracy of plan p over the test set, in batches of `batch`. */
 static int accuracy(s24_infer_t *p, const struct s24_dataset *d, int batch, double *acc)
 {
@@ -218,8 +212,8 @@ int cmd_infer(int argc, char **argv)
         ec = cli_lib_fail(cmd, rc);
         goto done;
     }
-    qsort(ts, (size_t)repeats, sizeof *ts, cmp_double);
-    qsort(td, (size_t)repeats, sizeof *td, cmp_double);
+    cli_sort_doubles(ts, repeats);
+    cli_sort_doubles(td, repeats);
     double ms = ts[repeats / 2] * 1e3, md = td[repeats / 2] * 1e3;
     int sparse = 0, eligible = 0, n = s24_infer_num_layers(ps);
     double total = 0;
