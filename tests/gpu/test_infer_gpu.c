@@ -101,6 +101,10 @@ static int make_pair(const char *arch, s24_backend_t *gpu, s24_model_t **cm, s24
     return 0;
 }
 
+/* S24_SMALL set: the compute-sanitizer run (scripts/gpu/run_sanitize_nn.sh):
+ * fp16 only, smallcnn and resnet18 at small batches */
+static int small;
+
 static const char *path_name(int p) { return p == S24_INFER_DENSE ? "dense" : p == S24_INFER_SPARSE ? "2:4" : "auto"; }
 
 static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, const float *x,
@@ -226,7 +230,7 @@ static void check_arch(s24_backend_t *gpu, const char *arch, int n, int n2, int 
     printf("%s: %d masked weights\n", arch, masked);
     static const int dts[2] = {S24_F16, S24_BF16};
     static const int paths[3] = {S24_INFER_DENSE, S24_INFER_SPARSE, S24_INFER_AUTO};
-    for (int d = 0; d < 2; d++)
+    for (int d = 0; d < (small ? 1 : 2); d++)
         for (int k = 0; k < 3; k++) check_plan(gm, arch, dts[d], paths[k], x, n, n2, hw, ref, ref2);
     s24_sgd_free(&o);
     s24_model_free(cm);
@@ -298,11 +302,15 @@ int main(void)
     }
     printf("test_infer_gpu: %s\n", s24_backend_name(gpu));
     s24_threads_set(8);
-    check_arch(gpu, "smallcnn", 64, 7, 32);
-    check_arch(gpu, "resnet18", 64, 7, 32);
-    check_arch(gpu, "efficientnet_b0", 64, 7, 32);
-    /* the ImageNet stem and its max-pool, at 64x64 to keep the CPU reference quick */
-    check_arch(gpu, "resnet18_imagenet", 16, 3, 64);
+    small = getenv("S24_SMALL") != NULL;
+    check_arch(gpu, "smallcnn", small ? 16 : 64, 7, 32);
+    /* 16 images: layer4's 16 x 4 x 4 positions still fill the own kernel's 128 */
+    check_arch(gpu, "resnet18", small ? 16 : 64, 7, 32);
+    if (!small) {
+        check_arch(gpu, "efficientnet_b0", 64, 7, 32);
+        /* the ImageNet stem and its max-pool, at 64x64 to keep the CPU reference quick */
+        check_arch(gpu, "resnet18_imagenet", 16, 3, 64);
+    }
     check_not24(gpu);
     s24_backend_free(gpu);
     return t_done("test_infer_gpu");
