@@ -20,7 +20,9 @@
  * faster kept by infer_choice.c's rule with a 2 % margin; then the whole
  * network is timed with those choices and all dense, and the choices stand
  * only if the network is faster with them (confirm).
- * Not here: int8, CUDA graphs, buffer reuse across slots (every slot keeps
+ * After the first runs at a shape the steps replay as a CUDA graph
+ * (graph_forward; S24_INFER_GRAPH=0 turns it off).
+ * Not here: int8, buffer reuse across slots (every slot keeps
  * its own buffer: simple, and what the per-layer test hook relies on). */
 #include <math.h>
 #include <stdio.h>
@@ -90,6 +92,12 @@ struct s24_infer_cu {
     struct s24_icu_buf ws, cols, xin, yout; /* cuDNN workspace, im2col, input, logits (fp32) */
     cudaEvent_t mev[4 * MEASURE_PAIRS];
     int have_mev;
+    /* CUDA graph of the steps at one shape (graph_forward) */
+    int graphs, graph_off;  /* wanted (S24_INFER_GRAPH != 0); refused once, off for good */
+    cudaGraphExec_t gexec;  /* for gn x gh x gw, NULL when none */
+    int gn, gh, gw;
+    int wn, wh, ww;         /* the shape last run plainly (the run a capture needs first) */
+    char graph_why[160];    /* why capturing failed */
 };
 
 static int64_t pad_rows(int64_t p) { return (p + ROW_PAD - 1) / ROW_PAD * ROW_PAD; }
@@ -268,6 +276,7 @@ void s24_infer_cu_free(struct s24_infer_cu *p)
         if (t->ev[1]) cudaEventDestroy(t->ev[1]);
     }
     for (int i = 0; p->have_mev && i < 4 * MEASURE_PAIRS; i++) cudaEventDestroy(p->mev[i]);
+    if (p->gexec) cudaGraphExecDestroy(p->gexec);
     for (int i = 0; p->buf && i < p->m->ns; i++)
         if (p->buf[i]) cudaFree(p->buf[i]);
     s24_icu_buf_free(&p->ws), s24_icu_buf_free(&p->cols);
@@ -312,6 +321,8 @@ int s24_infer_cu_create(struct s24_model *m, const struct s24_infer_opts *o,
         int cc = 0;
         S24_GPU_CHECK(cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, p->device));
         p->cc_major = cc, p->own = s24_icu_own_wanted() && cc >= 8;
+        e = getenv("S24_INFER_GRAPH");
+        p->graphs = !(e && !strcmp(e, "0"));
     }
     {
         /* The input's channels (3) padded to 8 when only ungrouped convs read
@@ -716,6 +727,59 @@ fail:
     return rc;
 }
 
+/* The steps as one CUDA graph: a launch per layer costs microseconds of
+ * host time each, which is what a small batch's forward mostly is (PyTorch
+ * eager at batch 1: 1.5 ms for ResNet18, issue 11). The first run at a
+ * shape runs plainly, so every buffer, cuDNN search, cuSPARSELt plan and
+ * own-kernel plan exists; the next is captured and replayed from then on.
+ * Where capturing fails (a call that cannot be captured), the plan says why
+ * (s24_infer_cu_graphed) and runs plainly from then on. */
+static int graph_forward(struct s24_infer_cu *p, int n, int h, int w)
+{
+    int rc = S24_OK;
+    cudaError_t e = cudaSuccess;
+    cudaGraph_t g = NULL;
+    if (p->gexec && p->gn == n && p->gh == h && p->gw == w) {
+        S24_GPU_CHECK(cudaGraphLaunch(p->gexec, p->s));
+        return S24_OK;
+    }
+    if (p->gexec) {
+        cudaGraphExecDestroy(p->gexec);
+        p->gexec = NULL;
+    }
+    if (p->wn != n || p->wh != h || p->ww != w) {
+        p->wn = n, p->wh = h, p->ww = w;
+        return forward(p, 0);
+    }
+    e = cudaStreamBeginCapture(p->s, cudaStreamCaptureModeThreadLocal);
+    if (e == cudaSuccess) {
+        rc = forward(p, 0);
+        cudaError_t e2 = cudaStreamEndCapture(p->s, &g);
+        if (rc == S24_OK && e2 == cudaSuccess && g) e = cudaGraphInstantiate(&p->gexec, g, 0);
+        else if (e2 != cudaSuccess) e = e2;
+        if (g) cudaGraphDestroy(g);
+    }
+    if (rc != S24_OK || e != cudaSuccess || !p->gexec) {
+        snprintf(p->graph_why, sizeof p->graph_why, "%s",
+                 rc != S24_OK ? s24_last_error() : e != cudaSuccess ? cudaGetErrorString(e) : "no graph");
+        s24_clear_error();
+        cudaGetLastError();
+        if (p->gexec) cudaGraphExecDestroy(p->gexec);
+        p->gexec = NULL, p->graph_off = 1;
+        return forward(p, 0);
+    }
+    p->gn = n, p->gh = h, p->gw = w;
+    S24_GPU_CHECK(cudaGraphLaunch(p->gexec, p->s));
+fail:
+    return rc;
+}
+
+int s24_infer_cu_graphed(const struct s24_infer_cu *p, char *why, size_t len)
+{
+    if (why && len) snprintf(why, len, "%s", p->graph_off ? p->graph_why : p->graphs ? "" : "S24_INFER_GRAPH=0");
+    return p->gexec != NULL;
+}
+
 int s24_infer_cu_run(struct s24_infer_cu *p, const float *x, int n, int h, int w, float *logits,
                      int on_device)
 {
@@ -735,7 +799,9 @@ int s24_infer_cu_run(struct s24_infer_cu *p, const float *x, int n, int h, int w
     if ((rc = s24_icu_from_f32_pad(p->dt, x, p->buf[in], (int64_t)n * h * w,
                                    m->slots[m->in_slot].c, p->ch[in], p->s)) != S24_OK)
         goto fail;
-    if ((rc = forward(p, measuring)) != S24_OK) goto fail;
+    if (!measuring && !p->profile && p->graphs && !p->graph_off) rc = graph_forward(p, n, h, w);
+    else rc = forward(p, measuring);
+    if (rc != S24_OK) goto fail;
     if (measuring && (rc = confirm(p)) != S24_OK) goto fail;
     if (p->sn[out] != n || p->sh[out] * p->sw[out] != 1 || m->slots[out].c != m->classes) {
         rc = s24_error(S24_ERR_INVALID, "infer (cuda): the output slot is not (n, classes)");

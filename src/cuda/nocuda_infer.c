@@ -33,3 +33,9 @@ int s24_infer_cu_layer_diff(struct s24_infer_cu *p, int layer, double *rel)
     (void)p, (void)layer, (void)rel;
     return s24_error(S24_ERR_NO_DEVICE, "infer: sparse24 was built without CUDA");
 }
+int s24_infer_cu_graphed(const struct s24_infer_cu *p, char *why, size_t len)
+{
+    (void)p;
+    if (why && len) why[0] = 0;
+    return 0;
+}

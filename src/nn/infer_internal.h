@@ -59,6 +59,9 @@ void s24_infer_cu_free(struct s24_infer_cu *p);
  * and 2:4 on its input from that run; *rel = ||2:4 - dense|| / ||dense||
  * over its output. The plan's own output is restored. */
 int s24_infer_cu_layer_diff(struct s24_infer_cu *p, int layer, double *rel);
+/* Test hook: 1 when the plan replays its steps as a CUDA graph now; why
+ * (len bytes) gets the reason it does not, when it tried and failed. */
+int s24_infer_cu_graphed(const struct s24_infer_cu *p, char *why, size_t len);
 /* The GPU plan behind a public plan, or NULL for a CPU one (infer.c). */
 struct s24_infer_cu *s24_infer_cuda_of(s24_infer_t *p);
 
