@@ -252,6 +252,70 @@ static void check_bn_large(void)
     free(dg), free(db);
 }
 
+/* The fused activation against the separate passes (act_fwd on bn's
+ * output; act_bwd on a zeroed gradient, then bn_bwd), and the AVX-512 build
+ * of the kernels against the portable one: bit for bit, on a threaded size
+ * with a channel count that leaves a vector remainder. */
+static void bn_fused_run(int64_t rows, int64_t c, enum s24_act act, int fused, const float *x,
+                         const float *g, const float *b, const float *dy, float *y, float *dx,
+                         float *dg, float *db, float *ye)
+{
+    int64_t n = rows * c;
+    float *mean = zeros(c), *var = zeros(c), *is = zeros(c), *z = zeros(n), *gz = zeros(n);
+    memset(dx, 0, (size_t)n * sizeof *dx), memset(dg, 0, (size_t)c * sizeof *dg);
+    memset(db, 0, (size_t)c * sizeof *db);
+    if (fused) {
+        CHECK_OK(s24_cpu_bn_fwd_train_act(rows, c, x, g, b, 1e-5f, act, y, mean, var, is, &ws));
+        CHECK_OK(s24_cpu_bn_bwd_act(rows, c, x, mean, is, g, b, act, dy, dx, dg, db, &ws));
+        s24_cpu_bn_fwd_eval_act(rows, c, x, g, b, mean, var, 1e-5f, act, ye);
+    } else {
+        CHECK_OK(s24_cpu_bn_fwd_train(rows, c, x, g, b, 1e-5f, z, mean, var, is, &ws));
+        s24_cpu_act_fwd(act, n, z, y);
+        s24_cpu_act_bwd(act, n, z, y, dy, gz);
+        CHECK_OK(s24_cpu_bn_bwd(rows, c, x, mean, is, g, gz, dx, dg, db, &ws));
+        s24_cpu_bn_fwd_eval(rows, c, x, g, b, mean, var, 1e-5f, z);
+        s24_cpu_act_fwd(act, n, z, ye);
+    }
+    free(mean), free(var), free(is), free(z), free(gz);
+}
+
+static void check_bn_fused(void)
+{
+    const int64_t rows = 2048, c = 37, n = rows * c;
+    float *x = rnd(n, -1.0f, 2.0f), *g = rnd(c, 0.5f, 1.5f), *b = rnd(c, -0.5f, 0.5f);
+    float *dy = rnd(n, -1, 1);
+    float *o[2][5]; /* [variant][y, dx, dg, db, ye] */
+    const enum s24_act acts[2] = {S24_ACT_RELU, S24_ACT_SILU};
+    const enum s24_cpu_nn_isa isa0 = s24_cpu_nn_isa();
+    for (int k = 0; k < 2; k++) {
+        for (int isa = 0; isa < 2; isa++) {
+            s24_cpu_nn_isa_set(isa ? S24_CPU_NN_AVX512 : S24_CPU_NN_PORTABLE);
+            for (int v = 0; v < 2; v++) {
+                for (int i = 0; i < 5; i++) o[v][i] = rnd(i == 2 || i == 3 ? c : n, 1e30f, 1e30f);
+                bn_fused_run(rows, c, acts[k], v, x, g, b, dy, o[v][0], o[v][1], o[v][2],
+                             o[v][3], o[v][4]);
+            }
+            static float *ref[5];
+            for (int i = 0; i < 5; i++) {
+                size_t bytes = (size_t)(i == 2 || i == 3 ? c : n) * sizeof(float);
+                CHECK(!memcmp(o[0][i], o[1][i], bytes), "bn %s fused == separate (output %d, %s)",
+                      k ? "silu" : "relu", i, isa ? "avx512" : "portable");
+                if (!isa) {
+                    ref[i] = o[0][i];
+                } else {
+                    CHECK(!memcmp(ref[i], o[0][i], bytes), "bn %s avx512 == portable (output %d)",
+                          k ? "silu" : "relu", i);
+                    free(ref[i]), free(o[0][i]);
+                }
+                free(o[1][i]);
+            }
+        }
+    }
+    s24_cpu_nn_isa_set(isa0);
+    printf("bn kernels: %s\n", isa0 == S24_CPU_NN_AVX512 ? "avx512" : "portable");
+    free(x), free(g), free(b), free(dy);
+}
+
 /* ---------------------------------------------------------------- activations */
 struct act_ctx {
     enum s24_act a;
@@ -621,6 +685,7 @@ int main(void)
     printf("conv checks %.1f s\n", s24_now() - t0);
     check_bn();
     check_bn_large();
+    check_bn_fused();
     check_act(S24_ACT_RELU, "relu");
     check_act(S24_ACT_SILU, "silu");
     check_act(S24_ACT_SIGMOID, "sigmoid");

@@ -17,8 +17,6 @@
 struct cpu_ctx {
     float *var;
     size_t var_cap; /* floats */
-    float *act;     /* a fused activation's backward: bn(x), then its gradient */
-    size_t act_cap; /* bytes */
     struct s24_dnnl *dnnl;
     double marks[S24_MARKS]; /* host clock, seconds */
 };
@@ -76,7 +74,6 @@ static void cpu_destroy(struct s24_backend *be)
     struct cpu_ctx *c = be->ctx;
     if (c) {
         free(c->var);
-        free(c->act);
         s24_dnnl_free(c->dnnl);
     }
     free(c);
@@ -119,10 +116,9 @@ static int bn_train(struct s24_backend *be, int64_t rows, int64_t c, const float
         cc->var = v;
         cc->var_cap = (size_t)c;
     }
-    int rc = s24_cpu_bn_fwd_train(rows, c, x, gamma, beta, eps, y, mean, cc->var, invstd, &be->ws);
+    int rc = s24_cpu_bn_fwd_train_act(rows, c, x, gamma, beta, eps, act, y, mean, cc->var, invstd,
+                                      &be->ws);
     if (rc != S24_OK) return rc;
-    /* the CPU fuses nothing: act over y in place is act_fwd's result exactly */
-    if (act != S24_ACT_NONE) s24_cpu_act_fwd(act, rows * c, y, y);
     if (!rmean || !rvar) return S24_OK;
     /* PyTorch's update: the running variance takes the unbiased estimate */
     float unb = (float)((double)rows / (double)(rows > 1 ? rows - 1 : 1));
@@ -137,41 +133,17 @@ static int bn_eval(struct s24_backend *be, int64_t rows, int64_t c, const float 
                    float eps, enum s24_act act, float *y)
 {
     (void)be;
-    s24_cpu_bn_fwd_eval(rows, c, x, gamma, beta, rmean, rvar, eps, y);
-    if (act != S24_ACT_NONE) s24_cpu_act_fwd(act, rows * c, y, y);
+    if (act != S24_ACT_NONE && act != S24_ACT_RELU && act != S24_ACT_SILU)
+        return s24_error(S24_ERR_INVALID, "bn_eval: fused activation %d", (int)act);
+    s24_cpu_bn_fwd_eval_act(rows, c, x, gamma, beta, rmean, rvar, eps, act, y);
     return S24_OK;
-}
-/* bn(x) again, the expression of s24_cpu_bn_fwd_train's output, so the
- * activation's gradient sees the very values its forward saw. */
-static void bn_recompute(int64_t rows, int64_t c, const float *x, const float *mean,
-                         const float *invstd, const float *gamma, const float *beta, float *z)
-{
-    int nt = s24_threads_get();
-#pragma omp parallel for num_threads(nt) schedule(static) if (rows * c > S24_PAR_MIN)
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t j = 0; j < c; j++)
-            z[r * c + j] = (x[r * c + j] - mean[j]) * invstd[j] * gamma[j] + beta[j];
 }
 static int bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
                   const float *mean, const float *invstd, const float *gamma, const float *beta,
                   enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta)
 {
-    struct cpu_ctx *cc = be->ctx;
-    if (act == S24_ACT_NONE)
-        return s24_cpu_bn_bwd(rows, c, x, mean, invstd, gamma, dy, dx, dgamma, dbeta, &be->ws);
-    if (!beta) return s24_error(S24_ERR_INVALID, "bn_bwd: a fused activation needs beta");
-    size_t n = (size_t)(rows * c), bytes = 2 * n * sizeof(float);
-    if (bytes > cc->act_cap) {
-        free(cc->act);
-        cc->act = malloc(bytes);
-        cc->act_cap = cc->act ? bytes : 0;
-        if (!cc->act) return s24_error(S24_ERR_NOMEM, "bn_bwd: %zu bytes for the activation", bytes);
-    }
-    float *z = cc->act, *g = cc->act + n;
-    bn_recompute(rows, c, x, mean, invstd, gamma, beta, z);
-    memset(g, 0, n * sizeof *g);
-    s24_cpu_act_bwd(act, (int64_t)n, z, z, dy, g);
-    return s24_cpu_bn_bwd(rows, c, x, mean, invstd, gamma, g, dx, dgamma, dbeta, &be->ws);
+    return s24_cpu_bn_bwd_act(rows, c, x, mean, invstd, gamma, beta, act, dy, dx, dgamma, dbeta,
+                              &be->ws);
 }
 static int act_fwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x, float *y)
 {
@@ -190,8 +162,12 @@ static int add_fwd(struct s24_backend *be, int64_t n, const float *a, const floa
                    enum s24_act act, float *y)
 {
     (void)be;
-    s24_cpu_add_fwd(n, a, b, y);
-    if (act != S24_ACT_NONE) s24_cpu_act_fwd(act, n, y, y);
+    if (act == S24_ACT_RELU) {
+        s24_cpu_add_relu_fwd(n, a, b, y);
+    } else {
+        s24_cpu_add_fwd(n, a, b, y);
+        if (act != S24_ACT_NONE) s24_cpu_act_fwd(act, n, y, y);
+    }
     return S24_OK;
 }
 static int acc(struct s24_backend *be, int64_t n, const float *dy, float *dx)

@@ -41,6 +41,29 @@ int s24_dnnl_conv2d_fwd(struct s24_dnnl *d, void **state, const struct s24_conv_
 int s24_dnnl_conv2d_bwd(struct s24_dnnl *d, void **state, const struct s24_conv_shape *s,
                         const float *x, const float *w, const float *dy, float *dx, float *dw,
                         float *db, struct s24_nn_ws *ws);
+/* Which build of the streaming kernels (batch norm) runs: the portable one
+ * or the AVX-512 one, the same source compiled twice (nn_norm_avx512.c),
+ * giving the same bits. Picked once from the CPU; S24_CPU_ISA=portable or
+ * =avx512 in the environment forces one (measurements). */
+enum s24_cpu_nn_isa { S24_CPU_NN_PORTABLE = 0, S24_CPU_NN_AVX512 = 1 };
+enum s24_cpu_nn_isa s24_cpu_nn_isa(void);
+/* Tests: force one (AVX-512 only where the CPU has it); not thread-safe. */
+void s24_cpu_nn_isa_set(enum s24_cpu_nn_isa isa);
+/* Batch norm with an activation in the same passes (S24_ACT_NONE, RELU or
+ * SILU): y = act(bn(x)), bit for bit act_fwd on bn's output; the backward
+ * takes dy as the gradient of act(bn(x)), recomputes bn(x) (it needs beta
+ * then) and gives what act_bwd on a zeroed gradient followed by bn_bwd
+ * gives. */
+int s24_cpu_bn_fwd_train_act(int64_t rows, int64_t c, const float *x, const float *gamma,
+                             const float *beta, float eps, enum s24_act act, float *y,
+                             float *mean, float *var, float *invstd, struct s24_nn_ws *ws);
+void s24_cpu_bn_fwd_eval_act(int64_t rows, int64_t c, const float *x, const float *gamma,
+                             const float *beta, const float *rmean, const float *rvar, float eps,
+                             enum s24_act act, float *y);
+int s24_cpu_bn_bwd_act(int64_t rows, int64_t c, const float *x, const float *mean,
+                       const float *invstd, const float *gamma, const float *beta,
+                       enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta,
+                       struct s24_nn_ws *ws);
 /* mean, var (biased) and invstd (C each) of the batch. */
 int s24_cpu_bn_fwd_train(int64_t rows, int64_t c, const float *x, const float *gamma,
                          const float *beta, float eps, float *y, float *mean, float *var,
@@ -55,6 +78,7 @@ void s24_cpu_act_fwd(enum s24_act a, int64_t n, const float *x, float *y);
 void s24_cpu_act_bwd(enum s24_act a, int64_t n, const float *x, const float *y,
                      const float *dy, float *dx);
 void s24_cpu_add_fwd(int64_t n, const float *a, const float *b, float *y);
+void s24_cpu_add_relu_fwd(int64_t n, const float *a, const float *b, float *y);
 void s24_cpu_acc(int64_t n, const float *dy, float *dx);
 void s24_cpu_gap_fwd(int64_t n, int64_t hw, int64_t c, const float *x, float *y);
 void s24_cpu_gap_bwd(int64_t n, int64_t hw, int64_t c, const float *dy, float *dx);

@@ -75,6 +75,17 @@ void s24_cpu_add_fwd(int64_t n, const float *a, const float *b, float *y)
     for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
+/* y = relu(a + b) in one pass: the bits of add_fwd followed by act_fwd */
+void s24_cpu_add_relu_fwd(int64_t n, const float *a, const float *b, float *y)
+{
+    int nt = s24_threads_get();
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (parallel : n > S24_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        float v = a[i] + b[i];
+        y[i] = v > 0.0f ? v : 0.0f;
+    }
+}
+
 void s24_cpu_acc(int64_t n, const float *dy, float *dx)
 {
     int nt = s24_threads_get();

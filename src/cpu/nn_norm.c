@@ -1,17 +1,32 @@
 /* nn_norm.c: batch normalisation on the CPU over NHWC rows (rows = n*h*w,
- * channels contiguous). Statistics are two-pass (mean, then squared
- * deviations) with fp64 per-thread partial sums, so large batches of
- * activations with a big mean do not lose the variance to cancellation.
+ * channels contiguous), with an optional activation (ReLU, SiLU) fused into
+ * the same passes. Statistics are two-pass (mean, then squared deviations)
+ * with fp64 per-thread partial sums, so large batches of activations with a
+ * big mean do not lose the variance to cancellation.
+ *
  * The channel loops are `omp simd`: the compiler cannot tell on its own that
  * the partial sums do not alias the activations, and without it these passes
- * ran scalar (14 % of a ResNet18 eval forward was the eval pass alone, which
- * also took a square root per element). Vectorising keeps every operation
- * and its order per element, so the results are those of the plain loops.
- * Not here: the running-statistics update (the model does it, since it owns
- * momentum and num_batches_tracked). */
+ * ran scalar. Vectorising runs along channels, so every operation and its
+ * order per element and per channel sum are those of the plain loops, at any
+ * vector width. That is why this file is compiled twice: as itself for the
+ * baseline ISA (SSE2 on x86-64: two doubles per instruction, which made the
+ * fp64 sums compute-bound) and through nn_norm_avx512.c with AVX-512 (eight);
+ * the public functions at the end pick one at run time (s24_cpu_nn_isa) and
+ * both give the same bits (tests/test_nn_grad.c checks it). gcc keeps FMA
+ * contraction off under -std=c11, which that equality relies on.
+ *
+ * The fused activation is what the separate passes would compute: y =
+ * act_fwd(bn(x)); its backward recomputes z = bn(x) with the forward's
+ * expression and takes g = 0 + act'(z) dy, which is act_bwd's result on a
+ * zeroed gradient, in both passes of the BN backward, so neither z nor g is
+ * stored (one read of x and dy per pass instead of four more passes).
+ *
+ * Not here: the running-statistics update (the backend does it, the model
+ * owns momentum and num_batches_tracked). */
 #include "cpu/cpu_nn.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +35,25 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+
+#ifndef NN_NORM_VARIANT /* this file on its own: the portable kernels and the dispatch */
+#define NN_NORM_VARIANT(f) f##_portable
+#define NN_NORM_DISPATCH 1
+#endif
+#define V NN_NORM_VARIANT
+
+/* Each build's kernels (V = _portable or _avx512); the dispatch below
+ * declares the AVX-512 ones it calls as well. */
+int V(s24_cpu_bn_fwd_train)(int64_t rows, int64_t c, const float *x, const float *gamma,
+                            const float *beta, float eps, enum s24_act act, float *y,
+                            float *mean, float *var, float *invstd, struct s24_nn_ws *ws);
+void V(s24_cpu_bn_fwd_eval)(int64_t rows, int64_t c, const float *x, const float *gamma,
+                            const float *beta, const float *rmean, const float *is,
+                            enum s24_act act, float *y);
+int V(s24_cpu_bn_bwd)(int64_t rows, int64_t c, const float *x, const float *mean,
+                      const float *invstd, const float *gamma, const float *beta,
+                      enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta,
+                      struct s24_nn_ws *ws);
 
 static int thread_id(void)
 {
@@ -40,9 +74,12 @@ static double *partials(struct s24_nn_ws *ws, int nt, int64_t c, int k)
     return d;
 }
 
-int s24_cpu_bn_fwd_train(int64_t rows, int64_t c, const float *x, const float *gamma,
-                         const float *beta, float eps, float *y, float *mean, float *var,
-                         float *invstd, struct s24_nn_ws *ws)
+/* nn_elem.c's sigmoid, written the same way so the fused SiLU has its bits */
+static float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+int V(s24_cpu_bn_fwd_train)(int64_t rows, int64_t c, const float *x, const float *gamma,
+                            const float *beta, float eps, enum s24_act act, float *y,
+                            float *mean, float *var, float *invstd, struct s24_nn_ws *ws)
 {
     int nt = s24_threads_get();
     double *ps = partials(ws, nt, c, 1);
@@ -88,54 +125,103 @@ int s24_cpu_bn_fwd_train(int64_t rows, int64_t c, const float *x, const float *g
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * c;
         float *yr = y + r * c;
+        if (act == S24_ACT_RELU) {
 #pragma omp simd
-        for (int64_t j = 0; j < c; j++) yr[j] = (xr[j] - mean[j]) * invstd[j] * gamma[j] + beta[j];
+            for (int64_t j = 0; j < c; j++) {
+                float z = (xr[j] - mean[j]) * invstd[j] * gamma[j] + beta[j];
+                yr[j] = z > 0.0f ? z : 0.0f;
+            }
+        } else if (act == S24_ACT_SILU) {
+            for (int64_t j = 0; j < c; j++) {
+                float z = (xr[j] - mean[j]) * invstd[j] * gamma[j] + beta[j];
+                yr[j] = z * sigmoidf_(z);
+            }
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < c; j++)
+                yr[j] = (xr[j] - mean[j]) * invstd[j] * gamma[j] + beta[j];
+        }
     }
     return S24_OK;
 }
 
-/* The inverse deviations once per channel (they were once per element), then
- * the same expression as the training pass. Without memory for them
- * (c floats), the per-element form. */
-void s24_cpu_bn_fwd_eval(int64_t rows, int64_t c, const float *x, const float *gamma,
-                         const float *beta, const float *rmean, const float *rvar, float eps,
-                         float *y)
+/* The inverse deviations once per channel in `is` (c floats), then the
+ * training pass's expression. */
+void V(s24_cpu_bn_fwd_eval)(int64_t rows, int64_t c, const float *x, const float *gamma,
+                            const float *beta, const float *rmean, const float *is,
+                            enum s24_act act, float *y)
 {
     int nt = s24_threads_get();
-    float *is = malloc((size_t)(c > 0 ? c : 1) * sizeof *is); /* (c) */
-    if (!is) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (rows * c > S24_PAR_MIN)
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t j = 0; j < c; j++) {
-                float isj = (float)(1.0 / sqrt((double)rvar[j] + (double)eps));
-                y[r * c + j] = (x[r * c + j] - rmean[j]) * isj * gamma[j] + beta[j];
-            }
-        return;
-    }
-    for (int64_t j = 0; j < c; j++) is[j] = (float)(1.0 / sqrt((double)rvar[j] + (double)eps));
 #pragma omp parallel for num_threads(nt) schedule(static) if (rows * c > S24_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * c;
         float *yr = y + r * c;
+        if (act == S24_ACT_RELU) {
 #pragma omp simd
-        for (int64_t j = 0; j < c; j++) yr[j] = (xr[j] - rmean[j]) * is[j] * gamma[j] + beta[j];
+            for (int64_t j = 0; j < c; j++) {
+                float z = (xr[j] - rmean[j]) * is[j] * gamma[j] + beta[j];
+                yr[j] = z > 0.0f ? z : 0.0f;
+            }
+        } else if (act == S24_ACT_SILU) {
+            for (int64_t j = 0; j < c; j++) {
+                float z = (xr[j] - rmean[j]) * is[j] * gamma[j] + beta[j];
+                yr[j] = z * sigmoidf_(z);
+            }
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < c; j++)
+                yr[j] = (xr[j] - rmean[j]) * is[j] * gamma[j] + beta[j];
+        }
     }
-    free(is);
 }
 
-int s24_cpu_bn_bwd(int64_t rows, int64_t c, const float *x, const float *mean,
-                   const float *invstd, const float *gamma, const float *dy, float *dx,
-                   float *dgamma, float *dbeta, struct s24_nn_ws *ws)
+/* One row of the gradient that reaches bn's output: dy itself, or act's
+ * gradient at the recomputed z = bn(x) (see the file comment), into g. */
+static inline void grad_row(int64_t c, enum s24_act act, const float *xr, const float *mean,
+                            const float *invstd, const float *gamma, const float *beta,
+                            const float *gr, float *g)
+{
+    if (act == S24_ACT_RELU) {
+#pragma omp simd
+        for (int64_t j = 0; j < c; j++) {
+            float z = (xr[j] - mean[j]) * invstd[j] * gamma[j] + beta[j];
+            g[j] = 0.0f + (z > 0.0f ? gr[j] : -0.0f);
+        }
+    } else {
+        for (int64_t j = 0; j < c; j++) {
+            float z = (xr[j] - mean[j]) * invstd[j] * gamma[j] + beta[j];
+            float s = sigmoidf_(z);
+            g[j] = 0.0f + gr[j] * s * (1.0f + z * (1.0f - s));
+        }
+    }
+}
+
+int V(s24_cpu_bn_bwd)(int64_t rows, int64_t c, const float *x, const float *mean,
+                      const float *invstd, const float *gamma, const float *beta,
+                      enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta,
+                      struct s24_nn_ws *ws)
 {
     int nt = s24_threads_get();
-    double *ps = partials(ws, nt, c, 2); /* [0, nt*c): sum dy; [nt*c, 2nt*c): sum dy*xhat */
-    if (!ps) return s24_error(S24_ERR_NOMEM, "batch norm: partial sums");
+    /* [0, nt*c): sum dy; [nt*c, 2nt*c): sum dy*xhat (doubles); then the
+     * fused path's g row per thread (nt * c floats, in L1) */
+    int64_t gfl = act == S24_ACT_NONE ? 0 : (int64_t)nt * c;
+    float *wsp = s24_nn_ws_get(ws, (size_t)(4 * nt * c + gfl));
+    if (!wsp) return s24_error(S24_ERR_NOMEM, "batch norm: partial sums");
+    double *ps = (double *)(void *)wsp;
+    float *gbuf = wsp + 4 * nt * c;
+    memset(ps, 0, (size_t)(2 * nt * c) * sizeof *ps);
 #pragma omp parallel num_threads(nt) if (rows * c > S24_PAR_MIN)
     {
-        double *p1 = ps + (int64_t)thread_id() * c, *p2 = p1 + (int64_t)nt * c;
+        int tid = thread_id();
+        double *p1 = ps + (int64_t)tid * c, *p2 = p1 + (int64_t)nt * c;
+        float *gb = gbuf + (int64_t)tid * c;
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
             const float *xr = x + r * c, *gr = dy + r * c;
+            if (act != S24_ACT_NONE) {
+                grad_row(c, act, xr, mean, invstd, gamma, beta, gr, gb);
+                gr = gb;
+            }
 #pragma omp simd
             for (int64_t j = 0; j < c; j++) {
                 double g = gr[j];
@@ -158,15 +244,144 @@ int s24_cpu_bn_bwd(int64_t rows, int64_t c, const float *x, const float *mean,
     }
     if (!dx) return S24_OK;
     const double *m1 = ps, *m2 = ps + (int64_t)nt * c;
-#pragma omp parallel for num_threads(nt) schedule(static) if (rows * c > S24_PAR_MIN)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * c, *gr = dy + r * c;
-        float *dxr = dx + r * c;
+#pragma omp parallel num_threads(nt) if (rows * c > S24_PAR_MIN)
+    {
+        float *gb = gbuf + (int64_t)thread_id() * c;
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xr = x + r * c, *gr = dy + r * c;
+            float *dxr = dx + r * c;
+            if (act != S24_ACT_NONE) {
+                grad_row(c, act, xr, mean, invstd, gamma, beta, gr, gb);
+                gr = gb;
+            }
 #pragma omp simd
-        for (int64_t j = 0; j < c; j++) {
-            float xh = (xr[j] - mean[j]) * invstd[j];
-            dxr[j] += gamma[j] * invstd[j] * (gr[j] - (float)m1[j] - xh * (float)m2[j]);
+            for (int64_t j = 0; j < c; j++) {
+                float xh = (xr[j] - mean[j]) * invstd[j];
+                dxr[j] += gamma[j] * invstd[j] * (gr[j] - (float)m1[j] - xh * (float)m2[j]);
+            }
         }
     }
     return S24_OK;
 }
+
+#ifdef NN_NORM_DISPATCH
+/* ---------------------------------------------------------------- dispatch */
+static enum s24_cpu_nn_isa nn_isa = S24_CPU_NN_PORTABLE;
+static int nn_has_avx512;
+static pthread_once_t nn_isa_once = PTHREAD_ONCE_INIT;
+
+static void nn_isa_init(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    nn_has_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                    __builtin_cpu_supports("fma");
+#endif
+    const char *e = getenv("S24_CPU_ISA");
+    nn_isa = nn_has_avx512 && !(e && !strcmp(e, "portable")) ? S24_CPU_NN_AVX512
+                                                              : S24_CPU_NN_PORTABLE;
+}
+
+enum s24_cpu_nn_isa s24_cpu_nn_isa(void)
+{
+    pthread_once(&nn_isa_once, nn_isa_init);
+    return nn_isa;
+}
+
+void s24_cpu_nn_isa_set(enum s24_cpu_nn_isa isa)
+{
+    pthread_once(&nn_isa_once, nn_isa_init);
+    nn_isa = isa == S24_CPU_NN_AVX512 && nn_has_avx512 ? S24_CPU_NN_AVX512 : S24_CPU_NN_PORTABLE;
+}
+
+/* The AVX-512 build of the kernels above (nn_norm_avx512.c). */
+int s24_cpu_bn_fwd_train_avx512(int64_t rows, int64_t c, const float *x, const float *gamma,
+                                const float *beta, float eps, enum s24_act act, float *y,
+                                float *mean, float *var, float *invstd, struct s24_nn_ws *ws);
+void s24_cpu_bn_fwd_eval_avx512(int64_t rows, int64_t c, const float *x, const float *gamma,
+                                const float *beta, const float *rmean, const float *is,
+                                enum s24_act act, float *y);
+int s24_cpu_bn_bwd_avx512(int64_t rows, int64_t c, const float *x, const float *mean,
+                          const float *invstd, const float *gamma, const float *beta,
+                          enum s24_act act, const float *dy, float *dx, float *dgamma,
+                          float *dbeta, struct s24_nn_ws *ws);
+
+int s24_cpu_bn_fwd_train_act(int64_t rows, int64_t c, const float *x, const float *gamma,
+                             const float *beta, float eps, enum s24_act act, float *y,
+                             float *mean, float *var, float *invstd, struct s24_nn_ws *ws)
+{
+    if (act != S24_ACT_NONE && act != S24_ACT_RELU && act != S24_ACT_SILU)
+        return s24_error(S24_ERR_INVALID, "batch norm: fused activation %d", (int)act);
+    if (s24_cpu_nn_isa() == S24_CPU_NN_AVX512)
+        return s24_cpu_bn_fwd_train_avx512(rows, c, x, gamma, beta, eps, act, y, mean, var,
+                                           invstd, ws);
+    return s24_cpu_bn_fwd_train_portable(rows, c, x, gamma, beta, eps, act, y, mean, var, invstd,
+                                         ws);
+}
+
+int s24_cpu_bn_fwd_train(int64_t rows, int64_t c, const float *x, const float *gamma,
+                         const float *beta, float eps, float *y, float *mean, float *var,
+                         float *invstd, struct s24_nn_ws *ws)
+{
+    return s24_cpu_bn_fwd_train_act(rows, c, x, gamma, beta, eps, S24_ACT_NONE, y, mean, var,
+                                    invstd, ws);
+}
+
+void s24_cpu_bn_fwd_eval_act(int64_t rows, int64_t c, const float *x, const float *gamma,
+                             const float *beta, const float *rmean, const float *rvar, float eps,
+                             enum s24_act act, float *y)
+{
+    float *is = malloc((size_t)(c > 0 ? c : 1) * sizeof *is); /* (c) */
+    if (!is) { /* without memory for c floats: one channel's worth at a time */
+        for (int64_t j = 0; j < c; j++) {
+            float isj = (float)(1.0 / sqrt((double)rvar[j] + (double)eps));
+            for (int64_t r = 0; r < rows; r++) {
+                float z = (x[r * c + j] - rmean[j]) * isj * gamma[j] + beta[j];
+                y[r * c + j] = act == S24_ACT_RELU   ? (z > 0.0f ? z : 0.0f)
+                               : act == S24_ACT_SILU ? z * sigmoidf_(z)
+                                                     : z;
+            }
+        }
+        return;
+    }
+    for (int64_t j = 0; j < c; j++) is[j] = (float)(1.0 / sqrt((double)rvar[j] + (double)eps));
+    if (s24_cpu_nn_isa() == S24_CPU_NN_AVX512)
+        s24_cpu_bn_fwd_eval_avx512(rows, c, x, gamma, beta, rmean, is, act, y);
+    else
+        s24_cpu_bn_fwd_eval_portable(rows, c, x, gamma, beta, rmean, is, act, y);
+    free(is);
+}
+
+void s24_cpu_bn_fwd_eval(int64_t rows, int64_t c, const float *x, const float *gamma,
+                         const float *beta, const float *rmean, const float *rvar, float eps,
+                         float *y)
+{
+    s24_cpu_bn_fwd_eval_act(rows, c, x, gamma, beta, rmean, rvar, eps, S24_ACT_NONE, y);
+}
+
+int s24_cpu_bn_bwd_act(int64_t rows, int64_t c, const float *x, const float *mean,
+                       const float *invstd, const float *gamma, const float *beta,
+                       enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta,
+                       struct s24_nn_ws *ws)
+{
+    if (act != S24_ACT_NONE && act != S24_ACT_RELU && act != S24_ACT_SILU)
+        return s24_error(S24_ERR_INVALID, "batch norm: fused activation %d", (int)act);
+    if (act != S24_ACT_NONE && !beta)
+        return s24_error(S24_ERR_INVALID, "batch norm: a fused activation needs beta");
+    if (s24_cpu_nn_isa() == S24_CPU_NN_AVX512)
+        return s24_cpu_bn_bwd_avx512(rows, c, x, mean, invstd, gamma, beta, act, dy, dx, dgamma,
+                                     dbeta, ws);
+    return s24_cpu_bn_bwd_portable(rows, c, x, mean, invstd, gamma, beta, act, dy, dx, dgamma,
+                                   dbeta, ws);
+}
+
+int s24_cpu_bn_bwd(int64_t rows, int64_t c, const float *x, const float *mean,
+                   const float *invstd, const float *gamma, const float *dy, float *dx,
+                   float *dgamma, float *dbeta, struct s24_nn_ws *ws)
+{
+    return s24_cpu_bn_bwd_act(rows, c, x, mean, invstd, gamma, NULL, S24_ACT_NONE, dy, dx,
+                              dgamma, dbeta, ws);
+}
+#endif

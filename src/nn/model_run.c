@@ -31,15 +31,15 @@ static int node_out(const struct s24_model *m, int i)
  * both in one pass (the backward recomputes the pre-activation from the BN
  * input, so it is never stored); a residual add followed by its only reader,
  * a ReLU, too (its backward reads the add's output). The results are those
- * of the separate nodes (tests/test_fuse.c). On by default on a GPU, where
- * these passes are memory-bound launches; off on the CPU, whose backend
- * runs a fused op as the separate kernels plus a recompute (measured slower:
- * ResNet18 2-6 %, EfficientNet-B0 7-17 % per training step, docs/engine.md).
+ * of the separate nodes (tests/test_fuse.c). On by default: these passes
+ * are memory-bound on both backends, and both run a fused op in one pass
+ * (the CPU's since h16d; before it ran the separate kernels plus a
+ * recompute and fusion was off there, docs/engine.md).
  * S24_FUSE=1 / S24_FUSE=0 force it either way (tests, measurements). */
 static void plan_fuse(struct s24_model *m)
 {
     const char *e = getenv("S24_FUSE");
-    int on = e && *e ? strcmp(e, "0") != 0 : m->be->device != S24_DEVICE_CPU;
+    int on = e && *e ? strcmp(e, "0") != 0 : 1;
     for (int i = 0; i < m->nn; i++) m->nodes[i].fuse = 0;
     for (int i = 0; on && i + 1 < m->nn; i++) {
         struct s24_node *nd = &m->nodes[i], *a = &m->nodes[i + 1];
