@@ -67,7 +67,9 @@ endif
 
 CUDA_INC = -I$(CUDA_HOME)/include
 CUDA_LIBDIR = $(CUDA_HOME)/lib64
-$(eval $(call optional,CUDA,cuda,$(CUDA_INC) -L$(CUDA_LIBDIR) -lcudart -lcublasLt -lcublas,CUDA toolkit with cuBLASLt))
+# The probe links cuBLASLt: opened at run time, but its headers and library
+# must be there.
+$(eval $(call optional,CUDA,cuda,$(CUDA_INC) -L$(CUDA_LIBDIR) -lcudart -lcublasLt,CUDA toolkit with cuBLASLt))
 ifneq ($(HAVE_CUDA),1)
 HAVE_CUDNN := 0
 HAVE_CUSPARSELT := 0
@@ -97,12 +99,14 @@ NVCCFLAGS = -O2 -g -std=c++17 -Iinclude -Isrc $(CUDA_INC) -Xcompiler -fPIC,-Wall
 ifeq ($(HAVE_CUDA),1)
 CFLAGS_BASE += -DS24_HAVE_CUDA=1 $(CUDA_INC)
 NVCCFLAGS += -DS24_HAVE_CUDA=1
-LDLIBS_BASE += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lcublasLt -lcublas -lstdc++
+# cuBLASLt is not linked; the RUNPATH to the toolkit's lib64 also lets
+# dlopen find it and cuDNN where the build found them.
+LDLIBS_BASE += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lstdc++
 endif
 ifeq ($(HAVE_CUDNN),1)
-# cuDNN and cuSPARSELt are found by the probes at build time (headers and a
-# test link) but not linked: src/cuda/dl*.c open them at run time, so that
-# a binary built with them starts where they are absent.
+# cuBLASLt, cuDNN and cuSPARSELt are found by the probes at build time
+# (headers and a test link) but not linked: src/cuda/*dl*.c* open them at run
+# time, so that a binary built with them starts where they are absent.
 CFLAGS_BASE += -DS24_HAVE_CUDNN=1
 NVCCFLAGS += -DS24_HAVE_CUDNN=1
 endif
@@ -239,7 +243,7 @@ lint:
 
 # The installed pkg-config files name no folder of the source tree (its .deps/
 # included): an install must keep working when the clone is moved or deleted.
-# cuDNN and cuSPARSELt are opened at run time (src/cuda/dl.c), so no link line
+# The GPU libraries are opened at run time (src/cuda/dl.c), so no link line
 # names the tree; the warning below stays as a guard against one that does.
 comma := ,
 SRC_TREE = $(CURDIR) $(realpath $(CURDIR)/.deps)

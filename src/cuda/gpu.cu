@@ -34,8 +34,10 @@ int s24_gpu_status(cublasStatus_t e, const char *call, const char *file, int lin
     int code = e == CUBLAS_STATUS_NOT_SUPPORTED ? S24_ERR_UNSUPPORTED
                : e == CUBLAS_STATUS_ALLOC_FAILED ? S24_ERR_NOMEM
                                                  : S24_ERR_CUBLAS;
-    return s24_error(code, "%s:%d: %s: %s (%s)", file, line, call, cublasGetStatusString(e),
-                     cublasGetStatusName(e));
+    /* cuBLASLt's own names for the status, so that libcublas is not needed; a
+     * status exists only once cuBLASLt is loaded */
+    return s24_error(code, "%s:%d: %s: %s (%s)", file, line, call, cublasLtGetStatusString(e),
+                     cublasLtGetStatusName(e));
 }
 
 #ifdef S24_HAVE_CUDNN
@@ -70,8 +72,14 @@ extern "C" void s24_cuda_info(char *buf, size_t len)
     cudaRuntimeGetVersion(&rt);
     PUT("cuda driver: %d.%d\n", drv / 1000, drv % 1000 / 10);
     PUT("cuda runtime: %d.%d\n", rt / 1000, rt % 1000 / 10);
-    size_t lt = cublasLtGetVersion();
-    PUT("cublaslt: %zu.%zu.%zu\n", lt / 10000, lt % 10000 / 100, lt % 100);
+    if (s24_dl_cublaslt_load(NULL) == S24_OK) {
+        size_t lt = cublasLtGetVersion();
+        PUT("cublaslt: %zu.%zu.%zu loaded from %s\n", lt / 10000, lt % 10000 / 100, lt % 100,
+            s24_dl_cublaslt_path());
+    } else {
+        PUT("cublaslt: not loaded: %s\n", s24_last_error());
+        s24_clear_error();
+    }
     if (o < len) {
         s24_sp_info(buf + o, len - o);
         o += strlen(buf + o);
@@ -128,6 +136,9 @@ extern "C" int s24_gpu_init(int device, s24_gpu_t **out)
     g->device = device;
     S24_GPU_CHECK(cudaSetDevice(device));
     S24_GPU_CHECK(cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking));
+    /* every plan has a dense side: the context needs cuBLASLt, cuSPARSELt not */
+    if ((rc = s24_dl_cublaslt_load("the GPU context's dense GEMMs (cuBLASLt handle)")) != S24_OK)
+        goto fail;
     S24_GPU_CHECK(cublasLtCreate(&g->lt));
     {
         cudaDeviceProp pr;

@@ -5,8 +5,9 @@
 #ifndef S24_GPU_INTERNAL_H
 #define S24_GPU_INTERNAL_H
 
-#include <cublasLt.h>
 #include <cuda_runtime.h>
+
+#include "dl_cublaslt.h" /* <cublasLt.h>, its calls through the run-time table */
 #ifdef S24_HAVE_CUDNN
 #include "dl_cudnn.h" /* <cudnn.h>, its calls through the run-time table */
 #endif

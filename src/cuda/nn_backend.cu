@@ -271,6 +271,10 @@ extern "C" int s24_cuda_backend_init(struct s24_backend *be, int device)
         S24_GPU_CHECK(cudnnSetStream(h, cx->stream));
     }
 #endif
+    /* cuBLASLt (opened at run time, cublaslt_dl.cu) does every linear layer,
+     * which every model has: without it the backend is not made */
+    if ((rc = s24_dl_cublaslt_load("the cuda backend's linear layers (cuBLASLt handle)")) != S24_OK)
+        goto fail;
     S24_GPU_CHECK(cublasLtCreate(&cx->lt));
     cx->lt_ws_bytes = S24_CU_LT_WS_BYTES;
     S24_GPU_CHECK(cudaMalloc(&cx->lt_ws, cx->lt_ws_bytes));

@@ -19,6 +19,12 @@ int s24_dl_cusparselt_load(const char *need)
     return nogpu();
 }
 const char *s24_dl_cusparselt_path(void) { return NULL; }
+int s24_dl_cublaslt_load(const char *need)
+{
+    (void)need;
+    return nogpu();
+}
+const char *s24_dl_cublaslt_path(void) { return NULL; }
 
 void s24_cuda_info(char *buf, size_t len)
 {
