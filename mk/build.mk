@@ -99,12 +99,12 @@ NVCCFLAGS = -O2 -g -std=c++17 -Iinclude -Isrc $(CUDA_INC) -Xcompiler -fPIC,-Wall
 ifeq ($(HAVE_CUDA),1)
 CFLAGS_BASE += -DS24_HAVE_CUDA=1 $(CUDA_INC)
 NVCCFLAGS += -DS24_HAVE_CUDA=1
-# cuBLASLt is not linked; the RUNPATH to the toolkit's lib64 also lets
-# dlopen find it and cuDNN where the build found them.
+# Only the CUDA runtime is linked; the RUNPATH to the toolkit's lib64 also
+# lets dlopen find cuBLASLt, cuDNN and NCCL where the build found them.
 LDLIBS_BASE += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lstdc++
 endif
 ifeq ($(HAVE_CUDNN),1)
-# cuBLASLt, cuDNN and cuSPARSELt are found by the probes at build time
+# cuBLASLt, cuDNN, cuSPARSELt and NCCL are found by the probes at build time
 # (headers and a test link) but not linked: src/cuda/*dl*.c* open them at run
 # time, so that a binary built with them starts where they are absent.
 CFLAGS_BASE += -DS24_HAVE_CUDNN=1
@@ -117,7 +117,6 @@ endif
 ifeq ($(HAVE_NCCL),1)
 CFLAGS_BASE += -DS24_HAVE_NCCL=1
 NVCCFLAGS += -DS24_HAVE_NCCL=1
-LDLIBS_BASE += -lnccl
 endif
 # Where a binary run from $(BUILD) itself may find cuSPARSELt when the loader
 # path has none (src/cuda/dl.c): a string, not an RPATH, and ignored by any
@@ -132,12 +131,13 @@ CFLAGS_ALL = $(CFLAGS_BASE) $(CFLAGS)
 # ---------------------------------------------------------------- sources
 # src/core, src/cpu, src/nn: plain C. Files ending _avx2.c / _avx512.c get
 # those instruction sets (chosen at run time by the caller).
-# src/cuda: *.cu need CUDA; cusparselt*.cu need cuSPARSELt; nocuda*.c stand in
-# without CUDA, nocusparselt*.c without cuSPARSELt; other *.c always build.
+# src/cuda: *.cu need CUDA; cusparselt*.cu need cuSPARSELt, nccl*.cu NCCL;
+# nocuda*.c stand in without CUDA, nocusparselt*.c without cuSPARSELt (and
+# src/comm/comm_nonccl.c without NCCL); other *.c always build.
 LIB_C = $(wildcard src/core/*.c src/cpu/*.c src/nn/*.c)
 CUDA_C_ALWAYS = $(filter-out src/cuda/nocuda% src/cuda/nocusparselt%,$(wildcard src/cuda/*.c))
 ifeq ($(HAVE_CUDA),1)
-LIB_CU = $(filter-out src/cuda/cusparselt%,$(wildcard src/cuda/*.cu))
+LIB_CU = $(filter-out src/cuda/cusparselt% src/cuda/nccl%,$(wildcard src/cuda/*.cu))
 ifeq ($(HAVE_CUSPARSELT),1)
 LIB_CU += $(wildcard src/cuda/cusparselt*.cu)
 else
@@ -149,7 +149,7 @@ endif
 # src/comm: plain C, but comm_nccl.cu needs NCCL; comm_nonccl.c stands in without it.
 LIB_C += $(filter-out src/comm/comm_nonccl.c,$(wildcard src/comm/*.c))
 LIB_C += $(if $(filter 1,$(HAVE_NCCL)),,src/comm/comm_nonccl.c)
-LIB_CU += $(if $(filter 1,$(HAVE_NCCL)),src/comm/comm_nccl.cu)
+LIB_CU += $(if $(filter 1,$(HAVE_NCCL)),src/comm/comm_nccl.cu $(wildcard src/cuda/nccl*.cu))
 LIB_C += $(CUDA_C_ALWAYS)
 LIB_OBJ = $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CU:%.cu=$(BUILD)/%.cu.o) $(BUILD)/gen/commit.o \
           $(BUILD)/gen/build_paths.o

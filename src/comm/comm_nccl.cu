@@ -9,11 +9,14 @@
  * against comm->deadline_s, then calls ncclCommAbort, so a rank whose peer
  * died returns S24_ERR_COMM instead of hanging. NVLink multicast (NVLS) is
  * turned off before the communicator exists, and nothing here calls
- * cuMulticastCreate. Not here: the launcher of processes, the id exchange. */
+ * cuMulticastCreate. Not here: the launcher of processes, the id exchange.
+ * NCCL itself is opened at run time (cuda/nccl_dl.cu), when the first id or
+ * communicator is made; missing, both return its error and nothing else
+ * of sparse24 notices. */
 #include "comm/comm.h"
+#include "cuda/dl_nccl.h" /* <nccl.h>, its calls through the run-time table */
 #include "cuda/nn_cuda.h"
 
-#include <nccl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -162,6 +165,7 @@ int s24_comm_nccl_id(struct s24_comm_id *id)
     int rc = S24_OK;
     ncclUniqueId u;
     if (!id) return s24_error(S24_ERR_INVALID, "comm_nccl_id: no output");
+    if ((rc = s24_dl_nccl_load("a multi-GPU communicator (its id)")) != S24_OK) return rc;
     NCCL_CHECK(ncclGetUniqueId(&u));
     memcpy(id->bytes, u.internal, sizeof id->bytes);
 fail:
@@ -177,11 +181,12 @@ int s24_comm_nccl_init(struct s24_backend *be, int rank, int size, const struct 
     *out = NULL;
     if (be->device != S24_DEVICE_CUDA)
         return s24_error(S24_ERR_UNSUPPORTED, "comm_nccl_init: %s is not a CUDA backend", be->name);
+    int rc = s24_dl_nccl_load("a multi-GPU communicator");
+    if (rc != S24_OK) return rc;
     /* NVLink multicast stays off whatever the environment says (issue 12). */
     setenv("NCCL_NVLS_ENABLE", "0", 1);
     struct s24_comm *c = (struct s24_comm *)calloc(1, sizeof *c);
     struct nccl_ctx *x = (struct nccl_ctx *)calloc(1, sizeof *x);
-    int rc = S24_OK;
     ncclUniqueId u;
     ncclConfig_t cfg = NCCL_CONFIG_INITIALIZER;
     if (!c || !x) {

@@ -1,6 +1,16 @@
-/* comm_nonccl.c: stands in for comm_nccl.cu in builds without NCCL (or
- * without CUDA), so callers link and get a clear error instead. */
+/* comm_nonccl.c: stands in for comm_nccl.cu and its loader
+ * (cuda/nccl_dl.cu) in builds without NCCL (or without CUDA), so callers
+ * link and get a clear error instead. */
 #include "comm/comm.h"
+#include "cuda/dl.h"
+
+int s24_dl_nccl_load(const char *need)
+{
+    return s24_error(S24_ERR_UNSUPPORTED, "sparse24 was built without NCCL (USE_NCCL, needs CUDA)%s%s",
+                     need ? "; needed for " : "", need ? need : "");
+}
+
+const char *s24_dl_nccl_path(void) { return NULL; }
 
 int s24_comm_nccl_id(struct s24_comm_id *id)
 {

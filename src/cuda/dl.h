@@ -1,10 +1,10 @@
 /* dl.h: run-time loading of the GPU libraries (cuBLASLt, cuSPARSELt,
- * cuDNN). A sparse24 built with them is not linked against them: each
+ * cuDNN, NCCL). A sparse24 built with them is not linked against them: each
  * is opened with dlopen the first time an operation needs it, so the binary
  * starts where they are absent and says which one is missing, and why, only
  * then. Plain C, no CUDA types (the tests call it). The function tables live
- * in dl_cublaslt.h, dl_cusparselt.h and dl_cudnn.h, included only where
- * each library is called; the CUDA runtime and NCCL are still linked. */
+ * in dl_cublaslt.h, dl_cusparselt.h, dl_cudnn.h and dl_nccl.h, included only
+ * where each library is called; only the CUDA runtime is still linked. */
 #ifndef S24_DL_H
 #define S24_DL_H
 
@@ -54,6 +54,8 @@ int s24_dl_cusparselt_load(const char *need);
 const char *s24_dl_cusparselt_path(void);
 int s24_dl_cublaslt_load(const char *need);
 const char *s24_dl_cublaslt_path(void);
+int s24_dl_nccl_load(const char *need);
+const char *s24_dl_nccl_path(void);
 
 /* The type of a pointer to function f, for the tables. */
 #ifdef __cplusplus

@@ -12,11 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef S24_HAVE_NCCL
-#include <nccl.h>
-#endif
-
 #include "gpu_internal.h"
+#ifdef S24_HAVE_NCCL
+#include "dl_nccl.h" /* for its version in s24_cuda_info */
+#endif
 
 /* ---------------------------------------------------------------- errors */
 int s24_gpu_status(cudaError_t e, const char *call, const char *file, int line)
@@ -97,9 +96,15 @@ extern "C" void s24_cuda_info(char *buf, size_t len)
     PUT("cudnn: not built\n");
 #endif
 #ifdef S24_HAVE_NCCL
-    int nv = 0;
-    ncclGetVersion(&nv);
-    PUT("nccl: %d.%d.%d\n", nv / 10000, nv % 10000 / 100, nv % 100);
+    if (s24_dl_nccl_load(NULL) == S24_OK) {
+        int nv = 0;
+        ncclGetVersion(&nv);
+        PUT("nccl: %d.%d.%d loaded from %s\n", nv / 10000, nv % 10000 / 100, nv % 100,
+            s24_dl_nccl_path());
+    } else {
+        PUT("nccl: not loaded: %s\n", s24_last_error());
+        s24_clear_error();
+    }
 #else
     PUT("nccl: not built\n");
 #endif
