@@ -67,9 +67,10 @@ endif
 
 CUDA_INC = -I$(CUDA_HOME)/include
 CUDA_LIBDIR = $(CUDA_HOME)/lib64
-# The probe links cuBLASLt: opened at run time, but its headers and library
-# must be there.
-$(eval $(call optional,CUDA,cuda,$(CUDA_INC) -L$(CUDA_LIBDIR) -lcudart -lcublasLt,CUDA toolkit with cuBLASLt))
+# The probe links the static runtime (what the build links) and cuBLASLt
+# (opened at run time, but its headers and library must be there).
+CUDART_LIBS = -lcudart_static -lrt -ldl -lpthread
+$(eval $(call optional,CUDA,cuda,$(CUDA_INC) -L$(CUDA_LIBDIR) $(CUDART_LIBS) -lcublasLt,CUDA toolkit with libcudart_static.a and cuBLASLt))
 ifneq ($(HAVE_CUDA),1)
 HAVE_CUDNN := 0
 HAVE_CUSPARSELT := 0
@@ -99,9 +100,13 @@ NVCCFLAGS = -O2 -g -std=c++17 -Iinclude -Isrc $(CUDA_INC) -Xcompiler -fPIC,-Wall
 ifeq ($(HAVE_CUDA),1)
 CFLAGS_BASE += -DS24_HAVE_CUDA=1 $(CUDA_INC)
 NVCCFLAGS += -DS24_HAVE_CUDA=1
-# Only the CUDA runtime is linked; the RUNPATH to the toolkit's lib64 also
-# lets dlopen find cuBLASLt, cuDNN and NCCL where the build found them.
-LDLIBS_BASE += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lstdc++
+# The CUDA runtime is linked statically (libcudart_static.a, which opens the
+# driver's libcuda.so.1 itself at its first call), and no other GPU library
+# is linked: a CUDA build starts on a machine with no driver and no toolkit.
+# The RUNPATH to the toolkit's lib64 only lets dlopen find cuBLASLt, cuDNN
+# and NCCL where the build found them (src/cuda/dl.c); elsewhere the loader
+# path or the S24_*_LIB variables do.
+LDLIBS_BASE += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) $(CUDART_LIBS) -lstdc++
 endif
 ifeq ($(HAVE_CUDNN),1)
 # cuBLASLt, cuDNN, cuSPARSELt and NCCL are found by the probes at build time

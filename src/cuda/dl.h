@@ -4,7 +4,9 @@
  * starts where they are absent and says which one is missing, and why, only
  * then. Plain C, no CUDA types (the tests call it). The function tables live
  * in dl_cublaslt.h, dl_cusparselt.h, dl_cudnn.h and dl_nccl.h, included only
- * where each library is called; only the CUDA runtime is still linked. */
+ * where each library is called. The CUDA runtime is linked statically
+ * (mk/build.mk), so what a CUDA build needs at start-up is none of these and
+ * not even the driver: libcuda.so is opened by the runtime at its first call. */
 #ifndef S24_DL_H
 #define S24_DL_H
 

@@ -67,10 +67,16 @@ extern "C" void s24_cuda_info(char *buf, size_t len)
         if (o < len) o += (size_t)snprintf(buf + o, len - o, __VA_ARGS__);   \
     } while (0)
     buf[0] = 0;
-    cudaDriverGetVersion(&drv);
+    /* the runtime is linked statically and opens the driver (libcuda.so.1) at
+     * its first call; without one it answers version 0 */
+    if (cudaDriverGetVersion(&drv) != cudaSuccess || drv == 0) {
+        PUT("cuda driver: none (libcuda.so.1, the NVIDIA driver's library, was not found)\n");
+        cudaGetLastError();
+    } else {
+        PUT("cuda driver: %d.%d\n", drv / 1000, drv % 1000 / 10);
+    }
     cudaRuntimeGetVersion(&rt);
-    PUT("cuda driver: %d.%d\n", drv / 1000, drv % 1000 / 10);
-    PUT("cuda runtime: %d.%d\n", rt / 1000, rt % 1000 / 10);
+    PUT("cuda runtime: %d.%d (linked statically)\n", rt / 1000, rt % 1000 / 10);
     if (s24_dl_cublaslt_load(NULL) == S24_OK) {
         size_t lt = cublasLtGetVersion();
         PUT("cublaslt: %zu.%zu.%zu loaded from %s\n", lt / 10000, lt % 10000 / 100, lt % 100,
@@ -110,7 +116,9 @@ extern "C" void s24_cuda_info(char *buf, size_t len)
 #endif
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n == 0) {
-        PUT("gpu: none (%s)\n", e != cudaSuccess ? cudaGetErrorString(e) : "no device");
+        PUT("gpu: none (%s)\n", drv == 0               ? "no NVIDIA driver"
+                                 : e != cudaSuccess ? cudaGetErrorString(e)
+                                                    : "no device");
         cudaGetLastError();
     }
     for (int i = 0; i < n; i++) {
