@@ -274,6 +274,7 @@ static void test_cli_info(void)
     CHECK(strstr(o, "cuda runtime: ") && strstr(o, "(linked statically)"), "%s", o);
     /* the driver: its version, or which library is missing */
     CHECK(strstr(o, "cuda driver: none (libcuda.so.1") || strstr(o, "cuda driver: 1"), "%s", o);
+    CHECK(!strstr(o, "cuda driver: none") || strstr(o, "gpu: none (no NVIDIA driver"), "%s", o);
 #endif
 #ifdef S24_HAVE_NCCL
     CHECK(strstr(o, "nccl: not loaded: NCCL (libnccl.so.2)"), "%s", o);

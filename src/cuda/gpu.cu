@@ -57,6 +57,14 @@ int s24_gpu_status(cudnnStatus_t e, const char *call, const char *file, int line
 }
 #endif
 
+const char *s24_gpu_none_why(cudaError_t e)
+{
+    int drv = 0;
+    if (cudaDriverGetVersion(&drv) != cudaSuccess || drv == 0)
+        return "no NVIDIA driver: libcuda.so.1 was not found";
+    return e != cudaSuccess ? cudaGetErrorString(e) : "the driver reports no CUDA device";
+}
+
 /* ---------------------------------------------------------------- info */
 extern "C" void s24_cuda_info(char *buf, size_t len)
 {
@@ -116,9 +124,7 @@ extern "C" void s24_cuda_info(char *buf, size_t len)
 #endif
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n == 0) {
-        PUT("gpu: none (%s)\n", drv == 0               ? "no NVIDIA driver"
-                                 : e != cudaSuccess ? cudaGetErrorString(e)
-                                                    : "no device");
+        PUT("gpu: none (%s)\n", s24_gpu_none_why(e));
         cudaGetLastError();
     }
     for (int i = 0; i < n; i++) {
@@ -139,8 +145,7 @@ extern "C" int s24_gpu_init(int device, s24_gpu_t **out)
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n == 0) {
         cudaGetLastError();
-        return s24_error(S24_ERR_NO_DEVICE, "no GPU: %s",
-                         e != cudaSuccess ? cudaGetErrorString(e) : "cudaGetDeviceCount found none");
+        return s24_error(S24_ERR_NO_DEVICE, "no GPU: %s", s24_gpu_none_why(e));
     }
     if (device < 0 || device >= n)
         return s24_error(S24_ERR_INVALID, "GPU %d does not exist (%d found)", device, n);

@@ -47,6 +47,10 @@ int s24_gpu_status(cudnnStatus_t e, const char *call, const char *file, int line
         if ((rc = s24_gpu_status((call), #call, __FILE__, __LINE__)) != S24_OK)    \
             goto fail;                                                             \
     } while (0)
+/* Why cudaGetDeviceCount's e found no GPU, for messages: with no driver at
+ * all the runtime (linked statically) says "driver version is insufficient",
+ * which would send the reader to upgrade a driver that is not there. */
+const char *s24_gpu_none_why(cudaError_t e);
 /* After every kernel launch. */
 #define S24_LAUNCH_CHECK() S24_GPU_CHECK(cudaGetLastError())
 

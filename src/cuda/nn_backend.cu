@@ -246,9 +246,7 @@ extern "C" int s24_cuda_backend_init(struct s24_backend *be, int device)
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n == 0) {
         cudaGetLastError();
-        return s24_error(S24_ERR_NO_DEVICE, "no GPU for the cuda backend: %s",
-                         e != cudaSuccess ? cudaGetErrorString(e)
-                                          : "the driver reports no CUDA device");
+        return s24_error(S24_ERR_NO_DEVICE, "no GPU for the cuda backend: %s", s24_gpu_none_why(e));
     }
     if (device < 0 || device >= n)
         return s24_error(S24_ERR_NO_DEVICE, "cuda:%d: no such GPU (%d found)", device, n);
