@@ -6,8 +6,9 @@
 # from outside the tree with a bare environment runs the installed CLI
 # (--version, a tiny prune) and builds and runs the README's C example
 # against the installed pkg-config files, shared and static. A GPU build
-# (S24_INSTALL_MAKEFLAGS=USE_CUDA=auto) must link neither cuDNN nor
-# cuSPARSELt, and its installed `sparse24 info` must start and name each
+# (S24_INSTALL_MAKEFLAGS=USE_CUDA=auto) must link no GPU library (the CUDA
+# runtime statically; cuBLASLt, cuSPARSELt, cuDNN and NCCL opened at run
+# time), and its installed `sparse24 info` must start and name each
 # library it cannot open: run from outside the build folder, it does not see
 # the build's .deps/ copy, which stands in for a .deps/ moved away. Moves
 # nothing: .deps/ is shared with other checkouts.
@@ -41,9 +42,10 @@ for f in "$prefix/bin/sparse24" "$prefix/lib/libsparse24.so"; do
     names_tree "$f (ldd)" "$(ldd "$f" | grep -v 'not found' || true)"
     ! ldd "$f" | grep -q 'not found' || bad "$f: $(ldd "$f" | grep 'not found')"
 done
+gpulibs='libcudart|libcublas|libcudnn|libcusparseLt|libnccl'
 for f in "$prefix/bin/sparse24" "$prefix/lib/libsparse24.so"; do
-    ! ldd "$f" | grep -Eq 'libcudnn|libcusparseLt' ||
-        bad "$f links a library it must open at run time: $(ldd "$f" | grep -E 'libcudnn|libcusparseLt')"
+    ! ldd "$f" | grep -Eq "$gpulibs" ||
+        bad "$f links a library it must open at run time: $(ldd "$f" | grep -E "$gpulibs")"
 done
 for f in "$prefix"/lib/pkgconfig/*.pc; do names_tree "$f" "$(cat "$f")"; done
 [ -f "$prefix/lib/libsparse24.a" ] || bad "libsparse24.a not installed"
@@ -74,18 +76,29 @@ if grep -q '^cusparselt: ' info.txt; then
             bad "S24_CUSPARSELT_LIB=$splt: $(grep cusparselt info2.txt)"
     fi
 fi
-if grep -Eq '^(cusparselt|cudnn): ' info.txt; then
+if grep -Eq '^(cusparselt|cudnn|cublaslt|nccl): ' info.txt; then
     away="S24_CUSPARSELT_LIB=/nonexistent/libcusparseLt.so.0 S24_CUDNN_LIB=/nonexistent/libcudnn.so.9"
+    away="$away S24_CUBLASLT_LIB=/nonexistent/libcublasLt.so S24_NCCL_LIB=/nonexistent/libnccl.so.2"
     # shellcheck disable=SC2086
     run $away "$prefix/bin/sparse24" info >info3.txt 2>&1 ||
         bad "info, libraries away: $(cat info3.txt)"
     for l in 'cusparselt: not loaded: cuSPARSELt (libcusparseLt.so.0)' \
-             'cudnn: not loaded: cuDNN (libcudnn.so.9)'; do
+             'cudnn: not loaded: cuDNN (libcudnn.so.9)' \
+             'cublaslt: not loaded: cuBLASLt (libcublasLt.so.' \
+             'nccl: not loaded: NCCL (libnccl.so.2)'; do
         ! grep -q "^${l%%:*}: " info.txt || grep -qF "$l" info3.txt ||
             bad "info with ${l%%:*} away lacks '$l': $(cat info3.txt)"
     done
     # shellcheck disable=SC2086
     run $away "$prefix/bin/sparse24" --version | grep -q '^sparse24 ' || bad "--version, libraries away"
+    # a CPU command of a GPU build, every GPU library away (and, here, no driver)
+    # shellcheck disable=SC2086
+    run $away "$prefix/bin/sparse24" prune in.safetensors -o out2.safetensors -q >prune2.txt 2>&1 ||
+        bad "prune, libraries away: $(cat prune2.txt)"
+fi
+if grep -q '^cuda runtime: ' info.txt; then
+    grep -q '^cuda runtime: .*(linked statically)' info.txt ||
+        bad "info's runtime line: $(grep '^cuda runtime' info.txt)"
 fi
 
 # the README's C example, exactly as the README shows it
