@@ -87,7 +87,7 @@ endif
 # The wheel ships only libcusparseLt.so.0 (no unversioned name for -lcusparseLt).
 CUSPARSELT_LIB = $(if $(wildcard $(CUSPARSELT_DIR)/lib/libcusparseLt.so),-lcusparseLt,$(if $(wildcard $(CUSPARSELT_DIR)/lib/libcusparseLt.so.0),-l:libcusparseLt.so.0,-lcusparseLt))
 # cuSPARSELt < 0.8.1 has a C++-only header, so the probe compiles as C++.
-HAVE_CUSPARSELT_PROBE = $(shell [ "$(USE_CUSPARSELT)" = 0 ] && echo 0 || { g++ scripts/probe/cusparselt.cpp -o $(BUILD)/.probe_splt $(CUDA_INC) $(CUSPARSELT_FLAGS) -L$(CUDA_LIBDIR) $(CUSPARSELT_LIB) -lcudart >/dev/null 2>&1 && echo 1 || echo 0; })
+HAVE_CUSPARSELT_PROBE = $(shell [ "$(USE_CUSPARSELT)" = 0 ] && echo 0 || { g++ scripts/probe/cusparselt.cpp -o $(BUILD)/.probe_splt $(CUDA_INC) $(CUSPARSELT_FLAGS) -L$(CUDA_LIBDIR) $(CUSPARSELT_LIB) $(CUDART_LIBS) >/dev/null 2>&1 && echo 1 || echo 0; })
 HAVE_CUSPARSELT := $(HAVE_CUSPARSELT_PROBE)
 ifeq ($(USE_CUSPARSELT)$(HAVE_CUSPARSELT),10)
 $(error USE_CUSPARSELT=1 but cuSPARSELt was not found (run scripts/setup.sh or set CUSPARSELT_DIR))

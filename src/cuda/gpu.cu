@@ -34,7 +34,10 @@ int s24_gpu_status(cublasStatus_t e, const char *call, const char *file, int lin
                : e == CUBLAS_STATUS_ALLOC_FAILED ? S24_ERR_NOMEM
                                                  : S24_ERR_CUBLAS;
     /* cuBLASLt's own names for the status, so that libcublas is not needed; a
-     * status exists only once cuBLASLt is loaded */
+     * status comes from a loaded cuBLASLt, but a caller's mistake should not
+     * turn into a call through an empty table */
+    if (!cublasLtGetStatusString || !cublasLtGetStatusName) /* the table entries */
+        return s24_error(code, "%s:%d: %s: cuBLAS status %d", file, line, call, (int)e);
     return s24_error(code, "%s:%d: %s: %s (%s)", file, line, call, cublasLtGetStatusString(e),
                      cublasLtGetStatusName(e));
 }
