@@ -8,7 +8,7 @@
  * that the real files open and their symbols resolve where the build has
  * them (NCCL: where this machine has it); and that `sparse24 info`
  * ($S24_CLI) starts and says which library is missing. It runs no GPU
- * operation. */
+ * operation (on a GPU the two inits get as far as a stream, then fail). */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>

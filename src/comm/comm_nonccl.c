@@ -6,7 +6,8 @@
 
 int s24_dl_nccl_load(const char *need)
 {
-    return s24_error(S24_ERR_UNSUPPORTED, "sparse24 was built without NCCL (USE_NCCL, needs CUDA)%s%s",
+    return s24_error(S24_ERR_UNSUPPORTED,
+                     "sparse24 was built without NCCL (USE_NCCL, needs CUDA)%s%s",
                      need ? "; needed for " : "", need ? need : "");
 }
 
