@@ -45,7 +45,7 @@ int s24_icu_own_run(struct s24_icu_own **stp, int device, int cc_major, enum s24
         if (!st) return s24_error(S24_ERR_NOMEM, "infer: layer %s: out of memory", layer);
         *stp = st;
     }
-    if (!st->p || memcmp(&st->key, cs, sizeof *cs)) {
+    if ((!st->p && !st->refused) || memcmp(&st->key, cs, sizeof *cs)) {
         struct s24_own_conv oc = {cs->n, cs->h, cs->w, cs->c, cs->oc, cs->kh, cs->kw, cs->stride, cs->pad};
         s24_own_plan_free(st->p);
         st->p = NULL, st->key = *cs, st->refused = 0;
