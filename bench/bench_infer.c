@@ -45,8 +45,10 @@ static void usage(FILE *f)
 "  --batch LIST      batch sizes (default 1,8,32,256,1024)\n"
 "  --dtype LIST      fp16,bf16 on a GPU (default fp16); fp32 on the CPU (its only one)\n"
 "  --paths LIST      dense,sparse,auto (default all three)\n"
-"  --size N          image side (default: the architecture's own, 32 or 224);\n"
-"                    1000 classes from 224 up, else 10\n"
+"  --resolution LIST image sides (default: each architecture's own, 32 or 224),\n"
+"                    each run on the family's variant built for it where the\n"
+"                    registry has one (resnet18 at 224: resnet18_imagenet);\n"
+"                    1000 classes from 224 up, else 10. --size N: one side\n"
 "  --warmup N        untimed runs first (default 10)\n"
 "  --repeats N       timed runs; the median is reported (default 50)\n"
 "  --device D        cpu | cuda | auto (default auto)\n"
@@ -68,7 +70,8 @@ struct bench {
     int batch[MAX_LIST], nb;
     int dtype[MAX_LIST], nd;
     int path[3], np;
-    int size, warmup, repeats;
+    int res[MAX_LIST], nr;  /* --resolution (nr 0: each architecture's own size) */
+    int warmup, repeats;
     uint64_t seed;
     FILE *csv, *layers;
     s24_backend_t *be;
@@ -182,15 +185,27 @@ static int run_plan(struct bench *b, s24_model_t *m, const char *arch, int size,
     return rc;
 }
 
-static int run_model(struct bench *b, const char *arch)
+/* The registry's variant of arch's family built for `size` (resnet18 at
+ * 224 is resnet18_imagenet), else arch itself, run at that size. */
+static const char *variant(const char *arch, int size)
 {
-    /* each architecture at its own input size unless --size says otherwise;
-     * 10 classes at CIFAR sizes, ImageNet's 1000 from 224 (as
+    const struct s24_arch_info *ai = s24_arch_find(arch);
+    for (int i = 0; ai && i < s24_arch_count(); i++) {
+        const struct s24_arch_info *v = s24_arch_at(i);
+        if (!strcmp(v->family, ai->family) && v->size == size) return v->name;
+    }
+    return arch;
+}
+
+static int run_model(struct bench *b, const char *arch, int size)
+{
+    /* 10 classes at CIFAR sizes, ImageNet's 1000 from 224 (as
      * bench/torch_infer.py builds its baselines); rows name the model by
      * family and size, as issue 11's CSV does */
     const struct s24_arch_info *ai = s24_arch_find(arch);
-    int size = b->size ? b->size : ai->size, classes = size >= 224 ? 1000 : 10, maxb = 0, rc;
+    int classes = size >= 224 ? 1000 : 10, maxb = 0, rc;
     const char *fam = ai->family;
+    printf("# %s at %dx%d, %d classes\n", arch, size, size, classes);
     for (int i = 0; i < b->nb; i++) maxb = b->batch[i] > maxb ? b->batch[i] : maxb;
     s24_model_t *m = NULL;
     if ((rc = make_model(b, arch, classes, &m)) != S24_OK) return rc;
@@ -245,6 +260,14 @@ static int one_batch(const char *s, int *v)
     return 0;
 }
 
+static int one_res(const char *s, int *v)
+{
+    int64_t x;
+    if (cli_parse_i64(s, 8, 1024, &x)) return -1;
+    *v = (int)x;
+    return 0;
+}
+
 static int one_dtype(const char *s, int *v)
 {
     if (!strcmp(s, "fp16")) *v = S24_F16;
@@ -265,12 +288,13 @@ static int one_path(const char *s, int *v)
 
 int bench_infer_main(int argc, char **argv)
 {
-    enum { O_MODELS = 256, O_BATCH, O_DTYPE, O_PATHS, O_SIZE, O_WARMUP, O_REPEATS, O_DEVICE, O_GPU,
+    enum { O_MODELS = 256, O_BATCH, O_DTYPE, O_PATHS, O_SIZE, O_RES, O_WARMUP, O_REPEATS, O_DEVICE, O_GPU,
            O_SEED, O_CSV, O_LAYERS, O_THREADS, O_PROGRESS };
     static const struct option lo[] = {
         {"models", required_argument, 0, O_MODELS}, {"batch", required_argument, 0, O_BATCH},
         {"dtype", required_argument, 0, O_DTYPE},   {"paths", required_argument, 0, O_PATHS},
-        {"size", required_argument, 0, O_SIZE},     {"warmup", required_argument, 0, O_WARMUP},
+        {"size", required_argument, 0, O_SIZE},     {"resolution", required_argument, 0, O_RES},
+        {"warmup", required_argument, 0, O_WARMUP},
         {"repeats", required_argument, 0, O_REPEATS}, {"device", required_argument, 0, O_DEVICE},
         {"gpu", required_argument, 0, O_GPU},       {"seed", required_argument, 0, O_SEED},
         {"csv", required_argument, 0, O_CSV},       {"layers", required_argument, 0, O_LAYERS},
@@ -304,8 +328,9 @@ int bench_infer_main(int argc, char **argv)
             if (parse_list("--paths", optarg, b.path, &b.np, 3, one_path)) return S24_EXIT_USAGE;
             break;
         case O_SIZE:
-            if (cli_parse_i64(optarg, 8, 1024, &v)) return cli_usage(CMD, "--size %s: expected 8..1024", optarg);
-            b.size = (int)v;
+        case O_RES:
+            if (parse_list(opt == O_SIZE ? "--size" : "--resolution", optarg, b.res, &b.nr, MAX_LIST, one_res))
+                return S24_EXIT_USAGE;
             break;
         case O_WARMUP:
             if (cli_parse_i64(optarg, 0, 100000, &v)) return cli_usage(CMD, "--warmup %s: expected 0..100000", optarg);
@@ -356,7 +381,7 @@ int bench_infer_main(int argc, char **argv)
     struct cli_progress pr;
     cli_progress_begin(&pr, CMD, force_progress);
     b.pr = &pr;
-    b.total = (double)nmodels * b.nb * b.nd * b.np;
+    b.total = (double)nmodels * (b.nr ? b.nr : 1) * b.nb * b.nd * b.np;
     if (csv && !(b.csv = cli_open_csv(csv, "model,resolution,batch,dtype,engine,path,ms,img_s\n"))) {
         ec = cli_fail(CMD, "%s: cannot open for appending", csv);
         goto done;
@@ -370,13 +395,15 @@ int bench_infer_main(int argc, char **argv)
     printf("# backend: %s; warm-up %d, median of %d runs; random 2:4-pruned weights, batch on the device\n",
            s24_backend_name(b.be), b.warmup, b.repeats);
     snprintf(list, sizeof list, "%s", models);
-    for (char *s = NULL, *tok = strtok_r(list, ",", &s); tok; tok = strtok_r(NULL, ",", &s)) {
-        if ((rc = run_model(&b, tok)) != S24_OK) {
-            ec = cli_lib_fail(CMD, rc);
-            break;
+    for (char *s = NULL, *tok = strtok_r(list, ",", &s); tok && ec == S24_EXIT_OK; tok = strtok_r(NULL, ",", &s))
+        for (int r = 0; r < (b.nr ? b.nr : 1); r++) {
+            int size = b.nr ? b.res[r] : s24_arch_find(tok)->size;
+            if ((rc = run_model(&b, variant(tok, size), size)) != S24_OK) {
+                ec = cli_lib_fail(CMD, rc);
+                break;
+            }
+            fflush(stdout);
         }
-        fflush(stdout);
-    }
 done:
     if (b.csv && fclose(b.csv) && ec == S24_EXIT_OK) ec = cli_fail(CMD, "%s: write failed", csv);
     if (b.layers && fclose(b.layers) && ec == S24_EXIT_OK) ec = cli_fail(CMD, "%s: write failed", layers);

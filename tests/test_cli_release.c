@@ -351,6 +351,21 @@ static void test_bench_infer(void)
     CHECK(lines == 1 + 6 * 4, "bench infer --layers: %d lines", lines);
     CHECK(s && strstr(s, "conv2.weight") && strstr(s, "\"not 2:4\""), "layer table names the layers and why");
     free(s);
+    /* --resolution: one run per side, and a family's variant where the registry has one */
+    remove(csv);
+    CHECK(run("bench infer --models smallcnn --device cpu --resolution 8,16 --batch 2 --warmup 0 "
+              "--repeats 1 --paths dense --csv %s", csv) == 0);
+    s = slurp(csv);
+    CHECK(s && strstr(s, "\nsmallcnn,8,2,fp32,sparse24,dense,") && strstr(s, "\nsmallcnn,16,2,fp32,sparse24,dense,"),
+          "bench infer --resolution 8,16: %s", s ? s : "(no file)");
+    free(s);
+    CHECK(run("bench infer --models resnet18 --device cpu --resolution 224 --batch 1 --warmup 0 "
+              "--repeats 1 --paths dense --csv %s", csv) == 0);
+    CHECK(contains(out_path, "# resnet18_imagenet at 224x224, 1000 classes"), "resnet18 at 224 is resnet18_imagenet");
+    s = slurp(csv);
+    CHECK(s && strstr(s, "\nresnet18,224,1,fp32,sparse24,dense,"), "its row names the family");
+    free(s);
+    CHECK(run("bench infer --models smallcnn --device cpu --resolution 4") == 2);
     CHECK(run("bench infer --models smallcnn --device cpu --dtype fp16 --repeats 1") == 2);
     CHECK(contains(err_path, "--dtype fp16"));
     CHECK(run("bench infer --models smallcnn --device cpu --paths dense,fast") == 2);
