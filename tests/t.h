@@ -49,6 +49,18 @@ static inline void t_msg_(const char *fmt, ...)
     CHECK(fabs((double)(a) - (double)(b)) <= (tol), "%g vs %g (tol %g)",      \
           (double)(a), (double)(b), (double)(tol))
 
+/* ||a - b|| / ||b|| over n floats (fp64 sums); a NaN in a never passes. */
+static inline double t_rel(const float *a, const float *b, int64_t n)
+{
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (a[i] != a[i]) return 1e30;
+        double d = (double)a[i] - b[i];
+        num += d * d, den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
 static inline int t_done(const char *name)
 {
     printf("%s: %d passed, %d failed\n", name, t_pass, t_fail);

@@ -11,17 +11,6 @@
 #include "sparse24/sparse24_infer.h"
 #include "sparse24/sparse24_train.h"
 
-static double rel(const float *a, const float *b, int64_t n)
-{
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (a[i] != a[i]) return 1e30;
-        double d = (double)a[i] - b[i];
-        num += d * d, den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 static void check_arch(const char *arch, int n, int hw)
 {
     s24_model_t *m = NULL;
@@ -58,10 +47,10 @@ static void check_arch(const char *arch, int n, int hw)
     CHECK_OK(s24_infer_run(pd, x, n, hw, hw, yd));
     CHECK_OK(s24_infer_run(pa, x, n, hw, hw, ya)); /* measures, then keeps */
     /* folding changes the rounding only; the 2:4 GEMM sums in another order */
-    CHECK(rel(ys, ref, 10 * n) < 1e-4, "%s: 2:4 plan vs model %g", arch, rel(ys, ref, 10 * n));
-    CHECK(rel(yd, ref, 10 * n) < 1e-4, "%s: dense plan vs model %g", arch, rel(yd, ref, 10 * n));
-    CHECK(rel(ya, ref, 10 * n) < 1e-4, "%s: auto plan vs model %g", arch, rel(ya, ref, 10 * n));
-    CHECK(rel(ya, yd, 10 * n) < 1e-4, "%s: auto plan vs dense plan %g", arch, rel(ya, yd, 10 * n));
+    CHECK(t_rel(ys, ref, 10 * n) < 1e-4, "%s: 2:4 plan vs model %g", arch, t_rel(ys, ref, 10 * n));
+    CHECK(t_rel(yd, ref, 10 * n) < 1e-4, "%s: dense plan vs model %g", arch, t_rel(yd, ref, 10 * n));
+    CHECK(t_rel(ya, ref, 10 * n) < 1e-4, "%s: auto plan vs model %g", arch, t_rel(ya, ref, 10 * n));
+    CHECK(t_rel(ya, yd, 10 * n) < 1e-4, "%s: auto plan vs dense plan %g", arch, t_rel(ya, yd, 10 * n));
     /* forced 2:4: every masked layer sparse, every other dense and saying why */
     int masked = 0, sparse = 0, bad = 0;
     for (int i = 0; i < s24_model_num_params(m); i++) masked += o.mask[i] != NULL;
@@ -100,17 +89,17 @@ static void check_arch(const char *arch, int n, int hw)
     for (int i = 0; i < nl && i < 256; i++) before[i] = s24_infer_layer_at(pa, i)->sparse;
     CHECK_OK(s24_infer_run(pa, x, n, hw, hw, y2));
     for (int i = 0; i < nl && i < 256; i++) same &= before[i] == s24_infer_layer_at(pa, i)->sparse;
-    CHECK(same && rel(y2, ya, 10 * n) < 1e-6, "%s: auto's second run changed (%g)", arch,
-          rel(y2, ya, 10 * n));
+    CHECK(same && t_rel(y2, ya, 10 * n) < 1e-6, "%s: auto's second run changed (%g)", arch,
+          t_rel(y2, ya, 10 * n));
     free(y2), free(ya);
     /* a second batch size through the same plan */
     if (n > 1) {
         CHECK_OK(s24_model_forward(m, x, n - 1, hw, hw, ref, 0));
         CHECK_OK(s24_infer_run(ps, x, n - 1, hw, hw, ys));
-        CHECK(rel(ys, ref, 10 * (n - 1)) < 1e-4, "%s: smaller batch %g", arch, rel(ys, ref, 10 * (n - 1)));
+        CHECK(t_rel(ys, ref, 10 * (n - 1)) < 1e-4, "%s: smaller batch %g", arch, t_rel(ys, ref, 10 * (n - 1)));
         CHECK_OK(s24_infer_run(pa, x, n - 1, hw, hw, ys));
-        CHECK(rel(ys, ref, 10 * (n - 1)) < 1e-4, "%s: auto, smaller batch %g", arch,
-              rel(ys, ref, 10 * (n - 1)));
+        CHECK(t_rel(ys, ref, 10 * (n - 1)) < 1e-4, "%s: auto, smaller batch %g", arch,
+              t_rel(ys, ref, 10 * (n - 1)));
     }
     CHECK(s24_infer_run(ps, NULL, n, hw, hw, ys) == S24_ERR_INVALID);
     s24_infer_free(ps);
@@ -143,7 +132,7 @@ static void check_224(const char *arch)
     s24_infer_t *p = NULL;
     CHECK_OK(s24_infer_create(m, S24_INFER_SPARSE, &p));
     CHECK_OK(s24_infer_run(p, x, 1, 224, 224, y));
-    CHECK(rel(y, ref, 1000) < 1e-4, "%s 224x224: 2:4 plan vs model %g", arch, rel(y, ref, 1000));
+    CHECK(t_rel(y, ref, 1000) < 1e-4, "%s 224x224: 2:4 plan vs model %g", arch, t_rel(y, ref, 1000));
     int sparse = 0;
     for (int i = 0; i < s24_infer_num_layers(p); i++) sparse += s24_infer_layer_at(p, i)->sparse;
     CHECK(sparse > 10, "%s 224x224: %d sparse layers", arch, sparse);

@@ -18,28 +18,5 @@
 struct s24_cublaslt_fns s24_cublaslt_fns;
 static struct s24_dl_lib lib = {"cuBLASLt", "libcublasLt.so." S24_STR(CUBLAS_VER_MAJOR),
                                 "S24_CUBLASLT_LIB", NULL, "", ""};
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static int loaded;
-
-static void load_once(void)
-{
-    if (s24_dl_open(&lib, NULL) != S24_OK) return;
-#define S24_DL_GET(f)                                                                         \
-    if (s24_dl_sym(&lib, #f, &s24_cublaslt_fns.f, sizeof s24_cublaslt_fns.f) != S24_OK)      \
-        return;
-    S24_CUBLASLT_FUNCS(S24_DL_GET)
-#undef S24_DL_GET
-    loaded = 1;
-}
-
-extern "C" int s24_dl_cublaslt_load(const char *need)
-{
-    pthread_once(&once, load_once);
-    return loaded ? S24_OK : s24_dl_fail(&lib, need);
-}
-
-extern "C" const char *s24_dl_cublaslt_path(void)
-{
-    pthread_once(&once, load_once);
-    return loaded ? lib.path : NULL;
-}
+S24_DL_LOADER(lib, s24_cublaslt_fns, S24_CUBLASLT_FUNCS, NULL, s24_dl_cublaslt_load,
+              s24_dl_cublaslt_path)

@@ -15,28 +15,5 @@
 struct s24_cusparselt_fns s24_cusparselt_fns;
 static struct s24_dl_lib lib = {"cuSPARSELt", "libcusparseLt.so.0", "S24_CUSPARSELT_LIB", NULL,
                                 "", ""};
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static int loaded;
-
-static void load_once(void)
-{
-    if (s24_dl_open(&lib, s24_build_cusparselt()) != S24_OK) return;
-#define S24_DL_GET(f)                                                                         \
-    if (s24_dl_sym(&lib, #f, &s24_cusparselt_fns.f, sizeof s24_cusparselt_fns.f) != S24_OK)  \
-        return;
-    S24_CUSPARSELT_FUNCS(S24_DL_GET)
-#undef S24_DL_GET
-    loaded = 1;
-}
-
-extern "C" int s24_dl_cusparselt_load(const char *need)
-{
-    pthread_once(&once, load_once);
-    return loaded ? S24_OK : s24_dl_fail(&lib, need);
-}
-
-extern "C" const char *s24_dl_cusparselt_path(void)
-{
-    pthread_once(&once, load_once);
-    return loaded ? lib.path : NULL;
-}
+S24_DL_LOADER(lib, s24_cusparselt_fns, S24_CUSPARSELT_FUNCS, s24_build_cusparselt(), s24_dl_cusparselt_load,
+              s24_dl_cusparselt_path)

@@ -76,6 +76,21 @@ int s24_dl_sym(struct s24_dl_lib *lib, const char *sym, void *slot, size_t slot_
     return S24_OK;
 }
 
+int s24_dl_load_table(struct s24_dl_lib *lib, const char *fallback, const char *const *names, int n,
+                      void *table, size_t table_bytes)
+{
+    int rc = s24_dl_open(lib, fallback);
+    size_t slot = n > 0 ? table_bytes / (size_t)n : 0;
+    if (rc == S24_OK && (n < 1 || slot * (size_t)n != table_bytes)) {
+        snprintf(lib->error, sizeof lib->error, "%s: a table of %zu bytes is not %d function "
+                 "pointers", lib->name, table_bytes, n);
+        rc = S24_ERR_UNSUPPORTED;
+    }
+    for (int i = 0; rc == S24_OK && i < n; i++)
+        rc = s24_dl_sym(lib, names[i], (char *)table + (size_t)i * slot, slot);
+    return rc;
+}
+
 int s24_dl_fail(const struct s24_dl_lib *lib, const char *need)
 {
     return s24_error(S24_ERR_UNSUPPORTED,

@@ -42,6 +42,37 @@ int s24_dl_sym(struct s24_dl_lib *lib, const char *sym, void *slot, size_t slot_
  * could not be loaded: <reason>; needed for <need>", with how to point
  * sparse24 at the library. need may be NULL. */
 int s24_dl_fail(const struct s24_dl_lib *lib, const char *need);
+/* Opens lib (s24_dl_open) and fills `table`, a struct of n function
+ * pointers (table_bytes in all) in the order of names[]: S24_OK, or
+ * S24_ERR_UNSUPPORTED with lib->error set. What every loader does under
+ * its pthread_once (S24_DL_LOADER). */
+int s24_dl_load_table(struct s24_dl_lib *lib, const char *fallback, const char *const *names, int n,
+                      void *table, size_t table_bytes);
+/* A library's loader: its table filled once per process (thread-safe) and
+ * the two entry points LOAD(need) and PATH() declared below. LIB is the
+ * file's static struct s24_dl_lib, FNS the table, FUNCS its X-macro list,
+ * FALLBACK s24_dl_open's fallback. The file includes <pthread.h>. */
+#define S24_DL_NAME(f) #f,
+#define S24_DL_LOADER(LIB, FNS, FUNCS, FALLBACK, LOAD, PATH)                                    \
+    static const char *const LIB##_names[] = {FUNCS(S24_DL_NAME)};                           \
+    static pthread_once_t LIB##_once = PTHREAD_ONCE_INIT;                                      \
+    static int LIB##_loaded;                                                                   \
+    static void LIB##_load_once(void)                                                          \
+    {                                                                                          \
+        LIB##_loaded = s24_dl_load_table(&LIB, FALLBACK, LIB##_names,                          \
+                                         (int)(sizeof LIB##_names / sizeof *LIB##_names), &FNS, \
+                                         sizeof FNS) == 0;                                     \
+    }                                                                                          \
+    int LOAD(const char *need)                                                                 \
+    {                                                                                          \
+        pthread_once(&LIB##_once, LIB##_load_once);                                            \
+        return LIB##_loaded ? 0 : s24_dl_fail(&LIB, need);                                     \
+    }                                                                                          \
+    const char *PATH(void)                                                                     \
+    {                                                                                          \
+        pthread_once(&LIB##_once, LIB##_load_once);                                            \
+        return LIB##_loaded ? LIB.path : NULL;                                                 \
+    }
 /* The build folder, and its cuSPARSELt fallback ("" without one); generated
  * by mk/build.mk into build/gen/build_paths.c. */
 const char *s24_build_root(void);

@@ -728,8 +728,8 @@ fail:
 }
 
 /* The steps as one CUDA graph: a launch per layer costs microseconds of
- * host time each, which is what a small batch's forward mostly is (PyTorch
- * eager at batch 1: 1.5 ms for ResNet18, issue 11). The first run at a
+ * host time each, which a small batch's forward cannot hide behind its
+ * kernels (not yet measured here). The first run at a
  * shape runs plainly, so every buffer, cuDNN search, cuSPARSELt plan and
  * own-kernel plan exists; the next is captured and replayed from then on.
  * Where capturing fails (a call that cannot be captured), the plan says why

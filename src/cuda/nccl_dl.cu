@@ -17,27 +17,4 @@
 struct s24_nccl_fns s24_nccl_fns;
 static struct s24_dl_lib lib = {"NCCL", "libnccl.so." S24_STR(NCCL_MAJOR), "S24_NCCL_LIB", NULL,
                                 "", ""};
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static int loaded;
-
-static void load_once(void)
-{
-    if (s24_dl_open(&lib, NULL) != S24_OK) return;
-#define S24_DL_GET(f)                                                                         \
-    if (s24_dl_sym(&lib, #f, &s24_nccl_fns.f, sizeof s24_nccl_fns.f) != S24_OK) return;
-    S24_NCCL_FUNCS(S24_DL_GET)
-#undef S24_DL_GET
-    loaded = 1;
-}
-
-extern "C" int s24_dl_nccl_load(const char *need)
-{
-    pthread_once(&once, load_once);
-    return loaded ? S24_OK : s24_dl_fail(&lib, need);
-}
-
-extern "C" const char *s24_dl_nccl_path(void)
-{
-    pthread_once(&once, load_once);
-    return loaded ? lib.path : NULL;
-}
+S24_DL_LOADER(lib, s24_nccl_fns, S24_NCCL_FUNCS, NULL, s24_dl_nccl_load, s24_dl_nccl_path)

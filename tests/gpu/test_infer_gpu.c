@@ -24,17 +24,6 @@
 #include "sparse24/sparse24_infer.h"
 #include "sparse24/sparse24_train.h"
 
-static double rel(const float *a, const float *b, int64_t n)
-{
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (a[i] != a[i]) return 1e30;
-        double d = (double)a[i] - b[i];
-        num += d * d, den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 /* sqrt(mean((a - b)^2)): the logits' error in their own units */
 static double rms_err(const float *a, const float *b, int64_t n)
 {
@@ -124,7 +113,7 @@ static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, cons
     double t0 = s24_now();
     CHECK_OK(s24_infer_run(p, x, n, hw, hw, y));
     double first = s24_now() - t0;
-    double e = rel(y, ref, 10 * n);
+    double e = t_rel(y, ref, 10 * n);
     int raw = 0;
     double ag = agree(y, ref, n, 10, 4.0 * rms_err(y, ref, 10 * n), &raw);
     printf("  %-16s %s %-5s: logits rel %.2e, argmax %d/%d (%.1f%% of decided), first run %.2f s\n",
@@ -138,8 +127,8 @@ static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, cons
         CHECK_OK(s24_infer_run(p, x, n, hw, hw, y2));
         int graphed = s24_infer_cu_graphed(s24_infer_cuda_of(p), why, sizeof why);
         CHECK(graphed, "%s %s %s: no CUDA graph after three runs: %s", arch, dn, path_name(path), why);
-        CHECK(rel(y2, y, 10 * n) < 1e-3, "%s %s %s: graph replay differs %g", arch, dn, path_name(path),
-              rel(y2, y, 10 * n));
+        CHECK(t_rel(y2, y, 10 * n) < 1e-3, "%s %s %s: graph replay differs %g", arch, dn, path_name(path),
+              t_rel(y2, y, 10 * n));
         printf("  %-16s %s %-5s: graph replay %s the first run\n", arch, dn, path_name(path),
                memcmp(y2, y, sizeof(float) * 10 * (size_t)n) ? "within 1e-3 of" : "bit for bit");
     }
@@ -190,8 +179,8 @@ static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, cons
         printf("  %-16s %s auto : %d of %d eligible layers kept 2:4\n", arch, dn, sparse, eligible);
         /* the decision stands and the logits repeat */
         CHECK_OK(s24_infer_run(p, x, n, hw, hw, y2));
-        CHECK(rel(y2, y, 10 * n) < 1e-3, "%s %s auto: second run differs %g", arch, dn,
-              rel(y2, y, 10 * n));
+        CHECK(t_rel(y2, y, 10 * n) < 1e-3, "%s %s auto: second run differs %g", arch, dn,
+              t_rel(y2, y, 10 * n));
     }
     /* per-layer times when asked for */
     s24_infer_set_profile(p, 1);
@@ -201,7 +190,7 @@ static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, cons
     CHECK(timed == nl, "%s %s %s: %d of %d layers timed", arch, dn, path_name(path), timed, nl);
     /* a smaller batch through the same plan */
     CHECK_OK(s24_infer_run(p, x, n2, hw, hw, y2));
-    double e2 = rel(y2, ref2, 10 * n2);
+    double e2 = t_rel(y2, ref2, 10 * n2);
     CHECK(e2 < tol, "%s %s %s: batch %d: logits rel %g", arch, dn, path_name(path), n2, e2);
     CHECK(s24_infer_run(p, NULL, n, hw, hw, y) == S24_ERR_INVALID);
     /* input and logits already on the device: the same logits */
@@ -218,8 +207,8 @@ static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, cons
             CHECK_OK(be->ops->download(be, y3, dy, yb));
             /* the same kernels (the second of these may replay a graph): equal up
              * to a library's own run-to-run order, if it has one */
-            CHECK(rel(y3, y, 10 * n) < 1e-5, "%s %s %s: run_be differs from run: %g", arch, dn,
-                  path_name(path), rel(y3, y, 10 * n));
+            CHECK(t_rel(y3, y, 10 * n) < 1e-5, "%s %s %s: run_be differs from run: %g", arch, dn,
+                  path_name(path), t_rel(y3, y, 10 * n));
         }
         if (dx) s24_be_free(be, dx, xb);
         if (dy) s24_be_free(be, dy, yb);
@@ -285,7 +274,7 @@ static void check_not24(s24_backend_t *gpu)
     CHECK_OK(s24_infer_create2(gm, &opt, &pl));
     if (pl) {
         CHECK_OK(s24_infer_run(pl, x, n, hw, hw, y));
-        CHECK(rel(y, ref, 10 * n) < 2e-2, "not 2:4: logits rel %g", rel(y, ref, 10 * n));
+        CHECK(t_rel(y, ref, 10 * n) < 2e-2, "not 2:4: logits rel %g", t_rel(y, ref, 10 * n));
         int found = 0;
         for (int i = 0; i < s24_infer_num_layers(pl); i++) {
             const struct s24_infer_layer *L = s24_infer_layer_at(pl, i);

@@ -40,17 +40,6 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static double rel(const float *a, const float *b, int64_t n)
-{
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        if (a[i] != a[i]) return 1e30; /* NaN never passes */
-        num += d * d, den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 /* One step of `arch` on backend `be` with the same inputs everywhere. */
 static int run_steps(struct run *r, s24_backend_t *be, const char *arch, int n, int hw,
                      const float *hx, const int32_t *hy, int steps)
@@ -118,7 +107,7 @@ static void run_free(struct run *r)
 static void compare(const char *arch, const char *mode, struct run *c, struct run *g, int n,
                     double tl, double tg, double tw, double ffloor)
 {
-    double e = rel(g->logits, c->logits, 10 * (int64_t)n);
+    double e = t_rel(g->logits, c->logits, 10 * (int64_t)n);
     CHECK(e < tl, "%s %s: training logits %g", arch, mode, e);
     CHECK(fabs(g->sums[0] - c->sums[0]) <= tl * fabs(c->sums[0]) + 1e-6, "%s %s: loss %g vs %g",
           arch, mode, g->sums[0], c->sums[0]);
@@ -201,7 +190,7 @@ static void compare(const char *arch, const char *mode, struct run *c, struct ru
     /* after one step the running statistics are still mostly their
      * initial 0 / 1, so evaluation mode is badly conditioned: checked in
      * strict fp32 only */
-    e = rel(g->eval, c->eval, 10 * (int64_t)n);
+    e = t_rel(g->eval, c->eval, 10 * (int64_t)n);
     if (tl < 1e-3) CHECK(e < 100 * tl, "%s %s: evaluation logits after the step %g", arch, mode, e);
 }
 
@@ -300,7 +289,7 @@ static void check_eval_224(s24_backend_t *cpu, const char *arch)
     if (mc && mg) {
         CHECK_OK(s24_model_forward(mc, x, n, hw, hw, yc, 0));
         CHECK_OK(s24_model_forward(mg, x, n, hw, hw, yg, 0));
-        double e = rel(yg, yc, 1000 * (int64_t)n);
+        double e = t_rel(yg, yc, 1000 * (int64_t)n);
         CHECK(e < 1e-4, "%s: 224x224 evaluation logits, gpu vs cpu %g", arch, e);
     }
     s24_model_free(mg);
