@@ -12,8 +12,10 @@
 # 2:4 convolution). BENCH_ARGS, when set, runs `sparse24 bench infer BENCH_ARGS` and
 # then `bench/torch_infer.py TORCH_ARGS` in the same call, both appending to
 # $OUT/infer-h200.csv (per-layer rows in $OUT/infer-layers-h200.csv).
-# Output in $OUT: build.log, info.txt, test-infer-gpu.log, test-ops-gpu.log,
-# cli-infer.log, bench-infer.log, versions.txt.
+# Output in $OUT (8 files at most come back from a device call): build.log,
+# versions.txt (GPU, driver, `sparse24 info`, date, commit), test-infer-gpu.log,
+# test-more-gpu.log (the own and the op tests), cli-infer.log, bench-infer.log
+# and the two CSVs.
 set -o pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
@@ -40,18 +42,21 @@ rc=$?
 grep -E "sparse24 build|error|warning" "$OUT/build.log" | head -40
 echo "build: rc $rc, $(( $(date +%s) - t0 )) s"
 [ $rc = 0 ] || exit 1
-build/sparse24 info | tee "$OUT/info.txt"
+{ nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv
+  build/sparse24 info; date -u; echo "commit $GIT_COMMIT"; } 2>&1 | tee "$OUT/versions.txt"
 echo "== test_infer_gpu ($(( $(date +%s) - t0 )) s)"
 timeout ${TEST_TIMEOUT:-300} stdbuf -oL build/tests/gpu/test_infer_gpu 2>&1 | tee "$OUT/test-infer-gpu.log" | tail -80
 if [ -n "$OWN_TESTS" ]; then
   echo "== test_own_gpu ($(( $(date +%s) - t0 )) s)"
-  timeout ${OWN_TIMEOUT:-120} build/tests/gpu/test_own_gpu > "$OUT/test-own-gpu.log" 2>&1
-  echo "rc $?"; grep -E "conv|passed|FAIL" "$OUT/test-own-gpu.log" | tail -12
+  timeout ${OWN_TIMEOUT:-120} build/tests/gpu/test_own_gpu > /tmp/test-own-gpu.log 2>&1
+  echo "rc $?"; grep -E "conv|passed|FAIL" /tmp/test-own-gpu.log | tail -12
+  { echo "== test_own_gpu"; cat /tmp/test-own-gpu.log; } >> "$OUT/test-more-gpu.log"
 fi
 if [ -n "$OPS_TESTS" ]; then
   echo "== test_nn_ops_gpu ($(( $(date +%s) - t0 )) s)"
-  timeout ${OPS_TIMEOUT:-120} build/tests/gpu/test_nn_ops_gpu > "$OUT/test-ops-gpu.log" 2>&1
-  echo "rc $?"; grep -E "maxpool|passed|FAIL" "$OUT/test-ops-gpu.log" | tail -8
+  timeout ${OPS_TIMEOUT:-120} build/tests/gpu/test_nn_ops_gpu > /tmp/test-ops-gpu.log 2>&1
+  echo "rc $?"; grep -E "maxpool|passed|FAIL" /tmp/test-ops-gpu.log | tail -8
+  { echo "== test_nn_ops_gpu"; cat /tmp/test-ops-gpu.log; } >> "$OUT/test-more-gpu.log"
 fi
 echo "== cli ($(( $(date +%s) - t0 )) s)"
 {
@@ -70,8 +75,6 @@ echo "== cli ($(( $(date +%s) - t0 )) s)"
 } 2>&1 | tee "$OUT/cli-infer.log" | tail -60
 if [ -n "$BENCH_ARGS" ]; then
   echo "== bench infer ($(( $(date +%s) - t0 )) s)"
-  { nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv
-    build/sparse24 info; date -u; echo "commit $GIT_COMMIT"; } > "$OUT/versions.txt" 2>&1
   # word splitting of the argument strings is intended
   timeout ${BENCH_TIMEOUT:-150} build/sparse24 bench infer $BENCH_ARGS --csv "$OUT/infer-h200.csv" \
     --layers "$OUT/infer-layers-h200.csv" 2>&1 | tee "$OUT/bench-infer.log" | grep -v "^#" | tail -40
