@@ -132,14 +132,14 @@ def open_csv(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--csv", required=True, help="CSV to append the rows to")
-    ap.add_argument("--model", default=",".join(MODELS))
+    ap.add_argument("--models", "--model", default=",".join(MODELS))
     ap.add_argument("--resolution", default=",".join(str(r) for r in RESOLUTIONS))
     ap.add_argument("--batch", default="1,8,32,256,1024")
     ap.add_argument("--dtype", default=",".join(DTYPES))
     ap.add_argument("--engines", default=",".join(PATHS),
                     help="PyTorch paths to run: eager, compile")
     a = ap.parse_args()
-    models = csv_list(a.model, str, MODELS, "model")
+    models = csv_list(a.models, str, MODELS, "model")
     resolutions = csv_list(a.resolution, int, RESOLUTIONS, "resolution")
     batches = csv_list(a.batch, positive, None, "batch")
     dtypes = csv_list(a.dtype, str, tuple(DTYPES), "dtype")

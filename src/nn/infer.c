@@ -341,7 +341,7 @@ static int measure(struct s24_infer *p, struct step *t)
     /* margin 0: a tie stays dense (the 2:4 path holds more memory for no gain) */
     t->use_sparse = L->sparse = s24_infer_choose(tp[0], r, tp[1], r, 0.0, &dm, &sm);
     L->dense_ms = 1e3 * dm, L->sparse_ms = 1e3 * sm;
-    snprintf(L->why, sizeof L->why, "measured: dense %.3f ms, 2:4 %.3f ms (median of %d)",
+    snprintf(L->why, sizeof L->why, "measured: dense %.3f, 2:4 %.3f ms (median of %d)",
              L->dense_ms, L->sparse_ms, r);
     L->ms = L->sparse ? L->sparse_ms : L->dense_ms;
     /* leave the chosen path's output (the last pair ended with the other one

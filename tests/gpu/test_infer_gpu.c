@@ -144,7 +144,10 @@ static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, cons
         if (path == S24_INFER_AUTO && L->eligible) {
             measured += L->dense_ms > 0 && L->sparse_ms > 0 && !strncmp(L->why, "measured: dense ", 16);
             /* the whole-network check may send a layer chosen 2:4 back to dense */
-            if (strstr(L->why, "whole network") && strstr(L->why, ": dense")) wrong += L->sparse;
+            const char *w = strstr(L->why, "whole network");
+            /* after "whole network": ": kept" or ": dense" (the prefix has
+             * "measured: dense" in it too) */
+            if (w && strstr(w, ": dense")) wrong += L->sparse;
             else wrong += L->sparse != (L->sparse_ms < L->dense_ms * (1 - 0.02));
         }
         if (path == S24_INFER_AUTO && !L->eligible) bad += L->sparse;

@@ -21,6 +21,11 @@ FILE *cli_open_csv(const char *path, const char *header)
 {
     FILE *f = fopen(path, "a+");
     if (!f) return NULL;
+    /* line-buffered: each row reaches the file when it is printed, whole,
+     * so a sweep stopped by a time limit keeps the rows it measured
+     * instead of losing them or ending in half a row (a device call's
+     * timeout left a 100 KiB buffer's worth ending mid-row) */
+    setvbuf(f, NULL, _IOLBF, BUFSIZ);
     fseek(f, 0, SEEK_END);
     if (ftell(f) == 0) fputs(header, f);
     return f;
