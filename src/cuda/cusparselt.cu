@@ -247,6 +247,14 @@ fail:
 
 int s24_sp_init(void *h, const struct s24_gemm_desc *d, struct s24_sp **out)
 {
+    return s24_sp_init_bias(h, d, NULL, out);
+}
+
+/* The bias pointer goes into the descriptor before the plan is made: set
+ * later (s24_sp_set_bias), it makes the algorithm selection and the plan a
+ * second time, for every layer of a network. */
+int s24_sp_init_bias(void *h, const struct s24_gemm_desc *d, const void *bias, struct s24_sp **out)
+{
     int rc = S24_OK;
     struct s24_sp *p;
     *out = NULL;
@@ -304,6 +312,11 @@ int s24_sp_init(void *h, const struct s24_gemm_desc *d, struct s24_sp **out)
                            s24_gemm_dtype_name(d->out_type), cusparseLtGetErrorName(e));
             goto fail;
         }
+    }
+    if (bias) {
+        void *bp = (void *)bias;
+        SP_CHECK(cusparseLtMatmulDescSetAttribute(p->h, &p->mm, CUSPARSELT_MATMUL_BIAS_POINTER, &bp, sizeof bp));
+        p->bias = bias;
     }
     if ((rc = alg_make(p)) != S24_OK) goto fail;
     if ((rc = plan_make(p)) != S24_OK) goto fail;

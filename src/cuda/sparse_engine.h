@@ -23,6 +23,9 @@ void s24_sp_handle_destroy(void *h);
 void s24_sp_info(char *buf, size_t len);
 
 int s24_sp_init(void *h, const struct s24_gemm_desc *d, struct s24_sp **out);
+/* The same with the bias pointer (device, m elements of out_type) fixed
+ * from the start, as s24_sp_set_bias would, without making the plan twice. */
+int s24_sp_init_bias(void *h, const struct s24_gemm_desc *d, const void *bias, struct s24_sp **out);
 void s24_sp_free(struct s24_sp *p);
 /* Prune d_in (dense W, the descriptor's layout) into d_out on the device. */
 int s24_sp_prune(struct s24_sp *p, const void *d_in, void *d_out, void *stream);
