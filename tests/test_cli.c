@@ -328,6 +328,18 @@ static void test_infer(void)
     CHECK(run("infer %s --checkpoint %s --path sparse", common, pruned) == 0 &&
           contains(out_path, "2 of 4 through the 2:4 GEMM (2 are 2:4)") &&
           contains(out_path, "2:4 asked for"));
+    /* the CPU plan in fp32 against the model's eval forward: the same class
+     * (one near-tie of a barely trained net may flip under the folded BN) */
+    {
+        char *o = slurp(out_path);
+        const char *at = o ? strstr(o, "predictions as the model's eval forward: 2:4 plan ") : NULL;
+        long a = -1, n = -1, b = -1;
+        if (at) sscanf(at, "predictions as the model's eval forward: 2:4 plan %ld of %ld (%*[^)]), dense plan %ld",
+                       &a, &n, &b);
+        CHECK(contains(out_path, "model eval forward (fp32)") && n == 8 && a >= 7 && b >= 7,
+              "infer: the plans agree with the eval forward on %ld and %ld of %ld", a, b, n);
+        free(o);
+    }
     CHECK(run("infer %s --checkpoint %s --path dense", common, pruned) == 0 &&
           contains(out_path, "0 of 4 through the 2:4 GEMM (2 are 2:4)") &&
           contains(out_path, "dense asked for"));
