@@ -26,3 +26,38 @@ if ! echo '#include <cudnn.h>' | cc -E -I/usr/local/cuda/include - >/dev/null 2>
     echo "env.sh: no cuDNN header found"
   fi
 fi
+
+# s24_cusparselt: CUSPARSELT_DIR for the build, exported, and said: the
+# slimmed library carried in .carry/cusparselt (scripts/gpu/pack_cusparselt.sh)
+# unless LT=image, else the image's Python wheel. The wheel ships only
+# libcusparseLt.so.0, so the linker gets a folder with both names (the RPATH
+# then points there). One copy for every device script that builds with it.
+s24_cusparselt() {
+  local t0 h
+  t0=$(date +%s)
+  if [ -z "$CUSPARSELT_DIR" ] && [ "${LT:-carried}" != image ] &&
+     [ -f .carry/cusparselt/lib/libcusparseLt.so.0.xz ]; then
+    mkdir -p /tmp/ltc/lib
+    cp -r .carry/cusparselt/include /tmp/ltc/
+    [ -f .carry/cusparselt/VERSION ] && cp .carry/cusparselt/VERSION /tmp/ltc/
+    xz -dc .carry/cusparselt/lib/libcusparseLt.so.0.xz > /tmp/ltc/lib/libcusparseLt.so.0 2>/dev/null ||
+      python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+        .carry/cusparselt/lib/libcusparseLt.so.0.xz /tmp/ltc/lib/libcusparseLt.so.0
+    ln -sf libcusparseLt.so.0 /tmp/ltc/lib/libcusparseLt.so
+    CUSPARSELT_DIR=/tmp/ltc
+    echo "cuSPARSELt from .carry: $(cat /tmp/ltc/VERSION 2>/dev/null) ($(( $(date +%s) - t0 )) s to unpack)"
+  fi
+  if [ -z "$CUSPARSELT_DIR" ]; then
+    h=$(find /opt /usr/local /usr/lib -name cusparseLt.h -path '*nvidia*' 2>/dev/null | head -1)
+    [ -n "$h" ] && CUSPARSELT_DIR=$(dirname "$(dirname "$h")")
+  fi
+  if [ -n "$CUSPARSELT_DIR" ] && [ ! -e "$CUSPARSELT_DIR/lib/libcusparseLt.so" ]; then
+    mkdir -p /tmp/splt/lib
+    ln -sfn "$CUSPARSELT_DIR/include" /tmp/splt/include
+    ln -sf "$CUSPARSELT_DIR/lib/libcusparseLt.so.0" /tmp/splt/lib/libcusparseLt.so.0
+    ln -sf "$CUSPARSELT_DIR/lib/libcusparseLt.so.0" /tmp/splt/lib/libcusparseLt.so
+    CUSPARSELT_DIR=/tmp/splt
+  fi
+  export CUSPARSELT_DIR
+  echo "CUSPARSELT_DIR=${CUSPARSELT_DIR:-none}"
+}

@@ -11,36 +11,10 @@
 # GIT_COMMIT=<id> stamps the build (the device copy has no .git).
 set -o pipefail
 OUT=${OUT:-out}
-mkdir -p "$OUT/bench" /tmp/cj
-for f in .debs/*.deb; do dpkg -x "$f" /tmp/cj; done
-export CPATH=/tmp/cj/usr/include LIBRARY_PATH=/tmp/cj/usr/lib/x86_64-linux-gnu
-export LD_LIBRARY_PATH=/tmp/cj/usr/lib/x86_64-linux-gnu:$LD_LIBRARY_PATH
+mkdir -p "$OUT/bench"
+. scripts/gpu/env.sh # cJSON from .debs, cuDNN from the image's wheel, s24_cusparselt
 t0=$(date +%s)
-if [ -z "$CUSPARSELT_DIR" ] && [ "${LT:-carried}" != image ] && [ -f .carry/cusparselt/lib/libcusparseLt.so.0.xz ]; then
-  mkdir -p /tmp/ltc/lib
-  cp -r .carry/cusparselt/include .carry/cusparselt/VERSION /tmp/ltc/
-  xz -dc .carry/cusparselt/lib/libcusparseLt.so.0.xz > /tmp/ltc/lib/libcusparseLt.so.0 2>/dev/null ||
-    python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
-      .carry/cusparselt/lib/libcusparseLt.so.0.xz /tmp/ltc/lib/libcusparseLt.so.0
-  ln -sf libcusparseLt.so.0 /tmp/ltc/lib/libcusparseLt.so
-  export CUSPARSELT_DIR=/tmp/ltc
-  echo "cuSPARSELt from .carry: $(cat /tmp/ltc/VERSION) ($(( $(date +%s) - t0 )) s to unpack)"
-fi
-# the Makefile probes python3's site-packages; where that misses, look for the wheel's header
-if [ -z "$CUSPARSELT_DIR" ]; then
-  h=$(find /opt /usr/local /usr/lib -name cusparseLt.h -path '*nvidia*' 2>/dev/null | head -1)
-  [ -n "$h" ] && export CUSPARSELT_DIR=$(dirname "$(dirname "$h")")
-fi
-# The wheel ships only libcusparseLt.so.0 (no unversioned .so for -lcusparseLt):
-# give the linker a folder with both names (the RPATH then points there).
-if [ -n "$CUSPARSELT_DIR" ] && [ ! -e "$CUSPARSELT_DIR/lib/libcusparseLt.so" ]; then
-  mkdir -p /tmp/splt/lib
-  ln -sfn "$CUSPARSELT_DIR/include" /tmp/splt/include
-  ln -sf "$CUSPARSELT_DIR/lib/libcusparseLt.so.0" /tmp/splt/lib/libcusparseLt.so.0
-  ln -sf "$CUSPARSELT_DIR/lib/libcusparseLt.so.0" /tmp/splt/lib/libcusparseLt.so
-  export CUSPARSELT_DIR=/tmp/splt
-fi
-echo "CUSPARSELT_DIR=$CUSPARSELT_DIR"
+s24_cusparselt
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv;
   make -j16 CUDA_ARCHS=90 ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} USE_OPENBLAS=auto USE_CUSPARSELT=1 CUSPARSELT_DIR="$CUSPARSELT_DIR" all build/tests/gpu/test_gemm_gpu build/tests/gpu/test_own_gpu 2>&1 | grep -E "sparse24 build|error|warning" ; } > "$OUT/build.log" 2>&1
 echo "build: $(( $(date +%s) - t0 )) s" >> "$OUT/build.log"

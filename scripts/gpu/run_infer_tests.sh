@@ -21,18 +21,7 @@ OUT=${OUT:-out}
 mkdir -p "$OUT"
 t0=$(date +%s)
 . scripts/gpu/env.sh
-if [ -z "$CUSPARSELT_DIR" ] && [ -f .carry/cusparselt/lib/libcusparseLt.so.0.xz ]; then
-  mkdir -p /tmp/ltc/lib
-  cp -r .carry/cusparselt/include /tmp/ltc/
-  xz -dc .carry/cusparselt/lib/libcusparseLt.so.0.xz > /tmp/ltc/lib/libcusparseLt.so.0
-  ln -sf libcusparseLt.so.0 /tmp/ltc/lib/libcusparseLt.so
-  export CUSPARSELT_DIR=/tmp/ltc
-fi
-if [ -z "$CUSPARSELT_DIR" ]; then
-  h=$(find /opt /usr/local /usr/lib -name cusparseLt.h -path '*nvidia*' 2>/dev/null | head -1)
-  [ -n "$h" ] && export CUSPARSELT_DIR=$(dirname "$(dirname "$h")")
-fi
-echo "CUSPARSELT_DIR=$CUSPARSELT_DIR"
+s24_cusparselt
 make -j16 WERROR=1 CUDA_ARCHS=90 USE_CUDA=1 USE_CUDNN=1 USE_CUSPARSELT=1 \
   ${CUSPARSELT_DIR:+CUSPARSELT_DIR=$CUSPARSELT_DIR} ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} \
   all build/tests/gpu/test_infer_gpu ${OPS_TESTS:+build/tests/gpu/test_nn_ops_gpu} \

@@ -15,17 +15,10 @@ R=/tmp/readme-run
 mkdir -p "$OUT" "$R/logs"
 t0=$(date +%s)
 . scripts/gpu/env.sh > "$R/env.log" 2>&1
-# the image's cuSPARSELt wheel (header and library), as run_gemm.sh finds it
-h=$(find /opt /usr/local /usr/lib -name cusparseLt.h -path '*nvidia*' 2>/dev/null | head -1)
+# the image's cuSPARSELt wheel (header and library), as a user's pip install gives it
+LT=image s24_cusparselt >> "$R/env.log" 2>&1
 lt=""
-if [ -n "$h" ]; then
-  d=$(dirname "$(dirname "$h")")
-  mkdir -p /tmp/splt/lib
-  ln -sfn "$d/include" /tmp/splt/include
-  ln -sf "$d/lib/libcusparseLt.so.0" /tmp/splt/lib/libcusparseLt.so.0
-  ln -sf "$d/lib/libcusparseLt.so.0" /tmp/splt/lib/libcusparseLt.so
-  lt="USE_CUSPARSELT=1 CUSPARSELT_DIR=/tmp/splt"
-fi
+[ -n "$CUSPARSELT_DIR" ] && lt="USE_CUSPARSELT=1 CUSPARSELT_DIR=$CUSPARSELT_DIR"
 # shellcheck disable=SC2086
 make -j"$(nproc)" CUDA_ARCHS=90 ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} $lt all > "$R/build.log" 2>&1
 echo "build: rc $?, $(( $(date +%s) - t0 )) s"

@@ -12,8 +12,7 @@ OUT=${OUT:-out}
 mkdir -p "$OUT"
 t0=$(date +%s)
 . scripts/gpu/env.sh
-h=$(find /opt /usr/local /usr/lib -name cusparseLt.h -path '*nvidia*' 2>/dev/null | head -1)
-[ -n "$h" ] && export CUSPARSELT_DIR=$(dirname "$(dirname "$h")")
+s24_cusparselt
 TESTS=${TESTS:-test_nn_ops_gpu test_nn_conv_gpu test_infer_gpu test_comm_gpu test_own_gpu}
 make -j16 WERROR=1 CUDA_ARCHS=90 ${CUSPARSELT_DIR:+CUSPARSELT_DIR=$CUSPARSELT_DIR} \
   ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} all $(for t in $TESTS; do printf 'build/tests/gpu/%s ' "$t"; done) \
