@@ -29,18 +29,6 @@ struct s24_dn {
     const void *bias;
 };
 
-static cudaDataType cuda_type(enum s24_dtype dt)
-{
-    switch (dt) {
-    case S24_F16: return CUDA_R_16F;
-    case S24_BF16: return CUDA_R_16BF;
-    case S24_F32: return CUDA_R_32F;
-    case S24_I8: return CUDA_R_8I;
-    case S24_I32: return CUDA_R_32I;
-    default: return CUDA_R_8F_E4M3;
-    }
-}
-
 /* A logical r x c matrix of order o as a column-major cuBLASLt operand. */
 struct opnd {
     uint64_t rows, cols;
@@ -125,16 +113,16 @@ int s24_dn_init(s24_gpu_t *g, const struct s24_gemm_desc *d, struct s24_dn **out
         if (epi != CUBLASLT_EPILOGUE_DEFAULT) {
             S24_GPU_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
             if (d->bias) {
-                cudaDataType bt = cuda_type(d->out_type);
+                cudaDataType bt = s24_cuda_dtype(d->out_type);
                 S24_GPU_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt,
                                                              sizeof bt));
             }
         }
-        S24_GPU_CHECK(cublasLtMatrixLayoutCreate(&p->la, cuda_type(d->in_type), a.rows, a.cols, a.ld));
+        S24_GPU_CHECK(cublasLtMatrixLayoutCreate(&p->la, s24_cuda_dtype(d->in_type), a.rows, a.cols, a.ld));
         p->have_la = 1;
-        S24_GPU_CHECK(cublasLtMatrixLayoutCreate(&p->lb, cuda_type(d->in_type), b.rows, b.cols, b.ld));
+        S24_GPU_CHECK(cublasLtMatrixLayoutCreate(&p->lb, s24_cuda_dtype(d->in_type), b.rows, b.cols, b.ld));
         p->have_lb = 1;
-        S24_GPU_CHECK(cublasLtMatrixLayoutCreate(&p->lc, cuda_type(d->out_type), cr, cc, (int64_t)cr));
+        S24_GPU_CHECK(cublasLtMatrixLayoutCreate(&p->lc, s24_cuda_dtype(d->out_type), cr, cc, (int64_t)cr));
         p->have_lc = 1;
     }
     S24_GPU_CHECK(cublasLtMatmulPreferenceCreate(&pref));

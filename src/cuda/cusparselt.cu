@@ -101,18 +101,6 @@ void s24_sp_info(char *buf, size_t len)
              CUSPARSELT_VER_PATCH);
 }
 
-static cudaDataType cuda_type(enum s24_dtype dt)
-{
-    switch (dt) {
-    case S24_F16: return CUDA_R_16F;
-    case S24_BF16: return CUDA_R_16BF;
-    case S24_F32: return CUDA_R_32F;
-    case S24_I8: return CUDA_R_8I;
-    case S24_I32: return CUDA_R_32I;
-    default: return CUDA_R_8F_E4M3;
-    }
-}
-
 /* How cuSPARSELt sees a logical r x c matrix of order o: as itself with op N,
  * or (use_op_t) as its transpose in the other order with op T. */
 struct opnd {
@@ -268,7 +256,7 @@ int s24_sp_init_bias(void *h, const struct s24_gemm_desc *d, const void *bias, s
     p->sparse_is_a = !d->sparse_as_b;
     {
         struct opnd a, b, c;
-        cudaDataType in = cuda_type(d->in_type), ot = cuda_type(d->out_type);
+        cudaDataType in = s24_cuda_dtype(d->in_type), ot = s24_cuda_dtype(d->out_type);
         if (p->sparse_is_a) {
             a = describe(d->m, d->k, d->w_order, d->use_op_t);
             b = describe(d->k, d->n, d->x_order, d->use_op_t);

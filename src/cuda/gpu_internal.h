@@ -30,6 +30,21 @@ struct s24_gpu {
     struct s24_gpu_props props;
 };
 
+/* A sparse24 dtype as the CUDA libraries' descriptors name it (cuBLASLt's
+ * and cuSPARSELt's); the GEMM engine has refused every other type before a
+ * descriptor is made, so the 8-bit floats fall to E4M3. */
+static inline cudaDataType s24_cuda_dtype(enum s24_dtype dt)
+{
+    switch (dt) {
+    case S24_F16: return CUDA_R_16F;
+    case S24_BF16: return CUDA_R_16BF;
+    case S24_F32: return CUDA_R_32F;
+    case S24_I8: return CUDA_R_8I;
+    case S24_I32: return CUDA_R_32I;
+    default: return CUDA_R_8F_E4M3;
+    }
+}
+
 struct s24_graph {
     cudaGraphExec_t exec;
     cudaStream_t stream;
