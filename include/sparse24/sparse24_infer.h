@@ -5,7 +5,7 @@
  * The path of each 2:4 layer is forced (all 2:4, all dense) or chosen by
  * timing both on the layer's real input at the first run. Two plans stand
  * behind the one API, picked by the model's backend: the CPU's (fp32, the
- * 2:4 CPU kernel, src/nn/infer.c) and the GPU's (fp16 or bf16 NHWC, cuDNN
+ * 2:4 CPU kernel, src/cpu/infer_cpu.c) and the GPU's (fp16 or bf16 NHWC, cuDNN
  * for dense layers, cuSPARSELt for 2:4 ones, src/cuda/infer_cuda.cu); both
  * fold the norms with the same code. int8 is not here yet (issue 11). It
  * never trains and never changes the model. */

@@ -13,7 +13,7 @@
  * panel once per K block and nothing else is written.
  *
  * Not here: the bias and the transpose of C (OC x positions) back to NHWC
- * (the caller's, src/nn/infer.c), groups, dilation. */
+ * (the caller's, src/cpu/infer_cpu.c), groups, dilation. */
 #include "cpu/cpu_nn.h"
 #include "cpu/spmm_internal.h"
 

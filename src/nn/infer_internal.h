@@ -1,9 +1,10 @@
 /* infer_internal.h: what the inference plans share (internal, plain C):
  * the batch-norm folding of a conv or linear layer and its 2:4 eligibility
  * (infer_fold.c), the rule that turns two sets of timings into a path
- * (infer_choice.c), and the CUDA plan's entry points (src/cuda/infer_cuda.cu,
- * or src/cuda/nocuda_infer.c in a build without CUDA), which the public calls
- * of infer.c forward to when the model lives on a GPU. */
+ * (infer_choice.c), and the two plans' entry points, which the public calls
+ * of infer.c forward to: the CPU plan (src/cpu/infer_cpu.c) and the CUDA
+ * plan (src/cuda/infer_cuda.cu, or src/cuda/nocuda_infer.c in a build
+ * without CUDA) for a model on a GPU. */
 #ifndef S24_NN_INFER_INTERNAL_H
 #define S24_NN_INFER_INTERNAL_H
 
@@ -43,6 +44,15 @@ void s24_fold_free(struct s24_fold *f);
  * (the 2:4 path holds more memory for no gain). n0, n1 >= 1. */
 int s24_infer_choose(double *dense_ms, int n0, double *sparse_ms, int n1, double margin,
                      double *dense_med, double *sparse_med);
+
+/* The CPU plan (src/cpu/infer_cpu.c): fp32, the model's host weights. */
+struct s24_infer_cpu;
+int s24_infer_cpu_create(struct s24_model *m, enum s24_infer_path path, struct s24_infer_cpu **out);
+/* x and logits host memory; arguments checked by the caller (infer.c) */
+int s24_infer_cpu_run(struct s24_infer_cpu *p, const float *x, int n, int h, int w, float *logits);
+int s24_infer_cpu_num_layers(const struct s24_infer_cpu *p);
+const struct s24_infer_layer *s24_infer_cpu_layer_at(const struct s24_infer_cpu *p, int i);
+void s24_infer_cpu_free(struct s24_infer_cpu *p);
 
 /* The CUDA plan (infer_cuda.cu); o->dtype is S24_F16 or S24_BF16 there. */
 struct s24_infer_cu;
