@@ -20,13 +20,18 @@ WARN = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototype
 ifeq ($(WERROR),1)
 WARN += -Werror
 endif
-CFLAGS_BASE = -std=c11 $(OPT) -g -fPIC -fopenmp $(WARN) -Iinclude -Isrc -Itools/sparse24 -D_GNU_SOURCE $(SAN)
+# Hidden visibility everywhere: libsparse24.so exports only what carries
+# S24_API (include/sparse24/sparse24_api.h, default visibility where
+# S24_BUILD is defined: the library's objects, LIB_OBJ below), so the
+# internal s24_ functions of src/ stay out of its dynamic symbol table.
+CFLAGS_BASE = -std=c11 $(OPT) -g -fPIC -fvisibility=hidden -fopenmp $(WARN) -Iinclude -Isrc \
+              -Itools/sparse24 -D_GNU_SOURCE $(SAN)
 LDLIBS_BASE = -fopenmp -lm -lpthread -ldl $(SAN)
 # The commit goes into one generated file, rewritten only when it changes,
 # so a new commit relinks instead of rebuilding everything.
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
 COMMIT_SRC = $(BUILD)/gen/commit.c
-$(shell mkdir -p $(BUILD)/gen; printf '/* generated */\nconst char *s24_version_commit(void);\nconst char *s24_version_commit(void) { return "%s"; }\n' '$(GIT_COMMIT)' > $(COMMIT_SRC).new; cmp -s $(COMMIT_SRC).new $(COMMIT_SRC) || mv $(COMMIT_SRC).new $(COMMIT_SRC); rm -f $(COMMIT_SRC).new)
+$(shell mkdir -p $(BUILD)/gen; printf '/* generated */\n\043include "sparse24/sparse24.h"\nconst char *s24_version_commit(void) { return "%s"; }\n' '$(GIT_COMMIT)' > $(COMMIT_SRC).new; cmp -s $(COMMIT_SRC).new $(COMMIT_SRC) || mv $(COMMIT_SRC).new $(COMMIT_SRC); rm -f $(COMMIT_SRC).new)
 
 # ---------------------------------------------------------------- probes
 # probe NAME,FLAGS: compile and link scripts/probe/NAME.c; 1 if it works.
@@ -95,7 +100,7 @@ endif
 $(eval $(call optional,NCCL,nccl,$(CUDA_INC) -L$(CUDA_LIBDIR) -lnccl,NCCL))
 endif
 
-NVCCFLAGS = -O2 -g -std=c++17 -Iinclude -Isrc $(CUDA_INC) -Xcompiler -fPIC,-Wall \
+NVCCFLAGS = -O2 -g -std=c++17 -Iinclude -Isrc $(CUDA_INC) -Xcompiler -fPIC,-Wall,-fvisibility=hidden \
             $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a))
 ifeq ($(HAVE_CUDA),1)
 CFLAGS_BASE += -DS24_HAVE_CUDA=1 $(CUDA_INC)
@@ -158,6 +163,11 @@ LIB_CU += $(if $(filter 1,$(HAVE_NCCL)),src/comm/comm_nccl.cu $(wildcard src/cud
 LIB_C += $(CUDA_C_ALWAYS)
 LIB_OBJ = $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CU:%.cu=$(BUILD)/%.cu.o) $(BUILD)/gen/commit.o \
           $(BUILD)/gen/build_paths.o
+# The library's own objects (not the CLI's, the tests' or the fuzzers'):
+# S24_API is default visibility there, so the public functions are exported.
+LIB_DEFS = -DS24_BUILD
+$(LIB_OBJ): CFLAGS_ALL += $(LIB_DEFS)
+$(LIB_OBJ): NVCCFLAGS += $(LIB_DEFS)
 CLI_C = $(wildcard tools/sparse24/*.c bench/*.c)
 CLI_OBJ = $(CLI_C:%.c=$(BUILD)/%.o)
 TEST_C = $(wildcard tests/test_*.c)
@@ -181,7 +191,7 @@ summary:
 
 # Rebuild everything when the configuration changes.
 CONFIG_STAMP = $(BUILD)/config.stamp
-CONFIG_TEXT = $(CC) $(CFLAGS_ALL) | $(NVCCFLAGS) | $(LDLIBS_BASE)
+CONFIG_TEXT = $(CC) $(CFLAGS_ALL) | $(NVCCFLAGS) | $(LDLIBS_BASE) | $(LIB_DEFS)
 $(shell mkdir -p $(BUILD); echo '$(CONFIG_TEXT)' | cmp -s - $(CONFIG_STAMP) || echo '$(CONFIG_TEXT)' > $(CONFIG_STAMP))
 
 $(BUILD)/%.o: %.c $(CONFIG_STAMP)
@@ -232,9 +242,10 @@ valgrind-cli:
 	$(MAKE) BUILD=build-valgrind USE_CUDA=0 OPT=-O1 WERROR=1 all
 	@sh scripts/valgrind_cli.sh build-valgrind/sparse24
 # What CI runs (README's test command): strict build incl. CUDA sources,
-# the tests, the banned-function check, the tests under ASan and UBSan, then
-# the fuzz targets briefly from their seed corpora (mk/fuzz.mk), then the CLI
-# on tiny inputs under valgrind.
+# the tests, the lint (banned functions, S24_API on every public
+# declaration), the tests under ASan and UBSan, then the fuzz targets
+# briefly from their seed corpora (mk/fuzz.mk), then the CLI on tiny inputs
+# under valgrind.
 check:
 	@s=$$(date +%s); $(MAKE) WERROR=1 test && echo "--- test: $$(( $$(date +%s) - s )) s"
 	@$(MAKE) lint
@@ -245,6 +256,7 @@ check:
 
 lint:
 	@sh scripts/check_banned.sh
+	@sh scripts/check_api.sh
 
 # The installed pkg-config files name no folder of the source tree (its .deps/
 # included): an install must keep working when the clone is moved or deleted.

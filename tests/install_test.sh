@@ -5,7 +5,9 @@
 # RPATH and resolved libraries of the binaries, the pkg-config files), then
 # from outside the tree with a bare environment runs the installed CLI
 # (--version, a tiny prune) and builds and runs the README's C example
-# against the installed pkg-config files, shared and static. A GPU build
+# against the installed pkg-config files, shared and static; and checks that
+# libsparse24.so exports exactly the functions the installed headers mark
+# S24_API, no internal one. A GPU build
 # (S24_INSTALL_MAKEFLAGS=USE_CUDA=auto) must link no GPU library (the CUDA
 # runtime statically; cuBLASLt, cuSPARSELt, cuDNN and NCCL opened at run
 # time), and its installed `sparse24 info` must start and name each
@@ -49,6 +51,22 @@ for f in "$prefix/bin/sparse24" "$prefix/lib/libsparse24.so"; do
 done
 for f in "$prefix"/lib/pkgconfig/*.pc; do names_tree "$f" "$(cat "$f")"; done
 [ -f "$prefix/lib/libsparse24.a" ] || bad "libsparse24.a not installed"
+
+# libsparse24.so exports what the installed headers declare and nothing else
+# (S24_API, everything else built hidden): each S24_API function is defined
+# there, and each symbol it defines is named in a header. OpenMP's named
+# critical sections (.gomp_critical_user_*) are the compiler's, process-wide
+# by design.
+so="$prefix/lib/libsparse24.so"
+decl=$(grep -h '^S24_API' "$prefix"/include/sparse24/*.h | grep '(' |
+    sed -E 's/^[^(]*[ *](s24_[A-Za-z0-9_]+)\(.*/\1/' | sort -u)
+defs=$(nm -D --defined-only "$so" | awk '{print $3}' | grep -v '^\.gomp_critical_user_' | sort -u)
+named=$(cat "$prefix"/include/sparse24/*.h | grep -oE 's24_[A-Za-z0-9_]+' | sort -u)
+[ -n "$decl" ] && [ -n "$defs" ] || bad "no S24_API declarations or no exports ($so)"
+unexported=$(printf '%s\n' "$decl" | grep -vxF "$defs" || true)
+[ -z "$unexported" ] || bad "declared S24_API but not exported by $so: $unexported"
+internal=$(printf '%s\n' "$defs" | grep -vxF "$named" || true)
+[ -z "$internal" ] || bad "$so exports what no installed header declares: $internal"
 
 # run from elsewhere, with nothing of the build's environment
 cd "$work"

@@ -8,12 +8,17 @@
  * Conventions: every call returns enum s24_status (S24_OK == 0, negative on
  * failure) and leaves a human-readable message in s24_last_error(); nothing in
  * the library exits or prints. Shapes are int64_t, byte counts size_t.
+ * Every function declared in include/sparse24/ carries S24_API
+ * (sparse24_api.h): the library is built with hidden visibility, so these
+ * headers are all that libsparse24.so exports.
  */
 #ifndef SPARSE24_H
 #define SPARSE24_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "sparse24/sparse24_api.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -25,7 +30,7 @@ extern "C" {
 #define S24_VERSION_STRING "0.1.0"
 /* The git commit the library was built from ("unknown" outside a checkout;
  * "-dirty" appended when the tree had uncommitted changes). */
-const char *s24_version_commit(void);
+S24_API const char *s24_version_commit(void);
 
 /* ---------------------------------------------------------------- status */
 /* Stable error codes: new ones are appended, never renumbered. */
@@ -48,17 +53,17 @@ enum s24_status {
     S24_ERR_COMM = -15,        /* a collective failed: another rank failed or missed the deadline */
 };
 
-const char *s24_status_str(int status);
+S24_API const char *s24_status_str(int status);
 /* The message of the most recent failure in this thread ("" if none). */
-const char *s24_last_error(void);
+S24_API const char *s24_last_error(void);
 /* Record a failure message (printf-style) and return `status`, so library
  * code can write `return s24_error(S24_ERR_FORMAT, "%s: ...", path);`. */
-int s24_error(int status, const char *fmt, ...)
+S24_API int s24_error(int status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-void s24_clear_error(void);
+S24_API void s24_clear_error(void);
 
 /* ---------------------------------------------------------------- dtypes */
 /* The dtypes of the safetensors format, in its own naming. */
@@ -68,48 +73,48 @@ enum s24_dtype {
     S24_F8_E4M3, S24_F8_E5M2,
     S24_DTYPE_COUNT
 };
-size_t s24_dtype_size(enum s24_dtype dt);
-const char *s24_dtype_name(enum s24_dtype dt); /* "F32", ... */
+S24_API size_t s24_dtype_size(enum s24_dtype dt);
+S24_API const char *s24_dtype_name(enum s24_dtype dt); /* "F32", ... */
 /* Parse a safetensors dtype name; returns S24_ERR_FORMAT if unknown. */
-int s24_dtype_parse(const char *name, enum s24_dtype *out);
+S24_API int s24_dtype_parse(const char *name, enum s24_dtype *out);
 /* 1 for the floating dtypes masks and GEMMs accept: F32, F16, BF16 (and F64). */
-int s24_dtype_is_float(enum s24_dtype dt);
+S24_API int s24_dtype_is_float(enum s24_dtype dt);
 
 /* IEEE half and bfloat16 conversions, round to nearest even, NaN kept NaN. */
-float s24_f16_to_f32(uint16_t h);
-uint16_t s24_f32_to_f16(float f);
-float s24_bf16_to_f32(uint16_t b);
-uint16_t s24_f32_to_bf16(float f);
+S24_API float s24_f16_to_f32(uint16_t h);
+S24_API uint16_t s24_f32_to_f16(float f);
+S24_API float s24_bf16_to_f32(uint16_t b);
+S24_API uint16_t s24_f32_to_bf16(float f);
 /* Read element i of a float tensor of dtype dt (F32, F16, BF16, F64) as double. */
-double s24_load_float(enum s24_dtype dt, const void *p, int64_t i);
+S24_API double s24_load_float(enum s24_dtype dt, const void *p, int64_t i);
 /* Index of the first NaN or infinity among the n elements of a float tensor
  * (F32, F16, BF16, F64), -1 if all are finite or dt is not a float. The one
  * check that permute and prune share before they rank weights by |w|. */
-int64_t s24_find_nonfinite(enum s24_dtype dt, const void *p, int64_t n);
+S24_API int64_t s24_find_nonfinite(enum s24_dtype dt, const void *p, int64_t n);
 /* Element i of a tensor of any numeric dtype as double: the floats above,
  * the integers, F8_E4M3 (its one NaN code gives NaN); NaN for BOOL and
  * F8_E5M2. For checking GEMM outputs of every dtype against a reference. */
-double s24_load_number(enum s24_dtype dt, const void *p, int64_t i);
+S24_API double s24_load_number(enum s24_dtype dt, const void *p, int64_t i);
 
 /* ---------------------------------------------------------------- rng */
 /* A small, fast, seedable generator (splitmix64-seeded xoshiro256**) whose
  * streams are identical on every platform: results depend only on the seed. */
 struct s24_rng { uint64_t s[4]; };
-void s24_rng_seed(struct s24_rng *r, uint64_t seed);
-uint64_t s24_rng_u64(struct s24_rng *r);
-double s24_rng_uniform(struct s24_rng *r);            /* [0, 1) */
-float s24_rng_uniformf(struct s24_rng *r, float lo, float hi);
-double s24_rng_normal(struct s24_rng *r);             /* N(0, 1), Box-Muller */
-uint64_t s24_rng_below(struct s24_rng *r, uint64_t n); /* [0, n), unbiased */
+S24_API void s24_rng_seed(struct s24_rng *r, uint64_t seed);
+S24_API uint64_t s24_rng_u64(struct s24_rng *r);
+S24_API double s24_rng_uniform(struct s24_rng *r); /* [0, 1) */
+S24_API float s24_rng_uniformf(struct s24_rng *r, float lo, float hi);
+S24_API double s24_rng_normal(struct s24_rng *r);              /* N(0, 1), Box-Muller */
+S24_API uint64_t s24_rng_below(struct s24_rng *r, uint64_t n); /* [0, n), unbiased */
 
 /* ---------------------------------------------------------------- threads */
 /* Worker threads used by threaded kernels (OpenMP) and by OpenBLAS.
  * 0 = all online cores. */
-void s24_threads_set(int n);
-int s24_threads_get(void);
+S24_API void s24_threads_set(int n);
+S24_API int s24_threads_get(void);
 
 /* ---------------------------------------------------------------- time */
-double s24_now(void); /* monotonic seconds */
+S24_API double s24_now(void); /* monotonic seconds */
 
 /* ---------------------------------------------------------------- N:M masks
  * A weight is viewed as a 3-D array (outer, red, inner), element (o, r, i) at
@@ -127,28 +132,28 @@ double s24_now(void); /* monotonic seconds */
  * counts as larger than any number. */
 struct s24_view { int64_t outer, red, inner; };
 /* View of a PyTorch-layout weight: 2-D (O, I) or 4-D OIHW. */
-int s24_view_of_shape(int ndim, const int64_t *shape, struct s24_view *out);
+S24_API int s24_view_of_shape(int ndim, const int64_t *shape, struct s24_view *out);
 
 /* mask[(o*red + r)*inner + i] = 1 keep / 0 prune. red % m must be 0. */
-int s24_mask_compute(enum s24_dtype dt, const void *w, struct s24_view v,
-                     int n, int m, uint8_t *mask);
+S24_API int s24_mask_compute(enum s24_dtype dt, const void *w, struct s24_view v, int n, int m,
+                             uint8_t *mask);
 /* Zero the pruned elements (writes +0.0 of dt). */
-int s24_mask_apply(enum s24_dtype dt, void *w, struct s24_view v, const uint8_t *mask);
+S24_API int s24_mask_apply(enum s24_dtype dt, void *w, struct s24_view v, const uint8_t *mask);
 /* S24_OK if every group has at most n non-zero elements; else
  * S24_ERR_NOT_SPARSE with the count of offending groups in *bad (may be NULL). */
-int s24_mask_check(enum s24_dtype dt, const void *w, struct s24_view v,
-                   int n, int m, int64_t *bad);
+S24_API int s24_mask_check(enum s24_dtype dt, const void *w, struct s24_view v, int n, int m,
+                           int64_t *bad);
 /* S24_OK if mask has exactly n ones per group of m. */
-int s24_mask_check_mask(const uint8_t *mask, struct s24_view v, int n, int m);
+S24_API int s24_mask_check_mask(const uint8_t *mask, struct s24_view v, int n, int m);
 
 /* Magnitude figures of a weight: sum |w| over everything, kept by N:M in
  * the natural order, and the bound of keeping the largest n/m of each row. */
 struct s24_magnitude { double total, kept, row_bound; };
-int s24_magnitude(enum s24_dtype dt, const void *w, struct s24_view v,
-                  int n, int m, struct s24_magnitude *out);
+S24_API int s24_magnitude(enum s24_dtype dt, const void *w, struct s24_view v, int n, int m,
+                          struct s24_magnitude *out);
 /* Pool & Yu efficacy in percent: 100*(kept_perm - kept_default)/(bound - kept_default);
  * 0 when the gap is zero. */
-double s24_efficacy(double kept_default, double kept_permuted, double bound);
+S24_API double s24_efficacy(double kept_default, double kept_permuted, double bound);
 
 /* ---------------------------------------------------------------- 2:4 compression
  * A 2:4 matrix of rows x k (k % 4 == 0) becomes
@@ -166,23 +171,25 @@ struct s24_compressed {
     void *values;      /* rows x k/2 */
     uint8_t *meta;     /* rows x meta_row_bytes(k) */
 };
-size_t s24_meta_row_bytes(int64_t k);
-int s24_compress(enum s24_dtype dt, const void *w, struct s24_view v, struct s24_compressed *out);
-int s24_decompress(const struct s24_compressed *c, struct s24_view v, void *w);
-void s24_compressed_free(struct s24_compressed *c);
-size_t s24_compressed_bytes(const struct s24_compressed *c); /* values + meta */
+S24_API size_t s24_meta_row_bytes(int64_t k);
+S24_API int s24_compress(enum s24_dtype dt, const void *w, struct s24_view v,
+                         struct s24_compressed *out);
+S24_API int s24_decompress(const struct s24_compressed *c, struct s24_view v, void *w);
+S24_API void s24_compressed_free(struct s24_compressed *c);
+S24_API size_t s24_compressed_bytes(const struct s24_compressed *c); /* values + meta */
 
 /* ---------------------------------------------------------------- CPU GEMM
  * C (M x N, fp32, row-major) = A (M x K, 2:4, compressed rows) x B (K x N,
  * row-major). A's dtype F32, F16 or BF16; B has A's dtype; accumulation in
  * fp32 (the reference in fp64). */
-int s24_spmm_ref(const struct s24_compressed *A, const void *B, int64_t n, float *C);
+S24_API int s24_spmm_ref(const struct s24_compressed *A, const void *B, int64_t n, float *C);
 /* Fast path: AVX-512 / AVX2+FMA chosen at run time, threads from s24_threads_get(). */
-int s24_spmm(const struct s24_compressed *A, const void *B, int64_t n, float *C);
+S24_API int s24_spmm(const struct s24_compressed *A, const void *B, int64_t n, float *C);
 /* Dense reference C = A x B in fp64 accumulate (A M x K, B K x N, fp32). */
-void s24_gemm_ref(int64_t m, int64_t n, int64_t k, const float *A, const float *B, float *C);
+S24_API void s24_gemm_ref(int64_t m, int64_t n, int64_t k, const float *A, const float *B,
+                          float *C);
 /* Which SIMD path s24_spmm takes on this CPU: "avx512", "avx2", "scalar". */
-const char *s24_spmm_isa(void);
+S24_API const char *s24_spmm_isa(void);
 
 /* ---------------------------------------------------------------- CPU GEMM plans
  * s24_spmm converts A into the kernel's internal form on every call. A plan
@@ -191,14 +198,14 @@ const char *s24_spmm_isa(void);
  * no pointer into A. A plan runs one product at a time (it owns the packing
  * buffers); use one plan per calling thread. */
 typedef struct s24_spmm_plan *s24_spmm_plan_t;
-int s24_spmm_plan_init(s24_spmm_plan_t *plan, const struct s24_compressed *A);
+S24_API int s24_spmm_plan_init(s24_spmm_plan_t *plan, const struct s24_compressed *A);
 /* C (A->rows x n, fp32) = A x B (A->k x n, row-major, A's dtype). */
-int s24_spmm_plan_run(s24_spmm_plan_t plan, const void *B, int64_t n, float *C);
-void s24_spmm_plan_free(s24_spmm_plan_t plan); /* NULL is fine */
+S24_API int s24_spmm_plan_run(s24_spmm_plan_t plan, const void *B, int64_t n, float *C);
+S24_API void s24_spmm_plan_free(s24_spmm_plan_t plan); /* NULL is fine */
 /* Force a SIMD path for plans made after the call ("avx512", "avx2",
  * "scalar"; NULL or "auto" = best this CPU has). S24_ERR_UNSUPPORTED if the
  * CPU lacks it. Process-wide; meant for tests and benchmarks. */
-int s24_spmm_set_isa(const char *isa);
+S24_API int s24_spmm_set_isa(const char *isa);
 
 /* ---------------------------------------------------------------- safetensors */
 #define S24_MAX_DIMS 8
@@ -219,33 +226,33 @@ struct s24_st {
     char *header;              /* the raw JSON header as read (NULL if built) */
     size_t header_len;         /* its length including any trailing spaces */
 };
-void s24_st_init(struct s24_st *st);
-int s24_st_read(const char *path, struct s24_st *out);
+S24_API void s24_st_init(struct s24_st *st);
+S24_API int s24_st_read(const char *path, struct s24_st *out);
 /* Parse from memory (used by read and by tests). `what` names the source in errors. */
-int s24_st_parse(const uint8_t *buf, size_t len, const char *what, struct s24_st *out);
+S24_API int s24_st_parse(const uint8_t *buf, size_t len, const char *what, struct s24_st *out);
 /* Parse a header alone (the JSON text, len bytes, trailing spaces included):
  * every check of s24_st_parse except the data-section size, which the offsets
  * define; tensors get zero-filled data and out->header keeps the text, so a
  * caller that fills the data can write the original file back byte for byte. */
-int s24_st_parse_header(const char *json, size_t len, const char *what, struct s24_st *out);
+S24_API int s24_st_parse_header(const char *json, size_t len, const char *what, struct s24_st *out);
 /* Written through s24_outfile_open (atomic; see "output files"). Tensors laid
  * out in array order. */
-int s24_st_write(const char *path, const struct s24_st *st);
-void s24_st_free(struct s24_st *st);
-struct s24_st_tensor *s24_st_find(const struct s24_st *st, const char *name);
+S24_API int s24_st_write(const char *path, const struct s24_st *st);
+S24_API void s24_st_free(struct s24_st *st);
+S24_API struct s24_st_tensor *s24_st_find(const struct s24_st *st, const char *name);
 /* Append a tensor (data copied; NULL data = zero-filled). */
-int s24_st_add(struct s24_st *st, const char *name, enum s24_dtype dt, int ndim,
-               const int64_t *shape, const void *data);
-int s24_st_meta_set(struct s24_st *st, const char *key, const char *value);
-const char *s24_st_meta_get(const struct s24_st *st, const char *key);
-int64_t s24_numel(int ndim, const int64_t *shape);
+S24_API int s24_st_add(struct s24_st *st, const char *name, enum s24_dtype dt, int ndim,
+                       const int64_t *shape, const void *data);
+S24_API int s24_st_meta_set(struct s24_st *st, const char *key, const char *value);
+S24_API const char *s24_st_meta_get(const struct s24_st *st, const char *key);
+S24_API int64_t s24_numel(int ndim, const int64_t *shape);
 
 /* ---------------------------------------------------------------- .npy */
 /* F32, F64, F16 and I64 (for permutations), little-endian, C order. */
-int s24_npy_read(const char *path, enum s24_dtype *dt, int *ndim,
-                 int64_t shape[S24_MAX_DIMS], void **data);
-int s24_npy_write(const char *path, enum s24_dtype dt, int ndim,
-                  const int64_t *shape, const void *data);
+S24_API int s24_npy_read(const char *path, enum s24_dtype *dt, int *ndim,
+                         int64_t shape[S24_MAX_DIMS], void **data);
+S24_API int s24_npy_write(const char *path, enum s24_dtype dt, int ndim, const int64_t *shape,
+                          const void *data);
 
 /* ---------------------------------------------------------------- output files
  * Every file sparse24 writes goes through these calls. A target that is a
@@ -278,32 +285,32 @@ typedef struct s24_outfile *s24_outfile_t;
 #define S24_OUTFILE_STREAM 1u /* this output may go to standard output ("-") */
 /* Check that path could be opened with these flags, creating nothing (to
  * fail before long work). */
-int s24_outfile_check(const char *path, unsigned flags);
-int s24_outfile_open(s24_outfile_t *f, const char *path, unsigned flags);
+S24_API int s24_outfile_check(const char *path, unsigned flags);
+S24_API int s24_outfile_open(s24_outfile_t *f, const char *path, unsigned flags);
 /* Write all len bytes (retrying short writes). After a failure the file can
  * only be aborted. */
-int s24_outfile_write(s24_outfile_t f, const void *data, size_t len);
+S24_API int s24_outfile_write(s24_outfile_t f, const void *data, size_t len);
 /* fsync, rename into place, fsync the folder; on failure the temporary file is
  * removed and the target left as it was. Frees f either way. */
-int s24_outfile_commit(s24_outfile_t f);
+S24_API int s24_outfile_commit(s24_outfile_t f);
 /* Remove the temporary file and free f (NULL is fine). */
-void s24_outfile_abort(s24_outfile_t f);
+S24_API void s24_outfile_abort(s24_outfile_t f);
 /* 1 if path is one of the names of standard output listed above. */
-int s24_outfile_is_stdout(const char *path);
+S24_API int s24_outfile_is_stdout(const char *path);
 /* 1 if a and b exist and are the same file (same device and inode, symbolic
  * links followed): for refusing an output that would replace an input. */
-int s24_outfile_same(const char *a, const char *b);
+S24_API int s24_outfile_same(const char *a, const char *b);
 /* Unlink every named temporary file now open. Async-signal-safe: for the
  * program's SIGINT/SIGTERM handler (the library installs none). */
-void s24_outfile_cleanup(void);
+S24_API void s24_outfile_cleanup(void);
 /* Replace the fault specification (NULL or "" for none) and restart the call
  * counts; S24_ERR_INVALID if malformed. For tests; not thread-safe. */
-int s24_outfile_fault_set(const char *spec);
+S24_API int s24_outfile_fault_set(const char *spec);
 
 /* Write a whole file through the calls above (no streaming). */
-int s24_write_file_atomic(const char *path, const void *data, size_t len);
+S24_API int s24_write_file_atomic(const char *path, const void *data, size_t len);
 /* Read a whole file (malloc'd, caller frees). */
-int s24_read_file(const char *path, uint8_t **data, size_t *len);
+S24_API int s24_read_file(const char *path, uint8_t **data, size_t *len);
 
 #ifdef __cplusplus
 }

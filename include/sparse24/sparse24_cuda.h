@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sparse24/sparse24_api.h"
 #include "sparse24/sparse24.h"
 
 #ifdef __cplusplus
@@ -27,7 +28,7 @@ extern "C" {
 /* Lines describing the driver, CUDA runtime, cuBLASLt, cuSPARSELt, cuDNN, NCCL
  * versions and the GPUs ("key: value\n" each), or why there are none.
  * Always succeeds; writes at most len bytes (NUL-terminated). */
-void s24_cuda_info(char *buf, size_t len);
+S24_API void s24_cuda_info(char *buf, size_t len);
 
 /* ---------------------------------------------------------------- context */
 /* One GPU, its stream and the library handles (cuBLASLt, cuSPARSELt). */
@@ -42,32 +43,32 @@ struct s24_gpu_props {
     int cusparselt;        /* cusparseLtGetVersion as loaded; 0 without it */
 };
 
-int s24_gpu_init(int device, s24_gpu_t **out);
-void s24_gpu_free(s24_gpu_t *g);
-int s24_gpu_props(const s24_gpu_t *g, struct s24_gpu_props *out);
-void *s24_gpu_stream(const s24_gpu_t *g);
-int s24_gpu_sync(s24_gpu_t *g);
+S24_API int s24_gpu_init(int device, s24_gpu_t **out);
+S24_API void s24_gpu_free(s24_gpu_t *g);
+S24_API int s24_gpu_props(const s24_gpu_t *g, struct s24_gpu_props *out);
+S24_API void *s24_gpu_stream(const s24_gpu_t *g);
+S24_API int s24_gpu_sync(s24_gpu_t *g);
 
 /* Device memory (cudaMalloc: 256-byte aligned) and copies on the context's stream
  * (synchronous for the caller: they return when the copy is done). */
-int s24_gpu_alloc(s24_gpu_t *g, size_t bytes, void **out);
-void s24_gpu_mem_free(s24_gpu_t *g, void *p);
-int s24_gpu_upload(s24_gpu_t *g, void *dst, const void *src, size_t bytes);
-int s24_gpu_download(s24_gpu_t *g, void *dst, const void *src, size_t bytes);
+S24_API int s24_gpu_alloc(s24_gpu_t *g, size_t bytes, void **out);
+S24_API void s24_gpu_mem_free(s24_gpu_t *g, void *p);
+S24_API int s24_gpu_upload(s24_gpu_t *g, void *dst, const void *src, size_t bytes);
+S24_API int s24_gpu_download(s24_gpu_t *g, void *dst, const void *src, size_t bytes);
 /* Fill count elements of dt (F16, BF16, F32, I8, F8_E4M3) with uniform random
  * values in [-scale, scale] (integers for I8), never zero, from a seed. */
-int s24_gpu_fill_random(s24_gpu_t *g, enum s24_dtype dt, void *p, int64_t count,
-                        uint64_t seed, float scale);
+S24_API int s24_gpu_fill_random(s24_gpu_t *g, enum s24_dtype dt, void *p, int64_t count,
+                                uint64_t seed, float scale);
 /* Fill with a repeated byte (to poison outputs before a check). */
-int s24_gpu_fill_bytes(s24_gpu_t *g, void *p, int byte, size_t bytes);
+S24_API int s24_gpu_fill_bytes(s24_gpu_t *g, void *p, int byte, size_t bytes);
 
 /* CUDA graphs: everything enqueued on the context's stream between begin and
  * end is captured (nothing runs) and replayed by s24_graph_launch. */
 typedef struct s24_graph s24_graph_t;
-int s24_gpu_graph_begin(s24_gpu_t *g);
-int s24_gpu_graph_end(s24_gpu_t *g, s24_graph_t **out);
-int s24_graph_launch(s24_graph_t *gr);
-void s24_graph_free(s24_graph_t *gr);
+S24_API int s24_gpu_graph_begin(s24_gpu_t *g);
+S24_API int s24_gpu_graph_end(s24_gpu_t *g, s24_graph_t **out);
+S24_API int s24_graph_launch(s24_graph_t *gr);
+S24_API void s24_graph_free(s24_graph_t *gr);
 
 /* ---------------------------------------------------------------- GEMM */
 enum s24_order { S24_ORDER_ROW = 0, S24_ORDER_COL = 1 };
@@ -101,55 +102,56 @@ struct s24_gemm_desc {
 
 /* Defaults: ROW/COL/COL, out_type = in_type (I32 for I8, BF16 for F8),
  * alpha 1, beta 0, no epilogue, alg_id -1, no search. */
-void s24_gemm_desc_init(struct s24_gemm_desc *d, int64_t m, int64_t n, int64_t k,
-                        enum s24_dtype in_type);
+S24_API void s24_gemm_desc_init(struct s24_gemm_desc *d, int64_t m, int64_t n, int64_t k,
+                                enum s24_dtype in_type);
 /* The shape, dtype, layout and epilogue rules of a mode, checked on the host
  * with a message that says what to change (no library error reaches you). */
-int s24_gemm_check(const struct s24_gemm_desc *d, enum s24_gemm_mode mode);
+S24_API int s24_gemm_check(const struct s24_gemm_desc *d, enum s24_gemm_mode mode);
 /* The multiple m, n and k must be rounded up to for the sparse path (so a
  * caller can pad): fills mult[3] = {m, n, k}. */
-void s24_gemm_sparse_multiples(enum s24_dtype in_type, enum s24_dtype out_type, int64_t mult[3]);
+S24_API void s24_gemm_sparse_multiples(enum s24_dtype in_type, enum s24_dtype out_type,
+                                       int64_t mult[3]);
 /* Dense-equivalent operations: 2*m*n*k. */
-double s24_gemm_flops(const struct s24_gemm_desc *d);
+S24_API double s24_gemm_flops(const struct s24_gemm_desc *d);
 /* Bytes of element type dt in a rows x cols matrix. */
-size_t s24_gemm_bytes(enum s24_dtype dt, int64_t rows, int64_t cols);
-const char *s24_gemm_mode_name(enum s24_gemm_mode mode); /* "sparse", ... */
+S24_API size_t s24_gemm_bytes(enum s24_dtype dt, int64_t rows, int64_t cols);
+S24_API const char *s24_gemm_mode_name(enum s24_gemm_mode mode); /* "sparse", ... */
 /* "fp16", "bf16", "int8", "fp8", "fp32" (and the s24_dtype names) -> dtype. */
-int s24_gemm_dtype_parse(const char *s, enum s24_dtype *out);
-const char *s24_gemm_dtype_name(enum s24_dtype dt); /* "fp16", ... */
+S24_API int s24_gemm_dtype_parse(const char *s, enum s24_dtype *out);
+S24_API const char *s24_gemm_dtype_name(enum s24_dtype dt); /* "fp16", ... */
 
 typedef struct s24_gemm_plan s24_gemm_plan_t;
 
-int s24_gemm_plan_init(s24_gpu_t *g, const struct s24_gemm_desc *d, enum s24_gemm_mode mode,
-                       s24_gemm_plan_t **out);
-void s24_gemm_plan_free(s24_gemm_plan_t *p);
+S24_API int s24_gemm_plan_init(s24_gpu_t *g, const struct s24_gemm_desc *d, enum s24_gemm_mode mode,
+                               s24_gemm_plan_t **out);
+S24_API void s24_gemm_plan_free(s24_gemm_plan_t *p);
 /* Give the plan its weight: W (m x k, w_order, in_type) in device memory.
  * prune = 1 prunes it to 2:4 on the device first (largest two magnitudes of
  * each group); prune = 0 requires it to be 2:4 already (checked on the
  * device: S24_ERR_NOT_SPARSE otherwise). The plan keeps its own copy
  * (compressed for cuSPARSELt, dense for cuBLASLt); d_w may be freed after.
  * A DENSE plan given prune = 0 takes any weight, unchecked (a dense baseline). */
-int s24_gemm_plan_set_weight(s24_gemm_plan_t *p, const void *d_w, int prune);
+S24_API int s24_gemm_plan_set_weight(s24_gemm_plan_t *p, const void *d_w, int prune);
 /* The same from host memory. */
-int s24_gemm_plan_set_weight_host(s24_gemm_plan_t *p, const void *h_w, int prune);
+S24_API int s24_gemm_plan_set_weight_host(s24_gemm_plan_t *p, const void *h_w, int prune);
 /* The same from sparse24's portable compressed format (s24_compress of the
  * (m, k, 1) view: values + 2-bit metadata), expanded on the host; dtype and
  * shape must match the plan (F16, BF16). */
-int s24_gemm_plan_set_weight_compressed(s24_gemm_plan_t *p, const struct s24_compressed *c);
+S24_API int s24_gemm_plan_set_weight_compressed(s24_gemm_plan_t *p, const struct s24_compressed *c);
 /* Write the weight as the plan multiplies with it (dense, pruned, w_order)
  * to device memory d_w (m x k elements). */
-int s24_gemm_plan_get_weight(s24_gemm_plan_t *p, void *d_w);
+S24_API int s24_gemm_plan_get_weight(s24_gemm_plan_t *p, void *d_w);
 /* One-time tuning on real buffers (D is overwritten): the cuSPARSELt search
  * (when desc.search), the cuBLASLt autotune (when desc.dense_tune), and in
  * AUTO mode the timing that picks sparse or dense. */
-int s24_gemm_plan_tune(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d);
+S24_API int s24_gemm_plan_tune(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d);
 /* Fix the bias pointer (device, m elements of out_type) before timing or
  * capturing: cuSPARSELt reads it when its plan is made, so s24_gemm_run given
  * a different pointer rebuilds the plan once (a sync, not capturable). */
-int s24_gemm_plan_set_bias(s24_gemm_plan_t *p, const void *d_bias);
+S24_API int s24_gemm_plan_set_bias(s24_gemm_plan_t *p, const void *d_bias);
 /* D = ... on `stream` (NULL: the context's). No allocation, no sync. */
-int s24_gemm_run(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,
-                 const void *d_bias, void *stream);
+S24_API int s24_gemm_run(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,
+                         const void *d_bias, void *stream);
 
 struct s24_gemm_plan_info {
     enum s24_gemm_mode mode;   /* as asked */
@@ -162,7 +164,7 @@ struct s24_gemm_plan_info {
     double auto_sparse_ms, auto_dense_ms; /* AUTO's measurements (0 if none) */
     char dense_algo[64];       /* cuBLASLt choice: "heuristic" or "tuned #i" */
 };
-int s24_gemm_plan_info(const s24_gemm_plan_t *p, struct s24_gemm_plan_info *out);
+S24_API int s24_gemm_plan_info(const s24_gemm_plan_t *p, struct s24_gemm_plan_info *out);
 
 /* ---------------------------------------------------------------- timing
  * The benchmark method lives here so that every caller measures the same way:
@@ -174,23 +176,24 @@ struct s24_gemm_timing {
     double median_ms, min_ms, max_ms;
     int repeats;
 };
-int s24_gemm_time(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,
-                  int warmup, int repeats, int flush_l2, struct s24_gemm_timing *out);
+S24_API int s24_gemm_time(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,
+                          int warmup, int repeats, int flush_l2, struct s24_gemm_timing *out);
 /* Two plans of one GPU context on the same inputs (and output buffer, so
  * their shapes must agree), their calls alternating in one held batch so
  * that clock drift hits both alike: out[0] for a, out[1] for b. This is how
  * the benchmark compares AUTO with the dense baseline. */
-int s24_gemm_time_pair(s24_gemm_plan_t *a, s24_gemm_plan_t *b, const void *d_x, const void *d_c, void *d_d,
-                       int warmup, int repeats, int flush_l2, struct s24_gemm_timing out[2]);
+S24_API int s24_gemm_time_pair(s24_gemm_plan_t *a, s24_gemm_plan_t *b, const void *d_x,
+                               const void *d_c, void *d_d, int warmup, int repeats, int flush_l2,
+                               struct s24_gemm_timing out[2]);
 /* Host time per call (microseconds, median of batches of `calls`): of
  * s24_gemm_run, and of the bare library call it wraps with the same plan. */
-int s24_gemm_host_cost(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,
-                       int calls, double *run_us, double *raw_us);
+S24_API int s24_gemm_host_cost(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,
+                               int calls, double *run_us, double *raw_us);
 /* Capture `calls` consecutive runs in a CUDA graph, replay it `repeats` times
  * and report the device time per call (us), and the same calls launched
  * one by one from the host without a graph (us per call, wall clock). */
-int s24_gemm_graph_time(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,
-                        int calls, int repeats, double *graph_us, double *eager_us);
+S24_API int s24_gemm_graph_time(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,
+                                int calls, int repeats, double *graph_us, double *eager_us);
 
 /* ---------------------------------------------------------------- own kernel
  * sparse24's own 2:4 GEMM on the sparse tensor cores' warp-level instruction
@@ -200,15 +203,15 @@ int s24_gemm_graph_time(s24_gemm_plan_t *p, const void *d_x, const void *d_c, vo
  * and to check the library against, not the fast path: cuSPARSELt is faster.
  * Shape rules are checked at init (S24_ERR_UNSUPPORTED names the rule). */
 typedef struct s24_own_plan s24_own_plan_t;
-int s24_own_plan_init(s24_gpu_t *g, int64_t m, int64_t n, int64_t k, s24_own_plan_t **out);
+S24_API int s24_own_plan_init(s24_gpu_t *g, int64_t m, int64_t n, int64_t k, s24_own_plan_t **out);
 /* W on the device, already 2:4 along k (checked: S24_ERR_NOT_SPARSE);
  * compressed into the kernel's value + metadata layout, kept in the plan. */
-int s24_own_plan_set_weight(s24_own_plan_t *p, const void *d_w);
-int s24_own_run(s24_own_plan_t *p, const void *d_x, void *d_d, void *stream);
+S24_API int s24_own_plan_set_weight(s24_own_plan_t *p, const void *d_w);
+S24_API int s24_own_run(s24_own_plan_t *p, const void *d_x, void *d_d, void *stream);
 /* The engine's timing method (see s24_gemm_time) applied to s24_own_run. */
-int s24_own_time(s24_own_plan_t *p, const void *d_x, void *d_d, int warmup, int repeats, int flush_l2,
-                 struct s24_gemm_timing *out);
-void s24_own_plan_free(s24_own_plan_t *p);
+S24_API int s24_own_time(s24_own_plan_t *p, const void *d_x, void *d_d, int warmup, int repeats,
+                         int flush_l2, struct s24_gemm_timing *out);
+S24_API void s24_own_plan_free(s24_own_plan_t *p);
 
 /* The same kernel as a 2:4 convolution, an implicit GEMM: y (n, oh, ow, oc)
  * NHWC fp16 = act(conv(x (n, h, w, c) NHWC fp16, W) + bias + z), W OHWI
@@ -221,13 +224,13 @@ void s24_own_plan_free(s24_own_plan_t *p);
 struct s24_own_conv {
     int64_t n, h, w, c, oc, kh, kw, stride, pad;
 };
-int s24_own_conv_init(s24_gpu_t *g, const struct s24_own_conv *cs, s24_own_plan_t **out);
+S24_API int s24_own_conv_init(s24_gpu_t *g, const struct s24_own_conv *cs, s24_own_plan_t **out);
 /* Without an engine context: on `device` (compute capability major
  * cc_major), its weight compressed on `stream` (a cudaStream_t). */
-int s24_own_conv_init_at(int device, int cc_major, void *stream, const struct s24_own_conv *cs,
-                         s24_own_plan_t **out);
-int s24_own_conv_run(s24_own_plan_t *p, const void *d_x, void *d_y, const float *d_bias,
-                     const void *d_z, int relu, void *stream);
+S24_API int s24_own_conv_init_at(int device, int cc_major, void *stream,
+                                 const struct s24_own_conv *cs, s24_own_plan_t **out);
+S24_API int s24_own_conv_run(s24_own_plan_t *p, const void *d_x, void *d_y, const float *d_bias,
+                             const void *d_z, int relu, void *stream);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,7 @@
 #ifndef SPARSE24_INFER_H
 #define SPARSE24_INFER_H
 
+#include "sparse24/sparse24_api.h"
 #include "sparse24/sparse24_nn.h"
 
 #ifdef __cplusplus
@@ -52,7 +53,7 @@ struct s24_infer_opts {
                 * way); 0 (as zeroed): the device's default, F32 on the CPU, F16 on
                 * a GPU. int8 is refused (not implemented yet). */
 };
-void s24_infer_opts_init(struct s24_infer_opts *o);
+S24_API void s24_infer_opts_init(struct s24_infer_opts *o);
 
 /* A plan for `m` on the model's backend (CPU or CUDA). A layer is eligible
  * for the 2:4 path when its folded weight is 2:4 (groups 1, input channels
@@ -68,25 +69,25 @@ void s24_infer_opts_init(struct s24_infer_opts *o);
  * The plan reads the model's host copies of the parameters (p->data): for
  * a model trained on the GPU, s24_model_to_host first. The model must
  * outlive the plan. */
-int s24_infer_create2(s24_model_t *m, const struct s24_infer_opts *o, s24_infer_t **out);
+S24_API int s24_infer_create2(s24_model_t *m, const struct s24_infer_opts *o, s24_infer_t **out);
 /* The same with the device's default dtype. */
-int s24_infer_create(s24_model_t *m, int path, s24_infer_t **out);
+S24_API int s24_infer_create(s24_model_t *m, int path, s24_infer_t **out);
 /* Per-layer times (s24_infer_layer.ms) of later runs: the CPU plan always
  * takes them (a clock read per layer); the GPU plan only when this is on,
  * since it records CUDA events around every layer and reads them at the
  * end of each run. Off by default on the GPU. */
-void s24_infer_set_profile(s24_infer_t *p, int on);
+S24_API void s24_infer_set_profile(s24_infer_t *p, int on);
 /* x: (n, h, w, 3) NHWC; logits: (n, classes); both fp32 host memory, on
  * either device (the GPU plan converts on the device). Evaluation semantics. */
-int s24_infer_run(s24_infer_t *p, const float *x, int n, int h, int w, float *logits);
+S24_API int s24_infer_run(s24_infer_t *p, const float *x, int n, int h, int w, float *logits);
 /* The same with x and logits in the memory of the model's backend (device
  * memory for a model on a GPU, host memory on the CPU), so a caller whose batch is already
  * there (a benchmark, a pipeline) pays no host transfer. Returns when the
  * logits are written. */
-int s24_infer_run_be(s24_infer_t *p, const float *x, int n, int h, int w, float *logits);
-int s24_infer_num_layers(const s24_infer_t *p);
-const struct s24_infer_layer *s24_infer_layer_at(const s24_infer_t *p, int i);
-void s24_infer_free(s24_infer_t *p);
+S24_API int s24_infer_run_be(s24_infer_t *p, const float *x, int n, int h, int w, float *logits);
+S24_API int s24_infer_num_layers(const s24_infer_t *p);
+S24_API const struct s24_infer_layer *s24_infer_layer_at(const s24_infer_t *p, int i);
+S24_API void s24_infer_free(s24_infer_t *p);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,7 @@
 #ifndef SPARSE24_NN_H
 #define SPARSE24_NN_H
 
+#include "sparse24/sparse24_api.h"
 #include "sparse24/sparse24.h"
 
 #ifdef __cplusplus
@@ -60,18 +61,18 @@ enum s24_device { S24_DEVICE_CPU = 0, S24_DEVICE_CUDA = 1 };
 typedef struct s24_backend s24_backend_t;
 /* index: the GPU ordinal (ignored for the CPU). S24_ERR_NO_DEVICE when
  * CUDA was not built in or no GPU is present. */
-int s24_backend_create(enum s24_device dev, int index, s24_backend_t **out);
-void s24_backend_free(s24_backend_t *be);
-const char *s24_backend_name(const s24_backend_t *be);
-enum s24_device s24_backend_device(const s24_backend_t *be);
+S24_API int s24_backend_create(enum s24_device dev, int index, s24_backend_t **out);
+S24_API void s24_backend_free(s24_backend_t *be);
+S24_API const char *s24_backend_name(const s24_backend_t *be);
+S24_API enum s24_device s24_backend_device(const s24_backend_t *be);
 /* Bytes allocated through the backend now, and their high-water mark. */
-size_t s24_backend_bytes(const s24_backend_t *be, size_t *peak);
-void s24_backend_reset_peak(s24_backend_t *be);
+S24_API size_t s24_backend_bytes(const s24_backend_t *be, size_t *peak);
+S24_API void s24_backend_reset_peak(s24_backend_t *be);
 /* Waits for the work queued on the backend. */
-int s24_backend_sync(s24_backend_t *be);
+S24_API int s24_backend_sync(s24_backend_t *be);
 /* "cpu" / "cuda" (case-sensitive) into *out; S24_ERR_INVALID otherwise. */
-int s24_device_parse(const char *name, enum s24_device *out);
-const char *s24_device_name(enum s24_device dev);
+S24_API int s24_device_parse(const char *name, enum s24_device *out);
+S24_API const char *s24_device_name(enum s24_device dev);
 
 /* ---------------------------------------------------------------- registry */
 /* The architectures the engine builds, one table that the model, the
@@ -85,12 +86,12 @@ struct s24_arch_info {
                               * results tables name the model by family and input size */
     int size;                /* the input side it is built for (32 CIFAR, 224 ImageNet) */
 };
-int s24_arch_count(void);
-const struct s24_arch_info *s24_arch_at(int i);
+S24_API int s24_arch_count(void);
+S24_API const struct s24_arch_info *s24_arch_at(int i);
 /* NULL when unknown (s24_last_error then names the known ones). */
-const struct s24_arch_info *s24_arch_find(const char *name);
+S24_API const struct s24_arch_info *s24_arch_find(const char *name);
 /* The registry's names, comma-separated ("resnet18, ...", for messages). */
-const char *s24_arch_list(void);
+S24_API const char *s24_arch_list(void);
 
 /* ---------------------------------------------------------------- models */
 /* arch: a registry name (s24_arch_at, s24_arch_list: "resnet18" is the CIFAR
@@ -98,43 +99,43 @@ const char *s24_arch_list(void);
  * torchvision's, drawn from `seed`.
  * be: the backend the model lives on, not owned (NULL: a CPU backend owned
  * by the model). */
-int s24_model_create(const char *arch, int num_classes, uint64_t seed, s24_backend_t *be,
-                     s24_model_t **out);
-s24_backend_t *s24_model_backend(const s24_model_t *m);
-void s24_model_free(s24_model_t *m);
-const char *s24_model_arch(const s24_model_t *m);
-int s24_model_num_classes(const s24_model_t *m);
+S24_API int s24_model_create(const char *arch, int num_classes, uint64_t seed, s24_backend_t *be,
+                             s24_model_t **out);
+S24_API s24_backend_t *s24_model_backend(const s24_model_t *m);
+S24_API void s24_model_free(s24_model_t *m);
+S24_API const char *s24_model_arch(const s24_model_t *m);
+S24_API int s24_model_num_classes(const s24_model_t *m);
 /* Re-draw every parameter and buffer as a fresh model with this seed would have. */
-int s24_model_reinit(s24_model_t *m, uint64_t seed);
+S24_API int s24_model_reinit(s24_model_t *m, uint64_t seed);
 
-int s24_model_num_params(const s24_model_t *m);
-struct s24_param *s24_model_param(s24_model_t *m, int i);
-struct s24_param *s24_model_find(s24_model_t *m, const char *name);
+S24_API int s24_model_num_params(const s24_model_t *m);
+S24_API struct s24_param *s24_model_param(s24_model_t *m, int i);
+S24_API struct s24_param *s24_model_find(s24_model_t *m, const char *name);
 
 /* Host mirrors and backend tensors: after code edits p->data (loading,
  * masking, permuting), s24_model_to_backend sends it; before code reads
  * p->data or p->grad after training, s24_model_to_host fetches them. Both
  * are no-ops on the CPU. The model's own calls (create, reinit, load,
  * from_st, to_st, save) do this themselves. */
-int s24_model_to_backend(s24_model_t *m);
-int s24_model_to_host(s24_model_t *m);
+S24_API int s24_model_to_backend(s24_model_t *m);
+S24_API int s24_model_to_host(s24_model_t *m);
 
 /* x: (n, h, w, 3) NHWC; logits: (n, classes), host memory. training != 0: batch statistics
  * (running stats updated, momentum 0.1), dropout and stochastic depth drawn
  * from s24_model_rng(m), activations kept for backward. */
-int s24_model_forward(s24_model_t *m, const float *x, int n, int h, int w, float *logits,
-                      int training);
+S24_API int s24_model_forward(s24_model_t *m, const float *x, int n, int h, int w, float *logits,
+                              int training);
 /* After a training forward: accumulates d(loss)/d(param) into every grad
  * (host dlogits; on a GPU the gradients stay there until s24_model_to_host). */
-int s24_model_backward(s24_model_t *m, const float *dlogits);
+S24_API int s24_model_backward(s24_model_t *m, const float *dlogits);
 /* The same on backend memory, for the trainer: x (n, h, w, 3) and the
  * logits stay on the backend (s24_model_logits). */
-int s24_model_forward_be(s24_model_t *m, const float *x, int n, int h, int w, int training);
-const float *s24_model_logits(const s24_model_t *m);
+S24_API int s24_model_forward_be(s24_model_t *m, const float *x, int n, int h, int w, int training);
+S24_API const float *s24_model_logits(const s24_model_t *m);
 /* After a training forward: softmax cross-entropy against labels (n int32,
  * backend memory), acc[0] += loss sum, acc[1] += hits (backend memory, may
  * be NULL), then the backward from its gradient. */
-int s24_model_loss_backward(s24_model_t *m, const int32_t *labels, double *acc);
+S24_API int s24_model_loss_backward(s24_model_t *m, const int32_t *labels, double *acc);
 
 /* Where a training step's time goes: one forward + loss + backward on
  * backend memory (x, labels as for s24_model_forward_be), with a backend
@@ -142,32 +143,32 @@ int s24_model_loss_backward(s24_model_t *m, const int32_t *labels, double *acc);
  * backward (the loss counts with the last node's backward). ms: 2 *
  * s24_model_num_nodes doubles. The timestamps serialise nothing, but each
  * read waits, so profile a step apart from timed ones. */
-int s24_model_num_nodes(const s24_model_t *m);
+S24_API int s24_model_num_nodes(const s24_model_t *m);
 /* "conv", "bn", "act", "add", "gap", "scale", "linear", "dropout", "sdepth",
  * "maxpool" */
-const char *s24_model_node_kind(const s24_model_t *m, int i);
-int s24_model_profile(s24_model_t *m, const float *x, const int32_t *labels, int n, int h, int w,
-                      double *ms);
-void s24_model_zero_grad(s24_model_t *m);
+S24_API const char *s24_model_node_kind(const s24_model_t *m, int i);
+S24_API int s24_model_profile(s24_model_t *m, const float *x, const int32_t *labels, int n, int h,
+                              int w, double *ms);
+S24_API void s24_model_zero_grad(s24_model_t *m);
 /* The generator for dropout / stochastic depth (saved with resumable state). */
-struct s24_rng *s24_model_rng(s24_model_t *m);
+S24_API struct s24_rng *s24_model_rng(s24_model_t *m);
 /* Dropout probability before the classifier and the stochastic-depth rate
  * (scaled per block as torchvision does); efficientnet_b0 defaults to 0.2 and
  * 0.2, the others have neither. Setting 0, 0 makes a training forward
  * deterministic (PyTorch checks, gradient checks). */
-int s24_model_set_drop(s24_model_t *m, float dropout, float stochastic_depth);
+S24_API int s24_model_set_drop(s24_model_t *m, float dropout, float stochastic_depth);
 
 /* Mean softmax cross-entropy over n rows; dlogits (may be NULL) gets its
  * gradient; *correct (may be NULL) the count of argmax hits. */
-float s24_softmax_xent(const float *logits, const int *labels, int n, int classes,
-                       float *dlogits, int *correct);
+S24_API float s24_softmax_xent(const float *logits, const int *labels, int n, int classes,
+                               float *dlogits, int *correct);
 
 /* Checkpoints: F32 tensors in PyTorch's layout and names, num_batches_tracked
  * as 0-d I64, so torchvision's model loads them (load_state_dict). */
-int s24_model_to_st(s24_model_t *m, struct s24_st *st);
-int s24_model_from_st(s24_model_t *m, const struct s24_st *st, const char *what);
-int s24_model_save(s24_model_t *m, const char *path);
-int s24_model_load(s24_model_t *m, const char *path);
+S24_API int s24_model_to_st(s24_model_t *m, struct s24_st *st);
+S24_API int s24_model_from_st(s24_model_t *m, const struct s24_st *st, const char *what);
+S24_API int s24_model_save(s24_model_t *m, const char *path);
+S24_API int s24_model_load(s24_model_t *m, const char *path);
 
 #ifdef __cplusplus
 }

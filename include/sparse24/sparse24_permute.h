@@ -16,6 +16,7 @@
 #ifndef SPARSE24_PERMUTE_H
 #define SPARSE24_PERMUTE_H
 
+#include "sparse24/sparse24_api.h"
 #include "sparse24/sparse24.h"
 
 #ifdef __cplusplus
@@ -31,9 +32,9 @@ enum s24_permute_strategy {
     S24_PERMUTE_STRATEGY_COUNT
 };
 /* "default", "swap", "stripes8", "stripes12", "identity". */
-const char *s24_permute_strategy_name(enum s24_permute_strategy s);
+S24_API const char *s24_permute_strategy_name(enum s24_permute_strategy s);
 /* Parse one of the names above; S24_ERR_INVALID if unknown. */
-int s24_permute_strategy_parse(const char *name, enum s24_permute_strategy *out);
+S24_API int s24_permute_strategy_parse(const char *name, enum s24_permute_strategy *out);
 
 /* Why a search ended. */
 enum s24_permute_stop {
@@ -42,7 +43,7 @@ enum s24_permute_stop {
     S24_PERMUTE_STOP_ITERS,         /* the move limit was reached */
     S24_PERMUTE_STOP_TIME,          /* the time budget ran out */
 };
-const char *s24_permute_stop_name(enum s24_permute_stop s);
+S24_API const char *s24_permute_stop_name(enum s24_permute_stop s);
 
 struct s24_permute_opts {
     enum s24_permute_strategy strategy;
@@ -64,7 +65,7 @@ struct s24_permute_opts {
     double target_efficacy;
 };
 /* Defaults: strategy DEFAULT, seed 1, escapes -1, no move or time limit. */
-void s24_permute_opts_default(struct s24_permute_opts *o);
+S24_API void s24_permute_opts_default(struct s24_permute_opts *o);
 
 struct s24_permute_result {
     enum s24_permute_strategy strategy;  /* the one actually run (DEFAULT resolved) */
@@ -89,29 +90,29 @@ struct s24_permute_result {
  * the magnitude kept by 2:4 pruning along rows. perm (cols entries) receives
  * the permutation: column j of the permuted matrix is column perm[j] of w.
  * The result is never worse than the natural order. res may be NULL. */
-int s24_permute_search(enum s24_dtype dt, const void *w, int64_t rows, int64_t cols,
-                       const struct s24_permute_opts *o, int64_t *perm,
-                       struct s24_permute_result *res);
+S24_API int s24_permute_search(enum s24_dtype dt, const void *w, int64_t rows, int64_t cols,
+                               const struct s24_permute_opts *o, int64_t *perm,
+                               struct s24_permute_result *res);
 
 /* Magnitude figures of w with its columns permuted by perm (NULL = natural
  * order), computed exactly in double: kept by 2:4 and the 50%-per-row bound
  * (either pointer may be NULL). cols % 4 == 0. */
-int s24_permute_kept(enum s24_dtype dt, const void *w, int64_t rows, int64_t cols,
-                     const int64_t *perm, double *kept, double *row_bound);
+S24_API int s24_permute_kept(enum s24_dtype dt, const void *w, int64_t rows, int64_t cols,
+                             const int64_t *perm, double *kept, double *row_bound);
 
 /* S24_OK if perm is a bijection of 0..n-1, else S24_ERR_INVALID naming `what`. */
-int s24_permute_check(const int64_t *perm, int64_t n, const char *what);
+S24_API int s24_permute_check(const int64_t *perm, int64_t n, const char *what);
 
 /* ASP's matrix view of a weight, as doubles: a 2-D (OC, IC) weight is
  * itself; a 4-D OIHW conv weight becomes (KH*KW*OC) x IC, row
  * (h*KW + w)*OC + o. *mat is malloc'd (caller frees). */
-int s24_permute_matrix(enum s24_dtype dt, const void *w, int ndim, const int64_t *shape,
-                       double **mat, int64_t *rows, int64_t *cols);
+S24_API int s24_permute_matrix(enum s24_dtype dt, const void *w, int ndim, const int64_t *shape,
+                               double **mat, int64_t *rows, int64_t *cols);
 
 /* Permute dimension `dim` of a tensor in place: index j of the result is
  * index perm[j] of the input (perm has shape[dim] entries). Any dtype. */
-int s24_permute_tensor_dim(void *data, enum s24_dtype dt, int ndim, const int64_t *shape,
-                           int dim, const int64_t *perm);
+S24_API int s24_permute_tensor_dim(void *data, enum s24_dtype dt, int ndim, const int64_t *shape,
+                                   int dim, const int64_t *perm);
 
 /* ---------------------------------------------------------------- networks */
 /* A tensor a channel space indexes, and along which dimension. */
@@ -136,7 +137,7 @@ struct s24_permute_report {
     int n_skipped;
     char skipped[16][160];  /* layers not permuted, with the reason (first 16) */
 };
-void s24_permute_report_free(struct s24_permute_report *r);
+S24_API void s24_permute_report_free(struct s24_permute_report *r);
 
 /* Permute the channels of a checkpoint in place (torchvision state_dict
  * names, PyTorch layouts) so that 2:4 pruning keeps more magnitude while the
@@ -145,12 +146,13 @@ void s24_permute_report_free(struct s24_permute_report *r);
  * whose readers are all 2:4-eligible convs or linears is searched on the
  * row-wise concatenation of their ASP matrices and applied to producers
  * (weights, bias, BatchNorm) and every consumer. rep may be NULL. */
-int s24_permute_checkpoint(struct s24_st *st, const char *arch, const struct s24_permute_opts *o,
-                           struct s24_permute_report *rep);
+S24_API int s24_permute_checkpoint(struct s24_st *st, const char *arch,
+                                   const struct s24_permute_opts *o,
+                                   struct s24_permute_report *rep);
 /* Move another checkpoint of the same network (say its initialisation) by
  * the permutations a report holds: every member of every non-identity space.
  * Checked first; a refused call changes nothing. */
-int s24_permute_apply(struct s24_st *st, const struct s24_permute_report *rep);
+S24_API int s24_permute_apply(struct s24_st *st, const struct s24_permute_report *rep);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,7 @@
 
 #include <signal.h>
 
+#include "sparse24/sparse24_api.h"
 #include "sparse24/sparse24.h"
 #include "sparse24/sparse24_nn.h"
 #include "sparse24/sparse24_permute.h"
@@ -29,16 +30,16 @@ struct s24_dataset {
     uint8_t *images;   /* images: (n, h, w, 3) HWC bytes */
     uint8_t *labels;   /* labels: (n) */
 };
-void s24_dataset_init(struct s24_dataset *d);
-void s24_dataset_free(struct s24_dataset *d);
+S24_API void s24_dataset_init(struct s24_dataset *d);
+S24_API void s24_dataset_free(struct s24_dataset *d);
 /* Keep only the first n images (n >= d->n leaves it unchanged). */
-void s24_dataset_truncate(struct s24_dataset *d, int64_t n);
+S24_API void s24_dataset_truncate(struct s24_dataset *d, int64_t n);
 
 /* One file of the official CIFAR-10 binary format (records of 1 label byte and
  * 3072 bytes of R, G, B planes), appended to `out` (which may be empty). */
-int s24_cifar10_read_file(const char *path, struct s24_dataset *out);
+S24_API int s24_cifar10_read_file(const char *path, struct s24_dataset *out);
 /* dir/data_batch_1..5.bin (train != 0) or dir/test_batch.bin. */
-int s24_cifar10_load(const char *dir, int train, struct s24_dataset *out);
+S24_API int s24_cifar10_load(const char *dir, int train, struct s24_dataset *out);
 
 /* The built-in synthetic 10-class set: procedurally drawn shapes and textures
  * at a random place, scale, colour and contrast with pixel noise. Image i
@@ -49,14 +50,14 @@ struct s24_synth_cfg {
     uint64_t seed;
     float noise;       /* pixel noise standard deviation, in 0..255 units */
 };
-void s24_synth_default(struct s24_synth_cfg *c); /* 32x32, 10000/2000, seed 7 */
-int s24_synth_make(const struct s24_synth_cfg *c, int train, struct s24_dataset *out);
+S24_API void s24_synth_default(struct s24_synth_cfg *c); /* 32x32, 10000/2000, seed 7 */
+S24_API int s24_synth_make(const struct s24_synth_cfg *c, int train, struct s24_dataset *out);
 /* Name of a synthetic class (for messages and docs). */
-const char *s24_synth_class_name(int label);
+S24_API const char *s24_synth_class_name(int label);
 
 /* ---------------------------------------------------------------- batches */
 /* CIFAR-10 channel mean and std (applied to pixel/255). */
-extern const float s24_cifar_mean[3], s24_cifar_std[3];
+S24_API extern const float s24_cifar_mean[3], s24_cifar_std[3];
 
 struct s24_augment {
     int pad;   /* random crop to the image size after zero padding by `pad` (0: none) */
@@ -65,22 +66,22 @@ struct s24_augment {
 /* x: (n, h, w, 3) NHWC float, normalised; labels: (n). idx: the n images.
  * Random draws (crop offsets, then flip, per image in order) come from r;
  * r may be NULL when aug is NULL or all-zero. */
-int s24_batch_fill(const struct s24_dataset *d, const int64_t *idx, int n,
-                   const struct s24_augment *aug, struct s24_rng *r, float *x, int *labels);
+S24_API int s24_batch_fill(const struct s24_dataset *d, const int64_t *idx, int n,
+                           const struct s24_augment *aug, struct s24_rng *r, float *x, int *labels);
 /* The random draws of s24_batch_fill without building the batch:
  * draws (n, 4) = image index, crop row offset, crop column offset (each in
  * 0..2*pad), flip; per image in order, so any backend builds the same batch. */
-int s24_batch_draw(const struct s24_dataset *d, const int64_t *idx, int n,
-                   const struct s24_augment *aug, struct s24_rng *r, int32_t *draws);
+S24_API int s24_batch_draw(const struct s24_dataset *d, const int64_t *idx, int n,
+                           const struct s24_augment *aug, struct s24_rng *r, int32_t *draws);
 /* Fisher-Yates shuffle of idx[0..n) with r. */
-void s24_shuffle(int64_t *idx, int64_t n, struct s24_rng *r);
+S24_API void s24_shuffle(int64_t *idx, int64_t n, struct s24_rng *r);
 
 /* ---------------------------------------------------------------- optimiser */
 /* PyTorch SGD (dampening 0, no Nesterov) on one tensor:
  *   g += wd * p;  buf = mu * buf + g;  p -= lr * buf
  * (buf starts at zero, which equals PyTorch's "buf = g" on the first step). */
-void s24_sgd_update(float *p, const float *g, float *buf, int64_t n, float lr, float mu,
-                    float wd);
+S24_API void s24_sgd_update(float *p, const float *g, float *buf, int64_t n, float lr, float mu,
+                            float wd);
 
 /* torch.optim.lr_scheduler.OneCycleLR with three_phase False: phase 1 rises
  * from max_lr/div_factor to max_lr over pct_start*total_steps - 1 steps, phase
@@ -94,11 +95,12 @@ struct s24_onecycle {
     int anneal_linear;  /* 0: 'cos' (PyTorch's default), 1: 'linear' */
 };
 /* The paper's settings: div_factor 1e5, pct_start 1/epochs, the rest PyTorch's defaults. */
-void s24_onecycle_paper(struct s24_onecycle *s, double max_lr, int epochs,
-                        int64_t steps_per_epoch);
+S24_API void s24_onecycle_paper(struct s24_onecycle *s, double max_lr, int epochs,
+                                int64_t steps_per_epoch);
 /* lr and momentum used by optimiser step `step` (0-based; the first step uses
  * step 0, as PyTorch after construction). S24_ERR_INVALID past total_steps. */
-int s24_onecycle_at(const struct s24_onecycle *s, int64_t step, double *lr, double *momentum);
+S24_API int s24_onecycle_at(const struct s24_onecycle *s, int64_t step, double *lr,
+                            double *momentum);
 
 /* ---------------------------------------------------------------- trainer */
 /* Momentum buffers and 2:4 masks for every trainable parameter of a model,
@@ -117,15 +119,15 @@ struct s24_sgd {
     uint8_t **bmask;     /* the backend's masks */
     float *hyper;        /* {lr, momentum} of the step, backend memory */
 };
-int s24_sgd_init(struct s24_sgd *o, s24_model_t *m, float weight_decay);
-void s24_sgd_free(struct s24_sgd *o);
-void s24_sgd_reset(struct s24_sgd *o);        /* zero every momentum buffer (host and backend) */
-void s24_sgd_clear_masks(struct s24_sgd *o);  /* host and backend */
-int s24_sgd_to_backend(struct s24_sgd *o);
-int s24_sgd_to_host(struct s24_sgd *o);
+S24_API int s24_sgd_init(struct s24_sgd *o, s24_model_t *m, float weight_decay);
+S24_API void s24_sgd_free(struct s24_sgd *o);
+S24_API void s24_sgd_reset(struct s24_sgd *o); /* zero every momentum buffer (host and backend) */
+S24_API void s24_sgd_clear_masks(struct s24_sgd *o); /* host and backend */
+S24_API int s24_sgd_to_backend(struct s24_sgd *o);
+S24_API int s24_sgd_to_host(struct s24_sgd *o);
 /* One step on every parameter: mask the gradient, update, then mask the
  * weight and its momentum buffer (so pruned entries stay exactly zero). */
-int s24_sgd_step(struct s24_sgd *o, s24_model_t *m, float lr, float momentum);
+S24_API int s24_sgd_step(struct s24_sgd *o, s24_model_t *m, float lr, float momentum);
 
 /* A data set resident in a backend's memory, uploaded once (on the CPU the
  * host arrays themselves). */
@@ -136,8 +138,9 @@ struct s24_resident {
     uint8_t *labels;     /* (n) */
     int owned;           /* allocated on the backend (not the host arrays) */
 };
-int s24_resident_init(struct s24_resident *r, s24_backend_t *be, const struct s24_dataset *d);
-void s24_resident_free(struct s24_resident *r);
+S24_API int s24_resident_init(struct s24_resident *r, s24_backend_t *be,
+                              const struct s24_dataset *d);
+S24_API void s24_resident_free(struct s24_resident *r);
 
 struct s24_progress {
     int phase;           /* 1 or 2 */
@@ -158,11 +161,11 @@ struct s24_epoch_stats {
 };
 
 /* Evaluation mode (running statistics), no augmentation, batches of `batch`. */
-int s24_evaluate(s24_model_t *m, const struct s24_dataset *d, int batch, double *loss,
-                 double *acc);
+S24_API int s24_evaluate(s24_model_t *m, const struct s24_dataset *d, int batch, double *loss,
+                         double *acc);
 /* The same on a resident data set (on the model's backend). */
-int s24_evaluate_resident(s24_model_t *m, const struct s24_resident *r, int batch, double *loss,
-                          double *acc);
+S24_API int s24_evaluate_resident(s24_model_t *m, const struct s24_resident *r, int batch,
+                                  double *loss, double *acc);
 
 /* One epoch over `train`: shuffle with r, augment with r, SGD with the
  * schedule from *step on (advanced by the steps taken). stop (may be NULL) is
@@ -181,14 +184,14 @@ struct s24_epoch_cfg {
      * this call; keep them across epochs to upload once) */
     const struct s24_resident *train_res, *test_res;
 };
-int s24_train_epoch(s24_model_t *m, struct s24_sgd *o, const struct s24_epoch_cfg *c,
-                    struct s24_rng *r, int64_t *step, struct s24_epoch_stats *st);
+S24_API int s24_train_epoch(s24_model_t *m, struct s24_sgd *o, const struct s24_epoch_cfg *c,
+                            struct s24_rng *r, int64_t *step, struct s24_epoch_stats *st);
 
 /* The CSV written per epoch (header line, then one row per epoch). */
-extern const char s24_csv_header[]; /* "phase,epoch,lr,train_loss,..." + "\n" */
+S24_API extern const char s24_csv_header[]; /* "phase,epoch,lr,train_loss,..." + "\n" */
 /* Append one row to a growing text buffer (*buf realloc'd, *len updated). */
-int s24_csv_append(char **buf, size_t *len, int phase, int epoch,
-                   const struct s24_epoch_stats *st);
+S24_API int s24_csv_append(char **buf, size_t *len, int phase, int epoch,
+                           const struct s24_epoch_stats *st);
 
 /* ---------------------------------------------------------------- pipeline */
 enum s24_strategy {
@@ -197,8 +200,8 @@ enum s24_strategy {
     S24_STRATEGY_REINIT,       /* masked fresh initialisation, seed + 1000 */
     S24_STRATEGY_DENSE,        /* phase 2 without a mask (the control) */
 };
-const char *s24_strategy_name(enum s24_strategy s);
-int s24_strategy_parse(const char *name, enum s24_strategy *out);
+S24_API const char *s24_strategy_name(enum s24_strategy s);
+S24_API int s24_strategy_parse(const char *name, enum s24_strategy *out);
 
 struct s24_pipeline_cfg {
     const char *arch;            /* a registry name (s24_arch_find) */
@@ -229,7 +232,7 @@ struct s24_pipeline_cfg {
     void *progress_ctx;
     volatile sig_atomic_t *stop; /* set by a signal handler: stop cleanly */
 };
-void s24_pipeline_defaults(struct s24_pipeline_cfg *c);
+S24_API void s24_pipeline_defaults(struct s24_pipeline_cfg *c);
 
 struct s24_pipeline_result {
     double dense_acc, sparse_acc;  /* test accuracy at the end of phase 1 / phase 2 (-1 if not run) */
@@ -243,15 +246,15 @@ struct s24_pipeline_result {
  * NaN train figures) for the pruned network before any retraining, and
  * prune_report.csv the magnitude 2:4 keeps per layer (before and after the
  * permutation). S24_ERR_INTERRUPTED when stopped by `stop` or `stop_after`. */
-int s24_pipeline_run(const struct s24_pipeline_cfg *c, struct s24_pipeline_result *res);
+S24_API int s24_pipeline_run(const struct s24_pipeline_cfg *c, struct s24_pipeline_result *res);
 
 /* Masks of every maskable parameter by magnitude (n:m along input channels),
  * in o->mask, and applied to the weights and momentum buffers. */
-int s24_pipeline_masks(s24_model_t *m, struct s24_sgd *o, int n, int mm);
+S24_API int s24_pipeline_masks(s24_model_t *m, struct s24_sgd *o, int n, int mm);
 /* Every masked weight checked n:m (s24_mask_check); S24_ERR_NOT_SPARSE names the first bad one. */
-int s24_pipeline_check(s24_model_t *m, const struct s24_sgd *o, int n, int mm);
+S24_API int s24_pipeline_check(s24_model_t *m, const struct s24_sgd *o, int n, int mm);
 /* Masks as a safetensors file: U8, PyTorch layout, the weight's name. */
-int s24_masks_save(s24_model_t *m, const struct s24_sgd *o, const char *path);
+S24_API int s24_masks_save(s24_model_t *m, const struct s24_sgd *o, const char *path);
 
 #ifdef __cplusplus
 }
