@@ -296,6 +296,46 @@ static int batch(struct s24_backend *be, const struct s24_batch_args *a)
     return S24_OK;
 }
 
+/* A step "graph" on the CPU: fn and a copy of its context as it was when
+ * recorded, called at each launch. Nothing is sped up; the point is that the
+ * epoch loop's graph path (src/nn/tgraph.c) runs here too, on a context
+ * frozen as a GPU's recorded kernel arguments are. */
+struct cpu_graph {
+    int (*fn)(void *);
+    void *arg;
+};
+
+static int graph_capture(struct s24_backend *be, int (*fn)(void *), const void *arg,
+                         size_t arg_bytes, void **g)
+{
+    (void)be;
+    struct cpu_graph *c = malloc(sizeof *c);
+    void *copy = malloc(arg_bytes ? arg_bytes : 1);
+    *g = NULL;
+    if (!c || !copy) {
+        free(c);
+        free(copy);
+        return s24_error(S24_ERR_NOMEM, "cpu step graph: out of memory");
+    }
+    memcpy(copy, arg, arg_bytes);
+    c->fn = fn, c->arg = copy;
+    *g = c;
+    return S24_OK;
+}
+static int graph_launch(struct s24_backend *be, void *g)
+{
+    (void)be;
+    struct cpu_graph *c = g;
+    return c->fn(c->arg);
+}
+static void graph_free(struct s24_backend *be, void *g)
+{
+    (void)be;
+    struct cpu_graph *c = g;
+    if (c) free(c->arg);
+    free(c);
+}
+
 static int mark(struct s24_backend *be, int k)
 {
     struct cpu_ctx *c = be->ctx;
@@ -345,6 +385,9 @@ static const struct s24_be_ops cpu_ops = {
     .xent = xent,
     .sgd = sgd,
     .batch = batch,
+    .graph_capture = graph_capture,
+    .graph_launch = graph_launch,
+    .graph_free = graph_free,
     .mark = mark,
     .mark_ms = mark_ms,
 };

@@ -50,6 +50,12 @@ struct s24_graph {
     cudaStream_t stream;
 };
 
+/* fn(arg)'s work on stream s recorded and instantiated into *ge, none of it
+ * run (graph_capture.cu). On failure *ge is NULL, why (len bytes) says why,
+ * the recorded and CUDA errors are cleared, and an error code returns. */
+int s24_cu_capture(cudaStream_t s, int (*fn)(void *), void *arg, cudaGraphExec_t *ge, char *why,
+                   size_t len);
+
 /* One status translator per library, overloaded, and one macro that records
  * the failed call with its file and line, sets rc and jumps to `fail`. */
 int s24_gpu_status(cudaError_t e, const char *call, const char *file, int line);

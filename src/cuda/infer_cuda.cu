@@ -670,31 +670,15 @@ fail:
     return rc;
 }
 
+static int forward_plain(void *p) { return forward((struct s24_infer_cu *)p, 0); }
+
 /* forward(p, 0) with the current choices captured into one executable
  * graph, run nothing. *ge is NULL where the stream cannot be captured (a
  * call that cannot be), the reason in p->graph_why; errors inside are left
  * for the plain run that follows to report. */
 static void capture(struct s24_infer_cu *p, cudaGraphExec_t *ge)
 {
-    cudaGraph_t g = NULL;
-    int rc = S24_OK;
-    *ge = NULL;
-    cudaError_t e = cudaStreamBeginCapture(p->s, cudaStreamCaptureModeThreadLocal);
-    if (e == cudaSuccess) {
-        rc = forward(p, 0);
-        cudaError_t e2 = cudaStreamEndCapture(p->s, &g);
-        if (rc == S24_OK && e2 == cudaSuccess && g) e = cudaGraphInstantiate(ge, g, 0);
-        else if (e2 != cudaSuccess) e = e2;
-        if (g) cudaGraphDestroy(g);
-    }
-    if (rc != S24_OK || e != cudaSuccess || !*ge) {
-        snprintf(p->graph_why, sizeof p->graph_why, "%s",
-                 rc != S24_OK ? s24_last_error() : e != cudaSuccess ? cudaGetErrorString(e) : "no graph");
-        s24_clear_error();
-        cudaGetLastError();
-        if (*ge) cudaGraphExecDestroy(*ge);
-        *ge = NULL;
-    }
+    s24_cu_capture(p->s, forward_plain, p, ge, p->graph_why, sizeof p->graph_why);
 }
 
 /* AUTO's check of its own result: the layers chosen one by one, each timed

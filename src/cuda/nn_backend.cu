@@ -1,8 +1,8 @@
 /* nn_backend.cu: the CUDA training backend's context (device, one
  * non-blocking stream, the cuDNN and cuBLASLt handles bound to it, a cuBLASLt
- * workspace), its memory hooks, the profiling marks (CUDA events) and the ops
- * table that points at the kernels of nn_conv.cu, nn_linear.cu, nn_elem.cu,
- * nn_pool.cu, nn_norm.cu and nn_step.cu.
+ * workspace), its memory hooks, step graphs (stream capture), the profiling
+ * marks (CUDA events) and the ops table that points at the kernels of
+ * nn_conv.cu, nn_linear.cu, nn_elem.cu, nn_pool.cu, nn_norm.cu and nn_step.cu.
  * It does no accounting and keeps no scratch (s24_be_alloc / s24_be_ws in
  * src/nn/backend.c do, through these hooks), and it computes nothing. */
 #include <stdint.h>
@@ -116,6 +116,38 @@ static void cu_state_free(struct s24_backend *be, void *state)
     s24_cu_conv_state_free(state);
 }
 
+/* ---------------------------------------------------------------- step graphs */
+/* fn recorded on the backend's stream (graph_capture.cu). arg needs no copy:
+ * the graph keeps the kernel arguments fn's host code computed while it was
+ * recorded, which is what makes a replay a replay. */
+static int cu_graph_capture(struct s24_backend *be, int (*fn)(void *), const void *arg,
+                            size_t arg_bytes, void **g)
+{
+    cudaGraphExec_t ge = NULL;
+    char why[200];
+    (void)arg_bytes;
+    *g = NULL;
+    if (s24_cu_capture(s24_cu(be)->stream, fn, (void *)arg, &ge, why, sizeof why) != S24_OK)
+        return s24_error(S24_ERR_CUDA, "%s", why);
+    *g = (void *)ge;
+    return S24_OK;
+}
+
+static int cu_graph_launch(struct s24_backend *be, void *g)
+{
+    int rc = S24_OK;
+    S24_GPU_CHECK(cudaGraphLaunch((cudaGraphExec_t)g, s24_cu(be)->stream));
+fail:
+    return rc;
+}
+
+static void cu_graph_free(struct s24_backend *be, void *g)
+{
+    (void)be;
+    /* a launch still in flight is not cut short: CUDA frees it when done */
+    if (g) cudaGraphExecDestroy((cudaGraphExec_t)g);
+}
+
 /* ---------------------------------------------------------------- marks */
 static int cu_mark(struct s24_backend *be, int k)
 {
@@ -215,11 +247,14 @@ static struct s24_be_ops cu_ops_make(void)
     o.xent = s24_cu_xent;
     o.sgd = s24_cu_sgd;
     o.batch = s24_cu_batch;
+    o.graph_capture = cu_graph_capture;
+    o.graph_launch = cu_graph_launch;
+    o.graph_free = cu_graph_free;
     o.mark = cu_mark;
     o.mark_ms = cu_mark_ms;
     return o;
 }
-static_assert(sizeof(struct s24_be_ops) == 34 * sizeof(void (*)(void)),
+static_assert(sizeof(struct s24_be_ops) == 37 * sizeof(void (*)(void)),
               "struct s24_be_ops changed: set every member in cu_ops_make");
 
 /* A 0/1 switch from the environment; anything else is refused rather than

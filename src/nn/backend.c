@@ -73,6 +73,7 @@ int s24_be_alloc(struct s24_backend *be, size_t bytes, void **out)
     if (bytes == 0) return S24_OK;
     int rc = be->ops->alloc(be, bytes, out);
     if (rc != S24_OK) return rc;
+    be->gen++;
     be->live += bytes;
     if (be->live > be->peak) be->peak = be->live;
     return S24_OK;
@@ -82,6 +83,7 @@ void s24_be_free(struct s24_backend *be, void *p, size_t bytes)
 {
     if (!p) return;
     be->ops->free(be, p);
+    be->gen++;
     be->live -= bytes <= be->live ? bytes : be->live;
 }
 

@@ -190,6 +190,21 @@ struct s24_be_ops {
     /* One batch: crop, flip, normalise (s24_batch_args). */
     int (*batch)(struct s24_backend *be, const struct s24_batch_args *a);
 
+    /* ---- step graphs (src/nn/tgraph.c decides when). fn(arg) queues one
+     * training step's backend work and nothing else: no allocation, upload,
+     * download or wait. graph_capture records it into *g *without* running
+     * the work; graph_launch runs a recorded step again, with whatever the
+     * backend memory it reads then holds; graph_free drops it. CUDA: stream
+     * capture of fn on the backend's stream, instantiated; a failure to
+     * capture returns an error (the reason in s24_last_error) and leaves
+     * nothing queued. CPU: a copy of the arg_bytes at arg is kept and fn
+     * called on that copy at each launch, so the host path of a replayed
+     * step runs, with its context frozen at capture as a GPU's is. */
+    int (*graph_capture)(struct s24_backend *be, int (*fn)(void *arg), const void *arg,
+                         size_t arg_bytes, void **g);
+    int (*graph_launch)(struct s24_backend *be, void *g);
+    void (*graph_free)(struct s24_backend *be, void *g);
+
     /* ---- profiling: a timestamp `k` (0 <= k < S24_MARKS) recorded in
      * stream order, and the milliseconds between two of them (waits). */
     int (*mark)(struct s24_backend *be, int k);
@@ -206,6 +221,9 @@ struct s24_backend {
     void *ctx;              /* the backend's own context (stream, library handles) */
     struct s24_nn_ws ws;
     size_t live, peak;      /* bytes allocated through s24_be_alloc, and their high-water mark */
+    uint64_t gen;           /* allocations and frees through s24_be_alloc / s24_be_free so
+                             * far: a recorded step graph holds pointers, and stands only
+                             * while this has not moved (src/nn/tgraph.c) */
 };
 
 /* Memory through the hooks, with the high-water mark kept (s24_be_free
