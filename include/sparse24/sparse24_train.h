@@ -128,6 +128,11 @@ S24_API int s24_sgd_to_host(struct s24_sgd *o);
 /* One step on every parameter: mask the gradient, update, then mask the
  * weight and its momentum buffer (so pruned entries stay exactly zero). */
 S24_API int s24_sgd_step(struct s24_sgd *o, s24_model_t *m, float lr, float momentum);
+/* s24_sgd_step in its two halves: the learning rate and momentum sent to
+ * the backend (host), then the update (backend work only, reading them
+ * there, so a replayed step graph takes each step's values). */
+S24_API int s24_sgd_hyper(struct s24_sgd *o, float lr, float momentum);
+S24_API int s24_sgd_apply(struct s24_sgd *o, s24_model_t *m);
 
 /* A data set resident in a backend's memory, uploaded once (on the CPU the
  * host arrays themselves). */
@@ -186,6 +191,11 @@ struct s24_epoch_cfg {
 };
 S24_API int s24_train_epoch(s24_model_t *m, struct s24_sgd *o, const struct s24_epoch_cfg *c,
                             struct s24_rng *r, int64_t *step, struct s24_epoch_stats *st);
+/* How many steps of m's last training epoch ran as a replayed graph (a CUDA
+ * graph; on by default on the GPU, S24_TRAIN_GRAPH=0 turns it off, =1 on
+ * the CPU too), and where none did, why (len bytes; "" when some did). The
+ * first full step of an epoch and its short last batch run plainly. */
+S24_API int64_t s24_train_graphed(const s24_model_t *m, char *why, size_t len);
 
 /* The CSV written per epoch (header line, then one row per epoch). */
 S24_API extern const char s24_csv_header[]; /* "phase,epoch,lr,train_loss,..." + "\n" */

@@ -87,12 +87,26 @@ struct s24_model {
     uint64_t *hkeys;      /* (nn) their host copy */
     struct s24_gbuf *gpool;
     int ngpool, gpcap;
+    /* the step graph of the last training epoch (src/nn/tgraph.c), for
+     * s24_train_graphed: steps replayed, and why not where none were */
+    int64_t tg_replays;
+    char tg_why[160];
 };
 
 /* The backend's tensors: parameters (aliases of the host copies on the
  * CPU), batch-norm statistics, dropout keys (model_run.c). */
 int s24_model_place(struct s24_model *m);
 void s24_model_unplace(struct s24_model *m);
+
+/* A training (or evaluation) forward in its two halves, which
+ * s24_model_forward_be runs back to back. prepare: host work only (the
+ * dropout keys drawn from the model's generator in node order and uploaded,
+ * batch norm's num_batches_tracked counted). run_be: the input copied and
+ * every node run, backend work only: at the same shape it queues the same
+ * work on the same buffers each call (the condition for a replay as a CUDA
+ * graph, src/nn/tgraph.c). */
+int s24_model_prepare(struct s24_model *m, int training);
+int s24_model_run_be(struct s24_model *m, const float *x, int n, int h, int w, int training);
 
 /* Builders: return the output slot; on failure they set m->build_err and
  * return 0 so an architecture file reads as a plain list of layers. */

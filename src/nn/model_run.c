@@ -4,6 +4,10 @@
  * over the node list through the ops table. Between two steps nothing here
  * touches host memory on a GPU except the dropout keys (one small upload per
  * training forward) and the host-API wrappers' inputs and outputs.
+ * A training forward is two halves: s24_model_prepare (host: the dropout
+ * keys drawn and uploaded, batch norm's batch counters) and
+ * s24_model_run_be (backend work only), so a CUDA graph can replay the
+ * second half while the first runs before each replay (src/nn/tgraph.c).
  * Not here: building the graph (model.c), the optimiser (train.c). */
 #include "nn/model.h"
 
@@ -269,11 +273,9 @@ static int run_node(struct s24_model *m, int i, int training)
             return s24_error(S24_ERR_INVALID,
                              "model %s: %s: batch norm in training needs more than one value per channel",
                              m->arch, g->name);
-        rc = op->bn_fwd_train(be, rows, c, in->x, g->bdata, b->bdata, nd->eps, nd->momentum, act,
-                              out->x, nd->mean, nd->invstd, rm->bdata, rv->bdata);
-        if (rc) return rc;
-        (*m->params[nd->pnb].count)++;
-        return S24_OK;
+        /* num_batches_tracked is counted on the host by s24_model_prepare */
+        return op->bn_fwd_train(be, rows, c, in->x, g->bdata, b->bdata, nd->eps, nd->momentum,
+                                act, out->x, nd->mean, nd->invstd, rm->bdata, rv->bdata);
     }
     case S24_N_ACT:
         if (nd->fuse) return S24_OK; /* ran inside the node before */
@@ -323,23 +325,28 @@ static int run_node(struct s24_model *m, int i, int training)
     return s24_error(S24_ERR_INVALID, "model: unknown node");
 }
 
-int s24_model_forward_be(s24_model_t *m, const float *x, int n, int h, int w, int training)
+static int forward_args(const s24_model_t *m, const float *x, int n, int h, int w)
 {
-    int rc;
     if (!m || !x || n < 1 || h < 1 || w < 1)
         return s24_error(S24_ERR_INVALID, "model_forward: bad arguments (n %d, %dx%d)", n, h, w);
     /* keeps every activation size (at most 1280 channels per pixel) far from int64 overflow */
     if ((int64_t)n * h * w > ((int64_t)1 << 36))
         return s24_error(S24_ERR_INVALID, "model_forward: %d images of %dx%d is too large", n, h, w);
-    m->can_backward = 0;
-    struct s24_slot *in = &m->slots[m->in_slot];
-    if ((rc = slot_shape(m, m->in_slot, n, h, w))) return rc;
-    if (x != in->x &&
-        (rc = m->be->ops->copy(m->be, in->x, x, (size_t)slot_numel(in) * sizeof *in->x)))
-        return rc;
+    return S24_OK;
+}
+
+/* Batch norm's num_batches_tracked: host counters, one per training forward. */
+static void bn_count(struct s24_model *m)
+{
+    for (int i = 0; i < m->nn; i++)
+        if (m->nodes[i].op == S24_N_BN) (*m->params[m->nodes[i].pnb].count)++;
+}
+
+int s24_model_prepare(struct s24_model *m, int training)
+{
     /* this step's dropout keys, drawn in node order from the model's
      * generator and sent in one upload (kernels read them from the backend) */
-    int any = 0;
+    int any = 0, rc;
     for (int i = 0; i < m->nn; i++) {
         struct s24_node *nd = &m->nodes[i];
         nd->masked = 0;
@@ -349,10 +356,32 @@ int s24_model_forward_be(s24_model_t *m, const float *x, int n, int h, int w, in
     }
     if (any && (rc = m->be->ops->upload(m->be, m->keys, m->hkeys, sizeof(uint64_t) * (size_t)m->nn)))
         return rc;
+    if (training) bn_count(m);
+    return S24_OK;
+}
+
+int s24_model_run_be(struct s24_model *m, const float *x, int n, int h, int w, int training)
+{
+    int rc;
+    if ((rc = forward_args(m, x, n, h, w))) return rc;
+    m->can_backward = 0;
+    struct s24_slot *in = &m->slots[m->in_slot];
+    if ((rc = slot_shape(m, m->in_slot, n, h, w))) return rc;
+    if (x != in->x &&
+        (rc = m->be->ops->copy(m->be, in->x, x, (size_t)slot_numel(in) * sizeof *in->x)))
+        return rc;
     for (int i = 0; i < m->nn; i++)
         if ((rc = run_node(m, i, training))) return rc;
     m->can_backward = training != 0;
     return S24_OK;
+}
+
+int s24_model_forward_be(s24_model_t *m, const float *x, int n, int h, int w, int training)
+{
+    int rc;
+    if ((rc = forward_args(m, x, n, h, w))) return rc;
+    if ((rc = s24_model_prepare(m, training))) return rc;
+    return s24_model_run_be(m, x, n, h, w, training);
 }
 
 const float *s24_model_logits(const s24_model_t *m) { return m ? m->slots[m->out_slot].x : NULL; }
@@ -562,6 +591,7 @@ int s24_model_profile(s24_model_t *m, const float *x, const int32_t *labels, int
     int rc = slot_shape(m, m->in_slot, n, h, w);
     if (rc == S24_OK) rc = op->copy(m->be, in->x, x, (size_t)slot_numel(in) * sizeof *in->x);
     for (int i = 0; i < m->nn; i++) m->nodes[i].masked = 0; /* no dropout draws here */
+    bn_count(m); /* a training forward, as s24_model_prepare counts it */
     /* marks: 0..nn forward boundaries, nn+1.. backward boundaries */
     for (int i = 0; i < m->nn && rc == S24_OK; i++) {
         rc = op->mark(m->be, i);

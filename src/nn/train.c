@@ -5,12 +5,16 @@
  * never prints; progress goes to the caller's callback. With a communicator
  * of N ranks (s24_train_epoch_ranks) each rank trains on its slice of every
  * global batch and the gradients are averaged before the step; with none
- * (or one rank) it is the single-rank loop, unchanged. */
+ * (or one rank) it is the single-rank loop, unchanged. Each step is a host
+ * half (draws, schedule, uploads) and a backend half, which tgraph.c may
+ * replay as a CUDA graph (single rank, full batches). */
 #include "sparse24/sparse24_train.h"
 
 #include "comm/buckets.h"
 #include "nn/dp.h"
+#include "nn/model.h"
 #include "nn/ops.h"
+#include "nn/tgraph.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -129,13 +133,18 @@ int s24_sgd_to_host(struct s24_sgd *o)
     return S24_OK;
 }
 
-int s24_sgd_step(struct s24_sgd *o, s24_model_t *m, float lr, float momentum)
+int s24_sgd_hyper(struct s24_sgd *o, float lr, float momentum)
+{
+    const float hyper[2] = {lr, momentum};
+    return o->be->ops->upload(o->be, o->hyper, hyper, sizeof hyper);
+}
+
+int s24_sgd_apply(struct s24_sgd *o, s24_model_t *m)
 {
     if (o->n != s24_model_num_params(m) || o->be != s24_model_backend(m))
         return s24_error(S24_ERR_INVALID, "optimiser: built for another model (%d parameters, model has %d)",
                          o->n, s24_model_num_params(m));
-    const float hyper[2] = {lr, momentum};
-    int rc = o->be->ops->upload(o->be, o->hyper, hyper, sizeof hyper);
+    int rc = S24_OK;
     for (int i = 0; i < o->n && rc == S24_OK; i++) {
         struct s24_param *p = s24_model_param(m, i);
         if (!o->bbuf[i]) continue;
@@ -143,6 +152,15 @@ int s24_sgd_step(struct s24_sgd *o, s24_model_t *m, float lr, float momentum)
                              o->weight_decay);
     }
     return rc;
+}
+
+int s24_sgd_step(struct s24_sgd *o, s24_model_t *m, float lr, float momentum)
+{
+    if (o->n != s24_model_num_params(m) || o->be != s24_model_backend(m))
+        return s24_error(S24_ERR_INVALID, "optimiser: built for another model (%d parameters, model has %d)",
+                         o->n, s24_model_num_params(m));
+    int rc = s24_sgd_hyper(o, lr, momentum);
+    return rc == S24_OK ? s24_sgd_apply(o, m) : rc;
 }
 
 /* ---------------------------------------------------------------- data */
@@ -218,18 +236,24 @@ static int stepbuf_init(struct stepbuf *b, struct s24_backend *be, int batch, in
 }
 
 /* Draws of images idx[0..nb) (all of them, so that r advances the same on
- * every rank), rows [lo, hi) of them sent to the backend and built there. */
-static int stepbuf_batch(struct stepbuf *b, const struct s24_resident *res, const int64_t *idx,
-                         int nb, int lo, int hi, const struct s24_augment *aug, struct s24_rng *r)
+ * every rank), rows [lo, hi) of them sent to the backend (host work). */
+static int stepbuf_draw(struct stepbuf *b, const struct s24_resident *res, const int64_t *idx,
+                        int nb, int lo, int hi, const struct s24_augment *aug, struct s24_rng *r)
 {
-    const struct s24_dataset *d = res->d;
-    int rows = hi - lo;
-    int rc = s24_batch_draw(d, idx, nb, aug, r, b->hdraws);
+    int rc = s24_batch_draw(res->d, idx, nb, aug, r, b->hdraws);
     if (rc == S24_OK)
         rc = b->be->ops->upload(b->be, b->draws, b->hdraws + 4 * (size_t)lo,
-                                sizeof(int32_t) * 4 * (size_t)rows);
-    if (rc != S24_OK) return rc;
-    struct s24_batch_args a = {res->images, res->labels, d->n, d->h, d->w, aug ? aug->pad : 0,
+                                sizeof(int32_t) * 4 * (size_t)(hi - lo));
+    return rc;
+}
+
+/* The batch of `rows` images built on the backend from the draws there
+ * (backend work only: part of a recorded step). */
+static int stepbuf_build(const struct stepbuf *b, const struct s24_resident *res, int rows,
+                         int pad)
+{
+    const struct s24_dataset *d = res->d;
+    struct s24_batch_args a = {res->images, res->labels, d->n, d->h, d->w, pad,
                                rows, b->draws, b->x, b->y};
     return b->be->ops->batch(b->be, &a);
 }
@@ -256,7 +280,8 @@ int s24_evaluate_resident(s24_model_t *m, const struct s24_resident *res, int ba
     for (int64_t at = 0; at < d->n && rc == S24_OK; at += batch) {
         int nb = (int)(d->n - at < batch ? d->n - at : batch);
         for (int k = 0; k < nb; k++) idx[k] = at + k;
-        rc = stepbuf_batch(&b, res, idx, nb, 0, nb, NULL, NULL);
+        rc = stepbuf_draw(&b, res, idx, nb, 0, nb, NULL, NULL);
+        if (rc == S24_OK) rc = stepbuf_build(&b, res, nb, 0);
         if (rc == S24_OK) rc = s24_model_forward_be(m, b.x, nb, d->h, d->w, 0);
         if (rc == S24_OK)
             rc = b.be->ops->xent(b.be, nb, classes, s24_model_logits(m), b.y, NULL, b.acc);
@@ -293,6 +318,32 @@ int s24_train_epoch(s24_model_t *m, struct s24_sgd *o, const struct s24_epoch_cf
     return s24_train_epoch_ranks(m, o, c, NULL, NULL, r, step, st);
 }
 
+/* A training step's backend half (tgraph.h): what it reads is fixed for
+ * the epoch, and every per-step value (the batch draws, dropout keys,
+ * learning rate and momentum) was uploaded by the host half before it. */
+struct step_ctx {
+    s24_model_t *m;
+    struct s24_sgd *o;
+    const struct stepbuf *b;
+    const struct s24_resident *tr;
+    struct s24_buckets *buckets; /* NULL with one rank */
+    int rows, h, w, pad;
+};
+
+static int step_body(void *arg)
+{
+    const struct step_ctx *s = arg;
+    int rc = stepbuf_build(s->b, s->tr, s->rows, s->pad);
+    if (rc != S24_OK) return rc;
+    s24_model_zero_grad(s->m);
+    if ((rc = s24_model_run_be(s->m, s->b->x, s->rows, s->h, s->w, 1)) != S24_OK) return rc;
+    if ((rc = s24_model_loss_backward(s->m, s->b->y, s->b->acc)) != S24_OK) return rc;
+    /* each rank's gradient is of its mean loss over its rows: their
+     * average is the gradient of the global batch's mean loss */
+    if (s->buckets && (rc = s24_buckets_average(s->buckets)) != S24_OK) return rc;
+    return s24_sgd_apply(s->o, s->m);
+}
+
 int s24_train_epoch_ranks(s24_model_t *m, struct s24_sgd *o, const struct s24_epoch_cfg *c,
                           struct s24_comm *comm, struct s24_buckets *buckets, struct s24_rng *r,
                           int64_t *step, struct s24_epoch_stats *st)
@@ -316,6 +367,9 @@ int s24_train_epoch_ranks(s24_model_t *m, struct s24_sgd *o, const struct s24_ep
     int made_train = 0, made_test = 0;
     struct stepbuf b;
     memset(&b, 0, sizeof b);
+    struct s24_tgraph tg;
+    memset(&tg, 0, sizeof tg);
+    struct step_ctx sc = {m, o, &b, NULL, ranks > 1 ? buckets : NULL, 0, d->h, d->w, c->aug.pad};
     int64_t n = d->n, batches = (n + batch - 1) / batch;
     int64_t *order = malloc(sizeof(int64_t) * (size_t)n); /* order: (n) */
     double t0 = s24_now(), lr = 0, mom = 0, sums[2] = {0, 0};
@@ -332,6 +386,11 @@ int s24_train_epoch_ranks(s24_model_t *m, struct s24_sgd *o, const struct s24_ep
         te = &own_test, made_test = 1;
     }
     if ((rc = stepbuf_init(&b, be, batch, batch / ranks, d->h, d->w)) != S24_OK) goto fail;
+    /* data parallel averages the gradients (NCCL) between the backward and
+     * the update: those steps run plainly */
+    if ((rc = s24_tgraph_init(&tg, be, ranks == 1, "data parallel (the gradient averaging)")))
+        goto fail;
+    sc.tr = tr;
     for (int64_t i = 0; i < n; i++) order[i] = i;
     /* a fresh permutation each epoch, as PyTorch's shuffling DataLoader */
     s24_shuffle(order, n, r);
@@ -345,16 +404,18 @@ int s24_train_epoch_ranks(s24_model_t *m, struct s24_sgd *o, const struct s24_ep
         }
         int nb = (int)(n - bi * batch < batch ? n - bi * batch : batch);
         int lo = nb / ranks * rank, hi = lo + nb / ranks;
-        if ((rc = stepbuf_batch(&b, tr, order + bi * batch, nb, lo, hi, &c->aug, r)) != S24_OK)
+        /* the host half: every draw in the order of a plain step (the batch
+         * from r, the dropout keys from the model's generator), the
+         * schedule's values, all uploaded before the backend half runs */
+        if ((rc = stepbuf_draw(&b, tr, order + bi * batch, nb, lo, hi, &c->aug, r)) != S24_OK)
             goto fail;
-        s24_model_zero_grad(m);
-        if ((rc = s24_model_forward_be(m, b.x, hi - lo, d->h, d->w, 1)) != S24_OK) goto fail;
-        if ((rc = s24_model_loss_backward(m, b.y, b.acc)) != S24_OK) goto fail;
-        /* each rank's gradient is of its mean loss over its rows: their
-         * average is the gradient of the global batch's mean loss */
-        if (ranks > 1 && (rc = s24_buckets_average(buckets)) != S24_OK) goto fail;
+        if ((rc = s24_model_prepare(m, 1)) != S24_OK) goto fail;
         if ((rc = s24_onecycle_at(c->sched, *step, &lr, &mom)) != S24_OK) goto fail;
-        if ((rc = s24_sgd_step(o, m, (float)lr, (float)mom)) != S24_OK) goto fail;
+        if ((rc = s24_sgd_hyper(o, (float)lr, (float)mom)) != S24_OK) goto fail;
+        /* the backend half: plainly, or a replay of the step recorded at
+         * this batch size (the short last batch runs plainly) */
+        sc.rows = hi - lo;
+        if ((rc = s24_tgraph_run(&tg, hi - lo, step_body, &sc, sizeof sc)) != S24_OK) goto fail;
         ++*step;
         seen += nb;
         if ((bi + 1) % every && bi + 1 != batches) continue;
@@ -384,6 +445,8 @@ int s24_train_epoch_ranks(s24_model_t *m, struct s24_sgd *o, const struct s24_ep
         }
     }
     double train_s = s24_now() - t0;
+    /* the graph reads this call's buffers: dropped before the evaluation */
+    s24_tgraph_free(&tg);
     st->lr = lr;
     st->train_loss = sums[0] / (double)n;
     st->train_acc = 100.0 * sums[1] / (double)n;
@@ -402,6 +465,9 @@ int s24_train_epoch_ranks(s24_model_t *m, struct s24_sgd *o, const struct s24_ep
         c->progress(c->progress_ctx, &p);
     }
 fail:
+    s24_tgraph_free(&tg);
+    m->tg_replays = tg.replays;
+    snprintf(m->tg_why, sizeof m->tg_why, "%s", s24_tgraph_why(&tg));
     stepbuf_free(&b);
     if (made_train) s24_resident_free(&own_train);
     if (made_test) s24_resident_free(&own_test);
