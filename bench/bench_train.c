@@ -10,7 +10,9 @@
  * `repeats` groups of `group` back-to-back steps, each group timed between
  * two backend syncs on the host clock, so the step time is the median over
  * groups of group time / group (the queue between syncs stays full as in
- * training). Not here: data augmentation or evaluation (`train` measures
+ * training). Each step runs as the epoch loop runs it: its host half, then
+ * its backend half plainly or replayed as a CUDA graph (src/nn/tgraph.h;
+ * S24_TRAIN_GRAPH=0 measures it plainly), and the output says which. Not here: data augmentation or evaluation (`train` measures
  * epochs end to end). */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
@@ -19,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/model.h"
 #include "nn/ops.h"
+#include "nn/tgraph.h"
 #include "sparse24/sparse24_train.h"
 
 #define CMD "bench train"
@@ -32,7 +36,9 @@ static void usage(FILE *f)
 "Times a whole training step (forward, loss, backward, SGD with momentum and\n"
 "weight decay) per model on random data already on the backend, and prints\n"
 "step time, images/s and the peak memory the backend allocated (parameters,\n"
-"gradients, momentum, activations and scratch).\n"
+"gradients, momentum, activations and scratch). Each step runs as training\n"
+"runs it: replayed as a CUDA graph on the GPU where it can be (S24_TRAIN_GRAPH=0\n"
+"runs it plainly); the output says whether it was, or why not.\n"
 "\n"
 "options:\n"
 "  --models LIST     comma-separated registry names (default resnet18,efficientnet_b0)\n"
@@ -64,15 +70,36 @@ struct bench {
     int model_i, nmodels;
 };
 
-static int one_step(s24_model_t *m, struct s24_sgd *o, const float *x, const int32_t *y,
-                    int batch, int size, double *acc)
+/* One step's backend half (src/nn/tgraph.h): zeroed gradients, forward,
+ * loss, backward, the masked SGD update, all on buffers fixed for the run. */
+struct step {
+    s24_model_t *m;
+    struct s24_sgd *o;
+    const float *x;
+    const int32_t *y;
+    double *acc;
+    int batch, size;
+};
+
+static int step_body(void *arg)
+{
+    const struct step *s = arg;
+    int rc;
+    s24_model_zero_grad(s->m);
+    if ((rc = s24_model_run_be(s->m, s->x, s->batch, s->size, s->size, 1)) != S24_OK) return rc;
+    if ((rc = s24_model_loss_backward(s->m, s->y, s->acc)) != S24_OK) return rc;
+    return s24_sgd_apply(s->o, s->m);
+}
+
+/* The host half (dropout keys, learning rate and momentum uploaded), then
+ * the backend half plainly or as a graph replay, as the epoch loop runs it. */
+static int one_step(struct s24_tgraph *tg, const struct step *s)
 {
     int rc;
-    s24_model_zero_grad(m);
-    if ((rc = s24_model_forward_be(m, x, batch, size, size, 1)) != S24_OK) return rc;
-    if ((rc = s24_model_loss_backward(m, y, acc)) != S24_OK) return rc;
+    if ((rc = s24_model_prepare(s->m, 1)) != S24_OK) return rc;
     /* a fixed point of the paper's schedule: its values do not change the cost */
-    return s24_sgd_step(o, m, 0.05f, 0.9f);
+    if ((rc = s24_sgd_hyper(s->o, 0.05f, 0.9f)) != S24_OK) return rc;
+    return s24_tgraph_run(tg, s->batch, step_body, s, sizeof *s);
 }
 
 /* Per-op table: times summed by node kind. */
@@ -124,6 +151,8 @@ static int run_model(const struct bench *b, const char *arch)
     size_t xb = sizeof(float) * (size_t)b->batch * (size_t)b->size * (size_t)b->size * 3;
     size_t yb = sizeof(int32_t) * (size_t)b->batch;
     struct s24_backend *be = b->be;
+    struct s24_tgraph tg;
+    memset(&tg, 0, sizeof tg);
     s24_backend_reset_peak(be);
     int rc = s24_model_create(arch, 10, 1, be, &m);
     if (rc == S24_OK) rc = s24_sgd_init(&o, m, 5e-4f);
@@ -140,10 +169,12 @@ static int run_model(const struct bench *b, const char *arch)
     if ((rc = be->ops->upload(be, x, hx, xb)) || (rc = be->ops->upload(be, y, hy, yb)) ||
         (rc = be->ops->zero(be, acc, 2 * sizeof(double))))
         goto done;
+    struct step st = {m, &o, x, y, acc, b->batch, b->size};
+    if ((rc = s24_tgraph_init(&tg, be, 1, NULL)) != S24_OK) goto done;
     const double per = b->warmup + (double)b->repeats * b->group, at = b->model_i * per;
     for (int i = 0; i < b->warmup && rc == S24_OK; i++) {
         cli_progress_step(b->pr, at + i, b->nmodels * per, "%s warm-up %d/%d", arch, i + 1, b->warmup);
-        rc = one_step(m, &o, x, y, b->batch, b->size, acc);
+        rc = one_step(&tg, &st);
     }
     if (rc == S24_OK) rc = s24_backend_sync(be);
     for (int k = 0; k < b->repeats && rc == S24_OK; k++) {
@@ -151,7 +182,7 @@ static int run_model(const struct bench *b, const char *arch)
         cli_progress_step(b->pr, at + b->warmup + (double)k * b->group, b->nmodels * per,
                           "%s group %d/%d", arch, k + 1, b->repeats);
         double t0 = s24_now();
-        for (int i = 0; i < b->group && rc == S24_OK; i++) rc = one_step(m, &o, x, y, b->batch, b->size, acc);
+        for (int i = 0; i < b->group && rc == S24_OK; i++) rc = one_step(&tg, &st);
         if (rc == S24_OK) rc = s24_backend_sync(be);
         t[k] = (s24_now() - t0) / b->group;
     }
@@ -172,11 +203,22 @@ static int run_model(const struct bench *b, const char *arch)
     const char *prec = "fp32";
     printf("%s: step %.3f ms (min %.3f, max %.3f over %d groups of %d), %.0f img/s, peak %.1f MiB\n",
            arch, med, lo, hi, b->repeats, b->group, b->batch / med * 1e3, (double)peak / 1048576.0);
+    /* the timed steps are graph replays only where every one of them was */
+    if (tg.replays >= (int64_t)b->repeats * b->group)
+        printf("%s: graphed: %lld of %lld steps replayed as a graph\n", arch, (long long)tg.replays,
+               (long long)(tg.replays + tg.plain));
+    else
+        printf("%s: not graphed (%lld of %lld steps replayed): %s\n", arch, (long long)tg.replays,
+               (long long)(tg.replays + tg.plain),
+               tg.replays ? "the first two steps run plainly (--warmup 2 or more)"
+                          : s24_tgraph_why(&tg));
     if (b->csv)
         fprintf(b->csv, "%s,sparse24,%s,%.4f,%.1f,%.1f\n", arch, prec, med, b->batch / med * 1e3,
                 (double)peak / 1048576.0);
+    s24_tgraph_free(&tg); /* the profile runs plainly, node by node */
     rc = profile(b, m, arch, x, y);
 done:
+    s24_tgraph_free(&tg);
     if (x) s24_be_free(be, x, xb);
     if (y) s24_be_free(be, y, yb);
     if (acc) s24_be_free(be, acc, 2 * sizeof(double));
