@@ -2,7 +2,8 @@
 # run_train_tests.sh: one device call for the GPU training engine's tests:
 # build (CUDA + cuDNN, no cuSPARSELt: the training engine does not use it),
 # then the op tests against the CPU backend (tests/gpu/test_nn_*_gpu), the
-# whole-step test (test_train_gpu), optionally under compute-sanitizer
+# whole-step test (test_train_gpu), the step-graph test (test_train_graph_gpu:
+# graph replays against plain steps), optionally under compute-sanitizer
 # (SAN=memcheck|racecheck on the op tests at their small shapes).
 # Run from the repository root on the GPU machine with .debs carried.
 #   GIT_COMMIT=<id> scripts/gpu/run_train_tests.sh
@@ -14,13 +15,13 @@ t0=$(date +%s)
 . scripts/gpu/env.sh
 make -j16 CUDA_ARCHS=90 USE_CUSPARSELT=0 ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} all \
   build/tests/gpu/test_nn_ops_gpu build/tests/gpu/test_nn_conv_gpu build/tests/gpu/test_train_gpu \
-  > "$OUT/build.log" 2>&1
+  build/tests/gpu/test_train_graph_gpu > "$OUT/build.log" 2>&1
 rc=$?
 grep -E "sparse24 build|error|warning" "$OUT/build.log" | head -40
 echo "build: rc $rc, $(( $(date +%s) - t0 )) s"
 [ $rc = 0 ] || exit 1
 build/sparse24 info | tee "$OUT/info.txt"
-for t in ${TESTS:-test_nn_ops_gpu test_nn_conv_gpu test_train_gpu}; do
+for t in ${TESTS:-test_nn_ops_gpu test_nn_conv_gpu test_train_gpu test_train_graph_gpu}; do
   echo "== $t ($(( $(date +%s) - t0 )) s)"
   timeout ${TEST_TIMEOUT:-240} build/tests/gpu/$t 2>&1 | tee -a "$OUT/test-gpu.log" | tail -40
 done
