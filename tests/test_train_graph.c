@@ -48,6 +48,11 @@ static int train(struct trained *t, const char *arch, const char *graph,
     if (rc == S24_OK) rc = s24_sgd_init(&t->o, t->m, 5e-4f);
     /* masked SGD on the eligible weights (efficientnet_b0's too) */
     if (rc == S24_OK) rc = s24_pipeline_masks(t->m, &t->o, 2, 4);
+    if (rc == S24_OK) {
+        char why[64];
+        CHECK(s24_train_graphed(t->m, why, sizeof why) == 0 && !strcmp(why, "no training epoch yet"),
+              "before any epoch: '%s'", why);
+    }
     s24_rng_seed(&t->r, 11);
     struct s24_onecycle sched;
     s24_onecycle_paper(&sched, 0.1, EPOCHS, (NTRAIN + BATCH - 1) / BATCH);

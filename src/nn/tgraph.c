@@ -108,6 +108,7 @@ int s24_tgraph_run(struct s24_tgraph *t, int n, int (*fn)(void *arg), const void
 int64_t s24_train_graphed(const s24_model_t *m, char *why, size_t len)
 {
     if (!m) return 0;
-    if (why && len) snprintf(why, len, "%s", m->tg_replays ? "" : m->tg_why);
+    if (why && len)
+        snprintf(why, len, "%s", m->tg_replays ? "" : m->tg_why[0] ? m->tg_why : "no training epoch yet");
     return m->tg_replays;
 }
