@@ -12,8 +12,9 @@
  *   2. the runner's rules on a toy step: recorded after a plain step that
  *      allocated nothing, a short batch plainly beside the graph, dropped
  *      when backend memory moves and off after TG_REARMS drops, off for good
- *      with the reason when recording fails, the default off on the CPU and
- *      a bad S24_TRAIN_GRAPH refused.
+ *      with the reason when recording fails, an upload inside a replayed
+ *      step refused (the CPU's stand-in for what a GPU cannot replay), the
+ *      default off on the CPU and a bad S24_TRAIN_GRAPH refused.
  * The same comparison on the CUDA backend, where the graph is a CUDA graph,
  * is tests/gpu/test_train_graph_gpu.c. */
 #include "t.h"
@@ -135,6 +136,7 @@ struct toy {
     int alloc_on;      /* the call (1-based) that allocates, 0 none */
     int add;
     float *acc;        /* backend (CPU) memory */
+    int upload;        /* uploads add instead (host work a replay must not hold) */
 };
 
 static void *leak[8];
@@ -144,6 +146,10 @@ static int toy_fn(void *arg)
 {
     const struct toy *t = arg;
     if (++*t->calls == t->alloc_on && nleak < 8) s24_be_alloc(t->be, 64, &leak[nleak++]);
+    if (t->upload) {
+        float v = *t->acc + (float)t->add;
+        return t->be->ops->upload(t->be, t->acc, &v, sizeof v);
+    }
     *t->acc += (float)t->add;
     return S24_OK;
 }
@@ -163,7 +169,7 @@ static void test_rules(void)
     if (!be) return;
     float acc = 0;
     int calls = 0;
-    struct toy ctx = {be, &calls, 1, 1, &acc};
+    struct toy ctx = {be, &calls, 1, 1, &acc, 0};
     struct s24_tgraph t;
     setenv("S24_TRAIN_GRAPH", "1", 1);
     CHECK_OK(s24_tgraph_init(&t, be, 1, NULL));
@@ -208,6 +214,17 @@ static void test_rules(void)
           s24_tgraph_why(&t));
     s24_tgraph_free(&t);
     be->ops = real;
+
+    /* an upload inside the step: fine plainly, refused in a replay (on a
+     * GPU it would be recorded reading the host buffer as it is then) */
+    ctx.upload = 1;
+    CHECK_OK(s24_tgraph_init(&t, be, 1, NULL));
+    CHECK_OK(s24_tgraph_run(&t, 4, toy_fn, &ctx, sizeof ctx));
+    CHECK(s24_tgraph_run(&t, 4, toy_fn, &ctx, sizeof ctx) == S24_ERR_INVALID &&
+              strstr(s24_last_error(), "an upload inside a recorded step"),
+          "an upload in a replay: %s", s24_last_error());
+    s24_tgraph_free(&t);
+    ctx.upload = 0;
 
     /* not allowed (data parallel), off, default, refused values */
     CHECK_OK(s24_tgraph_init(&t, be, 0, "data parallel"));

@@ -19,6 +19,7 @@ struct cpu_ctx {
     size_t var_cap; /* floats */
     struct s24_dnnl *dnnl;
     double marks[S24_MARKS]; /* host clock, seconds */
+    int replaying;           /* inside a step graph's launch (graph_launch) */
 };
 
 float *s24_nn_ws_get(struct s24_nn_ws *ws, size_t n)
@@ -42,10 +43,24 @@ void s24_nn_ws_free(struct s24_nn_ws *ws)
 }
 
 /* ---------------------------------------------------------------- memory */
+/* A recorded step queues backend work only (ops.h, graph_capture): on a GPU
+ * an allocation inside it cannot be recorded, and an upload would be
+ * recorded reading its host buffer as it is at each replay, not this step's
+ * values. The CPU replays by calling the step's host code, where neither
+ * would show, so it refuses both inside a launch. */
+static int replay_refuses(struct s24_backend *be, const char *what)
+{
+    struct cpu_ctx *c = be->ctx;
+    if (!c || !c->replaying) return S24_OK;
+    return s24_error(S24_ERR_INVALID, "cpu step graph: %s inside a recorded step (a GPU "
+                     "cannot replay it)", what);
+}
+
 static int cpu_alloc(struct s24_backend *be, size_t bytes, void **out)
 {
-    (void)be;
-    *out = malloc(bytes);
+    int rc = replay_refuses(be, "an allocation");
+    *out = rc == S24_OK ? malloc(bytes) : NULL;
+    if (rc != S24_OK) return rc;
     return *out ? S24_OK : s24_error(S24_ERR_NOMEM, "cpu: out of memory (%zu bytes)", bytes);
 }
 static void cpu_free(struct s24_backend *be, void *p) { (void)be, free(p); }
@@ -54,6 +69,16 @@ static int cpu_copy(struct s24_backend *be, void *dst, const void *src, size_t b
     (void)be;
     if (bytes && dst != src) memmove(dst, src, bytes);
     return S24_OK;
+}
+static int cpu_upload(struct s24_backend *be, void *dst, const void *src, size_t bytes)
+{
+    int rc = replay_refuses(be, "an upload");
+    return rc == S24_OK ? cpu_copy(be, dst, src, bytes) : rc;
+}
+static int cpu_download(struct s24_backend *be, void *dst, const void *src, size_t bytes)
+{
+    int rc = replay_refuses(be, "a download");
+    return rc == S24_OK ? cpu_copy(be, dst, src, bytes) : rc;
 }
 static int cpu_zero(struct s24_backend *be, void *p, size_t bytes)
 {
@@ -297,8 +322,9 @@ static int batch(struct s24_backend *be, const struct s24_batch_args *a)
 }
 
 /* A step "graph" on the CPU: fn and a copy of its context as it was when
- * recorded, called at each launch. Nothing is sped up; the point is that the
- * epoch loop's graph path (src/nn/tgraph.c) runs here too, on a context
+ * recorded, called at each launch, with uploads, downloads and allocations
+ * refused meanwhile (replay_refuses). Nothing is sped up; the point is that
+ * the epoch loop's graph path (src/nn/tgraph.c) runs here too, on a context
  * frozen as a GPU's recorded kernel arguments are. */
 struct cpu_graph {
     int (*fn)(void *);
@@ -324,9 +350,12 @@ static int graph_capture(struct s24_backend *be, int (*fn)(void *), const void *
 }
 static int graph_launch(struct s24_backend *be, void *g)
 {
-    (void)be;
     struct cpu_graph *c = g;
-    return c->fn(c->arg);
+    struct cpu_ctx *cx = be->ctx;
+    cx->replaying = 1;
+    int rc = c->fn(c->arg);
+    cx->replaying = 0;
+    return rc;
 }
 static void graph_free(struct s24_backend *be, void *g)
 {
@@ -355,8 +384,8 @@ static int mark_ms(struct s24_backend *be, int a, int b, double *ms)
 static const struct s24_be_ops cpu_ops = {
     .alloc = cpu_alloc,
     .free = cpu_free,
-    .upload = cpu_copy,
-    .download = cpu_copy,
+    .upload = cpu_upload,
+    .download = cpu_download,
     .zero = cpu_zero,
     .copy = cpu_copy,
     .sync = cpu_sync,
