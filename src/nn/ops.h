@@ -199,7 +199,8 @@ struct s24_be_ops {
      * capture returns an error (the reason in s24_last_error) and leaves
      * nothing queued. CPU: a copy of the arg_bytes at arg is kept and fn
      * called on that copy at each launch, so the host path of a replayed
-     * step runs, with its context frozen at capture as a GPU's is. */
+     * step runs, with its context frozen at capture as a GPU's is, and
+     * uploads, downloads and allocations inside a launch are refused. */
     int (*graph_capture)(struct s24_backend *be, int (*fn)(void *arg), const void *arg,
                          size_t arg_bytes, void **g);
     int (*graph_launch)(struct s24_backend *be, void *g);
