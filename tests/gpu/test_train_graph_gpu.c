@@ -8,7 +8,8 @@
  *      weights, momentum buffers, BN running statistics and counters
  *      bit-identical, the epoch losses equal up to the order of the loss
  *      kernel's atomic sums, and the graph really replayed (the count of
- *      replays per epoch printed, and why not where there were none);
+ *      replays per epoch printed, and why not where there were none); and
+ *      in the default mode (cudnnFind) the graph is used too;
  *   2. a step that cannot be captured (it waits for the stream) falls back
  *      to plain steps with the reason kept and no error left behind, and a
  *      step that can be is replayed with the values its buffers hold at each
@@ -125,6 +126,32 @@ done:
     s24_dataset_free(&te);
 }
 
+/* In the default mode (cuDNN's algorithms timed by cudnnFind on the first
+ * step at each shape, which allocates and waits) the graph is used as
+ * well; the bits are not compared (timing may pick other algorithms). */
+static void check_default_mode(const char *arch)
+{
+    struct s24_synth_cfg sc;
+    struct s24_dataset tr, te;
+    s24_synth_default(&sc);
+    sc.size = 32, sc.n_train = NTRAIN, sc.n_test = 50;
+    CHECK_OK(s24_synth_make(&sc, 1, &tr));
+    CHECK_OK(s24_synth_make(&sc, 0, &te));
+    struct trained g;
+    CHECK_OK(train(&g, arch, "1", &tr, &te));
+    for (int e = 0; e < EPOCHS && g.m; e++) {
+        printf("%s (cudnnFind) epoch %d: %lld of 6 steps replayed%s%s\n", arch, e + 1,
+               (long long)g.replays[e], g.why[e][0] ? ": " : "", g.why[e]);
+        /* at least 3: a search in epoch 2's first step may grow the scratch */
+        CHECK(g.replays[e] >= 3 && isfinite(g.st[e].train_loss),
+              "%s (cudnnFind) epoch %d: %lld replays, loss %g (%s)", arch, e + 1,
+              (long long)g.replays[e], g.st[e].train_loss, g.why[e]);
+    }
+    drop(&g);
+    s24_dataset_free(&tr);
+    s24_dataset_free(&te);
+}
+
 /* ---- capture on the CUDA backend: dx += dy, optionally waiting after */
 struct toy {
     s24_backend_t *be;
@@ -196,6 +223,7 @@ int main(void)
     printf("test_train_graph_gpu: %s\n", s24_backend_name(probe));
     s24_backend_free(probe);
     check_capture();
+    check_default_mode("efficientnet_b0");
     /* the same algorithms on both backends, so the bits can be compared */
     setenv("S24_DETERMINISTIC", "1", 1);
     check_arch("resnet18");
