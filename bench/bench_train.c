@@ -11,9 +11,9 @@
  * two backend syncs on the host clock, so the step time is the median over
  * groups of group time / group (the queue between syncs stays full as in
  * training). Each step runs as the epoch loop runs it: its host half, then
- * its backend half plainly or replayed as a CUDA graph (src/nn/tgraph.h;
- * S24_TRAIN_GRAPH=0 measures it plainly), and the output says which. Not here: data augmentation or evaluation (`train` measures
- * epochs end to end). */
+ * its backend half plainly or, with S24_TRAIN_GRAPH=1, replayed as a CUDA
+ * graph (src/nn/tgraph.h), and the output says which. Not here: data
+ * augmentation or evaluation (`train` measures epochs end to end). */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
@@ -37,8 +37,8 @@ static void usage(FILE *f)
 "weight decay) per model on random data already on the backend, and prints\n"
 "step time, images/s and the peak memory the backend allocated (parameters,\n"
 "gradients, momentum, activations and scratch). Each step runs as training\n"
-"runs it: replayed as a CUDA graph on the GPU where it can be (S24_TRAIN_GRAPH=0\n"
-"runs it plainly); the output says whether it was, or why not.\n"
+"runs it: plainly, or with S24_TRAIN_GRAPH=1 replayed as a CUDA graph where it\n"
+"can be; the output says whether it was, or why not.\n"
 "\n"
 "options:\n"
 "  --models LIST     comma-separated registry names (default resnet18,efficientnet_b0)\n"
