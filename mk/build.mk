@@ -36,6 +36,10 @@ $(shell mkdir -p $(BUILD)/gen; printf '/* generated */\n\043include "sparse24/sp
 # ---------------------------------------------------------------- probes
 # probe NAME,FLAGS: compile and link scripts/probe/NAME.c; 1 if it works.
 probe = $(shell $(CC) scripts/probe/$(1).c -o $(BUILD)/.probe_$(1) $(2) >/dev/null 2>&1 && echo 1 || echo 0)
+# probe_h NAME,FLAGS: compile it only: for the libraries opened at run time
+# (src/cuda/dl*.c*), whose headers the build needs but whose library it never
+# links, so a machine with the headers builds them in without the library.
+probe_h = $(shell $(CC) -c scripts/probe/$(1).c -o $(BUILD)/.probe_$(1).o $(2) >/dev/null 2>&1 && echo 1 || echo 0)
 $(shell mkdir -p $(BUILD))
 # required: cJSON (safetensors headers)
 HAVE_CJSON := $(call probe,cjson,-lcjson)
@@ -45,11 +49,12 @@ endif
 CFLAGS_BASE += -DS24_HAVE_CJSON=1
 LDLIBS_BASE += -lcjson
 
+# optional NAME,PROBE,FLAGS,WHAT[,probe_h]: USE_NAME=0|1|auto against the probe
 define optional
 ifeq ($$(USE_$(1)),0)
 HAVE_$(1) := 0
 else
-HAVE_$(1) := $$(call probe,$(2),$(3))
+HAVE_$(1) := $$(call $(if $(5),$(5),probe),$(2),$(3))
 ifeq ($$(USE_$(1))$$(HAVE_$(1)),10)
 $$(error USE_$(1)=1 but $(1) was not found ($(4)))
 endif
@@ -72,16 +77,16 @@ endif
 
 CUDA_INC = -I$(CUDA_HOME)/include
 CUDA_LIBDIR = $(CUDA_HOME)/lib64
-# The probe links the static runtime (what the build links) and cuBLASLt
-# (opened at run time, but its headers and library must be there).
+# The probe links the static runtime (what the build links) and compiles
+# against cuBLASLt's header (the library is opened at run time).
 CUDART_LIBS = -lcudart_static -lrt -ldl -lpthread
-$(eval $(call optional,CUDA,cuda,$(CUDA_INC) -L$(CUDA_LIBDIR) $(CUDART_LIBS) -lcublasLt,CUDA toolkit with libcudart_static.a and cuBLASLt))
+$(eval $(call optional,CUDA,cuda,$(CUDA_INC) -L$(CUDA_LIBDIR) $(CUDART_LIBS),CUDA toolkit with libcudart_static.a and the cuBLASLt header))
 ifneq ($(HAVE_CUDA),1)
 HAVE_CUDNN := 0
 HAVE_CUSPARSELT := 0
 HAVE_NCCL := 0
 else
-$(eval $(call optional,CUDNN,cudnn,$(CUDA_INC) -L$(CUDA_LIBDIR) -lcudnn,cuDNN 9))
+$(eval $(call optional,CUDNN,cudnn,$(CUDA_INC),the cuDNN 9 header,probe_h))
 # cuSPARSELt: the PyPI wheel unpacked by scripts/setup.sh (.deps/cusparselt),
 # a Python site-packages copy (nvidia/cusparselt or nvidia/cu13), or the system.
 CUSPARSELT_DIR ?= $(firstword $(wildcard $(CURDIR)/.deps/cusparselt) \
@@ -97,7 +102,7 @@ HAVE_CUSPARSELT := $(HAVE_CUSPARSELT_PROBE)
 ifeq ($(USE_CUSPARSELT)$(HAVE_CUSPARSELT),10)
 $(error USE_CUSPARSELT=1 but cuSPARSELt was not found (run scripts/setup.sh or set CUSPARSELT_DIR))
 endif
-$(eval $(call optional,NCCL,nccl,$(CUDA_INC) -L$(CUDA_LIBDIR) -lnccl,NCCL))
+$(eval $(call optional,NCCL,nccl,$(CUDA_INC),the NCCL header,probe_h))
 endif
 
 NVCCFLAGS = -O2 -g -std=c++17 -Iinclude -Isrc $(CUDA_INC) -Xcompiler -fPIC,-Wall,-fvisibility=hidden \
@@ -115,7 +120,7 @@ LDLIBS_BASE += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) $(CUDART_LIBS) -lstdc+
 endif
 ifeq ($(HAVE_CUDNN),1)
 # cuBLASLt, cuDNN, cuSPARSELt and NCCL are found by the probes at build time
-# (headers and a test link) but not linked: src/cuda/*dl*.c* open them at run
+# (headers; cuSPARSELt's a test link too) but not linked: src/cuda/*dl*.c* open them at run
 # time, so that a binary built with them starts where they are absent.
 CFLAGS_BASE += -DS24_HAVE_CUDNN=1
 NVCCFLAGS += -DS24_HAVE_CUDNN=1
