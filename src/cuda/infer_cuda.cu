@@ -47,6 +47,8 @@ struct cstep {
     int act;                /* the activation fused into the step, S24_ACT_NONE if none */
     int layer;              /* CS_GEMM: its index in the report */
     /* CS_GEMM */
+    int mout;               /* the model slot its output stands for (out is its buffer) */
+    int bias_moved;         /* its bias went into the layer that adds its output (zeros here) */
     int linear;
     int64_t oc, k;          /* output channels; row length KH*KW*IC/groups (or in) */
     void *w;                /* (oc, k) dt on the device: OHWI, or (out, in) */
@@ -143,6 +145,39 @@ static int fusable_act(const struct s24_model *m, int s, int after)
 }
 
 /* ---------------------------------------------------------------- building */
+/* The residual `other` that add node j puts into the layer being built,
+ * when an earlier conv or linear step computed it with no activation and
+ * nothing else reads it (ResNet's conv2 of a block with a downsample: the
+ * add goes into the downsample conv, after it): that step's bias is added
+ * to `bias` (host, oc) and zeroed on the device, so its dense path runs the
+ * convolution alone instead of the convolution and a bias pass over its
+ * output (the add is linear, so the sum is the same); the 2:4 paths add
+ * its zeros in their epilogues for free. */
+static int move_bias(struct s24_infer_cu *p, int other, int j, float *bias, int64_t oc)
+{
+    struct cstep *c = NULL;
+    int rc = S24_OK;
+    for (int i = p->ns - 2; i >= 0 && !c; i--)
+        if (p->st[i].kind == CS_GEMM && p->st[i].mout == other) c = &p->st[i];
+    if (!c || c->act != S24_ACT_NONE || c->in2 >= 0 || c->oc != oc || c->bias_moved ||
+        s24_fold_sole_reader(p->m, other) != j)
+        return S24_OK;
+    float *hb = (float *)malloc(sizeof(float) * (size_t)oc);
+    if (!hb) return s24_error(S24_ERR_NOMEM, "infer (cuda): out of memory");
+    /* on the plan's stream (non-blocking: the legacy stream would not order with it) */
+    S24_GPU_CHECK(cudaMemcpyAsync(hb, c->b32, sizeof(float) * (size_t)oc, cudaMemcpyDeviceToHost,
+                                  p->s));
+    S24_GPU_CHECK(cudaStreamSynchronize(p->s));
+    for (int64_t o = 0; o < oc; o++) bias[o] += hb[o];
+    S24_GPU_CHECK(cudaMemsetAsync(c->b32, 0, sizeof(float) * (size_t)oc, p->s));
+    S24_GPU_CHECK(cudaMemsetAsync(c->b16, 0, p->es * (size_t)oc, p->s)); /* +0.0 in fp16 and bf16 */
+    S24_GPU_CHECK(cudaStreamSynchronize(p->s));
+    c->bias_moved = 1;
+fail:
+    free(hb);
+    return rc;
+}
+
 static int add_gemm(struct s24_infer_cu *p, int i, int *skip)
 {
     struct s24_model *m = p->m;
@@ -160,14 +195,20 @@ static int add_gemm(struct s24_infer_cu *p, int i, int *skip)
     t->linear = nd->op == S24_N_LINEAR;
     t->oc = f.oc, t->k = f.row;
     int last = f.bn >= 0 ? f.bn : i, j = s24_fold_sole_reader(m, f.out);
+    t->mout = f.out;
     if (j == last + 1 && m->nodes[j].op == S24_N_ADD && p->fuse_add) {
         /* a residual add right after: its other operand is computed already
          * (the graph is in order), so the layer adds it before its activation */
-        t->in2 = p->phys[m->nodes[j].in == f.out ? m->nodes[j].in2 : m->nodes[j].in];
-        t->out = m->nodes[j].out, last = j;
+        int other = m->nodes[j].in == f.out ? m->nodes[j].in2 : m->nodes[j].in;
+        t->in2 = p->phys[other];
+        t->out = m->nodes[j].out, t->mout = m->nodes[j].out, last = j;
+        if ((rc = move_bias(p, other, j, f.b, f.oc)) != S24_OK) {
+            s24_fold_free(&f);
+            return rc;
+        }
     }
-    int a = fusable_act(m, t->out, last);
-    if (a >= 0) t->act = m->nodes[a].act, t->out = m->nodes[a].out, last = a;
+    int a = fusable_act(m, t->mout, last);
+    if (a >= 0) t->act = m->nodes[a].act, t->out = m->nodes[a].out, t->mout = t->out, last = a;
     *skip = last - i;
     snprintf(L->name, sizeof L->name, "%s", m->params[nd->pw].name);
     L->m = f.oc, L->k = f.row, L->folded_bn = f.bn >= 0;
@@ -540,9 +581,11 @@ static int run_gemm(struct s24_infer_cu *p, struct cstep *t, int sparse)
                      !t->sp_act ? ", act own pass" : "");
         return rc;
     }
-    rc = s24_icu_dnn_run(&t->dnn, p->dnn, p->dt, L->name, &cs, p->buf[in], t->w, t->b16, t->b32,
-                         z, t->act, p->buf[t->out], &p->ws, p->s, t->note, sizeof t->note);
-    snprintf(L->engine, sizeof L->engine, "%s", t->note);
+    rc = s24_icu_dnn_run(&t->dnn, p->dnn, p->dt, L->name, &cs, p->buf[in], t->w, t->b16,
+                         t->bias_moved ? NULL : t->b32, z, t->act, p->buf[t->out], &p->ws, p->s,
+                         t->note, sizeof t->note);
+    snprintf(L->engine, sizeof L->engine, "%.26s%s", t->note,
+             t->bias_moved ? " (bias moved to the residual's layer)" : "");
     return rc;
 }
 

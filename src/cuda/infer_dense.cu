@@ -201,8 +201,11 @@ int s24_icu_dnn_run(struct s24_icu_dnn **stp, void *handle, enum s24_dtype dt, c
         S24_GPU_CHECK(e);
     }
     rc = s24_icu_bias_act(dt, y, cs->n * cs->oh * cs->ow, cs->oc, b32, z, act, s);
-    snprintf(note, len, "cuDNN%s + own bias%s%s", d->fused_off ? " (fused refused)" : "",
-             z ? "/add" : "", act == S24_ACT_NONE ? "" : "/act");
+    if (!b32 && !z && act == S24_ACT_NONE)
+        snprintf(note, len, "cuDNN%s alone", d->fused_off ? " (fused refused)" : "");
+    else
+        snprintf(note, len, "cuDNN%s + own %s%s%s", d->fused_off ? " (fused refused)" : "",
+                 b32 ? "bias" : "", z ? "/add" : "", act == S24_ACT_NONE ? "" : "/act");
 fail:
     if (rc != S24_OK) {
         char msg[512];

@@ -164,6 +164,10 @@ static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, cons
         int fused = 0;
         for (int i = 0; i < nl; i++) fused += strstr(s24_infer_layer_at(p, i)->engine, "add") != NULL;
         CHECK(fused == 8, "%s %s: %d layers absorbed a residual add (8 blocks)", arch, dn, fused);
+        /* the three blocks with a downsample: conv2's bias rides in the downsample conv */
+        int moved = 0;
+        for (int i = 0; i < nl; i++) moved += strstr(s24_infer_layer_at(p, i)->engine, "bias moved") != NULL;
+        CHECK(moved == 3, "%s %s: %d layers gave their bias to the residual's layer (3)", arch, dn, moved);
     }
     if (path == S24_INFER_SPARSE && dt == S24_F16 && !strcmp(arch, "resnet18")) {
         /* layer2-4's 3x3 convs fit the own implicit-GEMM kernel's tiles */
