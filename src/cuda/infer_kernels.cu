@@ -161,6 +161,29 @@ __global__ void im2col_kernel(struct s24_conv_shape g, const T *x, T *cols, int6
         st(cols, i, v);
     }
 }
+/* The same gather where c % 8 == 0 (every layer the 2:4 path sends here
+ * but a 3-channel stem, which is padded to 8): one thread moves 8 channels
+ * of one tap, 16 bytes as raw bits (fp16 and bf16 alike), so the index
+ * arithmetic runs once per 8 elements and the loads and stores are full
+ * 16-byte transactions. Rows and taps start at multiples of 8 elements, so
+ * every uint4 is aligned (cudaMalloc's buffers are). */
+__global__ void im2col8_kernel(struct s24_conv_shape g, const uint4 *x, uint4 *cols, int64_t rows)
+{
+    int64_t c8 = g.c / 8, K8 = g.kh * g.kw * c8, P = g.n * g.oh * g.ow;
+    GRID_LOOP(i, rows * K8)
+    {
+        int64_t p = i / K8, k = i % K8;
+        uint4 v = make_uint4(0u, 0u, 0u, 0u);
+        if (p < P) {
+            int64_t ch = k % c8, t = k / c8, kw = t % g.kw, kh = t / g.kw;
+            int64_t ow = p % g.ow, r = p / g.ow, oh = r % g.oh, img = r / g.oh;
+            int64_t ih = oh * g.stride - g.pad + kh, iw = ow * g.stride - g.pad + kw;
+            if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w)
+                v = x[((img * g.h + ih) * g.w + iw) * c8 + ch];
+        }
+        cols[i] = v;
+    }
+}
 template <class T>
 __global__ void conv_direct_kernel(struct s24_conv_shape g, const T *x, const T *w, const float *b,
                                    int a, T *y)
@@ -300,6 +323,13 @@ int s24_icu_im2col(enum s24_dtype dt, const struct s24_conv_shape *cs, const voi
 {
     int rc = S24_OK;
     int64_t n = rows * cs->kh * cs->kw * cs->c;
+    if (cs->c % 8 == 0 && s24_dtype_size(dt) == 2 && cs->groups == 1 &&
+        !(((uintptr_t)x | (uintptr_t)cols) & 15)) {
+        im2col8_kernel<<<s24_cu_blocks(n / 8, TPB), TPB, 0, s>>>(*cs, (const uint4 *)x, (uint4 *)cols,
+                                                                rows);
+        S24_LAUNCH_CHECK();
+        return S24_OK;
+    }
     DT_DISPATCH(dt, im2col_kernel<T><<<s24_cu_blocks(n, TPB), TPB, 0, s>>>(*cs, (const T *)x,
                                                                              (T *)cols, rows));
     S24_LAUNCH_CHECK();
