@@ -340,6 +340,26 @@ static void test_infer(void)
               "infer: the plans agree with the eval forward on %ld and %ld of %ld", a, b, n);
         free(o);
     }
+    /* --csv: one row per run; --layers: a row per layer, reasons quoted */
+    {
+        const char *cf = tmp("infer.csv"), *lf = tmp("infer-layers.csv");
+        remove(cf), remove(lf);
+        CHECK(run("infer %s --checkpoint %s --path sparse --csv %s --layers %s", common, pruned, cf,
+                  lf) == 0);
+        CHECK(run("infer %s --checkpoint %s --path dense --csv %s", common, pruned, cf) == 0);
+        char *c = slurp(cf), *l = slurp(lf);
+        int rows = 0, lines = 0;
+        for (const char *q = c; q && *q; q++) rows += *q == '\n';
+        for (const char *q = l; q && *q; q++) lines += *q == '\n';
+        CHECK(c && !strncmp(c, "model,device,dtype,path,images,batch,acc_plan,", 46) && rows == 3 &&
+                  strstr(c, "\nsmallcnn,cpu,fp32,sparse,8,4,") && strstr(c, "\nsmallcnn,cpu,fp32,dense,8,4,"),
+              "infer --csv: %s", c ? c : "(no file)");
+        CHECK(l && lines == 1 + 4 && strstr(l, "\"2:4 asked for\"") && strstr(l, ",\"conv2.weight\",1,"),
+              "infer --layers: %s", l ? l : "(no file)");
+        free(c), free(l);
+        CHECK(run("infer %s --checkpoint %s --csv /nonexistent-dir/x.csv", common, pruned) == 1 &&
+              contains(err_path, "/nonexistent-dir/x.csv: cannot open"));
+    }
     CHECK(run("infer %s --checkpoint %s --path dense", common, pruned) == 0 &&
           contains(out_path, "0 of 4 through the 2:4 GEMM (2 are 2:4)") &&
           contains(out_path, "dense asked for"));

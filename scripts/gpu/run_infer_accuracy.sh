@@ -11,11 +11,12 @@
 #   GIT_COMMIT=<id> [MODELS='resnet18 efficientnet_b0'] [ACC_EPOCHS1=15]
 #     [ACC_EPOCHS2=5] [DTYPES='fp16 bf16'] [PATHS='sparse auto'] \
 #     scripts/gpu/run_infer_accuracy.sh
-# Output in $OUT: infer-accuracy-h200.csv
-# (model,epochs1,epochs2,dtype,path,images,acc_plan,acc_dense_plan,acc_eval,
-# agree_plan,agree_dense_plan,plan_ms,dense_ms,batch), infer-accuracy.log (every
-# infer run's whole report), train.log (the training calls' summaries),
-# build.log and versions.txt.
+# Output in $OUT: infer-accuracy-h200.csv (`sparse24 infer --csv`'s rows:
+# model,device,dtype,path,images,batch,acc_plan,acc_dense_plan,acc_eval,
+# agree_plan,agree_dense_plan,plan_ms,dense_ms,threads), infer-accuracy-layers.csv
+# (`--layers`), infer-accuracy.log (every infer run's whole report),
+# train.log (the training calls' summaries, with the epochs), build.log and
+# versions.txt.
 set -o pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
@@ -40,7 +41,6 @@ make -j16 WERROR=1 CUDA_ARCHS=90 USE_CUDA=1 USE_CUSPARSELT=1 \
 { nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv
   build/sparse24 info; date -u; echo "commit $GIT_COMMIT"; } > "$OUT/versions.txt" 2>&1
 CSV=$OUT/infer-accuracy-h200.csv
-[ -s "$CSV" ] || echo "model,epochs1,epochs2,dtype,path,images,acc_plan,acc_dense_plan,acc_eval,agree_plan,agree_dense_plan,plan_ms,dense_ms,batch" > "$CSV"
 for m in $MODELS; do
   ck=$ACC_DIR/${m}_s1/continue/phase2.safetensors
   [ -f "$ck" ] || { echo "no checkpoint $ck (training did not finish)"; continue; }
@@ -50,13 +50,10 @@ for m in $MODELS; do
       r=/tmp/acc-infer.txt
       timeout ${INFER_TIMEOUT:-120} build/sparse24 infer --model "$m" --checkpoint "$ck" \
         --data /tmp/cifar --device cuda --dtype "$dt" --path "$p" --batch "$BATCH" --repeats 20 \
-        > "$r" 2>&1
+        --csv "$CSV" --layers "$OUT/infer-accuracy-layers.csv" > "$r" 2>&1
       rc=$?
       { echo "== $m $dt $p: rc $rc"; cat "$r"; } >> "$OUT/infer-accuracy.log"
       head -5 "$r"
-      [ $rc = 0 ] || continue
-      awk -v m="$m" -v e1="$E1" -v e2="$E2" -v dt="$dt" -v p="$p" -v b="$BATCH" \
-        -f scripts/gpu/infer_row.awk "$r" >> "$CSV"
     done
   done
 done

@@ -17,6 +17,14 @@
 #include "sparse24/sparse24_train.h"
 #include "train_data.h"
 
+/* The CSVs' headers (written when the file is new): one row per run, and
+ * the per-layer rows of the profiled run of the plan. */
+#define INFER_CSV_HEAD                                                                             \
+    "model,device,dtype,path,images,batch,acc_plan,acc_dense_plan,acc_eval,agree_plan,"           \
+    "agree_dense_plan,plan_ms,dense_ms,threads\n"
+#define INFER_LAYERS_HEAD                                                                          \
+    "model,device,dtype,path,batch,layer,sparse,m,n,k,plan_ms,dense_ms,share,why,engine\n"
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -48,6 +56,9 @@ static void usage(FILE *f)
 "  --device D           cpu (default), cuda or auto (cuda where a GPU answers)\n"
 "  --dtype T            fp16 (the GPU's default) or bf16 on the GPU; fp32 on the CPU\n"
 "  --threads N          " CLI_THREADS_HELP "\n"
+"  --csv FILE           append one row: " INFER_CSV_HEAD
+"                       (accuracies and agreements in %%, times the medians in ms)\n"
+"  --layers FILE        append the per-layer table: " INFER_LAYERS_HEAD
 "  -h, --help           this text\n"
 "\n"
 "exit codes: 0 success, 1 runtime failure, 2 bad usage\n",
@@ -57,6 +68,17 @@ static void usage(FILE *f)
 static const char *path_name(int path)
 {
     return path == S24_INFER_AUTO ? "auto" : path == S24_INFER_SPARSE ? "2:4" : "dense";
+}
+
+/* s as one CSV field: quoted, its quotes doubled (reasons hold commas) */
+static void csv_field(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
 }
 
 static int argmax10(const float *v)
@@ -108,7 +130,7 @@ static int evaluate(s24_infer_t *ps, s24_infer_t *pd, s24_model_t *m, const stru
 int cmd_infer(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_CKPT, O_DATA, O_BATCH, O_LTEST, O_REPEATS, O_DEVICE, O_THREADS,
-           O_SSIZE, O_STEST, O_PATH, O_DTYPE };
+           O_SSIZE, O_STEST, O_PATH, O_DTYPE, O_CSV, O_LAYERS };
     static const struct option lo[] = {
         {"model", required_argument, 0, O_MODEL}, {"checkpoint", required_argument, 0, O_CKPT},
         {"data", required_argument, 0, O_DATA},   {"batch", required_argument, 0, O_BATCH},
@@ -117,8 +139,9 @@ int cmd_infer(int argc, char **argv)
         {"synthetic-size", required_argument, 0, O_SSIZE},
         {"synthetic-test", required_argument, 0, O_STEST},
         {"path", required_argument, 0, O_PATH}, {"dtype", required_argument, 0, O_DTYPE},
+        {"csv", required_argument, 0, O_CSV},   {"layers", required_argument, 0, O_LAYERS},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *cmd = argv[0], *arch = NULL, *ckpt = NULL;
+    const char *cmd = argv[0], *arch = NULL, *ckpt = NULL, *csv = NULL, *layers = NULL;
     struct train_data_opts d;
     int batch = 64, repeats = 5, ec = S24_EXIT_OK, path = S24_INFER_AUTO, dtype = 0;
     enum s24_device dev = S24_DEVICE_CPU;
@@ -163,6 +186,8 @@ int cmd_infer(int argc, char **argv)
         case O_THREADS:
             if (cli_threads(cmd, optarg)) return S24_EXIT_USAGE;
             break;
+        case O_CSV: csv = optarg; break;
+        case O_LAYERS: layers = optarg; break;
         case O_SSIZE:
             if (cli_parse_i64(optarg, 8, 64, &v)) return cli_usage(cmd, "--synthetic-size %s: expected 8..64", optarg);
             d.synth.size = (int)v;
@@ -184,6 +209,14 @@ int cmd_infer(int argc, char **argv)
         return cli_usage(cmd, "--dtype %s: the CPU plan runs fp32 only (use --device cuda)",
                          dtype == S24_F16 ? "fp16" : "bf16");
 
+    /* opened first: a path that cannot be written fails before the long work */
+    FILE *fcsv = NULL, *flay = NULL;
+    if (csv && !(fcsv = cli_open_csv(csv, INFER_CSV_HEAD)))
+        return cli_fail(cmd, "%s: cannot open for appending", csv);
+    if (layers && !(flay = cli_open_csv(layers, INFER_LAYERS_HEAD))) {
+        if (fcsv) fclose(fcsv);
+        return cli_fail(cmd, "%s: cannot open for appending", layers);
+    }
     s24_model_t *m = NULL;
     s24_backend_t *be = NULL;
     s24_infer_t *ps = NULL, *pd = NULL;
@@ -275,7 +308,28 @@ int cmd_infer(int argc, char **argv)
                L->ms, D->ms, total > 0 ? 100 * L->ms / total : 0.0, L->why,
                L->folded_bn ? "; bn folded" : "", *L->engine ? "; " : "", L->engine);
     }
+    const char *dn = dev == S24_DEVICE_CUDA ? "cuda" : "cpu";
+    const char *tn = dev == S24_DEVICE_CUDA ? (dtype == S24_BF16 ? "bf16" : "fp16") : "fp32";
+    const char *pw = path == S24_INFER_AUTO ? "auto" : path == S24_INFER_SPARSE ? "sparse" : "dense";
+    if (fcsv)
+        fprintf(fcsv, "%s,%s,%s,%s,%lld,%d,%.2f,%.2f,%.2f,%.2f,%.2f,%.4f,%.4f,%d\n", arch, dn, tn, pw,
+                (long long)test.n, nb, pct * (double)ev.hits[0], pct * (double)ev.hits[1],
+                pct * (double)ev.hits[2], pct * (double)ev.agree[0], pct * (double)ev.agree[1], ms,
+                md, s24_threads_get());
+    for (int i = 0; flay && i < n; i++) {
+        const struct s24_infer_layer *L = s24_infer_layer_at(ps, i), *D = s24_infer_layer_at(pd, i);
+        fprintf(flay, "%s,%s,%s,%s,%d,", arch, dn, tn, pw, nb);
+        csv_field(flay, L->name);
+        fprintf(flay, ",%d,%lld,%lld,%lld,%.4f,%.4f,%.4f,", L->sparse, (long long)L->m,
+                (long long)L->n, (long long)L->k, L->ms, D->ms, total > 0 ? L->ms / total : 0.0);
+        csv_field(flay, L->why);
+        fputc(',', flay);
+        csv_field(flay, L->engine);
+        fputc('\n', flay);
+    }
 done:
+    if (fcsv && fclose(fcsv) && ec == S24_EXIT_OK) ec = cli_fail(cmd, "%s: write failed", csv);
+    if (flay && fclose(flay) && ec == S24_EXIT_OK) ec = cli_fail(cmd, "%s: write failed", layers);
     free(x), free(y), free(ts), free(td);
     s24_infer_free(ps);
     s24_infer_free(pd);
