@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "sparse24/sparse24.h"
+#include "cpu/spmm_internal.h"
 
 #ifdef S24_HAVE_OPENBLAS
 #include <cblas.h>
@@ -66,6 +67,7 @@ static void usage(FILE *f)
             "usage: sparse24 bench cpu [--sizes LIST] [--shapes FILE] [--no-layers]\n"
             "                          [--dtype LIST] [--threads N] [--repeats R] [--rounds N]\n"
             "                          [--isa auto|avx512|avx2|scalar] [--out DIR] [--progress]\n"
+            "       sparse24 bench cpu --ceilings\n"
             "Times C = A x B with A 2:4-compressed (s24_spmm) against OpenBLAS dense sgemm\n"
             "on the decompressed A, side by side in this process, and prints median time,\n"
             "GFLOP/s (dense-equivalent 2*M*N*K), the dense/sparse time ratio and the\n"
@@ -83,6 +85,8 @@ static void usage(FILE *f)
             "                  calls, each after an untimed warm-up (default 2)\n"
             "  --isa NAME      force the SpMM SIMD path (default auto)\n"
             "  --out DIR       also write DIR/cpu-gemm.csv\n"
+            "  --ceilings      only measure the per-core rates of the kernel's ways of\n"
+            "                  selecting B (AVX-512; one thread, data in L1) and exit\n"
             "  --progress      " CLI_PROGRESS_HELP "\n"
             "                  (on a terminal it is always drawn)\n"
             "The OpenBLAS core type is fixed when the library loads: run again with\n"
@@ -366,6 +370,33 @@ static const char *blas_core(void)
 #endif
 }
 
+/* --ceilings: the per-core rates of the kernel's B-selection formulations
+ * (spmm_ceiling_avx512.c), one thread, synthetic data in L1. */
+static int ceilings(void)
+{
+    struct s24_spmm_ceilings c;
+    int st;
+    if (strcmp(s24_spmm_isa(), "avx512") != 0)
+        return cli_fail(CMD, "--ceilings needs an AVX-512 CPU (this one: %s)", s24_spmm_isa());
+    cli_stamp(stdout, "# ");
+    print_loadavg("at start");
+    if ((st = s24_spmm_ceilings_avx512(&c)) != S24_OK) return cli_lib_fail(CMD, st);
+    printf("# one thread, best of 5 rounds, synthetic data in L1; G zmm FMA/s;\n"
+           "# dense_eq = G_FMA/s x 64 (16 lanes x 2 flops, x 2 for the half 2:4 skips)\n");
+    printf("%-44s %8s %8s %9s\n", "loop", "G_FMA/s", "of_peak", "dense_eq");
+    printf("%-44s %8.3f %7.0f%% %9s\n", "peak: 12 FMA chains in registers", c.fma_peak, 100.0,
+           "-");
+    const struct { const char *name; double v; } rows[] = {
+        {"addr: SUB kernel, B row by address (L1)", c.addr},
+        {"perm: B in registers, one vpermps per FMA", c.perm},
+        {"mixed: 2/3 by address, 1/3 by vpermps", c.mixed}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        printf("%-44s %8.3f %7.0f%% %9.1f\n", rows[i].name, rows[i].v,
+               100.0 * rows[i].v / c.fma_peak, rows[i].v * 64.0);
+    print_loadavg("at end");
+    return S24_EXIT_OK;
+}
+
 int bench_cpu_main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -374,7 +405,8 @@ int bench_cpu_main(int argc, char **argv)
         {"threads", required_argument, 0, 't'}, {"repeats", required_argument, 0, 'r'},
         {"rounds", required_argument, 0, 'R'},  {"isa", required_argument, 0, 'i'},
         {"out", required_argument, 0, 'o'},     {"help", no_argument, 0, 'h'},
-        {"progress", no_argument, 0, 'G'},      {0, 0, 0, 0}};
+        {"progress", no_argument, 0, 'G'},      {"ceilings", no_argument, 0, 'C'},
+        {0, 0, 0, 0}};
     struct shape shapes[MAX_SHAPES];
     int nsh = 0, layers = 1, sizes_given = 0, c, st, force_progress = 0;
     const char *shapes_file = NULL, *out_dir = NULL;
@@ -420,6 +452,7 @@ int bench_cpu_main(int argc, char **argv)
             break;
         case 'o': out_dir = optarg; break;
         case 'G': force_progress = 1; break;
+        case 'C': return ceilings();
         case 'h': usage(stdout); return S24_EXIT_OK;
         default: return cli_usage(CMD, "unknown option");
         }

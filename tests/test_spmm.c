@@ -330,7 +330,20 @@ static void check_cli(void)
     CHECK(lines == 3, "one row per dtype (%d lines)", lines);
     CHECK(errs_ok, "max_rel_err column below 1e-5");
     remove(path);
+    /* --ceilings: runs and prints its four rows on AVX-512, refuses elsewhere */
+    snprintf(cmd, sizeof cmd, "%s bench cpu --ceilings > %s/out.txt 2> /dev/null", cli, dir);
+    const int avx512 = strcmp(s24_spmm_isa(), "avx512") == 0;
+    const int st = WEXITSTATUS(system(cmd));
+    CHECK(avx512 ? st == 0 : st == 1, "bench cpu --ceilings exits %d (avx512: %d)", st, avx512);
     snprintf(path, sizeof path, "%s/out.txt", dir);
+    if (avx512 && (f = fopen(path, "r")) != NULL) {
+        int rows = 0;
+        while (fgets(line, sizeof line, f))
+            rows += !strncmp(line, "peak:", 5) || !strncmp(line, "addr:", 5) ||
+                    !strncmp(line, "perm:", 5) || !strncmp(line, "mixed:", 6);
+        fclose(f);
+        CHECK(rows == 4, "--ceilings prints 4 rows (%d)", rows);
+    }
     remove(path);
     remove(dir);
 }

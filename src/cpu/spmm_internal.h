@@ -120,6 +120,17 @@ int s24_spmm_plan_run_src(struct s24_spmm_plan *p, s24_spmm_src_fn pack, const v
 /* The packer of the plan's ISA (dense rows of B). */
 s24_spmm_pack_fn s24_spmm_isa_pack(const struct s24_spmm_plan *p);
 
+/* Per-core ceilings of the B-selection formulations, in G zmm FMA/s on the
+ * calling thread (spmm_ceiling_avx512.c; `sparse24 bench cpu --ceilings`).
+ * AVX-512 CPUs only. */
+struct s24_spmm_ceilings {
+    double fma_peak; /* 12 independent FMA chains */
+    double addr;     /* the SUB kernel, L1-resident sub-panel: select by address */
+    double perm;     /* select in registers, one vpermps per FMA */
+    double mixed;    /* 2/3 by address, 1/3 by vpermps in one loop */
+};
+int s24_spmm_ceilings_avx512(struct s24_spmm_ceilings *out);
+
 /* Tests only: plans made after the call use this form (AUTO: the rule in
  * spmm.c) and, for SUB, ks rows per sub-block (0: from the L1 size; else a
  * multiple of 4 that divides kc). Process-wide, like s24_spmm_set_isa. */
