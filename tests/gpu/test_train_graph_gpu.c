@@ -78,14 +78,20 @@ static int same_floats(const float *a, const float *b, int64_t n)
     return (!a && !b) || (a && b && !memcmp(a, b, sizeof(float) * (size_t)n));
 }
 
-static void check_arch(const char *arch)
+/* The synthetic 32x32 train and test sets both checks train on. */
+static void make_data(struct s24_dataset *tr, struct s24_dataset *te)
 {
     struct s24_synth_cfg sc;
-    struct s24_dataset tr, te;
     s24_synth_default(&sc);
     sc.size = 32, sc.n_train = NTRAIN, sc.n_test = 50;
-    CHECK_OK(s24_synth_make(&sc, 1, &tr));
-    CHECK_OK(s24_synth_make(&sc, 0, &te));
+    CHECK_OK(s24_synth_make(&sc, 1, tr));
+    CHECK_OK(s24_synth_make(&sc, 0, te));
+}
+
+static void check_arch(const char *arch)
+{
+    struct s24_dataset tr, te;
+    make_data(&tr, &te);
     struct trained p, g;
     int rp = train(&p, arch, "0", &tr, &te);
     int rg = train(&g, arch, "1", &tr, &te);
@@ -131,12 +137,8 @@ done:
  * well; the bits are not compared (timing may pick other algorithms). */
 static void check_default_mode(const char *arch)
 {
-    struct s24_synth_cfg sc;
     struct s24_dataset tr, te;
-    s24_synth_default(&sc);
-    sc.size = 32, sc.n_train = NTRAIN, sc.n_test = 50;
-    CHECK_OK(s24_synth_make(&sc, 1, &tr));
-    CHECK_OK(s24_synth_make(&sc, 0, &te));
+    make_data(&tr, &te);
     struct trained g;
     CHECK_OK(train(&g, arch, "1", &tr, &te));
     for (int e = 0; e < EPOCHS && g.m; e++) {
