@@ -16,8 +16,8 @@
 #                     batch 256, warm-up 15, 100 steps, modes fp32,bf16,compile)
 #   S24=0 / TORCH=0   skip that side; BUILD=0 skip make when build/sparse24 exists
 #   GRAPH=1           sparse24's side runs twice: plainly, then with
-#                     S24_TRAIN_GRAPH=1 (rows of engine sparse24-graph; its log
-#                     s24-bench-graph.log)
+#                     S24_TRAIN_GRAPH=1 into train-step-graph.csv (same columns;
+#                     its log s24-bench-graph.log)
 #   S24_TIMEOUT / TORCH_TIMEOUT  seconds for each side (default 240 / 360), each
 #                     cut to what is left before DEADLINE
 #   DEADLINE          seconds from the start by which everything has ended
@@ -85,7 +85,7 @@ if [ "${S24:-1}" != 0 ]; then
       lim=$(budget "${S24_TIMEOUT:-240}")
       if [ "${GRAPH:-0}" = 1 ] && [ "$lim" -ge 20 ]; then
         stamp "sparse24 bench train, S24_TRAIN_GRAPH=1 (at most $lim s)"
-        S24_TRAIN_GRAPH=1 timeout -k 10 "$lim" build/sparse24 bench train --csv "$CSV" $S24_BENCH_ARGS 2>&1 |
+        S24_TRAIN_GRAPH=1 timeout -k 10 "$lim" build/sparse24 bench train --csv "$OUT/train-step-graph.csv" $S24_BENCH_ARGS 2>&1 |
           tee "$OUT/s24-bench-graph.log"
         echo "sparse24 bench train (graph): rc $?" | tee -a "$OUT/s24-bench-graph.log"
       fi
