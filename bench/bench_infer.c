@@ -129,19 +129,15 @@ static void write_layers(const struct bench *b, s24_infer_t *p, const char *arch
     for (int i = 0; i < nl; i++) total += s24_infer_layer_at(p, i)->ms;
     for (int i = 0; i < nl; i++) {
         const struct s24_infer_layer *L = s24_infer_layer_at(p, i);
-        /* the free text fields may hold commas: quoted, inner quotes dropped */
-        char why[sizeof L->why], eng[sizeof L->engine];
-        size_t k = 0;
-        for (const char *c = L->why; *c && k + 1 < sizeof why; c++)
-            if (*c != '"') why[k++] = *c;
-        why[k] = 0, k = 0;
-        for (const char *c = L->engine; *c && k + 1 < sizeof eng; c++)
-            if (*c != '"') eng[k++] = *c;
-        eng[k] = 0;
-        fprintf(b->layers, "%s,%d,%d,%s,%s,%s,%lld,%lld,%lld,%d,%d,%.4f,%.4f,%.4f,%.4f,\"%s\",\"%s\"\n",
-                arch, size, batch, dtype_name(dt), path_name(path), L->name, (long long)L->m,
-                (long long)L->n, (long long)L->k, L->eligible, L->sparse, L->ms, L->dense_ms,
-                L->sparse_ms, total > 0 ? L->ms / total : 0.0, eng, why);
+        fprintf(b->layers, "%s,%d,%d,%s,%s,%s,%lld,%lld,%lld,%d,%d,%.4f,%.4f,%.4f,%.4f,", arch, size,
+                batch, dtype_name(dt), path_name(path), L->name, (long long)L->m, (long long)L->n,
+                (long long)L->k, L->eligible, L->sparse, L->ms, L->dense_ms, L->sparse_ms,
+                total > 0 ? L->ms / total : 0.0);
+        /* the free text fields may hold commas */
+        cli_csv_field(b->layers, L->engine);
+        fputc(',', b->layers);
+        cli_csv_field(b->layers, L->why);
+        fputc('\n', b->layers);
     }
 }
 

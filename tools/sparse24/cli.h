@@ -104,5 +104,7 @@ void cli_sort_doubles(double *v, int n);
 /* path opened for appending, `header` written when the file is empty; NULL
  * when it cannot be opened. */
 FILE *cli_open_csv(const char *path, const char *header);
+/* s as one CSV field: quoted, its quotes doubled (reasons hold commas) */
+void cli_csv_field(FILE *f, const char *s);
 
 #endif

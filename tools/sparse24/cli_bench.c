@@ -17,6 +17,16 @@ void cli_sort_doubles(double *v, int n)
     if (v && n > 1) qsort(v, (size_t)n, sizeof *v, cmp_double);
 }
 
+void cli_csv_field(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
 FILE *cli_open_csv(const char *path, const char *header)
 {
     FILE *f = fopen(path, "a+");

@@ -70,17 +70,6 @@ static const char *path_name(int path)
     return path == S24_INFER_AUTO ? "auto" : path == S24_INFER_SPARSE ? "2:4" : "dense";
 }
 
-/* s as one CSV field: quoted, its quotes doubled (reasons hold commas) */
-static void csv_field(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static int argmax10(const float *v)
 {
     int b = 0;
@@ -319,12 +308,12 @@ int cmd_infer(int argc, char **argv)
     for (int i = 0; flay && i < n; i++) {
         const struct s24_infer_layer *L = s24_infer_layer_at(ps, i), *D = s24_infer_layer_at(pd, i);
         fprintf(flay, "%s,%s,%s,%s,%d,", arch, dn, tn, pw, nb);
-        csv_field(flay, L->name);
+        cli_csv_field(flay, L->name);
         fprintf(flay, ",%d,%lld,%lld,%lld,%.4f,%.4f,%.4f,", L->sparse, (long long)L->m,
                 (long long)L->n, (long long)L->k, L->ms, D->ms, total > 0 ? L->ms / total : 0.0);
-        csv_field(flay, L->why);
+        cli_csv_field(flay, L->why);
         fputc(',', flay);
-        csv_field(flay, L->engine);
+        cli_csv_field(flay, L->engine);
         fputc('\n', flay);
     }
 done:
