@@ -7,6 +7,8 @@
 # run_gemm.sh unpacks it) when carried, else the image's Python wheel.
 #   GIT_COMMIT=<id> [OPS_TESTS=1] [BENCH_ARGS='...'] [TORCH_ARGS='...'] \
 #     scripts/gpu/run_infer_tests.sh
+# BENCH_ONLY=1 skips test_infer_gpu and the CLI runs; TORCH_ARGS2, when set,
+# runs bench/torch_infer.py a second time (torch.compile rows for some batches).
 # OPS_TESTS=1 also runs test_nn_ops_gpu (the training ops, max-pool among
 # them); OWN_TESTS=1 test_own_gpu (the own mma.sp GEMM and implicit-GEMM
 # 2:4 convolution). BENCH_ARGS, when set, runs `sparse24 bench infer BENCH_ARGS` and
@@ -33,6 +35,7 @@ echo "build: rc $rc, $(( $(date +%s) - t0 )) s"
 [ $rc = 0 ] || exit 1
 { nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv
   build/sparse24 info; date -u; echo "commit $GIT_COMMIT"; } 2>&1 | tee "$OUT/versions.txt"
+if [ -z "$BENCH_ONLY" ]; then
 echo "== test_infer_gpu ($(( $(date +%s) - t0 )) s)"
 timeout ${TEST_TIMEOUT:-300} stdbuf -oL build/tests/gpu/test_infer_gpu 2>&1 | tee "$OUT/test-infer-gpu.log" | tail -80
 if [ -n "$OWN_TESTS" ]; then
@@ -62,6 +65,7 @@ echo "== cli ($(( $(date +%s) - t0 )) s)"
     done
   done
 } 2>&1 | tee "$OUT/cli-infer.log" | tail -60
+fi
 if [ -n "$BENCH_ARGS" ]; then
   echo "== bench infer ($(( $(date +%s) - t0 )) s)"
   # word splitting of the argument strings is intended
@@ -71,5 +75,10 @@ if [ -n "$BENCH_ARGS" ]; then
   timeout ${TORCH_TIMEOUT:-120} python3 bench/torch_infer.py --csv "$OUT/infer-h200.csv" $TORCH_ARGS \
     2>&1 | tee -a "$OUT/bench-infer.log" | tail -20
   echo "rc ${PIPESTATUS[0]}"
+  if [ -n "$TORCH_ARGS2" ]; then
+    timeout ${TORCH_TIMEOUT:-120} python3 bench/torch_infer.py --csv "$OUT/infer-h200.csv" $TORCH_ARGS2 \
+      2>&1 | tee -a "$OUT/bench-infer.log" | tail -20
+    echo "rc ${PIPESTATUS[0]}"
+  fi
 fi
 echo "== done ($(( $(date +%s) - t0 )) s)"

@@ -8,7 +8,8 @@
 # Output in $OUT: readme.tar.gz (build.log, info.txt, readme.log, cmdN.log).
 # The whole list (two
 # 40-epoch trainings, one of them two-phase, eval, infer, bench gemm) may
-# not fit one 10-minute call: README_ONLY splits it.
+# not fit one 10-minute call: README_ONLY splits it; README_DEADLINE
+# (default 560 s from the start) stops the check so the logs come back.
 set -o pipefail
 OUT=${OUT:-out}
 R=/tmp/readme-run
@@ -28,8 +29,10 @@ if [ ! -f /tmp/cifar/test_batch.bin ]; then
     { echo "data conversion failed"; tail -5 "$R/data.log"; }
 fi
 echo "data: $(( $(date +%s) - t0 )) s"
+# cut short before the device tool's 600 s so the logs still come back
+lim=$(( ${README_DEADLINE:-560} - ($(date +%s) - t0) ))
 README_SET=device README_DATA=/tmp/cifar README_LOGS="$R/logs" \
-  sh scripts/readme_check.sh "$(pwd)/build/sparse24" 2>&1 | tee "$R/readme.log"
+  timeout -k 5 "$lim" sh scripts/readme_check.sh "$(pwd)/build/sparse24" 2>&1 | tee "$R/readme.log"
 rc=${PIPESTATUS[0]}
 echo "== done ($(( $(date +%s) - t0 )) s), rc $rc"
 tar czf "$OUT/readme.tar.gz" -C "$R" build.log info.txt readme.log logs
