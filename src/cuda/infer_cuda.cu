@@ -34,6 +34,19 @@
 #include "nn/infer_internal.h"
 
 #define ROW_PAD 16         /* positions per buffer rounded up to this (cuSPARSELt: n % 8) */
+/* The most positions one cuSPARSELt GEMM takes: 0.8.0 refused
+ * cusparseLtMatmulDescriptorInit (NOT_SUPPORTED) at 3,211,264 (ResNet18's
+ * layer1 at 224x224, batch 1024; EfficientNet-B0's first 1x1 at batch 256)
+ * and ran 1,048,576 (ResNet18-CIFAR's layer1, batch 1024); larger GEMMs run
+ * in chunks of this many columns (S24_INFER_SP_CHUNK, a multiple of
+ * ROW_PAD, sets fewer: the tests run chunks at small shapes). */
+#define SP_MAX_N sp_max_n()
+static int64_t sp_max_n(void)
+{
+    const char *e = getenv("S24_INFER_SP_CHUNK");
+    long long v = e ? atoll(e) : 0;
+    return v >= ROW_PAD && v % ROW_PAD == 0 && v < (1 << 20) ? (int64_t)v : (1 << 20);
+}
 #define SPARSE_MARGIN 0.02 /* AUTO keeps 2:4 only when at least 2 % faster (the GEMM engine's) */
 #define MEASURE_WARM 2     /* warm-up runs of each path (the first searches cuDNN, makes plans) */
 #define MEASURE_PAIRS 9    /* timed runs of each path, alternating */
@@ -55,8 +68,10 @@ struct cstep {
     void *b16;              /* (oc) dt: the folded bias, for the libraries' epilogues */
     float *b32;             /* (oc) fp32 for the own epilogue; CS_AFFINE: scale (c), shift (c) */
     struct s24_icu_dnn *dnn;
-    struct s24_sp *sp;      /* the 2:4 plan for sp_n positions; NULL until first used */
-    int64_t sp_n;
+    struct s24_sp *sp;      /* the 2:4 plan for sp_n positions (a chunk of SP_MAX_N at
+                             * most); NULL until first used */
+    struct s24_sp *sp_tail; /* the plan for the last chunk's sp_tail_n when not a whole one */
+    int64_t sp_n, sp_tail_n;
     int sp_act;             /* the 2:4 plan applies the ReLU itself */
     struct s24_icu_own *own; /* k x k convs: the own implicit-GEMM 2:4 kernel (infer_own.cu) */
     int own_ran;            /* the last 2:4 run was the own kernel's */
@@ -312,6 +327,7 @@ void s24_infer_cu_free(struct s24_infer_cu *p)
         if (t->b32) cudaFree(t->b32);
         s24_icu_dnn_free(t->dnn);
         s24_sp_free(t->sp);
+        s24_sp_free(t->sp_tail);
         s24_icu_own_free(t->own);
         if (t->ev[0]) cudaEventDestroy(t->ev[0]);
         if (t->ev[1]) cudaEventDestroy(t->ev[1]);
@@ -462,42 +478,57 @@ fail:
     return rc;
 }
 
-/* Step t's 2:4 plan for np (padded) positions: made with its bias,
- * checked against the weight as cuSPARSELt reads it, compressed. A ReLU goes into
- * cuSPARSELt's epilogue unless this version refuses it there. */
-static int make_sp(struct s24_infer_cu *p, struct cstep *t, int64_t np, const char *name)
+/* A 2:4 plan of step t for n positions into *sp: made with its bias,
+ * checked against the weight as cuSPARSELt reads it, compressed. A ReLU
+ * goes into cuSPARSELt's epilogue (*act) unless this version refuses it
+ * there or *act is already 0. */
+static int make_sp1(struct s24_infer_cu *p, struct cstep *t, int64_t n, const char *name,
+                    struct s24_sp **sp, int *act)
 {
     int rc;
     struct s24_gemm_desc d;
-    s24_sp_free(t->sp);
-    t->sp = NULL, t->sp_n = 0;
-    s24_gemm_desc_init(&d, t->oc, np, t->k, p->dt);
+    s24_gemm_desc_init(&d, t->oc, n, t->k, p->dt);
     d.bias = 1;
-    /* the ReLU in cuSPARSELt's epilogue, unless a residual is to be added before it */
-    d.act = t->act == S24_ACT_RELU && t->in2 < 0 ? S24_GEMM_ACT_RELU : S24_GEMM_ACT_NONE;
+    d.act = *act ? S24_GEMM_ACT_RELU : S24_GEMM_ACT_NONE;
     if ((rc = s24_gemm_check(&d, S24_GEMM_SPARSE)) != S24_OK)
         return layer_err(rc, name, "the 2:4 GEMM's shape");
-    rc = s24_sp_init_bias(p->splt, &d, t->b16, &t->sp);
+    rc = s24_sp_init_bias(p->splt, &d, t->b16, sp);
     if (rc != S24_OK && d.act != S24_GEMM_ACT_NONE) {
         s24_clear_error();
         d.act = S24_GEMM_ACT_NONE; /* the own pass applies it */
-        rc = s24_sp_init_bias(p->splt, &d, t->b16, &t->sp);
+        rc = s24_sp_init_bias(p->splt, &d, t->b16, sp);
     }
     if (rc != S24_OK) return layer_err(rc, name, "cuSPARSELt plan");
-    t->sp_act = d.act != S24_GEMM_ACT_NONE;
+    *act = d.act != S24_GEMM_ACT_NONE;
     /* s24_sp_init zeroes its buffers with cudaMemset on the legacy stream,
      * which does not order with the plan's non-blocking stream */
     if ((rc = s24_gpu_status(cudaDeviceSynchronize(), "cudaDeviceSynchronize", __FILE__,
                              __LINE__)) != S24_OK)
         return layer_err(rc, name, "cuSPARSELt plan");
-    if ((rc = s24_sp_check(t->sp, t->w, p->s)) != S24_OK)
+    if ((rc = s24_sp_check(*sp, t->w, p->s)) != S24_OK)
         return layer_err(rc, name, "the folded 16-bit weight as cuSPARSELt reads it");
     /* the bias pointer went in with the plan (s24_sp_init_bias): the plan is
      * not made a second time here. EfficientNet-B0's fp16 2:4 plan took 17.8
      * s to create when it was (docs/results/infer-h200.md) */
-    if ((rc = s24_sp_compress(t->sp, t->w, p->s)) != S24_OK)
+    if ((rc = s24_sp_compress(*sp, t->w, p->s)) != S24_OK)
         return layer_err(rc, name, "compressing the weight");
-    t->sp_n = np;
+    return S24_OK;
+}
+
+/* Step t's 2:4 plans for np (padded) positions: one for chunks of SP_MAX_N
+ * at most and, when np is not a whole number of them, one for the rest. */
+static int make_sp(struct s24_infer_cu *p, struct cstep *t, int64_t np, const char *name)
+{
+    int rc, act = t->act == S24_ACT_RELU && t->in2 < 0; /* not before a residual add */
+    int64_t n1 = np < SP_MAX_N ? np : SP_MAX_N, rest = np > SP_MAX_N ? np % SP_MAX_N : 0;
+    s24_sp_free(t->sp), s24_sp_free(t->sp_tail);
+    t->sp = t->sp_tail = NULL, t->sp_n = t->sp_tail_n = 0;
+    if ((rc = make_sp1(p, t, n1, name, &t->sp, &act)) != S24_OK) return rc;
+    /* where the tail refuses the ReLU the own pass applies it after all
+     * chunks (a second ReLU on the others changes nothing) */
+    if (rest && (rc = make_sp1(p, t, rest, name, &t->sp_tail, &act)) != S24_OK) return rc;
+    t->sp_act = act;
+    t->sp_n = np, t->sp_tail_n = rest;
     return S24_OK;
 }
 
@@ -532,8 +563,16 @@ static int sparse_gemm(struct s24_infer_cu *p, struct cstep *t, const struct s24
     if (!t->sp || t->sp_n != np) {
         if ((rc = make_sp(p, t, np, name)) != S24_OK) return rc;
     }
-    if ((rc = s24_sp_run(t->sp, x, NULL, p->buf[t->out], t->b16, p->s)) != S24_OK)
-        return layer_err(rc, name, "cusparseLtMatmul");
+    /* chunk j: rows j*SP_MAX_N.. of X (K values each) into the same rows of
+     * D (oc values each), both NHWC */
+    const int64_t ch = SP_MAX_N;
+    for (int64_t j0 = 0; j0 < np; j0 += ch) {
+        struct s24_sp *sp = np - j0 < ch && t->sp_tail ? t->sp_tail : t->sp;
+        const char *xj = (const char *)x + (size_t)j0 * (size_t)t->k * p->es;
+        char *dj = (char *)p->buf[t->out] + (size_t)j0 * (size_t)t->oc * p->es;
+        if ((rc = s24_sp_run(sp, xj, NULL, dj, t->b16, p->s)) != S24_OK)
+            return layer_err(rc, name, "cusparseLtMatmul");
+    }
     if ((z || (!t->sp_act && t->act != S24_ACT_NONE)) &&
         (rc = s24_icu_bias_act(p->dt, p->buf[t->out], P, t->oc, NULL, z, t->act, p->s)) != S24_OK)
         return layer_err(rc, name, "residual and activation after the 2:4 GEMM");
@@ -584,8 +623,8 @@ static int run_gemm(struct s24_infer_cu *p, struct cstep *t, int sparse)
     rc = s24_icu_dnn_run(&t->dnn, p->dnn, p->dt, L->name, &cs, p->buf[in], t->w, t->b16,
                          t->bias_moved ? NULL : t->b32, z, t->act, p->buf[t->out], &p->ws, p->s,
                          t->note, sizeof t->note);
-    snprintf(L->engine, sizeof L->engine, "%.26s%s", t->note,
-             t->bias_moved ? " (bias moved to the residual's layer)" : "");
+    snprintf(L->engine, sizeof L->engine, "%.48s%s", t->note,
+             t->bias_moved ? " (bias moved)" : "");
     return rc;
 }
 

@@ -7,7 +7,9 @@
  * so does a residual added right before that ReLU (its z input, alpha2 1);
  * cuDNN takes other activations there only with IMPLICIT_PRECOMP_GEMM, so
  * those (SiLU, sigmoid, none) run cudnnConvolutionForward with the
- * fastest algorithm and then the plan's own bias + activation pass. Where
+ * fastest algorithm and then the plan's own bias + activation pass. The
+ * fused call's algorithm is the fastest of cudnnFind's first few timed in
+ * that call (pick_fused), and the layer's note names it. Where
  * cuDNN refuses the fused call, the layer keeps the separate pass; where it
  * is missing or has no algorithm for the shape, the plan's direct kernel
  * runs the layer (slowly) and the layer's note says so.
@@ -20,6 +22,8 @@
 
 /* cudnnFind skips algorithms needing more workspace than this */
 #define DNN_WS_MAX ((size_t)256 << 20)
+/* cudnnFind's fastest this many are timed again in the fused call */
+#define DNN_CANDS 4
 
 int s24_icu_buf_grow(struct s24_icu_buf *b, size_t bytes, cudaStream_t s)
 {
@@ -65,6 +69,12 @@ struct s24_icu_dnn {
     cudnnActivationDescriptor_t ad;
     cudnnConvolutionFwdAlgo_t algo;
     size_t ws;
+    /* cudnnFind's usable algorithms, fastest first: the fused call is
+     * timed over them once (pick_fused) */
+    cudnnConvolutionFwdAlgo_t cand[DNN_CANDS];
+    cudnnMathType_t cmath[DNN_CANDS];
+    size_t cws[DNN_CANDS];
+    int ncand, picked;
     char why[96]; /* why the direct kernel */
 };
 
@@ -131,20 +141,76 @@ static int dnn_make(struct s24_icu_dnn *d, cudnnHandle_t h, enum s24_dtype dt,
             return S24_OK;
         }
     }
-    for (int i = 0; i < ret; i++) {
+    for (int i = 0; i < ret && d->ncand < DNN_CANDS; i++) {
         if (r[i].status != CUDNN_STATUS_SUCCESS || r[i].memory > DNN_WS_MAX) continue;
         size_t q = 0;
         S24_GPU_CHECK(cudnnSetConvolutionMathType(d->cd, r[i].mathType));
         S24_GPU_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, d->xd, d->wd, d->cd, d->yd,
                                                               r[i].algo, &q));
-        d->algo = r[i].algo;
-        d->ws = q > r[i].memory ? q : r[i].memory;
+        d->cand[d->ncand] = r[i].algo, d->cmath[d->ncand] = r[i].mathType;
+        d->cws[d->ncand++] = q > r[i].memory ? q : r[i].memory;
+    }
+    if (d->ncand) {
+        S24_GPU_CHECK(cudnnSetConvolutionMathType(d->cd, d->cmath[0]));
+        d->algo = d->cand[0], d->ws = d->cws[0];
+        for (int i = 1; i < d->ncand; i++) d->ws = d->cws[i] > d->ws ? d->cws[i] : d->ws;
         return S24_OK;
     }
     d->direct = 1;
     snprintf(d->why, sizeof d->why, "cuDNN has no %s algorithm for this shape",
              dt == S24_F16 ? "fp16" : "bf16");
 fail:
+    return rc;
+}
+
+/* cudnnFind times the convolution alone; the plan runs the fused conv +
+ * bias (+ residual) + ReLU, which cuDNN does in one kernel for some
+ * algorithms and in several for others, and at small shapes Find's order
+ * is within its own noise. So the fused call itself is timed over Find's
+ * candidates on the layer's real buffers (median of 5 after 2, on the
+ * stream), once per shape, and the fastest kept. y is rewritten by the
+ * run that follows. Not under stream capture: the first run at a shape
+ * runs plainly (infer_cuda.cu's graph_forward). */
+static int pick_fused(struct s24_icu_dnn *d, cudnnHandle_t h, const void *x, const void *w,
+                      const void *b16, const void *z, void *y, struct s24_icu_buf *ws, cudaStream_t s)
+{
+    int rc = S24_OK, best = -1;
+    const float one = 1.0f, zero = 0.0f;
+    float bt = 0;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    d->picked = 1;
+    if (d->ncand < 2) return S24_OK;
+    S24_GPU_CHECK(cudaEventCreate(&e0));
+    S24_GPU_CHECK(cudaEventCreate(&e1));
+    for (int c = 0; c < d->ncand; c++) {
+        float t[5];
+        int ok = 1;
+        S24_GPU_CHECK(cudnnSetConvolutionMathType(d->cd, d->cmath[c]));
+        for (int r = 0; r < 7 && ok; r++) {
+            if (r >= 2) S24_GPU_CHECK(cudaEventRecord(e0, s));
+            cudnnStatus_t e = cudnnConvolutionBiasActivationForward(
+                h, &one, d->xd, x, d->wd, w, d->cd, d->cand[c], ws->p, d->cws[c], z ? &one : &zero,
+                d->yd, z ? z : y, d->bd, b16, d->ad, d->yd, y);
+            if (e != CUDNN_STATUS_SUCCESS) ok = 0; /* refused for this algorithm: not a candidate */
+            if (ok && r >= 2) {
+                S24_GPU_CHECK(cudaEventRecord(e1, s));
+                S24_GPU_CHECK(cudaEventSynchronize(e1));
+                S24_GPU_CHECK(cudaEventElapsedTime(&t[r - 2], e0, e1));
+            }
+        }
+        if (!ok) continue;
+        for (int i = 1; i < 5; i++)
+            for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
+                float q = t[j];
+                t[j] = t[j - 1], t[j - 1] = q;
+            }
+        if (best < 0 || t[2] < bt) best = c, bt = t[2];
+    }
+    if (best >= 0) d->algo = d->cand[best];
+    S24_GPU_CHECK(cudnnSetConvolutionMathType(d->cd, d->cmath[best >= 0 ? best : 0]));
+fail:
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
     return rc;
 }
 
@@ -174,6 +240,9 @@ int s24_icu_dnn_run(struct s24_icu_dnn **stp, void *handle, enum s24_dtype dt, c
         snprintf(note, len, "own direct conv (%s)", d->why);
         return direct(dt, cs, x, w, b32, z, act, y, s);
     }
+    if (act == S24_ACT_RELU && b16 && !d->fused_off && !d->picked &&
+        (rc = pick_fused(d, h, x, w, b16, z, y, ws, s)) != S24_OK)
+        goto fail;
     if (act == S24_ACT_RELU && b16 && !d->fused_off) {
         /* y = relu(1 * conv(x) + alpha2 * z + bias): alpha2 = 1 adds the
          * residual; without one z = y and alpha2 = 0 reads nothing that matters */
@@ -181,7 +250,7 @@ int s24_icu_dnn_run(struct s24_icu_dnn **stp, void *handle, enum s24_dtype dt, c
             h, &one, d->xd, x, d->wd, w, d->cd, d->algo, ws->p, d->ws, z ? &one : &zero, d->yd,
             z ? z : y, d->bd, b16, d->ad, d->yd, y);
         if (e == CUDNN_STATUS_SUCCESS) {
-            snprintf(note, len, z ? "cuDNN fused bias+add+ReLU" : "cuDNN fused bias+ReLU");
+            snprintf(note, len, "cuDNN fused bias+%sReLU, algo %d", z ? "add+" : "", (int)d->algo);
             return S24_OK;
         }
         /* refused before any launch: the separate pass from now on */

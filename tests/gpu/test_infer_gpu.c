@@ -13,7 +13,9 @@
  *   - auto: every eligible layer measured both ways, on the path the rule
  *     (2 % margin) picks, a second run the same;
  *   - a second, smaller batch through the same plans (cuSPARSELt's n padded);
- *   - a weight that is not 2:4 under --path sparse runs dense, saying so.
+ *   - a weight that is not 2:4 under --path sparse runs dense, saying so;
+ *   - the 2:4 GEMMs cut into chunks of columns (S24_INFER_SP_CHUNK, as
+ *     cuSPARSELt's largest shapes need) give the logits of uncut ones.
  * Without a GPU it reports the skip and passes. */
 #include "t.h"
 
@@ -304,6 +306,51 @@ static void check_not24(s24_backend_t *gpu)
     free(x), free(ref), free(y);
 }
 
+/* smallcnn on the forced 2:4 path with its GEMMs cut into chunks of 240
+ * positions (a tail that is not a whole chunk at both batches) against the
+ * same plan uncut: the chunks are the same GEMM column by column. */
+static void check_chunks(s24_backend_t *gpu)
+{
+    s24_model_t *cm, *gm;
+    struct s24_sgd o;
+    int masked = 0, hw = 32, ns[2] = {64, 7};
+    if (make_pair("smallcnn", gpu, &cm, &gm, &o, &masked)) return;
+    struct s24_rng r;
+    s24_rng_seed(&r, 13);
+    size_t nx = (size_t)ns[0] * hw * hw * 3;
+    float *x = malloc(sizeof(float) * nx), *y[2], *yc[2];
+    for (size_t i = 0; i < nx; i++) x[i] = (float)s24_rng_normal(&r);
+    struct s24_infer_opts opt;
+    s24_infer_opts_init(&opt);
+    opt.path = S24_INFER_SPARSE, opt.dtype = S24_F16;
+    for (int k = 0; k < 2; k++) {
+        y[k] = malloc(sizeof(float) * 10 * (size_t)ns[k]);
+        yc[k] = malloc(sizeof(float) * 10 * (size_t)ns[k]);
+    }
+    for (int cut = 0; cut < 2; cut++) {
+        if (cut) setenv("S24_INFER_SP_CHUNK", "240", 1);
+        s24_infer_t *pl = NULL;
+        CHECK_OK(s24_infer_create2(gm, &opt, &pl));
+        for (int k = 0; pl && k < 2; k++) CHECK_OK(s24_infer_run(pl, x, ns[k], hw, hw, cut ? yc[k] : y[k]));
+        int sp = 0;
+        for (int i = 0; pl && i < s24_infer_num_layers(pl); i++) sp += s24_infer_layer_at(pl, i)->sparse;
+        CHECK(sp == 2, "chunks: %d layers 2:4 (2)", sp);
+        s24_infer_free(pl);
+        unsetenv("S24_INFER_SP_CHUNK");
+    }
+    for (int k = 0; k < 2; k++) {
+        double e = t_rel(yc[k], y[k], 10 * ns[k]);
+        CHECK(e < 1e-3, "chunks of 240, batch %d: logits rel %g to the uncut plan", ns[k], e);
+        printf("  smallcnn fp16 2:4 in chunks of 240 positions, batch %d: logits rel %.2e to uncut\n",
+               ns[k], e);
+        free(y[k]), free(yc[k]);
+    }
+    s24_sgd_free(&o);
+    s24_model_free(cm);
+    s24_model_free(gm);
+    free(x);
+}
+
 int main(void)
 {
     s24_backend_t *gpu = NULL;
@@ -324,6 +371,7 @@ int main(void)
         check_arch(gpu, "resnet18_imagenet", 16, 3, 64);
     }
     check_not24(gpu);
+    check_chunks(gpu);
     s24_backend_free(gpu);
     return t_done("test_infer_gpu");
 }
