@@ -4,7 +4,9 @@
  * arrays, converted on the device. The graph becomes a list of steps:
  *   - a conv or linear with its batch norm folded (infer_fold.c, the CPU
  *     plan's folding) and the activation after it fused where it is the
- *     only reader: dense through cuDNN (infer_dense.cu), or, where the folded
+ *     only reader: dense through cuDNN (infer_dense.cu) or, for a 1x1 conv
+ *     or a linear, a cuBLASLt GEMM where it timed faster (infer_lt.cu,
+ *     pick_lt; S24_INFER_LT=0 never, =1 always where it can), or, where the folded
  *     weight is 2:4 and cuSPARSELt's size rules hold, as the GEMM
  *     D (OC x P) = W (OC x K, 2:4) X (K x P) through the GEMM engine's
  *     cuSPARSELt half (sparse_engine.h), X the NHWC activation itself for a
@@ -80,6 +82,9 @@ struct cstep {
     cudaEvent_t ev[2];      /* profiling: around the step */
     int timed;              /* ev recorded in this run */
     char note[64];          /* what the dense path ran (infer_dense.cu's note) */
+    struct s24_icu_lt *lt;  /* the dense path as a cuBLASLt GEMM (1x1 convs, linears) */
+    int lt_pick;            /* at lt_np positions: 0 not yet timed, 1 cuBLASLt, 2 cuDNN */
+    int64_t lt_np;
 };
 
 struct s24_infer_cu {
@@ -93,6 +98,9 @@ struct s24_infer_cu {
     int decided, profile;
     int fuse_add;           /* residual adds absorbed into the layer before them */
     int own, cc_major;      /* the own 2:4 conv kernel wanted; the GPU's compute capability */
+    int lt_force;           /* S24_INFER_LT=1: the GEMM wherever it runs, untimed (tests) */
+    struct s24_gpu ltg;     /* the backend's cuBLASLt handle and workspace as a GEMM-engine
+                             * context (infer_lt.cu); ltg.lt NULL: cuDNN only */
     void *splt;             /* cuSPARSELt handle, NULL when none */
     int splt_tried;
     char splt_err[160];
@@ -328,6 +336,7 @@ void s24_infer_cu_free(struct s24_infer_cu *p)
         s24_icu_dnn_free(t->dnn);
         s24_sp_free(t->sp);
         s24_sp_free(t->sp_tail);
+        s24_icu_lt_free(t->lt);
         s24_icu_own_free(t->own);
         if (t->ev[0]) cudaEventDestroy(t->ev[0]);
         if (t->ev[1]) cudaEventDestroy(t->ev[1]);
@@ -354,6 +363,16 @@ int s24_infer_cu_create(struct s24_model *m, const struct s24_infer_opts *o,
     *out = NULL;
     if (!p) return s24_error(S24_ERR_NOMEM, "infer (cuda): out of memory");
     p->m = m, p->s = cx->stream, p->device = cx->device, p->dnn = cx->dnn;
+    {
+        /* the cuBLASLt route for dense 1x1 convs and linears; S24_INFER_LT=0
+         * keeps every dense layer on cuDNN */
+        const char *e = getenv("S24_INFER_LT");
+        memset(&p->ltg, 0, sizeof p->ltg);
+        p->ltg.device = cx->device, p->ltg.stream = cx->stream;
+        p->ltg.lt = e && !strcmp(e, "0") ? NULL : cx->lt;
+        p->lt_force = e && !strcmp(e, "1");
+        p->ltg.dense_ws = cx->lt_ws, p->ltg.dense_ws_bytes = cx->lt_ws_bytes;
+    }
     p->dt = (enum s24_dtype)o->dtype, p->es = s24_dtype_size(p->dt);
     p->path = (enum s24_infer_path)o->path;
     p->st = (struct cstep *)calloc((size_t)m->nn, sizeof *p->st);
@@ -579,6 +598,88 @@ static int sparse_gemm(struct s24_infer_cu *p, struct cstep *t, const struct s24
     return S24_OK;
 }
 
+/* Step t's dense layer at shape cs through cuDNN (infer_dense.cu). */
+static int dnn_layer(struct s24_infer_cu *p, struct cstep *t, const struct s24_conv_shape *cs,
+                     const void *z)
+{
+    return s24_icu_dnn_run(&t->dnn, p->dnn, p->dt, p->layers[t->layer].name, cs, p->buf[t->in],
+                           t->w, t->b16, t->bias_moved ? NULL : t->b32, z, t->act,
+                           p->buf[t->out], &p->ws, p->s, t->note, sizeof t->note);
+}
+
+/* Step t's dense 1x1 conv or linear as a cuBLASLt GEMM (infer_lt.cu), the
+ * ReLU in its epilogue unless a residual is added first; the residual and
+ * any other activation in the plan's own pass, as after the 2:4 GEMM. */
+static int lt_layer(struct s24_infer_cu *p, struct cstep *t, const struct s24_conv_shape *cs,
+                    const void *z)
+{
+    struct s24_infer_layer *L = &p->layers[t->layer];
+    int64_t P = cs->n * cs->oh * cs->ow;
+    int relu = t->act == S24_ACT_RELU && !z, rc;
+    if ((rc = s24_icu_lt_run(&t->lt, &p->ltg, p->dt, L->name, t->oc, pad_rows(P), t->k,
+                             p->buf[t->in], t->w, t->b16, relu, p->buf[t->out], p->s)) != S24_OK)
+        return layer_err(rc, L->name, "cuBLASLt GEMM");
+    if ((z || (!relu && t->act != S24_ACT_NONE)) &&
+        (rc = s24_icu_bias_act(p->dt, p->buf[t->out], P, t->oc, NULL, z, t->act, p->s)) != S24_OK)
+        return layer_err(rc, L->name, "residual and activation after the GEMM");
+    snprintf(L->engine, sizeof L->engine, "cuBLASLt, bias%s fused%s", relu ? "+ReLU" : "",
+             z ? ", add+act own pass" : t->act != S24_ACT_NONE && !relu ? ", act own pass" : "");
+    return S24_OK;
+}
+
+/* Which runs step t's dense 1x1 conv or linear at this shape: cuDNN and the
+ * cuBLASLt GEMM each timed on the layer's real buffers (a round of both,
+ * then 5 rounds, the median; events on the plan's stream), the faster kept
+ * (t->lt_pick). Both rewrite the whole output from the same input, so the
+ * run that follows leaves the chosen one's. Only in a plain run: the first
+ * run at a shape is never captured (graph_forward). A GEMM cuBLASLt refuses
+ * leaves the layer on cuDNN. */
+#define LT_ROUNDS 6
+static int pick_lt(struct s24_infer_cu *p, struct cstep *t, const struct s24_conv_shape *cs,
+                   const void *z)
+{
+    int rc = S24_OK;
+    float ms[2][LT_ROUNDS];
+    cudaEvent_t e[2] = {NULL, NULL};
+    if ((rc = lt_layer(p, t, cs, z)) != S24_OK) {
+        s24_clear_error();
+        t->lt_pick = 2;
+        return S24_OK;
+    }
+    if (p->lt_force) {
+        t->lt_pick = 1;
+        return S24_OK;
+    }
+    if ((rc = dnn_layer(p, t, cs, z)) != S24_OK) return rc;
+    S24_GPU_CHECK(cudaEventCreate(&e[0]));
+    S24_GPU_CHECK(cudaEventCreate(&e[1]));
+    for (int r = 0; r < LT_ROUNDS && rc == S24_OK; r++)
+        for (int c = 0; c < 2 && rc == S24_OK; c++) {
+            S24_GPU_CHECK(cudaEventRecord(e[0], p->s));
+            rc = c ? dnn_layer(p, t, cs, z) : lt_layer(p, t, cs, z);
+            S24_GPU_CHECK(cudaEventRecord(e[1], p->s));
+            S24_GPU_CHECK(cudaEventSynchronize(e[1]));
+            S24_GPU_CHECK(cudaEventElapsedTime(&ms[c][r], e[0], e[1]));
+        }
+    if (rc == S24_OK) {
+        float med[2];
+        for (int c = 0; c < 2; c++) {
+            float *v = ms[c] + 1; /* the first round warms up */
+            for (int i = 1; i < LT_ROUNDS - 1; i++)
+                for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+                    float q = v[j];
+                    v[j] = v[j - 1], v[j - 1] = q;
+                }
+            med[c] = v[(LT_ROUNDS - 1) / 2];
+        }
+        t->lt_pick = med[0] < med[1] ? 1 : 2;
+    }
+fail:
+    if (e[0]) cudaEventDestroy(e[0]);
+    if (e[1]) cudaEventDestroy(e[1]);
+    return rc;
+}
+
 /* Step t's layer on its input now in place, 2:4 when `sparse`, else dense. */
 static int run_gemm(struct s24_infer_cu *p, struct cstep *t, int sparse)
 {
@@ -620,9 +721,15 @@ static int run_gemm(struct s24_infer_cu *p, struct cstep *t, int sparse)
                      !t->sp_act ? ", act own pass" : "");
         return rc;
     }
-    rc = s24_icu_dnn_run(&t->dnn, p->dnn, p->dt, L->name, &cs, p->buf[in], t->w, t->b16,
-                         t->bias_moved ? NULL : t->b32, z, t->act, p->buf[t->out], &p->ws, p->s,
-                         t->note, sizeof t->note);
+    int gemm = p->ltg.lt && cs.kh == 1 && cs.kw == 1 && cs.stride == 1 && cs.pad == 0 &&
+               cs.groups == 1 && p->ch[in] == t->k;
+    if (gemm) {
+        int64_t np = pad_rows(L->n);
+        if (t->lt_np != np) t->lt_pick = 0, t->lt_np = np;
+        if (!t->lt_pick && (rc = pick_lt(p, t, &cs, z)) != S24_OK) return rc;
+        if (t->lt_pick == 1) return lt_layer(p, t, &cs, z);
+    }
+    rc = dnn_layer(p, t, &cs, z);
     snprintf(L->engine, sizeof L->engine, "%.48s%s", t->note,
              t->bias_moved ? " (bias moved)" : "");
     return rc;

@@ -88,6 +88,17 @@ int s24_icu_dnn_run(struct s24_icu_dnn **st, void *handle, enum s24_dtype dt, co
                     struct s24_icu_buf *ws, cudaStream_t s, char *note, size_t len);
 void s24_icu_dnn_free(struct s24_icu_dnn *st);
 
+struct s24_icu_lt; /* one layer's cuBLASLt GEMM plan (infer_lt.cu) */
+/* y (oc x np, NHWC rows) = W (oc x k) x + bias, with ReLU when `relu`:
+ * a 1x1 conv or linear on its np (padded) positions. g: a GEMM-engine
+ * context with a cuBLASLt handle and workspace. The plan is made at the
+ * first call and again when np or relu change; a shape cuBLASLt or the
+ * engine's rules refuse is an error (S24_ERR_UNSUPPORTED, ...) naming it. */
+int s24_icu_lt_run(struct s24_icu_lt **st, s24_gpu_t *g, enum s24_dtype dt, const char *layer,
+                   int64_t oc, int64_t np, int64_t k, const void *x, const void *w,
+                   const void *b16, int relu, void *y, cudaStream_t s);
+void s24_icu_lt_free(struct s24_icu_lt *st);
+
 /* ---------------------------------------------------------------- own 2:4 conv */
 struct s24_icu_own; /* one layer's own implicit-GEMM 2:4 conv plan (infer_own.cu) */
 /* 0 when S24_INFER_OWN=0 */

@@ -15,7 +15,9 @@
  *   - a second, smaller batch through the same plans (cuSPARSELt's n padded);
  *   - a weight that is not 2:4 under --path sparse runs dense, saying so;
  *   - the 2:4 GEMMs cut into chunks of columns (S24_INFER_SP_CHUNK, as
- *     cuSPARSELt's largest shapes need) give the logits of uncut ones.
+ *     cuSPARSELt's largest shapes need) give the logits of uncut ones;
+ *   - the dense path with every 1x1 conv and linear on cuBLASLt
+ *     (S24_INFER_LT=1) and with none (=0) against the CPU forward.
  * Without a GPU it reports the skip and passes. */
 #include "t.h"
 
@@ -351,6 +353,51 @@ static void check_chunks(s24_backend_t *gpu)
     free(x);
 }
 
+/* The dense plan with its 1x1 convs and linears forced onto the cuBLASLt
+ * GEMM, and with cuDNN only, against the CPU forward; the layers' engines
+ * say which ran: at least `want` layers on cuBLASLt when forced. ResNet18
+ * (its fc; the 1x1 downsamples have stride 2) and EfficientNet-B0 (1x1
+ * convs with SiLU and with none, the SE layers, the classifier). */
+static void check_lt(s24_backend_t *gpu, const char *arch, int want)
+{
+    s24_model_t *cm, *gm;
+    struct s24_sgd o;
+    int masked = 0, n = 16, hw = 32;
+    if (make_pair(arch, gpu, &cm, &gm, &o, &masked)) return;
+    struct s24_rng r;
+    s24_rng_seed(&r, 14);
+    size_t nx = (size_t)n * hw * hw * 3;
+    float *x = malloc(sizeof(float) * nx), *ref = malloc(sizeof(float) * 10 * n);
+    float *y = malloc(sizeof(float) * 10 * n);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)s24_rng_normal(&r);
+    CHECK_OK(s24_model_forward(cm, x, n, hw, hw, ref, 0));
+    struct s24_infer_opts opt;
+    s24_infer_opts_init(&opt);
+    opt.path = S24_INFER_DENSE, opt.dtype = S24_F16;
+    for (int force = 1; force >= 0; force--) {
+        setenv("S24_INFER_LT", force ? "1" : "0", 1);
+        s24_infer_t *pl = NULL;
+        CHECK_OK(s24_infer_create2(gm, &opt, &pl));
+        if (pl) {
+            CHECK_OK(s24_infer_run(pl, x, n, hw, hw, y));
+            double e = t_rel(y, ref, 10 * n);
+            int lt = 0;
+            for (int i = 0; i < s24_infer_num_layers(pl); i++)
+                lt += !strncmp(s24_infer_layer_at(pl, i)->engine, "cuBLASLt", 8);
+            printf("  %-16s fp16 dense, S24_INFER_LT=%d: %d layers on cuBLASLt, logits rel %.2e\n",
+                   arch, force, lt, e);
+            CHECK(e < 2e-2, "%s S24_INFER_LT=%d: logits rel %g", arch, force, e);
+            CHECK(force ? lt >= want : lt == 0, "%s S24_INFER_LT=%d: %d layers on cuBLASLt", arch, force, lt);
+            s24_infer_free(pl);
+        }
+    }
+    unsetenv("S24_INFER_LT");
+    s24_sgd_free(&o);
+    s24_model_free(cm);
+    s24_model_free(gm);
+    free(x), free(ref), free(y);
+}
+
 int main(void)
 {
     s24_backend_t *gpu = NULL;
@@ -372,6 +419,8 @@ int main(void)
     }
     check_not24(gpu);
     check_chunks(gpu);
+    check_lt(gpu, "resnet18", 1);
+    if (!small) check_lt(gpu, "efficientnet_b0", 20);
     s24_backend_free(gpu);
     return t_done("test_infer_gpu");
 }
