@@ -338,6 +338,11 @@ static void test_infer(void)
                        &a, &n, &b);
         CHECK(contains(out_path, "model eval forward (fp32)") && n == 8 && a >= 7 && b >= 7,
               "infer: the plans agree with the eval forward on %ld and %ld of %ld", a, b, n);
+        long d = -1, n2 = -1;
+        at = o ? strstr(o, "predictions as the dense plan: 2:4 plan ") : NULL;
+        if (at) sscanf(at, "predictions as the dense plan: 2:4 plan %ld of %ld", &d, &n2);
+        /* no fewer than either agrees with the eval forward, less the other's misses */
+        CHECK(n2 == 8 && d >= a + b - n && d <= n, "infer: the 2:4 plan agrees with the dense plan on %ld of %ld", d, n2);
         free(o);
     }
     /* --csv: one row per run; --layers: a row per layer, reasons quoted */
@@ -352,6 +357,7 @@ static void test_infer(void)
         for (const char *q = c; q && *q; q++) rows += *q == '\n';
         for (const char *q = l; q && *q; q++) lines += *q == '\n';
         CHECK(c && !strncmp(c, "model,device,dtype,path,images,batch,acc_plan,", 46) && rows == 3 &&
+                  strstr(c, ",threads,agree_plan_dense\n") &&
                   strstr(c, "\nsmallcnn,cpu,fp32,sparse,8,4,") && strstr(c, "\nsmallcnn,cpu,fp32,dense,8,4,"),
               "infer --csv: %s", c ? c : "(no file)");
         CHECK(l && lines == 1 + 4 && strstr(l, "\"2:4 asked for\"") && strstr(l, ",\"conv2.weight\",1,"),

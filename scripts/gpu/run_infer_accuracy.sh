@@ -13,7 +13,7 @@
 #     scripts/gpu/run_infer_accuracy.sh
 # Output in $OUT: infer-accuracy-h200.csv (`sparse24 infer --csv`'s rows:
 # model,device,dtype,path,images,batch,acc_plan,acc_dense_plan,acc_eval,
-# agree_plan,agree_dense_plan,plan_ms,dense_ms,threads), infer-accuracy-layers.csv
+# agree_plan,agree_dense_plan,plan_ms,dense_ms,threads,agree_plan_dense), infer-accuracy-layers.csv
 # (`--layers`), infer-accuracy.log (every infer run's whole report),
 # train.log (the training calls' summaries, with the epochs), build.log and
 # versions.txt.

@@ -21,7 +21,7 @@
  * the per-layer rows of the profiled run of the plan. */
 #define INFER_CSV_HEAD                                                                             \
     "model,device,dtype,path,images,batch,acc_plan,acc_dense_plan,acc_eval,agree_plan,"           \
-    "agree_dense_plan,plan_ms,dense_ms,threads\n"
+    "agree_dense_plan,plan_ms,dense_ms,threads,agree_plan_dense\n"
 #define INFER_LAYERS_HEAD                                                                          \
     "model,device,dtype,path,batch,layer,sparse,m,n,k,plan_ms,dense_ms,share,why,engine\n"
 
@@ -82,7 +82,8 @@ static int argmax10(const float *v)
  * in fp32 on its backend: what training measured) make of the test set. */
 struct infer_eval {
     int64_t hits[3];  /* correct: plan, dense plan, eval forward */
-    int64_t agree[2]; /* the same class as the eval forward: plan, dense plan */
+    int64_t agree[3]; /* the same class: plan and eval forward, dense plan and eval
+                       * forward, plan and dense plan (the 2:4 GEMMs' own share) */
 };
 
 /* Over the test set in batches of `batch`: each plan's and the model's
@@ -109,7 +110,7 @@ static int evaluate(s24_infer_t *ps, s24_infer_t *pd, s24_model_t *m, const stru
                 c[k] = argmax10(y[k] + 10 * b);
                 ev->hits[k] += c[k] == lab[b];
             }
-            ev->agree[0] += c[0] == c[2], ev->agree[1] += c[1] == c[2];
+            ev->agree[0] += c[0] == c[2], ev->agree[1] += c[1] == c[2], ev->agree[2] += c[0] == c[1];
         }
     }
     free(x), free(y[0]), free(y[1]), free(y[2]), free(lab), free(idx);
@@ -283,6 +284,9 @@ int cmd_infer(int argc, char **argv)
     printf("predictions as the model's eval forward: %s plan %lld of %lld (%.2f%%), dense plan %lld "
            "(%.2f%%)\n", pn, (long long)ev.agree[0], (long long)test.n, pct * (double)ev.agree[0],
            (long long)ev.agree[1], pct * (double)ev.agree[1]);
+    /* the same dtype, the same folded weights: what the 2:4 GEMMs alone change */
+    printf("predictions as the dense plan: %s plan %lld of %lld (%.2f%%)\n", pn,
+           (long long)ev.agree[2], (long long)test.n, pct * (double)ev.agree[2]);
     printf("layers: %d of %d through the 2:4 GEMM (%d are 2:4)\n", sparse, n, eligible);
     printf("batch %d, %d threads, median of %d: %s plan %.2f ms (%.1f img/s), dense plan %.2f ms "
            "(%.1f img/s), speedup %.2fx\n",
@@ -301,10 +305,10 @@ int cmd_infer(int argc, char **argv)
     const char *tn = dev == S24_DEVICE_CUDA ? (dtype == S24_BF16 ? "bf16" : "fp16") : "fp32";
     const char *pw = path == S24_INFER_AUTO ? "auto" : path == S24_INFER_SPARSE ? "sparse" : "dense";
     if (fcsv)
-        fprintf(fcsv, "%s,%s,%s,%s,%lld,%d,%.2f,%.2f,%.2f,%.2f,%.2f,%.4f,%.4f,%d\n", arch, dn, tn, pw,
-                (long long)test.n, nb, pct * (double)ev.hits[0], pct * (double)ev.hits[1],
+        fprintf(fcsv, "%s,%s,%s,%s,%lld,%d,%.2f,%.2f,%.2f,%.2f,%.2f,%.4f,%.4f,%d,%.2f\n", arch, dn,
+                tn, pw, (long long)test.n, nb, pct * (double)ev.hits[0], pct * (double)ev.hits[1],
                 pct * (double)ev.hits[2], pct * (double)ev.agree[0], pct * (double)ev.agree[1], ms,
-                md, s24_threads_get());
+                md, s24_threads_get(), pct * (double)ev.agree[2]);
     for (int i = 0; flay && i < n; i++) {
         const struct s24_infer_layer *L = s24_infer_layer_at(ps, i), *D = s24_infer_layer_at(pd, i);
         fprintf(flay, "%s,%s,%s,%s,%d,", arch, dn, tn, pw, nb);
