@@ -53,7 +53,8 @@ static void usage(FILE *f)
 "  --repeats N          timed runs of each plan on the first batch (default 5)\n"
 "  --synthetic-size N   synthetic image side (default 32; match the training run)\n"
 "  --synthetic-test N   synthetic test images (default 2000)\n"
-"  --device D           cpu (default), cuda or auto (cuda where a GPU answers)\n"
+"  --device D           cpu, cuda or auto (default auto: cuda where a GPU answers,\n"
+"                       as train and eval; the CPU for --dtype fp32)\n"
 "  --dtype T            fp16 (the GPU's default) or bf16 on the GPU; fp32 on the CPU\n"
 "  --threads N          " CLI_THREADS_HELP "\n"
 "  --csv FILE           append one row: " INFER_CSV_HEAD
@@ -135,6 +136,7 @@ int cmd_infer(int argc, char **argv)
     struct train_data_opts d;
     int batch = 64, repeats = 5, ec = S24_EXIT_OK, path = S24_INFER_AUTO, dtype = 0;
     enum s24_device dev = S24_DEVICE_CPU;
+    int dev_set = 0;
     int64_t v;
     train_data_defaults(&d);
     optind = 1;
@@ -165,6 +167,7 @@ int cmd_infer(int argc, char **argv)
             break;
         case O_DEVICE:
             if (cli_device(optarg, &dev)) return cli_usage(cmd, "--device %s: expected cpu, cuda or auto", optarg);
+            dev_set = 1;
             break;
         case O_DTYPE:
             if (!strcmp(optarg, "fp16")) dtype = S24_F16;
@@ -193,6 +196,12 @@ int cmd_infer(int argc, char **argv)
     if (!arch) return cli_usage(cmd, "--model is required");
     if (!ckpt) return cli_usage(cmd, "--checkpoint is required");
     if (!s24_arch_find(arch)) return cli_usage(cmd, "--model %s: expected %s", arch, cli_model_list());
+    /* unset: as train and eval, the GPU where one answers, unless fp32 asks
+     * for the CPU plan */
+    if (!dev_set) {
+        if (dtype == S24_F32) dev = S24_DEVICE_CPU;
+        else cli_device("auto", &dev);
+    }
     if (dev == S24_DEVICE_CUDA && dtype == S24_F32)
         return cli_usage(cmd, "--dtype fp32: the GPU plan runs fp16 or bf16");
     if (dev == S24_DEVICE_CPU && (dtype == S24_F16 || dtype == S24_BF16))
