@@ -102,7 +102,9 @@ static int parse_sizes(const char *arg, struct shape *sh, int *nsh)
     memcpy(buf, arg, strlen(arg) + 1); /* length checked above */
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         int64_t v;
-        if (cli_parse_i64(t, 0, INT64_MAX, &v) < 0 || v < 4 || v > 65536 || v % 4 || *nsh >= MAX_SHAPES) return -1;
+        if (cli_parse_i64(t, 0, INT64_MAX, &v) < 0 || v < 4 || v > 65536 || v % 4 ||
+            *nsh >= MAX_SHAPES)
+            return -1;
         struct shape *s = &sh[(*nsh)++];
         snprintf(s->name, sizeof s->name, "square %lld", (long long)v);
         s->m = s->k = s->n = v;
@@ -125,7 +127,8 @@ static int read_shapes(const char *path, struct shape *sh, int *nsh)
         int got = sscanf(line, "%47s %31s %31s %31s %7s", name, ms, ks, ns, extra);
         if (got <= 0) continue;
         int64_t m, k, n;
-        if (got != 4 || cli_parse_i64(ms, 0, INT64_MAX, &m) || cli_parse_i64(ks, 0, INT64_MAX, &k) || cli_parse_i64(ns, 0, INT64_MAX, &n) || m < 1 ||
+        if (got != 4 || cli_parse_i64(ms, 0, INT64_MAX, &m) ||
+            cli_parse_i64(ks, 0, INT64_MAX, &k) || cli_parse_i64(ns, 0, INT64_MAX, &n) || m < 1 ||
             k < 4 || n < 1 || k % 4 || m > 1 << 20 || k > 1 << 20 || n > 1 << 24 ||
             (double)m * (double)k > 4e8 || (double)k * (double)n > 4e8 ||
             (double)m * (double)n > 4e8) {
@@ -437,7 +440,8 @@ int bench_cpu_main(int argc, char **argv)
             if (cli_threads(CMD, optarg)) return S24_EXIT_USAGE;
             break;
         case 'r':
-            if (cli_parse_i64(optarg, 0, INT64_MAX, &repeats) < 0 || repeats < 1 || repeats > MAX_REPEATS)
+            if (cli_parse_i64(optarg, 0, INT64_MAX, &repeats) < 0 || repeats < 1 ||
+                repeats > MAX_REPEATS)
                 return cli_usage(CMD, "bad --repeats '%s' (1..%d)", optarg, MAX_REPEATS);
             break;
         case 'R':
@@ -460,7 +464,8 @@ int bench_cpu_main(int argc, char **argv)
     if (optind < argc) return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
     if (!sizes_given) parse_sizes("256,512,1024,2048,4096", shapes, &nsh);
     if (layers)
-        for (size_t i = 0; i < sizeof default_layers / sizeof default_layers[0] && nsh < MAX_SHAPES; i++)
+        for (size_t i = 0; i < sizeof default_layers / sizeof default_layers[0] && nsh < MAX_SHAPES;
+             i++)
             shapes[nsh++] = default_layers[i];
     if (shapes_file && (st = read_shapes(shapes_file, shapes, &nsh)) != 0) return st;
     if (nsh == 0) return cli_usage(CMD, "no shapes to run");
@@ -489,7 +494,8 @@ int bench_cpu_main(int argc, char **argv)
         for (int si = 0; si < nsh; si++) {
             const struct shape *s = &shapes[si];
             struct result r;
-            cli_progress_step(&pr, di * nsh + si, ndt * nsh, "%s %s", s->name, s24_dtype_name(dts[di]));
+            cli_progress_step(&pr, di * nsh + si, ndt * nsh, "%s %s", s->name,
+                              s24_dtype_name(dts[di]));
             if (run_shape(s, dts[di], (int)repeats, (int)rounds, &pr, di * nsh + si, ndt * nsh,
                           &r) != S24_EXIT_OK) {
                 cli_progress_end(&pr);
@@ -508,13 +514,13 @@ int bench_cpu_main(int argc, char **argv)
                    (long long)s->n, r.sparse_s * 1e3, r.dense_s * 1e3, sg, dg, ratio, rmin,
                    r.plan_s * 1e3, r.max_rel_err, r.blas_err);
             fflush(stdout);
-            fprintf(mf, "%s,%s,%lld,%lld,%lld,%.4f,%.4f,%.2f,%.2f,%.3f,%.3f,%.3e,%.3e,%s,%d,%s,%.4f,"
-                        "%.4f,%d\n",
+            fprintf(mf,
+                    "%s,%s,%lld,%lld,%lld,%.4f,%.4f,%.2f,%.2f,%.3f,%.3f,%.3e,%.3e,%s,%d,%s,%.4f,"
+                    "%.4f,%d\n",
                     s->name, s24_dtype_name(dts[di]), (long long)s->m, (long long)s->k,
                     (long long)s->n, r.sparse_s * 1e3, r.dense_s * 1e3, sg, dg, ratio,
-                    r.plan_s * 1e3, r.max_rel_err, r.blas_err, s24_spmm_isa(),
-                    s24_threads_get(), blas_core(), r.sparse_min_s * 1e3, r.dense_min_s * 1e3,
-                    r.calls);
+                    r.plan_s * 1e3, r.max_rel_err, r.blas_err, s24_spmm_isa(), s24_threads_get(),
+                    blas_core(), r.sparse_min_s * 1e3, r.dense_min_s * 1e3, r.calls);
         }
     }
     print_loadavg("at end");

@@ -62,14 +62,18 @@ static const struct shape builtin[] = {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: sparse24 bench gemm [--dtype fp16,bf16,int8,fp8] [--sizes LIST] [--shapes FILE|builtin]\n"
-            "                           [--out DIR] [--repeats N] [--search] [--variants] [--device N]\n"
+            "usage: sparse24 bench gemm [--dtype fp16,bf16,int8,fp8] [--sizes LIST] "
+            "[--shapes FILE|builtin]\n"
+            "                           [--out DIR] [--repeats N] [--search] [--variants] "
+            "[--device N]\n"
             "                           [--progress]\n"
-            "  --dtype LIST     input dtypes (default fp16,bf16); int8 gives int32, fp8 (e4m3) bf16\n"
+            "  --dtype LIST     input dtypes (default fp16,bf16); int8 gives int32, fp8 "
+            "(e4m3) bf16\n"
             "  --sizes LIST     square sizes m=n=k (default 256,512,1024,2048,4096,8192,16384;\n"
             "                   'none' for no square sizes)\n"
             "  --shapes FILE    more shapes, one 'name m n k' a line ('#' comments); 'builtin'\n"
-            "                   for transformer, ResNet18 and EfficientNet-B0 (CIFAR, batch 256) layers\n"
+            "                   for transformer, ResNet18 and EfficientNet-B0 "
+            "(CIFAR, batch 256) layers\n"
             "  --out DIR        write DIR/gemm.csv and DIR/gemm.json (and DIR/gemm_variants.csv)\n"
             "  --repeats N      timed calls per measurement, median reported (default 50)\n"
             "  --search         cusparseLtMatmulSearch and cuBLASLt autotune once per shape\n"
@@ -103,7 +107,8 @@ static int add_sizes(const char *list, struct shape *sh, int *n)
 static int add_shapes_file(const char *path, struct shape *sh, int *n)
 {
     if (!strcmp(path, "builtin")) {
-        for (size_t i = 0; i < sizeof builtin / sizeof builtin[0] && *n < MAX_SHAPES; i++) sh[(*n)++] = builtin[i];
+        for (size_t i = 0; i < sizeof builtin / sizeof builtin[0] && *n < MAX_SHAPES; i++)
+            sh[(*n)++] = builtin[i];
         return 0;
     }
     FILE *f = fopen(path, "r");
@@ -118,7 +123,8 @@ static int add_shapes_file(const char *path, struct shape *sh, int *n)
         int c = sscanf(line, "%63s %31s %31s %31s %7s", name, ms, ns, ks, extra);
         if (c <= 0) continue;
         struct shape s;
-        if (c != 4 || cli_parse_i64(ms, 1, INT32_MAX, &s.m) || cli_parse_i64(ns, 1, INT32_MAX, &s.n) || cli_parse_i64(ks, 1, INT32_MAX, &s.k)) {
+        if (c != 4 || cli_parse_i64(ms, 1, INT32_MAX, &s.m) ||
+            cli_parse_i64(ns, 1, INT32_MAX, &s.n) || cli_parse_i64(ks, 1, INT32_MAX, &s.k)) {
             fclose(f);
             return cli_fail(CMD, "%s:%d: expected 'name m n k' with positive integers", path, ln);
         }
@@ -180,9 +186,12 @@ static int sample_error(s24_gpu_t *g, s24_gemm_plan_t *p, const struct s24_gemm_
     s24_rng_seed(&r, 99);
     if ((rc = s24_gemm_plan_get_weight(p, dwp)) != S24_OK) goto out;
     for (int s = 0; s < 64; s++) {
-        int64_t i = (int64_t)s24_rng_below(&r, (uint64_t)d->m), j = (int64_t)s24_rng_below(&r, (uint64_t)d->n);
-        if ((rc = s24_gpu_download(g, wr, (const char *)dwp + (size_t)(i * d->k) * es, (size_t)d->k * es)) ||
-            (rc = s24_gpu_download(g, xc, (const char *)dx + (size_t)(j * d->k) * es, (size_t)d->k * es)) ||
+        int64_t i = (int64_t)s24_rng_below(&r, (uint64_t)d->m),
+                j = (int64_t)s24_rng_below(&r, (uint64_t)d->n);
+        if ((rc = s24_gpu_download(g, wr, (const char *)dwp + (size_t)(i * d->k) * es,
+                                   (size_t)d->k * es)) ||
+            (rc = s24_gpu_download(g, xc, (const char *)dx + (size_t)(j * d->k) * es,
+                                   (size_t)d->k * es)) ||
             (rc = s24_gpu_download(g, outv, (const char *)dd + (size_t)(j * d->m + i) * os, os)))
             goto out;
         double acc = 0;
@@ -211,8 +220,8 @@ static int time_plan(s24_gemm_plan_t *p, struct bufs *b, int repeats, double *ms
 }
 
 /* Make a plan for desc, give it the weight, tune it if asked, time it. */
-static int plan_time(s24_gpu_t *g, const struct s24_gemm_desc *d, enum s24_gemm_mode mode, struct bufs *b, int prune,
-                     int repeats, double *ms, s24_gemm_plan_t **keep)
+static int plan_time(s24_gpu_t *g, const struct s24_gemm_desc *d, enum s24_gemm_mode mode,
+                     struct bufs *b, int prune, int repeats, double *ms, s24_gemm_plan_t **keep)
 {
     s24_gemm_plan_t *p = NULL;
     int rc;
@@ -257,7 +266,8 @@ static void own_time(s24_gpu_t *g, struct row *r, struct bufs *b, int repeats)
         s24_clear_error();
         return;
     }
-    if (s24_own_plan_set_weight(op, b->wp) == S24_OK && s24_own_time(op, b->x, b->d, 5, repeats, 1, &t) == S24_OK)
+    if (s24_own_plan_set_weight(op, b->wp) == S24_OK &&
+        s24_own_time(op, b->x, b->d, 5, repeats, 1, &t) == S24_OK)
         r->own_ms = t.median_ms;
     else
         note(r, "own kernel");
@@ -349,7 +359,8 @@ static void bench_one(s24_gpu_t *g, struct row *r, int repeats, int search)
          * time moved 1.45-1.67 ms between runs), this pair sees the same */
         if (dp) {
             struct s24_gemm_timing pt[2];
-            if (s24_gemm_time_pair(dp, sp, b.x, NULL, b.d, 5, pair_repeats(r, repeats), 1, pt) == S24_OK) {
+            if (s24_gemm_time_pair(dp, sp, b.x, NULL, b.d, 5, pair_repeats(r, repeats), 1, pt) ==
+                S24_OK) {
                 r->pair_dense_ms = pt[0].median_ms;
                 r->pair_sparse_ms = pt[1].median_ms;
             } else {
@@ -358,7 +369,8 @@ static void bench_one(s24_gpu_t *g, struct row *r, int repeats, int search)
         }
         /* host cost and graphs where the GPU time is small enough to bother */
         if ((double)r->pm * r->pn * r->pk <= 4096.0 * 4096 * 4096) {
-            if (s24_gemm_host_cost(sp, b.x, NULL, b.d, 50, &r->host_run, &r->host_raw)) note(r, "host cost");
+            if (s24_gemm_host_cost(sp, b.x, NULL, b.d, 50, &r->host_run, &r->host_raw))
+                note(r, "host cost");
             if ((double)r->pm * r->pn * r->pk <= 2048.0 * 2048 * 2048 &&
                 s24_gemm_graph_time(sp, b.x, NULL, b.d, 64, 7, &r->graph_us, &r->eager_us))
                 note(r, "graph");
@@ -383,7 +395,8 @@ static void bench_one(s24_gpu_t *g, struct row *r, int repeats, int search)
             snprintf(r->auto_algo, sizeof r->auto_algo, "%s", info.dense_algo);
             /* AUTO's speedup: against the baseline in one interleaved batch,
              * so both see the same clocks (separate batches drift by 5% here) */
-            if (dp && s24_gemm_time_pair(dp, ap, b.x, NULL, b.d, 5, pair_repeats(r, repeats), 1, pt) == S24_OK) {
+            if (dp && s24_gemm_time_pair(dp, ap, b.x, NULL, b.d, 5, pair_repeats(r, repeats), 1,
+                                         pt) == S24_OK) {
                 r->auto_dense_ms = pt[0].median_ms;
                 r->auto_ms = pt[1].median_ms;
             } else {
@@ -396,7 +409,8 @@ static void bench_one(s24_gpu_t *g, struct row *r, int repeats, int search)
      * ratio of two identical kernels reads at this shape */
     if (dp) {
         struct s24_gemm_timing pt[2];
-        if (s24_gemm_time_pair(dp, dp, b.x, NULL, b.d, 5, pair_repeats(r, repeats), 1, pt) == S24_OK)
+        if (s24_gemm_time_pair(dp, dp, b.x, NULL, b.d, 5, pair_repeats(r, repeats), 1, pt) ==
+            S24_OK)
             r->self_ratio = pt[0].median_ms / pt[1].median_ms;
         else
             note(r, "self pair");
@@ -406,7 +420,8 @@ static void bench_one(s24_gpu_t *g, struct row *r, int repeats, int search)
 out:
     s24_gemm_plan_free(sp);
     s24_gemm_plan_free(dp);
-    s24_gpu_mem_free(g, b.w), s24_gpu_mem_free(g, b.wp), s24_gpu_mem_free(g, b.x), s24_gpu_mem_free(g, b.d);
+    s24_gpu_mem_free(g, b.w), s24_gpu_mem_free(g, b.wp), s24_gpu_mem_free(g, b.x),
+        s24_gpu_mem_free(g, b.d);
     s24_clear_error();
 }
 
@@ -454,10 +469,11 @@ static void bench_variants(s24_gpu_t *g, const struct row *r, int repeats, FILE 
         }
         double ms = NAN;
         int rc = plan_time(g, &d, S24_GEMM_SPARSE, &b, 1, repeats, &ms, NULL);
-        fprintf(vf, "%s,%lld,%lld,%lld,%s,%s,%.5f,%.3f,%s\n", r->s.name, (long long)r->pm, (long long)r->pn,
-                (long long)r->pk, s24_gemm_dtype_name(r->in), what, ms, base / ms,
+        fprintf(vf, "%s,%lld,%lld,%lld,%s,%s,%.5f,%.3f,%s\n", r->s.name, (long long)r->pm,
+                (long long)r->pn, (long long)r->pk, s24_gemm_dtype_name(r->in), what, ms, base / ms,
                 rc == S24_OK ? "ok" : s24_status_str(rc));
-        printf("#   variant %-36s %9.4f ms  %.3fx%s\n", what, ms, base / ms, rc == S24_OK ? "" : "  (failed)");
+        printf("#   variant %-36s %9.4f ms  %.3fx%s\n", what, ms, base / ms,
+               rc == S24_OK ? "" : "  (failed)");
         fflush(vf);
         fflush(stdout);
         s24_clear_error();
@@ -467,41 +483,50 @@ out:
 }
 
 static const char *csv_head =
-    "name,m,n,k,dtype,out,pad_m,pad_n,pad_k,dense_heur_ms,dense_tuned_ms,dense_ms,sparse_default_ms,"
-    "sparse_search_ms,sparse_ms,alg_id,alg_max,split_k,speedup,dense_tflops,sparse_tflops,auto_choice,auto_ms,"
-    "auto_speedup,auto_dense_ms,pair_dense_ms,pair_sparse_ms,pair_speedup,self_pair_ratio,own_ms,own_speedup,dense_algo,auto_dense_algo,host_run_us,host_raw_us,host_overhead_us,graph_us_per_call,eager_us_per_call,rel_err,status\n";
+    "name,m,n,k,dtype,out,pad_m,pad_n,pad_k,dense_heur_ms,dense_tuned_ms,dense_ms,"
+    "sparse_default_ms,sparse_search_ms,sparse_ms,alg_id,alg_max,split_k,speedup,dense_tflops,"
+    "sparse_tflops,auto_choice,auto_ms,auto_speedup,auto_dense_ms,pair_dense_ms,pair_sparse_ms,"
+    "pair_speedup,self_pair_ratio,own_ms,own_speedup,dense_algo,auto_dense_algo,host_run_us,"
+    "host_raw_us,host_overhead_us,graph_us_per_call,eager_us_per_call,rel_err,status\n";
 
 static void csv_row(FILE *f, const struct row *r)
 {
     double fl = 2.0 * (double)r->s.m * (double)r->s.n * (double)r->s.k;
-    fprintf(f, "%s,%lld,%lld,%lld,%s,%s,%lld,%lld,%lld,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%d,%d,%d,%.4f,%.2f,%.2f,%s,%.5f,"
-               "%.4f,%.5f,%.5f,%.5f,%.4f,%.4f,%.5f,%.4f,%s,%s,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g,%s\n",
-            r->s.name, (long long)r->s.m, (long long)r->s.n, (long long)r->s.k, s24_gemm_dtype_name(r->in),
-            s24_gemm_dtype_name(r->out), (long long)r->pm, (long long)r->pn, (long long)r->pk, r->dense_heur,
-            r->dense_tuned, r->dense, r->sp_default, r->sp_search, r->sparse, r->alg, r->alg_max, r->split_k,
-            r->dense / r->sparse, fl / (r->dense * 1e9), fl / (r->sparse * 1e9), r->auto_choice, r->auto_ms,
-            r->auto_dense_ms / r->auto_ms, r->auto_dense_ms, r->pair_dense_ms, r->pair_sparse_ms,
-            r->pair_dense_ms / r->pair_sparse_ms, r->self_ratio, r->own_ms, r->dense / r->own_ms,
-            r->dense_algo[0] ? r->dense_algo : "-",
-            r->auto_algo[0] ? r->auto_algo : "-", r->host_run, r->host_raw, r->host_run - r->host_raw,
-            r->graph_us, r->eager_us,
-            r->rel_err, r->status[0] ? r->status : "ok");
+    fprintf(
+        f,
+        "%s,%lld,%lld,%lld,%s,%s,%lld,%lld,%lld,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%d,%d,%d,%.4f,%.2f,"
+        "%.2f,%s,%.5f,"
+        "%.4f,%.5f,%.5f,%.5f,%.4f,%.4f,%.5f,%.4f,%s,%s,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g,%s\n",
+        r->s.name, (long long)r->s.m, (long long)r->s.n, (long long)r->s.k,
+        s24_gemm_dtype_name(r->in), s24_gemm_dtype_name(r->out), (long long)r->pm, (long long)r->pn,
+        (long long)r->pk, r->dense_heur, r->dense_tuned, r->dense, r->sp_default, r->sp_search,
+        r->sparse, r->alg, r->alg_max, r->split_k, r->dense / r->sparse, fl / (r->dense * 1e9),
+        fl / (r->sparse * 1e9), r->auto_choice, r->auto_ms, r->auto_dense_ms / r->auto_ms,
+        r->auto_dense_ms, r->pair_dense_ms, r->pair_sparse_ms, r->pair_dense_ms / r->pair_sparse_ms,
+        r->self_ratio, r->own_ms, r->dense / r->own_ms, r->dense_algo[0] ? r->dense_algo : "-",
+        r->auto_algo[0] ? r->auto_algo : "-", r->host_run, r->host_raw, r->host_run - r->host_raw,
+        r->graph_us, r->eager_us, r->rel_err, r->status[0] ? r->status : "ok");
 }
 
 static void json_row(FILE *f, const struct row *r, int first)
 {
 #define JN(x) ((x) == (x) ? (x) : -1.0)
     fprintf(f,
-            "%s  {\"name\": \"%s\", \"m\": %lld, \"n\": %lld, \"k\": %lld, \"dtype\": \"%s\", \"out\": \"%s\", "
-            "\"pad\": [%lld, %lld, %lld], \"dense_ms\": %.5f, \"dense_heur_ms\": %.5f, \"dense_tuned_ms\": %.5f, "
-            "\"sparse_ms\": %.5f, \"sparse_default_ms\": %.5f, \"sparse_search_ms\": %.5f, \"alg_id\": %d, "
-            "\"split_k\": %d, \"speedup\": %.4f, \"auto_choice\": \"%s\", \"auto_ms\": %.5f, \"auto_dense_ms\": %.5f, \"pair_dense_ms\": %.5f, \"pair_sparse_ms\": %.5f, \"self_pair_ratio\": %.4f, \"own_ms\": %.5f, \"host_run_us\": %.3f, "
-            "\"host_raw_us\": %.3f, \"graph_us_per_call\": %.3f, \"eager_us_per_call\": %.3f, \"rel_err\": %.3g, "
-            "\"status\": \"%s\"}",
+            "%s  {\"name\": \"%s\", \"m\": %lld, \"n\": %lld, \"k\": %lld, \"dtype\": \"%s\", "
+            "\"out\": \"%s\", \"pad\": [%lld, %lld, %lld], \"dense_ms\": %.5f, "
+            "\"dense_heur_ms\": %.5f, \"dense_tuned_ms\": %.5f, \"sparse_ms\": %.5f, "
+            "\"sparse_default_ms\": %.5f, \"sparse_search_ms\": %.5f, \"alg_id\": %d, "
+            "\"split_k\": %d, \"speedup\": %.4f, \"auto_choice\": \"%s\", \"auto_ms\": %.5f, "
+            "\"auto_dense_ms\": %.5f, \"pair_dense_ms\": %.5f, \"pair_sparse_ms\": %.5f, "
+            "\"self_pair_ratio\": %.4f, \"own_ms\": %.5f, \"host_run_us\": %.3f, "
+            "\"host_raw_us\": %.3f, \"graph_us_per_call\": %.3f, \"eager_us_per_call\": %.3f, "
+            "\"rel_err\": %.3g, \"status\": \"%s\"}",
             first ? "" : ",\n", r->s.name, (long long)r->s.m, (long long)r->s.n, (long long)r->s.k,
-            s24_gemm_dtype_name(r->in), s24_gemm_dtype_name(r->out), (long long)r->pm, (long long)r->pn,
-            (long long)r->pk, JN(r->dense), JN(r->dense_heur), JN(r->dense_tuned), JN(r->sparse), JN(r->sp_default),
-            JN(r->sp_search), r->alg, r->split_k, JN(r->dense / r->sparse), r->auto_choice, JN(r->auto_ms), JN(r->auto_dense_ms), JN(r->pair_dense_ms), JN(r->pair_sparse_ms), JN(r->self_ratio), JN(r->own_ms),
+            s24_gemm_dtype_name(r->in), s24_gemm_dtype_name(r->out), (long long)r->pm,
+            (long long)r->pn, (long long)r->pk, JN(r->dense), JN(r->dense_heur), JN(r->dense_tuned),
+            JN(r->sparse), JN(r->sp_default), JN(r->sp_search), r->alg, r->split_k,
+            JN(r->dense / r->sparse), r->auto_choice, JN(r->auto_ms), JN(r->auto_dense_ms),
+            JN(r->pair_dense_ms), JN(r->pair_sparse_ms), JN(r->self_ratio), JN(r->own_ms),
             JN(r->host_run), JN(r->host_raw), JN(r->graph_us), JN(r->eager_us), JN(r->rel_err),
             r->status[0] ? r->status : "ok");
 #undef JN
@@ -515,7 +540,8 @@ static int write_rows(const char *path, const struct row *rows, int n, int json)
     FILE *f = open_memstream(&buf, &len);
     if (!f) return cli_fail(CMD, "%s: out of memory", path);
     if (json) {
-        fprintf(f, "{\"tool\": \"sparse24 bench gemm\", \"commit\": \"%s\", \"rows\": [\n", s24_version_commit());
+        fprintf(f, "{\"tool\": \"sparse24 bench gemm\", \"commit\": \"%s\", \"rows\": [\n",
+                s24_version_commit());
         for (int i = 0; i < n; i++) json_row(f, &rows[i], i == 0);
         fprintf(f, "\n]}\n");
     } else {
@@ -536,8 +562,10 @@ int bench_gemm_main(int argc, char **argv)
         {"repeats", required_argument, 0, 'r'}, {"search", no_argument, 0, 'x'},
         {"variants", no_argument, 0, 'v'}, {"device", required_argument, 0, 'D'},
         {"progress", no_argument, 0, 'G'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *dtypes = "fp16,bf16", *sizes = "256,512,1024,2048,4096,8192,16384", *shapes = NULL, *out = NULL;
-    int repeats = 50, search = 0, variants = 0, device = 0, c, ret = S24_EXIT_OK, force_progress = 0;
+    const char *dtypes = "fp16,bf16", *sizes = "256,512,1024,2048,4096,8192,16384", *shapes = NULL,
+               *out = NULL;
+    int repeats = 50, search = 0, variants = 0, device = 0, c, ret = S24_EXIT_OK,
+        force_progress = 0;
     static struct shape sh[MAX_SHAPES];
     int nsh = 0;
     enum s24_dtype dts[8];
@@ -557,7 +585,8 @@ int bench_gemm_main(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'r': {
             int64_t v;
-            if (cli_parse_i64(optarg, 1, INT32_MAX, &v) || v > 100000) return cli_usage(CMD, "bad --repeats '%s'", optarg);
+            if (cli_parse_i64(optarg, 1, INT32_MAX, &v) || v > 100000)
+                return cli_usage(CMD, "bad --repeats '%s'", optarg);
             repeats = (int)v;
             break;
         }
@@ -567,7 +596,8 @@ int bench_gemm_main(int argc, char **argv)
         case 'D': {
             int64_t v;
             if (!strcmp(optarg, "0")) v = 0;
-            else if (cli_parse_i64(optarg, 1, INT32_MAX, &v) || v > 64) return cli_usage(CMD, "bad --device '%s'", optarg);
+            else if (cli_parse_i64(optarg, 1, INT32_MAX, &v) || v > 64)
+                return cli_usage(CMD, "bad --device '%s'", optarg);
             device = (int)v;
             break;
         }
@@ -582,33 +612,39 @@ int bench_gemm_main(int argc, char **argv)
         snprintf(buf, sizeof buf, "%s", dtypes);
         for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
             if (ndt >= 8 || s24_gemm_dtype_parse(t, &dts[ndt]) != S24_OK ||
-                (dts[ndt] != S24_F16 && dts[ndt] != S24_BF16 && dts[ndt] != S24_I8 && dts[ndt] != S24_F8_E4M3))
+                (dts[ndt] != S24_F16 && dts[ndt] != S24_BF16 && dts[ndt] != S24_I8 &&
+                 dts[ndt] != S24_F8_E4M3))
                 return cli_usage(CMD, "bad --dtype '%s' (fp16, bf16, int8, fp8)", t);
             ndt++;
         }
         if (!ndt) return cli_usage(CMD, "--dtype names no dtype");
     }
-    if (add_sizes(sizes, sh, &nsh)) return cli_usage(CMD, "bad --sizes '%s' (comma-separated positive integers)", sizes);
+    if (add_sizes(sizes, sh, &nsh))
+        return cli_usage(CMD, "bad --sizes '%s' (comma-separated positive integers)", sizes);
     if (shapes && add_shapes_file(shapes, sh, &nsh)) return S24_EXIT_FAIL;
     if (!nsh) return cli_usage(CMD, "no shapes to run (--sizes none and no --shapes)");
-    if (out && mkdir(out, 0777) && errno != EEXIST) return cli_fail(CMD, "%s: cannot create: %s", out, strerror(errno));
+    if (out && mkdir(out, 0777) && errno != EEXIST)
+        return cli_fail(CMD, "%s: cannot create: %s", out, strerror(errno));
 
     int rc = s24_gpu_init(device, &g);
     if (rc != S24_OK)
-        return cli_fail(CMD, "no GPU to benchmark on (or sparse24 built without CUDA): %s", s24_last_error());
+        return cli_fail(CMD, "no GPU to benchmark on (or sparse24 built without CUDA): %s",
+                        s24_last_error());
     struct s24_gpu_props pr;
     s24_gpu_props(g, &pr);
     cli_stamp(stdout, "# ");
-    printf("# device: %s (sm_%d%d, %d SMs, L2 %zu MiB)\n", pr.name, pr.cc_major, pr.cc_minor, pr.sm_count,
-           pr.l2_bytes >> 20);
-    printf("# cusparseLtGetVersion: %d, cublasLtGetVersion: %d, driver %d, runtime %d\n", pr.cusparselt, pr.cublaslt,
-           pr.driver, pr.runtime);
-    printf("# method: CUDA events per call, %d repeats (median), warm-up 5, L2 flushed before each call%s\n", repeats,
-           search ? ", cusparseLtMatmulSearch + cuBLASLt autotune" : "");
+    printf("# device: %s (sm_%d%d, %d SMs, L2 %zu MiB)\n", pr.name, pr.cc_major, pr.cc_minor,
+           pr.sm_count, pr.l2_bytes >> 20);
+    printf("# cusparseLtGetVersion: %d, cublasLtGetVersion: %d, driver %d, runtime %d\n",
+           pr.cusparselt, pr.cublaslt, pr.driver, pr.runtime);
+    printf("# method: CUDA events per call, %d repeats (median), warm-up 5, L2 flushed before each "
+           "call%s\n",
+           repeats, search ? ", cusparseLtMatmulSearch + cuBLASLt autotune" : "");
     printf("# command:");
     for (int i = 0; i < argc; i++) printf(" %s", argv[i]);
-    printf("\n%-16s %6s %6s %6s %-5s %10s %10s %7s %7s %7s %7s %-6s %7s %8s %8s %9s\n", "# shape", "m", "n", "k", "dtype",
-           "dense_ms", "sparse_ms", "speedup", "pair_x", "dTF/s", "sTF/s", "auto", "auto_x", "host_us", "ovh_us", "rel_err");
+    printf("\n%-16s %6s %6s %6s %-5s %10s %10s %7s %7s %7s %7s %-6s %7s %8s %8s %9s\n", "# shape",
+           "m", "n", "k", "dtype", "dense_ms", "sparse_ms", "speedup", "pair_x", "dTF/s", "sTF/s",
+           "auto", "auto_x", "host_us", "ovh_us", "rel_err");
     fflush(stdout);
     rows = calloc((size_t)nsh * (size_t)ndt, sizeof *rows);
     if (!rows) {
@@ -632,21 +668,25 @@ int bench_gemm_main(int argc, char **argv)
             memset(r, 0, sizeof *r);
             r->s = sh[si];
             r->in = dts[di];
-            r->dense_heur = r->dense_tuned = r->sp_default = r->sp_search = r->auto_ms = r->auto_dense_ms = NAN;
+            r->dense_heur = r->dense_tuned = r->sp_default = r->sp_search = r->auto_ms =
+                r->auto_dense_ms = NAN;
             r->pair_dense_ms = r->pair_sparse_ms = r->self_ratio = r->own_ms = NAN;
             r->host_run = r->host_raw = r->graph_us = r->eager_us = r->rel_err = NAN;
             r->alg = r->alg_max = r->split_k = -1;
             snprintf(r->auto_choice, sizeof r->auto_choice, "-");
-            cli_progress_step(&prog, nrows - 1, nsh * ndt, "[%d/%d] %s %s", nrows, nsh * ndt, r->s.name,
-                              s24_gemm_dtype_name(r->in));
+            cli_progress_step(&prog, nrows - 1, nsh * ndt, "[%d/%d] %s %s", nrows, nsh * ndt,
+                              r->s.name, s24_gemm_dtype_name(r->in));
             bench_one(g, r, repeats, search);
             cli_progress_end(&prog);
-            printf("%-16s %6lld %6lld %6lld %-5s %10.4f %10.4f %7.3f %7.3f %7.1f %7.1f %-6s %7.3f %8.2f %8.2f %9.2g%s%s\n",
-                   r->s.name, (long long)r->s.m, (long long)r->s.n, (long long)r->s.k, s24_gemm_dtype_name(r->in),
-                   r->dense, r->sparse, r->dense / r->sparse, r->pair_dense_ms / r->pair_sparse_ms,
+            printf("%-16s %6lld %6lld %6lld %-5s %10.4f %10.4f %7.3f %7.3f %7.1f %7.1f %-6s %7.3f "
+                   "%8.2f %8.2f %9.2g%s%s\n",
+                   r->s.name, (long long)r->s.m, (long long)r->s.n, (long long)r->s.k,
+                   s24_gemm_dtype_name(r->in), r->dense, r->sparse, r->dense / r->sparse,
+                   r->pair_dense_ms / r->pair_sparse_ms,
                    2.0 * (double)r->s.m * r->s.n * r->s.k / (r->dense * 1e9),
-                   2.0 * (double)r->s.m * r->s.n * r->s.k / (r->sparse * 1e9), r->auto_choice, r->auto_dense_ms / r->auto_ms,
-                   r->host_run, r->host_run - r->host_raw, r->rel_err, r->status[0] ? "  " : "", r->status);
+                   2.0 * (double)r->s.m * r->s.n * r->s.k / (r->sparse * 1e9), r->auto_choice,
+                   r->auto_dense_ms / r->auto_ms, r->host_run, r->host_run - r->host_raw,
+                   r->rel_err, r->status[0] ? "  " : "", r->status);
             fflush(stdout);
             if (vf && r->s.m == r->s.n && r->s.n == r->s.k && r->s.m >= 4096 && r->s.m <= 8192 &&
                 r->sparse == r->sparse)

@@ -130,10 +130,10 @@ static void write_layers(const struct bench *b, s24_infer_t *p, const char *arch
     for (int i = 0; i < nl; i++) total += s24_infer_layer_at(p, i)->ms;
     for (int i = 0; i < nl; i++) {
         const struct s24_infer_layer *L = s24_infer_layer_at(p, i);
-        fprintf(b->layers, "%s,%d,%d,%s,%s,%s,%lld,%lld,%lld,%d,%d,%.4f,%.4f,%.4f,%.4f,", arch, size,
-                batch, dtype_name(dt), path_name(path), L->name, (long long)L->m, (long long)L->n,
-                (long long)L->k, L->eligible, L->sparse, L->ms, L->dense_ms, L->sparse_ms,
-                total > 0 ? L->ms / total : 0.0);
+        fprintf(b->layers, "%s,%d,%d,%s,%s,%s,%lld,%lld,%lld,%d,%d,%.4f,%.4f,%.4f,%.4f,", arch,
+                size, batch, dtype_name(dt), path_name(path), L->name, (long long)L->m,
+                (long long)L->n, (long long)L->k, L->eligible, L->sparse, L->ms, L->dense_ms,
+                L->sparse_ms, total > 0 ? L->ms / total : 0.0);
         /* the free text fields may hold commas */
         cli_csv_field(b->layers, L->engine);
         fputc(',', b->layers);
@@ -155,7 +155,8 @@ static void report_plan(struct bench *b, s24_infer_t *p, const char *arch, int s
     cli_sort_doubles(t, b->repeats);
     double med = t[b->repeats / 2];
     int sp = 0, nl = s24_infer_num_layers(p), el = 0;
-    for (int i = 0; i < nl; i++) sp += s24_infer_layer_at(p, i)->sparse, el += s24_infer_layer_at(p, i)->eligible;
+    for (int i = 0; i < nl; i++)
+        sp += s24_infer_layer_at(p, i)->sparse, el += s24_infer_layer_at(p, i)->eligible;
     char su[40] = "";
     if (b->warmup > 0) snprintf(su, sizeof su, ", set up in %.2f s", setup);
     printf("%-18s %4d %6d %-5s %-6s %9.4f ms (min %.4f, max %.4f) %10.1f img/s  %d of %d 2:4 "
@@ -194,8 +195,10 @@ static int run_group(struct bench *b, s24_model_t *m, const char *arch, int size
                           dtype_name(dt), path_name(b->path[k]));
     }
     double w0 = s24_now();
-    for (int i = 1; rc == S24_OK && b->warmup > 0 && (i < b->warmup || s24_now() - w0 < MIN_WARM_S); i++)
-        for (int k = 0; k < np && rc == S24_OK; k++) rc = s24_infer_run_be(g->p[k], x, batch, size, size, y);
+    for (int i = 1; rc == S24_OK && b->warmup > 0 && (i < b->warmup || s24_now() - w0 < MIN_WARM_S);
+         i++)
+        for (int k = 0; k < np && rc == S24_OK; k++)
+            rc = s24_infer_run_be(g->p[k], x, batch, size, size, y);
     for (int i = 0; i < b->repeats && rc == S24_OK; i++)
         for (int j = 0; j < np && rc == S24_OK; j++) {
             int k = (i + j) % np;
@@ -325,8 +328,8 @@ static int one_path(const char *s, int *v)
 
 int bench_infer_main(int argc, char **argv)
 {
-    enum { O_MODELS = 256, O_BATCH, O_DTYPE, O_PATHS, O_SIZE, O_RES, O_WARMUP, O_REPEATS, O_DEVICE, O_GPU,
-           O_SEED, O_CSV, O_LAYERS, O_THREADS, O_PROGRESS };
+    enum { O_MODELS = 256, O_BATCH, O_DTYPE, O_PATHS, O_SIZE, O_RES, O_WARMUP, O_REPEATS, O_DEVICE,
+           O_GPU, O_SEED, O_CSV, O_LAYERS, O_THREADS, O_PROGRESS };
     static const struct option lo[] = {
         {"models", required_argument, 0, O_MODELS}, {"batch", required_argument, 0, O_BATCH},
         {"dtype", required_argument, 0, O_DTYPE},   {"paths", required_argument, 0, O_PATHS},
@@ -356,34 +359,41 @@ int bench_infer_main(int argc, char **argv)
         case 'h': usage(stdout); return S24_EXIT_OK;
         case O_MODELS: models = optarg; break;
         case O_BATCH:
-            if (parse_list("--batch", optarg, b.batch, &b.nb, MAX_LIST, one_batch)) return S24_EXIT_USAGE;
+            if (parse_list("--batch", optarg, b.batch, &b.nb, MAX_LIST, one_batch))
+                return S24_EXIT_USAGE;
             break;
         case O_DTYPE:
-            if (parse_list("--dtype", optarg, b.dtype, &b.nd, MAX_LIST, one_dtype)) return S24_EXIT_USAGE;
+            if (parse_list("--dtype", optarg, b.dtype, &b.nd, MAX_LIST, one_dtype))
+                return S24_EXIT_USAGE;
             break;
         case O_PATHS:
             if (parse_list("--paths", optarg, b.path, &b.np, 3, one_path)) return S24_EXIT_USAGE;
             break;
         case O_SIZE:
         case O_RES:
-            if (parse_list(opt == O_SIZE ? "--size" : "--resolution", optarg, b.res, &b.nr, MAX_LIST, one_res))
+            if (parse_list(opt == O_SIZE ? "--size" : "--resolution", optarg, b.res, &b.nr,
+                           MAX_LIST, one_res))
                 return S24_EXIT_USAGE;
             break;
         case O_WARMUP:
-            if (cli_parse_i64(optarg, 0, 100000, &v)) return cli_usage(CMD, "--warmup %s: expected 0..100000", optarg);
+            if (cli_parse_i64(optarg, 0, 100000, &v))
+                return cli_usage(CMD, "--warmup %s: expected 0..100000", optarg);
             b.warmup = (int)v;
             break;
         case O_REPEATS:
-            if (cli_parse_i64(optarg, 1, 100000, &v)) return cli_usage(CMD, "--repeats %s: expected 1..100000", optarg);
+            if (cli_parse_i64(optarg, 1, 100000, &v))
+                return cli_usage(CMD, "--repeats %s: expected 1..100000", optarg);
             b.repeats = (int)v;
             break;
         case O_DEVICE: device = optarg; break;
         case O_GPU:
-            if (cli_parse_i64(optarg, 0, 1023, &v)) return cli_usage(CMD, "--gpu %s: expected 0..1023", optarg);
+            if (cli_parse_i64(optarg, 0, 1023, &v))
+                return cli_usage(CMD, "--gpu %s: expected 0..1023", optarg);
             gpu = (int)v;
             break;
         case O_SEED:
-            if (cli_parse_i64(optarg, 0, INT64_MAX, &v)) return cli_usage(CMD, "--seed %s: expected a non-negative integer", optarg);
+            if (cli_parse_i64(optarg, 0, INT64_MAX, &v))
+                return cli_usage(CMD, "--seed %s: expected a non-negative integer", optarg);
             b.seed = (uint64_t)v;
             break;
         case O_CSV: csv = optarg; break;
@@ -397,12 +407,14 @@ int bench_infer_main(int argc, char **argv)
     }
     if (optind < argc) return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
     enum s24_device dev;
-    if (cli_device(device, &dev)) return cli_usage(CMD, "--device %s: expected cpu, cuda or auto", device);
+    if (cli_device(device, &dev))
+        return cli_usage(CMD, "--device %s: expected cpu, cuda or auto", device);
     char list[1024];
     int nmodels = 0;
     snprintf(list, sizeof list, "%s", models);
     for (char *s = NULL, *tok = strtok_r(list, ",", &s); tok; tok = strtok_r(NULL, ",", &s)) {
-        if (!s24_arch_find(tok)) return cli_usage(CMD, "--models: '%s': expected %s", tok, cli_model_list());
+        if (!s24_arch_find(tok))
+            return cli_usage(CMD, "--models: '%s': expected %s", tok, cli_model_list());
         nmodels++;
     }
     int rc = s24_backend_create(dev, gpu, &b.be);
@@ -419,20 +431,24 @@ int bench_infer_main(int argc, char **argv)
     cli_progress_begin(&pr, CMD, force_progress);
     b.pr = &pr;
     b.total = (double)nmodels * (b.nr ? b.nr : 1) * b.nb * b.nd * b.np;
-    if (csv && !(b.csv = cli_open_csv(csv, "model,resolution,batch,dtype,engine,path,ms,img_s\n"))) {
+    if (csv &&
+        !(b.csv = cli_open_csv(csv, "model,resolution,batch,dtype,engine,path,ms,img_s\n"))) {
         ec = cli_fail(CMD, "%s: cannot open for appending", csv);
         goto done;
     }
     if (layers && !(b.layers = cli_open_csv(layers, "model,resolution,batch,dtype,path,layer,m,n,k,"
-                                                "eligible,sparse,ms,dense_ms,sparse_ms,share,engine,why\n"))) {
+                                                "eligible,sparse,ms,dense_ms,sparse_ms,share,"
+                                                "engine,why\n"))) {
         ec = cli_fail(CMD, "%s: cannot open for appending", layers);
         goto done;
     }
     cli_stamp(stdout, "# ");
-    printf("# backend: %s; warm-up %d, median of %d runs; random 2:4-pruned weights, batch on the device\n",
+    printf("# backend: %s; warm-up %d, median of %d runs; random 2:4-pruned weights, batch on the "
+           "device\n",
            s24_backend_name(b.be), b.warmup, b.repeats);
     snprintf(list, sizeof list, "%s", models);
-    for (char *s = NULL, *tok = strtok_r(list, ",", &s); tok && ec == S24_EXIT_OK; tok = strtok_r(NULL, ",", &s))
+    for (char *s = NULL, *tok = strtok_r(list, ",", &s); tok && ec == S24_EXIT_OK;
+         tok = strtok_r(NULL, ",", &s))
         for (int r = 0; r < (b.nr ? b.nr : 1); r++) {
             int size = b.nr ? b.res[r] : s24_arch_find(tok)->size;
             if ((rc = run_model(&b, variant(tok, size), size)) != S24_OK) {
@@ -443,7 +459,8 @@ int bench_infer_main(int argc, char **argv)
         }
 done:
     if (b.csv && fclose(b.csv) && ec == S24_EXIT_OK) ec = cli_fail(CMD, "%s: write failed", csv);
-    if (b.layers && fclose(b.layers) && ec == S24_EXIT_OK) ec = cli_fail(CMD, "%s: write failed", layers);
+    if (b.layers && fclose(b.layers) && ec == S24_EXIT_OK)
+        ec = cli_fail(CMD, "%s: write failed", layers);
     s24_backend_free(b.be);
     return ec;
 }

@@ -36,7 +36,8 @@ struct mt {
 static void mt_seed(struct mt *m, uint32_t seed)
 {
     m->s[0] = seed;
-    for (int i = 1; i < 624; i++) m->s[i] = 1812433253u * (m->s[i - 1] ^ (m->s[i - 1] >> 30)) + (uint32_t)i;
+    for (int i = 1; i < 624; i++)
+        m->s[i] = 1812433253u * (m->s[i - 1] ^ (m->s[i - 1] >> 30)) + (uint32_t)i;
     m->i = 624;
 }
 
@@ -93,7 +94,8 @@ static int apex_best(const char *matrix, double *eff, double *sec, const char **
         int b = 0;
         for (int k = 1; k < 5; k++)
             if (apex[i].eff[k] > apex[i].eff[b] ||
-                (apex[i].eff[k] == apex[i].eff[b] && apex[i].sec[k] >= 0 && apex[i].sec[k] < apex[i].sec[b]))
+                (apex[i].eff[k] == apex[i].eff[b] && apex[i].sec[k] >= 0 &&
+                 apex[i].sec[k] < apex[i].sec[b]))
                 b = k;
         *eff = apex[i].eff[b], *sec = apex[i].sec[b], *cfg = apex_cfg[b];
         return 1;
@@ -191,7 +193,8 @@ static int load_data(const char *dir, struct mat *m, int *n, int quick)
         int same = g && dt == S24_F64 && nd == 2 && sh[0] == 128 && sh[1] == 64 &&
                    !memcmp(g, d, 128 * 64 * sizeof *g);
         free(g), free(d);
-        if (!same) return cli_fail(CMD, "%s: the built-in NumPy generator does not reproduce it", path);
+        if (!same)
+            return cli_fail(CMD, "%s: the built-in NumPy generator does not reproduce it", path);
         printf("# random matrices: MT19937 as np.random.seed(1); np.random.rand(R, C) "
                "(identical to %s)\n", path);
     }
@@ -229,7 +232,8 @@ int bench_permute_main(int argc, char **argv)
             break;
         case 'b':
             budget = strtod(optarg, &end);
-            if (!*optarg || *end || !(budget > 0)) return cli_usage(CMD, "bad --time-budget '%s'", optarg);
+            if (!*optarg || *end || !(budget > 0))
+                return cli_usage(CMD, "bad --time-budget '%s'", optarg);
             break;
         case 'h': usage(stdout); return S24_EXIT_OK;
         default: return cli_usage(CMD, "unknown option");
@@ -254,7 +258,8 @@ int bench_permute_main(int argc, char **argv)
         if (rnd[i][0] == 128)
             snprintf(x->name, sizeof x->name, "random_128x64_seed1");
         else
-            snprintf(x->name, sizeof x->name, "random_%lldx%lld", (long long)rnd[i][0], (long long)rnd[i][1]);
+            snprintf(x->name, sizeof x->name, "random_%lldx%lld", (long long)rnd[i][0],
+                     (long long)rnd[i][1]);
         x->rows = rnd[i][0], x->cols = rnd[i][1];
         x->w = numpy_rand(1, x->rows, x->cols);
         if (!x->w) {
@@ -271,7 +276,8 @@ int bench_permute_main(int argc, char **argv)
     } else if (stat(DEFAULT_DATA, &dsb) == 0 && S_ISDIR(dsb.st_mode)) {
         if ((ec = load_data(DEFAULT_DATA, m, &n, quick))) goto done;
     } else {
-        printf("# trained ResNet18 matrices: not found at %s, skipped (pass --data DIR)\n", DEFAULT_DATA);
+        printf("# trained ResNet18 matrices: not found at %s, skipped (pass --data DIR)\n",
+               DEFAULT_DATA);
     }
     if (out) {
         char p[1024];
@@ -292,20 +298,23 @@ int bench_permute_main(int argc, char **argv)
         char date[64];
         strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
         fprintf(md, "# Channel-permutation search on the CPU: results\n\n");
-        fprintf(md, "Measured %s with `sparse24 bench permute%s --out %s` (commit %s), seed %llu, "
-                    "%d threads.\n\n```\n", date, quick ? " --quick" : "", out, s24_version_commit(),
-                (unsigned long long)seed, s24_threads_get());
+        fprintf(md,
+                "Measured %s with `sparse24 bench permute%s --out %s` (commit %s), seed %llu, "
+                "%d threads.\n\n```\n",
+                date, quick ? " --quick" : "", out, s24_version_commit(), (unsigned long long)seed,
+                s24_threads_get());
         cli_stamp(md, "");
         fprintf(md, "```\n\n| matrix | strategy | escapes | efficacy %% | time s | moves | stop |\n"
                     "|---|---|---|---|---|---|---|\n");
     }
     printf("%-26s %6s %5s %-9s %7s %15s %15s %15s %8s %9s %6s %s\n", "matrix", "rows", "cols",
-           "strategy", "escapes", "kept_default", "kept_permuted", "bound_50pct", "effic_%", "time_s",
-           "moves", "stop");
+           "strategy", "escapes", "kept_default", "kept_permuted", "bound_50pct", "effic_%",
+           "time_s", "moves", "stop");
     struct cli_progress pr;
     cli_progress_begin(&pr, CMD, force_progress);
     const struct cfg *cfgs = quick ? quick_cfgs : full_cfgs;
-    int ncfg = quick ? (int)(sizeof quick_cfgs / sizeof *quick_cfgs) : (int)(sizeof full_cfgs / sizeof *full_cfgs);
+    int ncfg = quick ? (int)(sizeof quick_cfgs / sizeof *quick_cfgs)
+                     : (int)(sizeof full_cfgs / sizeof *full_cfgs);
     for (int i = 0; i < n; i++) {
         int64_t *perm = malloc((size_t)m[i].cols * sizeof *perm);
         if (!perm) {
@@ -346,23 +355,26 @@ int bench_permute_main(int argc, char **argv)
             char esc[24];
             if (cfgs[k].escapes < 0) snprintf(esc, sizeof esc, "%lld*", (long long)r.escapes);
             else snprintf(esc, sizeof esc, "%lld", (long long)cfgs[k].escapes);
-            const char *sname = cfgs[k].st == S24_PERMUTE_DEFAULT ? "default" : s24_permute_strategy_name(r.strategy);
-            printf("%-26s %6lld %5lld %-9s %7s %15.6f %15.6f %15.6f %8.2f %9.4f %6lld %s\n", m[i].name,
-                   (long long)m[i].rows, (long long)m[i].cols, sname, esc, r.kept_default, r.kept_permuted,
-                   r.row_bound, r.efficacy, r.seconds, (long long)r.moves, s24_permute_stop_name(r.stop));
+            const char *sname = cfgs[k].st == S24_PERMUTE_DEFAULT
+                                    ? "default"
+                                    : s24_permute_strategy_name(r.strategy);
+            printf("%-26s %6lld %5lld %-9s %7s %15.6f %15.6f %15.6f %8.2f %9.4f %6lld %s\n",
+                   m[i].name, (long long)m[i].rows, (long long)m[i].cols, sname, esc,
+                   r.kept_default, r.kept_permuted, r.row_bound, r.efficacy, r.seconds,
+                   (long long)r.moves, s24_permute_stop_name(r.stop));
             fflush(stdout);
             if (cfgs[k].st == S24_PERMUTE_DEFAULT)
                 def_eff = r.efficacy, def_sec = r.seconds, def_reach = r.seconds_to_target;
             if (csv)
                 fprintf(csv, "%s,%lld,%lld,%s,%s,%llu,%d,%.6f,%.6f,%.6f,%.4f,%.6f,%lld,%lld,%s\n",
                         m[i].name, (long long)m[i].rows, (long long)m[i].cols, sname, esc,
-                        (unsigned long long)seed, s24_threads_get(), r.kept_default, r.kept_permuted,
-                        r.row_bound, r.efficacy, r.seconds, (long long)r.moves, (long long)r.escapes,
-                        s24_permute_stop_name(r.stop));
+                        (unsigned long long)seed, s24_threads_get(), r.kept_default,
+                        r.kept_permuted, r.row_bound, r.efficacy, r.seconds, (long long)r.moves,
+                        (long long)r.escapes, s24_permute_stop_name(r.stop));
             if (md)
                 fprintf(md, "| %s (%lldx%lld) | %s | %s | %.2f | %.4f | %lld | %s |\n", m[i].name,
-                        (long long)m[i].rows, (long long)m[i].cols, sname, esc, r.efficacy, r.seconds,
-                        (long long)r.moves, s24_permute_stop_name(r.stop));
+                        (long long)m[i].rows, (long long)m[i].cols, sname, esc, r.efficacy,
+                        r.seconds, (long long)r.moves, s24_permute_stop_name(r.stop));
         }
         if (!quick && has_apex) {
             /* time to Apex's best: the fewest swap escapes from a ladder */
@@ -377,18 +389,26 @@ int bench_permute_main(int argc, char **argv)
                 o.time_budget = budget;
                 if (s24_permute_search(S24_F64, m[i].w, m[i].rows, m[i].cols, &o, perm, &r)) break;
                 if (r.efficacy < ae && k + 1 < sizeof ladder / sizeof *ladder) continue;
-                printf("#   swap reaches Apex's best (%.1f%%) with %lld escapes: %.2f%% in %.4f s\n", ae,
-                       (long long)ladder[k], r.efficacy, r.seconds);
+                printf(
+                    "#   swap reaches Apex's best (%.1f%%) with %lld escapes: %.2f%% in %.4f s\n",
+                    ae, (long long)ladder[k], r.efficacy, r.seconds);
                 if (md)
-                    fprintf(md, "| %s | swap, fewest escapes reaching Apex's best | %lld | %.2f | %.4f | %lld | %s |\n",
-                            m[i].name, (long long)ladder[k], r.efficacy, r.seconds, (long long)r.moves,
-                            r.efficacy >= ae ? (r.seconds <= as ? "faster than Apex" : "slower than Apex")
-                                                    : "not reached");
+                    fprintf(md,
+                            "| %s | swap, fewest escapes reaching Apex's best | %lld | %.2f | %.4f "
+                            "| %lld | %s |\n",
+                            m[i].name, (long long)ladder[k], r.efficacy, r.seconds,
+                            (long long)r.moves,
+                            r.efficacy >= ae
+                                ? (r.seconds <= as ? "faster than Apex" : "slower than Apex")
+                                : "not reached");
                 if (csv)
-                    fprintf(csv, "%s,%lld,%lld,swap-ladder,%lld,%llu,%d,%.6f,%.6f,%.6f,%.4f,%.6f,%lld,%lld,%s\n",
-                            m[i].name, (long long)m[i].rows, (long long)m[i].cols, (long long)ladder[k],
-                            (unsigned long long)seed, s24_threads_get(), r.kept_default, r.kept_permuted,
-                            r.row_bound, r.efficacy, r.seconds, (long long)r.moves, (long long)r.escapes,
+                    fprintf(csv,
+                            "%s,%lld,%lld,swap-ladder,%lld,%llu,%d,%.6f,%.6f,%.6f,%.4f,%.6f,%lld,"
+                            "%lld,%s\n",
+                            m[i].name, (long long)m[i].rows, (long long)m[i].cols,
+                            (long long)ladder[k], (unsigned long long)seed, s24_threads_get(),
+                            r.kept_default, r.kept_permuted, r.row_bound, r.efficacy, r.seconds,
+                            (long long)r.moves, (long long)r.escapes,
                             s24_permute_stop_name(r.stop));
                 break;
             }
@@ -401,12 +421,15 @@ int bench_permute_main(int argc, char **argv)
             char reach[48];
             if (def_reach >= 0) snprintf(reach, sizeof reach, "%.4f s", def_reach);
             else snprintf(reach, sizeof reach, "never");
-            printf("#   vs Apex best on H100 (%s): %.1f%% in %.3f s; default here reached it after %s, "
+            printf("#   vs Apex best on H100 (%s): %.1f%% in %.3f s; default here reached it after "
+                   "%s, "
                    "finished at %.2f%% in %.3f s -> %s\n",
                    acfg, ae, as, reach, def_eff, def_sec, ok ? "goal met" : "goal NOT met");
             if (md)
-                fprintf(md, "| %s | **Apex H100 best (%s)** | | %.1f | %.3f | | default reached it after %s "
-                            "(finished at %.2f%% in %.3f s): %s |\n",
+                fprintf(md,
+                        "| %s | **Apex H100 best (%s)** | | %.1f | %.3f | | default reached it "
+                        "after %s "
+                        "(finished at %.2f%% in %.3f s): %s |\n",
                         m[i].name, acfg, ae, as, reach, def_eff, def_sec,
                         ok ? "meets it" : "does NOT meet it");
         }

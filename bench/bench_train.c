@@ -119,16 +119,18 @@ static int profile(const struct bench *b, s24_model_t *m, const char *arch, cons
     for (int i = 0; i < 2 * nn; i++) total += ms[i];
     if (b->nodes)
         for (int i = 0; i < nn; i++)
-            printf("  node %3d %-8s fwd %8.4f ms bwd %8.4f ms\n", i, s24_model_node_kind(m, i), ms[2 * i],
-                   ms[2 * i + 1]);
+            printf("  node %3d %-8s fwd %8.4f ms bwd %8.4f ms\n", i, s24_model_node_kind(m, i),
+                   ms[2 * i], ms[2 * i + 1]);
     printf("%s: profiled step, %d nodes, %.3f ms in nodes (loss counted with the last backward)\n",
            arch, nn, total);
-    printf("  %-8s %5s %10s %10s %10s %6s\n", "kind", "count", "fwd_ms", "bwd_ms", "total_ms", "share");
+    printf("  %-8s %5s %10s %10s %10s %6s\n", "kind", "count", "fwd_ms", "bwd_ms", "total_ms",
+           "share");
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         double f = 0, bw = 0;
         int count = 0;
         for (int i = 0; i < nn; i++)
-            if (!strcmp(s24_model_node_kind(m, i), kinds[k])) f += ms[2 * i], bw += ms[2 * i + 1], count++;
+            if (!strcmp(s24_model_node_kind(m, i), kinds[k]))
+                f += ms[2 * i], bw += ms[2 * i + 1], count++;
         if (!count) continue;
         printf("  %-8s %5d %10.3f %10.3f %10.3f %5.1f%%\n", kinds[k], count, f, bw, f + bw,
                100 * (f + bw) / (total > 0 ? total : 1));
@@ -173,7 +175,8 @@ static int run_model(const struct bench *b, const char *arch)
     if ((rc = s24_tgraph_init(&tg, be, 1, NULL)) != S24_OK) goto done;
     const double per = b->warmup + (double)b->repeats * b->group, at = b->model_i * per;
     for (int i = 0; i < b->warmup && rc == S24_OK; i++) {
-        cli_progress_step(b->pr, at + i, b->nmodels * per, "%s warm-up %d/%d", arch, i + 1, b->warmup);
+        cli_progress_step(b->pr, at + i, b->nmodels * per, "%s warm-up %d/%d", arch, i + 1,
+                          b->warmup);
         rc = one_step(&tg, &st);
     }
     if (rc == S24_OK) rc = s24_backend_sync(be);
@@ -201,8 +204,9 @@ static int run_model(const struct bench *b, const char *arch)
     /* fp32 storage; on the GPU TF32 tensor-core math unless S24_TF32=0, as
      * PyTorch's fp32 mode with allow_tf32 (the baseline's setting) */
     const char *prec = "fp32";
-    printf("%s: step %.3f ms (min %.3f, max %.3f over %d groups of %d), %.0f img/s, peak %.1f MiB\n",
-           arch, med, lo, hi, b->repeats, b->group, b->batch / med * 1e3, (double)peak / 1048576.0);
+    printf(
+        "%s: step %.3f ms (min %.3f, max %.3f over %d groups of %d), %.0f img/s, peak %.1f MiB\n",
+        arch, med, lo, hi, b->repeats, b->group, b->batch / med * 1e3, (double)peak / 1048576.0);
     /* the timed steps are graph replays only where every one of them was */
     int graphed = tg.replays >= (int64_t)b->repeats * b->group;
     if (graphed)
@@ -257,28 +261,34 @@ int bench_train_main(int argc, char **argv)
         case 'h': usage(stdout); return S24_EXIT_OK;
         case O_MODELS: models = optarg; break;
         case O_BATCH:
-            if (cli_parse_i64(optarg, 2, 65536, &v)) return cli_usage(CMD, "--batch %s: expected 2..65536", optarg);
+            if (cli_parse_i64(optarg, 2, 65536, &v))
+                return cli_usage(CMD, "--batch %s: expected 2..65536", optarg);
             b.batch = (int)v;
             break;
         case O_SIZE:
-            if (cli_parse_i64(optarg, 8, 512, &v)) return cli_usage(CMD, "--size %s: expected 8..512", optarg);
+            if (cli_parse_i64(optarg, 8, 512, &v))
+                return cli_usage(CMD, "--size %s: expected 8..512", optarg);
             b.size = (int)v;
             break;
         case O_WARMUP:
-            if (cli_parse_i64(optarg, 0, 100000, &v)) return cli_usage(CMD, "--warmup %s: expected 0..100000", optarg);
+            if (cli_parse_i64(optarg, 0, 100000, &v))
+                return cli_usage(CMD, "--warmup %s: expected 0..100000", optarg);
             b.warmup = (int)v;
             break;
         case O_GROUP:
-            if (cli_parse_i64(optarg, 1, 10000, &v)) return cli_usage(CMD, "--group %s: expected 1..10000", optarg);
+            if (cli_parse_i64(optarg, 1, 10000, &v))
+                return cli_usage(CMD, "--group %s: expected 1..10000", optarg);
             b.group = (int)v;
             break;
         case O_REPEATS:
-            if (cli_parse_i64(optarg, 1, 100000, &v)) return cli_usage(CMD, "--repeats %s: expected 1..100000", optarg);
+            if (cli_parse_i64(optarg, 1, 100000, &v))
+                return cli_usage(CMD, "--repeats %s: expected 1..100000", optarg);
             b.repeats = (int)v;
             break;
         case O_DEVICE: device = optarg; break;
         case O_GPU:
-            if (cli_parse_i64(optarg, 0, 1023, &v)) return cli_usage(CMD, "--gpu %s: expected 0..1023", optarg);
+            if (cli_parse_i64(optarg, 0, 1023, &v))
+                return cli_usage(CMD, "--gpu %s: expected 0..1023", optarg);
             gpu = (int)v;
             break;
         case O_CSV: csv = optarg; break;
@@ -293,11 +303,13 @@ int bench_train_main(int argc, char **argv)
     }
     if (optind < argc) return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
     enum s24_device dev;
-    if (cli_device(device, &dev)) return cli_usage(CMD, "--device %s: expected cpu, cuda or auto", device);
+    if (cli_device(device, &dev))
+        return cli_usage(CMD, "--device %s: expected cpu, cuda or auto", device);
     char list[1024];
     snprintf(list, sizeof list, "%s", models);
     for (char *s = NULL, *tok = strtok_r(list, ",", &s); tok; tok = strtok_r(NULL, ",", &s)) {
-        if (!s24_arch_find(tok)) return cli_usage(CMD, "--models: '%s': expected %s", tok, cli_model_list());
+        if (!s24_arch_find(tok))
+            return cli_usage(CMD, "--models: '%s': expected %s", tok, cli_model_list());
         b.nmodels++;
     }
     struct cli_progress pr;

@@ -248,7 +248,8 @@ static void test_failures(const char *dir)
     CHECK(run("prune %s -o %s", in, nodir) == 1 && contains(err_path, nodir));
 
     /* decompress of a dense file, compress of a compressed file */
-    CHECK(run("decompress %s -o %s", in, o) == 1 && contains(err_path, "not a sparse24 compressed"));
+    CHECK(run("decompress %s -o %s", in, o) == 1 &&
+          contains(err_path, "not a sparse24 compressed"));
     CHECK(!exists(o));
     const char *comp = tmp("c.safetensors");
     CHECK(run("compress %s -o %s", in, comp) == 0);
@@ -334,15 +335,19 @@ static void test_infer(void)
         char *o = slurp(out_path);
         const char *at = o ? strstr(o, "predictions as the model's eval forward: 2:4 plan ") : NULL;
         long a = -1, n = -1, b = -1;
-        if (at) sscanf(at, "predictions as the model's eval forward: 2:4 plan %ld of %ld (%*[^)]), dense plan %ld",
-                       &a, &n, &b);
+        if (at)
+            sscanf(at,
+                   "predictions as the model's eval forward: 2:4 plan %ld of %ld (%*[^)]), dense "
+                   "plan %ld",
+                   &a, &n, &b);
         CHECK(contains(out_path, "model eval forward (fp32)") && n == 8 && a >= 7 && b >= 7,
               "infer: the plans agree with the eval forward on %ld and %ld of %ld", a, b, n);
         long d = -1, n2 = -1;
         at = o ? strstr(o, "predictions as the dense plan: 2:4 plan ") : NULL;
         if (at) sscanf(at, "predictions as the dense plan: 2:4 plan %ld of %ld", &d, &n2);
         /* no fewer than either agrees with the eval forward, less the other's misses */
-        CHECK(n2 == 8 && d >= a + b - n && d <= n, "infer: the 2:4 plan agrees with the dense plan on %ld of %ld", d, n2);
+        CHECK(n2 == 8 && d >= a + b - n && d <= n,
+              "infer: the 2:4 plan agrees with the dense plan on %ld of %ld", d, n2);
         free(o);
     }
     /* --csv: one row per run; --layers: a row per layer, reasons quoted */
@@ -358,9 +363,11 @@ static void test_infer(void)
         for (const char *q = l; q && *q; q++) lines += *q == '\n';
         CHECK(c && !strncmp(c, "model,device,dtype,path,images,batch,acc_plan,", 46) && rows == 3 &&
                   strstr(c, ",threads,agree_plan_dense\n") &&
-                  strstr(c, "\nsmallcnn,cpu,fp32,sparse,8,4,") && strstr(c, "\nsmallcnn,cpu,fp32,dense,8,4,"),
+                  strstr(c, "\nsmallcnn,cpu,fp32,sparse,8,4,") &&
+                  strstr(c, "\nsmallcnn,cpu,fp32,dense,8,4,"),
               "infer --csv: %s", c ? c : "(no file)");
-        CHECK(l && lines == 1 + 4 && strstr(l, "\"2:4 asked for\"") && strstr(l, ",\"conv2.weight\",1,"),
+        CHECK(l && lines == 1 + 4 && strstr(l, "\"2:4 asked for\"") &&
+                  strstr(l, ",\"conv2.weight\",1,"),
               "infer --layers: %s", l ? l : "(no file)");
         free(c), free(l);
         CHECK(run("infer %s --checkpoint %s --csv /nonexistent-dir/x.csv", common, pruned) == 1 &&

@@ -100,7 +100,8 @@ static void test_embeddings(void)
     int want = 0;
     for (int i = 0; i < NHF; i++) {
         char line[512];
-        const struct s24_st_tensor *a = s24_st_find(&st, hf[i].name), *b = s24_st_find(&p, hf[i].name);
+        const struct s24_st_tensor *a = s24_st_find(&st, hf[i].name),
+                                   *b = s24_st_find(&p, hf[i].name);
         CHECK(a && b);
         if (!a || !b) continue;
         int same = !memcmp(a->data, b->data, a->nbytes);
@@ -168,7 +169,8 @@ static void test_negative_zero(void)
     CHECK_OK(s24_st_add(&st, "fc.weight", S24_F32, 2, shape, w));
     fill(dense, 16 * 32, 7);
     CHECK_OK(s24_st_add(&st, "fc2.weight", S24_F32, 2, shape, dense));
-    const char *in = tmp("torch24.safetensors"), *c = tmp("torch24.s24"), *d = tmp("back.safetensors");
+    const char *in = tmp("torch24.safetensors"), *c = tmp("torch24.s24"),
+               *d = tmp("back.safetensors");
     CHECK_OK(s24_st_write(in, &st));
 
     CHECK(run("inspect %s", in) == 0 && contains(out_path, "1 of 2 conv/linear weights are 2:4"));
@@ -182,7 +184,8 @@ static void test_negative_zero(void)
     CHECK(run("decompress %s -o %s", c, d) == 0);
     s24_st_init(&back);
     CHECK_OK(s24_st_read(d, &back));
-    const struct s24_st_tensor *t = s24_st_find(&back, "fc.weight"), *t2 = s24_st_find(&back, "fc2.weight");
+    const struct s24_st_tensor *t = s24_st_find(&back, "fc.weight"),
+                               *t2 = s24_st_find(&back, "fc2.weight");
     CHECK(t && t2);
     if (t && t2) {
         const float *x = t->data;
@@ -297,7 +300,8 @@ static void test_progress(void)
     CHECK(run(ev, ck, " --progress") == 0);
     char *prog = slurp(out_path);
     CHECK(!strcmp(plain, prog), "eval prints the same with --progress:\n%s---\n%s", plain, prog);
-    CHECK(contains(err_path, "sparse24 eval: ") && contains(err_path, "images, ") && contains(err_path, "ETA "));
+    CHECK(contains(err_path, "sparse24 eval: ") && contains(err_path, "images, ") &&
+          contains(err_path, "ETA "));
     free(plain), free(plain_err), free(prog);
 
     CHECK_OK(fresh_checkpoint("resnet18", rn));
@@ -327,7 +331,8 @@ static void test_bench_infer(void)
     CHECK(run("bench infer --models smallcnn --device cpu --batch 2,3 --size 8 --warmup 1 "
               "--repeats 2 --csv %s --layers %s", csv, lay) == 0);
     char *s = slurp(csv);
-    CHECK(s && !strncmp(s, "model,resolution,batch,dtype,engine,path,ms,img_s\n", 49), "bench infer CSV header");
+    CHECK(s && !strncmp(s, "model,resolution,batch,dtype,engine,path,ms,img_s\n", 49),
+          "bench infer CSV header");
     int rows = 0;
     for (char *p = s ? strchr(s, '\n') : NULL; p && p[1]; p = strchr(p + 1, '\n')) {
         char model[32], dt[8], eng[16], path[16];
@@ -349,19 +354,22 @@ static void test_bench_infer(void)
     int lines = 0;
     for (char *p = s; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) lines++;
     CHECK(lines == 1 + 6 * 4, "bench infer --layers: %d lines", lines);
-    CHECK(s && strstr(s, "conv2.weight") && strstr(s, "\"not 2:4\""), "layer table names the layers and why");
+    CHECK(s && strstr(s, "conv2.weight") && strstr(s, "\"not 2:4\""),
+          "layer table names the layers and why");
     free(s);
     /* --resolution: one run per side, and a family's variant where the registry has one */
     remove(csv);
     CHECK(run("bench infer --models smallcnn --device cpu --resolution 8,16 --batch 2 --warmup 0 "
               "--repeats 1 --paths dense --csv %s", csv) == 0);
     s = slurp(csv);
-    CHECK(s && strstr(s, "\nsmallcnn,8,2,fp32,sparse24,dense,") && strstr(s, "\nsmallcnn,16,2,fp32,sparse24,dense,"),
+    CHECK(s && strstr(s, "\nsmallcnn,8,2,fp32,sparse24,dense,") &&
+              strstr(s, "\nsmallcnn,16,2,fp32,sparse24,dense,"),
           "bench infer --resolution 8,16: %s", s ? s : "(no file)");
     free(s);
     CHECK(run("bench infer --models resnet18 --device cpu --resolution 224 --batch 1 --warmup 0 "
               "--repeats 1 --paths dense --csv %s", csv) == 0);
-    CHECK(contains(out_path, "# resnet18_imagenet at 224x224, 1000 classes"), "resnet18 at 224 is resnet18_imagenet");
+    CHECK(contains(out_path, "# resnet18_imagenet at 224x224, 1000 classes"),
+          "resnet18 at 224 is resnet18_imagenet");
     s = slurp(csv);
     CHECK(s && strstr(s, "\nresnet18,224,1,fp32,sparse24,dense,"), "its row names the family");
     free(s);

@@ -90,7 +90,8 @@ static int check_layout(size_t es, struct s24_view v, const unsigned char *w,
                     }
                 unsigned nib = (c->meta[row * mrow + g / 2] >> (4 * (g & 1))) & 15;
                 if (nib != (unsigned)(pos[0] | pos[1] << 2)) bad++;
-                const unsigned char *vals = (const unsigned char *)c->values + (size_t)(row * k / 2 + 2 * g) * es;
+                const unsigned char *vals =
+                    (const unsigned char *)c->values + (size_t)(row * k / 2 + 2 * g) * es;
                 if (memcmp(vals, e[pos[0]], es) || memcmp(vals + es, e[pos[1]], es)) bad++;
             }
             if ((k / 4) & 1 && c->meta[row * mrow + mrow - 1] >> 4) bad++;
@@ -100,7 +101,8 @@ static int check_layout(size_t es, struct s24_view v, const unsigned char *w,
 
 static void test_round_trips(void)
 {
-    static const enum s24_dtype dts[] = {S24_F32, S24_F16, S24_BF16, S24_F64, S24_U8, S24_I16, S24_I64};
+    static const enum s24_dtype dts[] = {S24_F32, S24_F16, S24_BF16, S24_F64,
+                                         S24_U8,  S24_I16, S24_I64};
     static const struct s24_view views[] = {{3, 4, 1}, {5, 12, 1}, {7, 20, 3}, {16, 64, 9},
                                             {64, 256, 1}, {2, 36, 2}, {33, 8, 5}};
     struct s24_rng r;

@@ -128,7 +128,8 @@ static void test_rng(void)
     CHECK(out_of_range == 0);
     CHECK_NEAR(sum / n, 0.0, 0.02);
     CHECK_NEAR(sq / n, 1.0, 0.03);
-    for (int i = 0; i < 10; i++) CHECK(hist[i] > n / 10 - 600 && hist[i] < n / 10 + 600, "bucket %d: %d", i, hist[i]);
+    for (int i = 0; i < 10; i++)
+        CHECK(hist[i] > n / 10 - 600 && hist[i] < n / 10 + 600, "bucket %d: %d", i, hist[i]);
 }
 
 static void test_status_and_files(void)

@@ -59,7 +59,8 @@ static void test_cifar(void)
     snprintf(path, sizeof path, "%s/trunc.bin", dir);
     write_bytes(path, rec, 2 * 3073 + 100);
     CHECK(s24_cifar10_read_file(path, &d) == S24_ERR_FORMAT);
-    CHECK(strstr(s24_last_error(), "trunc.bin") && strstr(s24_last_error(), "multiple"), "%s", s24_last_error());
+    CHECK(strstr(s24_last_error(), "trunc.bin") && strstr(s24_last_error(), "multiple"), "%s",
+          s24_last_error());
     CHECK(d.n == 0);
     rec[3073] = 10;
     snprintf(path, sizeof path, "%s/label.bin", dir);
@@ -119,7 +120,8 @@ static void test_batch(void)
     const int n = 16, h = 12, w = 12, hw3 = 12 * 12 * 3;
     int64_t idx[16];
     for (int i = 0; i < n; i++) idx[i] = (i * 7) % 40;
-    float *x = malloc(sizeof(float) * (size_t)(n * hw3)), *x2 = malloc(sizeof(float) * (size_t)(n * hw3));
+    float *x = malloc(sizeof(float) * (size_t)(n * hw3)),
+          *x2 = malloc(sizeof(float) * (size_t)(n * hw3));
     int lab[16], lab2[16];
     for (int i = 0; i < n * hw3; i++) x[i] = NAN;
     for (int i = 0; i < n; i++) lab[i] = -1;
@@ -168,7 +170,8 @@ static void test_batch(void)
     s24_threads_set(1);
     CHECK_OK(s24_batch_fill(&d, idx, n, &aug, &r, x2, lab2));
     s24_threads_set(0);
-    CHECK(memcmp(x, x2, sizeof(float) * (size_t)(n * hw3)) == 0 && memcmp(lab, lab2, sizeof lab) == 0);
+    CHECK(memcmp(x, x2, sizeof(float) * (size_t)(n * hw3)) == 0 &&
+          memcmp(lab, lab2, sizeof lab) == 0);
     s24_rng_seed(&r, 6);
     CHECK_OK(s24_batch_fill(&d, idx, n, &aug, &r, x2, lab2));
     CHECK(memcmp(x, x2, sizeof(float) * (size_t)(n * hw3)) != 0);

@@ -51,9 +51,11 @@ int main(void)
     CHECK(kept > 73 && kept < 76, "kept %g%%", kept);
     double err = after(out, "max |C_2:4 - C_dense| / max |C_dense| = ");
     CHECK(err >= 0 && err < 1e-5, "relative error %g", err);
-    CHECK(after(out, "dense OpenBLAS sgemm:") > 0 || after(out, "dense naive reference (no BLAS):") > 0);
+    CHECK(after(out, "dense OpenBLAS sgemm:") > 0 ||
+          after(out, "dense naive reference (no BLAS):") > 0);
     /* the BLAS core is named, so a mis-detected one cannot pass unseen */
-    CHECK(after(out, "dense naive reference (no BLAS):") > 0 || strstr(out, "OpenBLAS core: ") != NULL,
+    CHECK(after(out, "dense naive reference (no BLAS):") > 0 ||
+              strstr(out, "OpenBLAS core: ") != NULL,
           "no BLAS core named:\n%s", out);
 
     /* deterministic in the seed, whatever the thread count */

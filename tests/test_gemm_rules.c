@@ -82,14 +82,16 @@ int main(void)
     /* dtype pairs */
     s24_gemm_desc_init(&d, 64, 64, 64, S24_F16);
     d.out_type = S24_BF16;
-    CHECK(s24_gemm_check(&d, S24_GEMM_SPARSE) == S24_ERR_UNSUPPORTED && msg_has("does not go with"));
+    CHECK(s24_gemm_check(&d, S24_GEMM_SPARSE) == S24_ERR_UNSUPPORTED &&
+          msg_has("does not go with"));
     s24_gemm_desc_init(&d, 64, 64, 64, S24_I8);
     d.out_type = S24_I8;
     CHECK_OK(s24_gemm_check(&d, S24_GEMM_SPARSE));
     d.out_type = S24_F32;
     CHECK(s24_gemm_check(&d, S24_GEMM_SPARSE) == S24_ERR_UNSUPPORTED);
     s24_gemm_desc_init(&d, 64, 64, 64, S24_F32);
-    CHECK(s24_gemm_check(&d, S24_GEMM_SPARSE) == S24_ERR_UNSUPPORTED && msg_has("1:2"), "%s", s24_last_error());
+    CHECK(s24_gemm_check(&d, S24_GEMM_SPARSE) == S24_ERR_UNSUPPORTED && msg_has("1:2"), "%s",
+          s24_last_error());
     CHECK_OK(s24_gemm_check(&d, S24_GEMM_DENSE));
     CHECK_OK(s24_gemm_check(&d, S24_GEMM_AUTO));
     s24_gemm_desc_init(&d, 64, 64, 64, S24_I32);
@@ -150,7 +152,8 @@ int main(void)
     CHECK_OK(s24_gemm_dtype_parse("BF16", &dt));
     CHECK(dt == S24_BF16);
     CHECK(s24_gemm_dtype_parse("fp7", &dt) == S24_ERR_INVALID);
-    CHECK(!strcmp(s24_gemm_dtype_name(S24_I8), "int8") && !strcmp(s24_gemm_mode_name(S24_GEMM_AUTO), "auto"));
+    CHECK(!strcmp(s24_gemm_dtype_name(S24_I8), "int8") &&
+          !strcmp(s24_gemm_mode_name(S24_GEMM_AUTO), "auto"));
     CHECK(s24_gemm_bytes(S24_BF16, 3, 5) == 30);
 
     /* every GPU call fails cleanly where there is no GPU (CI) */
@@ -190,14 +193,16 @@ int main(void)
         size_t got = pp ? fread(line, 1, sizeof line - 1, pp) : 0;
         line[got] = 0;
         st = pp ? pclose(pp) : -1;
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(line, "shapes.txt:3") != NULL, "%d %s", st, line);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(line, "shapes.txt:3") != NULL,
+              "%d %s", st, line);
         if (rc != S24_OK) {
             snprintf(cmd, sizeof cmd, "%s bench gemm --sizes 256 2>&1", cli);
             pp = popen(cmd, "r");
             got = pp ? fread(line, 1, sizeof line - 1, pp) : 0;
             line[got] = 0;
             st = pp ? pclose(pp) : -1;
-            CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(line, "no GPU") != NULL, "%d %s", st, line);
+            CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(line, "no GPU") != NULL, "%d %s",
+                  st, line);
         }
         remove(shapes);
         rmdir(t_tmpdir());

@@ -26,15 +26,18 @@ static void check_arch(const char *arch, int n, int hw)
         if (!p->data) continue;
         for (int64_t j = 0; j < p->numel; j++) {
             if (p->kind == S24_B_RUNNING_VAR) p->data[j] = s24_rng_uniformf(&r, 0.5f, 2.0f);
-            else if (p->kind == S24_B_RUNNING_MEAN || p->kind == S24_P_BN_BIAS) p->data[j] = s24_rng_uniformf(&r, -0.2f, 0.2f);
+            else if (p->kind == S24_B_RUNNING_MEAN || p->kind == S24_P_BN_BIAS)
+                p->data[j] = s24_rng_uniformf(&r, -0.2f, 0.2f);
             /* negative and zero gammas too (zero_init_residual leaves zeros) */
-            else if (p->kind == S24_P_BN_WEIGHT) p->data[j] = j % 7 == 3 ? 0.0f : s24_rng_uniformf(&r, -1.5f, 1.5f);
+            else if (p->kind == S24_P_BN_WEIGHT)
+                p->data[j] = j % 7 == 3 ? 0.0f : s24_rng_uniformf(&r, -1.5f, 1.5f);
         }
     }
     CHECK_OK(s24_pipeline_masks(m, &o, 2, 4));
     int64_t nx = (int64_t)n * hw * hw * 3;
     float *x = malloc(sizeof(float) * (size_t)nx), *ref = malloc(sizeof(float) * 10 * (size_t)n);
-    float *ys = malloc(sizeof(float) * 10 * (size_t)n), *yd = malloc(sizeof(float) * 10 * (size_t)n);
+    float *ys = malloc(sizeof(float) * 10 * (size_t)n),
+          *yd = malloc(sizeof(float) * 10 * (size_t)n);
     for (int64_t i = 0; i < nx; i++) x[i] = (float)s24_rng_normal(&r);
     CHECK_OK(s24_model_forward(m, x, n, hw, hw, ref, 0));
     s24_infer_t *ps = NULL, *pd = NULL, *pa = NULL;
@@ -48,9 +51,11 @@ static void check_arch(const char *arch, int n, int hw)
     CHECK_OK(s24_infer_run(pa, x, n, hw, hw, ya)); /* measures, then keeps */
     /* folding changes the rounding only; the 2:4 GEMM sums in another order */
     CHECK(t_rel(ys, ref, 10 * n) < 1e-4, "%s: 2:4 plan vs model %g", arch, t_rel(ys, ref, 10 * n));
-    CHECK(t_rel(yd, ref, 10 * n) < 1e-4, "%s: dense plan vs model %g", arch, t_rel(yd, ref, 10 * n));
+    CHECK(t_rel(yd, ref, 10 * n) < 1e-4, "%s: dense plan vs model %g", arch,
+          t_rel(yd, ref, 10 * n));
     CHECK(t_rel(ya, ref, 10 * n) < 1e-4, "%s: auto plan vs model %g", arch, t_rel(ya, ref, 10 * n));
-    CHECK(t_rel(ya, yd, 10 * n) < 1e-4, "%s: auto plan vs dense plan %g", arch, t_rel(ya, yd, 10 * n));
+    CHECK(t_rel(ya, yd, 10 * n) < 1e-4, "%s: auto plan vs dense plan %g", arch,
+          t_rel(ya, yd, 10 * n));
     /* forced 2:4: every masked layer sparse, every other dense and saying why */
     int masked = 0, sparse = 0, bad = 0;
     for (int i = 0; i < s24_model_num_params(m); i++) masked += o.mask[i] != NULL;
@@ -96,7 +101,8 @@ static void check_arch(const char *arch, int n, int hw)
     if (n > 1) {
         CHECK_OK(s24_model_forward(m, x, n - 1, hw, hw, ref, 0));
         CHECK_OK(s24_infer_run(ps, x, n - 1, hw, hw, ys));
-        CHECK(t_rel(ys, ref, 10 * (n - 1)) < 1e-4, "%s: smaller batch %g", arch, t_rel(ys, ref, 10 * (n - 1)));
+        CHECK(t_rel(ys, ref, 10 * (n - 1)) < 1e-4, "%s: smaller batch %g", arch,
+              t_rel(ys, ref, 10 * (n - 1)));
         CHECK_OK(s24_infer_run(pa, x, n - 1, hw, hw, ys));
         CHECK(t_rel(ys, ref, 10 * (n - 1)) < 1e-4, "%s: auto, smaller batch %g", arch,
               t_rel(ys, ref, 10 * (n - 1)));
@@ -132,7 +138,8 @@ static void check_224(const char *arch)
     s24_infer_t *p = NULL;
     CHECK_OK(s24_infer_create(m, S24_INFER_SPARSE, &p));
     CHECK_OK(s24_infer_run(p, x, 1, 224, 224, y));
-    CHECK(t_rel(y, ref, 1000) < 1e-4, "%s 224x224: 2:4 plan vs model %g", arch, t_rel(y, ref, 1000));
+    CHECK(t_rel(y, ref, 1000) < 1e-4, "%s 224x224: 2:4 plan vs model %g", arch,
+          t_rel(y, ref, 1000));
     int sparse = 0;
     for (int i = 0; i < s24_infer_num_layers(p); i++) sparse += s24_infer_layer_at(p, i)->sparse;
     CHECK(sparse > 10, "%s 224x224: %d sparse layers", arch, sparse);

@@ -67,7 +67,8 @@ static void test_brute_force(void)
     for (size_t p = 0; p < sizeof nm / sizeof nm[0]; p++) {
         int n = nm[p][0], m = nm[p][1];
         for (int rep = 0; rep < 6; rep++) {
-            struct s24_view v = {1 + (int64_t)s24_rng_below(&r, 4), m * (1 + (int64_t)s24_rng_below(&r, 4)),
+            struct s24_view v = {1 + (int64_t)s24_rng_below(&r, 4),
+                                 m * (1 + (int64_t)s24_rng_below(&r, 4)),
                                  1 + (int64_t)s24_rng_below(&r, 3)};
             int64_t total = v.outer * v.red * v.inner;
             int *code = malloc((size_t)total * sizeof(int));
@@ -75,7 +76,8 @@ static void test_brute_force(void)
             uint8_t *mask = malloc((size_t)total), *mask0 = malloc((size_t)total);
             /* rep 0: every value equal (pure index tie-break) */
             int spread = rep == 0 ? 1 : rep < 3 ? 4 : 10;
-            for (int64_t e = 0; e < total; e++) code[e] = rep == 0 ? 3 : (int)s24_rng_below(&r, spread);
+            for (int64_t e = 0; e < total; e++)
+                code[e] = rep == 0 ? 3 : (int)s24_rng_below(&r, spread);
             for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
                 for (int64_t e = 0; e < total; e++)
                     fill_dtype(dts[d], w, e, code_value(code[e], (int)s24_rng_below(&r, 2)));
@@ -158,7 +160,8 @@ static void test_oihw_ohwi(void)
     for (int64_t e = 0; e < total; e++) oihw[e] = s24_rng_uniformf(&r, -1, 1);
     for (int64_t o = 0; o < O; o++)
         for (int64_t i = 0; i < I; i++)
-            for (int64_t k = 0; k < KH * KW; k++) ohwi[(o * KH * KW + k) * I + i] = oihw[(o * I + i) * KH * KW + k];
+            for (int64_t k = 0; k < KH * KW; k++)
+                ohwi[(o * KH * KW + k) * I + i] = oihw[(o * I + i) * KH * KW + k];
     CHECK_OK(s24_mask_compute(S24_F32, oihw, vo, 2, 4, m1));
     CHECK_OK(s24_mask_compute(S24_F32, ohwi, vh, 2, 4, m2));
     int diff = 0;

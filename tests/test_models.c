@@ -39,7 +39,8 @@ static void check_names(void)
     CHECK_OK(s24_model_create("resnet18", 10, 1, NULL, &m));
     if (m) {
         /* torchvision resnet18 (CIFAR stem 3x3): 11,173,962 parameters, 102 state_dict entries */
-        CHECK(count_params(m, 1) == 11173962, "resnet18 params %lld", (long long)count_params(m, 1));
+        CHECK(count_params(m, 1) == 11173962, "resnet18 params %lld",
+              (long long)count_params(m, 1));
         CHECK(s24_model_num_params(m) == 122, "resnet18 entries %d", s24_model_num_params(m));
         struct s24_param *p = s24_model_find(m, "conv1.weight");
         CHECK(p && p->ndim == 4 && p->shape[0] == 64 && p->shape[1] == 3 && p->shape[2] == 3 &&
@@ -52,7 +53,8 @@ static void check_names(void)
         p = s24_model_find(m, "fc.weight");
         CHECK(p && p->ndim == 2 && p->shape[0] == 10 && p->shape[1] == 512 && !p->maskable, "fc");
         p = s24_model_find(m, "layer3.1.conv2.weight");
-        CHECK(p && p->maskable && p->view.outer == 256 * 9 && p->view.red == 256 && p->view.inner == 1,
+        CHECK(p && p->maskable && p->view.outer == 256 * 9 && p->view.red == 256 &&
+                  p->view.inner == 1,
               "OHWI grouping view");
         CHECK(s24_model_find(m, "maxpool.weight") == NULL, "no such parameter");
         /* zero_init_residual: every block's bn2 weight is 0, bn1's 1 */
@@ -63,7 +65,8 @@ static void check_names(void)
         /* kaiming normal fan_out: std sqrt(2 / (256 * 9)) */
         p = s24_model_find(m, "layer3.0.conv2.weight");
         double s = 0, ss = 0;
-        for (int64_t i = 0; i < p->numel; i++) s += p->data[i], ss += (double)p->data[i] * p->data[i];
+        for (int64_t i = 0; i < p->numel; i++)
+            s += p->data[i], ss += (double)p->data[i] * p->data[i];
         double sd = sqrt(ss / (double)p->numel - (s / (double)p->numel) * (s / (double)p->numel));
         CHECK(fabs(sd / sqrt(2.0 / (256 * 9)) - 1) < 0.02, "kaiming std %g", sd);
         p = s24_model_find(m, "fc.bias");
@@ -76,8 +79,10 @@ static void check_names(void)
     CHECK_OK(s24_model_create("efficientnet_b0", 10, 1, NULL, &m));
     if (m) {
         /* torchvision efficientnet_b0(num_classes=10): 4,020,358 parameters */
-        CHECK(count_params(m, 1) == 4020358, "efficientnet_b0 params %lld", (long long)count_params(m, 1));
-        CHECK(s24_model_num_params(m) == 360, "efficientnet_b0 entries %d", s24_model_num_params(m));
+        CHECK(count_params(m, 1) == 4020358, "efficientnet_b0 params %lld",
+              (long long)count_params(m, 1));
+        CHECK(s24_model_num_params(m) == 360, "efficientnet_b0 entries %d",
+              s24_model_num_params(m));
         const char *names[] = {"features.0.0.weight", "features.0.1.running_var",
                                "features.1.0.block.0.0.weight", "features.1.0.block.1.fc1.weight",
                                "features.1.0.block.2.0.weight", "features.2.0.block.0.0.weight",
@@ -100,13 +105,15 @@ static void check_names(void)
     CHECK_OK(s24_model_create("smallcnn", 10, 1, NULL, &m));
     if (m) {
         int maskable = 0;
-        for (int i = 0; i < s24_model_num_params(m); i++) maskable += s24_model_param(m, i)->maskable;
+        for (int i = 0; i < s24_model_num_params(m); i++)
+            maskable += s24_model_param(m, i)->maskable;
         CHECK(maskable == 2, "smallcnn maskable %d", maskable);
         CHECK(!strcmp(s24_model_arch(m), "smallcnn") && s24_model_num_classes(m) == 10, "arch");
         s24_model_free(m);
     }
     m = (s24_model_t *)1;
-    CHECK(s24_model_create("vgg16", 10, 1, NULL, &m) == S24_ERR_INVALID && m == NULL, "unknown arch");
+    CHECK(s24_model_create("vgg16", 10, 1, NULL, &m) == S24_ERR_INVALID && m == NULL,
+          "unknown arch");
     CHECK(strstr(s24_last_error(), "vgg16") != NULL, "error names the arch");
     CHECK(s24_model_create("resnet18", 0, 1, NULL, &m) == S24_ERR_INVALID, "0 classes");
 }
@@ -313,12 +320,15 @@ static void check_train_eval(void)
                     int64_t ih = hh + kh - 1, iw = ww + kw - 1;
                     if (ih < 0 || ih >= 16 || iw < 0 || iw >= 16) continue;
                     for (int c = 0; c < 3; c++)
-                        acc += (double)x[((b * 16 + ih) * 16 + iw) * 3 + c] * w->data[(kh * 3 + kw) * 3 + c];
+                        acc += (double)x[((b * 16 + ih) * 16 + iw) * 3 + c] *
+                               w->data[(kh * 3 + kw) * 3 + c];
                 }
             s += acc, ss += acc * acc;
         }
-        double mean = s / (double)rows, var = (ss / (double)rows - mean * mean) * rows / (rows - 1.0);
-        CHECK(fabs(rm->data[0] - 0.1 * mean) < 1e-5, "running_mean %g vs %g", rm->data[0], 0.1 * mean);
+        double mean = s / (double)rows,
+               var = (ss / (double)rows - mean * mean) * rows / (rows - 1.0);
+        CHECK(fabs(rm->data[0] - 0.1 * mean) < 1e-5, "running_mean %g vs %g", rm->data[0],
+              0.1 * mean);
         CHECK(fabs(rv->data[0] - (0.9 + 0.1 * var)) < 1e-4 * (1 + var),
               "running_var (unbiased) %g vs %g", rv->data[0], 0.9 + 0.1 * var);
     }
@@ -392,8 +402,8 @@ static void check_checkpoint(const char *arch)
             /* OIHW element (o, i, h, w) == OHWI element (o, h, w, i) */
             int64_t O = p->shape[0], I = p->shape[1], H = p->shape[2], W = p->shape[3];
             int64_t o = O - 1, c = I > 1 ? 1 : 0, h = H - 1, w = 0;
-            ok = t->dtype == S24_F32 &&
-                 ((float *)t->data)[((o * I + c) * H + h) * W + w] == p->data[((o * H + h) * W + w) * I + c];
+            ok = t->dtype == S24_F32 && ((float *)t->data)[((o * I + c) * H + h) * W + w] ==
+                                            p->data[((o * H + h) * W + w) * I + c];
         } else {
             ok = t->dtype == S24_F32 && !memcmp(t->data, p->data, t->nbytes);
         }
@@ -407,7 +417,8 @@ static void check_checkpoint(const char *arch)
     struct s24_st_tensor *t = &st.t[st.n - 2];
     t->shape[0] += 1;
     CHECK(s24_model_from_st(c, &st, "bad.safetensors") == S24_ERR_FORMAT, "wrong shape refused");
-    CHECK(strstr(s24_last_error(), t->name) != NULL, "error names %s: %s", t->name, s24_last_error());
+    CHECK(strstr(s24_last_error(), t->name) != NULL, "error names %s: %s", t->name,
+          s24_last_error());
     t->shape[0] -= 1;
     char *nm = st.t[0].name;
     st.t[0].name = (char *)"nope.weight";
@@ -425,7 +436,8 @@ static void check_checkpoint(const char *arch)
         nb->dtype = S24_F32, nb->data = &seven, nb->nbytes = sizeof seven;
         CHECK_OK(s24_model_from_st(c, &st, "f32-count.safetensors"));
         struct s24_param *pc = s24_model_find(c, nb->name);
-        CHECK(pc && *pc->count == 7, "F32 num_batches_tracked read as %lld", pc ? (long long)*pc->count : -1LL);
+        CHECK(pc && *pc->count == 7, "F32 num_batches_tracked read as %lld",
+              pc ? (long long)*pc->count : -1LL);
         nb->data = &half;
         CHECK(s24_model_from_st(c, &st, "half-count.safetensors") == S24_ERR_FORMAT &&
                   strstr(s24_last_error(), "not a count"),
@@ -434,7 +446,8 @@ static void check_checkpoint(const char *arch)
         break;
     }
     s24_model_t *other = NULL;
-    CHECK_OK(s24_model_create(strcmp(arch, "smallcnn") ? "smallcnn" : "resnet18", 10, 1, NULL, &other));
+    CHECK_OK(
+        s24_model_create(strcmp(arch, "smallcnn") ? "smallcnn" : "resnet18", 10, 1, NULL, &other));
     CHECK(s24_model_load(other, path) != S24_OK, "other architecture refused");
     CHECK(s24_model_load(b, "/nonexistent/x.safetensors") != S24_OK, "missing file");
     s24_model_free(other);
@@ -459,7 +472,10 @@ struct fixture {
     struct fx_entry e[64];
 };
 
-static uint32_t rd_u32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint32_t rd_u32(const uint8_t *p)
+{
+    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
 
 static int fixture_read(const char *path, struct fixture *f)
 {
@@ -652,8 +668,8 @@ static void check_fixture(const char *arch)
     CHECK(err < tol_logits, "%s: train logits rel err %g", arch, err);
     float l = s24_softmax_xent(y, labels, n, 10, d, NULL);
     printf("%s vs PyTorch: loss %.7f vs %.7f\n", arch, (double)l, (double)loss->data[0]);
-    CHECK(fabs(l - loss->data[0]) < tol_loss * fabs(loss->data[0]), "%s: loss %g vs %g", arch, (double)l,
-          (double)loss->data[0]);
+    CHECK(fabs(l - loss->data[0]) < tol_loss * fabs(loss->data[0]), "%s: loss %g vs %g", arch,
+          (double)l, (double)loss->data[0]);
     s24_model_zero_grad(m);
     CHECK_OK(s24_model_backward(m, d));
     int grads = 0;
@@ -670,7 +686,8 @@ static void check_fixture(const char *arch)
                     for (int64_t c = 0; c < I; c++)
                         for (int64_t h = 0; h < H; h++)
                             for (int64_t w = 0; w < W; w++)
-                                g[((o * I + c) * H + h) * W + w] = p->grad[((o * H + h) * W + w) * I + c];
+                                g[((o * I + c) * H + h) * W + w] =
+                                    p->grad[((o * H + h) * W + w) * I + c];
             } else {
                 memcpy(g, p->grad, (size_t)p->numel * sizeof *g);
             }
@@ -710,15 +727,17 @@ static void export_for_torch(const char *dir)
             if (p->count) *p->count = 5 + i;
             else if (p->kind >= S24_P_BN_WEIGHT)
                 for (int64_t j = 0; j < p->numel; j++)
-                    p->data[j] = (p->kind == S24_B_RUNNING_VAR || p->kind == S24_P_BN_WEIGHT ? 1.0f : 0.0f) +
-                                 s24_rng_uniformf(&rng, -0.3f, 0.3f);
+                    p->data[j] =
+                        (p->kind == S24_B_RUNNING_VAR || p->kind == S24_P_BN_WEIGHT ? 1.0f : 0.0f) +
+                        s24_rng_uniformf(&rng, -0.3f, 0.3f);
         }
         int n = 3;
         float *x = rnd(n * 32 * 32 * 3, -2, 2), *xc = malloc(n * 32 * 32 * 3 * sizeof *xc);
         float *y = malloc(n * 10 * sizeof *y);
         for (int b = 0; b < n; b++)
             for (int c = 0; c < 3; c++)
-                for (int p = 0; p < 32 * 32; p++) xc[(b * 3 + c) * 1024 + p] = x[(b * 1024 + p) * 3 + c];
+                for (int p = 0; p < 32 * 32; p++)
+                    xc[(b * 3 + c) * 1024 + p] = x[(b * 1024 + p) * 3 + c];
         CHECK_OK(s24_model_forward(m, x, n, 32, 32, y, 0));
         snprintf(path, sizeof path, "%s/%s.safetensors", dir, arch);
         CHECK_OK(s24_model_save(m, path));
@@ -748,7 +767,8 @@ static void engine_bench(int iters)
     double la[3];
     if (getloadavg(la, 3) == 3) printf("load average before: %.2f\n", la[0]);
     printf("arch,batch,size,threads,fwd_s,bwd_s,images_per_s\n");
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
         char arch[64];
         int n = 0, hw = 0;
         if (sscanf(tok, "%63[^:]:%d:%d", arch, &n, &hw) != 3 || n < 1 || hw < 1) {

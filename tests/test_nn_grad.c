@@ -209,7 +209,8 @@ static void check_bn(void)
     float *ye = rnd(n, 1e30f, 1e30f);
     s24_cpu_bn_fwd_eval(b.rows, b.c, b.x, b.g, b.b, b.mean, b.var, 1e-5f, ye);
     CHECK(rel_err(ye, b.y, n) < 1e-5, "bn eval with batch stats == train");
-    free(b.x), free(b.g), free(b.b), free(b.y), free(b.r), free(b.mean), free(b.var), free(b.invstd);
+    free(b.x), free(b.g), free(b.b), free(b.y), free(b.r), free(b.mean), free(b.var),
+        free(b.invstd);
     free(dx), free(dg), free(db), free(ye);
 }
 
@@ -238,8 +239,8 @@ static void check_bn_large(void)
         }
         CHECK(fabs(mean[j] - m) < 1e-6 && fabs(var[j] - v) < 1e-5 * v, "bn large stats ch %lld",
               (long long)j);
-        CHECK(fabs(db[j] - sdy) < 1e-3 && fabs(dg[j] - sdyx) < 1e-3, "bn large dgamma/dbeta ch %lld",
-              (long long)j);
+        CHECK(fabs(db[j] - sdy) < 1e-3 && fabs(dg[j] - sdyx) < 1e-3,
+              "bn large dgamma/dbeta ch %lld", (long long)j);
         for (int64_t r = 0; r < rows; r++) {
             double xh = (x[r * c + j] - m) * inv;
             double want = g[j] * inv * (dy[r * c + j] - sdy / rows - xh * sdyx / rows);
@@ -362,7 +363,9 @@ static double small_loss(void *p)
     case 0: s24_cpu_gap_fwd(c->n, c->hw, c->c, c->x, c->y), ny = c->n * c->c; break;
     case 1: s24_cpu_scale_fwd(c->n, c->hw, c->c, c->x, c->s, c->y), ny = c->n * c->hw * c->c; break;
     case 2: s24_cpu_linear_fwd(c->n, c->c, c->o, c->x, c->w, c->b, c->y), ny = c->n * c->o; break;
-    case 3: s24_cpu_rowmask_fwd(c->n, c->hw * c->c, c->x, c->s, c->y), ny = c->n * c->hw * c->c; break;
+    case 3:
+        s24_cpu_rowmask_fwd(c->n, c->hw * c->c, c->x, c->s, c->y), ny = c->n * c->hw * c->c;
+        break;
     case 4: s24_cpu_add_fwd(c->n * c->hw * c->c, c->x, c->s, c->y), ny = c->n * c->hw * c->c; break;
     }
     return dot(c->y, c->r, ny);
@@ -631,7 +634,8 @@ static void check_model(const char *arch, int n, int hw, double budget)
         int64_t ne = p->numel;
         float *v = rnd(ne, -1, 1), *save = malloc((size_t)ne * sizeof *save);
         double gn = 0, rn = 0, gv = 0;
-        for (int64_t j = 0; j < ne; j++) gn += (double)p->grad[j] * p->grad[j], rn += (double)v[j] * v[j];
+        for (int64_t j = 0; j < ne; j++)
+            gn += (double)p->grad[j] * p->grad[j], rn += (double)v[j] * v[j];
         gn = sqrt(gn) + 1e-30, rn = sqrt(rn);
         for (int64_t j = 0; j < ne; j++) {
             v[j] = (float)(p->grad[j] / gn + v[j] / rn);

@@ -178,26 +178,45 @@ static void test_malformed(void)
     buf[6] = 4;
     CHECK(read_fails("v4.npy", buf, n, S24_ERR_UNSUPPORTED, "version"));
 
-    static const struct { const char *hdr; size_t ndata; int want; const char *needle; } bad[] = {
-        {"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }\n", 24, S24_ERR_UNSUPPORTED, "Fortran"},
-        {"{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }\n", 24, S24_ERR_UNSUPPORTED, "<i4"},
-        {"{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }\n", 24, S24_ERR_UNSUPPORTED, ">f4"},
-        {"{'descr': '|O', 'fortran_order': False, 'shape': (2, 3), }\n", 24, S24_ERR_UNSUPPORTED, NULL},
-        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4), }\n", 24, S24_ERR_FORMAT, "truncated"},
-        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n", 20, S24_ERR_FORMAT, "need 24"},
+    static const struct {
+        const char *hdr;
+        size_t ndata;
+        int want;
+        const char *needle;
+    } bad[] = {
+        {"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }\n", 24, S24_ERR_UNSUPPORTED,
+         "Fortran"},
+        {"{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }\n", 24, S24_ERR_UNSUPPORTED,
+         "<i4"},
+        {"{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }\n", 24, S24_ERR_UNSUPPORTED,
+         ">f4"},
+        {"{'descr': '|O', 'fortran_order': False, 'shape': (2, 3), }\n", 24, S24_ERR_UNSUPPORTED,
+         NULL},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4), }\n", 24, S24_ERR_FORMAT,
+         "truncated"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n", 20, S24_ERR_FORMAT,
+         "need 24"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (6), }\n", 24, S24_ERR_FORMAT, "tuple"},
         {"{'descr': '<f4', 'fortran_order': False, }\n", 24, S24_ERR_FORMAT, "shape"},
         {"{'descr': '<f4', 'shape': (2, 3), }\n", 24, S24_ERR_FORMAT, "fortran_order"},
-        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'x': 1}\n", 24, S24_ERR_FORMAT, "'x'"},
-        {"{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)}\n", 24, S24_ERR_FORMAT, NULL},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'x': 1}\n", 24, S24_ERR_FORMAT,
+         "'x'"},
+        {"{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)}\n", 24,
+         S24_ERR_FORMAT, NULL},
         {"{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2, 3), }\n", 24, S24_ERR_FORMAT, NULL},
-        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, -3), }\n", 24, S24_ERR_FORMAT, NULL},
-        {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999, 99999999999), }\n", 24, S24_ERR_FORMAT, NULL},
-        {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }\n", 24, S24_ERR_FORMAT, NULL},
-        {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }\n", 4, S24_ERR_FORMAT, "dimensions"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, -3), }\n", 24, S24_ERR_FORMAT,
+         NULL},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999, "
+         "99999999999), }\n",
+         24, S24_ERR_FORMAT, NULL},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }\n", 24,
+         S24_ERR_FORMAT, NULL},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }\n", 4,
+         S24_ERR_FORMAT, "dimensions"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), \n", 24, S24_ERR_FORMAT, NULL},
         {"{'descr': '<f4, 'fortran_order': False, 'shape': (2, 3), }\n", 24, S24_ERR_FORMAT, NULL},
-        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } junk\n", 24, S24_ERR_FORMAT, "trailing"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } junk\n", 24, S24_ERR_FORMAT,
+         "trailing"},
         {"['descr', '<f4']\n", 24, S24_ERR_FORMAT, NULL},
         {"", 24, S24_ERR_FORMAT, NULL},
     };

@@ -102,8 +102,9 @@ static void test_brute_force(void)
             CHECK(is_bijection(perm, cols));
             /* One group holds every column: its exhaustive move is the optimum
              * (float scoring may pick a partition within rounding of it). */
-            CHECK(fabs(res.kept_permuted - best) <= 1e-6 * best, "cols %d seed %llu: %.9g vs best %.9g",
-                  cols, (unsigned long long)seed, res.kept_permuted, best);
+            CHECK(fabs(res.kept_permuted - best) <= 1e-6 * best,
+                  "cols %d seed %llu: %.9g vs best %.9g", cols, (unsigned long long)seed,
+                  res.kept_permuted, best);
             CHECK_NEAR(res.kept_permuted, kept_sorted(w, rows, cols, perm), 1e-9 * best);
             CHECK(res.efficacy >= 0.0 && res.efficacy <= 100.0 + 1e-9, "efficacy %g", res.efficacy);
             /* swaps and 8-column groups cannot beat the optimum either */
@@ -131,7 +132,8 @@ static void test_exact_figures(void)
         }
         double kept, bound;
         CHECK_OK(s24_permute_kept(S24_F64, w, rows, cols, perm, &kept, &bound));
-        CHECK(kept == kept_sorted(w, rows, cols, perm), "%.17g vs %.17g", kept, kept_sorted(w, rows, cols, perm));
+        CHECK(kept == kept_sorted(w, rows, cols, perm), "%.17g vs %.17g", kept,
+              kept_sorted(w, rows, cols, perm));
         /* bound: largest half of each row, by sorting */
         double b = 0.0;
         for (int64_t i = 0; i < rows; i++) {
@@ -279,8 +281,8 @@ static void test_limits(void)
     o.max_moves = 3;
     o.strategy = S24_PERMUTE_STRIPES8;
     CHECK_OK(s24_permute_search(S24_F64, w, rows, cols, &o, perm, &res));
-    CHECK(res.stop == S24_PERMUTE_STOP_ITERS && res.moves == 3, "%s %lld", s24_permute_stop_name(res.stop),
-          (long long)res.moves);
+    CHECK(res.stop == S24_PERMUTE_STOP_ITERS && res.moves == 3, "%s %lld",
+          s24_permute_stop_name(res.stop), (long long)res.moves);
     CHECK(is_bijection(perm, cols) && res.kept_permuted > res.kept_default);
     o.max_moves = 0;
     o.escapes = 4;
@@ -307,7 +309,8 @@ static void test_target(void)
         CHECK(r1.seconds_to_target == -1.0, "no target set: %g", r1.seconds_to_target);
         o.target_efficacy = r1.efficacy * 0.5;
         CHECK_OK(s24_permute_search(S24_F64, w, rows, cols, &o, p2, &r2));
-        CHECK(memcmp(p1, p2, (size_t)cols * sizeof *p1) == 0, "a target must not change the search");
+        CHECK(memcmp(p1, p2, (size_t)cols * sizeof *p1) == 0,
+              "a target must not change the search");
         CHECK(r2.seconds_to_target >= 0 && r2.seconds_to_target <= r2.seconds + 1e-9,
               "reached at %g of %g s", r2.seconds_to_target, r2.seconds);
         o.target_efficacy = r1.efficacy + 1.0;
@@ -368,14 +371,16 @@ static void test_tensor_helpers(void)
     ok = 1;
     for (int o = 0; o < 3; o++)
         for (int j = 0; j < 8; j++)
-            for (int k = 0; k < 4; k++) ok &= wt[(o * 8 + j) * 4 + k] == orig[(o * 8 + perm[j]) * 4 + k];
+            for (int k = 0; k < 4; k++)
+                ok &= wt[(o * 8 + j) * 4 + k] == orig[(o * 8 + perm[j]) * 4 + k];
     CHECK(ok, "dim-1 permutation");
     int64_t p0[3] = {2, 0, 1};
     memcpy(wt, orig, sizeof orig);
     CHECK_OK(s24_permute_tensor_dim(wt, S24_F32, 4, shape, 0, p0));
     CHECK(!memcmp(wt, orig + 2 * 32, 32 * sizeof *wt) && !memcmp(wt + 32, orig, 32 * sizeof *wt));
     CHECK(s24_permute_tensor_dim(wt, S24_F32, 4, shape, 4, perm) == S24_ERR_INVALID);
-    CHECK(s24_permute_tensor_dim(wt, S24_F32, 4, shape, 0, perm) == S24_ERR_INVALID); /* 3 != 8 entries... */
+    /* 3 != 8 entries... */
+    CHECK(s24_permute_tensor_dim(wt, S24_F32, 4, shape, 0, perm) == S24_ERR_INVALID);
 }
 
 static void test_kernels_agree(void)
@@ -430,7 +435,8 @@ static void test_cli(void)
     double kd = -1, kp = -1, bound = -1, eff = -1;
     while (f && fgets(line, sizeof line, f)) {
         double a, b, c, d;
-        if (sscanf(line, "%*s %*d %*d %*s %lf %lf %lf %lf", &a, &b, &c, &d) == 4) kd = a, kp = b, bound = c, eff = d;
+        if (sscanf(line, "%*s %*d %*d %*s %lf %lf %lf %lf", &a, &b, &c, &d) == 4)
+            kd = a, kp = b, bound = c, eff = d;
     }
     CHECK(f && pclose(f) == 0);
     enum s24_dtype dt;
@@ -453,7 +459,8 @@ static void test_cli(void)
         float *cw = malloc(16 * 32 * 9 * sizeof *cw);
         struct s24_rng g;
         s24_rng_seed(&g, 21);
-        for (int i = 0; i < 16 * 32 * 9; i++) cw[i] = (float)s24_rng_normal(&g) * (i % 11 == 0 ? 3.0f : 1.0f);
+        for (int i = 0; i < 16 * 32 * 9; i++)
+            cw[i] = (float)s24_rng_normal(&g) * (i % 11 == 0 ? 3.0f : 1.0f);
         struct s24_st st;
         s24_st_init(&st);
         CHECK_OK(s24_st_add(&st, "features.conv.weight", S24_F32, 4, shape4, cw));
@@ -461,8 +468,9 @@ static void test_cli(void)
         snprintf(stp, sizeof stp, "%s/w.safetensors", t_tmpdir());
         CHECK_OK(s24_st_write(stp, &st));
         s24_st_free(&st);
-        snprintf(cmd, sizeof cmd, "%s permute %s --tensor features.conv.weight -o %s --escapes 20 2>&1", cli,
-                 stp, out);
+        snprintf(cmd, sizeof cmd,
+                 "%s permute %s --tensor features.conv.weight -o %s --escapes 20 2>&1", cli, stp,
+                 out);
         f = popen(cmd, "r");
         kp = -1;
         while (f && fgets(line, sizeof line, f)) {

@@ -29,7 +29,8 @@ static void randomize(struct s24_st *st, uint64_t seed)
         double fan = t->ndim >= 2 ? (double)(n / t->shape[0]) : 1.0;
         for (int64_t j = 0; j < n; j++) {
             if (is_var) d[j] = (float)(0.5 + s24_rng_uniform(&r));
-            else if (is_bn && t->ndim == 1) d[j] = (float)(0.3 * s24_rng_normal(&r) + (strstr(t->name, ".weight") ? 1.0 : 0.0));
+            else if (is_bn && t->ndim == 1)
+                d[j] = (float)(0.3 * s24_rng_normal(&r) + (strstr(t->name, ".weight") ? 1.0 : 0.0));
             else d[j] = (float)(s24_rng_normal(&r) * sqrt(2.0 / fan));
         }
     }
@@ -87,7 +88,8 @@ static void check_model(const char *arch, int size, int with_cli)
      * channels (dim 1) were permuted, i.e. its tensor changed */
     double kd = 0, kp = 0;
     for (int i = 0; i < rep.n; i++) {
-        CHECK(!rep.spaces[i].identity, "%s: space %s kept the natural order", arch, rep.spaces[i].name);
+        CHECK(!rep.spaces[i].identity, "%s: space %s kept the natural order", arch,
+              rep.spaces[i].name);
         CHECK(rep.spaces[i].res.kept_permuted >= rep.spaces[i].res.kept_default);
         kd += rep.spaces[i].res.kept_default, kp += rep.spaces[i].res.kept_permuted;
     }
@@ -114,7 +116,9 @@ static void check_model(const char *arch, int size, int with_cli)
         snprintf(in, sizeof in, "%s/%s.safetensors", t_tmpdir(), arch);
         snprintf(out, sizeof out, "%s/%s_perm.safetensors", t_tmpdir(), arch);
         CHECK_OK(s24_st_write(in, &orig));
-        snprintf(cmd, sizeof cmd, "%s permute --model %s %s -o %s --escapes 0 --max-moves 10 >/dev/null", cli, arch, in, out);
+        snprintf(cmd, sizeof cmd,
+                 "%s permute --model %s %s -o %s --escapes 0 --max-moves 10 >/dev/null", cli, arch,
+                 in, out);
         CHECK(system(cmd) == 0, "%s", cmd);
         struct s24_st back;
         s24_st_init(&back);
@@ -142,7 +146,8 @@ static void test_bookkeeping(void)
     s24_rng_seed(&r, 1);
     float wa[32 * 16 * 9], ba[32], g[32], be[32], mu[32], var[32], wb[64 * 32];
     for (int i = 0; i < 32 * 16 * 9; i++) wa[i] = (float)s24_rng_normal(&r);
-    for (int i = 0; i < 64 * 32; i++) wb[i] = (float)s24_rng_normal(&r) * (i % 5 == 0 ? 4.0f : 1.0f);
+    for (int i = 0; i < 64 * 32; i++)
+        wb[i] = (float)s24_rng_normal(&r) * (i % 5 == 0 ? 4.0f : 1.0f);
     for (int i = 0; i < 32; i++) {
         ba[i] = (float)s24_rng_normal(&r), g[i] = (float)(1 + 0.3 * s24_rng_normal(&r));
         be[i] = (float)s24_rng_normal(&r), mu[i] = (float)s24_rng_normal(&r);
@@ -171,10 +176,13 @@ static void test_bookkeeping(void)
     for (int i = 0; i < 144; i++) xin[i] = (float)s24_rng_normal(&r);
     double y0[64], y1[64];
     for (int pass = 0; pass < 2; pass++) {
-        const float *A = s24_st_find(&st, "a.weight")->data, *B = s24_st_find(&st, "b.weight")->data;
+        const float *A = s24_st_find(&st, "a.weight")->data,
+                    *B = s24_st_find(&st, "b.weight")->data;
         const float *bias = s24_st_find(&st, "a.bias")->data;
-        const float *G = s24_st_find(&st, "bn.weight")->data, *Be = s24_st_find(&st, "bn.bias")->data;
-        const float *Mu = s24_st_find(&st, "bn.running_mean")->data, *V = s24_st_find(&st, "bn.running_var")->data;
+        const float *G = s24_st_find(&st, "bn.weight")->data,
+                    *Be = s24_st_find(&st, "bn.bias")->data;
+        const float *Mu = s24_st_find(&st, "bn.running_mean")->data,
+                    *V = s24_st_find(&st, "bn.running_var")->data;
         double h[32], *y = pass ? y1 : y0;
         for (int c = 0; c < 32; c++) {
             double s = bias[c];

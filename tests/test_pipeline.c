@@ -224,10 +224,12 @@ static void check_start(const char *dir, s24_model_t *ref, const char *what)
             masked++;
             /* the file holds PyTorch layout; check it against the weight's zeros there */
             struct s24_st_tensor *mt = has_masks ? s24_st_find(&masks, a->name) : NULL;
-            CHECK(mt && mt->dtype == S24_U8 && (int64_t)mt->nbytes == a->numel, "%s: mask of %s", what, a->name);
+            CHECK(mt && mt->dtype == S24_U8 && (int64_t)mt->nbytes == a->numel, "%s: mask of %s",
+                  what, a->name);
             int64_t ones = 0;
             for (int64_t j = 0; mt && j < a->numel; j++) ones += ((uint8_t *)mt->data)[j];
-            CHECK(ones * 2 == a->numel, "%s: %s mask keeps %lld of %lld", what, a->name, (long long)ones, (long long)a->numel);
+            CHECK(ones * 2 == a->numel, "%s: %s mask keeps %lld of %lld", what, a->name,
+                  (long long)ones, (long long)a->numel);
         }
         for (int64_t j = 0; j < a->numel; j++) {
             float want = (mk && !mk[j]) ? 0.0f : r->data[j];
@@ -285,7 +287,8 @@ static void test_strategies(void)
                 struct s24_param *a = s24_model_param(fresh, i), *b = s24_model_param(ref, i);
                 if (a->data && memcmp(a->data, b->data, sizeof(float) * (size_t)a->numel)) bad++;
             }
-            CHECK(bad == 0, "init.safetensors differs from a fresh model of the seed in %d tensors", bad);
+            CHECK(bad == 0, "init.safetensors differs from a fresh model of the seed in %d tensors",
+                  bad);
             s24_model_free(fresh);
         }
         s24_model_free(ref);
@@ -329,24 +332,30 @@ static void test_masks_invariant(void)
         }
         /* the public masks file: PyTorch layout, the same masks */
         struct s24_st_tensor *pub = s24_st_find(&masks, p->name);
-        CHECK(pub && pub->ndim == p->ndim && !memcmp(pub->shape, p->shape, sizeof(int64_t) * (size_t)p->ndim));
+        CHECK(pub && pub->ndim == p->ndim &&
+              !memcmp(pub->shape, p->shape, sizeof(int64_t) * (size_t)p->ndim));
         if (pub && p->ndim == 4) {
             int64_t O = p->shape[0], I = p->shape[1], H = p->shape[2], W = p->shape[3], diff = 0;
             for (int64_t o = 0; o < O; o++)
                 for (int64_t ii = 0; ii < I; ii++)
                     for (int64_t h = 0; h < H; h++)
                         for (int64_t w = 0; w < W; w++)
-                            diff += ((uint8_t *)pub->data)[((o * I + ii) * H + h) * W + w] != m[((o * H + h) * W + w) * I + ii];
-            CHECK(diff == 0, "%s: masks file and state disagree in %lld places", p->name, (long long)diff);
+                            diff += ((uint8_t *)pub->data)[((o * I + ii) * H + h) * W + w] !=
+                                    m[((o * H + h) * W + w) * I + ii];
+            CHECK(diff == 0, "%s: masks file and state disagree in %lld places", p->name,
+                  (long long)diff);
         }
     }
-    CHECK(nmasked >= 2 && bad == 0 && moved > 0, "masked %d, non-zero pruned %d, live momentum %d", nmasked, bad, moved);
+    CHECK(nmasked >= 2 && bad == 0 && moved > 0, "masked %d, non-zero pruned %d, live momentum %d",
+          nmasked, bad, moved);
     /* phase 1 weights were dense */
     s24_model_t *p1 = load(file_in(dir, "phase1.safetensors"));
     int dense_ok = 0;
     for (int i = 0; p1 && i < s24_model_num_params(p1); i++) {
         struct s24_param *p = s24_model_param(p1, i);
-        if (p->maskable && s24_mask_check(S24_F32, p->data, p->view, 2, 4, NULL) == S24_ERR_NOT_SPARSE) dense_ok++;
+        if (p->maskable &&
+            s24_mask_check(S24_F32, p->data, p->view, 2, 4, NULL) == S24_ERR_NOT_SPARSE)
+            dense_ok++;
     }
     CHECK(dense_ok >= 2, "phase 1 weights are not dense");
     s24_model_free(p1);
@@ -380,7 +389,8 @@ static int stop_epoch, stop_batch;
 static void stopper(void *ctx, const struct s24_progress *p)
 {
     (void)ctx;
-    if (!p->epoch_done && p->phase == 2 && p->epoch == stop_epoch && p->batch == stop_batch) flag = 1;
+    if (!p->epoch_done && p->phase == 2 && p->epoch == stop_epoch && p->batch == stop_batch)
+        flag = 1;
 }
 
 static void test_resume(void)
@@ -405,8 +415,10 @@ static void test_resume(void)
     c.stop_after = 0;
     CHECK_OK(s24_pipeline_run(&c, &res));
     CHECK(res.finished && res.epochs_run == 1);
-    CHECK(same_tensors(file_in(full, "phase2.safetensors"), file_in(cut, "phase2.safetensors"), NULL));
-    CHECK(same_tensors(file_in(full, "state.safetensors"), file_in(cut, "state.safetensors"), "__csv__"));
+    CHECK(same_tensors(file_in(full, "phase2.safetensors"), file_in(cut, "phase2.safetensors"),
+                       NULL));
+    CHECK(same_tensors(file_in(full, "state.safetensors"), file_in(cut, "state.safetensors"),
+                       "__csv__"));
     char *a = csv_no_time(file_in(full, "train.csv")), *b = csv_no_time(file_in(cut, "train.csv"));
     CHECK(a && b && !strcmp(a, b), "CSV differs:\n%s\nvs\n%s", a ? a : "", b ? b : "");
     double acc0;
@@ -431,7 +443,8 @@ static void test_resume(void)
     c.progress = NULL;
     c.resume = 1;
     CHECK_OK(s24_pipeline_run(&c, &res));
-    CHECK(same_tensors(file_in(full, "phase2.safetensors"), file_in(sig, "phase2.safetensors"), NULL));
+    CHECK(same_tensors(file_in(full, "phase2.safetensors"), file_in(sig, "phase2.safetensors"),
+                       NULL));
     char *d = csv_no_time(file_in(sig, "train.csv"));
     CHECK(a && d && !strcmp(a, d));
     CHECK(epoch0_rows(file_in(sig, "train.csv"), &acc0) == 1);
@@ -574,7 +587,8 @@ static void test_rewind_permute(void)
         free(x);
         free(y);
     }
-    CHECK(bad == 0 && nmask > 10 && moved > nmask, "bad %d, masked %d, moved %d", bad, nmask, moved);
+    CHECK(bad == 0 && nmask > 10 && moved > nmask, "bad %d, masked %d, moved %d", bad, nmask,
+          moved);
     s24_st_free(&init);
     s24_st_free(&p2);
     s24_st_free(&masks);
@@ -614,7 +628,8 @@ static void test_resume_dropout(void)
     c.stop_after = 0;
     c.resume = 1;
     CHECK_OK(s24_pipeline_run(&c, &res));
-    CHECK(same_tensors(file_in(full, "phase2.safetensors"), file_in(cut, "phase2.safetensors"), NULL));
+    CHECK(same_tensors(file_in(full, "phase2.safetensors"), file_in(cut, "phase2.safetensors"),
+                       NULL));
     /* and the masks hold on a model with depthwise and SE convs */
     s24_model_t *m = NULL;
     CHECK_OK(s24_model_create("efficientnet_b0", 10, 1, NULL, &m));
@@ -656,61 +671,89 @@ static void test_cli(void)
         return;
     }
     const char *dir = sub("cli"), *tmp = t_tmpdir();
-    const char *small = "--model smallcnn --data synthetic --synthetic-size 12 --synthetic-train 96 "
-                        "--synthetic-test 40 --batch 32 --seed 5";
+    const char *small =
+        "--model smallcnn --data synthetic --synthetic-size 12 --synthetic-train 96 "
+        "--synthetic-test 40 --batch 32 --seed 5";
     CHECK(sh("%s train --help > /dev/null", cli) == 0);
     CHECK(sh("%s eval --help > /dev/null", cli) == 0);
     CHECK(sh("%s plot --help > /dev/null", cli) == 0);
     CHECK(sh("%s train --model nope --epochs 1 --out %s 2>/dev/null", cli, dir) == 2);
     CHECK(sh("%s train --model smallcnn --epochs 1 2>/dev/null", cli) == 2);
-    CHECK(sh("%s train --model smallcnn --epochs 1 --out %s --strategy sideways 2>/dev/null", cli, dir) == 2);
-    CHECK(sh("%s train --model smallcnn --epochs 1 --out %s --permute-budget 1 2>/dev/null", cli, dir) == 2);
-    CHECK(sh("%s train --model smallcnn --epochs 1 --out %s --permute --permute-budget x 2>/dev/null", cli, dir) == 2);
-    CHECK(sh("%s train --model smallcnn --epochs 1 --out %s --data %s/nothere 2>%s/err.txt", cli, dir, tmp, tmp) == 1);
+    CHECK(sh("%s train --model smallcnn --epochs 1 --out %s --strategy sideways 2>/dev/null", cli,
+             dir) == 2);
+    CHECK(sh("%s train --model smallcnn --epochs 1 --out %s --permute-budget 1 2>/dev/null", cli,
+             dir) == 2);
+    CHECK(
+        sh("%s train --model smallcnn --epochs 1 --out %s --permute --permute-budget x 2>/dev/null",
+           cli, dir) == 2);
+    CHECK(sh("%s train --model smallcnn --epochs 1 --out %s --data %s/nothere 2>%s/err.txt", cli,
+             dir, tmp, tmp) == 1);
     CHECK(sh("grep -q data_batch_1.bin %s/err.txt", tmp) == 0);
-    CHECK(sh("%s train %s --epochs 1 --phase2-epochs 1 --stop-after 1 --out %s 2>%s/err.txt", cli, small, dir, tmp) == 1);
+    CHECK(sh("%s train %s --epochs 1 --phase2-epochs 1 --stop-after 1 --out %s 2>%s/err.txt", cli,
+             small, dir, tmp) == 1);
     CHECK(sh("grep -q resume %s/err.txt", tmp) == 0);
-    CHECK(sh("%s train %s --epochs 1 --phase2-epochs 1 --out %s 2>/dev/null", cli, small, dir) == 1); /* exists */
-    CHECK(sh("%s train %s --epochs 1 --phase2-epochs 1 --out %s --resume > %s/out.txt 2>/dev/null", cli, small, dir, tmp) == 0);
+    CHECK(sh("%s train %s --epochs 1 --phase2-epochs 1 --out %s 2>/dev/null", cli, small,
+             dir) == 1); /* exists */
+    CHECK(sh("%s train %s --epochs 1 --phase2-epochs 1 --out %s --resume > %s/out.txt 2>/dev/null",
+             cli, small, dir, tmp) == 0);
     CHECK(sh("grep -q '2:4 test accuracy' %s/out.txt", tmp) == 0);
     CHECK(sh("%s eval --model smallcnn --checkpoint %s/phase2.safetensors --data synthetic "
-             "--synthetic-size 12 --synthetic-test 40 > %s/eval.txt 2>/dev/null", cli, dir, tmp) == 0);
-    CHECK(sh("grep -q 'test accuracy' %s/eval.txt && grep -q '2:4 sparse weights: 2 of 2' %s/eval.txt", tmp, tmp) == 0);
-    CHECK(sh("%s eval --model smallcnn --checkpoint %s/nothere.safetensors 2>/dev/null", cli, dir) == 1);
+             "--synthetic-size 12 --synthetic-test 40 > %s/eval.txt 2>/dev/null",
+             cli, dir, tmp) == 0);
+    CHECK(sh("grep -q 'test accuracy' %s/eval.txt && grep -q '2:4 sparse weights: 2 of 2' "
+             "%s/eval.txt",
+             tmp, tmp) == 0);
+    CHECK(sh("%s eval --model smallcnn --checkpoint %s/nothere.safetensors 2>/dev/null", cli,
+             dir) == 1);
     /* --from: phase 1 skipped, the CSV holds phase-2 rows only */
     const char *from = sub("cli_from");
-    CHECK(sh("%s train %s --from %s/phase1.safetensors --phase2-epochs 1 --strategy rewind --out %s "
-             ">/dev/null 2>&1", cli, small, dir, from) == 0);
+    CHECK(
+        sh("%s train %s --from %s/phase1.safetensors --phase2-epochs 1 --strategy rewind --out %s "
+           ">/dev/null 2>&1",
+           cli, small, dir, from) == 0);
     CHECK(sh("test $(grep -c '^2,[1-9]' %s/train.csv) = 1 && "
              "test $(grep -c '^1,' %s/train.csv) = 0", from, from) == 0);
     CHECK(sh("test $(grep -c '^2,0,0,nan,nan,' %s/train.csv) = 1 && test -f %s/prune_report.csv",
              from, from) == 0);
-    CHECK(sh("%s train %s --from %s/nothere.safetensors --phase2-epochs 1 --out %s/x 2>/dev/null", cli,
-             small, dir, from) == 1);
-    CHECK(sh("%s plot %s/train.csv %s/train.csv -o %s/fig.svg --label a=*cli* > /dev/null", cli, dir, dir, tmp) == 0);
-    CHECK(sh("grep -q '<svg' %s/fig.svg && grep -q 'polyline' %s/fig.svg && grep -q '(n=2' %s/fig.svg", tmp, tmp, tmp) == 0);
-    CHECK(sh("printf 'phase,epoch,test_acc\\n1,1,x\\n' > %s/bad.csv && %s plot %s/bad.csv -o %s/bad.svg 2>/dev/null", tmp, cli, tmp, tmp) == 1);
+    CHECK(sh("%s train %s --from %s/nothere.safetensors --phase2-epochs 1 --out %s/x 2>/dev/null",
+             cli, small, dir, from) == 1);
+    CHECK(sh("%s plot %s/train.csv %s/train.csv -o %s/fig.svg --label a=*cli* > /dev/null", cli,
+             dir, dir, tmp) == 0);
+    CHECK(sh("grep -q '<svg' %s/fig.svg && grep -q 'polyline' %s/fig.svg && grep -q '(n=2' "
+             "%s/fig.svg",
+             tmp, tmp, tmp) == 0);
+    CHECK(sh("printf 'phase,epoch,test_acc\\n1,1,x\\n' > %s/bad.csv && %s plot %s/bad.csv -o "
+             "%s/bad.svg 2>/dev/null",
+             tmp, cli, tmp, tmp) == 1);
     CHECK(access(file_in(tmp, "bad.svg"), F_OK) != 0);
     CHECK(sh("%s plot %s/train.csv 2>/dev/null", cli, dir) == 2);
 
     /* a real SIGINT: clean exit 1 with a resume hint, then --resume gives the
      * uninterrupted run's bits (if the run beat the signal, it is simply done) */
-    const char *run = "--model smallcnn --data synthetic --synthetic-size 16 --synthetic-train 3000 "
-                      "--synthetic-test 100 --batch 32 --seed 9 --epochs 2 --phase2-epochs 1 --threads 1";
+    const char *run =
+        "--model smallcnn --data synthetic --synthetic-size 16 --synthetic-train 3000 "
+        "--synthetic-test 100 --batch 32 --seed 9 --epochs 2 --phase2-epochs 1 "
+        "--threads 1";
     const char *full = sub("cli_full"), *intr = sub("cli_int");
     CHECK(sh("%s train %s --out %s 2>/dev/null >/dev/null", cli, run, full) == 0);
-    int rc = sh("%s train %s --out %s 2>%s/int.txt >/dev/null & p=$!; sleep 1; kill -INT $p; wait $p", cli,
-                run, intr, tmp);
-    CHECK(rc == 0 || (rc == 1 && sh("grep -q -- --resume %s/int.txt", tmp) == 0), "exit %d after SIGINT", rc);
-    printf("test_pipeline: SIGINT run exited %d (%s)\n", rc, rc == 1 ? "interrupted, resumed" : "finished first");
-    if (rc == 1) CHECK(sh("%s train %s --out %s --resume 2>/dev/null >/dev/null", cli, run, intr) == 0);
-    CHECK(same_tensors(file_in(full, "phase2.safetensors"), file_in(intr, "phase2.safetensors"), NULL));
+    int rc =
+        sh("%s train %s --out %s 2>%s/int.txt >/dev/null & p=$!; sleep 1; kill -INT $p; wait $p",
+           cli, run, intr, tmp);
+    CHECK(rc == 0 || (rc == 1 && sh("grep -q -- --resume %s/int.txt", tmp) == 0),
+          "exit %d after SIGINT", rc);
+    printf("test_pipeline: SIGINT run exited %d (%s)\n", rc,
+           rc == 1 ? "interrupted, resumed" : "finished first");
+    if (rc == 1)
+        CHECK(sh("%s train %s --out %s --resume 2>/dev/null >/dev/null", cli, run, intr) == 0);
+    CHECK(same_tensors(file_in(full, "phase2.safetensors"), file_in(intr, "phase2.safetensors"),
+                       NULL));
     char *a = csv_no_time(file_in(full, "train.csv")), *b = csv_no_time(file_in(intr, "train.csv"));
     CHECK(a && b && !strcmp(a, b));
     free(a);
     free(b);
     /* a state that is not one */
-    CHECK(sh("cp %s/phase2.safetensors %s/state.safetensors && %s train %s --out %s --resume 2>%s/bad.txt",
+    CHECK(sh("cp %s/phase2.safetensors %s/state.safetensors && %s train %s --out %s --resume "
+             "2>%s/bad.txt",
              full, intr, cli, run, intr, tmp) == 1);
     CHECK(sh("grep -q 'not a sparse24 training state' %s/bad.txt", tmp) == 0);
 }
@@ -803,7 +846,8 @@ static void test_exp_scripts(const char *cli)
              "test \"$(cat %s/bare.md)\" = '# no markers'", d, env, d, d, d, d) == 0);
     CHECK(sh("%s DOC=%s/doc.md PNG=maybe scripts/exp.sh plots > /dev/null 2>&1", env, d) != 0);
     /* a call without the time to train stops cleanly and says so */
-    CHECK(sh("%s OUT=%s/out3 DEADLINE=10 EXP_DIR=%s/runs3 %s > /dev/null 2>&1", env, d, d, grp) == 1);
+    CHECK(sh("%s OUT=%s/out3 DEADLINE=10 EXP_DIR=%s/runs3 %s > /dev/null 2>&1", env, d, d, grp) ==
+          1);
     CHECK(sh("grep -q ',dense_phase1,2,pending,' %s/runs3/smallcnn_s7/manifest.csv", d) == 0);
 }
 

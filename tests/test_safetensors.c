@@ -53,7 +53,8 @@ static void test_roundtrip_all_dtypes(void)
     int64_t empty_shape[2] = {0, 5};
     CHECK_OK(s24_st_add(&st, "empty", S24_F32, 2, empty_shape, NULL));
     CHECK_OK(s24_st_meta_set(&st, "format", "pt"));
-    CHECK_OK(s24_st_meta_set(&st, "note", "quote \" backslash \\ newline \n tab \t unicode \xc3\xa9"));
+    CHECK_OK(
+        s24_st_meta_set(&st, "note", "quote \" backslash \\ newline \n tab \t unicode \xc3\xa9"));
     CHECK_OK(s24_st_meta_set(&st, "format", "pt")); /* replace keeps one key */
     CHECK(st.nmeta == 2);
     CHECK(s24_st_add(&st, "empty", S24_F32, 2, empty_shape, NULL) == S24_ERR_INVALID);
@@ -163,9 +164,10 @@ static uint8_t *make_file(const char *json, size_t data_len, size_t *len)
 
 static void test_foreign_layout(void)
 {
-    const char *json = "\n { \"b\": {\"shape\": [2], \"data_offsets\": [8, 16], \"dtype\": \"F32\"},\n"
-                       "  \"a\": {\"dtype\": \"I64\", \"shape\": [], \"data_offsets\": [0, 8]},\n"
-                       "  \"__metadata__\": {\"k\": \"v\"} }  ";
+    const char *json =
+        "\n { \"b\": {\"shape\": [2], \"data_offsets\": [8, 16], \"dtype\": \"F32\"},\n"
+        "  \"a\": {\"dtype\": \"I64\", \"shape\": [], \"data_offsets\": [0, 8]},\n"
+        "  \"__metadata__\": {\"k\": \"v\"} }  ";
     size_t len;
     uint8_t *b = make_file(json, 16, &len);
     struct s24_st st;
@@ -206,53 +208,70 @@ static void test_malformed(void)
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", 8, F, "JSON");
     expect_bad("[1,2]", 0, F, "'{'");
     expect_bad("{\"a\":{\"dtype\":\"F33\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, F, "F33");
-    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, F, "needs 12");
-    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,16]}}", 8, F, "outside");
-    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, F, "shape[0]");
-    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", 8, F, "shape[0]");
-    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}}", 8, F, "shape");
-    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0.5,8]}}", 8, F, "data_offsets");
-    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", 8, F, "data_offsets");
+    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, F,
+               "needs 12");
+    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,16]}}", 8, F,
+               "outside");
+    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, F,
+               "shape[0]");
+    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", 8, F,
+               "shape[0]");
+    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}}", 8, F,
+               "shape");
+    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0.5,8]}}", 8, F,
+               "data_offsets");
+    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", 8, F,
+               "data_offsets");
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, F, "before");
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, F, "data_offsets");
     expect_bad("{\"a\":[1]}", 0, F, "not an object");
-    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4,
-               F, "dimensions");
+    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}",
+               4, F, "dimensions");
     /* overlap: b starts inside a */
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, F, "overlap");
+               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+               12, F, "overlap");
     /* hole between a and b */
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 12, F, "holes");
     /* trailing bytes after the last tensor */
-    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 12, F, "trailing");
+    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 12, F,
+               "trailing");
     /* duplicate names */
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, F, "twice");
-    expect_bad("{\"\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, F, "empty name");
-    expect_bad("{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, F, "UTF-8");
-    expect_bad("{\"a\xc0\xaf\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, F, "UTF-8");
-    expect_bad("{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, F, "u0000");
+    expect_bad("{\"\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, F,
+               "empty name");
+    expect_bad("{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, F,
+               "UTF-8");
+    expect_bad("{\"a\xc0\xaf\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, F,
+               "UTF-8");
+    expect_bad("{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, F,
+               "u0000");
     expect_bad("{\"__metadata__\":{\"k\":1}}", 0, F, "not a string");
     expect_bad("{\"__metadata__\":[]}", 0, F, "__metadata__");
     expect_bad("{} x", 0, F, "after");
     /* offsets past 2^31 and 2^32: must be read exactly (not saturated to
      * INT_MAX) and reported as outside this small file */
-    expect_bad("{\"big\":{\"dtype\":\"U8\",\"shape\":[3000000000],\"data_offsets\":[0,3000000000]}}",
-               16, F, "3000000000");
-    expect_bad("{\"big\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[5000000000,5000000004]}}",
-               4, F, "[5000000000, 5000000004] outside");
+    expect_bad(
+        "{\"big\":{\"dtype\":\"U8\",\"shape\":[3000000000],\"data_offsets\":[0,3000000000]}}", 16,
+        F, "3000000000");
+    expect_bad(
+        "{\"big\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[5000000000,5000000004]}}", 4,
+        F, "[5000000000, 5000000004] outside");
     expect_bad("{\"big\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1e300]}}", 1, F,
                "data_offsets");
     /* a huge shape whose byte count overflows 64 bits */
-    expect_bad("{\"a\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}",
-               8, F, "too large");
+    expect_bad(
+        "{\"a\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", 8,
+        F, "too large");
 
     /* the header-only parser accepts a >2^31 layout without allocating it
      * for validation: offsets are exact 64-bit numbers */
     struct s24_st st;
     const char *big = "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
-                      "\"b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[2147483649,2147483650]}}";
+                      "\"b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[2147483649,"
+                      "2147483650]}}";
     CHECK(s24_st_parse_header(big, strlen(big), "big", &st) == F, "hole after 2^31 found");
     CHECK(strstr(s24_last_error(), "[1, 2147483649)") != NULL, "%s", s24_last_error());
 

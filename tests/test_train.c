@@ -67,7 +67,8 @@ static void test_sgd_masks(void)
         free(b0[i]);
     }
     CHECK(worst < 1e-6, "update differs from the hand computation by %g", worst);
-    CHECK(pruned > 1000 && bad == 0, "%lld pruned, %lld non-zero after the step", (long long)pruned, (long long)bad);
+    CHECK(pruned > 1000 && bad == 0, "%lld pruned, %lld non-zero after the step", (long long)pruned,
+          (long long)bad);
     CHECK_OK(s24_pipeline_check(m, &o, 2, 4));
     /* a weight brought back to life is caught */
     for (int i = 0; i < n; i++)
@@ -96,9 +97,11 @@ static void test_csv(void)
     size_t len = 0;
     struct s24_epoch_stats st = {0.05, 1.25, 55.5, 1.5, 50.25, 3.25};
     CHECK_OK(s24_csv_append(&buf, &len, 2, 7, &st));
-    CHECK(buf && !strcmp(buf, "2,7,0.05,1.250000,55.5000,1.500000,50.2500,3.250\n"), "%s", buf ? buf : "");
+    CHECK(buf && !strcmp(buf, "2,7,0.05,1.250000,55.5000,1.500000,50.2500,3.250\n"), "%s",
+          buf ? buf : "");
     CHECK(len == strlen(buf));
-    CHECK(!strncmp(s24_csv_header, "phase,epoch,lr,train_loss,train_acc,test_loss,test_acc,seconds\n", 64));
+    CHECK(!strncmp(s24_csv_header,
+                   "phase,epoch,lr,train_loss,train_acc,test_loss,test_acc,seconds\n", 64));
     free(buf);
 }
 
@@ -131,7 +134,8 @@ static void test_learns(void)
     const int E = 12, B = 32;
     struct s24_onecycle sched;
     s24_onecycle_paper(&sched, 0.1, E, (tr.n + B - 1) / B);
-    struct s24_epoch_cfg ec = {&tr, &te, B, 500, {0, 0}, &sched, 1, 0, E, NULL, NULL, NULL, NULL, NULL};
+    struct s24_epoch_cfg ec = {&tr, &te, B,    500,  {0, 0}, &sched, 1,
+                               0,   E,   NULL, NULL, NULL,   NULL,   NULL};
     struct s24_epoch_stats st = {0};
     int64_t step = 0;
     double t0 = s24_now();
@@ -158,8 +162,8 @@ static void test_learns(void)
     }
     CHECK(step == (int64_t)E * 63, "%lld steps", (long long)step);
     double dense = st.test_acc;
-    printf("smallcnn dense: train %.2f%%, test %.2f%% after %d epochs (%.1f s)\n", st.train_acc, dense, E,
-           s24_now() - t0);
+    printf("smallcnn dense: train %.2f%%, test %.2f%% after %d epochs (%.1f s)\n", st.train_acc,
+           dense, E, s24_now() - t0);
     CHECK(dense >= 80.0 && dense < 100.0, "dense test accuracy %.2f%%", dense);
     CHECK(st.lr < 1e-6, "the schedule ends near zero (lr %g)", st.lr);
     /* prune 2:4 (continue) and retrain 3 epochs with a fresh schedule */
@@ -176,10 +180,11 @@ static void test_learns(void)
         ec.epoch = e;
         CHECK_OK(s24_train_epoch(m, &o, &ec, &r, &step, &st));
     }
-    printf("smallcnn 2:4: %.2f%% right after pruning, %.2f%% after %d epochs of retraining\n", pruned_acc,
-           st.test_acc, E2);
+    printf("smallcnn 2:4: %.2f%% right after pruning, %.2f%% after %d epochs of retraining\n",
+           pruned_acc, st.test_acc, E2);
     CHECK_OK(s24_pipeline_check(m, &o, 2, 4));
-    CHECK(st.test_acc > pruned_acc && st.test_acc >= 70.0 && st.test_acc < 100.0, "2:4 %.2f%%", st.test_acc);
+    CHECK(st.test_acc > pruned_acc && st.test_acc >= 70.0 && st.test_acc < 100.0, "2:4 %.2f%%",
+          st.test_acc);
     s24_sgd_free(&o);
     s24_model_free(m);
     s24_dataset_free(&tr);

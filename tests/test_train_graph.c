@@ -51,7 +51,8 @@ static int train(struct trained *t, const char *arch, const char *graph,
     if (rc == S24_OK) rc = s24_pipeline_masks(t->m, &t->o, 2, 4);
     if (rc == S24_OK) {
         char why[64];
-        CHECK(s24_train_graphed(t->m, why, sizeof why) == 0 && !strcmp(why, "no training epoch yet"),
+        CHECK(s24_train_graphed(t->m, why, sizeof why) == 0 &&
+                  !strcmp(why, "no training epoch yet"),
               "before any epoch: '%s'", why);
     }
     s24_rng_seed(&t->r, 11);
@@ -231,7 +232,8 @@ static void test_rules(void)
     CHECK(!t.want && !strcmp(s24_tgraph_why(&t), "data parallel"), "why '%s'", t.why);
     unsetenv("S24_TRAIN_GRAPH");
     CHECK_OK(s24_tgraph_init(&t, be, 1, NULL));
-    CHECK(!t.want && strstr(t.why, "off by default"), "default on the CPU: want %d, why '%s'", t.want, t.why);
+    CHECK(!t.want && strstr(t.why, "off by default"), "default on the CPU: want %d, why '%s'",
+          t.want, t.why);
     setenv("S24_TRAIN_GRAPH", "yes", 1);
     CHECK(s24_tgraph_init(&t, be, 1, NULL) == S24_ERR_INVALID);
     unsetenv("S24_TRAIN_GRAPH");

@@ -26,7 +26,8 @@ typedef struct s24_infer s24_infer_t;
 enum s24_infer_path {
     S24_INFER_DENSE = 0,  /* every layer dense, same folding: the baseline */
     S24_INFER_SPARSE = 1, /* every eligible layer through the 2:4 GEMM */
-    S24_INFER_AUTO = 2    /* each eligible layer timed both ways at the first run, the faster kept */
+    S24_INFER_AUTO = 2    /* each eligible layer timed both ways at the first run, the faster
+                           * kept */
 };
 
 /* One layer of the plan, as the report shows it. */

@@ -245,7 +245,8 @@ struct s24_pipeline_cfg {
 S24_API void s24_pipeline_defaults(struct s24_pipeline_cfg *c);
 
 struct s24_pipeline_result {
-    double dense_acc, sparse_acc;  /* test accuracy at the end of phase 1 / phase 2 (-1 if not run) */
+    double dense_acc, sparse_acc;  /* test accuracy at the end of phase 1 / phase 2 (-1 if not
+                                    * run) */
     int epochs_run;                /* epochs trained by this call */
     int finished;                  /* 1 when both phases are complete */
 };

@@ -155,7 +155,8 @@ int s24_decompress(const struct s24_compressed *c, struct s24_view v, void *w)
     if ((rc = view_ok(v, es, "decompress"))) return rc;
     if (c->k != v.red || c->rows != v.outer * v.inner)
         return s24_error(S24_ERR_INVALID,
-                         "decompress: compressed %lld x %lld does not match view (%lld, %lld, %lld)",
+                         "decompress: compressed %lld x %lld does not match view "
+                         "(%lld, %lld, %lld)",
                          (long long)c->rows, (long long)c->k, (long long)v.outer,
                          (long long)v.red, (long long)v.inner);
     const int64_t k = v.red, inner = v.inner, rows = c->rows, groups = k / 4;

@@ -218,8 +218,8 @@ int s24_mask_check(enum s24_dtype dt, const void *w, struct s24_view v, int n, i
     if (nbad) {
         int64_t o = first / (red * inner), r = (first / inner) % red, i = first % inner;
         return s24_error(S24_ERR_NOT_SPARSE,
-                         "%lld of %lld groups have more than %d non-zeros in %d (first: outer %lld, "
-                         "reduction %lld..%lld, inner %lld)",
+                         "%lld of %lld groups have more than %d non-zeros in %d "
+                         "(first: outer %lld, reduction %lld..%lld, inner %lld)",
                          (long long)nbad, (long long)(v.outer * groups * inner), n, m,
                          (long long)o, (long long)r, (long long)(r + m - 1), (long long)i);
     }

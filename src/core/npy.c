@@ -184,8 +184,8 @@ static int parse_header(const char *path, const char *txt, size_t len, enum s24_
         }
     /* '|' and '=' mean native order for 1-byte or native types; NumPy writes '<' here */
     return s24_error(S24_ERR_UNSUPPORTED,
-                     "%s: npy dtype '%s' is not supported (need '<f4', '<f8', '<f2' or '<i8')", path,
-                     descr);
+                     "%s: npy dtype '%s' is not supported (need '<f4', '<f8', '<f2' or '<i8')",
+                     path, descr);
 }
 
 int s24_npy_read(const char *path, enum s24_dtype *dt, int *ndim, int64_t shape[S24_MAX_DIMS],

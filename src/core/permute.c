@@ -84,7 +84,8 @@ static int shape_ok(enum s24_dtype dt, const void *w, int64_t rows, int64_t cols
 {
     if (!w) return s24_error(S24_ERR_INVALID, "permute: NULL matrix");
     if (!dtype_ok(dt))
-        return s24_error(S24_ERR_INVALID, "permute: dtype %s is not a float dtype (F32, F64, F16, BF16)",
+        return s24_error(S24_ERR_INVALID,
+                         "permute: dtype %s is not a float dtype (F32, F64, F16, BF16)",
                          s24_dtype_name(dt));
     if (rows < 1 || cols < 1 || rows > INT64_MAX / 16 / cols)
         return s24_error(S24_ERR_INVALID, "permute: bad matrix shape %lld x %lld", (long long)rows,
@@ -210,7 +211,8 @@ int s24_permute_search(enum s24_dtype dt, const void *w, int64_t rows, int64_t c
     a = aligned_alloc(64, (size_t)cols * (size_t)rpad * sizeof *a);
     if (!a) return s24_error(S24_ERR_NOMEM, "permute: out of memory for a %lld x %lld matrix",
                              (long long)rows, (long long)cols);
-    for (int64_t c = 0; c < cols; c++) memset(a + c * rpad + rows, 0, (size_t)(rpad - rows) * sizeof *a);
+    for (int64_t c = 0; c < cols; c++)
+        memset(a + c * rpad + rows, 0, (size_t)(rpad - rows) * sizeof *a);
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < cols; c++) {
             double v = s24_load_float(dt, w, r * cols + c);
@@ -265,9 +267,11 @@ int s24_permute_matrix(enum s24_dtype dt, const void *w, int ndim, const int64_t
                          ndim);
     for (int d = 0; d < ndim; d++)
         if (shape[d] < 1 || shape[d] > ((int64_t)1 << 31))
-            return s24_error(S24_ERR_INVALID, "permute: dimension %d is %lld", d, (long long)shape[d]);
+            return s24_error(S24_ERR_INVALID, "permute: dimension %d is %lld", d,
+                             (long long)shape[d]);
     int64_t oc = shape[0], ic = shape[1], kk = ndim == 4 ? shape[2] * shape[3] : 1;
-    if (oc * kk > INT64_MAX / 8 / ic) return s24_error(S24_ERR_INVALID, "permute: weight too large");
+    if (oc * kk > INT64_MAX / 8 / ic)
+        return s24_error(S24_ERR_INVALID, "permute: weight too large");
     double *m = malloc((size_t)(oc * kk * ic) * sizeof *m);
     if (!m) return s24_error(S24_ERR_NOMEM, "permute: out of memory");
     /* OIHW element (o, i, k) goes to row k*OC + o, column i */
@@ -299,7 +303,8 @@ int s24_permute_tensor_dim(void *data, enum s24_dtype dt, int ndim, const int64_
     for (int64_t o = 0; o < outer; o++) {
         uint8_t *blk = p + (size_t)o * (size_t)n * line;
         memcpy(tmp, blk, (size_t)n * line);
-        for (int64_t j = 0; j < n; j++) memcpy(blk + (size_t)j * line, tmp + (size_t)perm[j] * line, line);
+        for (int64_t j = 0; j < n; j++)
+            memcpy(blk + (size_t)j * line, tmp + (size_t)perm[j] * line, line);
     }
     free(tmp);
     return S24_OK;

@@ -473,7 +473,8 @@ int s24_permute_engine(const float *a, int64_t rows, int64_t rpad, int64_t cols,
         int64_t k = 0;
         if (g == 2) {
             for (int64_t y = 1; y < S; y++)
-                for (int64_t x = 0; x < y; x++) e.grp[2 * k] = (int32_t)x, e.grp[2 * k + 1] = (int32_t)y, k++;
+                for (int64_t x = 0; x < y; x++)
+                    e.grp[2 * k] = (int32_t)x, e.grp[2 * k + 1] = (int32_t)y, k++;
         } else {
             for (int64_t z = 2; z < S; z++)
                 for (int64_t y = 1; y < z; y++)
@@ -529,6 +530,7 @@ nomem:
 out:
     free(mv);
     free(e.grp), free(e.gain), free(e.gpart), free(e.gval), free(e.dirty), free(e.dlist);
-    free(e.best), free(e.sval), free(e.best_sval), free(e.touched), free(e.used), free(e.chg), free(e.tlist);
+    free(e.best), free(e.sval), free(e.best_sval), free(e.touched), free(e.used), free(e.chg),
+        free(e.tlist);
     return rc;
 }

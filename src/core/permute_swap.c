@@ -32,7 +32,8 @@ struct sw {
     double *F, *bF;         /* (S) kept magnitude of each stripe (the objective's terms) */
     double *pgain;          /* (S*(S-1)/2) best swap gain of each stripe pair, colex order */
     uint8_t *pbest;         /* same: 4*i + j of that swap */
-    uint8_t *blocked;       /* same: its promised gain failed the exact check; cleared when a side changes */
+    uint8_t *blocked;       /* same: its promised gain failed the exact check; cleared when a
+                             * side changes */
     uint8_t *touched;       /* (S) */
     int64_t *tlist, ntouched;
     s24_permute_top2_fn top2;
@@ -116,8 +117,8 @@ static void pair_eval(struct sw *e, int64_t s, int64_t t)
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++) {
             int64_t ps = 4 * s + i, pt = 4 * t + j;
-            double g = e->M[ps * e->cols + e->perm[pt]] + e->M[pt * e->cols + e->perm[ps]] + e->K[ps] +
-                       e->K[pt];
+            double g = e->M[ps * e->cols + e->perm[pt]] + e->M[pt * e->cols + e->perm[ps]] +
+                       e->K[ps] + e->K[pt];
             if (g > best) best = g, bk = 4 * i + j;
         }
     /* Gains at the level of float rounding are no gains: they would only churn. */
@@ -246,7 +247,10 @@ static void kick(struct sw *e, struct s24_rng *rng)
     int n = e->S >= 3 ? 3 : 2;
     st[0] = (int64_t)s24_rng_below(rng, (uint64_t)e->S);
     do st[1] = (int64_t)s24_rng_below(rng, (uint64_t)e->S); while (st[1] == st[0]);
-    if (n == 3) do st[2] = (int64_t)s24_rng_below(rng, (uint64_t)e->S); while (st[2] == st[0] || st[2] == st[1]);
+    if (n == 3)
+        do
+            st[2] = (int64_t)s24_rng_below(rng, (uint64_t)e->S);
+        while (st[2] == st[0] || st[2] == st[1]);
     int64_t pos[3];
     for (int k = 0; k < n; k++) pos[k] = 4 * st[k] + (int64_t)s24_rng_below(rng, 4);
     int64_t first = e->perm[pos[0]];
@@ -335,6 +339,7 @@ int s24_permute_swap_engine(const float *a, int64_t rows, int64_t rpad, int64_t 
     res->escapes += tried;
 out:
     free(e.best), free(e.x2), free(e.bx2), free(e.K), free(e.bK), free(e.M), free(e.bM);
-    free(e.F), free(e.bF), free(e.pgain), free(e.pbest), free(e.blocked), free(e.touched), free(e.tlist);
+    free(e.F), free(e.bF), free(e.pgain), free(e.pbest), free(e.blocked), free(e.touched),
+        free(e.tlist);
     return rc;
 }

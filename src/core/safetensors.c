@@ -198,8 +198,9 @@ static int entry_parse(const cJSON *e, const char *what, ull data_len, int check
                          "%s: tensor \"%s\": data_offsets must be [begin, end], non-negative "
                          "integers below 2^53", what, name);
     if (out->begin > out->end)
-        return s24_error(S24_ERR_FORMAT, "%s: tensor \"%s\": data_offsets [%llu, %llu] end before begin",
-                         what, name, out->begin, out->end);
+        return s24_error(S24_ERR_FORMAT,
+                         "%s: tensor \"%s\": data_offsets [%llu, %llu] end before begin", what,
+                         name, out->begin, out->end);
     if (check_len && out->end > data_len)
         return s24_error(S24_ERR_FORMAT,
                          "%s: tensor \"%s\": data_offsets [%llu, %llu] outside the file (data "
@@ -211,7 +212,8 @@ static int entry_parse(const cJSON *e, const char *what, ull data_len, int check
                          "data_offsets [%llu, %llu] span %llu", what, name, dt->valuestring,
                          numel, numel * es, out->begin, out->end, out->end - out->begin);
     if ((ull)(size_t)(out->end - out->begin) != out->end - out->begin)
-        return s24_error(S24_ERR_FORMAT, "%s: tensor \"%s\": too large for this machine", what, name);
+        return s24_error(S24_ERR_FORMAT, "%s: tensor \"%s\": too large for this machine", what,
+                         name);
     out->t.nbytes = (size_t)(out->end - out->begin);
     return S24_OK;
 }
@@ -531,8 +533,9 @@ int s24_st_read(const char *path, struct s24_st *out)
         }
         /* offsets tile the data section, so reading in order is sequential */
         if (begins[i] != pos || (t->nbytes && fread(t->data, 1, t->nbytes, f) != t->nbytes)) {
-            rc = s24_error(S24_ERR_IO, "%s: read failed in tensor \"%s\" (file changed while read?)",
-                           path, t->name);
+            rc = s24_error(S24_ERR_IO,
+                           "%s: read failed in tensor \"%s\" (file changed while read?)", path,
+                           t->name);
             goto fail;
         }
         pos += t->nbytes;
@@ -778,7 +781,8 @@ static int st_validate(const char *path, const struct s24_st *st)
             return s24_error(S24_ERR_INVALID, "%s: tensor %d has an empty or non-UTF-8 name",
                              path, i);
         if ((unsigned)t->dtype >= S24_DTYPE_COUNT || t->ndim < 0 || t->ndim > S24_MAX_DIMS)
-            return s24_error(S24_ERR_INVALID, "%s: tensor \"%s\": bad dtype or rank", path, t->name);
+            return s24_error(S24_ERR_INVALID, "%s: tensor \"%s\": bad dtype or rank", path,
+                             t->name);
         ull numel = 1;
         for (int d = 0; d < t->ndim; d++) {
             if (t->shape[d] < 0)

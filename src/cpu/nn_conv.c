@@ -25,7 +25,8 @@ static void im2col(const struct s24_conv_shape *s, const float *x, int64_t nb, f
 {
     int64_t K = s->kh * s->kw * s->c;
     int nt = s24_threads_get();
-#pragma omp parallel for collapse(2) num_threads(nt) schedule(static) if (nb * s->oh * s->ow * K > S24_PAR_MIN)
+#pragma omp parallel for collapse(2) num_threads(nt)                                               \
+    schedule(static) if (nb * s->oh * s->ow * K > S24_PAR_MIN)
     for (int64_t n = 0; n < nb; n++)
         for (int64_t oh = 0; oh < s->oh; oh++)
             for (int64_t ow = 0; ow < s->ow; ow++) {
@@ -49,7 +50,8 @@ static void col2im_acc(const struct s24_conv_shape *s, const float *dcol, int64_
 {
     int64_t K = s->kh * s->kw * s->c;
     int nt = s24_threads_get();
-#pragma omp parallel for collapse(2) num_threads(nt) schedule(static) if (nb * s->h * s->w * K > S24_PAR_MIN)
+#pragma omp parallel for collapse(2) num_threads(nt)                                               \
+    schedule(static) if (nb * s->h * s->w * K > S24_PAR_MIN)
     for (int64_t n = 0; n < nb; n++)
         for (int64_t ih = 0; ih < s->h; ih++)
             for (int64_t iw = 0; iw < s->w; iw++) {
@@ -182,7 +184,8 @@ static int depthwise_fwd(const struct s24_conv_shape *s, const float *x, const f
     if (!wt) return s24_error(S24_ERR_NOMEM, "depthwise conv: weight buffer");
     dw_transpose(s, w, wt);
     int nt = s24_threads_get();
-#pragma omp parallel for collapse(2) num_threads(nt) schedule(static) if (s->n * s->oh * s->ow * C * s->kh * s->kw > S24_PAR_MIN)
+#pragma omp parallel for collapse(2) num_threads(nt)                                               \
+    schedule(static) if (s->n * s->oh * s->ow * C * s->kh * s->kw > S24_PAR_MIN)
     for (int64_t n = 0; n < s->n; n++)
         for (int64_t oh = 0; oh < s->oh; oh++)
             for (int64_t ow = 0; ow < s->ow; ow++) {

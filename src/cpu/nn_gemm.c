@@ -59,7 +59,8 @@ int s24_nn_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, c
     if (m <= 0 || n <= 0) return S24_OK;
     if (k <= 0) {
         for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+            for (int64_t j = 0; j < n; j++)
+                c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
         return S24_OK;
     }
 #ifdef S24_HAVE_OPENBLAS

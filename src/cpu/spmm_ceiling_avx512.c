@@ -152,9 +152,9 @@ static void run_mixed(long n, void *vc)
     } while (0)
 #define MA(r)                                                                                      \
     do {                                                                                           \
-        const float *b_ = (const float *)((const char *)c->panel + of[r]);                        \
+        const float *b_ = (const float *)((const char *)c->panel + of[r]);                         \
         __asm__("" : "+r"(b_));                                                                    \
-        const __m512 a_ = _mm512_set1_ps(pl[64 + (r)]);                                                   \
+        const __m512 a_ = _mm512_set1_ps(pl[64 + (r)]);                                            \
         c##r##0 = _mm512_fmadd_ps(a_, _mm512_load_ps(b_), c##r##0);                                \
         c##r##1 = _mm512_fmadd_ps(a_, _mm512_load_ps(b_ + 16), c##r##1);                           \
         c##r##2 = _mm512_fmadd_ps(a_, _mm512_load_ps(b_ + 32), c##r##2);                           \

@@ -104,36 +104,46 @@ int s24_dn_init(s24_gpu_t *g, const struct s24_gemm_desc *d, struct s24_dn **out
                     : st == CUDA_R_16F ? (const void *)&p->beta_h : (const void *)&p->beta_f;
         S24_GPU_CHECK(cublasLtMatmulDescCreate(&p->op, ct, st));
         p->have_op = 1;
-        S24_GPU_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &a.op, sizeof a.op));
-        S24_GPU_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &b.op, sizeof b.op));
+        S24_GPU_CHECK(
+            cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &a.op, sizeof a.op));
+        S24_GPU_CHECK(
+            cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &b.op, sizeof b.op));
         cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
-        if (d->act == S24_GEMM_ACT_RELU) epi = d->bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
-        else if (d->act == S24_GEMM_ACT_GELU) epi = d->bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+        if (d->act == S24_GEMM_ACT_RELU)
+            epi = d->bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+        else if (d->act == S24_GEMM_ACT_GELU)
+            epi = d->bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
         else if (d->bias) epi = CUBLASLT_EPILOGUE_BIAS;
         if (epi != CUBLASLT_EPILOGUE_DEFAULT) {
-            S24_GPU_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+            S24_GPU_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi,
+                                                         sizeof epi));
             if (d->bias) {
                 cudaDataType bt = s24_cuda_dtype(d->out_type);
-                S24_GPU_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt,
-                                                             sizeof bt));
+                S24_GPU_CHECK(cublasLtMatmulDescSetAttribute(
+                    p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
             }
         }
-        S24_GPU_CHECK(cublasLtMatrixLayoutCreate(&p->la, s24_cuda_dtype(d->in_type), a.rows, a.cols, a.ld));
+        S24_GPU_CHECK(
+            cublasLtMatrixLayoutCreate(&p->la, s24_cuda_dtype(d->in_type), a.rows, a.cols, a.ld));
         p->have_la = 1;
-        S24_GPU_CHECK(cublasLtMatrixLayoutCreate(&p->lb, s24_cuda_dtype(d->in_type), b.rows, b.cols, b.ld));
+        S24_GPU_CHECK(
+            cublasLtMatrixLayoutCreate(&p->lb, s24_cuda_dtype(d->in_type), b.rows, b.cols, b.ld));
         p->have_lb = 1;
-        S24_GPU_CHECK(cublasLtMatrixLayoutCreate(&p->lc, s24_cuda_dtype(d->out_type), cr, cc, (int64_t)cr));
+        S24_GPU_CHECK(
+            cublasLtMatrixLayoutCreate(&p->lc, s24_cuda_dtype(d->out_type), cr, cc, (int64_t)cr));
         p->have_lc = 1;
     }
     S24_GPU_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    S24_GPU_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                       &g->dense_ws_bytes, sizeof g->dense_ws_bytes));
-    S24_GPU_CHECK(cublasLtMatmulAlgoGetHeuristic(g->lt, p->op, p->la, p->lb, p->lc, p->lc, pref, DN_MAX_CAND,
-                                                 p->cand, &p->ncand));
+    S24_GPU_CHECK(
+        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                             &g->dense_ws_bytes, sizeof g->dense_ws_bytes));
+    S24_GPU_CHECK(cublasLtMatmulAlgoGetHeuristic(g->lt, p->op, p->la, p->lb, p->lc, p->lc, pref,
+                                                 DN_MAX_CAND, p->cand, &p->ncand));
     if (p->ncand <= 0) {
-        rc = s24_error(S24_ERR_UNSUPPORTED, "dense plan: cuBLASLt has no algorithm for %s->%s at %lldx%lldx%lld",
-                       s24_gemm_dtype_name(d->in_type), s24_gemm_dtype_name(d->out_type), (long long)d->m,
-                       (long long)d->n, (long long)d->k);
+        rc = s24_error(S24_ERR_UNSUPPORTED,
+                       "dense plan: cuBLASLt has no algorithm for %s->%s at %lldx%lldx%lld",
+                       s24_gemm_dtype_name(d->in_type), s24_gemm_dtype_name(d->out_type),
+                       (long long)d->m, (long long)d->n, (long long)d->k);
         goto fail;
     }
     p->chosen = 0;
@@ -156,20 +166,22 @@ void s24_dn_free(struct s24_dn *p)
     free(p);
 }
 
-static cublasStatus_t dn_call(struct s24_dn *p, const void *w, const void *x, const void *c, void *dd,
-                              cudaStream_t s)
+static cublasStatus_t dn_call(struct s24_dn *p, const void *w, const void *x, const void *c,
+                              void *dd, cudaStream_t s)
 {
     const void *a = p->transposed ? x : w, *b = p->transposed ? w : x;
-    return cublasLtMatmul(p->g->lt, p->op, p->alpha_p, a, p->la, b, p->lb, p->beta_p, c ? c : dd, p->lc, dd,
-                          p->lc, &p->cand[p->chosen].algo, p->g->dense_ws, p->g->dense_ws_bytes, s);
+    return cublasLtMatmul(p->g->lt, p->op, p->alpha_p, a, p->la, b, p->lb, p->beta_p, c ? c : dd,
+                          p->lc, dd, p->lc, &p->cand[p->chosen].algo, p->g->dense_ws,
+                          p->g->dense_ws_bytes, s);
 }
 
-int s24_dn_run(struct s24_dn *p, const void *w, const void *x, const void *c, void *dd, const void *bias,
-               cudaStream_t s)
+int s24_dn_run(struct s24_dn *p, const void *w, const void *x, const void *c, void *dd,
+               const void *bias, cudaStream_t s)
 {
     int rc = S24_OK;
     if (bias != p->bias) {
-        S24_GPU_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+        S24_GPU_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                     &bias, sizeof bias));
         p->bias = bias;
     }
     S24_GPU_CHECK(dn_call(p, w, x, c, dd, s));
@@ -177,7 +189,8 @@ fail:
     return rc;
 }
 
-int s24_dn_raw(struct s24_dn *p, const void *w, const void *x, const void *c, void *dd, cudaStream_t s)
+int s24_dn_raw(struct s24_dn *p, const void *w, const void *x, const void *c, void *dd,
+               cudaStream_t s)
 {
     return s24_gpu_status(dn_call(p, w, x, c, dd, s), "cublasLtMatmul", __FILE__, __LINE__);
 }
@@ -198,7 +211,8 @@ static int tune_call(void *ctx, cudaStream_t s)
 /* Time the heuristic's candidates in one interleaved batch and keep the
  * fastest median: timed one after another, 5-10 us candidates were picked by
  * the clock of their moment, and two plans of one shape tuned apart. */
-int s24_dn_tune(struct s24_dn *p, const void *w, const void *x, const void *c, void *dd, cudaStream_t s)
+int s24_dn_tune(struct s24_dn *p, const void *w, const void *x, const void *c, void *dd,
+                cudaStream_t s)
 {
     struct tune_ctx t[DN_MAX_CAND];
     void *ctx[DN_MAX_CAND];

@@ -143,24 +143,29 @@ static int alg_make(struct s24_sp *p)
         cusparseLtMatmulAlgSelectionDestroy(&p->alg);
         p->have_alg = 0;
     }
-    SP_CHECK(cusparseLtMatmulAlgSelectionInit(p->h, &p->alg, &p->mm, CUSPARSELT_MATMUL_ALG_DEFAULT));
+    SP_CHECK(
+        cusparseLtMatmulAlgSelectionInit(p->h, &p->alg, &p->mm, CUSPARSELT_MATMUL_ALG_DEFAULT));
     p->have_alg = 1;
     if (d->alg_id >= 0) {
         int id = d->alg_id, max_id = 0;
-        SP_CHECK(cusparseLtMatmulAlgGetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_ALG_CONFIG_MAX_ID, &max_id,
-                                                 sizeof max_id));
+        SP_CHECK(cusparseLtMatmulAlgGetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_ALG_CONFIG_MAX_ID,
+                                                 &max_id, sizeof max_id));
         if (id > max_id) {
-            rc = s24_error(S24_ERR_INVALID, "sparse plan: algorithm %d out of range (0..%d for this problem)",
-                           id, max_id);
+            rc = s24_error(S24_ERR_INVALID,
+                           "sparse plan: algorithm %d out of range (0..%d for this problem)", id,
+                           max_id);
             goto fail;
         }
-        SP_CHECK(cusparseLtMatmulAlgSetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &id, sizeof id));
+        SP_CHECK(cusparseLtMatmulAlgSetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_ALG_CONFIG_ID,
+                                                 &id, sizeof id));
     }
     if (d->split_k > 0) {
         int sk = d->split_k;
-        cusparseStatus_t e = cusparseLtMatmulAlgSetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_SPLIT_K, &sk, sizeof sk);
+        cusparseStatus_t e = cusparseLtMatmulAlgSetAttribute(
+            p->h, &p->alg, CUSPARSELT_MATMUL_SPLIT_K, &sk, sizeof sk);
         if (e != CUSPARSE_STATUS_SUCCESS) {
-            rc = s24_error(S24_ERR_UNSUPPORTED, "sparse plan: this cuSPARSELt refuses split-k %d for this problem (%s)",
+            rc = s24_error(S24_ERR_UNSUPPORTED,
+                           "sparse plan: this cuSPARSELt refuses split-k %d for this problem (%s)",
                            sk, cusparseLtGetErrorName(e));
             goto fail;
         }
@@ -268,42 +273,51 @@ int s24_sp_init_bias(void *h, const struct s24_gemm_desc *d, const void *bias, s
             c = describe(d->n, d->m, flip(d->d_order), 0);
         }
         if (p->sparse_is_a) {
-            SP_CHECK(cusparseLtStructuredDescriptorInit(p->h, &p->ma, a.rows, a.cols, a.ld, 16, in, a.order,
-                                                        CUSPARSELT_SPARSITY_50_PERCENT));
+            SP_CHECK(cusparseLtStructuredDescriptorInit(p->h, &p->ma, a.rows, a.cols, a.ld, 16, in,
+                                                        a.order, CUSPARSELT_SPARSITY_50_PERCENT));
             p->have_ma = 1;
-            SP_CHECK(cusparseLtDenseDescriptorInit(p->h, &p->mb, b.rows, b.cols, b.ld, 16, in, b.order));
+            SP_CHECK(
+                cusparseLtDenseDescriptorInit(p->h, &p->mb, b.rows, b.cols, b.ld, 16, in, b.order));
             p->have_mb = 1;
         } else {
-            SP_CHECK(cusparseLtDenseDescriptorInit(p->h, &p->ma, a.rows, a.cols, a.ld, 16, in, a.order));
+            SP_CHECK(
+                cusparseLtDenseDescriptorInit(p->h, &p->ma, a.rows, a.cols, a.ld, 16, in, a.order));
             p->have_ma = 1;
-            SP_CHECK(cusparseLtStructuredDescriptorInit(p->h, &p->mb, b.rows, b.cols, b.ld, 16, in, b.order,
-                                                        CUSPARSELT_SPARSITY_50_PERCENT));
+            SP_CHECK(cusparseLtStructuredDescriptorInit(p->h, &p->mb, b.rows, b.cols, b.ld, 16, in,
+                                                        b.order, CUSPARSELT_SPARSITY_50_PERCENT));
             p->have_mb = 1;
         }
-        SP_CHECK(cusparseLtDenseDescriptorInit(p->h, &p->mc, c.rows, c.cols, c.ld, 16, ot, c.order));
+        SP_CHECK(
+            cusparseLtDenseDescriptorInit(p->h, &p->mc, c.rows, c.cols, c.ld, 16, ot, c.order));
         p->have_mc = 1;
         cusparseComputeType ct = d->in_type == S24_I8 ? CUSPARSE_COMPUTE_32I
                                  : d->fp16_accum     ? CUSPARSE_COMPUTE_16F
                                                      : CUSPARSE_COMPUTE_32F;
-        SP_CHECK(cusparseLtMatmulDescriptorInit(p->h, &p->mm, a.op, b.op, &p->ma, &p->mb, &p->mc, &p->mc, ct));
+        SP_CHECK(cusparseLtMatmulDescriptorInit(p->h, &p->mm, a.op, b.op, &p->ma, &p->mb, &p->mc,
+                                                &p->mc, ct));
         p->have_mm = 1;
     }
     if (d->act != S24_GEMM_ACT_NONE) {
         int one = 1;
         cusparseStatus_t e = cusparseLtMatmulDescSetAttribute(
-            p->h, &p->mm, d->act == S24_GEMM_ACT_RELU ? CUSPARSELT_MATMUL_ACTIVATION_RELU : CUSPARSELT_MATMUL_ACTIVATION_GELU,
+            p->h, &p->mm,
+            d->act == S24_GEMM_ACT_RELU ? CUSPARSELT_MATMUL_ACTIVATION_RELU
+                                        : CUSPARSELT_MATMUL_ACTIVATION_GELU,
             &one, sizeof one);
         if (e != CUSPARSE_STATUS_SUCCESS) {
             /* seen with 0.8.0: GELU refused for fp16/bf16; say so instead of an internal error */
-            rc = s24_error(S24_ERR_UNSUPPORTED, "sparse plan: this cuSPARSELt refuses the %s epilogue for %s->%s (%s)",
-                           d->act == S24_GEMM_ACT_RELU ? "ReLU" : "GELU", s24_gemm_dtype_name(d->in_type),
-                           s24_gemm_dtype_name(d->out_type), cusparseLtGetErrorName(e));
+            rc = s24_error(S24_ERR_UNSUPPORTED,
+                           "sparse plan: this cuSPARSELt refuses the %s epilogue for %s->%s (%s)",
+                           d->act == S24_GEMM_ACT_RELU ? "ReLU" : "GELU",
+                           s24_gemm_dtype_name(d->in_type), s24_gemm_dtype_name(d->out_type),
+                           cusparseLtGetErrorName(e));
             goto fail;
         }
     }
     if (bias) {
         void *bp = (void *)bias;
-        SP_CHECK(cusparseLtMatmulDescSetAttribute(p->h, &p->mm, CUSPARSELT_MATMUL_BIAS_POINTER, &bp, sizeof bp));
+        SP_CHECK(cusparseLtMatmulDescSetAttribute(p->h, &p->mm, CUSPARSELT_MATMUL_BIAS_POINTER, &bp,
+                                                  sizeof bp));
         p->bias = bias;
     }
     if ((rc = alg_make(p)) != S24_OK) goto fail;
@@ -395,23 +409,28 @@ static double out_diff(enum s24_dtype t, const void *a, const void *b, size_t co
  * on the same inputs. Under compute-sanitizer (H100, 0.8.0) the search once
  * chose a configuration whose output was wrong (relative error 0.89); a
  * wrong configuration is dropped and the default kept (search_rejected). */
-int s24_sp_search(struct s24_sp *p, const void *d_w, const void *x, const void *c, void *dd, void *stream)
+int s24_sp_search(struct s24_sp *p, const void *d_w, const void *x, const void *c, void *dd,
+                  void *stream)
 {
     int rc = S24_OK;
     cudaStream_t s = (cudaStream_t)stream;
     size_t es = s24_dtype_size(p->d.out_type), total = (size_t)p->d.m * (size_t)p->d.n;
-    size_t count = total < ((size_t)1 << 22) ? total : ((size_t)1 << 22); /* enough to see a wrong kernel */
+    /* enough to see a wrong kernel */
+    size_t count = total < ((size_t)1 << 22) ? total : ((size_t)1 << 22);
     void *ref = NULL, *h_ref = NULL, *h_got = NULL;
     const void *a, *b;
     operands(p, x, &a, &b);
     SP_CHECK(cudaMalloc(&ref, total * es));
-    SP_CHECK(cusparseLtMatmul(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : ref, ref, p->ws, &s, 1));
-    SP_CHECK(cusparseLtMatmulSearch(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : dd, dd, p->ws, &s, 1));
+    SP_CHECK(cusparseLtMatmul(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : ref, ref, p->ws,
+                              &s, 1));
+    SP_CHECK(cusparseLtMatmulSearch(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : dd, dd,
+                                    p->ws, &s, 1));
     SP_CHECK(cudaStreamSynchronize(s));
     /* the chosen configuration may need a larger workspace and its own compression */
     if ((rc = ws_fit(p)) != S24_OK || (rc = s24_sp_compress(p, d_w, stream)) != S24_OK) goto fail;
     operands(p, x, &a, &b);
-    SP_CHECK(cusparseLtMatmul(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : dd, dd, p->ws, &s, 1));
+    SP_CHECK(
+        cusparseLtMatmul(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : dd, dd, p->ws, &s, 1));
     h_ref = malloc(count * es);
     h_got = malloc(count * es);
     if (!h_ref || !h_got) {
@@ -425,8 +444,8 @@ int s24_sp_search(struct s24_sp *p, const void *d_w, const void *x, const void *
      * fp16/bf16/fp8 outputs, 0 for int32 */
     if (out_diff(p->d.out_type, h_got, h_ref, count) > 2e-2) {
         p->search_rejected = 1;
-        if ((rc = alg_make(p)) != S24_OK || (rc = plan_make(p)) != S24_OK || (rc = ws_fit(p)) != S24_OK ||
-            (rc = s24_sp_compress(p, d_w, stream)) != S24_OK)
+        if ((rc = alg_make(p)) != S24_OK || (rc = plan_make(p)) != S24_OK ||
+            (rc = ws_fit(p)) != S24_OK || (rc = s24_sp_compress(p, d_w, stream)) != S24_OK)
             goto fail;
     }
 fail:
@@ -452,10 +471,11 @@ int s24_sp_set_bias(struct s24_sp *p, const void *bias, void *stream)
     int rc = S24_OK, id = -1;
     void *bp = (void *)bias;
     SP_CHECK(cudaStreamSynchronize((cudaStream_t)stream));
-    if (cusparseLtMatmulAlgGetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &id, sizeof id) !=
-        CUSPARSE_STATUS_SUCCESS)
+    if (cusparseLtMatmulAlgGetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &id,
+                                        sizeof id) != CUSPARSE_STATUS_SUCCESS)
         id = -1;
-    SP_CHECK(cusparseLtMatmulDescSetAttribute(p->h, &p->mm, CUSPARSELT_MATMUL_BIAS_POINTER, &bp, sizeof bp));
+    SP_CHECK(cusparseLtMatmulDescSetAttribute(p->h, &p->mm, CUSPARSELT_MATMUL_BIAS_POINTER, &bp,
+                                              sizeof bp));
     if (p->have_plan) {
         cusparseLtMatmulPlanDestroy(&p->plan);
         p->have_plan = 0;
@@ -464,9 +484,12 @@ int s24_sp_set_bias(struct s24_sp *p, const void *bias, void *stream)
         cusparseLtMatmulAlgSelectionDestroy(&p->alg);
         p->have_alg = 0;
     }
-    SP_CHECK(cusparseLtMatmulAlgSelectionInit(p->h, &p->alg, &p->mm, CUSPARSELT_MATMUL_ALG_DEFAULT));
+    SP_CHECK(
+        cusparseLtMatmulAlgSelectionInit(p->h, &p->alg, &p->mm, CUSPARSELT_MATMUL_ALG_DEFAULT));
     p->have_alg = 1;
-    if (id >= 0) SP_CHECK(cusparseLtMatmulAlgSetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &id, sizeof id));
+    if (id >= 0)
+        SP_CHECK(cusparseLtMatmulAlgSetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_ALG_CONFIG_ID,
+                                                 &id, sizeof id));
     if ((rc = plan_make(p)) != S24_OK) goto fail;
     if ((rc = ws_fit(p)) != S24_OK) goto fail;
     p->bias = bias;
@@ -474,14 +497,16 @@ fail:
     return rc;
 }
 
-int s24_sp_run(struct s24_sp *p, const void *x, const void *c, void *dd, const void *bias, void *stream)
+int s24_sp_run(struct s24_sp *p, const void *x, const void *c, void *dd, const void *bias,
+               void *stream)
 {
     int rc = S24_OK;
     cudaStream_t s = (cudaStream_t)stream;
     const void *a, *b;
     if (bias != p->bias && (rc = s24_sp_set_bias(p, bias, stream)) != S24_OK) goto fail;
     operands(p, x, &a, &b);
-    SP_CHECK(cusparseLtMatmul(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : dd, dd, p->ws, &s, 1));
+    SP_CHECK(
+        cusparseLtMatmul(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : dd, dd, p->ws, &s, 1));
 fail:
     return rc;
 }
@@ -490,7 +515,8 @@ int s24_sp_raw(struct s24_sp *p, const void *x, const void *c, void *dd, void *s
 {
     cudaStream_t s = (cudaStream_t)stream;
     const void *a = p->sparse_is_a ? p->comp : x, *b = p->sparse_is_a ? x : p->comp;
-    cusparseStatus_t e = cusparseLtMatmul(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : dd, dd, p->ws, &s, 1);
+    cusparseStatus_t e =
+        cusparseLtMatmul(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : dd, dd, p->ws, &s, 1);
     return sp_status(e, "cusparseLtMatmul", __FILE__, __LINE__);
 }
 
@@ -498,9 +524,12 @@ void s24_sp_get_info(const struct s24_sp *p, int *alg, int *alg_max, int *split_
                      size_t *compressed)
 {
     *alg = *alg_max = *split_k = -1;
-    cusparseLtMatmulAlgGetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_ALG_CONFIG_ID, alg, sizeof *alg);
-    cusparseLtMatmulAlgGetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_ALG_CONFIG_MAX_ID, alg_max, sizeof *alg_max);
-    cusparseLtMatmulAlgGetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_SPLIT_K, split_k, sizeof *split_k);
+    cusparseLtMatmulAlgGetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_ALG_CONFIG_ID, alg,
+                                    sizeof *alg);
+    cusparseLtMatmulAlgGetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_ALG_CONFIG_MAX_ID, alg_max,
+                                    sizeof *alg_max);
+    cusparseLtMatmulAlgGetAttribute(p->h, &p->alg, CUSPARSELT_MATMUL_SPLIT_K, split_k,
+                                    sizeof *split_k);
     *ws = p->ws_bytes;
     *compressed = p->comp_bytes;
 }

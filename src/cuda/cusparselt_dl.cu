@@ -15,5 +15,5 @@
 struct s24_cusparselt_fns s24_cusparselt_fns;
 static struct s24_dl_lib lib = {"cuSPARSELt", "libcusparseLt.so.0", "S24_CUSPARSELT_LIB", NULL,
                                 "", ""};
-S24_DL_LOADER(lib, s24_cusparselt_fns, S24_CUSPARSELT_FUNCS, s24_build_cusparselt(), s24_dl_cusparselt_load,
-              s24_dl_cusparselt_path)
+S24_DL_LOADER(lib, s24_cusparselt_fns, S24_CUSPARSELT_FUNCS, s24_build_cusparselt(),
+              s24_dl_cusparselt_load, s24_dl_cusparselt_path)

@@ -23,8 +23,8 @@ struct s24_gemm_plan {
     double auto_sparse_ms, auto_dense_ms;
 };
 
-extern "C" int s24_gemm_plan_init(s24_gpu_t *g, const struct s24_gemm_desc *d, enum s24_gemm_mode mode,
-                                  s24_gemm_plan_t **out)
+extern "C" int s24_gemm_plan_init(s24_gpu_t *g, const struct s24_gemm_desc *d,
+                                  enum s24_gemm_mode mode, s24_gemm_plan_t **out)
 {
     int rc;
     s24_gemm_plan_t *p;
@@ -80,7 +80,8 @@ extern "C" int s24_gemm_plan_set_weight(s24_gemm_plan_t *p, const void *d_w, int
         if ((rc = s24_sp_prune(p->sp, d_w, p->w, s)) != S24_OK) goto fail;
     } else {
         S24_GPU_CHECK(cudaMemcpyAsync(p->w, d_w, p->w_bytes, cudaMemcpyDeviceToDevice, s));
-        if (prune && (rc = s24_gpu_prune24(p->g, p->d.in_type, p->w, p->d.m, p->d.k, p->d.w_order, s)) != S24_OK)
+        if (prune && (rc = s24_gpu_prune24(p->g, p->d.in_type, p->w, p->d.m, p->d.k, p->d.w_order,
+                                           s)) != S24_OK)
             goto fail;
     }
     if (p->sp) {
@@ -90,10 +91,12 @@ extern "C" int s24_gemm_plan_set_weight(s24_gemm_plan_t *p, const void *d_w, int
         /* a dense plan multiplies whatever it is given (the baseline's full weight) */
     } else {
         long long bad = 0;
-        if ((rc = s24_gpu_check24(p->g, p->d.in_type, p->w, p->d.m, p->d.k, p->d.w_order, s, &bad)) != S24_OK)
+        if ((rc = s24_gpu_check24(p->g, p->d.in_type, p->w, p->d.m, p->d.k, p->d.w_order, s,
+                                  &bad)) != S24_OK)
             goto fail;
         if (bad) {
-            rc = s24_error(S24_ERR_NOT_SPARSE, "gemm plan: the weight (%lld x %lld) has %lld groups of four along k "
+            rc = s24_error(S24_ERR_NOT_SPARSE,
+                           "gemm plan: the weight (%lld x %lld) has %lld groups of four along k "
                            "with more than two non-zeros; prune it first",
                            (long long)p->d.m, (long long)p->d.k, bad);
             goto fail;
@@ -120,17 +123,20 @@ fail:
     return rc;
 }
 
-extern "C" int s24_gemm_plan_set_weight_compressed(s24_gemm_plan_t *p, const struct s24_compressed *c)
+extern "C" int s24_gemm_plan_set_weight_compressed(s24_gemm_plan_t *p,
+                                                   const struct s24_compressed *c)
 {
     int rc;
     uint8_t *w = NULL, *t = NULL;
     size_t es = s24_dtype_size(p->d.in_type);
     struct s24_view v = {p->d.m, p->d.k, 1};
     if (!c || c->dtype != p->d.in_type || c->rows != p->d.m || c->k != p->d.k)
-        return s24_error(S24_ERR_INVALID, "gemm plan: compressed weight %s %lld x %lld does not match the plan's %s %lld x %lld",
-                         c ? s24_gemm_dtype_name(c->dtype) : "(none)", c ? (long long)c->rows : 0LL,
-                         c ? (long long)c->k : 0LL, s24_gemm_dtype_name(p->d.in_type), (long long)p->d.m,
-                         (long long)p->d.k);
+        return s24_error(
+            S24_ERR_INVALID,
+            "gemm plan: compressed weight %s %lld x %lld does not match the plan's %s %lld x %lld",
+            c ? s24_gemm_dtype_name(c->dtype) : "(none)", c ? (long long)c->rows : 0LL,
+            c ? (long long)c->k : 0LL, s24_gemm_dtype_name(p->d.in_type), (long long)p->d.m,
+            (long long)p->d.k);
     w = (uint8_t *)malloc(p->w_bytes);
     if (!w) return s24_error(S24_ERR_NOMEM, "gemm plan: out of memory");
     if ((rc = s24_decompress(c, v, w)) != S24_OK) goto fail;
@@ -165,12 +171,14 @@ fail:
     return rc;
 }
 
-extern "C" int s24_gemm_run(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d, const void *d_bias,
-                            void *stream)
+extern "C" int s24_gemm_run(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,
+                            const void *d_bias, void *stream)
 {
     cudaStream_t s = stream ? (cudaStream_t)stream : p->g->stream;
-    if (!p->have_weight) return s24_error(S24_ERR_INVALID, "gemm run: no weight set (s24_gemm_plan_set_weight)");
-    if (p->d.bias && !d_bias) return s24_error(S24_ERR_INVALID, "gemm run: the plan adds a bias but none was given");
+    if (!p->have_weight)
+        return s24_error(S24_ERR_INVALID, "gemm run: no weight set (s24_gemm_plan_set_weight)");
+    if (p->d.bias && !d_bias)
+        return s24_error(S24_ERR_INVALID, "gemm run: the plan adds a bias but none was given");
     if (p->d.beta != 0.0f && !d_c) return s24_error(S24_ERR_INVALID, "gemm run: beta != 0 needs C");
     if (p->chosen == S24_GEMM_SPARSE) return s24_sp_run(p->sp, d_x, d_c, d_d, d_bias, s);
     return s24_dn_run(p->dn, p->w, d_x, d_c, d_d, d_bias, s);
@@ -178,7 +186,8 @@ extern "C" int s24_gemm_run(s24_gemm_plan_t *p, const void *d_x, const void *d_c
 
 extern "C" int s24_gemm_plan_set_bias(s24_gemm_plan_t *p, const void *d_bias)
 {
-    if (!p->d.bias) return s24_error(S24_ERR_INVALID, "gemm plan: made without bias (desc.bias = 0)");
+    if (!p->d.bias)
+        return s24_error(S24_ERR_INVALID, "gemm plan: made without bias (desc.bias = 0)");
     if (p->sp) return s24_sp_set_bias(p->sp, d_bias, p->g->stream);
     return S24_OK;
 }
@@ -216,8 +225,10 @@ extern "C" int s24_gemm_plan_tune(s24_gemm_plan_t *p, const void *d_x, const voi
     cudaStream_t s = p->g->stream;
     if (!p->have_weight) return s24_error(S24_ERR_INVALID, "gemm tune: no weight set");
     if (p->d.bias) return s24_error(S24_ERR_UNSUPPORTED, "gemm tune: tune a plan without bias");
-    if (p->sp && p->d.search && (rc = s24_sp_search(p->sp, p->w, d_x, d_c, d_d, s)) != S24_OK) goto fail;
-    if (p->dn && p->d.dense_tune && (rc = s24_dn_tune(p->dn, p->w, d_x, d_c, d_d, s)) != S24_OK) goto fail;
+    if (p->sp && p->d.search && (rc = s24_sp_search(p->sp, p->w, d_x, d_c, d_d, s)) != S24_OK)
+        goto fail;
+    if (p->dn && p->d.dense_tune && (rc = s24_dn_tune(p->dn, p->w, d_x, d_c, d_d, s)) != S24_OK)
+        goto fail;
     if (p->mode == S24_GEMM_AUTO) {
         struct s24_gemm_timing t[2];
         struct run_ctx rd = {p, d_x, d_c, d_d, 0, 1 + S24_GEMM_DENSE};
@@ -226,11 +237,14 @@ extern "C" int s24_gemm_plan_tune(s24_gemm_plan_t *p, const void *d_x, const voi
         void *ctx[2] = {&rd, &rs};
         p->chosen = S24_GEMM_DENSE;
         /* both halves in one interleaved batch, so drift cannot pick the winner */
-        if ((rc = s24_gpu_time_settled(p->g, p->sp ? 2 : 1, fn, ctx, 3, 31, 201, t, NULL)) != S24_OK) goto fail;
+        if ((rc = s24_gpu_time_settled(p->g, p->sp ? 2 : 1, fn, ctx, 3, 31, 201, t, NULL)) !=
+            S24_OK)
+            goto fail;
         p->auto_dense_ms = t[0].median_ms;
         if (p->sp) {
             p->auto_sparse_ms = t[1].median_ms;
-            if (t[1].median_ms < t[0].median_ms * (1.0 - S24_AUTO_MARGIN)) p->chosen = S24_GEMM_SPARSE;
+            if (t[1].median_ms < t[0].median_ms * (1.0 - S24_AUTO_MARGIN))
+                p->chosen = S24_GEMM_SPARSE;
         }
     }
 fail:
@@ -257,8 +271,8 @@ extern "C" int s24_gemm_plan_info(const s24_gemm_plan_t *p, struct s24_gemm_plan
 }
 
 /* ---------------------------------------------------------------- measuring */
-extern "C" int s24_gemm_time(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d, int warmup,
-                             int repeats, int flush_l2, struct s24_gemm_timing *out)
+extern "C" int s24_gemm_time(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,
+                             int warmup, int repeats, int flush_l2, struct s24_gemm_timing *out)
 {
     struct run_ctx r = {p, d_x, d_c, d_d, 0, 0};
     if (!p->have_weight) return s24_error(S24_ERR_INVALID, "gemm time: no weight set");
@@ -266,12 +280,17 @@ extern "C" int s24_gemm_time(s24_gemm_plan_t *p, const void *d_x, const void *d_
     return s24_gpu_time_calls(p->g, run_call, &r, warmup, repeats, flush_l2, out);
 }
 
-extern "C" int s24_gemm_time_pair(s24_gemm_plan_t *a, s24_gemm_plan_t *b, const void *d_x, const void *d_c,
-                                  void *d_d, int warmup, int repeats, int flush_l2, struct s24_gemm_timing out[2])
+extern "C" int s24_gemm_time_pair(s24_gemm_plan_t *a, s24_gemm_plan_t *b, const void *d_x,
+                                  const void *d_c, void *d_d, int warmup, int repeats, int flush_l2,
+                                  struct s24_gemm_timing out[2])
 {
-    if (a->g != b->g) return s24_error(S24_ERR_INVALID, "gemm time pair: the plans belong to different GPU contexts");
-    if (!a->have_weight || !b->have_weight) return s24_error(S24_ERR_INVALID, "gemm time pair: no weight set");
-    if (a->d.bias || b->d.bias) return s24_error(S24_ERR_UNSUPPORTED, "gemm time pair: time plans without bias");
+    if (a->g != b->g)
+        return s24_error(S24_ERR_INVALID,
+                         "gemm time pair: the plans belong to different GPU contexts");
+    if (!a->have_weight || !b->have_weight)
+        return s24_error(S24_ERR_INVALID, "gemm time pair: no weight set");
+    if (a->d.bias || b->d.bias)
+        return s24_error(S24_ERR_UNSUPPORTED, "gemm time pair: time plans without bias");
     struct run_ctx ra = {a, d_x, d_c, d_d, 0, 0}, rb = {b, d_x, d_c, d_d, 0, 0};
     s24_call_fn fn[2] = {run_call, run_call};
     void *ctx[2] = {&ra, &rb};
@@ -291,8 +310,8 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-extern "C" int s24_gemm_host_cost(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d, int calls,
-                                  double *run_us, double *raw_us)
+extern "C" int s24_gemm_host_cost(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,
+                                  int calls, double *run_us, double *raw_us)
 {
     enum { BATCHES = 7 };
     int rc = S24_OK;
@@ -300,7 +319,8 @@ extern "C" int s24_gemm_host_cost(s24_gemm_plan_t *p, const void *d_x, const voi
     cudaStream_t s = p->g->stream;
     if (!p->have_weight) return s24_error(S24_ERR_INVALID, "gemm host cost: no weight set");
     if (p->d.bias) return s24_error(S24_ERR_UNSUPPORTED, "gemm host cost: use a plan without bias");
-    if (calls < 1 || calls > 200) return s24_error(S24_ERR_INVALID, "gemm host cost: calls must be 1..200");
+    if (calls < 1 || calls > 200)
+        return s24_error(S24_ERR_INVALID, "gemm host cost: calls must be 1..200");
     /* warm both paths (first calls load kernels) */
     for (int i = 0; i < 3; i++) {
         if ((rc = s24_gemm_run(p, d_x, d_c, d_d, NULL, s)) != S24_OK) goto fail;
@@ -316,7 +336,9 @@ extern "C" int s24_gemm_host_cost(s24_gemm_plan_t *p, const void *d_x, const voi
             if ((rc = s24_gpu_delay(p->g, 100.0 * calls + 500.0, s)) != S24_OK) goto fail;
             double t0 = wall_us();
             for (int i = 0; i < calls; i++)
-                if ((rc = raw ? run_call(&r, s) : s24_gemm_run(p, d_x, d_c, d_d, NULL, s)) != S24_OK) goto fail;
+                if ((rc = raw ? run_call(&r, s) : s24_gemm_run(p, d_x, d_c, d_d, NULL, s)) !=
+                    S24_OK)
+                    goto fail;
             double t1 = wall_us();
             (raw ? t_raw : t_run)[b] = (t1 - t0) / calls;
             S24_GPU_CHECK(cudaStreamSynchronize(s));
@@ -331,8 +353,8 @@ fail:
     return rc;
 }
 
-extern "C" int s24_gemm_graph_time(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d, int calls,
-                                   int repeats, double *graph_us, double *eager_us)
+extern "C" int s24_gemm_graph_time(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,
+                                   int calls, int repeats, double *graph_us, double *eager_us)
 {
     int rc = S24_OK, capturing = 0;
     s24_graph_t *gr = NULL;
@@ -341,7 +363,8 @@ extern "C" int s24_gemm_graph_time(s24_gemm_plan_t *p, const void *d_x, const vo
     double *tg = NULL, *te = NULL;
     if (!p->have_weight) return s24_error(S24_ERR_INVALID, "gemm graph: no weight set");
     if (p->d.bias) return s24_error(S24_ERR_UNSUPPORTED, "gemm graph: use a plan without bias");
-    if (calls < 1 || repeats < 1) return s24_error(S24_ERR_INVALID, "gemm graph: calls and repeats must be >= 1");
+    if (calls < 1 || repeats < 1)
+        return s24_error(S24_ERR_INVALID, "gemm graph: calls and repeats must be >= 1");
     tg = (double *)calloc((size_t)repeats, sizeof *tg);
     te = (double *)calloc((size_t)repeats, sizeof *te);
     if (!tg || !te) {

@@ -121,16 +121,18 @@ int s24_gemm_check(const struct s24_gemm_desc *d, enum s24_gemm_mode mode)
         return s24_error(S24_ERR_INVALID, "%s: a dimension exceeds 2^31-1", what);
     if (d->in_type != S24_F16 && d->in_type != S24_BF16 && d->in_type != S24_I8 &&
         d->in_type != S24_F8_E4M3 && d->in_type != S24_F32)
-        return s24_error(S24_ERR_UNSUPPORTED, "%s: input dtype must be fp16, bf16, int8, fp8 (e4m3) or fp32",
-                         what);
+        return s24_error(S24_ERR_UNSUPPORTED,
+                         "%s: input dtype must be fp16, bf16, int8, fp8 (e4m3) or fp32", what);
     if (!out_ok(d->in_type, d->out_type))
         return s24_error(S24_ERR_UNSUPPORTED,
                          "%s: output dtype %s does not go with input %s (fp16->fp16, bf16->bf16, "
                          "int8->int8/int32/fp16/bf16, fp8->fp16/bf16/fp32)",
                          what, s24_gemm_dtype_name(d->out_type), s24_gemm_dtype_name(d->in_type));
     if ((unsigned)d->w_order > 1 || (unsigned)d->x_order > 1 || (unsigned)d->d_order > 1)
-        return s24_error(S24_ERR_INVALID, "%s: orders must be S24_ORDER_ROW or S24_ORDER_COL", what);
-    if ((unsigned)d->act > 2) return s24_error(S24_ERR_INVALID, "%s: unknown activation %d", what, (int)d->act);
+        return s24_error(S24_ERR_INVALID, "%s: orders must be S24_ORDER_ROW or S24_ORDER_COL",
+                         what);
+    if ((unsigned)d->act > 2)
+        return s24_error(S24_ERR_INVALID, "%s: unknown activation %d", what, (int)d->act);
     if (d->fp16_accum && (d->in_type != S24_F16))
         return s24_error(S24_ERR_UNSUPPORTED, "%s: fp16 accumulation needs fp16 inputs", what);
     if (!isfinite(d->alpha) || !isfinite(d->beta))
@@ -138,24 +140,28 @@ int s24_gemm_check(const struct s24_gemm_desc *d, enum s24_gemm_mode mode)
     if (d->out_type == S24_I32 && (d->alpha != floorf(d->alpha) || d->beta != floorf(d->beta)))
         return s24_error(S24_ERR_INVALID, "%s: int32 output scales by integers: alpha %g, beta %g",
                          what, (double)d->alpha, (double)d->beta);
-    if ((d->out_type == S24_I32 || d->out_type == S24_I8) && (d->act != S24_GEMM_ACT_NONE || d->bias))
-        return s24_error(S24_ERR_UNSUPPORTED, "%s: bias and activations need a floating output (fp16, bf16)",
-                         what);
+    if ((d->out_type == S24_I32 || d->out_type == S24_I8) &&
+        (d->act != S24_GEMM_ACT_NONE || d->bias))
+        return s24_error(S24_ERR_UNSUPPORTED,
+                         "%s: bias and activations need a floating output (fp16, bf16)", what);
     if (d->alg_id < -1 || d->split_k < 0)
         return s24_error(S24_ERR_INVALID, "%s: alg_id must be >= -1 and split_k >= 0", what);
     int eight = s24_dtype_size(d->in_type) == 1;
     /* cuBLASLt's int8 and fp8 kernels take only the "TN" layout, which is
      * W row-major, X column-major, D column-major in sparse24's terms. */
-    if (eight && (d->w_order != S24_ORDER_ROW || d->x_order != S24_ORDER_COL || d->d_order != S24_ORDER_COL))
+    if (eight &&
+        (d->w_order != S24_ORDER_ROW || d->x_order != S24_ORDER_COL || d->d_order != S24_ORDER_COL))
         return s24_error(S24_ERR_UNSUPPORTED,
-                         "%s: 8-bit inputs need W row-major, X and D column-major (the TN layout)", what);
+                         "%s: 8-bit inputs need W row-major, X and D column-major (the TN layout)",
+                         what);
 
     /* dense rules (DENSE, and AUTO which always has the dense path) */
     if (mode != S24_GEMM_SPARSE) {
         int64_t q = d->in_type == S24_F8_E4M3 ? 16 : d->in_type == S24_I8 ? 4 : 1;
         if (d->m % q || d->n % q || d->k % q)
-            return s24_error(S24_ERR_UNSUPPORTED, "%s: cuBLASLt needs m, n, k in multiples of %lld for %s",
-                             what, (long long)q, s24_gemm_dtype_name(d->in_type));
+            return s24_error(S24_ERR_UNSUPPORTED,
+                             "%s: cuBLASLt needs m, n, k in multiples of %lld for %s", what,
+                             (long long)q, s24_gemm_dtype_name(d->in_type));
         if (d->bias && d->d_order == S24_ORDER_ROW)
             return s24_error(S24_ERR_UNSUPPORTED,
                              "%s: the dense path adds a bias only with D column-major", what);
@@ -175,8 +181,8 @@ int s24_gemm_check(const struct s24_gemm_desc *d, enum s24_gemm_mode mode)
     for (int i = 0; i < 3; i++)
         if (v[i] % mult[i])
             return s24_error(S24_ERR_UNSUPPORTED,
-                             "%s: %c = %lld is not a multiple of %lld (cuSPARSELt's size rule for %s); "
-                             "pad to %lld or use the dense or auto mode",
+                             "%s: %c = %lld is not a multiple of %lld (cuSPARSELt's size rule for "
+                             "%s); pad to %lld or use the dense or auto mode",
                              what, dim[i], (long long)v[i], (long long)mult[i],
                              s24_gemm_dtype_name(d->in_type),
                              (long long)((v[i] + mult[i] - 1) / mult[i] * mult[i]));

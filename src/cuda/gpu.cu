@@ -24,7 +24,8 @@ int s24_gpu_status(cudaError_t e, const char *call, const char *file, int line)
     int code = e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver ? S24_ERR_NO_DEVICE
                : e == cudaErrorMemoryAllocation                           ? S24_ERR_NOMEM
                                                                           : S24_ERR_CUDA;
-    return s24_error(code, "%s:%d: %s: %s (%s)", file, line, call, cudaGetErrorString(e), cudaGetErrorName(e));
+    return s24_error(code, "%s:%d: %s: %s (%s)", file, line, call, cudaGetErrorString(e),
+                     cudaGetErrorName(e));
 }
 
 int s24_gpu_status(cublasStatus_t e, const char *call, const char *file, int line)
@@ -134,7 +135,8 @@ extern "C" void s24_cuda_info(char *buf, size_t len)
         cudaDeviceProp pr;
         if (cudaGetDeviceProperties(&pr, i) != cudaSuccess) continue;
         PUT("gpu %d: %s, sm_%d%d, %d SMs, %.1f GiB, L2 %d MiB\n", i, pr.name, pr.major, pr.minor,
-            pr.multiProcessorCount, (double)pr.totalGlobalMem / (1024.0 * 1024 * 1024), pr.l2CacheSize >> 20);
+            pr.multiProcessorCount, (double)pr.totalGlobalMem / (1024.0 * 1024 * 1024),
+            pr.l2CacheSize >> 20);
     }
 #undef PUT
 }
@@ -278,20 +280,27 @@ __device__ static uint64_t mix64(uint64_t z)
 
 template <typename T> __device__ static T from_float(float v);
 template <> __device__ __half from_float<__half>(float v) { return __float2half_rn(v); }
-template <> __device__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <> __device__ __nv_bfloat16 from_float<__nv_bfloat16>(float v)
+{
+    return __float2bfloat16_rn(v);
+}
 template <> __device__ float from_float<float>(float v) { return v; }
 template <> __device__ __nv_fp8_e4m3 from_float<__nv_fp8_e4m3>(float v) { return __nv_fp8_e4m3(v); }
 template <> __device__ int8_t from_float<int8_t>(float v) { return (int8_t)v; }
 
 template <typename T> __device__ static float to_float(T v) { return (float)v; }
 template <> __device__ float to_float<__half>(__half v) { return __half2float(v); }
-template <> __device__ float to_float<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <> __device__ float to_float<__nv_bfloat16>(__nv_bfloat16 v)
+{
+    return __bfloat162float(v);
+}
 template <> __device__ float to_float<__nv_fp8_e4m3>(__nv_fp8_e4m3 v) { return (float)v; }
 
 template <typename T>
 __global__ static void fill_kernel(T *p, int64_t n, uint64_t seed, float scale, int integer)
 {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
         uint64_t r = mix64(seed ^ mix64((uint64_t)i));
         float u = (float)(r >> 40) * (1.0f / 16777216.0f); /* [0, 1) */
         float v;
@@ -302,7 +311,8 @@ __global__ static void fill_kernel(T *p, int64_t n, uint64_t seed, float scale, 
         } else {
             v = (2.0f * u - 1.0f) * scale;
             /* never zero, also after rounding to the storage type */
-            if (fabsf(v) < scale * (1.0f / 64)) v = v < 0 ? -scale * (1.0f / 64) : scale * (1.0f / 64);
+            if (fabsf(v) < scale * (1.0f / 64))
+                v = v < 0 ? -scale * (1.0f / 64) : scale * (1.0f / 64);
         }
         p[i] = from_float<T>(v);
     }
@@ -314,22 +324,32 @@ static int grid_for(int64_t n)
     return (int)(b < 8192 ? (b > 0 ? b : 1) : 8192);
 }
 
-extern "C" int s24_gpu_fill_random(s24_gpu_t *g, enum s24_dtype dt, void *p, int64_t count, uint64_t seed,
-                                   float scale)
+extern "C" int s24_gpu_fill_random(s24_gpu_t *g, enum s24_dtype dt, void *p, int64_t count,
+                                   uint64_t seed, float scale)
 {
     int rc = S24_OK;
     int grid = grid_for(count);
     if (count <= 0) return S24_OK;
     switch (dt) {
-    case S24_F16: fill_kernel<<<grid, 256, 0, g->stream>>>((__half *)p, count, seed, scale, 0); break;
-    case S24_BF16: fill_kernel<<<grid, 256, 0, g->stream>>>((__nv_bfloat16 *)p, count, seed, scale, 0); break;
-    case S24_F32: fill_kernel<<<grid, 256, 0, g->stream>>>((float *)p, count, seed, scale, 0); break;
-    case S24_F8_E4M3: fill_kernel<<<grid, 256, 0, g->stream>>>((__nv_fp8_e4m3 *)p, count, seed, scale, 0); break;
+    case S24_F16:
+        fill_kernel<<<grid, 256, 0, g->stream>>>((__half *)p, count, seed, scale, 0);
+        break;
+    case S24_BF16:
+        fill_kernel<<<grid, 256, 0, g->stream>>>((__nv_bfloat16 *)p, count, seed, scale, 0);
+        break;
+    case S24_F32:
+        fill_kernel<<<grid, 256, 0, g->stream>>>((float *)p, count, seed, scale, 0);
+        break;
+    case S24_F8_E4M3:
+        fill_kernel<<<grid, 256, 0, g->stream>>>((__nv_fp8_e4m3 *)p, count, seed, scale, 0);
+        break;
     case S24_I8:
-        if (scale < 1 || scale > 127) return s24_error(S24_ERR_INVALID, "fill_random: int8 scale %g", (double)scale);
+        if (scale < 1 || scale > 127)
+            return s24_error(S24_ERR_INVALID, "fill_random: int8 scale %g", (double)scale);
         fill_kernel<<<grid, 256, 0, g->stream>>>((int8_t *)p, count, seed, scale, 1);
         break;
-    default: return s24_error(S24_ERR_UNSUPPORTED, "fill_random: dtype %s", s24_gemm_dtype_name(dt));
+    default:
+        return s24_error(S24_ERR_UNSUPPORTED, "fill_random: dtype %s", s24_gemm_dtype_name(dt));
     }
     S24_LAUNCH_CHECK();
     S24_GPU_CHECK(cudaStreamSynchronize(g->stream));
@@ -378,13 +398,14 @@ __global__ static void prune24_kernel(T *w, int64_t m, int64_t k, int row_major,
     }
 }
 
-static int prune_or_check(s24_gpu_t *g, enum s24_dtype dt, void *w, int64_t m, int64_t k, enum s24_order order,
-                          cudaStream_t s, int check, long long *bad)
+static int prune_or_check(s24_gpu_t *g, enum s24_dtype dt, void *w, int64_t m, int64_t k,
+                          enum s24_order order, cudaStream_t s, int check, long long *bad)
 {
     int rc = S24_OK;
     unsigned long long *d_bad = NULL, h_bad = 0;
     int grid = grid_for(m * (k / 4)), rm = order == S24_ORDER_ROW;
-    if (k % 4) return s24_error(S24_ERR_INVALID, "2:4: k = %lld is not a multiple of 4", (long long)k);
+    if (k % 4)
+        return s24_error(S24_ERR_INVALID, "2:4: k = %lld is not a multiple of 4", (long long)k);
     if (check) {
         S24_GPU_CHECK(cudaMallocAsync((void **)&d_bad, sizeof *d_bad, s));
         S24_GPU_CHECK(cudaMemsetAsync(d_bad, 0, sizeof *d_bad, s));
@@ -392,11 +413,14 @@ static int prune_or_check(s24_gpu_t *g, enum s24_dtype dt, void *w, int64_t m, i
     switch (s24_dtype_size(dt)) {
     case 1: prune24_kernel<<<grid, 256, 0, s>>>((int8_t *)w, m, k, rm, check, d_bad); break;
     case 2:
-        if (dt == S24_BF16) prune24_kernel<<<grid, 256, 0, s>>>((__nv_bfloat16 *)w, m, k, rm, check, d_bad);
+        if (dt == S24_BF16)
+            prune24_kernel<<<grid, 256, 0, s>>>((__nv_bfloat16 *)w, m, k, rm, check, d_bad);
         else prune24_kernel<<<grid, 256, 0, s>>>((__half *)w, m, k, rm, check, d_bad);
         break;
     case 4: prune24_kernel<<<grid, 256, 0, s>>>((float *)w, m, k, rm, check, d_bad); break;
-    default: rc = s24_error(S24_ERR_UNSUPPORTED, "2:4: dtype %s", s24_gemm_dtype_name(dt)); goto fail;
+    default:
+        rc = s24_error(S24_ERR_UNSUPPORTED, "2:4: dtype %s", s24_gemm_dtype_name(dt));
+        goto fail;
     }
     S24_LAUNCH_CHECK();
     if (check) {
@@ -409,15 +433,17 @@ fail:
     return rc;
 }
 
-int s24_gpu_prune24(s24_gpu_t *g, enum s24_dtype dt, void *w, int64_t m, int64_t k, enum s24_order order,
-                    cudaStream_t s)
+int s24_gpu_prune24(s24_gpu_t *g, enum s24_dtype dt, void *w, int64_t m, int64_t k,
+                    enum s24_order order, cudaStream_t s)
 {
     /* fp8 magnitudes need the fp8 conversion; int8 is compared as int8 */
     if (dt == S24_F8_E4M3) {
         int rc = S24_OK;
         int grid = grid_for(m * (k / 4));
-        if (k % 4) return s24_error(S24_ERR_INVALID, "2:4: k = %lld is not a multiple of 4", (long long)k);
-        prune24_kernel<<<grid, 256, 0, s>>>((__nv_fp8_e4m3 *)w, m, k, order == S24_ORDER_ROW, 0, NULL);
+        if (k % 4)
+            return s24_error(S24_ERR_INVALID, "2:4: k = %lld is not a multiple of 4", (long long)k);
+        prune24_kernel<<<grid, 256, 0, s>>>((__nv_fp8_e4m3 *)w, m, k, order == S24_ORDER_ROW, 0,
+                                            NULL);
         S24_LAUNCH_CHECK();
     fail:
         return rc;
@@ -425,8 +451,8 @@ int s24_gpu_prune24(s24_gpu_t *g, enum s24_dtype dt, void *w, int64_t m, int64_t
     return prune_or_check(g, dt, w, m, k, order, s, 0, NULL);
 }
 
-int s24_gpu_check24(s24_gpu_t *g, enum s24_dtype dt, const void *w, int64_t m, int64_t k, enum s24_order order,
-                    cudaStream_t s, long long *bad)
+int s24_gpu_check24(s24_gpu_t *g, enum s24_dtype dt, const void *w, int64_t m, int64_t k,
+                    enum s24_order order, cudaStream_t s, long long *bad)
 {
     return prune_or_check(g, dt, (void *)w, m, k, order, s, 1, bad);
 }
@@ -436,7 +462,8 @@ int s24_gpu_check24(s24_gpu_t *g, enum s24_dtype dt, const void *w, int64_t m, i
 __global__ static void flush_kernel(const int4 *p, int64_t n, int *sink)
 {
     int acc = 0;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
         int4 v = __ldcg(p + i);
         acc ^= v.x ^ v.y ^ v.z ^ v.w;
     }
@@ -446,8 +473,8 @@ __global__ static void flush_kernel(const int4 *p, int64_t n, int *sink)
 int s24_gpu_flush_l2(s24_gpu_t *g, cudaStream_t s)
 {
     int rc = S24_OK;
-    flush_kernel<<<g->props.sm_count * 4, 512, 0, s>>>((const int4 *)g->flush, (int64_t)(g->flush_bytes / 16),
-                                                       g->flush_sink);
+    flush_kernel<<<g->props.sm_count * 4, 512, 0, s>>>(
+        (const int4 *)g->flush, (int64_t)(g->flush_bytes / 16), g->flush_sink);
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -480,14 +507,15 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int s24_gpu_time_interleaved(s24_gpu_t *g, int n, const s24_call_fn *fn, void *const *ctx, int warmup, int repeats,
-                             int flush_l2, struct s24_gemm_timing *out)
+int s24_gpu_time_interleaved(s24_gpu_t *g, int n, const s24_call_fn *fn, void *const *ctx,
+                             int warmup, int repeats, int flush_l2, struct s24_gemm_timing *out)
 {
     int rc = S24_OK, made = 0, total = n * repeats;
     cudaStream_t s = g->stream;
     cudaEvent_t *ev = NULL;
     double *ms = NULL;
-    if (repeats < 1 || n < 1) return s24_error(S24_ERR_INVALID, "timing: repeats and calls must be >= 1");
+    if (repeats < 1 || n < 1)
+        return s24_error(S24_ERR_INVALID, "timing: repeats and calls must be >= 1");
     ev = (cudaEvent_t *)calloc((size_t)total * 2, sizeof *ev);
     ms = (double *)calloc((size_t)total, sizeof *ms);
     if (!ev || !ms) {
@@ -532,7 +560,8 @@ int s24_gpu_time_interleaved(s24_gpu_t *g, int n, const s24_call_fn *fn, void *c
         out[j].repeats = repeats;
         out[j].min_ms = m[0];
         out[j].max_ms = m[repeats - 1];
-        out[j].median_ms = repeats % 2 ? m[repeats / 2] : 0.5 * (m[repeats / 2 - 1] + m[repeats / 2]);
+        out[j].median_ms =
+            repeats % 2 ? m[repeats / 2] : 0.5 * (m[repeats / 2 - 1] + m[repeats / 2]);
     }
 fail:
     if (rc != S24_OK) cudaStreamSynchronize(s);
@@ -542,17 +571,19 @@ fail:
     return rc;
 }
 
-int s24_gpu_time_settled(s24_gpu_t *g, int n, const s24_call_fn *fn, void *const *ctx, int warmup, int repeats,
-                         int long_repeats, struct s24_gemm_timing *out, int *fastest)
+int s24_gpu_time_settled(s24_gpu_t *g, int n, const s24_call_fn *fn, void *const *ctx, int warmup,
+                         int repeats, int long_repeats, struct s24_gemm_timing *out, int *fastest)
 {
     int rc, best = 0;
-    if ((rc = s24_gpu_time_interleaved(g, n, fn, ctx, warmup, repeats, 1, out)) != S24_OK) return rc;
+    if ((rc = s24_gpu_time_interleaved(g, n, fn, ctx, warmup, repeats, 1, out)) != S24_OK)
+        return rc;
     for (int j = 1; j < n; j++)
         if (out[j].median_ms < out[best].median_ms) best = j;
     /* under 50 us a short median moves by a few per cent, as much as the
      * candidates differ; time them again, longer (a few ms at that size) */
     if (out[best].median_ms < 0.05) {
-        if ((rc = s24_gpu_time_interleaved(g, n, fn, ctx, warmup, long_repeats, 1, out)) != S24_OK) return rc;
+        if ((rc = s24_gpu_time_interleaved(g, n, fn, ctx, warmup, long_repeats, 1, out)) != S24_OK)
+            return rc;
         best = 0;
         for (int j = 1; j < n; j++)
             if (out[j].median_ms < out[best].median_ms) best = j;
@@ -561,8 +592,8 @@ int s24_gpu_time_settled(s24_gpu_t *g, int n, const s24_call_fn *fn, void *const
     return S24_OK;
 }
 
-int s24_gpu_time_calls(s24_gpu_t *g, s24_call_fn fn, void *ctx, int warmup, int repeats, int flush_l2,
-                       struct s24_gemm_timing *out)
+int s24_gpu_time_calls(s24_gpu_t *g, s24_call_fn fn, void *ctx, int warmup, int repeats,
+                       int flush_l2, struct s24_gemm_timing *out)
 {
     return s24_gpu_time_interleaved(g, 1, &fn, &ctx, warmup, repeats, flush_l2, out);
 }

@@ -95,13 +95,13 @@ int s24_gpu_time_calls(s24_gpu_t *g, s24_call_fn fn, void *ctx, int warmup, int 
  * (fn[0], fn[1], ..., then fn[1], fn[2], ..., fn[0]: each takes every
  * position in turn): out[j] is fn[j]'s timing. For comparing
  * two ways of doing the same work under the same conditions. */
-int s24_gpu_time_interleaved(s24_gpu_t *g, int n, const s24_call_fn *fn, void *const *ctx, int warmup,
-                             int repeats, int flush_l2, struct s24_gemm_timing *out);
+int s24_gpu_time_interleaved(s24_gpu_t *g, int n, const s24_call_fn *fn, void *const *ctx,
+                             int warmup, int repeats, int flush_l2, struct s24_gemm_timing *out);
 /* Interleaved with L2 flushes, `repeats` calls each; where the fastest
  * median is under 50 us, timed again with `long_repeats` calls each.
  * *fastest (if given): the index of the fastest median. For choosing. */
-int s24_gpu_time_settled(s24_gpu_t *g, int n, const s24_call_fn *fn, void *const *ctx, int warmup, int repeats,
-                         int long_repeats, struct s24_gemm_timing *out, int *fastest);
+int s24_gpu_time_settled(s24_gpu_t *g, int n, const s24_call_fn *fn, void *const *ctx, int warmup,
+                         int repeats, int long_repeats, struct s24_gemm_timing *out, int *fastest);
 
 /* cuBLASLt dense plan (cublaslt.cu). */
 struct s24_dn;

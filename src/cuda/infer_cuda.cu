@@ -58,7 +58,8 @@ enum cstep_kind { CS_GEMM = 0, CS_AFFINE, CS_ACT, CS_ADD, CS_GAP, CS_SCALE, CS_M
 struct cstep {
     enum cstep_kind kind;
     int node, in, in2, out; /* the model node; buffer slots (after aliasing); CS_GEMM: in2 a
-                             * residual added before the activation (the add it absorbed), -1 none */
+                             * residual added before the activation (the add it absorbed),
+                             * -1 none */
     int act;                /* the activation fused into the step, S24_ACT_NONE if none */
     int layer;              /* CS_GEMM: its index in the report */
     /* CS_GEMM */
@@ -142,7 +143,8 @@ static int upload_dt(struct s24_infer_cu *p, const float *h, int64_t n, void **o
     *out = NULL;
     if ((rc = s24_icu_buf_grow(&p->xin, sizeof(float) * (size_t)n, p->s)) != S24_OK) return rc;
     S24_GPU_CHECK(cudaMalloc(out, p->es * (size_t)n));
-    S24_GPU_CHECK(cudaMemcpyAsync(p->xin.p, h, sizeof(float) * (size_t)n, cudaMemcpyHostToDevice, p->s));
+    S24_GPU_CHECK(
+        cudaMemcpyAsync(p->xin.p, h, sizeof(float) * (size_t)n, cudaMemcpyHostToDevice, p->s));
     if ((rc = s24_icu_from_f32(p->dt, (const float *)p->xin.p, *out, n, p->s)) != S24_OK) goto fail;
     S24_GPU_CHECK(cudaStreamSynchronize(p->s));
 fail:
@@ -154,7 +156,8 @@ static int upload_f32(struct s24_infer_cu *p, const float *h, int64_t n, float *
     int rc = S24_OK;
     *out = NULL;
     S24_GPU_CHECK(cudaMalloc((void **)out, sizeof(float) * (size_t)n));
-    S24_GPU_CHECK(cudaMemcpyAsync(*out, h, sizeof(float) * (size_t)n, cudaMemcpyHostToDevice, p->s));
+    S24_GPU_CHECK(
+        cudaMemcpyAsync(*out, h, sizeof(float) * (size_t)n, cudaMemcpyHostToDevice, p->s));
     S24_GPU_CHECK(cudaStreamSynchronize(p->s));
 fail:
     return rc;
@@ -409,7 +412,8 @@ int s24_infer_cu_create(struct s24_model *m, const struct s24_infer_opts *o,
         for (int i = 0; i < m->nn && ok; i++) {
             const struct s24_node *nd = &m->nodes[i];
             int reads = nd->in == m->in_slot || nd->in2 == m->in_slot;
-            if (reads && !(nd->op == S24_N_CONV && nd->groups == 1 && nd->in2 != m->in_slot)) ok = 0;
+            if (reads && !(nd->op == S24_N_CONV && nd->groups == 1 && nd->in2 != m->in_slot))
+                ok = 0;
         }
         if (ok) p->ch[m->in_slot] = (c + 7) / 8 * 8;
     }
@@ -565,8 +569,8 @@ static int sparse_gemm(struct s24_infer_cu *p, struct cstep *t, const struct s24
     if (!direct && !t->linear && p->own) {
         /* k x k or strided: the own implicit GEMM where it takes the shape */
         int ran = 0;
-        if ((rc = s24_icu_own_run(&t->own, p->device, p->cc_major, p->dt, name, cs, x, t->w, t->b32, z,
-                                  t->act, p->buf[t->out], p->s, &ran)) != S24_OK)
+        if ((rc = s24_icu_own_run(&t->own, p->device, p->cc_major, p->dt, name, cs, x, t->w, t->b32,
+                                  z, t->act, p->buf[t->out], p->s, &ran)) != S24_OK)
             return rc;
         if (ran) {
             t->own_ran = 1;
@@ -700,7 +704,8 @@ static int run_gemm(struct s24_infer_cu *p, struct cstep *t, int sparse)
         cs = c2;
     }
     if ((rc = s24_conv_shape_init(&cs)) != S24_OK) return layer_err(rc, L->name, "shape");
-    if ((rc = slot(p, t->out, cs.n, cs.oh, cs.ow)) != S24_OK) return layer_err(rc, L->name, "output");
+    if ((rc = slot(p, t->out, cs.n, cs.oh, cs.ow)) != S24_OK)
+        return layer_err(rc, L->name, "output");
     L->n = cs.n * cs.oh * cs.ow;
     const void *z = NULL;
     if (t->in2 >= 0) {
@@ -763,7 +768,8 @@ static int run_node(struct s24_infer_cu *p, const struct cstep *t)
     case CS_MAXPOOL: {
         const struct s24_node *nd = &m->nodes[t->node];
         struct s24_pool_shape ps = {n, h, w, c, nd->k, nd->stride, nd->pad, 0, 0};
-        if ((rc = s24_pool_shape_init(&ps)) != S24_OK || (rc = slot(p, t->out, n, ps.oh, ps.ow)) != S24_OK)
+        if ((rc = s24_pool_shape_init(&ps)) != S24_OK ||
+            (rc = slot(p, t->out, n, ps.oh, ps.ow)) != S24_OK)
             return rc;
         return s24_icu_maxpool(p->dt, &ps, x, p->buf[t->out], p->s);
     }
@@ -811,7 +817,8 @@ static int measure(struct s24_infer_cu *p, struct cstep *t)
     for (int r = 0; r < MEASURE_PAIRS; r++)
         for (int sp = 0; sp < 2; sp++) {
             float ms = 0.0f;
-            S24_GPU_CHECK(cudaEventElapsedTime(&ms, p->mev[4 * r + 2 * sp], p->mev[4 * r + 2 * sp + 1]));
+            S24_GPU_CHECK(
+                cudaEventElapsedTime(&ms, p->mev[4 * r + 2 * sp], p->mev[4 * r + 2 * sp + 1]));
             tp[sp][r] = ms;
         }
     {
@@ -915,12 +922,14 @@ static int confirm(struct s24_infer_cu *p)
     for (int r = 0; r < MEASURE_PAIRS; r++)
         for (int cfg = 0; cfg < 2; cfg++) {
             float ms = 0.0f;
-            S24_GPU_CHECK(cudaEventElapsedTime(&ms, p->mev[4 * r + 2 * cfg], p->mev[4 * r + 2 * cfg + 1]));
+            S24_GPU_CHECK(
+                cudaEventElapsedTime(&ms, p->mev[4 * r + 2 * cfg], p->mev[4 * r + 2 * cfg + 1]));
             tp[cfg][r] = ms;
         }
     {
         double dm, cm;
-        int stand = s24_infer_choose(tp[0], MEASURE_PAIRS, tp[1], MEASURE_PAIRS, SPARSE_MARGIN, &dm, &cm);
+        int stand =
+            s24_infer_choose(tp[0], MEASURE_PAIRS, tp[1], MEASURE_PAIRS, SPARSE_MARGIN, &dm, &cm);
         for (int i = 0; i < p->ns; i++) {
             struct cstep *t = &p->st[i];
             if (!keep[i]) continue;
@@ -982,7 +991,11 @@ fail:
 
 int s24_infer_cu_graphed(const struct s24_infer_cu *p, char *why, size_t len)
 {
-    if (why && len) snprintf(why, len, "%s", p->graph_off ? p->graph_why : p->graphs ? "" : "S24_INFER_GRAPH=0");
+    if (why && len)
+        snprintf(why, len, "%s",
+                 p->graph_off ? p->graph_why
+                 : p->graphs  ? ""
+                              : "S24_INFER_GRAPH=0");
     return p->gexec != NULL;
 }
 

@@ -107,9 +107,10 @@ int s24_icu_own_wanted(void);
  * (fp16, groups 1, its tile rules at this shape): *ran = 1; else *ran = 0
  * and nothing ran (the caller's route). The first call at a shape makes the
  * plan and compresses w (it synchronises s). */
-int s24_icu_own_run(struct s24_icu_own **st, int device, int cc_major, enum s24_dtype dt, const char *layer,
-                    const struct s24_conv_shape *cs, const void *x, const void *w, const float *b32,
-                    const void *z, int act, void *y, cudaStream_t s, int *ran);
+int s24_icu_own_run(struct s24_icu_own **st, int device, int cc_major, enum s24_dtype dt,
+                    const char *layer, const struct s24_conv_shape *cs, const void *x,
+                    const void *w, const float *b32, const void *z, int act, void *y,
+                    cudaStream_t s, int *ran);
 void s24_icu_own_free(struct s24_icu_own *st);
 
 #endif

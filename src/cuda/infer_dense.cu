@@ -53,7 +53,8 @@ static int direct(enum s24_dtype dt, const struct s24_conv_shape *cs, const void
 {
     if (!z) return s24_icu_conv_direct(dt, cs, x, w, b32, act, y, s);
     int rc = s24_icu_conv_direct(dt, cs, x, w, b32, S24_ACT_NONE, y, s);
-    return rc != S24_OK ? rc : s24_icu_bias_act(dt, y, cs->n * cs->oh * cs->ow, cs->oc, NULL, z, act, s);
+    return rc != S24_OK ? rc
+                        : s24_icu_bias_act(dt, y, cs->n * cs->oh * cs->ow, cs->oc, NULL, z, act, s);
 }
 
 #ifdef S24_HAVE_CUDNN
@@ -172,7 +173,8 @@ fail:
  * run that follows. Not under stream capture: the first run at a shape
  * runs plainly (infer_cuda.cu's graph_forward). */
 static int pick_fused(struct s24_icu_dnn *d, cudnnHandle_t h, const void *x, const void *w,
-                      const void *b16, const void *z, void *y, struct s24_icu_buf *ws, cudaStream_t s)
+                      const void *b16, const void *z, void *y, struct s24_icu_buf *ws,
+                      cudaStream_t s)
 {
     int rc = S24_OK, best = -1;
     const float one = 1.0f, zero = 0.0f;
@@ -279,8 +281,10 @@ fail:
     if (rc != S24_OK) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", s24_last_error());
-        return s24_error(rc, "infer: layer %s (dense, n %lld %lldx%lld c %lld -> %lld k %lld s %lld "
-                         "g %lld): %s", layer, (long long)cs->n, (long long)cs->h, (long long)cs->w,
+        return s24_error(rc,
+                         "infer: layer %s (dense, n %lld %lldx%lld c %lld -> %lld k %lld s %lld "
+                         "g %lld): %s",
+                         layer, (long long)cs->n, (long long)cs->h, (long long)cs->w,
                          (long long)cs->c, (long long)cs->oc, (long long)cs->kh,
                          (long long)cs->stride, (long long)cs->groups, msg);
     }

@@ -12,12 +12,18 @@
 #include "cuda/infer_cuda.h"
 #include "cuda/nn_cuda.h"
 
-static __device__ __forceinline__ float ld(const __half *p, int64_t i) { return __half2float(p[i]); }
+static __device__ __forceinline__ float ld(const __half *p, int64_t i)
+{
+    return __half2float(p[i]);
+}
 static __device__ __forceinline__ float ld(const __nv_bfloat16 *p, int64_t i)
 {
     return __bfloat162float(p[i]);
 }
-static __device__ __forceinline__ void st(__half *p, int64_t i, float v) { p[i] = __float2half_rn(v); }
+static __device__ __forceinline__ void st(__half *p, int64_t i, float v)
+{
+    p[i] = __float2half_rn(v);
+}
 static __device__ __forceinline__ void st(__nv_bfloat16 *p, int64_t i, float v)
 {
     p[i] = __float2bfloat16_rn(v);
@@ -62,8 +68,8 @@ template <class T> __global__ void to_f32_kernel(const T *x, float *y, int64_t n
     GRID_LOOP(i, n) y[i] = ld(x, i);
 }
 /* rows of c channels in, rows of cp >= c out, the extra channels zero */
-template <class T> __global__ void from_f32_pad_kernel(const float *x, T *y, int64_t rows, int64_t c,
-                                                       int64_t cp)
+template <class T>
+__global__ void from_f32_pad_kernel(const float *x, T *y, int64_t rows, int64_t c, int64_t cp)
 {
     GRID_LOOP(i, rows * cp)
     {
@@ -325,8 +331,8 @@ int s24_icu_im2col(enum s24_dtype dt, const struct s24_conv_shape *cs, const voi
     int64_t n = rows * cs->kh * cs->kw * cs->c;
     if (cs->c % 8 == 0 && s24_dtype_size(dt) == 2 && cs->groups == 1 &&
         !(((uintptr_t)x | (uintptr_t)cols) & 15)) {
-        im2col8_kernel<<<s24_cu_blocks(n / 8, TPB), TPB, 0, s>>>(*cs, (const uint4 *)x, (uint4 *)cols,
-                                                                rows);
+        im2col8_kernel<<<s24_cu_blocks(n / 8, TPB), TPB, 0, s>>>(*cs, (const uint4 *)x,
+                                                                 (uint4 *)cols, rows);
         S24_LAUNCH_CHECK();
         return S24_OK;
     }

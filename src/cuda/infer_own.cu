@@ -32,9 +32,10 @@ int s24_icu_own_wanted(void)
     return !(e && !strcmp(e, "0"));
 }
 
-int s24_icu_own_run(struct s24_icu_own **stp, int device, int cc_major, enum s24_dtype dt, const char *layer,
-                    const struct s24_conv_shape *cs, const void *x, const void *w, const float *b32,
-                    const void *z, int act, void *y, cudaStream_t s, int *ran)
+int s24_icu_own_run(struct s24_icu_own **stp, int device, int cc_major, enum s24_dtype dt,
+                    const char *layer, const struct s24_conv_shape *cs, const void *x,
+                    const void *w, const float *b32, const void *z, int act, void *y,
+                    cudaStream_t s, int *ran)
 {
     int rc = S24_OK;
     struct s24_icu_own *st = *stp;
@@ -46,7 +47,8 @@ int s24_icu_own_run(struct s24_icu_own **stp, int device, int cc_major, enum s24
         *stp = st;
     }
     if ((!st->p && !st->refused) || memcmp(&st->key, cs, sizeof *cs)) {
-        struct s24_own_conv oc = {cs->n, cs->h, cs->w, cs->c, cs->oc, cs->kh, cs->kw, cs->stride, cs->pad};
+        struct s24_own_conv oc = {cs->n,  cs->h,  cs->w,      cs->c,  cs->oc,
+                                  cs->kh, cs->kw, cs->stride, cs->pad};
         s24_own_plan_free(st->p);
         st->p = NULL, st->key = *cs, st->refused = 0;
         rc = s24_own_conv_init_at(device, cc_major, (void *)s, &oc, &st->p);

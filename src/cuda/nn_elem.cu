@@ -144,7 +144,8 @@ fail:
 
 /* ---------------------------------------------------------------- add, accumulate */
 /* y = act(a + b), or (a == y) y += b: the one kernel serves add_fwd and acc. */
-template <int A> static __global__ void s24_el_add_k(int64_t n, const float *a, const float *b, float *y)
+template <int A>
+static __global__ void s24_el_add_k(int64_t n, const float *a, const float *b, float *y)
 {
     int64_t step = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {

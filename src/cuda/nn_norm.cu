@@ -314,7 +314,8 @@ static __global__ void s24_bn_dx_k(int64_t rows, int64_t c, int ct, int rt, int6
         int64_t o = r * c + j;
         float xv = x[o];
         float xh = __fmul_rn(__fsub_rn(xv, m), is);
-        float u = __fsub_rn(__fsub_rn(s24_bn_dz<A>(xv, m, is, gm, bt, dy[o]), m1), __fmul_rn(xh, m2));
+        float u =
+            __fsub_rn(__fsub_rn(s24_bn_dz<A>(xv, m, is, gm, bt, dy[o]), m1), __fmul_rn(xh, m2));
         dx[o] = __fadd_rn(dx[o], __fmul_rn(gi, u));
     }
 }

@@ -8,8 +8,9 @@
 
 static int nogpu(void)
 {
-    return s24_error(S24_ERR_NO_DEVICE, "no GPU: sparse24 was built without CUDA (rebuild where nvcc "
-                                        "and cuBLASLt are found, or with USE_CUDA=1)");
+    return s24_error(S24_ERR_NO_DEVICE,
+                     "no GPU: sparse24 was built without CUDA (rebuild where nvcc "
+                     "and cuBLASLt are found, or with USE_CUDA=1)");
 }
 
 /* the GPU libraries' loaders (dl.h): none in this build */
@@ -70,7 +71,8 @@ int s24_gpu_download(s24_gpu_t *g, void *dst, const void *src, size_t bytes)
     (void)g, (void)dst, (void)src, (void)bytes;
     return nogpu();
 }
-int s24_gpu_fill_random(s24_gpu_t *g, enum s24_dtype dt, void *p, int64_t count, uint64_t seed, float scale)
+int s24_gpu_fill_random(s24_gpu_t *g, enum s24_dtype dt, void *p, int64_t count, uint64_t seed,
+                        float scale)
 {
     (void)g, (void)dt, (void)p, (void)count, (void)seed, (void)scale;
     return nogpu();
@@ -135,8 +137,8 @@ int s24_gemm_plan_set_bias(s24_gemm_plan_t *p, const void *d_bias)
     (void)p, (void)d_bias;
     return nogpu();
 }
-int s24_gemm_run(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d, const void *d_bias,
-                 void *stream)
+int s24_gemm_run(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d,
+                 const void *d_bias, void *stream)
 {
     (void)p, (void)d_x, (void)d_c, (void)d_d, (void)d_bias, (void)stream;
     return nogpu();
@@ -146,16 +148,19 @@ int s24_gemm_plan_info(const s24_gemm_plan_t *p, struct s24_gemm_plan_info *out)
     (void)p, (void)out;
     return nogpu();
 }
-int s24_gemm_time(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d, int warmup, int repeats,
-                  int flush_l2, struct s24_gemm_timing *out)
+int s24_gemm_time(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d, int warmup,
+                  int repeats, int flush_l2, struct s24_gemm_timing *out)
 {
-    (void)p, (void)d_x, (void)d_c, (void)d_d, (void)warmup, (void)repeats, (void)flush_l2, (void)out;
+    (void)p, (void)d_x, (void)d_c, (void)d_d, (void)warmup, (void)repeats, (void)flush_l2,
+        (void)out;
     return nogpu();
 }
-int s24_gemm_time_pair(s24_gemm_plan_t *a, s24_gemm_plan_t *b, const void *d_x, const void *d_c, void *d_d,
-                       int warmup, int repeats, int flush_l2, struct s24_gemm_timing out[2])
+int s24_gemm_time_pair(s24_gemm_plan_t *a, s24_gemm_plan_t *b, const void *d_x, const void *d_c,
+                       void *d_d, int warmup, int repeats, int flush_l2,
+                       struct s24_gemm_timing out[2])
 {
-    (void)a, (void)b, (void)d_x, (void)d_c, (void)d_d, (void)warmup, (void)repeats, (void)flush_l2, (void)out;
+    (void)a, (void)b, (void)d_x, (void)d_c, (void)d_d, (void)warmup, (void)repeats, (void)flush_l2,
+        (void)out;
     return nogpu();
 }
 int s24_gemm_host_cost(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d, int calls,
@@ -167,7 +172,8 @@ int s24_gemm_host_cost(s24_gemm_plan_t *p, const void *d_x, const void *d_c, voi
 int s24_gemm_graph_time(s24_gemm_plan_t *p, const void *d_x, const void *d_c, void *d_d, int calls,
                         int repeats, double *graph_us, double *eager_us)
 {
-    (void)p, (void)d_x, (void)d_c, (void)d_d, (void)calls, (void)repeats, (void)graph_us, (void)eager_us;
+    (void)p, (void)d_x, (void)d_c, (void)d_d, (void)calls, (void)repeats, (void)graph_us,
+        (void)eager_us;
     return nogpu();
 }
 
@@ -187,8 +193,8 @@ int s24_own_run(s24_own_plan_t *p, const void *d_x, void *d_d, void *stream)
     (void)p, (void)d_x, (void)d_d, (void)stream;
     return nogpu();
 }
-int s24_own_time(s24_own_plan_t *p, const void *d_x, void *d_d, int warmup, int repeats, int flush_l2,
-                 struct s24_gemm_timing *out)
+int s24_own_time(s24_own_plan_t *p, const void *d_x, void *d_d, int warmup, int repeats,
+                 int flush_l2, struct s24_gemm_timing *out)
 {
     (void)p, (void)d_x, (void)d_d, (void)warmup, (void)repeats, (void)flush_l2, (void)out;
     return nogpu();

@@ -9,8 +9,8 @@
 static int missing(void)
 {
     return s24_error(S24_ERR_UNSUPPORTED,
-                     "sparse24 was built without cuSPARSELt (install the nvidia-cusparselt wheel or "
-                     "set CUSPARSELT_DIR and rebuild)");
+                     "sparse24 was built without cuSPARSELt (install the nvidia-cusparselt wheel "
+                     "or set CUSPARSELT_DIR and rebuild)");
 }
 
 int s24_sp_handle_create(void **h, int *version)
@@ -56,7 +56,8 @@ int s24_sp_compress(struct s24_sp *p, const void *d_w, void *stream)
     (void)p, (void)d_w, (void)stream;
     return missing();
 }
-int s24_sp_search(struct s24_sp *p, const void *d_w, const void *x, const void *c, void *dd, void *stream)
+int s24_sp_search(struct s24_sp *p, const void *d_w, const void *x, const void *c, void *dd,
+                  void *stream)
 {
     (void)p, (void)d_w, (void)x, (void)c, (void)dd, (void)stream;
     return missing();
@@ -66,7 +67,8 @@ int s24_sp_search_rejected(const struct s24_sp *p)
     (void)p;
     return 0;
 }
-int s24_sp_run(struct s24_sp *p, const void *x, const void *c, void *dd, const void *bias, void *stream)
+int s24_sp_run(struct s24_sp *p, const void *x, const void *c, void *dd, const void *bias,
+               void *stream)
 {
     (void)p, (void)x, (void)c, (void)dd, (void)bias, (void)stream;
     return missing();
@@ -81,7 +83,8 @@ int s24_sp_raw(struct s24_sp *p, const void *x, const void *c, void *dd, void *s
     (void)p, (void)x, (void)c, (void)dd, (void)stream;
     return missing();
 }
-void s24_sp_get_info(const struct s24_sp *p, int *alg, int *alg_max, int *split_k, size_t *ws, size_t *compressed)
+void s24_sp_get_info(const struct s24_sp *p, int *alg, int *alg_max, int *split_k, size_t *ws,
+                     size_t *compressed)
 {
     (void)p;
     *alg = *alg_max = *split_k = -1;

@@ -173,7 +173,8 @@ __device__ static inline void own_cp16(uint32_t dst, const void *src)
  * then not read, but stays a valid address) */
 __device__ static inline void own_cp16z(uint32_t dst, const void *src, int bytes)
 {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+                 "r"(bytes));
 }
 __device__ static inline void own_commit(void) { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ static inline void own_wait(void)
@@ -190,20 +191,24 @@ __device__ static inline void own_ldsm4(uint32_t addr, uint32_t (&r)[4])
 
 /* The ordered-metadata form (PTX 8.5, CUDA 12.5) is the one PTX recommends;
  * our metadata always satisfies its ordering. */
-#if defined(__CUDACC_VER_MAJOR__) && (__CUDACC_VER_MAJOR__ > 12 || (__CUDACC_VER_MAJOR__ == 12 && __CUDACC_VER_MINOR__ >= 5))
+#if defined(__CUDACC_VER_MAJOR__) &&                                                               \
+    (__CUDACC_VER_MAJOR__ > 12 || (__CUDACC_VER_MAJOR__ == 12 && __CUDACC_VER_MINOR__ >= 5))
 #define OWN_MMA_SP "mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 "
 #else
 #define OWN_MMA_SP "mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 "
 #endif
 
 template <int SEL>
-__device__ static inline void own_mma(float (&d)[4], const uint4 &a, const uint32_t (&b)[4], uint32_t e)
+__device__ static inline void own_mma(float (&d)[4], const uint4 &a, const uint32_t (&b)[4],
+                                      uint32_t e)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile(OWN_MMA_SP "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9, %10, %11}, {%0, %1, %2, %3}, %12, %13;\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]), "r"(e),
-                   "n"(SEL));
+    asm volatile(
+        OWN_MMA_SP
+        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9, %10, %11}, {%0, %1, %2, %3}, %12, %13;\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]),
+          "r"(e), "n"(SEL));
 #else
     (void)d, (void)a, (void)b, (void)e;
     __trap();
@@ -212,7 +217,8 @@ __device__ static inline void own_mma(float (&d)[4], const uint4 &a, const uint3
 
 /* The weight's part of a stage: values and metadata, already contiguous
  * per (block row, k tile). */
-__device__ static inline void own_load_weight(uint32_t st, const uint8_t *va, const uint8_t *ve, int tid)
+__device__ static inline void own_load_weight(uint32_t st, const uint8_t *va, const uint8_t *ve,
+                                              int tid)
 {
     uint32_t sa = st, se = st + OWN_A_BYTES;
 #pragma unroll
@@ -227,8 +233,8 @@ __device__ static inline void own_load_weight(uint32_t st, const uint8_t *va, co
  * contiguous per (block row, k tile); X's BN columns of BK halves go to
  * rows of 128 bytes whose 16-byte chunks are XOR-swizzled by the row, so
  * that ldmatrix's eight row reads hit eight different bank groups. */
-__device__ static inline void own_load_stage(uint32_t st, const uint8_t *va, const uint8_t *ve, const __half *x,
-                                             int64_t k, int tid)
+__device__ static inline void own_load_stage(uint32_t st, const uint8_t *va, const uint8_t *ve,
+                                             const __half *x, int64_t k, int tid)
 {
     uint32_t sx = st + OWN_A_BYTES + OWN_E_BYTES;
     own_load_weight(st, va, ve, tid);
@@ -251,7 +257,8 @@ struct own_cols {
     int iy[OWN_XJ], ix[OWN_XJ];
 };
 
-__device__ static inline void own_conv_cols(const struct own_geo &g, int64_t bn, int tid, struct own_cols &q)
+__device__ static inline void own_conv_cols(const struct own_geo &g, int64_t bn, int tid,
+                                            struct own_cols &q)
 {
 #pragma unroll
     for (int j = 0; j < OWN_XJ; j++) {
@@ -287,9 +294,10 @@ __device__ static inline void own_load_stage_conv(uint32_t st, const uint8_t *va
  * output channel), then z (D's layout) and applies the ReLU when asked. */
 template <bool CONV>
 __global__ static void __launch_bounds__(OWN_THREADS, OWN_MIN_BLOCKS)
-own_spmma_kernel(const uint8_t *__restrict__ vals, const uint8_t *__restrict__ meta, const __half *__restrict__ x,
-                 __half *__restrict__ d, int64_t m, int64_t n, int64_t k, struct own_geo geo,
-                 const float *__restrict__ bias, const __half *__restrict__ z, int relu)
+own_spmma_kernel(const uint8_t *__restrict__ vals, const uint8_t *__restrict__ meta,
+                 const __half *__restrict__ x, __half *__restrict__ d, int64_t m, int64_t n,
+                 int64_t k, struct own_geo geo, const float *__restrict__ bias,
+                 const __half *__restrict__ z, int relu)
 {
     extern __shared__ __align__(128) uint8_t smem[];
     int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -338,11 +346,13 @@ own_spmma_kernel(const uint8_t *__restrict__ vals, const uint8_t *__restrict__ m
         int pf = kt + OWN_STAGES - 1;
         if (pf < kt_count) {
             if (CONV)
-                own_load_stage_conv(s0 + (pf % OWN_STAGES) * OWN_STAGE_BYTES, va + (size_t)pf * OWN_A_BYTES,
-                                    ve + (size_t)pf * OWN_E_BYTES, x, geo, q, pf, tid);
+                own_load_stage_conv(s0 + (pf % OWN_STAGES) * OWN_STAGE_BYTES,
+                                    va + (size_t)pf * OWN_A_BYTES, ve + (size_t)pf * OWN_E_BYTES, x,
+                                    geo, q, pf, tid);
             else
-                own_load_stage(s0 + (pf % OWN_STAGES) * OWN_STAGE_BYTES, va + (size_t)pf * OWN_A_BYTES,
-                               ve + (size_t)pf * OWN_E_BYTES, xb + (int64_t)pf * OWN_BK, k, tid);
+                own_load_stage(s0 + (pf % OWN_STAGES) * OWN_STAGE_BYTES,
+                               va + (size_t)pf * OWN_A_BYTES, ve + (size_t)pf * OWN_E_BYTES,
+                               xb + (int64_t)pf * OWN_BK, k, tid);
         }
         own_commit();
 
@@ -355,7 +365,8 @@ own_spmma_kernel(const uint8_t *__restrict__ vals, const uint8_t *__restrict__ m
             uint4 a[4];
             uint32_t b[4][4];
 #pragma unroll
-            for (int i = 0; i < 4; i++) a[i] = *(const uint4 *)(st + (wm * 4 + i) * 1024 + s * 512 + lane * 16);
+            for (int i = 0; i < 4; i++)
+                a[i] = *(const uint4 *)(st + (wm * 4 + i) * 1024 + s * 512 + lane * 16);
 #pragma unroll
             for (int j = 0; j < 4; j++) {
                 int row = xrow + j * 8, ch = s * 4 + xch;
@@ -413,34 +424,38 @@ own_spmma_kernel(const uint8_t *__restrict__ vals, const uint8_t *__restrict__ m
 }
 
 /* ---------------------------------------------------------------- API */
-extern "C" int s24_own_plan_init(s24_gpu_t *g, int64_t m, int64_t n, int64_t k, s24_own_plan_t **out)
+extern "C" int s24_own_plan_init(s24_gpu_t *g, int64_t m, int64_t n, int64_t k,
+                                 s24_own_plan_t **out)
 {
     int rc = S24_OK;
     s24_own_plan_t *p = NULL;
     if (out) *out = NULL;
     if (!g || !out) return s24_error(S24_ERR_INVALID, "own kernel: NULL context or output");
     if (m <= 0 || n <= 0 || k <= 0)
-        return s24_error(S24_ERR_INVALID, "own kernel: m, n, k = %lld, %lld, %lld must be positive", (long long)m,
-                         (long long)n, (long long)k);
+        return s24_error(S24_ERR_INVALID, "own kernel: m, n, k = %lld, %lld, %lld must be positive",
+                         (long long)m, (long long)n, (long long)k);
     if (m % OWN_BM || n % OWN_BN || k % OWN_BK)
         return s24_error(S24_ERR_UNSUPPORTED,
-                         "own kernel: m = %lld, n = %lld, k = %lld: needs m %% %d == 0, n %% %d == 0, k %% %d == 0 "
-                         "(its tile; pad the problem)",
+                         "own kernel: m = %lld, n = %lld, k = %lld: needs m %% %d == 0, "
+                         "n %% %d == 0, k %% %d == 0 (its tile; pad the problem)",
                          (long long)m, (long long)n, (long long)k, OWN_BM, OWN_BN, OWN_BK);
     /* one grid dimension of blocks; sizes far beyond any GPU's memory */
-    if ((m / OWN_BM) * (n / OWN_BN) > 0x7fffffff || m * k > ((int64_t)1 << 40) || k * n > ((int64_t)1 << 40))
-        return s24_error(S24_ERR_UNSUPPORTED, "own kernel: m = %lld, n = %lld, k = %lld is too large", (long long)m,
+    if ((m / OWN_BM) * (n / OWN_BN) > 0x7fffffff || m * k > ((int64_t)1 << 40) ||
+        k * n > ((int64_t)1 << 40))
+        return s24_error(S24_ERR_UNSUPPORTED,
+                         "own kernel: m = %lld, n = %lld, k = %lld is too large", (long long)m,
                          (long long)n, (long long)k);
     if (g->props.cc_major < 8)
-        return s24_error(S24_ERR_UNSUPPORTED, "own kernel: mma.sp needs sm_80 or later (%s is sm_%d%d)",
-                         g->props.name, g->props.cc_major, g->props.cc_minor);
+        return s24_error(S24_ERR_UNSUPPORTED,
+                         "own kernel: mma.sp needs sm_80 or later (%s is sm_%d%d)", g->props.name,
+                         g->props.cc_major, g->props.cc_minor);
     p = (s24_own_plan_t *)calloc(1, sizeof *p);
     if (!p) return s24_error(S24_ERR_NOMEM, "own kernel: out of memory");
     p->g = g, p->device = g->device, p->stream = g->stream;
     p->m = m, p->n = n, p->k = k;
     S24_GPU_CHECK(cudaSetDevice(g->device));
-    S24_GPU_CHECK(cudaFuncSetAttribute(own_spmma_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       OWN_SMEM_BYTES));
+    S24_GPU_CHECK(cudaFuncSetAttribute(
+        own_spmma_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, OWN_SMEM_BYTES));
     S24_GPU_CHECK(cudaMalloc(&p->vals, (size_t)m * (size_t)k)); /* m x k/2 halves */
     S24_GPU_CHECK(cudaMalloc(&p->meta, (size_t)m * (size_t)k / 8)); /* 4 bits per 4 elements */
     *out = p;
@@ -471,8 +486,8 @@ extern "C" int s24_own_plan_set_weight(s24_own_plan_t *p, const void *d_w)
     S24_GPU_CHECK(cudaStreamSynchronize(s));
     if (h_bad) {
         rc = s24_error(S24_ERR_NOT_SPARSE,
-                       "own kernel: weight (%lld x %lld) is not 2:4 along k: %llu groups of four have more than two "
-                       "non-zeros",
+                       "own kernel: weight (%lld x %lld) is not 2:4 along k: %llu groups of four "
+                       "have more than two non-zeros",
                        (long long)p->m, (long long)p->k, h_bad);
         goto fail;
     }
@@ -489,8 +504,8 @@ static int own_launch(s24_own_plan_t *p, const void *d_x, void *d_d, cudaStream_
     struct own_geo none;
     memset(&none, 0, sizeof none);
     own_spmma_kernel<false><<<grid, OWN_THREADS, OWN_SMEM_BYTES, s>>>(
-        (const uint8_t *)p->vals, (const uint8_t *)p->meta, (const __half *)d_x, (__half *)d_d, p->m, p->n, p->k,
-        none, NULL, NULL, 0);
+        (const uint8_t *)p->vals, (const uint8_t *)p->meta, (const __half *)d_x, (__half *)d_d,
+        p->m, p->n, p->k, none, NULL, NULL, 0);
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -499,8 +514,11 @@ fail:
 extern "C" int s24_own_run(s24_own_plan_t *p, const void *d_x, void *d_d, void *stream)
 {
     if (!p || !d_x || !d_d) return s24_error(S24_ERR_INVALID, "own kernel: NULL plan, X or D");
-    if (p->conv) return s24_error(S24_ERR_INVALID, "own kernel: a convolution plan runs through s24_own_conv_run");
-    if (!p->have_weight) return s24_error(S24_ERR_INVALID, "own kernel: no weight (call s24_own_plan_set_weight)");
+    if (p->conv)
+        return s24_error(S24_ERR_INVALID,
+                         "own kernel: a convolution plan runs through s24_own_conv_run");
+    if (!p->have_weight)
+        return s24_error(S24_ERR_INVALID, "own kernel: no weight (call s24_own_plan_set_weight)");
     /* the kernel moves X and D in 16-byte pieces */
     if (((uintptr_t)d_x | (uintptr_t)d_d) & 15)
         return s24_error(S24_ERR_INVALID, "own kernel: X and D must be 16-byte aligned");
@@ -519,11 +537,13 @@ static int own_call_fn(void *ctx, cudaStream_t s)
     return own_launch(c->p, c->x, c->d, s);
 }
 
-extern "C" int s24_own_time(s24_own_plan_t *p, const void *d_x, void *d_d, int warmup, int repeats, int flush_l2,
-                            struct s24_gemm_timing *out)
+extern "C" int s24_own_time(s24_own_plan_t *p, const void *d_x, void *d_d, int warmup, int repeats,
+                            int flush_l2, struct s24_gemm_timing *out)
 {
     struct own_call c = {p, d_x, d_d};
-    if (p && !p->g) return s24_error(S24_ERR_INVALID, "own kernel: a plan without an engine context cannot be timed");
+    if (p && !p->g)
+        return s24_error(S24_ERR_INVALID,
+                         "own kernel: a plan without an engine context cannot be timed");
     int rc = s24_own_run(p, d_x, d_d, NULL); /* the checks, and one warm call */
     if (rc != S24_OK) return rc;
     return s24_gpu_time_calls(p->g, own_call_fn, &c, warmup, repeats, flush_l2, out);
@@ -539,32 +559,38 @@ extern "C" void s24_own_plan_free(s24_own_plan_t *p)
 }
 
 /* ---------------------------------------------------------------- convolution */
-extern "C" int s24_own_conv_init_at(int device, int cc_major, void *stream, const struct s24_own_conv *cs,
-                                    s24_own_plan_t **out)
+extern "C" int s24_own_conv_init_at(int device, int cc_major, void *stream,
+                                    const struct s24_own_conv *cs, s24_own_plan_t **out)
 {
     int rc = S24_OK;
     s24_own_plan_t *p = NULL;
     if (out) *out = NULL;
     if (!cs || !out) return s24_error(S24_ERR_INVALID, "own conv: NULL shape or output");
-    if (cs->n < 1 || cs->h < 1 || cs->w < 1 || cs->c < 1 || cs->oc < 1 || cs->kh < 1 || cs->kw < 1 ||
-        cs->stride < 1 || cs->pad < 0 || cs->h > (1 << 20) || cs->w > (1 << 20) || cs->kh > 64 || cs->kw > 64 ||
-        cs->stride > 64 || cs->pad > 64 || cs->h + 2 * cs->pad < cs->kh || cs->w + 2 * cs->pad < cs->kw)
-        return s24_error(S24_ERR_INVALID, "own conv: bad shape n %lld %lldx%lld c %lld -> %lld, %lldx%lld "
-                         "stride %lld pad %lld", (long long)cs->n, (long long)cs->h, (long long)cs->w,
-                         (long long)cs->c, (long long)cs->oc, (long long)cs->kh, (long long)cs->kw,
+    if (cs->n < 1 || cs->h < 1 || cs->w < 1 || cs->c < 1 || cs->oc < 1 || cs->kh < 1 ||
+        cs->kw < 1 || cs->stride < 1 || cs->pad < 0 || cs->h > (1 << 20) || cs->w > (1 << 20) ||
+        cs->kh > 64 || cs->kw > 64 || cs->stride > 64 || cs->pad > 64 ||
+        cs->h + 2 * cs->pad < cs->kh || cs->w + 2 * cs->pad < cs->kw)
+        return s24_error(S24_ERR_INVALID,
+                         "own conv: bad shape n %lld %lldx%lld c %lld -> %lld, %lldx%lld "
+                         "stride %lld pad %lld",
+                         (long long)cs->n, (long long)cs->h, (long long)cs->w, (long long)cs->c,
+                         (long long)cs->oc, (long long)cs->kh, (long long)cs->kw,
                          (long long)cs->stride, (long long)cs->pad);
-    int64_t oh = (cs->h + 2 * cs->pad - cs->kh) / cs->stride + 1, ow = (cs->w + 2 * cs->pad - cs->kw) / cs->stride + 1;
+    int64_t oh = (cs->h + 2 * cs->pad - cs->kh) / cs->stride + 1,
+            ow = (cs->w + 2 * cs->pad - cs->kw) / cs->stride + 1;
     int64_t m = cs->oc, n = cs->n * oh * ow, k = cs->kh * cs->kw * cs->c;
     /* a k tile is one tap's run of channels; whole tiles of D */
     if (cs->c % OWN_BK || m % OWN_BM || n % OWN_BN)
-        return s24_error(S24_ERR_UNSUPPORTED, "own conv: needs input channels %% %d == 0 (%lld), output channels "
-                         "%% %d == 0 (%lld) and output positions %% %d == 0 (%lld)", OWN_BK, (long long)cs->c,
-                         OWN_BM, (long long)m, OWN_BN, (long long)n);
+        return s24_error(S24_ERR_UNSUPPORTED,
+                         "own conv: needs input channels %% %d == 0 (%lld), output channels "
+                         "%% %d == 0 (%lld) and output positions %% %d == 0 (%lld)",
+                         OWN_BK, (long long)cs->c, OWN_BM, (long long)m, OWN_BN, (long long)n);
     if ((m / OWN_BM) * (n / OWN_BN) > 0x7fffffff || m * k > ((int64_t)1 << 40) ||
         cs->n * cs->h * cs->w * cs->c > ((int64_t)1 << 40))
-        return s24_error(S24_ERR_UNSUPPORTED, "own conv: m = %lld, n = %lld, k = %lld is too large", (long long)m,
-                         (long long)n, (long long)k);
-    if (cc_major < 8) return s24_error(S24_ERR_UNSUPPORTED, "own conv: mma.sp needs sm_80 or later");
+        return s24_error(S24_ERR_UNSUPPORTED, "own conv: m = %lld, n = %lld, k = %lld is too large",
+                         (long long)m, (long long)n, (long long)k);
+    if (cc_major < 8)
+        return s24_error(S24_ERR_UNSUPPORTED, "own conv: mma.sp needs sm_80 or later");
     p = (s24_own_plan_t *)calloc(1, sizeof *p);
     if (!p) return s24_error(S24_ERR_NOMEM, "own conv: out of memory");
     p->device = device, p->stream = (cudaStream_t)stream, p->conv = 1;
@@ -572,8 +598,8 @@ extern "C" int s24_own_conv_init_at(int device, int cc_major, void *stream, cons
     p->geo.h = cs->h, p->geo.w = cs->w, p->geo.c = cs->c, p->geo.ohw = oh * ow, p->geo.ow = ow;
     p->geo.kw = (int)cs->kw, p->geo.stride = (int)cs->stride, p->geo.pad = (int)cs->pad;
     S24_GPU_CHECK(cudaSetDevice(device));
-    S24_GPU_CHECK(cudaFuncSetAttribute(own_spmma_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       OWN_SMEM_BYTES));
+    S24_GPU_CHECK(cudaFuncSetAttribute(
+        own_spmma_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, OWN_SMEM_BYTES));
     S24_GPU_CHECK(cudaMalloc(&p->vals, (size_t)m * (size_t)k));
     S24_GPU_CHECK(cudaMalloc(&p->meta, (size_t)m * (size_t)k / 8));
     *out = p;
@@ -596,16 +622,20 @@ extern "C" int s24_own_conv_run(s24_own_plan_t *p, const void *d_x, void *d_y, c
                                 const void *d_z, int relu, void *stream)
 {
     int rc = S24_OK;
-    if (!p || !d_x || !d_y) return s24_error(S24_ERR_INVALID, "own conv: NULL plan, input or output");
-    if (!p->conv) return s24_error(S24_ERR_INVALID, "own conv: a GEMM plan runs through s24_own_run");
-    if (!p->have_weight) return s24_error(S24_ERR_INVALID, "own conv: no weight (call s24_own_plan_set_weight)");
+    if (!p || !d_x || !d_y)
+        return s24_error(S24_ERR_INVALID, "own conv: NULL plan, input or output");
+    if (!p->conv)
+        return s24_error(S24_ERR_INVALID, "own conv: a GEMM plan runs through s24_own_run");
+    if (!p->have_weight)
+        return s24_error(S24_ERR_INVALID, "own conv: no weight (call s24_own_plan_set_weight)");
     if (((uintptr_t)d_x | (uintptr_t)d_y | (uintptr_t)d_z) & 15)
-        return s24_error(S24_ERR_INVALID, "own conv: input, output and residual must be 16-byte aligned");
+        return s24_error(S24_ERR_INVALID,
+                         "own conv: input, output and residual must be 16-byte aligned");
     cudaStream_t s = stream ? (cudaStream_t)stream : p->stream;
     unsigned grid = (unsigned)(p->m / OWN_BM * (p->n / OWN_BN));
     own_spmma_kernel<true><<<grid, OWN_THREADS, OWN_SMEM_BYTES, s>>>(
-        (const uint8_t *)p->vals, (const uint8_t *)p->meta, (const __half *)d_x, (__half *)d_y, p->m, p->n, p->k,
-        p->geo, d_bias, (const __half *)d_z, relu);
+        (const uint8_t *)p->vals, (const uint8_t *)p->meta, (const __half *)d_x, (__half *)d_y,
+        p->m, p->n, p->k, p->geo, d_bias, (const __half *)d_z, relu);
     S24_LAUNCH_CHECK();
 fail:
     return rc;

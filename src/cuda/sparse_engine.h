@@ -36,7 +36,8 @@ int s24_sp_compress(struct s24_sp *p, const void *d_w, void *stream);
 /* Search once (cusparseLtMatmulSearch), compress d_w (the dense pruned W)
  * again for the chosen configuration, and keep it only if its output agrees
  * with the default configuration's (else the default stays). */
-int s24_sp_search(struct s24_sp *p, const void *d_w, const void *x, const void *c, void *dd, void *stream);
+int s24_sp_search(struct s24_sp *p, const void *d_w, const void *x, const void *c, void *dd,
+                  void *stream);
 int s24_sp_search_rejected(const struct s24_sp *p);
 /* Set the bias pointer (rebuilds the plan; syncs). */
 int s24_sp_set_bias(struct s24_sp *p, const void *bias, void *stream);

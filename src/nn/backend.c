@@ -11,7 +11,9 @@ int s24_device_parse(const char *name, enum s24_device *out)
 {
     if (name && !strcmp(name, "cpu")) *out = S24_DEVICE_CPU;
     else if (name && !strcmp(name, "cuda")) *out = S24_DEVICE_CUDA;
-    else return s24_error(S24_ERR_INVALID, "unknown device '%s' (cpu, cuda)", name ? name : "(null)");
+    else
+        return s24_error(S24_ERR_INVALID, "unknown device '%s' (cpu, cuda)",
+                         name ? name : "(null)");
     return S24_OK;
 }
 
@@ -49,7 +51,10 @@ void s24_backend_free(s24_backend_t *be)
 }
 
 const char *s24_backend_name(const s24_backend_t *be) { return be ? be->name : ""; }
-enum s24_device s24_backend_device(const s24_backend_t *be) { return be ? be->device : S24_DEVICE_CPU; }
+enum s24_device s24_backend_device(const s24_backend_t *be)
+{
+    return be ? be->device : S24_DEVICE_CPU;
+}
 
 size_t s24_backend_bytes(const s24_backend_t *be, size_t *peak)
 {

@@ -31,8 +31,10 @@ int s24_batch_draw(const struct s24_dataset *d, const int64_t *idx, int n,
     int pad = aug ? aug->pad : 0, flip = aug ? aug->flip : 0;
     if (n <= 0 || pad < 0 || pad > d->h || pad > d->w)
         return s24_error(S24_ERR_INVALID, "batch: bad size %d or padding %d", n, pad);
-    if ((pad || flip) && !r) return s24_error(S24_ERR_INVALID, "batch: augmentation needs a generator");
-    if (d->n > INT32_MAX) return s24_error(S24_ERR_INVALID, "batch: %lld images is too many", (long long)d->n);
+    if ((pad || flip) && !r)
+        return s24_error(S24_ERR_INVALID, "batch: augmentation needs a generator");
+    if (d->n > INT32_MAX)
+        return s24_error(S24_ERR_INVALID, "batch: %lld images is too many", (long long)d->n);
     for (int b = 0; b < n; b++)
         if (idx[b] < 0 || idx[b] >= d->n)
             return s24_error(S24_ERR_INVALID, "batch: image index %lld out of range (%lld images)",

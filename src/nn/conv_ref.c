@@ -19,7 +19,8 @@ int s24_conv_shape_init(struct s24_conv_shape *s)
         return s24_error(S24_ERR_INVALID, "conv2d: groups %lld do not divide c %lld / oc %lld",
                          (long long)s->groups, (long long)s->c, (long long)s->oc);
     if (s->h + 2 * s->pad < s->kh || s->w + 2 * s->pad < s->kw)
-        return s24_error(S24_ERR_INVALID, "conv2d: kernel %lldx%lld larger than padded input %lldx%lld",
+        return s24_error(S24_ERR_INVALID,
+                         "conv2d: kernel %lldx%lld larger than padded input %lldx%lld",
                          (long long)s->kh, (long long)s->kw, (long long)(s->h + 2 * s->pad),
                          (long long)(s->w + 2 * s->pad));
     s->oh = (s->h + 2 * s->pad - s->kh) / s->stride + 1;
@@ -76,8 +77,9 @@ void s24_conv2d_ref_bwd(const struct s24_conv_shape *s, const float *x, const fl
                             for (int64_t ow = 0; ow < s->ow; ow++) {
                                 int64_t iw = ow * s->stride - s->pad + kw;
                                 if (iw < 0 || iw >= s->w) continue;
-                                acc += (double)x[((n * s->h + ih) * s->w + iw) * s->c + g * cg + ci] *
-                                       dy[((n * s->oh + oh) * s->ow + ow) * s->oc + o];
+                                acc +=
+                                    (double)x[((n * s->h + ih) * s->w + iw) * s->c + g * cg + ci] *
+                                    dy[((n * s->oh + oh) * s->ow + ow) * s->oc + o];
                             }
                         }
                     dw[((o * s->kh + kh) * s->kw + kw) * cg + ci] += (float)acc;

@@ -59,7 +59,11 @@ int s24_cifar10_read_file(const char *path, struct s24_dataset *out)
         }
     }
     img = realloc(out->images, (size_t)(old + add) * CIFAR_PIXELS * 3);
-    if (!img) { rc = s24_error(S24_ERR_NOMEM, "%s: out of memory for %lld images", path, (long long)(old + add)); goto fail; }
+    if (!img) {
+        rc = s24_error(S24_ERR_NOMEM, "%s: out of memory for %lld images", path,
+                       (long long)(old + add));
+        goto fail;
+    }
     out->images = img;
     lab = realloc(out->labels, (size_t)(old + add));
     if (!lab) { rc = s24_error(S24_ERR_NOMEM, "%s: out of memory", path); goto fail; }

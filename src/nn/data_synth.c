@@ -76,7 +76,8 @@ static void draw_one(const struct s24_synth_cfg *c, int train, int64_t i, uint8_
     if (fabs(dl) < 90.0)
         for (int ch = 0; ch < 3; ch++) fg[ch] += (float)push;
     /* a soft background gradient as a distractor */
-    double gx = s24_rng_uniformf(&r, -40.0f, 40.0f) / s, gy = s24_rng_uniformf(&r, -40.0f, 40.0f) / s;
+    double gx = s24_rng_uniformf(&r, -40.0f, 40.0f) / s,
+           gy = s24_rng_uniformf(&r, -40.0f, 40.0f) / s;
     for (int y = 0; y < s; y++)
         for (int x = 0; x < s; x++) {
             double dx = (x + 0.5 - cx) / rad, dy = (y + 0.5 - cy) / rad;
@@ -107,10 +108,12 @@ int s24_synth_make(const struct s24_synth_cfg *c, int train, struct s24_dataset 
     out->labels = malloc((size_t)n);
     if (!out->images || !out->labels) {
         s24_dataset_free(out);
-        return s24_error(S24_ERR_NOMEM, "synthetic data: out of memory for %lld images", (long long)n);
+        return s24_error(S24_ERR_NOMEM, "synthetic data: out of memory for %lld images",
+                         (long long)n);
     }
 #pragma omp parallel for schedule(static) num_threads(s24_threads_get())
-    for (int64_t i = 0; i < n; i++) draw_one(c, train, i, out->images + per * (size_t)i, &out->labels[i]);
+    for (int64_t i = 0; i < n; i++)
+        draw_one(c, train, i, out->images + per * (size_t)i, &out->labels[i]);
     out->n = n;
     out->h = out->w = c->size;
     out->classes = 10;

@@ -296,7 +296,9 @@ int s24_model_reinit(s24_model_t *m, uint64_t seed)
         for (int64_t j = 0; j < p->numel; j++) {
             switch (m->rule[i]) {
             case S24_INIT_KAIMING_FAN_OUT: p->data[j] = (float)(sd * s24_rng_normal(&r)); break;
-            case S24_INIT_UNIFORM: p->data[j] = s24_rng_uniformf(&r, -m->bound[i], m->bound[i]); break;
+            case S24_INIT_UNIFORM:
+                p->data[j] = s24_rng_uniformf(&r, -m->bound[i], m->bound[i]);
+                break;
             case S24_INIT_ZERO: p->data[j] = 0.0f; break;
             case S24_INIT_ONE: p->data[j] = 1.0f; break;
             }

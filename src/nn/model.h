@@ -37,7 +37,8 @@ struct s24_node {
     enum s24_act act;
     float eps, momentum;
     float p;                        /* dropout probability / stochastic depth fraction */
-    float *mean, *invstd;           /* BN: (C) batch statistics of the last training forward (backend) */
+    float *mean, *invstd;           /* BN: (C) batch statistics of the last training forward
+                                     * (backend) */
     float *mask;                    /* dropout (n*c) / stochastic depth (n) (backend) */
     size_t mask_cap;                /* bytes */
     int masked;                     /* the last training forward applied `mask` */

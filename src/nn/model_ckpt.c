@@ -69,7 +69,8 @@ static int check_tensor(const struct s24_param *p, const struct s24_st_tensor *t
         double v = s24_load_number(t->dtype, t->data, 0);
         if (!(v >= 0 && v < 9007199254740992.0) || v != floor(v))
             return s24_error(S24_ERR_FORMAT,
-                             "%s: tensor %s: dtype %s value %g is not a count (a non-negative integer)",
+                             "%s: tensor %s: dtype %s value %g is not a count "
+                             "(a non-negative integer)",
                              what, p->name, s24_dtype_name(t->dtype), v);
         return S24_OK;
     }

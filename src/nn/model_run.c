@@ -208,7 +208,8 @@ static int slot_shape(struct s24_model *m, int s, int64_t n, int64_t h, int64_t 
         sl->x = m->slots[sl->alias].x;
         return S24_OK;
     }
-    int rc = s24_be_grow(m->be, (void **)&sl->x, &sl->cap, sizeof(float) * (size_t)(n * h * w * sl->c));
+    int rc =
+        s24_be_grow(m->be, (void **)&sl->x, &sl->cap, sizeof(float) * (size_t)(n * h * w * sl->c));
     if (rc == S24_ERR_NOMEM)
         return s24_error(rc, "model %s: out of memory for activations (%lld x %lld x %lld x %lld)",
                          m->arch, (long long)n, (long long)h, (long long)w, (long long)sl->c);
@@ -271,7 +272,8 @@ static int run_node(struct s24_model *m, int i, int training)
                                    nd->eps, act, out->x);
         if (rows < 2)
             return s24_error(S24_ERR_INVALID,
-                             "model %s: %s: batch norm in training needs more than one value per channel",
+                             "model %s: %s: batch norm in training needs more than one value per "
+                             "channel",
                              m->arch, g->name);
         /* num_batches_tracked is counted on the host by s24_model_prepare */
         return op->bn_fwd_train(be, rows, c, in->x, g->bdata, b->bdata, nd->eps, nd->momentum,
@@ -284,7 +286,8 @@ static int run_node(struct s24_model *m, int i, int training)
     case S24_N_ADD: {
         struct s24_slot *b = &m->slots[nd->in2];
         if (b->n != in->n || b->h != in->h || b->w != in->w)
-            return s24_error(S24_ERR_INVALID, "model %s: residual add of mismatched shapes", m->arch);
+            return s24_error(S24_ERR_INVALID, "model %s: residual add of mismatched shapes",
+                             m->arch);
         if ((rc = slot_shape(m, oslot, in->n, in->h, in->w))) return rc;
         return op->add_fwd(be, slot_numel(in), in->x, b->x, act, out->x);
     }
@@ -331,7 +334,8 @@ static int forward_args(const s24_model_t *m, const float *x, int n, int h, int 
         return s24_error(S24_ERR_INVALID, "model_forward: bad arguments (n %d, %dx%d)", n, h, w);
     /* keeps every activation size (at most 1280 channels per pixel) far from int64 overflow */
     if ((int64_t)n * h * w > ((int64_t)1 << 36))
-        return s24_error(S24_ERR_INVALID, "model_forward: %d images of %dx%d is too large", n, h, w);
+        return s24_error(S24_ERR_INVALID, "model_forward: %d images of %dx%d is too large", n, h,
+                         w);
     return S24_OK;
 }
 
@@ -354,7 +358,8 @@ int s24_model_prepare(struct s24_model *m, int training)
         nd->masked = training && drop_p(m, nd) > 0.0f;
         if (nd->masked) m->hkeys[i] = s24_rng_u64(&m->rng), any = 1;
     }
-    if (any && (rc = m->be->ops->upload(m->be, m->keys, m->hkeys, sizeof(uint64_t) * (size_t)m->nn)))
+    if (any &&
+        (rc = m->be->ops->upload(m->be, m->keys, m->hkeys, sizeof(uint64_t) * (size_t)m->nn)))
         return rc;
     if (training) bn_count(m);
     return S24_OK;
@@ -393,10 +398,12 @@ int s24_model_forward(s24_model_t *m, const float *x, int n, int h, int w, float
     if (!m || !x || !logits || n < 1 || h < 1 || w < 1)
         return s24_error(S24_ERR_INVALID, "model_forward: bad arguments (n %d, %dx%d)", n, h, w);
     if ((int64_t)n * h * w > ((int64_t)1 << 36))
-        return s24_error(S24_ERR_INVALID, "model_forward: %d images of %dx%d is too large", n, h, w);
+        return s24_error(S24_ERR_INVALID, "model_forward: %d images of %dx%d is too large", n, h,
+                         w);
     struct s24_slot *in = &m->slots[m->in_slot];
     if ((rc = slot_shape(m, m->in_slot, n, h, w))) return rc;
-    if ((rc = m->be->ops->upload(m->be, in->x, x, (size_t)slot_numel(in) * sizeof *in->x))) return rc;
+    if ((rc = m->be->ops->upload(m->be, in->x, x, (size_t)slot_numel(in) * sizeof *in->x)))
+        return rc;
     if ((rc = s24_model_forward_be(m, in->x, n, h, w, training))) return rc;
     return m->be->ops->download(m->be, logits, m->slots[m->out_slot].x,
                                 (size_t)n * (size_t)m->classes * sizeof *logits);
@@ -492,7 +499,8 @@ static int grad_acquire(struct s24_model *m, int s)
         memset(b, 0, sizeof *b);
         int rc = s24_be_alloc(m->be, need, (void **)&b->p);
         if (rc == S24_ERR_NOMEM)
-            return s24_error(rc, "model %s: out of memory for gradients (%zu bytes)", m->arch, need);
+            return s24_error(rc, "model %s: out of memory for gradients (%zu bytes)", m->arch,
+                             need);
         if (rc) return rc;
         b->cap = need;
         best = m->ngpool++;
@@ -543,8 +551,8 @@ static int run_backward(struct s24_model *m)
 static int check_backward(const struct s24_model *m)
 {
     if (!m->can_backward)
-        return s24_error(S24_ERR_INVALID, "model_backward: %s: no training forward to go back through",
-                         m->arch);
+        return s24_error(S24_ERR_INVALID,
+                         "model_backward: %s: no training forward to go back through", m->arch);
     return S24_OK;
 }
 
@@ -583,7 +591,8 @@ const char *s24_model_node_kind(const s24_model_t *m, int i)
 int s24_model_profile(s24_model_t *m, const float *x, const int32_t *labels, int n, int h, int w,
                       double *ms)
 {
-    if (!m || !x || !labels || !ms) return s24_error(S24_ERR_INVALID, "model_profile: bad arguments");
+    if (!m || !x || !labels || !ms)
+        return s24_error(S24_ERR_INVALID, "model_profile: bad arguments");
     if (2 * m->nn + 2 > S24_MARKS)
         return s24_error(S24_ERR_UNSUPPORTED, "model_profile: %d nodes is too many", m->nn);
     const struct s24_be_ops *op = m->be->ops;

@@ -55,7 +55,8 @@ int s24_onecycle_at(const struct s24_onecycle *s, int64_t step, double *lr, doub
     if (!(end0 > 0))
         return s24_error(S24_ERR_INVALID,
                          "OneCycle: the warm-up has no length (pct_start %g of %lld steps); "
-                         "PyTorch divides by zero here too: use more steps per epoch (a smaller batch)",
+                         "PyTorch divides by zero here too: use more steps per epoch "
+                         "(a smaller batch)",
                          s->pct_start, (long long)s->total_steps);
     if (sn <= end0) {
         pct = sn / end0; /* start_step 0, as PyTorch */

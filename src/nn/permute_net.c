@@ -291,7 +291,8 @@ static int do_space(struct s24_st *st, const char *arch, const struct space *sp,
     }
     if (ch % 4 || ch < 8) {
         skip(rep, "%s (%lld channels): %s", sp->name, (long long)ch,
-             ch % 4 ? "not a multiple of 4 (no 2:4 groups)" : "one stripe of 4, nothing to re-partition");
+             ch % 4 ? "not a multiple of 4 (no 2:4 groups)"
+                    : "one stripe of 4, nothing to re-partition");
         return S24_OK;
     }
     if (!nelig) {
@@ -314,7 +315,8 @@ static int do_space(struct s24_st *st, const char *arch, const struct space *sp,
         if (!m->reader || !eligible(t, ch)) continue;
         double *part;
         int64_t pr, pc;
-        if ((rc = s24_permute_matrix(t->dtype, t->data, t->ndim, t->shape, &part, &pr, &pc))) goto out;
+        if ((rc = s24_permute_matrix(t->dtype, t->data, t->ndim, t->shape, &part, &pr, &pc)))
+            goto out;
         memcpy(mat + r0 * ch, part, (size_t)(pr * pc) * sizeof *part);
         free(part);
         r0 += pr;
@@ -376,7 +378,8 @@ int s24_permute_checkpoint(struct s24_st *st, const char *arch, const struct s24
     struct s24_pnet net = {0};
     const struct s24_arch *a = s24_arch_get(arch);
     if (!a || !a->permute_describe)
-        return s24_error(S24_ERR_UNSUPPORTED, "permute: no channel-space description for '%s'", arch);
+        return s24_error(S24_ERR_UNSUPPORTED, "permute: no channel-space description for '%s'",
+                         arch);
     a->permute_describe(&net, st);
     const char *input_conv = a->permute_input;
     int rc = S24_OK;
@@ -407,7 +410,8 @@ int s24_permute_apply(struct s24_st *st, const struct s24_permute_report *rep)
             const struct s24_st_tensor *t = s24_st_find(st, sp->members[j].name);
             int d = sp->members[j].dim;
             if (!t || d >= t->ndim || t->shape[d] != sp->channels)
-                return s24_error(S24_ERR_INVALID, "permute_apply: %s: missing or not %lld channels in dim %d",
+                return s24_error(S24_ERR_INVALID,
+                                 "permute_apply: %s: missing or not %lld channels in dim %d",
                                  sp->members[j].name, (long long)sp->channels, d);
         }
     }
@@ -415,8 +419,8 @@ int s24_permute_apply(struct s24_st *st, const struct s24_permute_report *rep)
         const struct s24_permute_space *sp = &rep->spaces[i];
         for (int j = 0; sp->perm && !sp->identity && j < sp->n_members; j++) {
             struct s24_st_tensor *t = s24_st_find(st, sp->members[j].name);
-            int rc = s24_permute_tensor_dim(t->data, t->dtype, t->ndim, t->shape, sp->members[j].dim,
-                                            sp->perm);
+            int rc = s24_permute_tensor_dim(t->data, t->dtype, t->ndim, t->shape,
+                                            sp->members[j].dim, sp->perm);
             if (rc != S24_OK) return rc;
         }
     }

@@ -193,7 +193,9 @@ int s24_masks_save(s24_model_t *m, const struct s24_sgd *o, const char *path)
         if ((rc = s24_st_add(&st, p->name, S24_U8, p->ndim, p->shape, tmp)) != S24_OK) goto fail;
     }
     if ((rc = s24_st_meta_set(&st, "format", "sparse24-masks")) != S24_OK) goto fail;
-    if ((rc = s24_st_meta_set(&st, "pattern", "2:4 along input channels (1 keep, 0 pruned)")) != S24_OK) goto fail;
+    if ((rc = s24_st_meta_set(&st, "pattern", "2:4 along input channels (1 keep, 0 pruned)")) !=
+        S24_OK)
+        goto fail;
     if ((rc = s24_st_meta_set(&st, "arch", s24_model_arch(m))) != S24_OK) goto fail;
     rc = s24_st_write(path, &st);
 fail:
@@ -253,7 +255,8 @@ static int state_save(struct run *r)
     }
     int64_t four = 4, clen = (int64_t)r->csv_len;
     if (rc == S24_OK) rc = s24_st_add(&st, "__rng__.data", S24_U64, 1, &four, r->data_rng.s);
-    if (rc == S24_OK) rc = s24_st_add(&st, "__rng__.model", S24_U64, 1, &four, s24_model_rng(r->m)->s);
+    if (rc == S24_OK)
+        rc = s24_st_add(&st, "__rng__.model", S24_U64, 1, &four, s24_model_rng(r->m)->s);
     if (rc == S24_OK) rc = s24_st_add(&st, "__csv__", S24_U8, 1, &clen, r->csv);
     if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state", STATE_FORMAT);
     if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.version", STATE_VERSION);
@@ -293,10 +296,12 @@ static int state_load(struct run *r)
     s24_st_init(&view);
     int rc = s24_st_read(path, &st);
     if (rc != S24_OK) return rc;
-    const char *f = s24_st_meta_get(&st, "sparse24.state"), *v = s24_st_meta_get(&st, "sparse24.state.version");
+    const char *f = s24_st_meta_get(&st, "sparse24.state"),
+               *v = s24_st_meta_get(&st, "sparse24.state.version");
     const char *cfg = s24_st_meta_get(&st, "sparse24.state.config");
     if (!f || strcmp(f, STATE_FORMAT) || !v || strcmp(v, STATE_VERSION)) {
-        rc = s24_error(S24_ERR_FORMAT, "%s: not a sparse24 training state (version %s)", path, STATE_VERSION);
+        rc = s24_error(S24_ERR_FORMAT, "%s: not a sparse24 training state (version %s)", path,
+                       STATE_VERSION);
         goto fail;
     }
     if (!cfg || strcmp(cfg, r->config)) {
@@ -308,8 +313,10 @@ static int state_load(struct run *r)
     }
     long long phase, done, step;
     if ((rc = meta_int(&st, "sparse24.state.phase", path, 1, 3, &phase)) != S24_OK) goto fail;
-    if ((rc = meta_int(&st, "sparse24.state.epochs_done", path, 0, 1000000, &done)) != S24_OK) goto fail;
-    if ((rc = meta_int(&st, "sparse24.state.step", path, 0, (long long)1 << 50, &step)) != S24_OK) goto fail;
+    if ((rc = meta_int(&st, "sparse24.state.epochs_done", path, 0, 1000000, &done)) != S24_OK)
+        goto fail;
+    if ((rc = meta_int(&st, "sparse24.state.step", path, 0, (long long)1 << 50, &step)) != S24_OK)
+        goto fail;
     const char *da = s24_st_meta_get(&st, "sparse24.state.dense_acc");
     r->dense_acc = da ? strtod(da, NULL) : -1;
     /* the model's own tensors, without ours (a shallow view, not freed) */
@@ -328,7 +335,8 @@ static int state_load(struct run *r)
             snprintf(name, sizeof name, "__momentum__.%s", p->name);
             struct s24_st_tensor *t = s24_st_find(&st, name);
             if (!t || t->dtype != S24_F32 || t->nbytes != sizeof(float) * (size_t)p->numel) {
-                rc = s24_error(S24_ERR_FORMAT, "%s: momentum of %s missing or of the wrong size", path, p->name);
+                rc = s24_error(S24_ERR_FORMAT, "%s: momentum of %s missing or of the wrong size",
+                               path, p->name);
                 goto fail;
             }
             memcpy(r->o.buf[i], t->data, t->nbytes);
@@ -337,7 +345,9 @@ static int state_load(struct run *r)
         struct s24_st_tensor *t = s24_st_find(&st, name);
         if (t) {
             if (t->dtype != S24_U8 || t->nbytes != (size_t)p->numel || !p->maskable) {
-                rc = s24_error(S24_ERR_FORMAT, "%s: mask of %s has the wrong size or is not allowed", path, p->name);
+                rc = s24_error(S24_ERR_FORMAT,
+                               "%s: mask of %s has the wrong size or is not allowed", path,
+                               p->name);
                 goto fail;
             }
             if ((rc = s24_mask_check_mask(t->data, p->view, 2, 4)) != S24_OK) {
@@ -345,16 +355,21 @@ static int state_load(struct run *r)
                 goto fail;
             }
             r->o.mask[i] = malloc((size_t)p->numel);
-            if (!r->o.mask[i]) { rc = s24_error(S24_ERR_NOMEM, "%s: out of memory", path); goto fail; }
+            if (!r->o.mask[i]) {
+                rc = s24_error(S24_ERR_NOMEM, "%s: out of memory", path);
+                goto fail;
+            }
             memcpy(r->o.mask[i], t->data, (size_t)p->numel);
         }
     }
-    struct s24_st_tensor *rd = s24_st_find(&st, "__rng__.data"), *rm = s24_st_find(&st, "__rng__.model");
+    struct s24_st_tensor *rd = s24_st_find(&st, "__rng__.data"),
+                         *rm = s24_st_find(&st, "__rng__.model");
     struct s24_st_tensor *csv = s24_st_find(&st, "__csv__");
     if (!rd || !rm || !csv || rd->nbytes != 32 || rm->nbytes != 32 || csv->dtype != S24_U8 ||
         csv->nbytes < strlen(s24_csv_header) ||
         memcmp(csv->data, s24_csv_header, strlen(s24_csv_header))) {
-        rc = s24_error(S24_ERR_FORMAT, "%s: generator states or CSV rows missing or malformed", path);
+        rc = s24_error(S24_ERR_FORMAT, "%s: generator states or CSV rows missing or malformed",
+                       path);
         goto fail;
     }
     memcpy(r->data_rng.s, rd->data, 32);
@@ -547,7 +562,8 @@ static int phase2_begin(struct run *r)
         if (rewind_perm) {
             if ((rc = s24_model_to_st(r->m, &init)) != S24_OK) goto fail;
             if ((rc = s24_permute_apply(&init, &rep)) != S24_OK) goto fail;
-            if ((rc = s24_model_from_st(r->m, &init, "permuted initialisation")) != S24_OK) goto fail;
+            if ((rc = s24_model_from_st(r->m, &init, "permuted initialisation")) != S24_OK)
+                goto fail;
         }
     } else if (c->strategy == S24_STRATEGY_REINIT) {
         if ((rc = s24_model_reinit(r->m, c->seed + REINIT_SEED_OFFSET)) != S24_OK) goto fail;
@@ -616,19 +632,23 @@ static int run_epochs(struct run *r, int epochs, int *run_count, struct s24_pipe
             return s24_error(rc, "%s; the last completed epoch is saved in %s/state.safetensors",
                              last_error_copy(), c->out_dir);
         if (rc != S24_OK) return rc;
-        if ((rc = s24_csv_append(&r->csv, &r->csv_len, r->phase, r->done + 1, &es)) != S24_OK) return rc;
+        if ((rc = s24_csv_append(&r->csv, &r->csv_len, r->phase, r->done + 1, &es)) != S24_OK)
+            return rc;
         r->done++;
         if ((rc = state_save(r)) != S24_OK) return rc;
         res->epochs_run = ++*run_count;
         if (c->stop_after > 0 && *run_count >= c->stop_after &&
             !(r->phase == 2 && r->done == epochs))
-            return s24_error(S24_ERR_INTERRUPTED, "stopped after %d epochs as asked (phase %d epoch %d)",
-                             *run_count, r->phase, r->done);
+            return s24_error(S24_ERR_INTERRUPTED,
+                             "stopped after %d epochs as asked (phase %d epoch %d)", *run_count,
+                             r->phase, r->done);
         int stop = 0;
         if ((rc = stop_agreed(r, &stop)) != S24_OK) return rc;
         if (stop)
-            return s24_error(S24_ERR_INTERRUPTED, "interrupted after phase %d epoch %d; it is saved in %s/state.safetensors",
-                             r->phase, r->done, c->out_dir);
+            return s24_error(
+                S24_ERR_INTERRUPTED,
+                "interrupted after phase %d epoch %d; it is saved in %s/state.safetensors",
+                r->phase, r->done, c->out_dir);
     }
     return S24_OK;
 }
@@ -639,12 +659,15 @@ static int config_check(const struct s24_pipeline_cfg *c)
         return s24_error(S24_ERR_INVALID, "pipeline: arch, data and output folder are required");
     if (c->epochs1 < 0 || c->epochs2 < 0 || (c->epochs1 == 0 && !c->from) || c->epochs1 > 100000 ||
         c->epochs2 > 100000)
-        return s24_error(S24_ERR_INVALID, "pipeline: epochs %d + %d (phase 1 needs at least one without a checkpoint to start from)",
+        return s24_error(S24_ERR_INVALID,
+                         "pipeline: epochs %d + %d (phase 1 needs at least one without a "
+                         "checkpoint to start from)",
                          c->epochs1, c->epochs2);
     if (c->batch <= 0 || c->batch > 65536 || c->eval_batch < 0)
         return s24_error(S24_ERR_INVALID, "pipeline: batch %d", c->batch);
     if (!(c->max_lr > 0) || !(c->weight_decay >= 0))
-        return s24_error(S24_ERR_INVALID, "pipeline: learning rate %g, weight decay %g", c->max_lr, c->weight_decay);
+        return s24_error(S24_ERR_INVALID, "pipeline: learning rate %g, weight decay %g", c->max_lr,
+                         c->weight_decay);
     if ((unsigned)c->strategy > S24_STRATEGY_DENSE)
         return s24_error(S24_ERR_INVALID, "pipeline: unknown strategy %d", (int)c->strategy);
     /* fail before phase 1, not after it: the permutation search knows the
@@ -655,10 +678,11 @@ static int config_check(const struct s24_pipeline_cfg *c)
         char list[256] = "";
         for (int i = 0; i < s24_arch_count(); i++)
             if (s24_arch_at(i)->permutable)
-                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "",
-                         s24_arch_at(i)->name);
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                         list[0] ? ", " : "", s24_arch_at(i)->name);
         return s24_error(S24_ERR_UNSUPPORTED,
-                         "--permute: channel permutations are available for %s, not %s", list, c->arch);
+                         "--permute: channel permutations are available for %s, not %s", list,
+                         c->arch);
     }
     if (c->train->h != c->test->h || c->train->w != c->test->w)
         return s24_error(S24_ERR_INVALID, "pipeline: train images %dx%d, test images %dx%d",

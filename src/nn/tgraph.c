@@ -35,7 +35,8 @@ int s24_tgraph_init(struct s24_tgraph *t, struct s24_backend *be, int allowed,
     }
     if (!on)
         snprintf(t->why, sizeof t->why, "%s",
-                 e && *e ? "S24_TRAIN_GRAPH=0" : "off by default on this backend (S24_TRAIN_GRAPH=1 turns it on)");
+                 e && *e ? "S24_TRAIN_GRAPH=0"
+                         : "off by default on this backend (S24_TRAIN_GRAPH=1 turns it on)");
     else if (!allowed)
         snprintf(t->why, sizeof t->why, "%s", why_not ? why_not : "not for this loop");
     else if (!be->ops->graph_capture || !be->ops->graph_launch || !be->ops->graph_free)
@@ -114,6 +115,9 @@ int64_t s24_train_graphed(const s24_model_t *m, char *why, size_t len)
 {
     if (!m) return 0;
     if (why && len)
-        snprintf(why, len, "%s", m->tg_replays ? "" : m->tg_why[0] ? m->tg_why : "no training epoch yet");
+        snprintf(why, len, "%s",
+                 m->tg_replays  ? ""
+                 : m->tg_why[0] ? m->tg_why
+                                : "no training epoch yet");
     return m->tg_replays;
 }

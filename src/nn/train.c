@@ -72,7 +72,8 @@ void s24_sgd_free(struct s24_sgd *o)
 {
     for (int i = 0; i < o->n; i++) {
         if (o->bmask) bmask_drop(o, i);
-        if (o->bbuf && !on_host(o)) s24_be_free(o->be, o->bbuf[i], sizeof(float) * (size_t)o->numel[i]);
+        if (o->bbuf && !on_host(o))
+            s24_be_free(o->be, o->bbuf[i], sizeof(float) * (size_t)o->numel[i]);
         if (o->buf) free(o->buf[i]);
         if (o->mask) free(o->mask[i]);
     }
@@ -127,7 +128,8 @@ int s24_sgd_to_host(struct s24_sgd *o)
     if (on_host(o)) return S24_OK;
     for (int i = 0; i < o->n; i++) {
         if (!o->buf[i]) continue;
-        int rc = o->be->ops->download(o->be, o->buf[i], o->bbuf[i], sizeof(float) * (size_t)o->numel[i]);
+        int rc =
+            o->be->ops->download(o->be, o->buf[i], o->bbuf[i], sizeof(float) * (size_t)o->numel[i]);
         if (rc != S24_OK) return rc;
     }
     return S24_OK;
@@ -142,8 +144,9 @@ int s24_sgd_hyper(struct s24_sgd *o, float lr, float momentum)
 int s24_sgd_apply(struct s24_sgd *o, s24_model_t *m)
 {
     if (o->n != s24_model_num_params(m) || o->be != s24_model_backend(m))
-        return s24_error(S24_ERR_INVALID, "optimiser: built for another model (%d parameters, model has %d)",
-                         o->n, s24_model_num_params(m));
+        return s24_error(S24_ERR_INVALID,
+                         "optimiser: built for another model (%d parameters, model has %d)", o->n,
+                         s24_model_num_params(m));
     int rc = S24_OK;
     for (int i = 0; i < o->n && rc == S24_OK; i++) {
         struct s24_param *p = s24_model_param(m, i);
@@ -157,8 +160,9 @@ int s24_sgd_apply(struct s24_sgd *o, s24_model_t *m)
 int s24_sgd_step(struct s24_sgd *o, s24_model_t *m, float lr, float momentum)
 {
     if (o->n != s24_model_num_params(m) || o->be != s24_model_backend(m))
-        return s24_error(S24_ERR_INVALID, "optimiser: built for another model (%d parameters, model has %d)",
-                         o->n, s24_model_num_params(m));
+        return s24_error(S24_ERR_INVALID,
+                         "optimiser: built for another model (%d parameters, model has %d)", o->n,
+                         s24_model_num_params(m));
     int rc = s24_sgd_hyper(o, lr, momentum);
     return rc == S24_OK ? s24_sgd_apply(o, m) : rc;
 }
@@ -264,9 +268,12 @@ int s24_evaluate_resident(s24_model_t *m, const struct s24_resident *res, int ba
 {
     const struct s24_dataset *d = res->d;
     int classes = s24_model_num_classes(m);
-    if (batch <= 0 || d->n <= 0) return s24_error(S24_ERR_INVALID, "evaluate: batch %d, %lld images", batch, (long long)d->n);
+    if (batch <= 0 || d->n <= 0)
+        return s24_error(S24_ERR_INVALID, "evaluate: batch %d, %lld images", batch,
+                         (long long)d->n);
     if (d->classes > classes)
-        return s24_error(S24_ERR_INVALID, "evaluate: data has %d classes, model %d", d->classes, classes);
+        return s24_error(S24_ERR_INVALID, "evaluate: data has %d classes, model %d", d->classes,
+                         classes);
     if (res->be != s24_model_backend(m))
         return s24_error(S24_ERR_INVALID, "evaluate: the data set is resident on another backend");
     struct stepbuf b;
@@ -353,7 +360,8 @@ int s24_train_epoch_ranks(s24_model_t *m, struct s24_sgd *o, const struct s24_ep
     if (batch <= 0 || d->n <= 0)
         return s24_error(S24_ERR_INVALID, "train: batch %d, %lld images", batch, (long long)d->n);
     if (d->classes > classes)
-        return s24_error(S24_ERR_INVALID, "train: data has %d classes, model %d", d->classes, classes);
+        return s24_error(S24_ERR_INVALID, "train: data has %d classes, model %d", d->classes,
+                         classes);
     struct s24_backend *be = s24_model_backend(m);
     /* data parallel: N ranks, this one builds rows [lo, hi) of each batch */
     int ranks = comm ? comm->size : 1, rank = comm ? comm->rank : 0;
@@ -398,8 +406,9 @@ int s24_train_epoch_ranks(s24_model_t *m, struct s24_sgd *o, const struct s24_ep
         /* with ranks the flag is agreed on where the sums are read (below):
          * each thread may see a signal's flag at a different batch */
         if (ranks == 1 && c->stop && *c->stop) {
-            rc = s24_error(S24_ERR_INTERRUPTED, "interrupted in phase %d epoch %d at batch %lld of %lld",
-                           c->phase, c->epoch, (long long)bi, (long long)batches);
+            rc = s24_error(S24_ERR_INTERRUPTED,
+                           "interrupted in phase %d epoch %d at batch %lld of %lld", c->phase,
+                           c->epoch, (long long)bi, (long long)batches);
             goto fail;
         }
         int nb = (int)(n - bi * batch < batch ? n - bi * batch : batch);
@@ -433,8 +442,9 @@ int s24_train_epoch_ranks(s24_model_t *m, struct s24_sgd *o, const struct s24_ep
             }
         }
         if (!isfinite(sums[0])) {
-            rc = s24_error(S24_ERR_INVALID, "training diverged: loss %g in phase %d epoch %d by batch %lld",
-                           sums[0], c->phase, c->epoch, (long long)bi);
+            rc = s24_error(S24_ERR_INVALID,
+                           "training diverged: loss %g in phase %d epoch %d by batch %lld", sums[0],
+                           c->phase, c->epoch, (long long)bi);
             goto fail;
         }
         if (c->progress) {

@@ -32,7 +32,10 @@ struct tcase {
     double tol;
 };
 
-static double gelu(double x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+static double gelu(double x)
+{
+    return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+}
 
 static void run_case(const struct tcase *tc, uint64_t seed)
 {
@@ -41,7 +44,8 @@ static void run_case(const struct tcase *tc, uint64_t seed)
     void *dw = NULL, *dwp = NULL, *dx = NULL, *dc = NULL, *dd = NULL, *db = NULL;
     size_t wb = s24_gemm_bytes(tc->in, tc->m, tc->k), xb = s24_gemm_bytes(tc->in, tc->k, tc->n);
     size_t ob = s24_gemm_bytes(tc->out, tc->m, tc->n);
-    uint8_t *hw = malloc(wb), *hwp = malloc(wb), *hx = malloc(xb), *hc = malloc(ob), *hd = malloc(ob);
+    uint8_t *hw = malloc(wb), *hwp = malloc(wb), *hx = malloc(xb), *hc = malloc(ob),
+            *hd = malloc(ob);
     uint8_t *hb = malloc(s24_dtype_size(tc->out) * (size_t)tc->m);
     int rc;
     printf("  %-34s ...\n", tc->name);
@@ -116,7 +120,8 @@ static void run_case(const struct tcase *tc, uint64_t seed)
             if (drop_max > kept_min) order_bad++;
         }
     CHECK(bad_groups == 0 && changed == 0 && order_bad == 0,
-          "%s: prune: %lld groups without exactly two kept, %lld kept values changed, %lld groups kept a smaller one",
+          "%s: prune: %lld groups without exactly two kept, %lld kept values changed, "
+          "%lld groups kept a smaller one",
           tc->name, (long long)bad_groups, (long long)changed, (long long)order_bad);
 
     if (tc->search) {
@@ -156,8 +161,9 @@ static void run_case(const struct tcase *tc, uint64_t seed)
             if (fabs(got - ref) > maxerr) maxerr = fabs(got - ref);
         }
     double rel = sqrt(num / (den > 0 ? den : 1));
-    CHECK(nan == 0 && rel <= tc->tol, "%s: rel err %.3g (tol %.3g), max abs %.3g, %lld NaN/unwritten", tc->name,
-          rel, tc->tol, maxerr, (long long)nan);
+    CHECK(nan == 0 && rel <= tc->tol,
+          "%s: rel err %.3g (tol %.3g), max abs %.3g, %lld NaN/unwritten", tc->name, rel, tc->tol,
+          maxerr, (long long)nan);
     struct s24_gemm_plan_info info;
     CHECK_OK(s24_gemm_plan_info(p, &info));
     printf("  %-34s rel %.2e  path %s alg %d/%d%s split-k %d dense %s\n", tc->name, rel,
@@ -177,37 +183,70 @@ out:
 #define R S24_ORDER_ROW
 #define C S24_ORDER_COL
 static const struct tcase cases[] = {
-    /* name                        m    n    k    in       out      W  X  D  asB opT act bias f16a srch sk alpha beta mode tol */
-    {"fp16 TN",                    256, 192, 512, S24_F16, S24_F16, R, C, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
-    {"fp16 W row X row D row",     128, 64, 256, S24_F16, S24_F16, R, R, R, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
-    {"fp16 W col X col D row",     128, 64, 256, S24_F16, S24_F16, C, C, R, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
-    {"fp16 W col X row D col",     128, 64, 256, S24_F16, S24_F16, C, R, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
-    {"fp16 op-T",                  128, 64, 256, S24_F16, S24_F16, R, C, C, 0, 1, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
-    {"fp16 sparse as B",           128, 64, 256, S24_F16, S24_F16, R, C, C, 1, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
-    {"fp16 sparse as B, D row",    128, 64, 256, S24_F16, S24_F16, R, C, R, 1, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
-    {"fp16 sparse as B, op-T",     128, 64, 256, S24_F16, S24_F16, R, C, C, 1, 1, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
-    {"fp16 gelu",                  128, 64, 256, S24_F16, S24_F16, R, C, C, 0, 0, 2, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 5e-3},
-    {"fp16 alpha/beta",            128, 64, 256, S24_F16, S24_F16, R, C, C, 0, 0, 0, 0, 0, 0, 0, 0.5f, 0.25f, S24_GEMM_SPARSE, 2e-3},
-    {"fp16 fp16-accumulate",       128, 64, 256, S24_F16, S24_F16, R, C, C, 0, 0, 0, 0, 1, 0, 0, 1, 0, S24_GEMM_SPARSE, 1e-2},
-    {"fp16 search",                512, 256, 1024, S24_F16, S24_F16, R, C, C, 0, 0, 0, 0, 0, 1, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
-    {"fp16 split-k 4",             256, 128, 2048, S24_F16, S24_F16, R, C, C, 0, 0, 0, 0, 0, 0, 4, 1, 0, S24_GEMM_SPARSE, 2e-3},
-    {"bf16 TN",                    256, 192, 512, S24_BF16, S24_BF16, R, C, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 1e-2},
-    {"int8 -> int32",              256, 128, 512, S24_I8, S24_I32, R, C, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 0},
-    {"int8 -> bf16",               256, 128, 512, S24_I8, S24_BF16, R, C, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 1e-2},
-    {"int8 -> int32 search",       256, 128, 512, S24_I8, S24_I32, R, C, C, 0, 0, 0, 0, 0, 1, 0, 1, 0, S24_GEMM_SPARSE, 0},
-    {"fp8 -> bf16",                256, 128, 512, S24_F8_E4M3, S24_BF16, R, C, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 1e-2},
-    {"fp8 -> fp16",                256, 128, 512, S24_F8_E4M3, S24_F16, R, C, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 5e-3},
-    {"dense fp16",                 256, 192, 512, S24_F16, S24_F16, R, C, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_DENSE, 2e-3},
-    {"dense fp16 D row + tune",    128, 64, 256, S24_F16, S24_F16, C, R, R, 0, 0, 0, 0, 0, 1, 0, 1, 0, S24_GEMM_DENSE, 2e-3},
-    {"dense int8 -> int32",        256, 128, 512, S24_I8, S24_I32, R, C, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_DENSE, 0},
-    {"dense fp8 -> bf16",          256, 128, 512, S24_F8_E4M3, S24_BF16, R, C, C, 0, 0, 0, 0, 0, 0, 0, 1, 0, S24_GEMM_DENSE, 1e-2},
-    {"auto fp16",                  512, 256, 512, S24_F16, S24_F16, R, C, C, 0, 0, 0, 0, 0, 1, 0, 1, 0, S24_GEMM_AUTO, 2e-3},
-    {"auto fp16 unaligned (dense)", 24, 100, 36, S24_F16, S24_F16, R, C, C, 0, 0, 0, 0, 0, 1, 0, 1, 0, S24_GEMM_AUTO, 2e-3},
-    {"fp16 relu",                  128, 64, 256, S24_F16, S24_F16, R, C, C, 0, 0, 1, 0, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
-    {"fp16 bias",                  128, 64, 256, S24_F16, S24_F16, R, C, C, 0, 0, 0, 1, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
-    {"fp16 bias+relu",             128, 64, 256, S24_F16, S24_F16, R, C, C, 0, 0, 1, 1, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 2e-3},
-    {"bf16 bias+gelu",             128, 64, 256, S24_BF16, S24_BF16, R, C, C, 0, 0, 2, 1, 0, 0, 0, 1, 0, S24_GEMM_SPARSE, 1e-2},
-    {"dense bf16 bias+relu",       128, 64, 256, S24_BF16, S24_BF16, R, C, C, 0, 0, 1, 1, 0, 0, 0, 1, 0, S24_GEMM_DENSE, 1e-2},
+    /* clang-format off */
+    /* name                         m    n    k     in           out       W  X  D
+     *  asB opT act bias f16a srch sk alpha beta   mode             tol */
+    {"fp16 TN",                     256, 192, 512,  S24_F16,     S24_F16,  R, C, C,
+        0,  0,  0,  0,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 2e-3},
+    {"fp16 W row X row D row",      128, 64,  256,  S24_F16,     S24_F16,  R, R, R,
+        0,  0,  0,  0,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 2e-3},
+    {"fp16 W col X col D row",      128, 64,  256,  S24_F16,     S24_F16,  C, C, R,
+        0,  0,  0,  0,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 2e-3},
+    {"fp16 W col X row D col",      128, 64,  256,  S24_F16,     S24_F16,  C, R, C,
+        0,  0,  0,  0,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 2e-3},
+    {"fp16 op-T",                   128, 64,  256,  S24_F16,     S24_F16,  R, C, C,
+        0,  1,  0,  0,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 2e-3},
+    {"fp16 sparse as B",            128, 64,  256,  S24_F16,     S24_F16,  R, C, C,
+        1,  0,  0,  0,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 2e-3},
+    {"fp16 sparse as B, D row",     128, 64,  256,  S24_F16,     S24_F16,  R, C, R,
+        1,  0,  0,  0,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 2e-3},
+    {"fp16 sparse as B, op-T",      128, 64,  256,  S24_F16,     S24_F16,  R, C, C,
+        1,  1,  0,  0,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 2e-3},
+    {"fp16 gelu",                   128, 64,  256,  S24_F16,     S24_F16,  R, C, C,
+        0,  0,  2,  0,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 5e-3},
+    {"fp16 alpha/beta",             128, 64,  256,  S24_F16,     S24_F16,  R, C, C,
+        0,  0,  0,  0,   0,   0,   0, 0.5f, 0.25f, S24_GEMM_SPARSE, 2e-3},
+    {"fp16 fp16-accumulate",        128, 64,  256,  S24_F16,     S24_F16,  R, C, C,
+        0,  0,  0,  0,   1,   0,   0, 1,    0,     S24_GEMM_SPARSE, 1e-2},
+    {"fp16 search",                 512, 256, 1024, S24_F16,     S24_F16,  R, C, C,
+        0,  0,  0,  0,   0,   1,   0, 1,    0,     S24_GEMM_SPARSE, 2e-3},
+    {"fp16 split-k 4",              256, 128, 2048, S24_F16,     S24_F16,  R, C, C,
+        0,  0,  0,  0,   0,   0,   4, 1,    0,     S24_GEMM_SPARSE, 2e-3},
+    {"bf16 TN",                     256, 192, 512,  S24_BF16,    S24_BF16, R, C, C,
+        0,  0,  0,  0,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 1e-2},
+    {"int8 -> int32",               256, 128, 512,  S24_I8,      S24_I32,  R, C, C,
+        0,  0,  0,  0,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 0},
+    {"int8 -> bf16",                256, 128, 512,  S24_I8,      S24_BF16, R, C, C,
+        0,  0,  0,  0,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 1e-2},
+    {"int8 -> int32 search",        256, 128, 512,  S24_I8,      S24_I32,  R, C, C,
+        0,  0,  0,  0,   0,   1,   0, 1,    0,     S24_GEMM_SPARSE, 0},
+    {"fp8 -> bf16",                 256, 128, 512,  S24_F8_E4M3, S24_BF16, R, C, C,
+        0,  0,  0,  0,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 1e-2},
+    {"fp8 -> fp16",                 256, 128, 512,  S24_F8_E4M3, S24_F16,  R, C, C,
+        0,  0,  0,  0,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 5e-3},
+    {"dense fp16",                  256, 192, 512,  S24_F16,     S24_F16,  R, C, C,
+        0,  0,  0,  0,   0,   0,   0, 1,    0,     S24_GEMM_DENSE,  2e-3},
+    {"dense fp16 D row + tune",     128, 64,  256,  S24_F16,     S24_F16,  C, R, R,
+        0,  0,  0,  0,   0,   1,   0, 1,    0,     S24_GEMM_DENSE,  2e-3},
+    {"dense int8 -> int32",         256, 128, 512,  S24_I8,      S24_I32,  R, C, C,
+        0,  0,  0,  0,   0,   0,   0, 1,    0,     S24_GEMM_DENSE,  0},
+    {"dense fp8 -> bf16",           256, 128, 512,  S24_F8_E4M3, S24_BF16, R, C, C,
+        0,  0,  0,  0,   0,   0,   0, 1,    0,     S24_GEMM_DENSE,  1e-2},
+    {"auto fp16",                   512, 256, 512,  S24_F16,     S24_F16,  R, C, C,
+        0,  0,  0,  0,   0,   1,   0, 1,    0,     S24_GEMM_AUTO,   2e-3},
+    {"auto fp16 unaligned (dense)", 24,  100, 36,   S24_F16,     S24_F16,  R, C, C,
+        0,  0,  0,  0,   0,   1,   0, 1,    0,     S24_GEMM_AUTO,   2e-3},
+    {"fp16 relu",                   128, 64,  256,  S24_F16,     S24_F16,  R, C, C,
+        0,  0,  1,  0,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 2e-3},
+    {"fp16 bias",                   128, 64,  256,  S24_F16,     S24_F16,  R, C, C,
+        0,  0,  0,  1,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 2e-3},
+    {"fp16 bias+relu",              128, 64,  256,  S24_F16,     S24_F16,  R, C, C,
+        0,  0,  1,  1,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 2e-3},
+    {"bf16 bias+gelu",              128, 64,  256,  S24_BF16,    S24_BF16, R, C, C,
+        0,  0,  2,  1,   0,   0,   0, 1,    0,     S24_GEMM_SPARSE, 1e-2},
+    {"dense bf16 bias+relu",        128, 64,  256,  S24_BF16,    S24_BF16, R, C, C,
+        0,  0,  1,  1,   0,   0,   0, 1,    0,     S24_GEMM_DENSE,  1e-2},
+    /* clang-format on */
 };
 
 static void test_refusals(void)
@@ -248,13 +287,15 @@ static void test_compressed(void)
     struct s24_compressed c = {0};
     struct s24_view v = {m, k, 1};
     struct s24_rng r;
-    uint16_t *w = malloc((size_t)(m * k) * 2), *got = malloc((size_t)(m * k) * 2), *x = malloc((size_t)(k * n) * 2);
+    uint16_t *w = malloc((size_t)(m * k) * 2), *got = malloc((size_t)(m * k) * 2),
+             *x = malloc((size_t)(k * n) * 2);
     uint16_t *dh = malloc((size_t)(m * n) * 2);
     uint8_t *mask = malloc((size_t)(m * k));
     void *dw = NULL, *dx = NULL, *dd = NULL;
     if (!have_sparse) goto out;
     s24_rng_seed(&r, 5);
-    for (int64_t i = 0; i < m * k; i++) w[i] = s24_f32_to_f16(s24_rng_uniformf(&r, 0.05f, 1.0f) * (i % 3 ? 1 : -1));
+    for (int64_t i = 0; i < m * k; i++)
+        w[i] = s24_f32_to_f16(s24_rng_uniformf(&r, 0.05f, 1.0f) * (i % 3 ? 1 : -1));
     for (int64_t i = 0; i < k * n; i++) x[i] = s24_f32_to_f16(s24_rng_uniformf(&r, -1.0f, 1.0f));
     CHECK_OK(s24_mask_compute(S24_F16, w, v, 2, 4, mask));
     CHECK_OK(s24_mask_apply(S24_F16, w, v, mask));
@@ -281,7 +322,8 @@ static void test_compressed(void)
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             double acc = 0;
-            for (int64_t q = 0; q < k; q++) acc += (double)s24_f16_to_f32(w[i * k + q]) * s24_f16_to_f32(x[j * k + q]);
+            for (int64_t q = 0; q < k; q++)
+                acc += (double)s24_f16_to_f32(w[i * k + q]) * s24_f16_to_f32(x[j * k + q]);
             double g = s24_f16_to_f32(dh[j * m + i]);
             num += (g - acc) * (g - acc);
             den += acc * acc;
@@ -335,7 +377,8 @@ static void test_graph_and_timing(void)
     }
     struct s24_gemm_timing tm;
     CHECK_OK(s24_gemm_time(p, dx, NULL, dd, 3, 21, 1, &tm));
-    CHECK(tm.median_ms > 0 && tm.min_ms <= tm.median_ms && tm.median_ms <= tm.max_ms && tm.repeats == 21);
+    CHECK(tm.median_ms > 0 && tm.min_ms <= tm.median_ms && tm.median_ms <= tm.max_ms &&
+          tm.repeats == 21);
     /* interleaved pair: a dense plan of the same weight against the sparse one */
     {
         s24_gemm_plan_t *q = NULL;
@@ -343,13 +386,16 @@ static void test_graph_and_timing(void)
         CHECK_OK(s24_gemm_plan_init(G, &d, S24_GEMM_DENSE, &q));
         CHECK_OK(s24_gemm_plan_set_weight(q, dw, 1));
         CHECK_OK(s24_gemm_time_pair(q, p, dx, NULL, dd, 2, 15, 1, pt));
-        CHECK(pt[0].repeats == 15 && pt[1].repeats == 15 && pt[0].median_ms > 0 && pt[1].median_ms > 0);
+        CHECK(pt[0].repeats == 15 && pt[1].repeats == 15 && pt[0].median_ms > 0 &&
+              pt[1].median_ms > 0);
         CHECK(pt[0].min_ms <= pt[0].median_ms && pt[1].median_ms <= pt[1].max_ms);
-        printf("  pair 512x256x512 fp16: dense %.4f ms, sparse %.4f ms\n", pt[0].median_ms, pt[1].median_ms);
+        printf("  pair 512x256x512 fp16: dense %.4f ms, sparse %.4f ms\n", pt[0].median_ms,
+               pt[1].median_ms);
         /* one plan twice: what the interleaving itself does to the second slot */
         CHECK_OK(s24_gemm_time_pair(q, q, dx, NULL, dd, 2, 51, 1, pt));
         CHECK(pt[0].median_ms > 0 && pt[1].median_ms > 0);
-        printf("  pair of one dense plan: slot 0 %.4f ms, slot 1 %.4f ms\n", pt[0].median_ms, pt[1].median_ms);
+        printf("  pair of one dense plan: slot 0 %.4f ms, slot 1 %.4f ms\n", pt[0].median_ms,
+               pt[1].median_ms);
         s24_gemm_plan_free(q);
     }
     double run_us = 0, raw_us = 0, gus = 0, eus = 0;
@@ -357,7 +403,8 @@ static void test_graph_and_timing(void)
     CHECK(run_us > 0 && raw_us > 0);
     CHECK_OK(s24_gemm_graph_time(p, dx, NULL, dd, 32, 5, &gus, &eus));
     CHECK(gus > 0 && eus > 0);
-    printf("  timing 512x256x512 fp16: %.4f ms median, host %.2f us/call (raw %.2f), graph %.2f us/call, eager %.2f\n",
+    printf("  timing 512x256x512 fp16: %.4f ms median, host %.2f us/call (raw %.2f), graph %.2f "
+           "us/call, eager %.2f\n",
            tm.median_ms, run_us, raw_us, gus, eus);
     free(a), free(b);
     s24_gemm_plan_free(p);
@@ -406,13 +453,14 @@ static void test_every_config(void)
     CHECK_OK(s24_gemm_plan_info(p, &info));
     s24_gemm_plan_free(p);
     p = NULL;
-    printf("  every configuration of fp16 %lldx%lldx%lld (0..%d):", (long long)m, (long long)n, (long long)k,
-           info.alg_max);
+    printf("  every configuration of fp16 %lldx%lldx%lld (0..%d):", (long long)m, (long long)n,
+           (long long)k, info.alg_max);
     for (int id = 0; id <= info.alg_max; id++) {
         d.alg_id = id;
-        if (s24_gemm_plan_init(G, &d, S24_GEMM_SPARSE, &p) != S24_OK || s24_gemm_plan_set_weight(p, dw, 1) != S24_OK ||
-            s24_gpu_fill_bytes(G, dd, 0xff, ob) != S24_OK || s24_gemm_run(p, dx, NULL, dd, NULL, NULL) != S24_OK ||
-            s24_gpu_sync(G) != S24_OK) {
+        if (s24_gemm_plan_init(G, &d, S24_GEMM_SPARSE, &p) != S24_OK ||
+            s24_gemm_plan_set_weight(p, dw, 1) != S24_OK ||
+            s24_gpu_fill_bytes(G, dd, 0xff, ob) != S24_OK ||
+            s24_gemm_run(p, dx, NULL, dd, NULL, NULL) != S24_OK || s24_gpu_sync(G) != S24_OK) {
             refused++;
             s24_clear_error();
         } else {
@@ -442,9 +490,10 @@ static void test_every_config(void)
         CHECK_OK(s24_gpu_download(G, got, dd, ob));
         double rel = f16_rel(got, ref, m * n);
         CHECK_OK(s24_gemm_plan_info(p, &info));
-        CHECK(rel <= 1e-2, "searched plan (alg %d%s) disagrees with the default: rel %.3g", info.alg_id,
-              info.search_rejected ? ", search rejected" : "", rel);
-        printf("  searched: alg %d%s\n", info.alg_id, info.search_rejected ? " (search rejected, default kept)" : "");
+        CHECK(rel <= 1e-2, "searched plan (alg %d%s) disagrees with the default: rel %.3g",
+              info.alg_id, info.search_rejected ? ", search rejected" : "", rel);
+        printf("  searched: alg %d%s\n", info.alg_id,
+               info.search_rejected ? " (search rejected, default kept)" : "");
     }
 out:
     s24_gemm_plan_free(p);
@@ -465,7 +514,8 @@ int main(void)
     struct s24_gpu_props pr;
     CHECK_OK(s24_gpu_props(G, &pr));
     have_sparse = pr.cusparselt > 0;
-    printf("  %s sm_%d%d, cuSPARSELt %d, cuBLASLt %d\n", pr.name, pr.cc_major, pr.cc_minor, pr.cusparselt, pr.cublaslt);
+    printf("  %s sm_%d%d, cuSPARSELt %d, cuBLASLt %d\n", pr.name, pr.cc_major, pr.cc_minor,
+           pr.cusparselt, pr.cublaslt);
     printf("  refusals ...\n");
     test_refusals();
     printf("  compressed weight ...\n");

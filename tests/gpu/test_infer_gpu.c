@@ -79,8 +79,10 @@ static int make_pair(const char *arch, s24_backend_t *gpu, s24_model_t **cm, s24
         if (!p->data) continue;
         for (int64_t j = 0; j < p->numel; j++) {
             if (p->kind == S24_B_RUNNING_VAR) p->data[j] = s24_rng_uniformf(&r, 0.5f, 2.0f);
-            else if (p->kind == S24_B_RUNNING_MEAN || p->kind == S24_P_BN_BIAS) p->data[j] = s24_rng_uniformf(&r, -0.2f, 0.2f);
-            else if (p->kind == S24_P_BN_WEIGHT) p->data[j] = j % 7 == 3 ? 0.0f : s24_rng_uniformf(&r, -1.2f, 1.2f);
+            else if (p->kind == S24_B_RUNNING_MEAN || p->kind == S24_P_BN_BIAS)
+                p->data[j] = s24_rng_uniformf(&r, -0.2f, 0.2f);
+            else if (p->kind == S24_P_BN_WEIGHT)
+                p->data[j] = j % 7 == 3 ? 0.0f : s24_rng_uniformf(&r, -1.2f, 1.2f);
         }
     }
     CHECK_OK(s24_pipeline_masks(*cm, o, 2, 4));
@@ -98,7 +100,10 @@ static int make_pair(const char *arch, s24_backend_t *gpu, s24_model_t **cm, s24
  * fp16 only, smallcnn and resnet18 at small batches */
 static int small;
 
-static const char *path_name(int p) { return p == S24_INFER_DENSE ? "dense" : p == S24_INFER_SPARSE ? "2:4" : "auto"; }
+static const char *path_name(int p)
+{
+    return p == S24_INFER_DENSE ? "dense" : p == S24_INFER_SPARSE ? "2:4" : "auto";
+}
 
 static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, const float *x,
                        int n, int n2, int hw, const float *ref, const float *ref2)
@@ -130,9 +135,10 @@ static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, cons
         CHECK_OK(s24_infer_run(p, x, n, hw, hw, y2));
         CHECK_OK(s24_infer_run(p, x, n, hw, hw, y2));
         int graphed = s24_infer_cu_graphed(s24_infer_cuda_of(p), why, sizeof why);
-        CHECK(graphed, "%s %s %s: no CUDA graph after three runs: %s", arch, dn, path_name(path), why);
-        CHECK(t_rel(y2, y, 10 * n) < 1e-3, "%s %s %s: graph replay differs %g", arch, dn, path_name(path),
-              t_rel(y2, y, 10 * n));
+        CHECK(graphed, "%s %s %s: no CUDA graph after three runs: %s", arch, dn, path_name(path),
+              why);
+        CHECK(t_rel(y2, y, 10 * n) < 1e-3, "%s %s %s: graph replay differs %g", arch, dn,
+              path_name(path), t_rel(y2, y, 10 * n));
         printf("  %-16s %s %-5s: graph replay %s the first run\n", arch, dn, path_name(path),
                memcmp(y2, y, sizeof(float) * 10 * (size_t)n) ? "within 1e-3 of" : "bit for bit");
     }
@@ -146,7 +152,8 @@ static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, cons
         if (path == S24_INFER_DENSE) bad += L->sparse;
         if (path == S24_INFER_SPARSE) bad += L->sparse != L->eligible;
         if (path == S24_INFER_AUTO && L->eligible) {
-            measured += L->dense_ms > 0 && L->sparse_ms > 0 && !strncmp(L->why, "measured: dense ", 16);
+            measured +=
+                L->dense_ms > 0 && L->sparse_ms > 0 && !strncmp(L->why, "measured: dense ", 16);
             /* the whole-network check may send a layer chosen 2:4 back to dense */
             const char *w = strstr(L->why, "whole network");
             /* after "whole network": ": kept" or ": dense" (the prefix has
@@ -158,7 +165,8 @@ static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, cons
         if (L->sparse && path == S24_INFER_SPARSE) {
             double d = 1e30;
             CHECK_OK(s24_infer_cu_layer_diff(s24_infer_cuda_of(p), i, &d));
-            CHECK(d < ltol, "%s %s: layer %s: 2:4 vs dense %g (budget %g)", arch, dn, L->name, d, ltol);
+            CHECK(d < ltol, "%s %s: layer %s: 2:4 vs dense %g (budget %g)", arch, dn, L->name, d,
+                  ltol);
         }
     }
     CHECK(bad == 0, "%s %s %s: %d layers on the wrong path or without a reason", arch, dn,
@@ -166,17 +174,21 @@ static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, cons
     if (!strncmp(arch, "resnet18", 8) && path == S24_INFER_DENSE) {
         /* every block's residual add (and its ReLU) went into the conv before it */
         int fused = 0;
-        for (int i = 0; i < nl; i++) fused += strstr(s24_infer_layer_at(p, i)->engine, "add") != NULL;
+        for (int i = 0; i < nl; i++)
+            fused += strstr(s24_infer_layer_at(p, i)->engine, "add") != NULL;
         CHECK(fused == 8, "%s %s: %d layers absorbed a residual add (8 blocks)", arch, dn, fused);
         /* the three blocks with a downsample: conv2's bias rides in the downsample conv */
         int moved = 0;
-        for (int i = 0; i < nl; i++) moved += strstr(s24_infer_layer_at(p, i)->engine, "bias moved") != NULL;
-        CHECK(moved == 3, "%s %s: %d layers gave their bias to the residual's layer (3)", arch, dn, moved);
+        for (int i = 0; i < nl; i++)
+            moved += strstr(s24_infer_layer_at(p, i)->engine, "bias moved") != NULL;
+        CHECK(moved == 3, "%s %s: %d layers gave their bias to the residual's layer (3)", arch, dn,
+              moved);
     }
     if (path == S24_INFER_SPARSE && dt == S24_F16 && !strcmp(arch, "resnet18")) {
         /* layer2-4's 3x3 convs fit the own implicit-GEMM kernel's tiles */
         int own = 0;
-        for (int i = 0; i < nl; i++) own += strstr(s24_infer_layer_at(p, i)->engine, "own implicit") != NULL;
+        for (int i = 0; i < nl; i++)
+            own += strstr(s24_infer_layer_at(p, i)->engine, "own implicit") != NULL;
         CHECK(own >= 10, "%s %s: %d layers on the own implicit 2:4 conv", arch, dn, own);
         printf("  %-16s %s 2:4  : %d layers on the own implicit 2:4 conv\n", arch, dn, own);
     }
@@ -274,7 +286,8 @@ static void check_not24(s24_backend_t *gpu)
     CHECK_OK(s24_model_to_backend(gm));
     struct s24_rng r;
     s24_rng_seed(&r, 12);
-    float *x = malloc(sizeof(float) * (size_t)(n * hw * hw * 3)), *ref = malloc(sizeof(float) * 10 * n);
+    float *x = malloc(sizeof(float) * (size_t)(n * hw * hw * 3)),
+          *ref = malloc(sizeof(float) * 10 * n);
     float *y = malloc(sizeof(float) * 10 * n);
     for (int64_t i = 0; i < (int64_t)n * hw * hw * 3; i++) x[i] = (float)s24_rng_normal(&r);
     CHECK_OK(s24_model_forward(cm, x, n, hw, hw, ref, 0));
@@ -333,9 +346,11 @@ static void check_chunks(s24_backend_t *gpu)
         if (cut) setenv("S24_INFER_SP_CHUNK", "240", 1);
         s24_infer_t *pl = NULL;
         CHECK_OK(s24_infer_create2(gm, &opt, &pl));
-        for (int k = 0; pl && k < 2; k++) CHECK_OK(s24_infer_run(pl, x, ns[k], hw, hw, cut ? yc[k] : y[k]));
+        for (int k = 0; pl && k < 2; k++)
+            CHECK_OK(s24_infer_run(pl, x, ns[k], hw, hw, cut ? yc[k] : y[k]));
         int sp = 0;
-        for (int i = 0; pl && i < s24_infer_num_layers(pl); i++) sp += s24_infer_layer_at(pl, i)->sparse;
+        for (int i = 0; pl && i < s24_infer_num_layers(pl); i++)
+            sp += s24_infer_layer_at(pl, i)->sparse;
         CHECK(sp == 2, "chunks: %d layers 2:4 (2)", sp);
         s24_infer_free(pl);
         unsetenv("S24_INFER_SP_CHUNK");
@@ -343,8 +358,9 @@ static void check_chunks(s24_backend_t *gpu)
     for (int k = 0; k < 2; k++) {
         double e = t_rel(yc[k], y[k], 10 * ns[k]);
         CHECK(e < 1e-3, "chunks of 240, batch %d: logits rel %g to the uncut plan", ns[k], e);
-        printf("  smallcnn fp16 2:4 in chunks of 240 positions, batch %d: logits rel %.2e to uncut\n",
-               ns[k], e);
+        printf(
+            "  smallcnn fp16 2:4 in chunks of 240 positions, batch %d: logits rel %.2e to uncut\n",
+            ns[k], e);
         free(y[k]), free(yc[k]);
     }
     s24_sgd_free(&o);
@@ -387,7 +403,8 @@ static void check_lt(s24_backend_t *gpu, const char *arch, int want)
             printf("  %-16s fp16 dense, S24_INFER_LT=%d: %d layers on cuBLASLt, logits rel %.2e\n",
                    arch, force, lt, e);
             CHECK(e < 2e-2, "%s S24_INFER_LT=%d: logits rel %g", arch, force, e);
-            CHECK(force ? lt >= want : lt == 0, "%s S24_INFER_LT=%d: %d layers on cuBLASLt", arch, force, lt);
+            CHECK(force ? lt >= want : lt == 0, "%s S24_INFER_LT=%d: %d layers on cuBLASLt", arch,
+                  force, lt);
             s24_infer_free(pl);
         }
     }

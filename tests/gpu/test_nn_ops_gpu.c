@@ -318,10 +318,10 @@ static void test_bn_act(int64_t rows, int64_t c, float off, float sc, enum s24_a
     pair_put(&t[X], t[X].hc), pair_put(&t[GM], t[GM].hc), pair_put(&t[BT], t[BT].hc);
     pair_put(&t[RM], t[RM].hc), pair_put(&t[RV], t[RV].hc);
     pair_poison(&t[Y]), pair_poison(&t[MEAN]), pair_poison(&t[ISTD]);
-    CHECK_OK(C->ops->bn_fwd_train(C, rows, c, t[X].c, t[GM].c, t[BT].c, eps, mom, act, t[Y].c, t[MEAN].c,
-                                  t[ISTD].c, t[RM].c, t[RV].c));
-    CHECK_OK(G->ops->bn_fwd_train(G, rows, c, t[X].g, t[GM].g, t[BT].g, eps, mom, act, t[Y].g, t[MEAN].g,
-                                  t[ISTD].g, t[RM].g, t[RV].g));
+    CHECK_OK(C->ops->bn_fwd_train(C, rows, c, t[X].c, t[GM].c, t[BT].c, eps, mom, act, t[Y].c,
+                                  t[MEAN].c, t[ISTD].c, t[RM].c, t[RV].c));
+    CHECK_OK(G->ops->bn_fwd_train(G, rows, c, t[X].g, t[GM].g, t[BT].g, eps, mom, act, t[Y].g,
+                                  t[MEAN].g, t[ISTD].g, t[RM].g, t[RV].g));
     expect_close(&t[Y], 1e-5, "train y");
     expect_close(&t[MEAN], 1e-6, "mean");
     expect_close(&t[ISTD], 1e-6, "invstd");
@@ -330,10 +330,10 @@ static void test_bn_act(int64_t rows, int64_t c, float off, float sc, enum s24_a
 
     /* without running statistics: the same outputs */
     pair_poison(&t[Y]), pair_poison(&t[MEAN]), pair_poison(&t[ISTD]);
-    CHECK_OK(C->ops->bn_fwd_train(C, rows, c, t[X].c, t[GM].c, t[BT].c, eps, mom, act, t[Y].c, t[MEAN].c,
-                                  t[ISTD].c, NULL, NULL));
-    CHECK_OK(G->ops->bn_fwd_train(G, rows, c, t[X].g, t[GM].g, t[BT].g, eps, mom, act, t[Y].g, t[MEAN].g,
-                                  t[ISTD].g, NULL, NULL));
+    CHECK_OK(C->ops->bn_fwd_train(C, rows, c, t[X].c, t[GM].c, t[BT].c, eps, mom, act, t[Y].c,
+                                  t[MEAN].c, t[ISTD].c, NULL, NULL));
+    CHECK_OK(G->ops->bn_fwd_train(G, rows, c, t[X].g, t[GM].g, t[BT].g, eps, mom, act, t[Y].g,
+                                  t[MEAN].g, t[ISTD].g, NULL, NULL));
     expect_close(&t[Y], 1e-5, "train y, no running stats");
     expect_close(&t[MEAN], 1e-6, "mean, no running stats");
     expect_close(&t[ISTD], 1e-6, "invstd, no running stats");
@@ -341,10 +341,10 @@ static void test_bn_act(int64_t rows, int64_t c, float off, float sc, enum s24_a
     /* eval from the CPU's running statistics */
     pair_sync_from_cpu(&t[RM]), pair_sync_from_cpu(&t[RV]);
     pair_poison(&t[Y]);
-    CHECK_OK(
-        C->ops->bn_fwd_eval(C, rows, c, t[X].c, t[GM].c, t[BT].c, t[RM].c, t[RV].c, eps, act, t[Y].c));
-    CHECK_OK(
-        G->ops->bn_fwd_eval(G, rows, c, t[X].g, t[GM].g, t[BT].g, t[RM].g, t[RV].g, eps, act, t[Y].g));
+    CHECK_OK(C->ops->bn_fwd_eval(C, rows, c, t[X].c, t[GM].c, t[BT].c, t[RM].c, t[RV].c, eps, act,
+                                 t[Y].c));
+    CHECK_OK(G->ops->bn_fwd_eval(G, rows, c, t[X].g, t[GM].g, t[BT].g, t[RM].g, t[RV].g, eps, act,
+                                 t[Y].g));
     expect_close(&t[Y], 1e-6, "eval y");
 
     /* backward from the CPU's saved statistics into non-zero gradients */
@@ -355,18 +355,18 @@ static void test_bn_act(int64_t rows, int64_t c, float off, float sc, enum s24_a
     fill(t[DB].hc, (size_t)c, -1.0f, 1.0f);
     pair_put(&t[DY], t[DY].hc), pair_put(&t[DX], t[DX].hc);
     pair_put(&t[DG], t[DG].hc), pair_put(&t[DB], t[DB].hc);
-    CHECK_OK(C->ops->bn_bwd(C, rows, c, t[X].c, t[MEAN].c, t[ISTD].c, t[GM].c, t[BT].c, act, t[DY].c, t[DX].c,
-                            t[DG].c, t[DB].c));
-    CHECK_OK(G->ops->bn_bwd(G, rows, c, t[X].g, t[MEAN].g, t[ISTD].g, t[GM].g, t[BT].g, act, t[DY].g, t[DX].g,
-                            t[DG].g, t[DB].g));
+    CHECK_OK(C->ops->bn_bwd(C, rows, c, t[X].c, t[MEAN].c, t[ISTD].c, t[GM].c, t[BT].c, act,
+                            t[DY].c, t[DX].c, t[DG].c, t[DB].c));
+    CHECK_OK(G->ops->bn_bwd(G, rows, c, t[X].g, t[MEAN].g, t[ISTD].g, t[GM].g, t[BT].g, act,
+                            t[DY].g, t[DX].g, t[DG].g, t[DB].g));
     expect_close(&t[DX], 1e-5, "bwd dx (accumulated)");
     expect_close(&t[DG], 1e-5, "bwd dgamma (accumulated)");
     expect_close(&t[DB], 1e-5, "bwd dbeta (accumulated)");
     pair_sync_from_cpu(&t[DG]), pair_sync_from_cpu(&t[DB]);
-    CHECK_OK(C->ops->bn_bwd(C, rows, c, t[X].c, t[MEAN].c, t[ISTD].c, t[GM].c, t[BT].c, act, t[DY].c, NULL,
-                            t[DG].c, t[DB].c));
-    CHECK_OK(G->ops->bn_bwd(G, rows, c, t[X].g, t[MEAN].g, t[ISTD].g, t[GM].g, t[BT].g, act, t[DY].g, NULL,
-                            t[DG].g, t[DB].g));
+    CHECK_OK(C->ops->bn_bwd(C, rows, c, t[X].c, t[MEAN].c, t[ISTD].c, t[GM].c, t[BT].c, act,
+                            t[DY].c, NULL, t[DG].c, t[DB].c));
+    CHECK_OK(G->ops->bn_bwd(G, rows, c, t[X].g, t[MEAN].g, t[ISTD].g, t[GM].g, t[BT].g, act,
+                            t[DY].g, NULL, t[DG].g, t[DB].g));
     expect_close(&t[DG], 1e-5, "bwd dgamma without dx");
     expect_close(&t[DB], 1e-5, "bwd dbeta without dx");
 out:

@@ -56,7 +56,8 @@ static int make_weight(uint16_t *w, int64_t m, int64_t k, uint64_t seed)
 
 /* ||a - b|| / ||b|| over D's elements, with the largest |a - b| scaled by
  * the largest |b|, and the NaN count of a (unwritten elements stay NaN). */
-static double rel_err(const uint16_t *a, const double *b, int64_t count, double *maxrel, int64_t *nan)
+static double rel_err(const uint16_t *a, const double *b, int64_t count, double *maxrel,
+                      int64_t *nan)
 {
     double num = 0, den = 0, maxd = 0, maxb = 0;
     *nan = 0;
@@ -123,9 +124,11 @@ static void run_shape(int64_t m, int64_t n, int64_t k, uint64_t seed)
             for (int64_t j = 0; j < n; j++) ref[j * m + i] += wv * xd[j * k + q];
         }
     rel = rel_err(got, ref, m * n, &maxrel, &nan);
-    CHECK(nan == 0 && rel <= 2e-3 && maxrel <= 2e-3, "%s: rel err %.3g, max err / max |ref| %.3g, %lld NaN/unwritten",
-          name, rel, maxrel, (long long)nan);
-    printf("  own %-18s rel err %.2e  max err/max|ref| %.2e  NaN %lld\n", name, rel, maxrel, (long long)nan);
+    CHECK(nan == 0 && rel <= 2e-3 && maxrel <= 2e-3,
+          "%s: rel err %.3g, max err / max |ref| %.3g, %lld NaN/unwritten", name, rel, maxrel,
+          (long long)nan);
+    printf("  own %-18s rel err %.2e  max err/max|ref| %.2e  NaN %lld\n", name, rel, maxrel,
+           (long long)nan);
 
     /* cuSPARSELt on the same pruned weight: the two fp16 outputs agree */
     if (have_sparse) {
@@ -145,8 +148,9 @@ static void run_shape(int64_t m, int64_t n, int64_t k, uint64_t seed)
         CHECK_OK(s24_gpu_download(G, lt, dl, ob));
         for (int64_t i = 0; i < m * n; i++) ref[i] = s24_f16_to_f32(lt[i]);
         rel = rel_err(got, ref, m * n, &maxrel, &nan);
-        CHECK(nan == 0 && rel <= 2e-3 && maxrel <= 2e-3, "%s: own vs cuSPARSELt: rel %.3g, max %.3g, %lld NaN", name,
-              rel, maxrel, (long long)nan);
+        CHECK(nan == 0 && rel <= 2e-3 && maxrel <= 2e-3,
+              "%s: own vs cuSPARSELt: rel %.3g, max %.3g, %lld NaN", name, rel, maxrel,
+              (long long)nan);
         printf("  own %-18s vs cuSPARSELt: rel %.2e  max %.2e\n", name, rel, maxrel);
     } else {
         printf("  own %-18s vs cuSPARSELt: skipped (no cuSPARSELt)\n", name);
@@ -154,7 +158,8 @@ static void run_shape(int64_t m, int64_t n, int64_t k, uint64_t seed)
 out:
     s24_gemm_plan_free(sp);
     s24_own_plan_free(p);
-    s24_gpu_mem_free(G, dw), s24_gpu_mem_free(G, dx), s24_gpu_mem_free(G, dd), s24_gpu_mem_free(G, dl);
+    s24_gpu_mem_free(G, dw), s24_gpu_mem_free(G, dx), s24_gpu_mem_free(G, dd),
+        s24_gpu_mem_free(G, dl);
     free(w), free(x), free(got), free(lt), free(ref), free(xd);
 }
 
@@ -168,7 +173,8 @@ static void test_refusals(void)
         int rc = s24_own_plan_init(G, bad[i][0], bad[i][1], bad[i][2], &p);
         int want = bad[i][0] > 0 ? S24_ERR_UNSUPPORTED : S24_ERR_INVALID;
         CHECK(rc == want && p == NULL && strlen(s24_last_error()) > 0, "%lldx%lldx%lld: %s (%s)",
-              (long long)bad[i][0], (long long)bad[i][1], (long long)bad[i][2], s24_status_str(rc), s24_last_error());
+              (long long)bad[i][0], (long long)bad[i][1], (long long)bad[i][2], s24_status_str(rc),
+              s24_last_error());
         if (i == 0) printf("  refused as it should: %s\n", s24_last_error());
         s24_own_plan_free(p);
         p = NULL;
@@ -179,7 +185,8 @@ static void test_refusals(void)
     CHECK_OK(s24_gpu_alloc(G, (size_t)(k * n) * 2, &dx));
     CHECK_OK(s24_gpu_alloc(G, (size_t)(m * n) * 2, &dd));
     /* no weight yet */
-    CHECK(s24_own_run(p, dx, dd, NULL) == S24_ERR_INVALID, "run without a weight: %s", s24_last_error());
+    CHECK(s24_own_run(p, dx, dd, NULL) == S24_ERR_INVALID, "run without a weight: %s",
+          s24_last_error());
     /* dense random: every group has four non-zeros */
     CHECK_OK(s24_gpu_fill_random(G, S24_F16, dw, m * k, 77, 1.0f));
     int rc = s24_own_plan_set_weight(p, dw);
@@ -192,7 +199,8 @@ static void test_refusals(void)
         if (h) {
             CHECK_OK(s24_gpu_upload(G, dw, h, (size_t)(m * k) * 2)); /* all zero: 2:4 */
             CHECK_OK(s24_own_plan_set_weight(p, dw));
-            CHECK(s24_own_run(p, (char *)dx + 2, dd, NULL) == S24_ERR_INVALID, "misaligned X accepted");
+            CHECK(s24_own_run(p, (char *)dx + 2, dd, NULL) == S24_ERR_INVALID,
+                  "misaligned X accepted");
             free(h);
         }
     }
@@ -218,7 +226,8 @@ static void test_timing(void)
         CHECK_OK(s24_gpu_fill_random(G, S24_F16, dx, k * n, 6, 1.0f));
         CHECK_OK(s24_own_plan_set_weight(p, dw));
         CHECK_OK(s24_own_time(p, dx, dd, 3, 21, 1, &tm));
-        CHECK(tm.repeats == 21 && tm.median_ms > 0 && tm.min_ms <= tm.median_ms && tm.median_ms <= tm.max_ms);
+        CHECK(tm.repeats == 21 && tm.median_ms > 0 && tm.min_ms <= tm.median_ms &&
+              tm.median_ms <= tm.max_ms);
         printf("  own 1024^3 fp16: %.4f ms median, %.1f TFLOP/s\n", tm.median_ms,
                2.0 * m * n * k / (tm.median_ms * 1e-3) / 1e12);
     }
@@ -231,8 +240,8 @@ static void test_timing(void)
  * convolution with bias, residual and ReLU, and, without the epilogue, bit
  * for bit against the GEMM kernel on the host-built im2col matrix (the
  * loader must put exactly those values into shared memory). */
-static void run_conv(int64_t nb, int64_t h, int64_t w, int64_t c, int64_t oc, int64_t kk, int64_t stride,
-                     int64_t pad, int epi, uint64_t seed)
+static void run_conv(int64_t nb, int64_t h, int64_t w, int64_t c, int64_t oc, int64_t kk,
+                     int64_t stride, int64_t pad, int epi, uint64_t seed)
 {
     struct s24_own_conv cs = {nb, h, w, c, oc, kk, kk, stride, pad};
     int64_t oh = (h + 2 * pad - kk) / stride + 1, ow = (w + 2 * pad - kk) / stride + 1;
@@ -241,7 +250,8 @@ static void run_conv(int64_t nb, int64_t h, int64_t w, int64_t c, int64_t oc, in
     void *dw = NULL, *dx = NULL, *dy = NULL, *dz = NULL, *dcol = NULL, *dg = NULL;
     float *db = NULL;
     size_t yb = (size_t)(m * n) * 2;
-    uint16_t *wt = malloc((size_t)(m * k) * 2), *x = malloc((size_t)nx * 2), *y = malloc(yb), *z = malloc(yb);
+    uint16_t *wt = malloc((size_t)(m * k) * 2), *x = malloc((size_t)nx * 2), *y = malloc(yb),
+             *z = malloc(yb);
     uint16_t *col = malloc((size_t)(k * n) * 2), *gy = malloc(yb);
     float *bias = malloc(sizeof(float) * (size_t)m);
     double *ref = malloc(sizeof(double) * (size_t)(m * n));
@@ -288,7 +298,8 @@ static void run_conv(int64_t nb, int64_t h, int64_t w, int64_t c, int64_t oc, in
                 int64_t iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
                 int in = iy >= 0 && iy < h && ix >= 0 && ix < w;
                 for (int64_t ci = 0; ci < c; ci++)
-                    col[j * k + (ky * kk + kx) * c + ci] = in ? x[((img * h + iy) * w + ix) * c + ci] : 0;
+                    col[j * k + (ky * kk + kx) * c + ci] =
+                        in ? x[((img * h + iy) * w + ix) * c + ci] : 0;
             }
     }
     for (int64_t j = 0; j < n; j++)
@@ -307,8 +318,8 @@ static void run_conv(int64_t nb, int64_t h, int64_t w, int64_t c, int64_t oc, in
     double maxrel;
     int64_t nan;
     double rel = rel_err(y, ref, m * n, &maxrel, &nan);
-    CHECK(nan == 0 && rel <= 2e-3 && maxrel <= 4e-3, "%s: rel err %.3g, max %.3g, %lld NaN/unwritten", name, rel,
-          maxrel, (long long)nan);
+    CHECK(nan == 0 && rel <= 2e-3 && maxrel <= 4e-3,
+          "%s: rel err %.3g, max %.3g, %lld NaN/unwritten", name, rel, maxrel, (long long)nan);
     printf("  own %-44s rel err %.2e  max %.2e  NaN %lld\n", name, rel, maxrel, (long long)nan);
     if (!epi) {
         CHECK_OK(s24_gpu_upload(G, dcol, col, (size_t)(k * n) * 2));
@@ -318,13 +329,15 @@ static void run_conv(int64_t nb, int64_t h, int64_t w, int64_t c, int64_t oc, in
             CHECK_OK(s24_own_run(g, dcol, dg, NULL));
             CHECK_OK(s24_gpu_sync(G));
             CHECK_OK(s24_gpu_download(G, gy, dg, yb));
-            CHECK(!memcmp(gy, y, yb), "%s: the implicit GEMM differs from the GEMM on im2col", name);
+            CHECK(!memcmp(gy, y, yb), "%s: the implicit GEMM differs from the GEMM on im2col",
+                  name);
         }
     }
 out:
     s24_own_plan_free(p);
     s24_own_plan_free(g);
-    s24_gpu_mem_free(G, dw), s24_gpu_mem_free(G, dx), s24_gpu_mem_free(G, dy), s24_gpu_mem_free(G, dz);
+    s24_gpu_mem_free(G, dw), s24_gpu_mem_free(G, dx), s24_gpu_mem_free(G, dy),
+        s24_gpu_mem_free(G, dz);
     s24_gpu_mem_free(G, db), s24_gpu_mem_free(G, dcol), s24_gpu_mem_free(G, dg);
     free(wt), free(x), free(y), free(z), free(col), free(gy), free(bias), free(ref);
 }
@@ -333,10 +346,12 @@ static void test_conv_refusals(void)
 {
     s24_own_plan_t *p = NULL;
     /* channels off the k tile, output channels off the block, positions off the block */
-    static const struct s24_own_conv bad[] = {{2, 16, 16, 32, 128, 3, 3, 1, 1}, {2, 16, 16, 64, 64, 3, 3, 1, 1},
+    static const struct s24_own_conv bad[] = {{2, 16, 16, 32, 128, 3, 3, 1, 1},
+                                              {2, 16, 16, 64, 64, 3, 3, 1, 1},
                                               {1, 10, 10, 64, 128, 3, 3, 1, 1}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        CHECK(s24_own_conv_init(G, &bad[i], &p) == S24_ERR_UNSUPPORTED && !p, "conv shape %zu accepted", i);
+        CHECK(s24_own_conv_init(G, &bad[i], &p) == S24_ERR_UNSUPPORTED && !p,
+              "conv shape %zu accepted", i);
         s24_own_plan_free(p);
         p = NULL;
     }
@@ -360,8 +375,9 @@ int main(void)
     printf("  refusals ...\n");
     test_refusals();
     /* the last two span several groups of block rows, the last one partial */
-    static const int64_t shapes[][3] = {{128, 128, 64},    {256, 384, 128}, {384, 128, 192}, {1024, 512, 2048},
-                                        {512, 1024, 320}, {1280, 256, 128}, {2304, 384, 64}};
+    static const int64_t shapes[][3] = {{128, 128, 64},    {256, 384, 128},  {384, 128, 192},
+                                        {1024, 512, 2048}, {512, 1024, 320}, {1280, 256, 128},
+                                        {2304, 384, 64}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         run_shape(shapes[i][0], shapes[i][1], shapes[i][2], 100 + 7 * i);
     printf("  convolution ...\n");
@@ -370,7 +386,8 @@ int main(void)
     run_conv(2, 16, 16, 64, 128, 3, 1, 1, 1, 301);  /* the same with bias, residual, ReLU */
     run_conv(8, 16, 16, 128, 256, 3, 2, 1, 0, 302); /* stride 2 */
     run_conv(2, 16, 16, 64, 256, 1, 1, 0, 1, 303);  /* 1x1 */
-    run_conv(4, 16, 16, 64, 128, 7, 1, 3, 1, 304);  /* a 7x7 tap grid, most taps in the padding at the border */
+    run_conv(4, 16, 16, 64, 128, 7, 1, 3, 1, 304);  /* a 7x7 tap grid, most taps in the padding
+                                                     * at the border */
     printf("  timing ...\n");
     test_timing();
     s24_gpu_free(G);

@@ -58,14 +58,16 @@ static int run_steps(struct run *r, s24_backend_t *be, const char *arch, int n, 
     if (rc != S24_OK) return rc;
     r->logits = malloc(sizeof(float) * 10 * (size_t)n);
     r->eval = malloc(sizeof(float) * 10 * (size_t)n);
-    if ((rc = be->ops->upload(be, r->x, hx, xb)) || (rc = be->ops->upload(be, r->y, hy, sizeof(int32_t) * (size_t)n)) ||
+    if ((rc = be->ops->upload(be, r->x, hx, xb)) ||
+        (rc = be->ops->upload(be, r->y, hy, sizeof(int32_t) * (size_t)n)) ||
         (rc = be->ops->zero(be, r->acc, 2 * sizeof(double))))
         return rc;
     for (int s = 0; s < steps && rc == S24_OK; s++) {
         s24_model_zero_grad(r->m);
         rc = s24_model_forward_be(r->m, r->x, n, hw, hw, 1);
         if (rc == S24_OK && s == 0)
-            rc = be->ops->download(be, r->logits, s24_model_logits(r->m), sizeof(float) * 10 * (size_t)n);
+            rc = be->ops->download(be, r->logits, s24_model_logits(r->m),
+                                   sizeof(float) * 10 * (size_t)n);
         if (rc == S24_OK) rc = s24_model_loss_backward(r->m, r->y, r->acc);
         if (rc == S24_OK && s == 0) rc = s24_model_to_host(r->m); /* the gradients of step 1 */
         if (rc == S24_OK && s == 0) {
@@ -182,11 +184,14 @@ static void compare(const char *arch, const char *mode, struct run *c, struct ru
         }
         if (c->o.mask[i]) { /* pruned weights exactly zero on the GPU too */
             int64_t bad = 0;
-            for (int64_t j = 0; j < pc->numel; j++) bad += !c->o.mask[i][j] && (pg->data[j] != 0.0f || g->o.buf[i][j] != 0.0f);
-            CHECK(bad == 0, "%s %s: %s has %lld pruned entries non-zero", arch, mode, pc->name, (long long)bad);
+            for (int64_t j = 0; j < pc->numel; j++)
+                bad += !c->o.mask[i][j] && (pg->data[j] != 0.0f || g->o.buf[i][j] != 0.0f);
+            CHECK(bad == 0, "%s %s: %s has %lld pruned entries non-zero", arch, mode, pc->name,
+                  (long long)bad);
         }
     }
-    CHECK(worst_w < tw, "%s %s: worst weight / buffer after the step %s %g", arch, mode, ww, worst_w);
+    CHECK(worst_w < tw, "%s %s: worst weight / buffer after the step %s %g", arch, mode, ww,
+          worst_w);
     /* after one step the running statistics are still mostly their
      * initial 0 / 1, so evaluation mode is badly conditioned: checked in
      * strict fp32 only */
@@ -250,9 +255,11 @@ static void check_deterministic(const char *arch, int n, int hw)
         int64_t diff = 0;
         for (int i = 0; i < s24_model_num_params(a.m); i++) {
             struct s24_param *pa = s24_model_param(a.m, i), *pb = s24_model_param(b.m, i);
-            if (pa->data) diff += memcmp(pa->data, pb->data, sizeof(float) * (size_t)pa->numel) != 0;
+            if (pa->data)
+                diff += memcmp(pa->data, pb->data, sizeof(float) * (size_t)pa->numel) != 0;
         }
-        CHECK(diff == 0, "%s: %lld tensors differ between two deterministic runs", arch, (long long)diff);
+        CHECK(diff == 0, "%s: %lld tensors differ between two deterministic runs", arch,
+              (long long)diff);
         run_free(&a);
         run_free(&b);
     }

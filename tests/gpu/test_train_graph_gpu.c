@@ -111,7 +111,8 @@ static void check_arch(const char *arch)
         CHECK(dl <= 1e-12 * fabs(p.st[e].train_loss) && p.st[e].train_acc == g.st[e].train_acc &&
                   fabs(p.st[e].test_loss - g.st[e].test_loss) <= 1e-12 * fabs(p.st[e].test_loss) &&
                   p.st[e].test_acc == g.st[e].test_acc,
-              "%s epoch %d: train %.12g %.4f test %.12g %.4f plain, %.12g %.4f / %.12g %.4f graphed",
+              "%s epoch %d: train %.12g %.4f test %.12g %.4f plain, "
+              "%.12g %.4f / %.12g %.4f graphed",
               arch, e + 1, p.st[e].train_loss, p.st[e].train_acc, p.st[e].test_loss,
               p.st[e].test_acc, g.st[e].train_loss, g.st[e].train_acc, g.st[e].test_loss,
               g.st[e].test_acc);

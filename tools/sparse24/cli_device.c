@@ -13,7 +13,8 @@ int cli_device(const char *arg, enum s24_device *dev)
     if (!strcmp(arg, "auto")) {
         /* CUDA when this build has it and a GPU answers */
         s24_backend_t *be = NULL;
-        *dev = s24_backend_create(S24_DEVICE_CUDA, 0, &be) == S24_OK ? S24_DEVICE_CUDA : S24_DEVICE_CPU;
+        *dev = s24_backend_create(S24_DEVICE_CUDA, 0, &be) == S24_OK ? S24_DEVICE_CUDA
+                                                                     : S24_DEVICE_CPU;
         s24_backend_free(be);
         return 0;
     }

@@ -9,8 +9,8 @@
  * `sparse24 prune` first). A weight that is 2:4 numerically but holds -0.0
  * where it was pruned (PyTorch's w * mask) is packed with those zeros made
  * +0.0, and the table says how many: the byte-exact compressor could not
- * store a third non-zero pattern in a group otherwise. The compressed file is for storage and for the
- * sparse engines; PyTorch cannot load it as a state dict.
+ * store a third non-zero pattern in a group otherwise. The compressed file is for storage and for
+ * the sparse engines; PyTorch cannot load it as a state dict.
  */
 #include "cli.h"
 
@@ -119,7 +119,8 @@ int cmd_compress(int argc, char **argv)
         }
     }
     if (optind != argc - 1)
-        return cli_usage(cmd, optind >= argc ? "missing IN.safetensors" : "one input file expected");
+        return cli_usage(cmd,
+                         optind >= argc ? "missing IN.safetensors" : "one input file expected");
     const char *in = argv[optind];
     if (!out && in_place) out = in;
     if (!out) return cli_usage(cmd, "missing -o OUT.safetensors (or --in-place)");
@@ -134,13 +135,14 @@ int cmd_compress(int argc, char **argv)
     if ((rc = s24_st_read(in, &st)) != S24_OK) return cli_lib_fail(cmd, rc);
     for (int i = 0; i < st.nmeta; i++) {
         if (!strncmp(st.meta[i].key, "sparse24.", 9)) {
-            ec = cli_fail(cmd, "%s: already has sparse24 metadata (\"%s\"): compressed already?", in,
-                          st.meta[i].key);
+            ec = cli_fail(cmd, "%s: already has sparse24 metadata (\"%s\"): compressed already?",
+                          in, st.meta[i].key);
             goto done;
         }
         if ((rc = s24_st_meta_set(&cs, st.meta[i].key, st.meta[i].value)) != S24_OK) goto lib_fail;
     }
-    if ((rc = s24_st_meta_set(&cs, "sparse24.format", S24_COMPRESS_FORMAT)) != S24_OK) goto lib_fail;
+    if ((rc = s24_st_meta_set(&cs, "sparse24.format", S24_COMPRESS_FORMAT)) != S24_OK)
+        goto lib_fail;
 
     int namew = 6, ncomp = 0, nstuck = 0; /* nstuck: could be packed, stayed dense */
     int64_t negzeros = 0;
@@ -179,7 +181,8 @@ int cmd_compress(int argc, char **argv)
                        s24_dtype_name(t->dtype), shape, t->nbytes, t->nbytes, r);
             continue;
         }
-        int64_t vs[2] = {comp.rows, comp.k / 2}, ms[2] = {comp.rows, (int64_t)s24_meta_row_bytes(comp.k)};
+        int64_t vs[2] = {comp.rows, comp.k / 2},
+                ms[2] = {comp.rows, (int64_t)s24_meta_row_bytes(comp.k)};
         snprintf(key, sizeof key, "%s.values", t->name);
         if ((rc = s24_st_add(&cs, key, t->dtype, 2, vs, comp.values)) != S24_OK) goto lib_fail;
         snprintf(key, sizeof key, "%s.meta", t->name);

@@ -129,7 +129,8 @@ int st_decompress(const char *cmd, const char *in, struct s24_st *st, struct s24
             goto done;
         }
         if (!same_layout(t, d)) {
-            ec = cli_fail(cmd, "%s: tensor \"%s\" differs in dtype or shape from the original header",
+            ec = cli_fail(cmd,
+                          "%s: tensor \"%s\" differs in dtype or shape from the original header",
                           in, d->name);
             goto done;
         }
@@ -174,7 +175,8 @@ int cmd_decompress(int argc, char **argv)
         }
     }
     if (optind != argc - 1)
-        return cli_usage(cmd, optind >= argc ? "missing IN.safetensors" : "one input file expected");
+        return cli_usage(cmd,
+                         optind >= argc ? "missing IN.safetensors" : "one input file expected");
     const char *in = argv[optind];
     if (!out && in_place) out = in;
     if (!out) return cli_usage(cmd, "missing -o OUT.safetensors (or --in-place)");

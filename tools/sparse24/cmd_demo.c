@@ -159,7 +159,8 @@ static int demo_gemm(const char *cmd, const struct demo_layer *L, const float *w
     }
     for (int64_t o = 0; o < M; o++)
         for (int64_t i = 0; i < L->ic; i++)
-            for (int64_t p = 0; p < KK; p++) A[(o * KK + p) * L->ic + i] = w_oihw[(o * L->ic + i) * KK + p];
+            for (int64_t p = 0; p < KK; p++)
+                A[(o * KK + p) * L->ic + i] = w_oihw[(o * L->ic + i) * KK + p];
     struct s24_rng r;
     s24_rng_seed(&r, seed ^ 0xB5297A4D3F1C0E27ull);
     for (int64_t e = 0; e < K * N; e++) B[e] = s24_rng_uniformf(&r, -1, 1);
@@ -233,7 +234,9 @@ static int demo_gemm(const char *cmd, const struct demo_layer *L, const float *w
     fprintf(out, "         %-36s %8.3f ms  %6.1f GFLOP/s\n", "dense naive reference (no BLAS):",
             1e3 * res->t_dense, flop / res->t_dense * 1e-9);
 #endif
-    fprintf(out, "         dense/2:4 time %.2fx (s24_spmm), %.2fx (plan run); max |C_2:4 - C_dense| / max |C_dense| = %.2e\n",
+    fprintf(out,
+            "         dense/2:4 time %.2fx (s24_spmm), %.2fx (plan run); max |C_2:4 - C_dense| / "
+            "max |C_dense| = %.2e\n",
             res->t_dense / res->t_sparse, res->t_dense / res->t_plan_run, res->rel_err);
     /* fp32 sums of up to K/2 products in another order: a few ulps of the largest value */
     if (!(res->rel_err < 1e-5)) {

@@ -76,8 +76,10 @@ int cmd_eval(int argc, char **argv)
     static const struct option lo[] = {
         {"model", required_argument, 0, O_MODEL}, {"checkpoint", required_argument, 0, O_CKPT},
         {"data", required_argument, 0, O_DATA},   {"batch", required_argument, 0, O_BATCH},
-        {"limit-test", required_argument, 0, O_LTEST}, {"synthetic-size", required_argument, 0, O_SSIZE},
-        {"synthetic-test", required_argument, 0, O_STEST}, {"threads", required_argument, 0, O_THREADS},
+        {"limit-test", required_argument, 0, O_LTEST},
+        {"synthetic-size", required_argument, 0, O_SSIZE},
+        {"synthetic-test", required_argument, 0, O_STEST},
+        {"threads", required_argument, 0, O_THREADS},
         {"device", required_argument, 0, O_DEVICE}, {"gpu", required_argument, 0, O_GPU},
         {"progress", no_argument, 0, O_PROGRESS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = argv[0], *arch = NULL, *ckpt = NULL;
@@ -96,18 +98,22 @@ int cmd_eval(int argc, char **argv)
         case O_CKPT: ckpt = optarg; break;
         case O_DATA: d.data = optarg; break;
         case O_BATCH:
-            if (cli_parse_i64(optarg, 1, 65536, &v)) return cli_usage(cmd, "--batch %s: expected 1..65536", optarg);
+            if (cli_parse_i64(optarg, 1, 65536, &v))
+                return cli_usage(cmd, "--batch %s: expected 1..65536", optarg);
             batch = (int)v;
             break;
         case O_LTEST:
-            if (cli_parse_i64(optarg, 1, INT64_MAX, &d.limit_test)) return cli_usage(cmd, "--limit-test %s: expected a positive count", optarg);
+            if (cli_parse_i64(optarg, 1, INT64_MAX, &d.limit_test))
+                return cli_usage(cmd, "--limit-test %s: expected a positive count", optarg);
             break;
         case O_SSIZE:
-            if (cli_parse_i64(optarg, 8, 64, &v)) return cli_usage(cmd, "--synthetic-size %s: expected 8..64", optarg);
+            if (cli_parse_i64(optarg, 8, 64, &v))
+                return cli_usage(cmd, "--synthetic-size %s: expected 8..64", optarg);
             d.synth.size = (int)v;
             break;
         case O_STEST:
-            if (cli_parse_i64(optarg, 1, 1 << 24, &v)) return cli_usage(cmd, "--synthetic-test %s: expected 1..16777216", optarg);
+            if (cli_parse_i64(optarg, 1, 1 << 24, &v))
+                return cli_usage(cmd, "--synthetic-test %s: expected 1..16777216", optarg);
             d.synth.n_test = v;
             break;
         case O_THREADS:
@@ -116,7 +122,8 @@ int cmd_eval(int argc, char **argv)
         case O_DEVICE: device = optarg; break;
         case O_PROGRESS: force_progress = 1; break;
         case O_GPU:
-            if (cli_parse_i64(optarg, 0, 1023, &v)) return cli_usage(cmd, "--gpu %s: expected 0..1023", optarg);
+            if (cli_parse_i64(optarg, 0, 1023, &v))
+                return cli_usage(cmd, "--gpu %s: expected 0..1023", optarg);
             gpu = (int)v;
             break;
         default: return cli_usage(cmd, "unknown option");
@@ -125,9 +132,11 @@ int cmd_eval(int argc, char **argv)
     if (optind < argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (!arch) return cli_usage(cmd, "--model is required");
     if (!ckpt) return cli_usage(cmd, "--checkpoint is required");
-    if (!s24_arch_find(arch)) return cli_usage(cmd, "--model %s: expected %s", arch, cli_model_list());
+    if (!s24_arch_find(arch))
+        return cli_usage(cmd, "--model %s: expected %s", arch, cli_model_list());
     enum s24_device dev;
-    if (cli_device(device, &dev)) return cli_usage(cmd, "--device %s: expected cpu, cuda or auto", device);
+    if (cli_device(device, &dev))
+        return cli_usage(cmd, "--device %s: expected cpu, cuda or auto", device);
 
     s24_model_t *m = NULL;
     s24_backend_t *be = NULL;

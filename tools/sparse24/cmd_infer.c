@@ -40,7 +40,8 @@ static void usage(FILE *f)
 "own fp32 eval forward (the masked network as training evaluates it), on how\n"
 "many test images each plan predicts the class the eval forward does, images/s\n"
 "of the plan against the same plan run all dense (alternating batches,\n"
-"medians), and a line per layer with its path, time, share and why. On the GPU (--device cuda) the plan runs fp16 or bf16 NHWC: dense\n"
+"medians), and a line per layer with its path, time, share and why. On the GPU "
+"(--device cuda) the plan runs fp16 or bf16 NHWC: dense\n"
 "layers on cuDNN, 2:4 layers on cuSPARSELt.\n"
 "\n"
 "options:\n"
@@ -93,10 +94,13 @@ static int evaluate(s24_infer_t *ps, s24_infer_t *pd, s24_model_t *m, const stru
                     int batch, struct infer_eval *ev)
 {
     size_t img = (size_t)d->h * (size_t)d->w * 3, yb = sizeof(float) * 10 * (size_t)batch;
-    float *x = malloc(sizeof(float) * img * (size_t)batch), *y[3] = {malloc(yb), malloc(yb), malloc(yb)};
+    float *x = malloc(sizeof(float) * img * (size_t)batch),
+          *y[3] = {malloc(yb), malloc(yb), malloc(yb)};
     int *lab = malloc(sizeof(int) * (size_t)batch);
     int64_t *idx = malloc(sizeof(int64_t) * (size_t)batch);
-    int rc = x && y[0] && y[1] && y[2] && lab && idx ? S24_OK : s24_error(S24_ERR_NOMEM, "infer: out of memory");
+    int rc = x && y[0] && y[1] && y[2] && lab && idx
+                 ? S24_OK
+                 : s24_error(S24_ERR_NOMEM, "infer: out of memory");
     memset(ev, 0, sizeof *ev);
     for (int64_t at = 0; at < d->n && rc == S24_OK; at += batch) {
         int nb = (int)(d->n - at < batch ? d->n - at : batch);
@@ -111,7 +115,8 @@ static int evaluate(s24_infer_t *ps, s24_infer_t *pd, s24_model_t *m, const stru
                 c[k] = argmax10(y[k] + 10 * b);
                 ev->hits[k] += c[k] == lab[b];
             }
-            ev->agree[0] += c[0] == c[2], ev->agree[1] += c[1] == c[2], ev->agree[2] += c[0] == c[1];
+            ev->agree[0] += c[0] == c[2], ev->agree[1] += c[1] == c[2],
+                ev->agree[2] += c[0] == c[1];
         }
     }
     free(x), free(y[0]), free(y[1]), free(y[2]), free(lab), free(idx);
@@ -149,14 +154,17 @@ int cmd_infer(int argc, char **argv)
         case O_CKPT: ckpt = optarg; break;
         case O_DATA: d.data = optarg; break;
         case O_BATCH:
-            if (cli_parse_i64(optarg, 1, 65536, &v)) return cli_usage(cmd, "--batch %s: expected 1..65536", optarg);
+            if (cli_parse_i64(optarg, 1, 65536, &v))
+                return cli_usage(cmd, "--batch %s: expected 1..65536", optarg);
             batch = (int)v;
             break;
         case O_LTEST:
-            if (cli_parse_i64(optarg, 1, INT64_MAX, &d.limit_test)) return cli_usage(cmd, "--limit-test %s: expected a positive count", optarg);
+            if (cli_parse_i64(optarg, 1, INT64_MAX, &d.limit_test))
+                return cli_usage(cmd, "--limit-test %s: expected a positive count", optarg);
             break;
         case O_REPEATS:
-            if (cli_parse_i64(optarg, 1, 10000, &v)) return cli_usage(cmd, "--repeats %s: expected 1..10000", optarg);
+            if (cli_parse_i64(optarg, 1, 10000, &v))
+                return cli_usage(cmd, "--repeats %s: expected 1..10000", optarg);
             repeats = (int)v;
             break;
         case O_PATH:
@@ -166,15 +174,19 @@ int cmd_infer(int argc, char **argv)
             else return cli_usage(cmd, "--path %s: expected auto, sparse or dense", optarg);
             break;
         case O_DEVICE:
-            if (cli_device(optarg, &dev)) return cli_usage(cmd, "--device %s: expected cpu, cuda or auto", optarg);
+            if (cli_device(optarg, &dev))
+                return cli_usage(cmd, "--device %s: expected cpu, cuda or auto", optarg);
             dev_set = 1;
             break;
         case O_DTYPE:
             if (!strcmp(optarg, "fp16")) dtype = S24_F16;
             else if (!strcmp(optarg, "bf16")) dtype = S24_BF16;
             else if (!strcmp(optarg, "fp32")) dtype = S24_F32;
-            else if (!strcmp(optarg, "int8")) return cli_usage(cmd, "--dtype int8: not implemented yet (fp16 or bf16)");
-            else return cli_usage(cmd, "--dtype %s: expected fp16 or bf16 (GPU), fp32 (CPU)", optarg);
+            else if (!strcmp(optarg, "int8"))
+                return cli_usage(cmd, "--dtype int8: not implemented yet (fp16 or bf16)");
+            else
+                return cli_usage(cmd, "--dtype %s: expected fp16 or bf16 (GPU), fp32 (CPU)",
+                                 optarg);
             break;
         case O_THREADS:
             if (cli_threads(cmd, optarg)) return S24_EXIT_USAGE;
@@ -182,11 +194,13 @@ int cmd_infer(int argc, char **argv)
         case O_CSV: csv = optarg; break;
         case O_LAYERS: layers = optarg; break;
         case O_SSIZE:
-            if (cli_parse_i64(optarg, 8, 64, &v)) return cli_usage(cmd, "--synthetic-size %s: expected 8..64", optarg);
+            if (cli_parse_i64(optarg, 8, 64, &v))
+                return cli_usage(cmd, "--synthetic-size %s: expected 8..64", optarg);
             d.synth.size = (int)v;
             break;
         case O_STEST:
-            if (cli_parse_i64(optarg, 1, 1 << 24, &v)) return cli_usage(cmd, "--synthetic-test %s: expected 1..16777216", optarg);
+            if (cli_parse_i64(optarg, 1, 1 << 24, &v))
+                return cli_usage(cmd, "--synthetic-test %s: expected 1..16777216", optarg);
             d.synth.n_test = v;
             break;
         default: return cli_usage(cmd, "unknown option");
@@ -195,7 +209,8 @@ int cmd_infer(int argc, char **argv)
     if (optind < argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (!arch) return cli_usage(cmd, "--model is required");
     if (!ckpt) return cli_usage(cmd, "--checkpoint is required");
-    if (!s24_arch_find(arch)) return cli_usage(cmd, "--model %s: expected %s", arch, cli_model_list());
+    if (!s24_arch_find(arch))
+        return cli_usage(cmd, "--model %s: expected %s", arch, cli_model_list());
     /* unset: as train and eval, the GPU where one answers, unless fp32 asks
      * for the CPU plan */
     if (!dev_set) {
@@ -284,15 +299,18 @@ int cmd_infer(int argc, char **argv)
         total += s24_infer_layer_at(ps, i)->ms;
     }
     const char *pn = path_name(path);
-    printf("checkpoint: %s (%s), %lld test images of %dx%d\n", ckpt, arch, (long long)test.n, test.h, test.w);
+    printf("checkpoint: %s (%s), %lld test images of %dx%d\n", ckpt, arch, (long long)test.n,
+           test.h, test.w);
     printf("device: %s, %s\n", be ? s24_backend_name(be) : "cpu",
            dev == S24_DEVICE_CUDA ? (dtype == S24_BF16 ? "bf16" : "fp16") : "fp32");
-    printf("test accuracy: %s plan %.2f%%, dense plan %.2f%%, model eval forward (fp32) %.2f%%\n", pn,
-           pct * (double)ev.hits[0], pct * (double)ev.hits[1], pct * (double)ev.hits[2]);
+    printf("test accuracy: %s plan %.2f%%, dense plan %.2f%%, model eval forward (fp32) %.2f%%\n",
+           pn, pct * (double)ev.hits[0], pct * (double)ev.hits[1], pct * (double)ev.hits[2]);
     /* issue 11's bar: the 2:4 plan's predictions are the masked model's on >= 99.9 % */
-    printf("predictions as the model's eval forward: %s plan %lld of %lld (%.2f%%), dense plan %lld "
-           "(%.2f%%)\n", pn, (long long)ev.agree[0], (long long)test.n, pct * (double)ev.agree[0],
-           (long long)ev.agree[1], pct * (double)ev.agree[1]);
+    printf(
+        "predictions as the model's eval forward: %s plan %lld of %lld (%.2f%%), dense plan %lld "
+        "(%.2f%%)\n",
+        pn, (long long)ev.agree[0], (long long)test.n, pct * (double)ev.agree[0],
+        (long long)ev.agree[1], pct * (double)ev.agree[1]);
     /* the same dtype, the same folded weights: what the 2:4 GEMMs alone change */
     printf("predictions as the dense plan: %s plan %lld of %lld (%.2f%%)\n", pn,
            (long long)ev.agree[2], (long long)test.n, pct * (double)ev.agree[2]);
@@ -312,7 +330,9 @@ int cmd_infer(int argc, char **argv)
     }
     const char *dn = dev == S24_DEVICE_CUDA ? "cuda" : "cpu";
     const char *tn = dev == S24_DEVICE_CUDA ? (dtype == S24_BF16 ? "bf16" : "fp16") : "fp32";
-    const char *pw = path == S24_INFER_AUTO ? "auto" : path == S24_INFER_SPARSE ? "sparse" : "dense";
+    const char *pw = path == S24_INFER_AUTO     ? "auto"
+                     : path == S24_INFER_SPARSE ? "sparse"
+                                                : "dense";
     if (fcsv)
         fprintf(fcsv, "%s,%s,%s,%s,%lld,%d,%.2f,%.2f,%.2f,%.2f,%.2f,%.4f,%.4f,%d,%.2f\n", arch, dn,
                 tn, pw, (long long)test.n, nb, pct * (double)ev.hits[0], pct * (double)ev.hits[1],

@@ -66,7 +66,8 @@ static void cpu_isa(char *buf, size_t len)
         case 9: has = __builtin_cpu_supports("avx512fp16"); break;
 #endif
         }
-        if (has && o + 16 < len) o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? " " : "", isas[i]);
+        if (has && o + 16 < len)
+            o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? " " : "", isas[i]);
     }
 #else
     snprintf(buf, len, "(non-x86)");

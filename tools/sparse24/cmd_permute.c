@@ -126,8 +126,9 @@ static int run_npy(const char *in, const struct s24_permute_opts *o, const char 
     if (rc) return cli_lib_fail(CMD, rc);
     if (ndim != 2 && ndim != 4) {
         free(data);
-        return cli_fail(CMD, "%s: a %d-D array; need a 2-D matrix (rows x input channels) or a 4-D OIHW weight",
-                        in, ndim);
+        return cli_fail(
+            CMD, "%s: a %d-D array; need a 2-D matrix (rows x input channels) or a 4-D OIHW weight",
+            in, ndim);
     }
     const char *base = strrchr(in, '/');
     rc = search_weight(base ? base + 1 : in, dt, data, ndim, shape, o, out);
@@ -232,20 +233,24 @@ int cmd_permute(int argc, char **argv)
         case 'M': model = optarg; break;
         case 's':
             if (s24_permute_strategy_parse(optarg, &o.strategy))
-                return cli_usage(CMD, "unknown --strategy '%s' (default, swap, stripes8, stripes12, identity)",
-                                 optarg);
+                return cli_usage(
+                    CMD, "unknown --strategy '%s' (default, swap, stripes8, stripes12, identity)",
+                    optarg);
             break;
         case 'S': {
             unsigned long long v = strtoull(optarg, &end, 10);
-            if (!*optarg || *end || optarg[0] == '-') return cli_usage(CMD, "bad --seed '%s'", optarg);
+            if (!*optarg || *end || optarg[0] == '-')
+                return cli_usage(CMD, "bad --seed '%s'", optarg);
             o.seed = v;
             break;
         }
         case 'e':
-            if (cli_parse_i64(optarg, 0, INT64_MAX, &o.escapes)) return cli_usage(CMD, "bad --escapes '%s'", optarg);
+            if (cli_parse_i64(optarg, 0, INT64_MAX, &o.escapes))
+                return cli_usage(CMD, "bad --escapes '%s'", optarg);
             break;
         case 'm':
-            if (cli_parse_i64(optarg, 0, INT64_MAX, &o.max_moves)) return cli_usage(CMD, "bad --max-moves '%s'", optarg);
+            if (cli_parse_i64(optarg, 0, INT64_MAX, &o.max_moves))
+                return cli_usage(CMD, "bad --max-moves '%s'", optarg);
             break;
         case 'b':
             o.time_budget = strtod(optarg, &end);
@@ -274,12 +279,15 @@ int cmd_permute(int argc, char **argv)
         if (tensor) return cli_usage(CMD, "--tensor and --model exclude each other");
         const struct s24_arch_info *ai = s24_arch_find(model);
         if (!ai || !ai->permutable)
-            return cli_usage(CMD, "--model '%s': no channel-permutation description (the registry's "
-                                  "permutable architectures: %s)", model, cli_permutable_list());
+            return cli_usage(CMD,
+                             "--model '%s': no channel-permutation description (the registry's "
+                             "permutable architectures: %s)",
+                             model, cli_permutable_list());
         return run_model(model, in, &o, out, force_progress);
     }
     if (ends_with(in, ".safetensors")) {
-        if (!tensor) return cli_usage(CMD, "%s: a safetensors input needs --tensor NAME (or --model)", in);
+        if (!tensor)
+            return cli_usage(CMD, "%s: a safetensors input needs --tensor NAME (or --model)", in);
         return run_tensor(in, tensor, &o, out);
     }
     if (tensor) return cli_usage(CMD, "--tensor needs a .safetensors input");

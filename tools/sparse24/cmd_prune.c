@@ -129,7 +129,8 @@ static int run(const char *cmd, struct opts *o)
         goto done;
     }
     if (s24_st_meta_get(&st, "sparse24.format")) {
-        ec = cli_fail(cmd, "%s: is a sparse24 compressed file; run 'sparse24 decompress' first", o->in);
+        ec = cli_fail(cmd, "%s: is a sparse24 compressed file; run 'sparse24 decompress' first",
+                      o->in);
         goto done;
     }
     if (o->masks) {
@@ -186,7 +187,8 @@ static int run(const char *cmd, struct opts *o)
         const struct s24_st_tensor *mt = o->masks ? s24_st_find(&masks_in, t->name) : NULL;
         if (o->masks) {
             /* a given mask decides, whatever the shape rule says */
-            skip = mt ? st_eligible(t, ST_RULE_ANY, o->n, o->m, &v, why, sizeof why) : "no mask given";
+            skip =
+                mt ? st_eligible(t, ST_RULE_ANY, o->n, o->m, &v, why, sizeof why) : "no mask given";
             if (mt && skip) {
                 ec = cli_fail(cmd, "%s: mask \"%s\" given for a tensor that cannot be pruned (%s)",
                               o->masks, t->name, skip);
@@ -221,7 +223,8 @@ static int run(const char *cmd, struct opts *o)
             goto done;
         }
         if (mt) {
-            if ((ec = mask_from_file(cmd, o->masks, mt, t, v, o->n, o->m)) != S24_EXIT_OK) goto done;
+            if ((ec = mask_from_file(cmd, o->masks, mt, t, v, o->n, o->m)) != S24_EXIT_OK)
+                goto done;
             ec = S24_EXIT_FAIL;
             memcpy(mask, mt->data, (size_t)numel);
         } else if ((rc = s24_mask_compute(t->dtype, t->data, v, o->n, o->m, mask)) != S24_OK) {

@@ -131,7 +131,9 @@ static void progress(void *ctx, const struct s24_progress *p)
     if (b->done0 < 0) b->done0 = before;
     double frac = (double)p->batch / (double)(p->batches ? p->batches : 1);
     double run_epochs = before - b->done0 + (p->epoch_done ? 1.0 : frac);
-    double eta = run_epochs > 0 ? (s24_now() - b->t0) / run_epochs * (total - before - (p->epoch_done ? 1.0 : frac)) : 0;
+    double eta = run_epochs > 0 ? (s24_now() - b->t0) / run_epochs *
+                                      (total - before - (p->epoch_done ? 1.0 : frac))
+                                : 0;
     char etas[32];
     fmt_eta(eta, etas, sizeof etas);
     if (p->epoch_done) {
@@ -151,7 +153,8 @@ static void progress(void *ctx, const struct s24_progress *p)
     int fill = (int)(30 * p->batch / (p->batches ? p->batches : 1));
     for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
     bar[30] = 0;
-    fprintf(stderr, "\r\033[Kphase %d epoch %d/%d [%s] %lld/%lld loss %.4f acc %.1f%% %.0f img/s ETA %s",
+    fprintf(stderr,
+            "\r\033[Kphase %d epoch %d/%d [%s] %lld/%lld loss %.4f acc %.1f%% %.0f img/s ETA %s",
             p->phase, p->epoch, p->epochs, bar, (long long)p->batch, (long long)p->batches, p->loss,
             p->acc, p->images_per_s, etas);
     fflush(stderr);
@@ -230,14 +233,17 @@ int cmd_train(int argc, char **argv)
 {
     static const struct option lo[] = {
         {"model", required_argument, 0, O_MODEL},   {"data", required_argument, 0, O_DATA},
-        {"epochs", required_argument, 0, O_EPOCHS}, {"phase2-epochs", required_argument, 0, O_EPOCHS2},
+        {"epochs", required_argument, 0, O_EPOCHS},
+        {"phase2-epochs", required_argument, 0, O_EPOCHS2},
         {"strategy", required_argument, 0, O_STRATEGY}, {"permute", no_argument, 0, O_PERMUTE},
         {"from", required_argument, 0, O_FROM},     {"seed", required_argument, 0, O_SEED},
         {"out", required_argument, 0, O_OUT},       {"batch", required_argument, 0, O_BATCH},
         {"lr", required_argument, 0, O_LR},         {"wd", required_argument, 0, O_WD},
         {"threads", required_argument, 0, O_THREADS}, {"resume", no_argument, 0, O_RESUME},
-        {"limit-train", required_argument, 0, O_LTRAIN}, {"limit-test", required_argument, 0, O_LTEST},
-        {"no-augment", no_argument, 0, O_NOAUG},    {"synthetic-size", required_argument, 0, O_SSIZE},
+        {"limit-train", required_argument, 0, O_LTRAIN},
+        {"limit-test", required_argument, 0, O_LTEST},
+        {"no-augment", no_argument, 0, O_NOAUG},
+        {"synthetic-size", required_argument, 0, O_SSIZE},
         {"synthetic-train", required_argument, 0, O_STRAIN},
         {"synthetic-test", required_argument, 0, O_STEST},
         {"stop-after", required_argument, 0, O_STOP}, {"help", no_argument, 0, 'h'},
@@ -262,15 +268,18 @@ int cmd_train(int argc, char **argv)
         switch (opt) {
         case 'h': usage(stdout); return S24_EXIT_OK;
         case O_MODEL:
-            if (!s24_arch_find(optarg)) return cli_usage(cmd, "--model %s: expected %s", optarg, cli_model_list());
+            if (!s24_arch_find(optarg))
+                return cli_usage(cmd, "--model %s: expected %s", optarg, cli_model_list());
             c.arch = optarg;
             break;
         case O_DEVICE:
-            if (cli_device(optarg, &c.device)) return cli_usage(cmd, "--device %s: expected cpu, cuda or auto", optarg);
+            if (cli_device(optarg, &c.device))
+                return cli_usage(cmd, "--device %s: expected cpu, cuda or auto", optarg);
             dev_auto = 0;
             break;
         case O_GPU:
-            if (cli_parse_i64(optarg, 0, 1023, &v)) return cli_usage(cmd, "--gpu %s: expected 0..1023", optarg);
+            if (cli_parse_i64(optarg, 0, 1023, &v))
+                return cli_usage(cmd, "--gpu %s: expected 0..1023", optarg);
             c.gpu = (int)v;
             break;
         case O_DETERMINISTIC: setenv("S24_DETERMINISTIC", "1", 1); break;
@@ -283,33 +292,39 @@ int cmd_train(int argc, char **argv)
             break;
         case O_DATA: d.data = optarg; break;
         case O_EPOCHS:
-            if (cli_parse_i64(optarg, 0, 100000, &v)) return cli_usage(cmd, "--epochs %s: expected 0..100000", optarg);
+            if (cli_parse_i64(optarg, 0, 100000, &v))
+                return cli_usage(cmd, "--epochs %s: expected 0..100000", optarg);
             epochs = (int)v;
             break;
         case O_EPOCHS2:
-            if (cli_parse_i64(optarg, 0, 100000, &v)) return cli_usage(cmd, "--phase2-epochs %s: expected 0..100000", optarg);
+            if (cli_parse_i64(optarg, 0, 100000, &v))
+                return cli_usage(cmd, "--phase2-epochs %s: expected 0..100000", optarg);
             epochs2 = (int)v;
             break;
         case O_STRATEGY:
             if (s24_strategy_parse(optarg, &c.strategy) != S24_OK)
-                return cli_usage(cmd, "--strategy %s: expected continue, rewind, reinit or dense", optarg);
+                return cli_usage(cmd, "--strategy %s: expected continue, rewind, reinit or dense",
+                                 optarg);
             break;
         case O_PERMUTE: c.permute = 1; break;
         case O_PBUDGET:
             /* options of the search, seeded like the default the pipeline uses */
             s24_permute_opts_default(&popts);
-            if (cli_parse_double(optarg, &popts.time_budget) || !(popts.time_budget > 0 && popts.time_budget < 1e6))
+            if (cli_parse_double(optarg, &popts.time_budget) ||
+                !(popts.time_budget > 0 && popts.time_budget < 1e6))
                 return cli_usage(cmd, "--permute-budget %s: expected seconds > 0", optarg);
             c.permute_opts = &popts;
             break;
         case O_FROM: c.from = optarg; break;
         case O_SEED:
-            if (cli_parse_i64(optarg, 0, INT64_MAX, &v)) return cli_usage(cmd, "--seed %s: expected a non-negative integer", optarg);
+            if (cli_parse_i64(optarg, 0, INT64_MAX, &v))
+                return cli_usage(cmd, "--seed %s: expected a non-negative integer", optarg);
             c.seed = (uint64_t)v;
             break;
         case O_OUT: c.out_dir = optarg; break;
         case O_BATCH:
-            if (cli_parse_i64(optarg, 1, 65536, &v)) return cli_usage(cmd, "--batch %s: expected 1..65536", optarg);
+            if (cli_parse_i64(optarg, 1, 65536, &v))
+                return cli_usage(cmd, "--batch %s: expected 1..65536", optarg);
             c.batch = (int)v;
             break;
         case O_LR:
@@ -317,7 +332,8 @@ int cmd_train(int argc, char **argv)
                 return cli_usage(cmd, "--lr %s: expected a number in (0, 100)", optarg);
             break;
         case O_WD:
-            if (cli_parse_double(optarg, &c.weight_decay) || !(c.weight_decay >= 0 && c.weight_decay < 1))
+            if (cli_parse_double(optarg, &c.weight_decay) ||
+                !(c.weight_decay >= 0 && c.weight_decay < 1))
                 return cli_usage(cmd, "--wd %s: expected a number in [0, 1)", optarg);
             break;
         case O_THREADS:
@@ -325,26 +341,32 @@ int cmd_train(int argc, char **argv)
             break;
         case O_RESUME: c.resume = 1; break;
         case O_LTRAIN:
-            if (cli_parse_i64(optarg, 1, INT64_MAX, &d.limit_train)) return cli_usage(cmd, "--limit-train %s: expected a positive count", optarg);
+            if (cli_parse_i64(optarg, 1, INT64_MAX, &d.limit_train))
+                return cli_usage(cmd, "--limit-train %s: expected a positive count", optarg);
             break;
         case O_LTEST:
-            if (cli_parse_i64(optarg, 1, INT64_MAX, &d.limit_test)) return cli_usage(cmd, "--limit-test %s: expected a positive count", optarg);
+            if (cli_parse_i64(optarg, 1, INT64_MAX, &d.limit_test))
+                return cli_usage(cmd, "--limit-test %s: expected a positive count", optarg);
             break;
         case O_NOAUG: c.aug.pad = 0; c.aug.flip = 0; break;
         case O_SSIZE:
-            if (cli_parse_i64(optarg, 8, 64, &v)) return cli_usage(cmd, "--synthetic-size %s: expected 8..64", optarg);
+            if (cli_parse_i64(optarg, 8, 64, &v))
+                return cli_usage(cmd, "--synthetic-size %s: expected 8..64", optarg);
             d.synth.size = (int)v;
             break;
         case O_STRAIN:
-            if (cli_parse_i64(optarg, 1, 1 << 24, &v)) return cli_usage(cmd, "--synthetic-train %s: expected 1..16777216", optarg);
+            if (cli_parse_i64(optarg, 1, 1 << 24, &v))
+                return cli_usage(cmd, "--synthetic-train %s: expected 1..16777216", optarg);
             d.synth.n_train = v;
             break;
         case O_STEST:
-            if (cli_parse_i64(optarg, 1, 1 << 24, &v)) return cli_usage(cmd, "--synthetic-test %s: expected 1..16777216", optarg);
+            if (cli_parse_i64(optarg, 1, 1 << 24, &v))
+                return cli_usage(cmd, "--synthetic-test %s: expected 1..16777216", optarg);
             d.synth.n_test = v;
             break;
         case O_STOP:
-            if (cli_parse_i64(optarg, 1, 100000, &v)) return cli_usage(cmd, "--stop-after %s: expected a positive count", optarg);
+            if (cli_parse_i64(optarg, 1, 100000, &v))
+                return cli_usage(cmd, "--stop-after %s: expected a positive count", optarg);
             c.stop_after = (int)v;
             break;
         default: return cli_usage(cmd, "unknown option");
@@ -355,11 +377,14 @@ int cmd_train(int argc, char **argv)
     if (!c.out_dir) return cli_usage(cmd, "--out is required");
     if (c.permute_opts && !c.permute) return cli_usage(cmd, "--permute-budget needs --permute");
     if (c.permute_opts) popts.seed = c.seed;
-    if (epochs < 0 && !c.from) return cli_usage(cmd, "--epochs is required (or --from a trained checkpoint)");
-    if (epochs == 0 && !c.from) return cli_usage(cmd, "--epochs 0 needs --from a trained checkpoint");
+    if (epochs < 0 && !c.from)
+        return cli_usage(cmd, "--epochs is required (or --from a trained checkpoint)");
+    if (epochs == 0 && !c.from)
+        return cli_usage(cmd, "--epochs 0 needs --from a trained checkpoint");
     c.epochs1 = epochs < 0 ? 0 : epochs;
     c.epochs2 = epochs2 >= 0 ? epochs2 : (epochs > 0 ? epochs : 0);
-    if (c.from && epochs2 < 0 && epochs < 0) return cli_usage(cmd, "--from needs --phase2-epochs (or --epochs)");
+    if (c.from && epochs2 < 0 && epochs < 0)
+        return cli_usage(cmd, "--from needs --phase2-epochs (or --epochs)");
     if (c.from && epochs > 0 && epochs2 < 0) c.epochs2 = epochs;
 
     if ((ec = ranks_check(cmd, &c, gpus, ranks, dev_auto)) != S24_EXIT_OK) return ec;
@@ -367,8 +392,10 @@ int cmd_train(int argc, char **argv)
     char state[4096];
     snprintf(state, sizeof state, "%s/state.safetensors", c.out_dir);
     if (!c.resume && access(state, F_OK) == 0)
-        return cli_fail(cmd, "%s: a run already lives here; add --resume to continue it or choose another --out",
-                        state);
+        return cli_fail(
+            cmd,
+            "%s: a run already lives here; add --resume to continue it or choose another --out",
+            state);
     if (c.resume && access(state, F_OK) != 0)
         return cli_fail(cmd, "%s: nothing to resume (no state file)", state);
 
@@ -403,11 +430,12 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
 
-    fprintf(stderr, "sparse24 train: %s on %s (%lld train, %lld test images of %dx%d), seed %llu, "
-                    "strategy %s%s, %d + %d epochs, batch %d, %s%s -> %s\n",
+    fprintf(stderr,
+            "sparse24 train: %s on %s (%lld train, %lld test images of %dx%d), seed %llu, "
+            "strategy %s%s, %d + %d epochs, batch %d, %s%s -> %s\n",
             c.arch, d.data, (long long)train.n, (long long)test.n, train.h, train.w,
-            (unsigned long long)c.seed, s24_strategy_name(c.strategy), c.permute ? " + permute" : "",
-            c.from ? 0 : c.epochs1, c.epochs2, c.batch,
+            (unsigned long long)c.seed, s24_strategy_name(c.strategy),
+            c.permute ? " + permute" : "", c.from ? 0 : c.epochs1, c.epochs2, c.batch,
             c.device == S24_DEVICE_CUDA ? "GPU" : "CPU", rank_note(c.ranks), c.out_dir);
     struct s24_pipeline_result res;
     int rc = s24_pipeline_run(&c, &res);
@@ -423,8 +451,8 @@ int cmd_train(int argc, char **argv)
     } else {
         if (res.dense_acc >= 0) printf("dense test accuracy: %.2f%%\n", res.dense_acc);
         printf("%s test accuracy (%s): %.2f%%\n",
-               c.strategy == S24_STRATEGY_DENSE ? "dense retrained" : "2:4", s24_strategy_name(c.strategy),
-               res.sparse_acc);
+               c.strategy == S24_STRATEGY_DENSE ? "dense retrained" : "2:4",
+               s24_strategy_name(c.strategy), res.sparse_acc);
         printf("outputs: %s/{train.csv,phase1.safetensors,%sphase2.safetensors}\n", c.out_dir,
                c.strategy == S24_STRATEGY_DENSE ? "" : "masks.safetensors,");
         ec = S24_EXIT_OK;

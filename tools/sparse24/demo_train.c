@@ -58,7 +58,8 @@ int demo_train(const char *cmd, uint64_t seed, FILE *out)
     sc.n_test = DEMO_TEST;
     s24_dataset_init(&tr);
     s24_dataset_init(&te);
-    if ((rc = s24_synth_make(&sc, 1, &tr)) != S24_OK || (rc = s24_synth_make(&sc, 0, &te)) != S24_OK ||
+    if ((rc = s24_synth_make(&sc, 1, &tr)) != S24_OK ||
+        (rc = s24_synth_make(&sc, 0, &te)) != S24_OK ||
         (rc = s24_model_create("smallcnn", 10, seed, NULL, &m)) != S24_OK ||
         (rc = s24_sgd_init(&o, m, 5e-4f)) != S24_OK) {
         ec = cli_lib_fail(cmd, rc);
@@ -69,15 +70,18 @@ int demo_train(const char *cmd, uint64_t seed, FILE *out)
      * 2-thread run 20x slower (148 vs 2,971 images/s measured at load 5). */
     s24_threads_set(1);
     s24_rng_seed(&r, seed ^ 0xdeadull);
-    fprintf(out, "train    smallcnn on the synthetic set (%dx%d, %d train / %d test images, 10 classes), "
-                 "SGD + OneCycle, batch %d: %d epochs dense, prune 2:4, %d epochs retraining\n",
-            DEMO_SIZE, DEMO_SIZE, DEMO_TRAIN, DEMO_TEST, DEMO_BATCH, DEMO_EPOCHS1, DEMO_EPOCHS2);
+    fprintf(
+        out,
+        "train    smallcnn on the synthetic set (%dx%d, %d train / %d test images, 10 classes), "
+        "SGD + OneCycle, batch %d: %d epochs dense, prune 2:4, %d epochs retraining\n",
+        DEMO_SIZE, DEMO_SIZE, DEMO_TRAIN, DEMO_TEST, DEMO_BATCH, DEMO_EPOCHS1, DEMO_EPOCHS2);
     fflush(out);
     struct s24_epoch_cfg c = {&tr, &te, DEMO_BATCH, 500, {0, 0}, NULL, 1, 0, 0,
                               tty ? demo_progress : NULL, NULL, NULL, NULL, NULL};
     if ((rc = train_phase(m, &o, &c, &r, DEMO_EPOCHS1, &st)) != S24_OK) goto lib_fail;
     dense = st.test_acc;
-    /* phase 2 as `train --strategy continue`: masked trained weights, fresh schedule and momentum */
+    /* phase 2 as `train --strategy continue`: masked trained weights, fresh schedule and
+     * momentum */
     if ((rc = s24_pipeline_masks(m, &o, 2, 4)) != S24_OK) goto lib_fail;
     s24_sgd_reset(&o);
     if ((rc = s24_evaluate(m, &te, 500, &loss, &pruned)) != S24_OK) goto lib_fail;
@@ -88,7 +92,8 @@ int demo_train(const char *cmd, uint64_t seed, FILE *out)
     fprintf(out, "         test accuracy: dense %.2f%%, 2:4 right after pruning %.2f%%, 2:4 after "
                  "retraining %.2f%% (%+.2f points vs dense; chance 10%%)\n",
             dense, pruned, st.test_acc, st.test_acc - dense);
-    fprintf(out, "         every pruned weight checked 2:4 after retraining (%.1f s)\n", s24_now() - t0);
+    fprintf(out, "         every pruned weight checked 2:4 after retraining (%.1f s)\n",
+            s24_now() - t0);
     ec = S24_EXIT_OK;
     goto done;
 lib_fail:
