@@ -248,9 +248,9 @@ valgrind-cli:
 	@sh scripts/valgrind_cli.sh build-valgrind/sparse24
 # What CI runs (README's test command): strict build incl. CUDA sources,
 # the tests, the lint (banned functions, S24_API on every public
-# declaration), the tests under ASan and UBSan, then the fuzz targets
-# briefly from their seed corpora (mk/fuzz.mk), then the CLI on tiny inputs
-# under valgrind.
+# declaration, no line over 100 columns), the tests under ASan and UBSan,
+# then the fuzz targets briefly from their seed corpora (mk/fuzz.mk), then
+# the CLI on tiny inputs under valgrind.
 check:
 	@s=$$(date +%s); $(MAKE) WERROR=1 test && echo "--- test: $$(( $$(date +%s) - s )) s"
 	@$(MAKE) lint
@@ -262,6 +262,7 @@ check:
 lint:
 	@sh scripts/check_banned.sh
 	@sh scripts/check_api.sh
+	@sh scripts/check_lines.sh
 
 # The installed pkg-config files name no folder of the source tree (its .deps/
 # included): an install must keep working when the clone is moved or deleted.
