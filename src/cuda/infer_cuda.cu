@@ -27,6 +27,7 @@
  * Not here: int8, buffer reuse across slots (every slot keeps
  * its own buffer: simple, and what the per-layer test hook relies on). */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -637,8 +638,41 @@ static int lt_layer(struct s24_infer_cu *p, struct cstep *t, const struct s24_co
  * (t->lt_pick). Both rewrite the whole output from the same input, so the
  * run that follows leaves the chosen one's. Only in a plain run: the first
  * run at a shape is never captured (graph_forward). A GEMM cuBLASLt refuses
- * leaves the layer on cuDNN. */
+ * leaves the layer on cuDNN; a shape another plan timed takes its pick. */
 #define LT_ROUNDS 6
+/* The picks, kept for the process per device, dtype, shape and epilogue, as
+ * infer_dense.cu keeps cuDNN's: every plan of a shape then runs the same
+ * kernel, so a dense plan and an auto plan differ only where auto chose 2:4. */
+#define LT_MEMO 256
+struct lt_memo {
+    int device, dt, act, z, pick;
+    int64_t oc, np, k;
+};
+static struct lt_memo lt_memo[LT_MEMO];
+static int lt_memo_n;
+static pthread_mutex_t lt_memo_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The kept pick of this layer's shape (0: none), or keep `pick` when not 0. */
+static int lt_memo_pick(const struct s24_infer_cu *p, const struct cstep *t, const void *z,
+                        int pick)
+{
+    struct lt_memo k = {p->device, (int)p->dt, t->act, z != NULL, 0, t->oc, t->lt_np, t->k};
+    int got = 0;
+    pthread_mutex_lock(&lt_memo_mu);
+    for (int i = 0; i < lt_memo_n && !got; i++) {
+        struct lt_memo *m = &lt_memo[i];
+        if (m->device == k.device && m->dt == k.dt && m->act == k.act && m->z == k.z &&
+            m->oc == k.oc && m->np == k.np && m->k == k.k)
+            got = m->pick;
+    }
+    if (!got && pick && lt_memo_n < LT_MEMO) {
+        k.pick = pick;
+        lt_memo[lt_memo_n++] = k;
+    }
+    pthread_mutex_unlock(&lt_memo_mu);
+    return got;
+}
+
 static int pick_lt(struct s24_infer_cu *p, struct cstep *t, const struct s24_conv_shape *cs,
                    const void *z)
 {
@@ -654,6 +688,7 @@ static int pick_lt(struct s24_infer_cu *p, struct cstep *t, const struct s24_con
         t->lt_pick = 1;
         return S24_OK;
     }
+    if ((t->lt_pick = lt_memo_pick(p, t, z, 0)) != 0) return S24_OK;
     if ((rc = dnn_layer(p, t, cs, z)) != S24_OK) return rc;
     S24_GPU_CHECK(cudaEventCreate(&e[0]));
     S24_GPU_CHECK(cudaEventCreate(&e[1]));
@@ -677,6 +712,7 @@ static int pick_lt(struct s24_infer_cu *p, struct cstep *t, const struct s24_con
             med[c] = v[(LT_ROUNDS - 1) / 2];
         }
         t->lt_pick = med[0] < med[1] ? 1 : 2;
+        lt_memo_pick(p, t, z, t->lt_pick);
     }
 fail:
     if (e[0]) cudaEventDestroy(e[0]);

@@ -14,6 +14,7 @@
  * is missing or has no algorithm for the shape, the plan's direct kernel
  * runs the layer (slowly) and the layer's note says so.
  * Not here: the 2:4 path (infer_cuda.cu), training convolutions (nn_conv.cu). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,8 @@ struct s24_icu_dnn {
     cudnnMathType_t cmath[DNN_CANDS];
     size_t cws[DNN_CANDS];
     int ncand, picked;
-    char why[96]; /* why the direct kernel */
+    enum s24_dtype dt; /* the shape's type, for the per-process memo */
+    char why[96];      /* why the direct kernel */
 };
 
 static void dnn_clear(struct s24_icu_dnn *d)
@@ -99,17 +101,67 @@ void s24_icu_dnn_free(struct s24_icu_dnn *st)
     free(st);
 }
 
+/* ---------------------------------------------------------------- per process */
+/* What cudnnFind listed and what pick_fused chose, per device, dtype and
+ * shape, kept for the process, so every plan of a shape runs the same
+ * algorithms. Searched apart, two plans picked differently at small shapes,
+ * each within its own timing noise: the dense plan of ResNet18-CIFAR at
+ * batch 32 took 0.61 ms where an auto plan that kept every layer dense took
+ * 0.35 (docs/results/infer-h200.md, third measurement). A full table
+ * simply stops remembering. */
+#define DNN_MEMO 256
+struct dnn_memo {
+    int used, device;
+    enum s24_dtype dt;
+    struct s24_conv_shape key;
+    int ncand;
+    cudnnConvolutionFwdAlgo_t cand[DNN_CANDS];
+    cudnnMathType_t cmath[DNN_CANDS];
+    size_t cmem[DNN_CANDS];
+    int fused[2]; /* pick_fused's choice without and with a residual; -1 none yet */
+};
+static struct dnn_memo dnn_memo[DNN_MEMO];
+static pthread_mutex_t dnn_memo_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The entry of (device, dt, cs), or a new one when `add` (NULL: none, table
+ * full). Call with dnn_memo_mu held. */
+static struct dnn_memo *memo_at(int device, enum s24_dtype dt, const struct s24_conv_shape *cs,
+                                int add)
+{
+    for (int i = 0; i < DNN_MEMO; i++) {
+        struct dnn_memo *m = &dnn_memo[i];
+        if (!m->used) {
+            if (!add) return NULL;
+            memset(m, 0, sizeof *m);
+            m->used = 1, m->device = device, m->dt = dt, m->key = *cs;
+            m->fused[0] = m->fused[1] = -1;
+            return m;
+        }
+        if (m->device == device && m->dt == dt && !memcmp(&m->key, cs, sizeof *cs)) return m;
+    }
+    return NULL;
+}
+
+static int current_device(void)
+{
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) cudaGetLastError();
+    return dev;
+}
+
 /* Descriptors for shape cs and the fastest algorithm cudnnFind reports
  * (timed on buffers it allocates itself); none usable: the direct kernel. */
 static int dnn_make(struct s24_icu_dnn *d, cudnnHandle_t h, enum s24_dtype dt,
                     const struct s24_conv_shape *cs)
 {
-    int rc = S24_OK, ret = 0;
+    int rc = S24_OK, ret = 0, dev;
+    size_t mem[DNN_CANDS];
+    struct dnn_memo *m;
     const cudnnTensorFormat_t f = CUDNN_TENSOR_NHWC;
     const cudnnDataType_t t = dt == S24_F16 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16;
     cudnnConvolutionFwdAlgoPerf_t r[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     dnn_clear(d);
-    d->key = *cs, d->made = 1;
+    d->key = *cs, d->made = 1, d->dt = dt;
     S24_GPU_CHECK(cudnnCreateTensorDescriptor(&d->xd));
     S24_GPU_CHECK(cudnnCreateTensorDescriptor(&d->yd));
     S24_GPU_CHECK(cudnnCreateTensorDescriptor(&d->bd));
@@ -131,7 +183,17 @@ static int dnn_make(struct s24_icu_dnn *d, cudnnHandle_t h, enum s24_dtype dt,
     S24_GPU_CHECK(cudnnSetConvolutionMathType(d->cd, CUDNN_TENSOR_OP_MATH));
     S24_GPU_CHECK(cudnnSetActivationDescriptor(d->ad, CUDNN_ACTIVATION_RELU,
                                                CUDNN_NOT_PROPAGATE_NAN, 0.0));
-    {
+    dev = current_device();
+    pthread_mutex_lock(&dnn_memo_mu);
+    m = memo_at(dev, dt, cs, 0);
+    if (m && m->ncand) {
+        d->ncand = m->ncand;
+        memcpy(d->cand, m->cand, sizeof d->cand);
+        memcpy(d->cmath, m->cmath, sizeof d->cmath);
+        memcpy(mem, m->cmem, sizeof mem);
+    }
+    pthread_mutex_unlock(&dnn_memo_mu);
+    if (!d->ncand) {
         cudnnStatus_t e = cudnnFindConvolutionForwardAlgorithm(
             h, d->xd, d->wd, d->cd, d->yd, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &ret, r);
         cudaGetLastError(); /* trial allocations cuDNN could not make leave their error behind */
@@ -141,15 +203,27 @@ static int dnn_make(struct s24_icu_dnn *d, cudnnHandle_t h, enum s24_dtype dt,
             snprintf(d->why, sizeof d->why, "cudnnFind: %s", cudnnGetErrorString(e));
             return S24_OK;
         }
+        for (int i = 0; i < ret && d->ncand < DNN_CANDS; i++) {
+            if (r[i].status != CUDNN_STATUS_SUCCESS || r[i].memory > DNN_WS_MAX) continue;
+            d->cand[d->ncand] = r[i].algo, d->cmath[d->ncand] = r[i].mathType;
+            mem[d->ncand++] = r[i].memory;
+        }
+        pthread_mutex_lock(&dnn_memo_mu);
+        m = d->ncand ? memo_at(dev, dt, cs, 1) : NULL;
+        if (m && !m->ncand) {
+            m->ncand = d->ncand;
+            memcpy(m->cand, d->cand, sizeof m->cand);
+            memcpy(m->cmath, d->cmath, sizeof m->cmath);
+            memcpy(m->cmem, mem, sizeof m->cmem);
+        }
+        pthread_mutex_unlock(&dnn_memo_mu);
     }
-    for (int i = 0; i < ret && d->ncand < DNN_CANDS; i++) {
-        if (r[i].status != CUDNN_STATUS_SUCCESS || r[i].memory > DNN_WS_MAX) continue;
+    for (int i = 0; i < d->ncand; i++) {
         size_t q = 0;
-        S24_GPU_CHECK(cudnnSetConvolutionMathType(d->cd, r[i].mathType));
+        S24_GPU_CHECK(cudnnSetConvolutionMathType(d->cd, d->cmath[i]));
         S24_GPU_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, d->xd, d->wd, d->cd, d->yd,
-                                                              r[i].algo, &q));
-        d->cand[d->ncand] = r[i].algo, d->cmath[d->ncand] = r[i].mathType;
-        d->cws[d->ncand++] = q > r[i].memory ? q : r[i].memory;
+                                                              d->cand[i], &q));
+        d->cws[i] = q > mem[i] ? q : mem[i];
     }
     if (d->ncand) {
         S24_GPU_CHECK(cudnnSetConvolutionMathType(d->cd, d->cmath[0]));
@@ -180,8 +254,20 @@ static int pick_fused(struct s24_icu_dnn *d, cudnnHandle_t h, const void *x, con
     const float one = 1.0f, zero = 0.0f;
     float bt = 0;
     cudaEvent_t e0 = NULL, e1 = NULL;
+    const int dev = current_device(), zi = z != NULL;
     d->picked = 1;
     if (d->ncand < 2) return S24_OK;
+    /* another plan of this shape chose already, from the same candidates */
+    pthread_mutex_lock(&dnn_memo_mu);
+    const struct dnn_memo *mm = memo_at(dev, d->dt, &d->key, 0);
+    int same = mm && mm->ncand == d->ncand && !memcmp(mm->cand, d->cand, sizeof d->cand);
+    best = same ? mm->fused[zi] : -1;
+    pthread_mutex_unlock(&dnn_memo_mu);
+    if (best >= 0) {
+        d->algo = d->cand[best];
+        S24_GPU_CHECK(cudnnSetConvolutionMathType(d->cd, d->cmath[best]));
+        return S24_OK;
+    }
     S24_GPU_CHECK(cudaEventCreate(&e0));
     S24_GPU_CHECK(cudaEventCreate(&e1));
     for (int c = 0; c < d->ncand; c++) {
@@ -208,7 +294,14 @@ static int pick_fused(struct s24_icu_dnn *d, cudnnHandle_t h, const void *x, con
             }
         if (best < 0 || t[2] < bt) best = c, bt = t[2];
     }
-    if (best >= 0) d->algo = d->cand[best];
+    if (best >= 0) {
+        d->algo = d->cand[best];
+        pthread_mutex_lock(&dnn_memo_mu);
+        struct dnn_memo *m = memo_at(dev, d->dt, &d->key, 0);
+        if (m && m->ncand == d->ncand && !memcmp(m->cand, d->cand, sizeof d->cand))
+            m->fused[zi] = best;
+        pthread_mutex_unlock(&dnn_memo_mu);
+    }
     S24_GPU_CHECK(cudnnSetConvolutionMathType(d->cd, d->cmath[best >= 0 ? best : 0]));
 fail:
     if (e0) cudaEventDestroy(e0);
