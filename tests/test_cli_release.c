@@ -285,7 +285,7 @@ static int fresh_checkpoint(const char *arch, const char *path)
 
 /* The progress line: off when stderr is a file, on with --progress, never
  * on stdout, and eval's figures the same either way (it evaluates in slices
- * then). */
+ * then); infer's over its test set likewise. */
 static void test_progress(void)
 {
     const char *ck = tmp("smallcnn.safetensors"), *rn = tmp("resnet18.safetensors"),
@@ -303,6 +303,14 @@ static void test_progress(void)
     CHECK(contains(err_path, "sparse24 eval: ") && contains(err_path, "images, ") &&
           contains(err_path, "ETA "));
     free(plain), free(plain_err), free(prog);
+    /* infer: the same line over its test set (its timings differ run to run) */
+    const char *inf = "infer --model smallcnn --checkpoint %s --data synthetic --synthetic-size 12 "
+                      "--synthetic-test 200 --batch 8 --repeats 1 --threads 1%s";
+    CHECK(run(inf, ck, "") == 0);
+    CHECK(contains(out_path, "test accuracy") && !strstr(slurp_keep(err_path), "ETA"));
+    CHECK(run(inf, ck, " --progress") == 0);
+    CHECK(contains(out_path, "test accuracy") && contains(err_path, "sparse24 infer: ") &&
+          contains(err_path, "/200 images") && contains(err_path, "ETA "));
 
     CHECK_OK(fresh_checkpoint("resnet18", rn));
     CHECK(run("permute --model resnet18 %s -o %s --strategy identity", rn, po) == 0);

@@ -61,6 +61,8 @@ static void usage(FILE *f)
 "  --csv FILE           append one row: " INFER_CSV_HEAD
 "                       (accuracies and agreements in %%, times the medians in ms)\n"
 "  --layers FILE        append the per-layer table: " INFER_LAYERS_HEAD
+"  --progress           " CLI_PROGRESS_HELP "\n"
+"                       (on a terminal it is always drawn)\n"
 "  -h, --help           this text\n"
 "\n"
 "exit codes: 0 success, 1 runtime failure, 2 bad usage\n",
@@ -91,7 +93,7 @@ struct infer_eval {
 /* Over the test set in batches of `batch`: each plan's and the model's
  * accuracy, and how often each plan predicts what the model does. */
 static int evaluate(s24_infer_t *ps, s24_infer_t *pd, s24_model_t *m, const struct s24_dataset *d,
-                    int batch, struct infer_eval *ev)
+                    int batch, struct cli_progress *pr, struct infer_eval *ev)
 {
     size_t img = (size_t)d->h * (size_t)d->w * 3, yb = sizeof(float) * 10 * (size_t)batch;
     float *x = malloc(sizeof(float) * img * (size_t)batch),
@@ -109,6 +111,8 @@ static int evaluate(s24_infer_t *ps, s24_infer_t *pd, s24_model_t *m, const stru
         if (rc == S24_OK) rc = s24_infer_run(ps, x, nb, d->h, d->w, y[0]);
         if (rc == S24_OK) rc = s24_infer_run(pd, x, nb, d->h, d->w, y[1]);
         if (rc == S24_OK) rc = s24_model_forward(m, x, nb, d->h, d->w, y[2], 0);
+        cli_progress_step(pr, (double)(at + nb), (double)d->n, "%lld/%lld images",
+                          (long long)(at + nb), (long long)d->n);
         for (int b = 0; b < nb && rc == S24_OK; b++) {
             int c[3];
             for (int k = 0; k < 3; k++) {
@@ -119,6 +123,7 @@ static int evaluate(s24_infer_t *ps, s24_infer_t *pd, s24_model_t *m, const stru
                 ev->agree[2] += c[0] == c[1];
         }
     }
+    cli_progress_end(pr);
     free(x), free(y[0]), free(y[1]), free(y[2]), free(lab), free(idx);
     return rc;
 }
@@ -126,7 +131,7 @@ static int evaluate(s24_infer_t *ps, s24_infer_t *pd, s24_model_t *m, const stru
 int cmd_infer(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_CKPT, O_DATA, O_BATCH, O_LTEST, O_REPEATS, O_DEVICE, O_THREADS,
-           O_SSIZE, O_STEST, O_PATH, O_DTYPE, O_CSV, O_LAYERS };
+           O_SSIZE, O_STEST, O_PATH, O_DTYPE, O_CSV, O_LAYERS, O_PROGRESS };
     static const struct option lo[] = {
         {"model", required_argument, 0, O_MODEL}, {"checkpoint", required_argument, 0, O_CKPT},
         {"data", required_argument, 0, O_DATA},   {"batch", required_argument, 0, O_BATCH},
@@ -136,12 +141,13 @@ int cmd_infer(int argc, char **argv)
         {"synthetic-test", required_argument, 0, O_STEST},
         {"path", required_argument, 0, O_PATH}, {"dtype", required_argument, 0, O_DTYPE},
         {"csv", required_argument, 0, O_CSV},   {"layers", required_argument, 0, O_LAYERS},
+        {"progress", no_argument, 0, O_PROGRESS},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = argv[0], *arch = NULL, *ckpt = NULL, *csv = NULL, *layers = NULL;
     struct train_data_opts d;
     int batch = 64, repeats = 5, ec = S24_EXIT_OK, path = S24_INFER_AUTO, dtype = 0;
     enum s24_device dev = S24_DEVICE_CPU;
-    int dev_set = 0;
+    int dev_set = 0, force_progress = 0;
     int64_t v;
     train_data_defaults(&d);
     optind = 1;
@@ -193,6 +199,7 @@ int cmd_infer(int argc, char **argv)
             break;
         case O_CSV: csv = optarg; break;
         case O_LAYERS: layers = optarg; break;
+        case O_PROGRESS: force_progress = 1; break;
         case O_SSIZE:
             if (cli_parse_i64(optarg, 8, 64, &v))
                 return cli_usage(cmd, "--synthetic-size %s: expected 8..64", optarg);
@@ -253,7 +260,9 @@ int cmd_infer(int argc, char **argv)
     }
     if ((ec = train_data_load(cmd, &d, NULL, &test)) != S24_EXIT_OK) goto done;
     struct infer_eval ev;
-    if ((rc = evaluate(ps, pd, m, &test, batch, &ev)) != S24_OK) {
+    struct cli_progress pr;
+    cli_progress_begin(&pr, cmd, force_progress);
+    if ((rc = evaluate(ps, pd, m, &test, batch, &pr, &ev)) != S24_OK) {
         ec = cli_lib_fail(cmd, rc);
         goto done;
     }
