@@ -15,9 +15,10 @@
 #   TORCH_BENCH_ARGS  arguments for torch_train_step.py (default: both models,
 #                     batch 256, warm-up 15, 100 steps, modes fp32,bf16,compile)
 #   S24=0 / TORCH=0   skip that side; BUILD=0 skip make when build/sparse24 exists
-#   GRAPH=1           sparse24's side runs twice: plainly, then with
-#                     S24_TRAIN_GRAPH=1 into train-step-graph.csv (same columns;
-#                     its log s24-bench-graph.log)
+#   GRAPH=1           sparse24's side runs twice: as it defaults (step graphs on
+#                     the GPU since 7b74eed), then with S24_TRAIN_GRAPH=0 (plain
+#                     steps) into train-step-plain.csv (same columns; its log
+#                     s24-bench-plain.log)
 #   S24_TIMEOUT / TORCH_TIMEOUT  seconds for each side (default 240 / 360), each
 #                     cut to what is left before DEADLINE
 #   DEADLINE          seconds from the start by which everything has ended
@@ -84,10 +85,10 @@ if [ "${S24:-1}" != 0 ]; then
       echo "sparse24 bench train: rc $?" | tee -a "$OUT/s24-bench.log"
       lim=$(budget "${S24_TIMEOUT:-240}")
       if [ "${GRAPH:-0}" = 1 ] && [ "$lim" -ge 20 ]; then
-        stamp "sparse24 bench train, S24_TRAIN_GRAPH=1 (at most $lim s)"
-        S24_TRAIN_GRAPH=1 timeout -k 10 "$lim" build/sparse24 bench train --csv "$OUT/train-step-graph.csv" $S24_BENCH_ARGS 2>&1 |
-          tee "$OUT/s24-bench-graph.log"
-        echo "sparse24 bench train (graph): rc $?" | tee -a "$OUT/s24-bench-graph.log"
+        stamp "sparse24 bench train, S24_TRAIN_GRAPH=0 (at most $lim s)"
+        S24_TRAIN_GRAPH=0 timeout -k 10 "$lim" build/sparse24 bench train --csv "$OUT/train-step-plain.csv" $S24_BENCH_ARGS 2>&1 |
+          tee "$OUT/s24-bench-plain.log"
+        echo "sparse24 bench train (plain steps): rc $?" | tee -a "$OUT/s24-bench-plain.log"
       fi
     else
       echo "sparse24 bench train: skipped, only $lim s left before DEADLINE" | tee "$OUT/s24-bench.log"
