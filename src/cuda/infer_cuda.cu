@@ -42,13 +42,14 @@
  * layer1 at 224x224, batch 1024; EfficientNet-B0's first 1x1 at batch 256)
  * and ran 1,048,576 (ResNet18-CIFAR's layer1, batch 1024); larger GEMMs run
  * in chunks of this many columns (S24_INFER_SP_CHUNK, a multiple of
- * ROW_PAD, sets fewer: the tests run chunks at small shapes). */
-#define SP_MAX_N sp_max_n()
+ * ROW_PAD, sets fewer: the tests run chunks at small shapes; read once per
+ * plan, into sp_chunk). */
+#define SP_MAX_N (1 << 20)
 static int64_t sp_max_n(void)
 {
     const char *e = getenv("S24_INFER_SP_CHUNK");
     long long v = e ? atoll(e) : 0;
-    return v >= ROW_PAD && v % ROW_PAD == 0 && v < (1 << 20) ? (int64_t)v : (1 << 20);
+    return v >= ROW_PAD && v % ROW_PAD == 0 && v < SP_MAX_N ? (int64_t)v : SP_MAX_N;
 }
 #define SPARSE_MARGIN 0.02 /* AUTO keeps 2:4 only when at least 2 % faster (the GEMM engine's) */
 #define MEASURE_WARM 2     /* warm-up runs of each path (the first searches cuDNN, makes plans) */
@@ -72,7 +73,7 @@ struct cstep {
     void *b16;              /* (oc) dt: the folded bias, for the libraries' epilogues */
     float *b32;             /* (oc) fp32 for the own epilogue; CS_AFFINE: scale (c), shift (c) */
     struct s24_icu_dnn *dnn;
-    struct s24_sp *sp;      /* the 2:4 plan for sp_n positions (a chunk of SP_MAX_N at
+    struct s24_sp *sp;      /* the 2:4 plan for sp_n positions (a chunk of sp_chunk at
                              * most); NULL until first used */
     struct s24_sp *sp_tail; /* the plan for the last chunk's sp_tail_n when not a whole one */
     int64_t sp_n, sp_tail_n;
@@ -100,9 +101,11 @@ struct s24_infer_cu {
     int decided, profile;
     int fuse_add;           /* residual adds absorbed into the layer before them */
     int own, cc_major;      /* the own 2:4 conv kernel wanted; the GPU's compute capability */
+    int64_t sp_chunk;       /* positions per 2:4 GEMM call (sp_max_n) */
     int lt_force;           /* S24_INFER_LT=1: the GEMM wherever it runs, untimed (tests) */
-    struct s24_gpu ltg;     /* the backend's cuBLASLt handle and workspace as a GEMM-engine
-                             * context (infer_lt.cu); ltg.lt NULL: cuDNN only */
+    struct s24_gpu ltg;     /* the backend's stream, cuBLASLt handle and workspace as a
+                             * GEMM-engine context: the GEMMs of infer_lt.cu and the
+                             * plan's timings run on it; ltg.lt NULL: cuDNN only */
     void *splt;             /* cuSPARSELt handle, NULL when none */
     int splt_tried;
     char splt_err[160];
@@ -375,6 +378,7 @@ int s24_infer_cu_create(struct s24_model *m, const struct s24_infer_opts *o,
         p->ltg.device = cx->device, p->ltg.stream = cx->stream;
         p->ltg.lt = e && !strcmp(e, "0") ? NULL : cx->lt;
         p->lt_force = e && !strcmp(e, "1");
+        p->sp_chunk = sp_max_n();
         p->ltg.dense_ws = cx->lt_ws, p->ltg.dense_ws_bytes = cx->lt_ws_bytes;
     }
     p->dt = (enum s24_dtype)o->dtype, p->es = s24_dtype_size(p->dt);
@@ -539,12 +543,13 @@ static int make_sp1(struct s24_infer_cu *p, struct cstep *t, int64_t n, const ch
     return S24_OK;
 }
 
-/* Step t's 2:4 plans for np (padded) positions: one for chunks of SP_MAX_N
+/* Step t's 2:4 plans for np (padded) positions: one for chunks of sp_chunk
  * at most and, when np is not a whole number of them, one for the rest. */
 static int make_sp(struct s24_infer_cu *p, struct cstep *t, int64_t np, const char *name)
 {
     int rc, act = t->act == S24_ACT_RELU && t->in2 < 0; /* not before a residual add */
-    int64_t n1 = np < SP_MAX_N ? np : SP_MAX_N, rest = np > SP_MAX_N ? np % SP_MAX_N : 0;
+    const int64_t ch = p->sp_chunk;
+    int64_t n1 = np < ch ? np : ch, rest = np > ch ? np % ch : 0;
     s24_sp_free(t->sp), s24_sp_free(t->sp_tail);
     t->sp = t->sp_tail = NULL, t->sp_n = t->sp_tail_n = 0;
     if ((rc = make_sp1(p, t, n1, name, &t->sp, &act)) != S24_OK) return rc;
@@ -587,9 +592,9 @@ static int sparse_gemm(struct s24_infer_cu *p, struct cstep *t, const struct s24
     if (!t->sp || t->sp_n != np) {
         if ((rc = make_sp(p, t, np, name)) != S24_OK) return rc;
     }
-    /* chunk j: rows j*SP_MAX_N.. of X (K values each) into the same rows of
+    /* chunk j: rows j*sp_chunk.. of X (K values each) into the same rows of
      * D (oc values each), both NHWC */
-    const int64_t ch = SP_MAX_N;
+    const int64_t ch = p->sp_chunk;
     for (int64_t j0 = 0; j0 < np; j0 += ch) {
         struct s24_sp *sp = np - j0 < ch && t->sp_tail ? t->sp_tail : t->sp;
         const char *xj = (const char *)x + (size_t)j0 * (size_t)t->k * p->es;
@@ -609,7 +614,7 @@ static int dnn_layer(struct s24_infer_cu *p, struct cstep *t, const struct s24_c
 {
     return s24_icu_dnn_run(&t->dnn, p->dnn, p->dt, p->layers[t->layer].name, cs, p->buf[t->in],
                            t->w, t->b16, t->bias_moved ? NULL : t->b32, z, t->act,
-                           p->buf[t->out], &p->ws, p->s, t->note, sizeof t->note);
+                           p->buf[t->out], &p->ws, &p->ltg, t->note, sizeof t->note);
 }
 
 /* Step t's dense 1x1 conv or linear as a cuBLASLt GEMM (infer_lt.cu), the
@@ -633,13 +638,12 @@ static int lt_layer(struct s24_infer_cu *p, struct cstep *t, const struct s24_co
 }
 
 /* Which runs step t's dense 1x1 conv or linear at this shape: cuDNN and the
- * cuBLASLt GEMM each timed on the layer's real buffers (a round of both,
- * then 5 rounds, the median; events on the plan's stream), the faster kept
+ * cuBLASLt GEMM each timed on the layer's real buffers (the GEMM engine's
+ * interleaved timing: one warm-up, 5 rounds, medians), the faster kept
  * (t->lt_pick). Both rewrite the whole output from the same input, so the
  * run that follows leaves the chosen one's. Only in a plain run: the first
  * run at a shape is never captured (graph_forward). A GEMM cuBLASLt refuses
  * leaves the layer on cuDNN; a shape another plan timed takes its pick. */
-#define LT_ROUNDS 6
 /* The picks, kept for the process per device, dtype, shape and epilogue, as
  * infer_dense.cu keeps cuDNN's: every plan of a shape then runs the same
  * kernel, so a dense plan and an auto plan differ only where auto chose 2:4. */
@@ -673,12 +677,26 @@ static int lt_memo_pick(const struct s24_infer_cu *p, const struct cstep *t, con
     return got;
 }
 
+/* One run of step t's layer through the GEMM (lt) or cuDNN, for timing. */
+struct lt_try {
+    struct s24_infer_cu *p;
+    struct cstep *t;
+    const struct s24_conv_shape *cs;
+    const void *z;
+    int lt;
+};
+
+static int lt_try_run(void *ctx, cudaStream_t s)
+{
+    const struct lt_try *q = (const struct lt_try *)ctx;
+    (void)s; /* both run on the plan's stream */
+    return q->lt ? lt_layer(q->p, q->t, q->cs, q->z) : dnn_layer(q->p, q->t, q->cs, q->z);
+}
+
 static int pick_lt(struct s24_infer_cu *p, struct cstep *t, const struct s24_conv_shape *cs,
                    const void *z)
 {
-    int rc = S24_OK;
-    float ms[2][LT_ROUNDS];
-    cudaEvent_t e[2] = {NULL, NULL};
+    int rc;
     if ((rc = lt_layer(p, t, cs, z)) != S24_OK) {
         s24_clear_error();
         t->lt_pick = 2;
@@ -689,35 +707,15 @@ static int pick_lt(struct s24_infer_cu *p, struct cstep *t, const struct s24_con
         return S24_OK;
     }
     if ((t->lt_pick = lt_memo_pick(p, t, z, 0)) != 0) return S24_OK;
-    if ((rc = dnn_layer(p, t, cs, z)) != S24_OK) return rc;
-    S24_GPU_CHECK(cudaEventCreate(&e[0]));
-    S24_GPU_CHECK(cudaEventCreate(&e[1]));
-    for (int r = 0; r < LT_ROUNDS && rc == S24_OK; r++)
-        for (int c = 0; c < 2 && rc == S24_OK; c++) {
-            S24_GPU_CHECK(cudaEventRecord(e[0], p->s));
-            rc = c ? dnn_layer(p, t, cs, z) : lt_layer(p, t, cs, z);
-            S24_GPU_CHECK(cudaEventRecord(e[1], p->s));
-            S24_GPU_CHECK(cudaEventSynchronize(e[1]));
-            S24_GPU_CHECK(cudaEventElapsedTime(&ms[c][r], e[0], e[1]));
-        }
-    if (rc == S24_OK) {
-        float med[2];
-        for (int c = 0; c < 2; c++) {
-            float *v = ms[c] + 1; /* the first round warms up */
-            for (int i = 1; i < LT_ROUNDS - 1; i++)
-                for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
-                    float q = v[j];
-                    v[j] = v[j - 1], v[j - 1] = q;
-                }
-            med[c] = v[(LT_ROUNDS - 1) / 2];
-        }
-        t->lt_pick = med[0] < med[1] ? 1 : 2;
-        lt_memo_pick(p, t, z, t->lt_pick);
-    }
-fail:
-    if (e[0]) cudaEventDestroy(e[0]);
-    if (e[1]) cudaEventDestroy(e[1]);
-    return rc;
+    struct lt_try q[2] = {{p, t, cs, z, 1}, {p, t, cs, z, 0}};
+    void *ctx[2] = {&q[0], &q[1]};
+    const s24_call_fn fn[2] = {lt_try_run, lt_try_run};
+    struct s24_gemm_timing tm[2];
+    /* the warm-up's cuDNN run makes its plan (Find allocates and synchronises) */
+    if ((rc = s24_gpu_time_interleaved(&p->ltg, 2, fn, ctx, 1, 5, 0, tm)) != S24_OK) return rc;
+    t->lt_pick = tm[0].median_ms < tm[1].median_ms ? 1 : 2;
+    lt_memo_pick(p, t, z, t->lt_pick);
+    return S24_OK;
 }
 
 /* Step t's layer on its input now in place, 2:4 when `sparse`, else dense. */

@@ -77,15 +77,17 @@ struct s24_icu_dnn; /* one layer's cuDNN state: descriptors and algorithm for it
 /* y = act(conv(x, w) + bias + z) for shape cs (a linear layer is a 1x1 conv
  * over (n, 1, 1, in)); z: a residual of y's shape in dt, or NULL. b16:
  * bias in dt (for cuDNN's fused bias (+ z) + ReLU), b32 the same in fp32
- * (for the own epilogue). handle: cudnnHandle_t bound
- * to s, or NULL (no cuDNN: the direct kernel). The first call at a shape
+ * (for the own epilogue). g: the plan's GPU context, whose stream everything
+ * runs on (and times on: the fused call's algorithm is picked by timing);
+ * handle: cudnnHandle_t bound to that stream, or NULL (no cuDNN: the direct
+ * kernel). The first call at a shape
  * searches cuDNN's algorithms (it allocates and synchronises); `note`
  * (len bytes) gets what ran ("cuDNN fused bias+ReLU", "own direct conv: ...").
  * On error the message names `layer`. */
 int s24_icu_dnn_run(struct s24_icu_dnn **st, void *handle, enum s24_dtype dt, const char *layer,
                     const struct s24_conv_shape *cs, const void *x, const void *w,
                     const void *b16, const float *b32, const void *z, int act, void *y,
-                    struct s24_icu_buf *ws, cudaStream_t s, char *note, size_t len);
+                    struct s24_icu_buf *ws, s24_gpu_t *g, char *note, size_t len);
 void s24_icu_dnn_free(struct s24_icu_dnn *st);
 
 struct s24_icu_lt; /* one layer's cuBLASLt GEMM plan (infer_lt.cu) */

@@ -238,23 +238,55 @@ fail:
     return rc;
 }
 
+/* One fused conv + bias (+ residual) + ReLU call with candidate c of d. */
+struct fused_try {
+    struct s24_icu_dnn *d;
+    cudnnHandle_t h;
+    const void *x, *w, *b16, *z;
+    void *y;
+    struct s24_icu_buf *ws;
+    int c;
+};
+
+static cudnnStatus_t fused_call(const struct fused_try *f)
+{
+    const struct s24_icu_dnn *d = f->d;
+    const float one = 1.0f, zero = 0.0f;
+    cudnnStatus_t e = cudnnSetConvolutionMathType(d->cd, d->cmath[f->c]);
+    if (e != CUDNN_STATUS_SUCCESS) return e;
+    return cudnnConvolutionBiasActivationForward(
+        f->h, &one, d->xd, f->x, d->wd, f->w, d->cd, d->cand[f->c], f->ws->p, d->cws[f->c],
+        f->z ? &one : &zero, d->yd, f->z ? f->z : f->y, d->bd, f->b16, d->ad, d->yd, f->y);
+}
+
+static int fused_try_run(void *ctx, cudaStream_t s)
+{
+    (void)s; /* the handle is bound to the plan's stream */
+    cudnnStatus_t e = fused_call((const struct fused_try *)ctx);
+    return e == CUDNN_STATUS_SUCCESS ? S24_OK
+                                     : s24_error(S24_ERR_CUDNN, "cudnnConvolutionBiasActivation"
+                                                 "Forward: %s", cudnnGetErrorString(e));
+}
+
 /* cudnnFind times the convolution alone; the plan runs the fused conv +
  * bias (+ residual) + ReLU, which cuDNN does in one kernel for some
  * algorithms and in several for others, and at small shapes Find's order
  * is within its own noise. So the fused call itself is timed over Find's
- * candidates on the layer's real buffers (median of 5 after 2, on the
- * stream), once per shape, and the fastest kept. y is rewritten by the
- * run that follows. Not under stream capture: the first run at a shape
- * runs plainly (infer_cuda.cu's graph_forward). */
+ * candidates on the layer's real buffers (the GEMM engine's interleaved
+ * timing, s24_gpu_time_interleaved: one warm-up, 5 rounds, medians), once
+ * per shape, and the fastest kept; a candidate the fused call refuses is
+ * none. y is rewritten by the run that follows. Not under stream capture:
+ * the first run at a shape runs plainly (infer_cuda.cu's graph_forward). */
 static int pick_fused(struct s24_icu_dnn *d, cudnnHandle_t h, const void *x, const void *w,
                       const void *b16, const void *z, void *y, struct s24_icu_buf *ws,
-                      cudaStream_t s)
+                      s24_gpu_t *g)
 {
-    int rc = S24_OK, best = -1;
-    const float one = 1.0f, zero = 0.0f;
-    float bt = 0;
-    cudaEvent_t e0 = NULL, e1 = NULL;
+    int rc = S24_OK, best = -1, n = 0;
     const int dev = current_device(), zi = z != NULL;
+    struct fused_try f[DNN_CANDS];
+    void *ctx[DNN_CANDS];
+    s24_call_fn fn[DNN_CANDS];
+    struct s24_gemm_timing tm[DNN_CANDS];
     d->picked = 1;
     if (d->ncand < 2) return S24_OK;
     /* another plan of this shape chose already, from the same candidates */
@@ -263,58 +295,37 @@ static int pick_fused(struct s24_icu_dnn *d, cudnnHandle_t h, const void *x, con
     int same = mm && mm->ncand == d->ncand && !memcmp(mm->cand, d->cand, sizeof d->cand);
     best = same ? mm->fused[zi] : -1;
     pthread_mutex_unlock(&dnn_memo_mu);
-    if (best >= 0) {
-        d->algo = d->cand[best];
-        S24_GPU_CHECK(cudnnSetConvolutionMathType(d->cd, d->cmath[best]));
-        return S24_OK;
-    }
-    S24_GPU_CHECK(cudaEventCreate(&e0));
-    S24_GPU_CHECK(cudaEventCreate(&e1));
-    for (int c = 0; c < d->ncand; c++) {
-        float t[5];
-        int ok = 1;
-        S24_GPU_CHECK(cudnnSetConvolutionMathType(d->cd, d->cmath[c]));
-        for (int r = 0; r < 7 && ok; r++) {
-            if (r >= 2) S24_GPU_CHECK(cudaEventRecord(e0, s));
-            cudnnStatus_t e = cudnnConvolutionBiasActivationForward(
-                h, &one, d->xd, x, d->wd, w, d->cd, d->cand[c], ws->p, d->cws[c], z ? &one : &zero,
-                d->yd, z ? z : y, d->bd, b16, d->ad, d->yd, y);
-            if (e != CUDNN_STATUS_SUCCESS) ok = 0; /* refused for this algorithm: not a candidate */
-            if (ok && r >= 2) {
-                S24_GPU_CHECK(cudaEventRecord(e1, s));
-                S24_GPU_CHECK(cudaEventSynchronize(e1));
-                S24_GPU_CHECK(cudaEventElapsedTime(&t[r - 2], e0, e1));
-            }
+    if (best < 0) {
+        for (int c = 0; c < d->ncand; c++) {
+            struct fused_try one = {d, h, x, w, b16, z, y, ws, c};
+            if (fused_call(&one) != CUDNN_STATUS_SUCCESS) continue;
+            f[n] = one, ctx[n] = &f[n], fn[n++] = fused_try_run;
         }
-        if (!ok) continue;
-        for (int i = 1; i < 5; i++)
-            for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
-                float q = t[j];
-                t[j] = t[j - 1], t[j - 1] = q;
-            }
-        if (best < 0 || t[2] < bt) best = c, bt = t[2];
-    }
-    if (best >= 0) {
-        d->algo = d->cand[best];
+        if (n > 1 && (rc = s24_gpu_time_interleaved(g, n, fn, ctx, 1, 5, 0, tm)) != S24_OK)
+            return rc;
+        int k = n ? 0 : -1;
+        for (int i = 1; i < n; i++)
+            if (tm[i].median_ms < tm[k].median_ms) k = i;
+        best = k >= 0 ? f[k].c : -1;
         pthread_mutex_lock(&dnn_memo_mu);
-        struct dnn_memo *m = memo_at(dev, d->dt, &d->key, 0);
+        struct dnn_memo *m = best >= 0 ? memo_at(dev, d->dt, &d->key, 0) : NULL;
         if (m && m->ncand == d->ncand && !memcmp(m->cand, d->cand, sizeof d->cand))
             m->fused[zi] = best;
         pthread_mutex_unlock(&dnn_memo_mu);
     }
+    if (best >= 0) d->algo = d->cand[best];
     S24_GPU_CHECK(cudnnSetConvolutionMathType(d->cd, d->cmath[best >= 0 ? best : 0]));
 fail:
-    if (e0) cudaEventDestroy(e0);
-    if (e1) cudaEventDestroy(e1);
     return rc;
 }
 
 int s24_icu_dnn_run(struct s24_icu_dnn **stp, void *handle, enum s24_dtype dt, const char *layer,
                     const struct s24_conv_shape *cs, const void *x, const void *w,
                     const void *b16, const float *b32, const void *z, int act, void *y,
-                    struct s24_icu_buf *ws, cudaStream_t s, char *note, size_t len)
+                    struct s24_icu_buf *ws, s24_gpu_t *g, char *note, size_t len)
 {
     int rc = S24_OK;
+    cudaStream_t s = g->stream;
     cudnnHandle_t h = (cudnnHandle_t)handle;
     struct s24_icu_dnn *d = *stp;
     const float one = 1.0f, zero = 0.0f;
@@ -336,7 +347,7 @@ int s24_icu_dnn_run(struct s24_icu_dnn **stp, void *handle, enum s24_dtype dt, c
         return direct(dt, cs, x, w, b32, z, act, y, s);
     }
     if (act == S24_ACT_RELU && b16 && !d->fused_off && !d->picked &&
-        (rc = pick_fused(d, h, x, w, b16, z, y, ws, s)) != S24_OK)
+        (rc = pick_fused(d, h, x, w, b16, z, y, ws, g)) != S24_OK)
         goto fail;
     if (act == S24_ACT_RELU && b16 && !d->fused_off) {
         /* y = relu(1 * conv(x) + alpha2 * z + bias): alpha2 = 1 adds the
@@ -393,11 +404,11 @@ void s24_icu_dnn_free(struct s24_icu_dnn *st) { free(st); }
 int s24_icu_dnn_run(struct s24_icu_dnn **stp, void *handle, enum s24_dtype dt, const char *layer,
                     const struct s24_conv_shape *cs, const void *x, const void *w,
                     const void *b16, const float *b32, const void *z, int act, void *y,
-                    struct s24_icu_buf *ws, cudaStream_t s, char *note, size_t len)
+                    struct s24_icu_buf *ws, s24_gpu_t *g, char *note, size_t len)
 {
     (void)stp, (void)handle, (void)layer, (void)b16, (void)ws;
     snprintf(note, len, "own direct conv (built without cuDNN)");
-    return direct(dt, cs, x, w, b32, z, act, y, s);
+    return direct(dt, cs, x, w, b32, z, act, y, g->stream);
 }
 
 #endif
