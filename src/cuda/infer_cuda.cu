@@ -6,7 +6,9 @@
  *     plan's folding) and the activation after it fused where it is the
  *     only reader: dense through cuDNN (infer_dense.cu) or, for a 1x1 conv
  *     or a linear, a cuBLASLt GEMM where it timed faster (infer_lt.cu,
- *     pick_lt; S24_INFER_LT=0 never, =1 always where it can), or, where the folded
+ *     pick_lt; S24_INFER_LT=0 never, =1 always where it can), a depthwise
+ *     conv on the own kernel where it timed faster (infer_dw.cu, pick_lt;
+ *     S24_INFER_DW=0 never, =1 always), or, where the folded
  *     weight is 2:4 and cuSPARSELt's size rules hold, as the GEMM
  *     D (OC x P) = W (OC x K, 2:4) X (K x P) through the GEMM engine's
  *     cuSPARSELt half (sparse_engine.h), X the NHWC activation itself for a
@@ -86,7 +88,10 @@ struct cstep {
     int timed;              /* ev recorded in this run */
     char note[64];          /* what the dense path ran (infer_dense.cu's note) */
     struct s24_icu_lt *lt;  /* the dense path as a cuBLASLt GEMM (1x1 convs, linears) */
-    int lt_pick;            /* at lt_np positions: 0 not yet timed, 1 cuBLASLt, 2 cuDNN */
+    float *wdw;             /* depthwise: the folded weight fp32 (kh, kw, c), for infer_dw.cu */
+    int lt_pick;            /* the dense path's engine at lt_np positions: 0 not yet timed,
+                             * 1 the alternative (cuBLASLt GEMM; depthwise: the own
+                             * kernel), 2 cuDNN */
     int64_t lt_np;
 };
 
@@ -103,6 +108,9 @@ struct s24_infer_cu {
     int own, cc_major;      /* the own 2:4 conv kernel wanted; the GPU's compute capability */
     int64_t sp_chunk;       /* positions per 2:4 GEMM call (sp_max_n) */
     int lt_force;           /* S24_INFER_LT=1: the GEMM wherever it runs, untimed (tests) */
+    int dw_mode;            /* S24_INFER_DW: 0 cuDNN only, 1 the own depthwise kernel
+                             * untimed, "scalar" (3) the same on its one-channel
+                             * variant (tests), else timed against cuDNN (2) */
     struct s24_gpu ltg;     /* the backend's stream, cuBLASLt handle and workspace as a
                              * GEMM-engine context: the GEMMs of infer_lt.cu and the
                              * plan's timings run on it; ltg.lt NULL: cuDNN only */
@@ -168,6 +176,24 @@ fail:
 }
 
 /* The activation node right after `after` that is the only reader of slot s, or -1. */
+/* A depthwise layer's folded weight (c, taps) as the own kernel reads it:
+ * (taps, c) fp32, each value rounded to dt first, so it computes with the
+ * weights cuDNN gets. */
+static int upload_dw(struct s24_infer_cu *p, const float *w, int64_t c, int64_t taps, float **out)
+{
+    float *h = (float *)malloc(sizeof(float) * (size_t)(c * taps));
+    if (!h) return s24_error(S24_ERR_NOMEM, "infer (cuda): out of memory");
+    for (int64_t j = 0; j < c; j++)
+        for (int64_t q = 0; q < taps; q++) {
+            float v = w[j * taps + q];
+            h[q * c + j] = p->dt == S24_F16 ? s24_f16_to_f32(s24_f32_to_f16(v))
+                                            : s24_bf16_to_f32(s24_f32_to_bf16(v));
+        }
+    int rc = upload_f32(p, h, c * taps, out);
+    free(h);
+    return rc;
+}
+
 static int fusable_act(const struct s24_model *m, int s, int after)
 {
     int j = s24_fold_sole_reader(m, s);
@@ -294,7 +320,9 @@ static int add_gemm(struct s24_infer_cu *p, int i, int *skip)
     }
     if ((rc = upload_dt(p, f.w, f.oc * f.row, &t->w)) != S24_OK ||
         (rc = upload_dt(p, f.b, f.oc, &t->b16)) != S24_OK ||
-        (rc = upload_f32(p, f.b, f.oc, &t->b32)) != S24_OK)
+        (rc = upload_f32(p, f.b, f.oc, &t->b32)) != S24_OK ||
+        (!t->linear && nd->groups > 1 && nd->groups == cin && f.oc == cin && p->dw_mode &&
+         (rc = upload_dw(p, f.w, f.oc, f.row, &t->wdw)) != S24_OK))
         rc = layer_err(rc, L->name, "uploading the folded weight");
     if (rc == S24_OK && (cudaEventCreate(&t->ev[0]) != cudaSuccess ||
                          cudaEventCreate(&t->ev[1]) != cudaSuccess)) {
@@ -340,6 +368,7 @@ void s24_infer_cu_free(struct s24_infer_cu *p)
         if (t->w) cudaFree(t->w);
         if (t->b16) cudaFree(t->b16);
         if (t->b32) cudaFree(t->b32);
+        if (t->wdw) cudaFree(t->wdw);
         s24_icu_dnn_free(t->dnn);
         s24_sp_free(t->sp);
         s24_sp_free(t->sp_tail);
@@ -378,6 +407,9 @@ int s24_infer_cu_create(struct s24_model *m, const struct s24_infer_opts *o,
         p->ltg.device = cx->device, p->ltg.stream = cx->stream;
         p->ltg.lt = e && !strcmp(e, "0") ? NULL : cx->lt;
         p->lt_force = e && !strcmp(e, "1");
+        const char *d = getenv("S24_INFER_DW");
+        p->dw_mode = !d ? 2 : !strcmp(d, "0") ? 0 : !strcmp(d, "1") ? 1
+                                 : !strcmp(d, "scalar") ? 3 : 2;
         p->sp_chunk = sp_max_n();
         p->ltg.dense_ws = cx->lt_ws, p->ltg.dense_ws_bytes = cx->lt_ws_bytes;
     }
@@ -637,9 +669,10 @@ static int lt_layer(struct s24_infer_cu *p, struct cstep *t, const struct s24_co
     return S24_OK;
 }
 
-/* Which runs step t's dense 1x1 conv or linear at this shape: cuDNN and the
- * cuBLASLt GEMM each timed on the layer's real buffers (the GEMM engine's
- * interleaved timing: one warm-up, 5 rounds, medians), the faster kept
+/* Which runs step t's dense 1x1 conv or linear (dw: depthwise conv) at this
+ * shape: cuDNN and the cuBLASLt GEMM (dw: the own depthwise kernel) each
+ * timed on the layer's real buffers (the GEMM engine's interleaved timing:
+ * one warm-up, 5 rounds, medians), the faster kept
  * (t->lt_pick). Both rewrite the whole output from the same input, so the
  * run that follows leaves the chosen one's. Only in a plain run: the first
  * run at a shape is never captured (graph_forward). A GEMM cuBLASLt refuses
@@ -650,7 +683,7 @@ static int lt_layer(struct s24_infer_cu *p, struct cstep *t, const struct s24_co
 #define LT_MEMO 256
 struct lt_memo {
     int device, dt, act, z, pick;
-    int64_t oc, np, k;
+    int64_t oc, np, k, kh, stride; /* kh 0: a 1x1 GEMM; else a depthwise layer's */
 };
 static struct lt_memo lt_memo[LT_MEMO];
 static int lt_memo_n;
@@ -660,13 +693,16 @@ static pthread_mutex_t lt_memo_mu = PTHREAD_MUTEX_INITIALIZER;
 static int lt_memo_pick(const struct s24_infer_cu *p, const struct cstep *t, const void *z,
                         int pick)
 {
-    struct lt_memo k = {p->device, (int)p->dt, t->act, z != NULL, 0, t->oc, t->lt_np, t->k};
+    struct lt_memo k = {p->device, (int)p->dt, t->act, z != NULL, 0, t->oc, t->lt_np, t->k,
+                        t->wdw ? p->m->nodes[t->node].k : 0,
+                        t->wdw ? p->m->nodes[t->node].stride : 0};
     int got = 0;
     pthread_mutex_lock(&lt_memo_mu);
     for (int i = 0; i < lt_memo_n && !got; i++) {
         struct lt_memo *m = &lt_memo[i];
         if (m->device == k.device && m->dt == k.dt && m->act == k.act && m->z == k.z &&
-            m->oc == k.oc && m->np == k.np && m->k == k.k)
+            m->oc == k.oc && m->np == k.np && m->k == k.k && m->kh == k.kh &&
+            m->stride == k.stride)
             got = m->pick;
     }
     if (!got && pick && lt_memo_n < LT_MEMO) {
@@ -677,37 +713,53 @@ static int lt_memo_pick(const struct s24_infer_cu *p, const struct cstep *t, con
     return got;
 }
 
-/* One run of step t's layer through the GEMM (lt) or cuDNN, for timing. */
+/* Step t's dense depthwise conv on the own kernel (infer_dw.cu), bias,
+ * residual and activation in the same pass. */
+static int dw_layer(struct s24_infer_cu *p, struct cstep *t, const struct s24_conv_shape *cs,
+                    const void *z)
+{
+    struct s24_infer_layer *L = &p->layers[t->layer];
+    int rc = s24_icu_dw(p->dt, cs, p->buf[t->in], t->wdw, t->bias_moved ? NULL : t->b32, z,
+                        t->act, p->buf[t->out], p->dw_mode == 3, p->s);
+    if (rc != S24_OK) return layer_err(rc, L->name, "depthwise conv");
+    snprintf(L->engine, sizeof L->engine, "own depthwise, bias%s%s fused", z ? "+add" : "",
+             t->act != S24_ACT_NONE ? "+act" : "");
+    return S24_OK;
+}
+
+/* One run of step t's layer through the alternative (lt: the cuBLASLt GEMM
+ * or the own depthwise kernel) or cuDNN, for timing. */
 struct lt_try {
     struct s24_infer_cu *p;
     struct cstep *t;
     const struct s24_conv_shape *cs;
     const void *z;
-    int lt;
+    int lt, dw;
 };
 
 static int lt_try_run(void *ctx, cudaStream_t s)
 {
     const struct lt_try *q = (const struct lt_try *)ctx;
     (void)s; /* both run on the plan's stream */
-    return q->lt ? lt_layer(q->p, q->t, q->cs, q->z) : dnn_layer(q->p, q->t, q->cs, q->z);
+    if (!q->lt) return dnn_layer(q->p, q->t, q->cs, q->z);
+    return q->dw ? dw_layer(q->p, q->t, q->cs, q->z) : lt_layer(q->p, q->t, q->cs, q->z);
 }
 
 static int pick_lt(struct s24_infer_cu *p, struct cstep *t, const struct s24_conv_shape *cs,
-                   const void *z)
+                   const void *z, int dw)
 {
     int rc;
-    if ((rc = lt_layer(p, t, cs, z)) != S24_OK) {
+    if ((rc = dw ? dw_layer(p, t, cs, z) : lt_layer(p, t, cs, z)) != S24_OK) {
         s24_clear_error();
         t->lt_pick = 2;
         return S24_OK;
     }
-    if (p->lt_force) {
+    if (dw ? p->dw_mode == 1 || p->dw_mode == 3 : p->lt_force) {
         t->lt_pick = 1;
         return S24_OK;
     }
     if ((t->lt_pick = lt_memo_pick(p, t, z, 0)) != 0) return S24_OK;
-    struct lt_try q[2] = {{p, t, cs, z, 1}, {p, t, cs, z, 0}};
+    struct lt_try q[2] = {{p, t, cs, z, 1, dw}, {p, t, cs, z, 0, dw}};
     void *ctx[2] = {&q[0], &q[1]};
     const s24_call_fn fn[2] = {lt_try_run, lt_try_run};
     struct s24_gemm_timing tm[2];
@@ -762,11 +814,12 @@ static int run_gemm(struct s24_infer_cu *p, struct cstep *t, int sparse)
     }
     int gemm = p->ltg.lt && cs.kh == 1 && cs.kw == 1 && cs.stride == 1 && cs.pad == 0 &&
                cs.groups == 1 && p->ch[in] == t->k;
-    if (gemm) {
+    int dw = !gemm && t->wdw && s24_icu_dw_takes(&cs) && p->ch[in] == cs.c;
+    if (gemm || dw) {
         int64_t np = pad_rows(L->n);
         if (t->lt_np != np) t->lt_pick = 0, t->lt_np = np;
-        if (!t->lt_pick && (rc = pick_lt(p, t, &cs, z)) != S24_OK) return rc;
-        if (t->lt_pick == 1) return lt_layer(p, t, &cs, z);
+        if (!t->lt_pick && (rc = pick_lt(p, t, &cs, z, dw)) != S24_OK) return rc;
+        if (t->lt_pick == 1) return dw ? dw_layer(p, t, &cs, z) : lt_layer(p, t, &cs, z);
     }
     rc = dnn_layer(p, t, &cs, z);
     snprintf(L->engine, sizeof L->engine, "%.48s%s", t->note,

@@ -7,6 +7,8 @@
  *   infer_dense.cu    dense convs and linears through cuDNN (own direct
  *                     kernel where cuDNN is missing or has no algorithm)
  *   infer_own.cu      the 2:4 path of k x k convs on the own implicit-GEMM kernel
+ *   infer_dw.cu       dense depthwise convs on the own kernel
+ *   infer_vec.cuh     the kernels' shared loads, stores and activations
  *   infer_kernels.cu  the plan's own kernels (conversion, epilogues, add,
  *                     activations, average and max pooling, SE scale, im2col,
  *                     direct conv)
@@ -62,6 +64,16 @@ int s24_icu_im2col(enum s24_dtype dt, const struct s24_conv_shape *cs, const voi
  * NULL. The fallback where cuDNN cannot run a layer. */
 int s24_icu_conv_direct(enum s24_dtype dt, const struct s24_conv_shape *cs, const void *x,
                         const void *w, const float *b, int act, void *y, cudaStream_t s);
+
+/* ---------------------------------------------------------------- depthwise */
+/* 1 when cs is depthwise (groups = c = oc > 1), the shapes s24_icu_dw takes */
+int s24_icu_dw_takes(const struct s24_conv_shape *cs);
+/* y = act(dwconv(x, w) + b + z) on the own depthwise kernel (infer_dw.cu),
+ * fp16 or bf16; w fp32 in (kh, kw, c) order; b fp32 or NULL; z a residual of
+ * y's shape or NULL. `scalar`: the one-channel variant even where the
+ * 8-channel one could run (the tests'). */
+int s24_icu_dw(enum s24_dtype dt, const struct s24_conv_shape *cs, const void *x, const float *w,
+               const float *b, const void *z, int act, void *y, int scalar, cudaStream_t s);
 
 /* ---------------------------------------------------------------- dense */
 /* A device buffer the plan's layers share (cuDNN workspace): grown, never

@@ -10,7 +10,7 @@
 #include <cuda_fp16.h>
 
 #include "cuda/infer_cuda.h"
-#include "cuda/nn_cuda.h"
+#include "cuda/infer_vec.cuh"
 
 static __device__ __forceinline__ float ld(const __half *p, int64_t i)
 {
@@ -29,17 +29,7 @@ static __device__ __forceinline__ void st(__nv_bfloat16 *p, int64_t i, float v)
     p[i] = __float2bfloat16_rn(v);
 }
 
-/* The activation by its run-time value, with nn_cuda.h's arithmetic (the
- * training backend's, so the two agree up to the 16-bit rounding). */
-static __device__ __forceinline__ float act_apply(int a, float v)
-{
-    switch (a) {
-    case S24_ACT_RELU: return s24_cu_act<S24_ACT_RELU>(v);
-    case S24_ACT_SILU: return s24_cu_act<S24_ACT_SILU>(v);
-    case S24_ACT_SIGMOID: return s24_cu_act<S24_ACT_SIGMOID>(v);
-    default: return v;
-    }
-}
+static __device__ __forceinline__ float act_apply(int a, float v) { return s24_iv_act(a, v); }
 
 #define GRID_LOOP(i, n)                                                                        \
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                  \
@@ -58,6 +48,9 @@ static __device__ __forceinline__ float act_apply(int a, float v)
     } while (0)
 
 static const int TPB = 256;
+/* element counts below this index in 32 bits: i * 8 and the grid stride's
+ * overshoot (s24_cu_blocks' cap, 65535 * 4 blocks) stay under 2^31 */
+#define I32_SAFE ((int64_t)INT32_MAX - (int64_t)65535 * 4 * 256 * 8)
 
 template <class T> __global__ void from_f32_kernel(const float *x, T *y, int64_t n)
 {
@@ -77,6 +70,92 @@ __global__ void from_f32_pad_kernel(const float *x, T *y, int64_t rows, int64_t 
         st(y, i, ch < c ? x[r * c + ch] : 0.0f);
     }
 }
+/* The 8-wide passes: i counts runs of 8 values along NHWC rows (c % 8 == 0,
+ * 16-byte aligned buffers), in 32-bit indices where the tensor allows
+ * (I): these passes are where EfficientNet-B0 at 224x224 spends its
+ * non-conv time, and 64-bit division per element costs more than the
+ * memory traffic. */
+#define GRID_LOOP_I(I, i, n)                                                                   \
+    for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (I)gridDim.x * blockDim.x)
+
+template <class T, class I>
+__global__ void bias_act8_kernel(T *y, I n8, I c, const float *b, const T *z, int a)
+{
+    GRID_LOOP_I(I, i, n8)
+    {
+        float v[8], u[8];
+        s24_iv_ld8(y + i * 8, v);
+        if (z) s24_iv_ld8(z + i * 8, u);
+        I ch = i * 8 % c;
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            v[e] = act_apply(a, v[e] + (b ? b[ch + e] : 0.0f) + (z ? u[e] : 0.0f));
+        s24_iv_st8(y + i * 8, v);
+    }
+}
+template <class T, class I>
+__global__ void add_act8_kernel(const T *a, const T *b, T *y, I n8, int act)
+{
+    GRID_LOOP_I(I, i, n8)
+    {
+        float v[8], u[8];
+        s24_iv_ld8(a + i * 8, v);
+        s24_iv_ld8(b + i * 8, u);
+#pragma unroll
+        for (int e = 0; e < 8; e++) v[e] = act_apply(act, v[e] + u[e]);
+        s24_iv_st8(y + i * 8, v);
+    }
+}
+template <class T, class I> __global__ void act8_kernel(const T *x, T *y, I n8, int a)
+{
+    GRID_LOOP_I(I, i, n8)
+    {
+        float v[8];
+        s24_iv_ld8(x + i * 8, v);
+#pragma unroll
+        for (int e = 0; e < 8; e++) v[e] = act_apply(a, v[e]);
+        s24_iv_st8(y + i * 8, v);
+    }
+}
+/* x (n, hw, c) times sc (n, c) */
+template <class T, class I>
+__global__ void scale8_kernel(const T *x, const T *sc, T *y, I n8, I hwc, I c)
+{
+    GRID_LOOP_I(I, i, n8)
+    {
+        float v[8], u[8];
+        I o = i * 8, img = o / hwc, ch = o % c;
+        s24_iv_ld8(x + o, v);
+        s24_iv_ld8(sc + img * c + ch, u);
+#pragma unroll
+        for (int e = 0; e < 8; e++) v[e] *= u[e];
+        s24_iv_st8(y + o, v);
+    }
+}
+/* Global average pooling, one block per (image, 32 channels): 32 lanes
+ * along the channels (contiguous reads), GAP_ROWS rows of them over the
+ * positions, added in a fixed order through shared memory (so every run
+ * gives the same bits). */
+#define GAP_ROWS 16
+template <class T> __global__ void gap2_kernel(const T *x, T *y, int64_t hw, int64_t c)
+{
+    __shared__ float part[GAP_ROWS][33];
+    int lane = threadIdx.x % 32, row = threadIdx.x / 32;
+    int64_t img = blockIdx.y, ch = (int64_t)blockIdx.x * 32 + lane;
+    float s = 0.0f;
+    if (ch < c) {
+        const T *p = x + img * hw * c + ch;
+        for (int64_t q = row; q < hw; q += GAP_ROWS) s += ld(p, q * c);
+    }
+    part[row][lane] = s;
+    __syncthreads();
+    if (row == 0 && ch < c) {
+        float t = 0.0f;
+        for (int r = 0; r < GAP_ROWS; r++) t += part[r][lane];
+        st(y, img * c + ch, t / (float)hw);
+    }
+}
+
 template <class T>
 __global__ void bias_act_kernel(T *y, int64_t rows, int64_t c, const float *b, const T *z, int a)
 {
@@ -252,6 +331,17 @@ int s24_icu_bias_act(enum s24_dtype dt, void *y, int64_t rows, int64_t c, const 
 {
     int rc = S24_OK;
     if (!b && !z && act == S24_ACT_NONE) return S24_OK;
+    if (c % 8 == 0 && s24_iv_al16(y, z, b, NULL)) {
+        int64_t n8 = rows * c / 8;
+        if (rows * c < I32_SAFE)
+            DT_DISPATCH(dt, bias_act8_kernel<T, int32_t><<<s24_cu_blocks(n8, TPB), TPB, 0, s>>>(
+                                (T *)y, (int32_t)n8, (int32_t)c, b, (const T *)z, act));
+        else
+            DT_DISPATCH(dt, bias_act8_kernel<T, int64_t><<<s24_cu_blocks(n8, TPB), TPB, 0, s>>>(
+                                (T *)y, n8, c, b, (const T *)z, act));
+        S24_LAUNCH_CHECK();
+        return S24_OK;
+    }
     DT_DISPATCH(dt, bias_act_kernel<T><<<s24_cu_blocks(rows * c, TPB), TPB, 0, s>>>(
                         (T *)y, rows, c, b, (const T *)z, act));
     S24_LAUNCH_CHECK();
@@ -274,6 +364,16 @@ int s24_icu_add_act(enum s24_dtype dt, const void *a, const void *b, void *y, in
                     cudaStream_t s)
 {
     int rc = S24_OK;
+    if (n % 8 == 0 && s24_iv_al16(a, b, y, NULL)) {
+        if (n < I32_SAFE)
+            DT_DISPATCH(dt, add_act8_kernel<T, int32_t><<<s24_cu_blocks(n / 8, TPB), TPB, 0, s>>>(
+                                (const T *)a, (const T *)b, (T *)y, (int32_t)(n / 8), act));
+        else
+            DT_DISPATCH(dt, add_act8_kernel<T, int64_t><<<s24_cu_blocks(n / 8, TPB), TPB, 0, s>>>(
+                                (const T *)a, (const T *)b, (T *)y, n / 8, act));
+        S24_LAUNCH_CHECK();
+        return S24_OK;
+    }
     DT_DISPATCH(dt, add_act_kernel<T><<<s24_cu_blocks(n, TPB), TPB, 0, s>>>(
                         (const T *)a, (const T *)b, (T *)y, n, act));
     S24_LAUNCH_CHECK();
@@ -284,6 +384,16 @@ fail:
 int s24_icu_act(enum s24_dtype dt, const void *x, void *y, int64_t n, int act, cudaStream_t s)
 {
     int rc = S24_OK;
+    if (n % 8 == 0 && s24_iv_al16(x, y, NULL, NULL)) {
+        if (n < I32_SAFE)
+            DT_DISPATCH(dt, act8_kernel<T, int32_t><<<s24_cu_blocks(n / 8, TPB), TPB, 0, s>>>(
+                                (const T *)x, (T *)y, (int32_t)(n / 8), act));
+        else
+            DT_DISPATCH(dt, act8_kernel<T, int64_t><<<s24_cu_blocks(n / 8, TPB), TPB, 0, s>>>(
+                                (const T *)x, (T *)y, n / 8, act));
+        S24_LAUNCH_CHECK();
+        return S24_OK;
+    }
     DT_DISPATCH(dt, act_kernel<T><<<s24_cu_blocks(n, TPB), TPB, 0, s>>>((const T *)x, (T *)y, n,
                                                                           act));
     S24_LAUNCH_CHECK();
@@ -295,6 +405,12 @@ int s24_icu_gap(enum s24_dtype dt, const void *x, void *y, int64_t n, int64_t hw
                 cudaStream_t s)
 {
     int rc = S24_OK;
+    if (n <= 65535) {
+        dim3 grid((unsigned)((c + 31) / 32), (unsigned)n);
+        DT_DISPATCH(dt, gap2_kernel<T><<<grid, 32 * GAP_ROWS, 0, s>>>((const T *)x, (T *)y, hw, c));
+        S24_LAUNCH_CHECK();
+        return S24_OK;
+    }
     DT_DISPATCH(dt, gap_kernel<T><<<s24_cu_blocks(n * c, TPB), TPB, 0, s>>>((const T *)x, (T *)y,
                                                                               n, hw, c));
     S24_LAUNCH_CHECK();
@@ -317,6 +433,18 @@ int s24_icu_scale(enum s24_dtype dt, const void *x, const void *sc, void *y, int
                   int64_t hw, int64_t c, cudaStream_t s)
 {
     int rc = S24_OK;
+    if (c % 8 == 0 && s24_iv_al16(x, sc, y, NULL)) {
+        int64_t e = n * hw * c;
+        if (e < I32_SAFE)
+            DT_DISPATCH(dt, scale8_kernel<T, int32_t><<<s24_cu_blocks(e / 8, TPB), TPB, 0, s>>>(
+                                (const T *)x, (const T *)sc, (T *)y, (int32_t)(e / 8),
+                                (int32_t)(hw * c), (int32_t)c));
+        else
+            DT_DISPATCH(dt, scale8_kernel<T, int64_t><<<s24_cu_blocks(e / 8, TPB), TPB, 0, s>>>(
+                                (const T *)x, (const T *)sc, (T *)y, e / 8, hw * c, c));
+        S24_LAUNCH_CHECK();
+        return S24_OK;
+    }
     DT_DISPATCH(dt, scale_kernel<T><<<s24_cu_blocks(n * hw * c, TPB), TPB, 0, s>>>(
                         (const T *)x, (const T *)sc, (T *)y, n, hw, c));
     S24_LAUNCH_CHECK();

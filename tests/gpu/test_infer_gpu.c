@@ -18,6 +18,8 @@
  *     cuSPARSELt's largest shapes need) give the logits of uncut ones;
  *   - the dense path with every 1x1 conv and linear on cuBLASLt
  *     (S24_INFER_LT=1) and with none (=0) against the CPU forward.
+ *   - EfficientNet-B0's depthwise convs on the own kernel (both of its
+ *     variants) and on cuDNN, fp16 and bf16, against the CPU forward.
  * Without a GPU it reports the skip and passes. */
 #include "t.h"
 
@@ -415,6 +417,56 @@ static void check_lt(s24_backend_t *gpu, const char *arch, int want)
     free(x), free(ref), free(y);
 }
 
+/* EfficientNet-B0's dense plan with its depthwise convs on the own kernel
+ * (S24_INFER_DW=1, the 8-channel variant; =scalar, the one-channel one) and
+ * on cuDNN (=0), fp16 and bf16, against the CPU forward and each other; the
+ * layers' engines say which ran: all 16 depthwise layers on the own kernel,
+ * or none. */
+static void check_dw(s24_backend_t *gpu)
+{
+    s24_model_t *cm, *gm;
+    struct s24_sgd o;
+    int masked = 0, n = 8, hw = 32;
+    if (make_pair("efficientnet_b0", gpu, &cm, &gm, &o, &masked)) return;
+    struct s24_rng r;
+    s24_rng_seed(&r, 15);
+    size_t nx = (size_t)n * hw * hw * 3;
+    float *x = malloc(sizeof(float) * nx), *ref = malloc(sizeof(float) * 10 * n);
+    float *y = malloc(sizeof(float) * 10 * n), *y0 = malloc(sizeof(float) * 10 * n);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)s24_rng_normal(&r);
+    CHECK_OK(s24_model_forward(cm, x, n, hw, hw, ref, 0));
+    static const char *const modes[3] = {"0", "1", "scalar"};
+    for (int dt = 0; dt < 2; dt++)
+        for (int mi = 0; mi < 3; mi++) {
+            struct s24_infer_opts opt;
+            s24_infer_opts_init(&opt);
+            opt.path = S24_INFER_DENSE, opt.dtype = dt ? S24_BF16 : S24_F16;
+            setenv("S24_INFER_DW", modes[mi], 1);
+            s24_infer_t *pl = NULL;
+            CHECK_OK(s24_infer_create2(gm, &opt, &pl));
+            if (!pl) continue;
+            CHECK_OK(s24_infer_run(pl, x, n, hw, hw, mi ? y : y0));
+            int own = 0;
+            for (int i = 0; i < s24_infer_num_layers(pl); i++)
+                own += !strncmp(s24_infer_layer_at(pl, i)->engine, "own depthwise", 13);
+            double e = t_rel(mi ? y : y0, ref, 10 * n), e0 = mi ? t_rel(y, y0, 10 * n) : 0;
+            printf("  efficientnet_b0  %s dense, S24_INFER_DW=%-6s: %d depthwise layers own, "
+                   "logits rel %.2e (cuDNN's %.2e)\n", dt ? "bf16" : "fp16", modes[mi], own, e,
+                   e0);
+            CHECK(e < (dt ? 5e-2 : 2e-2), "S24_INFER_DW=%s: logits rel %g", modes[mi], e);
+            CHECK(e0 < (dt ? 5e-2 : 1e-2), "S24_INFER_DW=%s: against cuDNN rel %g", modes[mi],
+                  e0);
+            CHECK(mi ? own == 16 : own == 0, "S24_INFER_DW=%s: %d depthwise layers own",
+                  modes[mi], own);
+            s24_infer_free(pl);
+        }
+    unsetenv("S24_INFER_DW");
+    s24_sgd_free(&o);
+    s24_model_free(cm);
+    s24_model_free(gm);
+    free(x), free(ref), free(y), free(y0);
+}
+
 int main(void)
 {
     s24_backend_t *gpu = NULL;
@@ -438,6 +490,7 @@ int main(void)
     check_chunks(gpu);
     check_lt(gpu, "resnet18", 1);
     if (!small) check_lt(gpu, "efficientnet_b0", 20);
+    check_dw(gpu);
     s24_backend_free(gpu);
     return t_done("test_infer_gpu");
 }
