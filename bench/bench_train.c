@@ -38,7 +38,8 @@ static void usage(FILE *f)
 "step time, images/s and the peak memory the backend allocated (parameters,\n"
 "gradients, momentum, activations and scratch). Each step runs as training\n"
 "runs it: plainly, or with S24_TRAIN_GRAPH=1 replayed as a CUDA graph where it\n"
-"can be; the output says whether it was, or why not.\n"
+"can be; the output says whether it was, or why not, and splits the memory into\n"
+"activations, their gradients, the parameters and the rest.\n"
 "\n"
 "options:\n"
 "  --models LIST     comma-separated registry names (default resnet18,efficientnet_b0)\n"
@@ -207,6 +208,15 @@ static int run_model(const struct bench *b, const char *arch)
     printf(
         "%s: step %.3f ms (min %.3f, max %.3f over %d groups of %d), %.0f img/s, peak %.1f MiB\n",
         arch, med, lo, hi, b->repeats, b->group, b->batch / med * 1e3, (double)peak / 1048576.0);
+    struct s24_model_mem mm;
+    if (s24_model_memory(m, &mm) == S24_OK) {
+        size_t own = mm.activations + mm.act_grads + mm.params;
+        printf("%s: memory: activations %.1f MiB, activation gradients %.1f, parameters and "
+               "their gradients %.1f, the rest (optimiser state, data, scratch) %.1f\n",
+               arch, (double)mm.activations / 1048576.0, (double)mm.act_grads / 1048576.0,
+               (double)mm.params / 1048576.0,
+               (double)(peak > own ? peak - own : 0) / 1048576.0);
+    }
     /* the timed steps are graph replays only where every one of them was */
     int graphed = tg.replays >= (int64_t)b->repeats * b->group;
     if (graphed)

@@ -2,7 +2,8 @@
  * as torchvision's state_dict, initialisation statistics, forward shapes,
  * BN train vs eval behaviour and running statistics, deterministic training
  * forwards, checkpoint round trip (bit-exact, OIHW on disk), bad checkpoints
- * refused without touching the model, and (when tests/fixtures/torch_*.bin
+ * refused without touching the model, the memory breakdown of a training
+ * step, and (when tests/fixtures/torch_*.bin
  * exist) logits, loss and gradients against PyTorch. */
 #include <math.h>
 #include <stdlib.h>
@@ -237,6 +238,40 @@ static void check_train_step_imagenet(void)
     CHECK(w->data[5] != before, "weights moved");
     free(x), free(y), free(d);
     s24_sgd_free(&o);
+    s24_model_free(m);
+}
+
+/* s24_model_memory after a training step of ResNet18-CIFAR: the activation
+ * slots are what the network's shape says they are with the in-place ReLUs
+ * and adds (per image at h x w: the input's 3 channels, the stem's conv and
+ * BN + ReLU outputs (2 x 64), four per basic block (conv1, BN1 + ReLU,
+ * conv2, BN2 = add + ReLU: 8 x 64 in layer1), the downsample's conv and BN
+ * in layers 2-4 (10 x 128 at 1/4, 10 x 256 at 1/16, 10 x 512 at 1/64 of the
+ * positions), then the pooled 512 and the 10 logits); the gradient pool
+ * holds less than the activations; nothing is on a backend apart from the
+ * host copies on the CPU. */
+static void check_memory(void)
+{
+    s24_model_t *m = NULL;
+    CHECK_OK(s24_model_create("resnet18", 10, 3, NULL, &m));
+    if (!m) return;
+    int n = 2, hw = 16, lab[2] = {1, 7};
+    float *x = rnd((int64_t)n * hw * hw * 3, -1, 1), y[20], d[20];
+    struct s24_model_mem mm;
+    CHECK_OK(s24_model_forward(m, x, n, hw, hw, y, 1));
+    (void)s24_softmax_xent(y, lab, n, 10, d, NULL);
+    CHECK_OK(s24_model_backward(m, d));
+    CHECK_OK(s24_model_memory(m, &mm));
+    size_t per = (size_t)(hw * hw) * (3 + 2 * 64 + 8 * 64) + (size_t)(hw * hw / 4) * 10 * 128 +
+                 (size_t)(hw * hw / 16) * 10 * 256 + (size_t)(hw * hw / 64) * 10 * 512 + 512 + 10;
+    CHECK(mm.activations == sizeof(float) * per * (size_t)n, "activations %zu bytes, want %zu",
+          mm.activations, sizeof(float) * per * (size_t)n);
+    CHECK(mm.act_grads > 0 && mm.act_grads < mm.activations, "activation gradients %zu bytes",
+          mm.act_grads);
+    CHECK(mm.params == 0, "parameters on the CPU backend: %zu bytes", mm.params);
+    CHECK(s24_model_memory(NULL, &mm) != S24_OK, "no model refused");
+    s24_clear_error();
+    free(x);
     s24_model_free(m);
 }
 
@@ -825,6 +860,7 @@ int main(void)
     check_names();
     check_resnet18_imagenet();
     check_train_step_imagenet();
+    check_memory();
     check_efficientnet_224();
     check_train_eval();
     check_checkpoint("smallcnn");

@@ -150,6 +150,16 @@ S24_API const char *s24_model_node_kind(const s24_model_t *m, int i);
 S24_API int s24_model_profile(s24_model_t *m, const float *x, const int32_t *labels, int n, int h,
                               int w, double *ms);
 S24_API void s24_model_zero_grad(s24_model_t *m);
+/* Where a model's backend memory is, in bytes, as allocated now: the
+ * activation slots (in-place slots counted once), the pool of activation
+ * gradients the backward borrows from (by liveness), and the parameters
+ * with their gradients on the backend (0 on the CPU, where they are the
+ * host copies). The optimiser's state, the data and the backend's scratch
+ * are not the model's: s24_backend_bytes' peak minus these is their share. */
+struct s24_model_mem {
+    size_t activations, act_grads, params;
+};
+S24_API int s24_model_memory(const s24_model_t *m, struct s24_model_mem *out);
 /* The generator for dropout / stochastic depth (saved with resumable state). */
 S24_API struct s24_rng *s24_model_rng(s24_model_t *m);
 /* Dropout probability before the classifier and the stochastic-depth rate

@@ -191,6 +191,22 @@ int s24_model_to_host(s24_model_t *m)
     return S24_OK;
 }
 
+int s24_model_memory(const s24_model_t *m, struct s24_model_mem *out)
+{
+    if (!m || !out) return s24_error(S24_ERR_INVALID, "model_memory: no model or output");
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < m->ns; i++)
+        if (m->slots[i].alias < 0) out->activations += m->slots[i].cap;
+    for (int i = 0; i < m->ngpool; i++) out->act_grads += m->gpool[i].cap;
+    if (m->placed && !on_host(m))
+        for (int i = 0; i < m->np; i++) {
+            const struct s24_param *p = &m->params[i];
+            if (p->bdata) out->params += sizeof(float) * (size_t)p->numel;
+            if (p->bgrad) out->params += sizeof(float) * (size_t)p->numel;
+        }
+    return S24_OK;
+}
+
 void s24_model_zero_grad(s24_model_t *m)
 {
     if (!m) return;
