@@ -175,7 +175,6 @@ fail:
     return rc;
 }
 
-/* The activation node right after `after` that is the only reader of slot s, or -1. */
 /* A depthwise layer's folded weight (c, taps) as the own kernel reads it:
  * (taps, c) fp32, each value rounded to dt first, so it computes with the
  * weights cuDNN gets. */
@@ -194,6 +193,7 @@ static int upload_dw(struct s24_infer_cu *p, const float *w, int64_t c, int64_t 
     return rc;
 }
 
+/* The activation node right after `after` that is the only reader of slot s, or -1. */
 static int fusable_act(const struct s24_model *m, int s, int after)
 {
     int j = s24_fold_sole_reader(m, s);

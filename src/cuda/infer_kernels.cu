@@ -12,24 +12,15 @@
 #include "cuda/infer_cuda.h"
 #include "cuda/infer_vec.cuh"
 
-static __device__ __forceinline__ float ld(const __half *p, int64_t i)
+/* element i of p, through infer_vec.cuh's conversions */
+template <class T> static __device__ __forceinline__ float ld(const T *p, int64_t i)
 {
-    return __half2float(p[i]);
+    return s24_iv_ld1(p + i);
 }
-static __device__ __forceinline__ float ld(const __nv_bfloat16 *p, int64_t i)
+template <class T> static __device__ __forceinline__ void st(T *p, int64_t i, float v)
 {
-    return __bfloat162float(p[i]);
+    s24_iv_st1(p + i, v);
 }
-static __device__ __forceinline__ void st(__half *p, int64_t i, float v)
-{
-    p[i] = __float2half_rn(v);
-}
-static __device__ __forceinline__ void st(__nv_bfloat16 *p, int64_t i, float v)
-{
-    p[i] = __float2bfloat16_rn(v);
-}
-
-static __device__ __forceinline__ float act_apply(int a, float v) { return s24_iv_act(a, v); }
 
 #define GRID_LOOP(i, n)                                                                        \
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                  \
@@ -51,6 +42,18 @@ static const int TPB = 256;
 /* element counts below this index in 32 bits: i * 8 and the grid stride's
  * overshoot (s24_cu_blocks' cap, 65535 * 4 blocks) stay under 2^31 */
 #define I32_SAFE ((int64_t)INT32_MAX - (int64_t)65535 * 4 * 256 * 8)
+/* DT_DISPATCH with I the index type for `count` elements: int32_t below
+ * I32_SAFE, else int64_t */
+#define IDX_DISPATCH(dt, count, ...)                                                            \
+    do {                                                                                       \
+        if ((count) < I32_SAFE) {                                                              \
+            using I = int32_t;                                                                 \
+            DT_DISPATCH(dt, __VA_ARGS__);                                                      \
+        } else {                                                                               \
+            using I = int64_t;                                                                 \
+            DT_DISPATCH(dt, __VA_ARGS__);                                                      \
+        }                                                                                      \
+    } while (0)
 
 template <class T> __global__ void from_f32_kernel(const float *x, T *y, int64_t n)
 {
@@ -89,7 +92,7 @@ __global__ void bias_act8_kernel(T *y, I n8, I c, const float *b, const T *z, in
         I ch = i * 8 % c;
 #pragma unroll
         for (int e = 0; e < 8; e++)
-            v[e] = act_apply(a, v[e] + (b ? b[ch + e] : 0.0f) + (z ? u[e] : 0.0f));
+            v[e] = s24_iv_act(a, v[e] + (b ? b[ch + e] : 0.0f) + (z ? u[e] : 0.0f));
         s24_iv_st8(y + i * 8, v);
     }
 }
@@ -102,7 +105,7 @@ __global__ void add_act8_kernel(const T *a, const T *b, T *y, I n8, int act)
         s24_iv_ld8(a + i * 8, v);
         s24_iv_ld8(b + i * 8, u);
 #pragma unroll
-        for (int e = 0; e < 8; e++) v[e] = act_apply(act, v[e] + u[e]);
+        for (int e = 0; e < 8; e++) v[e] = s24_iv_act(act, v[e] + u[e]);
         s24_iv_st8(y + i * 8, v);
     }
 }
@@ -113,7 +116,7 @@ template <class T, class I> __global__ void act8_kernel(const T *x, T *y, I n8, 
         float v[8];
         s24_iv_ld8(x + i * 8, v);
 #pragma unroll
-        for (int e = 0; e < 8; e++) v[e] = act_apply(a, v[e]);
+        for (int e = 0; e < 8; e++) v[e] = s24_iv_act(a, v[e]);
         s24_iv_st8(y + i * 8, v);
     }
 }
@@ -160,7 +163,7 @@ template <class T>
 __global__ void bias_act_kernel(T *y, int64_t rows, int64_t c, const float *b, const T *z, int a)
 {
     GRID_LOOP(i, rows * c)
-    st(y, i, act_apply(a, ld(y, i) + (b ? b[i % c] : 0.0f) + (z ? ld(z, i) : 0.0f)));
+    st(y, i, s24_iv_act(a, ld(y, i) + (b ? b[i % c] : 0.0f) + (z ? ld(z, i) : 0.0f)));
 }
 template <class T>
 __global__ void affine_act_kernel(const T *x, T *y, int64_t rows, int64_t c, const float *sc,
@@ -169,16 +172,16 @@ __global__ void affine_act_kernel(const T *x, T *y, int64_t rows, int64_t c, con
     GRID_LOOP(i, rows * c)
     {
         int64_t ch = i % c;
-        st(y, i, act_apply(a, fmaf(ld(x, i), sc[ch], sh[ch])));
+        st(y, i, s24_iv_act(a, fmaf(ld(x, i), sc[ch], sh[ch])));
     }
 }
 template <class T> __global__ void add_act_kernel(const T *a, const T *b, T *y, int64_t n, int act)
 {
-    GRID_LOOP(i, n) st(y, i, act_apply(act, ld(a, i) + ld(b, i)));
+    GRID_LOOP(i, n) st(y, i, s24_iv_act(act, ld(a, i) + ld(b, i)));
 }
 template <class T> __global__ void act_kernel(const T *x, T *y, int64_t n, int a)
 {
-    GRID_LOOP(i, n) st(y, i, act_apply(a, ld(x, i)));
+    GRID_LOOP(i, n) st(y, i, s24_iv_act(a, ld(x, i)));
 }
 /* one thread per (image, channel): channel-fastest threads read NHWC rows
  * contiguously */
@@ -291,7 +294,7 @@ __global__ void conv_direct_kernel(struct s24_conv_shape g, const T *x, const T 
                 for (int64_t ci = 0; ci < icg; ci++) s = fmaf(ld(xp, ci), ld(wp, ci), s);
             }
         }
-        st(y, i, act_apply(a, s));
+        st(y, i, s24_iv_act(a, s));
     }
 }
 
@@ -333,12 +336,8 @@ int s24_icu_bias_act(enum s24_dtype dt, void *y, int64_t rows, int64_t c, const 
     if (!b && !z && act == S24_ACT_NONE) return S24_OK;
     if (c % 8 == 0 && s24_iv_al16(y, z, b, NULL)) {
         int64_t n8 = rows * c / 8;
-        if (rows * c < I32_SAFE)
-            DT_DISPATCH(dt, bias_act8_kernel<T, int32_t><<<s24_cu_blocks(n8, TPB), TPB, 0, s>>>(
-                                (T *)y, (int32_t)n8, (int32_t)c, b, (const T *)z, act));
-        else
-            DT_DISPATCH(dt, bias_act8_kernel<T, int64_t><<<s24_cu_blocks(n8, TPB), TPB, 0, s>>>(
-                                (T *)y, n8, c, b, (const T *)z, act));
+        IDX_DISPATCH(dt, rows * c, bias_act8_kernel<T, I><<<s24_cu_blocks(n8, TPB), TPB, 0, s>>>(
+                                       (T *)y, (I)n8, (I)c, b, (const T *)z, act));
         S24_LAUNCH_CHECK();
         return S24_OK;
     }
@@ -365,12 +364,8 @@ int s24_icu_add_act(enum s24_dtype dt, const void *a, const void *b, void *y, in
 {
     int rc = S24_OK;
     if (n % 8 == 0 && s24_iv_al16(a, b, y, NULL)) {
-        if (n < I32_SAFE)
-            DT_DISPATCH(dt, add_act8_kernel<T, int32_t><<<s24_cu_blocks(n / 8, TPB), TPB, 0, s>>>(
-                                (const T *)a, (const T *)b, (T *)y, (int32_t)(n / 8), act));
-        else
-            DT_DISPATCH(dt, add_act8_kernel<T, int64_t><<<s24_cu_blocks(n / 8, TPB), TPB, 0, s>>>(
-                                (const T *)a, (const T *)b, (T *)y, n / 8, act));
+        IDX_DISPATCH(dt, n, add_act8_kernel<T, I><<<s24_cu_blocks(n / 8, TPB), TPB, 0, s>>>(
+                                (const T *)a, (const T *)b, (T *)y, (I)(n / 8), act));
         S24_LAUNCH_CHECK();
         return S24_OK;
     }
@@ -385,12 +380,8 @@ int s24_icu_act(enum s24_dtype dt, const void *x, void *y, int64_t n, int act, c
 {
     int rc = S24_OK;
     if (n % 8 == 0 && s24_iv_al16(x, y, NULL, NULL)) {
-        if (n < I32_SAFE)
-            DT_DISPATCH(dt, act8_kernel<T, int32_t><<<s24_cu_blocks(n / 8, TPB), TPB, 0, s>>>(
-                                (const T *)x, (T *)y, (int32_t)(n / 8), act));
-        else
-            DT_DISPATCH(dt, act8_kernel<T, int64_t><<<s24_cu_blocks(n / 8, TPB), TPB, 0, s>>>(
-                                (const T *)x, (T *)y, n / 8, act));
+        IDX_DISPATCH(dt, n, act8_kernel<T, I><<<s24_cu_blocks(n / 8, TPB), TPB, 0, s>>>(
+                                (const T *)x, (T *)y, (I)(n / 8), act));
         S24_LAUNCH_CHECK();
         return S24_OK;
     }
@@ -435,13 +426,9 @@ int s24_icu_scale(enum s24_dtype dt, const void *x, const void *sc, void *y, int
     int rc = S24_OK;
     if (c % 8 == 0 && s24_iv_al16(x, sc, y, NULL)) {
         int64_t e = n * hw * c;
-        if (e < I32_SAFE)
-            DT_DISPATCH(dt, scale8_kernel<T, int32_t><<<s24_cu_blocks(e / 8, TPB), TPB, 0, s>>>(
-                                (const T *)x, (const T *)sc, (T *)y, (int32_t)(e / 8),
-                                (int32_t)(hw * c), (int32_t)c));
-        else
-            DT_DISPATCH(dt, scale8_kernel<T, int64_t><<<s24_cu_blocks(e / 8, TPB), TPB, 0, s>>>(
-                                (const T *)x, (const T *)sc, (T *)y, e / 8, hw * c, c));
+        IDX_DISPATCH(dt, e, scale8_kernel<T, I><<<s24_cu_blocks(e / 8, TPB), TPB, 0, s>>>(
+                                (const T *)x, (const T *)sc, (T *)y, (I)(e / 8), (I)(hw * c),
+                                (I)c));
         S24_LAUNCH_CHECK();
         return S24_OK;
     }
