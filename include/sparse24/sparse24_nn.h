@@ -68,6 +68,13 @@ S24_API enum s24_device s24_backend_device(const s24_backend_t *be);
 /* Bytes allocated through the backend now, and their high-water mark. */
 S24_API size_t s24_backend_bytes(const s24_backend_t *be, size_t *peak);
 S24_API void s24_backend_reset_peak(s24_backend_t *be);
+/* How the backend stores activations and their gradients: S24_F32 (the
+ * default), or S24_BF16, the mixed mode of a GPU backend (bf16 activations
+ * and convolutions on bf16 tensor cores; fp32 master weights, gradients of
+ * weights, optimiser state and statistics). Set it before creating a model
+ * on the backend. The CPU backend refuses BF16 (S24_ERR_UNSUPPORTED). */
+S24_API int s24_backend_set_precision(s24_backend_t *be, enum s24_dtype act);
+S24_API enum s24_dtype s24_backend_precision(const s24_backend_t *be);
 /* Waits for the work queued on the backend. */
 S24_API int s24_backend_sync(s24_backend_t *be);
 /* "cpu" / "cuda" (case-sensitive) into *out; S24_ERR_INVALID otherwise. */

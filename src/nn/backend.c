@@ -30,6 +30,7 @@ int s24_backend_create(enum s24_device dev, int index, s24_backend_t **out)
     if (!be) return s24_error(S24_ERR_NOMEM, "backend_create: out of memory");
     be->device = dev;
     be->index = index;
+    be->act = S24_F32;
     int rc;
     if (dev == S24_DEVICE_CPU) rc = s24_cpu_backend_init(be);
     else if (dev == S24_DEVICE_CUDA) rc = s24_cuda_backend_init(be, index);
@@ -66,6 +67,25 @@ void s24_backend_reset_peak(s24_backend_t *be)
 {
     if (be) be->peak = be->live;
 }
+
+int s24_backend_set_precision(s24_backend_t *be, enum s24_dtype act)
+{
+    if (!be) return s24_error(S24_ERR_INVALID, "backend_set_precision: no backend");
+    if (act != S24_F32 && act != S24_BF16)
+        return s24_error(S24_ERR_INVALID, "backend_set_precision: %s: activations are stored "
+                         "as F32 or BF16", s24_dtype_name(act));
+    if (act == S24_BF16 && be->device != S24_DEVICE_CUDA)
+        return s24_error(S24_ERR_UNSUPPORTED, "%s: the bf16 mixed mode runs on a GPU backend "
+                         "only (the CPU backend trains in fp32)", be->name);
+    /* a model's slots, its batches and gradients were sized for the old mode */
+    if (be->live && act != be->act)
+        return s24_error(S24_ERR_INVALID, "%s: precision set after %zu bytes were allocated "
+                         "on the backend (set it before creating a model)", be->name, be->live);
+    be->act = act;
+    return S24_OK;
+}
+
+enum s24_dtype s24_backend_precision(const s24_backend_t *be) { return be ? be->act : S24_F32; }
 
 int s24_backend_sync(s24_backend_t *be)
 {
@@ -113,4 +133,34 @@ void *s24_be_ws(struct s24_backend *be, size_t bytes)
         if (s24_be_grow(be, &be->ws.p, &be->ws.cap, bytes) != S24_OK) return NULL;
     }
     return be->ws.p;
+}
+
+/* The mixed mode converts on the host, in pieces, so a large batch needs no
+ * second full-size copy; an fp32 backend moves the bytes as they are. */
+#define ACT_STAGE 16384
+
+int s24_be_put_act(struct s24_backend *be, void *dst, const float *src, int64_t n)
+{
+    if (be->act != S24_BF16) return be->ops->upload(be, dst, src, sizeof(float) * (size_t)n);
+    uint16_t h[ACT_STAGE];
+    for (int64_t i = 0; i < n; i += ACT_STAGE) {
+        int64_t k = n - i < ACT_STAGE ? n - i : ACT_STAGE;
+        for (int64_t j = 0; j < k; j++) h[j] = s24_f32_to_bf16(src[i + j]);
+        int rc = be->ops->upload(be, (uint16_t *)dst + i, h, sizeof(uint16_t) * (size_t)k);
+        if (rc != S24_OK) return rc;
+    }
+    return S24_OK;
+}
+
+int s24_be_get_act(struct s24_backend *be, float *dst, const void *src, int64_t n)
+{
+    if (be->act != S24_BF16) return be->ops->download(be, dst, src, sizeof(float) * (size_t)n);
+    uint16_t h[ACT_STAGE];
+    for (int64_t i = 0; i < n; i += ACT_STAGE) {
+        int64_t k = n - i < ACT_STAGE ? n - i : ACT_STAGE;
+        int rc = be->ops->download(be, h, (const uint16_t *)src + i, sizeof(uint16_t) * (size_t)k);
+        if (rc != S24_OK) return rc;
+        for (int64_t j = 0; j < k; j++) dst[i + j] = s24_bf16_to_f32(h[j]);
+    }
+    return S24_OK;
 }

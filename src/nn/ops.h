@@ -11,7 +11,19 @@
  * indices) are read from backend memory, so a captured CUDA graph replays a
  * whole step with new values.
  *
- * Layout: activations NHWC float32, conv weights OHWI (OC, KH, KW, IC/groups).
+ * Layout: activations NHWC, conv weights OHWI (OC, KH, KW, IC/groups).
+ *
+ * Precision (be->act): activations and their gradients -- the tensors a
+ * layer reads and writes, the batch the augmentation builds, the logits and
+ * dlogits -- are stored as be->act elements: S24_F32, or S24_BF16 in the
+ * mixed mode (CUDA only: bfloat16 bits in the `float *`, which the op casts;
+ * math in fp32, each store rounded to nearest even). Parameters, their
+ * gradients, batch-norm statistics, row masks, optimiser state and the
+ * loss's accumulators are fp32 in both. The activation pointers: x, y, dy,
+ * dx of every layer op; scale's s and ds; xent's logits and dlogits; the
+ * batch's x. All others (w, b, dw, db, gamma, beta, dgamma, dbeta, mean,
+ * invstd, rmean, rvar, mask, p, g, buf, hyper, acc) are fp32.
+ * s24_be_act_size gives the element size.
  * Every backward *accumulates* into its gradient outputs (dx, dw, db ...):
  * a tensor read by two ops (residual branches) receives both contributions,
  * and parameter gradients add up across calls until zeroed.
@@ -217,6 +229,7 @@ struct s24_be_ops {
 struct s24_backend {
     const struct s24_be_ops *ops;
     enum s24_device device;
+    enum s24_dtype act;     /* activations' storage: S24_F32, or S24_BF16 (mixed mode) */
     int index;              /* GPU ordinal (0 for the CPU) */
     char name[128];         /* "cpu", "cuda:0 (NVIDIA H200)" */
     void *ctx;              /* the backend's own context (stream, library handles) */
@@ -226,6 +239,16 @@ struct s24_backend {
                              * far: a recorded step graph holds pointers, and stands only
                              * while this has not moved (src/nn/tgraph.c) */
 };
+
+/* Bytes per activation element (4, or 2 in the mixed mode). */
+static inline size_t s24_be_act_size(const struct s24_backend *be)
+{
+    return be->act == S24_BF16 ? 2 : 4;
+}
+/* n floats from the host into activation storage (rounded to bf16 in the
+ * mixed mode: through a host staging copy), and back. */
+int s24_be_put_act(struct s24_backend *be, void *dst, const float *src, int64_t n);
+int s24_be_get_act(struct s24_backend *be, float *dst, const void *src, int64_t n);
 
 /* Memory through the hooks, with the high-water mark kept (s24_be_free
  * needs the size the buffer was allocated with). NULL p / 0 bytes are fine. */
