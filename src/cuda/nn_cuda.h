@@ -15,6 +15,7 @@
 #ifndef S24_NN_CUDA_H
 #define S24_NN_CUDA_H
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include "cuda/gpu_internal.h"
@@ -42,6 +43,23 @@ static inline unsigned s24_cu_blocks(int64_t n, int threads)
 {
     int64_t b = (n + threads - 1) / threads;
     return (unsigned)(b < 1 ? 1 : b > 65535 * 4 ? 65535 * 4 : b);
+}
+
+/* ---- activation storage (be->act, src/nn/ops.h): a kernel templated on
+ * T = float or __nv_bfloat16 loads through s24_ld (to fp32) and stores
+ * through s24_st (rounded to nearest even), so its fp32 instantiation is the
+ * plain kernel. s24_cu_by_act(be, f) calls f with a null T pointer of the
+ * backend's type; the op casts its `float *` activation pointers to T *. */
+typedef __nv_bfloat16 s24_bf16;
+static __device__ __forceinline__ float s24_ld(const float *p) { return *p; }
+static __device__ __forceinline__ float s24_ld(const s24_bf16 *p) { return __bfloat162float(*p); }
+static __device__ __forceinline__ void s24_st(float *p, float v) { *p = v; }
+static __device__ __forceinline__ void s24_st(s24_bf16 *p, float v) { *p = __float2bfloat16_rn(v); }
+
+template <class F> static inline void s24_cu_by_act(const struct s24_backend *be, F f)
+{
+    if (be->act == S24_BF16) f((s24_bf16 *)0);
+    else f((float *)0);
 }
 
 /* The activations' arithmetic, shared by nn_elem.cu's kernels and the ones
