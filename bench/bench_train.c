@@ -49,6 +49,9 @@ static void usage(FILE *f)
 "  --group N         steps per timed group (default 5)\n"
 "  --repeats N       timed groups; the median is reported (default 20)\n"
 "  --device D        cpu | cuda | auto (default auto)\n"
+"  --precision LIST  fp32,bf16 (default fp32): bf16 is the GPU's mixed mode (bf16\n"
+"                    activations and convolutions, fp32 weights and optimiser),\n"
+"                    each precision on a backend of its own\n"
 "  --gpu N           GPU ordinal (default 0)\n"
 "  --csv FILE        append rows model,engine,precision,step_ms,img_s,peak_mb\n"
 "                    (header written when the file is new)\n"
@@ -69,6 +72,7 @@ struct bench {
     s24_backend_t *be;
     struct cli_progress *pr; /* steps of all models: warm-up + timed */
     int model_i, nmodels;
+    const char *prec; /* "fp32" or "bf16": the backend's (s24_backend_precision) */
 };
 
 /* One step's backend half (src/nn/tgraph.h): zeroed gradients, forward,
@@ -151,15 +155,17 @@ static int run_model(const struct bench *b, const char *arch)
     float *hx = NULL, *x = NULL;
     int32_t *hy = NULL, *y = NULL;
     double *acc = NULL, *t = NULL;
-    size_t xb = sizeof(float) * (size_t)b->batch * (size_t)b->size * (size_t)b->size * 3;
-    size_t yb = sizeof(int32_t) * (size_t)b->batch;
     struct s24_backend *be = b->be;
+    int64_t nx = (int64_t)b->batch * b->size * b->size * 3;
+    size_t xb = s24_be_act_size(be) * (size_t)nx;
+    size_t yb = sizeof(int32_t) * (size_t)b->batch;
     struct s24_tgraph tg;
     memset(&tg, 0, sizeof tg);
     s24_backend_reset_peak(be);
     int rc = s24_model_create(arch, 10, 1, be, &m);
     if (rc == S24_OK) rc = s24_sgd_init(&o, m, 5e-4f);
-    hx = malloc(xb), hy = malloc(yb), t = malloc(sizeof(double) * (size_t)b->repeats);
+    hx = malloc(sizeof(float) * (size_t)nx), hy = malloc(yb);
+    t = malloc(sizeof(double) * (size_t)b->repeats);
     if (rc == S24_OK && (!hx || !hy || !t)) rc = s24_error(S24_ERR_NOMEM, "out of memory");
     if (rc == S24_OK) rc = s24_be_alloc(be, xb, (void **)&x);
     if (rc == S24_OK) rc = s24_be_alloc(be, yb, (void **)&y);
@@ -167,9 +173,9 @@ static int run_model(const struct bench *b, const char *arch)
     if (rc != S24_OK) goto done;
     struct s24_rng r;
     s24_rng_seed(&r, 7);
-    for (size_t i = 0; i < xb / sizeof(float); i++) hx[i] = (float)s24_rng_normal(&r);
+    for (int64_t i = 0; i < nx; i++) hx[i] = (float)s24_rng_normal(&r);
     for (int i = 0; i < b->batch; i++) hy[i] = (int32_t)s24_rng_below(&r, 10);
-    if ((rc = be->ops->upload(be, x, hx, xb)) || (rc = be->ops->upload(be, y, hy, yb)) ||
+    if ((rc = s24_be_put_act(be, x, hx, nx)) || (rc = be->ops->upload(be, y, hy, yb)) ||
         (rc = be->ops->zero(be, acc, 2 * sizeof(double))))
         goto done;
     struct step st = {m, &o, x, y, acc, b->batch, b->size};
@@ -202,12 +208,13 @@ static int run_model(const struct bench *b, const char *arch)
     double med = t[b->repeats / 2] * 1e3, lo = t[0] * 1e3, hi = t[b->repeats - 1] * 1e3;
     size_t peak = 0;
     s24_backend_bytes(be, &peak);
-    /* fp32 storage; on the GPU TF32 tensor-core math unless S24_TF32=0, as
-     * PyTorch's fp32 mode with allow_tf32 (the baseline's setting) */
-    const char *prec = "fp32";
+    /* fp32: on the GPU TF32 tensor-core math unless S24_TF32=0, as PyTorch's
+     * fp32 mode with allow_tf32 (the baseline's setting); bf16: the mixed mode */
+    const char *prec = b->prec;
     printf(
-        "%s: step %.3f ms (min %.3f, max %.3f over %d groups of %d), %.0f img/s, peak %.1f MiB\n",
-        arch, med, lo, hi, b->repeats, b->group, b->batch / med * 1e3, (double)peak / 1048576.0);
+        "%s %s: step %.3f ms (min %.3f, max %.3f over %d groups of %d), %.0f img/s, peak %.1f "
+        "MiB\n", arch, prec, med, lo, hi, b->repeats, b->group, b->batch / med * 1e3,
+        (double)peak / 1048576.0);
     struct s24_model_mem mm;
     if (s24_model_memory(m, &mm) == S24_OK) {
         size_t own = mm.activations + mm.act_grads + mm.params;
@@ -248,7 +255,7 @@ done:
 int bench_train_main(int argc, char **argv)
 {
     enum { O_MODELS = 256, O_BATCH, O_SIZE, O_WARMUP, O_GROUP, O_REPEATS, O_DEVICE, O_GPU, O_CSV,
-           O_OPS, O_THREADS, O_NODES, O_PROGRESS };
+           O_OPS, O_THREADS, O_NODES, O_PROGRESS, O_PRECISION };
     static const struct option lo[] = {
         {"models", required_argument, 0, O_MODELS}, {"batch", required_argument, 0, O_BATCH},
         {"size", required_argument, 0, O_SIZE},     {"warmup", required_argument, 0, O_WARMUP},
@@ -257,10 +264,12 @@ int bench_train_main(int argc, char **argv)
         {"csv", required_argument, 0, O_CSV},       {"ops", required_argument, 0, O_OPS},
         {"threads", required_argument, 0, O_THREADS}, {"nodes", no_argument, 0, O_NODES},
         {"progress", no_argument, 0, O_PROGRESS},
+        {"precision", required_argument, 0, O_PRECISION},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    struct bench b = {256, 32, 15, 5, 20, 0, NULL, NULL, NULL, NULL, 0, 0};
+    struct bench b = {256, 32, 15, 5, 20, 0, NULL, NULL, NULL, NULL, 0, 0, "fp32"};
     const char *models = "resnet18,efficientnet_b0", *device = "auto", *csv = NULL, *ops = NULL;
+    const char *precs = "fp32";
     int gpu = 0, ec = S24_EXIT_OK, force_progress = 0;
     int64_t v;
     optind = 1;
@@ -296,6 +305,7 @@ int bench_train_main(int argc, char **argv)
             b.repeats = (int)v;
             break;
         case O_DEVICE: device = optarg; break;
+        case O_PRECISION: precs = optarg; break;
         case O_GPU:
             if (cli_parse_i64(optarg, 0, 1023, &v))
                 return cli_usage(CMD, "--gpu %s: expected 0..1023", optarg);
@@ -322,11 +332,20 @@ int bench_train_main(int argc, char **argv)
             return cli_usage(CMD, "--models: '%s': expected %s", tok, cli_model_list());
         b.nmodels++;
     }
+    char plist[64];
+    int nprec = 0;
+    snprintf(plist, sizeof plist, "%s", precs);
+    for (char *s = NULL, *tok = strtok_r(plist, ",", &s); tok; tok = strtok_r(NULL, ",", &s)) {
+        if (strcmp(tok, "fp32") && strcmp(tok, "bf16"))
+            return cli_usage(CMD, "--precision: '%s': expected fp32 or bf16", tok);
+        nprec++;
+    }
+    if (!nprec) return cli_usage(CMD, "--precision: empty list");
     struct cli_progress pr;
     cli_progress_begin(&pr, CMD, force_progress);
     b.pr = &pr;
-    int rc = s24_backend_create(dev, gpu, &b.be);
-    if (rc != S24_OK) return cli_lib_fail(CMD, rc);
+    b.nmodels *= nprec;
+    int rc = S24_OK;
     if (csv && !(b.csv = cli_open_csv(csv, "model,engine,precision,step_ms,img_s,peak_mb\n"))) {
         ec = cli_fail(CMD, "%s: cannot open for appending", csv);
         goto done;
@@ -336,16 +355,29 @@ int bench_train_main(int argc, char **argv)
         goto done;
     }
     cli_stamp(stdout, "# ");
-    printf("# backend: %s; batch %d, %dx%d, warm-up %d, median of %d groups of %d steps\n",
-           s24_backend_name(b.be), b.batch, b.size, b.size, b.warmup, b.repeats, b.group);
-    snprintf(list, sizeof list, "%s", models);
-    for (char *s = NULL, *tok = strtok_r(list, ",", &s); tok; tok = strtok_r(NULL, ",", &s)) {
-        if ((rc = run_model(&b, tok)) != S24_OK) {
+    snprintf(plist, sizeof plist, "%s", precs);
+    for (char *sp = NULL, *pt = strtok_r(plist, ",", &sp); pt && ec == S24_EXIT_OK;
+         pt = strtok_r(NULL, ",", &sp)) {
+        /* a backend per precision: the mode is set before anything is allocated */
+        b.prec = pt;
+        if ((rc = s24_backend_create(dev, gpu, &b.be)) != S24_OK ||
+            (rc = s24_backend_set_precision(b.be, strcmp(pt, "bf16") ? S24_F32 : S24_BF16))) {
             ec = cli_lib_fail(CMD, rc);
             break;
         }
-        b.model_i++;
-        fflush(stdout);
+        printf("# backend: %s, %s; batch %d, %dx%d, warm-up %d, median of %d groups of %d steps\n",
+               s24_backend_name(b.be), pt, b.batch, b.size, b.size, b.warmup, b.repeats, b.group);
+        snprintf(list, sizeof list, "%s", models);
+        for (char *s = NULL, *tok = strtok_r(list, ",", &s); tok; tok = strtok_r(NULL, ",", &s)) {
+            if ((rc = run_model(&b, tok)) != S24_OK) {
+                ec = cli_lib_fail(CMD, rc);
+                break;
+            }
+            b.model_i++;
+            fflush(stdout);
+        }
+        s24_backend_free(b.be);
+        b.be = NULL;
     }
 done:
     if (b.csv && fclose(b.csv) && ec == S24_EXIT_OK) ec = cli_fail(CMD, "%s: write failed", csv);

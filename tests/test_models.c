@@ -250,6 +250,30 @@ static void check_train_step_imagenet(void)
  * positions), then the pooled 512 and the 10 logits); the gradient pool
  * holds less than the activations; nothing is on a backend apart from the
  * host copies on the CPU. */
+/* The precision switch: the CPU backend trains in fp32 only, a mode is set
+ * before anything is allocated, and fp32 activations move as they are. */
+static void check_precision(void)
+{
+    s24_backend_t *be = NULL;
+    CHECK_OK(s24_backend_create(S24_DEVICE_CPU, 0, &be));
+    if (!be) return;
+    CHECK(s24_backend_precision(be) == S24_F32);
+    CHECK(s24_backend_set_precision(be, S24_BF16) == S24_ERR_UNSUPPORTED);
+    CHECK(s24_backend_set_precision(be, S24_F16) == S24_ERR_INVALID);
+    CHECK(s24_backend_set_precision(NULL, S24_F32) == S24_ERR_INVALID);
+    CHECK_OK(s24_backend_set_precision(be, S24_F32));
+    CHECK(s24_backend_precision(be) == S24_F32 && s24_be_act_size(be) == 4);
+    float h[5] = {1.5f, -2.0f, 3.25f, 0.0f, 1e-3f}, back[5] = {0};
+    void *d = NULL;
+    CHECK_OK(s24_be_alloc(be, sizeof h, &d));
+    CHECK_OK(s24_be_put_act(be, d, h, 5));
+    CHECK_OK(s24_be_get_act(be, back, d, 5));
+    CHECK(!memcmp(h, back, sizeof h));
+    s24_be_free(be, d, sizeof h);
+    s24_clear_error();
+    s24_backend_free(be);
+}
+
 static void check_memory(void)
 {
     s24_model_t *m = NULL;
@@ -861,6 +885,7 @@ int main(void)
     check_resnet18_imagenet();
     check_train_step_imagenet();
     check_memory();
+    check_precision();
     check_efficientnet_224();
     check_train_eval();
     check_checkpoint("smallcnn");

@@ -217,6 +217,7 @@ struct s24_pipeline_cfg {
     const char *arch;            /* a registry name (s24_arch_find) */
     enum s24_device device;      /* where to train (S24_DEVICE_CPU by default) */
     int gpu;                     /* GPU ordinal for S24_DEVICE_CUDA (rank 0's with ranks) */
+    int bf16;                    /* 1: the GPU's bf16 mixed mode (s24_backend_set_precision) */
     int ranks;                   /* data-parallel ranks, one thread each (0 or 1: one rank,
                                   * the single-device run). CUDA: rank r on GPU gpu + r, NCCL;
                                   * CPU: thread ranks with their own CPU backends and

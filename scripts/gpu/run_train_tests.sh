@@ -6,22 +6,23 @@
 # graph replays against plain steps), optionally under compute-sanitizer
 # (SAN=memcheck|racecheck on the op tests at their small shapes).
 # Run from the repository root on the GPU machine with .debs carried.
-#   GIT_COMMIT=<id> scripts/gpu/run_train_tests.sh
+#   GIT_COMMIT=<id> [TESTS='test_a test_b'] scripts/gpu/run_train_tests.sh
+# TESTS: the tests/gpu binaries to build and run (default the four above).
 # Output in $OUT: build.log, test-gpu.log (and san-*.log).
 set -o pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
 t0=$(date +%s)
 . scripts/gpu/env.sh
+TESTS=${TESTS:-test_nn_ops_gpu test_nn_conv_gpu test_train_gpu test_train_graph_gpu}
 make -j16 CUDA_ARCHS=90 USE_CUSPARSELT=0 ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} all \
-  build/tests/gpu/test_nn_ops_gpu build/tests/gpu/test_nn_conv_gpu build/tests/gpu/test_train_gpu \
-  build/tests/gpu/test_train_graph_gpu > "$OUT/build.log" 2>&1
+  $(for t in $TESTS; do echo build/tests/gpu/$t; done) > "$OUT/build.log" 2>&1
 rc=$?
 grep -E "sparse24 build|error|warning" "$OUT/build.log" | head -40
 echo "build: rc $rc, $(( $(date +%s) - t0 )) s"
 [ $rc = 0 ] || exit 1
 build/sparse24 info | tee "$OUT/info.txt"
-for t in ${TESTS:-test_nn_ops_gpu test_nn_conv_gpu test_train_gpu test_train_graph_gpu}; do
+for t in $TESTS; do
   echo "== $t ($(( $(date +%s) - t0 )) s)"
   timeout ${TEST_TIMEOUT:-240} build/tests/gpu/$t 2>&1 | tee -a "$OUT/test-gpu.log" | tail -40
 done

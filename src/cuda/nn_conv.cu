@@ -7,7 +7,11 @@
  * kernels) use the NHWC kernels below: cuDNN is slow on them in NHWC.
  * Backward ops accumulate (beta = 1). Bias gradients go through the shared
  * column sum of nn_linear.cu.
- * Not here: fused activations or batch norm, dilation, fp16/bf16 data. The
+ * Mixed mode (be->act BF16): activations bf16; cuDNN runs bf16 data with
+ * fp32 accumulation on a bf16 copy of the fp32 weight cast per call, its
+ * bf16 filter gradient added to the fp32 one; the depthwise kernels read
+ * and write bf16 activations with fp32 weights and gradients as they are.
+ * Not here: fused activations or batch norm, dilation, fp16 data. The
  * first call at a shape searches (cudnnFind allocates and synchronises) and
  * may grow the scratch, so it must not run inside CUDA graph capture. */
 #include <stdint.h>
@@ -18,11 +22,6 @@
 #include <type_traits>
 
 #include "cuda/nn_cuda.h"
-
-/* Defined in nn_linear.cu (to move into nn_cuda.h): out (cols) += the sums of
- * the columns of x (rows, cols), row-major. */
-int s24_cu_colsum_acc(struct s24_backend *be, int64_t rows, int64_t cols, const float *x,
-                      float *out);
 
 /* The shape as s24_conv_shape_init makes it, and small enough for cuDNN's
  * int-indexed tensors (the depthwise kernels are held to the same). */
@@ -50,8 +49,9 @@ static int conv_check(const struct s24_conv_shape *s)
  * shape g by value. */
 extern __shared__ float4 s24_dw_smem[];
 
-/* V adjacent floats (V = 4: one 16-byte access); RO: through the read-only
- * cache, for tensors the kernel does not write */
+/* V adjacent activations to fp32 (V = 4: one 16-byte access in fp32, 8
+ * bytes in bf16); RO: through the read-only cache, for tensors the kernel
+ * does not write */
 template <int V, bool RO = true> static __device__ void dw_load(const float *p, float *v)
 {
     if constexpr (V == 4) {
@@ -61,10 +61,32 @@ template <int V, bool RO = true> static __device__ void dw_load(const float *p, 
         v[0] = RO ? __ldg(p) : *p;
     }
 }
+template <int V, bool RO = true> static __device__ void dw_load(const s24_bf16 *p, float *v)
+{
+    if constexpr (V == 4) {
+        uint2 q = RO ? __ldg((const uint2 *)p) : *(const uint2 *)p;
+        float2 a = __bfloat1622float2(*(const __nv_bfloat162 *)&q.x);
+        float2 b = __bfloat1622float2(*(const __nv_bfloat162 *)&q.y);
+        v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+    } else {
+        v[0] = s24_ld(p);
+    }
+}
 template <int V> static __device__ void dw_store(float *p, const float *v)
 {
     if constexpr (V == 4) *(float4 *)p = make_float4(v[0], v[1], v[2], v[3]);
     else p[0] = v[0];
+}
+template <int V> static __device__ void dw_store(s24_bf16 *p, const float *v)
+{
+    if constexpr (V == 4) {
+        __nv_bfloat162 a = __floats2bfloat162_rn(v[0], v[1]), b = __floats2bfloat162_rn(v[2], v[3]);
+        uint2 q;
+        q.x = *(const unsigned *)&a, q.y = *(const unsigned *)&b;
+        *(uint2 *)p = q;
+    } else {
+        s24_st(p, v[0]);
+    }
 }
 
 /* sw (K*K, tile) <- w (c, K, K) for channels c0 .. c0 + tile - 1 (0 past c) */
@@ -97,10 +119,10 @@ template <bool BWD> static __device__ int dw_tap(int r, int k, int stride, int p
  * write one element: forward y (n, oh, ow, c) = dwconv(x (n, h, w, c), w) + b
  * (b may be NULL); backward dx (n, h, w, c) += its transpose applied to dy
  * (n, oh, ow, c). w (c, K, K). */
-template <int K, int V, bool BWD>
-__global__ void dw_gather_kernel(struct s24_conv_shape g, const float *__restrict__ src,
+template <int K, int V, bool BWD, class T>
+__global__ void dw_gather_kernel(struct s24_conv_shape g, const T *__restrict__ src,
                                  const float *__restrict__ w, const float *__restrict__ b,
-                                 float *__restrict__ dst)
+                                 T *__restrict__ dst)
 {
     float *sw = (float *)s24_dw_smem;
     int tile = blockDim.x * V, cl = threadIdx.x * V;
@@ -142,9 +164,9 @@ __global__ void dw_gather_kernel(struct s24_conv_shape g, const float *__restric
  * registers, the block reduces over blockDim.y in shared memory, then either
  * adds into dw (atomics: block order varies) or, with part (gridDim.y, K*K, c)
  * given, writes its partial for dw_finish_kernel (a fixed order). */
-template <int K, int V>
-__global__ void dw_bwd_filter_kernel(struct s24_conv_shape g, const float *__restrict__ x,
-                                     const float *__restrict__ dy, float *__restrict__ dw,
+template <int K, int V, class T>
+__global__ void dw_bwd_filter_kernel(struct s24_conv_shape g, const T *__restrict__ x,
+                                     const T *__restrict__ dy, float *__restrict__ dw,
                                      float *__restrict__ part)
 {
     float *red = (float *)s24_dw_smem; /* (blockDim.y, tile) */
@@ -249,6 +271,12 @@ template <class F> static void dw_dispatch(int64_t k, int v, F f)
     else if (v == 4) f(dw_int<5>(), dw_int<4>());
     else f(dw_int<5>(), dw_int<1>());
 }
+/* ... and the activations' storage type: f(K, V, T *) */
+template <class F>
+static void dw_dispatch_t(const struct s24_backend *be, int64_t k, int v, F f)
+{
+    s24_cu_by_act(be, [&](auto tag) { dw_dispatch(k, v, [&](auto K, auto V) { f(K, V, tag); }); });
+}
 
 static int dw_fwd(struct s24_backend *be, const struct s24_conv_shape *s, const float *x,
                   const float *w, const float *b, float *y)
@@ -256,8 +284,10 @@ static int dw_fwd(struct s24_backend *be, const struct s24_conv_shape *s, const 
     int rc = S24_OK;
     cudaStream_t st = s24_cu(be)->stream;
     struct dw_launch L = dw_plan(s, s->n * s->oh * s->ow, aligned16(x) && aligned16(y), 4096);
-    dw_dispatch(s->kh, L.v, [&](auto K, auto V) {
-        dw_gather_kernel<K, V, false><<<L.grid, L.block, L.smem_w, st>>>(*s, x, w, b, y);
+    dw_dispatch_t(be, s->kh, L.v, [&](auto K, auto V, auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        dw_gather_kernel<K, V, false>
+            <<<L.grid, L.block, L.smem_w, st>>>(*s, (const T *)x, w, b, (T *)y);
     });
     S24_LAUNCH_CHECK();
 fail:
@@ -279,8 +309,10 @@ static int dw_bwd(struct s24_backend *be, const struct s24_conv_shape *s, const 
             return s24_error(S24_ERR_NOMEM, "depthwise conv: no scratch for %u x %d x %lld "
                              "partial sums", L.grid.y, kk, (long long)s->c);
     }
-    dw_dispatch(s->kh, L.v, [&](auto K, auto V) {
-        dw_bwd_filter_kernel<K, V><<<L.grid, L.block, L.smem_red, st>>>(*s, x, dy, dw, part);
+    dw_dispatch_t(be, s->kh, L.v, [&](auto K, auto V, auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        dw_bwd_filter_kernel<K, V>
+            <<<L.grid, L.block, L.smem_red, st>>>(*s, (const T *)x, (const T *)dy, dw, part);
     });
     S24_LAUNCH_CHECK();
     if (part) {
@@ -291,8 +323,10 @@ static int dw_bwd(struct s24_backend *be, const struct s24_conv_shape *s, const 
     if (dx) {
         struct dw_launch D = dw_plan(s, s->n * s->h * s->w, aligned16(dy) && aligned16(dx),
                                      4096);
-        dw_dispatch(s->kh, D.v, [&](auto K, auto V) {
-            dw_gather_kernel<K, V, true><<<D.grid, D.block, D.smem_w, st>>>(*s, dy, w, NULL, dx);
+        dw_dispatch_t(be, s->kh, D.v, [&](auto K, auto V, auto tag) {
+            using T = std::remove_pointer_t<decltype(tag)>;
+            dw_gather_kernel<K, V, true>
+                <<<D.grid, D.block, D.smem_w, st>>>(*s, (const T *)dy, w, NULL, (T *)dx);
         });
         S24_LAUNCH_CHECK();
     }
@@ -326,7 +360,7 @@ struct conv_algos {
 struct conv_plan {
     int used;                  /* descriptors exist */
     struct s24_conv_shape key; /* with n */
-    int tf32, det;
+    int tf32, det, bf16;       /* bf16: the mixed mode's descriptors (x, w, y bf16) */
     uint64_t stamp;            /* last use, for eviction */
     cudnnTensorDescriptor_t xd, yd, bd; /* (n, c, h, w), (n, oc, oh, ow) NHWC; (1, oc, 1, 1) */
     cudnnFilterDescriptor_t wd;         /* (oc, c/groups, kh, kw) NHWC = OHWI */
@@ -365,12 +399,15 @@ static void conv_plan_clear(struct conv_plan *p)
     memset(p, 0, sizeof *p);
 }
 
-static int conv_plan_init(struct conv_plan *p, const struct s24_conv_shape *s, int tf32, int det)
+static int conv_plan_init(struct conv_plan *p, const struct s24_conv_shape *s, int tf32, int det,
+                          int bf16)
 {
     int rc = S24_OK;
     const cudnnTensorFormat_t f = CUDNN_TENSOR_NHWC;
-    const cudnnDataType_t t = CUDNN_DATA_FLOAT;
-    p->used = 1, p->key = *s, p->tf32 = tf32, p->det = det;
+    /* bf16 data with fp32 accumulation (cuDNN's pseudo-bf16 configuration) */
+    const cudnnDataType_t t = bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    const cudnnDataType_t ct = CUDNN_DATA_FLOAT;
+    p->used = 1, p->key = *s, p->tf32 = tf32, p->det = det, p->bf16 = bf16;
     DNN_CHECK(cudnnCreateTensorDescriptor(&p->xd));
     DNN_CHECK(cudnnCreateTensorDescriptor(&p->yd));
     DNN_CHECK(cudnnCreateTensorDescriptor(&p->bd));
@@ -385,12 +422,13 @@ static int conv_plan_init(struct conv_plan *p, const struct s24_conv_shape *s, i
         DNN_CHECK(cudnnCreateConvolutionDescriptor(&p->cd[d]));
         DNN_CHECK(cudnnSetConvolution2dDescriptor(p->cd[d], (int)s->pad, (int)s->pad,
                                                   (int)s->stride, (int)s->stride, 1, 1,
-                                                  CUDNN_CROSS_CORRELATION, t));
+                                                  CUDNN_CROSS_CORRELATION, ct));
         DNN_CHECK(cudnnSetConvolutionGroupCount(p->cd[d], (int)s->groups));
         /* DEFAULT lets fp32 use TF32 tensor cores (PyTorch's allow_tf32); FMA
-         * keeps every product in fp32 */
-        DNN_CHECK(cudnnSetConvolutionMathType(p->cd[d], tf32 ? CUDNN_DEFAULT_MATH
-                                                              : CUDNN_FMA_MATH));
+         * keeps every product in fp32; bf16 data is for the tensor cores */
+        DNN_CHECK(cudnnSetConvolutionMathType(p->cd[d], bf16 ? CUDNN_TENSOR_OP_MATH
+                                                        : tf32 ? CUDNN_DEFAULT_MATH
+                                                               : CUDNN_FMA_MATH));
     }
 fail:
     return rc;
@@ -413,7 +451,7 @@ static int conv_plan_get(struct s24_backend *be, void **state, const struct s24_
         struct conv_plan *q = &st->slot[i];
         /* all int64 fields, no padding; oh, ow follow from the rest (conv_check) */
         if (q->used && !memcmp(&q->key, s, sizeof *s) && q->tf32 == cx->tf32 &&
-            q->det == cx->deterministic) {
+            q->det == cx->deterministic && q->bf16 == (be->act == S24_BF16)) {
             q->stamp = ++st->clock;
             *out = q;
             return S24_OK;
@@ -421,7 +459,7 @@ static int conv_plan_get(struct s24_backend *be, void **state, const struct s24_
         if (!p || !q->used || (p->used && q->stamp < p->stamp)) p = q; /* free, else oldest */
     }
     conv_plan_clear(p);
-    if ((rc = conv_plan_init(p, s, cx->tf32, cx->deterministic)) != S24_OK) {
+    if ((rc = conv_plan_init(p, s, cx->tf32, cx->deterministic, be->act == S24_BF16)) != S24_OK) {
         conv_plan_clear(p);
         return rc;
     }
@@ -438,7 +476,7 @@ static void conv_keep(struct conv_algos *a, const struct conv_plan *p, const R *
     for (int i = 0; i < ret && a->n < CONV_CAND; i++) {
         if (r[i].status != CUDNN_STATUS_SUCCESS || r[i].memory > CONV_WS_MAX) continue;
         if (p->det && r[i].determinism != CUDNN_DETERMINISTIC) continue;
-        if (!p->tf32 && r[i].mathType != CUDNN_FMA_MATH) continue;
+        if (!p->bf16 && !p->tf32 && r[i].mathType != CUDNN_FMA_MATH) continue;
         a->algo[a->n] = (int)r[i].algo;
         a->ws[a->n] = r[i].memory;
         a->math[a->n++] = r[i].mathType;
@@ -555,6 +593,21 @@ template <class F> static int conv_run(struct s24_backend *be, struct conv_plan 
     }
 }
 
+/* The mixed mode's bf16 weight copy (and, for the backward, room for the
+ * bf16 filter gradient after it) in the context's one buffer, cast from the
+ * fp32 master weight w. The first call at a shape runs outside graph
+ * capture (cudnnFind), so the buffer has its size before any capture. */
+static int w16_cast(struct s24_backend *be, const struct s24_conv_shape *s, const float *w,
+                    s24_bf16 **w16)
+{
+    struct s24_cuda_nn *cx = s24_cu(be);
+    int64_t nw = s->oc * s->kh * s->kw * (s->c / s->groups);
+    int rc = s24_be_grow(be, &cx->w16, &cx->w16_cap, sizeof(s24_bf16) * (size_t)nw * 2);
+    if (rc != S24_OK) return rc;
+    *w16 = (s24_bf16 *)cx->w16;
+    return s24_cu_cvt(be, nw, w, 0, cx->w16, 1, 0);
+}
+
 static int dnn_fwd(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
                    const float *x, const float *w, const float *b, float *y)
 {
@@ -562,36 +615,56 @@ static int dnn_fwd(struct s24_backend *be, void **state, const struct s24_conv_s
     cudnnHandle_t h = (cudnnHandle_t)s24_cu(be)->dnn;
     struct conv_plan *p;
     const float one = 1.0f, zero = 0.0f;
+    const void *wd = w;
     if (!h) return dnn_missing(s);
     if ((rc = conv_plan_get(be, state, s, &p)) != S24_OK) return rc;
+    if (p->bf16) {
+        s24_bf16 *w16;
+        if ((rc = w16_cast(be, s, w, &w16)) != S24_OK) return rc;
+        wd = w16;
+    }
     rc = conv_run(be, p, DIR_FWD, [&](int algo, void *ws, size_t wsb) {
-        return cudnnConvolutionForward(h, &one, p->xd, x, p->wd, w, p->cd[DIR_FWD],
+        return cudnnConvolutionForward(h, &one, p->xd, x, p->wd, wd, p->cd[DIR_FWD],
                                        (cudnnConvolutionFwdAlgo_t)algo, ws, wsb, &zero, p->yd, y);
     });
-    if (rc == S24_OK && b) DNN_CHECK(cudnnAddTensor(h, &one, p->bd, b, &one, p->yd, y));
+    if (rc != S24_OK || !b) return rc;
+    if (p->bf16) return s24_cu_rowbias(be, s->n * s->oh * s->ow, s->oc, b, y);
+    DNN_CHECK(cudnnAddTensor(h, &one, p->bd, b, &one, p->yd, y));
 fail:
     return rc;
 }
 
 /* dw += ..., dx += ... (dx may be NULL): beta = 1 makes cuDNN accumulate. The
- * scratch may grow between the two: s24_be_ws waits for the filter pass. */
+ * scratch may grow between the two: s24_be_ws waits for the filter pass.
+ * Mixed mode: the filter gradient comes out in bf16 (cuDNN's filter type is
+ * the data's), into the buffer after the weight copy, and is added to the
+ * fp32 one; dx accumulates in bf16. */
 static int dnn_bwd(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
                    const float *x, const float *w, const float *dy, float *dx, float *dw)
 {
     int rc;
     cudnnHandle_t h = (cudnnHandle_t)s24_cu(be)->dnn;
     struct conv_plan *p;
-    const float one = 1.0f;
+    const float one = 1.0f, zero = 0.0f;
+    const void *wd = w;
+    void *dwd = dw;
+    int64_t nw = s->oc * s->kh * s->kw * (s->c / s->groups);
     if (!h) return dnn_missing(s);
     if ((rc = conv_plan_get(be, state, s, &p)) != S24_OK) return rc;
+    if (p->bf16) {
+        s24_bf16 *w16;
+        if ((rc = w16_cast(be, s, w, &w16)) != S24_OK) return rc;
+        wd = w16, dwd = w16 + nw;
+    }
     rc = conv_run(be, p, DIR_BWD_FILTER, [&](int algo, void *ws, size_t wsb) {
         return cudnnConvolutionBackwardFilter(h, &one, p->xd, x, p->yd, dy, p->cd[DIR_BWD_FILTER],
                                               (cudnnConvolutionBwdFilterAlgo_t)algo, ws, wsb,
-                                              &one, p->wd, dw);
+                                              p->bf16 ? &zero : &one, p->wd, dwd);
     });
+    if (rc == S24_OK && p->bf16) rc = s24_cu_cvt(be, nw, dwd, 1, dw, 0, 1);
     if (rc != S24_OK || !dx) return rc;
     return conv_run(be, p, DIR_BWD_DATA, [&](int algo, void *ws, size_t wsb) {
-        return cudnnConvolutionBackwardData(h, &one, p->wd, w, p->yd, dy, p->cd[DIR_BWD_DATA],
+        return cudnnConvolutionBackwardData(h, &one, p->wd, wd, p->yd, dy, p->cd[DIR_BWD_DATA],
                                             (cudnnConvolutionBwdDataAlgo_t)algo, ws, wsb, &one,
                                             p->xd, dx);
     });

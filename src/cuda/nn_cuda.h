@@ -31,6 +31,11 @@ struct s24_cuda_nn {
     int deterministic;    /* 1: only deterministic cuDNN algorithms */
     void *lt_ws;          /* cuBLASLt workspace */
     size_t lt_ws_bytes;
+    /* mixed mode: the bf16 copy of the conv weight being used and its bf16
+     * filter gradient (nn_conv.cu), one buffer for all convs: the stream
+     * orders each conv's use before the next one's cast */
+    void *w16;
+    size_t w16_cap;
 };
 
 static inline struct s24_cuda_nn *s24_cu(struct s24_backend *be)
@@ -96,7 +101,17 @@ int s24_cu_conv2d_bwd(struct s24_backend *be, void **state, const struct s24_con
                       float *db);
 void s24_cu_conv_state_free(void *state);
 
-/* nn_linear.cu */
+/* nn_linear.cu; also the helpers the mixed mode shares:
+ * colsum: out (cols, fp32) += the column sums of x (rows, cols; activations);
+ * rowbias: the bias broadcast over rows;
+ * cvt: dst = src, or dst += src (acc), over n elements, each of the two in
+ * fp32 or bf16 (*_bf16), math in fp32. */
+int s24_cu_colsum_acc(struct s24_backend *be, int64_t rows, int64_t cols, const float *x,
+                      float *out);
+/* y (rows, cols; activations) += b (cols, fp32) */
+int s24_cu_rowbias(struct s24_backend *be, int64_t rows, int64_t cols, const float *b, float *y);
+int s24_cu_cvt(struct s24_backend *be, int64_t n, const void *src, int src_bf16, void *dst,
+               int dst_bf16, int acc);
 int s24_cu_linear_fwd(struct s24_backend *be, int64_t n, int64_t in, int64_t out, const float *x,
                       const float *w, const float *b, float *y);
 int s24_cu_linear_bwd(struct s24_backend *be, int64_t n, int64_t in, int64_t out, const float *x,

@@ -1,19 +1,23 @@
-/* nn_linear.cu: linear layers of the CUDA backend on cuBLASLt, fp32 data
+/* nn_linear.cu: linear layers of the CUDA backend on cuBLASLt, fp32 math
  * (TF32 tensor cores when the context allows, else strict fp32), and the
- * column sum that every bias gradient goes through (convs too).
+ * helpers every bias goes through (convs too): the column sum of a bias
+ * gradient, the row bias, and the mixed mode's fp32 <-> bf16 conversion.
  * Row-major tensors are handed to cuBLASLt (column-major) as their
  * transposes: a row-major (r, c) matrix is a column-major (c, r) one, so
  * each product below is written for the transposed outputs.
  * Descriptors and the heuristic's choice are made per call: they cost
  * microseconds against a step, and keep the context free of caches.
- * Not here: batched or strided GEMMs, fp16/bf16, fused activations. */
+ * In the mixed mode a linear layer converts its bf16 activations to fp32
+ * scratch, runs the fp32 GEMM and converts back: the layers are the
+ * classifiers (a few MFLOP), where two small passes cost less than keeping
+ * bf16 copies of their weights.
+ * Not here: batched or strided GEMMs, fp16, fused activations. */
 #include <stdint.h>
 #include <string.h>
 
-#include "cuda/nn_cuda.h"
+#include <type_traits>
 
-int s24_cu_colsum_acc(struct s24_backend *be, int64_t rows, int64_t cols, const float *x,
-                      float *out);
+#include "cuda/nn_cuda.h"
 
 /* ---------------------------------------------------------------- column sums */
 #define CS_TX 32
@@ -22,7 +26,8 @@ int s24_cu_colsum_acc(struct s24_backend *be, int64_t rows, int64_t cols, const 
 /* out (cols) += sum over rows of x (rows, cols). A block sums CS_TX columns
  * over its rows in fp64, reduces over threadIdx.y, then adds: atomically
  * when several blocks share a column (gridDim.y > 1), plainly otherwise. */
-__global__ void colsum_kernel(int64_t rows, int64_t cols, const float *__restrict__ x,
+template <class T>
+__global__ void colsum_kernel(int64_t rows, int64_t cols, const T *__restrict__ x,
                               float *__restrict__ out)
 {
     __shared__ double red[CS_TY][CS_TX];
@@ -31,7 +36,7 @@ __global__ void colsum_kernel(int64_t rows, int64_t cols, const float *__restric
     if (col < cols)
         for (int64_t r = (int64_t)blockIdx.y * CS_TY + threadIdx.y; r < rows;
              r += (int64_t)gridDim.y * CS_TY)
-            s += x[r * cols + col];
+            s += s24_ld(x + r * cols + col);
     red[threadIdx.y][threadIdx.x] = s;
     __syncthreads();
     if (threadIdx.y || col >= cols) return;
@@ -40,11 +45,10 @@ __global__ void colsum_kernel(int64_t rows, int64_t cols, const float *__restric
     else out[col] += (float)s;
 }
 
-int s24_cu_colsum_acc(struct s24_backend *be, int64_t rows, int64_t cols, const float *x,
-                      float *out)
+template <class T>
+static int colsum_run(struct s24_cuda_nn *cx, int64_t rows, int64_t cols, const T *x, float *out)
 {
     int rc = S24_OK;
-    struct s24_cuda_nn *cx = s24_cu(be);
     if (rows <= 0 || cols <= 0) return S24_OK;
     int64_t gx = (cols + CS_TX - 1) / CS_TX;
     /* about 32 rows per thread, a few waves of blocks; one block row when
@@ -60,14 +64,75 @@ fail:
     return rc;
 }
 
+int s24_cu_colsum_acc(struct s24_backend *be, int64_t rows, int64_t cols, const float *x,
+                      float *out)
+{
+    int rc = S24_OK;
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        rc = colsum_run(s24_cu(be), rows, cols, (const T *)x, out);
+    });
+    return rc;
+}
+
 /* y (rows, cols) += b (cols) broadcast over rows: the bias when the GEMM's
  * epilogue cannot take it. */
+template <class T>
 __global__ void rowbias_kernel(int64_t rows, int64_t cols, const float *__restrict__ b,
-                               float *__restrict__ y)
+                               T *__restrict__ y)
 {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < rows * cols;
          i += (int64_t)gridDim.x * blockDim.x)
-        y[i] += b[i % cols];
+        s24_st(y + i, s24_ld(y + i) + b[i % cols]);
+}
+
+template <class T>
+static int rowbias_run(struct s24_cuda_nn *cx, int64_t rows, int64_t cols, const float *b, T *y)
+{
+    int rc = S24_OK;
+    rowbias_kernel<<<s24_cu_blocks(rows * cols, 256), 256, 0, cx->stream>>>(rows, cols, b, y);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+/* y (rows, cols; activations) += b (cols, fp32) */
+int s24_cu_rowbias(struct s24_backend *be, int64_t rows, int64_t cols, const float *b, float *y)
+{
+    int rc = S24_OK;
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        rc = rowbias_run(s24_cu(be), rows, cols, b, (T *)y);
+    });
+    return rc;
+}
+
+template <class S, class D>
+__global__ void cvt_kernel(int64_t n, const S *__restrict__ src, D *__restrict__ dst, int acc)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        s24_st(dst + i, acc ? s24_ld(dst + i) + s24_ld(src + i) : s24_ld(src + i));
+}
+
+int s24_cu_cvt(struct s24_backend *be, int64_t n, const void *src, int src_bf16, void *dst,
+               int dst_bf16, int acc)
+{
+    int rc = S24_OK;
+    cudaStream_t st = s24_cu(be)->stream;
+    unsigned g = s24_cu_blocks(n, 256);
+    if (n <= 0) return S24_OK;
+    if (src_bf16 && dst_bf16)
+        cvt_kernel<<<g, 256, 0, st>>>(n, (const s24_bf16 *)src, (s24_bf16 *)dst, acc);
+    else if (src_bf16)
+        cvt_kernel<<<g, 256, 0, st>>>(n, (const s24_bf16 *)src, (float *)dst, acc);
+    else if (dst_bf16)
+        cvt_kernel<<<g, 256, 0, st>>>(n, (const float *)src, (s24_bf16 *)dst, acc);
+    else
+        cvt_kernel<<<g, 256, 0, st>>>(n, (const float *)src, (float *)dst, acc);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
 }
 
 /* ---------------------------------------------------------------- GEMM */
@@ -165,8 +230,8 @@ static int linear_check(int64_t n, int64_t in, int64_t out)
 
 /* y (n, out) = x (n, in) W^T + b, W (out, in). Column-major:
  * y^T (out, n) = W (W^T stored: (in, out), op T) x^T ((in, n), op N). */
-int s24_cu_linear_fwd(struct s24_backend *be, int64_t n, int64_t in, int64_t out, const float *x,
-                      const float *w, const float *b, float *y)
+static int linear_fwd32(struct s24_backend *be, int64_t n, int64_t in, int64_t out,
+                        const float *x, const float *w, const float *b, float *y)
 {
     struct s24_cuda_nn *cx = s24_cu(be);
     int rc = linear_check(n, in, out), no_algo = 0;
@@ -181,10 +246,7 @@ int s24_cu_linear_fwd(struct s24_backend *be, int64_t n, int64_t in, int64_t out
                      NULL);
     }
     if (rc != S24_OK || !b || eb) return rc;
-    rowbias_kernel<<<s24_cu_blocks(n * out, 256), 256, 0, cx->stream>>>(n, out, b, y);
-    S24_LAUNCH_CHECK();
-fail:
-    return rc;
+    return rowbias_run(cx, n, out, b, y);
 }
 
 /* dW (out, in) += dy^T x: column-major dW^T (in, out) = x^T ((in, n), op N)
@@ -192,17 +254,54 @@ fail:
  * dx (n, in) += dy W: column-major dx^T (in, n) = W^T ((in, out), op N)
  *   times dy^T ((out, n), op N);
  * db (out) += the column sums of dy. */
-int s24_cu_linear_bwd(struct s24_backend *be, int64_t n, int64_t in, int64_t out, const float *x,
-                      const float *w, const float *dy, float *dx, float *dw, float *db)
+static int linear_bwd32(struct s24_backend *be, int64_t n, int64_t in, int64_t out,
+                        const float *x, const float *w, const float *dy, float *dx, float *dw,
+                        float *db)
 {
     struct s24_cuda_nn *cx = s24_cu(be);
     int rc = linear_check(n, in, out);
     if (rc != S24_OK || n == 0) return rc;
     rc = lt_gemm(cx, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, x, in, dy, out, 1.0f, dw, in, NULL,
                  NULL);
-    if (rc == S24_OK && db) rc = s24_cu_colsum_acc(be, n, out, dy, db);
+    if (rc == S24_OK && db) rc = colsum_run(cx, n, out, dy, db);
     if (rc == S24_OK && dx)
         rc = lt_gemm(cx, CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, in, dy, out, 1.0f, dx, in,
                      NULL, NULL);
     return rc;
+}
+
+/* ---------------------------------------------------------------- the ops */
+int s24_cu_linear_fwd(struct s24_backend *be, int64_t n, int64_t in, int64_t out, const float *x,
+                      const float *w, const float *b, float *y)
+{
+    int rc = linear_check(n, in, out);
+    if (rc != S24_OK || n == 0) return rc;
+    if (be->act != S24_BF16) return linear_fwd32(be, n, in, out, x, w, b, y);
+    float *xf = (float *)s24_be_ws(be, sizeof(float) * (size_t)(n * (in + out)));
+    if (!xf) return s24_error(S24_ERR_NOMEM, "linear: no scratch for %lld x %lld fp32 values",
+                              (long long)n, (long long)(in + out));
+    float *yf = xf + n * in;
+    if ((rc = s24_cu_cvt(be, n * in, x, 1, xf, 0, 0)) != S24_OK) return rc;
+    if ((rc = linear_fwd32(be, n, in, out, xf, w, b, yf)) != S24_OK) return rc;
+    return s24_cu_cvt(be, n * out, yf, 0, y, 1, 0);
+}
+
+/* The mixed mode: x, dy to fp32, dw and db straight into their fp32
+ * gradients, dx through fp32 scratch added to the bf16 one. */
+int s24_cu_linear_bwd(struct s24_backend *be, int64_t n, int64_t in, int64_t out, const float *x,
+                      const float *w, const float *dy, float *dx, float *dw, float *db)
+{
+    int rc = linear_check(n, in, out);
+    if (rc != S24_OK || n == 0) return rc;
+    if (be->act != S24_BF16) return linear_bwd32(be, n, in, out, x, w, dy, dx, dw, db);
+    float *xf = (float *)s24_be_ws(be, sizeof(float) * (size_t)(n * (2 * in + out)));
+    if (!xf) return s24_error(S24_ERR_NOMEM, "linear: no scratch for %lld x %lld fp32 values",
+                              (long long)n, (long long)(2 * in + out));
+    float *dyf = xf + n * in, *dxf = dyf + n * out;
+    if ((rc = s24_cu_cvt(be, n * in, x, 1, xf, 0, 0)) != S24_OK) return rc;
+    if ((rc = s24_cu_cvt(be, n * out, dy, 1, dyf, 0, 0)) != S24_OK) return rc;
+    if (dx && (rc = be->ops->zero(be, dxf, sizeof(float) * (size_t)(n * in))) != S24_OK) return rc;
+    if ((rc = linear_bwd32(be, n, in, out, xf, w, dyf, dx ? dxf : NULL, dw, db)) != S24_OK)
+        return rc;
+    return dx ? s24_cu_cvt(be, n * in, dxf, 0, dx, 1, 1) : S24_OK;
 }

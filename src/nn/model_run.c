@@ -225,7 +225,8 @@ static int slot_shape(struct s24_model *m, int s, int64_t n, int64_t h, int64_t 
         return S24_OK;
     }
     int rc =
-        s24_be_grow(m->be, (void **)&sl->x, &sl->cap, sizeof(float) * (size_t)(n * h * w * sl->c));
+        s24_be_grow(m->be, (void **)&sl->x, &sl->cap,
+                    s24_be_act_size(m->be) * (size_t)(n * h * w * sl->c));
     if (rc == S24_ERR_NOMEM)
         return s24_error(rc, "model %s: out of memory for activations (%lld x %lld x %lld x %lld)",
                          m->arch, (long long)n, (long long)h, (long long)w, (long long)sl->c);
@@ -388,8 +389,8 @@ int s24_model_run_be(struct s24_model *m, const float *x, int n, int h, int w, i
     m->can_backward = 0;
     struct s24_slot *in = &m->slots[m->in_slot];
     if ((rc = slot_shape(m, m->in_slot, n, h, w))) return rc;
-    if (x != in->x &&
-        (rc = m->be->ops->copy(m->be, in->x, x, (size_t)slot_numel(in) * sizeof *in->x)))
+    if (x != in->x && (rc = m->be->ops->copy(m->be, in->x, x,
+                                              (size_t)slot_numel(in) * s24_be_act_size(m->be))))
         return rc;
     for (int i = 0; i < m->nn; i++)
         if ((rc = run_node(m, i, training))) return rc;
@@ -418,11 +419,9 @@ int s24_model_forward(s24_model_t *m, const float *x, int n, int h, int w, float
                          w);
     struct s24_slot *in = &m->slots[m->in_slot];
     if ((rc = slot_shape(m, m->in_slot, n, h, w))) return rc;
-    if ((rc = m->be->ops->upload(m->be, in->x, x, (size_t)slot_numel(in) * sizeof *in->x)))
-        return rc;
+    if ((rc = s24_be_put_act(m->be, in->x, x, slot_numel(in)))) return rc;
     if ((rc = s24_model_forward_be(m, in->x, n, h, w, training))) return rc;
-    return m->be->ops->download(m->be, logits, m->slots[m->out_slot].x,
-                                (size_t)n * (size_t)m->classes * sizeof *logits);
+    return s24_be_get_act(m->be, logits, m->slots[m->out_slot].x, (int64_t)n * m->classes);
 }
 
 /* ---------------------------------------------------------------- backward */
@@ -498,7 +497,7 @@ static int grad_acquire(struct s24_model *m, int s)
 {
     struct s24_slot *sl = &m->slots[s];
     if (s == m->in_slot || sl->g) return S24_OK;
-    size_t need = sizeof(float) * (size_t)slot_numel(sl);
+    size_t need = s24_be_act_size(m->be) * (size_t)slot_numel(sl);
     int best = -1;
     for (int i = 0; i < m->ngpool; i++) /* smallest free buffer that fits */
         if (!m->gpool[i].busy && m->gpool[i].cap >= need &&
@@ -578,8 +577,7 @@ int s24_model_backward(s24_model_t *m, const float *dlogits)
     if (!m || !dlogits) return s24_error(S24_ERR_INVALID, "model_backward: bad arguments");
     if ((rc = check_backward(m)) || (rc = grads_ready(m))) return rc;
     struct s24_slot *o = &m->slots[m->out_slot];
-    if ((rc = m->be->ops->upload(m->be, o->g, dlogits, (size_t)slot_numel(o) * sizeof *o->g)))
-        return rc;
+    if ((rc = s24_be_put_act(m->be, o->g, dlogits, slot_numel(o)))) return rc;
     return run_backward(m);
 }
 

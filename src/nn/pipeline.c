@@ -784,6 +784,7 @@ static int rank_main(struct s24_comm_group *g, int rank, void *arg)
     if (rank != 0) c.progress = NULL; /* one report per step, rank 0's */
     int cuda = c.device == S24_DEVICE_CUDA;
     int rc = s24_backend_create(c.device, cuda ? c.gpu + rank : 0, &be);
+    if (rc == S24_OK && c.bf16) rc = s24_backend_set_precision(be, S24_BF16);
     if (rc == S24_OK)
         rc = cuda ? s24_comm_nccl_init(be, rank, j->c->ranks, &j->id, j->deadline_s, &comm)
                   : s24_comm_thread_init(g, rank, be, &comm);
@@ -833,6 +834,10 @@ int s24_pipeline_run(const struct s24_pipeline_cfg *c, struct s24_pipeline_resul
     if (rc != S24_OK) return rc;
     if (c->ranks > 1) return run_ranks(c, res);
     if ((rc = s24_backend_create(c->device, c->gpu, &be)) != S24_OK) return rc;
+    if (c->bf16 && (rc = s24_backend_set_precision(be, S24_BF16)) != S24_OK) {
+        s24_backend_free(be);
+        return rc;
+    }
     if ((rc = s24_comm_one_init(be, &comm)) == S24_OK) rc = run_rank(c, be, comm, res);
     s24_comm_free(comm);
     s24_backend_free(be);

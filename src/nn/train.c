@@ -227,7 +227,7 @@ static int stepbuf_init(struct stepbuf *b, struct s24_backend *be, int batch, in
     b->be = be;
     b->batch = batch;
     b->rows = rows;
-    b->xbytes = sizeof(float) * (size_t)rows * (size_t)h * (size_t)w * 3;
+    b->xbytes = s24_be_act_size(be) * (size_t)rows * (size_t)h * (size_t)w * 3;
     b->hdraws = malloc(sizeof(int32_t) * 4 * (size_t)batch);
     int rc = b->hdraws ? S24_OK : s24_error(S24_ERR_NOMEM, "train: out of memory");
     if (rc == S24_OK) rc = s24_be_alloc(be, sizeof(int32_t) * 4 * (size_t)rows, (void **)&b->draws);

@@ -1,8 +1,11 @@
 /* test_nn_conv_gpu.c: the CUDA backend's convolutions and linear layers
- * against the CPU backend (needs a GPU; `make test-gpu`). Three CUDA
+ * against the CPU backend (needs a GPU; `make test-gpu`). Four CUDA
  * backends: strict fp32 (S24_TF32=0, relative L2 error 1e-5), TF32 (5e-3),
- * and strict + deterministic (1e-5, and a repeated call must give the same
- * bits). Shapes: dense 3x3 s1/s2, ResNet's 1x1 s1/s2, the 3->64 stem
+ * strict + deterministic (1e-5, and a repeated call must give the same
+ * bits), and the bf16 mixed mode (1.5e-2: its activations, dy and the
+ * starting dx rounded to bf16 on upload, the weight cast to bf16, each
+ * output rounded once more; several 2^-9 roundings against the CPU's fp32
+ * on the unrounded inputs). Shapes: dense 3x3 s1/s2, ResNet's 1x1 s1/s2, the 3->64 stem
  * without dx, EfficientNet-B0's depthwise 3x3 / 5x5 s1 / s2 from 32 to 1152
  * channels (and channel counts off the vector width), a grouped conv that
  * is not depthwise, biases; each conv called at three batch sizes with one
@@ -19,7 +22,7 @@
 #include "sparse24/sparse24_nn.h"
 #include "t.h"
 
-#define NGPU 3
+#define NGPU 4
 
 struct gpu {
     s24_backend_t *be;
@@ -78,6 +81,20 @@ static int dget(s24_backend_t *be, float *host, const struct dbuf *d)
     return be->ops->download(be, host, d->p, d->bytes);
 }
 
+/* The same for an activation tensor: stored as the backend's act type. */
+static int aput(s24_backend_t *be, struct dbuf *d, const float *host, int64_t count)
+{
+    d->bytes = (size_t)count * s24_be_act_size(be);
+    int rc = s24_be_alloc(be, d->bytes, &d->p);
+    if (rc == S24_OK && host) rc = s24_be_put_act(be, d->p, host, count);
+    return rc;
+}
+
+static int aget(s24_backend_t *be, float *host, const struct dbuf *d)
+{
+    return s24_be_get_act(be, host, d->p, (int64_t)(d->bytes / s24_be_act_size(be)));
+}
+
 /* ---------------------------------------------------------------- convs */
 struct conv_case {
     const char *name;
@@ -107,12 +124,12 @@ static int conv_on(s24_backend_t *be, void **state, const struct s24_conv_shape 
     conv_sizes(s, &nx, &nw, &ny);
     struct dbuf X = {0}, W = {0}, B = {0}, DY = {0}, Y = {0}, DX = {0}, DW = {0}, DB = {0};
     float *poison = nans(ny);
-    int rc = dput(be, &X, d->x, nx);
+    int rc = aput(be, &X, d->x, nx);
     if (rc == S24_OK) rc = dput(be, &W, d->w, nw);
     if (rc == S24_OK && d->b) rc = dput(be, &B, d->b, s->oc);
-    if (rc == S24_OK) rc = dput(be, &DY, d->dy, ny);
-    if (rc == S24_OK) rc = dput(be, &Y, poison, ny);
-    if (rc == S24_OK && want_dx) rc = dput(be, &DX, d->dx0, nx);
+    if (rc == S24_OK) rc = aput(be, &DY, d->dy, ny);
+    if (rc == S24_OK) rc = aput(be, &Y, poison, ny);
+    if (rc == S24_OK && want_dx) rc = aput(be, &DX, d->dx0, nx);
     if (rc == S24_OK) rc = dput(be, &DW, d->dw0, nw);
     if (rc == S24_OK && d->b) rc = dput(be, &DB, d->db0, s->oc);
     if (rc == S24_OK)
@@ -120,8 +137,8 @@ static int conv_on(s24_backend_t *be, void **state, const struct s24_conv_shape 
     if (rc == S24_OK)
         rc = be->ops->conv2d_bwd(be, state, s, X.p, W.p, DY.p, want_dx ? DX.p : NULL, DW.p,
                                  d->b ? DB.p : NULL);
-    if (rc == S24_OK) rc = dget(be, d->y, &Y);
-    if (rc == S24_OK && want_dx) rc = dget(be, d->dx, &DX);
+    if (rc == S24_OK) rc = aget(be, d->y, &Y);
+    if (rc == S24_OK && want_dx) rc = aget(be, d->dx, &DX);
     if (rc == S24_OK) rc = dget(be, d->dw, &DW);
     if (rc == S24_OK && d->b) rc = dget(be, d->db, &DB);
     struct dbuf *all[] = {&X, &W, &B, &DY, &Y, &DX, &DW, &DB};
@@ -143,7 +160,7 @@ static void run_conv(const struct conv_case *cc)
 {
     void *cstate = NULL, *gstate[NGPU] = {NULL};
     double worst[NGPU] = {0};
-    int ok[NGPU] = {1, 1, 1};
+    int ok[NGPU] = {1, 1, 1, 1};
 #ifndef S24_HAVE_CUDNN
     if (!is_depthwise(cc)) {
         printf("  %-34s skipped (built without cuDNN)\n", cc->name);
@@ -222,27 +239,27 @@ static void run_linear(int64_t in, int64_t out, int bias, int want_dx, const int
         float *dx0 = rnd(n * in, 1.0f), *dw0 = rnd(out * in, sqrtf((float)n) / 3);
         float *db0 = rnd(out, sqrtf((float)n) / 2);
         float *res[1 + NGPU][4];
-        s24_backend_t *bes[1 + NGPU] = {CPU, G[0].be, G[1].be, G[2].be};
+        s24_backend_t *bes[1 + NGPU] = {CPU, G[0].be, G[1].be, G[2].be, G[3].be};
         for (int k = 0; k <= NGPU; k++) {
             s24_backend_t *be = bes[k];
             struct dbuf X = {0}, W = {0}, B = {0}, DY = {0}, Y = {0}, DX = {0}, DW = {0}, DB = {0};
             float *poison = nans(n * out);
             res[k][0] = nans(n * out), res[k][1] = nans(n * in), res[k][2] = nans(out * in);
             res[k][3] = nans(out);
-            int rc = dput(be, &X, x, n * in);
+            int rc = aput(be, &X, x, n * in);
             if (rc == S24_OK) rc = dput(be, &W, w, out * in);
             if (rc == S24_OK && b) rc = dput(be, &B, b, out);
-            if (rc == S24_OK) rc = dput(be, &DY, dy, n * out);
-            if (rc == S24_OK) rc = dput(be, &Y, poison, n * out);
-            if (rc == S24_OK && want_dx) rc = dput(be, &DX, dx0, n * in);
+            if (rc == S24_OK) rc = aput(be, &DY, dy, n * out);
+            if (rc == S24_OK) rc = aput(be, &Y, poison, n * out);
+            if (rc == S24_OK && want_dx) rc = aput(be, &DX, dx0, n * in);
             if (rc == S24_OK) rc = dput(be, &DW, dw0, out * in);
             if (rc == S24_OK && b) rc = dput(be, &DB, db0, out);
             if (rc == S24_OK) rc = be->ops->linear_fwd(be, n, in, out, X.p, W.p, B.p, Y.p);
             if (rc == S24_OK)
                 rc = be->ops->linear_bwd(be, n, in, out, X.p, W.p, DY.p, want_dx ? DX.p : NULL,
                                          DW.p, b ? DB.p : NULL);
-            if (rc == S24_OK) rc = dget(be, res[k][0], &Y);
-            if (rc == S24_OK && want_dx) rc = dget(be, res[k][1], &DX);
+            if (rc == S24_OK) rc = aget(be, res[k][0], &Y);
+            if (rc == S24_OK && want_dx) rc = aget(be, res[k][1], &DX);
             if (rc == S24_OK) rc = dget(be, res[k][2], &DW);
             if (rc == S24_OK && b) rc = dget(be, res[k][3], &DB);
             CHECK(rc == S24_OK, "linear %lld->%lld n %lld on %s: %s", (long long)in,
@@ -337,9 +354,11 @@ int main(void)
     }
     CHECK_OK(make_gpu(&G[1], "tf32", "1", "0", 5e-3));
     CHECK_OK(make_gpu(&G[2], "det", "0", "1", 1e-5));
+    CHECK_OK(make_gpu(&G[3], "bf16", "1", "0", 1.5e-2));
+    if (G[3].be) CHECK_OK(s24_backend_set_precision(G[3].be, S24_BF16));
     unsetenv("S24_TF32");
     unsetenv("S24_DETERMINISTIC");
-    if (!G[1].be || !G[2].be) {
+    if (!G[1].be || !G[2].be || !G[3].be) {
         for (int g = 0; g < NGPU; g++) s24_backend_free(G[g].be);
         s24_backend_free(CPU);
         return t_done("test_nn_conv_gpu");
@@ -355,11 +374,20 @@ int main(void)
         run_linear(1280, 10, 1, 0, n3, 2);
         run_linear(96, 48, 0, 1, n1, 2);
     }
+    /* the mixed mode also keeps its bf16 weight copy and filter gradient
+     * (the largest conv weight twice, 2 bytes each) */
+    size_t w16 = 0;
+    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) {
+        const struct conv_case *cc = &conv_cases[i];
+        size_t nw = (size_t)(cc->oc * cc->k * cc->k * (cc->c / cc->groups));
+        if (4 * nw > w16) w16 = 4 * nw;
+    }
     for (int g = 0; g < NGPU; g++) {
         /* everything freed but the scratch */
         s24_backend_t *be = G[g].be;
-        CHECK(be->live == be->ws.cap, "%s: %zu bytes live, %zu of them scratch", G[g].tag,
-              be->live, be->ws.cap);
+        size_t keep = be->ws.cap + (be->act == S24_BF16 ? w16 : 0);
+        CHECK(be->live <= keep && be->live >= be->ws.cap, "%s: %zu bytes live, %zu of them "
+              "scratch", G[g].tag, be->live, be->ws.cap);
         s24_backend_free(be);
     }
     s24_backend_free(CPU);

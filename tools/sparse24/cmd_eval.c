@@ -30,6 +30,7 @@ static void usage(FILE *f)
 "  --synthetic-test N   synthetic test images (default 2000)\n"
 "  --threads N          " CLI_THREADS_HELP "\n"
 "  --device D           cpu | cuda | auto (default auto: cuda when present)\n"
+"  --precision P        fp32 (default) or bf16 (the GPU's mixed mode: bf16 activations)\n"
 "  --gpu N              GPU ordinal for --device cuda (default 0)\n"
 "  --progress           " CLI_PROGRESS_HELP "\n"
 "                       (on a terminal it is always drawn)\n"
@@ -72,7 +73,7 @@ static int evaluate(s24_model_t *m, const struct s24_dataset *d, int batch, stru
 int cmd_eval(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_CKPT, O_DATA, O_BATCH, O_LTEST, O_SSIZE, O_STEST, O_THREADS, O_DEVICE,
-           O_GPU, O_PROGRESS };
+           O_GPU, O_PROGRESS, O_PRECISION };
     static const struct option lo[] = {
         {"model", required_argument, 0, O_MODEL}, {"checkpoint", required_argument, 0, O_CKPT},
         {"data", required_argument, 0, O_DATA},   {"batch", required_argument, 0, O_BATCH},
@@ -81,10 +82,11 @@ int cmd_eval(int argc, char **argv)
         {"synthetic-test", required_argument, 0, O_STEST},
         {"threads", required_argument, 0, O_THREADS},
         {"device", required_argument, 0, O_DEVICE}, {"gpu", required_argument, 0, O_GPU},
-        {"progress", no_argument, 0, O_PROGRESS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"progress", no_argument, 0, O_PROGRESS}, {"precision", required_argument, 0, O_PRECISION},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = argv[0], *arch = NULL, *ckpt = NULL;
     struct train_data_opts d;
-    int batch = 500, ec, gpu = 0, force_progress = 0;
+    int batch = 500, ec, gpu = 0, force_progress = 0, bf16 = 0;
     const char *device = "auto";
     int64_t v;
     train_data_defaults(&d);
@@ -120,6 +122,11 @@ int cmd_eval(int argc, char **argv)
             if (cli_threads(cmd, optarg)) return S24_EXIT_USAGE;
             break;
         case O_DEVICE: device = optarg; break;
+        case O_PRECISION:
+            if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+                return cli_usage(cmd, "--precision %s: expected fp32 or bf16", optarg);
+            bf16 = !strcmp(optarg, "bf16");
+            break;
         case O_PROGRESS: force_progress = 1; break;
         case O_GPU:
             if (cli_parse_i64(optarg, 0, 1023, &v))
@@ -142,7 +149,10 @@ int cmd_eval(int argc, char **argv)
     s24_backend_t *be = NULL;
     struct s24_dataset test;
     s24_dataset_init(&test);
+    if (bf16 && dev != S24_DEVICE_CUDA)
+        return cli_usage(cmd, "--precision bf16 runs on a GPU (--device cuda)");
     int rc = s24_backend_create(dev, gpu, &be);
+    if (rc == S24_OK && bf16) rc = s24_backend_set_precision(be, S24_BF16);
     if (rc == S24_OK) rc = s24_model_create(arch, 10, 1, be, &m);
     if (rc != S24_OK) {
         s24_backend_free(be);

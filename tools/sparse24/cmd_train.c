@@ -52,7 +52,9 @@ static void usage(FILE *f)
 "  --batch N            batch size (default 256)\n"
 "  --lr X               peak learning rate (default 0.1)\n"
 "  --wd X               weight decay (default 5e-4)\n"
-"  --threads N          " CLI_THREADS_HELP "\n"
+"  --threads N          " CLI_THREADS_HELP "\n",
+            cli_model_list());
+    fputs(
 "  --device D           cpu | cuda | auto (default auto: cuda when this build has\n"
 "                       CUDA and a GPU is present, else cpu)\n"
 "  --gpu N              GPU ordinal for --device cuda (default 0)\n"
@@ -63,6 +65,9 @@ static void usage(FILE *f)
 "  --ranks N            the same on the CPU with N thread ranks (each with its own\n"
 "                       CPU backend and threads/N worker threads): for testing the\n"
 "                       data-parallel path, not for speed\n"
+"  --precision P        fp32 (default) or bf16: on the GPU, bf16 activations and\n"
+"                       convolutions on bf16 tensor cores with fp32 master weights,\n"
+"                       gradients of weights and optimiser state (the CPU: fp32 only)\n"
 "  --deterministic      GPU: only deterministic cuDNN algorithms, so two runs\n"
 "                       with the same seed give identical weights\n"
 "  --resume             continue an interrupted run in --out (same options)\n"
@@ -88,7 +93,7 @@ static void usage(FILE *f)
 "OMP_WAIT_POLICY=passive in the environment (docs/training.md).\n"
 "\n"
 "exit codes: 0 success, 1 runtime failure or interrupted (resumable), 2 bad usage\n",
-            cli_model_list());
+          f);
 }
 
 static volatile sig_atomic_t stop_flag;
@@ -194,7 +199,7 @@ static int make_dir(const char *cmd, const char *dir)
 enum {
     O_MODEL = 256, O_DATA, O_EPOCHS, O_EPOCHS2, O_STRATEGY, O_PERMUTE, O_FROM, O_SEED, O_OUT,
     O_BATCH, O_LR, O_WD, O_THREADS, O_RESUME, O_LTRAIN, O_LTEST, O_NOAUG, O_SSIZE, O_STRAIN,
-    O_STEST, O_STOP, O_PBUDGET, O_DEVICE, O_GPU, O_DETERMINISTIC, O_GPUS, O_RANKS,
+    O_STEST, O_STOP, O_PBUDGET, O_DEVICE, O_GPU, O_DETERMINISTIC, O_GPUS, O_RANKS, O_PRECISION,
 };
 
 /* --gpus N / --ranks N against the device, the batch and the GPUs present,
@@ -251,6 +256,7 @@ int cmd_train(int argc, char **argv)
         {"device", required_argument, 0, O_DEVICE}, {"gpu", required_argument, 0, O_GPU},
         {"deterministic", no_argument, 0, O_DETERMINISTIC},
         {"gpus", required_argument, 0, O_GPUS},     {"ranks", required_argument, 0, O_RANKS},
+        {"precision", required_argument, 0, O_PRECISION},
         {0, 0, 0, 0}};
     const char *cmd = argv[0];
     struct s24_pipeline_cfg c;
@@ -283,6 +289,11 @@ int cmd_train(int argc, char **argv)
             c.gpu = (int)v;
             break;
         case O_DETERMINISTIC: setenv("S24_DETERMINISTIC", "1", 1); break;
+        case O_PRECISION:
+            if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+                return cli_usage(cmd, "--precision %s: expected fp32 or bf16", optarg);
+            c.bf16 = !strcmp(optarg, "bf16");
+            break;
         case O_GPUS:
         case O_RANKS:
             if (cli_parse_i64(optarg, 1, 1024, &v))
@@ -413,6 +424,12 @@ int cmd_train(int argc, char **argv)
     }
 
     if (dev_auto && !c.ranks) cli_device("auto", &c.device);
+    if (c.bf16 && c.device != S24_DEVICE_CUDA) {
+        s24_dataset_free(&train);
+        s24_dataset_free(&test);
+        return cli_usage(cmd, "--precision bf16 runs on a GPU (--device cuda); the CPU trains "
+                              "in fp32");
+    }
     if (c.device == S24_DEVICE_CUDA && !gpus) { /* say so now, not after loading the data */
         s24_backend_t *probe = NULL;
         int prc = s24_backend_create(S24_DEVICE_CUDA, c.gpu, &probe);
