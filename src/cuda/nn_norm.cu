@@ -2,6 +2,17 @@
  * channels contiguous): batch statistics with the running-statistics update,
  * the eval-mode apply, and the backward, with src/cpu/nn_norm.c's results.
  *
+ * Activations (x, y, dy, dx) are stored as the backend's be->act: fp32, or
+ * bf16 in the mixed mode (src/nn/ops.h); every kernel that touches them is
+ * templated on that storage type T and the op picks it (s24_cu_by_act).
+ * Loads widen to fp32, the math is fp32 (fp64 sums) either way, and each
+ * activation store is rounded to nearest even; gamma, beta, the statistics
+ * and dgamma, dbeta stay fp32. The fp32 instantiation is the plain kernel.
+ * The bf16 one takes two adjacent channels a thread (V = 2: one 4-byte
+ * __nv_bfloat162 access per pair) when c is even and every activation
+ * pointer is 4-byte aligned, else one (the memory traffic is what the mixed
+ * mode halves: batch norm is most of a training step's element-wise time).
+ *
  * Statistics take one pass over x: each block sums a tile of rows for a set
  * of channels in fp64, shifted by the channel's first value (so a large
  * mean does not cancel the variance away), and writes its partial sums to
@@ -9,7 +20,8 @@
  * (so every run gives the same bits), and a third applies them. The
  * backward has the same three steps. The per-element arithmetic is the
  * CPU's, one rounding at a time (__fmul_rn, __fadd_rn): with equal
- * statistics, y and dx equal the CPU's bit for bit.
+ * statistics, y and dx equal the CPU's bit for bit in fp32, and the CPU's
+ * (on the same bf16 inputs) rounded to bf16 in the mixed mode.
  *
  * A ReLU or SiLU after the norm is fused (template A): the apply kernel
  * writes act(bn(x)), and the backward kernels recompute bn(x) from x with
@@ -17,10 +29,12 @@
  * the pre-activation never goes to memory and the results are the separate
  * ops' bit for bit.
  *
- * Not here: fp16 inputs, atomics (they would make the sums depend on the
- * order blocks finish in). */
+ * Not here: fp16 activations, atomics (they would make the sums depend on
+ * the order blocks finish in). */
 #include <math.h>
 #include <stdint.h>
+
+#include <type_traits>
 
 #include "cuda/nn_cuda.h"
 
@@ -31,18 +45,20 @@
 /* ---------------------------------------------------------------- geometry */
 /* A block of the tile kernels covers `ct` channels (all of them when
  * c <= 128, so a warp reads one contiguous stretch; else 32, a 128-byte
- * segment of each row) with `rt` lanes over one chunk of `rpc` rows. */
+ * segment of each fp32 row) with ct / V threads across them (V channels
+ * each, template V of the kernels) and `rt` lanes of those over one chunk of
+ * `rpc` rows. */
 struct s24_bn_geom {
     int ct, rt;
     unsigned tiles, chunks;
     int64_t rpc;
 };
 
-static struct s24_bn_geom s24_bn_geom_for(int64_t rows, int64_t c)
+static struct s24_bn_geom s24_bn_geom_for(int64_t rows, int64_t c, int v)
 {
     struct s24_bn_geom g;
     g.ct = c <= 128 ? (int)c : 32;
-    g.rt = S24_BN_TPB / g.ct;
+    g.rt = S24_BN_TPB / (g.ct / v);
     g.tiles = (unsigned)((c + g.ct - 1) / g.ct);
     /* at least 16 rows a thread, so the partials stay few */
     int64_t want = (rows + (int64_t)g.rt * 16 - 1) / ((int64_t)g.rt * 16);
@@ -60,6 +76,38 @@ static int s24_bn_shape_ok(const char *op, int64_t rows, int64_t c)
         return s24_error(S24_ERR_INVALID, "%s: bad shape rows %lld, c %lld", op, (long long)rows,
                          (long long)c);
     return S24_OK;
+}
+
+/* f(std::integral_constant<int, V>()): V = 2 where T is bf16, c is even and
+ * `addrs` (the activation pointers or'ed) is 4-byte aligned, so a channel
+ * pair is one aligned 4-byte access at every even offset; else V = 1. */
+template <class T, class F> static int s24_bn_by_vec(int64_t c, uintptr_t addrs, F f)
+{
+    if constexpr (std::is_same<T, s24_bf16>::value)
+        if (c % 2 == 0 && addrs % 4 == 0) return f(std::integral_constant<int, 2>());
+    return f(std::integral_constant<int, 1>());
+}
+
+/* V adjacent activations at p into v as fp32, and v back rounded to T. */
+template <int V, class T> static __device__ __forceinline__ void s24_bn_ld(const T *p, float *v)
+{
+    static_assert(V == 1 || std::is_same<T, s24_bf16>::value, "channel pairs are bf16");
+    if constexpr (V == 2) {
+        float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(p));
+        v[0] = f.x;
+        v[1] = f.y;
+    } else {
+        v[0] = s24_ld(p);
+    }
+}
+
+template <int V, class T> static __device__ __forceinline__ void s24_bn_st(T *p, const float *v)
+{
+    static_assert(V == 1 || std::is_same<T, s24_bf16>::value, "channel pairs are bf16");
+    if constexpr (V == 2)
+        *reinterpret_cast<__nv_bfloat162 *>(p) = __floats2bfloat162_rn(v[0], v[1]);
+    else
+        s24_st(p, v[0]);
 }
 
 /* ---------------------------------------------------------------- partial sums */
@@ -81,52 +129,84 @@ static __device__ __forceinline__ float s24_bn_dz(float x, float m, float is, fl
     return s24_cu_act_grad<A>(s24_bn_z(x, m, is, g, b), 0.0f, dy);
 }
 
-template <int STATS, int A>
+/* Thread t takes channels j .. j+V-1 of its tile; r1, r2 hold each lane's
+ * sums by (lane, channel of the tile), and thread t < ct adds channel t's. */
+template <int STATS, int A, class T, int V>
 static __global__ void s24_bn_partial_k(int64_t rows, int64_t c, int ct, int rt, int64_t rpc,
-                                        const float *__restrict__ x, const float *__restrict__ dy,
+                                        const T *__restrict__ x, const T *__restrict__ dy,
                                         const float *__restrict__ mean,
                                         const float *__restrict__ invstd,
                                         const float *__restrict__ gamma,
                                         const float *__restrict__ beta, double *__restrict__ part)
 {
-    __shared__ double r1[S24_BN_TPB], r2[S24_BN_TPB];
-    int t = threadIdx.x, lane = t / ct;
-    int64_t j = (int64_t)blockIdx.x * ct + t % ct;
+    __shared__ double r1[S24_BN_TPB * V], r2[S24_BN_TPB * V];
+    int t = threadIdx.x, cv = ct / V, lane = t / cv, q = V * (t % cv);
+    int64_t j = (int64_t)blockIdx.x * ct + q;
     int64_t r0 = (int64_t)blockIdx.y * rpc, r1e = r0 + rpc < rows ? r0 + rpc : rows;
-    double s1 = 0, s2 = 0;
+    double s1[V], s2[V];
+#pragma unroll
+    for (int e = 0; e < V; e++)
+        s1[e] = s2[e] = 0;
     if (lane < rt && j < c) {
         if (STATS) {
-            double k = x[j];
+            float kf[V];
+            double k[V];
+            s24_bn_ld<V>(x + j, kf);
+#pragma unroll
+            for (int e = 0; e < V; e++)
+                k[e] = kf[e];
 #pragma unroll 4
             for (int64_t r = r0 + lane; r < r1e; r += rt) {
-                double v = (double)x[r * c + j] - k;
-                s1 += v;
-                s2 += v * v;
+                float xv[V];
+                s24_bn_ld<V>(x + r * c + j, xv);
+#pragma unroll
+                for (int e = 0; e < V; e++) {
+                    double v = (double)xv[e] - k[e];
+                    s1[e] += v;
+                    s2[e] += v * v;
+                }
             }
         } else {
-            float mf = mean[j], isf = invstd[j];
-            float gm = A == S24_ACT_NONE ? 0.0f : gamma[j], bt = A == S24_ACT_NONE ? 0.0f : beta[j];
-            double m = mf, is = isf;
+            float mf[V], isf[V], gm[V], bt[V];
+            double m[V], is[V];
+#pragma unroll
+            for (int e = 0; e < V; e++) {
+                mf[e] = mean[j + e], isf[e] = invstd[j + e];
+                gm[e] = A == S24_ACT_NONE ? 0.0f : gamma[j + e];
+                bt[e] = A == S24_ACT_NONE ? 0.0f : beta[j + e];
+                m[e] = mf[e], is[e] = isf[e];
+            }
 #pragma unroll 4
             for (int64_t r = r0 + lane; r < r1e; r += rt) {
-                float xv = x[r * c + j];
-                double g = s24_bn_dz<A>(xv, mf, isf, gm, bt, dy[r * c + j]);
-                s1 += g;
-                s2 += g * ((double)xv - m) * is;
+                float xv[V], dv[V];
+                s24_bn_ld<V>(x + r * c + j, xv);
+                s24_bn_ld<V>(dy + r * c + j, dv);
+#pragma unroll
+                for (int e = 0; e < V; e++) {
+                    double g = s24_bn_dz<A>(xv[e], mf[e], isf[e], gm[e], bt[e], dv[e]);
+                    s1[e] += g;
+                    s2[e] += g * ((double)xv[e] - m[e]) * is[e];
+                }
             }
         }
     }
-    r1[t] = s1;
-    r2[t] = s2;
+    if (lane < rt) {
+#pragma unroll
+        for (int e = 0; e < V; e++) {
+            r1[lane * ct + q + e] = s1[e];
+            r2[lane * ct + q + e] = s2[e];
+        }
+    }
     __syncthreads();
-    if (t < ct && j < c) {
+    int64_t jt = (int64_t)blockIdx.x * ct + t;
+    if (t < ct && jt < c) {
         double a = 0, b = 0;
         for (int l = 0; l < rt; l++) {
             a += r1[l * ct + t];
             b += r2[l * ct + t];
         }
-        part[(int64_t)blockIdx.y * 2 * c + j] = a;
-        part[((int64_t)blockIdx.y * 2 + 1) * c + j] = b;
+        part[(int64_t)blockIdx.y * 2 * c + jt] = a;
+        part[((int64_t)blockIdx.y * 2 + 1) * c + jt] = b;
     }
 }
 
@@ -161,16 +241,17 @@ static __device__ __forceinline__ void s24_bn_gather(int64_t c, unsigned chunks,
 /* ---------------------------------------------------------------- forward */
 /* mean, invstd (c) from the partials; rmean, rvar (c) updated (both or
  * neither, as the CPU backend) with the CPU's float expression. */
+template <class T>
 static __global__ void __launch_bounds__(S24_BN_FIN *S24_BN_FIN)
     s24_bn_finish_fwd_k(int64_t rows, int64_t c, unsigned chunks, const double *__restrict__ part,
-                        const float *__restrict__ x, float eps, float momentum, float unb,
+                        const T *__restrict__ x, float eps, float momentum, float unb,
                         float *mean, float *invstd, float *rmean, float *rvar)
 {
     int64_t j = (int64_t)blockIdx.x * S24_BN_FIN + threadIdx.x;
     double s1, s2;
     s24_bn_gather(c, chunks, part, j, &s1, &s2);
     if (threadIdx.y != 0 || j >= c) return;
-    double n = (double)rows, d1 = s1 / n, m = (double)x[j] + d1;
+    double n = (double)rows, d1 = s1 / n, m = (double)s24_ld(x + j) + d1;
     float mf = (float)m;
     double var = s2 / n - d1 * d1, e = m - (double)mf;
     /* the CPU's deviations are taken from the rounded mean: its variance
@@ -187,25 +268,35 @@ static __global__ void __launch_bounds__(S24_BN_FIN *S24_BN_FIN)
 
 /* x, y (rows, c), y may be x: y = act((x - mean) invstd gamma + beta); with rvar
  * given, the eval mode: invstd from the running variance, as the CPU has it. */
-template <int A>
+template <int A, class T, int V>
 static __global__ void s24_bn_apply_k(int64_t rows, int64_t c, int ct, int rt, int64_t rpc,
-                                      const float *x, const float *__restrict__ mean,
+                                      const T *x, const float *__restrict__ mean,
                                       const float *__restrict__ invstd,
                                       const float *__restrict__ rvar, float eps,
                                       const float *__restrict__ gamma,
-                                      const float *__restrict__ beta, float *y)
+                                      const float *__restrict__ beta, T *y)
 {
-    int t = threadIdx.x, lane = t / ct;
-    int64_t j = (int64_t)blockIdx.x * ct + t % ct;
+    int t = threadIdx.x, cv = ct / V, lane = t / cv;
+    int64_t j = (int64_t)blockIdx.x * ct + V * (t % cv);
     int64_t r0 = (int64_t)blockIdx.y * rpc, r1e = r0 + rpc < rows ? r0 + rpc : rows;
     if (lane >= rt || j >= c) return;
-    float m = mean[j], g = gamma[j], b = beta[j];
-    float is = rvar ? (float)(1.0 / sqrt((double)rvar[j] + (double)eps)) : invstd[j];
+    float m[V], g[V], b[V], is[V];
+#pragma unroll
+    for (int e = 0; e < V; e++) {
+        m[e] = mean[j + e], g[e] = gamma[j + e], b[e] = beta[j + e];
+        is[e] = rvar ? (float)(1.0 / sqrt((double)rvar[j + e] + (double)eps)) : invstd[j + e];
+    }
 #pragma unroll 4
     for (int64_t r = r0 + lane; r < r1e; r += rt) {
         int64_t o = r * c + j;
-        float z = s24_bn_z(x[o], m, is, g, b);
-        y[o] = A == S24_ACT_NONE ? z : s24_cu_act<A>(z);
+        float v[V];
+        s24_bn_ld<V>(x + o, v);
+#pragma unroll
+        for (int e = 0; e < V; e++) {
+            float z = s24_bn_z(v[e], m[e], is[e], g[e], b[e]);
+            v[e] = A == S24_ACT_NONE ? z : s24_cu_act<A>(z);
+        }
+        s24_bn_st<V>(y + o, v);
     }
 }
 
@@ -215,21 +306,48 @@ static int s24_bn_act_ok(const char *op, enum s24_act act)
     return s24_error(S24_ERR_INVALID, "%s: activation %d cannot be fused", op, (int)act);
 }
 
+template <class T, int V>
 static void s24_bn_apply(cudaStream_t st, const struct s24_bn_geom *g, enum s24_act act,
-                         int64_t rows, int64_t c, const float *x, const float *mean,
+                         int64_t rows, int64_t c, const T *x, const float *mean,
                          const float *invstd, const float *rvar, float eps, const float *gamma,
-                         const float *beta, float *y)
+                         const float *beta, T *y)
 {
     dim3 grid(g->tiles, g->chunks);
     if (act == S24_ACT_RELU)
-        s24_bn_apply_k<S24_ACT_RELU><<<grid, S24_BN_TPB, 0, st>>>(
+        s24_bn_apply_k<S24_ACT_RELU, T, V><<<grid, S24_BN_TPB, 0, st>>>(
             rows, c, g->ct, g->rt, g->rpc, x, mean, invstd, rvar, eps, gamma, beta, y);
     else if (act == S24_ACT_SILU)
-        s24_bn_apply_k<S24_ACT_SILU><<<grid, S24_BN_TPB, 0, st>>>(
+        s24_bn_apply_k<S24_ACT_SILU, T, V><<<grid, S24_BN_TPB, 0, st>>>(
             rows, c, g->ct, g->rt, g->rpc, x, mean, invstd, rvar, eps, gamma, beta, y);
     else
-        s24_bn_apply_k<S24_ACT_NONE><<<grid, S24_BN_TPB, 0, st>>>(
+        s24_bn_apply_k<S24_ACT_NONE, T, V><<<grid, S24_BN_TPB, 0, st>>>(
             rows, c, g->ct, g->rt, g->rpc, x, mean, invstd, rvar, eps, gamma, beta, y);
+}
+
+template <class T, int V>
+static int s24_bn_fwd_train_t(struct s24_backend *be, int64_t rows, int64_t c, const T *x,
+                              const float *gamma, const float *beta, float eps, float momentum,
+                              enum s24_act act, T *y, float *mean, float *invstd, float *rmean,
+                              float *rvar)
+{
+    int rc = S24_OK;
+    cudaStream_t st = s24_cu(be)->stream;
+    struct s24_bn_geom g = s24_bn_geom_for(rows, c, V);
+    /* as the CPU backend: one row gives a factor of 1 */
+    float unb = (float)((double)rows / (double)(rows > 1 ? rows - 1 : 1));
+    double *part = (double *)s24_be_ws(be, sizeof(double) * 2 * (size_t)c * g.chunks);
+    if (!part) return s24_error(S24_ERR_NOMEM, "bn_fwd_train: scratch for partial sums");
+    s24_bn_partial_k<1, S24_ACT_NONE, T, V><<<dim3(g.tiles, g.chunks), S24_BN_TPB, 0, st>>>(
+        rows, c, g.ct, g.rt, g.rpc, x, NULL, NULL, NULL, NULL, NULL, part);
+    S24_LAUNCH_CHECK();
+    s24_bn_finish_fwd_k<T><<<(unsigned)((c + S24_BN_FIN - 1) / S24_BN_FIN),
+                             dim3(S24_BN_FIN, S24_BN_FIN), 0, st>>>(
+        rows, c, g.chunks, part, x, eps, momentum, unb, mean, invstd, rmean, rvar);
+    S24_LAUNCH_CHECK();
+    s24_bn_apply<T, V>(st, &g, act, rows, c, x, mean, invstd, NULL, eps, gamma, beta, y);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
 }
 
 int s24_cu_bn_fwd_train(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
@@ -238,24 +356,29 @@ int s24_cu_bn_fwd_train(struct s24_backend *be, int64_t rows, int64_t c, const f
                         float *rvar)
 {
     int rc = s24_bn_shape_ok("bn_fwd_train", rows, c);
-    cudaStream_t st = s24_cu(be)->stream;
-    struct s24_bn_geom g = s24_bn_geom_for(rows, c);
-    /* as the CPU backend: one row gives a factor of 1 */
-    float unb = (float)((double)rows / (double)(rows > 1 ? rows - 1 : 1));
-    double *part = NULL; /* (chunks, 2, c) */
     if (rc != S24_OK || (rc = s24_bn_act_ok("bn_fwd_train", act)) != S24_OK) return rc;
     if (!x || !gamma || !beta || !y || !mean || !invstd)
         return s24_error(S24_ERR_INVALID, "bn_fwd_train: no buffer");
-    part = (double *)s24_be_ws(be, sizeof(double) * 2 * (size_t)c * g.chunks);
-    if (!part) return s24_error(S24_ERR_NOMEM, "bn_fwd_train: scratch for partial sums");
-    s24_bn_partial_k<1, S24_ACT_NONE><<<dim3(g.tiles, g.chunks), S24_BN_TPB, 0, st>>>(
-        rows, c, g.ct, g.rt, g.rpc, x, NULL, NULL, NULL, NULL, NULL, part);
-    S24_LAUNCH_CHECK();
-    s24_bn_finish_fwd_k<<<(unsigned)((c + S24_BN_FIN - 1) / S24_BN_FIN),
-                          dim3(S24_BN_FIN, S24_BN_FIN), 0, st>>>(
-        rows, c, g.chunks, part, x, eps, momentum, unb, mean, invstd, rmean, rvar);
-    S24_LAUNCH_CHECK();
-    s24_bn_apply(st, &g, act, rows, c, x, mean, invstd, NULL, eps, gamma, beta, y);
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        rc = s24_bn_by_vec<T>(c, (uintptr_t)x | (uintptr_t)y, [&](auto vt) {
+            return s24_bn_fwd_train_t<T, decltype(vt)::value>(be, rows, c, (const T *)x, gamma,
+                                                              beta, eps, momentum, act, (T *)y,
+                                                              mean, invstd, rmean, rvar);
+        });
+    });
+    return rc;
+}
+
+template <class T, int V>
+static int s24_bn_fwd_eval_t(struct s24_backend *be, int64_t rows, int64_t c, const T *x,
+                             const float *gamma, const float *beta, const float *rmean,
+                             const float *rvar, float eps, enum s24_act act, T *y)
+{
+    int rc = S24_OK;
+    struct s24_bn_geom g = s24_bn_geom_for(rows, c, V);
+    s24_bn_apply<T, V>(s24_cu(be)->stream, &g, act, rows, c, x, rmean, NULL, rvar, eps, gamma,
+                       beta, y);
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -266,13 +389,16 @@ int s24_cu_bn_fwd_eval(struct s24_backend *be, int64_t rows, int64_t c, const fl
                        float eps, enum s24_act act, float *y)
 {
     int rc = s24_bn_shape_ok("bn_fwd_eval", rows, c);
-    struct s24_bn_geom g = s24_bn_geom_for(rows, c);
     if (rc != S24_OK || (rc = s24_bn_act_ok("bn_fwd_eval", act)) != S24_OK) return rc;
     if (!x || !gamma || !beta || !rmean || !rvar || !y)
         return s24_error(S24_ERR_INVALID, "bn_fwd_eval: no buffer");
-    s24_bn_apply(s24_cu(be)->stream, &g, act, rows, c, x, rmean, NULL, rvar, eps, gamma, beta, y);
-    S24_LAUNCH_CHECK();
-fail:
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        rc = s24_bn_by_vec<T>(c, (uintptr_t)x | (uintptr_t)y, [&](auto vt) {
+            return s24_bn_fwd_eval_t<T, decltype(vt)::value>(be, rows, c, (const T *)x, gamma,
+                                                             beta, rmean, rvar, eps, act, (T *)y);
+        });
+    });
     return rc;
 }
 
@@ -294,63 +420,110 @@ static __global__ void __launch_bounds__(S24_BN_FIN *S24_BN_FIN)
 }
 
 /* dx (rows, c) += gamma invstd (dz - m1 - xhat m2), the CPU's rounding order
- * (dz: s24_bn_dz). */
-template <int A>
+ * (dz: s24_bn_dz); dx loaded, the sum in fp32, stored rounded. */
+template <int A, class T, int V>
 static __global__ void s24_bn_dx_k(int64_t rows, int64_t c, int ct, int rt, int64_t rpc,
-                                   const float *__restrict__ x, const float *__restrict__ mean,
+                                   const T *__restrict__ x, const float *__restrict__ mean,
                                    const float *__restrict__ invstd,
                                    const float *__restrict__ gamma, const float *__restrict__ beta,
-                                   const float *__restrict__ dy, const float *__restrict__ m12,
-                                   float *__restrict__ dx)
+                                   const T *__restrict__ dy, const float *__restrict__ m12,
+                                   T *__restrict__ dx)
 {
-    int t = threadIdx.x, lane = t / ct;
-    int64_t j = (int64_t)blockIdx.x * ct + t % ct;
+    int t = threadIdx.x, cv = ct / V, lane = t / cv;
+    int64_t j = (int64_t)blockIdx.x * ct + V * (t % cv);
     int64_t r0 = (int64_t)blockIdx.y * rpc, r1e = r0 + rpc < rows ? r0 + rpc : rows;
     if (lane >= rt || j >= c) return;
-    float m = mean[j], is = invstd[j], gi = __fmul_rn(gamma[j], is), m1 = m12[j], m2 = m12[c + j];
-    float gm = gamma[j], bt = A == S24_ACT_NONE ? 0.0f : beta[j];
+    float m[V], is[V], gi[V], m1[V], m2[V], gm[V], bt[V];
+#pragma unroll
+    for (int e = 0; e < V; e++) {
+        m[e] = mean[j + e], is[e] = invstd[j + e], gi[e] = __fmul_rn(gamma[j + e], is[e]);
+        m1[e] = m12[j + e], m2[e] = m12[c + j + e];
+        gm[e] = gamma[j + e], bt[e] = A == S24_ACT_NONE ? 0.0f : beta[j + e];
+    }
 #pragma unroll 4
     for (int64_t r = r0 + lane; r < r1e; r += rt) {
         int64_t o = r * c + j;
-        float xv = x[o];
-        float xh = __fmul_rn(__fsub_rn(xv, m), is);
-        float u =
-            __fsub_rn(__fsub_rn(s24_bn_dz<A>(xv, m, is, gm, bt, dy[o]), m1), __fmul_rn(xh, m2));
-        dx[o] = __fadd_rn(dx[o], __fmul_rn(gi, u));
+        float xv[V], dv[V], u[V], d[V];
+        s24_bn_ld<V>(x + o, xv);
+        s24_bn_ld<V>(dy + o, dv);
+#pragma unroll
+        for (int e = 0; e < V; e++) {
+            float xh = __fmul_rn(__fsub_rn(xv[e], m[e]), is[e]);
+            u[e] = __fsub_rn(__fsub_rn(s24_bn_dz<A>(xv[e], m[e], is[e], gm[e], bt[e], dv[e]),
+                                       m1[e]),
+                             __fmul_rn(xh, m2[e]));
+        }
+        s24_bn_ld<V>(dx + o, d);
+#pragma unroll
+        for (int e = 0; e < V; e++)
+            d[e] = __fadd_rn(d[e], __fmul_rn(gi[e], u[e]));
+        s24_bn_st<V>(dx + o, d);
     }
 }
 
 /* The backward's two tile kernels for one activation. */
-template <int A>
+template <int A, class T, int V>
 static void s24_bn_bwd_launch(cudaStream_t st, const struct s24_bn_geom *g, int dx_pass,
-                              int64_t rows, int64_t c, const float *x, const float *mean,
+                              int64_t rows, int64_t c, const T *x, const float *mean,
                               const float *invstd, const float *gamma, const float *beta,
-                              const float *dy, const float *m12, float *dx, double *part)
+                              const T *dy, const float *m12, T *dx, double *part)
 {
     dim3 grid(g->tiles, g->chunks);
     if (!dx_pass)
-        s24_bn_partial_k<0, A><<<grid, S24_BN_TPB, 0, st>>>(rows, c, g->ct, g->rt, g->rpc, x, dy,
-                                                            mean, invstd, gamma, beta, part);
+        s24_bn_partial_k<0, A, T, V><<<grid, S24_BN_TPB, 0, st>>>(
+            rows, c, g->ct, g->rt, g->rpc, x, dy, mean, invstd, gamma, beta, part);
     else
-        s24_bn_dx_k<A><<<grid, S24_BN_TPB, 0, st>>>(rows, c, g->ct, g->rt, g->rpc, x, mean,
-                                                    invstd, gamma, beta, dy, m12, dx);
+        s24_bn_dx_k<A, T, V><<<grid, S24_BN_TPB, 0, st>>>(rows, c, g->ct, g->rt, g->rpc, x, mean,
+                                                          invstd, gamma, beta, dy, m12, dx);
 }
 
+template <class T, int V>
 static void s24_bn_bwd_pass(cudaStream_t st, const struct s24_bn_geom *g, enum s24_act act,
-                            int dx_pass, int64_t rows, int64_t c, const float *x,
-                            const float *mean, const float *invstd, const float *gamma,
-                            const float *beta, const float *dy, const float *m12, float *dx,
-                            double *part)
+                            int dx_pass, int64_t rows, int64_t c, const T *x, const float *mean,
+                            const float *invstd, const float *gamma, const float *beta,
+                            const T *dy, const float *m12, T *dx, double *part)
 {
     if (act == S24_ACT_RELU)
-        s24_bn_bwd_launch<S24_ACT_RELU>(st, g, dx_pass, rows, c, x, mean, invstd, gamma, beta, dy,
-                                        m12, dx, part);
+        s24_bn_bwd_launch<S24_ACT_RELU, T, V>(st, g, dx_pass, rows, c, x, mean, invstd, gamma,
+                                              beta, dy, m12, dx, part);
     else if (act == S24_ACT_SILU)
-        s24_bn_bwd_launch<S24_ACT_SILU>(st, g, dx_pass, rows, c, x, mean, invstd, gamma, beta, dy,
-                                        m12, dx, part);
+        s24_bn_bwd_launch<S24_ACT_SILU, T, V>(st, g, dx_pass, rows, c, x, mean, invstd, gamma,
+                                              beta, dy, m12, dx, part);
     else
-        s24_bn_bwd_launch<S24_ACT_NONE>(st, g, dx_pass, rows, c, x, mean, invstd, gamma, beta, dy,
-                                        m12, dx, part);
+        s24_bn_bwd_launch<S24_ACT_NONE, T, V>(st, g, dx_pass, rows, c, x, mean, invstd, gamma,
+                                              beta, dy, m12, dx, part);
+}
+
+template <class T, int V>
+static int s24_bn_bwd_t(struct s24_backend *be, int64_t rows, int64_t c, const T *x,
+                        const float *mean, const float *invstd, const float *gamma,
+                        const float *beta, enum s24_act act, const T *dy, T *dx, float *dgamma,
+                        float *dbeta)
+{
+    int rc = S24_OK;
+    cudaStream_t st = s24_cu(be)->stream;
+    struct s24_bn_geom g = s24_bn_geom_for(rows, c, V);
+    size_t pbytes = sizeof(double) * 2 * (size_t)c * g.chunks;
+    char *ws = (char *)s24_be_ws(be, pbytes + sizeof(float) * 2 * (size_t)c);
+    double *part = NULL; /* (chunks, 2, c) */
+    float *m12 = NULL;   /* (2, c): mean dy, mean dy xhat */
+    if (!ws) return s24_error(S24_ERR_NOMEM, "bn_bwd: scratch for partial sums");
+    part = (double *)(void *)ws;
+    m12 = (float *)(void *)(ws + pbytes);
+    s24_bn_bwd_pass<T, V>(st, &g, act, 0, rows, c, x, mean, invstd, gamma, beta, dy, NULL, NULL,
+                          part);
+    S24_LAUNCH_CHECK();
+    s24_bn_finish_bwd_k<<<(unsigned)((c + S24_BN_FIN - 1) / S24_BN_FIN),
+                          dim3(S24_BN_FIN, S24_BN_FIN), 0, st>>>(rows, c, g.chunks, part, dgamma,
+                                                                 dbeta, m12);
+    S24_LAUNCH_CHECK();
+    if (dx) {
+        s24_bn_bwd_pass<T, V>(st, &g, act, 1, rows, c, x, mean, invstd, gamma, beta, dy, m12, dx,
+                              NULL);
+        S24_LAUNCH_CHECK();
+    }
+fail:
+    return rc;
 }
 
 int s24_cu_bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
@@ -358,30 +531,19 @@ int s24_cu_bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *
                   enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta)
 {
     int rc = s24_bn_shape_ok("bn_bwd", rows, c);
-    cudaStream_t st = s24_cu(be)->stream;
-    struct s24_bn_geom g = s24_bn_geom_for(rows, c);
-    size_t pbytes = sizeof(double) * 2 * (size_t)c * g.chunks;
-    char *ws = NULL;
-    double *part = NULL; /* (chunks, 2, c) */
-    float *m12 = NULL;   /* (2, c): mean dy, mean dy xhat */
     if (rc != S24_OK || (rc = s24_bn_act_ok("bn_bwd", act)) != S24_OK) return rc;
     if (!x || !mean || !invstd || !gamma || !dy || !dgamma || !dbeta ||
         (act != S24_ACT_NONE && !beta))
         return s24_error(S24_ERR_INVALID, "bn_bwd: no buffer");
-    ws = (char *)s24_be_ws(be, pbytes + sizeof(float) * 2 * (size_t)c);
-    if (!ws) return s24_error(S24_ERR_NOMEM, "bn_bwd: scratch for partial sums");
-    part = (double *)(void *)ws;
-    m12 = (float *)(void *)(ws + pbytes);
-    s24_bn_bwd_pass(st, &g, act, 0, rows, c, x, mean, invstd, gamma, beta, dy, NULL, NULL, part);
-    S24_LAUNCH_CHECK();
-    s24_bn_finish_bwd_k<<<(unsigned)((c + S24_BN_FIN - 1) / S24_BN_FIN),
-                          dim3(S24_BN_FIN, S24_BN_FIN), 0, st>>>(rows, c, g.chunks, part, dgamma,
-                                                                 dbeta, m12);
-    S24_LAUNCH_CHECK();
-    if (dx) {
-        s24_bn_bwd_pass(st, &g, act, 1, rows, c, x, mean, invstd, gamma, beta, dy, m12, dx, NULL);
-        S24_LAUNCH_CHECK();
-    }
-fail:
+    /* the partial sums and dx take the same V: one geometry, one scratch size */
+    uintptr_t addrs = (uintptr_t)x | (uintptr_t)dy | (uintptr_t)dx;
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        rc = s24_bn_by_vec<T>(c, addrs, [&](auto vt) {
+            return s24_bn_bwd_t<T, decltype(vt)::value>(be, rows, c, (const T *)x, mean, invstd,
+                                                        gamma, beta, act, (const T *)dy, (T *)dx,
+                                                        dgamma, dbeta);
+        });
+    });
     return rc;
 }
