@@ -56,7 +56,7 @@ static void usage(FILE *f)
 "  --csv FILE        append rows model,engine,precision,step_ms,img_s,peak_mb\n"
 "                    (header written when the file is new)\n"
 "  --ops FILE        the per-op table of one profiled step as CSV\n"
-"                    (model,kind,count,fwd_ms,bwd_ms,total_ms,share)\n"
+"                    (model,precision,kind,count,fwd_ms,bwd_ms,total_ms,share)\n"
 "  --nodes           also print the profiled step node by node\n"
 "  --threads N       " CLI_THREADS_HELP "\n"
 "  --progress        " CLI_PROGRESS_HELP "\n"
@@ -140,8 +140,8 @@ static int profile(const struct bench *b, s24_model_t *m, const char *arch, cons
         printf("  %-8s %5d %10.3f %10.3f %10.3f %5.1f%%\n", kinds[k], count, f, bw, f + bw,
                100 * (f + bw) / (total > 0 ? total : 1));
         if (b->ops)
-            fprintf(b->ops, "%s,%s,%d,%.4f,%.4f,%.4f,%.4f\n", arch, kinds[k], count, f, bw, f + bw,
-                    (f + bw) / (total > 0 ? total : 1));
+            fprintf(b->ops, "%s,%s,%s,%d,%.4f,%.4f,%.4f,%.4f\n", arch, b->prec, kinds[k], count, f,
+                    bw, f + bw, (f + bw) / (total > 0 ? total : 1));
     }
     free(ms);
     return S24_OK;
@@ -350,7 +350,8 @@ int bench_train_main(int argc, char **argv)
         ec = cli_fail(CMD, "%s: cannot open for appending", csv);
         goto done;
     }
-    if (ops && !(b.ops = cli_open_csv(ops, "model,kind,count,fwd_ms,bwd_ms,total_ms,share\n"))) {
+    if (ops && !(b.ops = cli_open_csv(ops, "model,precision,kind,count,fwd_ms,bwd_ms,total_ms,"
+                                           "share\n"))) {
         ec = cli_fail(CMD, "%s: cannot open for appending", ops);
         goto done;
     }

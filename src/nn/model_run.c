@@ -335,7 +335,7 @@ static int run_node(struct s24_model *m, int i, int training)
         int64_t rows = nd->op == S24_N_DROPOUT ? slot_numel(in) : in->n;
         if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
         if (!nd->masked)
-            return op->copy(be, out->x, in->x, (size_t)slot_numel(in) * sizeof *out->x);
+            return op->copy(be, out->x, in->x, (size_t)slot_numel(in) * s24_be_act_size(be));
         if ((rc = s24_be_grow(be, (void **)&nd->mask, &nd->mask_cap, sizeof(float) * (size_t)rows)))
             return rc;
         if ((rc = op->rowmask_draw(be, rows, p, m->keys + i, nd->mask))) return rc;
@@ -612,7 +612,8 @@ int s24_model_profile(s24_model_t *m, const float *x, const int32_t *labels, int
     const struct s24_be_ops *op = m->be->ops;
     struct s24_slot *in = &m->slots[m->in_slot];
     int rc = slot_shape(m, m->in_slot, n, h, w);
-    if (rc == S24_OK) rc = op->copy(m->be, in->x, x, (size_t)slot_numel(in) * sizeof *in->x);
+    if (rc == S24_OK)
+        rc = op->copy(m->be, in->x, x, (size_t)slot_numel(in) * s24_be_act_size(m->be));
     for (int i = 0; i < m->nn; i++) m->nodes[i].masked = 0; /* no dropout draws here */
     bn_count(m); /* a training forward, as s24_model_prepare counts it */
     /* marks: 0..nn forward boundaries, nn+1.. backward boundaries */
