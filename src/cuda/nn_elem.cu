@@ -3,6 +3,12 @@
  * squeeze-excitation's channel scale, and the row masks of dropout and
  * stochastic depth (applied, and drawn from the counter hash s24_keep_draw).
  *
+ * Activations (x, y, dy, dx, and SE scale's s and ds) are stored as be->act
+ * elements: every kernel that touches them is templated on T = float or
+ * s24_bf16 and loads through s24_ld, stores through s24_st (nn_cuda.h), the
+ * math in fp32 and each bf16 store rounded to nearest even; the fp32
+ * instantiation is the plain kernel. Row masks are fp32 in both modes.
+ *
  * The arithmetic is src/cpu/nn_elem.c's: where the CPU rounds a product and
  * a sum separately, the kernels say so with __fmul_rn / __fadd_rn, so nvcc
  * cannot fuse them and those results match the CPU bit for bit (only the
@@ -12,6 +18,8 @@
  * Not here: linear layers (nn_linear.cu), vector loads (these ops are a
  * small share of a step), any host synchronisation. */
 #include <stdint.h>
+
+#include <type_traits>
 
 #include "cuda/nn_cuda.h"
 
@@ -64,29 +72,55 @@ static int s24_el_tile_ok(const char *op, int64_t n, int64_t hw, int64_t c)
 
 /* ---------------------------------------------------------------- activations */
 /* x, y (n), y may be x. */
-template <int A> static __global__ void s24_el_act_fwd_k(int64_t n, const float *x, float *y)
+template <int A, class T> static __global__ void s24_el_act_fwd_k(int64_t n, const T *x, T *y)
 {
     int64_t step = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step)
-        y[i] = s24_cu_act<A>(x[i]);
+        s24_st(y + i, s24_cu_act<A>(s24_ld(x + i)));
 }
 
 /* x, y, dy, dx: (n). dx += the gradient (ReLU: only where x > 0, so a zero
  * there stays what it was). */
-template <int A>
-static __global__ void s24_el_act_bwd_k(int64_t n, const float *__restrict__ x,
-                                        const float *__restrict__ y, const float *__restrict__ dy,
-                                        float *__restrict__ dx)
+template <int A, class T>
+static __global__ void s24_el_act_bwd_k(int64_t n, const T *__restrict__ x,
+                                        const T *__restrict__ y, const T *__restrict__ dy,
+                                        T *__restrict__ dx)
 {
     int64_t step = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
         if (A == S24_ACT_RELU) {
-            if (x[i] > 0.0f) dx[i] = __fadd_rn(dx[i], dy[i]);
+            if (s24_ld(x + i) > 0.0f) s24_st(dx + i, __fadd_rn(s24_ld(dx + i), s24_ld(dy + i)));
         } else {
-            float v = A == S24_ACT_SIGMOID ? 0.0f : x[i], w = A == S24_ACT_SIGMOID ? y[i] : 0.0f;
-            dx[i] = __fadd_rn(dx[i], s24_cu_act_grad<A>(v, w, dy[i]));
+            float v = A == S24_ACT_SIGMOID ? 0.0f : s24_ld(x + i);
+            float w = A == S24_ACT_SIGMOID ? s24_ld(y + i) : 0.0f;
+            s24_st(dx + i, __fadd_rn(s24_ld(dx + i), s24_cu_act_grad<A>(v, w, s24_ld(dy + i))));
         }
     }
+}
+
+/* The launches for activation a (RELU, SILU or SIGMOID, checked by the op). */
+template <class T>
+static void s24_el_act_fwd_go(enum s24_act a, unsigned nb, cudaStream_t st, int64_t n,
+                              const T *x, T *y)
+{
+    if (a == S24_ACT_RELU)
+        s24_el_act_fwd_k<S24_ACT_RELU, T><<<nb, S24_EL_TPB, 0, st>>>(n, x, y);
+    else if (a == S24_ACT_SILU)
+        s24_el_act_fwd_k<S24_ACT_SILU, T><<<nb, S24_EL_TPB, 0, st>>>(n, x, y);
+    else
+        s24_el_act_fwd_k<S24_ACT_SIGMOID, T><<<nb, S24_EL_TPB, 0, st>>>(n, x, y);
+}
+
+template <class T>
+static void s24_el_act_bwd_go(enum s24_act a, unsigned nb, cudaStream_t st, int64_t n,
+                              const T *x, const T *y, const T *dy, T *dx)
+{
+    if (a == S24_ACT_RELU)
+        s24_el_act_bwd_k<S24_ACT_RELU, T><<<nb, S24_EL_TPB, 0, st>>>(n, x, y, dy, dx);
+    else if (a == S24_ACT_SILU)
+        s24_el_act_bwd_k<S24_ACT_SILU, T><<<nb, S24_EL_TPB, 0, st>>>(n, x, y, dy, dx);
+    else
+        s24_el_act_bwd_k<S24_ACT_SIGMOID, T><<<nb, S24_EL_TPB, 0, st>>>(n, x, y, dy, dx);
 }
 
 int s24_cu_act_fwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x, float *y)
@@ -97,19 +131,12 @@ int s24_cu_act_fwd(struct s24_backend *be, enum s24_act a, int64_t n, const floa
     if (n < 0 || (n > 0 && (!x || !y)))
         return s24_error(S24_ERR_INVALID, "act_fwd: bad size %lld or buffer", (long long)n);
     if (n == 0) return S24_OK;
-    switch (a) {
-    case S24_ACT_RELU:
-        s24_el_act_fwd_k<S24_ACT_RELU><<<nb, S24_EL_TPB, 0, st>>>(n, x, y);
-        break;
-    case S24_ACT_SILU:
-        s24_el_act_fwd_k<S24_ACT_SILU><<<nb, S24_EL_TPB, 0, st>>>(n, x, y);
-        break;
-    case S24_ACT_SIGMOID:
-        s24_el_act_fwd_k<S24_ACT_SIGMOID><<<nb, S24_EL_TPB, 0, st>>>(n, x, y);
-        break;
-    default:
+    if (a != S24_ACT_RELU && a != S24_ACT_SILU && a != S24_ACT_SIGMOID)
         return s24_error(S24_ERR_INVALID, "act_fwd: unknown activation %d", (int)a);
-    }
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        s24_el_act_fwd_go<T>(a, nb, st, n, (const T *)x, (T *)y);
+    });
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -124,19 +151,12 @@ int s24_cu_act_bwd(struct s24_backend *be, enum s24_act a, int64_t n, const floa
     if (n < 0 || (n > 0 && (!dy || !dx || (a == S24_ACT_SIGMOID ? !y : !x))))
         return s24_error(S24_ERR_INVALID, "act_bwd: bad size %lld or buffer", (long long)n);
     if (n == 0) return S24_OK;
-    switch (a) {
-    case S24_ACT_RELU:
-        s24_el_act_bwd_k<S24_ACT_RELU><<<nb, S24_EL_TPB, 0, st>>>(n, x, y, dy, dx);
-        break;
-    case S24_ACT_SILU:
-        s24_el_act_bwd_k<S24_ACT_SILU><<<nb, S24_EL_TPB, 0, st>>>(n, x, y, dy, dx);
-        break;
-    case S24_ACT_SIGMOID:
-        s24_el_act_bwd_k<S24_ACT_SIGMOID><<<nb, S24_EL_TPB, 0, st>>>(n, x, y, dy, dx);
-        break;
-    default:
+    if (a != S24_ACT_RELU && a != S24_ACT_SILU && a != S24_ACT_SIGMOID)
         return s24_error(S24_ERR_INVALID, "act_bwd: unknown activation %d", (int)a);
-    }
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        s24_el_act_bwd_go<T>(a, nb, st, n, (const T *)x, (const T *)y, (const T *)dy, (T *)dx);
+    });
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -144,13 +164,13 @@ fail:
 
 /* ---------------------------------------------------------------- add, accumulate */
 /* y = act(a + b), or (a == y) y += b: the one kernel serves add_fwd and acc. */
-template <int A>
-static __global__ void s24_el_add_k(int64_t n, const float *a, const float *b, float *y)
+template <int A, class T>
+static __global__ void s24_el_add_k(int64_t n, const T *a, const T *b, T *y)
 {
     int64_t step = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
-        float v = __fadd_rn(a[i], b[i]);
-        y[i] = A == S24_ACT_NONE ? v : s24_cu_act<A>(v);
+        float v = __fadd_rn(s24_ld(a + i), s24_ld(b + i));
+        s24_st(y + i, A == S24_ACT_NONE ? v : s24_cu_act<A>(v));
     }
 }
 
@@ -165,10 +185,14 @@ int s24_cu_add_fwd(struct s24_backend *be, int64_t n, const float *a, const floa
     if (act != S24_ACT_NONE && act != S24_ACT_RELU)
         return s24_error(S24_ERR_INVALID, "add_fwd: activation %d cannot be fused", (int)act);
     if (n == 0) return S24_OK;
-    if (act == S24_ACT_RELU)
-        s24_el_add_k<S24_ACT_RELU><<<nb, S24_EL_TPB, 0, st>>>(n, a, b, y);
-    else
-        s24_el_add_k<S24_ACT_NONE><<<nb, S24_EL_TPB, 0, st>>>(n, a, b, y);
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        const T *ta = (const T *)a, *tb = (const T *)b;
+        if (act == S24_ACT_RELU)
+            s24_el_add_k<S24_ACT_RELU, T><<<nb, S24_EL_TPB, 0, st>>>(n, ta, tb, (T *)y);
+        else
+            s24_el_add_k<S24_ACT_NONE, T><<<nb, S24_EL_TPB, 0, st>>>(n, ta, tb, (T *)y);
+    });
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -180,8 +204,12 @@ int s24_cu_acc(struct s24_backend *be, int64_t n, const float *dy, float *dx)
     if (n < 0 || (n > 0 && (!dy || !dx)))
         return s24_error(S24_ERR_INVALID, "acc: bad size %lld or buffer", (long long)n);
     if (n == 0) return S24_OK;
-    s24_el_add_k<S24_ACT_NONE><<<s24_cu_blocks(n, S24_EL_TPB), S24_EL_TPB, 0, s24_cu(be)->stream>>>(
-        n, dx, dy, dx);
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        s24_el_add_k<S24_ACT_NONE, T>
+            <<<s24_cu_blocks(n, S24_EL_TPB), S24_EL_TPB, 0, s24_cu(be)->stream>>>(
+                n, (const T *)dx, (const T *)dy, (T *)dx);
+    });
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -189,9 +217,10 @@ fail:
 
 /* ---------------------------------------------------------------- pooling */
 /* x (n, hw, c) -> y (n, c): fp64 sums as the CPU. */
+template <class T>
 static __global__ void __launch_bounds__(S24_EL_TPB_MAX)
-    s24_el_gap_fwd_k(int64_t hw, int64_t c, int ct, int rt, const float *__restrict__ x,
-                     float *__restrict__ y)
+    s24_el_gap_fwd_k(int64_t hw, int64_t c, int ct, int rt, const T *__restrict__ x,
+                     T *__restrict__ y)
 {
     __shared__ double red[S24_EL_TPB_MAX];
     int t = threadIdx.x, lane = t / ct;
@@ -199,24 +228,25 @@ static __global__ void __launch_bounds__(S24_EL_TPB_MAX)
     double acc = 0;
     if (lane < rt && j < c)
         for (int64_t p = lane; p < hw; p += rt)
-            acc += x[(i * hw + p) * c + j];
+            acc += s24_ld(x + (i * hw + p) * c + j);
     red[t] = acc;
     s24_el_fold(red, ct, rt);
-    if (t < ct && j < c) y[i * c + j] = (float)(red[t] / (double)hw);
+    if (t < ct && j < c) s24_st(y + i * c + j, (float)(red[t] / (double)hw));
 }
 
 /* dy (n, c) -> dx (n, hw, c) += dy / hw, the CPU's dy * (1/hw) rounding. */
+template <class T>
 static __global__ void __launch_bounds__(S24_EL_TPB_MAX)
-    s24_el_gap_bwd_k(int64_t hw, int64_t c, int ct, int rt, float inv, const float *__restrict__ dy,
-                     float *__restrict__ dx)
+    s24_el_gap_bwd_k(int64_t hw, int64_t c, int ct, int rt, float inv, const T *__restrict__ dy,
+                     T *__restrict__ dx)
 {
     int t = threadIdx.x, lane = t / ct;
     int64_t i = blockIdx.x, j = (int64_t)blockIdx.y * ct + t % ct;
     if (lane >= rt || j >= c) return;
-    float g = __fmul_rn(dy[i * c + j], inv);
+    float g = __fmul_rn(s24_ld(dy + i * c + j), inv);
     for (int64_t p = lane; p < hw; p += rt) {
         int64_t o = (i * hw + p) * c + j;
-        dx[o] = __fadd_rn(dx[o], g);
+        s24_st(dx + o, __fadd_rn(s24_ld(dx + o), g));
     }
 }
 
@@ -228,8 +258,11 @@ int s24_cu_gap_fwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, con
     if (rc != S24_OK) return rc;
     if (n > 0 && (!x || !y)) return s24_error(S24_ERR_INVALID, "gap_fwd: no buffer");
     if (n == 0) return S24_OK;
-    s24_el_gap_fwd_k<<<dim3((unsigned)n, t.tiles), t.tpb, 0, s24_cu(be)->stream>>>(hw, c, t.ct,
-                                                                                   t.rt, x, y);
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        s24_el_gap_fwd_k<T><<<dim3((unsigned)n, t.tiles), t.tpb, 0, s24_cu(be)->stream>>>(
+            hw, c, t.ct, t.rt, (const T *)x, (T *)y);
+    });
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -244,8 +277,11 @@ int s24_cu_gap_bwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, con
     if (rc != S24_OK) return rc;
     if (n > 0 && (!dy || !dx)) return s24_error(S24_ERR_INVALID, "gap_bwd: no buffer");
     if (n == 0) return S24_OK;
-    s24_el_gap_bwd_k<<<dim3((unsigned)n, t.tiles), t.tpb, 0, s24_cu(be)->stream>>>(
-        hw, c, t.ct, t.rt, inv, dy, dx);
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        s24_el_gap_bwd_k<T><<<dim3((unsigned)n, t.tiles), t.tpb, 0, s24_cu(be)->stream>>>(
+            hw, c, t.ct, t.rt, inv, (const T *)dy, (T *)dx);
+    });
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -253,43 +289,45 @@ fail:
 
 /* ---------------------------------------------------------------- SE scale */
 /* x, y (n, hw, c), y may be x; s (n, c): y = x * s. */
+template <class T>
 static __global__ void __launch_bounds__(S24_EL_TPB_MAX)
-    s24_el_scale_fwd_k(int64_t hw, int64_t c, int ct, int rt, const float *x,
-                       const float *__restrict__ s, float *y)
+    s24_el_scale_fwd_k(int64_t hw, int64_t c, int ct, int rt, const T *x, const T *__restrict__ s,
+                       T *y)
 {
     int t = threadIdx.x, lane = t / ct;
     int64_t i = blockIdx.x, j = (int64_t)blockIdx.y * ct + t % ct;
     if (lane >= rt || j >= c) return;
-    float k = s[i * c + j];
+    float k = s24_ld(s + i * c + j);
     for (int64_t p = lane; p < hw; p += rt) {
         int64_t o = (i * hw + p) * c + j;
-        y[o] = __fmul_rn(x[o], k);
+        s24_st(y + o, __fmul_rn(s24_ld(x + o), k));
     }
 }
 
 /* ds (n, c) += sum_p dy x (fp64); dx (n, hw, c) += dy s when given, in the
  * same pass over dy. */
+template <class T>
 static __global__ void __launch_bounds__(S24_EL_TPB_MAX)
-    s24_el_scale_bwd_k(int64_t hw, int64_t c, int ct, int rt, const float *__restrict__ x,
-                       const float *__restrict__ s, const float *__restrict__ dy,
-                       float *__restrict__ dx, float *__restrict__ ds)
+    s24_el_scale_bwd_k(int64_t hw, int64_t c, int ct, int rt, const T *__restrict__ x,
+                       const T *__restrict__ s, const T *__restrict__ dy, T *__restrict__ dx,
+                       T *__restrict__ ds)
 {
     __shared__ double red[S24_EL_TPB_MAX];
     int t = threadIdx.x, lane = t / ct;
     int64_t i = blockIdx.x, j = (int64_t)blockIdx.y * ct + t % ct;
     double acc = 0;
     if (lane < rt && j < c) {
-        float k = s[i * c + j];
+        float k = s24_ld(s + i * c + j);
         for (int64_t p = lane; p < hw; p += rt) {
             int64_t o = (i * hw + p) * c + j;
-            float g = dy[o];
-            acc += (double)g * x[o];
-            if (dx) dx[o] = __fadd_rn(dx[o], __fmul_rn(g, k));
+            float g = s24_ld(dy + o);
+            acc += (double)g * s24_ld(x + o);
+            if (dx) s24_st(dx + o, __fadd_rn(s24_ld(dx + o), __fmul_rn(g, k)));
         }
     }
     red[t] = acc;
     s24_el_fold(red, ct, rt);
-    if (t < ct && j < c) ds[i * c + j] = __fadd_rn(ds[i * c + j], (float)red[t]);
+    if (t < ct && j < c) s24_st(ds + i * c + j, __fadd_rn(s24_ld(ds + i * c + j), (float)red[t]));
 }
 
 int s24_cu_scale_fwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, const float *x,
@@ -300,8 +338,11 @@ int s24_cu_scale_fwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, c
     if (rc != S24_OK) return rc;
     if (n > 0 && (!x || !s || !y)) return s24_error(S24_ERR_INVALID, "scale_fwd: no buffer");
     if (n == 0) return S24_OK;
-    s24_el_scale_fwd_k<<<dim3((unsigned)n, t.tiles), t.tpb, 0, s24_cu(be)->stream>>>(hw, c, t.ct,
-                                                                                     t.rt, x, s, y);
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        s24_el_scale_fwd_k<T><<<dim3((unsigned)n, t.tiles), t.tpb, 0, s24_cu(be)->stream>>>(
+            hw, c, t.ct, t.rt, (const T *)x, (const T *)s, (T *)y);
+    });
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -316,8 +357,11 @@ int s24_cu_scale_bwd(struct s24_backend *be, int64_t n, int64_t hw, int64_t c, c
     if (n > 0 && (!x || !s || !dy || !ds))
         return s24_error(S24_ERR_INVALID, "scale_bwd: no buffer");
     if (n == 0) return S24_OK;
-    s24_el_scale_bwd_k<<<dim3((unsigned)n, t.tiles), t.tpb, 0, s24_cu(be)->stream>>>(
-        hw, c, t.ct, t.rt, x, s, dy, dx, ds);
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        s24_el_scale_bwd_k<T><<<dim3((unsigned)n, t.tiles), t.tpb, 0, s24_cu(be)->stream>>>(
+            hw, c, t.ct, t.rt, (const T *)x, (const T *)s, (const T *)dy, (T *)dx, (T *)ds);
+    });
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -326,14 +370,14 @@ fail:
 /* ---------------------------------------------------------------- row masks */
 /* x, y (rows, inner), y may be x; mask (rows): y = x * mask[row]; with ACC
  * y += x * mask[row] (the backward, x being dy). */
-template <int ACC>
-static __global__ void s24_el_rowmask_k(int64_t total, int64_t inner, const float *x,
-                                        const float *__restrict__ mask, float *y)
+template <int ACC, class T>
+static __global__ void s24_el_rowmask_k(int64_t total, int64_t inner, const T *x,
+                                        const float *__restrict__ mask, T *y)
 {
     int64_t step = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += step) {
-        float v = __fmul_rn(x[i], mask[inner == 1 ? i : i / inner]);
-        y[i] = ACC ? __fadd_rn(y[i], v) : v;
+        float v = __fmul_rn(s24_ld(x + i), mask[inner == 1 ? i : i / inner]);
+        s24_st(y + i, ACC ? __fadd_rn(s24_ld(y + i), v) : v);
     }
 }
 
@@ -366,8 +410,12 @@ int s24_cu_rowmask_fwd(struct s24_backend *be, int64_t rows, int64_t inner, cons
     if (total > 0 && (!x || !mask || !y))
         return s24_error(S24_ERR_INVALID, "rowmask_fwd: no buffer");
     if (total == 0) return S24_OK;
-    s24_el_rowmask_k<0><<<s24_cu_blocks(total, S24_EL_TPB), S24_EL_TPB, 0, s24_cu(be)->stream>>>(
-        total, inner, x, mask, y);
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        s24_el_rowmask_k<0, T>
+            <<<s24_cu_blocks(total, S24_EL_TPB), S24_EL_TPB, 0, s24_cu(be)->stream>>>(
+                total, inner, (const T *)x, mask, (T *)y);
+    });
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -382,8 +430,12 @@ int s24_cu_rowmask_bwd(struct s24_backend *be, int64_t rows, int64_t inner, cons
     if (total > 0 && (!dy || !mask || !dx))
         return s24_error(S24_ERR_INVALID, "rowmask_bwd: no buffer");
     if (total == 0) return S24_OK;
-    s24_el_rowmask_k<1><<<s24_cu_blocks(total, S24_EL_TPB), S24_EL_TPB, 0, s24_cu(be)->stream>>>(
-        total, inner, dy, mask, dx);
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        s24_el_rowmask_k<1, T>
+            <<<s24_cu_blocks(total, S24_EL_TPB), S24_EL_TPB, 0, s24_cu(be)->stream>>>(
+                total, inner, (const T *)dy, mask, (T *)dx);
+    });
     S24_LAUNCH_CHECK();
 fail:
     return rc;

@@ -11,8 +11,16 @@
  * up to ceil(k/stride)^2 windows of k*k reads per element, is small next to
  * the convolutions around the one max pool a ResNet has.
  *
+ * x, y, dy and dx are stored as be->act elements (fp32, or bf16 in the mixed
+ * mode): the kernels are templated on T, compare the loaded values (equal
+ * bf16 values are equal, the first still wins), copy the maximum's bits as
+ * they are (exact) and add the backward's gradients in fp32, rounding once
+ * at dx's store.
+ *
  * Not here: a max pool fused into the convolution or activation before it. */
 #include <stdint.h>
+
+#include <type_traits>
 
 #include "cuda/nn_cuda.h"
 
@@ -23,8 +31,9 @@ struct s24_pool_geom {
 };
 
 /* The position (ih * w + iw) of window (n, oh, ow)'s maximum in channel c. */
+template <class T>
 static __device__ __forceinline__ int64_t s24_pool_argmax(const struct s24_pool_geom g,
-                                                          const float *__restrict__ x, int64_t n,
+                                                          const T *__restrict__ x, int64_t n,
                                                           int64_t oh, int64_t ow, int64_t c)
 {
     int64_t h0 = oh * g.stride - g.pad, w0 = ow * g.stride - g.pad;
@@ -32,18 +41,19 @@ static __device__ __forceinline__ int64_t s24_pool_argmax(const struct s24_pool_
     h0 = h0 > 0 ? h0 : 0;
     w0 = w0 > 0 ? w0 : 0;
     int64_t best = h0 * g.w + w0;
-    float bv = x[((n * g.h + h0) * g.w + w0) * g.c + c];
+    float bv = s24_ld(x + ((n * g.h + h0) * g.w + w0) * g.c + c);
     for (int64_t ih = h0; ih < h1; ih++)
         for (int64_t iw = ih == h0 ? w0 + 1 : w0; iw < w1; iw++) {
-            float v = x[((n * g.h + ih) * g.w + iw) * g.c + c];
+            float v = s24_ld(x + ((n * g.h + ih) * g.w + iw) * g.c + c);
             if (s24_pool_takes(v, bv)) bv = v, best = ih * g.w + iw;
         }
     return best;
 }
 
 /* y (n, oh, ow, c) = x at each window's maximum. */
-static __global__ void s24_pool_fwd_k(const struct s24_pool_geom g, const float *__restrict__ x,
-                                      float *__restrict__ y)
+template <class T>
+static __global__ void s24_pool_fwd_k(const struct s24_pool_geom g, const T *__restrict__ x,
+                                      T *__restrict__ y)
 {
     int64_t total = g.n * g.oh * g.ow * g.c, step = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += step) {
@@ -55,8 +65,9 @@ static __global__ void s24_pool_fwd_k(const struct s24_pool_geom g, const float 
 
 /* dx (n, h, w, c) += dy of the windows whose maximum each element is, in
  * output order (oh, then ow, ascending). */
-static __global__ void s24_pool_bwd_k(const struct s24_pool_geom g, const float *__restrict__ x,
-                                      const float *__restrict__ dy, float *__restrict__ dx)
+template <class T>
+static __global__ void s24_pool_bwd_k(const struct s24_pool_geom g, const T *__restrict__ x,
+                                      const T *__restrict__ dy, T *__restrict__ dx)
 {
     int64_t total = g.n * g.h * g.w * g.c, step = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += step) {
@@ -68,12 +79,12 @@ static __global__ void s24_pool_bwd_k(const struct s24_pool_geom g, const float 
         int64_t oh1 = (ih + g.pad) / g.stride, ow1 = (iw + g.pad) / g.stride;
         oh1 = oh1 < g.oh - 1 ? oh1 : g.oh - 1;
         ow1 = ow1 < g.ow - 1 ? ow1 : g.ow - 1;
-        float acc = dx[i];
+        float acc = s24_ld(dx + i);
         for (int64_t oh = oh0; oh <= oh1; oh++)
             for (int64_t ow = ow0; ow <= ow1; ow++)
                 if (s24_pool_argmax(g, x, n, oh, ow, c) == ih * g.w + iw)
-                    acc = __fadd_rn(acc, dy[((n * g.oh + oh) * g.ow + ow) * g.c + c]);
-        dx[i] = acc;
+                    acc = __fadd_rn(acc, s24_ld(dy + ((n * g.oh + oh) * g.ow + ow) * g.c + c));
+        s24_st(dx + i, acc);
     }
 }
 
@@ -96,8 +107,11 @@ int s24_cu_maxpool_fwd(struct s24_backend *be, const struct s24_pool_shape *s, c
     int rc = s24_pool_geom_of("maxpool_fwd", s, &g);
     if (rc != S24_OK) return rc;
     if (!x || !y) return s24_error(S24_ERR_INVALID, "maxpool_fwd: no buffer");
-    s24_pool_fwd_k<<<s24_cu_blocks(g.n * g.oh * g.ow * g.c, S24_POOL_TPB), S24_POOL_TPB, 0,
-                     s24_cu(be)->stream>>>(g, x, y);
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        s24_pool_fwd_k<T><<<s24_cu_blocks(g.n * g.oh * g.ow * g.c, S24_POOL_TPB), S24_POOL_TPB, 0,
+                            s24_cu(be)->stream>>>(g, (const T *)x, (T *)y);
+    });
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -110,8 +124,11 @@ int s24_cu_maxpool_bwd(struct s24_backend *be, const struct s24_pool_shape *s, c
     int rc = s24_pool_geom_of("maxpool_bwd", s, &g);
     if (rc != S24_OK) return rc;
     if (!x || !dy || !dx) return s24_error(S24_ERR_INVALID, "maxpool_bwd: no buffer");
-    s24_pool_bwd_k<<<s24_cu_blocks(g.n * g.h * g.w * g.c, S24_POOL_TPB), S24_POOL_TPB, 0,
-                     s24_cu(be)->stream>>>(g, x, dy, dx);
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        s24_pool_bwd_k<T><<<s24_cu_blocks(g.n * g.h * g.w * g.c, S24_POOL_TPB), S24_POOL_TPB, 0,
+                            s24_cu(be)->stream>>>(g, (const T *)x, (const T *)dy, (T *)dx);
+    });
     S24_LAUNCH_CHECK();
 fail:
     return rc;

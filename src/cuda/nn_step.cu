@@ -9,12 +9,19 @@
  * __fmul_rn and friends stop nvcc's contractions); the loss matches it to
  * fp64 rounding, its argmax exactly.
  *
+ * The logits, dlogits and the batch's x are activations, stored as be->act
+ * elements (fp32, or bf16 in the mixed mode): the loss and the batch kernels
+ * are templated on T, the loss's math runs on the loaded logits as in fp32
+ * and dlogits and x are rounded at the store. SGD is fp32 only.
+ *
  * Not here: the learning-rate schedule and the draws (host code, src/nn),
  * other optimisers, label validation on the host (the data lives on the
  * device: a bad image index gives NaN pixels and label -1, a bad label a NaN
  * loss, as on the CPU, never an out-of-bounds read). */
 #include <math.h>
 #include <stdint.h>
+
+#include <type_traits>
 
 #include "cuda/nn_cuda.h"
 #include "sparse24/sparse24_train.h"
@@ -35,8 +42,9 @@ static __device__ __forceinline__ void s24_xent_best(float v, int idx, int class
 
 /* logits, dlogits (n, classes), labels (n), acc (2): one warp a row; the
  * block adds its rows' losses and hits in warp order, then one atomic each. */
-static __global__ void s24_xent_k(int n, int classes, const float *__restrict__ logits,
-                                  const int32_t *__restrict__ labels, float *__restrict__ dlogits,
+template <class T>
+static __global__ void s24_xent_k(int n, int classes, const T *__restrict__ logits,
+                                  const int32_t *__restrict__ labels, T *__restrict__ dlogits,
                                   double *acc)
 {
     __shared__ double wl[S24_XENT_WARPS], wh[S24_XENT_WARPS];
@@ -44,11 +52,11 @@ static __global__ void s24_xent_k(int n, int classes, const float *__restrict__ 
     double loss = 0, hits = 0;
     int64_t step = (int64_t)gridDim.x * S24_XENT_WARPS;
     for (int64_t i = (int64_t)blockIdx.x * S24_XENT_WARPS + w; i < n; i += step) {
-        const float *z = logits + i * classes;
+        const T *z = logits + i * classes;
         float mx = 0.0f;
         int arg = classes;
         for (int j = lane; j < classes; j += 32)
-            s24_xent_best(z[j], j, classes, &mx, &arg);
+            s24_xent_best(s24_ld(z + j), j, classes, &mx, &arg);
         for (int o = 16; o > 0; o >>= 1) {
             float ov = __shfl_xor_sync(0xffffffffu, mx, o);
             int oi = __shfl_xor_sync(0xffffffffu, arg, o);
@@ -58,20 +66,22 @@ static __global__ void s24_xent_k(int n, int classes, const float *__restrict__ 
          * butterfly leaves the same bits in every lane */
         double se = 0;
         for (int j = lane; j < classes; j += 32)
-            se += exp((double)z[j] - (double)mx);
+            se += exp((double)s24_ld(z + j) - (double)mx);
         for (int o = 16; o > 0; o >>= 1)
             se += __shfl_xor_sync(0xffffffffu, se, o);
         double lse = log(se) + (double)mx;
         int y = labels[i];
         int ok = y >= 0 && y < classes;
         if (lane == 0) {
-            loss += ok ? lse - (double)z[y] : (double)NAN;
+            loss += ok ? lse - (double)s24_ld(z + y) : (double)NAN;
             hits += ok && arg == y;
         }
         if (dlogits) {
-            float *d = dlogits + i * classes;
-            for (int j = lane; j < classes; j += 32)
-                d[j] = (float)((exp((double)z[j] - lse) - (j == y ? 1.0 : 0.0)) / n);
+            T *d = dlogits + i * classes;
+            for (int j = lane; j < classes; j += 32) {
+                double p = exp((double)s24_ld(z + j) - lse);
+                s24_st(d + j, (float)((p - (j == y ? 1.0 : 0.0)) / n));
+            }
         }
     }
     if (lane == 0) wl[w] = loss, wh[w] = hits;
@@ -96,8 +106,11 @@ int s24_cu_xent(struct s24_backend *be, int n, int classes, const float *logits,
     if (!logits || !labels) return s24_error(S24_ERR_INVALID, "xent: no logits or labels");
     if ((int64_t)n * classes > INT64_MAX / 2)
         return s24_error(S24_ERR_INVALID, "xent: %d rows of %d classes", n, classes);
-    s24_xent_k<<<(unsigned)nb, 32 * S24_XENT_WARPS, 0, s24_cu(be)->stream>>>(n, classes, logits,
-                                                                             labels, dlogits, acc);
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        s24_xent_k<T><<<(unsigned)nb, 32 * S24_XENT_WARPS, 0, s24_cu(be)->stream>>>(
+            n, classes, (const T *)logits, labels, (T *)dlogits, acc);
+    });
     S24_LAUNCH_CHECK();
 fail:
     return rc;
@@ -151,11 +164,12 @@ struct s24_norm3 {
 
 /* images (n_images, h, w, 3) bytes, labels (n_images), draws (n, 4) ->
  * x (n, h, w, 3), y (n): one thread an output pixel. */
+template <class T>
 static __global__ void s24_batch_k(const uint8_t *__restrict__ images,
                                    const uint8_t *__restrict__ labels, int64_t n_images, int h,
                                    int w, int pad, int64_t pixels,
                                    const int32_t *__restrict__ draws, struct s24_norm3 nm,
-                                   float *__restrict__ x, int32_t *__restrict__ y)
+                                   T *__restrict__ x, int32_t *__restrict__ y)
 {
     int64_t hw = (int64_t)h * w, step = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < pixels; i += step) {
@@ -164,9 +178,10 @@ static __global__ void s24_batch_k(const uint8_t *__restrict__ images,
         const int32_t *d = draws + 4 * b;
         int64_t idx = d[0];
         int oy = d[1] - pad, ox = d[2] - pad, fl = d[3];
-        float *o = x + i * 3;
+        T *o = x + i * 3;
         if (idx < 0 || idx >= n_images) {
-            o[0] = o[1] = o[2] = NAN;
+            for (int c = 0; c < 3; c++)
+                s24_st(o + c, NAN);
             if (rem == 0) y[b] = -1;
             continue;
         }
@@ -174,12 +189,13 @@ static __global__ void s24_batch_k(const uint8_t *__restrict__ images,
         int sy = yy + oy, sx = (fl ? w - 1 - xx : xx) + ox;
         if (sy < 0 || sy >= h || sx < 0 || sx >= w) {
             for (int c = 0; c < 3; c++)
-                o[c] = nm.zero[c];
+                s24_st(o + c, nm.zero[c]);
         } else {
             const uint8_t *s = images + ((idx * h + sy) * w + sx) * 3;
             /* as ToTensor then Normalize: (v/255 - mean)/std in float */
             for (int c = 0; c < 3; c++)
-                o[c] = __fdiv_rn(__fsub_rn(__fdiv_rn((float)s[c], 255.0f), nm.mean[c]), nm.std[c]);
+                s24_st(o + c, __fdiv_rn(__fsub_rn(__fdiv_rn((float)s[c], 255.0f), nm.mean[c]),
+                                        nm.std[c]));
         }
         if (rem == 0) y[b] = labels[idx];
     }
@@ -201,8 +217,12 @@ int s24_cu_batch(struct s24_backend *be, const struct s24_batch_args *a)
         nm.std[c] = s24_cifar_std[c];
         nm.zero[c] = (0.0f - s24_cifar_mean[c]) / s24_cifar_std[c];
     }
-    s24_batch_k<<<s24_cu_blocks(pixels, S24_ST_TPB), S24_ST_TPB, 0, s24_cu(be)->stream>>>(
-        a->images, a->labels, a->n_images, a->h, a->w, a->pad, pixels, a->draws, nm, a->x, a->y);
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        s24_batch_k<T><<<s24_cu_blocks(pixels, S24_ST_TPB), S24_ST_TPB, 0, s24_cu(be)->stream>>>(
+            a->images, a->labels, a->n_images, a->h, a->w, a->pad, pixels, a->draws, nm, (T *)a->x,
+            a->y);
+    });
     S24_LAUNCH_CHECK();
 fail:
     return rc;
