@@ -202,6 +202,32 @@ static void compare(const char *arch, const char *mode, struct run *c, struct ru
     if (tl < 1e-3) CHECK(e < 100 * tl, "%s %s: evaluation logits after the step %g", arch, mode, e);
 }
 
+/* How far one bf16 rounding of the input alone moves the CPU's own step:
+ * the conditioning that every stored bf16 activation meets again, printed
+ * beside the mixed mode's errors. */
+static void sensitivity(s24_backend_t *cpu, const char *arch, int n, int hw, const float *hx,
+                        const int32_t *hy, struct run *c)
+{
+    int64_t nx = (int64_t)n * hw * hw * 3;
+    float *rx = malloc(sizeof(float) * (size_t)nx);
+    struct run r;
+    if (!rx) return;
+    for (int64_t i = 0; i < nx; i++) rx[i] = s24_bf16_to_f32(s24_f32_to_bf16(hx[i]));
+    CHECK_OK(run_steps(&r, cpu, arch, n, hw, rx, hy, 1));
+    double worst = 0;
+    const char *wn = "";
+    for (int i = 0; r.grads && c->grads && i < s24_model_num_params(c->m); i++) {
+        struct s24_param *p = s24_model_param(c->m, i);
+        if (!p->grad || !c->grads[i] || !r.grads[i]) continue;
+        double e = t_rel(r.grads[i], c->grads[i], p->numel);
+        if (e > worst) worst = e, wn = p->name;
+    }
+    printf("  %-16s cpu on the bf16-rounded input: logits %.2e, worst gradient %.2e (%s)\n",
+           arch, t_rel(r.logits, c->logits, 10 * (int64_t)n), worst, wn);
+    run_free(&r);
+    free(rx);
+}
+
 static void check_arch(s24_backend_t *cpu, const char *arch, int n, int hw)
 {
     struct s24_rng r;
@@ -219,7 +245,10 @@ static void check_arch(s24_backend_t *cpu, const char *arch, int n, int hw)
         s24_backend_t *gpu = NULL;
         CHECK_OK(s24_backend_create(S24_DEVICE_CUDA, 0, &gpu));
         if (!gpu) break;
-        if (k == 2) CHECK_OK(s24_backend_set_precision(gpu, S24_BF16));
+        if (k == 2) {
+            CHECK_OK(s24_backend_set_precision(gpu, S24_BF16));
+            sensitivity(cpu, arch, n, hw, hx, hy, &c);
+        }
         int rc = run_steps(&g, gpu, arch, n, hw, hx, hy, 1);
         CHECK_OK(rc);
         /* strict fp32 differs from the CPU by summation order only; TF32 by
@@ -326,6 +355,7 @@ int main(void)
     check_arch(cpu, "smallcnn", 16, 32);
     check_arch(cpu, "resnet18", 8, 32);
     check_arch(cpu, "efficientnet_b0", 8, 32);
+    check_arch(cpu, "efficientnet_b0", 32, 32);
     check_eval_224(cpu, "resnet18_imagenet");
     check_eval_224(cpu, "efficientnet_b0");
     check_deterministic("resnet18", 16, 32);
