@@ -206,6 +206,7 @@ static void cu_destroy(struct s24_backend *be)
 {
     struct s24_cuda_nn *cx = s24_cu(be);
     if (cx) s24_be_free(be, cx->w16, cx->w16_cap);
+    if (cx) s24_be_free(be, cx->f32, cx->f32_cap);
     cu_ctx_free(cu_ctx_of(be));
     be->ctx = NULL;
 }

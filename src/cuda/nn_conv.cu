@@ -340,8 +340,9 @@ fail:
 /* cudnnFind* skips algorithms needing more workspace than this */
 #define CONV_WS_MAX ((size_t)256 << 20)
 /* Shapes one node meets: the training batch, its partial last batch, the
- * evaluation batch and its tail. */
-#define CONV_SLOTS 4
+ * evaluation batch and its tail; in the mixed mode each also with the fp32
+ * plan its filter gradient may take (wgrad32). */
+#define CONV_SLOTS 8
 #define CONV_CAND 8
 
 enum { DIR_FWD = 0, DIR_BWD_DATA, DIR_BWD_FILTER, DIR_N };
@@ -354,6 +355,7 @@ struct conv_algos {
     int n, pick; /* n == 0: not searched yet */
     int algo[CONV_CAND];
     size_t ws[CONV_CAND]; /* bytes */
+    float ms[CONV_CAND];  /* cudnnFind's time (negative: not timed, the heuristic's list) */
     cudnnMathType_t math[CONV_CAND];
 };
 
@@ -361,6 +363,8 @@ struct conv_plan {
     int used;                  /* descriptors exist */
     struct s24_conv_shape key; /* with n */
     int tf32, det, bf16;       /* bf16: the mixed mode's descriptors (x, w, y bf16) */
+    int wgrad32;               /* mixed mode: -1 undecided, 1: the filter gradient from fp32
+                                * copies of x and dy on the fp32 plan (faster there), 0: bf16 */
     uint64_t stamp;            /* last use, for eviction */
     cudnnTensorDescriptor_t xd, yd, bd; /* (n, c, h, w), (n, oc, oh, ow) NHWC; (1, oc, 1, 1) */
     cudnnFilterDescriptor_t wd;         /* (oc, c/groups, kh, kw) NHWC = OHWI */
@@ -407,7 +411,7 @@ static int conv_plan_init(struct conv_plan *p, const struct s24_conv_shape *s, i
     /* bf16 data with fp32 accumulation (cuDNN's pseudo-bf16 configuration) */
     const cudnnDataType_t t = bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
     const cudnnDataType_t ct = CUDNN_DATA_FLOAT;
-    p->used = 1, p->key = *s, p->tf32 = tf32, p->det = det, p->bf16 = bf16;
+    p->used = 1, p->key = *s, p->tf32 = tf32, p->det = det, p->bf16 = bf16, p->wgrad32 = -1;
     DNN_CHECK(cudnnCreateTensorDescriptor(&p->xd));
     DNN_CHECK(cudnnCreateTensorDescriptor(&p->yd));
     DNN_CHECK(cudnnCreateTensorDescriptor(&p->bd));
@@ -436,7 +440,7 @@ fail:
 
 /* The plan for this shape in the node's state, made on first sight. */
 static int conv_plan_get(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
-                         struct conv_plan **out)
+                         int bf16, struct conv_plan **out)
 {
     struct s24_cuda_nn *cx = s24_cu(be);
     struct s24_cu_conv_state *st = (struct s24_cu_conv_state *)*state;
@@ -451,7 +455,7 @@ static int conv_plan_get(struct s24_backend *be, void **state, const struct s24_
         struct conv_plan *q = &st->slot[i];
         /* all int64 fields, no padding; oh, ow follow from the rest (conv_check) */
         if (q->used && !memcmp(&q->key, s, sizeof *s) && q->tf32 == cx->tf32 &&
-            q->det == cx->deterministic && q->bf16 == (be->act == S24_BF16)) {
+            q->det == cx->deterministic && q->bf16 == bf16) {
             q->stamp = ++st->clock;
             *out = q;
             return S24_OK;
@@ -459,7 +463,7 @@ static int conv_plan_get(struct s24_backend *be, void **state, const struct s24_
         if (!p || !q->used || (p->used && q->stamp < p->stamp)) p = q; /* free, else oldest */
     }
     conv_plan_clear(p);
-    if ((rc = conv_plan_init(p, s, cx->tf32, cx->deterministic, be->act == S24_BF16)) != S24_OK) {
+    if ((rc = conv_plan_init(p, s, cx->tf32, cx->deterministic, bf16)) != S24_OK) {
         conv_plan_clear(p);
         return rc;
     }
@@ -479,6 +483,7 @@ static void conv_keep(struct conv_algos *a, const struct conv_plan *p, const R *
         if (!p->bf16 && !p->tf32 && r[i].mathType != CUDNN_FMA_MATH) continue;
         a->algo[a->n] = (int)r[i].algo;
         a->ws[a->n] = r[i].memory;
+        a->ms[a->n] = r[i].time;
         a->math[a->n++] = r[i].mathType;
     }
 }
@@ -617,7 +622,7 @@ static int dnn_fwd(struct s24_backend *be, void **state, const struct s24_conv_s
     const float one = 1.0f, zero = 0.0f;
     const void *wd = w;
     if (!h) return dnn_missing(s);
-    if ((rc = conv_plan_get(be, state, s, &p)) != S24_OK) return rc;
+    if ((rc = conv_plan_get(be, state, s, be->act == S24_BF16, &p)) != S24_OK) return rc;
     if (p->bf16) {
         s24_bf16 *w16;
         if ((rc = w16_cast(be, s, w, &w16)) != S24_OK) return rc;
@@ -634,34 +639,87 @@ fail:
     return rc;
 }
 
+/* Mixed mode: decides once per plan whether the filter gradient is faster
+ * on fp32 copies of x and dy through the fp32 plan (TF32 math where the
+ * context allows) than in bf16, by cudnnFind's times of the two picks plus
+ * the two conversions (at 3 TB/s). cuDNN's bf16 filter gradients are slow
+ * on some shapes (small channel counts: the 3-channel stems, 1x1 convs of
+ * 16 to 40 channels at 16x16 take 1-2 ms against 0.05-0.2 in fp32). With
+ * no timings (deterministic mode: the heuristic's list) bf16 stays. */
+static int wgrad_choose(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
+                        struct conv_plan *p, struct conv_plan **f32)
+{
+    int rc;
+    *f32 = NULL;
+    if (p->wgrad32 == 0) return S24_OK;
+    if ((rc = conv_plan_get(be, state, s, 0, f32)) != S24_OK) return rc;
+    if (p->wgrad32 == 1) return S24_OK;
+    struct conv_algos *a = &p->a[DIR_BWD_FILTER], *b = &(*f32)->a[DIR_BWD_FILTER];
+    if (a->n == 0 && (rc = conv_find(be, p, DIR_BWD_FILTER)) != S24_OK) return rc;
+    if (b->n == 0 && (rc = conv_find(be, *f32, DIR_BWD_FILTER)) != S24_OK) return rc;
+    double bytes = 6.0 * (double)(s->n * s->h * s->w * s->c + s->n * s->oh * s->ow * s->oc);
+    double cvt_ms = bytes / 3e12 * 1e3;
+    int timed = a->ms[a->pick] >= 0 && b->ms[b->pick] >= 0;
+    p->wgrad32 = timed && b->ms[b->pick] + cvt_ms < a->ms[a->pick];
+    if (!p->wgrad32) *f32 = NULL;
+    return S24_OK;
+}
+
+/* The fp32 copies of x and dy (wgrad32) in the context's buffer. */
+static int wgrad32_run(struct s24_backend *be, struct conv_plan *q, const struct s24_conv_shape *s,
+                       const float *x, const float *dy, float *dw)
+{
+    struct s24_cuda_nn *cx = s24_cu(be);
+    cudnnHandle_t h = (cudnnHandle_t)cx->dnn;
+    int64_t nx = s->n * s->h * s->w * s->c, ny = s->n * s->oh * s->ow * s->oc;
+    const float one = 1.0f;
+    int rc = s24_be_grow(be, &cx->f32, &cx->f32_cap, sizeof(float) * (size_t)(nx + ny));
+    if (rc != S24_OK) return rc;
+    float *x32 = (float *)cx->f32, *dy32 = x32 + nx;
+    if ((rc = s24_cu_cvt(be, nx, x, 1, x32, 0, 0)) != S24_OK) return rc;
+    if ((rc = s24_cu_cvt(be, ny, dy, 1, dy32, 0, 0)) != S24_OK) return rc;
+    return conv_run(be, q, DIR_BWD_FILTER, [&](int algo, void *ws, size_t wsb) {
+        return cudnnConvolutionBackwardFilter(h, &one, q->xd, x32, q->yd, dy32,
+                                              q->cd[DIR_BWD_FILTER],
+                                              (cudnnConvolutionBwdFilterAlgo_t)algo, ws, wsb,
+                                              &one, q->wd, dw);
+    });
+}
+
 /* dw += ..., dx += ... (dx may be NULL): beta = 1 makes cuDNN accumulate. The
  * scratch may grow between the two: s24_be_ws waits for the filter pass.
  * Mixed mode: the filter gradient comes out in bf16 (cuDNN's filter type is
  * the data's), into the buffer after the weight copy, and is added to the
- * fp32 one; dx accumulates in bf16. */
+ * fp32 one, unless wgrad_choose found the fp32 plan faster; dx accumulates
+ * in bf16. */
 static int dnn_bwd(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
                    const float *x, const float *w, const float *dy, float *dx, float *dw)
 {
     int rc;
     cudnnHandle_t h = (cudnnHandle_t)s24_cu(be)->dnn;
-    struct conv_plan *p;
+    struct conv_plan *p, *q = NULL;
     const float one = 1.0f, zero = 0.0f;
     const void *wd = w;
     void *dwd = dw;
     int64_t nw = s->oc * s->kh * s->kw * (s->c / s->groups);
     if (!h) return dnn_missing(s);
-    if ((rc = conv_plan_get(be, state, s, &p)) != S24_OK) return rc;
+    if ((rc = conv_plan_get(be, state, s, be->act == S24_BF16, &p)) != S24_OK) return rc;
     if (p->bf16) {
         s24_bf16 *w16;
+        /* p has the newest stamp, so making the fp32 plan never evicts it */
+        if ((rc = wgrad_choose(be, state, s, p, &q)) != S24_OK) return rc;
         if ((rc = w16_cast(be, s, w, &w16)) != S24_OK) return rc;
         wd = w16, dwd = w16 + nw;
     }
-    rc = conv_run(be, p, DIR_BWD_FILTER, [&](int algo, void *ws, size_t wsb) {
-        return cudnnConvolutionBackwardFilter(h, &one, p->xd, x, p->yd, dy, p->cd[DIR_BWD_FILTER],
-                                              (cudnnConvolutionBwdFilterAlgo_t)algo, ws, wsb,
-                                              p->bf16 ? &zero : &one, p->wd, dwd);
-    });
-    if (rc == S24_OK && p->bf16) rc = s24_cu_cvt(be, nw, dwd, 1, dw, 0, 1);
+    if (q) rc = wgrad32_run(be, q, s, x, dy, dw);
+    else
+        rc = conv_run(be, p, DIR_BWD_FILTER, [&](int algo, void *ws, size_t wsb) {
+            return cudnnConvolutionBackwardFilter(h, &one, p->xd, x, p->yd, dy,
+                                                  p->cd[DIR_BWD_FILTER],
+                                                  (cudnnConvolutionBwdFilterAlgo_t)algo, ws, wsb,
+                                                  p->bf16 ? &zero : &one, p->wd, dwd);
+        });
+    if (rc == S24_OK && p->bf16 && !q) rc = s24_cu_cvt(be, nw, dwd, 1, dw, 0, 1);
     if (rc != S24_OK || !dx) return rc;
     return conv_run(be, p, DIR_BWD_DATA, [&](int algo, void *ws, size_t wsb) {
         return cudnnConvolutionBackwardData(h, &one, p->wd, wd, p->yd, dy, p->cd[DIR_BWD_DATA],

@@ -36,6 +36,10 @@ struct s24_cuda_nn {
      * orders each conv's use before the next one's cast */
     void *w16;
     size_t w16_cap;
+    /* mixed mode: fp32 copies of a conv's x and dy for a filter gradient
+     * that is faster in fp32 (nn_conv.cu's wgrad32) */
+    void *f32;
+    size_t f32_cap;
 };
 
 static inline struct s24_cuda_nn *s24_cu(struct s24_backend *be)

@@ -5,7 +5,8 @@
  * bits), and the bf16 mixed mode (1.5e-2: its activations, dy and the
  * starting dx rounded to bf16 on upload, the weight cast to bf16, each
  * output rounded once more; several 2^-9 roundings against the CPU's fp32
- * on the unrounded inputs). Shapes: dense 3x3 s1/s2, ResNet's 1x1 s1/s2, the 3->64 stem
+ * on the unrounded inputs; its filter gradients in bf16 or, where cuDNN
+ * times that faster, on fp32 copies). Shapes: dense 3x3 s1/s2, ResNet's 1x1 s1/s2, the 3->64 stem
  * without dx, EfficientNet-B0's depthwise 3x3 / 5x5 s1 / s2 from 32 to 1152
  * channels (and channel counts off the vector width), a grouped conv that
  * is not depthwise, biases; each conv called at three batch sizes with one
@@ -376,12 +377,19 @@ int main(void)
     }
     /* the mixed mode also keeps its bf16 weight copy and filter gradient
      * (the largest conv weight twice, 2 bytes each) */
-    size_t w16 = 0;
+    size_t w16 = 0, f32 = 0;
     for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) {
         const struct conv_case *cc = &conv_cases[i];
         size_t nw = (size_t)(cc->oc * cc->k * cc->k * (cc->c / cc->groups));
         if (4 * nw > w16) w16 = 4 * nw;
+        /* and fp32 copies of x and dy where the filter gradient runs in fp32 */
+        for (int j = 0; j < 3; j++) {
+            size_t nx = (size_t)(cc->n[j] * cc->h * cc->w * cc->c);
+            size_t ny = (size_t)(cc->n[j] * cc->h * cc->w * cc->oc); /* >= oh * ow */
+            if (4 * (nx + ny) > f32) f32 = 4 * (nx + ny);
+        }
     }
+    w16 += f32;
     for (int g = 0; g < NGPU; g++) {
         /* everything freed but the scratch */
         s24_backend_t *be = G[g].be;
