@@ -477,27 +477,30 @@ int main(void)
           "the GPU backend stores bf16 activations");
     printf("  %s (bf16 activations) against %s\n", s24_backend_name(G), s24_backend_name(C));
     s24_rng_seed(&R, 2416);
+    /* S24_SMALL: the compute-sanitizer run (scripts/gpu/run_sanitize_nn.sh)
+     * leaves out the shapes of a million elements or more */
+    int big = getenv("S24_SMALL") == NULL;
 
     printf("  activations, add, acc ...\n");
     test_act_add(24 * 1000);
-    test_act_add(1280 * 256 * 4 * 4 + 3);
+    if (big) test_act_add(1280 * 256 * 4 * 4 + 3);
     test_act_add(1001);
     test_act_add(1);
     printf("  pooling, SE scale ...\n");
     test_pool_scale(8, 125, 24);
-    test_pool_scale(256, 16, 1280);
+    if (big) test_pool_scale(256, 16, 1280);
     test_pool_scale(5, 7, 3);
     test_pool_scale(2, 1024, 16);
     test_pool_scale(3, 9, 144);
     printf("  max pool ...\n");
-    test_maxpool(8, 112, 112, 64, 3, 2, 1);
-    test_maxpool(256, 16, 16, 64, 3, 2, 1);
+    if (big) test_maxpool(8, 112, 112, 64, 3, 2, 1);
+    if (big) test_maxpool(256, 16, 16, 64, 3, 2, 1);
     test_maxpool(3, 9, 7, 5, 3, 2, 1);
     test_maxpool(2, 8, 8, 3, 3, 3, 0);
     test_maxpool(2, 6, 5, 33, 3, 1, 1);
     test_maxpool(1, 5, 5, 2, 5, 2, 2);
     printf("  row masks ...\n");
-    test_rowmask(256 * 1280, 1);
+    if (big) test_rowmask(256 * 1280, 1);
     test_rowmask(256, 4 * 4 * 24);
     test_rowmask(3, 5);
     printf("  loss ...\n");

@@ -321,6 +321,9 @@ int main(void)
     }
     printf("  %s (bf16 activations) against %s\n", s24_backend_name(G), s24_backend_name(C));
     s24_rng_seed(&R, 2424);
+    /* S24_SMALL: the compute-sanitizer run (scripts/gpu/run_sanitize_nn.sh)
+     * leaves out the two largest shapes */
+    int big = getenv("S24_SMALL") == NULL;
 
     printf("  batch norm, channel pairs ...\n");
     test_bn(1000, 24, 0.0f, 1.0f, 0);
@@ -329,8 +332,8 @@ int main(void)
     test_bn(999, 130, 0.0f, 1.0f, 0); /* the last tile two channels */
     test_bn(513, 128, 0.0f, 1.0f, 0); /* the widest one-tile case */
     test_bn(333, 2, 0.0f, 1.0f, 0);   /* one pair a row */
-    test_bn(256 * 4 * 4, 1280, 0.5f, 2.0f, 0);
-    test_bn(256 * 32 * 32, 64, 0.0f, 1.0f, 0);
+    if (big) test_bn(256 * 4 * 4, 1280, 0.5f, 2.0f, 0);
+    if (big) test_bn(256 * 32 * 32, 64, 0.0f, 1.0f, 0);
     test_bn(2, 200, 0.0f, 1.0f, 0);
     test_bn(1, 64, 0.0f, 1.0f, 0);
     printf("  batch norm, one channel a thread (odd c, misaligned) ...\n");
