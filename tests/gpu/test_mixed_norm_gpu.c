@@ -11,11 +11,7 @@
  * 4-byte aligned: the one-channel path for even c). Outputs are poisoned
  * first (NaN). Errors are ||gpu - cpu|| / ||cpu||. Not here: the fp32 mode
  * (test_nn_ops_gpu.c), timing. Without a GPU it reports the skip and passes. */
-#include "t.h"
-
-#include <stdint.h>
-
-#include "nn/ops.h"
+#include "twin.h"
 
 /* y and dx against the CPU's fp32 values: the GPU rounds its fp32 result
  * once to bf16 (nearest even), so each element is within the unit roundoff
@@ -33,153 +29,6 @@
  * test holds 1e-6 and 1e-5 for these). */
 #define TOL_F32 1e-5
 
-static struct s24_backend *C, *G; /* the CPU (reference) and the CUDA backend (bf16) */
-static struct s24_rng R;
-static char where[160]; /* the op and shape under test, for failure messages */
-
-/* ---------------------------------------------------------------- fp32 tensors on both */
-struct pair {
-    void *c, *g;   /* the tensor on C and on G */
-    void *hc, *hg; /* host copies (pair_get) */
-    size_t bytes;
-};
-
-static int pair_new(struct pair *p, size_t bytes)
-{
-    int rc;
-    memset(p, 0, sizeof *p);
-    p->bytes = bytes;
-    rc = s24_be_alloc(C, bytes, &p->c);
-    if (rc == S24_OK) rc = s24_be_alloc(G, bytes, &p->g);
-    p->hc = malloc(bytes ? bytes : 1);
-    p->hg = malloc(bytes ? bytes : 1);
-    if (rc == S24_OK && (!p->hc || !p->hg)) rc = s24_error(S24_ERR_NOMEM, "test: host copies");
-    if (rc != S24_OK) CHECK_OK(rc);
-    return rc == S24_OK;
-}
-
-static void pair_free(struct pair *p)
-{
-    s24_be_free(C, p->c, p->bytes);
-    s24_be_free(G, p->g, p->bytes);
-    free(p->hc);
-    free(p->hg);
-    memset(p, 0, sizeof *p);
-}
-
-static void pair_put(struct pair *p, const void *h)
-{
-    CHECK_OK(C->ops->upload(C, p->c, h, p->bytes));
-    CHECK_OK(G->ops->upload(G, p->g, h, p->bytes));
-}
-
-/* All bytes 0xff: NaN floats. */
-static void pair_poison(struct pair *p)
-{
-    memset(p->hc, 0xff, p->bytes);
-    pair_put(p, p->hc);
-}
-
-static void pair_get(struct pair *p)
-{
-    CHECK_OK(C->ops->download(C, p->hc, p->c, p->bytes));
-    CHECK_OK(G->ops->download(G, p->hg, p->g, p->bytes));
-}
-
-/* The CPU's values into the GPU's tensor too, so a later op sees equal inputs. */
-static void pair_sync_from_cpu(struct pair *p)
-{
-    CHECK_OK(C->ops->download(C, p->hc, p->c, p->bytes));
-    CHECK_OK(G->ops->upload(G, p->g, p->hc, p->bytes));
-}
-
-/* ---------------------------------------------------------------- activations */
-/* n floats on C, n bf16 on G at element offset `off` of their allocation
- * (off 1: 2-byte aligned only). */
-struct act {
-    float *c;
-    void *gbase, *g;
-    float *hc, *hg; /* host copies (act_get), as floats */
-    int64_t n;
-    size_t gbytes;
-};
-
-static int act_new(struct act *a, int64_t n, int off)
-{
-    int rc;
-    memset(a, 0, sizeof *a);
-    a->n = n;
-    a->gbytes = s24_be_act_size(G) * (size_t)(n + off);
-    rc = s24_be_alloc(C, sizeof(float) * (size_t)n, (void **)&a->c);
-    if (rc == S24_OK) rc = s24_be_alloc(G, a->gbytes, &a->gbase);
-    a->g = a->gbase ? (char *)a->gbase + s24_be_act_size(G) * (size_t)off : NULL;
-    a->hc = malloc(sizeof(float) * (size_t)n);
-    a->hg = malloc(sizeof(float) * (size_t)n);
-    if (rc == S24_OK && (!a->hc || !a->hg)) rc = s24_error(S24_ERR_NOMEM, "test: host copies");
-    if (rc != S24_OK) CHECK_OK(rc);
-    return rc == S24_OK;
-}
-
-static void act_free(struct act *a)
-{
-    s24_be_free(C, a->c, sizeof(float) * (size_t)a->n);
-    s24_be_free(G, a->gbase, a->gbytes);
-    free(a->hc);
-    free(a->hg);
-    memset(a, 0, sizeof *a);
-}
-
-static float round_bf16(float v) { return s24_bf16_to_f32(s24_f32_to_bf16(v)); }
-
-/* h (n floats) rounded to bf16 in place, then into both: C gets the rounded
- * floats, G their bf16 bits (s24_be_put_act's rounding is then exact). */
-static void act_put(struct act *a, float *h)
-{
-    for (int64_t i = 0; i < a->n; i++)
-        h[i] = round_bf16(h[i]);
-    CHECK_OK(C->ops->upload(C, a->c, h, sizeof(float) * (size_t)a->n));
-    CHECK_OK(s24_be_put_act(G, a->g, h, a->n));
-}
-
-/* NaN on both: 0xff bytes (0xffff is a bf16 NaN too). */
-static void act_poison(struct act *a)
-{
-    memset(a->hc, 0xff, sizeof(float) * (size_t)a->n);
-    CHECK_OK(C->ops->upload(C, a->c, a->hc, sizeof(float) * (size_t)a->n));
-    CHECK_OK(G->ops->upload(G, a->g, a->hc, s24_be_act_size(G) * (size_t)a->n));
-}
-
-static void act_get(struct act *a)
-{
-    CHECK_OK(C->ops->download(C, a->hc, a->c, sizeof(float) * (size_t)a->n));
-    CHECK_OK(s24_be_get_act(G, a->hg, a->g, a->n));
-}
-
-static void fill(float *f, size_t n, float lo, float hi)
-{
-    for (size_t i = 0; i < n; i++)
-        f[i] = s24_rng_uniformf(&R, lo, hi);
-}
-
-/* ||g - c|| / ||c|| (the norm itself where c is zero); NaN in g gives NaN. */
-static double rel_l2(const float *g, const float *c, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)g[i] - (double)c[i];
-        num += d * d;
-        den += (double)c[i] * c[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
-static void expect_close(struct pair *p, double tol, const char *what)
-{
-    pair_get(p);
-    double e = rel_l2(p->hg, p->hc, p->bytes / sizeof(float));
-    CHECK(e <= tol, "%s: %s: relative error %.3g (tolerance %.1g)", where, what, e, tol);
-}
-
 /* G's bf16 tensor against C's fp32 one (TOL_ACT) and against C's rounded
  * to bf16 (TOL_RNE). */
 static void expect_act(struct act *a, const char *what)
@@ -188,7 +37,7 @@ static void expect_act(struct act *a, const char *what)
     double e = rel_l2(a->hg, a->hc, (size_t)a->n);
     CHECK(e <= TOL_ACT, "%s: %s: relative error %.3g (tolerance %.1g)", where, what, e, TOL_ACT);
     for (int64_t i = 0; i < a->n; i++)
-        a->hc[i] = round_bf16(a->hc[i]);
+        a->hc[i] = round_act(a->hc[i]);
     e = rel_l2(a->hg, a->hc, (size_t)a->n);
     CHECK(e <= TOL_RNE, "%s: %s: relative error %.3g to the CPU's rounded to bf16 (tolerance %.1g)",
           where, what, e, TOL_RNE);
