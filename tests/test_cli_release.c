@@ -389,6 +389,37 @@ static void test_bench_infer(void)
     remove(csv), remove(lay);
 }
 
+/* --precision: bad values are usage errors; bf16 needs a GPU (usage error
+ * for train and eval with --device cpu, a runtime failure naming it for
+ * bench train, whose fp32 rows come first); bench train's CSVs carry it. */
+static void test_precision_option(void)
+{
+    const char *csv = tmp("bt.csv"), *ops = tmp("bo.csv"), *dir = tmp("prec");
+    remove(csv), remove(ops);
+    CHECK(run("train --model smallcnn --epochs 1 --out %s --precision fp16", dir) == 2);
+    CHECK(contains(err_path, "--precision fp16"));
+    CHECK(run("train --model smallcnn --epochs 1 --out %s --device cpu --precision bf16", dir) ==
+          2);
+    CHECK(contains(err_path, "bf16") && contains(err_path, "GPU"));
+    CHECK(run("eval --model smallcnn --checkpoint %s --precision x", csv) == 2);
+    CHECK(run("eval --model smallcnn --checkpoint %s --device cpu --precision bf16", csv) == 2);
+    CHECK(contains(err_path, "bf16"));
+    CHECK(run("bench train --models smallcnn --device cpu --precision fp64") == 2);
+    CHECK(contains(err_path, "'fp64'"));
+    CHECK(run("bench train --models smallcnn --device cpu --batch 2 --size 8 --warmup 1 --group 1 "
+              "--repeats 1 --precision fp32,bf16 --csv %s --ops %s", csv, ops) == 1);
+    CHECK(contains(err_path, "bf16"));
+    char *s = slurp(csv);
+    CHECK(s && strstr(s, "\nsmallcnn,sparse24,fp32,") && !strstr(s, ",bf16,"),
+          "bench train CSV: the fp32 row only (%s)", s ? s : "(no file)");
+    free(s);
+    s = slurp(ops);
+    CHECK(s && !strncmp(s, "model,precision,kind,", 21) && strstr(s, "\nsmallcnn,fp32,conv,"),
+          "bench train --ops: the precision column");
+    free(s);
+    remove(csv), remove(ops);
+}
+
 int main(void)
 {
     t_cli_init();
@@ -402,6 +433,7 @@ int main(void)
     test_threads_option();
     test_progress();
     test_bench_infer();
+    test_precision_option();
     remove(out_path);
     remove(err_path);
     rmdir(t_tmpdir());
