@@ -336,7 +336,8 @@ int bench_train_main(int argc, char **argv)
     int nprec = 0;
     snprintf(plist, sizeof plist, "%s", precs);
     for (char *s = NULL, *tok = strtok_r(plist, ",", &s); tok; tok = strtok_r(NULL, ",", &s)) {
-        if (strcmp(tok, "fp32") && strcmp(tok, "bf16"))
+        enum s24_dtype act;
+        if (cli_precision(tok, &act))
             return cli_usage(CMD, "--precision: '%s': expected fp32 or bf16", tok);
         nprec++;
     }
@@ -360,9 +361,11 @@ int bench_train_main(int argc, char **argv)
     for (char *sp = NULL, *pt = strtok_r(plist, ",", &sp); pt && ec == S24_EXIT_OK;
          pt = strtok_r(NULL, ",", &sp)) {
         /* a backend per precision: the mode is set before anything is allocated */
+        enum s24_dtype act = S24_F32;
         b.prec = pt;
+        cli_precision(pt, &act); /* checked above */
         if ((rc = s24_backend_create(dev, gpu, &b.be)) != S24_OK ||
-            (rc = s24_backend_set_precision(b.be, strcmp(pt, "bf16") ? S24_F32 : S24_BF16))) {
+            (rc = s24_backend_set_precision(b.be, act))) {
             ec = cli_lib_fail(CMD, rc);
             break;
         }

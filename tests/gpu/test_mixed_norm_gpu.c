@@ -34,11 +34,11 @@
 static void expect_act(struct act *a, const char *what)
 {
     act_get(a);
-    double e = rel_l2(a->hg, a->hc, (size_t)a->n);
+    double e = t_rel(a->hg, a->hc, (size_t)a->n);
     CHECK(e <= TOL_ACT, "%s: %s: relative error %.3g (tolerance %.1g)", where, what, e, TOL_ACT);
     for (int64_t i = 0; i < a->n; i++)
         a->hc[i] = round_act(a->hc[i]);
-    e = rel_l2(a->hg, a->hc, (size_t)a->n);
+    e = t_rel(a->hg, a->hc, (size_t)a->n);
     CHECK(e <= TOL_RNE, "%s: %s: relative error %.3g to the CPU's rounded to bf16 (tolerance %.1g)",
           where, what, e, TOL_RNE);
 }

@@ -5,8 +5,9 @@
  * fp32 on C and in G's storage type on G (bf16 in the mixed mode), with host
  * copies as floats, its values rounded to G's type before both get them, so
  * both backends see the same inputs. Outputs compare by relative L2 error
- * or bit for bit; failures name the op and shape in `where`. Functions are
- * static inline so a test that uses a few of them compiles without warnings. */
+ * (t.h's t_rel) or bit for bit; failures name the op and shape in `where`.
+ * Functions are static inline so a test that uses a few of them compiles
+ * without warnings. */
 #ifndef S24_TESTS_TWIN_H
 #define S24_TESTS_TWIN_H
 
@@ -84,22 +85,10 @@ static inline void fill(void *h, size_t n, float lo, float hi)
         f[i] = s24_rng_uniformf(&R, lo, hi);
 }
 
-/* ||g - c|| / ||c|| (the norm itself where c is zero); NaN in g gives NaN. */
-static inline double rel_l2(const float *g, const float *c, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)g[i] - (double)c[i];
-        num += d * d;
-        den += (double)c[i] * c[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 static inline void expect_close(struct pair *p, double tol, const char *what)
 {
     pair_get(p);
-    double e = rel_l2(p->hg, p->hc, p->bytes / sizeof(float));
+    double e = t_rel(p->hg, p->hc, p->bytes / sizeof(float));
     CHECK(e <= tol, "%s: %s: relative error %.3g (tolerance %.1g)", where, what, e, tol);
 }
 
@@ -197,7 +186,7 @@ static inline void act_sync_from_cpu(struct act *a)
 static inline void act_expect_close(struct act *a, double tol, const char *what)
 {
     act_get(a);
-    double e = rel_l2(a->hg, a->hc, (size_t)a->n);
+    double e = t_rel(a->hg, a->hc, (size_t)a->n);
     CHECK(e <= tol, "%s: %s: relative error %.3g (tolerance %.1g)", where, what, e, tol);
 }
 

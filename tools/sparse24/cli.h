@@ -92,6 +92,9 @@ void cli_fmt_eta(double s, char *buf, size_t n);
 /* --device: "cpu", "cuda" or "auto" (CUDA if built in and a GPU answers);
  * -1 if none of these. */
 int cli_device(const char *arg, enum s24_device *dev);
+/* --precision: "fp32" -> S24_F32, "bf16" -> S24_BF16 (the GPU's mixed mode);
+ * 0, or -1 for anything else. */
+int cli_precision(const char *arg, enum s24_dtype *act);
 /* The registry's architectures as "a | b | c" (for --help and messages). */
 const char *cli_model_list(void);
 /* Those with a channel-permutation description (s24_arch_info.permutable). */

@@ -1,5 +1,6 @@
 /* cli_device.c: what `train`, `eval` and `bench train` share about where a
- * model runs: --device cpu|cuda|auto and the architecture list for --help,
+ * model runs: --device cpu|cuda|auto, --precision fp32|bf16 and the
+ * architecture list for --help,
  * both read from the library (backends, registry), never spelled out here. */
 #include "cli.h"
 
@@ -19,6 +20,14 @@ int cli_device(const char *arg, enum s24_device *dev)
         return 0;
     }
     return s24_device_parse(arg, dev) == S24_OK ? 0 : -1;
+}
+
+int cli_precision(const char *arg, enum s24_dtype *act)
+{
+    if (!strcmp(arg, "fp32")) *act = S24_F32;
+    else if (!strcmp(arg, "bf16")) *act = S24_BF16;
+    else return -1;
+    return 0;
 }
 
 /* The registry's names joined by " | ", all or only the permutable ones. */

@@ -86,7 +86,8 @@ int cmd_eval(int argc, char **argv)
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = argv[0], *arch = NULL, *ckpt = NULL;
     struct train_data_opts d;
-    int batch = 500, ec, gpu = 0, force_progress = 0, bf16 = 0;
+    int batch = 500, ec, gpu = 0, force_progress = 0;
+    enum s24_dtype act = S24_F32;
     const char *device = "auto";
     int64_t v;
     train_data_defaults(&d);
@@ -123,9 +124,8 @@ int cmd_eval(int argc, char **argv)
             break;
         case O_DEVICE: device = optarg; break;
         case O_PRECISION:
-            if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+            if (cli_precision(optarg, &act))
                 return cli_usage(cmd, "--precision %s: expected fp32 or bf16", optarg);
-            bf16 = !strcmp(optarg, "bf16");
             break;
         case O_PROGRESS: force_progress = 1; break;
         case O_GPU:
@@ -149,10 +149,10 @@ int cmd_eval(int argc, char **argv)
     s24_backend_t *be = NULL;
     struct s24_dataset test;
     s24_dataset_init(&test);
-    if (bf16 && dev != S24_DEVICE_CUDA)
+    if (act == S24_BF16 && dev != S24_DEVICE_CUDA)
         return cli_usage(cmd, "--precision bf16 runs on a GPU (--device cuda)");
     int rc = s24_backend_create(dev, gpu, &be);
-    if (rc == S24_OK && bf16) rc = s24_backend_set_precision(be, S24_BF16);
+    if (rc == S24_OK) rc = s24_backend_set_precision(be, act);
     if (rc == S24_OK) rc = s24_model_create(arch, 10, 1, be, &m);
     if (rc != S24_OK) {
         s24_backend_free(be);

@@ -289,11 +289,13 @@ int cmd_train(int argc, char **argv)
             c.gpu = (int)v;
             break;
         case O_DETERMINISTIC: setenv("S24_DETERMINISTIC", "1", 1); break;
-        case O_PRECISION:
-            if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+        case O_PRECISION: {
+            enum s24_dtype act;
+            if (cli_precision(optarg, &act))
                 return cli_usage(cmd, "--precision %s: expected fp32 or bf16", optarg);
-            c.bf16 = !strcmp(optarg, "bf16");
+            c.bf16 = act == S24_BF16;
             break;
+        }
         case O_GPUS:
         case O_RANKS:
             if (cli_parse_i64(optarg, 1, 1024, &v))
