@@ -27,7 +27,9 @@
     X(cudnnGetConvolutionBackwardFilterWorkspaceSize) X(cudnnConvolutionBackwardFilter)          \
     X(cudnnAddTensor) X(cudnnConvolutionBiasActivationForward)                                   \
     X(cudnnCreateActivationDescriptor) X(cudnnSetActivationDescriptor)                           \
-    X(cudnnDestroyActivationDescriptor)
+    X(cudnnDestroyActivationDescriptor) X(cudnnBackendCreateDescriptor)                          \
+    X(cudnnBackendDestroyDescriptor) X(cudnnBackendSetAttribute) X(cudnnBackendGetAttribute)     \
+    X(cudnnBackendFinalize) X(cudnnBackendExecute)
 
 #ifdef __cplusplus
 extern "C" {
@@ -85,6 +87,13 @@ extern struct s24_cudnn_fns s24_cudnn_fns;
 #define cudnnCreateActivationDescriptor s24_cudnn_fns.cudnnCreateActivationDescriptor
 #define cudnnSetActivationDescriptor s24_cudnn_fns.cudnnSetActivationDescriptor
 #define cudnnDestroyActivationDescriptor s24_cudnn_fns.cudnnDestroyActivationDescriptor
+/* the graph (backend) API: conv_graph.cu */
+#define cudnnBackendCreateDescriptor s24_cudnn_fns.cudnnBackendCreateDescriptor
+#define cudnnBackendDestroyDescriptor s24_cudnn_fns.cudnnBackendDestroyDescriptor
+#define cudnnBackendSetAttribute s24_cudnn_fns.cudnnBackendSetAttribute
+#define cudnnBackendGetAttribute s24_cudnn_fns.cudnnBackendGetAttribute
+#define cudnnBackendFinalize s24_cudnn_fns.cudnnBackendFinalize
+#define cudnnBackendExecute s24_cudnn_fns.cudnnBackendExecute
 #endif
 
 #endif

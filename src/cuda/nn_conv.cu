@@ -3,7 +3,10 @@
  * Dense and grouped convs go through cuDNN's legacy API, with the algorithm
  * of each direction chosen once per shape (timed by cudnnFind*, or ranked by
  * cuDNN's heuristic when deterministic) and kept in the node's state, a few
- * shapes per node. Depthwise convs (groups = c = oc, square 3x3 or 5x5
+ * shapes per node; where the graph API's fastest plan (conv_graph.cu,
+ * timed too) beats that pick, it runs instead (S24_CONV_GRAPH=0 never,
+ * 1 always where it has a plan; S24_CONV_LOG=1 prints each choice).
+ * Depthwise convs (groups = c = oc, square 3x3 or 5x5
  * kernels) use the NHWC kernels below: cuDNN is slow on them in NHWC.
  * Backward ops accumulate (beta = 1). Bias gradients go through the shared
  * column sum of nn_linear.cu.
@@ -21,6 +24,7 @@
 
 #include <type_traits>
 
+#include "cuda/conv_graph.h"
 #include "cuda/nn_cuda.h"
 
 /* The shape as s24_conv_shape_init makes it, and small enough for cuDNN's
@@ -357,6 +361,9 @@ struct conv_algos {
     size_t ws[CONV_CAND]; /* bytes */
     float ms[CONV_CAND];  /* cudnnFind's time (negative: not timed, the heuristic's list) */
     cudnnMathType_t math[CONV_CAND];
+    struct s24_cg *g; /* the graph API's fastest plan, or NULL */
+    float gms;        /* its time */
+    int use_g;        /* 1: g runs, the legacy pick is the fallback */
 };
 
 struct conv_plan {
@@ -394,6 +401,7 @@ static int dnn_missing(const struct s24_conv_shape *s)
 
 static void conv_plan_clear(struct conv_plan *p)
 {
+    for (int d = 0; d < DIR_N; d++) s24_cg_free(p->a[d].g);
     if (p->xd) cudnnDestroyTensorDescriptor(p->xd);
     if (p->yd) cudnnDestroyTensorDescriptor(p->yd);
     if (p->bd) cudnnDestroyTensorDescriptor(p->bd);
@@ -513,6 +521,43 @@ fail:
     return rc;
 }
 
+/* The time direction d takes on its chosen path (negative: not timed). */
+static float conv_ms(const struct conv_algos *a) { return a->use_g ? a->gms : a->ms[a->pick]; }
+
+/* After the legacy search: the graph API's fastest plan for direction d,
+ * kept where it is faster than the legacy pick (or always, with
+ * S24_CONV_GRAPH=1). Not in deterministic mode (the timing could change
+ * the pick and the bits from run to run) or strict fp32 (its engines may
+ * use TF32). */
+static int graph_find(struct s24_backend *be, struct conv_plan *p, int d)
+{
+    struct conv_algos *a = &p->a[d];
+    const char *env = getenv("S24_CONV_GRAPH"), *log = getenv("S24_CONV_LOG");
+    int force = env && !strcmp(env, "1");
+    const struct s24_conv_shape *s = &p->key;
+    if ((env && !strcmp(env, "0")) || p->det || (!p->bf16 && !p->tf32) || a->g) return S24_OK;
+    /* the output accumulates (beta 1) except the bf16 filter gradient, which
+     * is added to the fp32 one afterwards */
+    float beta = d == DIR_FWD || (d == DIR_BWD_FILTER && p->bf16) ? 0.0f : 1.0f;
+    const char *rtc = getenv("S24_CONV_GRAPH_RTC");
+    int rc = s24_cg_find(s24_cu(be)->dnn, s24_cu(be)->stream, s, d, p->bf16, beta, CONV_WS_MAX,
+                         rtc && !strcmp(rtc, "1"), &a->g, &a->gms);
+    if (rc != S24_OK || !a->g) return rc;
+    a->use_g = force || a->ms[a->pick] < 0 || a->gms < a->ms[a->pick];
+    if (log && !strcmp(log, "1"))
+        fprintf(stderr, "conv2d n %lld %lldx%lld c %lld -> %lld k %lld s %lld g %lld %s %s: legacy "
+                "algo %d %.4f ms, %s %.4f ms: %s\n", (long long)s->n, (long long)s->h,
+                (long long)s->w, (long long)s->c, (long long)s->oc, (long long)s->kh,
+                (long long)s->stride, (long long)s->groups, p->bf16 ? "bf16" : "fp32",
+                dir_name[d], a->algo[a->pick], a->ms[a->pick], s24_cg_name(a->g), a->gms,
+                a->use_g ? "graph" : "legacy");
+    if (!a->use_g) {
+        s24_cg_free(a->g);
+        a->g = NULL;
+    }
+    return S24_OK;
+}
+
 /* Lists direction d's algorithms once. Timed by cudnnFind* (on buffers cuDNN
  * allocates itself, so no gradient being accumulated is overwritten); in
  * deterministic mode ranked by cuDNN's heuristic instead, since timing noise
@@ -553,6 +598,7 @@ static int conv_find(struct s24_backend *be, struct conv_plan *p, int d)
                          (long long)s->h, (long long)s->w, (long long)s->c, (long long)s->oc,
                          (long long)s->kh, (long long)s->stride, (long long)s->groups);
     if ((rc = conv_pick(be, p, d, 0)) != S24_OK) a->n = 0; /* search again next time */
+    else rc = graph_find(be, p, d);
 fail:
     return rc;
 }
@@ -580,12 +626,24 @@ static int conv_prepare(struct s24_backend *be, struct conv_plan *p, int d, void
     }
 }
 
-/* Runs direction d's call(algo, workspace, bytes). An algorithm cuDNN listed
- * but then refuses (NOT_SUPPORTED: before any launch, so nothing was added
- * yet) is dropped for the next one. */
-template <class F> static int conv_run(struct s24_backend *be, struct conv_plan *p, int d, F call)
+/* Runs direction d: on the graph plan where it was chosen (gx, gw, gy: the
+ * x, w and y tensors in the forward's naming, conv_graph.h), where the
+ * pointers are aligned for it and its workspace can be had; else
+ * call(algo, workspace, bytes) on the legacy pick. An algorithm cuDNN
+ * listed but then refuses (NOT_SUPPORTED: before any launch, so nothing was
+ * added yet) is dropped for the next one. */
+template <class F>
+static int conv_run(struct s24_backend *be, struct conv_plan *p, int d, const void *gx,
+                    const void *gw, const void *gy, F call)
 {
     struct conv_algos *a = &p->a[d];
+    int rc0;
+    if (a->n == 0 && (rc0 = conv_find(be, p, d)) != S24_OK) return rc0;
+    if (a->use_g && s24_cg_aligned(gx, gw, gy)) {
+        size_t need = s24_cg_ws(a->g);
+        void *ws = need ? s24_be_ws(be, need) : NULL;
+        if (ws || !need) return s24_cg_run(s24_cu(be)->dnn, a->g, gx, gw, gy, ws);
+    }
     for (;;) {
         void *ws;
         size_t wsb;
@@ -628,7 +686,7 @@ static int dnn_fwd(struct s24_backend *be, void **state, const struct s24_conv_s
         if ((rc = w16_cast(be, s, w, &w16)) != S24_OK) return rc;
         wd = w16;
     }
-    rc = conv_run(be, p, DIR_FWD, [&](int algo, void *ws, size_t wsb) {
+    rc = conv_run(be, p, DIR_FWD, x, wd, y, [&](int algo, void *ws, size_t wsb) {
         return cudnnConvolutionForward(h, &one, p->xd, x, p->wd, wd, p->cd[DIR_FWD],
                                        (cudnnConvolutionFwdAlgo_t)algo, ws, wsb, &zero, p->yd, y);
     });
@@ -659,8 +717,8 @@ static int wgrad_choose(struct s24_backend *be, void **state, const struct s24_c
     if (b->n == 0 && (rc = conv_find(be, *f32, DIR_BWD_FILTER)) != S24_OK) return rc;
     double bytes = 6.0 * (double)(s->n * s->h * s->w * s->c + s->n * s->oh * s->ow * s->oc);
     double cvt_ms = bytes / 3e12 * 1e3;
-    int timed = a->ms[a->pick] >= 0 && b->ms[b->pick] >= 0;
-    p->wgrad32 = timed && b->ms[b->pick] + cvt_ms < a->ms[a->pick];
+    int timed = conv_ms(a) >= 0 && conv_ms(b) >= 0;
+    p->wgrad32 = timed && conv_ms(b) + cvt_ms < conv_ms(a);
     if (!p->wgrad32) *f32 = NULL;
     return S24_OK;
 }
@@ -678,7 +736,7 @@ static int wgrad32_run(struct s24_backend *be, struct conv_plan *q, const struct
     float *x32 = (float *)cx->f32, *dy32 = x32 + nx;
     if ((rc = s24_cu_cvt(be, nx, x, 1, x32, 0, 0)) != S24_OK) return rc;
     if ((rc = s24_cu_cvt(be, ny, dy, 1, dy32, 0, 0)) != S24_OK) return rc;
-    return conv_run(be, q, DIR_BWD_FILTER, [&](int algo, void *ws, size_t wsb) {
+    return conv_run(be, q, DIR_BWD_FILTER, x32, dw, dy32, [&](int algo, void *ws, size_t wsb) {
         return cudnnConvolutionBackwardFilter(h, &one, q->xd, x32, q->yd, dy32,
                                               q->cd[DIR_BWD_FILTER],
                                               (cudnnConvolutionBwdFilterAlgo_t)algo, ws, wsb,
@@ -713,7 +771,7 @@ static int dnn_bwd(struct s24_backend *be, void **state, const struct s24_conv_s
     }
     if (q) rc = wgrad32_run(be, q, s, x, dy, dw);
     else
-        rc = conv_run(be, p, DIR_BWD_FILTER, [&](int algo, void *ws, size_t wsb) {
+        rc = conv_run(be, p, DIR_BWD_FILTER, x, dwd, dy, [&](int algo, void *ws, size_t wsb) {
             return cudnnConvolutionBackwardFilter(h, &one, p->xd, x, p->yd, dy,
                                                   p->cd[DIR_BWD_FILTER],
                                                   (cudnnConvolutionBwdFilterAlgo_t)algo, ws, wsb,
@@ -721,7 +779,7 @@ static int dnn_bwd(struct s24_backend *be, void **state, const struct s24_conv_s
         });
     if (rc == S24_OK && p->bf16 && !q) rc = s24_cu_cvt(be, nw, dwd, 1, dw, 0, 1);
     if (rc != S24_OK || !dx) return rc;
-    return conv_run(be, p, DIR_BWD_DATA, [&](int algo, void *ws, size_t wsb) {
+    return conv_run(be, p, DIR_BWD_DATA, dx, wd, dy, [&](int algo, void *ws, size_t wsb) {
         return cudnnConvolutionBackwardData(h, &one, p->wd, wd, p->yd, dy, p->cd[DIR_BWD_DATA],
                                             (cudnnConvolutionBwdDataAlgo_t)algo, ws, wsb, &one,
                                             p->xd, dx);

@@ -5,6 +5,7 @@
  *   nn_backend.cu  context, memory hooks, per-node state, the ops table
  *   nn_conv.cu     convolutions through cuDNN (NHWC, algorithms found once
  *                  per shape, kept in the node's state), own depthwise kernels
+ *   conv_graph.cu  the same convs through cuDNN's graph API, where its plan is faster
  *   nn_linear.cu   linear layers through cuBLASLt
  *   nn_elem.cu     activations, add, accumulate, average pooling, SE scale, row masks
  *   nn_pool.cu     max pooling
