@@ -1,11 +1,14 @@
 /* conv_graph.cu: a dense convolution's direction through cuDNN's graph
  * (backend) API: tensors, the operation, its one-node graph, the
  * heuristic's engine configurations made into plans, each timed on scratch
- * buffers, the fastest kept (conv_graph.h). Host code only. */
+ * buffers, the fastest kept (conv_graph.h). Host code, and the kernel that
+ * fills the timing buffers. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cuda_bf16.h>
 
 #include "cuda/conv_graph.h"
 #include "cuda/gpu_internal.h"
@@ -188,25 +191,40 @@ done:
     destroy(&heur);
 }
 
-/* Whether cfg's engine compiles at run time; its global index in *index. */
-static int engine_rtc(bdesc cfg, int64_t *index)
+/* cfg's engine: its global index, and whether it is left out: engines
+ * that compile at run time (unless rtc), that reduce in less than fp32, or,
+ * on fp32 data, that convert the inputs down to a 16-bit type (the legacy
+ * API's TF32 math keeps 10 mantissa bits and fp32 ranges; a test of
+ * EfficientNet-B0's whole step saw such an engine's error). */
+static int engine_skip(bdesc cfg, int bf16, int rtc, int64_t *index)
 {
     bdesc e = NULL;
     int64_t n = 0, cnt = 0;
-    cudnnBackendBehaviorNote_t note[CUDNN_BEHAVIOR_NOTE_TYPE_COUNT];
-    int rtc = 0;
+    cudnnBackendBehaviorNote_t bn[CUDNN_BEHAVIOR_NOTE_TYPE_COUNT];
+    cudnnBackendNumericalNote_t nn[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
+    int skip = 1;
     *index = -1;
     if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &e) ||
         cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR,
                                  1, &cnt, &e))
         goto done;
     cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &cnt, index);
-    if (!cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
-                                  CUDNN_BEHAVIOR_NOTE_TYPE_COUNT, &n, note))
-        for (int64_t i = 0; i < n; i++) rtc |= note[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION;
+    if (cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
+                                 CUDNN_BEHAVIOR_NOTE_TYPE_COUNT, &n, bn))
+        goto done;
+    for (int64_t i = 0; i < n; i++)
+        if (bn[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION && !rtc) goto done;
+    if (cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
+                                 CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &n, nn))
+        goto done;
+    for (int64_t i = 0; i < n; i++)
+        if (nn[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION ||
+            (nn[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS && !bf16))
+            goto done;
+    skip = 0;
 done:
     destroy(&e);
-    return rtc;
+    return skip;
 }
 
 /* cfg as a finalized plan with its workspace, or NULL. */
@@ -249,6 +267,20 @@ static cudnnStatus_t execute(cudnnHandle_t h, bdesc plan, bdesc *pack, const voi
         }
     }
     return cudnnBackendExecute(h, plan, *pack);
+}
+
+/* Timing data: values in [-1, 1) from a hash of the index (zeros would
+ * time the tensor cores at the low power of all-zero operands). */
+__global__ void cg_fill(void *p, int64_t n, int bf16)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        uint32_t h = (uint32_t)i * 2654435761u;
+        h ^= h >> 15, h *= 2246822519u, h ^= h >> 13;
+        float v = (float)(h >> 8) * (2.0f / 16777216.0f) - 1.0f;
+        if (bf16) ((__nv_bfloat16 *)p)[i] = __float2bfloat16_rn(v);
+        else ((float *)p)[i] = v;
+    }
 }
 
 static int cmp_float(const void *a, const void *b)
@@ -307,8 +339,8 @@ int s24_cg_find(void *dnn, cudaStream_t st, const struct s24_conv_shape *s, int 
     bytes[2] = es * (size_t)(s->n * s->oh * s->ow * s->oc);
     for (int i = 0; i < 3; i++) {
         if (cudaMalloc(&buf[i], bytes[i]) != cudaSuccess) goto done;
-        /* zeros: no denormals or NaNs to change a kernel's speed */
-        if (cudaMemsetAsync(buf[i], 0, bytes[i], st) != cudaSuccess) goto done;
+        cg_fill<<<1024, 256, 0, st>>>(buf[i], (int64_t)(bytes[i] / es), bf16);
+        if (cudaGetLastError() != cudaSuccess) goto done;
     }
     if (cudaEventCreate(&ev[0]) != cudaSuccess || cudaEventCreate(&ev[1]) != cudaSuccess) goto done;
     heuristic(g->graph, CUDNN_HEUR_MODE_A, cfg[0], &ncfg[0]);
@@ -317,7 +349,7 @@ int s24_cg_find(void *dnn, cudaStream_t st, const struct s24_conv_shape *s, int 
         for (int64_t i = 0; i < ncfg[m]; i++) {
             int64_t index;
             size_t need = 0;
-            if (engine_rtc(cfg[m][i], &index) && !rtc) continue;
+            if (engine_skip(cfg[m][i], bf16, rtc, &index)) continue;
             bdesc plan = make_plan(h, cfg[m][i], &need);
             if (!plan) continue;
             if (need > ws_max) {
