@@ -3,9 +3,10 @@
  * Dense and grouped convs go through cuDNN's legacy API, with the algorithm
  * of each direction chosen once per shape (timed by cudnnFind*, or ranked by
  * cuDNN's heuristic when deterministic) and kept in the node's state, a few
- * shapes per node; where the graph API's fastest plan (conv_graph.cu,
- * timed too) beats that pick, it runs instead (S24_CONV_GRAPH=0 never,
- * 1 always where it has a plan; S24_CONV_LOG=1 prints each choice).
+ * shapes per node; in the mixed mode, where the graph API's fastest plan
+ * (conv_graph.cu, timed too) beats that pick, it runs instead
+ * (S24_CONV_GRAPH=0 never, 1 always where it has a plan, in TF32 too;
+ * S24_CONV_LOG=1 prints each choice).
  * Depthwise convs (groups = c = oc, square 3x3 or 5x5
  * kernels) use the NHWC kernels below: cuDNN is slow on them in NHWC.
  * Backward ops accumulate (beta = 1). Bias gradients go through the shared
@@ -526,16 +527,21 @@ static float conv_ms(const struct conv_algos *a) { return a->use_g ? a->gms : a-
 
 /* After the legacy search: the graph API's fastest plan for direction d,
  * kept where it is faster than the legacy pick (or always, with
- * S24_CONV_GRAPH=1). Not in deterministic mode (the timing could change
- * the pick and the bits from run to run) or strict fp32 (its engines may
- * use TF32). */
+ * S24_CONV_GRAPH=1). By default in the mixed mode only: on the H200 its
+ * bf16 plans ran 2-5x faster than the legacy picks, while its TF32 plans
+ * gained 5% of a ResNet18 step and moved EfficientNet-B0's TF32 step
+ * further from the CPU's (test_train_gpu: worst weight 3.1e-2 to 5.6e-2
+ * against its 3e-2, legacy 2.4e-2); S24_CONV_GRAPH=1 takes them in TF32
+ * too. Never in deterministic mode (the timing could change the pick and
+ * the bits from run to run) or strict fp32 (its engines may use TF32). */
 static int graph_find(struct s24_backend *be, struct conv_plan *p, int d)
 {
     struct conv_algos *a = &p->a[d];
     const char *env = getenv("S24_CONV_GRAPH"), *log = getenv("S24_CONV_LOG");
     int force = env && !strcmp(env, "1");
     const struct s24_conv_shape *s = &p->key;
-    if ((env && !strcmp(env, "0")) || p->det || (!p->bf16 && !p->tf32) || a->g) return S24_OK;
+    if ((env && !strcmp(env, "0")) || p->det || (!p->bf16 && !(p->tf32 && force)) || a->g)
+        return S24_OK;
     /* the output accumulates (beta 1) except the bf16 filter gradient, which
      * is added to the fp32 one afterwards */
     float beta = d == DIR_FWD || (d == DIR_BWD_FILTER && p->bf16) ? 0.0f : 1.0f;
