@@ -26,7 +26,8 @@ static const char *path_in(const char *name)
 static void snapshot(struct s24_st *st, int64_t n, float base, const char *v)
 {
     float *x = malloc(sizeof(float) * (size_t)(n ? n : 1)); /* x: (n) */
-    for (int64_t i = 0; i < n; i++) x[i] = base + (float)i;
+    for (int64_t i = 0; i < n; i++)
+        x[i] = base + (float)i;
     s24_st_init(st);
     CHECK_OK(s24_st_add(st, "w", S24_F32, 1, &n, x));
     CHECK_OK(s24_st_meta_set(st, "k", v));

@@ -20,17 +20,17 @@
 
 struct s24_bgwrite {
     pthread_t th;
-    int busy;            /* a write was started and not yet joined */
-    int sync;            /* S24_BGWRITE=0: write in the caller's thread */
-    struct s24_st st;    /* the snapshot being written (owned while busy) */
-    char *st_path;       /* where it goes */
-    char *txt_path;      /* the text file written after it (NULL: none) */
-    char *txt;           /* its bytes (txt_len of them) */
+    int busy;         /* a write was started and not yet joined */
+    int sync;         /* S24_BGWRITE=0: write in the caller's thread */
+    struct s24_st st; /* the snapshot being written (owned while busy) */
+    char *st_path;    /* where it goes */
+    char *txt_path;   /* the text file written after it (NULL: none) */
+    char *txt;        /* its bytes (txt_len of them) */
     size_t txt_len;
-    int rc;              /* the last write's result */
-    char err[1024];      /* its message (s24_last_error() is per thread) */
-    double total_s;      /* wall time of every write joined so far */
-    int writes;          /* writes joined so far */
+    int rc;         /* the last write's result */
+    char err[1024]; /* its message (s24_last_error() is per thread) */
+    double total_s; /* wall time of every write joined so far */
+    int writes;     /* writes joined so far */
 };
 
 void s24_bgwrite_init(struct s24_bgwrite *w);
