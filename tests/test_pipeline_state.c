@@ -1,5 +1,8 @@
 /* test_pipeline_state.c: what the pipeline records about itself, on tiny
- * synthetic runs on the CPU: the account of
+ * synthetic runs on the CPU: the precision in the resumable state (fp32
+ * written; a state recorded as bf16 refused by an fp32 resume with a message
+ * naming the file and both precisions; a state without the key, as written
+ * before it existed, still resumed; a malformed one refused), the account of
  * the wall time (s24_pipeline_times: parts that add up, the epochs' part the
  * CSV's seconds, the number of state saves: none twice at the end of a phase
  * without phase-2 epochs), a run whose background state write fails stopping
@@ -36,6 +39,66 @@ static const char *sub(const char *name)
     snprintf(b, 512, "%s/%s", t_tmpdir(), name);
     mkdir(b, 0755);
     return b;
+}
+
+static const char *state_of(const char *dir)
+{
+    static char buf[700];
+    snprintf(buf, sizeof buf, "%s/state.safetensors", dir);
+    return buf;
+}
+
+/* Rewrites the state's precision key: a value, or NULL to remove it. */
+static int set_precision(const char *path, const char *value)
+{
+    struct s24_st st, out;
+    if (s24_st_read(path, &st) != S24_OK) return 0;
+    s24_st_init(&out);
+    int ok = 1;
+    for (int i = 0; i < st.n && ok; i++)
+        ok = s24_st_add(&out, st.t[i].name, st.t[i].dtype, st.t[i].ndim, st.t[i].shape,
+                        st.t[i].data) == S24_OK;
+    for (int i = 0; i < st.nmeta && ok; i++)
+        if (strcmp(st.meta[i].key, "sparse24.state.precision"))
+            ok = s24_st_meta_set(&out, st.meta[i].key, st.meta[i].value) == S24_OK;
+    if (ok && value) ok = s24_st_meta_set(&out, "sparse24.state.precision", value) == S24_OK;
+    if (ok) ok = s24_st_write(path, &out) == S24_OK;
+    s24_st_free(&st);
+    s24_st_free(&out);
+    return ok;
+}
+
+static void test_precision(void)
+{
+    const char *dir = sub("prec");
+    struct s24_pipeline_cfg c;
+    struct s24_pipeline_result res;
+    base_cfg(&c, dir);
+    c.stop_after = 1;
+    CHECK(s24_pipeline_run(&c, &res) == S24_ERR_INTERRUPTED);
+    struct s24_st st;
+    CHECK_OK(s24_st_read(state_of(dir), &st));
+    const char *p = s24_st_meta_get(&st, "sparse24.state.precision");
+    CHECK(p && !strcmp(p, "fp32"), "recorded: %s", p ? p : "(none)");
+    s24_st_free(&st);
+    /* recorded as bf16, resumed in fp32: refused, naming the file and both */
+    CHECK(set_precision(state_of(dir), "bf16"));
+    c.resume = 1;
+    c.stop_after = 0;
+    int rc = s24_pipeline_run(&c, &res);
+    const char *e = s24_last_error();
+    CHECK(rc == S24_ERR_INVALID && strstr(e, state_of(dir)) && strstr(e, "bf16") &&
+              strstr(e, "fp32") && strstr(e, "--precision bf16"),
+          "%d: %s", rc, e);
+    CHECK(res.epochs_run == 0);
+    /* neither precision: a malformed state */
+    CHECK(set_precision(state_of(dir), "fp8"));
+    CHECK(s24_pipeline_run(&c, &res) == S24_ERR_FORMAT && strstr(s24_last_error(), "fp8"), "%s",
+          s24_last_error());
+    /* no key (a state from before it was recorded): resumed */
+    CHECK(set_precision(state_of(dir), NULL));
+    CHECK_OK(s24_pipeline_run(&c, &res));
+    CHECK(res.finished && res.epochs_run == 2, "%d epochs", res.epochs_run);
 }
 
 /* the sum of train.csv's seconds over the rows of epochs >= 1 */
@@ -167,6 +230,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", s24_last_error());
         return 1;
     }
+    test_precision();
     test_times();
     test_write_failure();
     test_cli();

@@ -260,6 +260,12 @@ static const char *out_path(struct run *r, const char *name)
 /* The whole state as a host snapshot (the download from the backend is
  * here, in this thread), written by the background writer while the next
  * epoch trains; train.csv after it. */
+/* "fp32" or "bf16": the precision this run trains in, recorded in the state. */
+static const char *precision_name(const struct run *r)
+{
+    return r->c->bf16 ? "bf16" : "fp32";
+}
+
 static int state_save(struct run *r)
 {
     struct s24_st st;
@@ -292,6 +298,7 @@ static int state_save(struct run *r)
     if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state", STATE_FORMAT);
     if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.version", STATE_VERSION);
     if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.config", r->config);
+    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.precision", precision_name(r));
     snprintf(num, sizeof num, "%d", r->phase);
     if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.phase", num);
     snprintf(num, sizeof num, "%d", r->done);
@@ -338,6 +345,21 @@ static int state_load(struct run *r)
     if (!f || strcmp(f, STATE_FORMAT) || !v || strcmp(v, STATE_VERSION)) {
         rc = s24_error(S24_ERR_FORMAT, "%s: not a sparse24 training state (version %s)", path,
                        STATE_VERSION);
+        goto fail;
+    }
+    /* a state without the key predates it (either precision: not refused) */
+    const char *prec = s24_st_meta_get(&st, "sparse24.state.precision");
+    if (prec && strcmp(prec, "fp32") && strcmp(prec, "bf16")) {
+        rc = s24_error(S24_ERR_FORMAT, "%s: metadata \"sparse24.state.precision\" = \"%s\" is "
+                       "neither fp32 nor bf16", path, prec);
+        goto fail;
+    }
+    if (prec && strcmp(prec, precision_name(r))) {
+        rc = s24_error(S24_ERR_INVALID,
+                       "%s: written by a run in %s; this run is %s. --resume continues in the "
+                       "precision it started in: add --precision %s (or start anew in another "
+                       "--out)",
+                       path, prec, precision_name(r), prec);
         goto fail;
     }
     if (!cfg || strcmp(cfg, r->config)) {
