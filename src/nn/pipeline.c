@@ -257,15 +257,15 @@ static const char *out_path(struct run *r, const char *name)
     return r->dir_path;
 }
 
-/* The whole state as a host snapshot (the download from the backend is
- * here, in this thread), written by the background writer while the next
- * epoch trains; train.csv after it. */
 /* "fp32" or "bf16": the precision this run trains in, recorded in the state. */
 static const char *precision_name(const struct run *r)
 {
     return r->c->bf16 ? "bf16" : "fp32";
 }
 
+/* The whole state as a host snapshot (the download from the backend is
+ * here, in this thread), written by the background writer while the next
+ * epoch trains; train.csv after it. */
 static int state_save(struct run *r)
 {
     struct s24_st st;
