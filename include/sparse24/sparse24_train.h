@@ -245,11 +245,34 @@ struct s24_pipeline_cfg {
 };
 S24_API void s24_pipeline_defaults(struct s24_pipeline_cfg *c);
 
+/* Where one s24_pipeline_run call's wall time went, in seconds (rank 0's
+ * with ranks). The parts do not overlap; what they leave of `total` is
+ * time between them (the CSV and progress, s24_train_epoch's own set-up
+ * before its clock starts). state_write_s ran on a background thread, beside
+ * the next epoch: it is not a part of `total` but what the saves would have
+ * cost had the run waited for them. */
+struct s24_pipeline_times {
+    double total;         /* the whole call, backend created to backend freed */
+    double setup;         /* backend, model, optimiser, data upload, --resume's state read */
+    double epochs;        /* the epochs trained: the sum of their train.csv `seconds` */
+    double epoch_first;   /* the first of them (cuDNN's searches, warm-up), part of `epochs` */
+    double state;         /* state saves as waited for: host snapshot (GPU download) + the
+                           * wait for the previous write */
+    double state_write_s; /* the writes of state.safetensors and train.csv themselves */
+    int state_saves;      /* how many */
+    double checkpoints;   /* init, phase1(_permuted), masks, phase2 safetensors, prune_report */
+    double evals;         /* evaluations outside the epochs (end of phase 1, right after
+                           * pruning, end of phase 2) */
+    double prune;         /* permutation search, masks, rewind / reinit, the 2:4 check */
+    double teardown;      /* freeing the model, data and backend */
+};
+
 struct s24_pipeline_result {
     double dense_acc, sparse_acc;  /* test accuracy at the end of phase 1 / phase 2 (-1 if not
                                     * run) */
     int epochs_run;                /* epochs trained by this call */
     int finished;                  /* 1 when both phases are complete */
+    struct s24_pipeline_times times; /* where the call's wall time went */
 };
 /* Runs (or resumes) the whole pipeline. Files in out_dir: train.csv,
  * init.safetensors, phase1.safetensors, masks.safetensors (U8, PyTorch layout),

@@ -6,7 +6,9 @@
  * (reinit), or without a mask (dense, the control), with a fresh schedule and
  * fresh momentum. After every epoch the whole state (weights, buffers,
  * momentum, masks, generators, schedule step, CSV rows) is written atomically,
- * so an interrupted run resumes to the same bits as an uninterrupted one.
+ * so an interrupted run resumes to the same bits as an uninterrupted one; the
+ * write runs on a background thread beside the next epoch (bgwrite.c), and
+ * the run keeps an account of where its wall time goes (res->times).
  * Right after the masks are applied, the pruned network is evaluated once
  * (CSV row phase 2, epoch 0) and the magnitude 2:4 keeps per layer, before
  * and after the permutation, goes to prune_report.csv: the paper's "right
@@ -29,6 +31,7 @@
 
 #include "comm/buckets.h"
 #include "comm/comm.h"
+#include "nn/bgwrite.h"
 #include "nn/dp.h"
 
 #include <math.h>
@@ -223,7 +226,30 @@ struct run {
     double dense_acc;
     char config[1024];      /* the settings a resumed run must share */
     char dir_path[4096];
+    struct s24_bgwrite bw;  /* the state write in flight (rank 0) */
+    struct s24_pipeline_times *tm; /* where the time goes (the caller's result) */
 };
+
+/* Time since t0 added to *acc; returns now, for the next part. */
+static double tick(double *acc, double t0)
+{
+    double now = s24_now();
+    *acc += now - t0;
+    return now;
+}
+
+/* The state write in flight finished, before this thread writes a file of
+ * its own: the output layer's calls then come in the order of a run
+ * without a background write (which S24_FAULT's counts rely on), and a
+ * failed state write stops the run here. */
+static int writes_settled(struct run *r)
+{
+    double t0 = s24_now();
+    int rc = s24_bgwrite_join(&r->bw);
+    tick(&r->tm->state, t0);
+    r->tm->state_write_s = r->bw.total_s;
+    return rc;
+}
 
 static const char *out_path(struct run *r, const char *name)
 {
@@ -231,11 +257,22 @@ static const char *out_path(struct run *r, const char *name)
     return r->dir_path;
 }
 
+/* "fp32" or "bf16": the precision this run trains in, recorded in the state. */
+static const char *precision_name(const struct run *r)
+{
+    return r->c->bf16 ? "bf16" : "fp32";
+}
+
+/* The whole state as a host snapshot (the download from the backend is
+ * here, in this thread), written by the background writer while the next
+ * epoch trains; train.csv after it. */
 static int state_save(struct run *r)
 {
     struct s24_st st;
     char num[64];
     if (r->rank != 0) return S24_OK;
+    double t0 = s24_now();
+    r->tm->state_saves++;
     s24_st_init(&st);
     int rc = s24_sgd_to_host(&r->o);
     if (rc == S24_OK) rc = s24_model_to_st(r->m, &st);
@@ -261,6 +298,7 @@ static int state_save(struct run *r)
     if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state", STATE_FORMAT);
     if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.version", STATE_VERSION);
     if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.config", r->config);
+    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.precision", precision_name(r));
     snprintf(num, sizeof num, "%d", r->phase);
     if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.phase", num);
     snprintf(num, sizeof num, "%d", r->done);
@@ -269,9 +307,14 @@ static int state_save(struct run *r)
     if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.step", num);
     snprintf(num, sizeof num, "%.17g", r->dense_acc);
     if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.dense_acc", num);
-    if (rc == S24_OK) rc = s24_st_write(out_path(r, "state.safetensors"), &st);
+    if (rc == S24_OK) {
+        char st_path[sizeof r->dir_path];
+        snprintf(st_path, sizeof st_path, "%s", out_path(r, "state.safetensors"));
+        rc = s24_bgwrite_start(&r->bw, st_path, &st, out_path(r, "train.csv"), r->csv,
+                               r->csv_len);
+    }
     s24_st_free(&st);
-    if (rc == S24_OK) rc = s24_write_file_atomic(out_path(r, "train.csv"), r->csv, r->csv_len);
+    tick(&r->tm->state, t0);
     return rc;
 }
 
@@ -302,6 +345,21 @@ static int state_load(struct run *r)
     if (!f || strcmp(f, STATE_FORMAT) || !v || strcmp(v, STATE_VERSION)) {
         rc = s24_error(S24_ERR_FORMAT, "%s: not a sparse24 training state (version %s)", path,
                        STATE_VERSION);
+        goto fail;
+    }
+    /* a state without the key predates it (either precision: not refused) */
+    const char *prec = s24_st_meta_get(&st, "sparse24.state.precision");
+    if (prec && strcmp(prec, "fp32") && strcmp(prec, "bf16")) {
+        rc = s24_error(S24_ERR_FORMAT, "%s: metadata \"sparse24.state.precision\" = \"%s\" is "
+                       "neither fp32 nor bf16", path, prec);
+        goto fail;
+    }
+    if (prec && strcmp(prec, precision_name(r))) {
+        rc = s24_error(S24_ERR_INVALID,
+                       "%s: written by a run in %s; this run is %s. --resume continues in the "
+                       "precision it started in: add --precision %s (or start anew in another "
+                       "--out)",
+                       path, prec, precision_name(r), prec);
         goto fail;
     }
     if (!cfg || strcmp(cfg, r->config)) {
@@ -410,8 +468,11 @@ static int permute_model(struct run *r, struct s24_permute_report *rep)
     }
     rc = s24_permute_checkpoint(&st, r->c->arch, &po, rep);
     if (rc == S24_OK) rc = s24_model_from_st(r->m, &st, "permuted checkpoint");
-    if (rc == S24_OK && r->rank == 0)
+    if (rc == S24_OK && r->rank == 0) {
+        double t0 = s24_now();
         rc = s24_model_save(r->m, out_path(r, "phase1_permuted.safetensors"));
+        tick(&r->tm->checkpoints, t0);
+    }
 fail:
     s24_st_free(&st);
     return rc;
@@ -507,8 +568,10 @@ static int prune_report_write(struct run *r, const struct prune_mag *mg)
         numel += r->o.numel[i];
     }
     report_row(&b, "all", numel, &all);
+    double t0 = s24_now();
     int rc = b.oom ? s24_error(S24_ERR_NOMEM, "prune_report.csv: out of memory")
                    : s24_write_file_atomic(out_path(r, "prune_report.csv"), b.p, b.len);
+    tick(&r->tm->checkpoints, t0);
     free(b.p);
     return rc;
 }
@@ -526,6 +589,7 @@ static int prune_evaluate(struct run *r)
                                    &es.test_loss, &es.test_acc);
     if (rc != S24_OK) return rc;
     es.seconds = s24_now() - t0;
+    r->tm->evals += es.seconds;
     return s24_csv_append(&r->csv, &r->csv_len, 2, 0, &es);
 }
 
@@ -534,13 +598,19 @@ static int phase2_begin(struct run *r)
 {
     const struct s24_pipeline_cfg *c = r->c;
     int rc, masked = c->strategy != S24_STRATEGY_DENSE;
-    double loss;
+    double loss, t0 = s24_now();
     if (r->rank == 0) {
+        if ((rc = writes_settled(r)) != S24_OK) return rc;
+        t0 = s24_now();
         if ((rc = s24_model_save(r->m, out_path(r, "phase1.safetensors"))) != S24_OK) return rc;
+        t0 = tick(&r->tm->checkpoints, t0);
         rc = s24_evaluate_resident(r->m, &r->test, c->eval_batch > 0 ? c->eval_batch : 500, &loss,
                                    &r->dense_acc);
         if (rc != S24_OK) return rc;
+        t0 = tick(&r->tm->evals, t0);
     }
+    /* the rest is pruning, less the files and the evaluation inside it */
+    double inner0 = r->tm->checkpoints + r->tm->evals;
     int rewind_perm = c->permute && c->strategy == S24_STRATEGY_REWIND;
     struct s24_st init;
     struct s24_permute_report rep;
@@ -574,15 +644,18 @@ static int phase2_begin(struct run *r)
         goto fail;
     /* rank 0's pruned model and masks on every rank, before anything is written */
     if ((rc = s24_dp_sync(r->comm, r->m, &r->o)) != S24_OK) goto fail;
+    double tm0 = s24_now();
     if (masked && r->rank == 0 &&
         (rc = s24_masks_save(r->m, &r->o, out_path(r, "masks.safetensors"))) != S24_OK)
         goto fail;
+    tick(&r->tm->checkpoints, tm0);
     if (masked && (rc = prune_evaluate(r)) != S24_OK) goto fail;
     if (masked && r->rank == 0 && (rc = prune_report_write(r, mg)) != S24_OK) goto fail;
     r->phase = 2;
     r->done = 0;
     r->step = 0;
 fail:
+    r->tm->prune += s24_now() - t0 - (r->tm->checkpoints + r->tm->evals - inner0);
     free(mg);
     s24_permute_report_free(&rep);
     s24_st_free(&init);
@@ -591,14 +664,19 @@ fail:
 
 static int finish(struct run *r, struct s24_pipeline_result *res)
 {
+    double loss, t0 = s24_now();
     int rc = s24_pipeline_check(r->m, &r->o, 2, 4);
-    double loss;
     if (rc != S24_OK) return rc;
+    tick(&r->tm->prune, t0);
     if (r->rank == 0) {
+        if ((rc = writes_settled(r)) != S24_OK) return rc;
+        t0 = s24_now();
         if ((rc = s24_model_save(r->m, out_path(r, "phase2.safetensors"))) != S24_OK) return rc;
+        t0 = tick(&r->tm->checkpoints, t0);
         rc = s24_evaluate_resident(r->m, &r->test, r->c->eval_batch > 0 ? r->c->eval_batch : 500,
                                    &loss, &res->sparse_acc);
         if (rc != S24_OK) return rc;
+        tick(&r->tm->evals, t0);
     }
     r->phase = 3;
     res->finished = 1;
@@ -632,6 +710,8 @@ static int run_epochs(struct run *r, int epochs, int *run_count, struct s24_pipe
             return s24_error(rc, "%s; the last completed epoch is saved in %s/state.safetensors",
                              last_error_copy(), c->out_dir);
         if (rc != S24_OK) return rc;
+        if (*run_count == 0) r->tm->epoch_first = es.seconds;
+        r->tm->epochs += es.seconds;
         if ((rc = s24_csv_append(&r->csv, &r->csv_len, r->phase, r->done + 1, &es)) != S24_OK)
             return rc;
         r->done++;
@@ -699,16 +779,32 @@ static int config_check(const struct s24_pipeline_cfg *c)
     return S24_OK;
 }
 
+/* The state write in flight finished before the run returns (whatever
+ * ended it); its failure is the run's error when the run itself did not
+ * fail, or stopped (then the state of the last epoch is not what the
+ * interrupt message says), and is added to the run's own message else. */
+static int settle_at_exit(struct run *r, int rc)
+{
+    char why[1024];
+    snprintf(why, sizeof why, "%s", rc == S24_OK ? "" : s24_last_error());
+    int wrc = writes_settled(r);
+    if (wrc == S24_OK || rc == S24_OK || rc == S24_ERR_INTERRUPTED) return wrc != S24_OK ? wrc : rc;
+    return s24_error(rc, "%s (and the state write before: %s)", why, last_error_copy());
+}
+
 /* The whole pipeline on one rank, on its backend with its communicator. */
 static int run_rank(const struct s24_pipeline_cfg *c, s24_backend_t *be, struct s24_comm *comm,
                     struct s24_pipeline_result *res)
 {
     struct run r;
     int rc, run_count = 0;
+    double t0 = s24_now();
     memset(&r, 0, sizeof r);
     res->dense_acc = res->sparse_acc = -1;
     res->epochs_run = 0;
     res->finished = 0;
+    r.tm = &res->times;
+    s24_bgwrite_init(&r.bw);
     r.c = c;
     r.be = be;
     r.comm = comm;
@@ -740,28 +836,38 @@ static int run_rank(const struct s24_pipeline_cfg *c, s24_backend_t *be, struct 
     if (c->resume) {
         if ((rc = state_load(&r)) != S24_OK) goto fail;
     } else {
-        if (r.rank == 0 && (rc = s24_model_save(r.m, out_path(&r, "init.safetensors"))) != S24_OK)
-            goto fail;
+        if (r.rank == 0) {
+            t0 = tick(&r.tm->setup, t0);
+            if ((rc = s24_model_save(r.m, out_path(&r, "init.safetensors"))) != S24_OK) goto fail;
+            t0 = tick(&r.tm->checkpoints, t0);
+        }
         if (c->from && (rc = s24_model_load(r.m, c->from)) != S24_OK) goto fail;
     }
     /* every rank starts from rank 0's state (built or loaded the same way anyway) */
     if ((rc = s24_dp_sync(comm, r.m, &r.o)) != S24_OK) goto fail;
+    tick(&r.tm->setup, t0);
     if (!c->resume && (rc = state_save(&r)) != S24_OK) goto fail;
     if (r.phase == 1) {
         if ((rc = run_epochs(&r, e1, &run_count, res)) != S24_OK) goto fail;
         if ((rc = phase2_begin(&r)) != S24_OK) goto fail;
-        if ((rc = state_save(&r)) != S24_OK) goto fail;
+        /* without phase-2 epochs finish() saves the state next, at once: a
+         * run stopped before that resumes from phase 1's last epoch and
+         * prunes again, to the same bits */
+        if (c->epochs2 > 0 && (rc = state_save(&r)) != S24_OK) goto fail;
     }
     res->dense_acc = r.dense_acc;
     if (r.phase == 2 && (rc = run_epochs(&r, c->epochs2, &run_count, res)) != S24_OK) goto fail;
     rc = finish(&r, res);
 fail:
+    rc = settle_at_exit(&r, rc);
+    t0 = s24_now();
     free(r.csv);
     s24_buckets_free(&r.bk);
     if (r.m) s24_sgd_free(&r.o);
     s24_resident_free(&r.train);
     s24_resident_free(&r.test);
     s24_model_free(r.m);
+    tick(&r.tm->teardown, t0);
     return rc;
 }
 
@@ -781,18 +887,24 @@ static int rank_main(struct s24_comm_group *g, int rank, void *arg)
     struct s24_pipeline_result mine;
     s24_backend_t *be = NULL;
     struct s24_comm *comm = NULL;
+    struct s24_pipeline_result *res = rank == 0 ? &j->res : &mine;
     if (rank != 0) c.progress = NULL; /* one report per step, rank 0's */
+    memset(&mine, 0, sizeof mine);
     int cuda = c.device == S24_DEVICE_CUDA;
+    double t0 = s24_now();
     int rc = s24_backend_create(c.device, cuda ? c.gpu + rank : 0, &be);
     if (rc == S24_OK && c.bf16) rc = s24_backend_set_precision(be, S24_BF16);
     if (rc == S24_OK)
         rc = cuda ? s24_comm_nccl_init(be, rank, j->c->ranks, &j->id, j->deadline_s, &comm)
                   : s24_comm_thread_init(g, rank, be, &comm);
-    if (rc == S24_OK) rc = run_rank(&c, be, comm, rank == 0 ? &j->res : &mine);
+    tick(&res->times.setup, t0);
+    if (rc == S24_OK) rc = run_rank(&c, be, comm, res);
     if (rc != S24_OK && rc != S24_ERR_INTERRUPTED && comm)
         s24_comm_abort(comm, rc, s24_last_error());
+    t0 = s24_now();
     s24_comm_free(comm);
     s24_backend_free(be);
+    tick(&res->times.teardown, t0);
     return rc;
 }
 
@@ -813,7 +925,9 @@ static int run_ranks(const struct s24_pipeline_cfg *c, struct s24_pipeline_resul
     /* CPU ranks share the cores: threads/ranks kernel threads each (the
      * knob is global; it is restored after) */
     if (!cuda) s24_threads_set(threads / c->ranks > 0 ? threads / c->ranks : 1);
+    double t0 = s24_now();
     rc = s24_comm_threads_run(c->ranks, j.deadline_s, rank_main, &j, rr);
+    j.res.times.total = s24_now() - t0;
     if (!cuda) s24_threads_set(threads);
     /* rank 0's own words when it is the cause (a stop, a write that
      * failed), else the launcher's, which names the rank that failed first */
@@ -827,19 +941,21 @@ int s24_pipeline_run(const struct s24_pipeline_cfg *c, struct s24_pipeline_resul
 {
     s24_backend_t *be = NULL;
     struct s24_comm *comm = NULL;
+    double t_start = s24_now(), t0 = t_start;
+    memset(res, 0, sizeof *res);
     res->dense_acc = res->sparse_acc = -1;
-    res->epochs_run = 0;
-    res->finished = 0;
     int rc = config_check(c);
     if (rc != S24_OK) return rc;
     if (c->ranks > 1) return run_ranks(c, res);
-    if ((rc = s24_backend_create(c->device, c->gpu, &be)) != S24_OK) return rc;
-    if (c->bf16 && (rc = s24_backend_set_precision(be, S24_BF16)) != S24_OK) {
-        s24_backend_free(be);
-        return rc;
-    }
-    if ((rc = s24_comm_one_init(be, &comm)) == S24_OK) rc = run_rank(c, be, comm, res);
+    if ((rc = s24_backend_create(c->device, c->gpu, &be)) == S24_OK && c->bf16)
+        rc = s24_backend_set_precision(be, S24_BF16);
+    if (rc == S24_OK) rc = s24_comm_one_init(be, &comm);
+    tick(&res->times.setup, t0);
+    if (rc == S24_OK) rc = run_rank(c, be, comm, res);
+    t0 = s24_now();
     s24_comm_free(comm);
     s24_backend_free(be);
+    tick(&res->times.teardown, t0);
+    res->times.total = s24_now() - t_start;
     return rc;
 }

@@ -20,6 +20,7 @@
 
 #include "sparse24/sparse24_train.h"
 #include "train_data.h"
+#include "train_times.h"
 
 static void usage(FILE *f)
 {
@@ -85,10 +86,12 @@ static void usage(FILE *f)
 "test_acc, seconds; accuracies in percent), init.safetensors, phase1.safetensors,\n"
 "phase1_permuted.safetensors (--permute), masks.safetensors (U8, 1 = kept),\n"
 "phase2.safetensors, state.safetensors (resumable state, rewritten after every\n"
-"epoch). Checkpoints use PyTorch's layout and torchvision's names.\n"
+"epoch), timing.csv (where the wall time went; also the last line on stderr).\n"
+"Checkpoints use PyTorch's layout and torchvision's names.\n"
 "\n"
 "Ctrl-C stops after the running batch (the last completed epoch is kept; a\n"
-"second Ctrl-C stops at once); rerun with --resume to continue bit for bit.\n"
+"second Ctrl-C stops at once, keeping the last state whose write finished);\n"
+"rerun with --resume to continue bit for bit.\n"
 "On a busy machine, small models train much faster with --threads 1 or with\n"
 "OMP_WAIT_POLICY=passive in the environment (docs/training.md).\n"
 "\n"
@@ -99,7 +102,8 @@ static void usage(FILE *f)
 static volatile sig_atomic_t stop_flag;
 
 /* First signal: stop after the running batch, cleanly and resumably. A
- * second one: the default action (the last completed epoch is still saved). */
+ * second one: the default action (the last state whose write finished is
+ * kept: it is written beside the next epoch). */
 static void on_signal(int sig)
 {
     if (stop_flag) {
@@ -259,6 +263,7 @@ int cmd_train(int argc, char **argv)
         {"precision", required_argument, 0, O_PRECISION},
         {0, 0, 0, 0}};
     const char *cmd = argv[0];
+    struct train_times tt = {s24_now(), 0, 0};
     struct s24_pipeline_cfg c;
     struct s24_permute_opts popts;
     struct train_data_opts d;
@@ -413,7 +418,9 @@ int cmd_train(int argc, char **argv)
         return cli_fail(cmd, "%s: nothing to resume (no state file)", state);
 
     struct s24_dataset train, test;
+    double t0 = s24_now();
     if ((ec = train_data_load(cmd, &d, &train, &test)) != S24_EXIT_OK) return ec;
+    tt.data = s24_now() - t0;
     c.train = &train;
     c.test = &test;
     if (c.ranks > 1 && train.n % c.ranks) {
@@ -434,8 +441,10 @@ int cmd_train(int argc, char **argv)
     }
     if (c.device == S24_DEVICE_CUDA && !gpus) { /* say so now, not after loading the data */
         s24_backend_t *probe = NULL;
+        t0 = s24_now();
         int prc = s24_backend_create(S24_DEVICE_CUDA, c.gpu, &probe);
         s24_backend_free(probe);
+        tt.probe = s24_now() - t0;
         if (prc != S24_OK) return cli_lib_fail(cmd, prc);
     }
     struct bar b = {isatty(2), 0, s24_now(), c.from ? 0 : c.epochs1, c.epochs2, -1};
@@ -461,6 +470,7 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (b.tty) fprintf(stderr, "\r\033[K");
+    if (rc == S24_OK || rc == S24_ERR_INTERRUPTED) train_times_report(cmd, c.out_dir, &tt, &res);
     if (rc == S24_ERR_INTERRUPTED) {
         cli_fail(cmd, "%s", s24_last_error());
         fprintf(stderr, "sparse24 train: to continue, run the same command with --resume\n");
