@@ -18,6 +18,10 @@
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#include <stdint.h>
+
+#include <initializer_list>
+#include <type_traits>
 
 #include "cuda/gpu_internal.h"
 #include "nn/ops.h"
@@ -70,6 +74,62 @@ template <class F> static inline void s24_cu_by_act(const struct s24_backend *be
 {
     if (be->act == S24_BF16) f((s24_bf16 *)0);
     else f((float *)0);
+}
+
+/* V adjacent activations to and from fp32: V = 1 element by element, V =
+ * 16 / sizeof(T) as one 16-byte access (4 fp32 or 8 bf16; the same
+ * rounding as s24_st). A flat kernel moving 2-byte elements one at a time
+ * keeps too few bytes in flight per SM to reach the memory's rate: on the
+ * H200 ResNet18's bf16 residual adds ran at about a quarter of it. */
+template <int V> static __device__ __forceinline__ void s24_ldn(const float *p, float *v)
+{
+    if constexpr (V == 1) v[0] = *p;
+    else {
+        static_assert(V == 4, "fp32: 1 or 4");
+        float4 q = *(const float4 *)p;
+        v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+    }
+}
+template <int V> static __device__ __forceinline__ void s24_ldn(const s24_bf16 *p, float *v)
+{
+    if constexpr (V == 1) v[0] = __bfloat162float(*p);
+    else {
+        static_assert(V == 8, "bf16: 1 or 8");
+        uint4 q = *(const uint4 *)p;
+        const __nv_bfloat162 *h = (const __nv_bfloat162 *)&q;
+        for (int k = 0; k < 4; k++) {
+            float2 f = __bfloat1622float2(h[k]);
+            v[2 * k] = f.x, v[2 * k + 1] = f.y;
+        }
+    }
+}
+template <int V> static __device__ __forceinline__ void s24_stn(float *p, const float *v)
+{
+    if constexpr (V == 1) *p = v[0];
+    else *(float4 *)p = make_float4(v[0], v[1], v[2], v[3]);
+}
+template <int V> static __device__ __forceinline__ void s24_stn(s24_bf16 *p, const float *v)
+{
+    if constexpr (V == 1) *p = __float2bfloat16_rn(v[0]);
+    else {
+        uint4 q;
+        __nv_bfloat162 *h = (__nv_bfloat162 *)&q;
+        for (int k = 0; k < 4; k++) h[k] = __floats2bfloat162_rn(v[2 * k], v[2 * k + 1]);
+        *(uint4 *)p = q;
+    }
+}
+
+/* Calls f(std::integral_constant<int, V>, groups): V = 16 / sizeof(T) where
+ * n divides by it and every pointer is 16-byte aligned (NULL counts as
+ * aligned), else V = 1; groups = n / V. */
+template <class T, class F>
+static inline void s24_cu_by_vec(int64_t n, std::initializer_list<const void *> ptrs, F f)
+{
+    constexpr int V = 16 / (int)sizeof(T);
+    bool ok = n % V == 0;
+    for (const void *p : ptrs) ok = ok && ((uintptr_t)p & 15) == 0;
+    if (ok) f(std::integral_constant<int, V>{}, n / V);
+    else f(std::integral_constant<int, 1>{}, n);
 }
 
 /* The activations' arithmetic, shared by nn_elem.cu's kernels and the ones

@@ -71,63 +71,84 @@ static int s24_el_tile_ok(const char *op, int64_t n, int64_t hw, int64_t c)
 }
 
 /* ---------------------------------------------------------------- activations */
+/* The flat kernels take n as groups of V elements (s24_cu_by_vec). */
 /* x, y (n), y may be x. */
-template <int A, class T> static __global__ void s24_el_act_fwd_k(int64_t n, const T *x, T *y)
+template <int A, int V, class T>
+static __global__ void s24_el_act_fwd_k(int64_t n, const T *x, T *y)
 {
     int64_t step = (int64_t)gridDim.x * blockDim.x;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step)
-        s24_st(y + i, s24_cu_act<A>(s24_ld(x + i)));
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
+        float v[V];
+        s24_ldn<V>(x + i * V, v);
+        for (int k = 0; k < V; k++) v[k] = s24_cu_act<A>(v[k]);
+        s24_stn<V>(y + i * V, v);
+    }
 }
 
 /* x, y, dy, dx: (n). dx += the gradient (ReLU: only where x > 0, so a zero
  * there stays what it was). */
-template <int A, class T>
+template <int A, int V, class T>
 static __global__ void s24_el_act_bwd_k(int64_t n, const T *__restrict__ x,
                                         const T *__restrict__ y, const T *__restrict__ dy,
                                         T *__restrict__ dx)
 {
     int64_t step = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
-        if (A == S24_ACT_RELU) {
-            if (s24_ld(x + i) > 0.0f) s24_st(dx + i, __fadd_rn(s24_ld(dx + i), s24_ld(dy + i)));
-        } else {
-            float v = A == S24_ACT_SIGMOID ? 0.0f : s24_ld(x + i);
-            float w = A == S24_ACT_SIGMOID ? s24_ld(y + i) : 0.0f;
-            s24_st(dx + i, __fadd_rn(s24_ld(dx + i), s24_cu_act_grad<A>(v, w, s24_ld(dy + i))));
+        float xv[V], g[V], d[V];
+        if (A == S24_ACT_SIGMOID) s24_ldn<V>(y + i * V, xv);
+        else s24_ldn<V>(x + i * V, xv);
+        s24_ldn<V>(dy + i * V, g);
+        s24_ldn<V>(dx + i * V, d);
+        for (int k = 0; k < V; k++) {
+            if (A == S24_ACT_RELU) {
+                if (xv[k] > 0.0f) d[k] = __fadd_rn(d[k], g[k]);
+            } else {
+                float v = A == S24_ACT_SIGMOID ? 0.0f : xv[k];
+                float w = A == S24_ACT_SIGMOID ? xv[k] : 0.0f;
+                d[k] = __fadd_rn(d[k], s24_cu_act_grad<A>(v, w, g[k]));
+            }
         }
+        /* where ReLU adds nothing the stored value is the one read: unchanged */
+        s24_stn<V>(dx + i * V, d);
     }
 }
 
 /* The launches for activation a (RELU, SILU or SIGMOID, checked by the op). */
 template <class T>
-static void s24_el_act_fwd_go(enum s24_act a, unsigned nb, cudaStream_t st, int64_t n,
-                              const T *x, T *y)
+static void s24_el_act_fwd_go(enum s24_act a, cudaStream_t st, int64_t n, const T *x, T *y)
 {
-    if (a == S24_ACT_RELU)
-        s24_el_act_fwd_k<S24_ACT_RELU, T><<<nb, S24_EL_TPB, 0, st>>>(n, x, y);
-    else if (a == S24_ACT_SILU)
-        s24_el_act_fwd_k<S24_ACT_SILU, T><<<nb, S24_EL_TPB, 0, st>>>(n, x, y);
-    else
-        s24_el_act_fwd_k<S24_ACT_SIGMOID, T><<<nb, S24_EL_TPB, 0, st>>>(n, x, y);
+    s24_cu_by_vec<T>(n, {x, y}, [&](auto vc, int64_t m) {
+        constexpr int V = decltype(vc)::value;
+        unsigned nb = s24_cu_blocks(m, S24_EL_TPB);
+        if (a == S24_ACT_RELU)
+            s24_el_act_fwd_k<S24_ACT_RELU, V, T><<<nb, S24_EL_TPB, 0, st>>>(m, x, y);
+        else if (a == S24_ACT_SILU)
+            s24_el_act_fwd_k<S24_ACT_SILU, V, T><<<nb, S24_EL_TPB, 0, st>>>(m, x, y);
+        else
+            s24_el_act_fwd_k<S24_ACT_SIGMOID, V, T><<<nb, S24_EL_TPB, 0, st>>>(m, x, y);
+    });
 }
 
 template <class T>
-static void s24_el_act_bwd_go(enum s24_act a, unsigned nb, cudaStream_t st, int64_t n,
-                              const T *x, const T *y, const T *dy, T *dx)
+static void s24_el_act_bwd_go(enum s24_act a, cudaStream_t st, int64_t n, const T *x,
+                              const T *y, const T *dy, T *dx)
 {
-    if (a == S24_ACT_RELU)
-        s24_el_act_bwd_k<S24_ACT_RELU, T><<<nb, S24_EL_TPB, 0, st>>>(n, x, y, dy, dx);
-    else if (a == S24_ACT_SILU)
-        s24_el_act_bwd_k<S24_ACT_SILU, T><<<nb, S24_EL_TPB, 0, st>>>(n, x, y, dy, dx);
-    else
-        s24_el_act_bwd_k<S24_ACT_SIGMOID, T><<<nb, S24_EL_TPB, 0, st>>>(n, x, y, dy, dx);
+    s24_cu_by_vec<T>(n, {x, y, dy, dx}, [&](auto vc, int64_t m) {
+        constexpr int V = decltype(vc)::value;
+        unsigned nb = s24_cu_blocks(m, S24_EL_TPB);
+        if (a == S24_ACT_RELU)
+            s24_el_act_bwd_k<S24_ACT_RELU, V, T><<<nb, S24_EL_TPB, 0, st>>>(m, x, y, dy, dx);
+        else if (a == S24_ACT_SILU)
+            s24_el_act_bwd_k<S24_ACT_SILU, V, T><<<nb, S24_EL_TPB, 0, st>>>(m, x, y, dy, dx);
+        else
+            s24_el_act_bwd_k<S24_ACT_SIGMOID, V, T><<<nb, S24_EL_TPB, 0, st>>>(m, x, y, dy, dx);
+    });
 }
 
 int s24_cu_act_fwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x, float *y)
 {
     int rc = S24_OK;
     cudaStream_t st = s24_cu(be)->stream;
-    unsigned nb = s24_cu_blocks(n, S24_EL_TPB);
     if (n < 0 || (n > 0 && (!x || !y)))
         return s24_error(S24_ERR_INVALID, "act_fwd: bad size %lld or buffer", (long long)n);
     if (n == 0) return S24_OK;
@@ -135,7 +156,7 @@ int s24_cu_act_fwd(struct s24_backend *be, enum s24_act a, int64_t n, const floa
         return s24_error(S24_ERR_INVALID, "act_fwd: unknown activation %d", (int)a);
     s24_cu_by_act(be, [&](auto tag) {
         using T = std::remove_pointer_t<decltype(tag)>;
-        s24_el_act_fwd_go<T>(a, nb, st, n, (const T *)x, (T *)y);
+        s24_el_act_fwd_go<T>(a, st, n, (const T *)x, (T *)y);
     });
     S24_LAUNCH_CHECK();
 fail:
@@ -147,7 +168,6 @@ int s24_cu_act_bwd(struct s24_backend *be, enum s24_act a, int64_t n, const floa
 {
     int rc = S24_OK;
     cudaStream_t st = s24_cu(be)->stream;
-    unsigned nb = s24_cu_blocks(n, S24_EL_TPB);
     if (n < 0 || (n > 0 && (!dy || !dx || (a == S24_ACT_SIGMOID ? !y : !x))))
         return s24_error(S24_ERR_INVALID, "act_bwd: bad size %lld or buffer", (long long)n);
     if (n == 0) return S24_OK;
@@ -155,7 +175,7 @@ int s24_cu_act_bwd(struct s24_backend *be, enum s24_act a, int64_t n, const floa
         return s24_error(S24_ERR_INVALID, "act_bwd: unknown activation %d", (int)a);
     s24_cu_by_act(be, [&](auto tag) {
         using T = std::remove_pointer_t<decltype(tag)>;
-        s24_el_act_bwd_go<T>(a, nb, st, n, (const T *)x, (const T *)y, (const T *)dy, (T *)dx);
+        s24_el_act_bwd_go<T>(a, st, n, (const T *)x, (const T *)y, (const T *)dy, (T *)dx);
     });
     S24_LAUNCH_CHECK();
 fail:
@@ -164,14 +184,31 @@ fail:
 
 /* ---------------------------------------------------------------- add, accumulate */
 /* y = act(a + b), or (a == y) y += b: the one kernel serves add_fwd and acc. */
-template <int A, class T>
+template <int A, int V, class T>
 static __global__ void s24_el_add_k(int64_t n, const T *a, const T *b, T *y)
 {
     int64_t step = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
-        float v = __fadd_rn(s24_ld(a + i), s24_ld(b + i));
-        s24_st(y + i, A == S24_ACT_NONE ? v : s24_cu_act<A>(v));
+        float u[V], v[V];
+        s24_ldn<V>(a + i * V, u);
+        s24_ldn<V>(b + i * V, v);
+        for (int k = 0; k < V; k++) {
+            float r = __fadd_rn(u[k], v[k]);
+            u[k] = A == S24_ACT_NONE ? r : s24_cu_act<A>(r);
+        }
+        s24_stn<V>(y + i * V, u);
     }
+}
+
+template <class T>
+static void s24_el_add_go(bool relu, cudaStream_t st, int64_t n, const T *a, const T *b, T *y)
+{
+    s24_cu_by_vec<T>(n, {a, b, y}, [&](auto vc, int64_t m) {
+        constexpr int V = decltype(vc)::value;
+        unsigned nb = s24_cu_blocks(m, S24_EL_TPB);
+        if (relu) s24_el_add_k<S24_ACT_RELU, V, T><<<nb, S24_EL_TPB, 0, st>>>(m, a, b, y);
+        else s24_el_add_k<S24_ACT_NONE, V, T><<<nb, S24_EL_TPB, 0, st>>>(m, a, b, y);
+    });
 }
 
 int s24_cu_add_fwd(struct s24_backend *be, int64_t n, const float *a, const float *b,
@@ -179,7 +216,6 @@ int s24_cu_add_fwd(struct s24_backend *be, int64_t n, const float *a, const floa
 {
     int rc = S24_OK;
     cudaStream_t st = s24_cu(be)->stream;
-    unsigned nb = s24_cu_blocks(n, S24_EL_TPB);
     if (n < 0 || (n > 0 && (!a || !b || !y)))
         return s24_error(S24_ERR_INVALID, "add_fwd: bad size %lld or buffer", (long long)n);
     if (act != S24_ACT_NONE && act != S24_ACT_RELU)
@@ -187,11 +223,7 @@ int s24_cu_add_fwd(struct s24_backend *be, int64_t n, const float *a, const floa
     if (n == 0) return S24_OK;
     s24_cu_by_act(be, [&](auto tag) {
         using T = std::remove_pointer_t<decltype(tag)>;
-        const T *ta = (const T *)a, *tb = (const T *)b;
-        if (act == S24_ACT_RELU)
-            s24_el_add_k<S24_ACT_RELU, T><<<nb, S24_EL_TPB, 0, st>>>(n, ta, tb, (T *)y);
-        else
-            s24_el_add_k<S24_ACT_NONE, T><<<nb, S24_EL_TPB, 0, st>>>(n, ta, tb, (T *)y);
+        s24_el_add_go<T>(act == S24_ACT_RELU, st, n, (const T *)a, (const T *)b, (T *)y);
     });
     S24_LAUNCH_CHECK();
 fail:
@@ -206,9 +238,7 @@ int s24_cu_acc(struct s24_backend *be, int64_t n, const float *dy, float *dx)
     if (n == 0) return S24_OK;
     s24_cu_by_act(be, [&](auto tag) {
         using T = std::remove_pointer_t<decltype(tag)>;
-        s24_el_add_k<S24_ACT_NONE, T>
-            <<<s24_cu_blocks(n, S24_EL_TPB), S24_EL_TPB, 0, s24_cu(be)->stream>>>(
-                n, (const T *)dx, (const T *)dy, (T *)dx);
+        s24_el_add_go<T>(false, s24_cu(be)->stream, n, (const T *)dx, (const T *)dy, (T *)dx);
     });
     S24_LAUNCH_CHECK();
 fail:
