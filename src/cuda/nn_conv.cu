@@ -18,6 +18,7 @@
  * Not here: fused activations or batch norm, dilation, fp16 data. The
  * first call at a shape searches (cudnnFind allocates and synchronises) and
  * may grow the scratch, so it must not run inside CUDA graph capture. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,6 +375,7 @@ struct conv_plan {
     int wgrad32;               /* mixed mode: -1 undecided, 1: the filter gradient from fp32
                                 * copies of x and dy on the fp32 plan (faster there), 0: bf16 */
     uint64_t stamp;            /* last use, for eviction */
+    double search_s;           /* seconds the legacy searches of this plan took (logs) */
     cudnnTensorDescriptor_t xd, yd, bd; /* (n, c, h, w), (n, oc, oh, ow) NHWC; (1, oc, 1, 1) */
     cudnnFilterDescriptor_t wd;         /* (oc, c/groups, kh, kw) NHWC = OHWI */
     cudnnConvolutionDescriptor_t cd[DIR_N]; /* per direction: its algorithm's math type */
@@ -522,6 +524,56 @@ fail:
     return rc;
 }
 
+/* ---- the legacy searches' lists per shape, direction and mode, for the
+ * process: each node has its own state, and ResNet18 has up to four convs
+ * of one shape per stage, each met at the training batch, its tail and the
+ * evaluation's; cudnnFind times every algorithm (its own allocations
+ * included) at each of them. */
+struct legacy_key {
+    struct s24_conv_shape s;
+    int d, tf32, det, bf16, device;
+};
+struct legacy_memo {
+    struct legacy_key k;
+    struct conv_algos a; /* the list as found: pick 0, no graph plan */
+};
+#define LEGACY_MEMO 512
+static struct legacy_memo lmemo[LEGACY_MEMO];
+static int lmemo_n;
+static pthread_mutex_t lmemo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct legacy_key legacy_key_of(const struct conv_plan *p, int d)
+{
+    struct legacy_key k;
+    memset(&k, 0, sizeof k); /* compared with memcmp */
+    k.s = p->key, k.d = d, k.tf32 = p->tf32, k.det = p->det, k.bf16 = p->bf16;
+    cudaGetDevice(&k.device);
+    return k;
+}
+
+/* 1 and the list into *a where this search was made before */
+static int legacy_get(const struct legacy_key *k, struct conv_algos *a)
+{
+    int hit = 0;
+    pthread_mutex_lock(&lmemo_lock);
+    for (int i = 0; i < lmemo_n && !hit; i++)
+        if (!memcmp(&lmemo[i].k, k, sizeof *k)) *a = lmemo[i].a, hit = 1;
+    pthread_mutex_unlock(&lmemo_lock);
+    return hit;
+}
+
+static void legacy_put(const struct legacy_key *k, const struct conv_algos *a)
+{
+    pthread_mutex_lock(&lmemo_lock);
+    if (lmemo_n < LEGACY_MEMO) {
+        lmemo[lmemo_n].k = *k;
+        lmemo[lmemo_n].a = *a;
+        lmemo[lmemo_n].a.pick = 0, lmemo[lmemo_n].a.g = NULL, lmemo[lmemo_n].a.use_g = 0;
+        lmemo_n++;
+    }
+    pthread_mutex_unlock(&lmemo_lock);
+}
+
 /* The time direction d takes on its chosen path (negative: not timed). */
 static float conv_ms(const struct conv_algos *a) { return a->use_g ? a->gms : a->ms[a->pick]; }
 
@@ -546,17 +598,20 @@ static int graph_find(struct s24_backend *be, struct conv_plan *p, int d)
      * is added to the fp32 one afterwards */
     float beta = d == DIR_FWD || (d == DIR_BWD_FILTER && p->bf16) ? 0.0f : 1.0f;
     const char *rtc = getenv("S24_CONV_GRAPH_RTC");
+    double t0 = s24_now();
     int rc = s24_cg_find(s24_cu(be)->dnn, s24_cu(be)->stream, s, d, p->bf16, beta, CONV_WS_MAX,
                          rtc && !strcmp(rtc, "1"), &a->g, &a->gms);
+    double gs = s24_now() - t0;
     if (rc != S24_OK || !a->g) return rc;
     a->use_g = force || a->ms[a->pick] < 0 || a->gms < a->ms[a->pick];
     if (log && !strcmp(log, "1"))
         fprintf(stderr, "conv2d n %lld %lldx%lld c %lld -> %lld k %lld s %lld g %lld %s %s: legacy "
-                "algo %d %.4f ms, %s %.4f ms: %s\n", (long long)s->n, (long long)s->h,
-                (long long)s->w, (long long)s->c, (long long)s->oc, (long long)s->kh,
-                (long long)s->stride, (long long)s->groups, p->bf16 ? "bf16" : "fp32",
-                dir_name[d], a->algo[a->pick], a->ms[a->pick], s24_cg_name(a->g), a->gms,
-                a->use_g ? "graph" : "legacy");
+                "algo %d %.4f ms, %s %.4f ms: %s (searches so far %.1f ms legacy, this %.1f ms "
+                "graph)\n", (long long)s->n, (long long)s->h, (long long)s->w, (long long)s->c,
+                (long long)s->oc, (long long)s->kh, (long long)s->stride, (long long)s->groups,
+                p->bf16 ? "bf16" : "fp32", dir_name[d], a->algo[a->pick], a->ms[a->pick],
+                s24_cg_name(a->g), a->gms, a->use_g ? "graph" : "legacy", p->search_s * 1e3,
+                gs * 1e3);
     if (!a->use_g) {
         s24_cg_free(a->g);
         a->g = NULL;
@@ -574,6 +629,9 @@ static int conv_find(struct s24_backend *be, struct conv_plan *p, int d)
     cudnnHandle_t h = (cudnnHandle_t)s24_cu(be)->dnn;
     struct conv_algos *a = &p->a[d];
     const struct s24_conv_shape *s = &p->key;
+    struct legacy_key key = legacy_key_of(p, d);
+    double t0 = s24_now();
+    if (legacy_get(&key, a)) goto found;
 /* the heuristic's list or the timed one, both in the same result type */
 #define CONV_LIST(perf_t, req, get, find, ...)                                              \
     do {                                                                                    \
@@ -596,6 +654,9 @@ static int conv_find(struct s24_backend *be, struct conv_plan *p, int d)
                   cudnnFindConvolutionBackwardFilterAlgorithm, p->xd, p->yd, p->cd[d], p->wd);
 #undef CONV_LIST
     cudaGetLastError(); /* trial allocations cuDNN could not make leave their error behind */
+    if (a->n > 0) legacy_put(&key, a);
+found:
+    p->search_s += s24_now() - t0;
     if (a->n == 0)
         return s24_error(S24_ERR_UNSUPPORTED, "conv2d %s: no cuDNN algorithm (%s%s, workspace "
                          "<= %zu MiB) for n %lld %lldx%lld c %lld -> %lld k %lld s %lld g %lld",
