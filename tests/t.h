@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sparse24/sparse24.h"
 
@@ -77,6 +78,17 @@ static inline const char *t_tmpdir(void)
         if (!mkdtemp(dir)) { perror("mkdtemp"); exit(2); }
     }
     return dir;
+}
+
+/* A folder `name` in t_tmpdir, made if need be (the last 8 names stay valid). */
+static inline const char *t_subdir(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    char *b = buf[k++ % 8];
+    snprintf(b, sizeof buf[0], "%s/%s", t_tmpdir(), name);
+    mkdir(b, 0755);
+    return b;
 }
 
 #endif

@@ -31,16 +31,6 @@ static void base_cfg(struct s24_pipeline_cfg *c, const char *dir)
     c->out_dir = dir;
 }
 
-static const char *sub(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *b = buf[k++ % 8];
-    snprintf(b, 512, "%s/%s", t_tmpdir(), name);
-    mkdir(b, 0755);
-    return b;
-}
-
 static const char *file_in(const char *dir, const char *name)
 {
     static char buf[8][700];
@@ -252,7 +242,7 @@ static void test_strategies(void)
         struct s24_pipeline_result res;
         char dname[64];
         snprintf(dname, sizeof dname, "start_%s", names[s]);
-        const char *dir = sub(dname);
+        const char *dir = t_subdir(dname);
         base_cfg(&c, dir);
         c.epochs2 = 0; /* phase2.safetensors is then exactly the phase-2 start */
         CHECK_OK(s24_strategy_parse(names[s], &c.strategy));
@@ -298,7 +288,7 @@ static void test_strategies(void)
 /* phase 2 for two epochs: pruned weights and momentum stay exactly zero */
 static void test_masks_invariant(void)
 {
-    const char *dir = sub("invariant");
+    const char *dir = t_subdir("invariant");
     struct s24_pipeline_cfg c;
     struct s24_pipeline_result res;
     base_cfg(&c, dir);
@@ -395,7 +385,7 @@ static void stopper(void *ctx, const struct s24_progress *p)
 
 static void test_resume(void)
 {
-    const char *full = sub("full"), *cut = sub("cut"), *sig = sub("sig");
+    const char *full = t_subdir("full"), *cut = t_subdir("cut"), *sig = t_subdir("sig");
     struct s24_pipeline_cfg c;
     struct s24_pipeline_result res;
     base_cfg(&c, full);
@@ -456,17 +446,17 @@ static void test_resume(void)
     CHECK(s24_pipeline_run(&c, &res) == S24_ERR_INVALID);
     CHECK(strstr(s24_last_error(), "epochs2=3") != NULL, "%s", s24_last_error());
     /* resume where there is no state */
-    base_cfg(&c, sub("empty"));
+    base_cfg(&c, t_subdir("empty"));
     c.resume = 1;
     CHECK(s24_pipeline_run(&c, &res) == S24_ERR_IO);
     /* bad settings */
-    base_cfg(&c, sub("bad"));
+    base_cfg(&c, t_subdir("bad"));
     c.batch = 0;
     CHECK(s24_pipeline_run(&c, &res) == S24_ERR_INVALID);
-    base_cfg(&c, sub("bad"));
+    base_cfg(&c, t_subdir("bad"));
     c.permute = 1; /* smallcnn: refused before any training */
     CHECK(s24_pipeline_run(&c, &res) == S24_ERR_UNSUPPORTED && res.epochs_run == 0);
-    base_cfg(&c, sub("bad"));
+    base_cfg(&c, t_subdir("bad"));
     c.arch = "lenet";
     CHECK(s24_pipeline_run(&c, &res) != S24_OK);
 }
@@ -476,7 +466,7 @@ static void test_resume(void)
  * then, once, and ends with the uninterrupted run's bits. */
 static void test_resume_boundary(void)
 {
-    const char *full = sub("bnd_full"), *cut = sub("bnd_cut");
+    const char *full = t_subdir("bnd_full"), *cut = t_subdir("bnd_cut");
     struct s24_pipeline_cfg c;
     struct s24_pipeline_result res;
     double acc_full = -1, acc_cut = -2;
@@ -529,7 +519,7 @@ static void test_rewind_permute(void)
     sc.n_test = 8;
     CHECK_OK(s24_synth_make(&sc, 1, &tr));
     CHECK_OK(s24_synth_make(&sc, 0, &te));
-    const char *dir = sub("rewind_permute");
+    const char *dir = t_subdir("rewind_permute");
     struct s24_pipeline_cfg c;
     struct s24_pipeline_result res;
     struct s24_permute_opts po;
@@ -608,7 +598,7 @@ static void test_resume_dropout(void)
     sc.n_test = 8;
     CHECK_OK(s24_synth_make(&sc, 1, &tr));
     CHECK_OK(s24_synth_make(&sc, 0, &te));
-    const char *full = sub("effnet_full"), *cut = sub("effnet_cut");
+    const char *full = t_subdir("effnet_full"), *cut = t_subdir("effnet_cut");
     struct s24_pipeline_cfg c;
     struct s24_pipeline_result res;
     s24_pipeline_defaults(&c);
@@ -670,7 +660,7 @@ static void test_cli(void)
         printf("test_pipeline: S24_CLI not set, CLI checks skipped\n");
         return;
     }
-    const char *dir = sub("cli"), *tmp = t_tmpdir();
+    const char *dir = t_subdir("cli"), *tmp = t_tmpdir();
     const char *small =
         "--model smallcnn --data synthetic --synthetic-size 12 --synthetic-train 96 "
         "--synthetic-test 40 --batch 32 --seed 5";
@@ -706,7 +696,7 @@ static void test_cli(void)
     CHECK(sh("%s eval --model smallcnn --checkpoint %s/nothere.safetensors 2>/dev/null", cli,
              dir) == 1);
     /* --from: phase 1 skipped, the CSV holds phase-2 rows only */
-    const char *from = sub("cli_from");
+    const char *from = t_subdir("cli_from");
     CHECK(
         sh("%s train %s --from %s/phase1.safetensors --phase2-epochs 1 --strategy rewind --out %s "
            ">/dev/null 2>&1",
@@ -734,7 +724,7 @@ static void test_cli(void)
         "--model smallcnn --data synthetic --synthetic-size 16 --synthetic-train 3000 "
         "--synthetic-test 100 --batch 32 --seed 9 --epochs 2 --phase2-epochs 1 "
         "--threads 1";
-    const char *full = sub("cli_full"), *intr = sub("cli_int");
+    const char *full = t_subdir("cli_full"), *intr = t_subdir("cli_int");
     CHECK(sh("%s train %s --out %s 2>/dev/null >/dev/null", cli, run, full) == 0);
     int rc =
         sh("%s train %s --out %s 2>%s/int.txt >/dev/null & p=$!; sleep 1; kill -INT $p; wait $p",
@@ -770,7 +760,7 @@ static void test_exp_scripts(const char *cli)
         printf("test_pipeline: exp_group.sh, python3, tar or bash missing: grid scripts skipped\n");
         return;
     }
-    const char *d = sub("exp");
+    const char *d = t_subdir("exp");
     char env[2048];
     snprintf(env, sizeof env,
              "env EXP_DEVICE=cpu EXP_DATA=synthetic EXP_EPOCHS1=2 EXP_EPOCHS2=1 EXP_EPOCHS_SHORT=1 "

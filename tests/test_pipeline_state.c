@@ -31,16 +31,6 @@ static void base_cfg(struct s24_pipeline_cfg *c, const char *dir)
     c->out_dir = dir;
 }
 
-static const char *sub(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *b = buf[k++ % 8];
-    snprintf(b, 512, "%s/%s", t_tmpdir(), name);
-    mkdir(b, 0755);
-    return b;
-}
-
 static const char *state_of(const char *dir)
 {
     static char buf[700];
@@ -70,7 +60,7 @@ static int set_precision(const char *path, const char *value)
 
 static void test_precision(void)
 {
-    const char *dir = sub("prec");
+    const char *dir = t_subdir("prec");
     struct s24_pipeline_cfg c;
     struct s24_pipeline_result res;
     base_cfg(&c, dir);
@@ -129,7 +119,7 @@ static void test_times(void)
 {
     struct s24_pipeline_cfg c;
     struct s24_pipeline_result res;
-    const char *dir = sub("times");
+    const char *dir = t_subdir("times");
     base_cfg(&c, dir);
     CHECK_OK(s24_pipeline_run(&c, &res));
     const struct s24_pipeline_times *t = &res.times;
@@ -145,13 +135,13 @@ static void test_times(void)
     /* start, 2 epochs, after pruning, 1 epoch, the end */
     CHECK(t->state_saves == 6, "%d state saves", t->state_saves);
     /* without phase-2 epochs, no save right before the last one */
-    base_cfg(&c, sub("times0"));
+    base_cfg(&c, t_subdir("times0"));
     c.epochs2 = 0;
     c.strategy = S24_STRATEGY_DENSE;
     CHECK_OK(s24_pipeline_run(&c, &res));
     CHECK(res.times.state_saves == 4, "%d state saves", res.times.state_saves);
     /* a stop between that pruning and the end resumes to the same model */
-    base_cfg(&c, sub("times0cut"));
+    base_cfg(&c, t_subdir("times0cut"));
     c.epochs2 = 0;
     c.strategy = S24_STRATEGY_DENSE;
     c.stop_after = 2; /* the last epoch of phase 1 does not stop (then pruning is redone) */
@@ -169,7 +159,7 @@ static void test_write_failure(void)
 {
     struct s24_pipeline_cfg c;
     struct s24_pipeline_result res;
-    const char *dir = sub("fail");
+    const char *dir = t_subdir("fail");
     base_cfg(&c, dir);
     CHECK_OK(s24_outfile_fault_set("fsync:4:ENOSPC"));
     int rc = s24_pipeline_run(&c, &res);
@@ -201,7 +191,7 @@ static void test_cli(void)
         printf("test_pipeline_state: S24_CLI not set, CLI checks skipped\n");
         return;
     }
-    const char *dir = sub("cli"), *tmp = t_tmpdir();
+    const char *dir = t_subdir("cli"), *tmp = t_tmpdir();
     CHECK(sh("%s train --model smallcnn --data synthetic --synthetic-size 12 --synthetic-train 96 "
              "--synthetic-test 40 --batch 32 --epochs 1 --phase2-epochs 1 --out %s 2>%s/err.txt "
              ">/dev/null",

@@ -181,16 +181,6 @@ static void test_epoch(void)
 }
 
 /* ---------------------------------------------------------------- parts 2, 3 */
-static const char *sub(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *b = buf[k++ % 8];
-    snprintf(b, 512, "%s/%s", t_tmpdir(), name);
-    mkdir(b, 0755);
-    return b;
-}
-
 static void pipe_cfg(struct s24_pipeline_cfg *c, const char *dir, int ranks)
 {
     s24_pipeline_defaults(c);
@@ -305,7 +295,7 @@ static void test_pipeline_ranks(void)
 {
     struct s24_pipeline_cfg c;
     struct s24_pipeline_result res;
-    const char *d1 = sub("ranks1"), *d2 = sub("ranks2"), *dr = sub("ranks2_resumed");
+    const char *d1 = t_subdir("ranks1"), *d2 = t_subdir("ranks2"), *dr = t_subdir("ranks2_resumed");
     double t0 = s24_now();
     pipe_cfg(&c, d1, 1);
     CHECK_OK(s24_pipeline_run(&c, &res));
@@ -353,7 +343,7 @@ static void test_cli(void)
 {
     const char *base = "train --model smallcnn --epochs 1 --synthetic-size 8 --synthetic-test 16 "
                        "--batch 16 --threads 2";
-    const char *dir = sub("cli");
+    const char *dir = t_subdir("cli");
     struct {
         const char *args, *says;
     } bad[] = {
