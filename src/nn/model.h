@@ -6,7 +6,7 @@
  *
  * A model is a list of nodes run in order; each reads one or two activation
  * slots and writes one. Every slot keeps its output for the backward (simple
- * and predictable memory: ResNet18 at batch 256, 32x32, needs about 4 GiB).
+ * and predictable memory), all of them in one arena (model_arena.c).
  * Slots, node state and the parameters' backend copies live in the
  * backend's memory; the parameters' host copies in host memory.
  * Not here: optimiser state, masks (the trainer's). */
@@ -52,9 +52,14 @@ struct s24_node {
 struct s24_slot {
     int64_t n, h, w, c;
     float *x, *g;     /* backend memory: (n, h, w, c) output and its gradient */
-    size_t cap;       /* bytes of x */
+    size_t cap;       /* bytes of x reserved in the arena (the most ever needed) */
+    size_t off;       /* x's offset in the arena (slots that own their storage) */
     int gbuf;         /* the gradient pool buffer g is borrowed from, -1 if none */
     int alias;        /* the slot whose x this one shares (an in-place ReLU), -1 if none */
+    int dead_at;      /* storage owners: x is dead in the backward once this node's backward
+                       * has run; -1 never (the model's input and output) */
+    int garena;       /* g lies in the arena's dead part, at goff, gbytes long */
+    size_t goff, gbytes;
 };
 
 /* Gradient buffers are borrowed for a slot's lifetime in the backward only:
@@ -88,6 +93,9 @@ struct s24_model {
     uint64_t *hkeys;      /* (nn) their host copy */
     struct s24_gbuf *gpool;
     int ngpool, gpcap;
+    char *arena;      /* every slot's x, one backend allocation (model_arena.c) */
+    size_t arena_cap; /* bytes */
+    int grad_arena;   /* gradients may be placed in the arena's dead part */
     /* the step graph of the last training epoch (src/nn/tgraph.c), for
      * s24_train_graphed: steps replayed, and why not where none were */
     int64_t tg_replays;
@@ -108,6 +116,27 @@ void s24_model_unplace(struct s24_model *m);
  * graph, src/nn/tgraph.c). */
 int s24_model_prepare(struct s24_model *m, int training);
 int s24_model_run_be(struct s24_model *m, const float *x, int n, int h, int w, int training);
+
+/* The slot node i writes: the fused activation's when it has one. */
+static inline int s24_node_out(const struct s24_model *m, int i)
+{
+    const struct s24_node *nd = &m->nodes[i];
+    return nd->fuse && nd->op != S24_N_ACT ? m->nodes[i + 1].out : nd->out;
+}
+
+/* The arena (model_arena.c). plan: after the fusion and in-place plans,
+ * when each slot's storage dies in the backward, and whether gradients may
+ * use it (S24_GRAD_ARENA). fit: every slot shaped for the coming forward
+ * gets room, the arena laid out again (every pointer moved, no content
+ * kept) when one needs more than it has. free: the arena given back. */
+void s24_arena_plan(struct s24_model *m);
+int s24_arena_fit(struct s24_model *m);
+void s24_arena_free(struct s24_model *m);
+/* Slot s's gradient, `need` bytes, placed in storage dead before node at's
+ * backward, clear of the gradients placed there now: 1 if placed (g set,
+ * not zeroed), 0 where none fits (the pool's turn). release: its room back. */
+int s24_arena_grad_place(struct s24_model *m, int at, int s, size_t need);
+void s24_arena_grad_release(struct s24_model *m, int s);
 
 /* Builders: return the output slot; on failure they set m->build_err and
  * return 0 so an architecture file reads as a plain list of layers. */

@@ -24,13 +24,6 @@ static int readers(const struct s24_model *m, int s)
     return r;
 }
 
-/* The slot node i writes: the fused activation's when it has one. */
-static int node_out(const struct s24_model *m, int i)
-{
-    const struct s24_node *nd = &m->nodes[i];
-    return nd->fuse && nd->op != S24_N_ACT ? m->nodes[i + 1].out : nd->out;
-}
-
 /* Fusion: a batch norm followed by its only reader, a ReLU or SiLU, runs
  * both in one pass (the backward recomputes the pre-activation from the BN
  * input, so it is never stored); a residual add followed by its only reader,
@@ -69,7 +62,7 @@ static int inplace_ok(const struct s24_model *m, int s)
     if (s == m->in_slot || s == m->out_slot || readers(m, s) != 1) return 0;
     int prod = -1;
     for (int j = 0; j < m->nn; j++)
-        if (node_out(m, j) == s && !(m->nodes[j].op == S24_N_ACT && m->nodes[j].fuse)) prod = j;
+        if (s24_node_out(m, j) == s && !(m->nodes[j].op == S24_N_ACT && m->nodes[j].fuse)) prod = j;
     if (prod < 0) return 0;
     switch (m->nodes[prod].op) {
     case S24_N_ADD: return !m->nodes[prod].fuse;
@@ -83,7 +76,7 @@ static void plan_inplace(struct s24_model *m)
 {
     for (int i = 0; i < m->nn; i++) {
         struct s24_node *nd = &m->nodes[i];
-        int out = node_out(m, i);
+        int out = s24_node_out(m, i);
         if (nd->op == S24_N_ACT && nd->fuse) continue;
         if (nd->op == S24_N_ACT && nd->act == S24_ACT_RELU && inplace_ok(m, nd->in))
             m->slots[out].alias = nd->in;
@@ -105,6 +98,7 @@ int s24_model_place(struct s24_model *m)
     for (int i = 0; i < m->ns; i++) m->slots[i].gbuf = -1, m->slots[i].alias = -1;
     plan_fuse(m);
     plan_inplace(m);
+    s24_arena_plan(m);
     for (int i = 0; i < m->np; i++) {
         struct s24_param *p = &m->params[i];
         if (!p->data) continue;
@@ -148,10 +142,9 @@ void s24_model_unplace(struct s24_model *m)
         nd->mean = nd->invstd = nd->mask = NULL;
         nd->state = NULL;
     }
+    s24_arena_free(m);
     for (int i = 0; i < m->ns; i++) {
-        if (m->slots[i].alias < 0) s24_be_free(be, m->slots[i].x, m->slots[i].cap);
-        m->slots[i].x = m->slots[i].g = NULL;
-        m->slots[i].cap = 0;
+        m->slots[i].g = NULL;
         m->slots[i].gbuf = -1;
     }
     for (int i = 0; i < m->ngpool; i++) s24_be_free(be, m->gpool[i].p, m->gpool[i].cap);
@@ -195,8 +188,7 @@ int s24_model_memory(const s24_model_t *m, struct s24_model_mem *out)
 {
     if (!m || !out) return s24_error(S24_ERR_INVALID, "model_memory: no model or output");
     memset(out, 0, sizeof *out);
-    for (int i = 0; i < m->ns; i++)
-        if (m->slots[i].alias < 0) out->activations += m->slots[i].cap;
+    out->activations = m->arena_cap;
     for (int i = 0; i < m->ngpool; i++) out->act_grads += m->gpool[i].cap;
     if (m->placed && !on_host(m))
         for (int i = 0; i < m->np; i++) {
@@ -216,23 +208,6 @@ void s24_model_zero_grad(s24_model_t *m)
 }
 
 /* ---------------------------------------------------------------- forward */
-static int slot_shape(struct s24_model *m, int s, int64_t n, int64_t h, int64_t w)
-{
-    struct s24_slot *sl = &m->slots[s];
-    sl->n = n, sl->h = h, sl->w = w;
-    if (sl->alias >= 0) { /* the shared buffer, sized by its owner just before */
-        sl->x = m->slots[sl->alias].x;
-        return S24_OK;
-    }
-    int rc =
-        s24_be_grow(m->be, (void **)&sl->x, &sl->cap,
-                    s24_be_act_size(m->be) * (size_t)(n * h * w * sl->c));
-    if (rc == S24_ERR_NOMEM)
-        return s24_error(rc, "model %s: out of memory for activations (%lld x %lld x %lld x %lld)",
-                         m->arch, (long long)n, (long long)h, (long long)w, (long long)sl->c);
-    return rc;
-}
-
 static int64_t slot_numel(const struct s24_slot *s) { return s->n * s->h * s->w * s->c; }
 
 static int conv_shape(const struct s24_model *m, const struct s24_node *nd,
@@ -261,12 +236,44 @@ static float drop_p(const struct s24_model *m, const struct s24_node *nd)
     return nd->op == S24_N_DROPOUT ? m->dropout : m->sdepth * nd->p;
 }
 
+/* Every slot's shape for an input of n x h x w, node by node, then room
+ * for them all in the arena: a forward never allocates activations midway,
+ * and the arena's layout is known before anything is written to it. The
+ * checks that need the data's meaning (an add of mismatched shapes, a
+ * linear layer on a map) are run_node's. */
+static int shapes_fit(struct s24_model *m, int64_t n, int64_t h, int64_t w)
+{
+    struct s24_slot *in = &m->slots[m->in_slot];
+    in->n = n, in->h = h, in->w = w;
+    for (int i = 0; i < m->nn; i++) {
+        struct s24_node *nd = &m->nodes[i];
+        if (nd->op == S24_N_ACT && nd->fuse) continue; /* its slot is the node before's */
+        const struct s24_slot *x = &m->slots[nd->in];
+        struct s24_slot *y = &m->slots[s24_node_out(m, i)];
+        y->n = x->n, y->h = x->h, y->w = x->w;
+        if (nd->op == S24_N_CONV) {
+            struct s24_conv_shape cs;
+            int rc = conv_shape(m, nd, &cs);
+            if (rc) return rc;
+            y->h = cs.oh, y->w = cs.ow;
+        } else if (nd->op == S24_N_MAXPOOL) {
+            struct s24_pool_shape ps;
+            int rc = pool_shape(m, nd, &ps);
+            if (rc) return rc;
+            y->h = ps.oh, y->w = ps.ow;
+        } else if (nd->op == S24_N_GAP || nd->op == S24_N_LINEAR) {
+            y->h = y->w = 1;
+        }
+    }
+    return s24_arena_fit(m);
+}
+
 static int run_node(struct s24_model *m, int i, int training)
 {
     struct s24_node *nd = &m->nodes[i];
     struct s24_backend *be = m->be;
     const struct s24_be_ops *op = be->ops;
-    int oslot = node_out(m, i);
+    int oslot = s24_node_out(m, i);
     struct s24_slot *in = &m->slots[nd->in], *out = &m->slots[oslot];
     /* the activation fused into this node, or none */
     enum s24_act act = nd->fuse && nd->op != S24_N_ACT ? m->nodes[i + 1].act : S24_ACT_NONE;
@@ -275,7 +282,6 @@ static int run_node(struct s24_model *m, int i, int training)
     case S24_N_CONV: {
         struct s24_conv_shape cs;
         if ((rc = conv_shape(m, nd, &cs))) return rc;
-        if ((rc = slot_shape(m, nd->out, cs.n, cs.oh, cs.ow))) return rc;
         return op->conv2d_fwd(be, &nd->state, &cs, in->x, m->params[nd->pw].bdata,
                               nd->pb >= 0 ? m->params[nd->pb].bdata : NULL, out->x);
     }
@@ -283,7 +289,6 @@ static int run_node(struct s24_model *m, int i, int training)
         int64_t rows = in->n * in->h * in->w, c = in->c;
         struct s24_param *g = &m->params[nd->pw], *b = &m->params[nd->pb];
         struct s24_param *rm = &m->params[nd->prm], *rv = &m->params[nd->prv];
-        if ((rc = slot_shape(m, oslot, in->n, in->h, in->w))) return rc;
         if (!training)
             return op->bn_fwd_eval(be, rows, c, in->x, g->bdata, b->bdata, rm->bdata, rv->bdata,
                                    nd->eps, act, out->x);
@@ -298,42 +303,35 @@ static int run_node(struct s24_model *m, int i, int training)
     }
     case S24_N_ACT:
         if (nd->fuse) return S24_OK; /* ran inside the node before */
-        if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
         return op->act_fwd(be, nd->act, slot_numel(in), in->x, out->x);
     case S24_N_ADD: {
         struct s24_slot *b = &m->slots[nd->in2];
         if (b->n != in->n || b->h != in->h || b->w != in->w)
             return s24_error(S24_ERR_INVALID, "model %s: residual add of mismatched shapes",
                              m->arch);
-        if ((rc = slot_shape(m, oslot, in->n, in->h, in->w))) return rc;
         return op->add_fwd(be, slot_numel(in), in->x, b->x, act, out->x);
     }
     case S24_N_GAP:
-        if ((rc = slot_shape(m, nd->out, in->n, 1, 1))) return rc;
         return op->gap_fwd(be, in->n, in->h * in->w, in->c, in->x, out->x);
     case S24_N_MAXPOOL: {
         struct s24_pool_shape ps;
         if ((rc = pool_shape(m, nd, &ps))) return rc;
-        if ((rc = slot_shape(m, nd->out, ps.n, ps.oh, ps.ow))) return rc;
         return op->maxpool_fwd(be, &ps, in->x, out->x);
     }
     case S24_N_SCALE: {
         struct s24_slot *s = &m->slots[nd->in2];
-        if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
         return op->scale_fwd(be, in->n, in->h * in->w, in->c, in->x, s->x, out->x);
     }
     case S24_N_LINEAR:
         if (in->h * in->w != 1)
             return s24_error(S24_ERR_INVALID, "model %s: linear layer on a %lldx%lld map", m->arch,
                              (long long)in->h, (long long)in->w);
-        if ((rc = slot_shape(m, nd->out, in->n, 1, 1))) return rc;
         return op->linear_fwd(be, in->n, in->c, nd->oc, in->x, m->params[nd->pw].bdata,
                               m->params[nd->pb].bdata, out->x);
     case S24_N_DROPOUT:
     case S24_N_SDEPTH: {
         float p = drop_p(m, nd);
         int64_t rows = nd->op == S24_N_DROPOUT ? slot_numel(in) : in->n;
-        if ((rc = slot_shape(m, nd->out, in->n, in->h, in->w))) return rc;
         if (!nd->masked)
             return op->copy(be, out->x, in->x, (size_t)slot_numel(in) * s24_be_act_size(be));
         if ((rc = s24_be_grow(be, (void **)&nd->mask, &nd->mask_cap, sizeof(float) * (size_t)rows)))
@@ -388,7 +386,7 @@ int s24_model_run_be(struct s24_model *m, const float *x, int n, int h, int w, i
     if ((rc = forward_args(m, x, n, h, w))) return rc;
     m->can_backward = 0;
     struct s24_slot *in = &m->slots[m->in_slot];
-    if ((rc = slot_shape(m, m->in_slot, n, h, w))) return rc;
+    if ((rc = shapes_fit(m, n, h, w))) return rc;
     if (x != in->x && (rc = m->be->ops->copy(m->be, in->x, x,
                                               (size_t)slot_numel(in) * s24_be_act_size(m->be))))
         return rc;
@@ -418,7 +416,8 @@ int s24_model_forward(s24_model_t *m, const float *x, int n, int h, int w, float
         return s24_error(S24_ERR_INVALID, "model_forward: %d images of %dx%d is too large", n, h,
                          w);
     struct s24_slot *in = &m->slots[m->in_slot];
-    if ((rc = slot_shape(m, m->in_slot, n, h, w))) return rc;
+    /* room first: the input is written into the arena before the forward */
+    if ((rc = shapes_fit(m, n, h, w))) return rc;
     if ((rc = s24_be_put_act(m->be, in->x, x, slot_numel(in)))) return rc;
     if ((rc = s24_model_forward_be(m, in->x, n, h, w, training))) return rc;
     return s24_be_get_act(m->be, logits, m->slots[m->out_slot].x, (int64_t)n * m->classes);
@@ -430,7 +429,7 @@ static int back_node(struct s24_model *m, int i)
     struct s24_node *nd = &m->nodes[i];
     struct s24_backend *be = m->be;
     const struct s24_be_ops *op = be->ops;
-    struct s24_slot *in = &m->slots[nd->in], *out = &m->slots[node_out(m, i)];
+    struct s24_slot *in = &m->slots[nd->in], *out = &m->slots[s24_node_out(m, i)];
     enum s24_act act = nd->fuse && nd->op != S24_N_ACT ? m->nodes[i + 1].act : S24_ACT_NONE;
     float *dx = nd->in == m->in_slot ? NULL : in->g; /* no gradient for the images */
     int64_t ne = slot_numel(in);
@@ -489,15 +488,19 @@ static int back_node(struct s24_model *m, int i)
 
 /* ---- gradient buffers: borrowed by liveness, so the backward holds only
  * the gradients between a slot's last reader and its producer (a few
- * activations' worth) rather than one per slot. The same order every step
- * gives every slot the same buffer every step. */
+ * activations' worth) rather than one per slot. Each is placed first in
+ * the activations' arena where they are dead by then (model_arena.c), else
+ * in a pool buffer of its own. The same order every step gives every slot
+ * the same place every step. */
 
-/* Slot s gets a zeroed gradient (backward accumulates into it). */
-static int grad_acquire(struct s24_model *m, int s)
+/* Slot s gets a zeroed gradient (backward accumulates into it) before
+ * node at's backward runs (at == nn: before the first). */
+static int grad_acquire(struct s24_model *m, int at, int s)
 {
     struct s24_slot *sl = &m->slots[s];
     if (s == m->in_slot || sl->g) return S24_OK;
     size_t need = s24_be_act_size(m->be) * (size_t)slot_numel(sl);
+    if (s24_arena_grad_place(m, at, s, need)) return m->be->ops->zero(m->be, sl->g, need);
     int best = -1;
     for (int i = 0; i < m->ngpool; i++) /* smallest free buffer that fits */
         if (!m->gpool[i].busy && m->gpool[i].cap >= need &&
@@ -530,6 +533,7 @@ static void grad_release(struct s24_model *m, int s)
 {
     struct s24_slot *sl = &m->slots[s];
     if (sl->gbuf >= 0) m->gpool[sl->gbuf].busy = 0;
+    s24_arena_grad_release(m, s);
     sl->g = NULL;
     sl->gbuf = -1;
 }
@@ -538,7 +542,7 @@ static void grad_release(struct s24_model *m, int s)
 static int grads_ready(struct s24_model *m)
 {
     for (int i = 0; i < m->ns; i++) grad_release(m, i);
-    return grad_acquire(m, m->out_slot);
+    return grad_acquire(m, m->nn, m->out_slot);
 }
 
 /* Node nd's backward with its inputs' gradients borrowed first and its
@@ -547,10 +551,10 @@ static int back_node_live(struct s24_model *m, int i)
 {
     struct s24_node *nd = &m->nodes[i];
     if (nd->op == S24_N_ACT && nd->fuse) return S24_OK; /* its slots are the node before's */
-    int rc = grad_acquire(m, nd->in);
-    if (rc == S24_OK && nd->in2 >= 0) rc = grad_acquire(m, nd->in2);
+    int rc = grad_acquire(m, i, nd->in);
+    if (rc == S24_OK && nd->in2 >= 0) rc = grad_acquire(m, i, nd->in2);
     if (rc == S24_OK) rc = back_node(m, i);
-    if (rc == S24_OK) grad_release(m, node_out(m, i));
+    if (rc == S24_OK) grad_release(m, s24_node_out(m, i));
     return rc;
 }
 
@@ -611,7 +615,7 @@ int s24_model_profile(s24_model_t *m, const float *x, const int32_t *labels, int
         return s24_error(S24_ERR_UNSUPPORTED, "model_profile: %d nodes is too many", m->nn);
     const struct s24_be_ops *op = m->be->ops;
     struct s24_slot *in = &m->slots[m->in_slot];
-    int rc = slot_shape(m, m->in_slot, n, h, w);
+    int rc = shapes_fit(m, n, h, w);
     if (rc == S24_OK)
         rc = op->copy(m->be, in->x, x, (size_t)slot_numel(in) * s24_be_act_size(m->be));
     for (int i = 0; i < m->nn; i++) m->nodes[i].masked = 0; /* no dropout draws here */
