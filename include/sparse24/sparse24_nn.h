@@ -158,8 +158,10 @@ S24_API int s24_model_profile(s24_model_t *m, const float *x, const int32_t *lab
                               int w, double *ms);
 S24_API void s24_model_zero_grad(s24_model_t *m);
 /* Where a model's backend memory is, in bytes, as allocated now: the
- * activation slots (in-place slots counted once), the pool of activation
- * gradients the backward borrows from (by liveness), and the parameters
+ * activation slots (one arena, in-place slots counted once, 256-byte
+ * alignment included), the pool of activation gradients the backward
+ * borrows from (by liveness) for those it cannot place among activations
+ * already dead (S24_GRAD_ARENA=0: all of them), and the parameters
  * with their gradients on the backend (0 on the CPU, where they are the
  * host copies). The optimiser's state, the data and the backend's scratch
  * are not the model's: s24_backend_bytes' peak minus these is their share. */
