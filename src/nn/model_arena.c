@@ -89,6 +89,8 @@ int s24_arena_fit(struct s24_model *m)
     drop_grads(m);
     s24_be_free(m->be, m->arena, m->arena_cap);
     m->arena = NULL, m->arena_cap = 0;
+    /* no pointer into the old arena survives a failed allocation */
+    for (int s = 0; s < m->ns; s++) m->slots[s].x = NULL;
     int rc = s24_be_alloc(m->be, total ? total : ARENA_ALIGN, (void **)&m->arena);
     if (rc == S24_ERR_NOMEM)
         return s24_error(rc, "model %s: out of memory for activations (%zu bytes)", m->arch, total);
