@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "sparse24/sparse24.h"
 
@@ -78,6 +79,17 @@ static inline const char *t_tmpdir(void)
         if (!mkdtemp(dir)) { perror("mkdtemp"); exit(2); }
     }
     return dir;
+}
+
+/* Re-runs the test with OMP_WAIT_POLICY=passive unless it is set: OpenMP
+ * threads that spin while waiting starve the other processes of the shared
+ * 2-core machine, and libgomp reads the variable only when it loads. */
+static inline void t_passive_omp(int argc, char **argv)
+{
+    if (argc > 0 && !getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        execv("/proc/self/exe", argv);
+    }
 }
 
 /* A folder `name` in t_tmpdir, made if need be (the last 8 names stay valid). */

@@ -41,7 +41,7 @@ static double rel_err(const float *a, const float *b, int64_t n)
 }
 
 #ifdef S24_HAVE_DNNL
-static float *dup(const float *a, int64_t n)
+static float *dup_f(const float *a, int64_t n)
 {
     float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
     memcpy(p, a, (size_t)n * sizeof *p);
@@ -123,8 +123,8 @@ static void check_ref(int64_t n, int64_t h, int64_t w, int64_t c, int64_t oc, in
     s24_conv2d_ref_fwd(s, t.x, t.w, b, yr);
     /* random starting gradients: the op must add to them */
     float *dx0 = rnd(t.nx, -1, 1), *dw0 = rnd(t.nw, -1, 1), *db0 = rnd(oc, -1, 1);
-    float *dx = dup(dx0, t.nx), *dw = dup(dw0, t.nw), *db = dup(db0, oc);
-    float *dxr = dup(dx0, t.nx), *dwr = dup(dw0, t.nw), *dbr = dup(db0, oc);
+    float *dx = dup_f(dx0, t.nx), *dw = dup_f(dw0, t.nw), *db = dup_f(db0, oc);
+    float *dxr = dup_f(dx0, t.nx), *dwr = dup_f(dw0, t.nw), *dbr = dup_f(db0, oc);
     DN(s24_dnnl_conv2d_fwd(dn, &state, s, t.x, t.w, b, y, &ws));
     CHECK(rel_err(y, yr, t.ny) < 1e-5, "fwd %s bias %d: %g", name(s), bias,
           rel_err(y, yr, t.ny));

@@ -843,11 +843,7 @@ static void test_exp_scripts(const char *cli)
 
 int main(int argc, char **argv)
 {
-    /* passive OpenMP waiting on the shared 2-core machine (see test_train.c) */
-    if (argc > 0 && !getenv("OMP_WAIT_POLICY")) {
-        setenv("OMP_WAIT_POLICY", "passive", 1);
-        execv("/proc/self/exe", argv);
-    }
+    t_passive_omp(argc, argv); /* see t.h */
     struct s24_synth_cfg sc;
     s24_synth_default(&sc);
     sc.size = 12;

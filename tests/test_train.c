@@ -193,13 +193,7 @@ static void test_learns(void)
 
 int main(int argc, char **argv)
 {
-    /* The 2-core test machine is shared: spinning OpenMP workers then starve
-     * each other and this test takes minutes instead of seconds. libgomp reads
-     * OMP_WAIT_POLICY when it loads, hence the re-exec with it set. */
-    if (argc > 0 && !getenv("OMP_WAIT_POLICY")) {
-        setenv("OMP_WAIT_POLICY", "passive", 1);
-        execv("/proc/self/exe", argv);
-    }
+    t_passive_omp(argc, argv); /* see t.h */
     s24_threads_set(2);
     test_csv();
     test_sgd_masks();

@@ -300,11 +300,7 @@ static void fault_run(const char *ref, const char *dir, const char *fault, const
 
 int main(int argc, char **argv)
 {
-    /* passive OpenMP waiting on a shared 2-core machine (see test_train.c) */
-    if (argc > 0 && !getenv("OMP_WAIT_POLICY")) {
-        setenv("OMP_WAIT_POLICY", "passive", 1);
-        execv("/proc/self/exe", argv);
-    }
+    t_passive_omp(argc, argv); /* see t.h */
     cli = getenv("S24_CLI");
     if (!cli || access(cli, X_OK) != 0) {
         printf("test_train_crash: S24_CLI not set, skipped\n");

@@ -243,11 +243,7 @@ static void test_rules(void)
 
 int main(int argc, char **argv)
 {
-    /* as test_train.c: passive OpenMP waits on the shared 2-core machine */
-    if (argc > 0 && !getenv("OMP_WAIT_POLICY")) {
-        setenv("OMP_WAIT_POLICY", "passive", 1);
-        execv("/proc/self/exe", argv);
-    }
+    t_passive_omp(argc, argv); /* see t.h */
     s24_threads_set(2);
     test_rules();
     check_arch("smallcnn", 16);

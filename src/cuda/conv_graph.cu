@@ -3,7 +3,6 @@
  * heuristic's engine configurations made into plans, each timed on scratch
  * buffers, the fastest kept (conv_graph.h). Host code, and the kernel that
  * fills the timing buffers. */
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 
 #include <cuda_bf16.h>
 
+#include "core/memo.h"
 #include "cuda/conv_graph.h"
 #include "cuda/gpu_internal.h"
 
@@ -302,10 +302,8 @@ struct cg_memo {
     int mode, index; /* mode -1: no plan */
     float ms;
 };
-#define CG_MEMO 512
-static struct cg_memo memo[CG_MEMO];
-static int memo_n;
-static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cg_memo memo_store[512];
+static struct s24_memo memo = S24_MEMO_INIT(memo_store, sizeof(struct cg_key));
 
 static struct cg_key memo_key(const struct s24_conv_shape *s, int dir, int bf16, float beta,
                               int rtc)
@@ -315,23 +313,6 @@ static struct cg_key memo_key(const struct s24_conv_shape *s, int dir, int bf16,
     k.s = *s, k.dir = dir, k.bf16 = bf16, k.beta1 = beta != 0.0f, k.rtc = rtc;
     cudaGetDevice(&k.device);
     return k;
-}
-
-static int memo_get(const struct cg_key *k, struct cg_memo *out)
-{
-    int hit = 0;
-    pthread_mutex_lock(&memo_lock);
-    for (int i = 0; i < memo_n && !hit; i++)
-        if (!memcmp(&memo[i].k, k, sizeof *k)) *out = memo[i], hit = 1;
-    pthread_mutex_unlock(&memo_lock);
-    return hit;
-}
-
-static void memo_put(const struct cg_key *k, int mode, int index, float ms)
-{
-    pthread_mutex_lock(&memo_lock);
-    if (memo_n < CG_MEMO) memo[memo_n++] = (struct cg_memo){*k, mode, index, ms};
-    pthread_mutex_unlock(&memo_lock);
 }
 
 static int cmp_float(const void *a, const void *b)
@@ -385,7 +366,8 @@ int s24_cg_find(void *dnn, cudaStream_t st, const struct s24_conv_shape *s, int 
     struct cg_memo seen;
     int win_m = -1, win_i = -1, searched = 0;
     *out = NULL, *ms = -1.0f;
-    int hit = memo_get(&key, &seen);
+    seen.k = key;
+    int hit = s24_memo_get(&memo, &seen);
     if (hit && seen.mode < 0) return S24_OK;
     if (cg_graph(h, s, dir, bf16, beta, &g) != S24_OK) {
         s24_clear_error(); /* a graph this cuDNN cannot describe: the legacy path stays */
@@ -455,7 +437,10 @@ done:
     for (int i = 0; i < 3; i++) cudaFree(buf[i]);
     cudaFree(ws);
     cudaGetLastError(); /* an allocation that failed only leaves this path out */
-    if (searched) memo_put(&key, win_m, win_i, best);
+    if (searched) {
+        struct cg_memo e = {key, win_m, win_i, best};
+        s24_memo_put(&memo, &e);
+    }
     if (!g->plan) {
         s24_cg_free(g);
         return S24_OK;

@@ -18,7 +18,6 @@
  * Not here: fused activations or batch norm, dilation, fp16 data. The
  * first call at a shape searches (cudnnFind allocates and synchronises) and
  * may grow the scratch, so it must not run inside CUDA graph capture. */
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,7 @@
 
 #include <type_traits>
 
+#include "core/memo.h"
 #include "cuda/conv_graph.h"
 #include "cuda/nn_cuda.h"
 
@@ -537,10 +537,8 @@ struct legacy_memo {
     struct legacy_key k;
     struct conv_algos a; /* the list as found: pick 0, no graph plan */
 };
-#define LEGACY_MEMO 512
-static struct legacy_memo lmemo[LEGACY_MEMO];
-static int lmemo_n;
-static pthread_mutex_t lmemo_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct legacy_memo lmemo_store[512];
+static struct s24_memo lmemo = S24_MEMO_INIT(lmemo_store, sizeof(struct legacy_key));
 
 static struct legacy_key legacy_key_of(const struct conv_plan *p, int d)
 {
@@ -554,24 +552,19 @@ static struct legacy_key legacy_key_of(const struct conv_plan *p, int d)
 /* 1 and the list into *a where this search was made before */
 static int legacy_get(const struct legacy_key *k, struct conv_algos *a)
 {
-    int hit = 0;
-    pthread_mutex_lock(&lmemo_lock);
-    for (int i = 0; i < lmemo_n && !hit; i++)
-        if (!memcmp(&lmemo[i].k, k, sizeof *k)) *a = lmemo[i].a, hit = 1;
-    pthread_mutex_unlock(&lmemo_lock);
-    return hit;
+    struct legacy_memo e;
+    e.k = *k;
+    if (!s24_memo_get(&lmemo, &e)) return 0;
+    *a = e.a;
+    return 1;
 }
 
 static void legacy_put(const struct legacy_key *k, const struct conv_algos *a)
 {
-    pthread_mutex_lock(&lmemo_lock);
-    if (lmemo_n < LEGACY_MEMO) {
-        lmemo[lmemo_n].k = *k;
-        lmemo[lmemo_n].a = *a;
-        lmemo[lmemo_n].a.pick = 0, lmemo[lmemo_n].a.g = NULL, lmemo[lmemo_n].a.use_g = 0;
-        lmemo_n++;
-    }
-    pthread_mutex_unlock(&lmemo_lock);
+    struct legacy_memo e;
+    e.k = *k, e.a = *a;
+    e.a.pick = 0, e.a.g = NULL, e.a.use_g = 0; /* the list as found, no graph plan */
+    s24_memo_put(&lmemo, &e);
 }
 
 /* The time direction d takes on its chosen path (negative: not timed). */
