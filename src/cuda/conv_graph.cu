@@ -454,11 +454,6 @@ done:
 size_t s24_cg_ws(const struct s24_cg *g) { return g->ws; }
 const char *s24_cg_name(const struct s24_cg *g) { return g->name; }
 
-int s24_cg_aligned(const void *x, const void *w, const void *y)
-{
-    return (((uintptr_t)x | (uintptr_t)w | (uintptr_t)y) & 15) == 0;
-}
-
 int s24_cg_run(void *dnn, struct s24_cg *g, const void *x, const void *w, const void *y, void *ws)
 {
     /* a replayed CUDA graph reuses the launch, so the pack only has to be

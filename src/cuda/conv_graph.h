@@ -35,10 +35,9 @@ int s24_cg_find(void *dnn, cudaStream_t st, const struct s24_conv_shape *s, int 
 /* The kept plan's workspace in bytes. */
 size_t s24_cg_ws(const struct s24_cg *g);
 /* Runs the plan on the handle's stream: x, w, y as above (the output one
- * written), ws of s24_cg_ws bytes. Pointers must be 16-byte aligned
- * (s24_cg_aligned); cuDNN's failure is returned as its status. */
+ * written), ws of s24_cg_ws bytes. Pointers must be 16-byte aligned (the
+ * tensors say so to cuDNN); cuDNN's failure is returned as its status. */
 int s24_cg_run(void *dnn, struct s24_cg *g, const void *x, const void *w, const void *y, void *ws);
-int s24_cg_aligned(const void *x, const void *w, const void *y);
 /* A line naming the engine (its global index) for logs. */
 const char *s24_cg_name(const struct s24_cg *g);
 void s24_cg_free(struct s24_cg *g);

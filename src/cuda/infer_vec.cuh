@@ -36,13 +36,7 @@ static __device__ __forceinline__ void s24_iv_ld8(const __half *p, float *v)
 }
 static __device__ __forceinline__ void s24_iv_ld8(const __nv_bfloat16 *p, float *v)
 {
-    uint4 u = *(const uint4 *)p;
-    const __nv_bfloat162 *h = (const __nv_bfloat162 *)&u;
-#pragma unroll
-    for (int e = 0; e < 4; e++) {
-        float2 f = __bfloat1622float2(h[e]);
-        v[2 * e] = f.x, v[2 * e + 1] = f.y;
-    }
+    s24_ldn<8>(p, v);
 }
 static __device__ __forceinline__ void s24_iv_st8(__half *p, const float *v)
 {
@@ -54,11 +48,7 @@ static __device__ __forceinline__ void s24_iv_st8(__half *p, const float *v)
 }
 static __device__ __forceinline__ void s24_iv_st8(__nv_bfloat16 *p, const float *v)
 {
-    uint4 u;
-    __nv_bfloat162 *h = (__nv_bfloat162 *)&u;
-#pragma unroll
-    for (int e = 0; e < 4; e++) h[e] = __floats2bfloat162_rn(v[2 * e], v[2 * e + 1]);
-    *(uint4 *)p = u;
+    s24_stn<8>(p, v);
 }
 static __device__ __forceinline__ float s24_iv_ld1(const __half *p) { return __half2float(*p); }
 static __device__ __forceinline__ float s24_iv_ld1(const __nv_bfloat16 *p)
@@ -75,7 +65,7 @@ static __device__ __forceinline__ void s24_iv_st1(__nv_bfloat16 *p, float v)
 /* 16-byte alignment of every non-NULL pointer given */
 static inline int s24_iv_al16(const void *a, const void *b, const void *c, const void *d)
 {
-    return !(((uintptr_t)a | (uintptr_t)b | (uintptr_t)c | (uintptr_t)d) & 15);
+    return s24_cu_al16({a, b, c, d});
 }
 
 #endif

@@ -699,7 +699,7 @@ static int conv_run(struct s24_backend *be, struct conv_plan *p, int d, const vo
     struct conv_algos *a = &p->a[d];
     int rc0;
     if (a->n == 0 && (rc0 = conv_find(be, p, d)) != S24_OK) return rc0;
-    if (a->use_g && s24_cg_aligned(gx, gw, gy)) {
+    if (a->use_g && s24_cu_al16({gx, gw, gy})) {
         size_t need = s24_cg_ws(a->g);
         void *ws = need ? s24_be_ws(be, need) : NULL;
         if (ws || !need) return s24_cg_run(s24_cu(be)->dnn, a->g, gx, gw, gy, ws);

@@ -119,16 +119,22 @@ template <int V> static __device__ __forceinline__ void s24_stn(s24_bf16 *p, con
     }
 }
 
+/* Whether every pointer given is 16-byte aligned (NULL counts as aligned). */
+static inline bool s24_cu_al16(std::initializer_list<const void *> ptrs)
+{
+    uintptr_t a = 0;
+    for (const void *p : ptrs) a |= (uintptr_t)p;
+    return (a & 15) == 0;
+}
+
 /* Calls f(std::integral_constant<int, V>, groups): V = 16 / sizeof(T) where
- * n divides by it and every pointer is 16-byte aligned (NULL counts as
- * aligned), else V = 1; groups = n / V. */
+ * n divides by it and every pointer is 16-byte aligned, else V = 1;
+ * groups = n / V. */
 template <class T, class F>
 static inline void s24_cu_by_vec(int64_t n, std::initializer_list<const void *> ptrs, F f)
 {
     constexpr int V = 16 / (int)sizeof(T);
-    bool ok = n % V == 0;
-    for (const void *p : ptrs) ok = ok && ((uintptr_t)p & 15) == 0;
-    if (ok) f(std::integral_constant<int, V>{}, n / V);
+    if (n % V == 0 && s24_cu_al16(ptrs)) f(std::integral_constant<int, V>{}, n / V);
     else f(std::integral_constant<int, 1>{}, n);
 }
 
