@@ -146,7 +146,8 @@ void s24_cg_free(struct s24_cg *g)
     destroy(&g->graph);
     destroy(&g->op);
     destroy(&g->conv);
-    for (int i = 0; i < 3; i++) destroy(&g->t[i]);
+    for (int i = 0; i < 3; i++)
+        destroy(&g->t[i]);
     free(g);
 }
 
@@ -190,8 +191,8 @@ static void heuristic(bdesc graph, cudnnBackendHeurMode_t m, bdesc *cfg, int64_t
         goto done;
     for (int i = 0; i < CG_CFGS; i++)
         if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &cfg[i])) goto done;
-    if (cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, CG_CFGS, n, cfg))
+    if (cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                                 CG_CFGS, n, cfg))
         *n = 0;
 done:
     destroy(&heur);
@@ -211,8 +212,8 @@ static int engine_skip(bdesc cfg, int bf16, int rtc, int64_t *index)
     int skip = 1;
     *index = -1;
     if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &e) ||
-        cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR,
-                                 1, &cnt, &e))
+        cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                                 &cnt, &e))
         goto done;
     cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &cnt, index);
     if (cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
@@ -253,8 +254,8 @@ static bdesc make_plan(cudnnHandle_t h, bdesc cfg, size_t *ws)
     return p;
 }
 
-static cudnnStatus_t execute(cudnnHandle_t h, bdesc plan, bdesc *pack, const void *x,
-                             const void *w, const void *y, void *ws)
+static cudnnStatus_t execute(cudnnHandle_t h, bdesc plan, bdesc *pack, const void *x, const void *w,
+                             const void *y, void *ws)
 {
     int64_t uid[3] = {UID_X, UID_W, UID_Y};
     void *ptr[3] = {(void *)x, (void *)w, (void *)y};
@@ -284,8 +285,10 @@ __global__ void cg_fill(void *p, int64_t n, int bf16)
         uint32_t h = (uint32_t)i * 2654435761u;
         h ^= h >> 15, h *= 2246822519u, h ^= h >> 13;
         float v = (float)(h >> 8) * (2.0f / 16777216.0f) - 1.0f;
-        if (bf16) ((__nv_bfloat16 *)p)[i] = __float2bfloat16_rn(v);
-        else ((float *)p)[i] = v;
+        if (bf16)
+            ((__nv_bfloat16 *)p)[i] = __float2bfloat16_rn(v);
+        else
+            ((float *)p)[i] = v;
     }
 }
 
@@ -377,7 +380,8 @@ int s24_cg_find(void *dnn, cudaStream_t st, const struct s24_conv_shape *s, int 
         heuristic(g->graph, modes[seen.mode], cfg[0], &ncfg[0]);
         size_t need = 0;
         bdesc plan = seen.index < ncfg[0] ? make_plan(h, cfg[0][seen.index], &need) : NULL;
-        for (int i = 0; i < CG_CFGS; i++) destroy(&cfg[0][i]);
+        for (int i = 0; i < CG_CFGS; i++)
+            destroy(&cfg[0][i]);
         ncfg[0] = 0;
         if (plan) {
             g->plan = plan, g->ws = need, g->engine = -1;
@@ -396,7 +400,8 @@ int s24_cg_find(void *dnn, cudaStream_t st, const struct s24_conv_shape *s, int 
         if (cudaGetLastError() != cudaSuccess) goto done;
     }
     if (cudaEventCreate(&ev[0]) != cudaSuccess || cudaEventCreate(&ev[1]) != cudaSuccess) goto done;
-    for (int m = 0; m < 2; m++) heuristic(g->graph, modes[m], cfg[m], &ncfg[m]);
+    for (int m = 0; m < 2; m++)
+        heuristic(g->graph, modes[m], cfg[m], &ncfg[m]);
     searched = 1; /* buffers made: what follows is this shape's answer */
     for (int m = 0; m < 2; m++)
         for (int64_t i = 0; i < ncfg[m] && i < cg_take[m]; i++) {
@@ -430,11 +435,13 @@ int s24_cg_find(void *dnn, cudaStream_t st, const struct s24_conv_shape *s, int 
         }
 done:
     for (int m = 0; m < 2; m++)
-        for (int i = 0; i < CG_CFGS; i++) destroy(&cfg[m][i]);
+        for (int i = 0; i < CG_CFGS; i++)
+            destroy(&cfg[m][i]);
     for (int i = 0; i < 2; i++)
         if (ev[i]) cudaEventDestroy(ev[i]);
     cudaStreamSynchronize(st);
-    for (int i = 0; i < 3; i++) cudaFree(buf[i]);
+    for (int i = 0; i < 3; i++)
+        cudaFree(buf[i]);
     cudaFree(ws);
     cudaGetLastError(); /* an allocation that failed only leaves this path out */
     if (searched) {
@@ -445,14 +452,20 @@ done:
         s24_cg_free(g);
         return S24_OK;
     }
-    snprintf(g->name, sizeof g->name, "graph engine %lld (%c%d)", (long long)g->engine,
-             "AF"[win_m], win_i);
+    snprintf(g->name, sizeof g->name, "graph engine %lld (%c%d)", (long long)g->engine, "AF"[win_m],
+             win_i);
     *out = g, *ms = best;
     return S24_OK;
 }
 
-size_t s24_cg_ws(const struct s24_cg *g) { return g->ws; }
-const char *s24_cg_name(const struct s24_cg *g) { return g->name; }
+size_t s24_cg_ws(const struct s24_cg *g)
+{
+    return g->ws;
+}
+const char *s24_cg_name(const struct s24_cg *g)
+{
+    return g->name;
+}
 
 int s24_cg_run(void *dnn, struct s24_cg *g, const void *x, const void *w, const void *y, void *ws)
 {
