@@ -253,7 +253,7 @@ static void check_backend(int64_t c, int64_t oc, int64_t groups)
     s24_conv2d_ref_fwd(&s, x, w, b, yr);
     s24_conv2d_ref_bwd(&s, x, w, dy, dxr, dwr, dbr);
     CHECK_OK(be->ops->conv2d_fwd(be, &state, &s, x, w, b, y));
-    CHECK_OK(be->ops->conv2d_bwd(be, &state, &s, x, w, dy, dx, dw, db));
+    CHECK_OK(be->ops->conv2d_bwd(be, &state, &s, x, w, dy, dx, 1, dw, db));
     CHECK(rel_err(y, yr, ny) < 1e-5, "%s: fwd g%lld %g", be->name, (long long)groups,
           rel_err(y, yr, ny));
     CHECK(rel_err(dx, dxr, nx) < 1e-5, "%s: dx g%lld", be->name, (long long)groups);

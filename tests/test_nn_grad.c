@@ -154,7 +154,7 @@ static void check_conv_fast(int64_t n, int64_t h, int64_t c, int64_t oc, int64_t
         CHECK_OK(be->ops->conv2d_fwd(be, &state, &s, x, w, b, y));
         CHECK(rel_err(y, yr, ny) < 1e-5, "%s conv fwd (c%lld oc%lld k%lld g%lld): %g", be->name,
               (long long)c, (long long)oc, (long long)k, (long long)groups, rel_err(y, yr, ny));
-        CHECK_OK(be->ops->conv2d_bwd(be, &state, &s, x, w, r, dx, dw, db));
+        CHECK_OK(be->ops->conv2d_bwd(be, &state, &s, x, w, r, dx, 1, dw, db));
         if (state) be->ops->state_free(be, state);
         CHECK(rel_err(dx, dxr, nx) < 1e-5, "%s conv dx: %g", be->name, rel_err(dx, dxr, nx));
         CHECK(rel_err(dw, dwr, nw) < 1e-5, "%s conv dw: %g", be->name, rel_err(dw, dwr, nw));

@@ -118,11 +118,18 @@ static int conv_fwd(struct s24_backend *be, void **state, const struct s24_conv_
     }
     return s24_cpu_conv2d_fwd(s, x, w, b, y, &be->ws);
 }
+/* The CPU kernels always add into dx: acc == 0 zeroes it first (the same
+ * bits as a gradient zeroed by the caller, which is what it saves on a GPU). */
+static void dx_fresh(float *dx, int acc, int64_t n)
+{
+    if (dx && !acc) memset(dx, 0, sizeof(float) * (size_t)n);
+}
 static int conv_bwd(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
-                    const float *x, const float *w, const float *dy, float *dx, float *dw,
+                    const float *x, const float *w, const float *dy, float *dx, int acc, float *dw,
                     float *db)
 {
     struct cpu_ctx *c = be->ctx;
+    dx_fresh(dx, acc, s->n * s->h * s->w * s->c);
     if (c->dnnl && s->groups == 1) {
         int rc = s24_dnnl_conv2d_bwd(c->dnnl, state, s, x, w, dy, dx, dw, db, &be->ws);
         if (rc != S24_ERR_UNSUPPORTED) return rc;
@@ -165,8 +172,10 @@ static int bn_eval(struct s24_backend *be, int64_t rows, int64_t c, const float 
 }
 static int bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
                   const float *mean, const float *invstd, const float *gamma, const float *beta,
-                  enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta)
+                  enum s24_act act, const float *dy, float *dx, int acc, float *dgamma,
+                  float *dbeta)
 {
+    dx_fresh(dx, acc, rows * c);
     return s24_cpu_bn_bwd_act(rows, c, x, mean, invstd, gamma, beta, act, dy, dx, dgamma, dbeta,
                               &be->ws);
 }
@@ -177,9 +186,10 @@ static int act_fwd(struct s24_backend *be, enum s24_act a, int64_t n, const floa
     return S24_OK;
 }
 static int act_bwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x,
-                   const float *y, const float *dy, float *dx)
+                   const float *y, const float *dy, float *dx, int acc)
 {
     (void)be;
+    dx_fresh(dx, acc, n);
     s24_cpu_act_bwd(a, n, x, y, dy, dx);
     return S24_OK;
 }

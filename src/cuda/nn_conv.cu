@@ -124,11 +124,11 @@ template <bool BWD> static __device__ int dw_tap(int r, int k, int stride, int p
 /* The two gathers, one destination pixel per thread step, so no two threads
  * write one element: forward y (n, oh, ow, c) = dwconv(x (n, h, w, c), w) + b
  * (b may be NULL); backward dx (n, h, w, c) += its transpose applied to dy
- * (n, oh, ow, c). w (c, K, K). */
+ * (n, oh, ow, c), or (add == 0) dx = 0 + it, dx not read. w (c, K, K). */
 template <int K, int V, bool BWD, class T>
 __global__ void dw_gather_kernel(struct s24_conv_shape g, const T *__restrict__ src,
                                  const float *__restrict__ w, const float *__restrict__ b,
-                                 T *__restrict__ dst)
+                                 T *__restrict__ dst, int add)
 {
     float *sw = (float *)s24_dw_smem;
     int tile = blockDim.x * V, cl = threadIdx.x * V;
@@ -159,7 +159,9 @@ __global__ void dw_gather_kernel(struct s24_conv_shape g, const T *__restrict__ 
             }
         }
         if (BWD) {
-            dw_load<V, false>(dst + p * g.c + cc, v);
+            if (add) dw_load<V, false>(dst + p * g.c + cc, v);
+            else
+                for (int j = 0; j < V; j++) v[j] = 0.0f;
             for (int j = 0; j < V; j++) acc[j] += v[j];
         }
         dw_store<V>(dst + p * g.c + cc, acc);
@@ -293,7 +295,7 @@ static int dw_fwd(struct s24_backend *be, const struct s24_conv_shape *s, const 
     dw_dispatch_t(be, s->kh, L.v, [&](auto K, auto V, auto tag) {
         using T = std::remove_pointer_t<decltype(tag)>;
         dw_gather_kernel<K, V, false>
-            <<<L.grid, L.block, L.smem_w, st>>>(*s, (const T *)x, w, b, (T *)y);
+            <<<L.grid, L.block, L.smem_w, st>>>(*s, (const T *)x, w, b, (T *)y, 0);
     });
     S24_LAUNCH_CHECK();
 fail:
@@ -301,7 +303,7 @@ fail:
 }
 
 static int dw_bwd(struct s24_backend *be, const struct s24_conv_shape *s, const float *x,
-                  const float *w, const float *dy, float *dx, float *dw)
+                  const float *w, const float *dy, float *dx, int acc, float *dw)
 {
     int rc = S24_OK;
     struct s24_cuda_nn *cx = s24_cu(be);
@@ -332,7 +334,7 @@ static int dw_bwd(struct s24_backend *be, const struct s24_conv_shape *s, const 
         dw_dispatch_t(be, s->kh, D.v, [&](auto K, auto V, auto tag) {
             using T = std::remove_pointer_t<decltype(tag)>;
             dw_gather_kernel<K, V, true>
-                <<<D.grid, D.block, D.smem_w, st>>>(*s, (const T *)dy, w, NULL, (T *)dx);
+                <<<D.grid, D.block, D.smem_w, st>>>(*s, (const T *)dy, w, NULL, (T *)dx, acc);
         });
         S24_LAUNCH_CHECK();
     }
@@ -366,6 +368,7 @@ struct conv_algos {
     struct s24_cg *g; /* the graph API's fastest plan, or NULL */
     float gms;        /* its time */
     int use_g;        /* 1: g runs, the legacy pick is the fallback */
+    int gacc;         /* backward data: g adds into dx (beta 1) or writes it (beta 0) */
 };
 
 struct conv_plan {
@@ -374,6 +377,7 @@ struct conv_plan {
     int tf32, det, bf16;       /* bf16: the mixed mode's descriptors (x, w, y bf16) */
     int wgrad32;               /* mixed mode: -1 undecided, 1: the filter gradient from fp32
                                 * copies of x and dy on the fp32 plan (faster there), 0: bf16 */
+    int dx_acc;                /* the backward data call in progress adds into dx (graph_find) */
     uint64_t stamp;            /* last use, for eviction */
     double search_s;           /* seconds the legacy searches of this plan took (logs) */
     cudnnTensorDescriptor_t xd, yd, bd; /* (n, c, h, w), (n, oc, oh, ow) NHWC; (1, oc, 1, 1) */
@@ -587,9 +591,10 @@ static int graph_find(struct s24_backend *be, struct conv_plan *p, int d)
     const struct s24_conv_shape *s = &p->key;
     if ((env && !strcmp(env, "0")) || p->det || (!p->bf16 && !(p->tf32 && force)) || a->g)
         return S24_OK;
-    /* the output accumulates (beta 1) except the bf16 filter gradient, which
-     * is added to the fp32 one afterwards */
+    /* the filter gradient accumulates (beta 1) except in bf16, where it is
+     * added to the fp32 one afterwards; dx as the caller asks (p->dx_acc) */
     float beta = d == DIR_FWD || (d == DIR_BWD_FILTER && p->bf16) ? 0.0f : 1.0f;
+    if (d == DIR_BWD_DATA) beta = p->dx_acc ? 1.0f : 0.0f, a->gacc = p->dx_acc;
     const char *rtc = getenv("S24_CONV_GRAPH_RTC");
     double t0 = s24_now();
     int rc = s24_cg_find(s24_cu(be)->dnn, s24_cu(be)->stream, s, d, p->bf16, beta, CONV_WS_MAX,
@@ -811,7 +816,7 @@ static int wgrad32_run(struct s24_backend *be, struct conv_plan *q, const struct
  * fp32 one, unless wgrad_choose found the fp32 plan faster; dx accumulates
  * in bf16. */
 static int dnn_bwd(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
-                   const float *x, const float *w, const float *dy, float *dx, float *dw)
+                   const float *x, const float *w, const float *dy, float *dx, int acc, float *dw)
 {
     int rc;
     cudnnHandle_t h = (cudnnHandle_t)s24_cu(be)->dnn;
@@ -839,10 +844,21 @@ static int dnn_bwd(struct s24_backend *be, void **state, const struct s24_conv_s
         });
     if (rc == S24_OK && p->bf16 && !q) rc = s24_cu_cvt(be, nw, dwd, 1, dw, 0, 1);
     if (rc != S24_OK || !dx) return rc;
+    struct conv_algos *a = &p->a[DIR_BWD_DATA];
+    /* a graph plan has its beta built in: one found for the other beta is
+     * dropped and searched again (memoised, so a node called both ways, as
+     * only tests do, times nothing twice) */
+    if (a->g && a->gacc != (acc != 0)) {
+        s24_cg_free(a->g);
+        a->g = NULL, a->use_g = 0;
+        p->dx_acc = acc != 0;
+        if (a->n > 0 && (rc = graph_find(be, p, DIR_BWD_DATA)) != S24_OK) return rc;
+    }
+    p->dx_acc = acc != 0;
     return conv_run(be, p, DIR_BWD_DATA, dx, wd, dy, [&](int algo, void *ws, size_t wsb) {
         return cudnnConvolutionBackwardData(h, &one, p->wd, wd, p->yd, dy, p->cd[DIR_BWD_DATA],
-                                            (cudnnConvolutionBwdDataAlgo_t)algo, ws, wsb, &one,
-                                            p->xd, dx);
+                                            (cudnnConvolutionBwdDataAlgo_t)algo, ws, wsb,
+                                            acc ? &one : &zero, p->xd, dx);
     });
 }
 
@@ -869,7 +885,7 @@ static int dnn_fwd(struct s24_backend *, void **, const struct s24_conv_shape *s
     return no_dnn(s);
 }
 static int dnn_bwd(struct s24_backend *, void **, const struct s24_conv_shape *s, const float *,
-                   const float *, const float *, float *, float *)
+                   const float *, const float *, float *, int, float *)
 {
     return no_dnn(s);
 }
@@ -887,13 +903,13 @@ int s24_cu_conv2d_fwd(struct s24_backend *be, void **state, const struct s24_con
 }
 
 int s24_cu_conv2d_bwd(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
-                      const float *x, const float *w, const float *dy, float *dx, float *dw,
-                      float *db)
+                      const float *x, const float *w, const float *dy, float *dx, int acc,
+                      float *dw, float *db)
 {
     int rc = conv_check(s);
     if (rc != S24_OK) return rc;
-    rc = dw_eligible(s) ? dw_bwd(be, s, x, w, dy, dx, dw)
-                        : dnn_bwd(be, state, s, x, w, dy, dx, dw);
+    rc = dw_eligible(s) ? dw_bwd(be, s, x, w, dy, dx, acc, dw)
+                        : dnn_bwd(be, state, s, x, w, dy, dx, acc, dw);
     if (rc == S24_OK && db) rc = s24_cu_colsum_acc(be, s->n * s->oh * s->ow, s->oc, dy, db);
     return rc;
 }

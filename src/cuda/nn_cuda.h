@@ -168,8 +168,8 @@ template <int A> static __device__ __forceinline__ float s24_cu_act_grad(float x
 int s24_cu_conv2d_fwd(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
                       const float *x, const float *w, const float *b, float *y);
 int s24_cu_conv2d_bwd(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
-                      const float *x, const float *w, const float *dy, float *dx, float *dw,
-                      float *db);
+                      const float *x, const float *w, const float *dy, float *dx, int acc,
+                      float *dw, float *db);
 void s24_cu_conv_state_free(void *state);
 
 /* nn_linear.cu; also the helpers the mixed mode shares:
@@ -198,12 +198,13 @@ int s24_cu_bn_fwd_eval(struct s24_backend *be, int64_t rows, int64_t c, const fl
                        const float *rvar, float eps, enum s24_act act, float *y);
 int s24_cu_bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
                   const float *mean, const float *invstd, const float *gamma, const float *beta,
-                  enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta);
+                  enum s24_act act, const float *dy, float *dx, int acc, float *dgamma,
+                  float *dbeta);
 
 /* nn_elem.cu */
 int s24_cu_act_fwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x, float *y);
 int s24_cu_act_bwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x,
-                   const float *y, const float *dy, float *dx);
+                   const float *y, const float *dy, float *dx, int acc);
 int s24_cu_add_fwd(struct s24_backend *be, int64_t n, const float *a, const float *b,
                    enum s24_act act, float *y);
 int s24_cu_acc(struct s24_backend *be, int64_t n, const float *dy, float *dx);

@@ -86,11 +86,12 @@ static __global__ void s24_el_act_fwd_k(int64_t n, const T *x, T *y)
 }
 
 /* x, y, dy, dx: (n). dx += the gradient (ReLU: only where x > 0, so a zero
- * there stays what it was). */
+ * there stays what it was); acc == 0: added to 0 instead of dx's contents,
+ * which are not read (the bits of a zeroed dx, as the CPU backend gives). */
 template <int A, int V, class T>
 static __global__ void s24_el_act_bwd_k(int64_t n, const T *__restrict__ x,
                                         const T *__restrict__ y, const T *__restrict__ dy,
-                                        T *__restrict__ dx)
+                                        T *__restrict__ dx, int acc)
 {
     int64_t step = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
@@ -98,7 +99,11 @@ static __global__ void s24_el_act_bwd_k(int64_t n, const T *__restrict__ x,
         if (A == S24_ACT_SIGMOID) s24_ldn<V>(y + i * V, xv);
         else s24_ldn<V>(x + i * V, xv);
         s24_ldn<V>(dy + i * V, g);
-        s24_ldn<V>(dx + i * V, d);
+        if (acc)
+            s24_ldn<V>(dx + i * V, d);
+        else
+            for (int k = 0; k < V; k++)
+                d[k] = 0.0f;
         for (int k = 0; k < V; k++) {
             if (A == S24_ACT_RELU) {
                 if (xv[k] > 0.0f) d[k] = __fadd_rn(d[k], g[k]);
@@ -131,17 +136,18 @@ static void s24_el_act_fwd_go(enum s24_act a, cudaStream_t st, int64_t n, const 
 
 template <class T>
 static void s24_el_act_bwd_go(enum s24_act a, cudaStream_t st, int64_t n, const T *x,
-                              const T *y, const T *dy, T *dx)
+                              const T *y, const T *dy, T *dx, int acc)
 {
     s24_cu_by_vec<T>(n, {x, y, dy, dx}, [&](auto vc, int64_t m) {
         constexpr int V = decltype(vc)::value;
         unsigned nb = s24_cu_blocks(m, S24_EL_TPB);
         if (a == S24_ACT_RELU)
-            s24_el_act_bwd_k<S24_ACT_RELU, V, T><<<nb, S24_EL_TPB, 0, st>>>(m, x, y, dy, dx);
+            s24_el_act_bwd_k<S24_ACT_RELU, V, T><<<nb, S24_EL_TPB, 0, st>>>(m, x, y, dy, dx, acc);
         else if (a == S24_ACT_SILU)
-            s24_el_act_bwd_k<S24_ACT_SILU, V, T><<<nb, S24_EL_TPB, 0, st>>>(m, x, y, dy, dx);
+            s24_el_act_bwd_k<S24_ACT_SILU, V, T><<<nb, S24_EL_TPB, 0, st>>>(m, x, y, dy, dx, acc);
         else
-            s24_el_act_bwd_k<S24_ACT_SIGMOID, V, T><<<nb, S24_EL_TPB, 0, st>>>(m, x, y, dy, dx);
+            s24_el_act_bwd_k<S24_ACT_SIGMOID, V, T>
+                <<<nb, S24_EL_TPB, 0, st>>>(m, x, y, dy, dx, acc);
     });
 }
 
@@ -164,7 +170,7 @@ fail:
 }
 
 int s24_cu_act_bwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x,
-                   const float *y, const float *dy, float *dx)
+                   const float *y, const float *dy, float *dx, int acc)
 {
     int rc = S24_OK;
     cudaStream_t st = s24_cu(be)->stream;
@@ -175,7 +181,7 @@ int s24_cu_act_bwd(struct s24_backend *be, enum s24_act a, int64_t n, const floa
         return s24_error(S24_ERR_INVALID, "act_bwd: unknown activation %d", (int)a);
     s24_cu_by_act(be, [&](auto tag) {
         using T = std::remove_pointer_t<decltype(tag)>;
-        s24_el_act_bwd_go<T>(a, st, n, (const T *)x, (const T *)y, (const T *)dy, (T *)dx);
+        s24_el_act_bwd_go<T>(a, st, n, (const T *)x, (const T *)y, (const T *)dy, (T *)dx, acc);
     });
     S24_LAUNCH_CHECK();
 fail:

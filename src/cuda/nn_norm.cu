@@ -429,14 +429,15 @@ static __global__ void __launch_bounds__(S24_BN_FIN *S24_BN_FIN)
 }
 
 /* dx (rows, c) += gamma invstd (dz - m1 - xhat m2), the CPU's rounding order
- * (dz: s24_bn_dz); dx loaded, the sum in fp32, stored rounded. */
+ * (dz: s24_bn_dz); dx loaded, the sum in fp32, stored rounded. acc == 0:
+ * added to 0 instead, dx not read (a zeroed dx's bits, one read saved). */
 template <int A, class T, int V>
 static __global__ void s24_bn_dx_k(int64_t rows, int64_t c, int ct, int rt, int64_t rpc,
                                    const T *__restrict__ x, const float *__restrict__ mean,
                                    const float *__restrict__ invstd,
                                    const float *__restrict__ gamma, const float *__restrict__ beta,
                                    const T *__restrict__ dy, const float *__restrict__ m12,
-                                   T *__restrict__ dx)
+                                   T *__restrict__ dx, int acc)
 {
     int t = threadIdx.x, cv = ct / V, lane = t / cv;
     int64_t j = (int64_t)blockIdx.x * ct + V * (t % cv);
@@ -462,7 +463,12 @@ static __global__ void s24_bn_dx_k(int64_t rows, int64_t c, int ct, int rt, int6
                                        m1[e]),
                              __fmul_rn(xh, m2[e]));
         }
-        s24_bn_ld<V>(dx + o, d);
+        if (acc)
+            s24_bn_ld<V>(dx + o, d);
+        else
+#pragma unroll
+            for (int e = 0; e < V; e++)
+                d[e] = 0.0f;
 #pragma unroll
         for (int e = 0; e < V; e++)
             d[e] = __fadd_rn(d[e], __fmul_rn(gi[e], u[e]));
@@ -475,7 +481,7 @@ template <int A, class T, int V>
 static void s24_bn_bwd_launch(cudaStream_t st, const struct s24_bn_geom *g, int dx_pass,
                               int64_t rows, int64_t c, const T *x, const float *mean,
                               const float *invstd, const float *gamma, const float *beta,
-                              const T *dy, const float *m12, T *dx, double *part)
+                              const T *dy, const float *m12, T *dx, int acc, double *part)
 {
     dim3 grid(g->tiles, g->chunks);
     if (!dx_pass)
@@ -483,31 +489,31 @@ static void s24_bn_bwd_launch(cudaStream_t st, const struct s24_bn_geom *g, int 
             rows, c, g->ct, g->rt, g->rpc, x, dy, mean, invstd, gamma, beta, part);
     else
         s24_bn_dx_k<A, T, V><<<grid, S24_BN_TPB, 0, st>>>(rows, c, g->ct, g->rt, g->rpc, x, mean,
-                                                          invstd, gamma, beta, dy, m12, dx);
+                                                          invstd, gamma, beta, dy, m12, dx, acc);
 }
 
 template <class T, int V>
 static void s24_bn_bwd_pass(cudaStream_t st, const struct s24_bn_geom *g, enum s24_act act,
                             int dx_pass, int64_t rows, int64_t c, const T *x, const float *mean,
                             const float *invstd, const float *gamma, const float *beta,
-                            const T *dy, const float *m12, T *dx, double *part)
+                            const T *dy, const float *m12, T *dx, int acc, double *part)
 {
     if (act == S24_ACT_RELU)
         s24_bn_bwd_launch<S24_ACT_RELU, T, V>(st, g, dx_pass, rows, c, x, mean, invstd, gamma,
-                                              beta, dy, m12, dx, part);
+                                              beta, dy, m12, dx, acc, part);
     else if (act == S24_ACT_SILU)
         s24_bn_bwd_launch<S24_ACT_SILU, T, V>(st, g, dx_pass, rows, c, x, mean, invstd, gamma,
-                                              beta, dy, m12, dx, part);
+                                              beta, dy, m12, dx, acc, part);
     else
         s24_bn_bwd_launch<S24_ACT_NONE, T, V>(st, g, dx_pass, rows, c, x, mean, invstd, gamma,
-                                              beta, dy, m12, dx, part);
+                                              beta, dy, m12, dx, acc, part);
 }
 
 template <class T, int V>
 static int s24_bn_bwd_t(struct s24_backend *be, int64_t rows, int64_t c, const T *x,
                         const float *mean, const float *invstd, const float *gamma,
-                        const float *beta, enum s24_act act, const T *dy, T *dx, float *dgamma,
-                        float *dbeta)
+                        const float *beta, enum s24_act act, const T *dy, T *dx, int acc,
+                        float *dgamma, float *dbeta)
 {
     int rc = S24_OK;
     cudaStream_t st = s24_cu(be)->stream;
@@ -519,7 +525,7 @@ static int s24_bn_bwd_t(struct s24_backend *be, int64_t rows, int64_t c, const T
     if (!ws) return s24_error(S24_ERR_NOMEM, "bn_bwd: scratch for partial sums");
     part = (double *)(void *)ws;
     m12 = (float *)(void *)(ws + pbytes);
-    s24_bn_bwd_pass<T, V>(st, &g, act, 0, rows, c, x, mean, invstd, gamma, beta, dy, NULL, NULL,
+    s24_bn_bwd_pass<T, V>(st, &g, act, 0, rows, c, x, mean, invstd, gamma, beta, dy, NULL, NULL, 1,
                           part);
     S24_LAUNCH_CHECK();
     s24_bn_finish_bwd_k<<<(unsigned)((c + S24_BN_FIN - 1) / S24_BN_FIN),
@@ -528,7 +534,7 @@ static int s24_bn_bwd_t(struct s24_backend *be, int64_t rows, int64_t c, const T
     S24_LAUNCH_CHECK();
     if (dx) {
         s24_bn_bwd_pass<T, V>(st, &g, act, 1, rows, c, x, mean, invstd, gamma, beta, dy, m12, dx,
-                              NULL);
+                              acc, NULL);
         S24_LAUNCH_CHECK();
     }
 fail:
@@ -537,7 +543,8 @@ fail:
 
 int s24_cu_bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
                   const float *mean, const float *invstd, const float *gamma, const float *beta,
-                  enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta)
+                  enum s24_act act, const float *dy, float *dx, int acc, float *dgamma,
+                  float *dbeta)
 {
     int rc = s24_bn_shape_ok("bn_bwd", rows, c);
     if (rc != S24_OK || (rc = s24_bn_act_ok("bn_bwd", act)) != S24_OK) return rc;
@@ -551,7 +558,7 @@ int s24_cu_bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *
         rc = s24_bn_by_vec<T>(c, addrs, [&](auto vt) {
             return s24_bn_bwd_t<T, decltype(vt)::value>(be, rows, c, (const T *)x, mean, invstd,
                                                         gamma, beta, act, (const T *)dy, (T *)dx,
-                                                        dgamma, dbeta);
+                                                        acc, dgamma, dbeta);
         });
     });
     return rc;

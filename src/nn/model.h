@@ -47,6 +47,10 @@ struct s24_node {
      * activation node right after it runs inside it and this node writes
      * that node's output slot; on the activation, it is skipped. */
     int fuse;
+    /* Planned at placement (model_run.c): this node's backward is the first
+     * to write in's (fresh1) / in2's (fresh2) gradient and overwrites it, so
+     * that gradient is never zeroed first. */
+    int fresh1, fresh2;
 };
 
 struct s24_slot {

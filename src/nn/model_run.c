@@ -87,6 +87,54 @@ static void plan_inplace(struct s24_model *m)
     }
 }
 
+/* A gradient's first writer in the backward (its slot's last reader in the
+ * forward, as the backward runs the nodes from last to first) overwrites it
+ * where its op can (conv, batch norm and activation backwards take acc = 0;
+ * an add's copies dy), instead of adding into a zeroed buffer: one pass
+ * that writes and one that reads each such gradient saved (outside the
+ * convolutions the backward is memory-bound on a GPU). Every other writer
+ * adds. Each op's fresh
+ * result is 0 + its value, as on a zeroed buffer, so the CPU backend gives
+ * the same bits either way (on a GPU, cuDNN's backward-data plan for
+ * beta 0 may be another one than for beta 1). S24_GRAD_FRESH=0 zeroes and
+ * adds everywhere (tests, measurements). */
+static int can_overwrite(const struct s24_node *nd)
+{
+    switch (nd->op) {
+    case S24_N_CONV:
+    case S24_N_BN:
+    case S24_N_ADD:
+        return 1;
+    case S24_N_ACT:
+        return !nd->fuse;
+    default:
+        return 0;
+    }
+}
+
+static void plan_fresh(struct s24_model *m)
+{
+    const char *e = getenv("S24_GRAD_FRESH");
+    int on = !(e && !strcmp(e, "0"));
+    for (int i = 0; i < m->nn; i++)
+        m->nodes[i].fresh1 = m->nodes[i].fresh2 = 0;
+    if (!on) return;
+    for (int s = 0; s < m->ns; s++) {
+        if (s == m->in_slot) continue;
+        int last = -1;
+        for (int j = 0; j < m->nn; j++)
+            if (m->nodes[j].in == s || m->nodes[j].in2 == s) last = j;
+        if (last < 0) continue;
+        struct s24_node *nd = &m->nodes[last];
+        /* x + x would write one gradient twice in one backward */
+        if (!can_overwrite(nd) || nd->in == nd->in2) continue;
+        if (nd->in == s)
+            nd->fresh1 = 1;
+        else
+            nd->fresh2 = 1;
+    }
+}
+
 int s24_model_place(struct s24_model *m)
 {
     struct s24_backend *be = m->be;
@@ -97,6 +145,7 @@ int s24_model_place(struct s24_model *m)
     m->placed = 1;
     for (int i = 0; i < m->ns; i++) m->slots[i].gbuf = -1, m->slots[i].alias = -1;
     plan_fuse(m);
+    plan_fresh(m);
     plan_inplace(m);
     s24_arena_plan(m);
     for (int i = 0; i < m->np; i++) {
@@ -424,6 +473,14 @@ int s24_model_forward(s24_model_t *m, const float *x, int n, int h, int w, float
 }
 
 /* ---------------------------------------------------------------- backward */
+/* dx += dy, or dx = dy where dx is fresh (the bits of 0 + dy but for a -0,
+ * which no caller tells from +0: gradients are only ever added to). */
+static int add_grad(struct s24_backend *be, int64_t n, const float *dy, float *dx, int fresh)
+{
+    if (fresh) return be->ops->copy(be, dx, dy, (size_t)n * s24_be_act_size(be));
+    return be->ops->acc(be, n, dy, dx);
+}
+
 static int back_node(struct s24_model *m, int i)
 {
     struct s24_node *nd = &m->nodes[i];
@@ -439,25 +496,26 @@ static int back_node(struct s24_model *m, int i)
         struct s24_conv_shape cs;
         if ((rc = conv_shape(m, nd, &cs))) return rc;
         struct s24_param *w = &m->params[nd->pw];
-        return op->conv2d_bwd(be, &nd->state, &cs, in->x, w->bdata, out->g, dx, w->bgrad,
-                              nd->pb >= 0 ? m->params[nd->pb].bgrad : NULL);
+        return op->conv2d_bwd(be, &nd->state, &cs, in->x, w->bdata, out->g, dx, !nd->fresh1,
+                              w->bgrad, nd->pb >= 0 ? m->params[nd->pb].bgrad : NULL);
     }
     case S24_N_BN: {
         struct s24_param *g = &m->params[nd->pw], *b = &m->params[nd->pb];
         return op->bn_bwd(be, in->n * in->h * in->w, in->c, in->x, nd->mean, nd->invstd, g->bdata,
-                          b->bdata, act, out->g, dx, g->bgrad, b->bgrad);
+                          b->bdata, act, out->g, dx, !nd->fresh1, g->bgrad, b->bgrad);
     }
     case S24_N_ACT:
         if (nd->fuse) return S24_OK; /* the node before takes its gradient */
-        return dx ? op->act_bwd(be, nd->act, ne, in->x, out->x, out->g, dx) : S24_OK;
+        return dx ? op->act_bwd(be, nd->act, ne, in->x, out->x, out->g, dx, !nd->fresh1) : S24_OK;
     case S24_N_ADD: {
         float *d2 = nd->in2 != m->in_slot ? m->slots[nd->in2].g : NULL;
         if (act == S24_ACT_RELU) { /* the ReLU's gradient to each input, from the output */
-            if (dx && (rc = op->act_bwd(be, act, ne, out->x, out->x, out->g, dx))) return rc;
-            return d2 ? op->act_bwd(be, act, ne, out->x, out->x, out->g, d2) : S24_OK;
+            if (dx && (rc = op->act_bwd(be, act, ne, out->x, out->x, out->g, dx, !nd->fresh1)))
+                return rc;
+            return d2 ? op->act_bwd(be, act, ne, out->x, out->x, out->g, d2, !nd->fresh2) : S24_OK;
         }
-        if (dx && (rc = op->acc(be, ne, out->g, dx))) return rc;
-        return d2 ? op->acc(be, ne, out->g, d2) : S24_OK;
+        if (dx && (rc = add_grad(be, ne, out->g, dx, nd->fresh1))) return rc;
+        return d2 ? add_grad(be, ne, out->g, d2, nd->fresh2) : S24_OK;
     }
     case S24_N_GAP:
         return dx ? op->gap_bwd(be, in->n, in->h * in->w, in->c, out->g, dx) : S24_OK;
@@ -493,14 +551,16 @@ static int back_node(struct s24_model *m, int i)
  * in a pool buffer of its own. The same order every step gives every slot
  * the same place every step. */
 
-/* Slot s gets a zeroed gradient (backward accumulates into it) before
- * node at's backward runs (at == nn: before the first). */
-static int grad_acquire(struct s24_model *m, int at, int s)
+/* Slot s gets a gradient before node at's backward runs (at == nn: before
+ * the first): zeroed (the backward accumulates into it) unless `fresh`,
+ * when node at overwrites it (plan_fresh). */
+static int grad_acquire(struct s24_model *m, int at, int s, int fresh)
 {
     struct s24_slot *sl = &m->slots[s];
     if (s == m->in_slot || sl->g) return S24_OK;
     size_t need = s24_be_act_size(m->be) * (size_t)slot_numel(sl);
-    if (s24_arena_grad_place(m, at, s, need)) return m->be->ops->zero(m->be, sl->g, need);
+    if (s24_arena_grad_place(m, at, s, need))
+        return fresh ? S24_OK : m->be->ops->zero(m->be, sl->g, need);
     int best = -1;
     for (int i = 0; i < m->ngpool; i++) /* smallest free buffer that fits */
         if (!m->gpool[i].busy && m->gpool[i].cap >= need &&
@@ -526,7 +586,7 @@ static int grad_acquire(struct s24_model *m, int at, int s)
     m->gpool[best].busy = 1;
     sl->g = m->gpool[best].p;
     sl->gbuf = best;
-    return m->be->ops->zero(m->be, sl->g, need);
+    return fresh ? S24_OK : m->be->ops->zero(m->be, sl->g, need);
 }
 
 static void grad_release(struct s24_model *m, int s)
@@ -542,7 +602,7 @@ static void grad_release(struct s24_model *m, int s)
 static int grads_ready(struct s24_model *m)
 {
     for (int i = 0; i < m->ns; i++) grad_release(m, i);
-    return grad_acquire(m, m->nn, m->out_slot);
+    return grad_acquire(m, m->nn, m->out_slot, 0);
 }
 
 /* Node nd's backward with its inputs' gradients borrowed first and its
@@ -551,8 +611,8 @@ static int back_node_live(struct s24_model *m, int i)
 {
     struct s24_node *nd = &m->nodes[i];
     if (nd->op == S24_N_ACT && nd->fuse) return S24_OK; /* its slots are the node before's */
-    int rc = grad_acquire(m, i, nd->in);
-    if (rc == S24_OK && nd->in2 >= 0) rc = grad_acquire(m, i, nd->in2);
+    int rc = grad_acquire(m, i, nd->in, nd->fresh1);
+    if (rc == S24_OK && nd->in2 >= 0) rc = grad_acquire(m, i, nd->in2, nd->fresh2);
     if (rc == S24_OK) rc = back_node(m, i);
     if (rc == S24_OK) grad_release(m, s24_node_out(m, i));
     return rc;

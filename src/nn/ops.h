@@ -116,10 +116,15 @@ struct s24_be_ops {
     /* ---- layers. y = conv(x, w) + b (b may be NULL). */
     int (*conv2d_fwd)(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
                       const float *x, const float *w, const float *b, float *y);
-    /* dx += ..., dw += ..., db += ... (dx, db may be NULL). */
+    /* dx += ... (acc != 0) or dx = ... (acc == 0: dx's old contents are
+     * never read, so the caller need not zero it), dw += ..., db += ...
+     * (dx, db may be NULL). The same `acc` in bn_bwd and act_bwd: a
+     * gradient's first writer in the backward overwrites, and only the
+     * later ones add (src/nn/model_run.c), which saves a zeroing pass and
+     * a read of every such gradient. */
     int (*conv2d_bwd)(struct s24_backend *be, void **state, const struct s24_conv_shape *s,
-                      const float *x, const float *w, const float *dy, float *dx, float *dw,
-                      float *db);
+                      const float *x, const float *w, const float *dy, float *dx, int acc,
+                      float *dw, float *db);
     /* Batch norm over `rows` rows of `c` channels (rows = n*h*w), batch
      * statistics: mean and invstd (C each) kept for the backward, and the
      * running statistics updated as PyTorch does (rmean, rvar may be NULL):
@@ -135,14 +140,16 @@ struct s24_be_ops {
     int (*bn_fwd_eval)(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
                        const float *gamma, const float *beta, const float *rmean,
                        const float *rvar, float eps, enum s24_act act, float *y);
-    /* dy: the gradient of act(bn(x)); dx (may be NULL) += ..., dgamma, dbeta += ... */
+    /* dy: the gradient of act(bn(x)); dx (may be NULL) += ... (acc) or = ...,
+     * dgamma, dbeta += ... */
     int (*bn_bwd)(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
                   const float *mean, const float *invstd, const float *gamma, const float *beta,
-                  enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta);
+                  enum s24_act act, const float *dy, float *dx, int acc, float *dgamma,
+                  float *dbeta);
     int (*act_fwd)(struct s24_backend *be, enum s24_act a, int64_t n, const float *x, float *y);
-    /* Uses x and y (the forward's input and output). */
+    /* Uses x and y (the forward's input and output); dx += ... (acc) or = ... */
     int (*act_bwd)(struct s24_backend *be, enum s24_act a, int64_t n, const float *x,
-                   const float *y, const float *dy, float *dx);
+                   const float *y, const float *dy, float *dx, int acc);
     /* y = act(a + b), act S24_ACT_NONE or RELU; y may be a or b. The backward
      * of a fused ReLU is act_bwd(RELU) with the output as x (y > 0 iff a + b > 0). */
     int (*add_fwd)(struct s24_backend *be, int64_t n, const float *a, const float *b,

@@ -119,17 +119,25 @@ static void test_bn_act(int64_t rows, int64_t c, float off, float sc, enum s24_a
     act_put(&a[DY], a[DY].hc), act_put(&a[DX], a[DX].hc);
     pair_put(&t[DG], t[DG].hc), pair_put(&t[DB], t[DB].hc);
     CHECK_OK(C->ops->bn_bwd(C, rows, c, a[X].c, t[MEAN].c, t[ISTD].c, t[GM].c, t[BT].c, act,
-                            a[DY].c, a[DX].c, t[DG].c, t[DB].c));
+                            a[DY].c, a[DX].c, 1, t[DG].c, t[DB].c));
     CHECK_OK(G->ops->bn_bwd(G, rows, c, a[X].g, t[MEAN].g, t[ISTD].g, t[GM].g, t[BT].g, act,
-                            a[DY].g, a[DX].g, t[DG].g, t[DB].g));
+                            a[DY].g, a[DX].g, 1, t[DG].g, t[DB].g));
     expect_act(&a[DX], "bwd dx (accumulated)");
     expect_close(&t[DG], TOL_F32, "bwd dgamma (accumulated)");
     expect_close(&t[DB], TOL_F32, "bwd dbeta (accumulated)");
     pair_sync_from_cpu(&t[DG]), pair_sync_from_cpu(&t[DB]);
+    /* acc 0: dx overwritten, its NaNs never read */
+    act_poison(&a[DX]);
     CHECK_OK(C->ops->bn_bwd(C, rows, c, a[X].c, t[MEAN].c, t[ISTD].c, t[GM].c, t[BT].c, act,
-                            a[DY].c, NULL, t[DG].c, t[DB].c));
+                            a[DY].c, a[DX].c, 0, t[DG].c, t[DB].c));
     CHECK_OK(G->ops->bn_bwd(G, rows, c, a[X].g, t[MEAN].g, t[ISTD].g, t[GM].g, t[BT].g, act,
-                            a[DY].g, NULL, t[DG].g, t[DB].g));
+                            a[DY].g, a[DX].g, 0, t[DG].g, t[DB].g));
+    expect_act(&a[DX], "bwd dx (overwritten)");
+    pair_sync_from_cpu(&t[DG]), pair_sync_from_cpu(&t[DB]);
+    CHECK_OK(C->ops->bn_bwd(C, rows, c, a[X].c, t[MEAN].c, t[ISTD].c, t[GM].c, t[BT].c, act,
+                            a[DY].c, NULL, 1, t[DG].c, t[DB].c));
+    CHECK_OK(G->ops->bn_bwd(G, rows, c, a[X].g, t[MEAN].g, t[ISTD].g, t[GM].g, t[BT].g, act,
+                            a[DY].g, NULL, 1, t[DG].g, t[DB].g));
     expect_close(&t[DG], TOL_F32, "bwd dgamma without dx");
     expect_close(&t[DB], TOL_F32, "bwd dbeta without dx");
 out:

@@ -117,26 +117,27 @@ static void conv_sizes(const struct s24_conv_shape *s, int64_t *nx, int64_t *nw,
     *ny = s->n * s->oh * s->ow * s->oc;
 }
 
-/* Forward then backward on `be` with its node state; outputs into d->y ... */
+/* Forward then backward on `be` with its node state; outputs into d->y ...
+ * acc == 0: dx is overwritten, so it starts as NaNs that must not show. */
 static int conv_on(s24_backend_t *be, void **state, const struct s24_conv_shape *s, int want_dx,
-                   struct conv_data *d)
+                   int acc, struct conv_data *d)
 {
     int64_t nx, nw, ny;
     conv_sizes(s, &nx, &nw, &ny);
     struct dbuf X = {0}, W = {0}, B = {0}, DY = {0}, Y = {0}, DX = {0}, DW = {0}, DB = {0};
-    float *poison = nans(ny);
+    float *poison = nans(ny > nx ? ny : nx);
     int rc = aput(be, &X, d->x, nx);
     if (rc == S24_OK) rc = dput(be, &W, d->w, nw);
     if (rc == S24_OK && d->b) rc = dput(be, &B, d->b, s->oc);
     if (rc == S24_OK) rc = aput(be, &DY, d->dy, ny);
     if (rc == S24_OK) rc = aput(be, &Y, poison, ny);
-    if (rc == S24_OK && want_dx) rc = aput(be, &DX, d->dx0, nx);
+    if (rc == S24_OK && want_dx) rc = aput(be, &DX, acc ? d->dx0 : poison, nx);
     if (rc == S24_OK) rc = dput(be, &DW, d->dw0, nw);
     if (rc == S24_OK && d->b) rc = dput(be, &DB, d->db0, s->oc);
     if (rc == S24_OK)
         rc = be->ops->conv2d_fwd(be, state, s, X.p, W.p, d->b ? B.p : NULL, Y.p);
     if (rc == S24_OK)
-        rc = be->ops->conv2d_bwd(be, state, s, X.p, W.p, DY.p, want_dx ? DX.p : NULL, DW.p,
+        rc = be->ops->conv2d_bwd(be, state, s, X.p, W.p, DY.p, want_dx ? DX.p : NULL, acc, DW.p,
                                  d->b ? DB.p : NULL);
     if (rc == S24_OK) rc = aget(be, d->y, &Y);
     if (rc == S24_OK && want_dx) rc = aget(be, d->dx, &DX);
@@ -169,6 +170,9 @@ static void run_conv(const struct conv_case *cc)
     }
 #endif
     for (int call = 0; call < 3; call++) {
+        /* the middle call overwrites dx (acc 0), the others add: a node's
+         * plan switches both ways */
+        int acc = call != 1;
         struct s24_conv_shape s = {cc->n[call], cc->h, cc->w, cc->c, cc->oc, cc->k, cc->k,
                                    cc->stride, cc->pad, cc->groups, 0, 0};
         CHECK_OK(s24_conv_shape_init(&s));
@@ -189,11 +193,11 @@ static void run_conv(const struct conv_case *cc)
         ref.dx = malloc((size_t)nx * sizeof(float));
         ref.dw = malloc((size_t)nw * sizeof(float));
         ref.db = malloc((size_t)s.oc * sizeof(float));
-        CHECK_OK(conv_on(CPU, &cstate, &s, cc->want_dx, &ref));
+        CHECK_OK(conv_on(CPU, &cstate, &s, cc->want_dx, acc, &ref));
         for (int g = 0; g < NGPU; g++) {
             struct conv_data o = d, o2 = d;
             o.y = nans(ny), o.dx = nans(nx), o.dw = nans(nw), o.db = nans(s.oc);
-            int rc = conv_on(G[g].be, &gstate[g], &s, cc->want_dx, &o);
+            int rc = conv_on(G[g].be, &gstate[g], &s, cc->want_dx, acc, &o);
             CHECK(rc == S24_OK, "%s %s n %lld: %s", cc->name, G[g].tag, (long long)s.n,
                   s24_last_error());
             double e[4] = {rel_l2(o.y, ref.y, ny), cc->want_dx ? rel_l2(o.dx, ref.dx, nx) : 0,
@@ -208,7 +212,7 @@ static void run_conv(const struct conv_case *cc)
             if (G[g].det && rc == S24_OK) {
                 /* the same call again from the same starting gradients */
                 o2.y = nans(ny), o2.dx = nans(nx), o2.dw = nans(nw), o2.db = nans(s.oc);
-                CHECK_OK(conv_on(G[g].be, &gstate[g], &s, cc->want_dx, &o2));
+                CHECK_OK(conv_on(G[g].be, &gstate[g], &s, cc->want_dx, acc, &o2));
                 int same = !memcmp(o.y, o2.y, (size_t)ny * sizeof(float)) &&
                            (!cc->want_dx || !memcmp(o.dx, o2.dx, (size_t)nx * sizeof(float))) &&
                            !memcmp(o.dw, o2.dw, (size_t)nw * sizeof(float)) &&

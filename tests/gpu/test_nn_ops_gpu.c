@@ -36,9 +36,13 @@ static void test_act_add(int64_t n)
         pair_put(&dy, dy.hc);
         fill(dx.hc, (size_t)n, -1.0f, 1.0f);
         pair_put(&dx, dx.hc);
-        CHECK_OK(C->ops->act_bwd(C, (enum s24_act)a, n, x.c, y.c, dy.c, dx.c));
-        CHECK_OK(G->ops->act_bwd(G, (enum s24_act)a, n, x.g, y.g, dy.g, dx.g));
+        CHECK_OK(C->ops->act_bwd(C, (enum s24_act)a, n, x.c, y.c, dy.c, dx.c, 1));
+        CHECK_OK(G->ops->act_bwd(G, (enum s24_act)a, n, x.g, y.g, dy.g, dx.g, 1));
         expect_close(&dx, a == 0 ? 0.0 : 1e-6, "bwd (accumulated)");
+        pair_poison(&dx); /* acc 0: overwritten, the NaNs never read */
+        CHECK_OK(C->ops->act_bwd(C, (enum s24_act)a, n, x.c, y.c, dy.c, dx.c, 0));
+        CHECK_OK(G->ops->act_bwd(G, (enum s24_act)a, n, x.g, y.g, dy.g, dx.g, 0));
+        expect_close(&dx, a == 0 ? 0.0 : 1e-6, "bwd (overwritten)");
     }
     snprintf(where, sizeof where, "add, acc n %lld", (long long)n);
     fill(b.hc, (size_t)n, -3.0f, 3.0f);
@@ -255,17 +259,25 @@ static void test_bn_act(int64_t rows, int64_t c, float off, float sc, enum s24_a
     pair_put(&t[DY], t[DY].hc), pair_put(&t[DX], t[DX].hc);
     pair_put(&t[DG], t[DG].hc), pair_put(&t[DB], t[DB].hc);
     CHECK_OK(C->ops->bn_bwd(C, rows, c, t[X].c, t[MEAN].c, t[ISTD].c, t[GM].c, t[BT].c, act,
-                            t[DY].c, t[DX].c, t[DG].c, t[DB].c));
+                            t[DY].c, t[DX].c, 1, t[DG].c, t[DB].c));
     CHECK_OK(G->ops->bn_bwd(G, rows, c, t[X].g, t[MEAN].g, t[ISTD].g, t[GM].g, t[BT].g, act,
-                            t[DY].g, t[DX].g, t[DG].g, t[DB].g));
+                            t[DY].g, t[DX].g, 1, t[DG].g, t[DB].g));
     expect_close(&t[DX], 1e-5, "bwd dx (accumulated)");
     expect_close(&t[DG], 1e-5, "bwd dgamma (accumulated)");
     expect_close(&t[DB], 1e-5, "bwd dbeta (accumulated)");
     pair_sync_from_cpu(&t[DG]), pair_sync_from_cpu(&t[DB]);
+    /* acc 0: dx overwritten, its NaNs never read */
+    pair_poison(&t[DX]);
     CHECK_OK(C->ops->bn_bwd(C, rows, c, t[X].c, t[MEAN].c, t[ISTD].c, t[GM].c, t[BT].c, act,
-                            t[DY].c, NULL, t[DG].c, t[DB].c));
+                            t[DY].c, t[DX].c, 0, t[DG].c, t[DB].c));
     CHECK_OK(G->ops->bn_bwd(G, rows, c, t[X].g, t[MEAN].g, t[ISTD].g, t[GM].g, t[BT].g, act,
-                            t[DY].g, NULL, t[DG].g, t[DB].g));
+                            t[DY].g, t[DX].g, 0, t[DG].g, t[DB].g));
+    expect_close(&t[DX], 1e-5, "bwd dx (overwritten)");
+    pair_sync_from_cpu(&t[DG]), pair_sync_from_cpu(&t[DB]);
+    CHECK_OK(C->ops->bn_bwd(C, rows, c, t[X].c, t[MEAN].c, t[ISTD].c, t[GM].c, t[BT].c, act,
+                            t[DY].c, NULL, 1, t[DG].c, t[DB].c));
+    CHECK_OK(G->ops->bn_bwd(G, rows, c, t[X].g, t[MEAN].g, t[ISTD].g, t[GM].g, t[BT].g, act,
+                            t[DY].g, NULL, 1, t[DG].g, t[DB].g));
     expect_close(&t[DG], 1e-5, "bwd dgamma without dx");
     expect_close(&t[DB], 1e-5, "bwd dbeta without dx");
 out:
