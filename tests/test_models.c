@@ -295,26 +295,15 @@ static s24_model_t *make_arena(const char *arch, const char *on)
     return make_env(arch, "S24_GRAD_ARENA", on);
 }
 
-/* Gradients whose first writer overwrites them (model_run.c's plan_fresh)
- * against zeroed ones added into: equal values over two steps (an add's
- * copy may keep a -0 that 0 + -0 makes +0, so == rather than the bits),
- * and the plan really marks writers (min_fresh of them at least). */
-static void check_grad_fresh(const char *arch, int n, int hw, int min_fresh)
+/* Two steps of models a and b on the same batch: equal losses and equal
+ * gradient values (== rather than the bits: an add's copy may keep a -0
+ * that 0 + -0 makes +0). */
+static void steps_match(s24_model_t *a, s24_model_t *b, int n, int hw, const char *what)
 {
-    s24_model_t *a = make_env(arch, "S24_GRAD_FRESH", "0"),
-                *b = make_env(arch, "S24_GRAD_FRESH", "1");
     float *x = rnd((int64_t)n * hw * hw * 3, -1, 1), *y = malloc(sizeof(float) * 10 * (size_t)n);
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)n);
-    if (!a || !b || !y || !lab) goto done;
-    int fa = 0, fb = 0;
-    for (int i = 0; i < a->nn; i++)
-        fa += a->nodes[i].fresh1 + a->nodes[i].fresh2;
-    for (int i = 0; i < b->nn; i++)
-        fb += b->nodes[i].fresh1 + b->nodes[i].fresh2;
-    CHECK(fa == 0 && fb >= min_fresh, "%s: %d / %d fresh writers (want 0 / >= %d)", arch, fa, fb,
-          min_fresh);
-    for (int i = 0; i < n; i++)
-        lab[i] = (i * 3) % 10;
+    if (!y || !lab) goto done;
+    for (int i = 0; i < n; i++) lab[i] = (i * 3) % 10;
     for (int step = 0; step < 2; step++) {
         double la[2] = {0, 0}, lb[2] = {0, 0};
         s24_model_t *mm[2] = {a, b};
@@ -324,7 +313,7 @@ static void check_grad_fresh(const char *arch, int n, int hw, int min_fresh)
             s24_model_zero_grad(mm[k]);
             CHECK_OK(s24_model_loss_backward(mm[k], lab, acc[k]));
         }
-        CHECK(la[0] == lb[0] && la[1] == lb[1], "%s step %d: loss %.9g vs %.9g", arch, step, la[0],
+        CHECK(la[0] == lb[0] && la[1] == lb[1], "%s step %d: loss %.9g vs %.9g", what, step, la[0],
               lb[0]);
         int bad = 0;
         for (int i = 0; i < s24_model_num_params(a); i++) {
@@ -335,11 +324,52 @@ static void check_grad_fresh(const char *arch, int n, int hw, int min_fresh)
                     break;
                 }
         }
-        CHECK(bad == 0, "%s step %d: %d gradients differ with fresh writers", arch, step, bad);
+        CHECK(bad == 0, "%s step %d: %d gradients differ", what, step, bad);
     }
-    printf("  %s: %d gradients written fresh, none zeroed for them\n", arch, fb);
 done:
     free(x), free(y), free(lab);
+}
+
+/* Gradients whose first writer overwrites them (model_run.c's plan_fresh)
+ * against zeroed ones added into, and the plan really marks writers
+ * (min_fresh of them at least). */
+static void check_grad_fresh(const char *arch, int n, int hw, int min_fresh)
+{
+    s24_model_t *a = make_env(arch, "S24_GRAD_FRESH", "0");
+    s24_model_t *b = make_env(arch, "S24_GRAD_FRESH", "1");
+    if (!a || !b) goto done;
+    int fa = 0, fb = 0;
+    for (int i = 0; i < a->nn; i++) fa += a->nodes[i].fresh1 + a->nodes[i].fresh2;
+    for (int i = 0; i < b->nn; i++) fb += b->nodes[i].fresh1 + b->nodes[i].fresh2;
+    CHECK(fa == 0 && fb >= min_fresh, "%s: %d / %d fresh writers (want 0 / >= %d)", arch, fa, fb,
+          min_fresh);
+    steps_match(a, b, n, hw, arch);
+    printf("  %s: %d gradients written fresh, none zeroed for them\n", arch, fb);
+done:
+    s24_model_free(a);
+    s24_model_free(b);
+}
+
+/* Transient slots (model_arena.c) borrowing later slots' storage: the same
+ * results, and `saved` bytes (per image, at least) of activations fewer. */
+static void check_transient(const char *arch, int n, int hw, size_t saved)
+{
+    s24_model_t *a = make_env(arch, "S24_TRANSIENT", "0");
+    s24_model_t *b = make_env(arch, "S24_TRANSIENT", "1");
+    if (!a || !b) goto done;
+    steps_match(a, b, n, hw, arch);
+    struct s24_model_mem ma, mb;
+    CHECK_OK(s24_model_memory(a, &ma));
+    CHECK_OK(s24_model_memory(b, &mb));
+    int hosted = 0;
+    for (int s = 0; s < b->ns; s++) hosted += b->slots[s].host >= 0;
+    CHECK(mb.activations + saved * (size_t)n <= ma.activations,
+          "%s: activations %zu bytes with transients, %zu without (want %zu fewer)", arch,
+          mb.activations, ma.activations, saved * (size_t)n);
+    printf("  %s %dx%d batch %d: %d transient slots borrow storage, activations %.2f -> %.2f MiB\n",
+           arch, hw, hw, n, hosted, (double)ma.activations / 1048576.0,
+           (double)mb.activations / 1048576.0);
+done:
     s24_model_free(a);
     s24_model_free(b);
 }
@@ -403,8 +433,10 @@ static void check_memory(void)
     (void)s24_softmax_xent(y, lab, n, 10, d, NULL);
     CHECK_OK(s24_model_backward(m, d));
     CHECK_OK(s24_model_memory(m, &mm));
-    size_t per = (size_t)(hw * hw) * (3 + 2 * 64 + 8 * 64) + (size_t)(hw * hw / 4) * 10 * 128 +
-                 (size_t)(hw * hw / 16) * 10 * 256 + (size_t)(hw * hw / 64) * 10 * 512 + 512 + 10;
+    /* stages 2-4: ten slots each, but the downsample branch's batch norm
+     * output borrows a later slot's storage (a transient, model_arena.c) */
+    size_t per = (size_t)(hw * hw) * (3 + 2 * 64 + 8 * 64) + (size_t)(hw * hw / 4) * 9 * 128 +
+                 (size_t)(hw * hw / 16) * 9 * 256 + (size_t)(hw * hw / 64) * 9 * 512 + 512 + 10;
     /* one arena, each slot at a 256-byte offset: at most 255 bytes of padding per slot */
     size_t want = sizeof(float) * per * (size_t)n, slack = 255 * (size_t)(m->ns);
     CHECK(mm.activations >= want && mm.activations <= want + slack,
@@ -1010,6 +1042,9 @@ int main(void)
     check_grad_arena("smallcnn", 4, 16, 1);
     check_grad_fresh("resnet18", 4, 16, 20);
     check_grad_fresh("efficientnet_b0", 4, 32, 40);
+    /* ResNet18: the three downsample outputs, (8x8x128 + 4x4x256 + 2x2x512) floats an image */
+    check_transient("resnet18", 4, 16, sizeof(float) * (64 * 128 + 16 * 256 + 4 * 512));
+    check_transient("efficientnet_b0", 4, 32, 1);
     check_precision();
     check_efficientnet_224();
     check_train_eval();

@@ -64,6 +64,10 @@ struct s24_slot {
                        * has run; -1 never (the model's input and output) */
     int garena;       /* g lies in the arena's dead part, at goff, gbytes long */
     size_t goff, gbytes;
+    /* Storage owners whose value no backward reads (model_arena.c): live in
+     * the forward from node wfirst to node rlast only, they borrow the
+     * storage of `host`, an owner first written after rlast (-1: own room). */
+    int transient, wfirst, rlast, host;
 };
 
 /* Gradient buffers are borrowed for a slot's lifetime in the backward only:
@@ -129,8 +133,9 @@ static inline int s24_node_out(const struct s24_model *m, int i)
 }
 
 /* The arena (model_arena.c). plan: after the fusion and in-place plans,
- * when each slot's storage dies in the backward, and whether gradients may
- * use it (S24_GRAD_ARENA). fit: every slot shaped for the coming forward
+ * when each slot's storage dies in the backward, which storage only the
+ * forward reads (S24_TRANSIENT=0: none), and whether gradients may use dead
+ * storage (S24_GRAD_ARENA). fit: every slot shaped for the coming forward
  * gets room, the arena laid out again (every pointer moved, no content
  * kept) when one needs more than it has. free: the arena given back. */
 void s24_arena_plan(struct s24_model *m);
