@@ -535,7 +535,7 @@ fail:
  * included) at each of them. */
 struct legacy_key {
     struct s24_conv_shape s;
-    int d, tf32, det, bf16, device;
+    int d, tf32, det, bf16, heur, device; /* heur: the heuristic's list, untimed */
 };
 struct legacy_memo {
     struct legacy_key k;
@@ -544,11 +544,11 @@ struct legacy_memo {
 static struct legacy_memo lmemo_store[512];
 static struct s24_memo lmemo = S24_MEMO_INIT(lmemo_store, sizeof(struct legacy_key));
 
-static struct legacy_key legacy_key_of(const struct conv_plan *p, int d)
+static struct legacy_key legacy_key_of(const struct conv_plan *p, int d, int heur)
 {
     struct legacy_key k;
     memset(&k, 0, sizeof k); /* compared with memcmp */
-    k.s = p->key, k.d = d, k.tf32 = p->tf32, k.det = p->det, k.bf16 = p->bf16;
+    k.s = p->key, k.d = d, k.tf32 = p->tf32, k.det = p->det, k.bf16 = p->bf16, k.heur = heur;
     cudaGetDevice(&k.device);
     return k;
 }
@@ -583,14 +583,20 @@ static float conv_ms(const struct conv_algos *a) { return a->use_g ? a->gms : a-
  * against its 3e-2, legacy 2.4e-2); S24_CONV_GRAPH=1 takes them in TF32
  * too. Never in deterministic mode (the timing could change the pick and
  * the bits from run to run) or strict fp32 (its engines may use TF32). */
+static int graph_wanted(const struct conv_plan *p)
+{
+    const char *env = getenv("S24_CONV_GRAPH");
+    int force = env && !strcmp(env, "1");
+    return !(env && !strcmp(env, "0")) && !p->det && (p->bf16 || (p->tf32 && force));
+}
+
 static int graph_find(struct s24_backend *be, struct conv_plan *p, int d)
 {
     struct conv_algos *a = &p->a[d];
     const char *env = getenv("S24_CONV_GRAPH"), *log = getenv("S24_CONV_LOG");
     int force = env && !strcmp(env, "1");
     const struct s24_conv_shape *s = &p->key;
-    if ((env && !strcmp(env, "0")) || p->det || (!p->bf16 && !(p->tf32 && force)) || a->g)
-        return S24_OK;
+    if (!graph_wanted(p) || a->g) return S24_OK;
     /* the filter gradient accumulates (beta 1) except in bf16, where it is
      * added to the fp32 one afterwards; dx as the caller asks (p->dx_acc) */
     float beta = d == DIR_FWD || (d == DIR_BWD_FILTER && p->bf16) ? 0.0f : 1.0f;
@@ -620,22 +626,29 @@ static int graph_find(struct s24_backend *be, struct conv_plan *p, int d)
 /* Lists direction d's algorithms once. Timed by cudnnFind* (on buffers cuDNN
  * allocates itself, so no gradient being accumulated is overwritten); in
  * deterministic mode ranked by cuDNN's heuristic instead, since timing noise
- * could pick another algorithm in the next run and change the bits. */
+ * could pick another algorithm in the next run and change the bits. Where
+ * the graph API is searched too (the mixed mode), the legacy list is only
+ * the fallback, so it is the heuristic's too: on the H200 the graph plans
+ * won every comparison with cudnnFind's picks (591 of 591), and timing both
+ * made the searches most of a training run's first epoch.
+ * S24_CONV_FIND=1 times the legacy list there as well. */
 static int conv_find(struct s24_backend *be, struct conv_plan *p, int d)
 {
     int rc = S24_OK, ret = 0;
     cudnnHandle_t h = (cudnnHandle_t)s24_cu(be)->dnn;
     struct conv_algos *a = &p->a[d];
     const struct s24_conv_shape *s = &p->key;
-    struct legacy_key key = legacy_key_of(p, d);
+    const char *fenv = getenv("S24_CONV_FIND");
+    int heur = p->det || (graph_wanted(p) && !(fenv && !strcmp(fenv, "1")));
+    struct legacy_key key = legacy_key_of(p, d, heur);
     double t0 = s24_now();
     if (legacy_get(&key, a)) goto found;
 /* the heuristic's list or the timed one, both in the same result type */
 #define CONV_LIST(perf_t, req, get, find, ...)                                              \
     do {                                                                                    \
         perf_t r[req];                                                                      \
-        DNN_CHECK(p->det ? get(h, __VA_ARGS__, req, &ret, r)                                \
-                         : find(h, __VA_ARGS__, req, &ret, r));                             \
+        DNN_CHECK(heur ? get(h, __VA_ARGS__, req, &ret, r)                                  \
+                       : find(h, __VA_ARGS__, req, &ret, r));                               \
         conv_keep(a, p, r, ret);                                                            \
     } while (0)
     if (d == DIR_FWD)
