@@ -1,6 +1,8 @@
 /* test_bgwrite.c: the pipeline's background state writer (src/nn/bgwrite.c):
  * a snapshot and its text file land whole and in place after a join; the
- * caller's snapshot is taken over; a failed write (a missing folder, an
+ * caller's snapshot is lent (kept by the caller, untouched, and refilled in
+ * place for the next write, which writes the new contents); the last touch
+ * runs before the write and its failure is the write's; a failed write (a missing folder, an
  * injected fsync failure) comes back at the join or at the next start, in
  * the caller's thread, with the output layer's message, once, and leaves the
  * old file as it was; S24_BGWRITE=0 writes at once. Then it times one
@@ -63,21 +65,95 @@ static void test_writes(void)
     s24_bgwrite_init(&w);
     CHECK_OK(s24_bgwrite_join(&w)); /* nothing running */
     snapshot(&st, 1000, 0, "one");
-    CHECK_OK(s24_bgwrite_start(&w, path_in("s.safetensors"), &st, path_in("t.csv"), "a,b\n", 4));
-    CHECK(st.n == 0 && st.t == NULL, "the snapshot is taken over");
-    s24_st_free(&st);
+    CHECK_OK(s24_bgwrite_start(&w, path_in("s.safetensors"), &st, NULL, NULL, path_in("t.csv"),
+                               "a,b\n", 4));
+    CHECK(s24_bgwrite_holds(&w, &st) && st.n == 1, "the snapshot is lent, not taken");
     /* a second start waits for the first: both files are the second's after */
-    snapshot(&st, 1000, 5, "two");
-    CHECK_OK(s24_bgwrite_start(&w, path_in("s.safetensors"), &st, path_in("t.csv"), "c\n", 2));
+    struct s24_st st2;
+    snapshot(&st2, 1000, 5, "two");
+    CHECK_OK(s24_bgwrite_start(&w, path_in("s.safetensors"), &st2, NULL, NULL, path_in("t.csv"),
+                               "c\n", 2));
+    CHECK(!s24_bgwrite_holds(&w, &st) && s24_bgwrite_holds(&w, &st2));
     CHECK_OK(s24_bgwrite_join(&w));
+    CHECK(!s24_bgwrite_holds(&w, &st2));
     CHECK(holds(path_in("s.safetensors"), 5, "two"));
     CHECK(text_is(path_in("t.csv"), "c\n"));
     CHECK(w.writes == 2 && w.total_s > 0, "%d writes, %g s", w.writes, w.total_s);
+    s24_st_free(&st);
+    s24_st_free(&st2);
     /* no text file */
     snapshot(&st, 10, 7, "three");
-    CHECK_OK(s24_bgwrite_start(&w, path_in("u.safetensors"), &st, NULL, NULL, 0));
+    CHECK_OK(s24_bgwrite_start(&w, path_in("u.safetensors"), &st, NULL, NULL, NULL, NULL, 0));
     CHECK_OK(s24_bgwrite_join(&w));
     CHECK(holds(path_in("u.safetensors"), 7, "three"));
+    s24_st_free(&st);
+}
+
+/* The last touch of test_reuse: adds ctx's value to every float of "w". */
+static int add_prep(void *ctx, struct s24_st *st)
+{
+    struct s24_st_tensor *t = s24_st_find(st, "w");
+    if (!t) return s24_error(S24_ERR_NOT_FOUND, "add_prep: no w");
+    for (size_t i = 0; i < t->nbytes / 4; i++)
+        ((float *)t->data)[i] += *(const float *)ctx;
+    return S24_OK;
+}
+
+static int fail_prep(void *ctx, struct s24_st *st)
+{
+    return s24_error(S24_ERR_NOMEM, "prep: out of memory (as asked)");
+}
+
+/* One snapshot refilled in place (s24_st_put) for two consecutive writes:
+ * the second file has the second contents, its buffer is the same one, and
+ * a tensor that changed size (the pipeline's CSV) or went away is right. */
+static void test_reuse(void)
+{
+    struct s24_bgwrite w;
+    struct s24_st st, rd;
+    float add = 0.5f;
+    void *d, *w_buf;
+    int64_t n = 1000, two = 2, three = 3;
+    s24_bgwrite_init(&w);
+    s24_st_init(&st);
+    CHECK_OK(s24_st_put(&st, 0, "w", S24_F32, 1, &n, &d));
+    w_buf = d;
+    for (int64_t i = 0; i < n; i++)
+        ((float *)d)[i] = (float)i;
+    CHECK_OK(s24_st_put(&st, 1, "csv", S24_U8, 1, &two, &d));
+    memcpy(d, "ab", 2);
+    CHECK_OK(s24_st_put(&st, 2, "gone", S24_U8, 1, &two, &d));
+    memcpy(d, "zz", 2);
+    CHECK_OK(s24_st_meta_set(&st, "k", "one"));
+    CHECK_OK(s24_bgwrite_start(&w, path_in("r.safetensors"), &st, add_prep, &add, NULL, NULL, 0));
+    CHECK_OK(s24_bgwrite_join(&w));
+    CHECK(holds(path_in("r.safetensors"), 0.5f, "one"));
+    /* refilled: w's buffer kept, csv grown, "gone" dropped */
+    CHECK_OK(s24_st_put(&st, 0, "w", S24_F32, 1, &n, &d));
+    CHECK(d == w_buf, "the buffer is reused");
+    for (int64_t i = 0; i < n; i++)
+        ((float *)d)[i] = 10.0f + (float)i;
+    CHECK_OK(s24_st_put(&st, 1, "csv", S24_U8, 1, &three, &d));
+    memcpy(d, "abc", 3);
+    CHECK(s24_st_put(&st, 1, "w", S24_U8, 1, &three, &d) == S24_ERR_INVALID, "a duplicate name");
+    s24_st_truncate(&st, 2);
+    CHECK_OK(s24_st_meta_set(&st, "k", "two"));
+    CHECK_OK(s24_bgwrite_start(&w, path_in("r.safetensors"), &st, add_prep, &add, NULL, NULL, 0));
+    CHECK_OK(s24_bgwrite_join(&w));
+    CHECK(holds(path_in("r.safetensors"), 10.5f, "two"));
+    CHECK_OK(s24_st_read(path_in("r.safetensors"), &rd));
+    CHECK(rd.n == 2 && !strcmp(rd.t[1].name, "csv") && rd.t[1].nbytes == 3 &&
+              !memcmp(rd.t[1].data, "abc", 3),
+          "%d tensors", rd.n);
+    CHECK(rd.nmeta == 1, "metadata replaced in place, not added");
+    s24_st_free(&rd);
+    /* a failed last touch is the write's failure: nothing written */
+    CHECK_OK(s24_bgwrite_start(&w, path_in("r.safetensors"), &st, fail_prep, NULL, NULL, NULL, 0));
+    int rc = s24_bgwrite_join(&w);
+    CHECK(rc == S24_ERR_NOMEM && strstr(s24_last_error(), "as asked"), "%d: %s", rc,
+          s24_last_error());
+    CHECK(holds(path_in("r.safetensors"), 10.5f, "two"));
+    s24_st_free(&st);
 }
 
 static void test_errors(void)
@@ -89,28 +165,32 @@ static void test_errors(void)
     char bad[600]; /* kept: path_in's buffers are reused */
     snprintf(bad, sizeof bad, "%s", path_in("nofolder/s.safetensors"));
     snapshot(&st, 100, 0, "x");
-    int rc = s24_bgwrite_start(&w, bad, &st, NULL, NULL, 0);
+    int rc = s24_bgwrite_start(&w, bad, &st, NULL, NULL, NULL, NULL, 0);
     if (rc == S24_OK) rc = s24_bgwrite_join(&w);
     CHECK(rc == S24_ERR_IO && strstr(s24_last_error(), bad), "%d: %s", rc, s24_last_error());
     CHECK_OK(s24_bgwrite_join(&w)); /* reported once */
     /* a failure reported by the next start, which then writes nothing */
-    snapshot(&st, 100, 0, "x");
-    CHECK_OK(s24_bgwrite_start(&w, bad, &st, NULL, NULL, 0));
-    snapshot(&st, 100, 0, "x");
+    CHECK_OK(s24_bgwrite_start(&w, bad, &st, NULL, NULL, NULL, NULL, 0));
+    struct s24_st st2;
+    snapshot(&st2, 100, 0, "x");
     remove(path_in("v.safetensors"));
-    rc = s24_bgwrite_start(&w, path_in("v.safetensors"), &st, NULL, NULL, 0);
+    rc = s24_bgwrite_start(&w, path_in("v.safetensors"), &st2, NULL, NULL, NULL, NULL, 0);
     CHECK(rc == S24_ERR_IO && strstr(s24_last_error(), bad), "%d: %s", rc, s24_last_error());
-    CHECK(st.n == 0, "the refused snapshot is freed");
+    CHECK(st2.n == 1 && !s24_bgwrite_holds(&w, &st2), "the refused snapshot stays the caller's");
     CHECK_OK(s24_bgwrite_join(&w));
+    s24_st_free(&st2);
     struct stat sb;
     CHECK(stat(path_in("v.safetensors"), &sb) != 0, "nothing written after a failure");
     /* an injected fsync failure: the old file stays, the message says so */
+    s24_st_free(&st);
     snapshot(&st, 100, 1, "old");
-    CHECK_OK(s24_bgwrite_start(&w, path_in("f.safetensors"), &st, NULL, NULL, 0));
+    CHECK_OK(s24_bgwrite_start(&w, path_in("f.safetensors"), &st, NULL, NULL, NULL, NULL, 0));
     CHECK_OK(s24_bgwrite_join(&w));
     CHECK_OK(s24_outfile_fault_set("fsync:1:ENOSPC"));
+    s24_st_free(&st);
     snapshot(&st, 100, 2, "new");
-    CHECK_OK(s24_bgwrite_start(&w, path_in("f.safetensors"), &st, path_in("f.csv"), "x", 1));
+    CHECK_OK(
+        s24_bgwrite_start(&w, path_in("f.safetensors"), &st, NULL, NULL, path_in("f.csv"), "x", 1));
     rc = s24_bgwrite_join(&w);
     CHECK(rc == S24_ERR_IO && strstr(s24_last_error(), "No space left on device") &&
               strstr(s24_last_error(), "is unchanged"),
@@ -118,15 +198,18 @@ static void test_errors(void)
     CHECK_OK(s24_outfile_fault_set(NULL));
     CHECK(holds(path_in("f.safetensors"), 1, "old"));
     CHECK(stat(path_in("f.csv"), &sb) != 0, "the text file is not written after a failure");
+    s24_st_free(&st);
     /* S24_BGWRITE=0: the error at once, from start */
     setenv("S24_BGWRITE", "0", 1);
     s24_bgwrite_init(&w);
     CHECK(w.sync == 1);
     snapshot(&st, 100, 0, "x");
-    rc = s24_bgwrite_start(&w, bad, &st, NULL, NULL, 0);
+    rc = s24_bgwrite_start(&w, bad, &st, NULL, NULL, NULL, NULL, 0);
     CHECK(rc == S24_ERR_IO && strstr(s24_last_error(), bad), "%d: %s", rc, s24_last_error());
+    CHECK(!s24_bgwrite_holds(&w, &st), "written at once: nothing held");
     CHECK_OK(s24_bgwrite_join(&w));
     unsetenv("S24_BGWRITE");
+    s24_st_free(&st);
 }
 
 /* The caller's wait for one snapshot: written here vs handed over. */
@@ -152,7 +235,7 @@ static void test_timing(void)
         double t_sync = s24_now() - t0;
         s24_bgwrite_init(&w);
         t0 = s24_now();
-        CHECK_OK(s24_bgwrite_start(&w, path_in("big.safetensors"), &st, NULL, NULL, 0));
+        CHECK_OK(s24_bgwrite_start(&w, path_in("big.safetensors"), &st, NULL, NULL, NULL, NULL, 0));
         double t_start = s24_now() - t0;
         t0 = s24_now();
         CHECK_OK(s24_bgwrite_join(&w));
@@ -169,6 +252,7 @@ static void test_timing(void)
 int main(void)
 {
     test_writes();
+    test_reuse();
     test_errors();
     test_timing();
     return t_done("test_bgwrite");

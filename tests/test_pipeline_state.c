@@ -6,7 +6,11 @@
  * the wall time (s24_pipeline_times: parts that add up, the epochs' part the
  * CSV's seconds, the number of state saves: none twice at the end of a phase
  * without phase-2 epochs), a run whose background state write fails stopping
- * with the write's message, and `train`'s closing line and timing.csv. */
+ * with the write's message, the state written from snapshots refilled in
+ * place save after save (the last one's model tensors those of
+ * phase2.safetensors, its layout grown by the masks since phase 1; the
+ * state after each epoch different, and resumable), and `train`'s closing
+ * line and timing.csv. */
 #include "t.h"
 
 #include <sys/stat.h>
@@ -173,6 +177,80 @@ static void test_write_failure(void)
     CHECK(res.finished);
 }
 
+/* Tensor by tensor (name, dtype, shape, bytes): is every tensor of a in b?
+ * (The CSV aside: its rows hold the seconds.) */
+static int tensors_in(const struct s24_st *a, const struct s24_st *b)
+{
+    for (int i = 0; i < a->n; i++) {
+        const struct s24_st_tensor *x = &a->t[i], *y = s24_st_find(b, x->name);
+        if (!strcmp(x->name, "__csv__")) continue;
+        if (!y || x->dtype != y->dtype || x->ndim != y->ndim || x->nbytes != y->nbytes ||
+            memcmp(x->shape, y->shape, sizeof x->shape[0] * (size_t)x->ndim) ||
+            memcmp(x->data, y->data, x->nbytes)) {
+            fprintf(stderr, "tensor %s differs\n", x->name);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The state snapshots are refilled in place, two in turn (the writer may
+ * still hold the last): each save writes its own contents. The state after
+ * the end holds phase2.safetensors (written fresh, not from a snapshot),
+ * with the masks phase 2 added; a run stopped after each epoch and resumed
+ * ends on the same bits. */
+static void test_snapshot_reuse(void)
+{
+    struct s24_pipeline_cfg c;
+    struct s24_pipeline_result res;
+    struct s24_st a, b, m;
+    char path[700];
+    const char *dir = t_subdir("snap");
+    base_cfg(&c, dir);
+    c.stop_after = 1;
+    CHECK(s24_pipeline_run(&c, &res) == S24_ERR_INTERRUPTED);
+    CHECK_OK(s24_st_read(state_of(dir), &a));
+    c.resume = 1;
+    CHECK(s24_pipeline_run(&c, &res) == S24_ERR_INTERRUPTED);
+    CHECK_OK(s24_st_read(state_of(dir), &b));
+    const char *e1 = s24_st_meta_get(&a, "sparse24.state.epochs_done"),
+               *e2 = s24_st_meta_get(&b, "sparse24.state.epochs_done");
+    CHECK(e1 && e2 && !strcmp(e1, "1") && !strcmp(e2, "2"), "epochs done %s, %s", e1, e2);
+    const struct s24_st_tensor *w1 = s24_st_find(&a, "conv1.weight"),
+                               *w2 = s24_st_find(&b, "conv1.weight");
+    CHECK(w1 && w2 && w1->nbytes == w2->nbytes && memcmp(w1->data, w2->data, w1->nbytes),
+          "the second save has the second epoch's weights");
+    s24_st_free(&a);
+    s24_st_free(&b);
+    c.stop_after = 0;
+    CHECK_OK(s24_pipeline_run(&c, &res));
+    CHECK(res.finished);
+    CHECK_OK(s24_st_read(state_of(dir), &a));
+    snprintf(path, sizeof path, "%s/phase2.safetensors", dir);
+    CHECK_OK(s24_st_read(path, &m));
+    CHECK(tensors_in(&m, &a), "the last state holds phase2.safetensors");
+    int masks = 0;
+    for (int i = 0; i < a.n; i++)
+        masks += !strncmp(a.t[i].name, "__mask__.", 9);
+    CHECK(masks > 0, "masks in the state");
+    const char *ph = s24_st_meta_get(&a, "sparse24.state.phase");
+    CHECK(ph && !strcmp(ph, "3"), "phase %s", ph ? ph : "(none)");
+    /* the metadata in the order a fresh build gives */
+    CHECK(a.nmeta >= 2 && !strcmp(a.meta[0].key, "format") &&
+          !strcmp(a.meta[1].key, "sparse24.arch"));
+    /* the same run without stops, written in the caller's thread: the same state */
+    setenv("S24_BGWRITE", "0", 1);
+    const char *dir2 = t_subdir("snap_sync");
+    base_cfg(&c, dir2);
+    CHECK_OK(s24_pipeline_run(&c, &res));
+    unsetenv("S24_BGWRITE");
+    CHECK_OK(s24_st_read(state_of(dir2), &b));
+    CHECK(a.n == b.n && tensors_in(&a, &b), "%d vs %d tensors", a.n, b.n);
+    s24_st_free(&a);
+    s24_st_free(&b);
+    s24_st_free(&m);
+}
+
 static int sh(const char *fmt, ...)
 {
     char cmd[4096];
@@ -219,6 +297,7 @@ int main(int argc, char **argv)
     test_precision();
     test_times();
     test_write_failure();
+    test_snapshot_reuse();
     test_cli();
     s24_dataset_free(&train);
     s24_dataset_free(&test);

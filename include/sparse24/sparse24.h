@@ -243,6 +243,15 @@ S24_API struct s24_st_tensor *s24_st_find(const struct s24_st *st, const char *n
 /* Append a tensor (data copied; NULL data = zero-filled). */
 S24_API int s24_st_add(struct s24_st *st, const char *name, enum s24_dtype dt, int ndim,
                        const int64_t *shape, const void *data);
+/* Tensor i (0..st->n; st->n appends) set to name, dtype and shape, its
+ * bytes for the caller to fill through *data: a snapshot refilled in place
+ * save after save. The buffer is kept when its size is unchanged (contents
+ * as they were: no allocation, no page faults), reallocated zero-filled
+ * otherwise. Tensors after the last one put stay until s24_st_truncate. */
+S24_API int s24_st_put(struct s24_st *st, int i, const char *name, enum s24_dtype dt, int ndim,
+                       const int64_t *shape, void **data);
+/* The tensors from n on freed; st->n becomes n (when it was larger). */
+S24_API void s24_st_truncate(struct s24_st *st, int n);
 S24_API int s24_st_meta_set(struct s24_st *st, const char *key, const char *value);
 S24_API const char *s24_st_meta_get(const struct s24_st *st, const char *key);
 S24_API int64_t s24_numel(int ndim, const int64_t *shape);

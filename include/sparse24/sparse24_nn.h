@@ -186,6 +186,19 @@ S24_API float s24_softmax_xent(const float *logits, const int *labels, int n, in
  * as 0-d I64, so torchvision's model loads them (load_state_dict). */
 S24_API int s24_model_to_st(s24_model_t *m, struct s24_st *st);
 S24_API int s24_model_from_st(s24_model_t *m, const struct s24_st *st, const char *what);
+/* The tensors and metadata of s24_model_to_st, put into st (s24_st_put: the
+ * buffers of its last fill reused) from index *k on, *k moved past them:
+ * copied once, straight from the backend into st (the model's host copies
+ * are not refreshed), with the conv weights' bytes still in the internal
+ * OHWI order under their OIHW shape, for s24_st_oihw to turn, which may run
+ * later on another thread (it does not touch the model). For a snapshot
+ * taken every epoch without the allocations, page faults and copies of
+ * s24_model_to_st. */
+S24_API int s24_model_to_st_raw(s24_model_t *m, struct s24_st *st, int *k);
+/* Every 4-d F32 tensor among st's tensors first .. first+n-1 turned from the
+ * OHWI bytes of s24_model_to_st_raw to OIHW, in place, through *scratch (*cap
+ * bytes, grown with realloc; the caller frees it). */
+S24_API int s24_st_oihw(struct s24_st *st, int first, int n, float **scratch, size_t *cap);
 S24_API int s24_model_save(s24_model_t *m, const char *path);
 S24_API int s24_model_load(s24_model_t *m, const char *path);
 

@@ -125,6 +125,9 @@ S24_API void s24_sgd_reset(struct s24_sgd *o); /* zero every momentum buffer (ho
 S24_API void s24_sgd_clear_masks(struct s24_sgd *o); /* host and backend */
 S24_API int s24_sgd_to_backend(struct s24_sgd *o);
 S24_API int s24_sgd_to_host(struct s24_sgd *o);
+/* Parameter i's momentum (numel[i] floats) copied into dst straight from
+ * the backend (one download on a GPU; buf[i] is not refreshed). */
+S24_API int s24_sgd_momentum_get(const struct s24_sgd *o, int i, float *dst);
 /* One step on every parameter: mask the gradient, update, then mask the
  * weight and its momentum buffer (so pruned entries stay exactly zero). */
 S24_API int s24_sgd_step(struct s24_sgd *o, s24_model_t *m, float lr, float momentum);

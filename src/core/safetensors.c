@@ -561,8 +561,10 @@ struct s24_st_tensor *s24_st_find(const struct s24_st *st, const char *name)
     return NULL;
 }
 
-int s24_st_add(struct s24_st *st, const char *name, enum s24_dtype dt, int ndim,
-               const int64_t *shape, const void *data)
+/* The checks of a new tensor (name, dtype, rank, shape) and its byte size
+ * into *nbytes; the duplicate check is the caller's. */
+static int tensor_check(const char *name, enum s24_dtype dt, int ndim, const int64_t *shape,
+                        size_t *nbytes)
 {
     if (!name || !name[0] || !utf8_valid((const uint8_t *)name, strlen(name)))
         return s24_error(S24_ERR_INVALID, "tensor name \"%s\" is empty or not UTF-8",
@@ -574,8 +576,6 @@ int s24_st_add(struct s24_st *st, const char *name, enum s24_dtype dt, int ndim,
     if (ndim < 0 || ndim > S24_MAX_DIMS || (ndim && !shape))
         return s24_error(S24_ERR_INVALID, "tensor \"%s\": %d dimensions (0..%d)", name, ndim,
                          S24_MAX_DIMS);
-    if (s24_st_find(st, name))
-        return s24_error(S24_ERR_INVALID, "tensor \"%s\" already exists", name);
     ull numel = 1, es = s24_dtype_size(dt);
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0)
@@ -586,6 +586,18 @@ int s24_st_add(struct s24_st *st, const char *name, enum s24_dtype dt, int ndim,
     }
     if (numel > (1ull << 62) / es || (ull)(size_t)(numel * es) != numel * es)
         return s24_error(S24_ERR_INVALID, "tensor \"%s\": shape too large", name);
+    *nbytes = (size_t)(numel * es);
+    return S24_OK;
+}
+
+int s24_st_add(struct s24_st *st, const char *name, enum s24_dtype dt, int ndim,
+               const int64_t *shape, const void *data)
+{
+    size_t nbytes;
+    int rc = tensor_check(name, dt, ndim, shape, &nbytes);
+    if (rc != S24_OK) return rc;
+    if (s24_st_find(st, name))
+        return s24_error(S24_ERR_INVALID, "tensor \"%s\" already exists", name);
     if (st->n == st->cap) {
         int cap = st->cap ? st->cap * 2 : 16;
         struct s24_st_tensor *t = realloc(st->t, (size_t)cap * sizeof *t);
@@ -595,7 +607,7 @@ int s24_st_add(struct s24_st *st, const char *name, enum s24_dtype dt, int ndim,
     }
     struct s24_st_tensor *t = &st->t[st->n];
     memset(t, 0, sizeof *t);
-    t->nbytes = (size_t)(numel * es);
+    t->nbytes = nbytes;
     t->name = dup_str(name);
     t->data = data ? malloc(t->nbytes ? t->nbytes : 1) : calloc(t->nbytes ? t->nbytes : 1, 1);
     if (!t->name || !t->data) {
@@ -610,6 +622,60 @@ int s24_st_add(struct s24_st *st, const char *name, enum s24_dtype dt, int ndim,
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
     st->n++;
     return S24_OK;
+}
+
+int s24_st_put(struct s24_st *st, int i, const char *name, enum s24_dtype dt, int ndim,
+               const int64_t *shape, void **data)
+{
+    size_t nbytes;
+    if (i < 0 || i > st->n)
+        return s24_error(S24_ERR_INVALID, "tensor \"%s\": index %d outside 0..%d",
+                         name ? name : "(null)", i, st->n);
+    int rc = tensor_check(name, dt, ndim, shape, &nbytes);
+    if (rc != S24_OK) return rc;
+    /* only the tensors put before it count: the ones after are the last
+     * fill's, about to be put again or truncated */
+    for (int j = 0; j < i; j++)
+        if (!strcmp(st->t[j].name, name))
+            return s24_error(S24_ERR_INVALID, "tensor \"%s\" already exists", name);
+    if (i == st->n) {
+        if ((rc = s24_st_add(st, name, dt, ndim, shape, NULL)) != S24_OK) return rc;
+        *data = st->t[i].data;
+        return S24_OK;
+    }
+    struct s24_st_tensor *t = &st->t[i];
+    if (strcmp(t->name, name)) {
+        char *nm = dup_str(name);
+        if (!nm) return s24_error(S24_ERR_NOMEM, "out of memory adding tensor \"%s\"", name);
+        free(t->name);
+        t->name = nm;
+    }
+    if (nbytes != t->nbytes) {
+        /* free first: the old contents are not kept, and the peak stays one buffer */
+        free(t->data);
+        t->data = calloc(nbytes ? nbytes : 1, 1);
+        t->nbytes = 0;
+        if (!t->data)
+            return s24_error(S24_ERR_NOMEM, "out of memory adding tensor \"%s\" (%zu bytes)", name,
+                             nbytes);
+        t->nbytes = nbytes;
+    }
+    t->dtype = dt;
+    t->ndim = ndim;
+    for (int d = 0; d < ndim; d++)
+        t->shape[d] = shape[d];
+    *data = t->data;
+    return S24_OK;
+}
+
+void s24_st_truncate(struct s24_st *st, int n)
+{
+    if (n < 0) n = 0;
+    for (int i = n; i < st->n; i++) {
+        free(st->t[i].name);
+        free(st->t[i].data);
+    }
+    if (n < st->n) st->n = n;
 }
 
 int s24_st_meta_set(struct s24_st *st, const char *key, const char *value)

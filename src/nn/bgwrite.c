@@ -13,7 +13,6 @@
 void s24_bgwrite_init(struct s24_bgwrite *w)
 {
     memset(w, 0, sizeof *w);
-    s24_st_init(&w->st);
     const char *e = getenv("S24_BGWRITE");
     w->sync = e && !strcmp(e, "0");
 }
@@ -22,7 +21,8 @@ void s24_bgwrite_init(struct s24_bgwrite *w)
 static void write_all(struct s24_bgwrite *w)
 {
     double t0 = s24_now();
-    int rc = s24_st_write(w->st_path, &w->st);
+    int rc = w->prep ? w->prep(w->prep_ctx, w->st) : S24_OK;
+    if (rc == S24_OK) rc = s24_st_write(w->st_path, w->st);
     if (rc == S24_OK && w->txt_path) rc = s24_write_file_atomic(w->txt_path, w->txt, w->txt_len);
     w->rc = rc;
     snprintf(w->err, sizeof w->err, "%s", rc == S24_OK ? "" : s24_last_error());
@@ -36,11 +36,13 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-/* What a write held, freed (after it ran or when it could not start). */
+/* What a write held, freed (after it ran or when it could not start); the
+ * snapshot goes back to the caller. */
 static void release(struct s24_bgwrite *w)
 {
-    s24_st_free(&w->st);
-    s24_st_init(&w->st);
+    w->st = NULL;
+    w->prep = NULL;
+    w->prep_ctx = NULL;
     free(w->st_path);
     free(w->txt_path);
     free(w->txt);
@@ -68,17 +70,20 @@ static char *dup_str(const char *s)
     return d;
 }
 
+int s24_bgwrite_holds(const struct s24_bgwrite *w, const struct s24_st *st)
+{
+    return w->busy && w->st == st;
+}
+
 int s24_bgwrite_start(struct s24_bgwrite *w, const char *st_path, struct s24_st *st,
+                      int (*prep)(void *ctx, struct s24_st *st), void *prep_ctx,
                       const char *txt_path, const void *txt, size_t len)
 {
     int rc = s24_bgwrite_join(w);
-    if (rc != S24_OK) {
-        s24_st_free(st);
-        s24_st_init(st);
-        return rc;
-    }
-    w->st = *st; /* taken over: the caller's is left empty */
-    s24_st_init(st);
+    if (rc != S24_OK) return rc;
+    w->st = st; /* lent until the join */
+    w->prep = prep;
+    w->prep_ctx = prep_ctx;
     w->st_path = dup_str(st_path);
     w->txt_path = txt_path ? dup_str(txt_path) : NULL;
     w->txt = malloc(len ? len : 1);

@@ -57,6 +57,62 @@ int s24_model_to_st(s24_model_t *m, struct s24_st *st)
     return rc;
 }
 
+int s24_model_to_st_raw(s24_model_t *m, struct s24_st *st, int *k)
+{
+    int rc = S24_OK;
+    if (!m || !st || !k) return s24_error(S24_ERR_INVALID, "model_to_st_raw: bad arguments");
+    int host = m->be->device == S24_DEVICE_CPU; /* the host copies are the tensors */
+    for (int i = 0; i < m->np && !rc; i++) {
+        struct s24_param *p = &m->params[i];
+        void *d;
+        if (p->kind == S24_B_NUM_BATCHES) {
+            if ((rc = s24_st_put(st, *k, p->name, S24_I64, 0, p->shape, &d)) == S24_OK)
+                memcpy(d, p->count, sizeof *p->count);
+        } else if (p->ndim == 4 && !is_conv_weight(p)) {
+            /* s24_st_oihw takes every 4-d tensor for a conv weight */
+            rc = s24_error(S24_ERR_UNSUPPORTED, "model_to_st_raw: %s: a 4-d %s", p->name,
+                           "parameter that is not a conv weight");
+        } else if ((rc = s24_st_put(st, *k, p->name, S24_F32, p->ndim, p->shape, &d)) == S24_OK) {
+            /* one copy, straight into the snapshot: the model's host copy
+             * (p->data, and the gradients s24_model_to_host also fetches)
+             * is neither needed nor refreshed here */
+            size_t bytes = sizeof(float) * (size_t)p->numel;
+            if (!p->data)
+                memset(d, 0, bytes); /* as s24_model_to_st: nothing to save */
+            else if (host)
+                memcpy(d, p->data, bytes);
+            else
+                rc = m->be->ops->download(m->be, d, p->bdata, bytes);
+        }
+        if (rc == S24_OK) ++*k;
+    }
+    if (!rc) rc = s24_st_meta_set(st, "format", "pt");
+    if (!rc) rc = s24_st_meta_set(st, "sparse24.arch", m->arch);
+    return rc;
+}
+
+int s24_st_oihw(struct s24_st *st, int first, int n, float **scratch, size_t *cap)
+{
+    for (int j = first; j < first + n && j < st->n; j++) {
+        struct s24_st_tensor *t = &st->t[j];
+        if (t->ndim != 4 || t->dtype != S24_F32) continue;
+        if (t->nbytes > *cap) {
+            float *x = realloc(*scratch, t->nbytes);
+            if (!x)
+                return s24_error(S24_ERR_NOMEM, "%s: out of memory (%zu bytes)", t->name,
+                                 t->nbytes);
+            *scratch = x;
+            *cap = t->nbytes;
+        }
+        /* the shape is OIHW already; the data is still OHWI */
+        struct s24_param p = {.ndim = 4};
+        memcpy(p.shape, t->shape, sizeof p.shape[0] * 4);
+        ohwi_to_oihw(&p, t->data, *scratch);
+        memcpy(t->data, *scratch, t->nbytes);
+    }
+    return S24_OK;
+}
+
 static int check_tensor(const struct s24_param *p, const struct s24_st_tensor *t, const char *what)
 {
     if (p->kind == S24_B_NUM_BATCHES) {

@@ -209,6 +209,21 @@ fail:
 
 /* ---------------------------------------------------------------- state */
 
+/* One state snapshot, refilled in place after every epoch (s24_st_put): its
+ * buffers stay allocated from one save to the next, so a save makes no
+ * allocation and no page fault, and copies each tensor once (on a GPU: one
+ * download into it). Those buffers are where a GPU's downloads land:
+ * page-locked memory (cudaMallocHost, two to three times faster to
+ * download into than pageable) would be allocated there, which needs a
+ * host-memory hook in the backend table and an allocator in s24_st (today
+ * its tensors are malloc'd). */
+struct state_snap {
+    struct s24_st st;
+    int nmodel;         /* its first nmodel tensors are the model's (conv weights still OHWI) */
+    float *scratch;     /* the writer's transpose buffer (s24_st_oihw) */
+    size_t scratch_cap; /* its bytes */
+};
+
 struct run {
     const struct s24_pipeline_cfg *c;
     s24_backend_t *be;
@@ -227,6 +242,8 @@ struct run {
     char config[1024];      /* the settings a resumed run must share */
     char dir_path[4096];
     struct s24_bgwrite bw;  /* the state write in flight (rank 0) */
+    /* two snapshots: one is filled while the writer may still read the other */
+    struct state_snap snap[2];
     struct s24_pipeline_times *tm; /* where the time goes (the caller's result) */
 };
 
@@ -263,57 +280,90 @@ static const char *precision_name(const struct run *r)
     return r->c->bf16 ? "bf16" : "fp32";
 }
 
+/* The writer's last touch to a snapshot, in its thread: the conv weights
+ * from the internal OHWI to the file's OIHW, off the training thread. */
+static int snap_prep(void *ctx, struct s24_st *st)
+{
+    struct state_snap *sn = ctx;
+    return s24_st_oihw(st, 0, sn->nmodel, &sn->scratch, &sn->scratch_cap);
+}
+
+static void snaps_free(struct run *r)
+{
+    for (int k = 0; k < 2; k++) {
+        s24_st_free(&r->snap[k].st);
+        free(r->snap[k].scratch);
+    }
+}
+
+/* A 1-d tensor of n elements of dt put at *k (s24_st_put) and bytes of src
+ * copied in; *k moves past it. */
+static int put_copy(struct s24_st *st, int *k, const char *name, enum s24_dtype dt, int64_t n,
+                    const void *src, size_t bytes)
+{
+    void *d;
+    int rc = s24_st_put(st, *k, name, dt, 1, &n, &d);
+    if (rc != S24_OK) return rc;
+    if (bytes) memcpy(d, src, bytes);
+    ++*k;
+    return S24_OK;
+}
+
 /* The whole state as a host snapshot (the download from the backend is
  * here, in this thread), written by the background writer while the next
- * epoch trains; train.csv after it. */
+ * epoch trains; train.csv after it. The snapshot is the one the writer does
+ * not hold, refilled in place: the tensors, their order and the metadata
+ * are those of a snapshot built afresh (the same file, byte for byte). */
 static int state_save(struct run *r)
 {
-    struct s24_st st;
     char num[64];
     if (r->rank != 0) return S24_OK;
     double t0 = s24_now();
     r->tm->state_saves++;
-    s24_st_init(&st);
-    int rc = s24_sgd_to_host(&r->o);
-    if (rc == S24_OK) rc = s24_model_to_st(r->m, &st);
-    if (rc != S24_OK) return rc;
+    struct state_snap *sn = &r->snap[s24_bgwrite_holds(&r->bw, &r->snap[0].st)];
+    struct s24_st *st = &sn->st;
+    int k = 0, rc = s24_model_to_st_raw(r->m, st, &k);
+    void *d;
+    sn->nmodel = k;
     for (int i = 0; i < r->o.n && rc == S24_OK; i++) {
         struct s24_param *p = s24_model_param(r->m, i);
         char name[300];
         int64_t n = p->numel;
         if (r->o.buf[i]) {
             snprintf(name, sizeof name, "__momentum__.%s", p->name);
-            rc = s24_st_add(&st, name, S24_F32, 1, &n, r->o.buf[i]);
+            rc = s24_st_put(st, k, name, S24_F32, 1, &n, &d);
+            if (rc == S24_OK && (rc = s24_sgd_momentum_get(&r->o, i, d)) == S24_OK) k++;
         }
         if (rc == S24_OK && r->o.mask[i]) {
             snprintf(name, sizeof name, "__mask__.%s", p->name);
-            rc = s24_st_add(&st, name, S24_U8, 1, &n, r->o.mask[i]);
+            rc = put_copy(st, &k, name, S24_U8, n, r->o.mask[i], (size_t)n);
         }
     }
-    int64_t four = 4, clen = (int64_t)r->csv_len;
-    if (rc == S24_OK) rc = s24_st_add(&st, "__rng__.data", S24_U64, 1, &four, r->data_rng.s);
+    const struct s24_rng *mr = s24_model_rng(r->m);
+    if (rc == S24_OK) rc = put_copy(st, &k, "__rng__.data", S24_U64, 4, r->data_rng.s, 32);
+    if (rc == S24_OK) rc = put_copy(st, &k, "__rng__.model", S24_U64, 4, mr->s, 32);
     if (rc == S24_OK)
-        rc = s24_st_add(&st, "__rng__.model", S24_U64, 1, &four, s24_model_rng(r->m)->s);
-    if (rc == S24_OK) rc = s24_st_add(&st, "__csv__", S24_U8, 1, &clen, r->csv);
-    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state", STATE_FORMAT);
-    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.version", STATE_VERSION);
-    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.config", r->config);
-    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.precision", precision_name(r));
+        rc = put_copy(st, &k, "__csv__", S24_U8, (int64_t)r->csv_len, r->csv, r->csv_len);
+    /* the tensors of a layout before this one (phase 1 had no masks) */
+    if (rc == S24_OK) s24_st_truncate(st, k);
+    if (rc == S24_OK) rc = s24_st_meta_set(st, "sparse24.state", STATE_FORMAT);
+    if (rc == S24_OK) rc = s24_st_meta_set(st, "sparse24.state.version", STATE_VERSION);
+    if (rc == S24_OK) rc = s24_st_meta_set(st, "sparse24.state.config", r->config);
+    if (rc == S24_OK) rc = s24_st_meta_set(st, "sparse24.state.precision", precision_name(r));
     snprintf(num, sizeof num, "%d", r->phase);
-    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.phase", num);
+    if (rc == S24_OK) rc = s24_st_meta_set(st, "sparse24.state.phase", num);
     snprintf(num, sizeof num, "%d", r->done);
-    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.epochs_done", num);
+    if (rc == S24_OK) rc = s24_st_meta_set(st, "sparse24.state.epochs_done", num);
     snprintf(num, sizeof num, "%lld", (long long)r->step);
-    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.step", num);
+    if (rc == S24_OK) rc = s24_st_meta_set(st, "sparse24.state.step", num);
     snprintf(num, sizeof num, "%.17g", r->dense_acc);
-    if (rc == S24_OK) rc = s24_st_meta_set(&st, "sparse24.state.dense_acc", num);
+    if (rc == S24_OK) rc = s24_st_meta_set(st, "sparse24.state.dense_acc", num);
     if (rc == S24_OK) {
         char st_path[sizeof r->dir_path];
         snprintf(st_path, sizeof st_path, "%s", out_path(r, "state.safetensors"));
-        rc = s24_bgwrite_start(&r->bw, st_path, &st, out_path(r, "train.csv"), r->csv,
+        rc = s24_bgwrite_start(&r->bw, st_path, st, snap_prep, sn, out_path(r, "train.csv"), r->csv,
                                r->csv_len);
     }
-    s24_st_free(&st);
     tick(&r->tm->state, t0);
     return rc;
 }
@@ -861,6 +911,7 @@ static int run_rank(const struct s24_pipeline_cfg *c, s24_backend_t *be, struct 
 fail:
     rc = settle_at_exit(&r, rc);
     t0 = s24_now();
+    snaps_free(&r);
     free(r.csv);
     s24_buckets_free(&r.bk);
     if (r.m) s24_sgd_free(&r.o);

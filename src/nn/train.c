@@ -135,6 +135,18 @@ int s24_sgd_to_host(struct s24_sgd *o)
     return S24_OK;
 }
 
+int s24_sgd_momentum_get(const struct s24_sgd *o, int i, float *dst)
+{
+    if (i < 0 || i >= o->n || !o->buf[i])
+        return s24_error(S24_ERR_INVALID, "optimiser: parameter %d has no momentum buffer", i);
+    size_t bytes = sizeof(float) * (size_t)o->numel[i];
+    if (on_host(o)) {
+        memcpy(dst, o->buf[i], bytes);
+        return S24_OK;
+    }
+    return o->be->ops->download(o->be, dst, o->bbuf[i], bytes);
+}
+
 int s24_sgd_hyper(struct s24_sgd *o, float lr, float momentum)
 {
     const float hyper[2] = {lr, momentum};
