@@ -130,7 +130,7 @@ static void check_ref(int64_t n, int64_t h, int64_t w, int64_t c, int64_t oc, in
           rel_err(y, yr, t.ny));
     for (int rep = 0; rep < 2; rep++) {
         s24_conv2d_ref_bwd(s, t.x, t.w, t.dy, dxr, dwr, bias ? dbr : NULL);
-        DN(s24_dnnl_conv2d_bwd(dn, &state, s, t.x, t.w, t.dy, dx, dw, bias ? db : NULL, &ws));
+        DN(s24_dnnl_conv2d_bwd(dn, &state, s, t.x, t.w, t.dy, dx, 1, dw, bias ? db : NULL, &ws));
         CHECK(rel_err_added(dx, dxr, dx0, t.nx) < 1e-5, "dx += (call %d) %s: %g", rep + 1,
               name(s), rel_err_added(dx, dxr, dx0, t.nx));
         CHECK(rel_err_added(dw, dwr, dw0, t.nw) < 1e-5, "dw += (call %d) %s: %g", rep + 1,
@@ -144,9 +144,14 @@ static void check_ref(int64_t n, int64_t h, int64_t w, int64_t c, int64_t oc, in
     /* no dx (a conv reading the images): dw only */
     memcpy(dw, dw0, (size_t)t.nw * sizeof *dw), memcpy(dwr, dw0, (size_t)t.nw * sizeof *dw);
     s24_conv2d_ref_bwd(s, t.x, t.w, t.dy, NULL, dwr, NULL);
-    DN(s24_dnnl_conv2d_bwd(dn, &state, s, t.x, t.w, t.dy, NULL, dw, NULL, &ws));
+    DN(s24_dnnl_conv2d_bwd(dn, &state, s, t.x, t.w, t.dy, NULL, 1, dw, NULL, &ws));
     CHECK(rel_err_added(dw, dwr, dw0, t.nw) < 1e-5, "dw without dx %s: %g", name(s),
           rel_err_added(dw, dwr, dw0, t.nw));
+    /* acc 0: dx overwritten, its NaNs never read */
+    for (int64_t i = 0; i < t.nx; i++) dx[i] = NAN, dxr[i] = 0.0f;
+    s24_conv2d_ref_bwd(s, t.x, t.w, t.dy, dxr, dwr, NULL);
+    DN(s24_dnnl_conv2d_bwd(dn, &state, s, t.x, t.w, t.dy, dx, 0, dw, NULL, &ws));
+    CHECK(rel_err(dx, dxr, t.nx) < 1e-5, "dx = (acc 0) %s: %g", name(s), rel_err(dx, dxr, t.nx));
 done:
     s24_dnnl_conv_free(state);
     free(y), free(yr), free(dx0), free(dw0), free(db0);
@@ -173,12 +178,12 @@ static void check_im2col(int64_t n, int64_t h, int64_t c, int64_t oc, int64_t k,
     CHECK_OK(s24_cpu_conv2d_bwd(s, t.x, t.w, t.dy, dxr, dwr, NULL, &ws));
     double t0 = s24_now(), t1, t2;
     DN(s24_dnnl_conv2d_fwd(dn, &state, s, t.x, t.w, NULL, y, &ws));
-    DN(s24_dnnl_conv2d_bwd(dn, &state, s, t.x, t.w, t.dy, dx, dw, NULL, &ws));
+    DN(s24_dnnl_conv2d_bwd(dn, &state, s, t.x, t.w, t.dy, dx, 1, dw, NULL, &ws));
     t1 = s24_now();
     DN(s24_dnnl_conv2d_fwd(dn, &state, s, t.x, t.w, NULL, y, &ws));
     for (int64_t i = 0; i < t.nx; i++) dx[i] = 0;
     for (int64_t i = 0; i < t.nw; i++) dw[i] = 0;
-    DN(s24_dnnl_conv2d_bwd(dn, &state, s, t.x, t.w, t.dy, dx, dw, NULL, &ws));
+    DN(s24_dnnl_conv2d_bwd(dn, &state, s, t.x, t.w, t.dy, dx, 1, dw, NULL, &ws));
     t2 = s24_now();
     CHECK(rel_err(y, yr, t.ny) < 1e-5, "fwd vs im2col %s: %g", name(s), rel_err(y, yr, t.ny));
     CHECK(rel_err(dx, dxr, t.nx) < 1e-5, "dx vs im2col %s: %g", name(s), rel_err(dx, dxr, t.nx));
@@ -216,7 +221,7 @@ static void check_cache(void)
             s24_conv2d_ref_bwd(&s, t.x, t.w, t.dy, dxr, dwr, dbr);
             int rf = refused;
             DN(s24_dnnl_conv2d_fwd(dn, &state, &s, t.x, t.w, t.b, y, &ws));
-            DN(s24_dnnl_conv2d_bwd(dn, &state, &s, t.x, t.w, t.dy, dx, dw, db, &ws));
+            DN(s24_dnnl_conv2d_bwd(dn, &state, &s, t.x, t.w, t.dy, dx, 1, dw, db, &ws));
             double e = rel_err(y, yr, ny) + rel_err(dx, dxr, nx) + rel_err(dw, dwr, t.nw) +
                        rel_err(db, dbr, s.oc);
             if (e > 4e-5) bad++;

@@ -256,7 +256,8 @@ static void check_bn_large(void)
 /* The fused activation against the separate passes (act_fwd on bn's
  * output; act_bwd on a zeroed gradient, then bn_bwd), and the AVX-512 build
  * of the kernels against the portable one: bit for bit, on a threaded size
- * with a channel count that leaves a vector remainder. */
+ * with a channel count that leaves a vector remainder. The fused run writes
+ * dx fresh (acc 0) over NaNs, the separate one adds into zeros. */
 static void bn_fused_run(int64_t rows, int64_t c, enum s24_act act, int fused, const float *x,
                          const float *g, const float *b, const float *dy, float *y, float *dx,
                          float *dg, float *db, float *ye)
@@ -266,8 +267,9 @@ static void bn_fused_run(int64_t rows, int64_t c, enum s24_act act, int fused, c
     memset(dx, 0, (size_t)n * sizeof *dx), memset(dg, 0, (size_t)c * sizeof *dg);
     memset(db, 0, (size_t)c * sizeof *db);
     if (fused) {
+        for (int64_t i = 0; i < n; i++) dx[i] = NAN;
         CHECK_OK(s24_cpu_bn_fwd_train_act(rows, c, x, g, b, 1e-5f, act, y, mean, var, is, &ws));
-        CHECK_OK(s24_cpu_bn_bwd_act(rows, c, x, mean, is, g, b, act, dy, dx, dg, db, &ws));
+        CHECK_OK(s24_cpu_bn_bwd_act(rows, c, x, mean, is, g, b, act, dy, dx, 0, dg, db, &ws));
         s24_cpu_bn_fwd_eval_act(rows, c, x, g, b, mean, var, 1e-5f, act, ye);
     } else {
         CHECK_OK(s24_cpu_bn_fwd_train(rows, c, x, g, b, 1e-5f, z, mean, var, is, &ws));

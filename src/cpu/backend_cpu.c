@@ -118,8 +118,9 @@ static int conv_fwd(struct s24_backend *be, void **state, const struct s24_conv_
     }
     return s24_cpu_conv2d_fwd(s, x, w, b, y, &be->ws);
 }
-/* The CPU kernels always add into dx: acc == 0 zeroes it first (the same
- * bits as a gradient zeroed by the caller, which is what it saves on a GPU). */
+/* acc == 0 for a kernel that always adds into dx: dx zeroed first (the
+ * bits of a gradient zeroed by the caller). oneDNN's convs and batch norm
+ * take acc themselves and neither zero nor read dx. */
 static void dx_fresh(float *dx, int acc, int64_t n)
 {
     if (dx && !acc) memset(dx, 0, sizeof(float) * (size_t)n);
@@ -129,11 +130,12 @@ static int conv_bwd(struct s24_backend *be, void **state, const struct s24_conv_
                     float *db)
 {
     struct cpu_ctx *c = be->ctx;
-    dx_fresh(dx, acc, s->n * s->h * s->w * s->c);
     if (c->dnnl && s->groups == 1) {
-        int rc = s24_dnnl_conv2d_bwd(c->dnnl, state, s, x, w, dy, dx, dw, db, &be->ws);
+        /* a shape oneDNN refuses is refused before anything is written */
+        int rc = s24_dnnl_conv2d_bwd(c->dnnl, state, s, x, w, dy, dx, acc, dw, db, &be->ws);
         if (rc != S24_ERR_UNSUPPORTED) return rc;
     }
+    dx_fresh(dx, acc, s->n * s->h * s->w * s->c);
     return s24_cpu_conv2d_bwd(s, x, w, dy, dx, dw, db, &be->ws);
 }
 static int bn_train(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
@@ -175,9 +177,8 @@ static int bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *
                   enum s24_act act, const float *dy, float *dx, int acc, float *dgamma,
                   float *dbeta)
 {
-    dx_fresh(dx, acc, rows * c);
-    return s24_cpu_bn_bwd_act(rows, c, x, mean, invstd, gamma, beta, act, dy, dx, dgamma, dbeta,
-                              &be->ws);
+    return s24_cpu_bn_bwd_act(rows, c, x, mean, invstd, gamma, beta, act, dy, dx, acc, dgamma,
+                              dbeta, &be->ws);
 }
 static int act_fwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x, float *y)
 {

@@ -38,9 +38,10 @@ void s24_dnnl_conv_free(void *state);
 int s24_dnnl_conv2d_fwd(struct s24_dnnl *d, void **state, const struct s24_conv_shape *s,
                         const float *x, const float *w, const float *b, float *y,
                         struct s24_nn_ws *ws);
+/* dx += ... (acc) or dx = ... (its old contents unread); dw, db += ... */
 int s24_dnnl_conv2d_bwd(struct s24_dnnl *d, void **state, const struct s24_conv_shape *s,
-                        const float *x, const float *w, const float *dy, float *dx, float *dw,
-                        float *db, struct s24_nn_ws *ws);
+                        const float *x, const float *w, const float *dy, float *dx, int acc,
+                        float *dw, float *db, struct s24_nn_ws *ws);
 /* Which build of the streaming kernels (batch norm) runs: the portable one
  * or the AVX-512 one, the same source compiled twice (nn_norm_avx512.c),
  * giving the same bits. Picked once from the CPU; S24_CPU_ISA=portable or
@@ -60,10 +61,11 @@ int s24_cpu_bn_fwd_train_act(int64_t rows, int64_t c, const float *x, const floa
 void s24_cpu_bn_fwd_eval_act(int64_t rows, int64_t c, const float *x, const float *gamma,
                              const float *beta, const float *rmean, const float *rvar, float eps,
                              enum s24_act act, float *y);
+/* dx += ... (acc) or dx = 0 + ... (acc == 0, dx not read) */
 int s24_cpu_bn_bwd_act(int64_t rows, int64_t c, const float *x, const float *mean,
                        const float *invstd, const float *gamma, const float *beta,
-                       enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta,
-                       struct s24_nn_ws *ws);
+                       enum s24_act act, const float *dy, float *dx, int acc, float *dgamma,
+                       float *dbeta, struct s24_nn_ws *ws);
 /* mean, var (biased) and invstd (C each) of the batch. */
 int s24_cpu_bn_fwd_train(int64_t rows, int64_t c, const float *x, const float *gamma,
                          const float *beta, float eps, float *y, float *mean, float *var,

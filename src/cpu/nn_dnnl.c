@@ -470,18 +470,19 @@ static int pointwise_fwd(const struct s24_conv_shape *s, const float *x, const f
 
 /* dW += dy^T x, dx += dy W, db[o] += sum over rows of dy (fp64 per channel) */
 static int pointwise_bwd(const struct s24_conv_shape *s, const float *x, const float *w,
-                         const float *dy, float *dx, float *dw, float *db)
+                         const float *dy, float *dx, int acc, float *dw, float *db)
 {
     int64_t P = s->n * s->h * s->w, oc = s->oc, c = s->c;
     int nt = conv_threads(s);
     int rc = sgemm(nt, 'T', 'N', oc, c, P, dy, oc, x, c, 1.0f, dw, c);
-    if (rc == S24_OK && dx) rc = sgemm(nt, 'N', 'N', P, c, oc, dy, oc, w, c, 1.0f, dx, c);
+    if (rc == S24_OK && dx)
+        rc = sgemm(nt, 'N', 'N', P, c, oc, dy, oc, w, c, acc ? 1.0f : 0.0f, dx, c);
     if (rc != S24_OK || !db) return rc;
 #pragma omp parallel for num_threads(nt) schedule(static) if (P * oc > S24_PAR_MIN)
     for (int64_t o = 0; o < oc; o++) {
-        double acc = 0;
-        for (int64_t r = 0; r < P; r++) acc += dy[r * oc + o];
-        db[o] += (float)acc;
+        double sum = 0;
+        for (int64_t r = 0; r < P; r++) sum += dy[r * oc + o];
+        db[o] += (float)sum;
     }
     return S24_OK;
 }
@@ -517,23 +518,24 @@ fail:
 }
 
 int s24_dnnl_conv2d_bwd(struct s24_dnnl *d, void **state, const struct s24_conv_shape *s,
-                        const float *x, const float *w, const float *dy, float *dx, float *dw,
-                        float *db, struct s24_nn_ws *ws)
+                        const float *x, const float *w, const float *dy, float *dx, int acc,
+                        float *dw, float *db, struct s24_nn_ws *ws)
 {
     struct dnnl_plan *p = NULL;
     struct args as = {0};
     int rc;
     if (s->groups != 1)
         return s24_error(S24_ERR_UNSUPPORTED, "oneDNN conv: groups %lld", (long long)s->groups);
-    if (is_pointwise(s)) return pointwise_bwd(s, x, w, dy, dx, dw, db);
+    if (is_pointwise(s)) return pointwise_bwd(s, x, w, dy, dx, acc, dw, db);
     int dirs = (1 << DIR_BWD_W) | (dx ? 1 << DIR_BWD_DATA : 0);
     /* every primitive is made before anything is written, so a shape oneDNN
      * refuses can still go to the fallback */
     if ((rc = plan_get(d, state, s, db != NULL, dirs, &p)) != S24_OK) return rc;
-    /* scratch: dx's and db's results, the weights of each direction, the
-     * largest scratchpad */
+    /* scratch: dx's (only where it is added to dx: acc) and db's results, the
+     * weights of each direction, the largest scratchpad */
     size_t nx = (size_t)(s->n * s->h * s->w * s->c), oc = (size_t)s->oc;
-    size_t dxb = dx ? up64(nx * sizeof(float)) : 0, dbb = db ? up64(oc * sizeof(float)) : 0;
+    size_t dxb = dx && acc ? up64(nx * sizeof(float)) : 0;
+    size_t dbb = db ? up64(oc * sizeof(float)) : 0;
     size_t wdb = dx ? up64(p->wk_bytes[DIR_BWD_DATA]) : 0, wgb = up64(p->wk_bytes[DIR_BWD_W]);
     size_t spb = p->scratch[DIR_BWD_W];
     if (dx && p->scratch[DIR_BWD_DATA] > spb) spb = p->scratch[DIR_BWD_DATA];
@@ -559,10 +561,10 @@ int s24_dnnl_conv2d_bwd(struct s24_dnnl *d, void **state, const struct s24_conv_
         if ((rc = weights_in(d, p, DIR_BWD_DATA, w, wkd, sp)) != S24_OK ||
             (rc = arg_add(d, &as, DNNL_ARG_DIFF_DST, &p->y_md, dy)) != S24_OK ||
             (rc = arg_add(d, &as, DNNL_ARG_WEIGHTS, &p->wk_md[DIR_BWD_DATA], wk)) != S24_OK ||
-            (rc = arg_add(d, &as, DNNL_ARG_DIFF_SRC, &p->x_md, dxt)) != S24_OK ||
+            (rc = arg_add(d, &as, DNNL_ARG_DIFF_SRC, &p->x_md, acc ? dxt : dx)) != S24_OK ||
             (rc = run(d, p->prim[DIR_BWD_DATA], &as, sp, p->nt)) != S24_OK)
             goto fail;
-        s24_cpu_acc((int64_t)nx, dxt, dx);
+        if (acc) s24_cpu_acc((int64_t)nx, dxt, dx);
     }
 fail:
     args_clear(&as);
@@ -586,8 +588,8 @@ int s24_dnnl_conv2d_fwd(struct s24_dnnl *d, void **state, const struct s24_conv_
     return s24_error(S24_ERR_UNSUPPORTED, "built without oneDNN (USE_DNNL)");
 }
 int s24_dnnl_conv2d_bwd(struct s24_dnnl *d, void **state, const struct s24_conv_shape *s,
-                        const float *x, const float *w, const float *dy, float *dx, float *dw,
-                        float *db, struct s24_nn_ws *ws)
+                        const float *x, const float *w, const float *dy, float *dx, int acc,
+                        float *dw, float *db, struct s24_nn_ws *ws)
 {
     return s24_error(S24_ERR_UNSUPPORTED, "built without oneDNN (USE_DNNL)");
 }

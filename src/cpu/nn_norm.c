@@ -52,8 +52,8 @@ void V(s24_cpu_bn_fwd_eval)(int64_t rows, int64_t c, const float *x, const float
                             enum s24_act act, float *y);
 int V(s24_cpu_bn_bwd)(int64_t rows, int64_t c, const float *x, const float *mean,
                       const float *invstd, const float *gamma, const float *beta,
-                      enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta,
-                      struct s24_nn_ws *ws);
+                      enum s24_act act, const float *dy, float *dx, int acc, float *dgamma,
+                      float *dbeta, struct s24_nn_ws *ws);
 
 static int thread_id(void)
 {
@@ -198,8 +198,8 @@ static inline void grad_row(int64_t c, enum s24_act act, const float *xr, const 
 
 int V(s24_cpu_bn_bwd)(int64_t rows, int64_t c, const float *x, const float *mean,
                       const float *invstd, const float *gamma, const float *beta,
-                      enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta,
-                      struct s24_nn_ws *ws)
+                      enum s24_act act, const float *dy, float *dx, int acc, float *dgamma,
+                      float *dbeta, struct s24_nn_ws *ws)
 {
     int nt = s24_threads_get();
     /* [0, nt*c): sum dy; [nt*c, 2nt*c): sum dy*xhat (doubles); then the
@@ -255,10 +255,20 @@ int V(s24_cpu_bn_bwd)(int64_t rows, int64_t c, const float *x, const float *mean
                 grad_row(c, act, xr, mean, invstd, gamma, beta, gr, gb);
                 gr = gb;
             }
+            /* acc == 0: 0 + the value (a zeroed dx's bits), dx not read */
+            if (acc) {
 #pragma omp simd
-            for (int64_t j = 0; j < c; j++) {
-                float xh = (xr[j] - mean[j]) * invstd[j];
-                dxr[j] += gamma[j] * invstd[j] * (gr[j] - (float)m1[j] - xh * (float)m2[j]);
+                for (int64_t j = 0; j < c; j++) {
+                    float xh = (xr[j] - mean[j]) * invstd[j];
+                    dxr[j] += gamma[j] * invstd[j] * (gr[j] - (float)m1[j] - xh * (float)m2[j]);
+                }
+            } else {
+#pragma omp simd
+                for (int64_t j = 0; j < c; j++) {
+                    float xh = (xr[j] - mean[j]) * invstd[j];
+                    dxr[j] = 0.0f + gamma[j] * invstd[j] *
+                                        (gr[j] - (float)m1[j] - xh * (float)m2[j]);
+                }
             }
         }
     }
@@ -305,7 +315,7 @@ void s24_cpu_bn_fwd_eval_avx512(int64_t rows, int64_t c, const float *x, const f
                                 enum s24_act act, float *y);
 int s24_cpu_bn_bwd_avx512(int64_t rows, int64_t c, const float *x, const float *mean,
                           const float *invstd, const float *gamma, const float *beta,
-                          enum s24_act act, const float *dy, float *dx, float *dgamma,
+                          enum s24_act act, const float *dy, float *dx, int acc, float *dgamma,
                           float *dbeta, struct s24_nn_ws *ws);
 
 int s24_cpu_bn_fwd_train_act(int64_t rows, int64_t c, const float *x, const float *gamma,
@@ -363,25 +373,25 @@ void s24_cpu_bn_fwd_eval(int64_t rows, int64_t c, const float *x, const float *g
 
 int s24_cpu_bn_bwd_act(int64_t rows, int64_t c, const float *x, const float *mean,
                        const float *invstd, const float *gamma, const float *beta,
-                       enum s24_act act, const float *dy, float *dx, float *dgamma, float *dbeta,
-                       struct s24_nn_ws *ws)
+                       enum s24_act act, const float *dy, float *dx, int acc, float *dgamma,
+                       float *dbeta, struct s24_nn_ws *ws)
 {
     if (act != S24_ACT_NONE && act != S24_ACT_RELU && act != S24_ACT_SILU)
         return s24_error(S24_ERR_INVALID, "batch norm: fused activation %d", (int)act);
     if (act != S24_ACT_NONE && !beta)
         return s24_error(S24_ERR_INVALID, "batch norm: a fused activation needs beta");
     if (s24_cpu_nn_isa() == S24_CPU_NN_AVX512)
-        return s24_cpu_bn_bwd_avx512(rows, c, x, mean, invstd, gamma, beta, act, dy, dx, dgamma,
-                                     dbeta, ws);
-    return s24_cpu_bn_bwd_portable(rows, c, x, mean, invstd, gamma, beta, act, dy, dx, dgamma,
-                                   dbeta, ws);
+        return s24_cpu_bn_bwd_avx512(rows, c, x, mean, invstd, gamma, beta, act, dy, dx, acc,
+                                     dgamma, dbeta, ws);
+    return s24_cpu_bn_bwd_portable(rows, c, x, mean, invstd, gamma, beta, act, dy, dx, acc,
+                                   dgamma, dbeta, ws);
 }
 
 int s24_cpu_bn_bwd(int64_t rows, int64_t c, const float *x, const float *mean,
                    const float *invstd, const float *gamma, const float *dy, float *dx,
                    float *dgamma, float *dbeta, struct s24_nn_ws *ws)
 {
-    return s24_cpu_bn_bwd_act(rows, c, x, mean, invstd, gamma, NULL, S24_ACT_NONE, dy, dx,
+    return s24_cpu_bn_bwd_act(rows, c, x, mean, invstd, gamma, NULL, S24_ACT_NONE, dy, dx, 1,
                               dgamma, dbeta, ws);
 }
 #endif
