@@ -60,20 +60,18 @@ static void test_act_add(int64_t n)
             act_expect_close(&y, TOL_BF16, "fwd");
         act_sync_from_cpu(&y);
         act_fill(&dy, -1.0f, 1.0f);
-        act_fill(&dx, -1.0f, 1.0f);
-        CHECK_OK(C->ops->act_bwd(C, (enum s24_act)a, n, x.c, y.c, dy.c, dx.c, 1));
-        CHECK_OK(G->ops->act_bwd(G, (enum s24_act)a, n, x.g, y.g, dy.g, dx.g, 1));
-        if (a == 0)
-            expect_rounded(&dx, "bwd (accumulated)");
-        else
-            act_expect_close(&dx, TOL_BF16, "bwd (accumulated)");
-        act_poison(&dx); /* acc 0: overwritten, the NaNs never read */
-        CHECK_OK(C->ops->act_bwd(C, (enum s24_act)a, n, x.c, y.c, dy.c, dx.c, 0));
-        CHECK_OK(G->ops->act_bwd(G, (enum s24_act)a, n, x.g, y.g, dy.g, dx.g, 0));
-        if (a == 0)
-            expect_rounded(&dx, "bwd (overwritten)");
-        else
-            act_expect_close(&dx, TOL_BF16, "bwd (overwritten)");
+        /* added into random values, then (acc 0) overwriting NaNs never read */
+        for (int acc = 1; acc >= 0; acc--) {
+            const char *what = acc ? "bwd (accumulated)" : "bwd (overwritten)";
+            if (acc) act_fill(&dx, -1.0f, 1.0f);
+            else act_poison(&dx);
+            CHECK_OK(C->ops->act_bwd(C, (enum s24_act)a, n, x.c, y.c, dy.c, dx.c, acc));
+            CHECK_OK(G->ops->act_bwd(G, (enum s24_act)a, n, x.g, y.g, dy.g, dx.g, acc));
+            if (a == 0)
+                expect_rounded(&dx, what);
+            else
+                act_expect_close(&dx, TOL_BF16, what);
+        }
     }
     snprintf(where, sizeof where, "add, acc n %lld", (long long)n);
     act_fill(&b, -3.0f, 3.0f);
