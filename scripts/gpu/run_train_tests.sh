@@ -7,7 +7,12 @@
 # (SAN=memcheck|racecheck on the op tests at their small shapes).
 # Run from the repository root on the GPU machine with .debs carried.
 #   GIT_COMMIT=<id> [TESTS='test_a test_b'] scripts/gpu/run_train_tests.sh
-# TESTS: the tests/gpu binaries to build and run (default the four above).
+# TESTS: the tests/gpu binaries to build and run (default the four above);
+# SAN_TESTS: those run under each SAN tool (default test_nn_ops_gpu
+# test_nn_conv_gpu; each must be in TESTS), SAN_TIMEOUT seconds each (200).
+# Issue 9's sanitizer line: SAN="memcheck racecheck" SAN_TIMEOUT=300
+# TESTS="test_nn_ops_gpu test_mixed_elem_gpu test_mixed_norm_gpu test_nn_conv_gpu"
+# SAN_TESTS="$TESTS" TEST_TIMEOUT=60.
 # Output in $OUT: build.log, test-gpu.log (and san-*.log).
 set -o pipefail
 OUT=${OUT:-out}
@@ -28,7 +33,7 @@ for t in $TESTS; do
 done
 if [ -n "$SAN" ]; then
   for tool in $SAN; do
-    for t in test_nn_ops_gpu test_nn_conv_gpu; do
+    for t in ${SAN_TESTS:-test_nn_ops_gpu test_nn_conv_gpu}; do
       echo "== $tool $t ($(( $(date +%s) - t0 )) s)"
       S24_SMALL=1 timeout ${SAN_TIMEOUT:-200} compute-sanitizer --tool "$tool" --error-exitcode 9 \
         build/tests/gpu/$t > "$OUT/san-$tool-$t.log" 2>&1
