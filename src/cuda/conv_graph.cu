@@ -365,8 +365,8 @@ static int memo_plan(cudnnHandle_t h, struct s24_cg *g, int mode, int index, int
     size_t need = 0;
     heuristic(g->graph, modes[mode], cfg, &ncfg);
     bdesc plan = NULL;
-    if (index < ncfg && (engine < 0 || (engine_skip(cfg[index], 1, 1, &got), got == engine)))
-        plan = make_plan(h, cfg[index], &need);
+    if (index < ncfg && engine >= 0) engine_skip(cfg[index], 1, 1, &got); /* for its index */
+    if (index < ncfg && (engine < 0 || got == engine)) plan = make_plan(h, cfg[index], &need);
     for (int i = 0; i < CG_CFGS; i++)
         destroy(&cfg[i]);
     if (!plan) return 0;

@@ -93,11 +93,10 @@ static void plan_inplace(struct s24_model *m)
  * an add's copies dy), instead of adding into a zeroed buffer: one pass
  * that writes and one that reads each such gradient saved (outside the
  * convolutions the backward is memory-bound on a GPU). Every other writer
- * adds. Each op's fresh
- * result is 0 + its value, as on a zeroed buffer, so the CPU backend gives
- * the same bits either way (on a GPU, cuDNN's backward-data plan for
- * beta 0 may be another one than for beta 1). S24_GRAD_FRESH=0 zeroes and
- * adds everywhere (tests, measurements). */
+ * adds. Each op's fresh result is 0 + its value, as on a zeroed buffer, so
+ * the CPU backend gives the same bits either way (on a GPU, cuDNN's
+ * backward-data plan for beta 0 may be another one than for beta 1).
+ * S24_GRAD_FRESH=0 zeroes and adds everywhere (tests, measurements). */
 static int can_overwrite(const struct s24_node *nd)
 {
     switch (nd->op) {
@@ -551,18 +550,12 @@ static int back_node(struct s24_model *m, int i)
  * in a pool buffer of its own. The same order every step gives every slot
  * the same place every step. */
 
-/* Slot s gets a gradient before node at's backward runs (at == nn: before
- * the first): zeroed (the backward accumulates into it) unless `fresh`,
- * when node at overwrites it (plan_fresh). */
-static int grad_acquire(struct s24_model *m, int at, int s, int fresh)
+/* Slot s's gradient from the pool: the smallest free buffer that fits, or a new one. */
+static int pool_borrow(struct s24_model *m, int s, size_t need)
 {
     struct s24_slot *sl = &m->slots[s];
-    if (s == m->in_slot || sl->g) return S24_OK;
-    size_t need = s24_be_act_size(m->be) * (size_t)slot_numel(sl);
-    if (s24_arena_grad_place(m, at, s, need))
-        return fresh ? S24_OK : m->be->ops->zero(m->be, sl->g, need);
     int best = -1;
-    for (int i = 0; i < m->ngpool; i++) /* smallest free buffer that fits */
+    for (int i = 0; i < m->ngpool; i++)
         if (!m->gpool[i].busy && m->gpool[i].cap >= need &&
             (best < 0 || m->gpool[i].cap < m->gpool[best].cap))
             best = i;
@@ -586,7 +579,20 @@ static int grad_acquire(struct s24_model *m, int at, int s, int fresh)
     m->gpool[best].busy = 1;
     sl->g = m->gpool[best].p;
     sl->gbuf = best;
-    return fresh ? S24_OK : m->be->ops->zero(m->be, sl->g, need);
+    return S24_OK;
+}
+
+/* Slot s gets a gradient before node at's backward runs (at == nn: before
+ * the first): zeroed (the backward accumulates into it) unless `fresh`,
+ * when node at overwrites it (plan_fresh). */
+static int grad_acquire(struct s24_model *m, int at, int s, int fresh)
+{
+    struct s24_slot *sl = &m->slots[s];
+    if (s == m->in_slot || sl->g) return S24_OK;
+    size_t need = s24_be_act_size(m->be) * (size_t)slot_numel(sl);
+    int rc = s24_arena_grad_place(m, at, s, need) ? S24_OK : pool_borrow(m, s, need);
+    if (rc != S24_OK || fresh) return rc;
+    return m->be->ops->zero(m->be, sl->g, need);
 }
 
 static void grad_release(struct s24_model *m, int s)
