@@ -155,7 +155,9 @@ struct row {
     double pair_dense_ms, pair_sparse_ms; /* the two kept plans, timed interleaved */
     char dense_algo[64], auto_algo[64];   /* cuBLASLt picks of the baseline and of AUTO */
     double self_ratio; /* the baseline paired with itself: the pair method's noise */
-    double own_ms;     /* sparse24's own mma.sp kernel (fp16, where its tiles fit) */
+    double own_ms;     /* sparse24's own kernel: the sm90 one where built, else mma.sp (fp16) */
+    char own_kernel[48];   /* "mma.sp" or the sm90 configuration tuned for the shape */
+    double own_pair_ratio; /* cuSPARSELt's median over the own kernel's, timed interleaved */
     double host_run, host_raw, graph_us, eager_us;
     double rel_err;
     char status[160];
@@ -255,9 +257,38 @@ static void note(struct row *r, const char *what)
         if (*c == ',' || *c == '\n' || *c == '"') *c = ';';
 }
 
-/* sparse24's own kernel on the (pruned) weight, where its tile rules allow
- * the unpadded shape; other shapes keep own_ms NaN (not padded: it is a
- * study kernel, not a path the engine picks). */
+/* sparse24's own Hopper kernel (s24_sp90_*, where built and on sm_90):
+ * every configuration of the dtype tuned on these buffers, the fastest
+ * timed alone and then interleaved with cuSPARSELt's plan (sp). Returns 0
+ * where it does not run here, so the caller falls back to mma.sp. */
+static int sp90_time(s24_gpu_t *g, struct row *r, struct bufs *b, s24_gemm_plan_t *sp,
+                     int repeats)
+{
+    s24_sp90_plan_t *p = NULL;
+    struct s24_gemm_timing t, pt[2];
+    if (!s24_sp90_available() || (r->in != S24_F16 && r->in != S24_BF16) || r->out != r->in ||
+        s24_sp90_plan_init(g, r->in, r->s.m, r->s.n, r->s.k, -1, &p) != S24_OK) {
+        s24_clear_error();
+        return 0;
+    }
+    if (s24_sp90_set_weight(p, b->wp) == S24_OK && s24_sp90_tune(p, b->x, b->d, 11) == S24_OK &&
+        s24_sp90_time(p, b->x, b->d, 5, repeats, 1, &t) == S24_OK) {
+        r->own_ms = t.median_ms;
+        snprintf(r->own_kernel, sizeof r->own_kernel, "%s", s24_sp90_config(p));
+        if (s24_sp90_time_pair(p, sp, b->x, b->d, 5, pair_repeats(r, repeats), pt) == S24_OK)
+            r->own_pair_ratio = pt[1].median_ms / pt[0].median_ms;
+        else
+            note(r, "own vs cuSPARSELt pair");
+    } else {
+        note(r, "own sm90 kernel");
+    }
+    s24_sp90_plan_free(p);
+    return 1;
+}
+
+/* sparse24's own mma.sp kernel on the (pruned) weight, where its tile rules
+ * allow the unpadded shape; other shapes keep own_ms NaN (not padded: it is
+ * a study kernel, not a path the engine picks). */
 static void own_time(s24_gpu_t *g, struct row *r, struct bufs *b, int repeats)
 {
     s24_own_plan_t *op = NULL;
@@ -267,10 +298,12 @@ static void own_time(s24_gpu_t *g, struct row *r, struct bufs *b, int repeats)
         return;
     }
     if (s24_own_plan_set_weight(op, b->wp) == S24_OK &&
-        s24_own_time(op, b->x, b->d, 5, repeats, 1, &t) == S24_OK)
+        s24_own_time(op, b->x, b->d, 5, repeats, 1, &t) == S24_OK) {
         r->own_ms = t.median_ms;
-    else
+        snprintf(r->own_kernel, sizeof r->own_kernel, "mma.sp");
+    } else {
         note(r, "own kernel");
+    }
     s24_own_plan_free(op);
 }
 
@@ -416,7 +449,9 @@ static void bench_one(s24_gpu_t *g, struct row *r, int repeats, int search)
             note(r, "self pair");
     }
     /* b.wp holds the pruned weight the sparse plan used, unpadded where m and k were whole */
-    if (r->in == S24_F16 && sp && r->pm == r->s.m && r->pk == r->s.k) own_time(g, r, &b, repeats);
+    if (sp && r->pm == r->s.m && r->pk == r->s.k && !sp90_time(g, r, &b, sp, repeats) &&
+        r->in == S24_F16)
+        own_time(g, r, &b, repeats);
 out:
     s24_gemm_plan_free(sp);
     s24_gemm_plan_free(dp);
@@ -486,8 +521,9 @@ static const char *csv_head =
     "name,m,n,k,dtype,out,pad_m,pad_n,pad_k,dense_heur_ms,dense_tuned_ms,dense_ms,"
     "sparse_default_ms,sparse_search_ms,sparse_ms,alg_id,alg_max,split_k,speedup,dense_tflops,"
     "sparse_tflops,auto_choice,auto_ms,auto_speedup,auto_dense_ms,pair_dense_ms,pair_sparse_ms,"
-    "pair_speedup,self_pair_ratio,own_ms,own_speedup,dense_algo,auto_dense_algo,host_run_us,"
-    "host_raw_us,host_overhead_us,graph_us_per_call,eager_us_per_call,rel_err,status\n";
+    "pair_speedup,self_pair_ratio,own_ms,own_speedup,own_kernel,own_pair_ratio,dense_algo,"
+    "auto_dense_algo,host_run_us,host_raw_us,host_overhead_us,graph_us_per_call,"
+    "eager_us_per_call,rel_err,status\n";
 
 static void csv_row(FILE *f, const struct row *r)
 {
@@ -496,14 +532,15 @@ static void csv_row(FILE *f, const struct row *r)
         f,
         "%s,%lld,%lld,%lld,%s,%s,%lld,%lld,%lld,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%d,%d,%d,%.4f,%.2f,"
         "%.2f,%s,%.5f,"
-        "%.4f,%.5f,%.5f,%.5f,%.4f,%.4f,%.5f,%.4f,%s,%s,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g,%s\n",
+        "%.4f,%.5f,%.5f,%.5f,%.4f,%.4f,%.5f,%.4f,%s,%.4f,%s,%s,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g,%s\n",
         r->s.name, (long long)r->s.m, (long long)r->s.n, (long long)r->s.k,
         s24_gemm_dtype_name(r->in), s24_gemm_dtype_name(r->out), (long long)r->pm, (long long)r->pn,
         (long long)r->pk, r->dense_heur, r->dense_tuned, r->dense, r->sp_default, r->sp_search,
         r->sparse, r->alg, r->alg_max, r->split_k, r->dense / r->sparse, fl / (r->dense * 1e9),
         fl / (r->sparse * 1e9), r->auto_choice, r->auto_ms, r->auto_dense_ms / r->auto_ms,
         r->auto_dense_ms, r->pair_dense_ms, r->pair_sparse_ms, r->pair_dense_ms / r->pair_sparse_ms,
-        r->self_ratio, r->own_ms, r->dense / r->own_ms, r->dense_algo[0] ? r->dense_algo : "-",
+        r->self_ratio, r->own_ms, r->dense / r->own_ms, r->own_kernel[0] ? r->own_kernel : "-",
+        r->own_pair_ratio, r->dense_algo[0] ? r->dense_algo : "-",
         r->auto_algo[0] ? r->auto_algo : "-", r->host_run, r->host_raw, r->host_run - r->host_raw,
         r->graph_us, r->eager_us, r->rel_err, r->status[0] ? r->status : "ok");
 }
@@ -671,6 +708,7 @@ int bench_gemm_main(int argc, char **argv)
             r->dense_heur = r->dense_tuned = r->sp_default = r->sp_search = r->auto_ms =
                 r->auto_dense_ms = NAN;
             r->pair_dense_ms = r->pair_sparse_ms = r->self_ratio = r->own_ms = NAN;
+            r->own_pair_ratio = NAN;
             r->host_run = r->host_raw = r->graph_us = r->eager_us = r->rel_err = NAN;
             r->alg = r->alg_max = r->split_k = -1;
             snprintf(r->auto_choice, sizeof r->auto_choice, "-");

@@ -11,6 +11,7 @@ USE_CUDA ?= auto
 USE_CUDNN ?= auto
 USE_CUSPARSELT ?= auto
 USE_NCCL ?= auto
+USE_CUTLASS ?= auto
 WERROR ?= 0
 SAN ?=
 OPT ?= -O2
@@ -133,6 +134,19 @@ ifeq ($(HAVE_NCCL),1)
 CFLAGS_BASE += -DS24_HAVE_NCCL=1
 NVCCFLAGS += -DS24_HAVE_NCCL=1
 endif
+# CUTLASS's headers (scripts/setup.sh with S24_CUTLASS=1 puts them in
+# .deps/cutlass): the own Hopper 2:4 GEMM, src/cuda/sm90/. Headers only, so
+# the probe is their presence; with CUDA only.
+CUTLASS_DIR ?= $(CURDIR)/.deps/cutlass
+HAVE_CUTLASS := 0
+ifneq ($(USE_CUTLASS),0)
+ifeq ($(HAVE_CUDA),1)
+HAVE_CUTLASS := $(if $(wildcard $(CUTLASS_DIR)/include/cutlass/gemm/collective/sm90_sparse_mma_tma_gmma_ss_warpspecialized.hpp),1,0)
+endif
+ifeq ($(USE_CUTLASS)$(HAVE_CUTLASS),10)
+$(error USE_CUTLASS=1 but CUTLASS was not found (run S24_CUTLASS=1 scripts/setup.sh or set CUTLASS_DIR; needs CUDA))
+endif
+endif
 # Where a binary run from $(BUILD) itself may find cuSPARSELt when the loader
 # path has none (src/cuda/dl.c): a string, not an RPATH, and ignored by any
 # copy that runs from elsewhere, so an installed sparse24 never reaches into
@@ -150,7 +164,7 @@ CFLAGS_ALL = $(CFLAGS_BASE) $(CFLAGS)
 # nocuda*.c stand in without CUDA, nocusparselt*.c without cuSPARSELt (and
 # src/comm/comm_nonccl.c without NCCL); other *.c always build.
 LIB_C = $(wildcard src/core/*.c src/cpu/*.c src/nn/*.c)
-CUDA_C_ALWAYS = $(filter-out src/cuda/nocuda% src/cuda/nocusparselt%,$(wildcard src/cuda/*.c))
+CUDA_C_ALWAYS = $(filter-out src/cuda/nocuda% src/cuda/nocusparselt% src/cuda/nosp90%,$(wildcard src/cuda/*.c))
 ifeq ($(HAVE_CUDA),1)
 LIB_CU = $(filter-out src/cuda/cusparselt% src/cuda/nccl%,$(wildcard src/cuda/*.cu))
 ifeq ($(HAVE_CUSPARSELT),1)
@@ -166,8 +180,18 @@ LIB_C += $(filter-out src/comm/comm_nonccl.c,$(wildcard src/comm/*.c))
 LIB_C += $(if $(filter 1,$(HAVE_NCCL)),,src/comm/comm_nonccl.c)
 LIB_CU += $(if $(filter 1,$(HAVE_NCCL)),src/comm/comm_nccl.cu $(wildcard src/cuda/nccl*.cu))
 LIB_C += $(CUDA_C_ALWAYS)
+# The own Hopper kernels: sp90_cfg.cu once per tile configuration (SP90_CFGS,
+# its SP90_ENTRY list), for sm_90a only; nosp90.c stands in without them.
+SP90_CFGS = 0 1 2 3 4 5 6 7 8 9
+ifeq ($(HAVE_CUTLASS),1)
+LIB_CU += src/cuda/sm90/sp90_plan.cu
+SP90_OBJ = $(foreach i,$(SP90_CFGS),$(BUILD)/src/cuda/sm90/sp90_cfg_$(i).cu.o)
+else
+LIB_C += src/cuda/nosp90.c
+SP90_OBJ =
+endif
 LIB_OBJ = $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CU:%.cu=$(BUILD)/%.cu.o) $(BUILD)/gen/commit.o \
-          $(BUILD)/gen/build_paths.o
+          $(BUILD)/gen/build_paths.o $(SP90_OBJ)
 # The library's own objects (not the CLI's, the tests' or the fuzzers'):
 # S24_API is default visibility there, so the public functions are exported.
 LIB_DEFS = -DS24_BUILD
@@ -192,7 +216,7 @@ CLI = $(BUILD)/sparse24
 all: summary $(LIBA) $(LIBSO) $(CLI)
 
 summary:
-	@echo "sparse24 build: OpenBLAS=$(HAVE_OPENBLAS) oneDNN=$(HAVE_DNNL) CUDA=$(HAVE_CUDA) cuDNN=$(HAVE_CUDNN) cuSPARSELt=$(HAVE_CUSPARSELT)$(if $(filter 1,$(HAVE_CUSPARSELT)), ($(CUSPARSELT_DIR))) NCCL=$(HAVE_NCCL) -> $(BUILD)/"
+	@echo "sparse24 build: OpenBLAS=$(HAVE_OPENBLAS) oneDNN=$(HAVE_DNNL) CUDA=$(HAVE_CUDA) cuDNN=$(HAVE_CUDNN) cuSPARSELt=$(HAVE_CUSPARSELT)$(if $(filter 1,$(HAVE_CUSPARSELT)), ($(CUSPARSELT_DIR))) NCCL=$(HAVE_NCCL) CUTLASS=$(HAVE_CUTLASS) -> $(BUILD)/"
 
 # Rebuild everything when the configuration changes.
 CONFIG_STAMP = $(BUILD)/config.stamp
@@ -212,6 +236,13 @@ $(BUILD)/gen/build_paths.o: $(PATHS_SRC)
 $(BUILD)/%.cu.o: %.cu $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
+
+# CUTLASS's sm90 templates: sm_90a (wgmma) only, whatever CUDA_ARCHS says.
+SP90_NVCCFLAGS = $(filter-out -gencode arch=compute_%,$(NVCCFLAGS)) -I$(CUTLASS_DIR)/include \
+                 --expt-relaxed-constexpr -gencode arch=compute_90a,code=sm_90a
+$(BUILD)/src/cuda/sm90/sp90_cfg_%.cu.o: src/cuda/sm90/sp90_cfg.cu $(CONFIG_STAMP)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(SP90_NVCCFLAGS) -DSP90_CFG=$* -MMD -MP -c $< -o $@
 
 $(LIBA): $(LIB_OBJ)
 	@rm -f $@

@@ -63,4 +63,36 @@ PY
     echo "setup: cuSPARSELt wheel not available; the sparse GPU path will be built without it"
   fi
 fi
+# CUTLASS's headers from PyPI (nvidia-cutlass), only when asked for
+# (S24_CUTLASS=1): sparse24's own Hopper 2:4 GEMM (src/cuda/sm90/) is built
+# on its sparse collectives, for sm_90a only. Its templates take minutes to
+# compile, so CI (which has no Hopper GPU) builds without them.
+if [ "${S24_CUTLASS:-0}" = 1 ] && [ ! -f .deps/cutlass/include/cutlass/gemm/collective/sm90_sparse_mma_tma_gmma_ss_warpspecialized.hpp ]; then
+  echo "setup: fetching the CUTLASS headers (nvidia-cutlass) into .deps/cutlass"
+  rm -rf .deps/cwheel && mkdir -p .deps/cwheel
+  if python3 -m pip download -q --no-deps --only-binary=:all: -d .deps/cwheel 'nvidia-cutlass==4.2.0.0'; then
+    python3 - <<'PY'
+import glob, zipfile, os, shutil
+whl = glob.glob('.deps/cwheel/*.whl')[0]
+out = '.deps/cutlass/include'
+shutil.rmtree('.deps/cutlass', ignore_errors=True)
+# include/{cute,cutlass} and tools/util/include/cutlass/util, merged
+roots = ('cutlass_library/source/include/', 'cutlass_library/source/tools/util/include/')
+with zipfile.ZipFile(whl) as z:
+    for n in z.namelist():
+        root = next((r for r in roots if n.startswith(r)), None)
+        if root is None or n.endswith('/'):
+            continue
+        dst = os.path.join(out, n[len(root):])
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        with z.open(n) as src, open(dst, 'wb') as f:
+            shutil.copyfileobj(src, f)
+open('.deps/cutlass/VERSION', 'w').write(os.path.basename(whl) + '\n')
+print('setup: CUTLASS headers from', os.path.basename(whl))
+PY
+    rm -rf .deps/cwheel
+  else
+    echo "setup: nvidia-cutlass not available; the own Hopper kernels will be built without it"
+  fi
+fi
 echo "setup: done"

@@ -232,6 +232,45 @@ S24_API int s24_own_conv_init_at(int device, int cc_major, void *stream,
 S24_API int s24_own_conv_run(s24_own_plan_t *p, const void *d_x, void *d_y, const float *d_bias,
                              const void *d_z, int relu, void *stream);
 
+/* ---------------------------------------------------------------- own Hopper kernel
+ * sparse24's own Hopper 2:4 GEMM (src/cuda/sm90/): CUTLASS's sm90 sparse
+ * collectives (wgmma.mma_async.sp, TMA loads into a multi-stage pipeline,
+ * warp-specialised producer and consumer warpgroups, a persistent tile
+ * scheduler) instantiated for a few tile shapes; fp16 or bf16 in and out,
+ * fp32 accumulation, the engine's default layout (W m x k row-major, 2:4
+ * along k; X k x n and D m x n column-major). Built only where CUTLASS's
+ * headers were found (scripts/setup.sh with S24_CUTLASS=1) and only for
+ * sm_90a; elsewhere s24_sp90_available is 0 and init returns
+ * S24_ERR_UNSUPPORTED. m and k multiples of 128, n of 8. */
+typedef struct s24_sp90_plan s24_sp90_plan_t;
+/* The number of tile configurations built (0: none); configuration i's
+ * name (tile, cluster, schedule) and dtype. */
+S24_API int s24_sp90_available(void);
+S24_API const char *s24_sp90_config_name(int i);
+S24_API enum s24_dtype s24_sp90_config_dtype(int i);
+/* cfg -1: every configuration of dt that takes the shape (s24_sp90_tune
+ * then picks one); i >= 0: configuration i alone (tests, studies). */
+S24_API int s24_sp90_plan_init(s24_gpu_t *g, enum s24_dtype dt, int64_t m, int64_t n, int64_t k,
+                               int cfg, s24_sp90_plan_t **out);
+/* W on the device, dense and already 2:4 along k (checked:
+ * S24_ERR_NOT_SPARSE); compressed once per configuration, kept in the plan. */
+S24_API int s24_sp90_set_weight(s24_sp90_plan_t *p, const void *d_w);
+/* Time every configuration that takes the shape on these buffers (repeats
+ * calls each, interleaved, L2 flushed) and keep only the fastest. */
+S24_API int s24_sp90_tune(s24_sp90_plan_t *p, const void *d_x, void *d_d, int repeats);
+S24_API int s24_sp90_run(s24_sp90_plan_t *p, const void *d_x, void *d_d, void *stream);
+/* The engine's timing method (see s24_gemm_time) applied to s24_sp90_run. */
+S24_API int s24_sp90_time(s24_sp90_plan_t *p, const void *d_x, void *d_d, int warmup,
+                          int repeats, int flush_l2, struct s24_gemm_timing *out);
+/* This plan and another engine plan of the same shape (cuSPARSELt, say) on
+ * the same X and D, their calls alternating in one held batch, L2 flushed
+ * (as s24_gemm_time_pair): out[0] for this plan, out[1] for the other. */
+S24_API int s24_sp90_time_pair(s24_sp90_plan_t *p, s24_gemm_plan_t *other, const void *d_x,
+                               void *d_d, int warmup, int repeats, struct s24_gemm_timing out[2]);
+/* The configuration s24_sp90_run launches (tile, cluster, schedule). */
+S24_API const char *s24_sp90_config(const s24_sp90_plan_t *p);
+S24_API void s24_sp90_plan_free(s24_sp90_plan_t *p);
+
 #ifdef __cplusplus
 }
 #endif
