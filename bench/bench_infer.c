@@ -44,7 +44,8 @@ static void usage(FILE *f)
 "options:\n"
 "  --models LIST     comma-separated registry names (default resnet18,efficientnet_b0)\n"
 "  --batch LIST      batch sizes (default 1,8,32,256,1024)\n"
-"  --dtype LIST      fp16,bf16 on a GPU (default fp16); fp32 on the CPU (its only one)\n"
+"  --dtype LIST      fp16,bf16,int8 on a GPU (default fp16); fp32 or int8 (simulated)\n"
+"                    on the CPU; int8 calibrates on the batch's first 64 images\n"
 "  --paths LIST      dense,sparse,auto (default all three)\n"
 "  --resolution LIST image sides (default: each architecture's own, 32 or 224),\n"
 "                    each run on the family's variant built for it where the\n"
@@ -87,7 +88,7 @@ static const char *path_name(int p)
 
 static const char *dtype_name(int dt)
 {
-    return dt == S24_F16 ? "fp16" : dt == S24_BF16 ? "bf16" : "fp32";
+    return dt == S24_F16 ? "fp16" : dt == S24_BF16 ? "bf16" : dt == S24_I8 ? "int8" : "fp32";
 }
 
 /* Random norms, then the pipeline's 2:4 magnitude masks applied in place. */
@@ -179,13 +180,16 @@ static void report_plan(struct bench *b, s24_infer_t *p, const char *arch, int s
  * ms, docs/results/infer-h200.md): it lies in the plans, not the timing. */
 #define MIN_WARM_S 0.3
 static int run_group(struct bench *b, s24_model_t *m, const char *arch, int size, int batch,
-                     int dt, const float *x, float *y, struct group *g)
+                     int dt, const float *hx, const float *x, float *y, struct group *g)
 {
     int rc = S24_OK, np = b->np;
     for (int k = 0; k < np && rc == S24_OK; k++) {
         struct s24_infer_opts o;
         s24_infer_opts_init(&o);
         o.path = b->path[k], o.dtype = dt;
+        /* int8: the activation scales from the batch's own first images (host
+         * copies), so the random input stays in range; part of the setup */
+        o.calib = hx, o.calib_n = batch < 64 ? batch : 64, o.calib_h = o.calib_w = size;
         double s0 = s24_now();
         rc = s24_infer_create2(m, &o, &g->p[k]);
         /* the plan is made lazily, in its first run: setup is create + first run */
@@ -266,7 +270,7 @@ static int run_model(struct bench *b, const char *arch, int size)
     }
     for (int i = 0; i < b->nb && rc == S24_OK; i++)
         for (int d = 0; d < b->nd && rc == S24_OK; d++)
-            rc = run_group(b, m, fam, size, b->batch[i], b->dtype[d], x, y, &g);
+            rc = run_group(b, m, fam, size, b->batch[i], b->dtype[d], hx, x, y, &g);
     cli_progress_end(b->pr);
     if (x) s24_be_free(be, x, xb);
     if (y) s24_be_free(be, y, yb);
@@ -313,6 +317,7 @@ static int one_dtype(const char *s, int *v)
     if (!strcmp(s, "fp16")) *v = S24_F16;
     else if (!strcmp(s, "bf16")) *v = S24_BF16;
     else if (!strcmp(s, "fp32")) *v = S24_F32;
+    else if (!strcmp(s, "int8")) *v = S24_I8;
     else return -1;
     return 0;
 }
@@ -422,9 +427,9 @@ int bench_infer_main(int argc, char **argv)
     int on_cpu = s24_backend_device(b.be) == S24_DEVICE_CPU;
     if (!b.nd) b.dtype[0] = on_cpu ? S24_F32 : S24_F16, b.nd = 1;
     for (int d = 0; d < b.nd; d++)
-        if ((b.dtype[d] == S24_F32) != on_cpu) {
+        if (b.dtype[d] != S24_I8 && (b.dtype[d] == S24_F32) != on_cpu) {
             ec = cli_usage(CMD, "--dtype %s: the %s plan runs %s", dtype_name(b.dtype[d]),
-                           s24_backend_name(b.be), on_cpu ? "fp32 only" : "fp16 or bf16");
+                           s24_backend_name(b.be), on_cpu ? "fp32 or int8" : "fp16, bf16 or int8");
             goto done;
         }
     struct cli_progress pr;

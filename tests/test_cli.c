@@ -382,11 +382,18 @@ static void test_infer(void)
           contains(out_path, "(2 are 2:4)"));
     CHECK(run("infer %s --checkpoint %s --path bogus", common, pruned) == 2 &&
           contains(err_path, "--path bogus"));
-    /* 16-bit types are the GPU plan's; int8 is not there yet */
+    /* 16-bit types are the GPU plan's; int8 on the CPU is its fp32 simulation:
+     * conv3 (64 x 288) quantised, conv2 (K 144) not a multiple of 32 */
     CHECK(run("infer %s --checkpoint %s --dtype fp16", common, pruned) == 2 &&
           contains(err_path, "CPU plan runs fp32 only"));
-    CHECK(run("infer %s --checkpoint %s --dtype int8", common, pruned) == 2 &&
-          contains(err_path, "not implemented yet"));
+    CHECK(run("infer %s --checkpoint %s --device cpu --dtype int8 --calib 4", common, pruned) ==
+                  0 &&
+              contains(out_path, "cpu, int8 (simulated in fp32)") &&
+              contains(out_path, "int8 simulation, dense in fp32") &&
+              contains(out_path, "dense in fp32 (int8: oc, k not multiples of 32)"),
+          "infer --dtype int8 on the CPU");
+    CHECK(run("infer %s --checkpoint %s --dtype int8 --calib 0", common, pruned) == 2 &&
+          contains(err_path, "--calib 0"));
     remove_dir(ck);
 }
 

@@ -169,14 +169,15 @@ int main(void)
         s24_infer_t *p = NULL;
         CHECK_OK(s24_model_create("smallcnn", 10, 5, NULL, &m));
         CHECK(s24_infer_create(m, 3, &p) == S24_ERR_INVALID && !p);
-        /* the CPU plan is fp32; fp16/bf16 are the GPU plan's, int8 nobody's yet */
+        /* the CPU plan is fp32; fp16/bf16 are the GPU plan's; int8 (simulated)
+         * needs its calibration images or scales (tests/test_infer_int8.c) */
         struct s24_infer_opts o;
         s24_infer_opts_init(&o);
         CHECK(o.path == S24_INFER_AUTO && o.dtype == 0);
         o.dtype = S24_F16;
         CHECK(s24_infer_create2(m, &o, &p) == S24_ERR_UNSUPPORTED && !p);
         o.dtype = S24_I8;
-        CHECK(s24_infer_create2(m, &o, &p) == S24_ERR_UNSUPPORTED && !p);
+        CHECK(s24_infer_create2(m, &o, &p) == S24_ERR_INVALID && !p);
         o.dtype = S24_F32;
         CHECK_OK(s24_infer_create2(m, &o, &p));
         s24_infer_set_profile(p, 1); /* a no-op on the CPU */

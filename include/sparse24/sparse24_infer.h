@@ -7,8 +7,11 @@
  * behind the one API, picked by the model's backend: the CPU's (fp32, the
  * 2:4 CPU kernel, src/cpu/infer_cpu.c) and the GPU's (fp16 or bf16 NHWC, cuDNN
  * for dense layers, cuSPARSELt for 2:4 ones, src/cuda/infer_cuda.cu); both
- * fold the norms with the same code. int8 is not here yet (issue 11). It
- * never trains and never changes the model. */
+ * fold the norms with the same code. int8 (S24_I8) on the GPU runs the 2:4
+ * layers' GEMMs on int8 (per-channel weight scales, calibrated per-tensor
+ * activation scales) and the rest in fp16; on the CPU it is the fp32
+ * simulation of that quantisation, the GPU's reference. It never trains and
+ * never changes the model. */
 #ifndef SPARSE24_INFER_H
 #define SPARSE24_INFER_H
 
@@ -44,6 +47,9 @@ struct s24_infer_layer {
                              * "measured: dense 1.23 ms, 2:4 1.80 ms" */
     char engine[64];        /* GPU: what its last run ran on ("cuSPARSELt, bias+ReLU fused",
                              * "cuDNN fused bias+ReLU", "own direct conv (...)"); "" on the CPU */
+    float act_scale;        /* int8 plans: the scale of its input's int8 values (calibrated or
+                             * given) where its 2:4 path runs int8, else 0; on the GPU the
+                             * layer runs int8 when this is > 0 and `sparse` is 1 */
 };
 
 /* How a plan is made (s24_infer_opts_init: AUTO, the device's dtype). */
@@ -52,7 +58,18 @@ struct s24_infer_opts {
     int dtype; /* enum s24_dtype of weights and activations: S24_F32 on the CPU (its
                 * only one); S24_F16 or S24_BF16 on a GPU (fp32 accumulation either
                 * way); 0 (as zeroed): the device's default, F32 on the CPU, F16 on
-                * a GPU. int8 is refused (not implemented yet). */
+                * a GPU. S24_I8: int8 (see above), which needs one of the two
+                * below. */
+    /* int8: the images the activation scales are calibrated on, (calib_n,
+     * calib_h, calib_w, 3) NHWC fp32 host memory, read during creation only
+     * (each int8 layer's input scale: its largest magnitude over them / 127) */
+    const float *calib;
+    int calib_n, calib_h, calib_w;
+    /* int8: the scales given instead (n_act_scales = the plan's layer count,
+     * in report order; a layer given 0 runs in the float type), e.g. another
+     * plan's act_scale, so two plans quantise alike; used before calib */
+    const float *act_scales;
+    int n_act_scales;
 };
 S24_API void s24_infer_opts_init(struct s24_infer_opts *o);
 

@@ -1,8 +1,9 @@
 #!/bin/bash
 # run_infer_tests.sh: one device call for the GPU inference plan (issue 11):
-# build with CUDA, cuDNN and cuSPARSELt, run tests/gpu/test_infer_gpu, then
-# `sparse24 infer --device cuda` end to end on a briefly trained, 2:4-pruned
-# smallcnn (both dtypes, the three paths). Run from the repository root on
+# build with CUDA, cuDNN and cuSPARSELt, run tests/gpu/test_infer_gpu and
+# test_infer_int8_gpu (the int8 plan), then `sparse24 infer --device cuda` end
+# to end on a briefly trained, 2:4-pruned smallcnn (fp16, bf16 and int8, the
+# three paths). Run from the repository root on
 # the GPU machine with .debs carried (cJSON); cuSPARSELt from .carry (as
 # run_gemm.sh unpacks it) when carried, else the image's Python wheel.
 #   GIT_COMMIT=<id> [OPS_TESTS=1] [BENCH_ARGS='...'] [TORCH_ARGS='...'] \
@@ -26,7 +27,7 @@ t0=$(date +%s)
 s24_cusparselt
 make -j16 WERROR=1 CUDA_ARCHS=90 USE_CUDA=1 USE_CUDNN=1 USE_CUSPARSELT=1 \
   ${CUSPARSELT_DIR:+CUSPARSELT_DIR=$CUSPARSELT_DIR} ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} \
-  all build/tests/gpu/test_infer_gpu ${OPS_TESTS:+build/tests/gpu/test_nn_ops_gpu} \
+  all build/tests/gpu/test_infer_gpu build/tests/gpu/test_infer_int8_gpu ${OPS_TESTS:+build/tests/gpu/test_nn_ops_gpu} \
   ${OWN_TESTS:+build/tests/gpu/test_own_gpu} \
   > "$OUT/build.log" 2>&1
 rc=$?
@@ -38,6 +39,10 @@ echo "build: rc $rc, $(( $(date +%s) - t0 )) s"
 if [ -z "$BENCH_ONLY" ]; then
 echo "== test_infer_gpu ($(( $(date +%s) - t0 )) s)"
 timeout ${TEST_TIMEOUT:-300} stdbuf -oL build/tests/gpu/test_infer_gpu 2>&1 | tee "$OUT/test-infer-gpu.log" | tail -80
+echo "== test_infer_int8_gpu ($(( $(date +%s) - t0 )) s)"
+{ echo "== test_infer_int8_gpu"
+  timeout ${INT8_TIMEOUT:-240} stdbuf -oL build/tests/gpu/test_infer_int8_gpu 2>&1; echo "rc $?"
+} | tee -a "$OUT/test-infer-gpu.log" | grep -vE "^    " | tail -40
 if [ -n "$OWN_TESTS" ]; then
   echo "== test_own_gpu ($(( $(date +%s) - t0 )) s)"
   timeout ${OWN_TIMEOUT:-120} build/tests/gpu/test_own_gpu > /tmp/test-own-gpu.log 2>&1
@@ -56,7 +61,7 @@ echo "== cli ($(( $(date +%s) - t0 )) s)"
   rm -rf "$ck"
   build/sparse24 train --model smallcnn --device cuda --epochs 2 --phase2-epochs 0 \
     --limit-train 256 --batch 64 --limit-test 64 --out "$ck" > /dev/null 2>&1 || echo "train failed"
-  for dt in fp16 bf16; do
+  for dt in fp16 bf16 int8; do
     for path in dense sparse auto; do
       echo "-- infer --device cuda --dtype $dt --path $path"
       timeout 120 build/sparse24 infer --model smallcnn --checkpoint "$ck/phase2.safetensors" \

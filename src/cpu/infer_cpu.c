@@ -22,7 +22,14 @@
  * The folding itself is src/nn/infer_fold.c's, shared with the GPU plan
  * (src/cuda/infer_cuda.cu); the public calls (src/nn/infer.c) pick one of
  * the two by the model's backend and forward to it.
- * Not here: int8, activation fusion beyond the bias. */
+ * With dtype S24_I8 it is the int8 simulation, the GPU int8 plan's
+ * reference: every layer dense in fp32, but each int8 layer (2:4, oc and k
+ * multiples of 32: s24_q8_layer_ok) computes with its folded weight
+ * quantised and dequantised per output channel and its input per tensor
+ * (infer_q8.c's numbers), the activation scales calibrated here on the fp32
+ * network (the largest magnitude of each input over the images given) or
+ * taken as given (another plan's, so that both quantise alike).
+ * Not here: int8 arithmetic itself, activation fusion beyond the bias. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +65,8 @@ struct step {
     s24_spmm_plan_t plan;/* the 2:4 path, NULL when the layer is not eligible or the plan dense */
     int use_sparse;      /* run through plan (else the dense path, which every GEMM step keeps) */
     void *dstate;        /* dense conv: oneDNN's primitives for its shapes */
+    int q8;              /* int8 simulation: this layer's weight and input are quantised */
+    float a_scale, a_inv;/* its input's scale and 1 / scale (0 while calibrating) */
 };
 
 struct s24_infer_cpu {
@@ -75,6 +84,10 @@ struct s24_infer_cpu {
     size_t cols_cap, prod_cap;
     struct s24_nn_ws ws;
     struct s24_dnnl *dnnl; /* NULL without oneDNN: dense convs through nn_conv.c */
+    int q8;              /* the int8 simulation (every layer dense) */
+    float *amax;         /* (layers) while calibrating: each int8 layer's largest input magnitude */
+    float *qx;           /* (n, h, w, c) an int8 layer's input quantised and dequantised */
+    size_t qx_cap;
 };
 
 static int grow(float **p, size_t *cap, size_t n)
@@ -105,7 +118,11 @@ static int add_gemm(struct s24_infer_cpu *p, int i, int *skip_next)
     L->m = f.oc, L->k = f.row;
     const char *why = f.why;
     L->eligible = f.is24;
-    if (L->eligible)
+    t->q8 = p->q8 && s24_q8_layer_ok(f.is24, f.oc, f.row);
+    if (L->eligible && p->q8)
+        why = t->q8 ? "int8 simulation, dense in fp32" : "dense in fp32 (int8: oc, k not multiples "
+                                                         "of 32)";
+    else if (L->eligible)
         why = p->path == S24_INFER_DENSE  ? "dense asked for"
               : p->path == S24_INFER_AUTO ? "2:4 until measured"
                                           : "2:4 asked for";
@@ -122,13 +139,18 @@ static int add_gemm(struct s24_infer_cpu *p, int i, int *skip_next)
     return S24_OK;
 }
 
-int s24_infer_cpu_create(struct s24_model *m, enum s24_infer_path path, struct s24_infer_cpu **out)
+static int q8_setup(struct s24_infer_cpu *p, const struct s24_infer_opts *o);
+
+int s24_infer_cpu_create(struct s24_model *m, const struct s24_infer_opts *o,
+                         struct s24_infer_cpu **out)
 {
     *out = NULL;
     struct s24_infer_cpu *p = calloc(1, sizeof *p);
     if (!p) return s24_error(S24_ERR_NOMEM, "infer: out of memory");
     p->m = m;
-    p->path = path;
+    p->q8 = o->dtype == S24_I8;
+    /* the simulation is a reference: dense, whatever the path asked */
+    p->path = p->q8 ? S24_INFER_DENSE : (enum s24_infer_path)o->path;
     p->st = calloc((size_t)m->nn, sizeof *p->st);
     p->layers = calloc((size_t)m->nn, sizeof *p->layers);
     p->x = calloc((size_t)m->ns, sizeof *p->x);
@@ -154,6 +176,7 @@ int s24_infer_cpu_create(struct s24_model *m, enum s24_infer_path path, struct s
         }
         i += skip;
     }
+    if (rc == S24_OK && p->q8) rc = q8_setup(p, o);
     if (rc != S24_OK) {
         s24_infer_cpu_free(p);
         return rc;
@@ -174,6 +197,7 @@ void s24_infer_cpu_free(struct s24_infer_cpu *p)
     for (int i = 0; p->x && i < p->m->ns; i++) free(p->x[i]);
     free(p->x), free(p->cap), free(p->xn), free(p->xh), free(p->xw);
     free(p->st), free(p->layers), free(p->cols), free(p->prod);
+    free(p->amax), free(p->qx);
     s24_nn_ws_free(&p->ws);
     free(p);
 }
@@ -227,19 +251,33 @@ static int run_gemm(struct s24_infer_cpu *p, struct step *t, int sparse)
     const struct s24_node *nd = &m->nodes[t->node];
     int in = nd->in, rc;
     struct s24_infer_layer *L = &p->layers[t->layer];
+    const float *xi = p->x[in];
+    if (t->q8) {
+        int64_t e = p->xn[in] * p->xh[in] * p->xw[in] * m->slots[in].c;
+        if (p->amax) {
+            /* calibrating: the fp32 network's own input to this layer */
+            float a = s24_q8_absmax(xi, e);
+            if (a > p->amax[t->layer]) p->amax[t->layer] = a;
+        } else if (t->a_scale > 0.0f) {
+            if ((rc = grow(&p->qx, &p->qx_cap, (size_t)e))) return rc;
+            for (int64_t j = 0; j < e; j++)
+                p->qx[j] = (float)s24_q8_quant(xi[j], t->a_inv) * t->a_scale;
+            xi = p->qx;
+        }
+    }
     if (nd->op == S24_N_LINEAR) {
         int64_t n = p->xn[in], ic = m->slots[in].c, oc = nd->oc;
         if (p->xh[in] * p->xw[in] != 1)
             return s24_error(S24_ERR_INVALID, "infer: linear layer on a spatial map");
         if ((rc = slot(p, t->out, n, 1, 1))) return rc;
         L->n = n;
-        if (!sparse) return s24_cpu_linear_fwd(n, ic, oc, p->x[in], t->w, t->b, p->x[t->out]);
+        if (!sparse) return s24_cpu_linear_fwd(n, ic, oc, xi, t->w, t->b, p->x[t->out]);
         /* (ic, n) columns, (oc, n) product */
         if ((rc = grow(&p->cols, &p->cols_cap, (size_t)(ic * n))) ||
             (rc = grow(&p->prod, &p->prod_cap, (size_t)(oc * n))))
             return rc;
         for (int64_t k = 0; k < ic; k++)
-            for (int64_t q = 0; q < n; q++) p->cols[k * n + q] = p->x[in][q * ic + k];
+            for (int64_t q = 0; q < n; q++) p->cols[k * n + q] = xi[q * ic + k];
         if ((rc = s24_spmm_plan_run(t->plan, p->cols, n, p->prod))) return rc;
         for (int64_t q = 0; q < n; q++)
             for (int64_t o = 0; o < oc; o++)
@@ -250,13 +288,12 @@ static int run_gemm(struct s24_infer_cpu *p, struct step *t, int sparse)
                                 nd->k, nd->stride, nd->pad, nd->groups, 0, 0};
     if ((rc = s24_conv_shape_init(&cs)) || (rc = slot(p, t->out, cs.n, cs.oh, cs.ow))) return rc;
     L->n = cs.n * cs.oh * cs.ow;
-    if (sparse) return sparse_conv(p, t, &cs, p->x[in], p->x[t->out]);
+    if (sparse) return sparse_conv(p, t, &cs, xi, p->x[t->out]);
     if (p->dnnl && cs.groups == 1) {
-        rc = s24_dnnl_conv2d_fwd(p->dnnl, &t->dstate, &cs, p->x[in], t->w, t->b, p->x[t->out],
-                                 &p->ws);
+        rc = s24_dnnl_conv2d_fwd(p->dnnl, &t->dstate, &cs, xi, t->w, t->b, p->x[t->out], &p->ws);
         if (rc != S24_ERR_UNSUPPORTED) return rc;
     }
-    return s24_cpu_conv2d_fwd(&cs, p->x[in], t->w, t->b, p->x[t->out], &p->ws);
+    return s24_cpu_conv2d_fwd(&cs, xi, t->w, t->b, p->x[t->out], &p->ws);
 }
 
 /* AUTO: time step t's layer both ways on its input now in place and keep
@@ -361,5 +398,65 @@ int s24_infer_cpu_run(struct s24_infer_cpu *p, const float *x, int n, int h, int
     }
     if (measuring) p->decided = 1;
     memcpy(logits, p->x[m->out_slot], sizeof(float) * (size_t)n * (size_t)m->classes);
+    return S24_OK;
+}
+
+/* ---------------------------------------------------------------- int8 simulation */
+#define CALIB_CHUNK 64 /* calibration images per forward */
+
+/* The int8 layers' activation scales, calibrated on the fp32 network (the
+ * weights still unquantised) or taken from o, then each int8 layer's weight
+ * quantised and dequantised in place. A layer given scale 0 stays fp32. */
+static int q8_setup(struct s24_infer_cpu *p, const struct s24_infer_opts *o)
+{
+    int rc = S24_OK;
+    float *y = NULL;
+    if (o->act_scales) {
+        if (o->n_act_scales != p->nl)
+            return s24_error(S24_ERR_INVALID, "infer: int8: %d activation scales for %d layers",
+                             o->n_act_scales, p->nl);
+        for (int i = 0; i < p->ns; i++) {
+            struct step *t = &p->st[i];
+            if (t->kind != STEP_GEMM) continue;
+            t->a_scale = o->act_scales[t->layer];
+            t->q8 = t->a_scale > 0.0f;
+        }
+    } else {
+        p->amax = calloc((size_t)p->nl, sizeof *p->amax);
+        y = malloc(sizeof(float) * (size_t)CALIB_CHUNK * (size_t)p->m->classes);
+        if (!p->amax || !y) {
+            free(y);
+            return s24_error(S24_ERR_NOMEM, "infer: out of memory");
+        }
+        size_t img = (size_t)o->calib_h * (size_t)o->calib_w * 3;
+        for (int at = 0; at < o->calib_n && rc == S24_OK; at += CALIB_CHUNK) {
+            int nb = o->calib_n - at < CALIB_CHUNK ? o->calib_n - at : CALIB_CHUNK;
+            rc = s24_infer_cpu_run(p, o->calib + (size_t)at * img, nb, o->calib_h, o->calib_w, y);
+        }
+        for (int i = 0; i < p->ns && rc == S24_OK; i++)
+            if (p->st[i].kind == STEP_GEMM && p->st[i].q8)
+                p->st[i].a_scale = s24_q8_act_scale(p->amax[p->st[i].layer]);
+        free(p->amax), free(y);
+        p->amax = NULL;
+        if (rc != S24_OK) return rc;
+    }
+    for (int i = 0; i < p->ns; i++) {
+        struct step *t = &p->st[i];
+        if (t->kind != STEP_GEMM || !t->q8) continue;
+        struct s24_infer_layer *L = &p->layers[t->layer];
+        int64_t oc = L->m, row = L->k;
+        signed char *q = malloc((size_t)(oc * row));
+        float *sc = malloc(sizeof(float) * (size_t)oc);
+        if (!q || !sc) {
+            free(q), free(sc);
+            return s24_error(S24_ERR_NOMEM, "infer: out of memory");
+        }
+        s24_q8_weight(t->w, oc, row, q, sc);
+        for (int64_t o2 = 0; o2 < oc; o2++)
+            for (int64_t j = 0; j < row; j++) t->w[o2 * row + j] = (float)q[o2 * row + j] * sc[o2];
+        free(q), free(sc);
+        t->a_inv = s24_q8_inv(t->a_scale);
+        L->act_scale = t->a_scale;
+    }
     return S24_OK;
 }

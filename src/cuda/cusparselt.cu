@@ -58,7 +58,15 @@ struct s24_sp {
     int search_rejected; /* the searched configuration disagreed with the default's output */
     const void *bias; /* the bias pointer the plan was made with */
     float alpha, beta;
+    const float *alpha_vec; /* (m) device: alpha per row of D instead of `alpha`, or NULL */
 };
+
+/* What cusparseLtMatmul gets as alpha: the host scalar, or with vector
+ * scaling the device vector */
+static const void *alpha_arg(const struct s24_sp *p)
+{
+    return p->alpha_vec ? (const void *)p->alpha_vec : (const void *)&p->alpha;
+}
 
 int s24_sp_handle_create(void **out, int *version)
 {
@@ -248,6 +256,12 @@ int s24_sp_init(void *h, const struct s24_gemm_desc *d, struct s24_sp **out)
  * second time, for every layer of a network. */
 int s24_sp_init_bias(void *h, const struct s24_gemm_desc *d, const void *bias, struct s24_sp **out)
 {
+    return s24_sp_init_alpha(h, d, bias, NULL, out);
+}
+
+int s24_sp_init_alpha(void *h, const struct s24_gemm_desc *d, const void *bias,
+                      const float *alpha, struct s24_sp **out)
+{
     int rc = S24_OK;
     struct s24_sp *p;
     *out = NULL;
@@ -319,6 +333,20 @@ int s24_sp_init_bias(void *h, const struct s24_gemm_desc *d, const void *bias, s
         SP_CHECK(cusparseLtMatmulDescSetAttribute(p->h, &p->mm, CUSPARSELT_MATMUL_BIAS_POINTER, &bp,
                                                   sizeof bp));
         p->bias = bias;
+    }
+    if (alpha) {
+        /* set before the plan is made, like the bias: the plan reads it */
+        int one = 1;
+        cusparseStatus_t e = cusparseLtMatmulDescSetAttribute(
+            p->h, &p->mm, CUSPARSELT_MATMUL_ALPHA_VECTOR_SCALING, &one, sizeof one);
+        if (e != CUSPARSE_STATUS_SUCCESS) {
+            rc = s24_error(S24_ERR_UNSUPPORTED,
+                           "sparse plan: this cuSPARSELt refuses a per-row alpha for %s->%s (%s)",
+                           s24_gemm_dtype_name(d->in_type), s24_gemm_dtype_name(d->out_type),
+                           cusparseLtGetErrorName(e));
+            goto fail;
+        }
+        p->alpha_vec = alpha;
     }
     if ((rc = alg_make(p)) != S24_OK) goto fail;
     if ((rc = plan_make(p)) != S24_OK) goto fail;
@@ -421,16 +449,16 @@ int s24_sp_search(struct s24_sp *p, const void *d_w, const void *x, const void *
     const void *a, *b;
     operands(p, x, &a, &b);
     SP_CHECK(cudaMalloc(&ref, total * es));
-    SP_CHECK(cusparseLtMatmul(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : ref, ref, p->ws,
+    SP_CHECK(cusparseLtMatmul(p->h, &p->plan, alpha_arg(p), a, b, &p->beta, c ? c : ref, ref, p->ws,
                               &s, 1));
-    SP_CHECK(cusparseLtMatmulSearch(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : dd, dd,
+    SP_CHECK(cusparseLtMatmulSearch(p->h, &p->plan, alpha_arg(p), a, b, &p->beta, c ? c : dd, dd,
                                     p->ws, &s, 1));
     SP_CHECK(cudaStreamSynchronize(s));
     /* the chosen configuration may need a larger workspace and its own compression */
     if ((rc = ws_fit(p)) != S24_OK || (rc = s24_sp_compress(p, d_w, stream)) != S24_OK) goto fail;
     operands(p, x, &a, &b);
-    SP_CHECK(
-        cusparseLtMatmul(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : dd, dd, p->ws, &s, 1));
+    SP_CHECK(cusparseLtMatmul(p->h, &p->plan, alpha_arg(p), a, b, &p->beta, c ? c : dd, dd, p->ws,
+                              &s, 1));
     h_ref = malloc(count * es);
     h_got = malloc(count * es);
     if (!h_ref || !h_got) {
@@ -505,8 +533,8 @@ int s24_sp_run(struct s24_sp *p, const void *x, const void *c, void *dd, const v
     const void *a, *b;
     if (bias != p->bias && (rc = s24_sp_set_bias(p, bias, stream)) != S24_OK) goto fail;
     operands(p, x, &a, &b);
-    SP_CHECK(
-        cusparseLtMatmul(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : dd, dd, p->ws, &s, 1));
+    SP_CHECK(cusparseLtMatmul(p->h, &p->plan, alpha_arg(p), a, b, &p->beta, c ? c : dd, dd, p->ws,
+                              &s, 1));
 fail:
     return rc;
 }
@@ -515,8 +543,8 @@ int s24_sp_raw(struct s24_sp *p, const void *x, const void *c, void *dd, void *s
 {
     cudaStream_t s = (cudaStream_t)stream;
     const void *a = p->sparse_is_a ? p->comp : x, *b = p->sparse_is_a ? x : p->comp;
-    cusparseStatus_t e =
-        cusparseLtMatmul(p->h, &p->plan, &p->alpha, a, b, &p->beta, c ? c : dd, dd, p->ws, &s, 1);
+    cusparseStatus_t e = cusparseLtMatmul(p->h, &p->plan, alpha_arg(p), a, b, &p->beta,
+                                          c ? c : dd, dd, p->ws, &s, 1);
     return sp_status(e, "cusparseLtMatmul", __FILE__, __LINE__);
 }
 

@@ -26,7 +26,16 @@
  * only if the network is faster with them (confirm).
  * After the first runs at a shape the steps replay as a CUDA graph
  * (graph_forward; S24_INFER_GRAPH=0 turns it off).
- * Not here: int8, buffer reuse across slots (every slot keeps
+ * int8 (o->dtype S24_I8): the activations stay fp16 and every dense layer
+ * is the fp16 plan's; a layer whose 2:4 path runs (forced or chosen) and
+ * whose oc and k are multiples of 32 (cuSPARSELt's 8-bit rule) runs it as
+ * an int8 GEMM instead: its input quantised per tensor on the way into the
+ * GEMM (in im2col, or a pass for a 1x1 conv or linear), its folded weight
+ * per output channel (infer_q8.c's numbers), int32 accumulation, and the
+ * dequantisation w_scale[c] * a_scale in cuSPARSELt's epilogue as a per-row
+ * alpha, the bias and a ReLU after it, fp16 out. The activation scales are
+ * calibrated at creation on the fp16 dense network (q8_setup) or given.
+ * Not here: int8 dense GEMMs, buffer reuse across slots (every slot keeps
  * its own buffer: simple, and what the per-layer test hook relies on). */
 #include <math.h>
 #include <pthread.h>
@@ -93,6 +102,12 @@ struct cstep {
                              * 1 the alternative (cuBLASLt GEMM; depthwise: the own
                              * kernel), 2 cuDNN */
     int64_t lt_np;
+    /* int8 (the plan's q8): this layer's 2:4 path is an int8 GEMM */
+    int q8, q8_refused;     /* refused: cuSPARSELt would not plan it, so its 2:4 path is fp16 */
+    signed char *w8;        /* (oc, k) device: the folded weight quantised per output channel */
+    float *wsc;             /* (oc) host: the weight scales */
+    float *alpha;           /* (oc) device: wsc[c] * a_scale, cuSPARSELt's per-row alpha */
+    float a_scale, a_inv;   /* the input's scale and 1 / scale */
 };
 
 struct s24_infer_cu {
@@ -136,6 +151,8 @@ struct s24_infer_cu {
     int gn, gh, gw;
     int wn, wh, ww;         /* the shape last run plainly (the run a capture needs first) */
     char graph_why[160];    /* why capturing failed */
+    int q8;                 /* an int8 plan (dt is then S24_F16) */
+    float *amax;            /* (layers) device, while calibrating: each int8 input's max |x| */
 };
 
 static int64_t pad_rows(int64_t p) { return (p + ROW_PAD - 1) / ROW_PAD * ROW_PAD; }
@@ -234,6 +251,27 @@ fail:
     return rc;
 }
 
+/* Step t's int8 weight: w (oc, k) host fp32 quantised per output channel
+ * into t->w8 (device) and t->wsc (host) */
+static int upload_q8(struct s24_infer_cu *p, struct cstep *t, const float *w)
+{
+    int rc = S24_OK;
+    size_t n = (size_t)(t->oc * t->k);
+    signed char *q = (signed char *)malloc(n);
+    t->wsc = (float *)malloc(sizeof(float) * (size_t)t->oc);
+    if (!q || !t->wsc) {
+        free(q);
+        return s24_error(S24_ERR_NOMEM, "infer (cuda): out of memory");
+    }
+    s24_q8_weight(w, t->oc, t->k, q, t->wsc);
+    S24_GPU_CHECK(cudaMalloc((void **)&t->w8, n));
+    S24_GPU_CHECK(cudaMemcpyAsync(t->w8, q, n, cudaMemcpyHostToDevice, p->s));
+    S24_GPU_CHECK(cudaStreamSynchronize(p->s));
+fail:
+    free(q);
+    return rc;
+}
+
 static int add_gemm(struct s24_infer_cu *p, int i, int *skip)
 {
     struct s24_model *m = p->m;
@@ -324,6 +362,9 @@ static int add_gemm(struct s24_infer_cu *p, int i, int *skip)
         (!t->linear && nd->groups > 1 && nd->groups == cin && f.oc == cin && p->dw_mode &&
          (rc = upload_dw(p, f.w, f.oc, f.row, &t->wdw)) != S24_OK))
         rc = layer_err(rc, L->name, "uploading the folded weight");
+    t->q8 = p->q8 && t->can_sparse && s24_q8_layer_ok(1, f.oc, t->k);
+    if (rc == S24_OK && t->q8 && (rc = upload_q8(p, t, f.w)) != S24_OK)
+        rc = layer_err(rc, L->name, "uploading the int8 weight");
     if (rc == S24_OK && (cudaEventCreate(&t->ev[0]) != cudaSuccess ||
                          cudaEventCreate(&t->ev[1]) != cudaSuccess)) {
         cudaGetLastError();
@@ -369,6 +410,9 @@ void s24_infer_cu_free(struct s24_infer_cu *p)
         if (t->b16) cudaFree(t->b16);
         if (t->b32) cudaFree(t->b32);
         if (t->wdw) cudaFree(t->wdw);
+        if (t->w8) cudaFree(t->w8);
+        if (t->alpha) cudaFree(t->alpha);
+        free(t->wsc);
         s24_icu_dnn_free(t->dnn);
         s24_sp_free(t->sp);
         s24_sp_free(t->sp_tail);
@@ -383,11 +427,14 @@ void s24_infer_cu_free(struct s24_infer_cu *p)
         if (p->buf[i]) cudaFree(p->buf[i]);
     s24_icu_buf_free(&p->ws), s24_icu_buf_free(&p->cols);
     s24_icu_buf_free(&p->xin), s24_icu_buf_free(&p->yout);
+    if (p->amax) cudaFree(p->amax);
     s24_sp_handle_destroy(p->splt);
     free(p->st), free(p->layers), free(p->phys), free(p->ch), free(p->buf), free(p->cap);
     free(p->sn), free(p->sh), free(p->sw);
     free(p);
 }
+
+static int q8_setup(struct s24_infer_cu *p, const struct s24_infer_opts *o);
 
 int s24_infer_cu_create(struct s24_model *m, const struct s24_infer_opts *o,
                         struct s24_infer_cu **out)
@@ -413,7 +460,9 @@ int s24_infer_cu_create(struct s24_model *m, const struct s24_infer_opts *o,
         p->sp_chunk = sp_max_n();
         p->ltg.dense_ws = cx->lt_ws, p->ltg.dense_ws_bytes = cx->lt_ws_bytes;
     }
-    p->dt = (enum s24_dtype)o->dtype, p->es = s24_dtype_size(p->dt);
+    /* int8: the activations and every dense layer fp16, the 2:4 GEMMs int8 */
+    p->q8 = o->dtype == S24_I8;
+    p->dt = p->q8 ? S24_F16 : (enum s24_dtype)o->dtype, p->es = s24_dtype_size(p->dt);
     p->path = (enum s24_infer_path)o->path;
     p->st = (struct cstep *)calloc((size_t)m->nn, sizeof *p->st);
     p->layers = (struct s24_infer_layer *)calloc((size_t)m->nn, sizeof *p->layers);
@@ -496,6 +545,7 @@ int s24_infer_cu_create(struct s24_model *m, const struct s24_infer_opts *o,
             p->have_mev = i + 1 == 4 * MEASURE_PAIRS;
         }
     }
+    if (rc == S24_OK && p->q8) rc = q8_setup(p, o);
 fail:
     if (rc != S24_OK) {
         /* events made so far: have_mev counts only a complete set */
@@ -547,16 +597,20 @@ static int make_sp1(struct s24_infer_cu *p, struct cstep *t, int64_t n, const ch
 {
     int rc;
     struct s24_gemm_desc d;
-    s24_gemm_desc_init(&d, t->oc, n, t->k, p->dt);
+    /* int8: int8 W and X, int32 accumulation, fp16 D scaled per row by alpha */
+    s24_gemm_desc_init(&d, t->oc, n, t->k, t->q8 ? S24_I8 : p->dt);
+    d.out_type = p->dt;
     d.bias = 1;
     d.act = *act ? S24_GEMM_ACT_RELU : S24_GEMM_ACT_NONE;
     if ((rc = s24_gemm_check(&d, S24_GEMM_SPARSE)) != S24_OK)
         return layer_err(rc, name, "the 2:4 GEMM's shape");
-    rc = s24_sp_init_bias(p->splt, &d, t->b16, sp);
+    const float *alpha = t->q8 ? t->alpha : NULL;
+    const void *w = t->q8 ? (const void *)t->w8 : t->w;
+    rc = s24_sp_init_alpha(p->splt, &d, t->b16, alpha, sp);
     if (rc != S24_OK && d.act != S24_GEMM_ACT_NONE) {
         s24_clear_error();
         d.act = S24_GEMM_ACT_NONE; /* the own pass applies it */
-        rc = s24_sp_init_bias(p->splt, &d, t->b16, sp);
+        rc = s24_sp_init_alpha(p->splt, &d, t->b16, alpha, sp);
     }
     if (rc != S24_OK) return layer_err(rc, name, "cuSPARSELt plan");
     *act = d.act != S24_GEMM_ACT_NONE;
@@ -565,12 +619,13 @@ static int make_sp1(struct s24_infer_cu *p, struct cstep *t, int64_t n, const ch
     if ((rc = s24_gpu_status(cudaDeviceSynchronize(), "cudaDeviceSynchronize", __FILE__,
                              __LINE__)) != S24_OK)
         return layer_err(rc, name, "cuSPARSELt plan");
-    if ((rc = s24_sp_check(*sp, t->w, p->s)) != S24_OK)
-        return layer_err(rc, name, "the folded 16-bit weight as cuSPARSELt reads it");
+    if ((rc = s24_sp_check(*sp, w, p->s)) != S24_OK)
+        return layer_err(rc, name, t->q8 ? "the int8 weight as cuSPARSELt reads it"
+                                         : "the folded 16-bit weight as cuSPARSELt reads it");
     /* the bias pointer went in with the plan (s24_sp_init_bias): the plan is
      * not made a second time here. EfficientNet-B0's fp16 2:4 plan took 17.8
      * s to create when it was (docs/results/infer-h200.md) */
-    if ((rc = s24_sp_compress(*sp, t->w, p->s)) != S24_OK)
+    if ((rc = s24_sp_compress(*sp, w, p->s)) != S24_OK)
         return layer_err(rc, name, "compressing the weight");
     return S24_OK;
 }
@@ -603,8 +658,31 @@ static int sparse_gemm(struct s24_infer_cu *p, struct cstep *t, const struct s24
     int64_t P = cs->n * cs->oh * cs->ow, np = pad_rows(P);
     const void *x = p->buf[t->in];
     int direct = cs->kh == 1 && cs->kw == 1 && cs->stride == 1 && cs->pad == 0;
+    size_t xes = t->q8 ? 1 : p->es; /* bytes per element of X */
     t->own_ran = 0;
-    if (!direct && !t->linear && p->own) {
+    if (t->q8 && (!t->sp || t->sp_n != np)) {
+        /* int8 is an option, not a need: where this cuSPARSELt will not plan
+         * it, the layer's 2:4 path is the fp16 one from then on */
+        if ((rc = make_sp(p, t, np, name)) != S24_OK) {
+            s24_clear_error();
+            s24_sp_free(t->sp), s24_sp_free(t->sp_tail);
+            t->sp = t->sp_tail = NULL, t->sp_n = 0;
+            t->q8 = 0, t->q8_refused = 1, xes = p->es;
+            p->layers[t->layer].act_scale = 0.0f;
+        }
+    }
+    if (t->q8) {
+        /* the input quantised on its way into the GEMM (the im2col gather, or
+         * a pass over the NHWC rows of a 1x1 conv or a linear) */
+        if ((rc = s24_icu_buf_grow(&p->cols, (size_t)np * (size_t)t->k, p->s)) != S24_OK)
+            return layer_err(rc, name, "the int8 input");
+        signed char *q = (signed char *)p->cols.p;
+        rc = direct ? s24_icu_quant8(p->dt, x, q, P, np, t->k, t->a_inv, p->s)
+                    : s24_icu_im2col_q8(p->dt, cs, x, q, np, t->a_inv, p->s);
+        if (rc != S24_OK) return layer_err(rc, name, "quantising the input to int8");
+        x = p->cols.p;
+    }
+    if (!direct && !t->linear && p->own && !t->q8) {
         /* k x k or strided: the own implicit GEMM where it takes the shape */
         int ran = 0;
         if ((rc = s24_icu_own_run(&t->own, p->device, p->cc_major, p->dt, name, cs, x, t->w, t->b32,
@@ -615,7 +693,7 @@ static int sparse_gemm(struct s24_infer_cu *p, struct cstep *t, const struct s24
             return S24_OK;
         }
     }
-    if (!direct) {
+    if (!direct && !t->q8) {
         if ((rc = s24_icu_buf_grow(&p->cols, (size_t)np * (size_t)t->k * p->es, p->s)) != S24_OK ||
             (rc = s24_icu_im2col(p->dt, cs, x, p->cols.p, np, p->s)) != S24_OK)
             return layer_err(rc, name, "im2col");
@@ -629,7 +707,7 @@ static int sparse_gemm(struct s24_infer_cu *p, struct cstep *t, const struct s24
     const int64_t ch = p->sp_chunk;
     for (int64_t j0 = 0; j0 < np; j0 += ch) {
         struct s24_sp *sp = np - j0 < ch && t->sp_tail ? t->sp_tail : t->sp;
-        const char *xj = (const char *)x + (size_t)j0 * (size_t)t->k * p->es;
+        const char *xj = (const char *)x + (size_t)j0 * (size_t)t->k * xes;
         char *dj = (char *)p->buf[t->out] + (size_t)j0 * (size_t)t->oc * p->es;
         if ((rc = s24_sp_run(sp, xj, NULL, dj, t->b16, p->s)) != S24_OK)
             return layer_err(rc, name, "cusparseLtMatmul");
@@ -807,7 +885,8 @@ static int run_gemm(struct s24_infer_cu *p, struct cstep *t, int sparse)
             snprintf(L->engine, sizeof L->engine, "own implicit 2:4 conv, bias%s%s fused",
                      z ? "+add" : "", t->act == S24_ACT_RELU ? "+ReLU" : "");
         else
-            snprintf(L->engine, sizeof L->engine, "cuSPARSELt, bias%s fused%s",
+            snprintf(L->engine, sizeof L->engine, "cuSPARSELt%.15s, bias%s fused%s",
+                     !p->q8 ? "" : t->q8 ? " int8" : t->q8_refused ? " fp16 (no int8)" : " fp16",
                      t->sp_act ? "+ReLU" : "", z ? ", add+act own pass" : t->act != S24_ACT_NONE &&
                      !t->sp_act ? ", act own pass" : "");
         return rc;
@@ -944,6 +1023,13 @@ static int forward(struct s24_infer_cu *p, int measuring)
             if ((rc = measure(p, t)) != S24_OK) return rc;
             continue;
         }
+        if (p->amax && t->q8) {
+            /* calibrating: this int8 layer's input in the fp16 network */
+            int in = t->in;
+            int64_t e = p->sn[in] * p->sh[in] * p->sw[in] * p->ch[in];
+            if ((rc = s24_icu_absmax(p->dt, p->buf[in], e, p->amax + t->layer, p->s)) != S24_OK)
+                return layer_err(rc, p->layers[t->layer].name, "calibration");
+        }
         if (p->profile) S24_GPU_CHECK(cudaEventRecord(t->ev[0], p->s));
         if ((rc = run_gemm(p, t, t->use_sparse)) != S24_OK) return rc;
         if (p->profile) S24_GPU_CHECK(cudaEventRecord(t->ev[1], p->s));
@@ -954,6 +1040,90 @@ fail:
 }
 
 static int forward_plain(void *p) { return forward((struct s24_infer_cu *)p, 0); }
+
+#define CALIB_CHUNK 64 /* calibration images per forward, as the CPU simulation's */
+
+/* The int8 layers' activation scales and alphas, once, at creation: given
+ * (o->act_scales; a layer given 0 runs its 2:4 path in fp16), or calibrated
+ * on o->calib through the fp16 network with every layer dense (the float
+ * model the int8 one approximates), each int8 layer's input reduced to its
+ * largest magnitude (s24_icu_absmax) and that turned into a scale by
+ * infer_q8.c's rule, as the CPU simulation does. The calibration runs
+ * plainly (no graph) and leaves the choices, AUTO's included, untouched. */
+static int q8_setup(struct s24_infer_cu *p, const struct s24_infer_opts *o)
+{
+    int rc = S24_OK, any = 0;
+    float *amax = NULL, *al = NULL;
+    unsigned char *keep = NULL;
+    for (int i = 0; i < p->ns; i++) any += p->st[i].kind == CS_GEMM && p->st[i].q8;
+    if (!any) return S24_OK;
+    if (o->act_scales) {
+        if (o->n_act_scales != p->nl)
+            return s24_error(S24_ERR_INVALID, "infer (cuda): int8: %d activation scales for %d "
+                             "layers", o->n_act_scales, p->nl);
+        for (int i = 0; i < p->ns; i++) {
+            struct cstep *t = &p->st[i];
+            if (t->kind != CS_GEMM || !t->q8) continue;
+            t->a_scale = o->act_scales[t->layer];
+            t->q8 = t->a_scale > 0.0f;
+        }
+    } else {
+        struct s24_model *m = p->m;
+        int in = p->phys[m->in_slot];
+        size_t img = (size_t)o->calib_h * (size_t)o->calib_w * 3;
+        amax = (float *)calloc((size_t)p->nl, sizeof(float));
+        keep = (unsigned char *)calloc((size_t)p->ns, 1);
+        if (!amax || !keep) {
+            rc = s24_error(S24_ERR_NOMEM, "infer (cuda): out of memory");
+            goto fail;
+        }
+        S24_GPU_CHECK(cudaMalloc((void **)&p->amax, sizeof(float) * (size_t)p->nl));
+        S24_GPU_CHECK(cudaMemsetAsync(p->amax, 0, sizeof(float) * (size_t)p->nl, p->s));
+        for (int i = 0; i < p->ns; i++) keep[i] = (unsigned char)p->st[i].use_sparse;
+        for (int i = 0; i < p->ns; i++) p->st[i].use_sparse = 0;
+        for (int at = 0; at < o->calib_n && rc == S24_OK; at += CALIB_CHUNK) {
+            int nb = o->calib_n - at < CALIB_CHUNK ? o->calib_n - at : CALIB_CHUNK;
+            int64_t rows = (int64_t)nb * o->calib_h * o->calib_w;
+            if ((rc = slot(p, in, nb, o->calib_h, o->calib_w)) != S24_OK ||
+                (rc = s24_icu_buf_grow(&p->xin, sizeof(float) * img * (size_t)nb, p->s)) != S24_OK)
+                break;
+            S24_GPU_CHECK(cudaMemcpyAsync(p->xin.p, o->calib + (size_t)at * img,
+                                          sizeof(float) * img * (size_t)nb,
+                                          cudaMemcpyHostToDevice, p->s));
+            if ((rc = s24_icu_from_f32_pad(p->dt, (const float *)p->xin.p, p->buf[in], rows,
+                                           m->slots[m->in_slot].c, p->ch[in], p->s)) != S24_OK)
+                break;
+            rc = forward(p, 0);
+        }
+        for (int i = 0; i < p->ns; i++) p->st[i].use_sparse = keep[i];
+        if (rc != S24_OK) goto fail;
+        S24_GPU_CHECK(cudaMemcpyAsync(amax, p->amax, sizeof(float) * (size_t)p->nl,
+                                      cudaMemcpyDeviceToHost, p->s));
+        S24_GPU_CHECK(cudaStreamSynchronize(p->s));
+        for (int i = 0; i < p->ns; i++)
+            if (p->st[i].kind == CS_GEMM && p->st[i].q8)
+                p->st[i].a_scale = s24_q8_act_scale(amax[p->st[i].layer]);
+    }
+    for (int i = 0; i < p->ns && rc == S24_OK; i++) {
+        struct cstep *t = &p->st[i];
+        if (t->kind != CS_GEMM || !t->q8) continue;
+        free(al);
+        if (!(al = (float *)malloc(sizeof(float) * (size_t)t->oc))) {
+            rc = s24_error(S24_ERR_NOMEM, "infer (cuda): out of memory");
+            break;
+        }
+        /* D = (w_scale[c] * a_scale) * (W8 X8) + bias: the int32 sum dequantised */
+        for (int64_t c = 0; c < t->oc; c++) al[c] = t->wsc[c] * t->a_scale;
+        t->a_inv = s24_q8_inv(t->a_scale);
+        if ((rc = upload_f32(p, al, t->oc, &t->alpha)) != S24_OK) break;
+        p->layers[t->layer].act_scale = t->a_scale;
+    }
+fail:
+    if (p->amax) cudaFree(p->amax);
+    p->amax = NULL;
+    free(amax), free(keep), free(al);
+    return rc;
+}
 
 /* forward(p, 0) with the current choices captured into one executable
  * graph, run nothing. *ge is NULL where the stream cannot be captured (a

@@ -59,6 +59,18 @@ int s24_icu_scale(enum s24_dtype dt, const void *x, const void *sc, void *y, int
  * rows p >= n*oh*ow up to `rows`. groups must be 1. */
 int s24_icu_im2col(enum s24_dtype dt, const struct s24_conv_shape *cs, const void *x, void *cols,
                    int64_t rows, cudaStream_t s);
+/* int8 (the 2:4 GEMMs of an int8 plan): q = s24_q8_quant(x, inv) on the
+ * device, the host's rounding (half to even) and clamp (-127..127).
+ * q (rows, k) int8 from the first `valid` rows of x (rows, k) dt, zeros in
+ * the rows after: a 1x1 conv's or a linear's input as an int8 GEMM reads it */
+int s24_icu_quant8(enum s24_dtype dt, const void *x, signed char *q, int64_t valid, int64_t rows,
+                   int64_t k, float inv, cudaStream_t s);
+/* s24_icu_im2col's gather, each value quantised on the way (int8 cols) */
+int s24_icu_im2col_q8(enum s24_dtype dt, const struct s24_conv_shape *cs, const void *x,
+                      signed char *cols, int64_t rows, float inv, cudaStream_t s);
+/* *amax = max(*amax, max |x[i]|) over n values (a NaN as +inf): the
+ * calibration's reduction; *amax device memory, >= 0 */
+int s24_icu_absmax(enum s24_dtype dt, const void *x, int64_t n, float *amax, cudaStream_t s);
 /* y (n, oh, ow, oc) = act(conv(x, w) + b): a plain direct convolution, one
  * thread per output, any groups; w OHWI (oc, kh, kw, c/groups); b fp32 or
  * NULL. The fallback where cuDNN cannot run a layer. */

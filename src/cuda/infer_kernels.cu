@@ -1,8 +1,9 @@
 /* infer_kernels.cu: the CUDA inference plan's own kernels (infer_cuda.h):
  * fp32 <-> 16-bit conversion, the bias + activation epilogue, the unfolded
  * batch norm, add, activations, global average pooling, the SE scale, the
- * im2col gather of the 2:4 path, and a direct convolution for layers cuDNN
- * cannot run. Data are fp16 or bf16 NHWC; every kernel computes in fp32
+ * im2col gather of the 2:4 path (also quantising to int8 for an int8 plan),
+ * the calibration's max-abs reduction, and a direct convolution for layers
+ * cuDNN cannot run. Data are fp16 or bf16 NHWC; every kernel computes in fp32
  * and rounds once on the store. Plain grid-stride loops: these are memory
  * bound passes, and the layers that matter run in cuDNN or cuSPARSELt.
  * Not here: anything that trains, any fp32 activation path. */
@@ -272,6 +273,54 @@ __global__ void im2col8_kernel(struct s24_conv_shape g, const uint4 *x, uint4 *c
         cols[i] = v;
     }
 }
+/* s24_q8_quant (src/nn/infer_q8.c) on the device: the same product, the
+ * same rounding, the same clamp and NaN rule, so the GPU's int8 values are
+ * the CPU simulation's for the same input */
+static __device__ __forceinline__ signed char q8(float v, float inv)
+{
+    float r = rintf(v * inv);
+    if (!(r >= -127.0f)) r = r != r ? 0.0f : -127.0f;
+    if (r > 127.0f) r = 127.0f;
+    return (signed char)(int)r;
+}
+template <class T>
+__global__ void quant8_kernel(const T *x, signed char *q, int64_t valid, int64_t n, float inv)
+{
+    GRID_LOOP(i, n) q[i] = i < valid ? q8(ld(x, i), inv) : (signed char)0;
+}
+/* im2col_kernel's gather, quantised */
+template <class T>
+__global__ void im2col_q8_kernel(struct s24_conv_shape g, const T *x, signed char *cols,
+                                 int64_t rows, float inv)
+{
+    int64_t K = g.kh * g.kw * g.c, P = g.n * g.oh * g.ow;
+    GRID_LOOP(i, rows * K)
+    {
+        int64_t p = i / K, k = i % K;
+        signed char v = 0;
+        if (p < P) {
+            int64_t ch = k % g.c, t = k / g.c, kw = t % g.kw, kh = t / g.kw;
+            int64_t ow = p % g.ow, r = p / g.ow, oh = r % g.oh, img = r / g.oh;
+            int64_t ih = oh * g.stride - g.pad + kh, iw = ow * g.stride - g.pad + kw;
+            if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w)
+                v = q8(ld(x, ((img * g.h + ih) * g.w + iw) * g.c + ch), inv);
+        }
+        cols[i] = v;
+    }
+}
+/* a warp's max, then one atomic per warp on the bits: non-negative floats
+ * order as their bit patterns do, +inf included */
+template <class T> __global__ void absmax_kernel(const T *x, int64_t n, float *amax)
+{
+    float m = 0.0f;
+    GRID_LOOP(i, n)
+    {
+        float a = fabsf(ld(x, i));
+        m = fmaxf(m, a != a ? INFINITY : a);
+    }
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_down_sync(0xffffffffu, m, o));
+    if ((threadIdx.x & 31) == 0) atomicMax((int *)amax, __float_as_int(m));
+}
 template <class T>
 __global__ void conv_direct_kernel(struct s24_conv_shape g, const T *x, const T *w, const float *b,
                                    int a, T *y)
@@ -453,6 +502,41 @@ int s24_icu_im2col(enum s24_dtype dt, const struct s24_conv_shape *cs, const voi
     }
     DT_DISPATCH(dt, im2col_kernel<T><<<s24_cu_blocks(n, TPB), TPB, 0, s>>>(*cs, (const T *)x,
                                                                              (T *)cols, rows));
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_icu_quant8(enum s24_dtype dt, const void *x, signed char *q, int64_t valid, int64_t rows,
+                   int64_t k, float inv, cudaStream_t s)
+{
+    int rc = S24_OK;
+    int64_t n = rows * k;
+    DT_DISPATCH(dt, quant8_kernel<T><<<s24_cu_blocks(n, TPB), TPB, 0, s>>>((const T *)x, q,
+                                                                             valid * k, n, inv));
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_icu_im2col_q8(enum s24_dtype dt, const struct s24_conv_shape *cs, const void *x,
+                      signed char *cols, int64_t rows, float inv, cudaStream_t s)
+{
+    int rc = S24_OK;
+    int64_t n = rows * cs->kh * cs->kw * cs->c;
+    DT_DISPATCH(dt, im2col_q8_kernel<T><<<s24_cu_blocks(n, TPB), TPB, 0, s>>>(
+                        *cs, (const T *)x, cols, rows, inv));
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_icu_absmax(enum s24_dtype dt, const void *x, int64_t n, float *amax, cudaStream_t s)
+{
+    int rc = S24_OK;
+    if (n <= 0) return S24_OK;
+    DT_DISPATCH(dt, absmax_kernel<T><<<s24_cu_blocks(n, TPB), TPB, 0, s>>>((const T *)x, n,
+                                                                             amax));
     S24_LAUNCH_CHECK();
 fail:
     return rc;

@@ -40,6 +40,12 @@ int s24_sp_init_bias(void *h, const struct s24_gemm_desc *d, const void *bias, s
     (void)bias;
     return s24_sp_init(h, d, out);
 }
+int s24_sp_init_alpha(void *h, const struct s24_gemm_desc *d, const void *bias,
+                      const float *alpha, struct s24_sp **out)
+{
+    (void)bias, (void)alpha;
+    return s24_sp_init(h, d, out);
+}
 void s24_sp_free(struct s24_sp *p) { (void)p; }
 int s24_sp_prune(struct s24_sp *p, const void *d_in, void *d_out, void *stream)
 {

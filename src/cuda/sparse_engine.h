@@ -26,6 +26,13 @@ int s24_sp_init(void *h, const struct s24_gemm_desc *d, struct s24_sp **out);
 /* The same with the bias pointer (device, m elements of out_type) fixed
  * from the start, as s24_sp_set_bias would, without making the plan twice. */
 int s24_sp_init_bias(void *h, const struct s24_gemm_desc *d, const void *bias, struct s24_sp **out);
+/* The same with alpha a vector, one float per row of D in device memory
+ * (cuSPARSELt's ALPHA_VECTOR_SCALING; read at every run, so it must outlive
+ * the plan): D[i, :] = act(alpha[i] * (W X)[i, :] + bias[i]), which an int8
+ * GEMM with a scale per weight row dequantises by. alpha NULL: as
+ * s24_sp_init_bias. A library that refuses it: S24_ERR_UNSUPPORTED. */
+int s24_sp_init_alpha(void *h, const struct s24_gemm_desc *d, const void *bias,
+                      const float *alpha, struct s24_sp **out);
 void s24_sp_free(struct s24_sp *p);
 /* Prune d_in (dense W, the descriptor's layout) into d_out on the device. */
 int s24_sp_prune(struct s24_sp *p, const void *d_in, void *d_out, void *stream);

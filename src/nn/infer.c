@@ -1,11 +1,13 @@
 /* infer.c: the public inference calls (sparse24_infer.h): the options are
  * checked here, once, and the plan made for the model's backend, the CPU's
- * (src/cpu/infer_cpu.c, fp32) or the GPU's (src/cuda/infer_cuda.cu, fp16 or
- * bf16); every other call forwards to the plan behind the handle. What both
- * plans share (the batch-norm folding, AUTO's rule) is in src/nn/infer_fold.c
- * and infer_choice.c. */
+ * (src/cpu/infer_cpu.c, fp32, or int8 simulated in fp32) or the GPU's
+ * (src/cuda/infer_cuda.cu, fp16, bf16 or int8); every other call forwards
+ * to the plan behind the handle. What both plans share (the batch-norm
+ * folding, AUTO's rule, int8's numbers) is in src/nn/infer_fold.c,
+ * infer_choice.c and infer_q8.c. */
 #include "sparse24/sparse24_infer.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,16 +42,30 @@ int s24_infer_create2(s24_model_t *m, const struct s24_infer_opts *o, s24_infer_
     if (path != S24_INFER_DENSE && path != S24_INFER_SPARSE && path != S24_INFER_AUTO)
         return s24_error(S24_ERR_INVALID, "infer_create: unknown path %d", path);
     int gpu = s24_backend_device(m->be) == S24_DEVICE_CUDA;
-    if (o->dtype == S24_I8)
-        return s24_error(S24_ERR_UNSUPPORTED, "infer_create: int8 inference is not implemented "
-                         "yet (fp16 or bf16 on a GPU, fp32 on the CPU)");
-    if (gpu && o->dtype && o->dtype != S24_F16 && o->dtype != S24_BF16)
-        return s24_error(S24_ERR_UNSUPPORTED, "infer_create: the GPU plan runs fp16 or bf16, "
-                         "not %s", s24_dtype_name((enum s24_dtype)o->dtype));
-    if (!gpu && o->dtype && o->dtype != S24_F32)
-        return s24_error(S24_ERR_UNSUPPORTED, "infer_create: the CPU plan runs fp32 only, not %s "
-                         "(fp16 and bf16 need the GPU plan: a model on a CUDA backend)",
-                         s24_dtype_name((enum s24_dtype)o->dtype));
+    if (gpu && o->dtype && o->dtype != S24_F16 && o->dtype != S24_BF16 && o->dtype != S24_I8)
+        return s24_error(S24_ERR_UNSUPPORTED, "infer_create: the GPU plan runs fp16, bf16 or "
+                         "int8, not %s", s24_dtype_name((enum s24_dtype)o->dtype));
+    if (!gpu && o->dtype && o->dtype != S24_F32 && o->dtype != S24_I8)
+        return s24_error(S24_ERR_UNSUPPORTED, "infer_create: the CPU plan runs fp32 (or int8 "
+                         "simulated in fp32) only, not %s (fp16 and bf16 need the GPU plan: a "
+                         "model on a CUDA backend)", s24_dtype_name((enum s24_dtype)o->dtype));
+    if (o->dtype == S24_I8) {
+        /* the scales come from somewhere, checked once here for both plans */
+        if (o->act_scales) {
+            if (o->n_act_scales < 1)
+                return s24_error(S24_ERR_INVALID, "infer_create: int8: %d activation scales",
+                                 o->n_act_scales);
+            for (int i = 0; i < o->n_act_scales; i++)
+                if (!(o->act_scales[i] >= 0.0f) || isinf(o->act_scales[i]))
+                    return s24_error(S24_ERR_INVALID, "infer_create: int8: activation scale %d "
+                                     "is %g (>= 0 and finite: 0 runs that layer unquantised)",
+                                     i, (double)o->act_scales[i]);
+        } else if (!o->calib || o->calib_n < 1 || o->calib_h < 1 || o->calib_w < 1) {
+            return s24_error(S24_ERR_INVALID, "infer_create: int8 needs calibration images "
+                             "(calib, calib_n %d of %dx%d) or activation scales (act_scales)",
+                             o->calib_n, o->calib_h, o->calib_w);
+        }
+    }
     struct s24_infer *p = calloc(1, sizeof *p);
     if (!p) return s24_error(S24_ERR_NOMEM, "infer: out of memory");
     int rc;
@@ -58,7 +74,7 @@ int s24_infer_create2(s24_model_t *m, const struct s24_infer_opts *o, s24_infer_
         if (!g.dtype) g.dtype = S24_F16;
         rc = s24_infer_cu_create(m, &g, &p->cu);
     } else {
-        rc = s24_infer_cpu_create(m, (enum s24_infer_path)path, &p->cpu);
+        rc = s24_infer_cpu_create(m, o, &p->cpu);
     }
     if (rc != S24_OK) {
         free(p);

@@ -45,16 +45,43 @@ void s24_fold_free(struct s24_fold *f);
 int s24_infer_choose(double *dense_ms, int n0, double *sparse_ms, int n1, double margin,
                      double *dense_med, double *sparse_med);
 
-/* The CPU plan (src/cpu/infer_cpu.c): fp32, the model's host weights. */
+/* int8 (infer_q8.c), shared by the GPU plan and the CPU's simulation of it,
+ * so both quantise with the same numbers: symmetric, values -127..127, a
+ * weight scale per output channel and one activation scale per layer input. */
+#define S24_Q8_MAX 127
+/* cuSPARSELt's 8-bit rule for the structured operand: oc and k multiples of 32 */
+#define S24_Q8_MULT 32
+/* 1 when a 2:4 layer of oc outputs and reduction k can run its GEMM on int8 */
+int s24_q8_layer_ok(int is24, int64_t oc, int64_t k);
+/* clamp(rint(x * inv), -127, 127): round half to even, as __float2int_rn */
+int s24_q8_quant(float x, float inv);
+/* The activation scale of an input whose largest magnitude over the
+ * calibration images is amax: amax / 127 (1 where amax is 0, NaN or inf:
+ * any scale is exact for zeros, and a broken input should not divide by 0). */
+float s24_q8_act_scale(float amax);
+/* 1 / scale, rounded once in fp32: what both plans multiply by */
+float s24_q8_inv(float scale);
+/* max |x[i]| over n values (a NaN counts as +inf) */
+float s24_q8_absmax(const float *x, int64_t n);
+/* w (oc, row) quantised per output channel: scale[o] = max_j |w[o, j]| /
+ * 127 (1 for an all-zero row), q[o, j] = s24_q8_quant(w, 1 / scale[o]);
+ * zeros stay zero, so a 2:4 row stays 2:4. q may be NULL. */
+void s24_q8_weight(const float *w, int64_t oc, int64_t row, signed char *q, float *scale);
+
+/* The CPU plan (src/cpu/infer_cpu.c): fp32, the model's host weights; o->dtype
+ * S24_I8 makes it the int8 simulation (every layer dense, fp32 arithmetic on
+ * quantised-dequantised weights and inputs). Options checked by infer.c. */
 struct s24_infer_cpu;
-int s24_infer_cpu_create(struct s24_model *m, enum s24_infer_path path, struct s24_infer_cpu **out);
+int s24_infer_cpu_create(struct s24_model *m, const struct s24_infer_opts *o,
+                         struct s24_infer_cpu **out);
 /* x and logits host memory; arguments checked by the caller (infer.c) */
 int s24_infer_cpu_run(struct s24_infer_cpu *p, const float *x, int n, int h, int w, float *logits);
 int s24_infer_cpu_num_layers(const struct s24_infer_cpu *p);
 const struct s24_infer_layer *s24_infer_cpu_layer_at(const struct s24_infer_cpu *p, int i);
 void s24_infer_cpu_free(struct s24_infer_cpu *p);
 
-/* The CUDA plan (infer_cuda.cu); o->dtype is S24_F16 or S24_BF16 there. */
+/* The CUDA plan (infer_cuda.cu); o->dtype is S24_F16, S24_BF16 or S24_I8
+ * there (int8: the activations fp16, the 2:4 GEMMs int8). */
 struct s24_infer_cu;
 int s24_infer_cu_create(struct s24_model *m, const struct s24_infer_opts *o,
                         struct s24_infer_cu **out);

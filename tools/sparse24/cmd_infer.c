@@ -42,7 +42,9 @@ static void usage(FILE *f)
 "of the plan against the same plan run all dense (alternating batches,\n"
 "medians), and a line per layer with its path, time, share and why. On the GPU "
 "(--device cuda) the plan runs fp16 or bf16 NHWC: dense\n"
-"layers on cuDNN, 2:4 layers on cuSPARSELt.\n"
+"layers on cuDNN, 2:4 layers on cuSPARSELt. --dtype int8 runs the 2:4 GEMMs on\n"
+"int8 (the rest fp16; on the CPU an fp32 simulation of it), calibrated on the\n"
+"first --calib test images; its dense plan is then the float type's.\n"
 "\n"
 "options:\n"
 "  --model M            %s\n"
@@ -56,7 +58,10 @@ static void usage(FILE *f)
 "  --synthetic-test N   synthetic test images (default 2000)\n"
 "  --device D           cpu, cuda or auto (default auto: cuda where a GPU answers,\n"
 "                       as train and eval; the CPU for --dtype fp32)\n"
-"  --dtype T            fp16 (the GPU's default) or bf16 on the GPU; fp32 on the CPU\n"
+"  --dtype T            fp16 (the GPU's default), bf16 or int8 on the GPU; fp32 or\n"
+"                       int8 (simulated in fp32) on the CPU\n"
+"  --calib N            int8: activation scales from the first N test images\n"
+"                       (default 256)\n"
 "  --threads N          " CLI_THREADS_HELP "\n"
 "  --csv FILE           append one row: " INFER_CSV_HEAD
 "                       (accuracies and agreements in %%, times the medians in ms)\n"
@@ -131,7 +136,7 @@ static int evaluate(s24_infer_t *ps, s24_infer_t *pd, s24_model_t *m, const stru
 int cmd_infer(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_CKPT, O_DATA, O_BATCH, O_LTEST, O_REPEATS, O_DEVICE, O_THREADS,
-           O_SSIZE, O_STEST, O_PATH, O_DTYPE, O_CSV, O_LAYERS, O_PROGRESS };
+           O_SSIZE, O_STEST, O_PATH, O_DTYPE, O_CSV, O_LAYERS, O_PROGRESS, O_CALIB };
     static const struct option lo[] = {
         {"model", required_argument, 0, O_MODEL}, {"checkpoint", required_argument, 0, O_CKPT},
         {"data", required_argument, 0, O_DATA},   {"batch", required_argument, 0, O_BATCH},
@@ -141,11 +146,11 @@ int cmd_infer(int argc, char **argv)
         {"synthetic-test", required_argument, 0, O_STEST},
         {"path", required_argument, 0, O_PATH}, {"dtype", required_argument, 0, O_DTYPE},
         {"csv", required_argument, 0, O_CSV},   {"layers", required_argument, 0, O_LAYERS},
-        {"progress", no_argument, 0, O_PROGRESS},
+        {"progress", no_argument, 0, O_PROGRESS}, {"calib", required_argument, 0, O_CALIB},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = argv[0], *arch = NULL, *ckpt = NULL, *csv = NULL, *layers = NULL;
     struct train_data_opts d;
-    int batch = 64, repeats = 5, ec = S24_EXIT_OK, path = S24_INFER_AUTO, dtype = 0;
+    int batch = 64, repeats = 5, ec = S24_EXIT_OK, path = S24_INFER_AUTO, dtype = 0, calib = 256;
     enum s24_device dev = S24_DEVICE_CPU;
     int dev_set = 0, force_progress = 0;
     int64_t v;
@@ -188,11 +193,15 @@ int cmd_infer(int argc, char **argv)
             if (!strcmp(optarg, "fp16")) dtype = S24_F16;
             else if (!strcmp(optarg, "bf16")) dtype = S24_BF16;
             else if (!strcmp(optarg, "fp32")) dtype = S24_F32;
-            else if (!strcmp(optarg, "int8"))
-                return cli_usage(cmd, "--dtype int8: not implemented yet (fp16 or bf16)");
+            else if (!strcmp(optarg, "int8")) dtype = S24_I8;
             else
-                return cli_usage(cmd, "--dtype %s: expected fp16 or bf16 (GPU), fp32 (CPU)",
-                                 optarg);
+                return cli_usage(cmd, "--dtype %s: expected fp16, bf16 or int8 (GPU), fp32 or "
+                                 "int8 (CPU)", optarg);
+            break;
+        case O_CALIB:
+            if (cli_parse_i64(optarg, 1, 1 << 20, &v))
+                return cli_usage(cmd, "--calib %s: expected 1..1048576 images", optarg);
+            calib = (int)v;
             break;
         case O_THREADS:
             if (cli_threads(cmd, optarg)) return S24_EXIT_USAGE;
@@ -245,20 +254,39 @@ int cmd_infer(int argc, char **argv)
     s24_dataset_init(&test);
     float *x = NULL, *y = NULL;
     double *ts = NULL, *td = NULL;
+    float *cx = NULL; /* int8: the calibration images */
     struct s24_infer_opts po;
     s24_infer_opts_init(&po);
     po.path = path, po.dtype = dtype;
-    int rc = dev == S24_DEVICE_CUDA ? s24_backend_create(S24_DEVICE_CUDA, 0, &be) : S24_OK;
+    int rc = S24_OK;
+    /* the test set first: int8 calibrates on its first images */
+    if ((ec = train_data_load(cmd, &d, NULL, &test)) != S24_EXIT_OK) goto done;
+    rc = dev == S24_DEVICE_CUDA ? s24_backend_create(S24_DEVICE_CUDA, 0, &be) : S24_OK;
     if (rc == S24_OK) rc = s24_model_create(arch, 10, 1, be, &m);
     if (rc == S24_OK) rc = s24_model_load(m, ckpt);
+    if (rc == S24_OK && dtype == S24_I8) {
+        /* the test images the scales come from: the max-abs rule reads each
+         * layer's largest input, which a few hundred images settle */
+        int nc = (int)(test.n < calib ? test.n : calib);
+        size_t nz = (size_t)(nc > 0 ? nc : 1);
+        int64_t *ci = malloc(sizeof(int64_t) * nz);
+        int *cl = malloc(sizeof(int) * nz);
+        cx = malloc(sizeof(float) * (size_t)test.h * (size_t)test.w * 3 * nz);
+        rc = ci && cl && cx ? S24_OK : s24_error(S24_ERR_NOMEM, "infer: out of memory");
+        for (int b = 0; b < nc && rc == S24_OK; b++) ci[b] = b;
+        if (rc == S24_OK) rc = s24_batch_fill(&test, ci, nc, NULL, NULL, cx, cl);
+        free(ci), free(cl);
+        po.calib = cx, po.calib_n = nc, po.calib_h = test.h, po.calib_w = test.w;
+    }
     if (rc == S24_OK) rc = s24_infer_create2(m, &po, &ps);
+    /* int8's dense plan is the float type's: int8 runs only on the 2:4 path */
     po.path = S24_INFER_DENSE;
+    if (dtype == S24_I8) po.dtype = dev == S24_DEVICE_CUDA ? S24_F16 : S24_F32;
     if (rc == S24_OK) rc = s24_infer_create2(m, &po, &pd);
     if (rc != S24_OK) {
         ec = cli_lib_fail(cmd, rc);
         goto done;
     }
-    if ((ec = train_data_load(cmd, &d, NULL, &test)) != S24_EXIT_OK) goto done;
     struct infer_eval ev;
     struct cli_progress pr;
     cli_progress_begin(&pr, cmd, force_progress);
@@ -310,8 +338,11 @@ int cmd_infer(int argc, char **argv)
     const char *pn = path_name(path);
     printf("checkpoint: %s (%s), %lld test images of %dx%d\n", ckpt, arch, (long long)test.n,
            test.h, test.w);
-    printf("device: %s, %s\n", be ? s24_backend_name(be) : "cpu",
-           dev == S24_DEVICE_CUDA ? (dtype == S24_BF16 ? "bf16" : "fp16") : "fp32");
+    const char *tn = dtype == S24_I8 ? "int8"
+                     : dev == S24_DEVICE_CUDA ? (dtype == S24_BF16 ? "bf16" : "fp16") : "fp32";
+    printf("device: %s, %s%s\n", be ? s24_backend_name(be) : "cpu", tn,
+           dtype == S24_I8 ? (dev == S24_DEVICE_CUDA ? " (2:4 GEMMs int8, the rest fp16)"
+                                                     : " (simulated in fp32)") : "");
     printf("test accuracy: %s plan %.2f%%, dense plan %.2f%%, model eval forward (fp32) %.2f%%\n",
            pn, pct * (double)ev.hits[0], pct * (double)ev.hits[1], pct * (double)ev.hits[2]);
     /* issue 11's bar: the 2:4 plan's predictions are the masked model's on >= 99.9 % */
@@ -338,7 +369,6 @@ int cmd_infer(int argc, char **argv)
                L->folded_bn ? "; bn folded" : "", *L->engine ? "; " : "", L->engine);
     }
     const char *dn = dev == S24_DEVICE_CUDA ? "cuda" : "cpu";
-    const char *tn = dev == S24_DEVICE_CUDA ? (dtype == S24_BF16 ? "bf16" : "fp16") : "fp32";
     const char *pw = path == S24_INFER_AUTO     ? "auto"
                      : path == S24_INFER_SPARSE ? "sparse"
                                                 : "dense";
@@ -361,7 +391,7 @@ int cmd_infer(int argc, char **argv)
 done:
     if (fcsv && fclose(fcsv) && ec == S24_EXIT_OK) ec = cli_fail(cmd, "%s: write failed", csv);
     if (flay && fclose(flay) && ec == S24_EXIT_OK) ec = cli_fail(cmd, "%s: write failed", layers);
-    free(x), free(y), free(ts), free(td);
+    free(x), free(y), free(ts), free(td), free(cx);
     s24_infer_free(ps);
     s24_infer_free(pd);
     s24_model_free(m);
