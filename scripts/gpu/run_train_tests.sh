@@ -20,7 +20,7 @@ mkdir -p "$OUT"
 t0=$(date +%s)
 . scripts/gpu/env.sh
 TESTS=${TESTS:-test_nn_ops_gpu test_nn_conv_gpu test_train_gpu test_train_graph_gpu}
-make -j16 CUDA_ARCHS=90 USE_CUSPARSELT=0 ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} all \
+make -j16 SAN= CUDA_ARCHS=90 USE_CUSPARSELT=0 ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} all \
   $(for t in $TESTS; do echo build/tests/gpu/$t; done) > "$OUT/build.log" 2>&1
 rc=$?
 grep -E "sparse24 build|error|warning" "$OUT/build.log" | head -40
