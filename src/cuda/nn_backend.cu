@@ -232,6 +232,10 @@ static struct s24_be_ops cu_ops_make(void)
     o.bn_fwd_train = s24_cu_bn_fwd_train;
     o.bn_fwd_eval = s24_cu_bn_fwd_eval;
     o.bn_bwd = s24_cu_bn_bwd;
+    o.bn_stats = s24_cu_bn_stats;
+    o.bn_fwd_apply = s24_cu_bn_fwd_apply;
+    o.bn_bwd_reduce = s24_cu_bn_bwd_reduce;
+    o.bn_bwd_apply = s24_cu_bn_bwd_apply;
     o.act_fwd = s24_cu_act_fwd;
     o.act_bwd = s24_cu_act_bwd;
     o.add_fwd = s24_cu_add_fwd;
@@ -257,7 +261,7 @@ static struct s24_be_ops cu_ops_make(void)
     o.mark_ms = cu_mark_ms;
     return o;
 }
-static_assert(sizeof(struct s24_be_ops) == 37 * sizeof(void (*)(void)),
+static_assert(sizeof(struct s24_be_ops) == 41 * sizeof(void (*)(void)),
               "struct s24_be_ops changed: set every member in cu_ops_make");
 
 /* A 0/1 switch from the environment; anything else is refused rather than
