@@ -21,8 +21,11 @@
  * zeroed gradient, in both passes of the BN backward, so neither z nor g is
  * stored (one read of x and dy per pass instead of four more passes).
  *
- * Not here: the running-statistics update (the backend does it, the model
- * owns momentum and num_batches_tracked). */
+ * The same ops in parts (bn_stats .. bn_bwd_apply, at the end) serve sync
+ * BN, where the per-channel sums are all-reduced over ranks between them.
+ *
+ * Not here: the running-statistics update of the fused op (the backend
+ * does it, the model owns momentum and num_batches_tracked). */
 #include "cpu/cpu_nn.h"
 
 #include <math.h>

@@ -29,6 +29,10 @@
  * the pre-activation never goes to memory and the results are the separate
  * ops' bit for bit.
  *
+ * The ops in parts for sync BN (bn_stats .. bn_bwd_apply, at the end) reuse
+ * these kernels with finishing kernels that write or read the per-channel
+ * sums the caller all-reduces between them.
+ *
  * Not here: fp16 activations, atomics (they would make the sums depend on
  * the order blocks finish in). */
 #include <math.h>
