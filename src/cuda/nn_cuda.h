@@ -28,7 +28,11 @@
 
 struct s24_cuda_nn {
     int device;
-    cudaStream_t stream;
+    cudaStream_t stream;  /* where ops queue: main, or side between side_begin and side_end */
+    /* the side queue (ops.h side_begin): made on first use; ev_fork orders
+     * it after the main stream's work, ev_join the main stream after it */
+    cudaStream_t main, side;
+    cudaEvent_t ev_fork, ev_join;
     void *dnn;            /* cudnnHandle_t (void * so files without cuDNN compile) */
     cublasLtHandle_t lt;
     int tf32;             /* 1: TF32 tensor-core math for fp32 convs and GEMMs (PyTorch's

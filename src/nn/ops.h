@@ -257,6 +257,16 @@ struct s24_be_ops {
     int (*graph_launch)(struct s24_backend *be, void *g);
     void (*graph_free)(struct s24_backend *be, void *g);
 
+    /* ---- a side queue (data parallel: the gradient buckets' packing,
+     * all-reduce and unpacking beside the rest of the backward). side_begin:
+     * the work queued so far becomes a dependency of the work queued from
+     * now until side_end, which goes on the side queue; side_join: the main
+     * queue waits for everything queued on the side so far. NULL on the CPU,
+     * whose ops finish before they return (one queue is all there is). */
+    int (*side_begin)(struct s24_backend *be);
+    int (*side_end)(struct s24_backend *be);
+    int (*side_join)(struct s24_backend *be);
+
     /* ---- profiling: a timestamp `k` (0 <= k < S24_MARKS) recorded in
      * stream order, and the milliseconds between two of them (waits). */
     int (*mark)(struct s24_backend *be, int k);
