@@ -8,8 +8,8 @@
  * ||w_2 - w_1|| / ||w_1||, against a 1e-5 budget.
  *
  * smallcnn has batch norm, and each rank normalises with the statistics of
- * its own half (local BN; sync BN needs a split of bn_fwd_train, see
- * docs/multigpu.md). So what is and is not shown:
+ * its own half (local BN: this test never calls s24_model_bn_sync; sync BN
+ * is tests/test_syncbn.c's). So what is and is not shown:
  *   1. Different halves: N = 2 equals ONE rank that runs the same two
  *      halves as two micro-batches, accumulates their gradients and halves
  *      the sum (the reference for local BN). Shows the averaging, the

@@ -14,17 +14,21 @@
  *      draws stay in step across ranks, each rank builds its own rows, the
  *      gradients are averaged and the sums are global. It cannot tell which
  *      rank took which half (float addition of two gradients commutes), and
- *      it does not show whole-batch BN: against one rank on whole batches
- *      the weights differ (local BN; sync BN is not there yet).
+ *      it does not show whole-batch BN: the model here has local BN (sync
+ *      BN's equivalence to one rank at the same batch is test_syncbn's).
+ *      The epoch loop launches the buckets from the backward (overlap).
  *   2. The pipeline (both phases, pruning between them) with ranks 1 and 2
  *      at the same global batch: both finish; the 2-rank folder holds the
  *      files of one writer: every CSV row once, in order, with test figures
  *      (only rank 0 evaluates: a row written by rank 1 would be NaN there,
  *      and it has no phase-2 epoch-0 row), nothing else in the folder; the
  *      2:4 check passes (s24_pipeline_check in the run). Results of ranks 1
- *      and 2 are NOT compared (local BN makes them differ).
+ *      and 2 are NOT compared (sync BN, the default, matches them only to
+ *      rounding, which the pruning's thresholds may amplify). A 2-rank run
+ *      with local BN finishes too.
  *   3. A 2-rank run stopped after one epoch and resumed gives phase2 weights
- *      and a CSV (but the seconds) identical to the uninterrupted 2-rank run.
+ *      and a CSV (but the seconds) identical to the uninterrupted 2-rank run;
+ *      its state (bn=sync) refuses a resume with 1 rank or with local BN.
  *   4. `train --ranks/--gpus` with bad N exits 2 with a message naming it.
  */
 #include "t.h"
@@ -332,6 +336,21 @@ static void test_pipeline_ranks(void)
     rc = s24_pipeline_run(&c, &res);
     CHECK(rc == S24_ERR_INVALID && strstr(s24_last_error(), "ranks=2"), "resume with 1 rank: %s",
           s24_last_error());
+    /* nor with local BN (the state says bn=sync) */
+    pipe_cfg(&c, dr, 2);
+    c.resume = 1;
+    c.local_bn = 1;
+    rc = s24_pipeline_run(&c, &res);
+    CHECK(rc == S24_ERR_INVALID && strstr(s24_last_error(), "other settings"),
+          "resume with local BN: %s", s24_last_error());
+    /* local BN, the option, still runs the pipeline through */
+    const char *dl = t_subdir("ranks2_local");
+    pipe_cfg(&c, dl, 2);
+    c.local_bn = 1;
+    CHECK_OK(s24_pipeline_run(&c, &res));
+    CHECK(res.finished && res.epochs_run == 3, "local BN: finished %d, %d epochs", res.finished,
+          res.epochs_run);
+    check_csv(dl);
     /* the library's own checks */
     pipe_cfg(&c, d1, 3);
     CHECK(s24_pipeline_run(&c, &res) == S24_ERR_INVALID, "batch 16 on 3 ranks accepted");
@@ -366,9 +385,12 @@ static void test_cli(void)
     /* and 66 images on 2 ranks, which divide */
     CHECK(run("%s --synthetic-train 66 --ranks 2 --batch 8 --out %s/good", base, dir) == 0,
           "--ranks 2: %s", slurp(err_path));
-    CHECK(contains(err_path, "x 2 ranks"), "no ranks in the start line");
+    CHECK(contains(err_path, "x 2 ranks (sync BN)"), "no ranks in the start line");
+    CHECK(run("%s --synthetic-train 64 --ranks 2 --local-bn --out %s/local", base, dir) == 0 &&
+              contains(err_path, "x 2 ranks (local BN)"),
+          "--local-bn: %s", slurp(err_path));
     CHECK(run("train --help") == 0 && contains(out_path, "--gpus N") &&
-          contains(out_path, "--ranks N"),
+          contains(out_path, "--ranks N") && contains(out_path, "--local-bn"),
           "--help lacks --gpus/--ranks");
 }
 

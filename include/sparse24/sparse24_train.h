@@ -226,8 +226,12 @@ struct s24_pipeline_cfg {
                                   * CPU: thread ranks with their own CPU backends and
                                   * threads/ranks kernel threads each (for testing the
                                   * data-parallel path). The batch and the training images
-                                  * must divide by it; BN is local to each rank; rank 0 alone
-                                  * writes files, evaluates and reports progress. */
+                                  * must divide by it; rank 0 alone writes files, evaluates
+                                  * and reports progress. */
+    int local_bn;                /* with ranks > 1: batch norm over each rank's share of the
+                                  * batch only (local BN); 0 (the default): its statistics
+                                  * and gradient sums all-reduced over the ranks (sync BN),
+                                  * which matches one device at the same global batch */
     int classes;
     const struct s24_dataset *train, *test;
     int epochs1, epochs2;        /* phase 1 and phase 2 epochs (phase 1 ignored with `from`) */

@@ -1,7 +1,8 @@
 /* buckets.c: packing gradients into buckets, reducing and averaging them
  * over the ranks (buckets.h says how and in which order). Every data move
  * is a backend op on the model's backend, so the same code runs on the CPU
- * (thread ranks) and on a GPU (NCCL on the backend's stream). */
+ * (thread ranks) and on a GPU (NCCL on the backend's side stream, beside
+ * the backward's kernels on the main one). */
 #include "comm/buckets.h"
 
 #include <stdlib.h>
@@ -121,32 +122,54 @@ static int scale(struct s24_buckets *b, float *x, int64_t n)
     return rc;
 }
 
-/* Pack, all-reduce, average, unpack bucket k (queued on the backend). A
- * local failure aborts the communicator so the other ranks stop waiting. */
-static int launch(struct s24_buckets *b, int k)
+/* Pack, all-reduce, average, unpack bucket k (queued on the backend's
+ * current queue); *local: a failure was this rank's own (not the comm's). */
+static int reduce(struct s24_buckets *b, int k, int *local)
 {
     struct s24_bucket *bk = &b->b[k];
     const struct s24_be_ops *o = b->be->ops;
     float *seg = b->flat + bk->offset;
     int rc = S24_OK;
-    bk->launched = 1;
-    if (b->comm->size == 1) return S24_OK;
     for (int i = bk->hi; i >= bk->lo && rc == S24_OK; i--) {
         struct s24_param *p = s24_model_param(b->m, i);
         if (b->of[i] == k)
             rc = o->copy(b->be, b->flat + b->at[i], p->bgrad, sizeof(float) * (size_t)p->numel);
     }
-    if (rc != S24_OK) goto local;
+    if (rc != S24_OK) return rc;
+    *local = 0;
     if ((rc = s24_comm_allreduce(b->comm, seg, bk->numel)) != S24_OK) return rc;
-    if ((rc = scale(b, seg, bk->numel)) != S24_OK) goto local;
+    *local = 1;
+    if ((rc = scale(b, seg, bk->numel)) != S24_OK) return rc;
     for (int i = bk->hi; i >= bk->lo && rc == S24_OK; i--) {
         struct s24_param *p = s24_model_param(b->m, i);
         if (b->of[i] == k)
             rc = o->copy(b->be, p->bgrad, b->flat + b->at[i], sizeof(float) * (size_t)p->numel);
     }
+    return rc;
+}
+
+/* Bucket k reduced. On a backend with a side queue (a GPU) its work goes
+ * there, after the backward's work so far, so the rest of the backward runs
+ * beside it; s24_buckets_finish joins the queues. A local failure aborts
+ * the communicator so the other ranks stop waiting. */
+static int launch(struct s24_buckets *b, int k)
+{
+    const struct s24_be_ops *o = b->be->ops;
+    int rc = S24_OK, local = 1, side = o->side_begin && o->side_end && o->side_join;
+    b->b[k].launched = 1;
+    if (b->comm->size == 1) return S24_OK;
+    if (side && (rc = o->side_begin(b->be)) != S24_OK) goto fail;
+    rc = reduce(b, k, &local);
+    if (side) {
+        int e = o->side_end(b->be);
+        if (rc == S24_OK && e != S24_OK) {
+            rc = e;
+            local = 1;
+        }
+    }
     if (rc == S24_OK) return S24_OK;
-local:
-    s24_comm_abort(b->comm, rc, s24_last_error());
+fail:
+    if (local) s24_comm_abort(b->comm, rc, s24_last_error());
     return rc;
 }
 
@@ -166,8 +189,13 @@ int s24_buckets_ready(struct s24_buckets *b, int i)
 int s24_buckets_finish(struct s24_buckets *b)
 {
     int rc = S24_OK;
+    const struct s24_be_ops *o = b->be->ops;
     for (int k = 0; k < b->nb && rc == S24_OK; k++)
         if (!b->b[k].launched) rc = launch(b, k);
+    /* the main queue after the side one: the optimiser reads the averages */
+    if (rc == S24_OK && b->comm->size > 1 && o->side_begin && o->side_end && o->side_join &&
+        (rc = o->side_join(b->be)) != S24_OK)
+        s24_comm_abort(b->comm, rc, s24_last_error());
     return rc != S24_OK ? rc : s24_comm_wait(b->comm);
 }
 

@@ -11,10 +11,15 @@
  *     ... backward; as gradient i is final: s24_buckets_ready(b, i) ...
  *     s24_buckets_finish(b);   // launches what is left, waits for all
  * A bucket launches inside the s24_buckets_ready call that completes it,
- * so once the backward reports gradients as it goes, the all-reduce of the
- * last layers overlaps the backward of the first ones. Today's backward
- * does not report them: s24_buckets_average marks every gradient after the
- * backward, in reverse order (the same sums, no overlap). Every rank must
+ * so with the backward reporting gradients as it goes (the trainer hooks
+ * s24_buckets_ready to s24_model_grad_hook), the all-reduce of the last
+ * layers overlaps the backward of the first ones: on a GPU the bucket's
+ * work goes on the backend's side queue (ops.h side_begin) after an event
+ * from the main one, and s24_buckets_finish joins them. Thread ranks on the
+ * CPU reduce inside the call (the ranks meet there). s24_buckets_average
+ * marks every gradient after a backward that did not report them, in
+ * reverse order: the same sums in the same order, so the same bits (tested
+ * in tests/test_syncbn.c), without the overlap. Every rank must
  * report the same gradients in the same order, so that all ranks issue the
  * same collectives in the same sequence (NCCL matches them by order).
  *

@@ -1,6 +1,9 @@
-/* comm_nccl.cu: the NCCL communicator, one rank per GPU, on the stream of
- * the rank's CUDA backend (so a collective is ordered after the backward
- * that produced its gradients). Built only with NCCL (comm_nonccl.c stands
+/* comm_nccl.cu: the NCCL communicator, one rank per GPU, on the current
+ * stream of the rank's CUDA backend (so a collective is ordered after the
+ * work that produced its buffer): the main stream, or the side stream the
+ * gradient buckets switch to (ops.h side_begin). NCCL runs one
+ * communicator's collectives in the order they are issued whatever their
+ * streams, and every rank issues them in the same order. Built only with NCCL (comm_nonccl.c stands
  * in otherwise); host code only, C++ because the backend's context
  * (cuda/nn_cuda.h) is.
  *
@@ -25,7 +28,6 @@ static_assert(sizeof(ncclUniqueId) == sizeof(struct s24_comm_id), "NCCL id size"
 
 struct nccl_ctx {
     ncclComm_t comm;
-    cudaStream_t stream;
     float *one; /* (1) device scratch for the barrier's all-reduce */
     int aborted;
 };
@@ -81,7 +83,7 @@ static int poll_done(struct s24_comm *c, int stream, const char *what)
             return rc;
         }
         if (a == ncclSuccess) {
-            cudaError_t q = stream ? cudaStreamQuery(x->stream) : cudaSuccess;
+            cudaError_t q = stream ? cudaStreamQuery(s24_cu(c->be)->stream) : cudaSuccess;
             if (q == cudaSuccess) return S24_OK;
             if (q != cudaErrorNotReady) {
                 int rc = s24_gpu_status(q, "cudaStreamQuery", __FILE__, __LINE__);
@@ -106,7 +108,9 @@ static int nccl_allreduce(struct s24_comm *c, float *buf, int64_t n)
     int rc = S24_OK;
     if (x->aborted) return s24_error(S24_ERR_COMM, "rank %d: communicator aborted", c->rank);
     if (n == 0) return S24_OK;
-    NCCL_CHECK(ncclAllReduce(buf, buf, (size_t)n, ncclFloat, ncclSum, x->comm, x->stream));
+    /* the backend's current stream: the side stream inside a bucket's launch */
+    NCCL_CHECK(ncclAllReduce(buf, buf, (size_t)n, ncclFloat, ncclSum, x->comm,
+                             s24_cu(c->be)->stream));
     return poll_done(c, 0, "ncclAllReduce"); /* queued, not finished: see nccl_wait */
 fail:
     drop(x);
@@ -119,7 +123,7 @@ static int nccl_broadcast(struct s24_comm *c, float *buf, int64_t n)
     int rc = S24_OK;
     if (x->aborted) return s24_error(S24_ERR_COMM, "rank %d: communicator aborted", c->rank);
     if (n == 0) return S24_OK;
-    NCCL_CHECK(ncclBroadcast(buf, buf, (size_t)n, ncclFloat, 0, x->comm, x->stream));
+    NCCL_CHECK(ncclBroadcast(buf, buf, (size_t)n, ncclFloat, 0, x->comm, s24_cu(c->be)->stream));
     return poll_done(c, 0, "ncclBroadcast");
 fail:
     drop(x);
@@ -201,7 +205,6 @@ int s24_comm_nccl_init(struct s24_backend *be, int rank, int size, const struct 
     c->be = be;
     c->deadline_s = deadline_s;
     c->ctx = x;
-    x->stream = s24_cu(be)->stream;
     if ((rc = s24_be_alloc(be, sizeof(float), (void **)&x->one)) != S24_OK) goto fail;
     if ((rc = be->ops->zero(be, x->one, sizeof(float))) != S24_OK) goto fail;
     S24_GPU_CHECK(cudaSetDevice(be->index));

@@ -180,6 +180,36 @@ static int bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *
     return s24_cpu_bn_bwd_act(rows, c, x, mean, invstd, gamma, beta, act, dy, dx, acc, dgamma,
                               dbeta, &be->ws);
 }
+static int bn_stats(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                    const float *shift, float *sums)
+{
+    return s24_cpu_bn_stats(rows, c, x, shift, sums, &be->ws);
+}
+static int bn_fwd_apply(struct s24_backend *be, int64_t rows, int64_t c, int64_t total,
+                        const float *x, const float *gamma, const float *beta, const float *sums,
+                        const float *shift, float eps, float momentum, enum s24_act act, float *y,
+                        float *mean, float *invstd, float *rmean, float *rvar)
+{
+    (void)be;
+    return s24_cpu_bn_fwd_apply(rows, c, total, x, gamma, beta, sums, shift, eps, momentum, act,
+                                y, mean, invstd, rmean, rvar);
+}
+static int bn_bwd_reduce(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                         const float *mean, const float *invstd, const float *gamma,
+                         const float *beta, enum s24_act act, const float *dy, float *sums,
+                         float *dgamma, float *dbeta)
+{
+    return s24_cpu_bn_bwd_reduce(rows, c, x, mean, invstd, gamma, beta, act, dy, sums, dgamma,
+                                 dbeta, &be->ws);
+}
+static int bn_bwd_apply(struct s24_backend *be, int64_t rows, int64_t c, int64_t total,
+                        const float *x, const float *mean, const float *invstd,
+                        const float *gamma, const float *beta, enum s24_act act, const float *dy,
+                        const float *sums, float *dx, int acc)
+{
+    return s24_cpu_bn_bwd_apply(rows, c, total, x, mean, invstd, gamma, beta, act, dy, sums, dx,
+                                acc, &be->ws);
+}
 static int act_fwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x, float *y)
 {
     (void)be;
@@ -407,6 +437,10 @@ static const struct s24_be_ops cpu_ops = {
     .bn_fwd_train = bn_train,
     .bn_fwd_eval = bn_eval,
     .bn_bwd = bn_bwd,
+    .bn_stats = bn_stats,
+    .bn_fwd_apply = bn_fwd_apply,
+    .bn_bwd_reduce = bn_bwd_reduce,
+    .bn_bwd_apply = bn_bwd_apply,
     .act_fwd = act_fwd,
     .act_bwd = act_bwd,
     .add_fwd = add_fwd,

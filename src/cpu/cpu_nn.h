@@ -76,6 +76,22 @@ void s24_cpu_bn_fwd_eval(int64_t rows, int64_t c, const float *x, const float *g
 int s24_cpu_bn_bwd(int64_t rows, int64_t c, const float *x, const float *mean,
                    const float *invstd, const float *gamma, const float *dy, float *dx,
                    float *dgamma, float *dbeta, struct s24_nn_ws *ws);
+/* Batch norm in parts for statistics over several ranks (ops.h's bn_stats,
+ * bn_fwd_apply, bn_bwd_reduce, bn_bwd_apply; sums (2, c)). */
+int s24_cpu_bn_stats(int64_t rows, int64_t c, const float *x, const float *shift, float *sums,
+                     struct s24_nn_ws *ws);
+int s24_cpu_bn_fwd_apply(int64_t rows, int64_t c, int64_t total, const float *x,
+                         const float *gamma, const float *beta, const float *sums,
+                         const float *shift, float eps, float momentum, enum s24_act act, float *y,
+                         float *mean, float *invstd, float *rmean, float *rvar);
+int s24_cpu_bn_bwd_reduce(int64_t rows, int64_t c, const float *x, const float *mean,
+                          const float *invstd, const float *gamma, const float *beta,
+                          enum s24_act act, const float *dy, float *sums, float *dgamma,
+                          float *dbeta, struct s24_nn_ws *ws);
+int s24_cpu_bn_bwd_apply(int64_t rows, int64_t c, int64_t total, const float *x,
+                         const float *mean, const float *invstd, const float *gamma,
+                         const float *beta, enum s24_act act, const float *dy, const float *sums,
+                         float *dx, int acc, struct s24_nn_ws *ws);
 void s24_cpu_act_fwd(enum s24_act a, int64_t n, const float *x, float *y);
 void s24_cpu_act_bwd(enum s24_act a, int64_t n, const float *x, const float *y,
                      const float *dy, float *dx);

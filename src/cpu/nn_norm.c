@@ -21,8 +21,11 @@
  * zeroed gradient, in both passes of the BN backward, so neither z nor g is
  * stored (one read of x and dy per pass instead of four more passes).
  *
- * Not here: the running-statistics update (the backend does it, the model
- * owns momentum and num_batches_tracked). */
+ * The same ops in parts (bn_stats .. bn_bwd_apply, at the end) serve sync
+ * BN, where the per-channel sums are all-reduced over ranks between them.
+ *
+ * Not here: the running-statistics update of the fused op (the backend
+ * does it, the model owns momentum and num_batches_tracked). */
 #include "cpu/cpu_nn.h"
 
 #include <math.h>
@@ -385,6 +388,168 @@ int s24_cpu_bn_bwd_act(int64_t rows, int64_t c, const float *x, const float *mea
                                      dgamma, dbeta, ws);
     return s24_cpu_bn_bwd_portable(rows, c, x, mean, invstd, gamma, beta, act, dy, dx, acc,
                                    dgamma, dbeta, ws);
+}
+
+/* ---------------------------------------------------------------- in parts (sync BN) */
+/* The split of the ops above for statistics over several ranks (ops.h:
+ * bn_stats .. bn_bwd_apply). Only the reductions are new code; the apply
+ * pass is the eval kernel's (the same expression as the training pass, fed
+ * the batch's mean and invstd), so it runs in either ISA build. One rank
+ * never comes here (the fused ops are its path). */
+static int fused_act_ok(enum s24_act act, const float *beta)
+{
+    if (act != S24_ACT_NONE && act != S24_ACT_RELU && act != S24_ACT_SILU)
+        return s24_error(S24_ERR_INVALID, "batch norm: fused activation %d", (int)act);
+    if (act != S24_ACT_NONE && !beta)
+        return s24_error(S24_ERR_INVALID, "batch norm: a fused activation needs beta");
+    return S24_OK;
+}
+
+int s24_cpu_bn_stats(int64_t rows, int64_t c, const float *x, const float *shift, float *sums,
+                     struct s24_nn_ws *ws)
+{
+    int nt = s24_threads_get();
+    double *ps = partials(ws, nt, c, 2); /* (nt, c) sums of x - k, then (nt, c) of squares */
+    if (!ps) return s24_error(S24_ERR_NOMEM, "batch norm: partial sums");
+#pragma omp parallel num_threads(nt) if (rows * c > S24_PAR_MIN)
+    {
+        double *p1 = ps + (int64_t)thread_id() * c, *p2 = p1 + (int64_t)nt * c;
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xr = x + r * c;
+#pragma omp simd
+            for (int64_t j = 0; j < c; j++) {
+                double d = (double)xr[j] - (shift ? (double)shift[j] : 0.0);
+                p1[j] += d;
+                p2[j] += d * d;
+            }
+        }
+    }
+    for (int64_t j = 0; j < c; j++) {
+        double s1 = 0, s2 = 0;
+        for (int t = 0; t < nt; t++) {
+            s1 += ps[(int64_t)t * c + j];
+            s2 += ps[(int64_t)(nt + t) * c + j];
+        }
+        sums[j] = (float)s1;
+        sums[c + j] = (float)s2;
+    }
+    return S24_OK;
+}
+
+int s24_cpu_bn_fwd_apply(int64_t rows, int64_t c, int64_t total, const float *x,
+                         const float *gamma, const float *beta, const float *sums,
+                         const float *shift, float eps, float momentum, enum s24_act act, float *y,
+                         float *mean, float *invstd, float *rmean, float *rvar)
+{
+    int rc = fused_act_ok(act, beta);
+    if (rc != S24_OK) return rc;
+    if (total < 2) return s24_error(S24_ERR_INVALID, "batch norm: %lld rows", (long long)total);
+    double n = (double)total;
+    float unb = (float)(n / (n - 1.0)), om = 1.0f - momentum;
+    for (int64_t j = 0; j < c; j++) {
+        /* channel j's shift is read before rmean[j] (it may be) is updated */
+        double d1 = (double)sums[j] / n, k = shift ? (double)shift[j] : 0.0;
+        double v = (double)sums[c + j] / n - d1 * d1;
+        v = v > 0 ? v : 0;
+        mean[j] = (float)(k + d1);
+        invstd[j] = (float)(1.0 / sqrt(v + (double)eps));
+        if (rmean && rvar) {
+            rmean[j] = om * rmean[j] + momentum * mean[j];
+            rvar[j] = om * rvar[j] + momentum * (float)v * unb;
+        }
+    }
+    if (s24_cpu_nn_isa() == S24_CPU_NN_AVX512)
+        s24_cpu_bn_fwd_eval_avx512(rows, c, x, gamma, beta, mean, invstd, act, y);
+    else
+        s24_cpu_bn_fwd_eval_portable(rows, c, x, gamma, beta, mean, invstd, act, y);
+    return S24_OK;
+}
+
+int s24_cpu_bn_bwd_reduce(int64_t rows, int64_t c, const float *x, const float *mean,
+                          const float *invstd, const float *gamma, const float *beta,
+                          enum s24_act act, const float *dy, float *sums, float *dgamma,
+                          float *dbeta, struct s24_nn_ws *ws)
+{
+    int nt = s24_threads_get(), rc = fused_act_ok(act, beta);
+    if (rc != S24_OK) return rc;
+    /* as s24_cpu_bn_bwd: two (nt, c) double partials, then nt g rows */
+    int64_t gfl = act == S24_ACT_NONE ? 0 : (int64_t)nt * c;
+    float *wsp = s24_nn_ws_get(ws, (size_t)(4 * nt * c + gfl));
+    if (!wsp) return s24_error(S24_ERR_NOMEM, "batch norm: partial sums");
+    double *ps = (double *)(void *)wsp;
+    float *gbuf = wsp + 4 * nt * c;
+    memset(ps, 0, (size_t)(2 * nt * c) * sizeof *ps);
+#pragma omp parallel num_threads(nt) if (rows * c > S24_PAR_MIN)
+    {
+        int tid = thread_id();
+        double *p1 = ps + (int64_t)tid * c, *p2 = p1 + (int64_t)nt * c;
+        float *gb = gbuf + (int64_t)tid * c;
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xr = x + r * c, *gr = dy + r * c;
+            if (act != S24_ACT_NONE) {
+                grad_row(c, act, xr, mean, invstd, gamma, beta, gr, gb);
+                gr = gb;
+            }
+#pragma omp simd
+            for (int64_t j = 0; j < c; j++) {
+                double g = gr[j];
+                p1[j] += g;
+                p2[j] += g * ((double)xr[j] - mean[j]) * invstd[j];
+            }
+        }
+    }
+    for (int64_t j = 0; j < c; j++) {
+        double s1 = 0, s2 = 0;
+        for (int t = 0; t < nt; t++) {
+            s1 += ps[(int64_t)t * c + j];
+            s2 += ps[(int64_t)(nt + t) * c + j];
+        }
+        sums[j] = (float)s1;
+        sums[c + j] = (float)s2;
+        dbeta[j] += sums[j];
+        dgamma[j] += sums[c + j];
+    }
+    return S24_OK;
+}
+
+int s24_cpu_bn_bwd_apply(int64_t rows, int64_t c, int64_t total, const float *x,
+                         const float *mean, const float *invstd, const float *gamma,
+                         const float *beta, enum s24_act act, const float *dy, const float *sums,
+                         float *dx, int acc, struct s24_nn_ws *ws)
+{
+    int nt = s24_threads_get(), rc = fused_act_ok(act, beta);
+    if (rc != S24_OK) return rc;
+    if (total < 1) return s24_error(S24_ERR_INVALID, "batch norm: %lld rows", (long long)total);
+    /* (2, c) the means as floats (s24_cpu_bn_bwd's (float)m1, m2), then nt g rows */
+    float *m1 = s24_nn_ws_get(ws, (size_t)(2 * c + (int64_t)nt * c));
+    if (!m1) return s24_error(S24_ERR_NOMEM, "batch norm: scratch");
+    float *m2 = m1 + c, *gbuf = m1 + 2 * c;
+    for (int64_t j = 0; j < c; j++) {
+        m1[j] = (float)((double)sums[j] / (double)total);
+        m2[j] = (float)((double)sums[c + j] / (double)total);
+    }
+#pragma omp parallel num_threads(nt) if (rows * c > S24_PAR_MIN)
+    {
+        float *gb = gbuf + (int64_t)thread_id() * c;
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xr = x + r * c, *gr = dy + r * c;
+            float *dxr = dx + r * c;
+            if (act != S24_ACT_NONE) {
+                grad_row(c, act, xr, mean, invstd, gamma, beta, gr, gb);
+                gr = gb;
+            }
+#pragma omp simd
+            for (int64_t j = 0; j < c; j++) {
+                float xh = (xr[j] - mean[j]) * invstd[j];
+                float v = gamma[j] * invstd[j] * (gr[j] - m1[j] - xh * m2[j]);
+                dxr[j] = (acc ? dxr[j] : 0.0f) + v;
+            }
+        }
+    }
+    return S24_OK;
 }
 
 int s24_cpu_bn_bwd(int64_t rows, int64_t c, const float *x, const float *mean,

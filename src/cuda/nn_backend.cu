@@ -182,6 +182,54 @@ fail:
     return rc;
 }
 
+/* ---------------------------------------------------------------- side queue */
+/* The side stream (ops.h side_begin): the gradient buckets' collectives go
+ * there (src/comm/buckets.c), after an event from the main stream, so the
+ * backward's kernels queued after them run beside them; side_join makes the
+ * main stream wait (an event) before the optimiser reads the gradients. The
+ * ops queue on s24_cu(be)->stream, which is switched to the side stream in
+ * between: only ops without library handles run there (copy, scale_fwd; the
+ * cuDNN and cuBLASLt handles stay bound to the main stream). Not captured
+ * in step graphs (data parallel steps run plainly, src/nn/train.c). */
+static int cu_side_begin(struct s24_backend *be)
+{
+    struct s24_cuda_nn *cx = s24_cu(be);
+    int rc = S24_OK;
+    if (cx->main) return s24_error(S24_ERR_INVALID, "side_begin: already on the side stream");
+    if (!cx->side) {
+        S24_GPU_CHECK(cudaStreamCreateWithFlags(&cx->side, cudaStreamNonBlocking));
+        S24_GPU_CHECK(cudaEventCreateWithFlags(&cx->ev_fork, cudaEventDisableTiming));
+        S24_GPU_CHECK(cudaEventCreateWithFlags(&cx->ev_join, cudaEventDisableTiming));
+    }
+    S24_GPU_CHECK(cudaEventRecord(cx->ev_fork, cx->stream));
+    S24_GPU_CHECK(cudaStreamWaitEvent(cx->side, cx->ev_fork, 0));
+    cx->main = cx->stream;
+    cx->stream = cx->side;
+fail:
+    return rc;
+}
+
+static int cu_side_end(struct s24_backend *be)
+{
+    struct s24_cuda_nn *cx = s24_cu(be);
+    if (!cx->main) return s24_error(S24_ERR_INVALID, "side_end: not on the side stream");
+    cx->stream = cx->main;
+    cx->main = NULL;
+    return S24_OK;
+}
+
+static int cu_side_join(struct s24_backend *be)
+{
+    struct s24_cuda_nn *cx = s24_cu(be);
+    int rc = S24_OK;
+    if (cx->main) return s24_error(S24_ERR_INVALID, "side_join: still on the side stream");
+    if (!cx->side) return S24_OK; /* nothing was ever queued there */
+    S24_GPU_CHECK(cudaEventRecord(cx->ev_join, cx->side));
+    S24_GPU_CHECK(cudaStreamWaitEvent(cx->stream, cx->ev_join, 0));
+fail:
+    return rc;
+}
+
 /* Frees the context; be->ws was already handed back through cu_free. */
 static void cu_ctx_free(struct cu_ctx *c)
 {
@@ -198,6 +246,10 @@ static void cu_ctx_free(struct cu_ctx *c)
 #endif
     if (cx->lt) cublasLtDestroy(cx->lt);
     if (cx->lt_ws) cudaFree(cx->lt_ws);
+    if (cx->side) cudaStreamSynchronize(cx->side);
+    if (cx->ev_fork) cudaEventDestroy(cx->ev_fork);
+    if (cx->ev_join) cudaEventDestroy(cx->ev_join);
+    if (cx->side) cudaStreamDestroy(cx->side);
     if (cx->stream) cudaStreamDestroy(cx->stream);
     free(c);
 }
@@ -232,6 +284,10 @@ static struct s24_be_ops cu_ops_make(void)
     o.bn_fwd_train = s24_cu_bn_fwd_train;
     o.bn_fwd_eval = s24_cu_bn_fwd_eval;
     o.bn_bwd = s24_cu_bn_bwd;
+    o.bn_stats = s24_cu_bn_stats;
+    o.bn_fwd_apply = s24_cu_bn_fwd_apply;
+    o.bn_bwd_reduce = s24_cu_bn_bwd_reduce;
+    o.bn_bwd_apply = s24_cu_bn_bwd_apply;
     o.act_fwd = s24_cu_act_fwd;
     o.act_bwd = s24_cu_act_bwd;
     o.add_fwd = s24_cu_add_fwd;
@@ -253,11 +309,14 @@ static struct s24_be_ops cu_ops_make(void)
     o.graph_capture = cu_graph_capture;
     o.graph_launch = cu_graph_launch;
     o.graph_free = cu_graph_free;
+    o.side_begin = cu_side_begin;
+    o.side_end = cu_side_end;
+    o.side_join = cu_side_join;
     o.mark = cu_mark;
     o.mark_ms = cu_mark_ms;
     return o;
 }
-static_assert(sizeof(struct s24_be_ops) == 37 * sizeof(void (*)(void)),
+static_assert(sizeof(struct s24_be_ops) == 44 * sizeof(void (*)(void)),
               "struct s24_be_ops changed: set every member in cu_ops_make");
 
 /* A 0/1 switch from the environment; anything else is refused rather than

@@ -28,7 +28,11 @@
 
 struct s24_cuda_nn {
     int device;
-    cudaStream_t stream;
+    cudaStream_t stream;  /* where ops queue: main, or side between side_begin and side_end */
+    /* the side queue (ops.h side_begin): made on first use; ev_fork orders
+     * it after the main stream's work, ev_join the main stream after it */
+    cudaStream_t main, side;
+    cudaEvent_t ev_fork, ev_join;
     void *dnn;            /* cudnnHandle_t (void * so files without cuDNN compile) */
     cublasLtHandle_t lt;
     int tf32;             /* 1: TF32 tensor-core math for fp32 convs and GEMMs (PyTorch's
@@ -200,6 +204,22 @@ int s24_cu_bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *
                   const float *mean, const float *invstd, const float *gamma, const float *beta,
                   enum s24_act act, const float *dy, float *dx, int acc, float *dgamma,
                   float *dbeta);
+
+/* Batch norm in parts, for sync BN (ops.h: bn_stats .. bn_bwd_apply). */
+int s24_cu_bn_stats(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                    const float *shift, float *sums);
+int s24_cu_bn_fwd_apply(struct s24_backend *be, int64_t rows, int64_t c, int64_t total,
+                        const float *x, const float *gamma, const float *beta, const float *sums,
+                        const float *shift, float eps, float momentum, enum s24_act act, float *y,
+                        float *mean, float *invstd, float *rmean, float *rvar);
+int s24_cu_bn_bwd_reduce(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                         const float *mean, const float *invstd, const float *gamma,
+                         const float *beta, enum s24_act act, const float *dy, float *sums,
+                         float *dgamma, float *dbeta);
+int s24_cu_bn_bwd_apply(struct s24_backend *be, int64_t rows, int64_t c, int64_t total,
+                        const float *x, const float *mean, const float *invstd,
+                        const float *gamma, const float *beta, enum s24_act act, const float *dy,
+                        const float *sums, float *dx, int acc);
 
 /* nn_elem.cu */
 int s24_cu_act_fwd(struct s24_backend *be, enum s24_act a, int64_t n, const float *x, float *y);

@@ -29,6 +29,10 @@
  * the pre-activation never goes to memory and the results are the separate
  * ops' bit for bit.
  *
+ * The ops in parts for sync BN (bn_stats .. bn_bwd_apply, at the end) reuse
+ * these kernels with finishing kernels that write or read the per-channel
+ * sums the caller all-reduces between them.
+ *
  * Not here: fp16 activations, atomics (they would make the sums depend on
  * the order blocks finish in). */
 #include <math.h>
@@ -559,6 +563,225 @@ int s24_cu_bn_bwd(struct s24_backend *be, int64_t rows, int64_t c, const float *
             return s24_bn_bwd_t<T, decltype(vt)::value>(be, rows, c, (const T *)x, mean, invstd,
                                                         gamma, beta, act, (const T *)dy, (T *)dx,
                                                         acc, dgamma, dbeta);
+        });
+    });
+    return rc;
+}
+
+/* ---------------------------------------------------------------- in parts (sync BN) */
+/* The split of the ops above for statistics over several ranks (ops.h:
+ * bn_stats .. bn_bwd_apply): the same tile kernels, with finishing kernels
+ * that write the per-channel sums for the caller's all-reduce (bn_stats,
+ * bn_bwd_reduce) or read them back (bn_fwd_apply, bn_bwd_apply). With one
+ * rank the fused ops run instead. */
+
+/* sums (2, c) = sum (x - k) and sum (x - k)^2, k = shift[j] (0 without),
+ * from the partials, which are shifted by x[0, j]: moved to k in fp64. */
+template <class T>
+static __global__ void __launch_bounds__(S24_BN_FIN *S24_BN_FIN)
+    s24_bn_finish_stats_k(int64_t rows, int64_t c, unsigned chunks, const double *__restrict__ part,
+                          const T *__restrict__ x, const float *__restrict__ shift,
+                          float *__restrict__ sums)
+{
+    int64_t j = (int64_t)blockIdx.x * S24_BN_FIN + threadIdx.x;
+    double s1, s2;
+    s24_bn_gather(c, chunks, part, j, &s1, &s2);
+    if (threadIdx.y != 0 || j >= c) return;
+    double n = (double)rows, d = (double)s24_ld(x + j) - (shift ? (double)shift[j] : 0.0);
+    sums[j] = (float)(s1 + n * d);
+    sums[c + j] = (float)(s2 + 2.0 * d * s1 + n * d * d);
+}
+
+/* mean, invstd (c) from sums over n rows shifted by `shift`, and the running
+ * statistics, with the CPU's expressions (src/cpu/nn_norm.c,
+ * s24_cpu_bn_fwd_apply). shift may be rmean: thread j reads it first. */
+static __global__ void s24_bn_finish_sync_k(int64_t c, double n, const float *sums,
+                                            const float *shift, float eps, float momentum,
+                                            float unb, float *mean, float *invstd, float *rmean,
+                                            float *rvar)
+{
+    int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= c) return;
+    double d1 = (double)sums[j] / n, k = shift ? (double)shift[j] : 0.0;
+    double v = (double)sums[c + j] / n - d1 * d1;
+    v = v > 0 ? v : 0;
+    float mf = (float)(k + d1), vf = (float)v, om = __fsub_rn(1.0f, momentum);
+    mean[j] = mf;
+    invstd[j] = (float)(1.0 / sqrt(v + (double)eps));
+    if (rmean && rvar) {
+        rmean[j] = __fadd_rn(__fmul_rn(om, rmean[j]), __fmul_rn(momentum, mf));
+        rvar[j] = __fadd_rn(__fmul_rn(om, rvar[j]), __fmul_rn(__fmul_rn(momentum, vf), unb));
+    }
+}
+
+/* m12 (2, c) = sums / n rounded to float, as the dx kernel reads them. */
+static __global__ void s24_bn_means_k(int64_t c, double n, const float *__restrict__ sums,
+                                      float *__restrict__ m12)
+{
+    int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (j < 2 * c) m12[j] = (float)((double)sums[j] / n);
+}
+
+template <class T, int V>
+static int s24_bn_stats_t(struct s24_backend *be, int64_t rows, int64_t c, const T *x,
+                          const float *shift, float *sums)
+{
+    int rc = S24_OK;
+    cudaStream_t st = s24_cu(be)->stream;
+    struct s24_bn_geom g = s24_bn_geom_for(rows, c, V);
+    double *part = (double *)s24_be_ws(be, sizeof(double) * 2 * (size_t)c * g.chunks);
+    if (!part) return s24_error(S24_ERR_NOMEM, "bn_stats: scratch for partial sums");
+    s24_bn_partial_k<1, S24_ACT_NONE, T, V><<<dim3(g.tiles, g.chunks), S24_BN_TPB, 0, st>>>(
+        rows, c, g.ct, g.rt, g.rpc, x, NULL, NULL, NULL, NULL, NULL, part);
+    S24_LAUNCH_CHECK();
+    s24_bn_finish_stats_k<T><<<(unsigned)((c + S24_BN_FIN - 1) / S24_BN_FIN),
+                               dim3(S24_BN_FIN, S24_BN_FIN), 0, st>>>(rows, c, g.chunks, part, x,
+                                                                      shift, sums);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_cu_bn_stats(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                    const float *shift, float *sums)
+{
+    int rc = s24_bn_shape_ok("bn_stats", rows, c);
+    if (rc != S24_OK) return rc;
+    if (!x || !sums) return s24_error(S24_ERR_INVALID, "bn_stats: no buffer");
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        rc = s24_bn_by_vec<T>(c, (uintptr_t)x, [&](auto vt) {
+            return s24_bn_stats_t<T, decltype(vt)::value>(be, rows, c, (const T *)x, shift, sums);
+        });
+    });
+    return rc;
+}
+
+template <class T, int V>
+static int s24_bn_fwd_apply_t(struct s24_backend *be, int64_t rows, int64_t c, int64_t total,
+                              const T *x, const float *gamma, const float *beta,
+                              const float *sums, const float *shift, float eps, float momentum,
+                              enum s24_act act, T *y, float *mean, float *invstd, float *rmean,
+                              float *rvar)
+{
+    int rc = S24_OK;
+    cudaStream_t st = s24_cu(be)->stream;
+    struct s24_bn_geom g = s24_bn_geom_for(rows, c, V);
+    double n = (double)total;
+    float unb = (float)(n / (n - 1.0));
+    s24_bn_finish_sync_k<<<(unsigned)((c + 255) / 256), 256, 0, st>>>(
+        c, n, sums, shift, eps, momentum, unb, mean, invstd, rmean, rvar);
+    S24_LAUNCH_CHECK();
+    s24_bn_apply<T, V>(st, &g, act, rows, c, x, mean, invstd, NULL, eps, gamma, beta, y);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_cu_bn_fwd_apply(struct s24_backend *be, int64_t rows, int64_t c, int64_t total,
+                        const float *x, const float *gamma, const float *beta, const float *sums,
+                        const float *shift, float eps, float momentum, enum s24_act act, float *y,
+                        float *mean, float *invstd, float *rmean, float *rvar)
+{
+    int rc = s24_bn_shape_ok("bn_fwd_apply", rows, c);
+    if (rc != S24_OK || (rc = s24_bn_act_ok("bn_fwd_apply", act)) != S24_OK) return rc;
+    if (!x || !gamma || !beta || !sums || !y || !mean || !invstd)
+        return s24_error(S24_ERR_INVALID, "bn_fwd_apply: no buffer");
+    if (total < 2)
+        return s24_error(S24_ERR_INVALID, "bn_fwd_apply: %lld rows", (long long)total);
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        rc = s24_bn_by_vec<T>(c, (uintptr_t)x | (uintptr_t)y, [&](auto vt) {
+            return s24_bn_fwd_apply_t<T, decltype(vt)::value>(
+                be, rows, c, total, (const T *)x, gamma, beta, sums, shift, eps, momentum, act,
+                (T *)y, mean, invstd, rmean, rvar);
+        });
+    });
+    return rc;
+}
+
+template <class T, int V>
+static int s24_bn_bwd_reduce_t(struct s24_backend *be, int64_t rows, int64_t c, const T *x,
+                               const float *mean, const float *invstd, const float *gamma,
+                               const float *beta, enum s24_act act, const T *dy, float *sums,
+                               float *dgamma, float *dbeta)
+{
+    int rc = S24_OK;
+    cudaStream_t st = s24_cu(be)->stream;
+    struct s24_bn_geom g = s24_bn_geom_for(rows, c, V);
+    double *part = (double *)s24_be_ws(be, sizeof(double) * 2 * (size_t)c * g.chunks);
+    if (!part) return s24_error(S24_ERR_NOMEM, "bn_bwd_reduce: scratch for partial sums");
+    s24_bn_bwd_pass<T, V>(st, &g, act, 0, rows, c, x, mean, invstd, gamma, beta, dy, NULL, NULL, 1,
+                          part);
+    S24_LAUNCH_CHECK();
+    /* over "one row": the means it writes are the sums themselves */
+    s24_bn_finish_bwd_k<<<(unsigned)((c + S24_BN_FIN - 1) / S24_BN_FIN),
+                          dim3(S24_BN_FIN, S24_BN_FIN), 0, st>>>(1, c, g.chunks, part, dgamma,
+                                                                 dbeta, sums);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_cu_bn_bwd_reduce(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                         const float *mean, const float *invstd, const float *gamma,
+                         const float *beta, enum s24_act act, const float *dy, float *sums,
+                         float *dgamma, float *dbeta)
+{
+    int rc = s24_bn_shape_ok("bn_bwd_reduce", rows, c);
+    if (rc != S24_OK || (rc = s24_bn_act_ok("bn_bwd_reduce", act)) != S24_OK) return rc;
+    if (!x || !mean || !invstd || !gamma || !dy || !sums || !dgamma || !dbeta ||
+        (act != S24_ACT_NONE && !beta))
+        return s24_error(S24_ERR_INVALID, "bn_bwd_reduce: no buffer");
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        rc = s24_bn_by_vec<T>(c, (uintptr_t)x | (uintptr_t)dy, [&](auto vt) {
+            return s24_bn_bwd_reduce_t<T, decltype(vt)::value>(be, rows, c, (const T *)x, mean,
+                                                               invstd, gamma, beta, act,
+                                                               (const T *)dy, sums, dgamma, dbeta);
+        });
+    });
+    return rc;
+}
+
+template <class T, int V>
+static int s24_bn_bwd_apply_t(struct s24_backend *be, int64_t rows, int64_t c, int64_t total,
+                              const T *x, const float *mean, const float *invstd,
+                              const float *gamma, const float *beta, enum s24_act act,
+                              const T *dy, const float *sums, T *dx, int acc)
+{
+    int rc = S24_OK;
+    cudaStream_t st = s24_cu(be)->stream;
+    struct s24_bn_geom g = s24_bn_geom_for(rows, c, V);
+    float *m12 = (float *)s24_be_ws(be, sizeof(float) * 2 * (size_t)c); /* (2, c) */
+    if (!m12) return s24_error(S24_ERR_NOMEM, "bn_bwd_apply: scratch");
+    s24_bn_means_k<<<(unsigned)((2 * c + 255) / 256), 256, 0, st>>>(c, (double)total, sums, m12);
+    S24_LAUNCH_CHECK();
+    s24_bn_bwd_pass<T, V>(st, &g, act, 1, rows, c, x, mean, invstd, gamma, beta, dy, m12, dx, acc,
+                          NULL);
+    S24_LAUNCH_CHECK();
+fail:
+    return rc;
+}
+
+int s24_cu_bn_bwd_apply(struct s24_backend *be, int64_t rows, int64_t c, int64_t total,
+                        const float *x, const float *mean, const float *invstd,
+                        const float *gamma, const float *beta, enum s24_act act, const float *dy,
+                        const float *sums, float *dx, int acc)
+{
+    int rc = s24_bn_shape_ok("bn_bwd_apply", rows, c);
+    if (rc != S24_OK || (rc = s24_bn_act_ok("bn_bwd_apply", act)) != S24_OK) return rc;
+    if (!x || !mean || !invstd || !gamma || !dy || !sums || !dx || (act != S24_ACT_NONE && !beta))
+        return s24_error(S24_ERR_INVALID, "bn_bwd_apply: no buffer");
+    if (total < 1)
+        return s24_error(S24_ERR_INVALID, "bn_bwd_apply: %lld rows", (long long)total);
+    uintptr_t addrs = (uintptr_t)x | (uintptr_t)dy | (uintptr_t)dx;
+    s24_cu_by_act(be, [&](auto tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        rc = s24_bn_by_vec<T>(c, addrs, [&](auto vt) {
+            return s24_bn_bwd_apply_t<T, decltype(vt)::value>(be, rows, c, total, (const T *)x,
+                                                              mean, invstd, gamma, beta, act,
+                                                              (const T *)dy, sums, (T *)dx, acc);
         });
     });
     return rc;

@@ -39,6 +39,8 @@ struct s24_node {
     float p;                        /* dropout probability / stochastic depth fraction */
     float *mean, *invstd;           /* BN: (C) batch statistics of the last training forward
                                      * (backend) */
+    float *sums;                    /* BN: (2, C) the per-channel sums sync BN all-reduces
+                                     * (backend; one allocation with mean, invstd) */
     float *mask;                    /* dropout (n*c) / stochastic depth (n) (backend) */
     size_t mask_cap;                /* bytes */
     int masked;                     /* the last training forward applied `mask` */
@@ -108,7 +110,27 @@ struct s24_model {
      * s24_train_graphed: steps replayed, and why not where none were */
     int64_t tg_replays;
     char tg_why[160];
+    /* data parallel (s24_model_bn_sync, s24_model_grad_hook): the ranks
+     * batch norm takes its statistics over (NULL: this model's batch), and
+     * who hears of each parameter gradient the backward has finished */
+    struct s24_comm *bn_comm;
+    int (*grad_ready)(void *ctx, int param);
+    void *grad_ctx;
 };
+
+struct s24_comm;
+/* Sync BN: training forwards and backwards take batch-norm statistics and
+ * gradient sums over the ranks of comm (one all-reduce of 2C floats per BN
+ * layer each way, through the split ops bn_stats .. bn_bwd_apply); every
+ * rank must run the same layers at the same rows. NULL or one rank: each
+ * model's own batch, the fused ops (local BN, and the one-rank path). The
+ * communicator must outlive its use by m. */
+int s24_model_bn_sync(struct s24_model *m, struct s24_comm *comm);
+/* fn(ctx, i) is called by every backward once parameter i's gradient is
+ * final for that backward (after the node that writes it), in the order
+ * the backward finishes them; an error from fn ends the backward with it.
+ * fn NULL: nobody is told (the default). */
+void s24_model_grad_hook(struct s24_model *m, int (*fn)(void *ctx, int param), void *ctx);
 
 /* The backend's tensors: parameters (aliases of the host copies on the
  * CPU), batch-norm statistics, dropout keys (model_run.c). */

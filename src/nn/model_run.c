@@ -11,6 +11,8 @@
  * Not here: building the graph (model.c), the optimiser (train.c). */
 #include "nn/model.h"
 
+#include "comm/comm.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,8 +165,9 @@ int s24_model_place(struct s24_model *m)
         struct s24_node *nd = &m->nodes[i];
         if (nd->op != S24_N_BN) continue;
         size_t bytes = sizeof(float) * (size_t)m->slots[nd->in].c;
-        if ((rc = s24_be_alloc(be, 2 * bytes, (void **)&nd->mean))) return rc;
+        if ((rc = s24_be_alloc(be, 4 * bytes, (void **)&nd->mean))) return rc;
         nd->invstd = nd->mean + m->slots[nd->in].c;
+        nd->sums = nd->invstd + m->slots[nd->in].c;
     }
     return S24_OK;
 }
@@ -184,10 +187,10 @@ void s24_model_unplace(struct s24_model *m)
     }
     for (int i = 0; i < m->nn; i++) {
         struct s24_node *nd = &m->nodes[i];
-        if (nd->mean) s24_be_free(be, nd->mean, 2 * sizeof(float) * (size_t)m->slots[nd->in].c);
+        if (nd->mean) s24_be_free(be, nd->mean, 4 * sizeof(float) * (size_t)m->slots[nd->in].c);
         s24_be_free(be, nd->mask, nd->mask_cap);
         if (nd->state) be->ops->state_free(be, nd->state);
-        nd->mean = nd->invstd = nd->mask = NULL;
+        nd->mean = nd->invstd = nd->sums = nd->mask = NULL;
         nd->state = NULL;
     }
     s24_arena_free(m);
@@ -316,6 +319,73 @@ static int shapes_fit(struct s24_model *m, int64_t n, int64_t h, int64_t w)
     return s24_arena_fit(m);
 }
 
+/* ---- sync BN: the sums over this rank's rows, all-reduced (the thread
+ * comm adds the ranks in rank order, so every rank gets the same bits, and
+ * with them the same statistics and running statistics), then the rest
+ * over rows x ranks. The shift of the sums is the running mean, the same
+ * on every rank under sync BN. A failure of this rank's own op aborts the
+ * communicator, so the others do not wait for it at the all-reduce. */
+static int bn_sync_fail(struct s24_model *m, int rc)
+{
+    s24_comm_abort(m->bn_comm, rc, s24_last_error());
+    return rc;
+}
+
+static int bn_fwd_sync(struct s24_model *m, struct s24_node *nd, int64_t rows, int64_t c,
+                       const float *x, enum s24_act act, float *y)
+{
+    struct s24_backend *be = m->be;
+    struct s24_param *g = &m->params[nd->pw], *b = &m->params[nd->pb];
+    float *rmean = m->params[nd->prm].bdata, *rvar = m->params[nd->prv].bdata;
+    int rc = be->ops->bn_stats(be, rows, c, x, rmean, nd->sums);
+    if (rc != S24_OK) return bn_sync_fail(m, rc);
+    if ((rc = s24_comm_allreduce(m->bn_comm, nd->sums, 2 * c)) != S24_OK) return rc;
+    rc = be->ops->bn_fwd_apply(be, rows, c, rows * m->bn_comm->size, x, g->bdata, b->bdata,
+                               nd->sums, rmean, nd->eps, nd->momentum, act, y, nd->mean,
+                               nd->invstd, rmean, rvar);
+    return rc != S24_OK ? bn_sync_fail(m, rc) : S24_OK;
+}
+
+/* dgamma, dbeta take this rank's own sums (the buckets average them like
+ * every gradient); dx takes the all-reduced ones. */
+static int bn_bwd_sync(struct s24_model *m, int i, enum s24_act act, float *dx)
+{
+    struct s24_backend *be = m->be;
+    struct s24_node *nd = &m->nodes[i];
+    struct s24_slot *in = &m->slots[nd->in], *out = &m->slots[s24_node_out(m, i)];
+    struct s24_param *g = &m->params[nd->pw], *b = &m->params[nd->pb];
+    int64_t rows = in->n * in->h * in->w, c = in->c;
+    int rc = be->ops->bn_bwd_reduce(be, rows, c, in->x, nd->mean, nd->invstd, g->bdata, b->bdata,
+                                    act, out->g, nd->sums, g->bgrad, b->bgrad);
+    if (rc != S24_OK) return bn_sync_fail(m, rc);
+    if ((rc = s24_comm_allreduce(m->bn_comm, nd->sums, 2 * c)) != S24_OK) return rc;
+    if (!dx) return S24_OK;
+    rc = be->ops->bn_bwd_apply(be, rows, c, rows * m->bn_comm->size, in->x, nd->mean, nd->invstd,
+                               g->bdata, b->bdata, act, out->g, nd->sums, dx, !nd->fresh1);
+    return rc != S24_OK ? bn_sync_fail(m, rc) : S24_OK;
+}
+
+int s24_model_bn_sync(struct s24_model *m, struct s24_comm *comm)
+{
+    if (!m) return s24_error(S24_ERR_INVALID, "model_bn_sync: no model");
+    if (comm && comm->be != m->be)
+        return s24_error(S24_ERR_INVALID, "model_bn_sync: the communicator is on another backend");
+    if (comm && comm->size > 1 &&
+        (!m->be->ops->bn_stats || !m->be->ops->bn_fwd_apply || !m->be->ops->bn_bwd_reduce ||
+         !m->be->ops->bn_bwd_apply))
+        return s24_error(S24_ERR_UNSUPPORTED,
+                         "model_bn_sync: the %s backend has no split batch norm", m->be->name);
+    m->bn_comm = comm && comm->size > 1 ? comm : NULL;
+    return S24_OK;
+}
+
+void s24_model_grad_hook(struct s24_model *m, int (*fn)(void *ctx, int param), void *ctx)
+{
+    if (!m) return;
+    m->grad_ready = fn;
+    m->grad_ctx = fn ? ctx : NULL;
+}
+
 static int run_node(struct s24_model *m, int i, int training)
 {
     struct s24_node *nd = &m->nodes[i];
@@ -346,6 +416,7 @@ static int run_node(struct s24_model *m, int i, int training)
                              "channel",
                              m->arch, g->name);
         /* num_batches_tracked is counted on the host by s24_model_prepare */
+        if (m->bn_comm) return bn_fwd_sync(m, nd, rows, c, in->x, act, out->x);
         return op->bn_fwd_train(be, rows, c, in->x, g->bdata, b->bdata, nd->eps, nd->momentum,
                                 act, out->x, nd->mean, nd->invstd, rm->bdata, rv->bdata);
     }
@@ -500,6 +571,7 @@ static int back_node(struct s24_model *m, int i)
     }
     case S24_N_BN: {
         struct s24_param *g = &m->params[nd->pw], *b = &m->params[nd->pb];
+        if (m->bn_comm) return bn_bwd_sync(m, i, act, dx);
         return op->bn_bwd(be, in->n * in->h * in->w, in->c, in->x, nd->mean, nd->invstd, g->bdata,
                           b->bdata, act, out->g, dx, !nd->fresh1, g->bgrad, b->bgrad);
     }
@@ -611,6 +683,19 @@ static int grads_ready(struct s24_model *m)
     return grad_acquire(m, m->nn, m->out_slot, 0);
 }
 
+/* Node nd's parameter gradients are final once its backward has run (each
+ * parameter has one node): told to the hook, bias first (the reverse of
+ * the parameters' order, as the backward goes). */
+static int grads_final(struct s24_model *m, const struct s24_node *nd)
+{
+    int rc = S24_OK;
+    if (!m->grad_ready) return S24_OK;
+    if (nd->op != S24_N_CONV && nd->op != S24_N_BN && nd->op != S24_N_LINEAR) return S24_OK;
+    if (nd->pb >= 0) rc = m->grad_ready(m->grad_ctx, nd->pb);
+    if (rc == S24_OK && nd->pw >= 0) rc = m->grad_ready(m->grad_ctx, nd->pw);
+    return rc;
+}
+
 /* Node nd's backward with its inputs' gradients borrowed first and its
  * output's returned after (nd is that slot's only producer). */
 static int back_node_live(struct s24_model *m, int i)
@@ -621,6 +706,7 @@ static int back_node_live(struct s24_model *m, int i)
     if (rc == S24_OK && nd->in2 >= 0) rc = grad_acquire(m, i, nd->in2, nd->fresh2);
     if (rc == S24_OK) rc = back_node(m, i);
     if (rc == S24_OK) grad_release(m, s24_node_out(m, i));
+    if (rc == S24_OK) rc = grads_final(m, nd);
     return rc;
 }
 

@@ -146,6 +146,38 @@ struct s24_be_ops {
                   const float *mean, const float *invstd, const float *gamma, const float *beta,
                   enum s24_act act, const float *dy, float *dx, int acc, float *dgamma,
                   float *dbeta);
+    /* Batch norm in parts, for statistics over several ranks (sync BN,
+     * src/nn/model_run.c): each reduction over this backend's rows, then
+     * the caller's all-reduce of it, then the rest. One rank runs the fused
+     * ops above instead (the fast path, and today's bits).
+     * bn_stats: sums (2, c) fp32 = per channel sum (x - k) and sum (x - k)^2
+     * over the rows, k = shift (c; NULL: 0), summed in fp64 and rounded
+     * once. A shift the same on every rank (the running mean, identical
+     * under sync BN) keeps the variance from cancelling when the mean is
+     * large, without a second pass or a second all-reduce. */
+    int (*bn_stats)(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                    const float *shift, float *sums);
+    /* From sums over `total` rows (all ranks, bn_stats with the same shift):
+     * mean, invstd, the running statistics (as bn_fwd_train, unbiased by
+     * total/(total-1); rmean, rvar may be NULL) and y = act(bn(x)) over this
+     * backend's rows. shift may be rmean: it is read before the update. */
+    int (*bn_fwd_apply)(struct s24_backend *be, int64_t rows, int64_t c, int64_t total,
+                        const float *x, const float *gamma, const float *beta, const float *sums,
+                        const float *shift, float eps, float momentum, enum s24_act act, float *y,
+                        float *mean, float *invstd, float *rmean, float *rvar);
+    /* sums (2, c) = per channel sum dz and sum dz xhat over this backend's
+     * rows (dz: dy through the fused act, as bn_bwd); dbeta, dgamma += those
+     * same local sums (the bucket averaging makes them the global gradient). */
+    int (*bn_bwd_reduce)(struct s24_backend *be, int64_t rows, int64_t c, const float *x,
+                         const float *mean, const float *invstd, const float *gamma,
+                         const float *beta, enum s24_act act, const float *dy, float *sums,
+                         float *dgamma, float *dbeta);
+    /* dx += ... (acc) or = ...: bn_bwd's dx with the means of dz and dz xhat
+     * taken from sums over `total` rows (all ranks). */
+    int (*bn_bwd_apply)(struct s24_backend *be, int64_t rows, int64_t c, int64_t total,
+                        const float *x, const float *mean, const float *invstd,
+                        const float *gamma, const float *beta, enum s24_act act, const float *dy,
+                        const float *sums, float *dx, int acc);
     int (*act_fwd)(struct s24_backend *be, enum s24_act a, int64_t n, const float *x, float *y);
     /* Uses x and y (the forward's input and output); dx += ... (acc) or = ... */
     int (*act_bwd)(struct s24_backend *be, enum s24_act a, int64_t n, const float *x,
@@ -224,6 +256,16 @@ struct s24_be_ops {
                          size_t arg_bytes, void **g);
     int (*graph_launch)(struct s24_backend *be, void *g);
     void (*graph_free)(struct s24_backend *be, void *g);
+
+    /* ---- a side queue (data parallel: the gradient buckets' packing,
+     * all-reduce and unpacking beside the rest of the backward). side_begin:
+     * the work queued so far becomes a dependency of the work queued from
+     * now until side_end, which goes on the side queue; side_join: the main
+     * queue waits for everything queued on the side so far. NULL on the CPU,
+     * whose ops finish before they return (one queue is all there is). */
+    int (*side_begin)(struct s24_backend *be);
+    int (*side_end)(struct s24_backend *be);
+    int (*side_join)(struct s24_backend *be);
 
     /* ---- profiling: a timestamp `k` (0 <= k < S24_MARKS) recorded in
      * stream order, and the milliseconds between two of them (waits). */

@@ -23,7 +23,9 @@
  * buffers, momentum and masks are then broadcast (also after the pruning,
  * which every rank computes from identical weights: the broadcast makes
  * rank 0's result the one even where a time-capped permutation search
- * could stop at a different point on another rank). One rank goes through
+ * could stop at a different point on another rank). Batch norm is
+ * synchronised over the ranks (s24_model_bn_sync) unless cfg.local_bn; the
+ * state records which. One rank goes through
  * the same code with the one-rank communicator: today's results, bit for bit.
  *
  * It does not parse command lines or print: cmd_train.c does that. */
@@ -33,6 +35,7 @@
 #include "comm/comm.h"
 #include "nn/bgwrite.h"
 #include "nn/dp.h"
+#include "nn/model.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -868,11 +871,16 @@ static int run_rank(const struct s24_pipeline_cfg *c, s24_backend_t *be, struct 
              (unsigned long long)c->seed, s24_strategy_name(c->strategy), c->permute,
              c->from ? c->from : "-", c->aug.pad, c->aug.flip, (long long)c->train->n,
              c->train->h, c->train->w, (long long)c->test->n);
-    /* a resume continues with the same ranks (local BN depends on them);
-     * one rank writes what it always wrote, so older states still resume */
+    /* a resume continues with the same ranks and the same batch norm
+     * (local BN depends on the ranks; sync and local BN differ). One rank
+     * writes what it always wrote, and local BN what it wrote before sync
+     * BN existed, so older states still resume */
+    int sync_bn = comm->size > 1 && !c->local_bn;
     if (comm->size > 1 && k > 0 && (size_t)k < sizeof r.config)
-        snprintf(r.config + k, sizeof r.config - (size_t)k, " ranks=%d", comm->size);
+        snprintf(r.config + k, sizeof r.config - (size_t)k, " ranks=%d%s", comm->size,
+                 sync_bn ? " bn=sync" : "");
     if ((rc = s24_model_create(c->arch, c->classes, c->seed, r.be, &r.m)) != S24_OK) goto fail;
+    if (sync_bn && (rc = s24_model_bn_sync(r.m, comm)) != S24_OK) goto fail;
     if ((rc = s24_sgd_init(&r.o, r.m, (float)c->weight_decay)) != S24_OK) goto fail;
     if ((rc = s24_buckets_init(&r.bk, r.m, comm, 0)) != S24_OK) goto fail;
     if ((rc = s24_resident_init(&r.train, r.be, c->train)) != S24_OK) goto fail;

@@ -346,8 +346,19 @@ struct step_ctx {
     const struct stepbuf *b;
     const struct s24_resident *tr;
     struct s24_buckets *buckets; /* NULL with one rank */
+    int overlap;                 /* buckets launched from the backward (else after it) */
     int rows, h, w, pad;
 };
+
+static int bucket_ready(void *b, int i) { return s24_buckets_ready(b, i); }
+
+/* S24_DP_OVERLAP=0: the buckets are reduced after the backward instead of
+ * as it finishes them (the same bits: a measurement's baseline). */
+static int dp_overlap(void)
+{
+    const char *e = getenv("S24_DP_OVERLAP");
+    return !(e && !strcmp(e, "0"));
+}
 
 static int step_body(void *arg)
 {
@@ -356,11 +367,23 @@ static int step_body(void *arg)
     if (rc != S24_OK) return rc;
     s24_model_zero_grad(s->m);
     if ((rc = s24_model_run_be(s->m, s->b->x, s->rows, s->h, s->w, 1)) != S24_OK) return rc;
-    if ((rc = s24_model_loss_backward(s->m, s->b->y, s->b->acc)) != S24_OK) return rc;
     /* each rank's gradient is of its mean loss over its rows: their
-     * average is the gradient of the global batch's mean loss */
-    if (s->buckets && (rc = s24_buckets_average(s->buckets)) != S24_OK) return rc;
-    return s24_sgd_apply(s->o, s->m);
+     * average is the gradient of the global batch's mean loss. With
+     * overlap each bucket is reduced as soon as the backward has finished
+     * its last gradient, while the backward goes on (the same collectives
+     * in the same order on every rank, so the same sums) */
+    if (s->buckets && s->overlap) {
+        if ((rc = s24_buckets_begin(s->buckets)) != S24_OK) return rc;
+        s24_model_grad_hook(s->m, bucket_ready, s->buckets);
+    }
+    rc = s24_model_loss_backward(s->m, s->b->y, s->b->acc);
+    if (s->buckets && s->overlap) {
+        s24_model_grad_hook(s->m, NULL, NULL);
+        if (rc == S24_OK) rc = s24_buckets_finish(s->buckets);
+    } else if (s->buckets && rc == S24_OK) {
+        rc = s24_buckets_average(s->buckets);
+    }
+    return rc == S24_OK ? s24_sgd_apply(s->o, s->m) : rc;
 }
 
 int s24_train_epoch_ranks(s24_model_t *m, struct s24_sgd *o, const struct s24_epoch_cfg *c,
@@ -389,7 +412,8 @@ int s24_train_epoch_ranks(s24_model_t *m, struct s24_sgd *o, const struct s24_ep
     memset(&b, 0, sizeof b);
     struct s24_tgraph tg;
     memset(&tg, 0, sizeof tg);
-    struct step_ctx sc = {m, o, &b, NULL, ranks > 1 ? buckets : NULL, 0, d->h, d->w, c->aug.pad};
+    struct step_ctx sc = {m,    o,    &b,   NULL, ranks > 1 ? buckets : NULL, dp_overlap(),
+                          0,    d->h, d->w, c->aug.pad};
     int64_t n = d->n, batches = (n + batch - 1) / batch;
     int64_t *order = malloc(sizeof(int64_t) * (size_t)n); /* order: (n) */
     double t0 = s24_now(), lr = 0, mom = 0, sums[2] = {0, 0};

@@ -61,11 +61,14 @@ static void usage(FILE *f)
 "  --gpu N              GPU ordinal for --device cuda (default 0)\n"
 "  --gpus N             data parallel on N GPUs (gpu .. gpu+N-1, NCCL), one thread\n"
 "                       each with 1/N of every batch; gradients averaged every step;\n"
-"                       batch norm local to each GPU (not yet synchronised); the\n"
-"                       batch and the training images must divide by N\n"
+"                       batch norm synchronised over the GPUs (statistics of the\n"
+"                       whole batch); the batch and the training images must\n"
+"                       divide by N\n"
 "  --ranks N            the same on the CPU with N thread ranks (each with its own\n"
 "                       CPU backend and threads/N worker threads): for testing the\n"
 "                       data-parallel path, not for speed\n"
+"  --local-bn           with --gpus / --ranks: batch norm over each rank's share of\n"
+"                       the batch only (no all-reduce; results then depend on N)\n"
 "  --precision P        fp32 (default) or bf16: on the GPU, bf16 activations and\n"
 "                       convolutions on bf16 tensor cores with fp32 master weights,\n"
 "                       gradients of weights and optimiser state (the CPU: fp32 only)\n"
@@ -169,12 +172,12 @@ static void progress(void *ctx, const struct s24_progress *p)
     fflush(stderr);
 }
 
-/* " x 4 ranks" for the start line ("" for one). */
-static const char *rank_note(int ranks)
+/* " x 4 ranks (sync BN)" for the start line ("" for one). */
+static const char *rank_note(int ranks, int local_bn)
 {
-    static char buf[32];
+    static char buf[48];
     if (ranks <= 1) return "";
-    snprintf(buf, sizeof buf, " x %d ranks (local BN)", ranks);
+    snprintf(buf, sizeof buf, " x %d ranks (%s BN)", ranks, local_bn ? "local" : "sync");
     return buf;
 }
 
@@ -204,6 +207,7 @@ enum {
     O_MODEL = 256, O_DATA, O_EPOCHS, O_EPOCHS2, O_STRATEGY, O_PERMUTE, O_FROM, O_SEED, O_OUT,
     O_BATCH, O_LR, O_WD, O_THREADS, O_RESUME, O_LTRAIN, O_LTEST, O_NOAUG, O_SSIZE, O_STRAIN,
     O_STEST, O_STOP, O_PBUDGET, O_DEVICE, O_GPU, O_DETERMINISTIC, O_GPUS, O_RANKS, O_PRECISION,
+    O_LOCAL_BN,
 };
 
 /* --gpus N / --ranks N against the device, the batch and the GPUs present,
@@ -261,6 +265,7 @@ int cmd_train(int argc, char **argv)
         {"deterministic", no_argument, 0, O_DETERMINISTIC},
         {"gpus", required_argument, 0, O_GPUS},     {"ranks", required_argument, 0, O_RANKS},
         {"precision", required_argument, 0, O_PRECISION},
+        {"local-bn", no_argument, 0, O_LOCAL_BN},
         {0, 0, 0, 0}};
     const char *cmd = argv[0];
     struct train_times tt = {s24_now(), 0, 0};
@@ -301,6 +306,7 @@ int cmd_train(int argc, char **argv)
             c.bf16 = act == S24_BF16;
             break;
         }
+        case O_LOCAL_BN: c.local_bn = 1; break;
         case O_GPUS:
         case O_RANKS:
             if (cli_parse_i64(optarg, 1, 1024, &v))
@@ -464,7 +470,7 @@ int cmd_train(int argc, char **argv)
             c.arch, d.data, (long long)train.n, (long long)test.n, train.h, train.w,
             (unsigned long long)c.seed, s24_strategy_name(c.strategy),
             c.permute ? " + permute" : "", c.from ? 0 : c.epochs1, c.epochs2, c.batch,
-            c.device == S24_DEVICE_CUDA ? "GPU" : "CPU", rank_note(c.ranks), c.out_dir);
+            c.device == S24_DEVICE_CUDA ? "GPU" : "CPU", rank_note(c.ranks, c.local_bn), c.out_dir);
     struct s24_pipeline_result res;
     int rc = s24_pipeline_run(&c, &res);
     sigaction(SIGINT, &old_int, NULL);
