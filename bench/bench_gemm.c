@@ -157,6 +157,7 @@ struct row {
     double self_ratio; /* the baseline paired with itself: the pair method's noise */
     double own_ms;     /* sparse24's own kernel: the sm90 one where built, else mma.sp (fp16) */
     char own_kernel[48];   /* "mma.sp" or the sm90 configuration tuned for the shape */
+    double own_rel_err;    /* the sm90 kernel's 64 sampled outputs against fp64 */
     double own_pair_ratio; /* cuSPARSELt's median over the own kernel's, timed interleaved */
     double host_run, host_raw, graph_us, eager_us;
     double rel_err;
@@ -171,9 +172,10 @@ static double fmin_nan(double a, double b)
 }
 
 /* fp64 reference of 64 sampled outputs of the default (TN) layout:
- * W row i and X column j are contiguous, D (i, j) is at j*m + i. */
-static int sample_error(s24_gpu_t *g, s24_gemm_plan_t *p, const struct s24_gemm_desc *d, void *dwp,
-                        const void *dx, const void *dd, double *rel)
+ * W row i and X column j are contiguous, D (i, j) is at j*m + i; dwp holds
+ * the weight that made dd. */
+static int sample_rel(s24_gpu_t *g, const struct s24_gemm_desc *d, const void *dwp, const void *dx,
+                      const void *dd, double *rel)
 {
     int rc;
     size_t es = s24_dtype_size(d->in_type), os = s24_dtype_size(d->out_type);
@@ -186,7 +188,6 @@ static int sample_error(s24_gpu_t *g, s24_gemm_plan_t *p, const struct s24_gemm_
         return s24_error(S24_ERR_NOMEM, "sample: out of memory");
     }
     s24_rng_seed(&r, 99);
-    if ((rc = s24_gemm_plan_get_weight(p, dwp)) != S24_OK) goto out;
     for (int s = 0; s < 64; s++) {
         int64_t i = (int64_t)s24_rng_below(&r, (uint64_t)d->m),
                 j = (int64_t)s24_rng_below(&r, (uint64_t)d->n);
@@ -207,6 +208,14 @@ static int sample_error(s24_gpu_t *g, s24_gemm_plan_t *p, const struct s24_gemm_
 out:
     free(wr), free(xc);
     return rc;
+}
+
+/* The same for an engine plan's output, its pruned weight fetched into dwp. */
+static int sample_error(s24_gpu_t *g, s24_gemm_plan_t *p, const struct s24_gemm_desc *d, void *dwp,
+                        const void *dx, const void *dd, double *rel)
+{
+    int rc = s24_gemm_plan_get_weight(p, dwp);
+    return rc == S24_OK ? sample_rel(g, d, dwp, dx, dd, rel) : rc;
 }
 
 struct bufs {
@@ -266,9 +275,10 @@ static int sp90_time(s24_gpu_t *g, struct row *r, struct bufs *b, s24_gemm_plan_
 {
     s24_sp90_plan_t *p = NULL;
     struct s24_gemm_timing t, pt[2];
-    if (!s24_sp90_available() || (r->in != S24_F16 && r->in != S24_BF16) || r->out != r->in ||
-        s24_sp90_plan_init(g, r->in, r->s.m, r->s.n, r->s.k, -1, &p) != S24_OK) {
-        s24_clear_error();
+    if (!s24_sp90_available() || (r->in != S24_F16 && r->in != S24_BF16) || r->out != r->in)
+        return 0;
+    if (s24_sp90_plan_init(g, r->in, r->s.m, r->s.n, r->s.k, -1, &p) != S24_OK) {
+        note(r, "own sm90 plan"); /* a shape off its rules, or no memory: said */
         return 0;
     }
     if (s24_sp90_set_weight(p, b->wp) == S24_OK && s24_sp90_tune(p, b->x, b->d, 11) == S24_OK &&
@@ -279,6 +289,12 @@ static int sp90_time(s24_gpu_t *g, struct row *r, struct bufs *b, s24_gemm_plan_
             r->own_pair_ratio = pt[1].median_ms / pt[0].median_ms;
         else
             note(r, "own vs cuSPARSELt pair");
+        /* the pair's last call was cuSPARSELt's: run the own kernel alone */
+        struct s24_gemm_desc d;
+        s24_gemm_desc_init(&d, r->s.m, r->s.n, r->s.k, r->in);
+        if (s24_sp90_run(p, b->x, b->d, NULL) != S24_OK || s24_gpu_sync(g) != S24_OK ||
+            sample_rel(g, &d, b->wp, b->x, b->d, &r->own_rel_err) != S24_OK)
+            note(r, "own sm90 check");
     } else {
         note(r, "own sm90 kernel");
     }
@@ -521,7 +537,8 @@ static const char *csv_head =
     "name,m,n,k,dtype,out,pad_m,pad_n,pad_k,dense_heur_ms,dense_tuned_ms,dense_ms,"
     "sparse_default_ms,sparse_search_ms,sparse_ms,alg_id,alg_max,split_k,speedup,dense_tflops,"
     "sparse_tflops,auto_choice,auto_ms,auto_speedup,auto_dense_ms,pair_dense_ms,pair_sparse_ms,"
-    "pair_speedup,self_pair_ratio,own_ms,own_speedup,own_kernel,own_pair_ratio,dense_algo,"
+    "pair_speedup,self_pair_ratio,own_ms,own_speedup,own_kernel,own_pair_ratio,own_rel_err,"
+    "dense_algo,"
     "auto_dense_algo,host_run_us,host_raw_us,host_overhead_us,graph_us_per_call,"
     "eager_us_per_call,rel_err,status\n";
 
@@ -532,7 +549,8 @@ static void csv_row(FILE *f, const struct row *r)
         f,
         "%s,%lld,%lld,%lld,%s,%s,%lld,%lld,%lld,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%d,%d,%d,%.4f,%.2f,"
         "%.2f,%s,%.5f,"
-        "%.4f,%.5f,%.5f,%.5f,%.4f,%.4f,%.5f,%.4f,%s,%.4f,%s,%s,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g,%s\n",
+        "%.4f,%.5f,%.5f,%.5f,%.4f,%.4f,%.5f,%.4f,%s,%.4f,%.3g,%s,%s,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g,"
+        "%s\n",
         r->s.name, (long long)r->s.m, (long long)r->s.n, (long long)r->s.k,
         s24_gemm_dtype_name(r->in), s24_gemm_dtype_name(r->out), (long long)r->pm, (long long)r->pn,
         (long long)r->pk, r->dense_heur, r->dense_tuned, r->dense, r->sp_default, r->sp_search,
@@ -540,7 +558,7 @@ static void csv_row(FILE *f, const struct row *r)
         fl / (r->sparse * 1e9), r->auto_choice, r->auto_ms, r->auto_dense_ms / r->auto_ms,
         r->auto_dense_ms, r->pair_dense_ms, r->pair_sparse_ms, r->pair_dense_ms / r->pair_sparse_ms,
         r->self_ratio, r->own_ms, r->dense / r->own_ms, r->own_kernel[0] ? r->own_kernel : "-",
-        r->own_pair_ratio, r->dense_algo[0] ? r->dense_algo : "-",
+        r->own_pair_ratio, r->own_rel_err, r->dense_algo[0] ? r->dense_algo : "-",
         r->auto_algo[0] ? r->auto_algo : "-", r->host_run, r->host_raw, r->host_run - r->host_raw,
         r->graph_us, r->eager_us, r->rel_err, r->status[0] ? r->status : "ok");
 }
@@ -708,7 +726,7 @@ int bench_gemm_main(int argc, char **argv)
             r->dense_heur = r->dense_tuned = r->sp_default = r->sp_search = r->auto_ms =
                 r->auto_dense_ms = NAN;
             r->pair_dense_ms = r->pair_sparse_ms = r->self_ratio = r->own_ms = NAN;
-            r->own_pair_ratio = NAN;
+            r->own_pair_ratio = r->own_rel_err = NAN;
             r->host_run = r->host_raw = r->graph_us = r->eager_us = r->rel_err = NAN;
             r->alg = r->alg_max = r->split_k = -1;
             snprintf(r->auto_choice, sizeof r->auto_choice, "-");

@@ -182,7 +182,7 @@ LIB_CU += $(if $(filter 1,$(HAVE_NCCL)),src/comm/comm_nccl.cu $(wildcard src/cud
 LIB_C += $(CUDA_C_ALWAYS)
 # The own Hopper kernels: sp90_cfg.cu once per tile configuration (SP90_CFGS,
 # its SP90_ENTRY list), for sm_90a only; nosp90.c stands in without them.
-SP90_CFGS = 0 1 2 3 4 5 6 7 8 9
+SP90_CFGS = 0 1 2 3 4 5 6 7 8 9 10 11 12 13
 ifeq ($(HAVE_CUTLASS),1)
 LIB_CU += src/cuda/sm90/sp90_plan.cu
 SP90_OBJ = $(foreach i,$(SP90_CFGS),$(BUILD)/src/cuda/sm90/sp90_cfg_$(i).cu.o)

@@ -8,7 +8,7 @@
 # gemm_variants.csv,torch.csv}. TEST=0 skips the GPU tests, TORCH=0 PyTorch.
 # TESTS: the GPU test binaries to build and run (default test_gemm_gpu);
 # SAN="memcheck racecheck" runs each of SAN_TESTS (default test_sp90_gpu)
-# under compute-sanitizer too, into san.log. The own Hopper kernels
+# under compute-sanitizer too, after the benchmark, into san.log. The own Hopper kernels
 # (src/cuda/sm90/) are built when .deps/cutlass is carried.
 # cuSPARSELt: the one packed into .carry/cusparselt by pack_cusparselt.sh when
 # that is carried (LT=image ignores it), else the image's Python wheel.
@@ -30,6 +30,12 @@ if [ "${TEST:-1}" = 1 ]; then
     timeout ${TEST_TIMEOUT:-90} stdbuf -oL build/tests/gpu/$t 2>&1 | tee -a "$OUT/test-gpu.log" | tail -60
   done
 fi
+echo "== bench ($(( $(date +%s) - t0 )) s)"
+timeout ${BENCH_TIMEOUT:-400} build/sparse24 bench gemm --out "$OUT/bench" $1 2>&1 | tee "$OUT/bench.log"
+if [ "${TORCH:-1}" = 1 ] && [ -f "$OUT/bench/gemm.csv" ]; then
+  echo "== torch ($(( $(date +%s) - t0 )) s)"
+  PYTHONUNBUFFERED=1 timeout ${TORCH_TIMEOUT:-200} python3 bench/torch_gemm.py "$OUT/bench/gemm.csv" "$OUT/bench/torch.csv" 2>&1 | tee "$OUT/torch.log"
+fi
 CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 for tool in ${SAN:-}; do
   for t in ${SAN_TESTS:-test_sp90_gpu}; do
@@ -38,10 +44,4 @@ for tool in ${SAN:-}; do
     echo "rc ${PIPESTATUS[0]}" | tee -a "$OUT/san.log"
   done
 done
-echo "== bench ($(( $(date +%s) - t0 )) s)"
-timeout ${BENCH_TIMEOUT:-400} build/sparse24 bench gemm --out "$OUT/bench" $1 2>&1 | tee "$OUT/bench.log"
-if [ "${TORCH:-1}" = 1 ] && [ -f "$OUT/bench/gemm.csv" ]; then
-  echo "== torch ($(( $(date +%s) - t0 )) s)"
-  PYTHONUNBUFFERED=1 timeout ${TORCH_TIMEOUT:-200} python3 bench/torch_gemm.py "$OUT/bench/gemm.csv" "$OUT/bench/torch.csv" 2>&1 | tee "$OUT/torch.log"
-fi
 echo "== done ($(( $(date +%s) - t0 )) s)"

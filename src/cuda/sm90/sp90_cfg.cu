@@ -35,9 +35,11 @@ using Ping = cutlass::gemm::KernelTmaWarpSpecializedPingpong;
 /* The list: name, element type, tile (m, n, k: k counts W's logical
  * columns, so 128 is 64 stored values per row), cluster (m, n), schedule.
  * Why these: 128 x 128 x 128 with a 1 x 2 cluster is CUTLASS's own example;
- * wider n tiles halve the loads of W per output; k 64 leaves room for more
- * pipeline stages; pingpong overlaps one warpgroup's epilogue with the
- * other's mainloop. */
+ * 128 x 256 x 64 (1 x 2) was the fastest of the first five on the H200
+ * (docs/results/gemm-h200.md); a 2 x 1 cluster shares X's tile, the larger
+ * operand there, between the two CTAs (TMA multicast) where 1 x 2 shares
+ * W's; k 64 leaves room for more pipeline stages than k 128; pingpong
+ * overlaps one warpgroup's epilogue with the other's mainloop. */
 template <int I> struct cfg;
 #define SP90_ENTRY(I, NAME, T, DT, TM, TN, TK, CM, CN, SCHED)                                \
     template <> struct cfg<I> {                                                            \
@@ -48,24 +50,29 @@ template <int I> struct cfg;
         static constexpr int dtype = DT;                                                   \
         static constexpr const char *name = NAME;                                          \
     };
-SP90_ENTRY(0, "f16_128x128x128_c1x2_coop", cutlass::half_t, S24_F16, 128, 128, 128, 1, 2, Coop)
-SP90_ENTRY(1, "f16_128x256x64_c1x2_coop", cutlass::half_t, S24_F16, 128, 256, 64, 1, 2, Coop)
-SP90_ENTRY(2, "f16_256x128x64_c2x1_coop", cutlass::half_t, S24_F16, 256, 128, 64, 2, 1, Coop)
-SP90_ENTRY(3, "f16_128x256x128_c1x2_coop", cutlass::half_t, S24_F16, 128, 256, 128, 1, 2, Coop)
-SP90_ENTRY(4, "f16_128x128x128_c1x2_ping", cutlass::half_t, S24_F16, 128, 128, 128, 1, 2, Ping)
-SP90_ENTRY(5, "bf16_128x128x128_c1x2_coop", cutlass::bfloat16_t, S24_BF16, 128, 128, 128, 1, 2,
+SP90_ENTRY(0, "f16_128x256x64_c1x2_coop", cutlass::half_t, S24_F16, 128, 256, 64, 1, 2, Coop)
+SP90_ENTRY(1, "f16_128x256x64_c2x1_coop", cutlass::half_t, S24_F16, 128, 256, 64, 2, 1, Coop)
+SP90_ENTRY(2, "f16_256x128x64_c1x2_coop", cutlass::half_t, S24_F16, 256, 128, 64, 1, 2, Coop)
+SP90_ENTRY(3, "f16_256x128x128_c1x2_coop", cutlass::half_t, S24_F16, 256, 128, 128, 1, 2, Coop)
+SP90_ENTRY(4, "f16_128x256x128_c2x1_coop", cutlass::half_t, S24_F16, 128, 256, 128, 2, 1, Coop)
+SP90_ENTRY(5, "f16_128x128x128_c1x2_coop", cutlass::half_t, S24_F16, 128, 128, 128, 1, 2, Coop)
+SP90_ENTRY(6, "f16_64x256x64_c2x1_ping", cutlass::half_t, S24_F16, 64, 256, 64, 2, 1, Ping)
+SP90_ENTRY(7, "bf16_128x256x64_c1x2_coop", cutlass::bfloat16_t, S24_BF16, 128, 256, 64, 1, 2,
            Coop)
-SP90_ENTRY(6, "bf16_128x256x64_c1x2_coop", cutlass::bfloat16_t, S24_BF16, 128, 256, 64, 1, 2,
+SP90_ENTRY(8, "bf16_128x256x64_c2x1_coop", cutlass::bfloat16_t, S24_BF16, 128, 256, 64, 2, 1,
            Coop)
-SP90_ENTRY(7, "bf16_256x128x64_c2x1_coop", cutlass::bfloat16_t, S24_BF16, 256, 128, 64, 2, 1,
+SP90_ENTRY(9, "bf16_256x128x64_c1x2_coop", cutlass::bfloat16_t, S24_BF16, 256, 128, 64, 1, 2,
            Coop)
-SP90_ENTRY(8, "bf16_128x256x128_c1x2_coop", cutlass::bfloat16_t, S24_BF16, 128, 256, 128, 1, 2,
+SP90_ENTRY(10, "bf16_256x128x128_c1x2_coop", cutlass::bfloat16_t, S24_BF16, 256, 128, 128, 1, 2,
            Coop)
-SP90_ENTRY(9, "bf16_128x128x128_c1x2_ping", cutlass::bfloat16_t, S24_BF16, 128, 128, 128, 1, 2,
-           Ping)
+SP90_ENTRY(11, "bf16_128x256x128_c2x1_coop", cutlass::bfloat16_t, S24_BF16, 128, 256, 128, 2, 1,
+           Coop)
+SP90_ENTRY(12, "bf16_128x128x128_c1x2_coop", cutlass::bfloat16_t, S24_BF16, 128, 128, 128, 1, 2,
+           Coop)
+SP90_ENTRY(13, "bf16_64x256x64_c2x1_ping", cutlass::bfloat16_t, S24_BF16, 64, 256, 64, 2, 1, Ping)
 #undef SP90_ENTRY
 /* Keep in step with the list: the Makefile builds SP90_CFG = 0 .. this - 1. */
-constexpr int count = 10;
+constexpr int count = 14;
 
 } // namespace s24_sp90
 
@@ -113,7 +120,10 @@ int fail(cutlass::Status st, const char *what)
 void packed_bytes(int m, int k, size_t *a_bytes, size_t *e_bytes)
 {
     Util u(Problem{m, 1, k, 1}, cutlass::make_cute_packed_stride(StrideA{}, make_shape(m, k, 1)));
-    *a_bytes = (size_t)u.get_compressed_tensor_A_bytes();
+    /* in 64 bits: CUTLASS's get_compressed_tensor_A_bytes multiplies ints,
+     * which wraps at 16384 x 16384 */
+    *a_bytes = (size_t)u.get_tensorA_m_physical() * (size_t)u.get_tensorA_k_physical() *
+               sizeof(T);
     *e_bytes = (size_t)u.get_tensor_E_bytes();
 }
 

@@ -14,10 +14,11 @@
 /* The configurations sp90_cfg.cu is built into (its SP90_ENTRY list). */
 extern const struct s24_sp90_cfg s24_sp90_cfg_0, s24_sp90_cfg_1, s24_sp90_cfg_2, s24_sp90_cfg_3,
     s24_sp90_cfg_4, s24_sp90_cfg_5, s24_sp90_cfg_6, s24_sp90_cfg_7, s24_sp90_cfg_8,
-    s24_sp90_cfg_9;
+    s24_sp90_cfg_9, s24_sp90_cfg_10, s24_sp90_cfg_11, s24_sp90_cfg_12, s24_sp90_cfg_13;
 const struct s24_sp90_cfg *const s24_sp90_cfgs[] = {
-    &s24_sp90_cfg_0, &s24_sp90_cfg_1, &s24_sp90_cfg_2, &s24_sp90_cfg_3, &s24_sp90_cfg_4,
-    &s24_sp90_cfg_5, &s24_sp90_cfg_6, &s24_sp90_cfg_7, &s24_sp90_cfg_8, &s24_sp90_cfg_9};
+    &s24_sp90_cfg_0,  &s24_sp90_cfg_1,  &s24_sp90_cfg_2,  &s24_sp90_cfg_3,  &s24_sp90_cfg_4,
+    &s24_sp90_cfg_5,  &s24_sp90_cfg_6,  &s24_sp90_cfg_7,  &s24_sp90_cfg_8,  &s24_sp90_cfg_9,
+    &s24_sp90_cfg_10, &s24_sp90_cfg_11, &s24_sp90_cfg_12, &s24_sp90_cfg_13};
 const int s24_sp90_ncfgs = (int)(sizeof s24_sp90_cfgs / sizeof s24_sp90_cfgs[0]);
 
 #define SP90_MAX 16
