@@ -21,6 +21,7 @@ struct s24_sp90_args {
     const void *b;  /* X */
     void *d;        /* D */
     int device, sm_count;
+    int swizzle; /* the persistent scheduler's tile swizzle: 1, 2, 4 or 8 */
 };
 
 /* What a configuration can do. Every call returns 0 or a sparse24 status

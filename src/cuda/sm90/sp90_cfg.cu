@@ -34,12 +34,13 @@ using Ping = cutlass::gemm::KernelTmaWarpSpecializedPingpong;
 
 /* The list: name, element type, tile (m, n, k: k counts W's logical
  * columns, so 128 is 64 stored values per row), cluster (m, n), schedule.
- * Why these: 128 x 128 x 128 with a 1 x 2 cluster is CUTLASS's own example;
- * 128 x 256 x 64 (1 x 2) was the fastest of the first five on the H200
- * (docs/results/gemm-h200.md); a 2 x 1 cluster shares X's tile, the larger
- * operand there, between the two CTAs (TMA multicast) where 1 x 2 shares
- * W's; k 64 leaves room for more pipeline stages than k 128; pingpong
- * overlaps one warpgroup's epilogue with the other's mainloop. */
+ * Why these (docs/results/gemm-h200.md has the rounds): 128 x 128 x 128
+ * with a 1 x 2 cluster is CUTLASS's own example, and wins at small shapes;
+ * 128 x 256 x 64 won among the first five at 2048 to 8192, 256 x 128 x 128
+ * (1 x 2) among the second seven from 4096 up (over 256 x 128 x 64,
+ * 128 x 256 x 128 and a 64 x 256 pingpong), so this third round varies its
+ * cluster: 2 x 1 shares X's tile between two CTAs by TMA multicast, 1 x 2
+ * W's, 2 x 2 both, 1 x 1 neither. */
 template <int I> struct cfg;
 #define SP90_ENTRY(I, NAME, T, DT, TM, TN, TK, CM, CN, SCHED)                                \
     template <> struct cfg<I> {                                                            \
@@ -52,24 +53,25 @@ template <int I> struct cfg;
     };
 SP90_ENTRY(0, "f16_128x256x64_c1x2_coop", cutlass::half_t, S24_F16, 128, 256, 64, 1, 2, Coop)
 SP90_ENTRY(1, "f16_128x256x64_c2x1_coop", cutlass::half_t, S24_F16, 128, 256, 64, 2, 1, Coop)
-SP90_ENTRY(2, "f16_256x128x64_c1x2_coop", cutlass::half_t, S24_F16, 256, 128, 64, 1, 2, Coop)
-SP90_ENTRY(3, "f16_256x128x128_c1x2_coop", cutlass::half_t, S24_F16, 256, 128, 128, 1, 2, Coop)
-SP90_ENTRY(4, "f16_128x256x128_c2x1_coop", cutlass::half_t, S24_F16, 128, 256, 128, 2, 1, Coop)
-SP90_ENTRY(5, "f16_128x128x128_c1x2_coop", cutlass::half_t, S24_F16, 128, 128, 128, 1, 2, Coop)
-SP90_ENTRY(6, "f16_64x256x64_c2x1_ping", cutlass::half_t, S24_F16, 64, 256, 64, 2, 1, Ping)
+SP90_ENTRY(2, "f16_256x128x128_c1x2_coop", cutlass::half_t, S24_F16, 256, 128, 128, 1, 2, Coop)
+SP90_ENTRY(3, "f16_256x128x128_c2x1_coop", cutlass::half_t, S24_F16, 256, 128, 128, 2, 1, Coop)
+SP90_ENTRY(4, "f16_256x128x128_c2x2_coop", cutlass::half_t, S24_F16, 256, 128, 128, 2, 2, Coop)
+SP90_ENTRY(5, "f16_256x128x128_c1x1_coop", cutlass::half_t, S24_F16, 256, 128, 128, 1, 1, Coop)
+SP90_ENTRY(6, "f16_128x128x128_c1x2_coop", cutlass::half_t, S24_F16, 128, 128, 128, 1, 2, Coop)
 SP90_ENTRY(7, "bf16_128x256x64_c1x2_coop", cutlass::bfloat16_t, S24_BF16, 128, 256, 64, 1, 2,
            Coop)
 SP90_ENTRY(8, "bf16_128x256x64_c2x1_coop", cutlass::bfloat16_t, S24_BF16, 128, 256, 64, 2, 1,
            Coop)
-SP90_ENTRY(9, "bf16_256x128x64_c1x2_coop", cutlass::bfloat16_t, S24_BF16, 256, 128, 64, 1, 2,
+SP90_ENTRY(9, "bf16_256x128x128_c1x2_coop", cutlass::bfloat16_t, S24_BF16, 256, 128, 128, 1, 2,
            Coop)
-SP90_ENTRY(10, "bf16_256x128x128_c1x2_coop", cutlass::bfloat16_t, S24_BF16, 256, 128, 128, 1, 2,
+SP90_ENTRY(10, "bf16_256x128x128_c2x1_coop", cutlass::bfloat16_t, S24_BF16, 256, 128, 128, 2, 1,
            Coop)
-SP90_ENTRY(11, "bf16_128x256x128_c2x1_coop", cutlass::bfloat16_t, S24_BF16, 128, 256, 128, 2, 1,
+SP90_ENTRY(11, "bf16_256x128x128_c2x2_coop", cutlass::bfloat16_t, S24_BF16, 256, 128, 128, 2, 2,
            Coop)
-SP90_ENTRY(12, "bf16_128x128x128_c1x2_coop", cutlass::bfloat16_t, S24_BF16, 128, 128, 128, 1, 2,
+SP90_ENTRY(12, "bf16_256x128x128_c1x1_coop", cutlass::bfloat16_t, S24_BF16, 256, 128, 128, 1, 1,
            Coop)
-SP90_ENTRY(13, "bf16_64x256x64_c2x1_ping", cutlass::bfloat16_t, S24_BF16, 64, 256, 64, 2, 1, Ping)
+SP90_ENTRY(13, "bf16_128x128x128_c1x2_coop", cutlass::bfloat16_t, S24_BF16, 128, 128, 128, 1, 2,
+           Coop)
 #undef SP90_ENTRY
 /* Keep in step with the list: the Makefile builds SP90_CFG = 0 .. this - 1. */
 constexpr int count = 14;
@@ -171,6 +173,8 @@ typename Gemm::Arguments arguments(const struct s24_sp90_args *p)
                                    Sparse::fill_layoutE(ps)},
                                   {{1.0f, 0.0f}, nullptr, sd, (T *)p->d, sd},
                                   hw};
+    /* tiles visited in groups of swizzle along the raster order: L2 reuse */
+    args.scheduler.max_swizzle_size = p->swizzle;
     return args;
 }
 

@@ -5,6 +5,7 @@
  * s24_sp90_tune times them side by side on the caller's buffers and keeps
  * the fastest, dropping the others' copies of the weight. Until tuned it
  * runs the first that takes the shape. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,10 +22,17 @@ const struct s24_sp90_cfg *const s24_sp90_cfgs[] = {
     &s24_sp90_cfg_10, &s24_sp90_cfg_11, &s24_sp90_cfg_12, &s24_sp90_cfg_13};
 const int s24_sp90_ncfgs = (int)(sizeof s24_sp90_cfgs / sizeof s24_sp90_cfgs[0]);
 
-#define SP90_MAX 16
+/* Each configuration runs with these scheduler swizzles: a run-time
+ * argument, so they cost no compile time; the candidates of one
+ * configuration share its compressed weight. */
+static const int sp90_swizzles[] = {1, 2, 4};
+#define SP90_NSWZ ((int)(sizeof sp90_swizzles / sizeof sp90_swizzles[0]))
+#define SP90_MAX 64
 
 struct sp90_cand {
     const struct s24_sp90_cfg *cfg;
+    int swizzle;
+    int owner; /* -1: a and e are this candidate's; else the index whose they are */
     void *a, *e, *ws, *state;
     size_t a_bytes, e_bytes, ws_bytes;
     const void *bound_x; /* the buffers state was last bound to */
@@ -55,8 +63,10 @@ extern "C" enum s24_dtype s24_sp90_config_dtype(int i)
 static void cand_free(struct sp90_cand *c)
 {
     if (c->state) c->cfg->destroy(c->state);
-    cudaFree(c->a);
-    cudaFree(c->e);
+    if (c->owner < 0) {
+        cudaFree(c->a);
+        cudaFree(c->e);
+    }
     cudaFree(c->ws);
     memset(c, 0, sizeof *c);
 }
@@ -68,6 +78,7 @@ static struct s24_sp90_args cand_args(const s24_sp90_plan_t *p, const struct sp9
     a.m = p->m, a.n = p->n, a.k = p->k;
     a.a = c->a, a.e = c->e, a.b = x, a.d = d;
     a.device = p->g->device, a.sm_count = p->g->props.sm_count;
+    a.swizzle = c->swizzle;
     return a;
 }
 
@@ -101,25 +112,32 @@ extern "C" int s24_sp90_plan_init(s24_gpu_t *g, enum s24_dtype dt, int64_t m, in
     if (!p) return s24_error(S24_ERR_NOMEM, "own sm90 kernel: out of memory");
     p->g = g, p->dt = dt, p->m = (int)m, p->n = (int)n, p->k = (int)k, p->pick = -1;
     S24_GPU_CHECK(cudaSetDevice(g->device));
-    for (int i = 0; i < s24_sp90_ncfgs && p->ncand < SP90_MAX; i++) {
+    for (int i = 0; i < s24_sp90_ncfgs; i++) {
         const struct s24_sp90_cfg *cf = s24_sp90_cfgs[i];
-        struct sp90_cand *c = &p->c[p->ncand];
+        int first = p->ncand;
         if (cf->dtype != (int)dt || (cfg >= 0 && i != cfg)) continue;
-        c->cfg = cf;
-        cf->packed_bytes(p->m, p->k, &c->a_bytes, &c->e_bytes);
-        /* a configuration that refuses the shape is skipped, not an error */
-        struct s24_sp90_args shape = cand_args(p, c, NULL, NULL);
-        if ((rc = cf->make(&shape, &c->state, &c->ws_bytes)) != S24_OK) {
-            if (cfg >= 0) goto fail; /* the one asked for: its reason */
-            rc = S24_OK;
-            s24_clear_error();
-            memset(c, 0, sizeof *c);
-            continue;
+        for (int z = 0; z < SP90_NSWZ && p->ncand < SP90_MAX; z++) {
+            struct sp90_cand *c = &p->c[p->ncand];
+            c->cfg = cf, c->swizzle = sp90_swizzles[z], c->owner = z ? first : -1;
+            struct s24_sp90_args shape = cand_args(p, c, NULL, NULL);
+            /* a configuration that refuses the shape is skipped, not an error */
+            if ((rc = cf->make(&shape, &c->state, &c->ws_bytes)) != S24_OK) {
+                if (cfg >= 0) goto fail; /* the one asked for: its reason */
+                rc = S24_OK;
+                s24_clear_error();
+                memset(c, 0, sizeof *c);
+                break;
+            }
+            if (z == 0) {
+                cf->packed_bytes(p->m, p->k, &c->a_bytes, &c->e_bytes);
+                S24_GPU_CHECK(cudaMalloc(&c->a, c->a_bytes));
+                S24_GPU_CHECK(cudaMalloc(&c->e, c->e_bytes));
+            } else {
+                c->a = p->c[first].a, c->e = p->c[first].e;
+            }
+            if (c->ws_bytes) S24_GPU_CHECK(cudaMalloc(&c->ws, c->ws_bytes));
+            p->ncand++;
         }
-        S24_GPU_CHECK(cudaMalloc(&c->a, c->a_bytes));
-        S24_GPU_CHECK(cudaMalloc(&c->e, c->e_bytes));
-        if (c->ws_bytes) S24_GPU_CHECK(cudaMalloc(&c->ws, c->ws_bytes));
-        p->ncand++;
     }
     if (!p->ncand) {
         rc = s24_error(S24_ERR_UNSUPPORTED,
@@ -150,7 +168,7 @@ extern "C" int s24_sp90_set_weight(s24_sp90_plan_t *p, const void *d_w)
                          p->m, p->k, bad);
     for (int i = 0; i < p->ncand; i++) {
         struct sp90_cand *c = &p->c[i];
-        if (!c->cfg) continue;
+        if (!c->cfg || c->owner >= 0) continue;
         rc = c->cfg->compress(d_w, p->m, p->k, c->a, c->e, p->g->device, p->g->props.sm_count,
                               p->g->stream);
         if (rc != S24_OK) return rc;
@@ -224,12 +242,18 @@ extern "C" int s24_sp90_tune(s24_sp90_plan_t *p, const void *d_x, void *d_d, int
         for (int i = 1; i < p->ncand; i++)
             if (t[i].median_ms < t[best].median_ms) best = i;
     }
-    /* keep the winner alone: the others' weight copies are large */
-    if (best != 0) {
-        struct sp90_cand keep = p->c[best];
-        p->c[best] = p->c[0], p->c[0] = keep;
+    /* keep the winner alone (the others' weight copies are large), taking
+     * over the compressed weight it shares */
+    struct sp90_cand *w = &p->c[best];
+    if (w->owner >= 0) {
+        p->c[w->owner].a = p->c[w->owner].e = NULL;
+        w->owner = -1;
     }
-    for (int i = 1; i < p->ncand; i++) cand_free(&p->c[i]);
+    struct sp90_cand keep = *w;
+    memset(w, 0, sizeof *w);
+    w->owner = -1;
+    for (int i = 0; i < p->ncand; i++) cand_free(&p->c[i]);
+    p->c[0] = keep;
     p->ncand = 1, p->pick = 0;
     return S24_OK;
 }
@@ -273,7 +297,10 @@ extern "C" int s24_sp90_time_pair(s24_sp90_plan_t *p, s24_gemm_plan_t *other, co
 
 extern "C" const char *s24_sp90_config(const s24_sp90_plan_t *p)
 {
-    return p && p->pick >= 0 ? p->c[p->pick].cfg->name : "";
+    static thread_local char name[96];
+    if (!p || p->pick < 0) return "";
+    snprintf(name, sizeof name, "%s_swz%d", p->c[p->pick].cfg->name, p->c[p->pick].swizzle);
+    return name;
 }
 
 extern "C" void s24_sp90_plan_free(s24_sp90_plan_t *p)
