@@ -3,11 +3,12 @@
 # build (CUDA + cuDNN, no cuSPARSELt: the training engine does not use it),
 # then the op tests against the CPU backend (tests/gpu/test_nn_*_gpu), the
 # whole-step test (test_train_gpu), the step-graph test (test_train_graph_gpu:
-# graph replays against plain steps), optionally under compute-sanitizer
+# graph replays against plain steps), sync BN's split ops and the side queue
+# (test_syncbn_gpu), optionally under compute-sanitizer
 # (SAN=memcheck|racecheck on the op tests at their small shapes).
 # Run from the repository root on the GPU machine with .debs carried.
 #   GIT_COMMIT=<id> [TESTS='test_a test_b'] scripts/gpu/run_train_tests.sh
-# TESTS: the tests/gpu binaries to build and run (default the four above);
+# TESTS: the tests/gpu binaries to build and run (default the five above);
 # SAN_TESTS: those run under each SAN tool (default test_nn_ops_gpu
 # test_nn_conv_gpu; each must be in TESTS), SAN_TIMEOUT seconds each (200).
 # Issue 9's sanitizer line: SAN="memcheck racecheck" SAN_TIMEOUT=300
@@ -19,7 +20,7 @@ OUT=${OUT:-out}
 mkdir -p "$OUT"
 t0=$(date +%s)
 . scripts/gpu/env.sh
-TESTS=${TESTS:-test_nn_ops_gpu test_nn_conv_gpu test_train_gpu test_train_graph_gpu}
+TESTS=${TESTS:-test_nn_ops_gpu test_nn_conv_gpu test_train_gpu test_train_graph_gpu test_syncbn_gpu}
 make -j16 SAN= CUDA_ARCHS=90 USE_CUSPARSELT=0 ${GIT_COMMIT:+GIT_COMMIT=$GIT_COMMIT} all \
   $(for t in $TESTS; do echo build/tests/gpu/$t; done) > "$OUT/build.log" 2>&1
 rc=$?

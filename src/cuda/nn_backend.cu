@@ -197,6 +197,9 @@ static int cu_side_begin(struct s24_backend *be)
     int rc = S24_OK;
     if (cx->main) return s24_error(S24_ERR_INVALID, "side_begin: already on the side stream");
     if (!cx->side) {
+        /* streams and events belong to the current device, which another
+         * backend on this thread may have changed since ours was created */
+        S24_GPU_CHECK(cudaSetDevice(cx->device));
         S24_GPU_CHECK(cudaStreamCreateWithFlags(&cx->side, cudaStreamNonBlocking));
         S24_GPU_CHECK(cudaEventCreateWithFlags(&cx->ev_fork, cudaEventDisableTiming));
         S24_GPU_CHECK(cudaEventCreateWithFlags(&cx->ev_join, cudaEventDisableTiming));
