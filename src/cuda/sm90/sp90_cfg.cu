@@ -80,6 +80,7 @@ constexpr int count = 14;
 
 namespace {
 
+static_assert(SP90_CFG >= 0 && SP90_CFG < s24_sp90::count, "SP90_CFG is not in the list");
 using Cfg = s24_sp90::cfg<SP90_CFG>;
 using T = Cfg::elem;
 using LA = cutlass::layout::RowMajor;    /* W: m x k, k contiguous */
