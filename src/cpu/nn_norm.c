@@ -199,17 +199,20 @@ static inline void grad_row(int64_t c, enum s24_act act, const float *xr, const 
     }
 }
 
-int V(s24_cpu_bn_bwd)(int64_t rows, int64_t c, const float *x, const float *mean,
-                      const float *invstd, const float *gamma, const float *beta,
-                      enum s24_act act, const float *dy, float *dx, int acc, float *dgamma,
-                      float *dbeta, struct s24_nn_ws *ws)
+/* The two per-channel sums of the batch-norm backward over these rows, in
+ * double: sum g and sum g * xhat, g being dy through the fused activation's
+ * gradient. In ws: [0, nt*c) and [nt*c, 2nt*c) hold each thread's partials
+ * (doubles), added in thread order into the first row of each (ps[j] and
+ * ps[nt c + j]); then one g row of c floats per thread. NULL when ws cannot
+ * grow. Shared by the fused backward and sync BN's reduce, so that their
+ * sums are the same bits. */
+static double *V(bwd_sums)(int64_t rows, int64_t c, const float *x, const float *mean,
+                           const float *invstd, const float *gamma, const float *beta,
+                           enum s24_act act, const float *dy, int nt, struct s24_nn_ws *ws)
 {
-    int nt = s24_threads_get();
-    /* [0, nt*c): sum dy; [nt*c, 2nt*c): sum dy*xhat (doubles); then the
-     * fused path's g row per thread (nt * c floats, in L1) */
     int64_t gfl = act == S24_ACT_NONE ? 0 : (int64_t)nt * c;
     float *wsp = s24_nn_ws_get(ws, (size_t)(4 * nt * c + gfl));
-    if (!wsp) return s24_error(S24_ERR_NOMEM, "batch norm: partial sums");
+    if (!wsp) return NULL;
     double *ps = (double *)(void *)wsp;
     float *gbuf = wsp + 4 * nt * c;
     memset(ps, 0, (size_t)(2 * nt * c) * sizeof *ps);
@@ -233,13 +236,29 @@ int V(s24_cpu_bn_bwd)(int64_t rows, int64_t c, const float *x, const float *mean
             }
         }
     }
-    /* reuse the first thread's slots for the totals */
     for (int64_t j = 0; j < c; j++) {
         double s1 = 0, s2 = 0;
         for (int t = 0; t < nt; t++) {
             s1 += ps[(int64_t)t * c + j];
             s2 += ps[(int64_t)(nt + t) * c + j];
         }
+        ps[j] = s1, ps[(int64_t)nt * c + j] = s2;
+    }
+    return ps;
+}
+
+int V(s24_cpu_bn_bwd)(int64_t rows, int64_t c, const float *x, const float *mean,
+                      const float *invstd, const float *gamma, const float *beta,
+                      enum s24_act act, const float *dy, float *dx, int acc, float *dgamma,
+                      float *dbeta, struct s24_nn_ws *ws)
+{
+    int nt = s24_threads_get();
+    double *ps = V(bwd_sums)(rows, c, x, mean, invstd, gamma, beta, act, dy, nt, ws);
+    if (!ps) return s24_error(S24_ERR_NOMEM, "batch norm: partial sums");
+    float *gbuf = (float *)(void *)ps + 4 * nt * c;
+    /* the first thread's slots hold the totals; they become the means */
+    for (int64_t j = 0; j < c; j++) {
+        double s1 = ps[j], s2 = ps[(int64_t)nt * c + j];
         dbeta[j] += (float)s1;
         dgamma[j] += (float)s2;
         ps[j] = s1 / (double)rows;
@@ -473,39 +492,10 @@ int s24_cpu_bn_bwd_reduce(int64_t rows, int64_t c, const float *x, const float *
 {
     int nt = s24_threads_get(), rc = fused_act_ok(act, beta);
     if (rc != S24_OK) return rc;
-    /* as s24_cpu_bn_bwd: two (nt, c) double partials, then nt g rows */
-    int64_t gfl = act == S24_ACT_NONE ? 0 : (int64_t)nt * c;
-    float *wsp = s24_nn_ws_get(ws, (size_t)(4 * nt * c + gfl));
-    if (!wsp) return s24_error(S24_ERR_NOMEM, "batch norm: partial sums");
-    double *ps = (double *)(void *)wsp;
-    float *gbuf = wsp + 4 * nt * c;
-    memset(ps, 0, (size_t)(2 * nt * c) * sizeof *ps);
-#pragma omp parallel num_threads(nt) if (rows * c > S24_PAR_MIN)
-    {
-        int tid = thread_id();
-        double *p1 = ps + (int64_t)tid * c, *p2 = p1 + (int64_t)nt * c;
-        float *gb = gbuf + (int64_t)tid * c;
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
-            const float *xr = x + r * c, *gr = dy + r * c;
-            if (act != S24_ACT_NONE) {
-                grad_row(c, act, xr, mean, invstd, gamma, beta, gr, gb);
-                gr = gb;
-            }
-#pragma omp simd
-            for (int64_t j = 0; j < c; j++) {
-                double g = gr[j];
-                p1[j] += g;
-                p2[j] += g * ((double)xr[j] - mean[j]) * invstd[j];
-            }
-        }
-    }
+    double *ps = V(bwd_sums)(rows, c, x, mean, invstd, gamma, beta, act, dy, nt, ws);
+    if (!ps) return s24_error(S24_ERR_NOMEM, "batch norm: partial sums");
     for (int64_t j = 0; j < c; j++) {
-        double s1 = 0, s2 = 0;
-        for (int t = 0; t < nt; t++) {
-            s1 += ps[(int64_t)t * c + j];
-            s2 += ps[(int64_t)(nt + t) * c + j];
-        }
+        double s1 = ps[j], s2 = ps[(int64_t)nt * c + j];
         sums[j] = (float)s1;
         sums[c + j] = (float)s2;
         dbeta[j] += sums[j];
