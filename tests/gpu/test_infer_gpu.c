@@ -22,6 +22,7 @@
  *     variants) and on cuDNN, fp16 and bf16, against the CPU forward.
  * Without a GPU it reports the skip and passes. */
 #include "t.h"
+#include "logits.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,40 +32,6 @@
 #include "sparse24/sparse24_train.h"
 
 /* sqrt(mean((a - b)^2)): the logits' error in their own units */
-static double rms_err(const float *a, const float *b, int64_t n)
-{
-    double s = 0;
-    for (int64_t i = 0; i < n; i++) s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-    return n ? sqrt(s / (double)n) : 0;
-}
-
-static int argmax(const float *y, int c, float *margin)
-{
-    int b = 0, s = -1;
-    for (int j = 1; j < c; j++)
-        if (y[j] > y[b]) b = j;
-    for (int j = 0; j < c; j++)
-        if (j != b && (s < 0 || y[j] > y[s])) s = j;
-    if (margin) *margin = y[b] - y[s];
-    return b;
-}
-
-/* Share of images whose argmax agrees, forgiving those whose reference
- * margin is below `tie` (a near tie flips on any rounding). */
-static double agree(const float *y, const float *ref, int n, int c, double tie, int *raw)
-{
-    int ok = 0, counted = 0;
-    *raw = 0;
-    for (int i = 0; i < n; i++) {
-        float mg;
-        int same = argmax(y + i * c, c, NULL) == argmax(ref + i * c, c, &mg);
-        *raw += same;
-        if (mg < tie) continue;
-        counted++, ok += same;
-    }
-    return counted ? (double)ok / counted : 1.0;
-}
-
 /* A CPU model pruned 2:4 with non-trivial norms, and its GPU twin. */
 static int make_pair(const char *arch, s24_backend_t *gpu, s24_model_t **cm, s24_model_t **gm,
                      struct s24_sgd *o, int *masked)
@@ -101,11 +68,6 @@ static int make_pair(const char *arch, s24_backend_t *gpu, s24_model_t **cm, s24
 /* S24_SMALL set: the compute-sanitizer run (scripts/gpu/run_sanitize_nn.sh):
  * fp16 only, smallcnn and resnet18 at small batches */
 static int small;
-
-static const char *path_name(int p)
-{
-    return p == S24_INFER_DENSE ? "dense" : p == S24_INFER_SPARSE ? "2:4" : "auto";
-}
 
 static void check_plan(s24_model_t *gm, const char *arch, int dt, int path, const float *x,
                        int n, int n2, int hw, const float *ref, const float *ref2)

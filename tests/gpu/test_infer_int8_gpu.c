@@ -15,6 +15,7 @@
  *   - the graph replay and a second batch of 7 (the sim at 7 too), and a
  *     second plan given the first one's scales gives its logits. */
 #include "t.h"
+#include "logits.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,37 +23,6 @@
 #include "nn/infer_internal.h"
 #include "sparse24/sparse24_infer.h"
 #include "sparse24/sparse24_train.h"
-
-static double rms_err(const float *a, const float *b, int64_t n)
-{
-    double s = 0;
-    for (int64_t i = 0; i < n; i++) s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-    return n ? sqrt(s / (double)n) : 0;
-}
-
-static int argmax(const float *y, int c, float *margin)
-{
-    int b = 0, s = -1;
-    for (int j = 1; j < c; j++)
-        if (y[j] > y[b]) b = j;
-    for (int j = 0; j < c; j++)
-        if (j != b && (s < 0 || y[j] > y[s])) s = j;
-    if (margin) *margin = y[b] - y[s];
-    return b;
-}
-
-/* share of the images whose reference margin is at least `tie` that agree */
-static double agree(const float *y, const float *ref, int n, int c, double tie)
-{
-    int ok = 0, counted = 0;
-    for (int i = 0; i < n; i++) {
-        float mg;
-        int same = argmax(y + i * c, c, NULL) == argmax(ref + i * c, c, &mg);
-        if (mg < tie) continue;
-        counted++, ok += same;
-    }
-    return counted ? (double)ok / counted : 1.0;
-}
 
 /* A CPU model pruned 2:4 with non-trivial norms, and its GPU twin. */
 static int make_pair(const char *arch, s24_backend_t *gpu, s24_model_t **cm, s24_model_t **gm)
@@ -82,11 +52,6 @@ static int make_pair(const char *arch, s24_backend_t *gpu, s24_model_t **cm, s24
     CHECK_OK(s24_model_to_backend(*gm));
     s24_sgd_free(&o);
     return 0;
-}
-
-static const char *path_name(int p)
-{
-    return p == S24_INFER_DENSE ? "dense" : p == S24_INFER_SPARSE ? "2:4" : "auto";
 }
 
 /* The CPU simulation given scales sc (nl) on x (n images): logits into y. */
@@ -146,7 +111,7 @@ static void check_path(s24_model_t *cm, s24_model_t *gm, const char *arch, int p
               q8, allowed);
     simulate(cm, sc, nl, x, n, hw, ys);
     double es = t_rel(y, ys, 10 * n), ef = t_rel(y, ref, 10 * n);
-    double ag = agree(y, ref, n, 10, 4.0 * rms_err(ys, ref, 10 * n));
+    double ag = agree(y, ref, n, 10, 4.0 * rms_err(ys, ref, 10 * n), NULL);
     printf("  %-16s int8 %-5s: %d of %d layers int8 (%d allowed); logits rel %.2e to the CPU "
            "simulation, %.2e to fp32, argmax %.1f%% of decided\n",
            arch, pn, q8, nl, allowed, es, ef, 100 * ag);
