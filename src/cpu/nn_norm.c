@@ -203,15 +203,15 @@ static inline void grad_row(int64_t c, enum s24_act act, const float *xr, const 
  * double: sum g and sum g * xhat, g being dy through the fused activation's
  * gradient. In ws: [0, nt*c) and [nt*c, 2nt*c) hold each thread's partials
  * (doubles), added in thread order into the first row of each (ps[j] and
- * ps[nt c + j]); then one g row of c floats per thread. NULL when ws cannot
- * grow. Shared by the fused backward and sync BN's reduce, so that their
- * sums are the same bits. */
+ * ps[nt c + j]); then one g row of c floats per thread, then 2c floats for
+ * the caller (the fused backward's means). NULL when ws cannot grow. Shared
+ * by the fused backward and sync BN's reduce, so that their sums are the
+ * same bits. */
 static double *V(bwd_sums)(int64_t rows, int64_t c, const float *x, const float *mean,
                            const float *invstd, const float *gamma, const float *beta,
                            enum s24_act act, const float *dy, int nt, struct s24_nn_ws *ws)
 {
-    int64_t gfl = act == S24_ACT_NONE ? 0 : (int64_t)nt * c;
-    float *wsp = s24_nn_ws_get(ws, (size_t)(4 * nt * c + gfl));
+    float *wsp = s24_nn_ws_get(ws, (size_t)(5 * nt * c + 2 * c));
     if (!wsp) return NULL;
     double *ps = (double *)(void *)wsp;
     float *gbuf = wsp + 4 * nt * c;
@@ -247,25 +247,16 @@ static double *V(bwd_sums)(int64_t rows, int64_t c, const float *x, const float 
     return ps;
 }
 
-int V(s24_cpu_bn_bwd)(int64_t rows, int64_t c, const float *x, const float *mean,
+/* The batch-norm backward's dx pass from the two per-channel means m1
+ * (of g) and m2 (of g * xhat): dx = gamma invstd (g - m1 - xhat m2), added
+ * to dx (acc) or written as 0 + the value without reading dx. gbuf: nt rows
+ * of c floats for g through the fused activation. The fused backward's and
+ * sync BN's apply. */
+static void V(bwd_dx)(int64_t rows, int64_t c, const float *x, const float *mean,
                       const float *invstd, const float *gamma, const float *beta,
-                      enum s24_act act, const float *dy, float *dx, int acc, float *dgamma,
-                      float *dbeta, struct s24_nn_ws *ws)
+                      enum s24_act act, const float *dy, const float *m1, const float *m2,
+                      float *dx, int acc, float *gbuf, int nt)
 {
-    int nt = s24_threads_get();
-    double *ps = V(bwd_sums)(rows, c, x, mean, invstd, gamma, beta, act, dy, nt, ws);
-    if (!ps) return s24_error(S24_ERR_NOMEM, "batch norm: partial sums");
-    float *gbuf = (float *)(void *)ps + 4 * nt * c;
-    /* the first thread's slots hold the totals; they become the means */
-    for (int64_t j = 0; j < c; j++) {
-        double s1 = ps[j], s2 = ps[(int64_t)nt * c + j];
-        dbeta[j] += (float)s1;
-        dgamma[j] += (float)s2;
-        ps[j] = s1 / (double)rows;
-        ps[(int64_t)nt * c + j] = s2 / (double)rows;
-    }
-    if (!dx) return S24_OK;
-    const double *m1 = ps, *m2 = ps + (int64_t)nt * c;
 #pragma omp parallel num_threads(nt) if (rows * c > S24_PAR_MIN)
     {
         float *gb = gbuf + (int64_t)thread_id() * c;
@@ -282,18 +273,37 @@ int V(s24_cpu_bn_bwd)(int64_t rows, int64_t c, const float *x, const float *mean
 #pragma omp simd
                 for (int64_t j = 0; j < c; j++) {
                     float xh = (xr[j] - mean[j]) * invstd[j];
-                    dxr[j] += gamma[j] * invstd[j] * (gr[j] - (float)m1[j] - xh * (float)m2[j]);
+                    dxr[j] += gamma[j] * invstd[j] * (gr[j] - m1[j] - xh * m2[j]);
                 }
             } else {
 #pragma omp simd
                 for (int64_t j = 0; j < c; j++) {
                     float xh = (xr[j] - mean[j]) * invstd[j];
-                    dxr[j] = 0.0f + gamma[j] * invstd[j] *
-                                        (gr[j] - (float)m1[j] - xh * (float)m2[j]);
+                    dxr[j] = 0.0f + gamma[j] * invstd[j] * (gr[j] - m1[j] - xh * m2[j]);
                 }
             }
         }
     }
+}
+
+int V(s24_cpu_bn_bwd)(int64_t rows, int64_t c, const float *x, const float *mean,
+                      const float *invstd, const float *gamma, const float *beta,
+                      enum s24_act act, const float *dy, float *dx, int acc, float *dgamma,
+                      float *dbeta, struct s24_nn_ws *ws)
+{
+    int nt = s24_threads_get();
+    double *ps = V(bwd_sums)(rows, c, x, mean, invstd, gamma, beta, act, dy, nt, ws);
+    if (!ps) return s24_error(S24_ERR_NOMEM, "batch norm: partial sums");
+    float *gbuf = (float *)(void *)ps + 4 * nt * c, *m1 = gbuf + (int64_t)nt * c, *m2 = m1 + c;
+    /* the totals, and the means as the dx pass uses them */
+    for (int64_t j = 0; j < c; j++) {
+        double s1 = ps[j], s2 = ps[(int64_t)nt * c + j];
+        dbeta[j] += (float)s1;
+        dgamma[j] += (float)s2;
+        m1[j] = (float)(s1 / (double)rows);
+        m2[j] = (float)(s2 / (double)rows);
+    }
+    if (dx) V(bwd_dx)(rows, c, x, mean, invstd, gamma, beta, act, dy, m1, m2, dx, acc, gbuf, nt);
     return S24_OK;
 }
 
@@ -512,7 +522,7 @@ int s24_cpu_bn_bwd_apply(int64_t rows, int64_t c, int64_t total, const float *x,
     int nt = s24_threads_get(), rc = fused_act_ok(act, beta);
     if (rc != S24_OK) return rc;
     if (total < 1) return s24_error(S24_ERR_INVALID, "batch norm: %lld rows", (long long)total);
-    /* (2, c) the means as floats (s24_cpu_bn_bwd's (float)m1, m2), then nt g rows */
+    /* (2, c) the means as floats (as s24_cpu_bn_bwd's), then nt g rows */
     float *m1 = s24_nn_ws_get(ws, (size_t)(2 * c + (int64_t)nt * c));
     if (!m1) return s24_error(S24_ERR_NOMEM, "batch norm: scratch");
     float *m2 = m1 + c, *gbuf = m1 + 2 * c;
@@ -520,25 +530,7 @@ int s24_cpu_bn_bwd_apply(int64_t rows, int64_t c, int64_t total, const float *x,
         m1[j] = (float)((double)sums[j] / (double)total);
         m2[j] = (float)((double)sums[c + j] / (double)total);
     }
-#pragma omp parallel num_threads(nt) if (rows * c > S24_PAR_MIN)
-    {
-        float *gb = gbuf + (int64_t)thread_id() * c;
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
-            const float *xr = x + r * c, *gr = dy + r * c;
-            float *dxr = dx + r * c;
-            if (act != S24_ACT_NONE) {
-                grad_row(c, act, xr, mean, invstd, gamma, beta, gr, gb);
-                gr = gb;
-            }
-#pragma omp simd
-            for (int64_t j = 0; j < c; j++) {
-                float xh = (xr[j] - mean[j]) * invstd[j];
-                float v = gamma[j] * invstd[j] * (gr[j] - m1[j] - xh * m2[j]);
-                dxr[j] = (acc ? dxr[j] : 0.0f) + v;
-            }
-        }
-    }
+    V(bwd_dx)(rows, c, x, mean, invstd, gamma, beta, act, dy, m1, m2, dx, acc, gbuf, nt);
     return S24_OK;
 }
 
